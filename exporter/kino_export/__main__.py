@@ -1,0 +1,30 @@
+"""``python -m kino_export <command>``: see ``--help``."""
+import sys
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    usage = ("usage: python -m kino_export demo {train,refine,export,eval} [options]\n"
+             "       run a subcommand with --help for its options")
+    if len(argv) < 2 or argv[0] not in ("demo",):
+        print(usage, file=sys.stderr)
+        return 2
+    group, cmd, rest = argv[0], argv[1], argv[2:]
+    if group == "demo":
+        if cmd == "train":
+            from .demo.train import main as run
+        elif cmd == "refine":
+            from .demo.train import refine_main as run
+        elif cmd == "export":
+            from .demo.export import main as run
+        elif cmd == "eval":
+            from .demo.evaluate import main as run
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+        return run(rest) or 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Score demo-world clips for prompt adherence: colour, shape and direction of motion.
+
+The detector is analytic: the background is known and dark, so the object is the set of
+bright pixels. Colour is the nearest palette entry to the object's mean colour; shape is the
+object's fill ratio of its bounding box (square ~1.0, circle ~0.79, triangle ~0.5), voted
+over frames; direction is the wrapped displacement of the centroid from first to last frame.
+
+Command line: run the real ``kino`` binary on every scene of the world and score the videos::
+
+    python -m kino_export demo eval --kino target/release/kino --model models/kino-shapes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .world import BACKGROUND, COLOURS, MOTIONS, SHAPES, Scene, all_scenes
+
+_PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
+_NAMES = list(COLOURS)
+STILL_PX = 3.0  # total drift below this (pixels over the clip) counts as standing still
+
+
+@dataclass
+class Detection:
+    colour: str | None
+    shape: str | None
+    motion: str | None
+
+
+def _object_mask(frame: np.ndarray) -> np.ndarray:
+    diff = np.abs(frame - np.array(BACKGROUND, dtype=np.float32)).max(axis=-1)
+    return diff > 0.3
+
+
+def _circular_centre(mask: np.ndarray, axis: int) -> float:
+    """Centroid along a wrapped axis (the world is a torus)."""
+    n = mask.shape[axis]
+    weights = mask.sum(axis=1 - axis).astype(np.float64)
+    if weights.sum() == 0:
+        return float("nan")
+    ang = 2 * np.pi * (np.arange(n) + 0.5) / n
+    c = np.arctan2((weights * np.sin(ang)).sum(), (weights * np.cos(ang)).sum())
+    return float((c % (2 * np.pi)) * n / (2 * np.pi))
+
+
+def _fill_ratio(mask: np.ndarray, cy: float, cx: float) -> float:
+    h, w = mask.shape
+    # Roll the object to the centre so it does not straddle the wrap.
+    m = np.roll(mask, (int(round(h / 2 - cy)), int(round(w / 2 - cx))), axis=(0, 1))
+    ys, xs = np.nonzero(m)
+    if len(ys) < 8:
+        return float("nan")
+    box = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+    return len(ys) / box
+
+
+def classify_shape(ratio: float) -> str | None:
+    if np.isnan(ratio):
+        return None
+    if ratio > 0.89:
+        return "square"
+    if ratio < 0.64:
+        return "triangle"
+    return "circle"
+
+
+def detect(frames: np.ndarray) -> Detection:
+    """frames: [F, H, W, 3] float in [0, 1]."""
+    colours, shapes, centres = [], [], []
+    for frame in frames:
+        mask = _object_mask(frame)
+        if mask.sum() < 8:
+            centres.append((np.nan, np.nan))
+            continue
+        mean = frame[mask].mean(axis=0)
+        colours.append(_NAMES[int(np.argmin(((_PALETTE - mean) ** 2).sum(axis=1)))])
+        cy, cx = _circular_centre(mask, 0), _circular_centre(mask, 1)
+        centres.append((cy, cx))
+        s = classify_shape(_fill_ratio(mask, cy, cx))
+        if s:
+            shapes.append(s)
+    vote = lambda xs: max(set(xs), key=xs.count) if xs else None  # noqa: E731
+    motion = _direction(np.array(centres), frames.shape[1], frames.shape[2])
+    return Detection(vote(colours), vote(shapes), motion)
+
+
+def _direction(centres: np.ndarray, h: int, w: int) -> str | None:
+    ok = ~np.isnan(centres).any(axis=1)
+    if ok.sum() < 2:
+        return None
+    c = centres[ok]
+    # Sum of wrapped frame-to-frame steps: robust to crossing the edge.
+    d = np.diff(c, axis=0)
+    d[:, 0] = (d[:, 0] + h / 2) % h - h / 2
+    d[:, 1] = (d[:, 1] + w / 2) % w - w / 2
+    dy, dx = d.sum(axis=0)
+    if max(abs(dx), abs(dy)) < STILL_PX:
+        return "standing still"
+    if abs(dx) >= abs(dy):
+        return "moving right" if dx > 0 else "moving left"
+    return "moving down" if dy > 0 else "moving up"
+
+
+def score(scene: Scene, det: Detection) -> dict:
+    return {"colour": det.colour == scene.colour, "shape": det.shape == scene.shape,
+            "direction": det.motion == scene.motion}
+
+
+def summarise(rows: list[dict]) -> dict:
+    n = max(len(rows), 1)
+    return {k: sum(r[k] for r in rows) / n for k in ("colour", "shape", "direction")} | {"clips": len(rows)}
+
+
+# ----------------------------------------------------------------------------- video files
+
+def read_video(path: str) -> np.ndarray:
+    """Decode any video ffmpeg reads into [F,H,W,3] float in [0,1]."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=width,height", "-of", "json", path],
+                           check=True, capture_output=True, text=True)
+    st = json.loads(probe.stdout)["streams"][0]
+    w, h = st["width"], st["height"]
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3).astype(np.float32) / 255.0
+
+
+def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, extra: list[str]) -> dict:
+    rows = []
+    failures = []
+    for scene in all_scenes():
+        for seed in seeds:
+            path = os.path.join(out_dir, f"{scene.colour}-{scene.shape}-{scene.motion.replace(' ', '-')}-{seed}.mp4")
+            cmd = [kino, "generate", scene.prompt(), "-o", path, "--seed", str(seed), "--quiet"] + extra
+            if model:
+                cmd += ["--model", model]
+            subprocess.run(cmd, check=True)
+            det = detect(read_video(path))
+            r = score(scene, det)
+            rows.append(r)
+            if not all(r.values()):
+                failures.append({"prompt": scene.prompt(), "seed": seed, "got": det.__dict__})
+    return {"summary": summarise(rows), "failures": failures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="kino_export demo eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kino", default="target/release/kino", help="the kino binary")
+    ap.add_argument("--model", default=None, help="model package (default: kino's default)")
+    ap.add_argument("--seeds", default="1,2", help="comma-separated seeds per scene")
+    ap.add_argument("--out", default=None, help="keep the clips here (default: a temp dir)")
+    ap.add_argument("--json", default=None, help="write the report here")
+    ap.add_argument("extra", nargs="*", help="extra flags for kino generate (after --)")
+    a = ap.parse_args(argv)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = a.out or tmp
+        os.makedirs(out, exist_ok=True)
+        report = evaluate_kino(a.kino, a.model, seeds, out, a.extra)
+    s = report["summary"]
+    print(f"clips {s['clips']}: colour {s['colour']:.1%}  shape {s['shape']:.1%}  direction {s['direction']:.1%}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

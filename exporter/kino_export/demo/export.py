@@ -1,0 +1,190 @@
+"""Export a trained demo checkpoint to a kino model package (``kino.json`` + ONNX + tokenizer).
+
+    python -m kino_export demo export --run exporter/runs/demo --out models/kino-shapes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+
+import torch
+import torch.nn as nn
+from torch.export import Dim
+
+from .. import onnx_export
+from ..onnx_export import tensor
+from . import world
+from .nets import DiT, CausalVideoAutoencoder, TextEncoder
+from .tokenizer import build_tokenizer
+
+F32, I64 = "float32", "int64"
+
+
+# Wrapper graphs: the exact signatures of the kino component contract (docs/model-package.md).
+
+class TextEncoderGraph(nn.Module):
+    def __init__(self, te):
+        super().__init__()
+        self.te = te
+
+    def forward(self, input_ids, attention_mask):
+        return self.te(input_ids, attention_mask)
+
+
+class DenoiserGraph(nn.Module):
+    def __init__(self, dit):
+        super().__init__()
+        self.dit = dit
+
+    def forward(self, latents, timestep, text_embeds, text_mask):
+        return self.dit(latents, timestep, text_embeds, text_mask)
+
+
+class DecoderFirstGraph(nn.Module):
+    """First latent frame -> first pixel frame; the latent frame is the cache for the next step."""
+
+    def __init__(self, ae):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, latents):
+        return self.ae.decode_first(latents), latents + 0.0
+
+
+class DecoderStepGraph(nn.Module):
+    def __init__(self, ae):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, latents, cache_in_0):
+        return self.ae.decode_step(cache_in_0, latents), latents + 0.0
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, ae):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, frames):
+        return self.ae.encode(frames)
+
+
+def load_checkpoint(path: str):
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = ck["config"]
+    ae = CausalVideoAutoencoder(cfg["latent_channels"])
+    ae.load_state_dict(ck["ae"])
+    te = TextEncoder(len(world.SPECIAL) + len(world.WORDS), cfg["text_dim"])
+    te.load_state_dict(ck["te"])
+    dit = DiT(cfg["latent_channels"], cfg["patch"], cfg["dit_dim"], cfg["dit_layers"], cfg["dit_heads"], cfg["text_dim"])
+    dit.load_state_dict(ck["dit"])
+    return ck, ae.eval(), te.eval(), dit.eval()
+
+
+def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
+    """Write the package into a temp folder beside ``out`` and move it into place at the end."""
+    cfg = ck["config"]
+    c, p = cfg["latent_channels"], cfg["patch"]
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".kino-export-", dir=parent)
+    try:
+        build_tokenizer().save(os.path.join(tmp, "tokenizer.json"))
+        b, n = Dim("batch", min=1, max=64), Dim("text_len", min=1, max=world.MAX_TOKENS)
+        f = Dim("latent_frames", min=1, max=64)
+        gh, gw = Dim("patch_rows", min=1, max=64), Dim("patch_cols", min=1, max=64)
+        lh, lw = Dim("latent_h", min=1, max=256), Dim("latent_w", min=1, max=256)
+        k = Dim("groups", min=1, max=64)
+        ids = torch.ones(2, 4, dtype=torch.int64)
+        onnx_export.export(TextEncoderGraph(te), (ids, torch.ones_like(ids)), os.path.join(tmp, "text_encoder.onnx"),
+                           ["input_ids", "attention_mask"], ["text_embeds"],
+                           {"input_ids": {0: b, 1: n}, "attention_mask": {0: b, 1: n}})
+        lat = torch.randn(2, c, 2, 2 * p, 2 * p)
+        onnx_export.export(DenoiserGraph(dit), (lat, torch.rand(2, 2) * 1000, torch.randn(2, 4, cfg["text_dim"]),
+                                                torch.ones(2, 4, dtype=torch.int64)),
+                           os.path.join(tmp, "denoiser.onnx"), ["latents", "timestep", "text_embeds", "text_mask"],
+                           ["velocity"],
+                           {"latents": {0: b, 2: f, 3: p * gh, 4: p * gw}, "timestep": {0: b, 1: f},
+                            "text_embeds": {0: b, 1: n}, "text_mask": {0: b, 1: n}})
+        one = torch.randn(2, c, 1, 4, 4)
+        onnx_export.export(DecoderFirstGraph(ae), (one,), os.path.join(tmp, "vae_decoder_first.onnx"),
+                           ["latents"], ["frames", "cache_out_0"], {"latents": {0: b, 3: lh, 4: lw}})
+        onnx_export.export(DecoderStepGraph(ae), (one, torch.randn_like(one)), os.path.join(tmp, "vae_decoder_step.onnx"),
+                           ["latents", "cache_in_0"], ["frames", "cache_out_0"],
+                           {"latents": {0: b, 3: lh, 4: lw}, "cache_in_0": {0: b, 3: lh, 4: lw}})
+        frames = torch.rand(2, 3, 9, 16, 16) * 2 - 1
+        onnx_export.export(EncoderGraph(ae), (frames,), os.path.join(tmp, "vae_encoder.onnx"), ["frames"], ["latents"],
+                           {"frames": {0: b, 2: 4 * k + 1, 3: 4 * lh, 4: 4 * lw}})
+
+        latent_dec = {"latents": tensor("latents", F32)}
+        manifest = {
+            "schema_version": 1,
+            "name": name,
+            "family": "kino-demo",
+            "description": "kino's demo model: one coloured shape moving on a dark background "
+                           "(prompts like \"a red circle moving left\"). Trained by kino_export demo train.",
+            "video": {"fps": world.FPS, "default_width": world.SIZE, "default_height": world.SIZE,
+                      "default_frames": world.FRAMES, "size_multiple": 16, "min_size": 32, "max_size": 256,
+                      "max_frames": 33},
+            "latent": {"channels": c, "spatial_compression": ae.S, "temporal_compression": ae.T,
+                       "causal_first_frame": True, "mean": [round(x, 7) for x in ck["latent_mean"]],
+                       "std": [round(x, 7) for x in ck["latent_std"]], "scaling_factor": 1.0},
+            "tokenizer": {"file": "tokenizer.json", "max_length": world.MAX_TOKENS, "padding": "longest",
+                          "clean": "whitespace"},
+            "text_encoder": {"file": "text_encoder.onnx", "text_dim": cfg["text_dim"], "zero_past_length": False,
+                             "inputs": {"input_ids": tensor("input_ids", I64),
+                                        "attention_mask": tensor("attention_mask", I64)},
+                             "outputs": {"text_embeds": tensor("text_embeds", F32)}},
+            "denoiser": {"file": "denoiser.onnx", "timestep_shape": "per_frame", "text_dim": cfg["text_dim"],
+                         "max_batch": 64,
+                         "inputs": {"latents": tensor("latents", F32), "timestep": tensor("timestep", F32),
+                                    "text_embeds": tensor("text_embeds", F32),
+                                    "text_mask": tensor("text_mask", I64)},
+                         "outputs": {"velocity": tensor("velocity", F32)}},
+            "vae_decoder": {"kind": "causal_chunks", "first_latent_frames": 1, "step_latent_frames": 1,
+                            "caches": ["previous_latent"],
+                            "first": {"file": "vae_decoder_first.onnx", "inputs": latent_dec,
+                                      "outputs": {"frames": tensor("frames", F32),
+                                                  "cache_out_0": tensor("cache_out_0", F32)}},
+                            "step": {"file": "vae_decoder_step.onnx",
+                                     "inputs": latent_dec | {"cache_in_0": tensor("cache_in_0", F32)},
+                                     "outputs": {"frames": tensor("frames", F32),
+                                                 "cache_out_0": tensor("cache_out_0", F32)}}},
+            "vae_encoder": {"kind": "whole_clip", "file": "vae_encoder.onnx",
+                            "inputs": {"frames": tensor("frames", F32)},
+                            "outputs": {"latents": tensor("latents", F32)}},
+            "scheduler": {"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0},
+            "defaults": {"steps": 20, "guidance": 4.0, "negative_prompt": ""},
+            "conditioning": {"clean_context": True, "text": True},
+            "training": {"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
+                         "sampled_adherence": ck["scores"]},
+        }
+        with open(os.path.join(tmp, "kino.json"), "w") as fh:
+            json.dump(manifest, fh, indent=2)
+            fh.write("\n")
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="kino_export demo export")
+    ap.add_argument("--run", default="exporter/runs/demo", help="training run folder (checkpoint.pt)")
+    ap.add_argument("--out", default="models/kino-shapes")
+    ap.add_argument("--name", default="kino-shapes")
+    a = ap.parse_args(argv)
+    ck, ae, te, dit = load_checkpoint(os.path.join(a.run, "checkpoint.pt"))
+    out = export_package(ck, ae, te, dit, a.out, a.name)
+    total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"wrote {out} ({total / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Train the demo model (text encoder + causal video autoencoder + DiT) on the shapes world.
+
+Reproducible from ``--seed`` (a fixed number of steps, not a time budget; one thread count).
+On this project's 2-core CPU the default schedule takes about 30 minutes; a GPU is used when
+present (``--device cuda``).
+
+    python -m kino_export demo train --out exporter/runs/demo
+    python -m kino_export demo export --run exporter/runs/demo --out models/kino-shapes
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import world
+from .evaluate import detect, score, summarise
+from .nets import DiT, CausalVideoAutoencoder, TextEncoder
+from .tokenizer import build_tokenizer, encode_batch
+
+CONFIG = {
+    "latent_channels": 4,
+    "text_dim": 64,
+    "dit_dim": 128,
+    "dit_layers": 5,
+    "dit_heads": 4,
+    "patch": 4,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def random_clips(gen: torch.Generator, n: int, frames: int = world.FRAMES):
+    c, s, m, start = world.random_scenes(gen, n)
+    return world.render(c, s, m, start, frames), (c, s, m)
+
+
+def warmup_cosine(opt, steps, warm):
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    def factor(s):
+        return min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def train_autoencoder(ae, gen, steps, batch, device, lr=2e-3):
+    opt = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
+    sched = warmup_cosine(opt, steps, warm=50)
+    bg = torch.tensor(world.BACKGROUND, device=device) * 2 - 1
+    t0 = time.time()
+    for step in range(steps):
+        # 9-frame clips cover both decoder graphs (first, and a step after a step) at half the cost.
+        x, _ = random_clips(gen, batch, frames=9)
+        x = x.to(device)
+        z = ae.encode(x)
+        # Latent noise teaches the decoder to forgive the small errors a sampler leaves.
+        noise = torch.randn(z.shape, generator=gen).to(device) * 0.1
+        rec = ae.decode(z + noise)
+        obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
+        weight = 1.0 + 9.0 * obj
+        loss = (weight * (rec - x).abs()).mean() + 1e-3 * (z ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"vae step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
+    return ae
+
+
+def refine_decoder(ae, gen, steps, batch, device, lr=1e-3):
+    """Train the decoder alone against the frozen encoder.
+
+    The latent space the DiT learned stays fixed, so this only sharpens what the decoder draws
+    from it (edges and corners decide the shape score) and can run after the DiT has trained.
+    """
+    for p in ae.parameters():
+        p.requires_grad_(False)
+    dec = [ae.dec_first, ae.dec_step, ae.frame_dec]
+    params = [p for m in dec for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = warmup_cosine(opt, steps, warm=20)
+    bg = torch.tensor(world.BACKGROUND, device=device) * 2 - 1
+    t0 = time.time()
+    for step in range(steps):
+        x, _ = random_clips(gen, batch, frames=9)
+        x = x.to(device)
+        with torch.no_grad():
+            z = ae.encode(x)
+        noise = torch.randn(z.shape, generator=gen).to(device) * 0.1
+        rec = ae.decode(z + noise)
+        obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
+        loss = ((1.0 + 9.0 * obj) * (rec - x).abs()).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"decoder refine step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
+    for p in ae.parameters():
+        p.requires_grad_(True)
+    return ae
+
+
+@torch.no_grad()
+def encode_dataset(ae, gen, n, device, chunk=64):
+    lat, labels = [], []
+    for i in range(0, n, chunk):
+        x, lab = random_clips(gen, min(chunk, n - i))
+        lat.append(ae.encode(x.to(device)).cpu())
+        labels.append(torch.stack(lab, dim=1))
+    return torch.cat(lat), torch.cat(labels)
+
+
+def logit_normal(gen, n):
+    return torch.sigmoid(torch.randn(n, generator=gen))
+
+
+def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4):
+    params = list(dit.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    sched = warmup_cosine(opt, steps, warm=200)
+    ema_dit, ema_te = copy.deepcopy(dit).eval(), copy.deepcopy(te).eval()
+    n = latents.shape[0]
+    t0 = time.time()
+    for step in range(steps):
+        idx = torch.randint(n, (batch,), generator=gen)
+        x0 = latents[idx]
+        lab = labels[idx]
+        # Windows of 3..5 latent frames (9..17 pixel frames), always starting at the causal first frame.
+        f = int(torch.multinomial(torch.tensor([0.15, 0.15, 0.7]), 1, generator=gen)) + 3
+        x0 = x0[:, :, :f].to(device)
+        variants = torch.randint(6, (batch,), generator=gen)
+        prompts = [world.prompt_for(int(c), int(s), int(m), int(v)) for (c, s, m), v in zip(lab.tolist(), variants)]
+        drop = torch.rand(batch, generator=gen) < 0.1
+        prompts = ["" if d else p for p, d in zip(prompts, drop.tolist())]
+        ids, mask = encode_batch(tok, prompts)
+        ids, mask = ids.to(device), mask.to(device)
+
+        sigma = logit_normal(gen, batch)[:, None].expand(batch, f).clone()
+        # Clean context: a prefix (extend forward, animate) or a suffix (extend backward) of
+        # latent frames at sigma 0, so the model learns to continue given frames.
+        r = torch.rand(batch, generator=gen)
+        k = torch.randint(1, f, (batch,), generator=gen)
+        frame_idx = torch.arange(f)[None, :]
+        prefix = (r < 0.3)[:, None] & (frame_idx < k[:, None])
+        suffix = ((r >= 0.3) & (r < 0.4))[:, None] & (frame_idx >= (f - k)[:, None])
+        context = prefix | suffix
+        sigma[context] = 0.0
+        sigma = sigma.to(device)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
+        s5 = sigma[:, None, :, None, None]
+        xt = (1 - s5) * x0 + s5 * noise
+        target = noise - x0
+        emb = te(ids, mask)
+        v = dit(xt, sigma * 1000.0, emb, mask)
+        w = (~context).float().to(device)[:, None, :, None, None]
+        loss = (((v - target) ** 2) * w).sum() / (w.sum() * x0.shape[1] * x0.shape[3] * x0.shape[4])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(list(ema_dit.parameters()) + list(ema_te.parameters()), params):
+                e.lerp_(p, 1 - decay)
+        if step % 200 == 0 or step == steps - 1:
+            log(f"dit step {step}/{steps} loss {loss.item():.4f} lr {sched.get_last_lr()[0]:.2e} ({time.time() - t0:.0f}s)")
+    return ema_dit, ema_te
+
+
+def flow_sigmas(steps: int, shift: float, train_steps: int = 1000) -> torch.Tensor:
+    """diffusers' FlowMatchEulerDiscreteScheduler.set_timesteps(steps) sigmas (static shift),
+    including its quirk of shifting sigma_min twice; ends with 0."""
+    def shifted(s):
+        return shift * s / (1 + (shift - 1) * s)
+    sigma_min = shifted(torch.tensor(1.0 / train_steps, dtype=torch.float64))
+    sig = torch.linspace(1.0, float(sigma_min), steps, dtype=torch.float64)
+    sig = shifted(sig).float()
+    return torch.cat([sig, torch.zeros(1)])
+
+
+@torch.no_grad()
+def sample(dit, te, tok, ae, prompts, stats, gen, steps=20, guidance=4.0, shift=1.0, device="cpu"):
+    """Reference sampler (flow-match Euler + CFG), the same math the engine runs."""
+    mean, std = stats
+    b = len(prompts)
+    ids, mask = encode_batch(tok, list(prompts) + [""] * b)
+    emb = te(ids.to(device), mask.to(device))
+    x = torch.randn((b, CONFIG["latent_channels"], 5, 16, 16), generator=gen).to(device)
+    sig = flow_sigmas(steps, shift)
+    for i in range(steps):
+        t = torch.full((2 * b, 5), float(sig[i]) * 1000.0, device=device)
+        v = dit(torch.cat([x, x]), t, emb, mask.to(device))
+        vc, vu = v[:b], v[b:]
+        v = vu + guidance * (vc - vu)
+        x = x + (sig[i + 1] - sig[i]) * v
+    z = x * std[None, :, None, None, None] + mean[None, :, None, None, None]
+    return ae.decode(z)
+
+
+def quick_eval(dit, te, tok, ae, stats, seed, device, guidance=4.0, shift=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    scenes = world.all_scenes()
+    rows = []
+    for i in range(0, len(scenes), 40):
+        chunk = scenes[i:i + 40]
+        video = sample(dit, te, tok, ae, [s.prompt() for s in chunk], stats, gen, guidance=guidance,
+                       shift=shift, device=device)
+        frames = ((video.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).cpu().numpy()
+        frames = np.round(frames * 255) / 255
+        rows += [score(s, detect(f)) for s, f in zip(chunk, frames)]
+    return summarise(rows)
+
+
+def ae_eval(ae, seed, device, n=120):
+    """Upper bound set by the autoencoder: detect on reconstructions of real clips."""
+    gen = torch.Generator().manual_seed(seed)
+    x, (c, s, m) = random_clips(gen, n)
+    with torch.no_grad():
+        rec = ae.decode(ae.encode(x.to(device)))
+    frames = ((rec.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 4, 1).cpu().numpy()
+    rows = [score(world.Scene(world.COLOUR_NAMES[ci], world.SHAPES[si], world.MOTION_NAMES[mi]), detect(f))
+            for ci, si, mi, f in zip(c.tolist(), s.tolist(), m.tolist(), frames)]
+    return summarise(rows)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="kino_export demo train")
+    ap.add_argument("--out", default="exporter/runs/demo")
+    ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--vae-steps", type=int, default=800)
+    ap.add_argument("--vae-batch", type=int, default=8)
+    ap.add_argument("--clips", type=int, default=4000)
+    ap.add_argument("--dit-steps", type=int, default=5000)
+    ap.add_argument("--dit-batch", type=int, default=32)
+    ap.add_argument("--refine-steps", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    gen = torch.Generator().manual_seed(a.seed)
+    tok = build_tokenizer()
+    t_start = time.time()
+
+    ae = CausalVideoAutoencoder(CONFIG["latent_channels"]).to(a.device)
+    log(f"autoencoder: {sum(p.numel() for p in ae.parameters()) / 1e6:.2f}M params")
+    train_autoencoder(ae, gen, a.vae_steps, a.vae_batch, a.device)
+    ae.eval()
+    log(f"autoencoder reconstruction adherence: {ae_eval(ae, a.seed + 1, a.device)}")
+
+    latents, labels = encode_dataset(ae, gen, a.clips, a.device)
+    mean = latents.mean(dim=(0, 2, 3, 4))
+    std = latents.std(dim=(0, 2, 3, 4))
+    latents = (latents - mean[None, :, None, None, None]) / std[None, :, None, None, None]
+    log(f"encoded {a.clips} clips; latent mean {mean.tolist()} std {std.tolist()}")
+
+    te = TextEncoder(len(world.SPECIAL) + len(world.WORDS), CONFIG["text_dim"]).to(a.device)
+    dit = DiT(CONFIG["latent_channels"], CONFIG["patch"], CONFIG["dit_dim"], CONFIG["dit_layers"],
+              CONFIG["dit_heads"], CONFIG["text_dim"]).to(a.device)
+    log(f"dit: {sum(p.numel() for p in dit.parameters()) / 1e6:.2f}M params; text encoder "
+        f"{sum(p.numel() for p in te.parameters()) / 1e6:.2f}M")
+    ema_dit, ema_te = train_dit(dit, te, tok, latents, labels, gen, a.dit_steps, a.dit_batch, a.device)
+    ck = {"config": CONFIG, "ae": ae.state_dict(), "dit": ema_dit.state_dict(), "te": ema_te.state_dict(),
+          "latent_mean": mean.tolist(), "latent_std": std.tolist(), "seed": a.seed, "args": vars(a),
+          "train_seconds": time.time() - t_start}
+    finish(ck, ae, ema_dit, ema_te, a.refine_steps, a.vae_batch, a.device, a.out, t_start)
+
+
+def finish(ck, ae, dit, te, refine_steps, batch, device, out, t_start):
+    """Refine the decoder (its own seed, so it can also run as a separate stage), evaluate, save."""
+    seed = ck["seed"]
+    if refine_steps:
+        refine_decoder(ae, torch.Generator().manual_seed(seed + 3), refine_steps, batch, device)
+        ae.eval()
+        ck["ae"] = ae.state_dict()
+        ck["refine_steps"] = ck.get("refine_steps", 0) + refine_steps
+        log(f"autoencoder reconstruction adherence after refinement: {ae_eval(ae, seed + 1, device)}")
+    stats = (torch.tensor(ck["latent_mean"], device=device), torch.tensor(ck["latent_std"], device=device))
+    scores = quick_eval(dit, te, build_tokenizer(), ae, stats, seed + 2, device)
+    log(f"sampled adherence (120 scenes, torch sampler): {scores}")
+    ck["scores"] = scores
+    ck["train_seconds"] = ck.get("train_seconds", 0) + (time.time() - t_start)
+    torch.save(ck, os.path.join(out, "checkpoint.pt"))
+    with open(os.path.join(out, "train.json"), "w") as f:
+        json.dump({k: ck[k] for k in ("args", "train_seconds", "scores", "seed") if k in ck}
+                  | {"refine_steps": ck.get("refine_steps", 0)}, f, indent=1)
+    log(f"done: {ck['train_seconds']:.0f}s of training in total -> {out}/checkpoint.pt")
+
+
+def refine_main(argv=None):
+    """Run (or repeat) the decoder refinement stage on a finished run."""
+    from .export import load_checkpoint
+    ap = argparse.ArgumentParser(prog="kino_export demo refine")
+    ap.add_argument("--run", default="exporter/runs/demo")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    ck, ae, te, dit = load_checkpoint(os.path.join(a.run, "checkpoint.pt"))
+    finish(ck, ae, dit, te, a.steps, a.batch, "cpu", a.run, time.time())
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Export torch modules to ONNX the way kino packages need them.
+
+Two steps, as measured to work for video DiTs: ``torch.export.export`` with explicit ``Dim``s,
+then ``torch.onnx.export`` of the ExportedProgram (dynamo, opset 18). Node ``metadata_props``
+(source locations, stack traces) are stripped: they make files 3-7x larger and carry nothing
+the runtime uses. Graphs over 2 GB are written with external data next to the ``.onnx`` file.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import onnx
+import torch
+
+OPSET = 18
+TWO_GB = 2 * 1024 ** 3
+
+
+def strip_metadata(model: onnx.ModelProto) -> None:
+    def clear(graph: onnx.GraphProto) -> None:
+        for node in graph.node:
+            del node.metadata_props[:]
+            for attr in node.attribute:
+                if attr.g is not None and attr.HasField("g"):
+                    clear(attr.g)
+                for g in attr.graphs:
+                    clear(g)
+        del graph.metadata_props[:]
+        for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+            del vi.metadata_props[:]
+    clear(model.graph)
+    del model.metadata_props[:]
+    for f in model.functions:
+        for node in f.node:
+            del node.metadata_props[:]
+
+
+def export(module: torch.nn.Module, args: tuple, path: str, input_names: list[str], output_names: list[str],
+           dynamic_shapes: Any, dtype: torch.dtype = torch.float32) -> str:
+    """Export ``module(*args)`` to ``path``; returns the path."""
+    module = module.eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(module, args, dynamic_shapes=dynamic_shapes, strict=False)
+        program = torch.onnx.export(ep, (), dynamo=True, opset_version=OPSET, input_names=input_names,
+                                    output_names=output_names, verbose=False, optimize=True)
+    model = program.model_proto
+    strip_metadata(model)
+    size = sum(t.ByteSize() for t in model.graph.initializer)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if size > TWO_GB - 64 * 1024 ** 2:
+        onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=os.path.basename(path) + ".data", size_threshold=1024)
+    else:
+        onnx.save_model(model, path)
+    onnx.checker.check_model(path)
+    return path
+
+
+def io_spec(path: str) -> dict:
+    """{"inputs": {name: (elem_type, rank)}, "outputs": {...}} of a saved model, for manifests and tests."""
+    m = onnx.load(path, load_external_data=False)
+    def spec(values):
+        return {v.name: (onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+                         len(v.type.tensor_type.shape.dim)) for v in values}
+    return {"inputs": spec(m.graph.input), "outputs": spec(m.graph.output)}
+
+
+def tensor(name: str, dtype: str) -> dict:
+    return {"name": name, "dtype": dtype}

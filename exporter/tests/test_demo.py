@@ -1,0 +1,157 @@
+"""Demo model: the world, the evaluator, and PyTorch vs ONNX Runtime parity of every exported graph."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from kino_export.demo import world
+from kino_export.demo.evaluate import detect, score
+from kino_export.demo.export import export_package
+from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
+from kino_export.demo.tokenizer import build_tokenizer, encode_batch
+from kino_export.demo.train import CONFIG
+from kino_export.onnx_export import io_spec
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIPPED = os.path.join(ROOT, "models", "kino-shapes")
+
+
+def test_detector_reads_ground_truth_of_every_scene():
+    gen = torch.Generator().manual_seed(0)
+    scenes = world.all_scenes()
+    c = torch.tensor([world.COLOUR_NAMES.index(s.colour) for s in scenes])
+    sh = torch.tensor([world.SHAPES.index(s.shape) for s in scenes])
+    m = torch.tensor([world.MOTION_NAMES.index(s.motion) for s in scenes])
+    start = torch.rand((len(scenes), 2), generator=gen) * world.SIZE
+    clips = ((world.render(c, sh, m, start) + 1) / 2).permute(0, 2, 3, 4, 1).numpy()
+    clips = np.round(clips * 255) / 255  # as decoded from an 8-bit video
+    results = [score(s, detect(f)) for s, f in zip(scenes, clips)]
+    for key in ("colour", "shape", "direction"):
+        assert all(r[key] for r in results), key
+
+
+def test_detector_rejects_an_empty_frame():
+    frames = np.zeros((5, 64, 64, 3), np.float32) + np.array(world.BACKGROUND, np.float32)
+    det = detect(frames)
+    assert det.colour is None and det.shape is None and det.motion is None
+
+
+def test_prompt_parsing_and_tokenizer():
+    assert world.parse_prompt("A red circle moving left") == world.Scene("red", "circle", "moving left")
+    assert world.parse_prompt("an orange triangle, standing still") == world.Scene("orange", "triangle", "standing still")
+    assert world.parse_prompt("a purple hexagon") is None
+    tok = build_tokenizer()
+    ids, mask = encode_batch(tok, ["a red circle moving left", ""])
+    assert mask[0].sum() == 6 and mask[1].sum() == 1  # [BOS] + 5 words; the empty prompt is [BOS]
+    assert ids[0, 0] == ids[1, 0] == world.SPECIAL.index("[BOS]")
+    assert (ids[0, 1:6] != world.SPECIAL.index("[UNK]")).all()
+
+
+@pytest.fixture(scope="module")
+def random_package(tmp_path_factory):
+    """The real architecture with seeded random weights, exported through the real exporter."""
+    torch.manual_seed(7)
+    cfg = CONFIG
+    ae = CausalVideoAutoencoder(cfg["latent_channels"]).eval()
+    te = TextEncoder(len(world.SPECIAL) + len(world.WORDS), cfg["text_dim"]).eval()
+    dit = DiT(cfg["latent_channels"], cfg["patch"], cfg["dit_dim"], cfg["dit_layers"], cfg["dit_heads"],
+              cfg["text_dim"]).eval()
+    # adaLN-Zero starts at zero; randomise so the parity check exercises every path.
+    with torch.no_grad():
+        for p in dit.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    ck = {"config": cfg, "latent_mean": [0.1] * cfg["latent_channels"], "latent_std": [0.5] * cfg["latent_channels"],
+          "seed": 7, "train_seconds": 0, "scores": {}}
+    out = str(tmp_path_factory.mktemp("pkg") / "demo")
+    export_package(ck, ae, te, dit, out)
+    return out, ae, te, dit
+
+
+def run(path, feeds):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return sess.run(None, {k: v.numpy() for k, v in feeds.items()})
+
+
+@pytest.mark.parametrize("batch,text_len", [(1, 3), (3, 9)])
+def test_text_encoder_parity(random_package, batch, text_len):
+    out, _, te, _ = random_package
+    ids = torch.randint(0, 20, (batch, text_len))
+    mask = torch.ones_like(ids)
+    mask[0, text_len // 2:] = 0
+    ref = te(ids, mask).detach().numpy()
+    got = run(os.path.join(out, "text_encoder.onnx"), {"input_ids": ids, "attention_mask": mask})[0]
+    assert np.abs(got - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("batch,frames,h,w", [(2, 5, 16, 16), (1, 3, 8, 24), (2, 9, 16, 32)])
+def test_denoiser_parity(random_package, batch, frames, h, w):
+    out, _, _, dit = random_package
+    lat = torch.randn(batch, CONFIG["latent_channels"], frames, h, w)
+    t = torch.rand(batch, frames) * 1000
+    t[0, 0] = 0.0
+    emb = torch.randn(batch, 6, CONFIG["text_dim"])
+    mask = torch.ones(batch, 6, dtype=torch.int64)
+    mask[-1, 4:] = 0
+    ref = dit(lat, t, emb, mask).detach().numpy()
+    got = run(os.path.join(out, "denoiser.onnx"),
+              {"latents": lat, "timestep": t, "text_embeds": emb, "text_mask": mask})[0]
+    assert got.shape == ref.shape
+    assert np.abs(got - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("latent_frames,h,w", [(3, 16, 16), (5, 8, 12)])
+def test_chunked_decoder_matches_whole_clip_torch(random_package, latent_frames, h, w):
+    out, ae, _, _ = random_package
+    z = torch.randn(1, CONFIG["latent_channels"], latent_frames, h, w)
+    ref = ae.decode(z).detach().numpy()
+    first = ort.InferenceSession(os.path.join(out, "vae_decoder_first.onnx"))
+    step = ort.InferenceSession(os.path.join(out, "vae_decoder_step.onnx"))
+    frames, cache = first.run(None, {"latents": z[:, :, :1].numpy()})
+    chunks = [frames]
+    for i in range(1, latent_frames):
+        frames, cache = step.run(None, {"latents": z[:, :, i:i + 1].numpy(), "cache_in_0": cache})
+        chunks.append(frames)
+    got = np.concatenate(chunks, axis=2)
+    assert got.shape == (1, 3, 1 + 4 * (latent_frames - 1), 4 * h, 4 * w)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+@pytest.mark.parametrize("frames,size", [(1, 32), (9, 64), (17, 48)])
+def test_encoder_parity(random_package, frames, size):
+    out, ae, _, _ = random_package
+    x = torch.rand(2, 3, frames, size, size) * 2 - 1
+    ref = ae.encode(x).detach().numpy()
+    got = run(os.path.join(out, "vae_encoder.onnx"), {"frames": x})[0]
+    assert got.shape == (2, CONFIG["latent_channels"], 1 + (frames - 1) // 4, size // 4, size // 4)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def _check_manifest_matches_graphs(pkg):
+    """Every role in kino.json names a real graph input/output with the declared dtype."""
+    with open(os.path.join(pkg, "kino.json")) as f:
+        manifest = json.load(f)
+    comps = [manifest["text_encoder"], manifest["denoiser"], manifest["vae_decoder"]["first"],
+             manifest["vae_decoder"]["step"], manifest["vae_encoder"]]
+    for comp in comps:
+        spec = io_spec(os.path.join(pkg, comp["file"]))
+        for side in ("inputs", "outputs"):
+            assert set(t["name"] for t in comp[side].values()) == set(spec[side]), (comp["file"], side)
+            for t in comp[side].values():
+                assert spec[side][t["name"]][0] == t["dtype"], (comp["file"], t)
+    assert len(manifest["latent"]["mean"]) == manifest["latent"]["channels"]
+
+
+def test_exported_manifest_matches_graphs(random_package):
+    _check_manifest_matches_graphs(random_package[0])
+
+
+def test_shipped_package_is_complete_and_small():
+    assert os.path.isdir(SHIPPED), "models/kino-shapes is the shipped default model"
+    _check_manifest_matches_graphs(SHIPPED)
+    total = sum(os.path.getsize(os.path.join(SHIPPED, f)) for f in os.listdir(SHIPPED))
+    assert total < 20e6

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up on Debian 12: system packages, the pinned Python venv
+# (torch, onnxruntime, ...) under ~/.cache/kino, and the Rust build. Sourced by run.sh and test.sh.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+APT_PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
+  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev frei0r-plugins-dev melt python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kino setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The venv is keyed by the hash of the pinned requirements so CI and later runs reuse it.
+REQ="$ROOT/exporter/requirements.txt"
+KEY="$(sha256sum "$REQ" | cut -c1-12)"
+export KINO_VENV="${KINO_VENV:-$HOME/.cache/kino/venv-$KEY}"
+if [ ! -f "$KINO_VENV/.complete" ]; then
+  echo "kino setup: building Python venv $KINO_VENV (torch is a ~2.8 GB download)" >&2
+  rm -rf "$KINO_VENV"
+  python3 -m venv "$KINO_VENV"
+  "$KINO_VENV/bin/python" -m pip install -q --upgrade pip
+  "$KINO_VENV/bin/python" -m pip install -q -r "$REQ"
+  touch "$KINO_VENV/.complete"
+fi
+export KINO_PYTHON="$KINO_VENV/bin/python"
+# kino finds libonnxruntime in the project venv by itself; exporting it keeps every tool on one copy.
+ORT_LIB="$(ls "$KINO_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)"
+export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$ORT_LIB}"
+
+if ! command -v cargo >/dev/null; then
+  echo "kino setup: cargo not found; install Rust from https://rustup.rs and re-run" >&2
+  exit 1
+fi

@@ -4,7 +4,7 @@ import sys
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: python -m kino_export demo {train,refine,export,eval} [options]\n"
+    usage = ("usage: python -m kino_export demo {train,continue,refine,export,eval} [options]\n"
              "       run a subcommand with --help for its options")
     if len(argv) < 2 or argv[0] not in ("demo",):
         print(usage, file=sys.stderr)
@@ -13,6 +13,8 @@ def main(argv=None) -> int:
     if group == "demo":
         if cmd == "train":
             from .demo.train import main as run
+        elif cmd == "continue":
+            from .demo.train import continue_main as run
         elif cmd == "refine":
             from .demo.train import refine_main as run
         elif cmd == "export":

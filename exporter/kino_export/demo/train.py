@@ -124,14 +124,17 @@ def encode_dataset(ae, gen, n, device, chunk=64):
     return torch.cat(lat), torch.cat(labels)
 
 
-def logit_normal(gen, n):
-    return torch.sigmoid(torch.randn(n, generator=gen))
+def logit_normal(gen, n, mean=0.0):
+    return torch.sigmoid(torch.randn(n, generator=gen) + mean)
 
 
-def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4):
+def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0):
+    """Flow matching with CFG dropout and clean-context frames. ``high_noise``: the share of
+    samples whose sigma is drawn from a logit-normal shifted towards noise, where layout and
+    motion are decided."""
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    sched = warmup_cosine(opt, steps, warm=200)
+    sched = warmup_cosine(opt, steps, warm=warm)
     ema_dit, ema_te = copy.deepcopy(dit).eval(), copy.deepcopy(te).eval()
     n = latents.shape[0]
     t0 = time.time()
@@ -149,7 +152,11 @@ def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4)
         ids, mask = encode_batch(tok, prompts)
         ids, mask = ids.to(device), mask.to(device)
 
-        sigma = logit_normal(gen, batch)[:, None].expand(batch, f).clone()
+        sigma = logit_normal(gen, batch)
+        if high_noise > 0:
+            pick = torch.rand(batch, generator=gen) < high_noise
+            sigma = torch.where(pick, logit_normal(gen, batch, mean=1.0), sigma)
+        sigma = sigma[:, None].expand(batch, f).clone()
         # Clean context: a prefix (extend forward, animate) or a suffix (extend backward) of
         # latent frames at sigma 0, so the model learns to continue given frames.
         r = torch.rand(batch, generator=gen)
@@ -247,6 +254,7 @@ def main(argv=None):
     ap.add_argument("--clips", type=int, default=4000)
     ap.add_argument("--dit-steps", type=int, default=5000)
     ap.add_argument("--dit-batch", type=int, default=32)
+    ap.add_argument("--continue-steps", type=int, default=3000)
     ap.add_argument("--refine-steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -279,7 +287,47 @@ def main(argv=None):
     ck = {"config": CONFIG, "ae": ae.state_dict(), "dit": ema_dit.state_dict(), "te": ema_te.state_dict(),
           "latent_mean": mean.tolist(), "latent_std": std.tolist(), "seed": a.seed, "args": vars(a),
           "train_seconds": time.time() - t_start}
-    finish(ck, ae, ema_dit, ema_te, a.refine_steps, a.vae_batch, a.device, a.out, t_start)
+    torch.save(ck, os.path.join(a.out, "stage1.pt"))
+    t_cont = time.time()
+    ema_dit, ema_te = continue_dit(ck, ae, ema_dit, ema_te, a.continue_steps, a.dit_batch, a.clips, a.device)
+    ck["train_seconds"] += time.time() - t_cont
+    finish(ck, ae, ema_dit, ema_te, a.refine_steps, a.vae_batch, a.device, a.out, time.time())
+
+
+def continue_dit(ck, ae, dit, te, steps, batch, clips, device):
+    """Stage 2: more DiT steps on fresh clips (own seed), weighted towards high noise, at a lower rate."""
+    if not steps:
+        return dit, te
+    gen = torch.Generator().manual_seed(ck["seed"] + 4)
+    latents, labels = encode_dataset(ae, gen, clips, device)
+    mean, std = torch.tensor(ck["latent_mean"]), torch.tensor(ck["latent_std"])
+    latents = (latents - mean[None, :, None, None, None]) / std[None, :, None, None, None]
+    dit.train()
+    te.train()
+    dit, te = train_dit(dit, te, build_tokenizer(), latents, labels, gen, steps, batch, device, lr=4e-4, warm=50,
+                        high_noise=0.5)
+    ck["continue_steps"] = ck.get("continue_steps", 0) + steps
+    return dit, te
+
+
+def continue_main(argv=None):
+    """Run stage 2 (and the decoder refinement) on a stage-1 checkpoint."""
+    from .export import load_checkpoint
+    ap = argparse.ArgumentParser(prog="kino_export demo continue")
+    ap.add_argument("--run", default="exporter/runs/demo")
+    ap.add_argument("--from", dest="src", default="stage1.pt")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--clips", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--refine-steps", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    ck, ae, te, dit = load_checkpoint(os.path.join(a.run, a.src))
+    t0 = time.time()
+    dit, te = continue_dit(ck, ae, dit, te, a.steps, a.batch, a.clips, "cpu")
+    ck["train_seconds"] = ck.get("train_seconds", 0) + time.time() - t0
+    finish(ck, ae, dit, te, a.refine_steps, 8, "cpu", a.run, time.time())
 
 
 def finish(ck, ae, dit, te, refine_steps, batch, device, out, t_start):

@@ -1,0 +1,1 @@
+//! frei0r plugin: not implemented yet (issue 5).

@@ -1,0 +1,1 @@
+//! OpenFX plugin: not implemented yet (issue 6).

@@ -1,0 +1,58 @@
+//! kino's one error type. Every message says what went wrong and, where there is one, the fix.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ONNX Runtime library not found (searched: {searched}). Install it with `python3 -m pip install onnxruntime==1.32.0`, or point kino at libonnxruntime.so with --ort-lib or ORT_DYLIB_PATH")]
+    RuntimeNotFound { searched: String },
+
+    #[error("could not load ONNX Runtime from {path}: {reason}. Use a libonnxruntime.so of version 1.22 or newer (`python3 -m pip install onnxruntime==1.32.0`)")]
+    RuntimeLoad { path: PathBuf, reason: String },
+
+    #[error("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}")]
+    ProviderUnavailable { provider: String, library: String, hint: String },
+
+    #[error("unknown device {0:?}: use cpu, cuda, cuda:N, tensorrt, tensorrt:N or auto")]
+    UnknownDevice(String),
+
+    #[error("model package {dir}: {message}")]
+    Package { dir: PathBuf, message: String },
+
+    #[error("model package {dir}: {file}: {message}")]
+    PackageFile { dir: PathBuf, file: String, message: String },
+
+    #[error("{0}")]
+    InvalidRequest(String),
+
+    #[error("running {component} ({file}): {reason}")]
+    Inference { component: String, file: String, reason: String },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("video {path}: {message}")]
+    Video { path: PathBuf, message: String },
+
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    pub(crate) fn package(dir: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Package { dir: dir.into(), message: message.into() }
+    }
+
+    pub(crate) fn package_file(dir: impl Into<PathBuf>, file: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::PackageFile { dir: dir.into(), file: file.into(), message: message.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

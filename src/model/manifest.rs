@@ -1,0 +1,223 @@
+//! `kino.json`, schema version 1 (docs/model-package.md).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scheduler::SchedulerConfig;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub name: String,
+    #[serde(default)]
+    pub family: String,
+    #[serde(default)]
+    pub description: String,
+    pub video: VideoSpec,
+    pub latent: LatentSpec,
+    pub tokenizer: TokenizerSpec,
+    pub text_encoder: TextEncoderSpec,
+    pub denoiser: DenoiserSpec,
+    pub vae_decoder: VaeSpec,
+    #[serde(default)]
+    pub vae_encoder: Option<VaeSpec>,
+    pub scheduler: SchedulerConfig,
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub conditioning: Conditioning,
+    /// Informational only (how the package was made).
+    #[serde(default)]
+    pub training: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSpec {
+    pub fps: f64,
+    pub default_width: u32,
+    pub default_height: u32,
+    pub default_frames: u32,
+    pub size_multiple: u32,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub max_frames: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatentSpec {
+    pub channels: usize,
+    pub spatial_compression: u32,
+    pub temporal_compression: u32,
+    pub causal_first_frame: bool,
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    #[serde(default = "one")]
+    pub scaling_factor: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// Every prompt padded to `max_length` (Wan, LTX).
+    MaxLength,
+    /// Padded to the longest prompt in the batch.
+    Longest,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptCleaning {
+    #[default]
+    None,
+    /// Collapse runs of whitespace and strip the ends.
+    Whitespace,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSpec {
+    pub file: String,
+    pub max_length: usize,
+    pub padding: Padding,
+    #[serde(default)]
+    pub clean: PromptCleaning,
+}
+
+/// A tensor of a graph, by role.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorSpec {
+    pub name: String,
+    pub dtype: String,
+}
+
+/// One ONNX graph: its file and its inputs/outputs by role.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSpec {
+    pub file: String,
+    pub inputs: BTreeMap<String, TensorSpec>,
+    pub outputs: BTreeMap<String, TensorSpec>,
+}
+
+// `flatten` and `deny_unknown_fields` do not combine in serde; these structs accept extra keys.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct TextEncoderSpec {
+    #[serde(flatten)]
+    pub graph: GraphSpec,
+    pub text_dim: usize,
+    #[serde(default)]
+    pub zero_past_length: bool,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestepShape {
+    PerSample,
+    PerFrame,
+    PerToken,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct DenoiserSpec {
+    #[serde(flatten)]
+    pub graph: GraphSpec,
+    pub timestep_shape: TimestepShape,
+    pub text_dim: usize,
+    #[serde(default = "one_usize")]
+    pub max_batch: usize,
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum VaeSpec {
+    WholeClip {
+        #[serde(flatten)]
+        graph: GraphSpec,
+        #[serde(default)]
+        timestep_conditioned: bool,
+        #[serde(default)]
+        decode_timestep: f32,
+        #[serde(default)]
+        decode_noise_scale: f32,
+    },
+    CausalChunks {
+        first: GraphSpec,
+        step: GraphSpec,
+        #[serde(default = "one_usize")]
+        first_latent_frames: usize,
+        #[serde(default = "one_usize")]
+        step_latent_frames: usize,
+        /// Cache names, in order: roles `cache_in_<i>` / `cache_out_<i>`.
+        #[serde(default)]
+        caches: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub steps: usize,
+    pub guidance: f32,
+    #[serde(default)]
+    pub negative_prompt: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Conditioning {
+    /// Trained with per-frame timesteps where some latent frames are clean context.
+    #[serde(default)]
+    pub clean_context: bool,
+    #[serde(default = "yes")]
+    pub text: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl VideoSpec {
+    /// Whether `frames` follows the causal rule `1 + t*k`.
+    pub fn frames_valid(&self, latent: &LatentSpec, frames: u32) -> bool {
+        let t = latent.temporal_compression.max(1);
+        if latent.causal_first_frame {
+            frames >= 1 && (frames - 1) % t == 0
+        } else {
+            frames >= t && frames % t == 0
+        }
+    }
+}
+
+impl LatentSpec {
+    /// Latent frames for a pixel frame count that follows the causal rule.
+    pub fn latent_frames(&self, frames: u32) -> usize {
+        let t = self.temporal_compression.max(1);
+        if self.causal_first_frame {
+            (1 + (frames.saturating_sub(1)) / t) as usize
+        } else {
+            (frames / t) as usize
+        }
+    }
+
+    /// The valid frame count nearest to `frames` (ties go up), at least the smallest valid one.
+    pub fn nearest_valid_frames(&self, frames: f64) -> u32 {
+        let t = self.temporal_compression.max(1) as f64;
+        let (base, min) = if self.causal_first_frame { (1.0, 1.0) } else { (0.0, t) };
+        let k = ((frames - base) / t).round().max(0.0);
+        (base + k * t).max(min) as u32
+    }
+}

@@ -1,0 +1,417 @@
+//! ONNX Runtime: finding the library, execution providers, and sessions.
+//!
+//! kino links ONNX Runtime at run time (`ort`'s `load-dynamic`), so one binary works with the
+//! CPU wheel, the GPU wheel (CUDA, TensorRT) or a system library. The library is loaded once per
+//! process; every model component gets its own [`OnnxSession`].
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock};
+
+use ort::ep::ExecutionProvider;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::error::{Error, Result};
+
+/// Where a model runs, as chosen by `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Device {
+    #[default]
+    Cpu,
+    Cuda(u32),
+    TensorRt(u32),
+    /// The best available provider (TensorRT, then CUDA, then CPU), with a log line saying which.
+    Auto,
+}
+
+impl FromStr for Device {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, index) = match lower.split_once(':') {
+            Some((n, i)) => (n, Some(i.parse::<u32>().map_err(|_| Error::UnknownDevice(s.to_string()))?)),
+            None => (lower.as_str(), None),
+        };
+        match (name, index) {
+            ("cpu", None) => Ok(Device::Cpu),
+            ("auto", None) => Ok(Device::Auto),
+            ("cuda", i) => Ok(Device::Cuda(i.unwrap_or(0))),
+            ("tensorrt" | "trt", i) => Ok(Device::TensorRt(i.unwrap_or(0))),
+            _ => Err(Error::UnknownDevice(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(i) => write!(f, "cuda:{i}"),
+            Device::TensorRt(i) => write!(f, "tensorrt:{i}"),
+            Device::Auto => write!(f, "auto"),
+        }
+    }
+}
+
+/// How sessions are built.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    pub device: Device,
+    /// Intra-op threads; `None` uses every core.
+    pub threads: Option<usize>,
+    /// Explicit path to `libonnxruntime.so` (`--ort-lib`).
+    pub ort_library: Option<PathBuf>,
+    /// Where TensorRT keeps built engines (default: `~/.cache/kino/trt`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+struct Loaded {
+    env: ort::environment::Environment,
+    library: PathBuf,
+}
+
+static RUNTIME: OnceLock<std::result::Result<Loaded, String>> = OnceLock::new();
+static LOAD_ERROR: OnceLock<Error> = OnceLock::new();
+
+/// Candidate locations of libonnxruntime, in search order.
+pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = explicit {
+        out.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        out.push(PathBuf::from(p));
+    }
+    // The project's own venv (scripts/setup.sh), then any kino venv in the user cache.
+    let mut venvs = Vec::new();
+    if let Some(v) = std::env::var_os("KINO_VENV") {
+        venvs.push(PathBuf::from(v));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let cache = Path::new(&home).join(".cache/kino");
+        if let Ok(rd) = std::fs::read_dir(&cache) {
+            let mut found: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("pyvenv.cfg").exists()).collect();
+            found.sort();
+            venvs.extend(found);
+        }
+    }
+    for v in venvs {
+        out.extend(capi_libraries(&v.join("lib")));
+    }
+    // An onnxruntime installed for the system python3.
+    if let Ok(o) = std::process::Command::new("python3")
+        .args(["-c", "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))"])
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        if o.status.success() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("capi");
+            out.extend(libraries_in(&dir));
+        }
+    }
+    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
+        for d in std::env::split_paths(&ld) {
+            out.extend(libraries_in(&d));
+        }
+    }
+    for d in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
+        out.extend(libraries_in(Path::new(d)));
+    }
+    out
+}
+
+/// `lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*` under a venv's lib dir.
+fn capi_libraries(lib: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(lib) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("python3") {
+                out.extend(libraries_in(&e.path().join("site-packages/onnxruntime/capi")));
+            }
+        }
+    }
+    out
+}
+
+/// `libonnxruntime.so` or a versioned `libonnxruntime.so.1.x.y` (wheels ship only the latter).
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                n == "libonnxruntime.so" || n.starts_with("libonnxruntime.so.")
+            })
+            .collect(),
+        Err(_) => return Vec::new(),
+    };
+    found.sort();
+    found
+}
+
+/// Loads ONNX Runtime once per process. Later calls return the first result.
+pub fn ensure_loaded(opts: &RuntimeOptions) -> Result<&'static ort::environment::Environment> {
+    let state = RUNTIME.get_or_init(|| match load(opts) {
+        Ok(l) => Ok(l),
+        Err(e) => {
+            let msg = e.to_string();
+            let _ = LOAD_ERROR.set(e);
+            Err(msg)
+        }
+    });
+    match state {
+        Ok(l) => Ok(&l.env),
+        Err(msg) => Err(match LOAD_ERROR.get() {
+            Some(Error::RuntimeNotFound { searched }) => Error::RuntimeNotFound { searched: searched.clone() },
+            Some(Error::RuntimeLoad { path, reason }) => Error::RuntimeLoad { path: path.clone(), reason: reason.clone() },
+            _ => Error::RuntimeLoad { path: PathBuf::new(), reason: msg.clone() },
+        }),
+    }
+}
+
+/// The library in use, once loaded.
+pub fn loaded_library() -> Option<PathBuf> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok()).map(|l| l.library.clone())
+}
+
+fn load(opts: &RuntimeOptions) -> Result<Loaded> {
+    let candidates = library_candidates(opts.ort_library.as_deref());
+    // An explicit choice that does not exist is an error, not a reason to look elsewhere.
+    for explicit in opts.ort_library.iter().chain(std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).iter()) {
+        if !explicit.exists() {
+            return Err(Error::RuntimeLoad { path: explicit.clone(), reason: "no such file".into() });
+        }
+    }
+    let Some(library) = candidates.into_iter().find(|p| p.exists()) else {
+        return Err(Error::RuntimeNotFound {
+            searched: "--ort-lib, ORT_DYLIB_PATH, KINO_VENV and ~/.cache/kino venvs, python3's onnxruntime, LD_LIBRARY_PATH, /usr/lib, /usr/local/lib".into(),
+        });
+    };
+    let builder = ort::init_from(&library).map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
+    let env = builder
+        .with_name("kino")
+        .build()
+        .map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
+    Ok(Loaded { env, library })
+}
+
+/// Element types kino's contract uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+    I64,
+    Other,
+}
+
+impl DType {
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F16 => "float16",
+            DType::I64 => "int64",
+            DType::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "float32" => Some(DType::F32),
+            "float16" => Some(DType::F16),
+            "int64" => Some(DType::I64),
+            _ => None,
+        }
+    }
+}
+
+/// A graph input or output as the session reports it.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub rank: usize,
+}
+
+/// One input to [`OnnxSession::run`], borrowed: no copy on the way in.
+pub enum Input<'a> {
+    F32(&'a [usize], &'a [f32]),
+    I64(&'a [usize], &'a [i64]),
+}
+
+/// One float output.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// An ONNX Runtime session for one model component.
+pub struct OnnxSession {
+    session: Mutex<Session>,
+    pub file: PathBuf,
+    pub inputs: Vec<TensorInfo>,
+    pub outputs: Vec<TensorInfo>,
+    pub provider: Device,
+}
+
+fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
+    let (dtype, rank) = match ty {
+        ValueType::Tensor { ty, shape, .. } => (
+            match ty {
+                TensorElementType::Float32 => DType::F32,
+                TensorElementType::Float16 => DType::F16,
+                TensorElementType::Int64 => DType::I64,
+                _ => DType::Other,
+            },
+            shape.len(),
+        ),
+        _ => (DType::Other, 0),
+    };
+    TensorInfo { name: name.to_string(), dtype, rank }
+}
+
+/// Whether ONNX Runtime was built with the provider this device needs.
+fn provider_available(device: Device) -> bool {
+    match device {
+        Device::Cpu | Device::Auto => true,
+        Device::Cuda(_) => <ort::ep::CUDA as ExecutionProvider>::is_available().unwrap_or(false),
+        Device::TensorRt(_) => <ort::ep::TensorRT as ExecutionProvider>::is_available().unwrap_or(false),
+    }
+}
+
+/// Resolves `Auto` and checks the provider exists, so a missing GPU is a clear error up front.
+pub fn resolve_device(opts: &RuntimeOptions) -> Result<Device> {
+    ensure_loaded(opts)?;
+    let library = loaded_library().map(|p| p.display().to_string()).unwrap_or_default();
+    match opts.device {
+        Device::Auto => {
+            for d in [Device::TensorRt(0), Device::Cuda(0)] {
+                if provider_available(d) {
+                    eprintln!("kino: --device auto chose {d}");
+                    return Ok(d);
+                }
+            }
+            eprintln!("kino: --device auto: no CUDA or TensorRT provider in {library}; running on CPU");
+            Ok(Device::Cpu)
+        }
+        d if provider_available(d) => Ok(d),
+        d => Err(Error::ProviderUnavailable {
+            provider: d.to_string(),
+            library,
+            hint: "install the GPU build (`python3 -m pip install onnxruntime-gpu==1.32.0`) on a machine with an NVIDIA driver and point --ort-lib at its libonnxruntime.so, or use --device cpu / --device auto".into(),
+        }),
+    }
+}
+
+impl OnnxSession {
+    /// Opens `file` on the chosen device (already resolved by [`resolve_device`]).
+    pub fn open(file: &Path, device: Device, opts: &RuntimeOptions) -> Result<Self> {
+        let env = ensure_loaded(opts)?;
+        let fail = |e: String| Error::Inference { component: "session".into(), file: file.display().to_string(), reason: e };
+        let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        let mut builder = Session::builder(env)
+            .map_err(|e| fail(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(e.to_string()))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| fail(e.to_string()))?;
+        let providers = match device {
+            Device::Cpu | Device::Auto => vec![],
+            Device::Cuda(i) => vec![ort::ep::CUDA::default().with_device_id(i as i32).build().error_on_failure()],
+            Device::TensorRt(i) => {
+                let cache = opts.cache_dir.clone().unwrap_or_else(default_trt_cache);
+                vec![
+                    ort::ep::TensorRT::default()
+                        .with_device_id(i as i32)
+                        .with_fp16(true)
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(cache.display().to_string())
+                        .build()
+                        .error_on_failure(),
+                    ort::ep::CUDA::default().with_device_id(i as i32).build(),
+                ]
+            }
+        };
+        if !providers.is_empty() {
+            builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
+        }
+        let session = builder.commit_from_file(file).map_err(|e| fail(e.to_string()))?;
+        let inputs = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+        let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+        Ok(OnnxSession { session: Mutex::new(session), file: file.to_path_buf(), inputs, outputs, provider: device })
+    }
+
+    /// Runs the graph and returns the named float outputs in the order asked.
+    pub fn run(&self, component: &str, inputs: &[(&str, Input<'_>)], outputs: &[&str]) -> Result<Vec<Output>> {
+        let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
+        let mut values: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for (name, input) in inputs {
+            let v: ort::session::SessionInputValue<'_> = match input {
+                Input::F32(shape, data) => TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| fail(e.to_string()))?.into(),
+                Input::I64(shape, data) => TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| fail(e.to_string()))?.into(),
+            };
+            values.push(((*name).into(), v));
+        }
+        let mut session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
+        let result = session.run(values).map_err(|e| fail(e.to_string()))?;
+        let mut out = Vec::with_capacity(outputs.len());
+        for name in outputs {
+            let value = result.get(*name).ok_or_else(|| fail(format!("graph produced no output named {name:?}")))?;
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
+            out.push(Output { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() });
+        }
+        Ok(out)
+    }
+}
+
+fn default_trt_cache() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/kino/trt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<Device>().unwrap(), Device::Cpu);
+        assert_eq!("CUDA".parse::<Device>().unwrap(), Device::Cuda(0));
+        assert_eq!("cuda:1".parse::<Device>().unwrap(), Device::Cuda(1));
+        assert_eq!("tensorrt:2".parse::<Device>().unwrap(), Device::TensorRt(2));
+        assert_eq!("auto".parse::<Device>().unwrap(), Device::Auto);
+        assert!("gpu".parse::<Device>().is_err());
+        assert!("cuda:x".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn finds_versioned_wheel_library() {
+        let dir = std::env::temp_dir().join(format!("kino-ort-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("libonnxruntime.so.1.32.0"), b"").unwrap();
+        std::fs::write(dir.join("libonnxruntime_providers_shared.so"), b"").unwrap();
+        let found = libraries_in(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].ends_with("libonnxruntime.so.1.32.0"));
+    }
+
+    #[test]
+    fn cuda_on_a_cpu_build_is_a_clear_error() {
+        let opts = RuntimeOptions { device: Device::Cuda(0), ..Default::default() };
+        match resolve_device(&opts) {
+            Err(Error::ProviderUnavailable { provider, hint, .. }) => {
+                assert_eq!(provider, "cuda:0");
+                assert!(hint.contains("onnxruntime-gpu"));
+            }
+            // A machine with the GPU wheel and a driver may legitimately have CUDA.
+            Ok(Device::Cuda(0)) => {}
+            other => panic!("unexpected: {other:?}"),
+        }
+        let auto = RuntimeOptions { device: Device::Auto, ..Default::default() };
+        assert!(resolve_device(&auto).is_ok());
+    }
+}

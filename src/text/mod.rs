@@ -1,0 +1,80 @@
+//! Prompts to token ids: the package's Hugging Face `tokenizer.json`, its padding and cleaning rules.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec};
+
+/// Longest prompt accepted, in characters: far beyond any tokenizer's max_length, small enough
+/// that a pasted file is refused rather than tokenized.
+pub const MAX_PROMPT_CHARS: usize = 20_000;
+
+/// Token ids and mask for a batch, `[B, L]` row-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenBatch {
+    pub ids: Vec<i64>,
+    pub mask: Vec<i64>,
+    pub batch: usize,
+    pub len: usize,
+    /// Prompts that were cut to `max_length`.
+    pub truncated: Vec<usize>,
+}
+
+pub struct PromptTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    spec: TokenizerSpec,
+    pad_id: u32,
+}
+
+impl PromptTokenizer {
+    pub fn load(file: &Path, spec: &TokenizerSpec) -> Result<Self> {
+        let tokenizer = tokenizers::Tokenizer::from_file(file).map_err(|e| Error::Tokenizer(format!("{}: {e}", file.display())))?;
+        // The pad id is the tokenizer's own padding token if it declares one, else [PAD]/<pad>, else 0.
+        let pad_id = tokenizer
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| ["[PAD]", "<pad>"].iter().find_map(|t| tokenizer.token_to_id(t)))
+            .unwrap_or(0);
+        Ok(PromptTokenizer { tokenizer, spec: spec.clone(), pad_id })
+    }
+
+    pub fn clean(&self, prompt: &str) -> String {
+        match self.spec.clean {
+            PromptCleaning::None => prompt.to_string(),
+            PromptCleaning::Whitespace => prompt.split_whitespace().collect::<Vec<_>>().join(" "),
+        }
+    }
+
+    /// Tokenizes a batch of prompts with the package's padding rule.
+    pub fn encode(&self, prompts: &[&str]) -> Result<TokenBatch> {
+        let mut rows = Vec::with_capacity(prompts.len());
+        let mut truncated = Vec::new();
+        for (i, p) in prompts.iter().enumerate() {
+            if p.chars().count() > MAX_PROMPT_CHARS {
+                return Err(Error::InvalidRequest(format!(
+                    "prompt is {} characters long; the limit is {MAX_PROMPT_CHARS} (this model reads at most {} tokens)",
+                    p.chars().count(),
+                    self.spec.max_length
+                )));
+            }
+            let enc = self.tokenizer.encode(self.clean(p), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+            let mut ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
+            if ids.len() > self.spec.max_length {
+                ids.truncate(self.spec.max_length);
+                truncated.push(i);
+            }
+            rows.push(ids);
+        }
+        let len = match self.spec.padding {
+            Padding::MaxLength => self.spec.max_length,
+            Padding::Longest => rows.iter().map(Vec::len).max().unwrap_or(1).max(1),
+        };
+        let mut ids = vec![self.pad_id as i64; rows.len() * len];
+        let mut mask = vec![0i64; rows.len() * len];
+        for (r, row) in rows.iter().enumerate() {
+            ids[r * len..r * len + row.len()].copy_from_slice(row);
+            mask[r * len..r * len + row.len()].iter_mut().for_each(|m| *m = 1);
+        }
+        Ok(TokenBatch { ids, mask, batch: rows.len(), len, truncated })
+    }
+}

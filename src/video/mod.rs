@@ -1,0 +1,432 @@
+//! Video files through FFmpeg's libraries (ffmpeg-next): encode mp4 (H.264, yuv420p, plays in
+//! browsers), mkv (FFV1, lossless RGB) and PNG sequences; decode anything FFmpeg reads; and
+//! contact sheets. Outputs are written beside their destination and renamed into place only when
+//! complete, so a failed or interrupted run never leaves a half-written file.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::software::scaling::{Context as Scaler, Flags};
+
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+
+fn verr(path: &Path, message: impl Into<String>) -> Error {
+    Error::Video { path: path.to_path_buf(), message: message.into() }
+}
+
+fn init() -> Result<()> {
+    ff::init().map_err(|e| verr(Path::new(""), format!("cannot initialise FFmpeg: {e}")))?;
+    ff::util::log::set_level(ff::util::log::Level::Error);
+    Ok(())
+}
+
+/// What to write, chosen from the output path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `.mp4` / `.mov`: H.264, yuv420p, CRF 18, `+faststart`.
+    Mp4H264,
+    /// `.mkv`: FFV1 on planar RGB, bit-exact.
+    MkvFfv1,
+    /// A folder (path ending in `/`, or an existing folder) or a `%05d.png`-style pattern.
+    PngSequence,
+}
+
+impl OutputFormat {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let s = path.to_string_lossy();
+        if s.is_empty() {
+            return Err(verr(path, "empty output path; pass -o clip.mp4 (or .mkv for lossless, or a folder/ for PNG frames)"));
+        }
+        if s.ends_with('/') || path.is_dir() || (s.contains('%') && s.to_ascii_lowercase().ends_with(".png")) {
+            return Ok(OutputFormat::PngSequence);
+        }
+        match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+            Some("mp4" | "mov" | "m4v") => Ok(OutputFormat::Mp4H264),
+            Some("mkv") => Ok(OutputFormat::MkvFfv1),
+            _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .mkv (lossless FFV1) or a folder/ for PNG frames")),
+        }
+    }
+}
+
+/// A temporary path in the destination's folder, removed on drop unless committed.
+struct PendingPath {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl PendingPath {
+    fn new(dest: &Path) -> Result<Self> {
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(verr(dest, format!("output folder {} does not exist; create it first", parent.display())));
+        }
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        // Keep the extension last so FFmpeg picks the container from the temp name too.
+        let tmp = parent.join(format!(".{}.kino-{}.partial.{}", name, std::process::id(), dest.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()));
+        Ok(PendingPath { tmp, dest: dest.to_path_buf(), committed: false })
+    }
+
+    fn commit(mut self) -> Result<()> {
+        if self.dest.is_dir() && self.tmp.is_dir() {
+            std::fs::remove_dir_all(&self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        }
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingPath {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = if self.tmp.is_dir() { std::fs::remove_dir_all(&self.tmp) } else { std::fs::remove_file(&self.tmp) };
+        }
+    }
+}
+
+struct FfmpegSink {
+    octx: ff::format::context::Output,
+    encoder: ff::encoder::Video,
+    scaler: Scaler,
+    rgb: ff::frame::Video,
+    converted: ff::frame::Video,
+    encoder_tb: ff::Rational,
+    stream_tb: ff::Rational,
+}
+
+enum Sink {
+    Ffmpeg(Box<FfmpegSink>),
+    Png { dir: PathBuf, pattern: String },
+}
+
+/// Streaming video writer: `create`, `push` frames, `finish`. Dropping it unfinished removes
+/// everything it wrote.
+pub struct VideoEncoder {
+    sink: Sink,
+    pending: PendingPath,
+    width: u32,
+    height: u32,
+    frames: i64,
+    dest: PathBuf,
+}
+
+impl VideoEncoder {
+    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self> {
+        let format = OutputFormat::from_path(path)?;
+        if width == 0 || height == 0 {
+            return Err(verr(path, "frame size must be positive"));
+        }
+        if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
+            return Err(verr(path, format!("frame rate {fps} must be between 0 and 1000")));
+        }
+        match format {
+            OutputFormat::PngSequence => {
+                let s = path.to_string_lossy();
+                let (dir, pattern) = if s.contains('%') {
+                    let p = Path::new(&*s);
+                    (p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+                } else {
+                    (path.to_path_buf(), "%05d.png".to_string())
+                };
+                let pending = PendingPath::new(&dir)?;
+                std::fs::create_dir_all(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
+                Ok(VideoEncoder { sink: Sink::Png { dir: pending.tmp.clone(), pattern }, pending, width, height, frames: 0, dest: path.to_path_buf() })
+            }
+            OutputFormat::Mp4H264 | OutputFormat::MkvFfv1 => {
+                init()?;
+                if format == OutputFormat::Mp4H264 && (width % 2 != 0 || height % 2 != 0) {
+                    return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
+                }
+                let pending = PendingPath::new(path)?;
+                let sink = open_ffmpeg(&pending.tmp, format, width, height, fps).map_err(|e| verr(path, e))?;
+                Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
+            }
+        }
+    }
+
+    pub fn push(&mut self, frame: &RgbFrame) -> Result<()> {
+        if frame.width != self.width || frame.height != self.height || frame.data.len() != (frame.width * frame.height * 3) as usize {
+            return Err(verr(&self.dest, format!("frame is {}x{}, the video is {}x{}", frame.width, frame.height, self.width, self.height)));
+        }
+        match &mut self.sink {
+            Sink::Png { dir, pattern } => {
+                let name = format_pattern(pattern, self.frames as usize);
+                let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone()).ok_or_else(|| verr(&self.dest, "bad frame buffer"))?;
+                img.save(dir.join(&name)).map_err(|e| verr(&self.dest, e.to_string()))?;
+            }
+            Sink::Ffmpeg(s) => {
+                let stride = s.rgb.stride(0);
+                let row = frame.width as usize * 3;
+                let plane = s.rgb.data_mut(0);
+                for y in 0..frame.height as usize {
+                    plane[y * stride..y * stride + row].copy_from_slice(&frame.data[y * row..(y + 1) * row]);
+                }
+                s.scaler.run(&s.rgb, &mut s.converted).map_err(|e| verr(&self.dest, e.to_string()))?;
+                s.converted.set_pts(Some(self.frames));
+                s.encoder.send_frame(&s.converted).map_err(|e| verr(&self.dest, e.to_string()))?;
+                drain(s).map_err(|e| verr(&self.dest, e))?;
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Flushes the encoder and moves the file into place. Returns the frame count.
+    pub fn finish(mut self) -> Result<usize> {
+        if self.frames == 0 {
+            return Err(verr(&self.dest, "no frames were written"));
+        }
+        if let Sink::Ffmpeg(s) = &mut self.sink {
+            s.encoder.send_eof().map_err(|e| verr(&self.dest, e.to_string()))?;
+            drain(s).map_err(|e| verr(&self.dest, e))?;
+            s.octx.write_trailer().map_err(|e| verr(&self.dest, e.to_string()))?;
+        }
+        let frames = self.frames as usize;
+        let VideoEncoder { sink, pending, .. } = self;
+        drop(sink); // close the file before renaming it
+        pending.commit()?;
+        Ok(frames)
+    }
+}
+
+fn format_pattern(pattern: &str, index: usize) -> String {
+    // Supports the `%d` / `%0Nd` forms image-sequence tools use.
+    if let Some(start) = pattern.find('%') {
+        if let Some(end_rel) = pattern[start..].find('d') {
+            let spec = &pattern[start + 1..start + end_rel];
+            let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
+            return format!("{}{:0width$}{}", &pattern[..start], index, &pattern[start + end_rel + 1..], width = width);
+        }
+    }
+    format!("{pattern}{index:05}.png")
+}
+
+fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f64) -> std::result::Result<FfmpegSink, String> {
+    let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
+    let (codec_id, pix) = match format {
+        OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
+        _ => (ff::codec::Id::FFV1, Pixel::GBRP),
+    };
+    let codec = ff::encoder::find(codec_id).ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264)"))?;
+    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let mut stream = octx.add_stream(codec).map_err(|e| e.to_string())?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
+    // Rational frame rate: exact for integer fps, 1/1000 precision otherwise.
+    let rate = if fps.fract() == 0.0 { ff::Rational::new(fps as i32, 1) } else { ff::Rational::new((fps * 1000.0).round() as i32, 1000) };
+    let tb = rate.invert();
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(pix);
+    enc.set_time_base(tb);
+    enc.set_frame_rate(Some(rate));
+    if global_header {
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    if format == OutputFormat::Mp4H264 {
+        opts.set("crf", "18");
+        opts.set("preset", "medium");
+    }
+    let encoder = enc.open_with(opts).map_err(|e| format!("cannot open the encoder: {e}"))?;
+    stream.set_parameters(&encoder);
+    stream.set_time_base(tb);
+    stream.set_avg_frame_rate(rate);
+    let mut header = ff::Dictionary::new();
+    if format == OutputFormat::Mp4H264 {
+        header.set("movflags", "+faststart");
+    }
+    octx.write_header_with(header).map_err(|e| format!("cannot write the header: {e}"))?;
+    let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);
+    let scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
+    Ok(FfmpegSink {
+        octx,
+        encoder,
+        scaler,
+        rgb: ff::frame::Video::new(Pixel::RGB24, width, height),
+        converted: ff::frame::Video::new(pix, width, height),
+        encoder_tb: tb,
+        stream_tb,
+    })
+}
+
+fn drain(s: &mut FfmpegSink) -> std::result::Result<(), String> {
+    let mut packet = ff::Packet::empty();
+    while s.encoder.receive_packet(&mut packet).is_ok() {
+        packet.set_stream(0);
+        packet.rescale_ts(s.encoder_tb, s.stream_tb);
+        packet.write_interleaved(&mut s.octx).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A decoded video: its frames as RGB, and its rate.
+pub struct DecodedVideo {
+    pub frames: Vec<RgbFrame>,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Decodes every frame of a video file (or a single image) to RGB.
+pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
+    init()?;
+    if !path.is_file() {
+        return Err(verr(path, "no such file"));
+    }
+    let mut ictx = ff::format::input(path).map_err(|e| verr(path, format!("cannot read as video ({e})")))?;
+    let stream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| verr(path, "has no video stream"))?;
+    let index = stream.index();
+    let rate = stream.avg_frame_rate();
+    let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
+    let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, e.to_string()))?;
+    let mut decoder = ctx.decoder().video().map_err(|e| verr(path, format!("unsupported video codec ({e})")))?;
+    let (w, h) = (decoder.width(), decoder.height());
+    if w == 0 || h == 0 {
+        return Err(verr(path, "video has no frame size"));
+    }
+    let mut scaler = Scaler::get(decoder.format(), w, h, Pixel::RGB24, w, h, Flags::POINT).map_err(|e| verr(path, e.to_string()))?;
+    let mut frames = Vec::new();
+    let mut receive = |decoder: &mut ff::decoder::Video, frames: &mut Vec<RgbFrame>| -> Result<()> {
+        let mut decoded = ff::frame::Video::empty();
+        while decoder.receive_frame(&mut decoded).is_ok() {
+            let mut rgb = ff::frame::Video::empty();
+            scaler.run(&decoded, &mut rgb).map_err(|e| verr(path, e.to_string()))?;
+            let stride = rgb.stride(0);
+            let row = w as usize * 3;
+            let mut data = Vec::with_capacity(row * h as usize);
+            for y in 0..h as usize {
+                data.extend_from_slice(&rgb.data(0)[y * stride..y * stride + row]);
+            }
+            frames.push(RgbFrame { width: w, height: h, data });
+        }
+        Ok(())
+    };
+    for (s, packet) in ictx.packets() {
+        if s.index() == index {
+            decoder.send_packet(&packet).map_err(|e| verr(path, format!("corrupt video data ({e})")))?;
+            receive(&mut decoder, &mut frames)?;
+        }
+    }
+    decoder.send_eof().map_err(|e| verr(path, e.to_string()))?;
+    receive(&mut decoder, &mut frames)?;
+    if frames.is_empty() {
+        return Err(verr(path, "contains no decodable frames"));
+    }
+    Ok(DecodedVideo { frames, fps, width: w, height: h })
+}
+
+/// A grid of frames, `columns` wide, for `--preview`.
+pub fn contact_sheet(frames: &[RgbFrame], columns: usize) -> Option<image::RgbImage> {
+    let first = frames.first()?;
+    let (w, h) = (first.width, first.height);
+    let cols = columns.clamp(1, frames.len());
+    let rows = frames.len().div_ceil(cols);
+    let gap = 2;
+    let mut sheet = image::RgbImage::from_pixel(cols as u32 * (w + gap) + gap, rows as u32 * (h + gap) + gap, image::Rgb([32, 32, 32]));
+    for (i, f) in frames.iter().enumerate() {
+        let img = image::RgbImage::from_raw(f.width, f.height, f.data.clone())?;
+        let (x, y) = ((i % cols) as u32 * (w + gap) + gap, (i / cols) as u32 * (h + gap) + gap);
+        image::imageops::replace(&mut sheet, &img, x as i64, y as i64);
+    }
+    Some(sheet)
+}
+
+/// Saves a PNG atomically.
+pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
+    let pending = PendingPath::new(path)?;
+    img.save_with_format(&pending.tmp, image::ImageFormat::Png).map_err(|e| verr(path, e.to_string()))?;
+    pending.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_frames(n: usize, w: u32, h: u32) -> Vec<RgbFrame> {
+        (0..n)
+            .map(|i| RgbFrame { width: w, height: h, data: (0..w * h * 3).map(|j| ((j as usize * 7 + i * 31) % 256) as u8).collect() })
+            .collect()
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("kino-video-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn ffv1_round_trip_is_lossless() {
+        let d = tmpdir("ffv1");
+        let path = d.join("clip.mkv");
+        let frames = test_frames(5, 34, 18);
+        let mut enc = VideoEncoder::create(&path, 34, 18, 8.0).unwrap();
+        for f in &frames {
+            enc.push(f).unwrap();
+        }
+        assert_eq!(enc.finish().unwrap(), 5);
+        let back = decode_video(&path).unwrap();
+        assert_eq!(back.frames, frames);
+        assert!((back.fps - 8.0).abs() < 1e-6);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn mp4_has_all_frames_and_no_temp_files_remain() {
+        let d = tmpdir("mp4");
+        let path = d.join("clip.mp4");
+        let frames = test_frames(9, 64, 32);
+        let mut enc = VideoEncoder::create(&path, 64, 32, 8.0).unwrap();
+        for f in &frames {
+            enc.push(f).unwrap();
+        }
+        enc.finish().unwrap();
+        let back = decode_video(&path).unwrap();
+        assert_eq!((back.frames.len(), back.width, back.height), (9, 64, 32));
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn abandoned_output_leaves_nothing() {
+        let d = tmpdir("abandon");
+        let path = d.join("clip.mp4");
+        let mut enc = VideoEncoder::create(&path, 16, 16, 8.0).unwrap();
+        enc.push(&test_frames(1, 16, 16)[0]).unwrap();
+        drop(enc);
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn png_sequence_and_bad_paths() {
+        let d = tmpdir("png");
+        let out = d.join("frames");
+        let mut enc = VideoEncoder::create(&PathBuf::from(format!("{}/", out.display())), 8, 8, 8.0).unwrap();
+        for f in test_frames(3, 8, 8) {
+            enc.push(&f).unwrap();
+        }
+        enc.finish().unwrap();
+        assert!(out.join("00002.png").is_file());
+        assert!(VideoEncoder::create(&d.join("x.avi"), 8, 8, 8.0).is_err());
+        assert!(VideoEncoder::create(&d.join("missing/x.mp4"), 8, 8, 8.0).is_err());
+        assert!(VideoEncoder::create(&d.join("odd.mp4"), 9, 8, 8.0).is_err());
+        assert!(decode_video(&d.join("nothing.mp4")).is_err());
+        std::fs::write(d.join("garbage.mp4"), b"not a video").unwrap();
+        assert!(decode_video(&d.join("garbage.mp4")).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn contact_sheet_layout() {
+        let sheet = contact_sheet(&test_frames(5, 10, 6), 4).unwrap();
+        assert_eq!(sheet.dimensions(), (4 * 12 + 2, 2 * 8 + 2));
+        assert!(contact_sheet(&[], 4).is_none());
+    }
+}

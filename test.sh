@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up (as run.sh does) and run every test: Rust unit and integration tests (real ONNX Runtime
+# sessions, real ffmpeg) and the exporter's pytest suite (PyTorch vs ONNX Runtime parity).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+cargo build --release --quiet --bin kino
+cargo test --release --workspace
+# pytest exits 5 when it collects nothing: that must fail here, not pass silently.
+"$KINO_PYTHON" -m pytest exporter/tests -q -p no:cacheprovider

@@ -1,0 +1,193 @@
+//! The `kino` binary end to end: real model package, real ONNX Runtime, real FFmpeg encode,
+//! checked with ffprobe and by decoding the files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kino::video::decode_video;
+
+fn kino(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kino")).args(args).output().expect("run kino")
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kino-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "kino failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A failure: non-zero exit, one `error:` line, and no file left at `output`.
+fn assert_clean_failure(out: &Output, output: &Path, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
+    assert!(errors[0].to_lowercase().contains(&needle.to_lowercase()), "{needle:?} not in {:?}", errors[0]);
+    assert!(!output.exists(), "partial output left at {}", output.display());
+    if let Some(dir) = output.parent() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            assert!(!e.file_name().to_string_lossy().contains("partial"), "temp file left: {:?}", e.path());
+        }
+    }
+}
+
+fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height,pix_fmt,nb_read_frames,avg_frame_rate", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (scripts/setup.sh)");
+    assert!(out.status.success());
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["streams"][0].clone()
+}
+
+#[test]
+fn generate_with_defaults_writes_a_browser_playable_mp4() {
+    let d = tmpdir("default");
+    let out = d.join("clip.mp4");
+    let sheet = d.join("sheet.png");
+    let r = kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--seed", "3", "--preview", sheet.to_str().unwrap()]);
+    assert_ok(&r);
+    let s = ffprobe(&out);
+    assert_eq!(s["codec_name"], "h264");
+    assert_eq!(s["pix_fmt"], "yuv420p");
+    assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(64), Some(64)));
+    assert_eq!(s["nb_read_frames"], "17");
+    assert_eq!(s["avg_frame_rate"], "8/1");
+    let img = image::open(&sheet).unwrap();
+    assert!(img.width() > 64 * 8);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn same_seed_same_frames_other_seed_or_prompt_other_frames() {
+    let d = tmpdir("determinism");
+    let run = |name: &str, prompt: &str, seed: &str| {
+        let p = d.join(name);
+        assert_ok(&kino(&["generate", prompt, "-o", p.to_str().unwrap(), "--seed", seed, "--quiet"]));
+        decode_video(&p).unwrap().frames
+    };
+    let a = run("a.mkv", "a blue square moving up", "11");
+    let b = run("b.mkv", "a blue square moving up", "11");
+    let c = run("c.mkv", "a blue square moving up", "12");
+    let e = run("e.mkv", "a yellow triangle moving right", "11");
+    assert_eq!(a.len(), 17);
+    assert_eq!(a, b, "same seed must give identical frames");
+    assert_ne!(a, c, "another seed must give other frames");
+    assert_ne!(a, e, "another prompt must give other frames");
+    // Frames of one clip differ from each other (it moves).
+    assert_ne!(a[0], a[16]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn length_size_and_png_sequence_options() {
+    let d = tmpdir("options");
+    let frames_dir = d.join("frames");
+    let target = format!("{}/", frames_dir.display());
+    assert_ok(&kino(&["generate", "a white square standing still", "-o", &target, "--frames", "9", "--size", "96x64", "--steps", "4", "--seed", "1", "--quiet"]));
+    let pngs = std::fs::read_dir(&frames_dir).unwrap().count();
+    assert_eq!(pngs, 9);
+    let img = image::open(frames_dir.join("00000.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (96, 64));
+    // --seconds rounds to the nearest valid count: 1 s at 8 fps -> 9 frames.
+    let out = d.join("one.mp4");
+    assert_ok(&kino(&["generate", "a green circle moving down", "-o", out.to_str().unwrap(), "--seconds", "1", "--steps", "4", "--quiet"]));
+    assert_eq!(ffprobe(&out)["nb_read_frames"], "9");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn bad_input_fails_cleanly_with_one_line() {
+    let d = tmpdir("bad");
+    let out = d.join("clip.mp4");
+    let o = out.to_str().unwrap();
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "63x64"]), &out, "multiple of 16");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "100000x100000"]), &out, "width 100000");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "big"]), &out, "WIDTHxHEIGHT");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "0"]), &out, "nearest");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "10"]), &out, "nearest: 9");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--steps", "0"]), &out, "steps");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--guidance", "NaN"]), &out, "guidance");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "gpu"]), &out, "unknown device");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder");
+    assert_clean_failure(&kino(&["generate", "x", "-o", "clip.avi"]), Path::new("clip.avi"), ".mp4");
+    let missing = d.join("no/such/dir/clip.mp4");
+    assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &out, "onnx runtime");
+    let huge = "a ".repeat(20_000);
+    assert_clean_failure(&kino(&["generate", &huge, "-o", o]), &out, "characters");
+    // CUDA on a CPU-only ONNX Runtime: a clear error, not a silent fallback.
+    let r = kino(&["generate", "x", "-o", o, "--device", "cuda"]);
+    if !r.status.success() {
+        assert_clean_failure(&r, &out, "cuda");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn broken_packages_name_the_field_and_file() {
+    let d = tmpdir("broken");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
+    let copy = |name: &str| {
+        let p = d.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+            std::fs::copy(e.path(), p.join(e.file_name())).unwrap();
+        }
+        p
+    };
+    let edit = |pkg: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = pkg.join("kino.json");
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    let out = d.join("clip.mp4");
+    let gen = |pkg: &Path| kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--steps", "2"]);
+
+    let p = copy("wrong-input");
+    edit(&p, &|v| v["denoiser"]["inputs"]["timestep"]["name"] = "t".into());
+    assert_clean_failure(&gen(&p), &out, "denoiser.inputs.timestep");
+
+    let p = copy("wrong-dtype");
+    edit(&p, &|v| v["text_encoder"]["inputs"]["input_ids"]["dtype"] = "float32".into());
+    assert_clean_failure(&gen(&p), &out, "text_encoder.onnx");
+
+    let p = copy("wrong-mean");
+    edit(&p, &|v| v["latent"]["mean"] = serde_json::json!([0.0]));
+    assert_clean_failure(&gen(&p), &out, "latent.mean");
+
+    let p = copy("future-schema");
+    edit(&p, &|v| v["schema_version"] = 99.into());
+    assert_clean_failure(&gen(&p), &out, "schema_version 99");
+
+    let p = copy("missing-file");
+    std::fs::remove_file(p.join("vae_decoder_step.onnx")).unwrap();
+    assert_clean_failure(&gen(&p), &out, "vae_decoder_step.onnx: missing");
+
+    let p = copy("corrupt-onnx");
+    std::fs::write(p.join("denoiser.onnx"), b"this is not onnx").unwrap();
+    assert_clean_failure(&gen(&p), &out, "denoiser.onnx");
+
+    let p = copy("not-json");
+    std::fs::write(p.join("kino.json"), b"{ nope").unwrap();
+    assert_clean_failure(&gen(&p), &out, "not valid JSON");
+
+    // The shipped package itself was not touched by any of this.
+    assert!(shipped.join("denoiser.onnx").metadata().unwrap().len() > 1000);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn models_lists_the_shipped_package() {
+    let r = kino(&["models"]);
+    assert_ok(&r);
+    let s = String::from_utf8_lossy(&r.stdout);
+    assert!(s.contains("kino-shapes") && s.contains("64x64, 17 frames @ 8 fps"), "{s}");
+}

@@ -29,8 +29,9 @@ fn assert_clean_failure(out: &Output, output: &Path, needle: &str) {
     assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
     assert!(errors[0].to_lowercase().contains(&needle.to_lowercase()), "{needle:?} not in {:?}", errors[0]);
     assert!(!output.exists(), "partial output left at {}", output.display());
-    if let Some(dir) = output.parent() {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
             assert!(!e.file_name().to_string_lossy().contains("partial"), "temp file left: {:?}", e.path());
         }
     }

@@ -89,7 +89,7 @@ mod tests {
         close(FlowMatchEuler::new(&cfg(1.0), 4, 0).sigmas(), &[1.0, 0.6670, 0.3340, 0.0010, 0.0]);
         close(FlowMatchEuler::new(&cfg(3.0), 4, 0).sigmas(), &[1.0, 0.8577, 0.6022, 0.0089, 0.0]);
         let s = FlowMatchEuler::new(&cfg(3.0), 4, 0);
-        close(s.timesteps(), &[1000.0, 857.7, 602.2, 8.9]);
+        close(s.timesteps(), &[1000.0, 857.692_3, 602.150_6, 8.928_572]);
         assert_eq!(cfg(1.0).kind, SchedulerKind::FlowMatchEuler);
     }
 

@@ -27,7 +27,7 @@ fn init() -> Result<()> {
 pub enum OutputFormat {
     /// `.mp4` / `.mov`: H.264, yuv420p, CRF 18, `+faststart`.
     Mp4H264,
-    /// `.mkv`: FFV1 on planar RGB, bit-exact.
+    /// `.mkv`: FFV1 on 8-bit RGB (bgr0), bit-exact.
     MkvFfv1,
     /// A folder (path ending in `/`, or an existing folder) or a `%05d.png`-style pattern.
     PngSequence,
@@ -211,7 +211,7 @@ fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
         OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
-        _ => (ff::codec::Id::FFV1, Pixel::GBRP),
+        _ => (ff::codec::Id::FFV1, Pixel::BGRZ),
     };
     let codec = ff::encoder::find(codec_id).ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264)"))?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
@@ -232,6 +232,9 @@ fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f
     if format == OutputFormat::Mp4H264 {
         opts.set("crf", "18");
         opts.set("preset", "medium");
+    } else {
+        // FFV1 version 3: the standardised, non-experimental bitstream (needed with global headers).
+        opts.set("level", "3");
     }
     let encoder = enc.open_with(opts).map_err(|e| format!("cannot open the encoder: {e}"))?;
     stream.set_parameters(&encoder);

@@ -333,6 +333,7 @@ def continue_main(argv=None):
 def finish(ck, ae, dit, te, refine_steps, batch, device, out, t_start):
     """Refine the decoder (its own seed, so it can also run as a separate stage), evaluate, save."""
     seed = ck["seed"]
+    ck["dit"], ck["te"] = dit.state_dict(), te.state_dict()
     if refine_steps:
         refine_decoder(ae, torch.Generator().manual_seed(seed + 3), refine_steps, batch, device)
         ae.eval()

@@ -255,6 +255,7 @@ def main(argv=None):
     ap.add_argument("--dit-steps", type=int, default=5000)
     ap.add_argument("--dit-batch", type=int, default=32)
     ap.add_argument("--continue-steps", type=int, default=3000)
+    ap.add_argument("--continue2-steps", type=int, default=2000)
     ap.add_argument("--refine-steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -290,15 +291,17 @@ def main(argv=None):
     torch.save(ck, os.path.join(a.out, "stage1.pt"))
     t_cont = time.time()
     ema_dit, ema_te = continue_dit(ck, ae, ema_dit, ema_te, a.continue_steps, a.dit_batch, a.clips, a.device)
+    # A second continuation on other fresh clips (the shipped model has both).
+    ema_dit, ema_te = continue_dit(ck, ae, ema_dit, ema_te, a.continue2_steps, a.dit_batch, a.clips, a.device, 5)
     ck["train_seconds"] += time.time() - t_cont
     finish(ck, ae, ema_dit, ema_te, a.refine_steps, a.vae_batch, a.device, a.out, time.time())
 
 
-def continue_dit(ck, ae, dit, te, steps, batch, clips, device):
+def continue_dit(ck, ae, dit, te, steps, batch, clips, device, seed_offset=4):
     """Stage 2: more DiT steps on fresh clips (own seed), weighted towards high noise, at a lower rate."""
     if not steps:
         return dit, te
-    gen = torch.Generator().manual_seed(ck["seed"] + 4)
+    gen = torch.Generator().manual_seed(ck["seed"] + seed_offset)
     latents, labels = encode_dataset(ae, gen, clips, device)
     mean, std = torch.tensor(ck["latent_mean"]), torch.tensor(ck["latent_std"])
     latents = (latents - mean[None, :, None, None, None]) / std[None, :, None, None, None]
@@ -320,12 +323,13 @@ def continue_main(argv=None):
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--refine-steps", type=int, default=600)
+    ap.add_argument("--seed-offset", type=int, default=4, help="data seed = training seed + this")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     ck, ae, te, dit = load_checkpoint(os.path.join(a.run, a.src))
     t0 = time.time()
-    dit, te = continue_dit(ck, ae, dit, te, a.steps, a.batch, a.clips, "cpu")
+    dit, te = continue_dit(ck, ae, dit, te, a.steps, a.batch, a.clips, "cpu", a.seed_offset)
     ck["train_seconds"] = ck.get("train_seconds", 0) + time.time() - t0
     finish(ck, ae, dit, te, a.refine_steps, 8, "cpu", a.run, time.time())
 

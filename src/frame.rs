@@ -35,6 +35,31 @@ impl RgbFrame {
     }
 }
 
+impl RgbFrame {
+    /// This frame scaled to `width` x `height` (Catmull-Rom); a copy when the size is the same.
+    pub fn resized(&self, width: u32, height: u32) -> RgbFrame {
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
+        let Some(img) = image::RgbImage::from_raw(self.width, self.height, self.data.clone()) else {
+            return RgbFrame { width, height, data: vec![0; (width * height * 3) as usize] };
+        };
+        let out = image::imageops::resize(&img, width, height, image::imageops::FilterType::CatmullRom);
+        RgbFrame { width, height, data: out.into_raw() }
+    }
+
+    /// Peak signal-to-noise ratio against another frame of the same size, in dB (infinite when equal).
+    pub fn psnr(&self, other: &RgbFrame) -> f64 {
+        let mse = self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / self.data.len().max(1) as f64;
+        if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+    }
+
+    /// Mean absolute difference per channel value, in 0..=255.
+    pub fn mean_abs_diff(&self, other: &RgbFrame) -> f64 {
+        self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / self.data.len().max(1) as f64
+    }
+}
+
 fn to_u8(v: f32) -> u8 {
     // NaN maps to 0 rather than poisoning the frame.
     let x = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round();
@@ -50,6 +75,19 @@ mod tests {
         let f = RgbFrame { width: 2, height: 1, data: vec![0, 128, 255, 10, 20, 30] };
         let back = RgbFrame::from_planar(2, 1, &f.to_planar());
         assert_eq!(back, f);
+    }
+
+    #[test]
+    fn resize_round_trip_and_metrics() {
+        let f = RgbFrame { width: 4, height: 2, data: (0..24).map(|x| (x * 10) as u8).collect() };
+        assert_eq!(f.resized(4, 2), f);
+        let big = f.resized(8, 4);
+        assert_eq!((big.width, big.height, big.data.len()), (8, 4, 96));
+        assert_eq!(f.psnr(&f), f64::INFINITY);
+        let mut g = f.clone();
+        g.data[0] += 24;
+        assert_eq!(f.mean_abs_diff(&g), 1.0);
+        assert!((f.psnr(&g) - 10.0 * (255.0f64 * 255.0 / 24.0).log10()).abs() < 1e-9);
     }
 
     #[test]

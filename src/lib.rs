@@ -16,5 +16,5 @@ pub mod video;
 pub use error::{Error, Result};
 pub use frame::RgbFrame;
 pub use model::ModelPackage;
-pub use pipeline::{GenerateRequest, Pipeline, Progress, Stage};
+pub use pipeline::{ContextMode, GenerateRequest, Pipeline, Placement, Progress, Stage};
 pub use runtime::{Device, RuntimeOptions};

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use kino::model::{self, ModelPackage};
 use kino::video::{self, VideoEncoder};
-use kino::{Device, GenerateRequest, Pipeline, Progress, RgbFrame, RuntimeOptions, Stage};
+use kino::{Device, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions, Stage};
 
 #[derive(Parser)]
 #[command(name = "kino", version, about = "Text-to-video diffusion over ONNX Runtime")]
@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// Generate a clip from a prompt.
     Generate(GenerateArgs),
+    /// Continue a video clip forwards (or backwards) with generated footage.
+    Extend(ExtendArgs),
+    /// Animate a still image: the clip starts from it.
+    Animate(AnimateArgs),
     /// List the model packages kino can find.
     Models {
         /// Extra folders to search (each a package, or a folder of packages).
@@ -56,18 +60,79 @@ struct GenerateArgs {
     output: PathBuf,
     #[command(flatten)]
     runtime: RuntimeArgs,
-    /// Length in seconds (rounded to the model's nearest valid frame count).
-    #[arg(long, conflicts_with = "frames")]
-    seconds: Option<f64>,
-    /// Exact frame count (the model's rule, e.g. 1 + 4k).
-    #[arg(long)]
-    frames: Option<u32>,
+    #[command(flatten)]
+    length: LengthArgs,
     /// Frames per second of the output (default: the model's).
     #[arg(long)]
     fps: Option<f64>,
     /// WIDTHxHEIGHT (default: the model's).
     #[arg(long)]
     size: Option<String>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+struct ExtendArgs {
+    /// The clip to continue (any format ffmpeg reads). It is not modified.
+    input: PathBuf,
+    /// What the new footage shows.
+    #[arg(long)]
+    prompt: String,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames: the clip with the new footage.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Append the new footage after the clip's end, or prepend it before its start.
+    #[arg(long, value_parser = ["end", "start"], default_value = "end")]
+    at: String,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[command(flatten)]
+    length: LengthArgs,
+    /// WIDTHxHEIGHT the model works at (default: the model's); frames are resized to it and back.
+    #[arg(long)]
+    size: Option<String>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+struct AnimateArgs {
+    /// The still image (PNG, JPEG, ... anything ffmpeg reads). It is not modified.
+    image: PathBuf,
+    /// What happens in the clip.
+    #[arg(long)]
+    prompt: String,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[command(flatten)]
+    length: LengthArgs,
+    /// Frames per second of the output (default: the model's).
+    #[arg(long)]
+    fps: Option<f64>,
+    /// WIDTHxHEIGHT the model works at (default: the model's); the output has the image's size.
+    #[arg(long)]
+    size: Option<String>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+struct LengthArgs {
+    /// Length in seconds (of the new footage, for extend). Longer than one model window is
+    /// made window by window.
+    #[arg(long, conflicts_with = "frames")]
+    seconds: Option<f64>,
+    /// Exact frame count (one window: the model's rule, e.g. 1 + 4k; longer: any count).
+    #[arg(long)]
+    frames: Option<u32>,
+}
+
+#[derive(Args)]
+struct SamplingArgs {
     /// Denoising steps (default: the model's).
     #[arg(long)]
     steps: Option<usize>,
@@ -80,6 +145,10 @@ struct GenerateArgs {
     /// Random seed; the same seed gives the same frames (default: random, printed).
     #[arg(long)]
     seed: Option<u64>,
+    /// How given frames steer the model: native (models trained with clean context frames) or
+    /// replace (latent replacement, any model; lower quality). Default: the model's best.
+    #[arg(long)]
+    context_mode: Option<kino::ContextMode>,
     /// Also write a contact sheet of the frames to this PNG.
     #[arg(long)]
     preview: Option<PathBuf>,
@@ -92,6 +161,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate(args),
+        Command::Extend(args) => extend(args),
+        Command::Animate(args) => animate(args),
         Command::Models { paths } => list_models(paths),
     };
     if let Err(e) = result {
@@ -126,86 +197,281 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
     Ok((w, h))
 }
 
-fn generate(args: GenerateArgs) -> Result<()> {
-    let opts = args.runtime.options()?;
-    // Check the output path before the (slow) model load and generation.
-    video::OutputFormat::from_path(&args.output)?;
-    if let Some(p) = &args.preview {
+fn check_output(output: &Path, preview: &Option<PathBuf>) -> Result<()> {
+    // Checked before the (slow) model load and generation.
+    video::OutputFormat::from_path(output)?;
+    if let Some(p) = preview {
         if p.extension().map(|e| e.to_ascii_lowercase()) != Some("png".into()) {
             bail!("--preview {}: the contact sheet is a .png file", p.display());
         }
     }
-    let dir = args.runtime.model_dir();
-    let pkg = ModelPackage::load(&dir)?;
-    let m = &pkg.manifest;
-    let mut req = GenerateRequest::defaults_for(&pkg, args.prompt.clone());
-    let fps = args.fps.unwrap_or(m.video.fps);
+    Ok(())
+}
+
+fn check_fps(fps: f64, flag: &str) -> Result<()> {
     if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
-        bail!("--fps {fps}: use a frame rate between 0 and 240");
+        bail!("{flag} {fps}: use a frame rate between 0 and 240");
     }
-    if let Some(s) = args.seconds {
+    Ok(())
+}
+
+impl SamplingArgs {
+    /// The package's defaults with these options applied.
+    fn request(&self, pkg: &ModelPackage, prompt: &str, size: &Option<String>) -> Result<GenerateRequest> {
+        let mut req = GenerateRequest::defaults_for(pkg, prompt);
+        if let Some(size) = size {
+            (req.width, req.height) = parse_size(size)?;
+        }
+        if let Some(s) = self.steps {
+            req.steps = s;
+        }
+        if let Some(g) = self.guidance {
+            req.guidance = g;
+        }
+        req.negative_prompt = self.negative_prompt.clone();
+        req.seed = self.seed.unwrap_or_else(random_seed);
+        req.context_mode = self.context_mode;
+        if prompt.trim().is_empty() {
+            eprintln!("kino: warning: empty prompt; the model will draw whatever it likes");
+        }
+        req.validate_settings(pkg)?;
+        Ok(req)
+    }
+}
+
+impl LengthArgs {
+    /// Frames for a clip at `fps`: --frames as given, --seconds rounded (to the model's frame
+    /// rule when it fits one window), else `default`.
+    fn frames(&self, pkg: &ModelPackage, fps: f64, default: u32) -> Result<u32> {
+        if let Some(f) = self.frames {
+            return Ok(f);
+        }
+        let Some(s) = self.seconds else { return Ok(default) };
         if !(s.is_finite() && s > 0.0) {
             bail!("--seconds {s}: use a positive length");
         }
-        req.frames = m.latent.nearest_valid_frames(s * fps);
+        if s > 3600.0 {
+            bail!("--seconds {s}: kino makes at most an hour in one run");
+        }
+        let m = &pkg.manifest;
+        let exact = (s * fps).round().max(1.0) as u32;
+        Ok(if exact <= m.video.max_frames { m.latent.nearest_valid_frames(s * fps).min(m.video.max_frames) } else { exact })
     }
-    if let Some(f) = args.frames {
-        req.frames = f;
-    }
-    if let Some(size) = &args.size {
-        (req.width, req.height) = parse_size(size)?;
-    }
-    if let Some(s) = args.steps {
-        req.steps = s;
-    }
-    if let Some(g) = args.guidance {
-        req.guidance = g;
-    }
-    req.negative_prompt = args.negative_prompt.clone();
-    req.seed = args.seed.unwrap_or_else(random_seed);
-    if args.prompt.trim().is_empty() {
-        eprintln!("kino: warning: empty prompt; the model will draw whatever it likes");
-    }
-    req.validate(&pkg)?;
+}
 
-    let t0 = Instant::now();
-    let pipeline = Pipeline::load(&dir, &opts)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    if !args.quiet {
+/// Where a job's frames go: the encoder, and the frames kept for --preview.
+struct Sink {
+    encoder: VideoEncoder,
+    preview: Option<Vec<RgbFrame>>,
+    t0: Instant,
+}
+
+impl Sink {
+    fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs) -> Result<Self> {
+        Self::create_with_audio(output, width, height, fps, sampling, None)
+    }
+
+    fn create_with_audio(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, audio: Option<video::AudioSource<'_>>) -> Result<Self> {
+        let encoder = VideoEncoder::create_with_audio(output, width, height, fps, audio)?;
+        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
+    }
+
+    fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
+        self.encoder.push(&frame)?;
+        if let Some(p) = &mut self.preview {
+            p.push(frame);
+        }
+        Ok(())
+    }
+
+    fn finish(self, output: &Path, sampling: &SamplingArgs, bars: Bars) -> Result<()> {
+        bars.finish();
+        let n = self.encoder.finish()?;
+        if let (Some(p), Some(frames)) = (&sampling.preview, &self.preview) {
+            let sheet = video::contact_sheet(frames, 8).context("no frames for the preview")?;
+            video::save_png(&sheet, p)?;
+        }
+        if !sampling.quiet {
+            eprintln!("kino: wrote {} ({n} frames) in {:.1}s", output.display(), self.t0.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+fn load(runtime: &RuntimeArgs) -> Result<(PathBuf, ModelPackage, RuntimeOptions)> {
+    let opts = runtime.options()?;
+    let dir = runtime.model_dir();
+    let pkg = ModelPackage::load(&dir)?;
+    Ok((dir, pkg, opts))
+}
+
+fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64) {
+    if !quiet {
         eprintln!(
-            "kino: {} ({}x{}, {} frames at {fps} fps, {} steps, guidance {}, seed {}) on {}",
-            m.name, req.width, req.height, req.frames, req.steps, req.guidance, req.seed, pipeline.device
+            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {}) on {}",
+            pipeline.package.manifest.name, req.width, req.height, req.steps, req.guidance, req.seed, pipeline.device
         );
     }
+}
 
-    let mut encoder = VideoEncoder::create(&args.output, req.width, req.height, fps)?;
-    let mut preview: Vec<RgbFrame> = Vec::new();
-    let bars = Bars::new(args.quiet);
-    let t1 = Instant::now();
-    pipeline.generate(
-        &req,
-        &mut |p: Progress| {
-            bars.update(p);
-            true
-        },
-        &mut |frame: RgbFrame| {
-            encoder.push(&frame)?;
-            if args.preview.is_some() {
-                preview.push(frame);
+fn generate(args: GenerateArgs) -> Result<()> {
+    check_output(&args.output, &args.sampling.preview)?;
+    let (dir, pkg, opts) = load(&args.runtime)?;
+    let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
+    check_fps(fps, "--fps")?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
+    req.validate(&pkg)?;
+
+    let pipeline = Pipeline::load(&dir, &opts)?;
+    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps);
+    let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
+    let bars = Bars::new(args.sampling.quiet);
+    pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    sink.finish(&args.output, &args.sampling, bars)
+}
+
+fn animate(args: AnimateArgs) -> Result<()> {
+    check_output(&args.output, &args.sampling.preview)?;
+    let still = video::decode_image(&args.image)?;
+    let (dir, pkg, opts) = load(&args.runtime)?;
+    let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
+    check_fps(fps, "--fps")?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
+    req.validate(&pkg)?;
+
+    let pipeline = Pipeline::load(&dir, &opts)?;
+    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps);
+    // The model works at its size; the clip comes back at the image's.
+    let (w, h) = (still.width, still.height);
+    let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
+    let bars = Bars::new(args.sampling.quiet);
+    pipeline.animate(&req, &still.resized(req.width, req.height), &mut |p| bars.update(p), &mut |f| sink.push(f.resized(w, h)))?;
+    sink.finish(&args.output, &args.sampling, bars)
+}
+
+fn extend(args: ExtendArgs) -> Result<()> {
+    check_output(&args.output, &args.sampling.preview)?;
+    if same_file(&args.input, &args.output) {
+        bail!("{}: the output would overwrite the input; choose another output", args.output.display());
+    }
+    let clip = video::decode_video(&args.input)?;
+    let fps = clip.fps;
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        bail!("{}: frame rate {fps} is not usable (kino extends clips of 1 to 240 fps)", args.input.display());
+    }
+    let (dir, pkg, opts) = load(&args.runtime)?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    let model_fps = pkg.manifest.video.fps;
+    // The new footage's length at the clip's rate.
+    let new_frames = match (args.length.frames, args.length.seconds) {
+        (Some(f), _) => f as usize,
+        (None, Some(s)) => {
+            if !(s.is_finite() && s > 0.0 && s <= 3600.0) {
+                bail!("--seconds {s}: use a positive length of at most an hour");
             }
-            Ok(())
-        },
-    )?;
-    bars.finish();
-    let n = encoder.finish()?;
-    if let Some(p) = &args.preview {
-        let sheet = video::contact_sheet(&preview, 8).context("no frames for the preview")?;
-        video::save_png(&sheet, p)?;
+            (s * fps).round().max(1.0) as usize
+        }
+        (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
+    };
+    if new_frames == 0 {
+        bail!("--frames 0: extend by at least one frame");
     }
-    if !args.quiet {
-        eprintln!("kino: wrote {} ({n} frames) in {:.1}s (model load {load_s:.1}s)", args.output.display(), t1.elapsed().as_secs_f64());
+    let placement = if args.at == "start" { Placement::Before } else { Placement::After };
+    let retime = Retime { clip_fps: fps, model_fps };
+    let model_new = retime.model_frames_for(new_frames);
+    req.frames = model_new as u32;
+
+    let pipeline = Pipeline::load(&dir, &opts)?;
+    let (ctx_frames, _) = pipeline.window_layout();
+    let want = ctx_frames.max(2 * pkg.manifest.latent.temporal_compression as usize);
+    // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
+    let context: Vec<RgbFrame> = retime.context_indices(clip.frames.len(), want, placement).into_iter().map(|i| clip.frames[i].resized(req.width, req.height)).collect();
+    announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
+    let (w, h) = (clip.width, clip.height);
+    // The clip's audio and metadata come along: in place after an append, shifted by the new
+    // footage's length before a prepend; the new footage itself is silent.
+    let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
+    let audio = video::AudioSource { path: &args.input, offset_seconds };
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio))?;
+    if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
+        eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
     }
-    Ok(())
+    let bars = Bars::new(args.sampling.quiet);
+    match placement {
+        Placement::After => {
+            // The clip's own frames pass through untouched, then the new footage streams out.
+            for f in &clip.frames {
+                sink.push(f.clone())?;
+            }
+            let mut out = 0usize;
+            let mut model_index = 0usize;
+            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+                let frame = f.resized(w, h);
+                while out < new_frames && retime.model_index(out, model_new) == model_index {
+                    sink.push(frame.clone())?;
+                    out += 1;
+                }
+                model_index += 1;
+                Ok(())
+            })?;
+        }
+        Placement::Before => {
+            // Made backwards from the seam, so it arrives all at once (the engine buffers it).
+            let mut made: Vec<RgbFrame> = Vec::new();
+            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+                made.push(f);
+                Ok(())
+            })?;
+            for i in 0..new_frames {
+                // Counted back from the seam, as the model's frames are.
+                let back = retime.model_index(new_frames - 1 - i, model_new);
+                sink.push(made[model_new - 1 - back].resized(w, h))?;
+            }
+            for f in &clip.frames {
+                sink.push(f.clone())?;
+            }
+        }
+    }
+    sink.finish(&args.output, &args.sampling, bars)
+}
+
+/// Maps between the clip's frame rate and the model's, by nearest frame: the model makes frames
+/// at its own rate and each output frame shows the model frame nearest in time.
+struct Retime {
+    clip_fps: f64,
+    model_fps: f64,
+}
+
+impl Retime {
+    /// The model frame shown by output frame `i` (both counted from the seam).
+    fn model_index(&self, i: usize, model_frames: usize) -> usize {
+        ((i as f64 * self.model_fps / self.clip_fps).round() as usize).min(model_frames - 1)
+    }
+
+    /// Model frames needed to cover `n` output frames.
+    fn model_frames_for(&self, n: usize) -> usize {
+        ((n - 1) as f64 * self.model_fps / self.clip_fps).round() as usize + 1
+    }
+
+    /// Up to `want` clip frame indices at the model's rate, in time order, ending at the clip's
+    /// last frame (After) or starting at its first (Before).
+    fn context_indices(&self, clip_frames: usize, want: usize, placement: Placement) -> Vec<usize> {
+        let step = self.clip_fps / self.model_fps;
+        let mut idx: Vec<usize> = (0..want).map(|j| (j as f64 * step).round() as usize).take_while(|&k| k < clip_frames).collect();
+        if placement == Placement::After {
+            idx = idx.into_iter().map(|k| clip_frames - 1 - k).rev().collect();
+        }
+        idx
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }
 
 fn random_seed() -> u64 {
@@ -234,15 +500,17 @@ impl Bars {
         Bars { denoise: Some(make("denoise")), decode: Some(make("decode")) }
     }
 
-    fn update(&self, p: Progress) {
+    fn update(&self, p: Progress) -> bool {
         let bar = match p.stage {
             Stage::Denoise => &self.denoise,
             Stage::Decode => &self.decode,
+            Stage::Encode => return true,
         };
         if let Some(b) = bar {
             b.set_length(p.total as u64);
             b.set_position(p.done as u64);
         }
+        true
     }
 
     fn finish(&self) {

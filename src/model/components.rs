@@ -157,10 +157,15 @@ struct ChunkGraph {
     cache_out: Vec<String>,
 }
 
+// Few decoders exist per process; boxing the bigger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum DecoderGraphs {
     WholeClip { session: OnnxSession, latents: String, frames: String },
     CausalChunks { first: ChunkGraph, step: ChunkGraph, first_latent_frames: usize, step_latent_frames: usize },
 }
+
+/// Receives each decoded chunk `[1, 3, n, H, W]` and its shape.
+pub type ChunkSink<'a> = dyn FnMut(&[f32], &[usize]) -> Result<()> + 'a;
 
 /// Latents -> pixel frames in `[-1, 1]`, whole clip or chunk by chunk with explicit caches.
 pub struct VaeDecoder {
@@ -209,7 +214,7 @@ impl VaeDecoder {
 
     /// Decodes `[1, C, F, h, w]` latents, handing each decoded chunk `[1, 3, n, H, W]` to `on_chunk`
     /// with its shape. Chunked graphs keep memory flat in the clip length.
-    pub fn decode(&self, latents: &[f32], shape: [usize; 5], on_chunk: &mut dyn FnMut(&[f32], &[usize]) -> Result<()>) -> Result<()> {
+    pub fn decode(&self, latents: &[f32], shape: [usize; 5], on_chunk: &mut ChunkSink<'_>) -> Result<()> {
         match &self.graphs {
             DecoderGraphs::WholeClip { session, latents: li, frames } => {
                 let out = session.run("VAE decoder", &[(li, Input::F32(&shape, latents))], &[frames])?;

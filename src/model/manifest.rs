@@ -184,6 +184,10 @@ pub struct Conditioning {
     pub clean_context: bool,
     #[serde(default = "yes")]
     pub text: bool,
+    /// Pixel frames of context a window continues from when extending or chaining windows
+    /// (default `1 + temporal_compression`: two latent frames with a causal VAE).
+    #[serde(default)]
+    pub context_frames: Option<u32>,
 }
 
 fn yes() -> bool {

@@ -1,22 +1,37 @@
 //! Text to video, top to bottom: tokenize, encode the prompt, prepare latents, denoise, decode,
 //! emit frames. Reads like diffusers' `__call__`; everything model-specific comes from the manifest.
+//!
+//! Three jobs share one window loop ([`Pipeline::denoise`]):
+//! * generate: text to video; clips longer than one window are made window by window, each
+//!   continuing from the last frames of the one before (re-encoded as clean context), with the
+//!   overlap cross-faded so the seam does not show;
+//! * extend: continue given frames forwards ([`Placement::After`]) or backwards ([`Placement::Before`]);
+//! * animate: a window whose first frame is a given still.
+//!
+//! Memory stays flat in the clip length: one window's latents and frames at a time.
 
+mod context;
 mod noise;
 
 use std::path::Path;
 
+pub use context::{ContextMode, Placement};
 pub use noise::gaussian_noise;
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::model::components::DenoiserInputs;
+use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::scheduler::build_scheduler;
 use crate::text::PromptTokenizer;
+use context::LatentContext;
 
 /// Largest width or height anyone may ask for, whatever the manifest says (guards allocation).
 const ABSOLUTE_MAX_SIZE: u32 = 8192;
+/// Longest clip made window by window (an hour at 30 fps).
+pub const MAX_LONG_FRAMES: u32 = 108_000;
 
 /// What to generate.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,11 +41,15 @@ pub struct GenerateRequest {
     pub negative_prompt: Option<String>,
     pub width: u32,
     pub height: u32,
+    /// Frames to make. Up to the model's `max_frames` this is one window and must follow the
+    /// model's frame rule (`1 + 4k`); longer clips are made window by window, any length.
     pub frames: u32,
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
     pub seed: u64,
+    /// How context frames steer generation; `None` picks the model's best.
+    pub context_mode: Option<ContextMode>,
 }
 
 impl GenerateRequest {
@@ -46,11 +65,39 @@ impl GenerateRequest {
             steps: m.defaults.steps,
             guidance: m.defaults.guidance,
             seed: 0,
+            context_mode: None,
         }
     }
 
-    /// Checks the request against the package, with messages that name the valid values.
+    /// Checks the request for `generate` against the package, with messages that name the valid values.
     pub fn validate(&self, pkg: &ModelPackage) -> Result<()> {
+        self.validate_settings(pkg)?;
+        let m = &pkg.manifest;
+        let v = &m.video;
+        if self.frames > v.max_frames {
+            if self.frames > MAX_LONG_FRAMES {
+                return Err(Error::InvalidRequest(format!("{} frames is too long: kino makes at most {MAX_LONG_FRAMES} frames in one run", self.frames)));
+            }
+            if m.vae_encoder.is_none() {
+                return Err(Error::InvalidRequest(format!(
+                    "{} frames is longer than one window of model {} (up to {} frames), and the model has no VAE encoder to chain windows",
+                    self.frames, m.name, v.max_frames
+                )));
+            }
+            return Ok(());
+        }
+        if !v.frames_valid(&m.latent, self.frames) {
+            let near = m.latent.nearest_valid_frames(self.frames as f64).min(v.max_frames);
+            return Err(Error::InvalidRequest(format!(
+                "{} frames is not supported by model {}: frame counts are 1 + {}*k up to {}, or any count above {} (made window by window); nearest: {near}",
+                self.frames, m.name, m.latent.temporal_compression, v.max_frames, v.max_frames
+            )));
+        }
+        Ok(())
+    }
+
+    /// Size, steps and guidance (everything but the frame count).
+    pub fn validate_settings(&self, pkg: &ModelPackage) -> Result<()> {
         let m = &pkg.manifest;
         let v = &m.video;
         for (what, size) in [("width", self.width), ("height", self.height)] {
@@ -60,13 +107,6 @@ impl GenerateRequest {
                     m.name, v.size_multiple, v.min_size, v.max_size, v.default_width, v.default_height
                 )));
             }
-        }
-        if !v.frames_valid(&m.latent, self.frames) || self.frames > v.max_frames {
-            let near = m.latent.nearest_valid_frames(self.frames as f64).min(v.max_frames);
-            return Err(Error::InvalidRequest(format!(
-                "{} frames is not supported by model {}: frame counts are 1 + {}*k up to {} (nearest: {near})",
-                self.frames, m.name, m.latent.temporal_compression, v.max_frames
-            )));
         }
         if self.steps == 0 || self.steps > 1000 {
             return Err(Error::InvalidRequest(format!("steps must be between 1 and 1000, got {}", self.steps)));
@@ -80,16 +120,46 @@ impl GenerateRequest {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// Encoding given frames (extend, animate, chained windows).
+    Encode,
     Denoise,
     Decode,
 }
 
-/// Progress of one generation: `done` of `total` units of `stage`.
+/// Progress of one job: `done` of `total` units of `stage` (denoising steps over all windows,
+/// or frames emitted).
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
     pub stage: Stage,
     pub done: usize,
     pub total: usize,
+}
+
+/// Counts progress over all windows of a job and turns a `false` from the callback into `Cancelled`.
+struct Tracker<'a> {
+    callback: &'a mut dyn FnMut(Progress) -> bool,
+    steps_done: usize,
+    steps_total: usize,
+    frames_done: usize,
+    frames_total: usize,
+}
+
+impl Tracker<'_> {
+    fn report(&mut self, stage: Stage) -> Result<()> {
+        let p = match stage {
+            Stage::Denoise => Progress { stage, done: self.steps_done, total: self.steps_total },
+            _ => Progress { stage, done: self.frames_done.min(self.frames_total), total: self.frames_total },
+        };
+        if (self.callback)(p) { Ok(()) } else { Err(Error::Cancelled) }
+    }
+}
+
+/// The prompt (and negative prompt) encoded once per job.
+struct EncodedPrompt {
+    embeds: Vec<f32>,
+    mask: Vec<i64>,
+    len: usize,
+    guided: bool,
 }
 
 /// A loaded model, ready to generate. Load once, generate many times.
@@ -121,14 +191,49 @@ impl Pipeline {
         })
     }
 
-    /// Latent shape `[1, C, F, h, w]` for a request.
-    pub fn latent_shape(&self, req: &GenerateRequest) -> [usize; 5] {
+    /// Latent shape `[1, C, F, h, w]` for a window of `latent_frames` at the request's size.
+    fn window_shape(&self, req: &GenerateRequest, latent_frames: usize) -> [usize; 5] {
         let l = &self.package.manifest.latent;
         let s = l.spatial_compression;
-        [1, l.channels, l.latent_frames(req.frames), (req.height / s) as usize, (req.width / s) as usize]
+        [1, l.channels, latent_frames, (req.height / s) as usize, (req.width / s) as usize]
     }
 
-    /// Generates a clip, handing frames to `on_frame` in order as they are decoded.
+    /// Latent shape `[1, C, F, h, w]` of a single-window request.
+    pub fn latent_shape(&self, req: &GenerateRequest) -> [usize; 5] {
+        self.window_shape(req, self.package.manifest.latent.latent_frames(req.frames))
+    }
+
+    /// The window layout used to chain and extend: (context pixel frames, window latent frames).
+    pub fn window_layout(&self) -> (usize, usize) {
+        let m = &self.package.manifest;
+        let t = m.latent.temporal_compression.max(1);
+        let causal = m.latent.causal_first_frame;
+        let default_ctx = if causal { 1 + t } else { 2 * t };
+        let ctx = m.conditioning.context_frames.unwrap_or(default_ctx).max(1);
+        let window = m.latent.latent_frames(m.video.default_frames);
+        (ctx as usize, window)
+    }
+
+    fn context_mode(&self, req: &GenerateRequest) -> Result<ContextMode> {
+        let m = &self.package.manifest;
+        let native = m.conditioning.clean_context && m.denoiser.timestep_shape == TimestepShape::PerFrame;
+        match req.context_mode {
+            None => Ok(if native { ContextMode::Native } else { ContextMode::Replace }),
+            Some(ContextMode::Native) if !native => Err(Error::InvalidRequest(format!(
+                "model {} was not trained with clean context frames (per-frame timesteps); use the replace context mode",
+                m.name
+            ))),
+            Some(mode) => Ok(mode),
+        }
+    }
+
+    fn require_encoder(&self, job: &str) -> Result<&VaeEncoder> {
+        self.encoder.as_ref().ok_or_else(|| {
+            Error::InvalidRequest(format!("model {} has no VAE encoder (vae_encoder in kino.json), which {job} needs", self.package.manifest.name))
+        })
+    }
+
+    /// Generates a clip, handing frames to `on_frame` in order.
     /// `on_progress` returning `false` cancels (the result is then `Error::Cancelled`).
     pub fn generate(
         &self,
@@ -137,9 +242,245 @@ impl Pipeline {
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
         req.validate(&self.package)?;
-        let m = &self.package.manifest;
+        self.generate_from(req, None, on_progress, on_frame)
+    }
 
-        // 1. Encode the prompt (and the negative prompt when guidance is on) in one batch.
+    /// Generates a clip whose first frame is `still` (already at the request's size).
+    pub fn animate(
+        &self,
+        req: &GenerateRequest,
+        still: &RgbFrame,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        req.validate(&self.package)?;
+        self.require_encoder("animate")?;
+        self.context_mode(req)?;
+        if (still.width, still.height) != (req.width, req.height) {
+            return Err(Error::InvalidRequest(format!("the still is {}x{}, the request {}x{}", still.width, still.height, req.width, req.height)));
+        }
+        self.generate_from(req, Some(still), on_progress, on_frame)
+    }
+
+    fn generate_from(
+        &self,
+        req: &GenerateRequest,
+        still: Option<&RgbFrame>,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let m = &self.package.manifest;
+        let total = req.frames as usize;
+        let single = req.frames <= m.video.max_frames;
+        let (ctx_frames, window) = self.window_layout();
+        let first_frames = if single { total } else { m.video.default_frames as usize };
+        let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window)? };
+        let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
+        let prompt = self.encode_prompt(req)?;
+
+        // Window 0: plain text to video, or continuing from the still.
+        let shape = self.window_shape(req, m.latent.latent_frames(first_frames as u32));
+        let ctx = match still {
+            Some(s) => Some(self.encode_context(std::slice::from_ref(s), Placement::After, &mut tracker)?),
+            None => None,
+        };
+        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, &mut tracker)?;
+        let frames = self.decode(&latents, shape)?;
+        if frames.len() != first_frames {
+            return Err(frame_count_error(frames.len(), first_frames));
+        }
+        if single {
+            for f in frames {
+                emit(&mut tracker, on_frame, f)?;
+            }
+            return Ok(());
+        }
+        // Later windows: hold back the last `ctx_frames` frames; the next window re-decodes them
+        // as its context and the two versions are cross-faded.
+        let split = frames.len() - ctx_frames;
+        let mut frames = frames.into_iter();
+        for f in frames.by_ref().take(split) {
+            emit(&mut tracker, on_frame, f)?;
+        }
+        let tail: Vec<RgbFrame> = frames.collect();
+        self.continue_after(&prompt, req, tail, total - split, true, 1, &mut tracker, on_frame)
+    }
+
+    /// Generates `count` frames that continue `context` (frames at the request's size, in time
+    /// order) after its end or before its start. Only the new frames are handed to `on_frame`,
+    /// in time order. The request's `frames` is ignored; `count` may be any number.
+    #[allow(clippy::too_many_arguments)]
+    pub fn extend(
+        &self,
+        req: &GenerateRequest,
+        context: &[RgbFrame],
+        placement: Placement,
+        count: usize,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        req.validate_settings(&self.package)?;
+        self.require_encoder("extend")?;
+        self.context_mode(req)?;
+        if count == 0 || count > MAX_LONG_FRAMES as usize {
+            return Err(Error::InvalidRequest(format!("extend by 1 to {MAX_LONG_FRAMES} frames, not {count}")));
+        }
+        if context.is_empty() {
+            return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
+        }
+        if let Some(f) = context.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
+            return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
+        }
+        let (ctx_frames, window) = self.window_layout();
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        let causal = self.package.manifest.latent.causal_first_frame;
+        let prompt = self.encode_prompt(req)?;
+        match placement {
+            Placement::After => {
+                // The longest valid context the clip has, up to the model's context length.
+                let n = context::valid_context_len(context.len().min(ctx_frames), t, causal, Placement::After);
+                if n == 0 {
+                    return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
+                }
+                let windows = self.chain_windows(count, n, window)?;
+                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                let tail = context[context.len() - n..].to_vec();
+                self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
+            }
+            Placement::Before => {
+                let k = self.package.manifest.latent.latent_frames(ctx_frames as u32).max(1);
+                let need = t * k;
+                if context.len() < need {
+                    return Err(Error::InvalidRequest(format!("the clip is too short to extend backwards: it needs at least {need} frames")));
+                }
+                let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx_frames, window))?;
+                let per_window = if causal { 1 + t * (m - 1) } else { t * m };
+                let windows = count.div_ceil(per_window);
+                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                // Generated backwards, window by window, so they are buffered and emitted oldest first.
+                let mut made: Vec<RgbFrame> = Vec::new();
+                let mut head: Vec<RgbFrame> = context[..need].to_vec();
+                for w in 0..windows {
+                    let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
+                    let shape = self.window_shape(req, m + k);
+                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), window_seed(req.seed, w), &mut tracker)?;
+                    let mut frames = self.decode(&latents, shape)?;
+                    if frames.len() > per_window {
+                        // As after a clip: the new frames nearest the seam take over the
+                        // difference between the first given frame and its re-decode.
+                        let (orig, again) = (head[0].clone(), frames[per_window].clone());
+                        frames.truncate(per_window);
+                        frames.reverse();
+                        carry_residual(&mut frames, &orig, &again, ctx_frames);
+                        frames.reverse();
+                    }
+                    if frames.len() != per_window {
+                        return Err(frame_count_error(frames.len(), per_window));
+                    }
+                    head = frames[..need.min(frames.len())].to_vec();
+                    if head.len() < need {
+                        head.extend_from_slice(&made[..need - head.len()]);
+                    }
+                    frames.extend(made);
+                    made = frames;
+                }
+                let skip = made.len() - count;
+                for f in made.into_iter().skip(skip) {
+                    emit(&mut tracker, on_frame, f)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn layout_error(&self, ctx_frames: usize, window: usize) -> Error {
+        Error::package_file(
+            &self.package.dir,
+            "kino.json",
+            format!("conditioning.context_frames {ctx_frames} leaves no room for new frames in a window of {window} latent frames (video.default_frames)"),
+        )
+    }
+
+    /// How many windows `continue_after` needs for `count` new frames after `ctx` context frames.
+    fn chain_windows(&self, count: usize, ctx: usize, window: usize) -> Result<usize> {
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        let k = self.package.manifest.latent.latent_frames(ctx as u32);
+        let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx, window))?;
+        if t * m < ctx {
+            return Err(self.layout_error(ctx, window));
+        }
+        Ok(count.div_ceil(t * m))
+    }
+
+    /// Window after window, each continuing from the last frames so far (`tail`), until `count`
+    /// more frames have been emitted. With `blend`, `tail` has not been emitted yet: each window
+    /// cross-fades its re-decoded context into it, and the last window's tail is emitted at the end.
+    #[allow(clippy::too_many_arguments)]
+    fn continue_after(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        mut tail: Vec<RgbFrame>,
+        count: usize,
+        blend: bool,
+        first_window: usize,
+        tracker: &mut Tracker<'_>,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let (_, window) = self.window_layout();
+        let n = tail.len();
+        let k = self.package.manifest.latent.latent_frames(n as u32);
+        let m = window - k;
+        let mut emitted = 0usize;
+        let mut w = first_window;
+        while emitted < count {
+            let ctx = self.encode_context(&tail, Placement::After, tracker)?;
+            let shape = self.window_shape(req, k + m);
+            let latents = self.denoise(prompt, req, shape, Some(&ctx), window_seed(req.seed, w), tracker)?;
+            let frames = self.decode(&latents, shape)?;
+            if frames.len() <= n {
+                return Err(frame_count_error(frames.len(), n + 1));
+            }
+            let mut frames = frames.into_iter();
+            let recon: Vec<RgbFrame> = frames.by_ref().take(n).collect();
+            let new: Vec<RgbFrame> = frames.collect();
+            let keep = if blend { new.len() - n } else { new.len() };
+            let mut new = new;
+            if !blend {
+                // The given frames stay as they are; the new footage takes over the difference
+                // between the last given frame and the model's re-decode of it, fading out.
+                carry_residual(&mut new, &tail[n - 1], &recon[n - 1], n);
+            }
+            if blend {
+                for (i, (old, again)) in tail.iter().zip(&recon).enumerate() {
+                    if emitted < count {
+                        emit(tracker, on_frame, crossfade(old, again, (i + 1) as f32 / (n + 1) as f32))?;
+                        emitted += 1;
+                    }
+                }
+            }
+            for f in new.iter().take(keep) {
+                if emitted < count {
+                    emit(tracker, on_frame, f.clone())?;
+                    emitted += 1;
+                }
+            }
+            tail = new[new.len() - n..].to_vec();
+            w += 1;
+            if blend && emitted + n >= count {
+                // The last window's held-back tail ends the clip.
+                for f in tail.drain(..).take(count - emitted) {
+                    emit(tracker, on_frame, f)?;
+                    emitted += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_prompt(&self, req: &GenerateRequest) -> Result<EncodedPrompt> {
+        let m = &self.package.manifest;
+        // The prompt and the negative prompt (when guidance is on) in one batch.
         let guided = req.guidance > 1.0;
         let negative = req.negative_prompt.clone().unwrap_or_else(|| m.defaults.negative_prompt.clone());
         let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
@@ -148,68 +489,123 @@ impl Pipeline {
             eprintln!("kino: prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
         }
         let embeds = self.text_encoder.encode(&tokens)?;
+        Ok(EncodedPrompt { embeds, mask: tokens.mask, len: tokens.len, guided })
+    }
 
-        // 2. Initial noise from the seed: same seed, same model, same request -> same frames.
-        let shape = self.latent_shape(req);
+    /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
+    fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
+        let encoder = self.require_encoder("continuing from given frames")?;
+        let l = &self.package.manifest.latent;
+        let (input, shape, drop) = context::encoder_input(frames, l.causal_first_frame, placement);
+        let (lshape, mut latents) = encoder.encode(&input, shape)?;
+        let expect = l.latent_frames(shape[2] as u32);
+        if lshape.len() != 5 || lshape[1] != l.channels || lshape[2] != expect {
+            return Err(Error::Inference {
+                component: "VAE encoder".into(),
+                file: String::new(),
+                reason: format!("latents of shape {lshape:?} for {} frames; expected {} channels and {expect} latent frames", shape[2], l.channels),
+            });
+        }
+        let lshape = [lshape[0], lshape[1], lshape[2], lshape[3], lshape[4]];
+        context::normalise(&mut latents, lshape, &l.mean, &l.std, l.scaling_factor);
+        tracker.report(Stage::Encode)?;
+        Ok(LatentContext::new(latents, lshape, drop, placement))
+    }
+
+    /// One window: noise from `seed`, context latents held in place, the scheduler's loop.
+    /// Returns the clean (normalised) latents.
+    fn denoise(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        shape: [usize; 5],
+        ctx: Option<&LatentContext>,
+        seed: u64,
+        tracker: &mut Tracker<'_>,
+    ) -> Result<Vec<f32>> {
+        let m = &self.package.manifest;
         let [_, c, f, h, w] = shape;
-        let mut latents = gaussian_noise(req.seed, shape.iter().product());
-
-        // 3. Denoise.
+        let mut latents = gaussian_noise(seed, shape.iter().product());
         let seq_len = f * h * w;
         let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
-        let batched = guided && self.denoiser.spec.max_batch >= 2;
+        let sigmas = scheduler.sigmas().to_vec();
+        let mode = self.context_mode(req)?;
+        // Which latent frames are context, and (latent replacement) their fixed noise.
+        let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
+        let ctx_noise = ctx.map(|_| context::read_frames(&latents, shape, ctx_frames.clone()));
+        if let Some(x) = ctx {
+            context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
+        }
+
+        let batched = prompt.guided && self.denoiser.spec.max_batch >= 2;
         let d = m.text_encoder.text_dim;
-        let l = tokens.len;
+        let l = prompt.len;
         let n = latents.len();
         let mut doubled = if batched { vec![0f32; 2 * n] } else { Vec::new() };
         for (i, &t) in timesteps.iter().enumerate() {
+            if let (Some(x), Some(eps), ContextMode::Replace) = (ctx, &ctx_noise, mode) {
+                // Latent replacement: the context, noised to this step's level.
+                let s = sigmas[i];
+                let noised: Vec<f32> = x.latents.iter().zip(eps).map(|(c, e)| (1.0 - s) * c + s * e).collect();
+                context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
+            }
+            let timestep_for = |b: usize| -> Vec<f32> {
+                let ts = self.denoiser.timestep_shape([b, c, f, h, w], seq_len);
+                if mode == ContextMode::Native && self.denoiser.spec.timestep_shape == TimestepShape::PerFrame {
+                    // Clean context frames sit at timestep 0.
+                    (0..b).flat_map(|_| (0..f).map(|j| if ctx_frames.contains(&j) { 0.0 } else { t })).collect()
+                } else {
+                    vec![t; ts.iter().product()]
+                }
+            };
             let velocity = if batched {
                 doubled[..n].copy_from_slice(&latents);
                 doubled[n..].copy_from_slice(&latents);
-                let s2 = [2, c, f, h, w];
-                let ts = vec![t; self.denoiser.timestep_shape(s2, seq_len).iter().product()];
+                let ts = timestep_for(2);
                 let v = self.denoiser.predict(
-                    &DenoiserInputs { latents: &doubled, latent_shape: s2, timestep: &ts, text_embeds: &embeds, text_shape: [2, l, d], text_mask: &tokens.mask },
+                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask },
                     seq_len,
                 )?;
                 combine_guidance(&v[..n], &v[n..], req.guidance)
             } else {
-                let ts = vec![t; self.denoiser.timestep_shape(shape, seq_len).iter().product()];
+                let ts = timestep_for(1);
                 let run = |k: usize| {
                     self.denoiser.predict(
                         &DenoiserInputs {
                             latents: &latents,
                             latent_shape: shape,
                             timestep: &ts,
-                            text_embeds: &embeds[k * l * d..(k + 1) * l * d],
+                            text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
                             text_shape: [1, l, d],
-                            text_mask: &tokens.mask[k * l..(k + 1) * l],
+                            text_mask: &prompt.mask[k * l..(k + 1) * l],
                         },
                         seq_len,
                     )
                 };
                 let cond = run(0)?;
-                if guided { combine_guidance(&cond, &run(1)?, req.guidance) } else { cond }
+                if prompt.guided { combine_guidance(&cond, &run(1)?, req.guidance) } else { cond }
             };
             scheduler.step(&velocity, &mut latents, i);
-            if !on_progress(Progress { stage: Stage::Denoise, done: i + 1, total: timesteps.len() }) {
-                return Err(Error::Cancelled);
+            if let (Some(x), ContextMode::Native) = (ctx, mode) {
+                context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
             }
+            tracker.steps_done += 1;
+            tracker.report(Stage::Denoise)?;
         }
+        if let Some(x) = ctx {
+            context::write_frames(&mut latents, shape, ctx_frames, &x.latents);
+        }
+        Ok(latents)
+    }
 
-        // 4. Back to raw latents and decode, chunk by chunk.
-        let lat = &m.latent;
-        let plane = f * h * w;
-        for ch in 0..c {
-            let (mean, std) = (lat.mean[ch], lat.std[ch]);
-            for x in &mut latents[ch * plane..(ch + 1) * plane] {
-                *x = *x * std / lat.scaling_factor + mean;
-            }
-        }
-        let mut emitted = 0usize;
-        let total = req.frames as usize;
-        self.decoder.decode(&latents, shape, &mut |chunk, cshape| {
+    /// Normalised latents -> frames, through the (chunked) decoder.
+    fn decode(&self, latents: &[f32], shape: [usize; 5]) -> Result<Vec<RgbFrame>> {
+        let l = &self.package.manifest.latent;
+        let mut raw = latents.to_vec();
+        context::denormalise(&mut raw, shape, &l.mean, &l.std, l.scaling_factor);
+        let mut out = Vec::new();
+        self.decoder.decode(&raw, shape, &mut |chunk, cshape| {
             let (nf, hh, ww) = (cshape[2], cshape[3], cshape[4]);
             let fplane = hh * ww;
             for k in 0..nf {
@@ -219,23 +615,50 @@ impl Pipeline {
                     let base = ch * nf * fplane + k * fplane;
                     planes.extend_from_slice(&chunk[base..base + fplane]);
                 }
-                on_frame(RgbFrame::from_planar(ww as u32, hh as u32, &planes))?;
-                emitted += 1;
-            }
-            if !on_progress(Progress { stage: Stage::Decode, done: emitted.min(total), total }) {
-                return Err(Error::Cancelled);
+                out.push(RgbFrame::from_planar(ww as u32, hh as u32, &planes));
             }
             Ok(())
         })?;
-        if emitted != total {
-            return Err(Error::Inference {
-                component: "VAE decoder".into(),
-                file: String::new(),
-                reason: format!("decoded {emitted} frames, expected {total}; the manifest's latent compression does not match the decoder"),
-            });
-        }
-        Ok(())
+        Ok(out)
     }
+}
+
+fn emit(tracker: &mut Tracker<'_>, on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>, frame: RgbFrame) -> Result<()> {
+    on_frame(frame)?;
+    tracker.frames_done += 1;
+    tracker.report(Stage::Decode)
+}
+
+fn frame_count_error(got: usize, want: usize) -> Error {
+    Error::Inference {
+        component: "VAE decoder".into(),
+        file: String::new(),
+        reason: format!("decoded {got} frames, expected {want}; the manifest's latent compression does not match the decoder"),
+    }
+}
+
+/// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.
+fn window_seed(seed: u64, w: usize) -> u64 {
+    seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Adds `given - redecoded` to `frames` (ordered from the seam outwards), fully at the seam and
+/// fading to nothing over `span` frames, so a clip's untouched frames and the model's footage
+/// meet without a jump in colour or rendering.
+fn carry_residual(frames: &mut [RgbFrame], given: &RgbFrame, redecoded: &RgbFrame, span: usize) {
+    let diff: Vec<i16> = given.data.iter().zip(&redecoded.data).map(|(&a, &b)| a as i16 - b as i16).collect();
+    for (i, f) in frames.iter_mut().take(span).enumerate() {
+        let w = 1.0 - i as f32 / span as f32;
+        for (x, d) in f.data.iter_mut().zip(&diff) {
+            *x = (*x as f32 + w * *d as f32).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+/// `a` faded towards `b` by `w` in [0, 1].
+fn crossfade(a: &RgbFrame, b: &RgbFrame, w: f32) -> RgbFrame {
+    let data = a.data.iter().zip(&b.data).map(|(&x, &y)| ((1.0 - w) * x as f32 + w * y as f32).round().clamp(0.0, 255.0) as u8).collect();
+    RgbFrame { width: a.width, height: a.height, data }
 }
 
 /// `v = v_uncond + g * (v_cond - v_uncond)`.
@@ -251,5 +674,29 @@ mod tests {
     fn guidance_of_one_is_the_conditional_prediction() {
         assert_eq!(combine_guidance(&[1.0, 2.0], &[5.0, -1.0], 1.0), vec![1.0, 2.0]);
         assert_eq!(combine_guidance(&[1.0], &[0.0], 3.0), vec![3.0]);
+    }
+
+    #[test]
+    fn window_zero_keeps_the_request_seed_and_later_windows_differ() {
+        assert_eq!(window_seed(42, 0), 42);
+        assert_ne!(window_seed(42, 1), 42);
+        assert_ne!(window_seed(42, 1), window_seed(42, 2));
+    }
+
+    #[test]
+    fn residual_is_carried_fully_at_the_seam_and_fades() {
+        let px = |v: u8| RgbFrame { width: 1, height: 1, data: vec![v, v, v] };
+        let mut frames = vec![px(100), px(100), px(100), px(100)];
+        carry_residual(&mut frames, &px(120), &px(100), 2);
+        assert_eq!(frames.iter().map(|f| f.data[0]).collect::<Vec<_>>(), vec![120, 110, 100, 100]);
+    }
+
+    #[test]
+    fn crossfade_ends() {
+        let a = RgbFrame { width: 1, height: 1, data: vec![0, 100, 255] };
+        let b = RgbFrame { width: 1, height: 1, data: vec![255, 100, 0] };
+        assert_eq!(crossfade(&a, &b, 0.0), a);
+        assert_eq!(crossfade(&a, &b, 1.0), b);
+        assert_eq!(crossfade(&a, &b, 0.5).data, vec![128, 100, 128]);
     }
 }

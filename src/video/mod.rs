@@ -98,6 +98,97 @@ struct FfmpegSink {
     converted: ff::frame::Video,
     encoder_tb: ff::Rational,
     stream_tb: ff::Rational,
+    audio: Option<AudioCopy>,
+}
+
+/// Where to take audio (and container metadata) from when writing a video.
+#[derive(Clone, Copy, Debug)]
+pub struct AudioSource<'a> {
+    pub path: &'a Path,
+    /// Seconds added to the source's timestamps (the length of footage put before it).
+    pub offset_seconds: f64,
+}
+
+/// Audio packets copied (not re-encoded) from another file, interleaved with the video by time
+/// as it is written, so nothing is buffered whole.
+struct AudioCopy {
+    input: ff::format::context::Input,
+    /// (input stream index, output stream index, input time base)
+    map: Vec<(usize, usize, ff::Rational)>,
+    offset_seconds: f64,
+    next: Option<ff::Packet>,
+    done: bool,
+}
+
+/// A stream copied into another container must not keep the source container's codec tag
+/// (an mp4 `mp4a` tag is invalid in Matroska); 0 lets the muxer pick its own, as `ffmpeg -c copy`
+/// does. ffmpeg-next has no safe setter for it.
+#[allow(unsafe_code)]
+fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
+    // SAFETY: `as_mut_ptr` points at the stream this `StreamMut` borrows mutably, owned by the
+    // output context that outlives the borrow; `codecpar` is allocated by libavformat for every
+    // stream it creates (avformat_new_stream), and `codec_tag` is a plain integer field.
+    unsafe {
+        let st = stream.as_mut_ptr();
+        if !(*st).codecpar.is_null() {
+            (*(*st).codecpar).codec_tag = 0;
+        }
+    }
+}
+
+impl AudioCopy {
+    /// Opens the source and adds one output stream per audio stream. `None` when it has none.
+    fn add_streams(octx: &mut ff::format::context::Output, src: AudioSource<'_>) -> std::result::Result<Option<Self>, String> {
+        let input = ff::format::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+        octx.set_metadata(input.metadata().to_owned());
+        let mut map = Vec::new();
+        for ist in input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio) {
+            let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
+            ost.set_parameters(ist.parameters());
+            clear_codec_tag(&mut ost);
+            ost.set_time_base(ist.time_base());
+            map.push((ist.index(), ost.index(), ist.time_base()));
+        }
+        if map.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(AudioCopy { input, map, offset_seconds: src.offset_seconds, next: None, done: false }))
+    }
+
+    /// Writes every audio packet that starts before `until` seconds (all of them for infinity).
+    fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
+        loop {
+            if self.next.is_none() && !self.done {
+                let mut p = ff::Packet::empty();
+                match p.read(&mut self.input) {
+                    Ok(()) => {
+                        if self.map.iter().any(|m| m.0 == p.stream()) {
+                            self.next = Some(p);
+                        }
+                        continue;
+                    }
+                    Err(ff::Error::Eof) => self.done = true,
+                    // A damaged tail of the source's audio ends the copy, not the video.
+                    Err(_) => self.done = true,
+                }
+            }
+            let Some(mut p) = self.next.take() else { return Ok(()) };
+            let &(_, out, in_tb) = self.map.iter().find(|m| m.0 == p.stream()).expect("mapped stream");
+            let t = p.pts().or(p.dts()).unwrap_or(0) as f64 * f64::from(in_tb) + self.offset_seconds;
+            if t > until {
+                self.next = Some(p);
+                return Ok(());
+            }
+            let out_tb = octx.stream(out).map(|s| s.time_base()).unwrap_or(in_tb);
+            p.rescale_ts(in_tb, out_tb);
+            let shift = (self.offset_seconds / f64::from(out_tb)).round() as i64;
+            p.set_pts(p.pts().map(|x| x + shift));
+            p.set_dts(p.dts().map(|x| x + shift));
+            p.set_position(-1);
+            p.set_stream(out);
+            p.write_interleaved(octx).map_err(|e| format!("copying audio: {e}"))?;
+        }
+    }
 }
 
 enum Sink {
@@ -118,6 +209,13 @@ pub struct VideoEncoder {
 
 impl VideoEncoder {
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self> {
+        Self::create_with_audio(path, width, height, fps, None)
+    }
+
+    /// Like [`create`](Self::create), also copying `audio`'s audio streams (as they are, shifted
+    /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
+    /// the container cannot hold is reported with the fix.
+    pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
         if width == 0 || height == 0 {
             return Err(verr(path, "frame size must be positive"));
@@ -144,7 +242,7 @@ impl VideoEncoder {
                     return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
                 }
                 let pending = PendingPath::new(path)?;
-                let sink = open_ffmpeg(&pending.tmp, format, width, height, fps).map_err(|e| verr(path, e))?;
+                let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio).map_err(|e| verr(path, e))?;
                 Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
             }
         }
@@ -177,6 +275,14 @@ impl VideoEncoder {
         Ok(())
     }
 
+    /// Audio streams being copied into this video.
+    pub fn audio_streams(&self) -> usize {
+        match &self.sink {
+            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.map.len()),
+            Sink::Png { .. } => 0,
+        }
+    }
+
     /// Flushes the encoder and moves the file into place. Returns the frame count.
     pub fn finish(mut self) -> Result<usize> {
         if self.frames == 0 {
@@ -185,6 +291,9 @@ impl VideoEncoder {
         if let Sink::Ffmpeg(s) = &mut self.sink {
             s.encoder.send_eof().map_err(|e| verr(&self.dest, e.to_string()))?;
             drain(s).map_err(|e| verr(&self.dest, e))?;
+            if let Some(a) = &mut s.audio {
+                a.write_until(&mut s.octx, f64::INFINITY).map_err(|e| verr(&self.dest, e))?;
+            }
             s.octx.write_trailer().map_err(|e| verr(&self.dest, e.to_string()))?;
         }
         let frames = self.frames as usize;
@@ -207,7 +316,7 @@ fn format_pattern(pattern: &str, index: usize) -> String {
     format!("{pattern}{index:05}.png")
 }
 
-fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f64) -> std::result::Result<FfmpegSink, String> {
+fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> std::result::Result<FfmpegSink, String> {
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
         OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
@@ -240,11 +349,18 @@ fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f
     stream.set_parameters(&encoder);
     stream.set_time_base(tb);
     stream.set_avg_frame_rate(rate);
+    let audio = match audio {
+        Some(src) => AudioCopy::add_streams(&mut octx, src)?,
+        None => None,
+    };
     let mut header = ff::Dictionary::new();
     if format == OutputFormat::Mp4H264 {
         header.set("movflags", "+faststart");
     }
-    octx.write_header_with(header).map_err(|e| format!("cannot write the header: {e}"))?;
+    octx.write_header_with(header).map_err(|e| match &audio {
+        Some(_) => format!("cannot write the header with the input's audio ({e}); its audio codec may not fit this container: use .mkv"),
+        None => format!("cannot write the header: {e}"),
+    })?;
     let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);
     let scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
     Ok(FfmpegSink {
@@ -255,6 +371,7 @@ fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f
         converted: ff::frame::Video::new(pix, width, height),
         encoder_tb: tb,
         stream_tb,
+        audio,
     })
 }
 
@@ -263,6 +380,10 @@ fn drain(s: &mut FfmpegSink) -> std::result::Result<(), String> {
     while s.encoder.receive_packet(&mut packet).is_ok() {
         packet.set_stream(0);
         packet.rescale_ts(s.encoder_tb, s.stream_tb);
+        if let Some(a) = &mut s.audio {
+            let t = packet.dts().or(packet.pts()).unwrap_or(0) as f64 * f64::from(s.stream_tb);
+            a.write_until(&mut s.octx, t)?;
+        }
         packet.write_interleaved(&mut s.octx).map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -322,6 +443,12 @@ pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
         return Err(verr(path, "contains no decodable frames"));
     }
     Ok(DecodedVideo { frames, fps, width: w, height: h })
+}
+
+/// Decodes a still image (PNG, JPEG, ... anything ffmpeg reads; the first frame of an animation).
+pub fn decode_image(path: &Path) -> Result<RgbFrame> {
+    let mut v = decode_video(path)?;
+    Ok(v.frames.swap_remove(0))
 }
 
 /// A grid of frames, `columns` wide, for `--preview`.

@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests that drive the `kino` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn kino(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kino")).args(args).output().expect("run kino")
+}
+
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kino-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "kino failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A failure: non-zero exit, one `error:` line, and no file left at `output`.
+pub fn assert_clean_failure(out: &Output, output: &Path, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line expected: {stderr}");
+    assert!(errors[0].to_lowercase().contains(&needle.to_lowercase()), "{needle:?} not in {:?}", errors[0]);
+    assert!(!output.exists(), "partial output left at {}", output.display());
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            assert!(!e.file_name().to_string_lossy().contains("partial"), "temp file left: {:?}", e.path());
+        }
+    }
+}
+
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height,pix_fmt,nb_read_frames,avg_frame_rate", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe is installed (scripts/setup.sh)");
+    assert!(out.status.success());
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["streams"][0].clone()
+}
+

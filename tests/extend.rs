@@ -1,0 +1,182 @@
+//! `kino extend`, `kino animate` and long (windowed) generation, end to end through the binary
+//! with the shipped model, checked by decoding lossless FFV1 files.
+
+use std::path::Path;
+use std::process::Command;
+
+use kino::video::decode_video;
+use kino::RgbFrame;
+
+mod common;
+
+use common::*;
+
+fn frames(path: &Path) -> Vec<RgbFrame> {
+    decode_video(path).unwrap().frames
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+/// Mean absolute difference across the seam between frames `seam - 1` and `seam`, and the median
+/// frame-to-frame difference inside `inside` (the generated part).
+fn seam_ratio(f: &[RgbFrame], seam: usize, inside: std::ops::Range<usize>) -> f64 {
+    let across = f[seam - 1].mean_abs_diff(&f[seam]);
+    let within = median(inside.clone().skip(1).map(|i| f[i - 1].mean_abs_diff(&f[i])).collect());
+    across / within.max(1e-9)
+}
+
+#[test]
+fn extend_forward_keeps_the_clip_and_continues_without_a_seam() {
+    let d = tmpdir("extend-fwd");
+    let mut ratios = Vec::new();
+    for (i, prompt) in ["a red square moving right", "a green circle moving down", "a yellow triangle moving left"].iter().enumerate() {
+        let base = d.join(format!("base{i}.mkv"));
+        assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "11", "-q"]));
+        let before = file_bytes(&base);
+        let out = d.join(format!("ext{i}.mkv"));
+        assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", prompt, "--seconds", "3", "--seed", "12", "-o", out.to_str().unwrap(), "-q"]));
+        assert_eq!(file_bytes(&base), before, "the input was modified");
+        let (a, b) = (frames(&base), frames(&out));
+        assert_eq!(b.len(), a.len() + 24, "3 s at 8 fps appended");
+        assert!(a.iter().zip(&b).all(|(x, y)| x == y), "the clip's own frames must pass through bit-exactly");
+        ratios.push(seam_ratio(&b, a.len(), a.len()..b.len()));
+    }
+    // The floor: across the seam at most 1.5x the median step inside the new footage.
+    let worst = ratios.iter().cloned().fold(0.0, f64::max);
+    eprintln!("seam ratios: {ratios:?}");
+    assert!(worst <= 1.5, "seam ratios {ratios:?}");
+}
+
+#[test]
+fn extend_backward_puts_new_footage_before_the_clip() {
+    let d = tmpdir("extend-back");
+    let base = d.join("base.mkv");
+    let prompt = "a cyan square moving up";
+    assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "21", "-q"]));
+    let out = d.join("pre.mkv");
+    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", "22", "-o", out.to_str().unwrap(), "-q"]));
+    let (a, b) = (frames(&base), frames(&out));
+    assert_eq!(b.len(), a.len() + 16);
+    assert!(a.iter().zip(&b[16..]).all(|(x, y)| x == y), "the clip's frames must end the output unchanged");
+    let r = seam_ratio(&b, 16, 0..16);
+    eprintln!("backward seam ratio {r}");
+    assert!(r <= 1.5, "backward seam ratio {r}");
+}
+
+#[test]
+fn extend_follows_the_clips_rate_and_size() {
+    let d = tmpdir("extend-rate");
+    let src = d.join("src.mkv");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x80:rate=24", "-t", "1", "-c:v", "ffv1"])
+        .arg(&src)
+        .status()
+        .expect("ffmpeg is installed (scripts/setup.sh)");
+    assert!(made.success());
+    let out = d.join("out.mkv");
+    assert_ok(&kino(&["extend", src.to_str().unwrap(), "--prompt", "a white circle standing still", "--seconds", "1", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    let s = ffprobe(&out);
+    assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(96), Some(80)));
+    assert_eq!(s["avg_frame_rate"], "24/1");
+    let (a, b) = (frames(&src), frames(&out));
+    assert_eq!((a.len(), b.len()), (24, 48));
+    assert!(a.iter().zip(&b).all(|(x, y)| x == y));
+}
+
+#[test]
+fn animate_starts_from_the_still() {
+    let d = tmpdir("animate");
+    // A still from the model's own world: frame 0 of a generated clip.
+    let seq = d.join("seq");
+    assert_ok(&kino(&["generate", "a magenta triangle standing still", "-o", &format!("{}/", seq.display()), "--seed", "31", "-q"]));
+    let still = seq.join("00000.png");
+    let before = file_bytes(&still);
+    let out = d.join("anim.mkv");
+    assert_ok(&kino(&["animate", still.to_str().unwrap(), "--prompt", "a magenta triangle moving right", "--seconds", "2", "--seed", "32", "-o", out.to_str().unwrap(), "-q"]));
+    assert_eq!(file_bytes(&still), before);
+    let f = frames(&out);
+    assert_eq!(f.len(), 17);
+    let image = kino::video::decode_image(&still).unwrap();
+    let psnr = f[0].psnr(&image);
+    eprintln!("animate first-frame PSNR {psnr:.1} dB");
+    assert!(psnr >= 30.0, "first frame PSNR {psnr:.1} dB");
+
+    // An odd-sized JPEG: the output keeps its size (lossless mkv); H.264 mp4 says why it cannot.
+    let odd = d.join("odd.jpg");
+    assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&still).args(["-vf", "scale=101:75"]).arg(&odd).status().unwrap().success());
+    let out = d.join("odd.mkv");
+    assert_ok(&kino(&["animate", odd.to_str().unwrap(), "--prompt", "a magenta triangle moving right", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    let s = ffprobe(&out);
+    assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(101), Some(75)));
+    let mp4 = d.join("odd.mp4");
+    let r = kino(&["animate", odd.to_str().unwrap(), "--prompt", "x", "-o", mp4.to_str().unwrap(), "-q"]);
+    assert_clean_failure(&r, &mp4, "even width and height");
+}
+
+#[test]
+fn long_generation_is_windowed_and_deterministic() {
+    let d = tmpdir("long");
+    let (a, b) = (d.join("a.mkv"), d.join("b.mkv"));
+    for p in [&a, &b] {
+        assert_ok(&kino(&["generate", "an orange circle moving left", "--seconds", "7", "--seed", "5", "-o", p.to_str().unwrap(), "-q"]));
+    }
+    let (fa, fb) = (frames(&a), frames(&b));
+    assert_eq!(fa.len(), 56, "7 s at 8 fps, past one window (33 frames)");
+    assert_eq!(fa, fb, "same seed, same frames");
+    // No window seam stands out: every step is within 3x the median step.
+    let steps: Vec<f64> = fa.windows(2).map(|w| w[0].mean_abs_diff(&w[1])).collect();
+    let med = median(steps.clone());
+    let worst = steps.iter().cloned().fold(0.0, f64::max);
+    eprintln!("long clip: median step {med:.2}, worst {worst:.2}");
+    assert!(worst <= 3.0 * med.max(0.5), "a jump of {worst:.2} against a median step of {med:.2}");
+}
+
+#[test]
+fn replace_context_mode_also_extends() {
+    let d = tmpdir("replace");
+    let base = d.join("base.mkv");
+    assert_ok(&kino(&["generate", "a blue square moving down", "-o", base.to_str().unwrap(), "--seed", "41", "-q"]));
+    let out = d.join("out.mkv");
+    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", "a blue square moving down", "--context-mode", "replace", "--frames", "12", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    let (a, b) = (frames(&base), frames(&out));
+    assert_eq!(b.len(), a.len() + 12);
+    assert!(a.iter().zip(&b).all(|(x, y)| x == y));
+    // Different mechanism, different footage.
+    let native = d.join("native.mkv");
+    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", "a blue square moving down", "--frames", "12", "--seed", "1", "-o", native.to_str().unwrap(), "-q"]));
+    assert_ne!(frames(&native), b);
+}
+
+#[test]
+fn bad_clips_and_stills_fail_cleanly_and_leave_inputs_alone() {
+    let d = tmpdir("extend-bad");
+    let out = d.join("out.mp4");
+    let empty = d.join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    assert_clean_failure(&kino(&["extend", empty.to_str().unwrap(), "--prompt", "x", "-o", out.to_str().unwrap()]), &out, "empty.mp4");
+    let text = d.join("notes.mp4");
+    std::fs::write(&text, b"this is not a video").unwrap();
+    assert_clean_failure(&kino(&["extend", text.to_str().unwrap(), "--prompt", "x", "-o", out.to_str().unwrap()]), &out, "notes.mp4");
+    assert_eq!(std::fs::read(&text).unwrap(), b"this is not a video");
+    let missing = d.join("missing.mkv");
+    assert_clean_failure(&kino(&["extend", missing.to_str().unwrap(), "--prompt", "x", "-o", out.to_str().unwrap()]), &out, "no such file");
+    assert_clean_failure(&kino(&["animate", text.to_str().unwrap(), "--prompt", "x", "-o", out.to_str().unwrap()]), &out, "notes.mp4");
+
+    let base = d.join("base.mkv");
+    assert_ok(&kino(&["generate", "a red circle moving left", "-o", base.to_str().unwrap(), "--seed", "1", "-q"]));
+    let before = file_bytes(&base);
+    let r = kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "-o", base.to_str().unwrap()]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("overwrite the input"));
+    assert_eq!(file_bytes(&base), before);
+    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--frames", "0", "-o", out.to_str().unwrap()]), &out, "at least one frame");
+    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--seconds=-2", "-o", out.to_str().unwrap()]), &out, "positive length");
+    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--size", "50x50", "-o", out.to_str().unwrap()]), &out, "multiple of 16");
+}

@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-cargo build --release --quiet --bin kino
+cargo build --release --quiet --workspace
 cargo test --release --workspace
 # pytest exits 5 when it collects nothing: that must fail here, not pass silently.
 "$KINO_PYTHON" -m pytest exporter/tests -q -p no:cacheprovider

@@ -1,1 +1,209 @@
-//! frei0r plugin: not implemented yet (issue 5).
+//! kino as a frei0r plugin, for ffmpeg (`frei0r_src`, `frei0r`) and MLT (melt, Kdenlive, Shotcut).
+//!
+//! One library, installed under three names (`make frei0r`); the name picks the plugin, since
+//! frei0r hosts load one plugin per file and find it by file name:
+//! * `kino.so`: source; generates from the prompt;
+//! * `kino_extend.so`: filter; passes the clip through and replaces the frames after its end
+//!   (the first frame identical to the one before, as `tpad=stop_mode=clone` makes, or `start`)
+//!   with footage that continues it;
+//! * `kino_animate.so`: filter; generates a clip that starts from the first input frame.
+//!
+//! Frames are served by time, from footage generated once per parameter set and shared by all
+//! instances in the process ([`jobs`]). Errors are logged once to stderr and drawn as a visible
+//! error frame; no panic crosses the C ABI.
+
+mod ffi;
+mod jobs;
+mod params;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Mutex, OnceLock};
+
+use kino::RgbFrame;
+
+pub use params::{Kind, Settings, PARAMS};
+
+use jobs::{JobKey, Start};
+
+/// Model-size input frames kept by the extend filter for its context.
+const HISTORY: usize = 128;
+
+/// One plugin instance: the host's frame size, the parameters, and the extend filter's memory.
+pub struct Instance {
+    pub kind: Kind,
+    pub width: u32,
+    pub height: u32,
+    pub settings: Settings,
+    /// C copies of the string parameters, for `f0r_get_param_value`.
+    pub c_values: Vec<std::ffi::CString>,
+    history: VecDeque<(f64, RgbFrame)>,
+    previous_input: Option<Vec<u8>>,
+    /// Extend: the time of the last real frame and the footage that follows it.
+    seam: Option<(f64, JobKey)>,
+    /// Animate: the first frame's time and the footage that starts from it.
+    still: Option<(f64, JobKey)>,
+}
+
+impl Instance {
+    pub fn new(kind: Kind, width: u32, height: u32) -> Self {
+        Instance { kind, width, height, settings: Settings::default(), c_values: Vec::new(), history: VecDeque::new(), previous_input: None, seam: None, still: None }
+    }
+
+    /// Renders the frame at host time `time` into `out` (RGBA), from `input` (RGBA) for filters.
+    pub fn update(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) {
+        let result = self.render(time, input, out);
+        if let Err(msg) = result {
+            log_once(&msg);
+            error_frame(self.width, self.height, out);
+        }
+    }
+
+    fn render(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) -> Result<(), String> {
+        let seconds = time * self.settings.time_scale(host_is_mlt())?;
+        if !seconds.is_finite() {
+            return Err(format!("host time {time} is not a number"));
+        }
+        match self.kind {
+            Kind::Generate => {
+                let key = JobKey { settings: self.settings.footage(), start: Start::Text };
+                self.show(&key, seconds, 0.0, 0, out)
+            }
+            Kind::Animate => {
+                let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
+                if self.still.as_ref().is_none_or(|(_, k)| k.settings != self.settings.footage()) {
+                    let p = jobs::pipeline(&self.settings)?;
+                    let req = self.settings.request(&p)?;
+                    let still = from_rgba(input, self.width, self.height).resized(req.width, req.height);
+                    self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
+                }
+                let (t0, key) = self.still.clone().expect("set above");
+                self.show(&key, seconds, t0, 0, out)
+            }
+            Kind::Extend => {
+                let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
+                if self.seam.is_none() {
+                    let repeated = self.previous_input.as_deref() == Some(input);
+                    let at_start = match self.settings.start_seconds()? {
+                        Some(s) => seconds >= s - 1e-6,
+                        None => repeated,
+                    };
+                    if !at_start || self.history.is_empty() {
+                        // Still inside the clip: pass it through untouched, and remember it.
+                        out.copy_from_slice(input);
+                        self.remember(seconds, input)?;
+                        return Ok(());
+                    }
+                    self.seam = Some(self.make_seam()?);
+                }
+                let (t_last, key) = self.seam.clone().expect("set above");
+                // Model frame 0 is the first new frame, one model frame after the last real one.
+                self.show(&key, seconds, t_last, -1, out)
+            }
+        }
+    }
+
+    /// Writes the model frame nearest `seconds - origin` (plus `offset` frames), at host size.
+    fn show(&self, key: &JobKey, seconds: f64, origin: f64, offset: i64, out: &mut [u8]) -> Result<(), String> {
+        let job = jobs::job(key)?;
+        let index = ((seconds - origin) * job.fps()).round() as i64 + offset;
+        let frame = job.frame(index.max(0) as usize)?;
+        to_rgba(&frame.resized(self.width, self.height), out);
+        Ok(())
+    }
+
+    fn remember(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
+        let p = jobs::pipeline(&self.settings)?;
+        let req = self.settings.request(&p)?;
+        let frame = from_rgba(input, self.width, self.height).resized(req.width, req.height);
+        self.history.push_back((seconds, frame));
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.previous_input = Some(input.to_vec());
+        Ok(())
+    }
+
+    /// The context for the footage after the clip: remembered frames nearest the model's frame
+    /// times, ending at the last real frame.
+    fn make_seam(&self) -> Result<(f64, JobKey), String> {
+        let p = jobs::pipeline(&self.settings)?;
+        let (ctx_frames, _) = p.window_layout();
+        let fps = p.package.manifest.video.fps;
+        let &(t_last, _) = self.history.back().ok_or("no frames before the extension")?;
+        let mut ctx = Vec::new();
+        for k in (0..ctx_frames).rev() {
+            let t = t_last - k as f64 / fps;
+            if t < self.history[0].0 - 0.5 / fps {
+                continue;
+            }
+            let nearest = self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty");
+            ctx.push(nearest.1.clone());
+        }
+        Ok((t_last, JobKey { settings: self.settings.footage(), start: Start::After(ctx) }))
+    }
+}
+
+fn from_rgba(data: &[u8], width: u32, height: u32) -> RgbFrame {
+    let rgb = data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    RgbFrame { width, height, data: rgb }
+}
+
+fn to_rgba(frame: &RgbFrame, out: &mut [u8]) {
+    for (o, p) in out.chunks_exact_mut(4).zip(frame.data.chunks_exact(3)) {
+        o.copy_from_slice(&[p[0], p[1], p[2], 255]);
+    }
+}
+
+/// Red diagonal stripes on dark grey: impossible to mistake for footage.
+pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
+    for (i, px) in out.chunks_exact_mut(4).enumerate() {
+        let (x, y) = (i as u32 % width.max(1), i as u32 / width.max(1));
+        let stripe = ((x + y) / 8) % 2 == 0;
+        px.copy_from_slice(if stripe { &[200, 20, 20, 255] } else { &[30, 30, 30, 255] });
+    }
+    let _ = height;
+}
+
+/// Each distinct message once per process: hosts call every frame.
+pub fn log_once(msg: &str) {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if seen.insert(msg.to_string()) {
+        eprintln!("kino frei0r: error: {msg}");
+    }
+}
+
+/// MLT passes frame times in seconds, ffmpeg in milliseconds; MLT's library is in the process
+/// when MLT is the host.
+fn host_is_mlt() -> bool {
+    static MLT: OnceLock<bool> = OnceLock::new();
+    *MLT.get_or_init(ffi::process_has_symbol_mlt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rgba_round_trip_and_error_frame() {
+        let rgba = vec![1, 2, 3, 9, 4, 5, 6, 9];
+        let f = from_rgba(&rgba, 2, 1);
+        assert_eq!(f.data, vec![1, 2, 3, 4, 5, 6]);
+        let mut out = vec![0; 8];
+        to_rgba(&f, &mut out);
+        assert_eq!(out, vec![1, 2, 3, 255, 4, 5, 6, 255]);
+        let mut e = vec![0; 16 * 16 * 4];
+        error_frame(16, 16, &mut e);
+        assert_eq!(&e[..4], &[200, 20, 20, 255]);
+        assert_eq!(&e[8 * 4..8 * 4 + 4], &[30, 30, 30, 255]);
+    }
+
+    #[test]
+    fn bad_settings_give_an_error_frame_not_a_panic() {
+        let mut inst = Instance::new(Kind::Generate, 16, 16);
+        inst.settings.time_unit = "fortnights".into();
+        let mut out = vec![0; 16 * 16 * 4];
+        inst.update(0.0, None, &mut out);
+        assert_eq!(&out[..4], &[200, 20, 20, 255]);
+    }
+}

@@ -1,0 +1,211 @@
+//! The frei0r C ABI (frei0r.h, API version 1.2). Every entry point catches panics: a host must
+//! never be taken down by the plugin.
+
+use std::ffi::{c_char, c_double, c_int, c_uint, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+
+use crate::params::Kind;
+use crate::{error_frame, log_once, Instance};
+
+const F0R_PLUGIN_TYPE_FILTER: c_int = 0;
+const F0R_PLUGIN_TYPE_SOURCE: c_int = 1;
+const F0R_COLOR_MODEL_RGBA8888: c_int = 1;
+const F0R_PARAM_STRING: c_int = 4;
+const FREI0R_MAJOR_VERSION: c_int = 1;
+
+#[repr(C)]
+pub struct F0rPluginInfo {
+    name: *const c_char,
+    author: *const c_char,
+    plugin_type: c_int,
+    color_model: c_int,
+    frei0r_version: c_int,
+    major_version: c_int,
+    minor_version: c_int,
+    num_params: c_int,
+    explanation: *const c_char,
+}
+
+#[repr(C)]
+pub struct F0rParamInfo {
+    name: *const c_char,
+    kind: c_int,
+    explanation: *const c_char,
+}
+
+/// Which plugin this library is: from the file name it was loaded under.
+fn kind() -> Kind {
+    static KIND: OnceLock<Kind> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the loader's tables; `info` is a valid, writable Dl_info and
+        // the address is one of this library's own functions.
+        let ok = unsafe { libc::dladdr(f0r_init as *const c_void, &mut info) };
+        if ok == 0 || info.dli_fname.is_null() {
+            return Kind::Generate;
+        }
+        // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while we are loaded.
+        let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
+        let stem = std::path::Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Kind::from_file_stem(&stem)
+    })
+}
+
+/// Whether MLT's library is loaded into this process (then MLT is the host).
+pub(crate) fn process_has_symbol_mlt() -> bool {
+    // SAFETY: dlsym with RTLD_DEFAULT only looks a name up; the pointer is never called.
+    unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"mlt_factory_init".as_ptr()).is_null() }
+}
+
+fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            log_once(&format!("internal error in {what}; please report it"));
+            fallback
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn f0r_init() -> c_int {
+    1
+}
+
+#[no_mangle]
+pub extern "C" fn f0r_deinit() {}
+
+/// # Safety
+/// `info` must point to a writable `f0r_plugin_info_t` (the host's).
+#[no_mangle]
+pub unsafe extern "C" fn f0r_get_plugin_info(info: *mut F0rPluginInfo) {
+    if info.is_null() {
+        return;
+    }
+    guard("f0r_get_plugin_info", (), || {
+        let k = kind();
+        let value = F0rPluginInfo {
+            name: k.name().as_ptr(),
+            author: c"kino".as_ptr(),
+            plugin_type: if k == Kind::Generate { F0R_PLUGIN_TYPE_SOURCE } else { F0R_PLUGIN_TYPE_FILTER },
+            color_model: F0R_COLOR_MODEL_RGBA8888,
+            frei0r_version: FREI0R_MAJOR_VERSION,
+            major_version: 0,
+            minor_version: 1,
+            num_params: k.params().len() as c_int,
+            explanation: k.explanation().as_ptr(),
+        };
+        // SAFETY: checked non-null; the host owns a struct of this layout (frei0r.h).
+        unsafe { info.write(value) };
+    })
+}
+
+/// # Safety
+/// `info` must point to a writable `f0r_param_info_t`.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_get_param_info(info: *mut F0rParamInfo, index: c_int) {
+    if info.is_null() {
+        return;
+    }
+    guard("f0r_get_param_info", (), || {
+        let Some(p) = usize::try_from(index).ok().and_then(|i| kind().params().get(i)) else { return };
+        // SAFETY: checked non-null; the strings are 'static.
+        unsafe { info.write(F0rParamInfo { name: p.name.as_ptr(), kind: F0R_PARAM_STRING, explanation: p.explanation.as_ptr() }) };
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn f0r_construct(width: c_uint, height: c_uint) -> *mut c_void {
+    guard("f0r_construct", std::ptr::null_mut(), || {
+        if width == 0 || height == 0 || (width as u64) * (height as u64) > 1 << 28 {
+            log_once(&format!("frame size {width}x{height} is not usable"));
+            return std::ptr::null_mut();
+        }
+        Box::into_raw(Box::new(Instance::new(kind(), width, height))) as *mut c_void
+    })
+}
+
+/// # Safety
+/// `instance` must come from `f0r_construct` and not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_destruct(instance: *mut c_void) {
+    if instance.is_null() {
+        return;
+    }
+    guard("f0r_destruct", (), || {
+        // SAFETY: made by Box::into_raw in f0r_construct; the host destroys each instance once.
+        drop(unsafe { Box::from_raw(instance as *mut Instance) });
+    })
+}
+
+/// # Safety
+/// `instance` from `f0r_construct`; `param` points to a `char*` (f0r_param_string) that is null
+/// or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_set_param_value(instance: *mut c_void, param: *mut c_void, index: c_int) {
+    if instance.is_null() || param.is_null() {
+        return;
+    }
+    guard("f0r_set_param_value", (), || {
+        // SAFETY: the host passes its instance and a pointer to a string pointer (frei0r.h).
+        let inst = unsafe { &mut *(instance as *mut Instance) };
+        let s = unsafe { *(param as *const *const c_char) };
+        let value = if s.is_null() { String::new() } else { unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned() };
+        if let Some(slot) = usize::try_from(index).ok().filter(|i| *i < inst.kind.params().len()).and_then(|i| inst.settings.slot(i)) {
+            *slot = value;
+        }
+    })
+}
+
+/// # Safety
+/// `instance` from `f0r_construct`; `param` points to a writable `char*`.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_get_param_value(instance: *mut c_void, param: *mut c_void, index: c_int) {
+    if instance.is_null() || param.is_null() {
+        return;
+    }
+    guard("f0r_get_param_value", (), || {
+        // SAFETY: as in f0r_set_param_value; the returned pointer stays valid until the next call
+        // on this instance (the plugin keeps the copy, as frei0r.h asks).
+        let inst = unsafe { &mut *(instance as *mut Instance) };
+        let Some(i) = usize::try_from(index).ok().filter(|i| *i < inst.kind.params().len()) else { return };
+        let value = inst.settings.slot(i).cloned().unwrap_or_default();
+        let c = CString::new(value.replace('\0', "")).unwrap_or_default();
+        inst.c_values.push(c);
+        if inst.c_values.len() > 64 {
+            inst.c_values.drain(..32);
+        }
+        let ptr = inst.c_values.last().map_or(std::ptr::null(), |c| c.as_ptr());
+        unsafe { *(param as *mut *const c_char) = ptr };
+    })
+}
+
+/// # Safety
+/// `instance` from `f0r_construct`; `outframe` (and `inframe` for filters, else null) point to
+/// width*height 32-bit pixels.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, inframe: *const u32, outframe: *mut u32) {
+    if instance.is_null() || outframe.is_null() {
+        return;
+    }
+    // SAFETY: the host's instance; buffers of width*height pixels as frei0r.h specifies.
+    let inst = unsafe { &mut *(instance as *mut Instance) };
+    let n = inst.width as usize * inst.height as usize * 4;
+    let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
+    let input = if inframe.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }) };
+    let (w, h) = (inst.width, inst.height);
+    let ok = catch_unwind(AssertUnwindSafe(|| inst.update(time, input, out))).is_ok();
+    if !ok {
+        log_once("internal error while rendering; please report it");
+        error_frame(w, h, out);
+    }
+}
+
+/// # Safety
+/// As `f0r_update`; only the first input is used.
+#[no_mangle]
+pub unsafe extern "C" fn f0r_update2(instance: *mut c_void, time: c_double, in1: *const u32, _in2: *const u32, _in3: *const u32, outframe: *mut u32) {
+    // SAFETY: same contract as f0r_update.
+    unsafe { f0r_update(instance, time, in1, outframe) }
+}

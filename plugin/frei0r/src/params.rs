@@ -1,0 +1,192 @@
+//! The plugins' parameters. All are frei0r strings: frei0r doubles are specified as 0..1, which
+//! fits neither a seed nor a step count, and ffmpeg passes strings through as typed.
+
+use std::ffi::CStr;
+
+use kino::{GenerateRequest, Pipeline};
+
+/// Which plugin this library is, chosen by the name it is installed under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `kino`: a source that generates from the prompt.
+    Generate,
+    /// `kino_extend`: a filter that passes the clip through and replaces frames after its end.
+    Extend,
+    /// `kino_animate`: a filter that animates the first frame it is given.
+    Animate,
+}
+
+impl Kind {
+    /// From the installed file name (`kino.so`, `kino_extend.so`, `kino_animate.so`).
+    pub fn from_file_stem(stem: &str) -> Kind {
+        let s = stem.to_ascii_lowercase();
+        if s.contains("extend") {
+            Kind::Extend
+        } else if s.contains("animate") {
+            Kind::Animate
+        } else {
+            Kind::Generate
+        }
+    }
+
+    pub fn name(self) -> &'static CStr {
+        match self {
+            Kind::Generate => c"kino",
+            Kind::Extend => c"kino_extend",
+            Kind::Animate => c"kino_animate",
+        }
+    }
+
+    pub fn explanation(self) -> &'static CStr {
+        match self {
+            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit)",
+            Kind::Extend => c"Continues a clip with generated footage: frames from `start` (default: the first frame identical to the one before it, as tpad's clones are) are replaced",
+            Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
+        }
+    }
+
+    pub fn params(self) -> &'static [ParamInfo] {
+        match self {
+            Kind::Extend => &PARAMS,
+            _ => &PARAMS[..COMMON],
+        }
+    }
+}
+
+pub struct ParamInfo {
+    pub name: &'static CStr,
+    pub explanation: &'static CStr,
+    pub default: &'static str,
+}
+
+const COMMON: usize = 8;
+
+pub static PARAMS: [ParamInfo; COMMON + 1] = [
+    ParamInfo { name: c"prompt", explanation: c"What the video shows, e.g. a red circle moving left", default: "" },
+    ParamInfo { name: c"seed", explanation: c"Random seed (a whole number); the same seed gives the same frames", default: "0" },
+    ParamInfo { name: c"steps", explanation: c"Denoising steps (empty: the model's default)", default: "" },
+    ParamInfo { name: c"guidance", explanation: c"Classifier-free guidance scale (empty: the model's default)", default: "" },
+    ParamInfo { name: c"model", explanation: c"Model package folder or name (empty: the shipped kino-shapes)", default: "" },
+    ParamInfo { name: c"device", explanation: c"cpu, cuda[:N], tensorrt[:N] or auto", default: "cpu" },
+    ParamInfo { name: c"negative_prompt", explanation: c"What the video should not show (empty: the model's default)", default: "" },
+    ParamInfo { name: c"time_unit", explanation: c"Unit of the host's frame times: auto (MLT seconds, ffmpeg milliseconds), s or ms", default: "auto" },
+    ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: the first repeated frame)", default: "" },
+];
+
+/// Every parameter's current value, as set by the host.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Settings {
+    pub prompt: String,
+    pub seed: String,
+    pub steps: String,
+    pub guidance: String,
+    pub model: String,
+    pub device: String,
+    pub negative_prompt: String,
+    pub time_unit: String,
+    pub start: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let d = |i: usize| PARAMS[i].default.to_string();
+        Settings { prompt: d(0), seed: d(1), steps: d(2), guidance: d(3), model: d(4), device: d(5), negative_prompt: d(6), time_unit: d(7), start: d(8) }
+    }
+}
+
+impl Settings {
+    pub fn slot(&mut self, index: usize) -> Option<&mut String> {
+        Some(match index {
+            0 => &mut self.prompt,
+            1 => &mut self.seed,
+            2 => &mut self.steps,
+            3 => &mut self.guidance,
+            4 => &mut self.model,
+            5 => &mut self.device,
+            6 => &mut self.negative_prompt,
+            7 => &mut self.time_unit,
+            8 => &mut self.start,
+            _ => return None,
+        })
+    }
+
+    /// The settings that decide the footage (the time unit and start only decide which frame
+    /// is shown when), so instances that differ only in those share it.
+    pub fn footage(&self) -> Settings {
+        Settings { time_unit: String::new(), start: String::new(), ..self.clone() }
+    }
+
+    /// The request these settings stand for, on the pipeline's defaults.
+    pub fn request(&self, p: &Pipeline) -> Result<GenerateRequest, String> {
+        let mut req = GenerateRequest::defaults_for(&p.package, self.prompt.clone());
+        req.seed = parse(&self.seed, "seed")?.unwrap_or(0);
+        if let Some(s) = parse::<usize>(&self.steps, "steps")? {
+            req.steps = s;
+        }
+        if let Some(g) = parse::<f32>(&self.guidance, "guidance")? {
+            req.guidance = g;
+        }
+        if !self.negative_prompt.is_empty() {
+            req.negative_prompt = Some(self.negative_prompt.clone());
+        }
+        req.validate(&p.package).map_err(|e| e.to_string())?;
+        Ok(req)
+    }
+
+    /// Seconds per unit of the host's time argument.
+    pub fn time_scale(&self, host_is_mlt: bool) -> Result<f64, String> {
+        match self.time_unit.trim() {
+            "" | "auto" => Ok(if host_is_mlt { 1.0 } else { 0.001 }),
+            "s" | "seconds" => Ok(1.0),
+            "ms" | "milliseconds" => Ok(0.001),
+            other => Err(format!("time_unit {other:?}: use auto, s or ms")),
+        }
+    }
+
+    /// The extend filter's start time in seconds, if given.
+    pub fn start_seconds(&self) -> Result<Option<f64>, String> {
+        let v: Option<f64> = parse(&self.start, "start")?;
+        match v {
+            Some(x) if !(x.is_finite() && x >= 0.0) => Err(format!("start {x}: use a time in seconds, 0 or more")),
+            v => Ok(v),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<Option<T>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|_| format!("{what} {s:?} is not a valid number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_installed_name() {
+        assert_eq!(Kind::from_file_stem("kino"), Kind::Generate);
+        assert_eq!(Kind::from_file_stem("kino_extend"), Kind::Extend);
+        assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
+        assert_eq!(Kind::Generate.params().len(), 8);
+        assert_eq!(Kind::Extend.params().len(), 9);
+    }
+
+    #[test]
+    fn numbers_parse_or_say_which_is_wrong() {
+        let mut s = Settings::default();
+        *s.slot(8).unwrap() = "2.5".into();
+        assert_eq!(s.start_seconds(), Ok(Some(2.5)));
+        s.start = "soon".into();
+        assert!(s.start_seconds().unwrap_err().contains("start \"soon\""));
+        assert_eq!(s.time_scale(true), Ok(1.0));
+        assert_eq!(s.time_scale(false), Ok(0.001));
+        s.time_unit = "s".into();
+        assert_eq!(s.time_scale(false), Ok(1.0));
+        s.time_unit = "hours".into();
+        assert!(s.time_scale(false).is_err());
+        assert!(s.slot(9).is_none());
+    }
+}

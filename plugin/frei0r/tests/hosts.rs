@@ -1,0 +1,213 @@
+//! The frei0r plugin in the real hosts: Debian's ffmpeg (frei0r_src, frei0r) and melt.
+//! Frames are compared through lossless FFV1 files against the `kino` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kino::video::decode_video;
+use kino::RgbFrame;
+
+/// target/release (or debug), where cargo put the plugin and the kino binary.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// Installs the plugin under its three names, as `make frei0r` does, into a fresh folder.
+fn install(tag: &str) -> PathBuf {
+    // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
+    let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("libkino_frei0r.so not built: cargo build --release --workspace");
+    let dir = tmpdir(tag).join("frei0r-1");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["kino", "kino_extend", "kino_animate"] {
+        std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
+    }
+    dir
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kino-frei0r-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("host binary installed (scripts/setup.sh)");
+    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn ffmpeg(plugins: &Path) -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.env("FREI0R_PATH", plugins).args(["-v", "error", "-y", "-nostdin"]);
+    c
+}
+
+fn kino(args: &[&str]) {
+    run(Command::new(target_dir().join("kino")).args(args).arg("-q"));
+}
+
+fn frames(p: &Path) -> Vec<RgbFrame> {
+    decode_video(p).unwrap().frames
+}
+
+fn is_error_frame(f: &RgbFrame) -> bool {
+    f.data[..3] == [200, 20, 20]
+}
+
+#[test]
+fn ffmpeg_source_matches_kino_generate() {
+    let plugins = install("src");
+    let d = plugins.parent().unwrap();
+    let out = d.join("src.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "2", "-c:v", "ffv1"])
+        .arg(&out));
+    let reference = d.join("ref.mkv");
+    kino(&["generate", "a red circle moving left", "--seed", "3", "-o", reference.to_str().unwrap()]);
+    let (a, b) = (frames(&out), frames(&reference));
+    assert_eq!(a.len(), 16);
+    assert!(a[..] == b[..16], "the plugin's frames are kino generate's frames");
+
+    // Past one window the source keeps going, seamlessly continuing its own footage.
+    let long = d.join("long.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "5", "-c:v", "ffv1"])
+        .arg(&long));
+    let l = frames(&long);
+    assert_eq!((l.len(), l[0].width), (40, 96), "5 s at 8 fps, at the host's size");
+    assert!(!l.iter().any(is_error_frame));
+}
+
+#[test]
+fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
+    let plugins = install("extend");
+    let d = plugins.parent().unwrap();
+    let base = d.join("base.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
+    let out = d.join("ext.mkv");
+    run(ffmpeg(&plugins)
+        .arg("-i")
+        .arg(&base)
+        .args(["-vf", "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
+        .arg(&out));
+    let (a, b) = (frames(&base), frames(&out));
+    assert_eq!(b.len(), a.len() + 16);
+    assert!(a[..] == b[..a.len()], "the clip's frames pass through bit-exactly");
+    let last = &a[a.len() - 1];
+    assert!(b[a.len()..].iter().all(|f| f != last && !is_error_frame(f)), "the padding is replaced by new footage");
+    // The same footage as `kino extend` makes from the same context and seed.
+    let cli = d.join("cli.mkv");
+    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "12", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    assert!(frames(&cli)[a.len()..] == b[a.len()..a.len() + 12], "the same footage as kino extend");
+
+    // Or from an explicit start time (seconds), without tpad's clones.
+    let out2 = d.join("start.mkv");
+    run(ffmpeg(&plugins)
+        .arg("-i")
+        .arg(&base)
+        .args(["-vf", "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||1.5", "-c:v", "ffv1"])
+        .arg(&out2));
+    let c = frames(&out2);
+    assert!(c[..12] == a[..12], "frames before start pass through");
+    assert!(!c.iter().any(is_error_frame), "no error frames");
+    assert!(c[12..].iter().zip(&a[12..]).any(|(x, y)| x != y));
+}
+
+#[test]
+fn ffmpeg_animate_starts_from_the_first_frame() {
+    let plugins = install("animate");
+    let d = plugins.parent().unwrap();
+    let seq = d.join("seq");
+    kino(&["generate", "a white triangle standing still", "--seed", "8", "-o", &format!("{}/", seq.display())]);
+    let out = d.join("anim.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-loop", "1", "-framerate", "8", "-i"])
+        .arg(seq.join("00000.png"))
+        .args(["-t", "2", "-vf", "frei0r=filter_name=kino_animate:filter_params=a white triangle moving up|9", "-c:v", "ffv1"])
+        .arg(&out));
+    let f = frames(&out);
+    assert_eq!(f.len(), 16);
+    let still = kino::video::decode_image(&seq.join("00000.png")).unwrap();
+    assert!(f[0].psnr(&still) >= 30.0, "first frame PSNR {}", f[0].psnr(&still));
+    assert!(f[15] != f[0]);
+}
+
+#[test]
+fn prompts_with_spaces_commas_colons_and_pipes_survive_escaping() {
+    let plugins = install("escape");
+    let d = plugins.parent().unwrap();
+    // Documented escaping (docs/frei0r.md): a prompt with , : | inside the filtergraph.
+    let prompt = "a blue circle, moving: left | fast";
+    let out = d.join("esc.mkv");
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params='a blue circle\\, moving\\: left \\\\| fast|2'";
+    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", graph, "-t", "1", "-c:v", "ffv1"]).arg(&out));
+    assert!(r.stderr.is_empty(), "{}", String::from_utf8_lossy(&r.stderr));
+    let reference = d.join("ref.mkv");
+    kino(&["generate", prompt, "--seed", "2", "-o", reference.to_str().unwrap()]);
+    assert!(frames(&out)[..] == frames(&reference)[..8], "the prompt arrives intact");
+}
+
+#[test]
+fn two_instances_at_once_and_bad_params() {
+    let plugins = install("two");
+    let d = plugins.parent().unwrap();
+    let out = d.join("two.mkv");
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square moving up|1[a];\
+                 frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a cyan circle moving down|2[b];[a][b]hstack";
+    run(ffmpeg(&plugins).args(["-filter_complex", graph, "-t", "1", "-c:v", "ffv1"]).arg(&out));
+    let f = frames(&out);
+    assert_eq!((f.len(), f[0].width), (8, 128));
+    let left = d.join("left.mkv");
+    kino(&["generate", "a red square moving up", "--seed", "1", "-o", left.to_str().unwrap()]);
+    let l = frames(&left);
+    for (i, frame) in f.iter().enumerate() {
+        let crop: Vec<u8> = frame.data.chunks(128 * 3).flat_map(|row| row[..64 * 3].to_vec()).collect();
+        assert!(crop == l[i].data, "left half of frame {i}");
+    }
+
+    // A bad seed: ffmpeg carries on, the frames say so, the log says why, once.
+    let bad = d.join("bad.mkv");
+    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|abc", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(log.matches("kino frei0r: error: seed \"abc\" is not a valid number").count(), 1, "{log}");
+    assert!(frames(&bad).iter().all(is_error_frame));
+    // A missing model: the same.
+    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("/nowhere/model"));
+}
+
+#[test]
+fn melt_lists_the_params_and_renders_the_source() {
+    let plugins = install("melt");
+    let d = plugins.parent().unwrap();
+    let q = run(Command::new("melt").env("FREI0R_PATH", &plugins).args(["-query", "producer=frei0r.kino"]));
+    let text = String::from_utf8_lossy(&q.stdout);
+    for p in ["prompt", "seed", "steps", "guidance", "model", "device"] {
+        assert!(text.contains(p), "melt -query lacks {p}: {text}");
+    }
+    let out = d.join("melt.mkv");
+    run(Command::new("melt")
+        .env("FREI0R_PATH", &plugins)
+        .args(["-silent", "frei0r.kino", "prompt=a yellow circle moving right", "seed=4", "out=15", "-profile", "square_ntsc", "-consumer"])
+        .arg(format!("avformat:{}", out.display()))
+        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "width=64", "height=64", "frame_rate_num=8", "frame_rate_den=1", "an=1"]));
+    let f = frames(&out);
+    assert_eq!(f.len(), 16);
+    let reference = d.join("ref.mkv");
+    kino(&["generate", "a yellow circle moving right", "--seed", "4", "-o", reference.to_str().unwrap()]);
+    assert!(f[..] == frames(&reference)[..16], "MLT's seconds are read as seconds");
+
+    // The shipped MLT project renders: two generated clips of 32 frames each.
+    let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mlt/generate.mlt");
+    let xml_out = d.join("project.mkv");
+    run(Command::new("melt").env("FREI0R_PATH", &plugins).arg("-silent").arg(&project).arg("-consumer").arg(format!("avformat:{}", xml_out.display())).args(["vcodec=ffv1", "an=1"]));
+    let p = frames(&xml_out);
+    assert_eq!((p.len(), p[0].width), (64, 256));
+    assert!(!p.iter().any(is_error_frame));
+}

@@ -1,7 +1,7 @@
 //! Frames as the front doors see them: 8-bit RGB, row-major.
 
 /// One RGB24 frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RgbFrame {
     pub width: u32,
     pub height: u32,

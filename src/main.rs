@@ -385,7 +385,8 @@ fn extend(args: ExtendArgs) -> Result<()> {
 
     let pipeline = Pipeline::load(&dir, &opts)?;
     let (ctx_frames, _) = pipeline.window_layout();
-    let want = ctx_frames.max(2 * pkg.manifest.latent.temporal_compression as usize);
+    // Enough for either side: a backward context is whole latent frames of `t` frames each.
+    let want = ctx_frames.max(pkg.manifest.latent.temporal_compression as usize * pkg.manifest.latent.latent_frames(ctx_frames as u32));
     // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
     let context: Vec<RgbFrame> = retime.context_indices(clip.frames.len(), want, placement).into_iter().map(|i| clip.frames[i].resized(req.width, req.height)).collect();
     announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);

@@ -214,6 +214,14 @@ impl Pipeline {
         (ctx as usize, window)
     }
 
+    /// New frames one chained window adds after its context (after a clip, or window to window).
+    pub fn frames_per_window(&self) -> usize {
+        let l = &self.package.manifest.latent;
+        let (ctx, window) = self.window_layout();
+        let k = l.latent_frames(ctx as u32);
+        l.temporal_compression.max(1) as usize * window.saturating_sub(k).max(1)
+    }
+
     fn context_mode(&self, req: &GenerateRequest) -> Result<ContextMode> {
         let m = &self.package.manifest;
         let native = m.conditioning.clean_context && m.denoiser.timestep_shape == TimestepShape::PerFrame;
@@ -272,9 +280,16 @@ impl Pipeline {
         let m = &self.package.manifest;
         let total = req.frames as usize;
         let single = req.frames <= m.video.max_frames;
-        let (ctx_frames, window) = self.window_layout();
+        let (mut ctx_frames, window) = self.window_layout();
+        // Cross-fading holds back the context frames of each window, so a window must make at
+        // least as many new frames: shorten the context for chaining if it does not.
+        let l = &m.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        while ctx_frames > 1 && t * window.saturating_sub(l.latent_frames(ctx_frames as u32)) < ctx_frames {
+            ctx_frames = context::valid_context_len(ctx_frames - 1, t, l.causal_first_frame, Placement::After);
+        }
         let first_frames = if single { total } else { m.video.default_frames as usize };
-        let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window)? };
+        let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window, true)? };
         let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
         let prompt = self.encode_prompt(req)?;
 
@@ -342,7 +357,7 @@ impl Pipeline {
                 if n == 0 {
                     return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
                 }
-                let windows = self.chain_windows(count, n, window)?;
+                let windows = self.chain_windows(count, n, window, false)?;
                 let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
                 let tail = context[context.len() - n..].to_vec();
                 self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
@@ -377,10 +392,9 @@ impl Pipeline {
                     if frames.len() != per_window {
                         return Err(frame_count_error(frames.len(), per_window));
                     }
-                    head = frames[..need.min(frames.len())].to_vec();
-                    if head.len() < need {
-                        head.extend_from_slice(&made[..need - head.len()]);
-                    }
+                    // The next context: the earliest `need` frames so far (a window may make
+                    // fewer, then the context reaches into what came after, up to the clip).
+                    head = frames.iter().chain(&made).chain(context).take(need).cloned().collect();
                     frames.extend(made);
                     made = frames;
                 }
@@ -402,11 +416,12 @@ impl Pipeline {
     }
 
     /// How many windows `continue_after` needs for `count` new frames after `ctx` context frames.
-    fn chain_windows(&self, count: usize, ctx: usize, window: usize) -> Result<usize> {
+    fn chain_windows(&self, count: usize, ctx: usize, window: usize, blend: bool) -> Result<usize> {
         let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
         let k = self.package.manifest.latent.latent_frames(ctx as u32);
         let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx, window))?;
-        if t * m < ctx {
+        // Blending holds back `ctx` frames of each window, so a window must make at least that many.
+        if blend && t * m < ctx {
             return Err(self.layout_error(ctx, window));
         }
         Ok(count.div_ceil(t * m))
@@ -465,7 +480,10 @@ impl Pipeline {
                     emitted += 1;
                 }
             }
-            tail = new[new.len() - n..].to_vec();
+            // The next context: the last `n` frames so far (a window may make fewer than `n`).
+            let mut joined = std::mem::take(&mut tail);
+            joined.extend(new);
+            tail = joined.split_off(joined.len() - n);
             w += 1;
             if blend && emitted + n >= count {
                 // The last window's held-back tail ends the clip.

@@ -158,7 +158,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
                             "outputs": {"latents": tensor("latents", F32)}},
             "scheduler": {"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0},
             "defaults": {"steps": 20, "guidance": 4.0, "negative_prompt": ""},
-            "conditioning": {"clean_context": True, "text": True},
+            "conditioning": {"clean_context": True, "text": True, "context_frames": 9},
             "training": {"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
                          "sampled_adherence": ck["scores"]},
         }

@@ -1,7 +1,7 @@
 """Train the demo model (text encoder + causal video autoencoder + DiT) on the shapes world.
 
 Reproducible from ``--seed`` (a fixed number of steps, not a time budget; one thread count).
-On this project's 2-core CPU the default schedule takes about 30 minutes; a GPU is used when
+On this project's 2-core CPU the default schedule takes about 42 minutes; a GPU is used when
 present (``--device cuda``).
 
     python -m kino_export demo train --out exporter/runs/demo
@@ -35,6 +35,9 @@ CONFIG = {
 }
 
 
+LATENT_NOISE = 0.25  # sigma of the noise added to latents while the decoder trains
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -61,8 +64,9 @@ def train_autoencoder(ae, gen, steps, batch, device, lr=2e-3):
         x, _ = random_clips(gen, batch, frames=9)
         x = x.to(device)
         z = ae.encode(x)
-        # Latent noise teaches the decoder to forgive the small errors a sampler leaves.
-        noise = torch.randn(z.shape, generator=gen).to(device) * 0.1
+        # Latent noise teaches the decoder to forgive the small errors a sampler leaves, and makes
+        # the encoder put fine detail (a square's corners) where such errors cannot erase it.
+        noise = torch.randn(z.shape, generator=gen).to(device) * LATENT_NOISE
         rec = ae.decode(z + noise)
         obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
         weight = 1.0 + 9.0 * obj
@@ -98,7 +102,7 @@ def refine_decoder(ae, gen, steps, batch, device, lr=1e-3):
         x = x.to(device)
         with torch.no_grad():
             z = ae.encode(x)
-        noise = torch.randn(z.shape, generator=gen).to(device) * 0.1
+        noise = torch.randn(z.shape, generator=gen).to(device) * LATENT_NOISE
         rec = ae.decode(z + noise)
         obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
         loss = ((1.0 + 9.0 * obj) * (rec - x).abs()).mean()
@@ -116,19 +120,31 @@ def refine_decoder(ae, gen, steps, batch, device, lr=1e-3):
 
 @torch.no_grad()
 def encode_dataset(ae, gen, n, device, chunk=64):
-    lat, labels = [], []
+    lat, labels, masks = [], [], []
     for i in range(0, n, chunk):
         x, lab = random_clips(gen, min(chunk, n - i))
         lat.append(ae.encode(x.to(device)).cpu())
         labels.append(torch.stack(lab, dim=1))
-    return torch.cat(lat), torch.cat(labels)
+        masks.append(object_mask(x))
+    return torch.cat(lat), torch.cat(labels), torch.cat(masks)
 
 
 def logit_normal(gen, n, mean=0.0):
     return torch.sigmoid(torch.randn(n, generator=gen) + mean)
 
 
-def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0):
+def object_mask(x: torch.Tensor) -> torch.Tensor:
+    """Pixel clips [B,3,F,H,W] -> bool [B,1,f,H/4,W/4]: latent pixels whose 4x4 area (over the
+    causal frame group: frame 0 alone, then groups of 4) shows the object, grown by one pixel."""
+    bg = torch.tensor(world.BACKGROUND, device=x.device) * 2 - 1
+    obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
+    first = F.max_pool3d(obj[:, :, :1], (1, 4, 4))
+    rest = F.max_pool3d(obj[:, :, 1:], (4, 4, 4))
+    lat = torch.cat([first, rest], dim=2)
+    return F.max_pool3d(lat, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0
+
+
+def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0):
     """Flow matching with CFG dropout and clean-context frames. ``high_noise``: the share of
     samples whose sigma is drawn from a logit-normal shifted towards noise, where layout and
     motion are decided."""
@@ -145,6 +161,7 @@ def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4,
         # Windows of 3..5 latent frames (9..17 pixel frames), always starting at the causal first frame.
         f = int(torch.multinomial(torch.tensor([0.15, 0.15, 0.7]), 1, generator=gen)) + 3
         x0 = x0[:, :, :f].to(device)
+        obj = masks[idx][:, :, :f].to(device)
         variants = torch.randint(6, (batch,), generator=gen)
         prompts = [world.prompt_for(int(c), int(s), int(m), int(v)) for (c, s, m), v in zip(lab.tolist(), variants)]
         drop = torch.rand(batch, generator=gen) < 0.1
@@ -173,8 +190,10 @@ def train_dit(dit, te, tok, latents, labels, gen, steps, batch, device, lr=8e-4,
         target = noise - x0
         emb = te(ids, mask)
         v = dit(xt, sigma * 1000.0, emb, mask)
-        w = (~context).float().to(device)[:, None, :, None, None]
-        loss = (((v - target) ** 2) * w).sum() / (w.sum() * x0.shape[1] * x0.shape[3] * x0.shape[4])
+        # Half the latent pixels' weight goes to the object: most of a frame is background, and
+        # the object's outline (a square's corners) is what decides its shape.
+        w = (~context).float().to(device)[:, None, :, None, None] * (1.0 + 3.0 * obj.float())
+        loss = (((v - target) ** 2) * w).sum() / (w.sum() * x0.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -249,14 +268,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="kino_export demo train")
     ap.add_argument("--out", default="exporter/runs/demo")
     ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--vae-steps", type=int, default=800)
+    ap.add_argument("--vae-steps", type=int, default=600)
     ap.add_argument("--vae-batch", type=int, default=8)
-    ap.add_argument("--clips", type=int, default=4000)
-    ap.add_argument("--dit-steps", type=int, default=5000)
+    ap.add_argument("--clips", type=int, default=6000)
+    ap.add_argument("--dit-steps", type=int, default=6000)
     ap.add_argument("--dit-batch", type=int, default=32)
-    ap.add_argument("--continue-steps", type=int, default=3000)
-    ap.add_argument("--continue2-steps", type=int, default=2000)
-    ap.add_argument("--refine-steps", type=int, default=600)
+    ap.add_argument("--continue-steps", type=int, default=0)
+    ap.add_argument("--high-noise", type=float, default=0.3)
+    ap.add_argument("--refine-steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     a = ap.parse_args(argv)
@@ -273,7 +292,7 @@ def main(argv=None):
     ae.eval()
     log(f"autoencoder reconstruction adherence: {ae_eval(ae, a.seed + 1, a.device)}")
 
-    latents, labels = encode_dataset(ae, gen, a.clips, a.device)
+    latents, labels, masks = encode_dataset(ae, gen, a.clips, a.device)
     mean = latents.mean(dim=(0, 2, 3, 4))
     std = latents.std(dim=(0, 2, 3, 4))
     latents = (latents - mean[None, :, None, None, None]) / std[None, :, None, None, None]
@@ -284,15 +303,14 @@ def main(argv=None):
               CONFIG["dit_heads"], CONFIG["text_dim"]).to(a.device)
     log(f"dit: {sum(p.numel() for p in dit.parameters()) / 1e6:.2f}M params; text encoder "
         f"{sum(p.numel() for p in te.parameters()) / 1e6:.2f}M")
-    ema_dit, ema_te = train_dit(dit, te, tok, latents, labels, gen, a.dit_steps, a.dit_batch, a.device)
+    ema_dit, ema_te = train_dit(dit, te, tok, latents, labels, masks, gen, a.dit_steps, a.dit_batch, a.device,
+                                high_noise=a.high_noise)
     ck = {"config": CONFIG, "ae": ae.state_dict(), "dit": ema_dit.state_dict(), "te": ema_te.state_dict(),
           "latent_mean": mean.tolist(), "latent_std": std.tolist(), "seed": a.seed, "args": vars(a),
           "train_seconds": time.time() - t_start}
     torch.save(ck, os.path.join(a.out, "stage1.pt"))
     t_cont = time.time()
     ema_dit, ema_te = continue_dit(ck, ae, ema_dit, ema_te, a.continue_steps, a.dit_batch, a.clips, a.device)
-    # A second continuation on other fresh clips (the shipped model has both).
-    ema_dit, ema_te = continue_dit(ck, ae, ema_dit, ema_te, a.continue2_steps, a.dit_batch, a.clips, a.device, 5)
     ck["train_seconds"] += time.time() - t_cont
     finish(ck, ae, ema_dit, ema_te, a.refine_steps, a.vae_batch, a.device, a.out, time.time())
 
@@ -302,12 +320,12 @@ def continue_dit(ck, ae, dit, te, steps, batch, clips, device, seed_offset=4):
     if not steps:
         return dit, te
     gen = torch.Generator().manual_seed(ck["seed"] + seed_offset)
-    latents, labels = encode_dataset(ae, gen, clips, device)
+    latents, labels, masks = encode_dataset(ae, gen, clips, device)
     mean, std = torch.tensor(ck["latent_mean"]), torch.tensor(ck["latent_std"])
     latents = (latents - mean[None, :, None, None, None]) / std[None, :, None, None, None]
     dit.train()
     te.train()
-    dit, te = train_dit(dit, te, build_tokenizer(), latents, labels, gen, steps, batch, device, lr=4e-4, warm=50,
+    dit, te = train_dit(dit, te, build_tokenizer(), latents, labels, masks, gen, steps, batch, device, lr=4e-4, warm=50,
                         high_noise=0.5)
     ck["continue_steps"] = ck.get("continue_steps", 0) + steps
     return dit, te
@@ -322,7 +340,7 @@ def continue_main(argv=None):
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--refine-steps", type=int, default=600)
+    ap.add_argument("--refine-steps", type=int, default=300)
     ap.add_argument("--seed-offset", type=int, default=4, help="data seed = training seed + this")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)

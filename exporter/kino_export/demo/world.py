@@ -16,7 +16,8 @@ SIZE = 64          # frame width and height in pixels
 FRAMES = 17        # frames per training clip (1 + 4*4: the causal VAE's rule)
 FPS = 8
 SPEED = 1.25       # pixels per frame
-RADIUS = 9.0       # object size (circle radius; the other shapes match its extent)
+RADIUS = 12.0      # object size (circle radius; the other shapes match its extent): 24 px, so a
+                   # square's corners span whole latent pixels after the VAE's 4x downsampling
 BACKGROUND = (0.06, 0.06, 0.08)
 
 COLOURS = {

@@ -79,7 +79,14 @@ impl Job {
                 Start::After(ctx) => p.extend(&self.request, ctx, Placement::After, count, &mut |_| true, &mut push)?,
             }
         } else {
-            let tail = &so_far[so_far.len().saturating_sub(ctx_frames)..];
+            // Continue from the last frames so far; right after a clip those include its frames.
+            let before: &[RgbFrame] = match &self.start {
+                Start::After(ctx) => ctx,
+                _ => &[],
+            };
+            let all: Vec<&RgbFrame> = before.iter().chain(so_far).collect();
+            let tail: Vec<RgbFrame> = all[all.len().saturating_sub(ctx_frames)..].iter().map(|f| (*f).clone()).collect();
+            let tail = &tail[..];
             let mut req = self.request.clone();
             // Each segment its own noise, still fixed by the seed.
             req.seed = req.seed.wrapping_add(so_far.len() as u64);

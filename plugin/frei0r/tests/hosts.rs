@@ -103,8 +103,10 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     assert!(b[a.len()..].iter().all(|f| f != last && !is_error_frame(f)), "the padding is replaced by new footage");
     // The same footage as `kino extend` makes from the same context and seed.
     let cli = d.join("cli.mkv");
-    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "12", "--seed", "6", "-o", cli.to_str().unwrap()]);
-    assert!(frames(&cli)[a.len()..] == b[a.len()..a.len() + 12], "the same footage as kino extend");
+    // The first window (8 frames for the shipped model) is the same as kino extend's; later
+    // windows the plugin makes as the host asks for them, each with its own seed.
+    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "8", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    assert!(frames(&cli)[a.len()..] == b[a.len()..a.len() + 8], "the same footage as kino extend");
 
     // Or from an explicit start time (seconds), without tpad's clones.
     let out2 = d.join("start.mkv");

@@ -99,15 +99,16 @@ impl Job {
 /// An hour at 30 fps.
 const MAX_FRAMES: usize = 108_000;
 
-type Shared<T> = Mutex<HashMap<T, Arc<OnceLock<Result<Arc<Job>, String>>>>>;
+/// One value per key, made once (by whichever instance asks first), errors included.
+type Shared<K, V> = Mutex<HashMap<K, Arc<OnceLock<Result<Arc<V>, String>>>>>;
 
-fn jobs() -> &'static Shared<JobKey> {
-    static JOBS: OnceLock<Shared<JobKey>> = OnceLock::new();
+fn jobs() -> &'static Shared<JobKey, Job> {
+    static JOBS: OnceLock<Shared<JobKey, Job>> = OnceLock::new();
     JOBS.get_or_init(Default::default)
 }
 
-fn pipelines() -> &'static Mutex<HashMap<(String, String), Arc<OnceLock<Result<Arc<Pipeline>, String>>>>> {
-    static P: OnceLock<Mutex<HashMap<(String, String), Arc<OnceLock<Result<Arc<Pipeline>, String>>>>>> = OnceLock::new();
+fn pipelines() -> &'static Shared<(String, String), Pipeline> {
+    static P: OnceLock<Shared<(String, String), Pipeline>> = OnceLock::new();
     P.get_or_init(Default::default)
 }
 

@@ -246,16 +246,22 @@ impl LengthArgs {
         if let Some(f) = self.frames {
             return Ok(f);
         }
-        let Some(s) = self.seconds else { return Ok(default) };
+        let Some(raw) = self.seconds_as_frames(fps)? else { return Ok(default) };
+        let m = &pkg.manifest;
+        let exact = raw.round().max(1.0) as u32;
+        Ok(if exact <= m.video.max_frames { m.latent.nearest_valid_frames(raw).min(m.video.max_frames) } else { exact })
+    }
+
+    /// --seconds times `fps` (not rounded), checked.
+    fn seconds_as_frames(&self, fps: f64) -> Result<Option<f64>> {
+        let Some(s) = self.seconds else { return Ok(None) };
         if !(s.is_finite() && s > 0.0) {
             bail!("--seconds {s}: use a positive length");
         }
         if s > 3600.0 {
             bail!("--seconds {s}: kino makes at most an hour in one run");
         }
-        let m = &pkg.manifest;
-        let exact = (s * fps).round().max(1.0) as u32;
-        Ok(if exact <= m.video.max_frames { m.latent.nearest_valid_frames(s * fps).min(m.video.max_frames) } else { exact })
+        Ok(Some(s * fps))
     }
 }
 
@@ -298,11 +304,10 @@ impl Sink {
     }
 }
 
-fn load(runtime: &RuntimeArgs) -> Result<(PathBuf, ModelPackage, RuntimeOptions)> {
+fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOptions)> {
     let opts = runtime.options()?;
-    let dir = runtime.model_dir();
-    let pkg = ModelPackage::load(&dir)?;
-    Ok((dir, pkg, opts))
+    let pkg = ModelPackage::load(runtime.model_dir())?;
+    Ok((pkg, opts))
 }
 
 fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64) {
@@ -316,14 +321,14 @@ fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest,
 
 fn generate(args: GenerateArgs) -> Result<()> {
     check_output(&args.output, &args.sampling.preview)?;
-    let (dir, pkg, opts) = load(&args.runtime)?;
+    let (pkg, opts) = load(&args.runtime)?;
     let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
     check_fps(fps, "--fps")?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
 
-    let pipeline = Pipeline::load(&dir, &opts)?;
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps);
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
@@ -334,14 +339,14 @@ fn generate(args: GenerateArgs) -> Result<()> {
 fn animate(args: AnimateArgs) -> Result<()> {
     check_output(&args.output, &args.sampling.preview)?;
     let still = video::decode_image(&args.image)?;
-    let (dir, pkg, opts) = load(&args.runtime)?;
+    let (pkg, opts) = load(&args.runtime)?;
     let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
     check_fps(fps, "--fps")?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
 
-    let pipeline = Pipeline::load(&dir, &opts)?;
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps);
     // The model works at its size; the clip comes back at the image's.
     let (w, h) = (still.width, still.height);
@@ -361,18 +366,13 @@ fn extend(args: ExtendArgs) -> Result<()> {
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {fps} is not usable (kino extends clips of 1 to 240 fps)", args.input.display());
     }
-    let (dir, pkg, opts) = load(&args.runtime)?;
+    let (pkg, opts) = load(&args.runtime)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let model_fps = pkg.manifest.video.fps;
     // The new footage's length at the clip's rate.
-    let new_frames = match (args.length.frames, args.length.seconds) {
+    let new_frames = match (args.length.frames, args.length.seconds_as_frames(fps)?) {
         (Some(f), _) => f as usize,
-        (None, Some(s)) => {
-            if !(s.is_finite() && s > 0.0 && s <= 3600.0) {
-                bail!("--seconds {s}: use a positive length of at most an hour");
-            }
-            (s * fps).round().max(1.0) as usize
-        }
+        (None, Some(raw)) => raw.round().max(1.0) as usize,
         (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
     };
     if new_frames == 0 {
@@ -383,10 +383,11 @@ fn extend(args: ExtendArgs) -> Result<()> {
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
 
-    let pipeline = Pipeline::load(&dir, &opts)?;
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (ctx_frames, _) = pipeline.window_layout();
     // Enough for either side: a backward context is whole latent frames of `t` frames each.
-    let want = ctx_frames.max(pkg.manifest.latent.temporal_compression as usize * pkg.manifest.latent.latent_frames(ctx_frames as u32));
+    let latent = &pipeline.package.manifest.latent;
+    let want = ctx_frames.max(latent.temporal_compression as usize * latent.latent_frames(ctx_frames as u32));
     // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
     let context: Vec<RgbFrame> = retime.context_indices(clip.frames.len(), want, placement).into_iter().map(|i| clip.frames[i].resized(req.width, req.height)).collect();
     announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);

@@ -138,7 +138,7 @@ impl Denoiser {
 }
 
 /// Copies latent frames `[start, start+n)` of a `[1, C, F, h, w]` tensor into a new `[1, C, n, h, w]` buffer.
-fn latent_frames(latents: &[f32], shape: [usize; 5], start: usize, n: usize) -> Vec<f32> {
+pub(crate) fn latent_frames(latents: &[f32], shape: [usize; 5], start: usize, n: usize) -> Vec<f32> {
     let [_, c, f, h, w] = shape;
     let plane = h * w;
     let mut out = Vec::with_capacity(c * n * plane);

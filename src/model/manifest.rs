@@ -217,11 +217,43 @@ impl LatentSpec {
         }
     }
 
+    /// The largest valid frame count of at most `n` frames (0 when there is none): `1 + t*k`
+    /// with a causal first frame, `t*k` without.
+    pub fn valid_frames_up_to(&self, n: usize) -> usize {
+        let t = self.temporal_compression.max(1) as usize;
+        if self.causal_first_frame {
+            if n == 0 { 0 } else { 1 + t * ((n - 1) / t) }
+        } else {
+            t * (n / t)
+        }
+    }
+
     /// The valid frame count nearest to `frames` (ties go up), at least the smallest valid one.
     pub fn nearest_valid_frames(&self, frames: f64) -> u32 {
         let t = self.temporal_compression.max(1) as f64;
         let (base, min) = if self.causal_first_frame { (1.0, 1.0) } else { (0.0, t) };
         let k = ((frames - base) / t).round().max(0.0);
         (base + k * t).max(min) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latent(causal: bool) -> LatentSpec {
+        serde_json::from_value(serde_json::json!({
+            "channels": 4, "spatial_compression": 4, "temporal_compression": 4,
+            "causal_first_frame": causal, "mean": [0.0], "std": [1.0]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn valid_frames_up_to_follows_the_causal_rule() {
+        assert_eq!(latent(true).valid_frames_up_to(5), 5);
+        assert_eq!(latent(true).valid_frames_up_to(4), 1);
+        assert_eq!(latent(true).valid_frames_up_to(0), 0);
+        assert_eq!(latent(false).valid_frames_up_to(7), 4);
     }
 }

@@ -4,6 +4,7 @@
 use std::ops::Range;
 
 use crate::frame::RgbFrame;
+use crate::model::components::latent_frames;
 
 /// Where generated footage goes relative to the frames it continues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl LatentContext {
     /// Keeps latent frames `drop..` of an encoder output.
     pub fn new(latents: Vec<f32>, shape: [usize; 5], drop: usize, placement: Placement) -> Self {
         let frames = shape[2] - drop;
-        let latents = if drop == 0 { latents } else { read_frames(&latents, shape, drop..shape[2]) };
+        let latents = if drop == 0 { latents } else { latent_frames(&latents, shape, drop, frames) };
         LatentContext { latents, frames, placement }
     }
 
@@ -58,16 +59,6 @@ impl LatentContext {
             Placement::After => 0..self.frames,
             Placement::Before => f - self.frames..f,
         }
-    }
-}
-
-/// The longest usable context of at most `n` frames: `1 + t*k` frames with a causal VAE
-/// (its first frame is a latent frame of its own), `t*k` without.
-pub fn valid_context_len(n: usize, t: usize, causal: bool, _placement: Placement) -> usize {
-    if causal {
-        if n == 0 { 0 } else { 1 + t * ((n - 1) / t) }
-    } else {
-        t * (n / t)
     }
 }
 
@@ -89,17 +80,6 @@ pub fn encoder_input(frames: &[RgbFrame], causal: bool, placement: Placement) ->
         }
     }
     (out, [1, 3, f, h, w], usize::from(lead))
-}
-
-/// Copies latent frames `range` of a `[1, C, F, h, w]` tensor out (`[1, C, n, h, w]`).
-pub fn read_frames(latents: &[f32], shape: [usize; 5], range: Range<usize>) -> Vec<f32> {
-    let [_, c, f, h, w] = shape;
-    let plane = h * w;
-    let mut out = Vec::with_capacity(c * range.len() * plane);
-    for ch in 0..c {
-        out.extend_from_slice(&latents[(ch * f + range.start) * plane..(ch * f + range.end) * plane]);
-    }
-    out
 }
 
 /// Writes `src` (`[1, C, n, h, w]`) into latent frames `range` of a `[1, C, F, h, w]` tensor.
@@ -143,9 +123,9 @@ mod tests {
         // [1, C=2, F=3, 1, 2]
         let mut lat: Vec<f32> = (0..12).map(|x| x as f32).collect();
         let shape = [1, 2, 3, 1, 2];
-        assert_eq!(read_frames(&lat, shape, 1..3), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
+        assert_eq!(latent_frames(&lat, shape, 1, 2), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
         write_frames(&mut lat, shape, 0..1, &[-1.0, -2.0, -3.0, -4.0]);
-        assert_eq!(read_frames(&lat, shape, 0..1), vec![-1.0, -2.0, -3.0, -4.0]);
+        assert_eq!(latent_frames(&lat, shape, 0, 1), vec![-1.0, -2.0, -3.0, -4.0]);
         assert_eq!(lat[2..6], [2.0, 3.0, 4.0, 5.0]);
     }
 
@@ -157,14 +137,6 @@ mod tests {
         assert_eq!(x, vec![0.0, 0.75, 3.0, 6.0]);
         denormalise(&mut x, shape, &[1.0, 2.0], &[2.0, 0.5], 1.5);
         assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
-    }
-
-    #[test]
-    fn context_lengths_follow_the_causal_rule() {
-        assert_eq!(valid_context_len(5, 4, true, Placement::After), 5);
-        assert_eq!(valid_context_len(4, 4, true, Placement::After), 1);
-        assert_eq!(valid_context_len(0, 4, true, Placement::After), 0);
-        assert_eq!(valid_context_len(7, 4, false, Placement::After), 4);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use noise::gaussian_noise;
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::DenoiserInputs;
+use crate::model::components::{latent_frames, DenoiserInputs};
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
@@ -175,7 +175,11 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
-        let package = ModelPackage::load(dir)?;
+        Self::from_package(ModelPackage::load(dir)?, opts)
+    }
+
+    /// Opens the graphs of a package already loaded (and validated) by the caller.
+    pub fn from_package(package: ModelPackage, opts: &RuntimeOptions) -> Result<Self> {
         let device = resolve_device(opts)?;
         let tok_path = package.dir.join(&package.manifest.tokenizer.file);
         let tokenizer = PromptTokenizer::load(&tok_path, &package.manifest.tokenizer)
@@ -286,7 +290,7 @@ impl Pipeline {
         let l = &m.latent;
         let t = l.temporal_compression.max(1) as usize;
         while ctx_frames > 1 && t * window.saturating_sub(l.latent_frames(ctx_frames as u32)) < ctx_frames {
-            ctx_frames = context::valid_context_len(ctx_frames - 1, t, l.causal_first_frame, Placement::After);
+            ctx_frames = l.valid_frames_up_to(ctx_frames - 1);
         }
         let first_frames = if single { total } else { m.video.default_frames as usize };
         let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window, true)? };
@@ -353,7 +357,7 @@ impl Pipeline {
         match placement {
             Placement::After => {
                 // The longest valid context the clip has, up to the model's context length.
-                let n = context::valid_context_len(context.len().min(ctx_frames), t, causal, Placement::After);
+                let n = self.package.manifest.latent.valid_frames_up_to(context.len().min(ctx_frames));
                 if n == 0 {
                     return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
                 }
@@ -551,7 +555,7 @@ impl Pipeline {
         let mode = self.context_mode(req)?;
         // Which latent frames are context, and (latent replacement) their fixed noise.
         let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
-        let ctx_noise = ctx.map(|_| context::read_frames(&latents, shape, ctx_frames.clone()));
+        let ctx_noise = ctx.map(|_| latent_frames(&latents, shape, ctx_frames.start, ctx_frames.len()));
         if let Some(x) = ctx {
             context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
         }

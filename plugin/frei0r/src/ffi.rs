@@ -152,7 +152,7 @@ pub unsafe extern "C" fn f0r_set_param_value(instance: *mut c_void, param: *mut 
         let inst = unsafe { &mut *(instance as *mut Instance) };
         let s = unsafe { *(param as *const *const c_char) };
         let value = if s.is_null() { String::new() } else { unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned() };
-        if let Some(slot) = usize::try_from(index).ok().filter(|i| *i < inst.kind.params().len()).and_then(|i| inst.settings.slot(i)) {
+        if let Some(slot) = inst.param(index) {
             *slot = value;
         }
     })
@@ -166,18 +166,14 @@ pub unsafe extern "C" fn f0r_get_param_value(instance: *mut c_void, param: *mut 
         return;
     }
     guard("f0r_get_param_value", (), || {
-        // SAFETY: as in f0r_set_param_value; the returned pointer stays valid until the next call
-        // on this instance (the plugin keeps the copy, as frei0r.h asks).
+        // SAFETY: as in f0r_set_param_value; the returned pointer stays valid until the next get
+        // of the same parameter on this instance (the plugin keeps the copy, as frei0r.h asks).
         let inst = unsafe { &mut *(instance as *mut Instance) };
-        let Some(i) = usize::try_from(index).ok().filter(|i| *i < inst.kind.params().len()) else { return };
-        let value = inst.settings.slot(i).cloned().unwrap_or_default();
+        let Some(value) = inst.param(index).cloned() else { return };
         let c = CString::new(value.replace('\0', "")).unwrap_or_default();
-        inst.c_values.push(c);
-        if inst.c_values.len() > 64 {
-            inst.c_values.drain(..32);
-        }
-        let ptr = inst.c_values.last().map_or(std::ptr::null(), |c| c.as_ptr());
-        unsafe { *(param as *mut *const c_char) = ptr };
+        let i = index as usize; // in range: param() accepted it
+        inst.c_values[i] = c;
+        unsafe { *(param as *mut *const c_char) = inst.c_values[i].as_ptr() };
     })
 }
 

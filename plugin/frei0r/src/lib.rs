@@ -34,7 +34,7 @@ pub struct Instance {
     pub width: u32,
     pub height: u32,
     pub settings: Settings,
-    /// C copies of the string parameters, for `f0r_get_param_value`.
+    /// C copies of the string parameters, one per parameter, for `f0r_get_param_value`.
     pub c_values: Vec<std::ffi::CString>,
     history: VecDeque<(f64, RgbFrame)>,
     previous_input: Option<Vec<u8>>,
@@ -46,7 +46,14 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
-        Instance { kind, width, height, settings: Settings::default(), c_values: Vec::new(), history: VecDeque::new(), previous_input: None, seam: None, still: None }
+        let c_values = vec![std::ffi::CString::default(); kind.params().len()];
+        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None }
+    }
+
+    /// Parameter `index`'s value, if this plugin has that parameter.
+    pub fn param(&mut self, index: i32) -> Option<&mut String> {
+        let i = usize::try_from(index).ok().filter(|i| *i < self.kind.params().len())?;
+        self.settings.slot(i)
     }
 
     /// Renders the frame at host time `time` into `out` (RGBA), from `input` (RGBA) for filters.

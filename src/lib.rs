@@ -4,6 +4,7 @@
 //! plugins) -> [`pipeline`] -> [`scheduler`] + [`model`] components -> [`runtime`].
 //! [`video`] (ffmpeg encode/decode) sits beside the pipeline for the front doors.
 
+pub mod bench;
 pub mod error;
 pub mod frame;
 pub mod model;

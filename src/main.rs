@@ -27,6 +27,9 @@ enum Command {
     Extend(ExtendArgs),
     /// Animate a still image: the clip starts from it.
     Animate(AnimateArgs),
+    /// Time a model: load (cold and warm), each component's runs, each step, end to end, and
+    /// the share of time spent outside ONNX Runtime.
+    Bench(BenchArgs),
     /// List the model packages kino can find.
     Models {
         /// Extra folders to search (each a package, or a folder of packages).
@@ -121,6 +124,33 @@ struct AnimateArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// The prompt generated in every run.
+    #[arg(long, default_value = "a red circle moving left")]
+    prompt: String,
+    /// WIDTHxHEIGHT (default: the model's).
+    #[arg(long)]
+    size: Option<String>,
+    /// Frames (one window; default: the model's).
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Denoising steps (default: the model's).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Guidance scale (default: the model's; above 1 runs the model twice per step or as a batch of 2).
+    #[arg(long)]
+    guidance: Option<f32>,
+    /// Timed generations after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct LengthArgs {
     /// Length in seconds (of the new footage, for extend). Longer than one model window is
     /// made window by window.
@@ -163,6 +193,7 @@ fn main() {
         Command::Generate(args) => generate(args),
         Command::Extend(args) => extend(args),
         Command::Animate(args) => animate(args),
+        Command::Bench(args) => bench(args),
         Command::Models { paths } => list_models(paths),
     };
     if let Err(e) = result {
@@ -179,7 +210,7 @@ impl RuntimeArgs {
         if self.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
-        Ok(RuntimeOptions { device, threads: self.threads, ort_library: self.ort_lib.clone(), cache_dir: None })
+        Ok(RuntimeOptions { device, threads: self.threads, ort_library: self.ort_lib.clone(), ..Default::default() })
     }
 
     fn model_dir(&self) -> PathBuf {
@@ -334,6 +365,34 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let bars = Bars::new(args.sampling.quiet);
     pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
     sink.finish(&args.output, &args.sampling, bars)
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    if args.runs == 0 || args.runs > 1000 {
+        bail!("--runs must be between 1 and 1000");
+    }
+    let (pkg, opts) = load(&args.runtime)?;
+    let mut req = GenerateRequest::defaults_for(&pkg, args.prompt.clone());
+    if let Some(size) = &args.size {
+        (req.width, req.height) = parse_size(size)?;
+    }
+    req.frames = args.frames.unwrap_or(req.frames);
+    req.steps = args.steps.unwrap_or(req.steps);
+    req.guidance = args.guidance.unwrap_or(req.guidance);
+    req.seed = 1;
+    req.validate(&pkg)?;
+    let json = args.json;
+    let report = kino::bench::run(&pkg.dir, &opts, &req, args.runs, &mut |line| {
+        if !json {
+            eprintln!("kino bench: {line}");
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 fn animate(args: AnimateArgs) -> Result<()> {

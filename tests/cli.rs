@@ -154,3 +154,24 @@ fn models_lists_the_shipped_package() {
     let s = String::from_utf8_lossy(&r.stdout);
     assert!(s.contains("kino-shapes") && s.contains("64x64, 17 frames @ 8 fps"), "{s}");
 }
+
+#[test]
+fn bench_reports_components_and_time_outside_onnx_runtime() {
+    let out = kino(&["bench", "--runs", "2", "--steps", "4", "--threads", "1", "--json"]);
+    assert_ok(&out);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench --json prints one JSON object");
+    assert_eq!(r["model"], "kino-shapes");
+    assert_eq!(r["runs"], 2);
+    assert_eq!(r["steps"], 4);
+    let names: Vec<&str> = r["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["text_encoder", "denoiser", "vae_decoder"]);
+    // Guidance 4 on a model with max_batch >= 2: one batched denoiser run per step.
+    assert_eq!(r["components"][1]["runs_per_generation"], 4.0);
+    let pct = r["outside_ort_pct"].as_f64().unwrap();
+    assert!((0.0..100.0).contains(&pct), "{pct}");
+    let (e2e, ort) = (r["end_to_end_s"]["median"].as_f64().unwrap(), r["ort_s"]["median"].as_f64().unwrap());
+    assert!(ort > 0.0 && ort <= e2e * 1.01, "inside ORT {ort} s of {e2e} s");
+    assert!(r["load_cold_s"].as_f64().unwrap() > 0.0 && r["load_warm_s"].as_f64().unwrap() > 0.0);
+    assert!(r["peak_rss_mb"].as_f64().unwrap() > 10.0);
+    assert_eq!(r["step_ms"]["count"], 2 * 3, "steps after the first, per run");
+}

@@ -66,6 +66,63 @@ pub struct RuntimeOptions {
     pub ort_library: Option<PathBuf>,
     /// Where TensorRT keeps built engines (default: `~/.cache/kino/trt`).
     pub cache_dir: Option<PathBuf>,
+    /// Where optimised graphs are kept so later loads skip graph optimisation.
+    pub optimized_models: OptimizedModels,
+}
+
+/// The optimised-graph cache: ONNX Runtime's graph optimisation (fusions, constant folding,
+/// layout changes) runs once per graph and device, its result is saved, and every session, the
+/// first one included, loads the saved graph, so every process runs the same optimised graph.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum OptimizedModels {
+    /// `~/.cache/kino/ort` (or `$KINO_CACHE_DIR/ort`).
+    #[default]
+    DefaultDir,
+    Dir(PathBuf),
+    /// Optimise in memory at every load.
+    Off,
+}
+
+/// Graphs bigger than this (with external data) are optimised in memory: a saved optimised graph
+/// must fit one protobuf.
+const MAX_CACHED_GRAPH_BYTES: u64 = 1536 * 1024 * 1024;
+
+fn kino_cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KINO_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/kino")
+}
+
+/// The cached optimised graph for `file` on `device`: named by a hash of what could change the
+/// result (the file's path, size and modification time, the device, the ONNX Runtime library and
+/// kino's version). `None` where caching does not apply.
+fn optimized_path(file: &Path, device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let dir = match &opts.optimized_models {
+        OptimizedModels::Off => return None,
+        OptimizedModels::DefaultDir => kino_cache_root().join("ort"),
+        OptimizedModels::Dir(d) => d.clone(),
+    };
+    // GPU providers compile their own engines (TensorRT has its engine cache); CPU only here.
+    if device != Device::Cpu {
+        return None;
+    }
+    let meta = std::fs::metadata(file).ok()?;
+    let external = file.with_file_name(format!("{}.data", file.file_name()?.to_string_lossy()));
+    let data_len = std::fs::metadata(&external).map(|m| m.len()).unwrap_or(0);
+    if meta.len() + data_len > MAX_CACHED_GRAPH_BYTES || data_len > 0 {
+        return None;
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::fs::canonicalize(file).ok()?.hash(&mut h);
+    meta.len().hash(&mut h);
+    meta.modified().ok()?.hash(&mut h);
+    device.to_string().hash(&mut h);
+    loaded_library().hash(&mut h);
+    env!("CARGO_PKG_VERSION").hash(&mut h);
+    let stem = file.file_stem()?.to_string_lossy();
+    Some(dir.join(format!("{stem}-{:016x}.onnx", h.finish())))
 }
 
 struct Loaded {
@@ -256,6 +313,10 @@ pub struct OnnxSession {
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
     pub provider: Device,
+    /// The optimised graph this session runs, when it came from (or went into) the cache.
+    pub optimized_file: Option<PathBuf>,
+    /// Seconds spent inside ONNX Runtime per run, while recording (see [`OnnxSession::record_runs`]).
+    runs: Mutex<Option<Vec<f64>>>,
 }
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
@@ -339,10 +400,43 @@ impl OnnxSession {
         if !providers.is_empty() {
             builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
         }
-        let session = builder.commit_from_file(file).map_err(|e| fail(e.to_string()))?;
+        let cached = optimized_path(file, device, opts);
+        let source = match &cached {
+            Some(path) if path.is_file() => Some(path.clone()),
+            Some(path) => match save_optimized(builder.clone(), file, path) {
+                Ok(()) => Some(path.clone()),
+                Err(e) => {
+                    // A read-only or full cache only costs speed.
+                    eprintln!("kino: cannot cache the optimised graph of {} ({e}); optimising in memory", file.display());
+                    None
+                }
+            },
+            None => None,
+        };
+        let session = match &source {
+            // Already optimised: loading skips the optimisation passes.
+            Some(path) => builder
+                .with_optimization_level(GraphOptimizationLevel::Disable)
+                .map_err(|e| fail(e.to_string()))?
+                .commit_from_file(path),
+            None => builder.commit_from_file(file),
+        }
+        .map_err(|e| fail(e.to_string()))?;
         let inputs = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
-        Ok(OnnxSession { session: Mutex::new(session), file: file.to_path_buf(), inputs, outputs, provider: device })
+        Ok(OnnxSession { session: Mutex::new(session), file: file.to_path_buf(), inputs, outputs, provider: device, optimized_file: source, runs: Mutex::new(None) })
+    }
+
+    /// Starts (or stops) recording the time of each run, clearing what was recorded.
+    pub fn record_runs(&self, on: bool) {
+        if let Ok(mut r) = self.runs.lock() {
+            *r = on.then(Vec::new);
+        }
+    }
+
+    /// The seconds each run took inside ONNX Runtime since recording started (and clears them).
+    pub fn take_runs(&self) -> Vec<f64> {
+        self.runs.lock().ok().and_then(|mut r| r.as_mut().map(std::mem::take)).unwrap_or_default()
     }
 
     /// Runs the graph and returns the named float outputs in the order asked.
@@ -357,7 +451,13 @@ impl OnnxSession {
             values.push(((*name).into(), v));
         }
         let mut session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
+        let started = std::time::Instant::now();
         let result = session.run(values).map_err(|e| fail(e.to_string()))?;
+        if let Ok(mut runs) = self.runs.lock() {
+            if let Some(r) = runs.as_mut() {
+                r.push(started.elapsed().as_secs_f64());
+            }
+        }
         let mut out = Vec::with_capacity(outputs.len());
         for name in outputs {
             let value = result.get(*name).ok_or_else(|| fail(format!("graph produced no output named {name:?}")))?;
@@ -369,7 +469,26 @@ impl OnnxSession {
 }
 
 fn default_trt_cache() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/kino/trt")
+    kino_cache_root().join("trt")
+}
+
+/// Optimises `file` with `builder`'s settings and saves the result to `dest` atomically (a
+/// unique temporary name, then a rename), so concurrent processes never read a half-written graph.
+fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, dest: &Path) -> std::result::Result<(), String> {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = dest.parent().ok_or("no cache folder")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.{}-{n}.tmp", dest.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let result = builder
+        .with_optimized_model_path(&tmp)
+        .map_err(|e| e.to_string())
+        .and_then(|mut b| b.commit_from_file(file).map(drop).map_err(|e| e.to_string()))
+        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
             d => d,
         };
         let device = device.parse().map_err(|e: kino::Error| e.to_string())?;
-        let opts = RuntimeOptions { device, threads: None, ort_library: None, cache_dir: None };
+        let opts = RuntimeOptions { device, ..Default::default() };
         Pipeline::load(&dir, &opts).map(Arc::new).map_err(|e| e.to_string())
     })
     .clone()

@@ -1,0 +1,198 @@
+//! `kino bench`: where a generation's time goes. Loads a package cold (empty optimised-graph
+//! cache) and warm, then times whole generations, each ONNX Runtime run per component, and each
+//! denoising step, and reports the share of wall time spent outside ONNX Runtime: the engine's
+//! own cost (scheduler, guidance, copies, frame conversion).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::pipeline::{GenerateRequest, Pipeline, Stage};
+use crate::runtime::{OptimizedModels, RuntimeOptions};
+
+/// Median, min and max of a series.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Stat {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: usize,
+}
+
+impl Stat {
+    pub fn of(xs: &[f64]) -> Stat {
+        if xs.is_empty() {
+            return Stat::default();
+        }
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
+        Stat { median, min: v[0], max: v[n - 1], count: n }
+    }
+}
+
+/// One component's ONNX Runtime runs, in milliseconds per run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentTimes {
+    pub name: String,
+    pub run_ms: Stat,
+    /// Runs per generation.
+    pub runs_per_generation: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub device: String,
+    pub threads: usize,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    pub steps: usize,
+    pub guidance: f32,
+    pub runs: usize,
+    /// Loading the package with an empty optimised-graph cache, then with it filled.
+    pub load_cold_s: f64,
+    pub load_warm_s: f64,
+    pub components: Vec<ComponentTimes>,
+    /// Wall time of each denoising step (model runs, guidance, scheduler).
+    pub step_ms: Stat,
+    pub end_to_end_s: Stat,
+    /// Seconds inside ONNX Runtime per generation.
+    pub ort_s: Stat,
+    /// Share of all generations' wall time spent outside ONNX Runtime runs, in percent.
+    pub outside_ort_pct: f64,
+    /// Peak resident memory of the process (VmHWM), MB.
+    pub peak_rss_mb: f64,
+}
+
+/// Peak resident set size of this process in MB (Linux), 0 where unknown.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Benchmarks `runs` generations of `req` (after one warm-up) with the package in `model_dir`.
+pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs: usize, note: &mut dyn FnMut(&str)) -> Result<BenchReport> {
+    // Cold and warm loads share a fresh cache folder, so "cold" includes graph optimisation.
+    let cache = std::env::temp_dir().join(format!("kino-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let opts = RuntimeOptions { optimized_models: OptimizedModels::Dir(cache.clone()), ..opts.clone() };
+    let t = Instant::now();
+    drop(Pipeline::load(model_dir, &opts)?);
+    let load_cold_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let pipe = Pipeline::load(model_dir, &opts);
+    let load_warm_s = t.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&cache);
+    let pipe = pipe?;
+    note(&format!("loaded {} cold in {load_cold_s:.2} s, warm in {load_warm_s:.2} s", pipe.package.manifest.name));
+
+    let generate_once = |step_times: &mut Vec<f64>| -> Result<f64> {
+        let mut last: Option<Instant> = None;
+        let started = Instant::now();
+        let mut on_progress = |p: crate::pipeline::Progress| {
+            if p.stage == Stage::Denoise {
+                let now = Instant::now();
+                // The first step's time also holds prompt encoding: timed from the second step on.
+                if let Some(prev) = last {
+                    step_times.push(now.duration_since(prev).as_secs_f64() * 1e3);
+                }
+                last = Some(now);
+            }
+            true
+        };
+        pipe.generate(req, &mut on_progress, &mut |_| Ok(()))?;
+        Ok(started.elapsed().as_secs_f64())
+    };
+    // Warm-up: first-run allocations and thread pools are not the steady state.
+    generate_once(&mut Vec::new())?;
+    for (_, sessions) in pipe.sessions() {
+        sessions.iter().for_each(|s| s.record_runs(true));
+    }
+    let mut walls = Vec::new();
+    let mut steps = Vec::new();
+    for i in 0..runs.max(1) {
+        walls.push(generate_once(&mut steps)?);
+        note(&format!("run {}/{}: {:.3} s", i + 1, runs.max(1), walls[i]));
+    }
+    let n = walls.len() as f64;
+    let mut components = Vec::new();
+    let mut ort_total = 0.0;
+    for (name, sessions) in pipe.sessions() {
+        let times: Vec<f64> = sessions.iter().flat_map(|s| s.take_runs()).collect();
+        sessions.iter().for_each(|s| s.record_runs(false));
+        if times.is_empty() {
+            continue;
+        }
+        ort_total += times.iter().sum::<f64>();
+        let ms: Vec<f64> = times.iter().map(|t| t * 1e3).collect();
+        components.push(ComponentTimes { name: name.to_string(), run_ms: Stat::of(&ms), runs_per_generation: times.len() as f64 / n });
+    }
+    let wall_total: f64 = walls.iter().sum();
+    let m = &pipe.package.manifest;
+    Ok(BenchReport {
+        model: m.name.clone(),
+        device: pipe.device.to_string(),
+        threads: opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        width: req.width,
+        height: req.height,
+        frames: req.frames,
+        steps: req.steps,
+        guidance: req.guidance,
+        runs: walls.len(),
+        load_cold_s,
+        load_warm_s,
+        components,
+        step_ms: Stat::of(&steps),
+        end_to_end_s: Stat::of(&walls),
+        ort_s: Stat::of(&[ort_total / n]),
+        outside_ort_pct: 100.0 * (1.0 - ort_total / wall_total).max(0.0),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+impl BenchReport {
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "model {} on {} ({} threads): {}x{}, {} frames, {} steps, guidance {}, {} runs\n",
+            self.model, self.device, self.threads, self.width, self.height, self.frames, self.steps, self.guidance, self.runs
+        );
+        s += &format!("load: cold {:.3} s, warm {:.3} s (warm/cold {:.2})\n", self.load_cold_s, self.load_warm_s, self.load_warm_s / self.load_cold_s.max(1e-9));
+        s += &format!("{:<22}{:>12}{:>12}{:>12}{:>10}\n", "", "median", "min", "max", "per gen");
+        for c in &self.components {
+            s += &format!("{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms{:>10.1}\n", format!("{} run", c.name), c.run_ms.median, c.run_ms.min, c.run_ms.max, c.runs_per_generation);
+        }
+        s += &format!("{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms\n", "denoising step", self.step_ms.median, self.step_ms.min, self.step_ms.max);
+        s += &format!("{:<22}{:>10.3} s{:>10.3} s{:>10.3} s\n", "end to end", self.end_to_end_s.median, self.end_to_end_s.min, self.end_to_end_s.max);
+        s += &format!("inside ONNX Runtime {:.3} s per generation; outside: {:.2}% of wall time\n", self.ort_s.median, self.outside_ort_pct);
+        s += &format!("peak resident memory {:.1} MB\n", self.peak_rss_mb);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_odd_and_even_series() {
+        assert_eq!(Stat::of(&[3.0, 1.0, 2.0]), Stat { median: 2.0, min: 1.0, max: 3.0, count: 3 });
+        assert_eq!(Stat::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        assert_eq!(Stat::of(&[]).count, 0);
+    }
+
+    #[test]
+    fn peak_rss_is_read_on_linux() {
+        assert!(peak_rss_mb() > 1.0);
+    }
+}

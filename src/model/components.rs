@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model::manifest::{DenoiserSpec, GraphSpec, TextEncoderSpec, TimestepShape, VaeSpec};
 use crate::model::ModelPackage;
-use crate::runtime::{Device, Input, OnnxSession, RuntimeOptions};
+use crate::runtime::{Device, Input, OnnxSession, Output, RuntimeOptions};
 use crate::text::TokenBatch;
 
 fn role<'a>(spec: &'a GraphSpec, side_inputs: bool, role: &str) -> Option<&'a str> {
@@ -36,6 +36,10 @@ impl TextEncoder {
         let text_embeds = required(pkg, "text_encoder", g, false, "text_embeds")?.to_string();
         let session = pkg.open_graph("text_encoder", g, device, opts)?;
         Ok(TextEncoder { session, spec, input_ids, attention_mask, text_embeds })
+    }
+
+    pub fn sessions(&self) -> Vec<&OnnxSession> {
+        vec![&self.session]
     }
 
     pub fn encode(&self, tokens: &TokenBatch) -> Result<Vec<f32>> {
@@ -75,6 +79,7 @@ pub struct Denoiser {
     timestep: String,
     text_embeds: String,
     text_mask: Option<String>,
+    video_coords: Option<String>,
     velocity: String,
 }
 
@@ -87,6 +92,9 @@ pub struct DenoiserInputs<'a> {
     pub text_embeds: &'a [f32],
     pub text_shape: [usize; 3],
     pub text_mask: &'a [i64],
+    /// Latent frame `f` of these latents sits at position `f + frame_offset` in the clip
+    /// (for position inputs such as `video_coords`).
+    pub frame_offset: usize,
 }
 
 impl Denoiser {
@@ -99,10 +107,25 @@ impl Denoiser {
             timestep: required(pkg, f, g, true, "timestep")?.to_string(),
             text_embeds: required(pkg, f, g, true, "text_embeds")?.to_string(),
             text_mask: role(g, true, "text_mask").map(str::to_string),
+            video_coords: match (role(g, true, "video_coords"), &spec.video_coords) {
+                (Some(name), Some(_)) => Some(name.to_string()),
+                (None, None) => None,
+                _ => {
+                    return Err(Error::package_file(
+                        &pkg.dir,
+                        "kino.json",
+                        "field `denoiser`: the input role `video_coords` and the `video_coords` block come together (one is missing)",
+                    ))
+                }
+            },
             velocity: required(pkg, f, g, false, "velocity")?.to_string(),
             session: pkg.open_graph(f, g, device, opts)?,
             spec,
         })
+    }
+
+    pub fn sessions(&self) -> Vec<&OnnxSession> {
+        vec![&self.session]
     }
 
     pub fn timestep_shape(&self, latent_shape: [usize; 5], tokens: usize) -> Vec<usize> {
@@ -123,6 +146,12 @@ impl Denoiser {
         ];
         if let Some(m) = &self.text_mask {
             inputs.push((m.as_str(), Input::I64(&mask_shape, x.text_mask)));
+        }
+        let [b, _, f, h, w] = x.latent_shape;
+        let coords_shape = [b, 3, f * h * w];
+        let coords = self.spec.video_coords.as_ref().map(|vc| vc.for_shape(b, f, h, w, x.frame_offset));
+        if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
+            inputs.push((name.as_str(), Input::F32(&coords_shape, c)));
         }
         let mut out = self.session.run("denoiser", &inputs, &[&self.velocity])?;
         let v = out.remove(0);
@@ -149,19 +178,91 @@ pub(crate) fn latent_frames(latents: &[f32], shape: [usize; 5], start: usize, n:
     out
 }
 
+/// One graph of a causal-chunk VAE: a chunk in, a chunk out, and the caches the next chunk needs.
 struct ChunkGraph {
     session: OnnxSession,
-    latents: String,
-    frames: String,
+    input: String,
+    output: String,
     cache_in: Vec<String>,
     cache_out: Vec<String>,
+}
+
+/// Caches handed from one chunk to the next: (shape, data) per cache, in manifest order.
+type Caches = Vec<(Vec<usize>, Vec<f32>)>;
+
+impl ChunkGraph {
+    /// `field` is e.g. `vae_decoder.first`; the first graph of a clip takes no caches.
+    #[allow(clippy::too_many_arguments)]
+    fn load(pkg: &ModelPackage, field: &str, g: &GraphSpec, caches: usize, takes_cache: bool, roles: (&str, &str), device: Device, opts: &RuntimeOptions) -> Result<Self> {
+        let names = |side_inputs: bool, prefix: &str| -> Result<Vec<String>> {
+            (0..caches).map(|i| required(pkg, field, g, side_inputs, &format!("{prefix}{i}")).map(str::to_string)).collect()
+        };
+        Ok(ChunkGraph {
+            input: required(pkg, field, g, true, roles.0)?.to_string(),
+            output: required(pkg, field, g, false, roles.1)?.to_string(),
+            cache_in: if takes_cache { names(true, "cache_in_")? } else { Vec::new() },
+            cache_out: names(false, "cache_out_")?,
+            session: pkg.open_graph(field, g, device, opts)?,
+        })
+    }
+
+    /// Runs one chunk; `caches` goes in (if this graph takes them) and is replaced by the new ones.
+    fn run(&self, component: &str, chunk: &[f32], shape: &[usize], caches: &mut Caches) -> Result<Output> {
+        let mut inputs = vec![(self.input.as_str(), Input::F32(shape, chunk))];
+        for (name, (s, d)) in self.cache_in.iter().zip(caches.iter()) {
+            inputs.push((name.as_str(), Input::F32(s, d)));
+        }
+        let mut wanted = vec![self.output.as_str()];
+        wanted.extend(self.cache_out.iter().map(String::as_str));
+        let mut out = self.session.run(component, &inputs, &wanted)?;
+        let main = out.remove(0);
+        *caches = out.into_iter().map(|o| (o.shape, o.data)).collect();
+        Ok(main)
+    }
+}
+
+/// The first and step graphs of a causal-chunk VAE, with their chunk sizes in latent frames.
+struct ChunkGraphs {
+    first: ChunkGraph,
+    step: ChunkGraph,
+    first_latent_frames: usize,
+    step_latent_frames: usize,
+}
+
+impl ChunkGraphs {
+    fn load(pkg: &ModelPackage, field: &str, spec: &VaeSpec, roles: (&str, &str), device: Device, opts: &RuntimeOptions) -> Result<Option<Self>> {
+        let VaeSpec::CausalChunks { first, step, first_latent_frames, step_latent_frames, caches } = spec else {
+            return Ok(None);
+        };
+        if *first_latent_frames == 0 || *step_latent_frames == 0 {
+            return Err(Error::package_file(&pkg.dir, "kino.json", format!("field `{field}`: first_latent_frames and step_latent_frames must be at least 1")));
+        }
+        Ok(Some(ChunkGraphs {
+            first: ChunkGraph::load(pkg, &format!("{field}.first"), first, caches.len(), false, roles, device, opts)?,
+            step: ChunkGraph::load(pkg, &format!("{field}.step"), step, caches.len(), true, roles, device, opts)?,
+            first_latent_frames: *first_latent_frames,
+            step_latent_frames: *step_latent_frames,
+        }))
+    }
+
+    /// Splits `latent_total` latent frames into chunks: (graph, first latent frame, latent frames).
+    fn chunks(&self, latent_total: usize) -> Vec<(&ChunkGraph, usize, usize)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < latent_total {
+            let (g, n) = if start == 0 { (&self.first, self.first_latent_frames.min(latent_total)) } else { (&self.step, self.step_latent_frames.min(latent_total - start)) };
+            out.push((g, start, n));
+            start += n;
+        }
+        out
+    }
 }
 
 // Few decoders exist per process; boxing the bigger variant buys nothing.
 #[allow(clippy::large_enum_variant)]
 enum DecoderGraphs {
-    WholeClip { session: OnnxSession, latents: String, frames: String },
-    CausalChunks { first: ChunkGraph, step: ChunkGraph, first_latent_frames: usize, step_latent_frames: usize },
+    WholeClip { session: OnnxSession, latents: String, frames: String, timestep: Option<(String, f32)> },
+    CausalChunks(ChunkGraphs),
 }
 
 /// Receives each decoded chunk `[1, 3, n, H, W]` and its shape.
@@ -170,75 +271,68 @@ pub type ChunkSink<'a> = dyn FnMut(&[f32], &[usize]) -> Result<()> + 'a;
 /// Latents -> pixel frames in `[-1, 1]`, whole clip or chunk by chunk with explicit caches.
 pub struct VaeDecoder {
     graphs: DecoderGraphs,
+    /// Timestep-conditioned decoders (LTX-Video 0.9.1+): the share of fresh noise mixed into the
+    /// latents before decoding, `z = (1 - s) z + s noise`.
+    pub noise_scale: f32,
 }
 
 impl VaeDecoder {
     pub fn load(pkg: &ModelPackage, device: Device, opts: &RuntimeOptions) -> Result<Self> {
+        let mut noise_scale = 0.0;
         let graphs = match &pkg.manifest.vae_decoder {
-            VaeSpec::WholeClip { graph, timestep_conditioned, .. } => {
-                if *timestep_conditioned {
-                    return Err(Error::package_file(&pkg.dir, "kino.json", "timestep-conditioned VAE decoders are not supported by this kino yet"));
-                }
+            VaeSpec::WholeClip { graph, timestep_conditioned, decode_timestep, decode_noise_scale } => {
+                let timestep = if *timestep_conditioned {
+                    if !(decode_timestep.is_finite() && (0.0..=1.0).contains(decode_noise_scale)) {
+                        return Err(Error::package_file(&pkg.dir, "kino.json", "field `vae_decoder`: decode_timestep must be a number and decode_noise_scale in [0, 1]"));
+                    }
+                    noise_scale = *decode_noise_scale;
+                    Some((required(pkg, "vae_decoder", graph, true, "timestep")?.to_string(), *decode_timestep))
+                } else {
+                    None
+                };
                 DecoderGraphs::WholeClip {
                     latents: required(pkg, "vae_decoder", graph, true, "latents")?.to_string(),
                     frames: required(pkg, "vae_decoder", graph, false, "frames")?.to_string(),
+                    timestep,
                     session: pkg.open_graph("vae_decoder", graph, device, opts)?,
                 }
             }
-            VaeSpec::CausalChunks { first, step, first_latent_frames, step_latent_frames, caches } => {
-                let chunk = |field: &str, g: &GraphSpec, takes_cache: bool| -> Result<ChunkGraph> {
-                    let names = |side_inputs: bool, prefix: &str| -> Result<Vec<String>> {
-                        (0..caches.len()).map(|i| required(pkg, field, g, side_inputs, &format!("{prefix}{i}")).map(str::to_string)).collect()
-                    };
-                    Ok(ChunkGraph {
-                        latents: required(pkg, field, g, true, "latents")?.to_string(),
-                        frames: required(pkg, field, g, false, "frames")?.to_string(),
-                        cache_in: if takes_cache { names(true, "cache_in_")? } else { Vec::new() },
-                        cache_out: names(false, "cache_out_")?,
-                        session: pkg.open_graph(field, g, device, opts)?,
-                    })
-                };
-                if *first_latent_frames == 0 || *step_latent_frames == 0 {
-                    return Err(Error::package_file(&pkg.dir, "kino.json", "field `vae_decoder`: first_latent_frames and step_latent_frames must be at least 1"));
-                }
-                DecoderGraphs::CausalChunks {
-                    first: chunk("vae_decoder.first", first, false)?,
-                    step: chunk("vae_decoder.step", step, true)?,
-                    first_latent_frames: *first_latent_frames,
-                    step_latent_frames: *step_latent_frames,
-                }
+            spec @ VaeSpec::CausalChunks { .. } => {
+                let graphs = ChunkGraphs::load(pkg, "vae_decoder", spec, ("latents", "frames"), device, opts)?;
+                DecoderGraphs::CausalChunks(graphs.expect("a causal-chunk spec"))
             }
         };
-        Ok(VaeDecoder { graphs })
+        Ok(VaeDecoder { graphs, noise_scale })
+    }
+
+    pub fn sessions(&self) -> Vec<&OnnxSession> {
+        match &self.graphs {
+            DecoderGraphs::WholeClip { session, .. } => vec![session],
+            DecoderGraphs::CausalChunks(g) => vec![&g.first.session, &g.step.session],
+        }
     }
 
     /// Decodes `[1, C, F, h, w]` latents, handing each decoded chunk `[1, 3, n, H, W]` to `on_chunk`
     /// with its shape. Chunked graphs keep memory flat in the clip length.
     pub fn decode(&self, latents: &[f32], shape: [usize; 5], on_chunk: &mut ChunkSink<'_>) -> Result<()> {
         match &self.graphs {
-            DecoderGraphs::WholeClip { session, latents: li, frames } => {
-                let out = session.run("VAE decoder", &[(li, Input::F32(&shape, latents))], &[frames])?;
+            DecoderGraphs::WholeClip { session, latents: li, frames, timestep } => {
+                let t_shape = [shape[0]];
+                let t_value = timestep.as_ref().map(|(_, t)| vec![*t; shape[0]]);
+                let mut inputs = vec![(li.as_str(), Input::F32(&shape, latents))];
+                if let (Some((name, _)), Some(t)) = (timestep, &t_value) {
+                    inputs.push((name.as_str(), Input::F32(&t_shape, t)));
+                }
+                let out = session.run("VAE decoder", &inputs, &[frames])?;
                 on_chunk(&out[0].data, &out[0].shape)
             }
-            DecoderGraphs::CausalChunks { first, step, first_latent_frames, step_latent_frames } => {
-                let total = shape[2];
-                let mut caches: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
-                let mut start = 0;
-                while start < total {
-                    let (graph, n) = if start == 0 { (first, (*first_latent_frames).min(total)) } else { (step, (*step_latent_frames).min(total - start)) };
+            DecoderGraphs::CausalChunks(graphs) => {
+                let mut caches = Caches::new();
+                for (graph, start, n) in graphs.chunks(shape[2]) {
                     let chunk = latent_frames(latents, shape, start, n);
                     let chunk_shape = [shape[0], shape[1], n, shape[3], shape[4]];
-                    let mut inputs = vec![(graph.latents.as_str(), Input::F32(&chunk_shape, &chunk))];
-                    for (name, (s, d)) in graph.cache_in.iter().zip(&caches) {
-                        inputs.push((name.as_str(), Input::F32(s, d)));
-                    }
-                    let mut wanted = vec![graph.frames.as_str()];
-                    wanted.extend(graph.cache_out.iter().map(String::as_str));
-                    let mut out = graph.session.run("VAE decoder", &inputs, &wanted)?;
-                    let frames = out.remove(0);
-                    caches = out.into_iter().map(|o| (o.shape, o.data)).collect();
+                    let frames = graph.run("VAE decoder", &chunk, &chunk_shape, &mut caches)?;
                     on_chunk(&frames.data, &frames.shape)?;
-                    start += n;
                 }
                 Ok(())
             }
@@ -246,36 +340,101 @@ impl VaeDecoder {
     }
 }
 
-/// Pixel frames `[1, 3, F, H, W]` in `[-1, 1]` -> latents `[1, C, f, h, w]` (whole clip).
+enum EncoderGraphs {
+    WholeClip { session: OnnxSession, frames: String, latents: String },
+    CausalChunks(ChunkGraphs),
+}
+
+/// Pixel frames `[1, 3, F, H, W]` in `[-1, 1]` -> latents `[1, C, f, h, w]`, whole clip or chunk by
+/// chunk (a causal chunk of `n` latent frames reads `1 + t(n-1)` pixel frames first, `t n` after).
 pub struct VaeEncoder {
-    session: OnnxSession,
-    frames: String,
-    latents: String,
+    graphs: EncoderGraphs,
+    temporal_compression: usize,
+    causal: bool,
 }
 
 impl VaeEncoder {
     pub fn load(pkg: &ModelPackage, device: Device, opts: &RuntimeOptions) -> Result<Option<Self>> {
-        match &pkg.manifest.vae_encoder {
-            None => Ok(None),
-            Some(VaeSpec::WholeClip { graph, .. }) => Ok(Some(VaeEncoder {
+        let Some(spec) = &pkg.manifest.vae_encoder else { return Ok(None) };
+        let graphs = match spec {
+            VaeSpec::WholeClip { graph, .. } => EncoderGraphs::WholeClip {
                 frames: required(pkg, "vae_encoder", graph, true, "frames")?.to_string(),
                 latents: required(pkg, "vae_encoder", graph, false, "latents")?.to_string(),
                 session: pkg.open_graph("vae_encoder", graph, device, opts)?,
-            })),
-            Some(VaeSpec::CausalChunks { .. }) => Err(Error::package_file(&pkg.dir, "kino.json", "causal-chunk VAE encoders are not supported by this kino yet")),
+            },
+            VaeSpec::CausalChunks { .. } => {
+                let graphs = ChunkGraphs::load(pkg, "vae_encoder", spec, ("frames", "latents"), device, opts)?;
+                EncoderGraphs::CausalChunks(graphs.expect("a causal-chunk spec"))
+            }
+        };
+        let l = &pkg.manifest.latent;
+        Ok(Some(VaeEncoder { graphs, temporal_compression: l.temporal_compression.max(1) as usize, causal: l.causal_first_frame }))
+    }
+
+    pub fn sessions(&self) -> Vec<&OnnxSession> {
+        match &self.graphs {
+            EncoderGraphs::WholeClip { session, .. } => vec![session],
+            EncoderGraphs::CausalChunks(g) => vec![&g.first.session, &g.step.session],
         }
     }
 
     pub fn encode(&self, frames: &[f32], shape: [usize; 5]) -> Result<(Vec<usize>, Vec<f32>)> {
-        let mut out = self.session.run("VAE encoder", &[(&self.frames, Input::F32(&shape, frames))], &[&self.latents])?;
-        let o = out.remove(0);
-        Ok((o.shape, o.data))
+        match &self.graphs {
+            EncoderGraphs::WholeClip { session, frames: fi, latents } => {
+                let mut out = session.run("VAE encoder", &[(fi.as_str(), Input::F32(&shape, frames))], &[latents])?;
+                let o = out.remove(0);
+                Ok((o.shape, o.data))
+            }
+            EncoderGraphs::CausalChunks(graphs) => {
+                let t = self.temporal_compression;
+                let latent_total = if self.causal { 1 + shape[2].saturating_sub(1) / t } else { shape[2] / t };
+                let mut caches = Caches::new();
+                let mut parts: Vec<Output> = Vec::new();
+                for (graph, start, n) in graphs.chunks(latent_total) {
+                    // Pixel frames of latent frames [start, start + n).
+                    let pixel = |l: usize| if self.causal { if l == 0 { 0 } else { 1 + t * (l - 1) } } else { t * l };
+                    let (p0, p1) = (pixel(start), pixel(start + n).min(shape[2]));
+                    let chunk = latent_frames(frames, shape, p0, p1 - p0);
+                    let chunk_shape = [shape[0], shape[1], p1 - p0, shape[3], shape[4]];
+                    parts.push(graph.run("VAE encoder", &chunk, &chunk_shape, &mut caches)?);
+                }
+                concat_frames(&parts)
+            }
+        }
     }
+}
+
+/// Concatenates `[1, C, n_i, h, w]` tensors along frames.
+fn concat_frames(parts: &[Output]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let Some(first) = parts.first() else { return Err(Error::InvalidRequest("no frames to encode".into())) };
+    if first.shape.len() != 5 || parts.iter().any(|p| p.shape.len() != 5 || p.shape[1] != first.shape[1] || p.shape[3..] != first.shape[3..]) {
+        let shapes: Vec<&Vec<usize>> = parts.iter().map(|p| &p.shape).collect();
+        return Err(Error::Inference { component: "VAE encoder".into(), file: String::new(), reason: format!("chunks of mismatched shapes {shapes:?}") });
+    }
+    let (c, plane) = (first.shape[1], first.shape[3] * first.shape[4]);
+    let total: usize = parts.iter().map(|p| p.shape[2]).sum();
+    let mut data = Vec::with_capacity(c * total * plane);
+    for ch in 0..c {
+        for p in parts {
+            let n = p.shape[2];
+            data.extend_from_slice(&p.data[ch * n * plane..(ch + 1) * n * plane]);
+        }
+    }
+    Ok((vec![1, c, total, first.shape[3], first.shape[4]], data))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concat_frames_joins_along_time_per_channel() {
+        let part = |n: usize, base: f32| Output { shape: vec![1, 2, n, 1, 1], data: (0..2 * n).map(|i| base + i as f32).collect() };
+        // [c0: 0], [c1: 1] and [c0: 10, 11], [c1: 12, 13]
+        let (shape, data) = concat_frames(&[part(1, 0.0), part(2, 10.0)]).unwrap();
+        assert_eq!(shape, vec![1, 2, 3, 1, 1]);
+        assert_eq!(data, vec![0.0, 10.0, 11.0, 1.0, 12.0, 13.0]);
+    }
 
     #[test]
     fn latent_frames_slices_channel_major_layout() {

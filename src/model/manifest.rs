@@ -135,6 +135,45 @@ pub struct DenoiserSpec {
     pub text_dim: usize,
     #[serde(default = "one_usize")]
     pub max_batch: usize,
+    /// Per-token position coordinates fed as the `video_coords` input (LTX-Video).
+    #[serde(default)]
+    pub video_coords: Option<VideoCoords>,
+}
+
+/// How kino computes a denoiser's `video_coords` input `[B, 3, F*h*w]`: for the latent token at
+/// frame `f`, row `y`, column `x` (row-major over `(f, y, x)`), the coordinates in pixel units
+/// `[max(f*scale[0] + causal_offset, 0) / frame_rate, y*scale[1], x*scale[2]]`. LTX-Video's
+/// rotary embedding reads positions this way (`LTXConditionPipeline` uses `causal_offset = 1 - scale[0]`,
+/// `LTXPipeline` 0).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VideoCoords {
+    /// Pixels (frames) per latent step along (t, y, x): the VAE's compression times the patch size.
+    pub scale: [f32; 3],
+    pub frame_rate: f32,
+    #[serde(default)]
+    pub causal_offset: f32,
+}
+
+impl VideoCoords {
+    /// `[B, 3, F*h*w]` coordinates for latents of shape `[B, _, F, h, w]`, latent frame `f`
+    /// placed at `f + frame_offset`.
+    pub fn for_shape(&self, batch: usize, frames: usize, h: usize, w: usize, frame_offset: usize) -> Vec<f32> {
+        let seq = frames * h * w;
+        let mut one = vec![0f32; 3 * seq];
+        for f in 0..frames {
+            let t = (((f + frame_offset) as f32) * self.scale[0] + self.causal_offset).max(0.0) / self.frame_rate;
+            for y in 0..h {
+                for x in 0..w {
+                    let i = (f * h + y) * w + x;
+                    one[i] = t;
+                    one[seq + i] = y as f32 * self.scale[1];
+                    one[2 * seq + i] = x as f32 * self.scale[2];
+                }
+            }
+        }
+        one.repeat(batch)
+    }
 }
 
 fn one_usize() -> usize {
@@ -247,6 +286,18 @@ mod tests {
             "causal_first_frame": causal, "mean": [0.0], "std": [1.0]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn video_coords_follow_token_order() {
+        let vc = VideoCoords { scale: [8.0, 32.0, 32.0], frame_rate: 25.0, causal_offset: -7.0 };
+        let c = vc.for_shape(2, 2, 1, 2, 0);
+        assert_eq!(c.len(), 2 * 3 * 4);
+        // tokens (f, y, x): (0,0,0) (0,0,1) (1,0,0) (1,0,1)
+        assert_eq!(&c[..4], &[0.0, 0.0, 1.0 / 25.0, 1.0 / 25.0]);
+        assert_eq!(&c[4..8], &[0.0; 4]);
+        assert_eq!(&c[8..12], &[0.0, 32.0, 0.0, 32.0]);
+        assert_eq!(&c[..12], &c[12..]);
     }
 
     #[test]

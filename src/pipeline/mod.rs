@@ -20,10 +20,10 @@ pub use noise::gaussian_noise;
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::{latent_frames, DenoiserInputs};
+use crate::model::components::{latent_frames, ChunkSink, DenoiserInputs};
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
-use crate::runtime::{resolve_device, Device, RuntimeOptions};
+use crate::runtime::{resolve_device, Device, OnnxSession, RuntimeOptions};
 use crate::scheduler::build_scheduler;
 use crate::text::PromptTokenizer;
 use context::LatentContext;
@@ -195,6 +195,19 @@ impl Pipeline {
         })
     }
 
+    /// Each component's ONNX Runtime sessions, by name (for timing).
+    pub fn sessions(&self) -> Vec<(&'static str, Vec<&OnnxSession>)> {
+        let mut out = vec![
+            ("text_encoder", self.text_encoder.sessions()),
+            ("denoiser", self.denoiser.sessions()),
+            ("vae_decoder", self.decoder.sessions()),
+        ];
+        if let Some(e) = &self.encoder {
+            out.push(("vae_encoder", e.sessions()));
+        }
+        out
+    }
+
     /// Latent shape `[1, C, F, h, w]` for a window of `latent_frames` at the request's size.
     fn window_shape(&self, req: &GenerateRequest, latent_frames: usize) -> [usize; 5] {
         let l = &self.package.manifest.latent;
@@ -303,8 +316,8 @@ impl Pipeline {
             Some(s) => Some(self.encode_context(std::slice::from_ref(s), Placement::After, &mut tracker)?),
             None => None,
         };
-        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, &mut tracker)?;
-        let frames = self.decode(&latents, shape)?;
+        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
+        let frames = self.decode(&latents, shape, req.seed)?;
         if frames.len() != first_frames {
             return Err(frame_count_error(frames.len(), first_frames));
         }
@@ -382,8 +395,9 @@ impl Pipeline {
                 for w in 0..windows {
                     let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
                     let shape = self.window_shape(req, m + k);
-                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), window_seed(req.seed, w), &mut tracker)?;
-                    let mut frames = self.decode(&latents, shape)?;
+                    let seed = window_seed(req.seed, w);
+                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), seed, None, &mut tracker)?;
+                    let mut frames = self.decode(&latents, shape, seed)?;
                     if frames.len() > per_window {
                         // As after a clip: the new frames nearest the seam take over the
                         // difference between the first given frame and its re-decode.
@@ -455,8 +469,9 @@ impl Pipeline {
         while emitted < count {
             let ctx = self.encode_context(&tail, Placement::After, tracker)?;
             let shape = self.window_shape(req, k + m);
-            let latents = self.denoise(prompt, req, shape, Some(&ctx), window_seed(req.seed, w), tracker)?;
-            let frames = self.decode(&latents, shape)?;
+            let seed = window_seed(req.seed, w);
+            let latents = self.denoise(prompt, req, shape, Some(&ctx), seed, None, tracker)?;
+            let frames = self.decode(&latents, shape, seed)?;
             if frames.len() <= n {
                 return Err(frame_count_error(frames.len(), n + 1));
             }
@@ -534,8 +549,9 @@ impl Pipeline {
         Ok(LatentContext::new(latents, lshape, drop, placement))
     }
 
-    /// One window: noise from `seed`, context latents held in place, the scheduler's loop.
-    /// Returns the clean (normalised) latents.
+    /// One window: noise from `seed` (or the given initial latents), context latents held in
+    /// place, the scheduler's loop. Returns the clean (normalised) latents.
+    #[allow(clippy::too_many_arguments)]
     fn denoise(
         &self,
         prompt: &EncodedPrompt,
@@ -543,11 +559,15 @@ impl Pipeline {
         shape: [usize; 5],
         ctx: Option<&LatentContext>,
         seed: u64,
+        initial: Option<&[f32]>,
         tracker: &mut Tracker<'_>,
     ) -> Result<Vec<f32>> {
         let m = &self.package.manifest;
         let [_, c, f, h, w] = shape;
-        let mut latents = gaussian_noise(seed, shape.iter().product());
+        let mut latents = match initial {
+            Some(x) => x.to_vec(),
+            None => gaussian_noise(seed, shape.iter().product()),
+        };
         let seq_len = f * h * w;
         let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
@@ -586,7 +606,7 @@ impl Pipeline {
                 doubled[n..].copy_from_slice(&latents);
                 let ts = timestep_for(2);
                 let v = self.denoiser.predict(
-                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask },
+                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask, frame_offset: 0 },
                     seq_len,
                 )?;
                 combine_guidance(&v[..n], &v[n..], req.guidance)
@@ -601,6 +621,7 @@ impl Pipeline {
                             text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
                             text_shape: [1, l, d],
                             text_mask: &prompt.mask[k * l..(k + 1) * l],
+                            frame_offset: 0,
                         },
                         seq_len,
                     )
@@ -621,13 +642,25 @@ impl Pipeline {
         Ok(latents)
     }
 
-    /// Normalised latents -> frames, through the (chunked) decoder.
-    fn decode(&self, latents: &[f32], shape: [usize; 5]) -> Result<Vec<RgbFrame>> {
+    /// Normalised latents -> decoded chunks `[1, 3, n, H, W]` in [-1, 1], in order. `seed` feeds the
+    /// noise a timestep-conditioned decoder mixes in.
+    fn decode_chunks(&self, latents: &[f32], shape: [usize; 5], seed: u64, on_chunk: &mut ChunkSink<'_>) -> Result<()> {
         let l = &self.package.manifest.latent;
         let mut raw = latents.to_vec();
         context::denormalise(&mut raw, shape, &l.mean, &l.std, l.scaling_factor);
+        let s = self.decoder.noise_scale;
+        if s > 0.0 {
+            // LTX-Video 0.9.1+: `z = (1 - s) z + s noise`, then decode at `decode_timestep`.
+            let noise = gaussian_noise(decode_noise_seed(seed), raw.len());
+            raw.iter_mut().zip(&noise).for_each(|(z, n)| *z = (1.0 - s) * *z + s * n);
+        }
+        self.decoder.decode(&raw, shape, on_chunk)
+    }
+
+    /// Normalised latents -> frames, through the (chunked) decoder.
+    fn decode(&self, latents: &[f32], shape: [usize; 5], seed: u64) -> Result<Vec<RgbFrame>> {
         let mut out = Vec::new();
-        self.decoder.decode(&raw, shape, &mut |chunk, cshape| {
+        self.decode_chunks(latents, shape, seed, &mut |chunk, cshape| {
             let (nf, hh, ww) = (cshape[2], cshape[3], cshape[4]);
             let fplane = hh * ww;
             for k in 0..nf {
@@ -643,6 +676,44 @@ impl Pipeline {
         })?;
         Ok(out)
     }
+
+    /// One window from the given initial latents (normalised, `[1, C, f, h, w]` as
+    /// [`Pipeline::latent_shape`] says; `None` draws them from the seed), returned as float frames
+    /// `[1, 3, F, H, W]` clamped to [-1, 1]: what diffusers' pipelines compute before quantising.
+    /// For parity checks against reference implementations and for tools that want raw output.
+    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<&[f32]>) -> Result<(Vec<f32>, [usize; 5])> {
+        req.validate(&self.package)?;
+        if req.frames > self.package.manifest.video.max_frames {
+            return Err(Error::InvalidRequest(format!("raw output is one window: at most {} frames", self.package.manifest.video.max_frames)));
+        }
+        let shape = self.latent_shape(req);
+        if let Some(x) = initial {
+            if x.len() != shape.iter().product::<usize>() {
+                return Err(Error::InvalidRequest(format!("initial latents hold {} values; shape {shape:?} needs {}", x.len(), shape.iter().product::<usize>())));
+            }
+        }
+        let mut ignore = |_: Progress| true;
+        let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
+        let prompt = self.encode_prompt(req)?;
+        let latents = self.denoise(&prompt, req, shape, None, req.seed, initial, &mut tracker)?;
+        // Chunks [1, 3, n, H, W] joined along time, channel by channel.
+        let mut chunks: Vec<(usize, Vec<f32>)> = Vec::new();
+        let mut size = (0, 0);
+        self.decode_chunks(&latents, shape, req.seed, &mut |chunk, cshape| {
+            size = (cshape[3], cshape[4]);
+            chunks.push((cshape[2], chunk.to_vec()));
+            Ok(())
+        })?;
+        let total: usize = chunks.iter().map(|c| c.0).sum();
+        let plane = size.0 * size.1;
+        let mut out = Vec::with_capacity(3 * total * plane);
+        for ch in 0..3 {
+            for (n, data) in &chunks {
+                out.extend(data[ch * n * plane..(ch + 1) * n * plane].iter().map(|x| x.clamp(-1.0, 1.0)));
+            }
+        }
+        Ok((out, [1, 3, total, size.0, size.1]))
+    }
 }
 
 fn emit(tracker: &mut Tracker<'_>, on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>, frame: RgbFrame) -> Result<()> {
@@ -657,6 +728,12 @@ fn frame_count_error(got: usize, want: usize) -> Error {
         file: String::new(),
         reason: format!("decoded {got} frames, expected {want}; the manifest's latent compression does not match the decoder"),
     }
+}
+
+/// The seed of the noise a timestep-conditioned VAE decoder mixes in: a stream apart from the
+/// window's initial noise.
+fn decode_noise_seed(seed: u64) -> u64 {
+    seed ^ 0xD1B5_4A32_D192_ED03
 }
 
 /// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.

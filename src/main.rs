@@ -420,8 +420,9 @@ fn extend(args: ExtendArgs) -> Result<()> {
     if same_file(&args.input, &args.output) {
         bail!("{}: the output would overwrite the input; choose another output", args.output.display());
     }
-    let clip = video::decode_video(&args.input)?;
-    let fps = clip.fps;
+    // The clip streams through: only the frames the model continues from are kept in memory.
+    let mut reader = video::VideoReader::open(&args.input)?;
+    let fps = reader.fps;
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {fps} is not usable (kino extends clips of 1 to 240 fps)", args.input.display());
     }
@@ -447,10 +448,9 @@ fn extend(args: ExtendArgs) -> Result<()> {
     // Enough for either side: a backward context is whole latent frames of `t` frames each.
     let latent = &pipeline.package.manifest.latent;
     let want = ctx_frames.max(latent.temporal_compression as usize * latent.latent_frames(ctx_frames as u32));
-    // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
-    let context: Vec<RgbFrame> = retime.context_indices(clip.frames.len(), want, placement).into_iter().map(|i| clip.frames[i].resized(req.width, req.height)).collect();
-    announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
-    let (w, h) = (clip.width, clip.height);
+    // Clip frames the context can reach: `want` model frames back from the seam.
+    let span = retime.context_span(want);
+    let (w, h) = (reader.width, reader.height);
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
@@ -459,13 +459,26 @@ fn extend(args: ExtendArgs) -> Result<()> {
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
         eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
     }
-    let bars = Bars::new(args.sampling.quiet);
+    // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
+    let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {
+        retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].resized(req.width, req.height)).collect()
+    };
     match placement {
         Placement::After => {
-            // The clip's own frames pass through untouched, then the new footage streams out.
-            for f in &clip.frames {
+            // The clip's own frames pass through untouched; the last `span` stay for the context.
+            let mut kept = std::collections::VecDeque::with_capacity(span + 1);
+            let mut total = 0usize;
+            while let Some(f) = reader.next_frame()? {
                 sink.push(f.clone())?;
+                kept.push_back(f);
+                if kept.len() > span {
+                    kept.pop_front();
+                }
+                total += 1;
             }
+            let context = context_of(&kept, total - kept.len(), total);
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
+            let bars = Bars::new(args.sampling.quiet);
             let mut out = 0usize;
             let mut model_index = 0usize;
             pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
@@ -477,8 +490,21 @@ fn extend(args: ExtendArgs) -> Result<()> {
                 model_index += 1;
                 Ok(())
             })?;
+            sink.finish(&args.output, &args.sampling, bars)
         }
         Placement::Before => {
+            // The first `span` frames make the context; the rest stream after the new footage.
+            let mut head = std::collections::VecDeque::with_capacity(span);
+            while head.len() < span {
+                match reader.next_frame()? {
+                    Some(f) => head.push_back(f),
+                    None => break,
+                }
+            }
+            // Only the head's length matters for indices counted from the clip's start.
+            let context = context_of(&head, 0, head.len());
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
+            let bars = Bars::new(args.sampling.quiet);
             // Made backwards from the seam, so it arrives all at once (the engine buffers it).
             let mut made: Vec<RgbFrame> = Vec::new();
             pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
@@ -490,12 +516,16 @@ fn extend(args: ExtendArgs) -> Result<()> {
                 let back = retime.model_index(new_frames - 1 - i, model_new);
                 sink.push(made[model_new - 1 - back].resized(w, h))?;
             }
-            for f in &clip.frames {
-                sink.push(f.clone())?;
+            drop(made);
+            for f in head.drain(..) {
+                sink.push(f)?;
             }
+            while let Some(f) = reader.next_frame()? {
+                sink.push(f)?;
+            }
+            sink.finish(&args.output, &args.sampling, bars)
         }
     }
-    sink.finish(&args.output, &args.sampling, bars)
 }
 
 /// Maps between the clip's frame rate and the model's, by nearest frame: the model makes frames
@@ -514,6 +544,11 @@ impl Retime {
     /// Model frames needed to cover `n` output frames.
     fn model_frames_for(&self, n: usize) -> usize {
         ((n - 1) as f64 * self.model_fps / self.clip_fps).round() as usize + 1
+    }
+
+    /// Clip frames, from the seam, that `want` model frames of context can reach.
+    fn context_span(&self, want: usize) -> usize {
+        (want.saturating_sub(1) as f64 * self.clip_fps / self.model_fps).round() as usize + 1
     }
 
     /// Up to `want` clip frame indices at the model's rate, in time order, ending at the clip's

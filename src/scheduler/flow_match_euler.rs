@@ -1,6 +1,6 @@
 //! Flow-matching Euler: `x_{i+1} = x_i + (sigma_{i+1} - sigma_i) * v`.
 
-use super::{np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
+use super::{linear_quadratic_sigmas, np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
 
 /// diffusers' `FlowMatchEulerDiscreteScheduler` (deterministic sampling).
 pub struct FlowMatchEuler {
@@ -12,6 +12,9 @@ impl FlowMatchEuler {
     /// The schedule of `set_timesteps` for `num_steps` steps (see the module docs for which call).
     pub fn new(cfg: &SchedulerConfig, num_steps: usize, image_seq_len: usize) -> Self {
         let n_train = cfg.num_train_timesteps as f64;
+        let n_train_f32 = n_train as f32;
+        // Timesteps handed to set_timesteps are kept as given (not recomputed from shifted sigmas).
+        let mut given_timesteps: Option<Vec<f32>> = None;
         let mut sigmas: Vec<f32> = match cfg.sigma_schedule {
             SigmaSchedule::LinspaceTrain => {
                 // Interpolate between the ends of the training schedule, in float64 (numpy).
@@ -30,9 +33,16 @@ impl FlowMatchEuler {
                 shift_sigmas(cfg, image_seq_len, &mut s);
                 s
             }
+            SigmaSchedule::LinearQuadratic => {
+                // torch float32 sigmas * 1000 -> numpy float32 timesteps -> timesteps / T.
+                let t: Vec<f32> = linear_quadratic_sigmas(num_steps, 0.025).into_iter().map(|x| x as f32 * 1000.0).collect();
+                let mut s: Vec<f32> = t.iter().map(|t| t / n_train_f32).collect();
+                shift_sigmas(cfg, image_seq_len, &mut s);
+                given_timesteps = Some(t);
+                s
+            }
         };
-        let n_train_f32 = n_train as f32;
-        let timesteps = sigmas.iter().map(|s| s * n_train_f32).collect();
+        let timesteps = given_timesteps.unwrap_or_else(|| sigmas.iter().map(|s| s * n_train_f32).collect());
         sigmas.push(0.0);
         FlowMatchEuler { sigmas, timesteps }
     }

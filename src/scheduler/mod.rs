@@ -65,6 +65,32 @@ pub enum SigmaSchedule {
     /// `linspace(1, 1/N, N)`, handed to `set_timesteps(sigmas=...)` (LTX-Video).
     #[serde(rename = "linspace_1_to_1_over_n")]
     Linspace1To1OverN,
+    /// `LTXConditionPipeline`'s `linear_quadratic_schedule(N)` (threshold noise 0.025, half the
+    /// steps linear), handed to `set_timesteps(timesteps=sigmas * 1000)`: the timesteps are used as
+    /// given and the sigmas are `timesteps / 1000`, shifted (flow_match_euler only).
+    #[serde(rename = "linear_quadratic")]
+    LinearQuadratic,
+}
+
+/// `1 - s` for the linear-quadratic noise levels `s` of `LTXConditionPipeline`, in float64 as
+/// Python computes them: `N/2` linear steps up to `threshold`, then a quadratic to 1.
+pub fn linear_quadratic_sigmas(num_steps: usize, threshold: f64) -> Vec<f64> {
+    if num_steps < 2 {
+        return vec![1.0];
+    }
+    let linear_steps = num_steps / 2;
+    let (l, n) = (linear_steps as f64, num_steps as f64);
+    let mut levels: Vec<f64> = (0..linear_steps).map(|i| i as f64 * threshold / l).collect();
+    let step_diff = l - threshold * n;
+    let quadratic_steps = (num_steps - linear_steps) as f64;
+    let quadratic_coef = step_diff / (l * quadratic_steps.powi(2));
+    let linear_coef = threshold / l - 2.0 * step_diff / quadratic_steps.powi(2);
+    let constant = quadratic_coef * l.powi(2);
+    levels.extend((linear_steps..num_steps).map(|i| {
+        let i = i as f64;
+        quadratic_coef * (i * i) + linear_coef * i + constant
+    }));
+    levels.into_iter().map(|x| 1.0 - x).collect()
 }
 
 /// UniPC's `B(h)`: `bh1` is `B(h) = h`, `bh2` is `B(h) = e^h - 1`.
@@ -182,6 +208,9 @@ impl SchedulerConfig {
             }
         }
         if self.kind == SchedulerKind::UnipcFlow {
+            if self.sigma_schedule == SigmaSchedule::LinearQuadratic {
+                return Err("scheduler.sigma_schedule \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)".into());
+            }
             if !(1..=3).contains(&self.solver_order) {
                 return Err(format!("scheduler.solver_order must be 1, 2 or 3, got {}", self.solver_order));
             }

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use super::{np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType};
+use super::{linear_quadratic_sigmas, np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType};
 
 /// diffusers' `UniPCMultistepScheduler` with `use_flow_sigmas=True`,
 /// `prediction_type="flow_prediction"`, `predict_x0=True`.
@@ -53,6 +53,8 @@ impl UniPc {
                 s
             }
             SigmaSchedule::Linspace1To1OverN => np_linspace(1.0, 1.0 / num_steps as f64, num_steps),
+            // Refused by SchedulerConfig::validate (no diffusers reference); defined for totality.
+            SigmaSchedule::LinearQuadratic => linear_quadratic_sigmas(num_steps, 0.025),
         };
         shift_sigmas(cfg, image_seq_len, &mut s);
         // Keep the first sigma off 1, where alpha = 0 and lambda = -inf.

@@ -22,7 +22,8 @@ Mapping from a kino config to diffusers (diffusers 0.42.1):
   time_shift_type, shift_terminal)`` (Wan's scheduler config).
 * ``sigma_schedule: linspace_train`` -> ``set_timesteps(N[, mu=mu])`` (Wan, the kino demo).
   ``sigma_schedule: linspace_1_to_1_over_n`` -> ``set_timesteps(sigmas=np.linspace(1.0, 1/N, N)
-  [, mu=mu])`` (what ``LTXPipeline`` passes).
+  [, mu=mu])`` (what ``LTXPipeline`` passes). ``sigma_schedule: linear_quadratic`` ->
+  ``set_timesteps(timesteps=linear_quadratic_schedule(N) * 1000)`` (``LTXConditionPipeline``).
 * ``mu = calculate_shift(image_seq_len, base_image_seq_len, max_image_seq_len, base_shift,
   max_shift)`` (``pipelines/ltx/pipeline_ltx.py``), passed only with ``use_dynamic_shifting``.
 
@@ -63,6 +64,10 @@ CASES = [
      dict(LTX, sigma_schedule="linspace_train"), 12, 6144),
     ("euler_static_1overn_shift2_10", "static shift 2.0 on linspace(1, 1/N, N) (float32 path)",
      dict(kind="flow_match_euler", shift=2.0, sigma_schedule="linspace_1_to_1_over_n"), 10, 0),
+    ("euler_linear_quadratic_8", "LTXConditionPipeline: linear-quadratic timesteps, static shift 1.0",
+     dict(kind="flow_match_euler", sigma_schedule="linear_quadratic"), 8, 0),
+    ("euler_linear_quadratic_shift2_terminal_15", "linear-quadratic timesteps kept as given; sigmas shifted 2.0, shift_terminal 0.1",
+     dict(kind="flow_match_euler", sigma_schedule="linear_quadratic", shift=2.0, shift_terminal=0.1), 15, 0),
     ("unipc_wan_shift3_10", "Wan UniPC bh2 order 2, flow_shift 3.0 (480p)", dict(WAN, shift=3.0), 10, 0),
     ("unipc_wan_shift3_30", "Wan UniPC bh2 order 2, flow_shift 3.0 (480p)", dict(WAN, shift=3.0), 30, 0),
     ("unipc_wan_shift3_50", "Wan UniPC bh2 order 2, flow_shift 3.0 (480p)", dict(WAN, shift=3.0), 50, 0),
@@ -125,6 +130,10 @@ def diffusers_scheduler(cfg: dict, steps: int, image_seq_len: int):
         sched.set_timesteps(steps, **kwargs)
     elif c["sigma_schedule"] == "linspace_1_to_1_over_n":
         sched.set_timesteps(sigmas=np.linspace(1.0, 1 / steps, steps), **kwargs)
+    elif c["sigma_schedule"] == "linear_quadratic":
+        # What LTXConditionPipeline does when no timesteps are given.
+        from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_schedule
+        sched.set_timesteps(timesteps=linear_quadratic_schedule(steps) * 1000, **kwargs)
     else:
         raise ValueError(c["sigma_schedule"])
     sched.set_begin_index(0)

@@ -1,8 +1,10 @@
 # Convenience targets; ./run.sh and ./test.sh are the main entry points (README).
 PREFIX ?= $(HOME)/.frei0r-1/lib
+# Where `make ofx` puts Kino.ofx.bundle; /usr/OFX/Plugins is searched by every host (needs root).
+OFX_PREFIX ?= $(HOME)/OFX/Plugins
 CARGO ?= cargo
 
-.PHONY: build test frei0r clean-frei0r
+.PHONY: build test frei0r clean-frei0r ofx clean-ofx
 
 build:
 	$(CARGO) build --release --workspace
@@ -24,3 +26,21 @@ frei0r:
 
 clean-frei0r:
 	rm -f "$(PREFIX)/kino.so" "$(PREFIX)/kino_extend.so" "$(PREFIX)/kino_animate.so"
+
+# The OpenFX plugin as a bundle (Kino Generate, Kino Extend, Kino Animate in one binary), with
+# the shipped model inside it (Contents/Resources/models).
+# Hosts search OFX_PLUGIN_PATH, then /usr/OFX/Plugins: export the line printed at the end, or
+# install there with `sudo make ofx OFX_PREFIX=/usr/OFX/Plugins` (the folder Resolve's OpenFX
+# SDK README names for Linux).
+OFX_BUNDLE = $(OFX_PREFIX)/Kino.ofx.bundle
+ofx:
+	$(CARGO) build --release -p kino-ofx
+	install -d "$(OFX_BUNDLE)/Contents/Linux-x86-64"
+	install -m 0755 target/release/libkino_ofx.so "$(OFX_BUNDLE)/Contents/Linux-x86-64/Kino.ofx"
+	install -d "$(OFX_BUNDLE)/Contents/Resources/models/kino-shapes"
+	install -m 0644 models/kino-shapes/* "$(OFX_BUNDLE)/Contents/Resources/models/kino-shapes/"
+	@echo "installed $(OFX_BUNDLE)"
+	@echo "export OFX_PLUGIN_PATH=$(OFX_PREFIX)$${OFX_PLUGIN_PATH:+:$$OFX_PLUGIN_PATH}"
+
+clean-ofx:
+	rm -rf "$(OFX_BUNDLE)"

@@ -1,0 +1,421 @@
+//! The OpenFX actions, shared by the three effects: a thin table that asks the effect's module
+//! what to do and answers the host in its terms. Actions not handled return
+//! kOfxStatReplyDefault, so the host applies its defaults (ofxCore.h, ofxImageEffect.h).
+
+use std::ffi::{c_void, CStr};
+use std::time::Instant;
+
+use crate::abi::*;
+use crate::jobs::{self, JobKey, Outcome};
+use crate::params;
+use crate::render;
+use crate::suites::{self, Clip, Effect, Props};
+use crate::{animate, extend, generate, Kind};
+
+/// An effect instance during an action, with the helpers every effect uses.
+pub struct Instance {
+    pub kind: Kind,
+    pub fx: Effect,
+}
+
+/// What the output shows at one time.
+pub enum Shown {
+    /// The source's own frame at this time, untouched.
+    Source(f64),
+    /// A frame of generated footage.
+    Generated { key: JobKey, pick: Pick },
+}
+
+/// Which frame of the footage (at the model's rate), clamped to the footage's length.
+#[derive(Clone, Copy, Debug)]
+pub enum Pick {
+    FromStart(usize),
+    FromEnd(usize),
+}
+
+impl Pick {
+    pub fn index(self, len: usize) -> usize {
+        match self {
+            Pick::FromStart(i) => i.min(len.saturating_sub(1)),
+            Pick::FromEnd(back) => len.saturating_sub(1).saturating_sub(back),
+        }
+    }
+}
+
+impl Instance {
+    pub fn source(&self) -> Result<Clip, String> {
+        self.fx.clip(kOfxImageEffectSimpleSourceClipName).map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
+    }
+
+    /// The host's frame rate (the output clip's), frames per second.
+    pub fn host_fps(&self) -> f64 {
+        let from = |c: Result<Clip, OfxStatus>| c.ok().and_then(|c| c.props.double(kOfxImageEffectPropFrameRate, 0).ok());
+        from(self.fx.clip(kOfxImageEffectOutputClipName))
+            .or_else(|| from(self.fx.clip(kOfxImageEffectSimpleSourceClipName)))
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .unwrap_or(24.0)
+    }
+
+    /// The source clip's frame range [first, last], in frames.
+    pub fn source_range(&self) -> Result<(f64, f64), String> {
+        let r = self.source()?.props.doubles::<2>(kOfxImageEffectPropFrameRange).map_err(|e| format!("the source's frame range (host status {e})"))?;
+        Ok((r[0], r[1]))
+    }
+
+    /// The source's frame at `time`, whole, as 8-bit RGB (top row first).
+    pub fn source_frame(&self, time: f64) -> Result<kino::RgbFrame, String> {
+        let img = self.source()?.image(time).map_err(|e| format!("source frame at {time}: host status {e}"))?;
+        let img = img.ok_or_else(|| format!("the source has no frame at time {time}"))?;
+        Ok(render::read_frame(&img.pixels()?))
+    }
+
+    pub fn settings(&self, time: f64) -> Result<params::Settings, String> {
+        params::read(&self.fx, time)
+    }
+
+    /// What time `t` shows.
+    pub fn shown(&self, t: f64) -> Result<Shown, String> {
+        match self.kind {
+            Kind::Generate => generate::shown(self, t),
+            Kind::Extend => extend::shown(self, t),
+            Kind::Animate => animate::shown(self, t),
+        }
+    }
+
+    /// The footage for `key`, made now with the host's progress bar if needed; `None` when the
+    /// host aborted.
+    fn footage(&self, key: &JobKey) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
+        let mut started = false;
+        let fx = self.fx;
+        let outcome = jobs::footage(key, &mut |fraction| {
+            if !started {
+                started = true;
+                fx.progress_start(&format!("{}: generating", self.kind.label()));
+            }
+            fx.progress_update(fraction) && !fx.aborted()
+        });
+        if started {
+            fx.progress_end();
+        }
+        match outcome? {
+            Outcome::Ready(f) => Ok(Some(f)),
+            Outcome::Cancelled => Ok(None),
+        }
+    }
+
+    /// Posts an error once per process per message (hosts render every frame, often in many
+    /// threads), and to stderr for hosts without a message suite.
+    fn report(&self, msg: &str) {
+        use std::collections::HashSet;
+        use std::sync::{Mutex, OnceLock};
+        static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        let first = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string());
+        if first {
+            eprintln!("kino ofx: error: {msg}");
+            self.fx.message(kOfxMessageError, &format!("{}: {msg}", self.kind.label()));
+        }
+    }
+}
+
+fn status<T>(r: Result<T, OfxStatus>) -> OfxStatus {
+    match r {
+        Ok(_) => kOfxStatOK,
+        Err(e) => e,
+    }
+}
+
+pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+    if action == kOfxActionLoad {
+        return status(suites::load());
+    }
+    if action == kOfxActionUnload {
+        suites::unload();
+        return kOfxStatOK;
+    }
+    let Ok(s) = suites::suites() else { return kOfxStatErrMissingHostFeature };
+    if handle.is_null() {
+        return kOfxStatErrBadHandle;
+    }
+    let inst = Instance { kind, fx: Effect { s, h: handle } };
+    let inp = Props::new(s, in_args);
+    let out = Props::new(s, out_args);
+    let a = action;
+    if a == kOfxActionDescribe {
+        status(describe(&inst))
+    } else if a == kOfxImageEffectActionDescribeInContext {
+        status(describe_in_context(&inst, &inp))
+    } else if a == kOfxActionCreateInstance || a == kOfxActionDestroyInstance {
+        // Nothing per instance: everything expensive is process-wide (jobs.rs).
+        kOfxStatOK
+    } else if a == kOfxImageEffectActionGetClipPreferences {
+        status(clip_preferences(&inst, &out))
+    } else if a == kOfxImageEffectActionGetRegionOfDefinition {
+        region_of_definition(&inst, &inp, &out)
+    } else if a == kOfxImageEffectActionGetFramesNeeded {
+        frames_needed(&inst, &inp, &out)
+    } else if a == kOfxImageEffectActionGetTimeDomain {
+        time_domain(&inst, &out)
+    } else if a == kOfxImageEffectActionIsIdentity {
+        is_identity(&inst, &inp, &out)
+    } else if a == kOfxImageEffectActionRender {
+        render_action(&inst, &inp)
+    } else if a == kOfxActionInstanceChanged {
+        instance_changed(&inst, &inp)
+    } else if a == kOfxActionPurgeCaches {
+        jobs::purge();
+        kOfxStatOK
+    } else {
+        kOfxStatReplyDefault
+    }
+}
+
+fn describe(inst: &Instance) -> Result<(), OfxStatus> {
+    let p = inst.fx.props()?;
+    // Where the bundle is: the shipped model may be inside it (jobs::model_dir).
+    if let Ok(path) = p.string(kOfxPluginPropFilePath, 0) {
+        if !path.is_empty() {
+            jobs::set_bundle(path.into());
+        }
+    }
+    p.set_string(kOfxPropLabel, 0, inst.kind.label())?;
+    p.set_string(kOfxPropPluginDescription, 0, inst.kind.description())?;
+    p.set_string(kOfxImageEffectPluginPropGrouping, 0, "Kino")?;
+    let contexts: &[&CStr] = match inst.kind {
+        Kind::Generate => &[kOfxImageEffectContextGenerator, kOfxImageEffectContextGeneral],
+        _ => &[kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral],
+    };
+    for (i, c) in contexts.iter().enumerate() {
+        p.set_cstr(kOfxImageEffectPropSupportedContexts, i, c)?;
+    }
+    for (i, d) in [kOfxBitDepthByte, kOfxBitDepthShort, kOfxBitDepthFloat].iter().enumerate() {
+        p.set_cstr(kOfxImageEffectPropSupportedPixelDepths, i, d)?;
+    }
+    // Extend and Animate read source frames at other times than the one rendered.
+    p.set_int(kOfxImageEffectPropTemporalClipAccess, 0, (inst.kind != Kind::Generate) as i32)?;
+    p.set_int(kOfxImageEffectPropSupportsMultiResolution, 0, 1)?;
+    p.set_int(kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    p.set_int(kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0)?;
+    // Footage is shared between instances behind locks; renders may run in any thread.
+    p.set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, kOfxImageEffectRenderFullySafe)?;
+    p.set_int(kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
+    Ok(())
+}
+
+fn describe_in_context(inst: &Instance, inp: &Props) -> Result<(), OfxStatus> {
+    let context = inp.string(kOfxImageEffectPropContext, 0)?;
+    let out = inst.fx.define_clip(kOfxImageEffectOutputClipName)?;
+    out.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
+    // Generate in the general context has no inputs; the others read a Source clip.
+    if inst.kind != Kind::Generate {
+        let src = inst.fx.define_clip(kOfxImageEffectSimpleSourceClipName)?;
+        src.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
+        src.set_int(kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+        src.set_int(kOfxImageEffectPropSupportsTiles, 0, 0)?;
+    }
+    let _ = context;
+    params::describe(&inst.fx, inst.kind)
+}
+
+fn clip_preferences(inst: &Instance, out: &Props) -> Result<(), OfxStatus> {
+    // Generated frames change with time even where the source does not.
+    out.set_int(kOfxImageEffectFrameVarying, 0, 1)?;
+    out.set_cstr(kOfxImageEffectPropPreMultiplication, 0, kOfxImageOpaque)?;
+    let _ = inst;
+    Ok(())
+}
+
+/// Canonical coordinates: the project's frame for Generate, the source's for the others (at a
+/// time inside the source, so generated frames past its end have its size too).
+fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
+    match inst.kind {
+        Kind::Generate => {
+            let p = inst.fx.props().map_err(|e| format!("effect properties: host status {e}"))?;
+            let size = p.doubles::<2>(kOfxImageEffectPropProjectExtent).map_err(|e| format!("project extent: host status {e}"))?;
+            let offset = p.doubles::<2>(kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);
+            Ok(OfxRectD { x1: offset[0], y1: offset[1], x2: offset[0] + size[0], y2: offset[1] + size[1] })
+        }
+        _ => {
+            let (a, b) = inst.source_range()?;
+            let r = inst.source()?.region_of_definition(t.clamp(a, b)).map_err(|e| format!("source region of definition: host status {e}"))?;
+            Ok(r)
+        }
+    }
+}
+
+fn region_of_definition(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
+    let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
+    match picture(inst, t) {
+        Ok(r) => status(out.set_doubles(kOfxImageEffectPropRegionOfDefinition, &[r.x1, r.y1, r.x2, r.y2])),
+        Err(_) => kOfxStatReplyDefault,
+    }
+}
+
+fn frames_needed(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
+    let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
+    if inst.kind == Kind::Generate {
+        return kOfxStatReplyDefault;
+    }
+    let ranges = match inst.kind {
+        Kind::Extend => extend::frames_needed(inst, t),
+        _ => animate::frames_needed(inst, t),
+    };
+    let flat: Vec<f64> = ranges.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    // ofxImageEffect.h: "OfxImageClipPropFrameRange_" with the clip's name appended.
+    status(out.set_doubles(c"OfxImageClipPropFrameRange_Source", &flat))
+}
+
+fn time_domain(inst: &Instance, out: &Props) -> OfxStatus {
+    let range = match inst.kind {
+        Kind::Generate => generate::time_domain(inst),
+        Kind::Extend => extend::time_domain(inst),
+        Kind::Animate => animate::time_domain(inst),
+    };
+    match range {
+        Some((a, b)) => status(out.set_doubles(kOfxImageEffectPropFrameRange, &[a, b])),
+        None => kOfxStatReplyDefault,
+    }
+}
+
+fn is_identity(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
+    let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
+    if inst.kind != Kind::Extend {
+        return kOfxStatReplyDefault;
+    }
+    // Decided without fetching frames (shown() would fetch the context of generated times).
+    match extend::passes_through(inst, t) {
+        Ok(true) => {
+            let r = out.set_cstr(kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName).and_then(|_| out.set_double(kOfxPropTime, 0, t));
+            status(r)
+        }
+        _ => kOfxStatReplyDefault,
+    }
+}
+
+fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
+    let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
+    let scale = inp.doubles::<2>(kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
+    let Ok(w) = inp.ints::<4>(kOfxImageEffectPropRenderWindow) else { return kOfxStatErrValue };
+    let window = OfxRectI { x1: w[0], y1: w[1], x2: w[2], y2: w[3] };
+    let out_clip = match inst.fx.clip(kOfxImageEffectOutputClipName) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let img = match out_clip.image(t) {
+        Ok(Some(i)) => i,
+        Ok(None) => return kOfxStatFailed,
+        Err(e) => return e,
+    };
+    let mut dst = match img.pixels() {
+        Ok(p) => p,
+        Err(msg) => {
+            inst.report(&msg);
+            return kOfxStatErrImageFormat;
+        }
+    };
+    let result = (|| -> Result<bool, String> {
+        let pic = render::to_pixels(picture(inst, t)?, scale);
+        let (w, h) = (pic.x2 as i64 - pic.x1 as i64, pic.y2 as i64 - pic.y1 as i64);
+        if w <= 0 || h <= 0 || w * h > 1 << 28 {
+            return Err(format!("a frame of {w}x{h} pixels is not usable"));
+        }
+        match inst.shown(t)? {
+            Shown::Source(time) => {
+                let src = inst.source()?.image(time).map_err(|e| format!("source frame at {time}: host status {e}"))?;
+                match src {
+                    Some(img) => render::copy(&img.pixels()?, &mut dst, window),
+                    None => render::clear(&mut dst, window),
+                }
+                Ok(true)
+            }
+            Shown::Generated { key, pick } => {
+                let Some(footage) = inst.footage(&key)? else { return Ok(false) };
+                let frame = &footage.frames[pick.index(footage.frames.len())];
+                render::write_frame(frame, pic, &mut dst, window);
+                Ok(true)
+            }
+        }
+    })();
+    match result {
+        Ok(true) => kOfxStatOK,
+        Ok(false) => kOfxStatFailed, // aborted by the host: nothing to keep
+        Err(msg) => {
+            inst.report(&msg);
+            render::error_frame(&mut dst, window);
+            kOfxStatOK
+        }
+    }
+}
+
+fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
+    let name = inp.string(kOfxPropName, 0).unwrap_or_default();
+    let t = inp.double(kOfxPropTime, 0).unwrap_or(0.0);
+    let set_status = |text: &str| {
+        if let Ok(p) = inst.fx.param(params::STATUS) {
+            let _ = p.set_string(text);
+        }
+    };
+    if name.as_bytes() == params::NEW_SEED.to_bytes() {
+        let seed = new_seed();
+        return match inst.fx.param(params::SEED).and_then(|p| p.set_int(seed)) {
+            Ok(()) => kOfxStatOK,
+            Err(e) => e,
+        };
+    }
+    if name.as_bytes() == params::GENERATE.to_bytes() {
+        let started = Instant::now();
+        let at = match inst.kind {
+            Kind::Generate => generate::first_time(inst),
+            Kind::Extend => extend::first_generated_time(inst, t),
+            Kind::Animate => animate::first_time(inst),
+        };
+        let result = at.and_then(|at| match inst.shown(at)? {
+            Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, key))),
+            Shown::Source(_) => Err("nothing to generate at this time".into()),
+        });
+        match result {
+            Ok(Some((f, key))) => {
+                let first = &f.frames[0];
+                set_status(&format!(
+                    "ready: {} frames {}x{} at {} fps (model {} on {}), {:.1} s",
+                    f.frames.len(),
+                    first.width,
+                    first.height,
+                    f.fps,
+                    jobs::model_dir(&key.settings.model).display(),
+                    key.settings.device,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            Ok(None) => set_status("cancelled"),
+            Err(msg) => {
+                set_status(&format!("error: {msg}"));
+                inst.report(&msg);
+            }
+        }
+        return kOfxStatOK;
+    }
+    kOfxStatReplyDefault
+}
+
+/// A seed from the clock, in the seed parameter's range.
+fn new_seed() -> i32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    (h.finish() % i32::MAX as u64) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_clamp_to_the_footage() {
+        assert_eq!(Pick::FromStart(3).index(17), 3);
+        assert_eq!(Pick::FromStart(30).index(17), 16);
+        assert_eq!(Pick::FromEnd(0).index(17), 16);
+        assert_eq!(Pick::FromEnd(20).index(17), 0);
+        let s = new_seed();
+        assert!(s >= 0);
+    }
+}

@@ -1,0 +1,131 @@
+//! "Kino Extend": inside the source's frame range the output is the source, untouched; past
+//! its end (append) or before its start (prepend) it is footage that continues it, the frames
+//! `kino extend` makes: context frames taken from the clip at the model's rate counted from the
+//! seam, and output frame i from the seam showing the model frame nearest in time.
+//!
+//! The seam is the clip's end (or start), or the "Seam" frame: hosts that keep a filter's output
+//! as long as its source (the filter context) extend a clip whose tail is a held frame, and the
+//! frames after the seam are replaced.
+
+use crate::actions::{Instance, Pick, Shown};
+use crate::jobs::{self, JobKey, Side, Start};
+use crate::params;
+
+fn side(inst: &Instance, t: f64) -> Result<Side, String> {
+    let v = inst.fx.param(params::PLACEMENT).and_then(|p| p.int_at(t)).map_err(|e| format!("could not read placement (host status {e})"))?;
+    Ok(if v == 1 { Side::Before } else { Side::After })
+}
+
+/// The side new footage goes, and the source frames kept as they are: the source's frame range,
+/// ending (append) or starting (prepend) at the seam if one is set.
+fn kept(inst: &Instance, t: f64) -> Result<(Side, f64, f64), String> {
+    let side = side(inst, t)?;
+    let (mut a, mut b) = inst.source_range()?;
+    let seam = inst.fx.param(params::SEAM).and_then(|p| p.int_at(t)).map_err(|e| format!("could not read the seam (host status {e})"))?;
+    if seam >= 0 {
+        let seam = (seam as f64).clamp(a, b);
+        match side {
+            Side::After => b = seam,
+            Side::Before => a = seam,
+        }
+    }
+    Ok((side, a, b))
+}
+
+/// Context frames wanted (as `kino extend`): enough for either side.
+fn wanted(p: &kino::Pipeline) -> usize {
+    let (ctx, _) = p.window_layout();
+    let l = &p.package.manifest.latent;
+    ctx.max(l.temporal_compression as usize * l.latent_frames(ctx as u32))
+}
+
+/// Source times of the context, in time order, counted from the seam at the model's rate.
+fn context_times(inst: &Instance, p: &kino::Pipeline, side: Side, (a, b): (f64, f64)) -> Result<Vec<f64>, String> {
+    let n = (b - a).round() as i64 + 1;
+    let step = inst.host_fps() / p.package.manifest.video.fps;
+    let k: Vec<i64> = (0..wanted(p)).map(|j| (j as f64 * step).round() as i64).take_while(|k| *k < n).collect();
+    Ok(match side {
+        Side::After => k.into_iter().rev().map(|k| b - k as f64).collect(),
+        Side::Before => k.into_iter().map(|k| a + k as f64).collect(),
+    })
+}
+
+/// Whether time `t` shows the source's own frame (not generated footage).
+pub fn passes_through(inst: &Instance, t: f64) -> Result<bool, String> {
+    let (side, a, b) = kept(inst, t)?;
+    Ok(match side {
+        Side::After => t <= b + 0.5,
+        Side::Before => t >= a - 0.5,
+    })
+}
+
+pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
+    if passes_through(inst, t)? {
+        return Ok(Shown::Source(t));
+    }
+    let (side, a, b) = kept(inst, t)?;
+    let settings = inst.settings(t)?;
+    let p = jobs::pipeline(&settings)?;
+    let req = jobs::request(&p, &settings, 1)?;
+    let host_fps = inst.host_fps();
+    let model_fps = p.package.manifest.video.fps;
+    // New footage at the host's rate, and the model frames that cover it.
+    let new_frames = (settings.seconds() * host_fps).round().max(1.0);
+    let model_new = ((new_frames - 1.0) * model_fps / host_fps).round() as u32 + 1;
+    let ctx = context_times(inst, &p, side, (a, b))?
+        .into_iter()
+        .map(|time| inst.source_frame(time).map(|f| f.resized(req.width, req.height)))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Output frames from the seam (0 = next to the clip) and the model frame nearest in time.
+    let from_seam = match side {
+        Side::After => t - b - 1.0,
+        Side::Before => a - t - 1.0,
+    };
+    let model_index = (from_seam.round().max(0.0) * model_fps / host_fps).round() as usize;
+    let pick = match side {
+        Side::After => Pick::FromStart(model_index),
+        Side::Before => Pick::FromEnd(model_index),
+    };
+    Ok(Shown::Generated { key: JobKey { settings, frames: model_new, start: Start::Extend(side, ctx) }, pick })
+}
+
+/// The first generated time next to the clip (for the Generate button).
+pub fn first_generated_time(inst: &Instance, t: f64) -> Result<f64, String> {
+    let (side, a, b) = kept(inst, t)?;
+    Ok(match side {
+        Side::After => b + 1.0,
+        Side::Before => a - 1.0,
+    })
+}
+
+pub fn frames_needed(inst: &Instance, t: f64) -> Vec<(f64, f64)> {
+    // As `shown` decides, without fetching any frame (this action may not fetch images).
+    let times = (|| -> Result<Vec<f64>, String> {
+        if passes_through(inst, t)? {
+            return Ok(vec![t]);
+        }
+        let (side, a, b) = kept(inst, t)?;
+        let p = jobs::pipeline(&inst.settings(t)?)?;
+        context_times(inst, &p, side, (a, b))
+    })();
+    match times {
+        Ok(ts) if !ts.is_empty() => {
+            let lo = ts.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = ts.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            vec![(lo, hi)]
+        }
+        _ => vec![(t, t)],
+    }
+}
+
+/// General context: the source's range plus the new footage on its side of the seam.
+pub fn time_domain(inst: &Instance) -> Option<(f64, f64)> {
+    let (a, b) = inst.source_range().ok()?;
+    let (side, ka, kb) = kept(inst, a).ok()?;
+    let s = inst.settings(a).ok()?;
+    let n = (s.seconds() * inst.host_fps()).round().max(1.0);
+    Some(match side {
+        Side::After => (a, b.max(kb + n)),
+        Side::Before => (a.min(ka - n), b),
+    })
+}

@@ -1,0 +1,251 @@
+//! Generation shared by every effect instance in the process.
+//!
+//! Hosts make instances freely (MLT one per frame, Resolve one per render thread) and re-render
+//! frames, so nothing expensive lives in an instance: pipelines are cached by (model, device),
+//! footage by everything that determines it ([`JobKey`]). Footage is made whole, once, by the
+//! first render that needs it; other renders of the same footage wait for it. A cancelled job
+//! (the host aborted) is not remembered, so the next render starts it again; other errors are,
+//! so a host that asks every frame gets the same answer at no cost. The most recent footage is
+//! kept ([`KEEP`] parameter sets); PurgeCaches forgets it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use std::path::PathBuf;
+
+use kino::model::{default_model_dir, resolve_model};
+use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions};
+
+use crate::params::Settings;
+
+/// How the footage starts.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Start {
+    /// From the prompt alone (`kino generate`).
+    Text,
+    /// Continuing these frames (model size), after them (`kino extend`) or before them
+    /// (`kino extend --prepend`).
+    Extend(Side, Vec<RgbFrame>),
+    /// From a still (model size): frame 0 is the still (`kino animate`).
+    Still(RgbFrame),
+}
+
+/// Which side of the given frames new footage goes (kino's `Placement`, hashable).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Side {
+    After,
+    Before,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct JobKey {
+    pub settings: Settings,
+    /// Model frames to make.
+    pub frames: u32,
+    pub start: Start,
+}
+
+/// Generated footage, at the model's size and rate.
+pub struct Footage {
+    pub frames: Vec<RgbFrame>,
+    pub fps: f64,
+}
+
+type Slot = Arc<Mutex<Option<Result<Arc<Footage>, String>>>>;
+
+/// Footage kept per process: the most recent parameter sets (a user trying prompts makes many).
+const KEEP: usize = 16;
+
+/// The jobs, and their keys oldest first.
+#[derive(Default)]
+struct Jobs {
+    slots: HashMap<JobKey, Slot>,
+    order: VecDeque<JobKey>,
+}
+
+fn jobs() -> &'static Mutex<Jobs> {
+    static JOBS: OnceLock<Mutex<Jobs>> = OnceLock::new();
+    JOBS.get_or_init(Default::default)
+}
+
+/// The slot for `key`, made if new; the oldest jobs beyond [`KEEP`] are forgotten (renders
+/// still holding them finish with their copy).
+fn slot(key: &JobKey) -> Slot {
+    let mut j = jobs().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = j.slots.get(key) {
+        return s.clone();
+    }
+    let s = Slot::default();
+    j.slots.insert(key.clone(), s.clone());
+    j.order.push_back(key.clone());
+    while j.order.len() > KEEP {
+        if let Some(old) = j.order.pop_front() {
+            j.slots.remove(&old);
+        }
+    }
+    s
+}
+
+/// Forgets all footage (kOfxActionPurgeCaches); loaded models stay.
+pub fn purge() {
+    let mut j = jobs().lock().unwrap_or_else(|e| e.into_inner());
+    j.slots.clear();
+    j.order.clear();
+}
+
+type Loaded = Arc<OnceLock<Result<Arc<Pipeline>, String>>>;
+
+/// The bundle this plugin was loaded from (kOfxPluginPropFilePath), once the host said.
+static BUNDLE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+pub fn set_bundle(path: PathBuf) {
+    *BUNDLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+}
+
+/// The model package folder for the panel's "Model package" value. Empty means the shipped
+/// kino-shapes: `$KINO_MODEL` if set, else the copy inside the bundle
+/// (`Contents/Resources/models/kino-shapes`, put there by `make ofx`), else where the CLI and
+/// the frei0r plugin find it.
+pub fn model_dir(model: &str) -> PathBuf {
+    if !model.is_empty() {
+        return resolve_model(model);
+    }
+    if std::env::var_os("KINO_MODEL").is_none() {
+        let bundle = BUNDLE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(dir) = bundle.map(|b| b.join("Contents/Resources/models/kino-shapes")).filter(|d| d.join("kino.json").is_file()) {
+            return dir;
+        }
+    }
+    default_model_dir()
+}
+
+/// The pipeline for a model and device, loaded once per process.
+pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
+    static P: OnceLock<Mutex<HashMap<(String, String), Loaded>>> = OnceLock::new();
+    let key = (settings.model.clone(), settings.device.clone());
+    let cell = P.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+    cell.get_or_init(|| {
+        let dir = model_dir(&settings.model);
+        let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
+        let opts = RuntimeOptions { device, ..Default::default() };
+        Pipeline::load(&dir, &opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()))
+    })
+    .clone()
+}
+
+/// Frames for `seconds` at the model's rate, by the rule `kino --seconds` uses: the model's
+/// nearest valid count within one window, the exact count past it.
+pub fn frames_for(p: &Pipeline, seconds: f64) -> u32 {
+    let m = &p.package.manifest;
+    let raw = seconds * m.video.fps;
+    let exact = raw.round().max(1.0) as u32;
+    if exact <= m.video.max_frames {
+        m.latent.nearest_valid_frames(raw).min(m.video.max_frames)
+    } else {
+        exact
+    }
+}
+
+/// The request the settings stand for, for `frames` model frames.
+pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateRequest, String> {
+    let mut req = GenerateRequest::defaults_for(&p.package, s.prompt.clone());
+    req.seed = s.seed;
+    req.steps = s.steps;
+    req.guidance = s.guidance();
+    if !s.negative_prompt.is_empty() {
+        req.negative_prompt = Some(s.negative_prompt.clone());
+    }
+    req.frames = frames;
+    req.validate_settings(&p.package).map_err(|e| e.to_string())?;
+    Ok(req)
+}
+
+/// Whether the caller made the footage or found it made.
+pub enum Outcome {
+    Ready(Arc<Footage>),
+    Cancelled,
+}
+
+/// The footage for `key`, made now if nobody has made it yet. `on_progress` is called while
+/// this call generates (fraction done, 0..1) and cancels generation by returning `false`.
+pub fn footage(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> Result<Outcome, String> {
+    let slot = slot(key);
+    // Held while generating: other renders of the same footage wait instead of making it again.
+    let mut made = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(done) = made.as_ref() {
+        return done.clone().map(Outcome::Ready);
+    }
+    match make(key, on_progress) {
+        Err(Error::Cancelled) => Ok(Outcome::Cancelled),
+        result => {
+            let result = result.map(Arc::new).map_err(|e| e.to_string());
+            *made = Some(result.clone());
+            result.map(Outcome::Ready)
+        }
+    }
+}
+
+fn make(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> kino::Result<Footage> {
+    let p = pipeline(&key.settings).map_err(Error::InvalidRequest)?;
+    let req = request(&p, &key.settings, key.frames).map_err(Error::InvalidRequest)?;
+    let mut frames = Vec::new();
+    let mut push = |f: RgbFrame| {
+        frames.push(f);
+        Ok(())
+    };
+    // Denoising is nearly all the time; report it as the fraction of steps done.
+    let mut progress = |pr: Progress| {
+        let f = if pr.total == 0 { 0.0 } else { pr.done as f64 / pr.total as f64 };
+        let f = match pr.stage {
+            kino::Stage::Denoise => f * 0.95,
+            _ => 0.95 + 0.05 * f,
+        };
+        on_progress(f.clamp(0.0, 1.0))
+    };
+    match &key.start {
+        Start::Text => p.generate(&req, &mut progress, &mut push)?,
+        Start::Still(still) => p.animate(&req, still, &mut progress, &mut push)?,
+        Start::Extend(side, ctx) => {
+            let placement = match side {
+                Side::After => Placement::After,
+                Side::Before => Placement::Before,
+            };
+            p.extend(&req, ctx, placement, req.frames as usize, &mut progress, &mut push)?
+        }
+    }
+    if frames.is_empty() {
+        return Err(Error::InvalidRequest("the model produced no frames".into()));
+    }
+    Ok(Footage { frames, fps: p.package.manifest.video.fps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u64) -> JobKey {
+        let settings = Settings {
+            prompt: "p".into(),
+            negative_prompt: String::new(),
+            seed,
+            steps: 1,
+            guidance_bits: 1f32.to_bits(),
+            duration_ms: 1000,
+            model: String::new(),
+            device: "cpu".into(),
+        };
+        JobKey { settings, frames: 9, start: Start::Text }
+    }
+
+    #[test]
+    fn the_most_recent_footage_is_kept_and_purge_forgets_it() {
+        let first = slot(&key(1_000_000));
+        assert!(Arc::ptr_eq(&first, &slot(&key(1_000_000))), "one slot per key");
+        for s in 0..KEEP as u64 {
+            slot(&key(2_000_000 + s));
+        }
+        assert!(!Arc::ptr_eq(&first, &slot(&key(1_000_000))), "the oldest was forgotten");
+        purge();
+        assert!(jobs().lock().unwrap().slots.is_empty());
+    }
+}

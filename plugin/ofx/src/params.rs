@@ -1,0 +1,232 @@
+//! The generation panel: the parameters every kino effect has, how they are described to the
+//! host, and how their values become a [`Settings`].
+
+use std::ffi::CStr;
+
+use kino::model::ModelPackage;
+
+use crate::abi::*;
+use crate::suites::{Effect, Props};
+
+pub const PROMPT: &CStr = c"prompt";
+pub const NEGATIVE: &CStr = c"negativePrompt";
+pub const SEED: &CStr = c"seed";
+pub const NEW_SEED: &CStr = c"newSeed";
+pub const STEPS: &CStr = c"steps";
+pub const GUIDANCE: &CStr = c"guidance";
+pub const DURATION: &CStr = c"duration";
+pub const MODEL: &CStr = c"model";
+pub const DEVICE: &CStr = c"device";
+pub const GENERATE: &CStr = c"generate";
+pub const STATUS: &CStr = c"status";
+/// Extend only: append after the clip or prepend before it.
+pub const PLACEMENT: &CStr = c"placement";
+/// Extend only: the last source frame kept (append) or the first (prepend); -1: the clip's edge.
+pub const SEAM: &CStr = c"seam";
+/// Animate only: the source time whose frame is animated.
+pub const STILL_TIME: &CStr = c"stillTime";
+
+/// Device choice options, in order (the choice value is the index).
+pub const DEVICES: [&str; 3] = ["cpu", "cuda", "tensorrt"];
+
+/// Everything that decides the footage, as read from the panel at one time.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Settings {
+    pub prompt: String,
+    pub negative_prompt: String,
+    pub seed: u64,
+    pub steps: usize,
+    /// Guidance as bits (f32), so settings can be hashed.
+    pub guidance_bits: u32,
+    /// Duration in milliseconds (rounded), the generated length.
+    pub duration_ms: u64,
+    pub model: String,
+    pub device: String,
+}
+
+impl Settings {
+    pub fn guidance(&self) -> f32 {
+        f32::from_bits(self.guidance_bits)
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.duration_ms as f64 / 1000.0
+    }
+}
+
+/// The defaults shown in the panel: the shipped model's (kino-shapes), read once from its manifest.
+pub struct Defaults {
+    pub steps: i32,
+    pub guidance: f64,
+    pub seconds: f64,
+}
+
+pub fn defaults() -> &'static Defaults {
+    static D: std::sync::OnceLock<Defaults> = std::sync::OnceLock::new();
+    D.get_or_init(|| match ModelPackage::load(crate::jobs::model_dir("")) {
+        Ok(p) => {
+            let m = &p.manifest;
+            Defaults { steps: m.defaults.steps as i32, guidance: m.defaults.guidance as f64, seconds: m.video.default_frames as f64 / m.video.fps }
+        }
+        Err(_) => Defaults { steps: 20, guidance: 4.0, seconds: 2.0 },
+    })
+}
+
+fn common(p: &Props, label: &str, hint: &str) -> Result<(), OfxStatus> {
+    p.set_string(kOfxPropLabel, 0, label)?;
+    p.set_string(kOfxParamPropHint, 0, hint)
+}
+
+fn int_range(p: &Props, min: i32, max: i32, default: i32) -> Result<(), OfxStatus> {
+    p.set_int(kOfxParamPropDefault, 0, default)?;
+    p.set_int(kOfxParamPropMin, 0, min)?;
+    p.set_int(kOfxParamPropMax, 0, max)?;
+    p.set_int(kOfxParamPropDisplayMin, 0, min)?;
+    p.set_int(kOfxParamPropDisplayMax, 0, max)
+}
+
+fn double_range(p: &Props, min: f64, max: f64, display: (f64, f64), default: f64) -> Result<(), OfxStatus> {
+    p.set_double(kOfxParamPropDefault, 0, default)?;
+    p.set_double(kOfxParamPropMin, 0, min)?;
+    p.set_double(kOfxParamPropMax, 0, max)?;
+    p.set_double(kOfxParamPropDisplayMin, 0, display.0)?;
+    p.set_double(kOfxParamPropDisplayMax, 0, display.1)
+}
+
+/// Describes the panel on a descriptor (describe-in-context). `extra` adds the effect's own params.
+pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
+    let d = defaults();
+    let p = effect.define_param(kOfxParamTypeString, PROMPT)?;
+    common(&p, "Prompt", "What the video shows, e.g. \"a red circle moving left\"")?;
+    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
+    p.set_string(kOfxParamPropDefault, 0, "")?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeString, NEGATIVE)?;
+    common(&p, "Negative prompt", "What the video should not show (empty: the model's default)")?;
+    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeInteger, SEED)?;
+    common(&p, "Seed", "The same seed and settings give the same frames")?;
+    int_range(&p, 0, i32::MAX, 0)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypePushButton, NEW_SEED)?;
+    common(&p, "New seed", "Pick a new random seed")?;
+
+    let p = effect.define_param(kOfxParamTypeInteger, STEPS)?;
+    common(&p, "Steps", "Denoising steps: more is slower and usually cleaner")?;
+    int_range(&p, 1, 1000, d.steps)?;
+    p.set_int(kOfxParamPropDisplayMax, 0, 100)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeDouble, GUIDANCE)?;
+    common(&p, "Guidance", "How strongly the prompt steers (classifier-free guidance); 1 or less: the prompt alone")?;
+    double_range(&p, 0.0, 50.0, (0.0, 15.0), d.guidance)?;
+    p.set_double(kOfxParamPropIncrement, 0, 0.5)?;
+    p.set_int(kOfxParamPropDigits, 0, 2)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeDouble, DURATION)?;
+    let what = match kind {
+        crate::Kind::Extend => "Seconds of new footage to make past the clip's end (or before its start)",
+        _ => "Seconds of footage to make; later frames hold the last one",
+    };
+    common(&p, "Duration (s)", what)?;
+    double_range(&p, 0.125, 3600.0, (0.5, 30.0), d.seconds)?;
+    p.set_double(kOfxParamPropIncrement, 0, 0.125)?;
+    p.set_int(kOfxParamPropDigits, 0, 3)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeString, MODEL)?;
+    common(&p, "Model package", "A kino model package folder (with kino.json); empty: the shipped kino-shapes")?;
+    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsDirectoryPath)?;
+    p.set_int(kOfxParamPropStringFilePathExists, 0, 1)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeChoice, DEVICE)?;
+    common(&p, "Device", "Where the model runs: CPU, CUDA or TensorRT (GPU 0)")?;
+    for (i, name) in DEVICES.iter().enumerate() {
+        p.set_string(kOfxParamPropChoiceOption, i, name)?;
+    }
+    p.set_int(kOfxParamPropDefault, 0, 0)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    match kind {
+        crate::Kind::Extend => {
+            let p = effect.define_param(kOfxParamTypeChoice, PLACEMENT)?;
+            common(&p, "Placement", "Append: new footage after the clip's end; prepend: before its start")?;
+            p.set_string(kOfxParamPropChoiceOption, 0, "append")?;
+            p.set_string(kOfxParamPropChoiceOption, 1, "prepend")?;
+            p.set_int(kOfxParamPropDefault, 0, 0)?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+            let p = effect.define_param(kOfxParamTypeInteger, SEAM)?;
+            common(
+                &p,
+                "Seam (frame)",
+                "Append: the last source frame kept, later ones are replaced (for a clip ending in a held frame); prepend: the first one kept. -1: the clip's end or start",
+            )?;
+            int_range(&p, -1, i32::MAX, -1)?;
+            p.set_int(kOfxParamPropDisplayMax, 0, 10_000)?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+        }
+        crate::Kind::Animate => {
+            let p = effect.define_param(kOfxParamTypeDouble, STILL_TIME)?;
+            common(&p, "Still frame", "The source frame (time in frames) that the animation starts from")?;
+            double_range(&p, -1e6, 1e6, (0.0, 1000.0), 0.0)?;
+            p.set_int(kOfxParamPropDigits, 0, 0)?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+        }
+        crate::Kind::Generate => {}
+    }
+
+    let p = effect.define_param(kOfxParamTypePushButton, GENERATE)?;
+    common(&p, "Generate", "Generate now (with progress); otherwise footage is made when a frame is first rendered")?;
+
+    let p = effect.define_param(kOfxParamTypeString, STATUS)?;
+    common(&p, "Status", "Model, progress and the last error")?;
+    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsLabel)?;
+    p.set_int(kOfxParamPropEnabled, 0, 0)?;
+    p.set_int(kOfxParamPropPersistant, 0, 0)?;
+    p.set_int(kOfxParamPropEvaluateOnChange, 0, 0)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+    Ok(())
+}
+
+fn err(what: &CStr, status: OfxStatus) -> String {
+    format!("could not read parameter {} (host status {status})", what.to_string_lossy())
+}
+
+/// The panel's values at `time`.
+pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
+    let s = |name: &CStr| effect.param(name).and_then(|p| p.string_at(time)).map_err(|e| err(name, e));
+    let i = |name: &CStr| effect.param(name).and_then(|p| p.int_at(time)).map_err(|e| err(name, e));
+    let d = |name: &CStr| effect.param(name).and_then(|p| p.double_at(time)).map_err(|e| err(name, e));
+    let seed = i(SEED)?;
+    let steps = i(STEPS)?;
+    let guidance = d(GUIDANCE)?;
+    let duration = d(DURATION)?;
+    let device = i(DEVICE)?;
+    if seed < 0 {
+        return Err(format!("seed {seed}: use 0 or more"));
+    }
+    if steps < 1 {
+        return Err(format!("steps {steps}: use 1 or more"));
+    }
+    if !(duration.is_finite() && duration > 0.0 && duration <= 3600.0) {
+        return Err(format!("duration {duration} s: use a length between 0.125 s and an hour"));
+    }
+    let device = DEVICES.get(device as usize).ok_or_else(|| format!("device choice {device} is not one of cpu, cuda, tensorrt"))?;
+    Ok(Settings {
+        prompt: s(PROMPT)?,
+        negative_prompt: s(NEGATIVE)?,
+        seed: seed as u64,
+        steps: steps as usize,
+        guidance_bits: (guidance as f32).to_bits(),
+        duration_ms: (duration * 1000.0).round() as u64,
+        model: s(MODEL)?.trim().to_string(),
+        device: device.to_string(),
+    })
+}

@@ -133,8 +133,12 @@ def read_video(path: str) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3).astype(np.float32) / 255.0
 
 
-def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, extra: list[str]) -> dict:
+def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, extra: list[str],
+                  segment_frames: int = 0) -> dict:
+    """Scores every scene; with ``segment_frames``, also each consecutive segment of that many
+    frames on its own (long clips made window by window: does every window keep to the prompt?)."""
     rows = []
+    segments: list[list[dict]] = []
     failures = []
     for scene in all_scenes():
         for seed in seeds:
@@ -143,12 +147,18 @@ def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, 
             if model:
                 cmd += ["--model", model]
             subprocess.run(cmd, check=True)
-            det = detect(read_video(path))
+            video = read_video(path)
+            det = detect(video)
             r = score(scene, det)
             rows.append(r)
+            if segment_frames > 0:
+                for k in range(len(video) // segment_frames):
+                    if len(segments) <= k:
+                        segments.append([])
+                    segments[k].append(score(scene, detect(video[k * segment_frames:(k + 1) * segment_frames])))
             if not all(r.values()):
                 failures.append({"prompt": scene.prompt(), "seed": seed, "got": det.__dict__})
-    return {"summary": summarise(rows), "failures": failures}
+    return {"summary": summarise(rows), "segments": [summarise(seg) for seg in segments], "failures": failures}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,15 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1,2", help="comma-separated seeds per scene")
     ap.add_argument("--out", default=None, help="keep the clips here (default: a temp dir)")
     ap.add_argument("--json", default=None, help="write the report here")
+    ap.add_argument("--segment-frames", type=int, default=0,
+                    help="also score each run of this many frames on its own (for long clips)")
     ap.add_argument("extra", nargs="*", help="extra flags for kino generate (after --)")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or tmp
         os.makedirs(out, exist_ok=True)
-        report = evaluate_kino(a.kino, a.model, seeds, out, a.extra)
+        report = evaluate_kino(a.kino, a.model, seeds, out, a.extra, a.segment_frames)
     s = report["summary"]
     print(f"clips {s['clips']}: colour {s['colour']:.1%}  shape {s['shape']:.1%}  direction {s['direction']:.1%}")
+    for k, s in enumerate(report["segments"]):
+        print(f"  frames {k * a.segment_frames}-{(k + 1) * a.segment_frames - 1}: colour {s['colour']:.1%}  "
+              f"shape {s['shape']:.1%}  direction {s['direction']:.1%}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use kino::model::{self, ModelPackage};
-use kino::video::{self, VideoEncoder};
+use kino::video;
 use kino::{Device, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions, Stage};
 
 #[derive(Parser)]
@@ -298,7 +298,7 @@ impl LengthArgs {
 
 /// Where a job's frames go: the encoder, and the frames kept for --preview.
 struct Sink {
-    encoder: VideoEncoder,
+    encoder: video::EncoderThread,
     preview: Option<Vec<RgbFrame>>,
     t0: Instant,
 }
@@ -308,17 +308,19 @@ impl Sink {
         Self::create_with_audio(output, width, height, fps, sampling, None)
     }
 
-    fn create_with_audio(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, audio: Option<video::AudioSource<'_>>) -> Result<Self> {
-        let encoder = VideoEncoder::create_with_audio(output, width, height, fps, audio)?;
+    fn create_with_audio(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, audio: Option<video::OwnedAudioSource>) -> Result<Self> {
+        // Encoding runs on its own thread, overlapping the next window's denoising; the queue
+        // holds up to 64 frames or about 96 MB, whichever is fewer.
+        let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
+        let encoder = video::EncoderThread::spawn(output, width, height, fps, audio, queue.clamp(2, 64))?;
         Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
     }
 
     fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
-        self.encoder.push(&frame)?;
         if let Some(p) = &mut self.preview {
-            p.push(frame);
+            p.push(frame.clone());
         }
-        Ok(())
+        self.encoder.push(frame)
     }
 
     fn finish(self, output: &Path, sampling: &SamplingArgs, bars: Bars) -> Result<()> {
@@ -454,7 +456,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
-    let audio = video::AudioSource { path: &args.input, offset_seconds };
+    let audio = video::OwnedAudioSource { path: args.input.clone(), offset_seconds };
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio))?;
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
         eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());

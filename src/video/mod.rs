@@ -389,6 +389,104 @@ fn drain(s: &mut FfmpegSink) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A [`VideoEncoder`] on its own thread: frames are handed over a bounded queue and encoded
+/// while the caller goes on (the next window denoises while this one is encoded). The encoder
+/// is created and used on that thread only. Dropping it unfinished removes what it wrote.
+pub struct EncoderThread {
+    tx: Option<std::sync::mpsc::SyncSender<RgbFrame>>,
+    handle: Option<std::thread::JoinHandle<Result<usize>>>,
+    /// Set by `finish`: the queue closing then means "done", not "abandoned".
+    complete: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    audio_streams: usize,
+    dest: PathBuf,
+}
+
+/// Where to take audio from, owned (it crosses to the encoder thread).
+#[derive(Clone, Debug)]
+pub struct OwnedAudioSource {
+    pub path: PathBuf,
+    pub offset_seconds: f64,
+}
+
+impl EncoderThread {
+    /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
+    pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RgbFrame>(queue.max(1));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize>>();
+        let dest = path.to_path_buf();
+        let thread_path = dest.clone();
+        let complete = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = complete.clone();
+        let handle = std::thread::Builder::new()
+            .name("kino-encoder".into())
+            .spawn(move || -> Result<usize> {
+                let src = audio.as_ref().map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds });
+                let mut encoder = match VideoEncoder::create_with_audio(&thread_path, width, height, fps, src) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Ok(0);
+                    }
+                };
+                let _ = ready_tx.send(Ok(encoder.audio_streams()));
+                for frame in rx {
+                    encoder.push(&frame)?;
+                }
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    encoder.finish()
+                } else {
+                    // Abandoned: dropping the encoder removes the partial file.
+                    Ok(0)
+                }
+            })
+            .map_err(|e| Error::io(&dest, e))?;
+        let audio_streams = match ready_rx.recv() {
+            Ok(r) => r?,
+            Err(_) => return Err(verr(&dest, "the encoder thread stopped before starting")),
+        };
+        Ok(EncoderThread { tx: Some(tx), handle: Some(handle), complete, audio_streams, dest })
+    }
+
+    pub fn audio_streams(&self) -> usize {
+        self.audio_streams
+    }
+
+    /// Queues a frame; an encoding error surfaces here (or at `finish`).
+    pub fn push(&mut self, frame: RgbFrame) -> Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(frame).is_ok()).unwrap_or(false);
+        if sent {
+            return Ok(());
+        }
+        // The thread ended early: its error says why.
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(verr(&self.dest, "the encoder thread stopped")),
+        }
+    }
+
+    /// Encodes what is queued, finishes the file and moves it into place. Returns the frame count.
+    pub fn finish(mut self) -> Result<usize> {
+        self.complete.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(verr(&self.dest, "the encoder thread panicked")),
+            None => Err(verr(&self.dest, "the encoder thread stopped")),
+        }
+    }
+}
+
+impl Drop for EncoderThread {
+    fn drop(&mut self) {
+        // Unfinished: closing the queue ends the thread, whose encoder drops its partial file.
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// A decoded video: its frames as RGB, and its rate.
 pub struct DecodedVideo {
     pub frames: Vec<RgbFrame>,
@@ -553,6 +651,38 @@ mod tests {
         let back = decode_video(&path).unwrap();
         assert_eq!(back.frames, frames);
         assert!((back.fps - 8.0).abs() < 1e-6);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn encoder_thread_writes_on_finish_and_removes_everything_when_dropped() {
+        let d = tmpdir("thread");
+        let frames = test_frames(7, 34, 18);
+        let path = d.join("clip.mkv");
+        let mut enc = EncoderThread::spawn(&path, 34, 18, 8.0, None, 2).unwrap();
+        for f in &frames {
+            enc.push(f.clone()).unwrap();
+        }
+        assert_eq!(enc.finish().unwrap(), 7);
+        assert_eq!(decode_video(&path).unwrap().frames, frames);
+        // Abandoned half-way: nothing is left behind, not even a temporary file.
+        let other = d.join("abandoned.mkv");
+        let mut enc = EncoderThread::spawn(&other, 34, 18, 8.0, None, 2).unwrap();
+        enc.push(frames[0].clone()).unwrap();
+        drop(enc);
+        let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["clip.mkv"]);
+        // A frame of the wrong size is an error from push or finish, and no file appears.
+        let bad = d.join("bad.mkv");
+        let mut enc = EncoderThread::spawn(&bad, 34, 18, 8.0, None, 1).unwrap();
+        let mut failed = false;
+        for _ in 0..4 {
+            failed |= enc.push(test_frames(1, 10, 10).remove(0)).is_err();
+        }
+        assert!(failed || enc.finish().is_err());
+        assert!(!bad.exists());
+        // Creation errors come back from spawn.
+        assert!(EncoderThread::spawn(&d.join("x.avi"), 34, 18, 8.0, None, 2).is_err());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

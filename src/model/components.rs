@@ -44,9 +44,16 @@ impl TextEncoder {
 
     pub fn encode(&self, tokens: &TokenBatch) -> Result<Vec<f32>> {
         let shape = [tokens.batch, tokens.len];
+        let ones;
+        let mask = if self.spec.attend_to_padding {
+            ones = vec![1i64; tokens.mask.len()];
+            &ones
+        } else {
+            &tokens.mask
+        };
         let mut out = self.session.run(
             "text encoder",
-            &[(&self.input_ids, Input::I64(&shape, &tokens.ids)), (&self.attention_mask, Input::I64(&shape, &tokens.mask))],
+            &[(&self.input_ids, Input::I64(&shape, &tokens.ids)), (&self.attention_mask, Input::I64(&shape, mask))],
             &[&self.text_embeds],
         )?;
         let emb = out.remove(0);

@@ -117,6 +117,11 @@ pub struct TextEncoderSpec {
     pub text_dim: usize,
     #[serde(default)]
     pub zero_past_length: bool,
+    /// Feed the encoder an all-ones attention mask, so padding tokens are attended as in
+    /// diffusers' `LTXPipeline`, which runs T5 without a mask (`LTXConditionPipeline` passes the
+    /// real one). The denoiser's `text_mask` is the real mask either way.
+    #[serde(default)]
+    pub attend_to_padding: bool,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -227,6 +232,11 @@ pub struct Conditioning {
     /// (default `1 + temporal_compression`: two latent frames with a causal VAE).
     #[serde(default)]
     pub context_frames: Option<u32>,
+    /// Native conditioning: the clean context is re-noised at each step by
+    /// `context_noise_scale * (t / num_train_timesteps)^2` standard deviations before the model
+    /// sees it (LTX-Video's `image_cond_noise_scale`, 0.15 in its pipelines); 0 keeps it clean.
+    #[serde(default)]
+    pub context_noise_scale: f32,
 }
 
 fn yes() -> bool {

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 pub use components::{Denoiser, TextEncoder, VaeDecoder, VaeEncoder};
 pub use manifest::Manifest;
-use manifest::{GraphSpec, VaeSpec, SCHEMA_VERSION};
+use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
 
 use crate::error::{Error, Result};
-use crate::runtime::{DType, Device, OnnxSession, RuntimeOptions};
+use crate::runtime::{DType, Device, OnnxSession, RuntimeOptions, ShapeProfile};
 
 /// Name of the shipped default model.
 pub const DEFAULT_MODEL: &str = "kino-shapes";
@@ -82,6 +82,10 @@ impl ModelPackage {
             return Err(bad("video.fps", "must be a positive number".into()));
         }
         m.scheduler.validate().map_err(|e| bad("scheduler", e))?;
+        let cns = m.conditioning.context_noise_scale;
+        if !(cns.is_finite() && (0.0..=1.0).contains(&cns)) {
+            return Err(bad("conditioning.context_noise_scale", format!("{cns} must be within [0, 1]")));
+        }
         if m.defaults.steps == 0 || !m.defaults.guidance.is_finite() {
             return Err(bad("defaults", "steps must be >= 1 and guidance a number".into()));
         }
@@ -115,7 +119,8 @@ impl ModelPackage {
     /// Opens one graph and checks its inputs and outputs against the manifest.
     pub(crate) fn open_graph(&self, field: &str, spec: &GraphSpec, device: Device, opts: &RuntimeOptions) -> Result<OnnxSession> {
         let path = self.dir.join(&spec.file);
-        let session = OnnxSession::open(&path, device, opts).map_err(|e| match e {
+        let profile = if matches!(device, Device::TensorRt(_)) { self.shape_profile(field, spec) } else { None };
+        let session = OnnxSession::open(&path, device, opts, profile.as_ref()).map_err(|e| match e {
             Error::Inference { reason, .. } => Error::package_file(&self.dir, &spec.file, format!("cannot load as an ONNX model ({reason}); the file is corrupt or not ONNX, re-export it")),
             other => other,
         })?;
@@ -138,6 +143,70 @@ impl ModelPackage {
             }
         }
         Ok(session)
+    }
+}
+
+impl ModelPackage {
+    /// The TensorRT shape profile of a graph, from the manifest's size and frame ranges: smallest
+    /// and largest sizes and frame counts, the defaults as the typical shape, batch 1 to the
+    /// denoiser's `max_batch` (2 at most: guidance). `None` for graphs whose inputs kino cannot
+    /// bound from the manifest (causal-chunk caches).
+    pub fn shape_profile(&self, field: &str, spec: &GraphSpec) -> Option<ShapeProfile> {
+        let m = &self.manifest;
+        let (v, l) = (&m.video, &m.latent);
+        let s = l.spatial_compression as usize;
+        let px = [v.min_size as usize, v.default_height as usize, v.max_size as usize];
+        let pw = [v.min_size as usize, v.default_width as usize, v.max_size as usize];
+        let lh = px.map(|x| x / s);
+        let lw = pw.map(|x| x / s);
+        let frames_px = [l.nearest_valid_frames(1.0) as usize, v.default_frames as usize, v.max_frames as usize];
+        let lf = frames_px.map(|f| l.latent_frames(f as u32));
+        let guided = m.defaults.guidance > 1.0;
+        let b_max = m.denoiser.max_batch.clamp(1, 2);
+        let batch = [1, if guided { b_max } else { 1 }, b_max];
+        let text_len = match m.tokenizer.padding {
+            Padding::MaxLength => [m.tokenizer.max_length; 3],
+            Padding::Longest => [1, m.tokenizer.max_length, m.tokenizer.max_length],
+        };
+        let mut p = ShapeProfile::default();
+        let name = |role: &str| spec.inputs.get(role).map(|t| t.name.clone());
+        // One input's shapes from a function of the profile point (0 = min, 1 = opt, 2 = max).
+        let mut add = |role: &str, dims: &dyn Fn(usize) -> Vec<usize>| {
+            if let Some(n) = name(role) {
+                p.push(&n, &dims(0), &dims(1), &dims(2));
+            }
+        };
+        match field {
+            "text_encoder" => {
+                // The prompt and the negative prompt in one batch.
+                let b = [1, if guided { 2 } else { 1 }, 2];
+                add("input_ids", &|i| vec![b[i], text_len[i]]);
+                add("attention_mask", &|i| vec![b[i], text_len[i]]);
+            }
+            "denoiser" => {
+                let c = l.channels;
+                let d = m.denoiser.text_dim;
+                let tokens = |i: usize| lf[i] * lh[i] * lw[i];
+                add("latents", &|i| vec![batch[i], c, lf[i], lh[i], lw[i]]);
+                add("timestep", &|i| match m.denoiser.timestep_shape {
+                    TimestepShape::PerSample => vec![batch[i]],
+                    TimestepShape::PerFrame => vec![batch[i], lf[i]],
+                    TimestepShape::PerToken => vec![batch[i], tokens(i)],
+                });
+                add("text_embeds", &|i| vec![batch[i], text_len[i], d]);
+                add("text_mask", &|i| vec![batch[i], text_len[i]]);
+                add("video_coords", &|i| vec![batch[i], 3, tokens(i)]);
+            }
+            "vae_decoder" if matches!(m.vae_decoder, VaeSpec::WholeClip { .. }) => {
+                add("latents", &|i| vec![1, l.channels, lf[i], lh[i], lw[i]]);
+                add("timestep", &|_| vec![1]);
+            }
+            "vae_encoder" if matches!(m.vae_encoder, Some(VaeSpec::WholeClip { .. })) => {
+                add("frames", &|i| vec![1, 3, frames_px[i], px[i], pw[i]]);
+            }
+            _ => return None,
+        }
+        (!p.min.is_empty()).then_some(p)
     }
 }
 
@@ -204,4 +273,48 @@ pub fn find_packages(dirs: &[PathBuf]) -> Vec<Result<ModelPackage>> {
         out.extend(subs.into_iter().map(ModelPackage::load));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str) -> ModelPackage {
+        ModelPackage::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+    }
+
+    #[test]
+    fn tensorrt_profiles_span_the_manifest_ranges() {
+        let pkg = package("models/kino-shapes");
+        let m = &pkg.manifest;
+        let p = pkg.shape_profile("denoiser", &m.denoiser.graph).unwrap();
+        // 32..256 px at 4x compression, 1..33 frames (1..9 latent frames), default 64x64x17 with
+        // guidance (batch 2), per-frame timesteps, prompts padded to the longest (1..16 tokens).
+        assert_eq!(p.min, "latents:1x4x1x8x8,timestep:1x1,text_embeds:1x1x64,text_mask:1x1");
+        assert_eq!(p.opt, "latents:2x4x5x16x16,timestep:2x5,text_embeds:2x16x64,text_mask:2x16");
+        assert_eq!(p.max, "latents:2x4x9x64x64,timestep:2x9,text_embeds:2x16x64,text_mask:2x16");
+        let te = pkg.shape_profile("text_encoder", &m.text_encoder.graph).unwrap();
+        assert_eq!(te.max, "input_ids:2x16,attention_mask:2x16");
+        // Causal-chunk decoders carry caches whose shapes the manifest does not state.
+        let VaeSpec::CausalChunks { first, .. } = &m.vae_decoder else { panic!() };
+        assert!(pkg.shape_profile("vae_decoder", first).is_none());
+        let Some(VaeSpec::WholeClip { graph, .. }) = &m.vae_encoder else { panic!() };
+        assert_eq!(pkg.shape_profile("vae_encoder", graph).unwrap().max, "frames:1x3x33x256x256");
+    }
+
+    #[test]
+    fn tensorrt_profiles_cover_per_token_timesteps_and_positions() {
+        let pkg = package("models/fixtures/ltx-tiny");
+        let m = &pkg.manifest;
+        let p = pkg.shape_profile("denoiser", &m.denoiser.graph).unwrap();
+        let tokens_max = m.latent.latent_frames(m.video.max_frames) * (m.video.max_size / m.latent.spatial_compression).pow(2) as usize;
+        assert!(p.max.contains(&format!("video_coords:2x3x{tokens_max}")), "{}", p.max);
+        // Padded to max_length: the text length is fixed.
+        let l = m.tokenizer.max_length;
+        for shapes in [&p.min, &p.opt, &p.max] {
+            assert!(shapes.contains(&format!("text_mask:")) && shapes.contains(&format!("x{l},video_coords")), "{shapes}");
+        }
+        let VaeSpec::WholeClip { graph, .. } = &m.vae_decoder else { panic!() };
+        assert!(pkg.shape_profile("vae_decoder", graph).unwrap().opt.ends_with("timestep:1"));
+    }
 }

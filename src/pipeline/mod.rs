@@ -241,11 +241,11 @@ impl Pipeline {
 
     fn context_mode(&self, req: &GenerateRequest) -> Result<ContextMode> {
         let m = &self.package.manifest;
-        let native = m.conditioning.clean_context && m.denoiser.timestep_shape == TimestepShape::PerFrame;
+        let native = m.conditioning.clean_context && m.denoiser.timestep_shape != TimestepShape::PerSample;
         match req.context_mode {
             None => Ok(if native { ContextMode::Native } else { ContextMode::Replace }),
             Some(ContextMode::Native) if !native => Err(Error::InvalidRequest(format!(
-                "model {} was not trained with clean context frames (per-frame timesteps); use the replace context mode",
+                "model {} was not trained with clean context frames (per-frame or per-token timesteps); use the replace context mode",
                 m.name
             ))),
             Some(mode) => Ok(mode),
@@ -592,13 +592,27 @@ impl Pipeline {
                 let noised: Vec<f32> = x.latents.iter().zip(eps).map(|(c, e)| (1.0 - s) * c + s * e).collect();
                 context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
             }
+            if let (Some(x), ContextMode::Native) = (ctx, mode) {
+                let s = m.conditioning.context_noise_scale;
+                if s > 0.0 {
+                    // LTX's image_cond_noise_scale: the clean context, lightly re-noised at each
+                    // step (less as the noise level falls), helps motion continue.
+                    let level = s * (t / m.scheduler.num_train_timesteps as f32).powi(2);
+                    let eps = gaussian_noise(context_noise_seed(seed, i), x.latents.len());
+                    let noised: Vec<f32> = x.latents.iter().zip(&eps).map(|(c, e)| c + level * e).collect();
+                    context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
+                }
+            }
             let timestep_for = |b: usize| -> Vec<f32> {
                 let ts = self.denoiser.timestep_shape([b, c, f, h, w], seq_len);
-                if mode == ContextMode::Native && self.denoiser.spec.timestep_shape == TimestepShape::PerFrame {
-                    // Clean context frames sit at timestep 0.
-                    (0..b).flat_map(|_| (0..f).map(|j| if ctx_frames.contains(&j) { 0.0 } else { t })).collect()
-                } else {
-                    vec![t; ts.iter().product()]
+                let frame_t = |j: usize| if ctx_frames.contains(&j) { 0.0 } else { t };
+                match (mode, self.denoiser.spec.timestep_shape) {
+                    // Clean context frames sit at timestep 0, per frame or per token.
+                    (ContextMode::Native, TimestepShape::PerFrame) => (0..b).flat_map(|_| (0..f).map(frame_t)).collect(),
+                    (ContextMode::Native, TimestepShape::PerToken) => {
+                        (0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))).collect()
+                    }
+                    _ => vec![t; ts.iter().product()],
                 }
             };
             let velocity = if batched {
@@ -681,7 +695,9 @@ impl Pipeline {
     /// [`Pipeline::latent_shape`] says; `None` draws them from the seed), returned as float frames
     /// `[1, 3, F, H, W]` clamped to [-1, 1]: what diffusers' pipelines compute before quantising.
     /// For parity checks against reference implementations and for tools that want raw output.
-    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<&[f32]>) -> Result<(Vec<f32>, [usize; 5])> {
+    /// With `context` (frames at the request's size), the window continues from them as
+    /// `extend` does after a clip, and the output holds the re-decoded context frames first.
+    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<&[f32]>, context: Option<&[RgbFrame]>) -> Result<(Vec<f32>, [usize; 5])> {
         req.validate(&self.package)?;
         if req.frames > self.package.manifest.video.max_frames {
             return Err(Error::InvalidRequest(format!("raw output is one window: at most {} frames", self.package.manifest.video.max_frames)));
@@ -695,7 +711,17 @@ impl Pipeline {
         let mut ignore = |_: Progress| true;
         let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
         let prompt = self.encode_prompt(req)?;
-        let latents = self.denoise(&prompt, req, shape, None, req.seed, initial, &mut tracker)?;
+        let ctx = match context {
+            Some(frames) => {
+                self.context_mode(req)?;
+                if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
+                    return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
+                }
+                Some(self.encode_context(frames, Placement::After, &mut tracker)?)
+            }
+            None => None,
+        };
+        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
         // Chunks [1, 3, n, H, W] joined along time, channel by channel.
         let mut chunks: Vec<(usize, Vec<f32>)> = Vec::new();
         let mut size = (0, 0);
@@ -728,6 +754,11 @@ fn frame_count_error(got: usize, want: usize) -> Error {
         file: String::new(),
         reason: format!("decoded {got} frames, expected {want}; the manifest's latent compression does not match the decoder"),
     }
+}
+
+/// The seed of step `i`'s context re-noising (`conditioning.context_noise_scale`).
+fn context_noise_seed(seed: u64, i: usize) -> u64 {
+    (seed ^ 0x6A09_E667_F3BC_C909).wrapping_add(i as u64)
 }
 
 /// The seed of the noise a timestep-conditioned VAE decoder mixes in: a stream apart from the

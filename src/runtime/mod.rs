@@ -83,6 +83,29 @@ pub enum OptimizedModels {
     Off,
 }
 
+/// A TensorRT optimisation profile: the smallest, typical and largest shape of each dynamic
+/// input, as ONNX Runtime's `trt_profile_{min,opt,max}_shapes` options spell them
+/// (`name:1x16x5x60x104,other:1x512`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShapeProfile {
+    pub min: String,
+    pub opt: String,
+    pub max: String,
+}
+
+impl ShapeProfile {
+    /// Adds one input's shapes.
+    pub fn push(&mut self, name: &str, min: &[usize], opt: &[usize], max: &[usize]) {
+        let dims = |d: &[usize]| d.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        for (list, d) in [(&mut self.min, min), (&mut self.opt, opt), (&mut self.max, max)] {
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(&format!("{name}:{}", dims(d)));
+        }
+    }
+}
+
 /// Graphs bigger than this (with external data) are optimised in memory: a saved optimised graph
 /// must fit one protobuf.
 const MAX_CACHED_GRAPH_BYTES: u64 = 1536 * 1024 * 1024;
@@ -370,7 +393,9 @@ pub fn resolve_device(opts: &RuntimeOptions) -> Result<Device> {
 
 impl OnnxSession {
     /// Opens `file` on the chosen device (already resolved by [`resolve_device`]).
-    pub fn open(file: &Path, device: Device, opts: &RuntimeOptions) -> Result<Self> {
+    /// `profile` gives TensorRT the shape ranges to build one engine for (without it, TensorRT
+    /// builds a new engine for every new shape).
+    pub fn open(file: &Path, device: Device, opts: &RuntimeOptions, profile: Option<&ShapeProfile>) -> Result<Self> {
         let env = ensure_loaded(opts)?;
         let fail = |e: String| Error::Inference { component: "session".into(), file: file.display().to_string(), reason: e };
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -385,14 +410,18 @@ impl OnnxSession {
             Device::Cuda(i) => vec![ort::ep::CUDA::default().with_device_id(i as i32).build().error_on_failure()],
             Device::TensorRt(i) => {
                 let cache = opts.cache_dir.clone().unwrap_or_else(default_trt_cache);
+                let mut trt = ort::ep::TensorRT::default()
+                    .with_device_id(i as i32)
+                    .with_fp16(true)
+                    .with_engine_cache(true)
+                    .with_engine_cache_path(cache.display().to_string())
+                    .with_timing_cache(true)
+                    .with_timing_cache_path(cache.display().to_string());
+                if let Some(p) = profile {
+                    trt = trt.with_profile_min_shapes(&p.min).with_profile_opt_shapes(&p.opt).with_profile_max_shapes(&p.max);
+                }
                 vec![
-                    ort::ep::TensorRT::default()
-                        .with_device_id(i as i32)
-                        .with_fp16(true)
-                        .with_engine_cache(true)
-                        .with_engine_cache_path(cache.display().to_string())
-                        .build()
-                        .error_on_failure(),
+                    trt.build().error_on_failure(),
                     ort::ep::CUDA::default().with_device_id(i as i32).build(),
                 ]
             }

@@ -28,13 +28,20 @@ pub struct PromptTokenizer {
 
 impl PromptTokenizer {
     pub fn load(file: &Path, spec: &TokenizerSpec) -> Result<Self> {
-        let tokenizer = tokenizers::Tokenizer::from_file(file).map_err(|e| Error::Tokenizer(format!("{}: {e}", file.display())))?;
+        let mut tokenizer = tokenizers::Tokenizer::from_file(file).map_err(|e| Error::Tokenizer(format!("{}: {e}", file.display())))?;
         // The pad id is the tokenizer's own padding token if it declares one, else [PAD]/<pad>, else 0.
         let pad_id = tokenizer
             .get_padding()
             .map(|p| p.pad_id)
             .or_else(|| ["[PAD]", "<pad>"].iter().find_map(|t| tokenizer.token_to_id(t)))
             .unwrap_or(0);
+        // kino pads by the manifest's rule. Truncation happens before special tokens are added,
+        // as in transformers (`truncation=True, max_length=N`): a long T5 prompt keeps its `</s>`.
+        tokenizer.with_padding(None);
+        let truncation = tokenizers::TruncationParams { max_length: spec.max_length, ..Default::default() };
+        tokenizer
+            .with_truncation(Some(truncation))
+            .map_err(|e| Error::Tokenizer(format!("{}: max_length {} is too short for this tokenizer's special tokens ({e})", file.display(), spec.max_length)))?;
         Ok(PromptTokenizer { tokenizer, spec: spec.clone(), pad_id })
     }
 
@@ -59,7 +66,7 @@ impl PromptTokenizer {
             }
             let enc = self.tokenizer.encode(self.clean(p), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
             let mut ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
-            if ids.len() > self.spec.max_length {
+            if !enc.get_overflowing().is_empty() || ids.len() > self.spec.max_length {
                 ids.truncate(self.spec.max_length);
                 truncated.push(i);
             }

@@ -5,7 +5,15 @@ import sys
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = ("usage: python -m kino_export demo {train,continue,refine,export,eval} [options]\n"
+             "       python -m kino_export wan --from <diffusers folder> --out <package> [options]\n"
+             "       python -m kino_export ltx --from <diffusers folder> --out <package> [options]\n"
              "       run a subcommand with --help for its options")
+    if argv and argv[0] in ("wan", "ltx"):
+        if argv[0] == "wan":
+            from .families.wan import main as run
+        else:
+            from .families.ltx import main as run
+        return run(argv[1:]) or 0
     if len(argv) < 2 or argv[0] not in ("demo",):
         print(usage, file=sys.stderr)
         return 2

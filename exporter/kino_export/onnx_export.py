@@ -70,3 +70,46 @@ def io_spec(path: str) -> dict:
 
 def tensor(name: str, dtype: str) -> dict:
     return {"name": name, "dtype": dtype}
+
+
+def roles(entries) -> dict:
+    return {role: tensor(name, dtype) for role, name, dtype, _ in entries}
+
+
+def check_graph(path: str, io: dict) -> None:
+    """The written graph has exactly the declared inputs/outputs: names, dtypes, ranks, a symbolic
+    size wherever the declaration says the dim is dynamic and the size it gives where it is static."""
+    spec = io_spec(path)
+    m = onnx.load(path, load_external_data=False)
+    shapes = {v.name: v.type.tensor_type.shape.dim for v in list(m.graph.input) + list(m.graph.output)}
+    for side in ("inputs", "outputs"):
+        want = {name: (dtype, len(dims)) for _, name, dtype, dims in io[side]}
+        if spec[side] != want:
+            raise ValueError(f"{os.path.basename(path)} {side}: graph has {spec[side]}, declared {want}")
+        for _, name, _, dims in io[side]:
+            for axis, (d, g) in enumerate(zip(dims, shapes[name])):
+                dynamic = g.HasField("dim_param") or not g.HasField("dim_value")
+                if isinstance(d, str) and not dynamic:
+                    raise ValueError(f"{os.path.basename(path)}: {name} axis {axis} ({d}) is static "
+                                         f"({g.dim_value}) but must be dynamic")
+                if isinstance(d, int) and g.dim_value != d:
+                    raise ValueError(f"{os.path.basename(path)}: {name} axis {axis} is {g} not {d}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+
+def export_structure(module, args, path: str, input_names, output_names, dynamic_shapes) -> str:
+    """Export a graph WITHOUT its weights (modules built on the "meta" device): the structure and
+    io of a real-size model in seconds and kilobytes, for checks."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes, strict=False)
+        program = torch.onnx.export(ep, (), dynamo=True, opset_version=OPSET, input_names=input_names,
+                                    output_names=output_names, verbose=False, optimize=False)
+    program.save(path, include_initializers=False)
+    model = onnx.load(path, load_external_data=False)
+    strip_metadata(model)  # stack traces: most of the file, and nothing the checks read
+    onnx.save_model(model, path)
+    return path

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import torch
 
+from kino_export import onnx_export
 from kino_export.families import wan
 from kino_export.reference import parity_io, schedulers
 from kino_export.reference import parity_wan as P
@@ -49,7 +50,7 @@ def pkg():
 def test_manifest_and_graphs_are_what_the_writer_declares(comp, exporter, pkg):
     assert pkg.manifest == json.loads(json.dumps(wan.build_manifest(comp, exporter, wan.TINY_MAX_LENGTH)))
     for g in wan.GRAPHS:
-        wan.check_graph(os.path.join(PKG, f"{g}.onnx"), exporter.io[g])
+        onnx_export.check_graph(os.path.join(PKG, f"{g}.onnx"), exporter.io[g])
     dec, enc = pkg.manifest["vae_decoder"], pkg.manifest["vae_encoder"]
     assert len(dec["caches"]) == len(exporter.dec_slots) and len(enc["caches"]) == len(exporter.enc_slots)
     onnx_bytes = sum(os.path.getsize(os.path.join(PKG, f"{g}.onnx")) for g in wan.GRAPHS)
@@ -200,12 +201,12 @@ def test_real_size_wan(tmp_path):
     assert tr.config.num_attention_heads * tr.config.attention_head_dim == 1536
     io = wan.graph_io([], [])["denoiser"]
     module, args, dyn = wan.denoiser_spec(tr)
-    path = wan.export_structure(module, args, str(tmp_path / "denoiser.onnx"), [e[1] for e in io["inputs"]],
+    path = onnx_export.export_structure(module, args, str(tmp_path / "denoiser.onnx"), [e[1] for e in io["inputs"]],
                                 [e[1] for e in io["outputs"]], dyn)
-    wan.check_graph(path, io)
+    onnx_export.check_graph(path, io)
     spec = wan.onnx_export.io_spec(path)
-    assert {r["name"]: r["dtype"] for r in wan.roles(io["inputs"]).values()} == {k: v[0] for k, v in spec["inputs"].items()}
-    assert {r["name"]: r["dtype"] for r in wan.roles(io["outputs"]).values()} == {k: v[0] for k, v in spec["outputs"].items()}
+    assert {r["name"]: r["dtype"] for r in onnx_export.roles(io["inputs"]).values()} == {k: v[0] for k, v in spec["inputs"].items()}
+    assert {r["name"]: r["dtype"] for r in onnx_export.roles(io["outputs"]).values()} == {k: v[0] for k, v in spec["outputs"].items()}
     model = onnx.load(path, load_external_data=False)
     dims = {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
             for v in list(model.graph.input) + list(model.graph.output)}

@@ -5,16 +5,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
-import tempfile
 
 import torch
 import torch.nn as nn
 from torch.export import Dim
 
 from .. import onnx_export
+from ..families.common import package_folder, write_manifest
 from ..onnx_export import tensor
 from . import world
 from .nets import DiT, CausalVideoAutoencoder, TextEncoder
@@ -88,10 +86,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     """Write the package into a temp folder beside ``out`` and move it into place at the end."""
     cfg = ck["config"]
     c, p = cfg["latent_channels"], cfg["patch"]
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".kino-export-", dir=parent)
-    try:
+    with package_folder(out) as tmp:
         build_tokenizer().save(os.path.join(tmp, "tokenizer.json"))
         b, n = Dim("batch", min=1, max=64), Dim("text_len", min=1, max=world.MAX_TOKENS)
         f = Dim("latent_frames", min=1, max=64)
@@ -162,15 +157,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
             "training": {"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
                          "sampled_adherence": ck["scores"]},
         }
-        with open(os.path.join(tmp, "kino.json"), "w") as fh:
-            json.dump(manifest, fh, indent=2)
-            fh.write("\n")
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_manifest(tmp, manifest)
     return out
 
 

@@ -9,7 +9,6 @@ The Rust engine reads the file with the `tokenizers` crate; diffusers reads it t
 """
 from __future__ import annotations
 
-import math
 import string
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors

@@ -35,18 +35,16 @@ import argparse
 import json
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass
 
-import onnx
 import torch
 import torch.nn as nn
 from torch.export import Dim
 
 from .. import onnx_export
-from ..onnx_export import tensor
+from ..onnx_export import check_graph, roles
+from .common import Components, package_folder, write_manifest
 
 F32, I64 = "float32", "int64"
 FAMILY = "wan2.1"
@@ -91,28 +89,6 @@ TINY_UMT5 = dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, relativ
 
 # ---------------------------------------------------------------------------------------------
 # Components
-
-
-class Components:
-    """The torch modules and facts a package is made from (real checkpoint or tiny)."""
-
-    def __init__(self, text_encoder, transformer, vae, scheduler_config: dict, tokenizer_src: str | None,
-                 name: str, description: str, tiny: bool):
-        self.text_encoder = text_encoder.eval()
-        self.transformer = transformer.eval()
-        self.vae = vae.eval()
-        self.scheduler_config = scheduler_config
-        self.tokenizer_src = tokenizer_src  # the checkpoint's tokenizer.json; None: the tiny T5 tokenizer
-        self.name = name
-        self.description = description
-        self.tiny = tiny
-
-    def write_tokenizer(self, path: str) -> None:
-        if self.tokenizer_src is None:
-            from . import t5_tokenizer
-            t5_tokenizer.save(path)
-        else:
-            shutil.copyfile(self.tokenizer_src, path)
 
 
 def tiny_transformer():
@@ -405,34 +381,6 @@ def graph_io(dec_slots: list[CacheSlot], enc_slots: list[CacheSlot]) -> dict:
     }
 
 
-def roles(entries) -> dict:
-    return {role: tensor(name, dtype) for role, name, dtype, _ in entries}
-
-
-def check_graph(path: str, io: dict) -> None:
-    """The written graph has exactly the declared inputs/outputs: names, dtypes, ranks, a symbolic
-    size wherever the declaration says the dim is dynamic and the size it gives where it is static."""
-    spec = onnx_export.io_spec(path)
-    m = onnx.load(path, load_external_data=False)
-    shapes = {v.name: v.type.tensor_type.shape.dim for v in list(m.graph.input) + list(m.graph.output)}
-    for side in ("inputs", "outputs"):
-        want = {name: (dtype, len(dims)) for _, name, dtype, dims in io[side]}
-        if spec[side] != want:
-            raise AssertionError(f"{os.path.basename(path)} {side}: graph has {spec[side]}, declared {want}")
-        for _, name, _, dims in io[side]:
-            for axis, (d, g) in enumerate(zip(dims, shapes[name])):
-                dynamic = g.HasField("dim_param") or not g.HasField("dim_value")
-                if isinstance(d, str) and not dynamic:
-                    raise AssertionError(f"{os.path.basename(path)}: {name} axis {axis} ({d}) is static "
-                                         f"({g.dim_value}) but must be dynamic")
-                if isinstance(d, int) and g.dim_value != d:
-                    raise AssertionError(f"{os.path.basename(path)}: {name} axis {axis} is {g} not {d}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Export
-
-
 def _dims(rope_max: int = 1024) -> dict:
     # Example inputs use sizes > 1 everywhere (torch.export specialises dims that are 0 or 1 in the
     # example). The transformer's RoPE tables hold rope_max_seq_len positions per axis (1024 for
@@ -529,21 +477,6 @@ class Exporter:
         return paths
 
 
-def export_structure(module, args, path: str, input_names, output_names, dynamic_shapes) -> str:
-    """Export a graph WITHOUT its weights (modules built on the "meta" device): the structure and
-    io of a real-size model in seconds and kilobytes, for checks."""
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ep = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes, strict=False)
-        program = torch.onnx.export(ep, (), dynamo=True, opset_version=onnx_export.OPSET, input_names=input_names,
-                                    output_names=output_names, verbose=False, optimize=False)
-    program.save(path, include_initializers=False)
-    model = onnx.load(path, load_external_data=False)
-    onnx_export.strip_metadata(model)  # stack traces: most of the file, and nothing the checks read
-    onnx.save_model(model, path)
-    return path
-
-
 def build_manifest(comp: Components, exp: Exporter, max_length: int) -> dict:
     tr, vae, te = comp.transformer, comp.vae, comp.text_encoder
     io = exp.io
@@ -596,23 +529,11 @@ def build_manifest(comp: Components, exp: Exporter, max_length: int) -> dict:
 
 def export_package(comp: Components, out: str, max_length: int) -> str:
     """Write the package into a temp folder beside ``out`` and move it into place at the end."""
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".kino-export-", dir=parent)
-    try:
+    with package_folder(out) as tmp:
         comp.write_tokenizer(os.path.join(tmp, "tokenizer.json"))
         exp = Exporter(comp)
         exp.export(tmp)
-        manifest = build_manifest(comp, exp, max_length)
-        with open(os.path.join(tmp, "kino.json"), "w") as fh:
-            json.dump(manifest, fh, indent=2)
-            fh.write("\n")
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_manifest(tmp, build_manifest(comp, exp, max_length))
     return out
 
 

@@ -1,0 +1,65 @@
+"""What the family exporters share: the components a package is made from, and writing a
+package folder atomically."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+
+class Components:
+    """The torch modules and facts a package is made from (real checkpoint or tiny)."""
+
+    def __init__(self, text_encoder, transformer, vae, scheduler_config: dict, tokenizer_src: str | None,
+                 name: str, description: str, tiny: bool):
+        self.text_encoder = text_encoder.eval()
+        self.transformer = transformer.eval()
+        self.vae = vae.eval()
+        self.scheduler_config = scheduler_config
+        self.tokenizer_src = tokenizer_src  # a tokenizer.json (or a folder to convert); None: tiny T5 tokenizer
+        self.name = name
+        self.description = description
+        self.tiny = tiny
+
+    def write_tokenizer(self, path: str) -> None:
+        if self.tokenizer_src is None:
+            from . import t5_tokenizer
+            t5_tokenizer.save(path)
+        elif os.path.isfile(self.tokenizer_src):
+            shutil.copyfile(self.tokenizer_src, path)
+        else:
+            # A folder with only spiece.model: let transformers convert it to the fast format
+            # (the conversion needs the sentencepiece package).
+            from transformers import T5TokenizerFast
+            try:
+                fast = T5TokenizerFast.from_pretrained(self.tokenizer_src, local_files_only=True)
+            except Exception as e:
+                raise RuntimeError(f"{self.tokenizer_src} has no tokenizer.json and converting spiece.model "
+                                   f"failed ({e}); install sentencepiece or add tokenizer.json") from e
+            fast.backend_tokenizer.save(path)
+
+
+@contextlib.contextmanager
+def package_folder(out: str):
+    """Yields a temporary folder beside ``out``; when the block succeeds it replaces ``out``
+    (readable by all, like any folder), when it fails it is removed and ``out`` is untouched."""
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".kino-export-", dir=parent)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_manifest(folder: str, manifest: dict) -> None:
+    with open(os.path.join(folder, "kino.json"), "w") as fh:
+        json.dump(manifest, fh, indent=2)
+        fh.write("\n")

@@ -7,7 +7,11 @@ def main(argv=None) -> int:
     usage = ("usage: python -m kino_export demo {train,continue,refine,export,eval} [options]\n"
              "       python -m kino_export wan --from <diffusers folder> --out <package> [options]\n"
              "       python -m kino_export ltx --from <diffusers folder> --out <package> [options]\n"
+             "       python -m kino_export bench [--config medium|tiny] [--threads N] [--steps N]\n"
              "       run a subcommand with --help for its options")
+    if argv and argv[0] == "bench":
+        from .bench import main as run
+        return run(argv[1:]) or 0
     if argv and argv[0] in ("wan", "ltx"):
         if argv[0] == "wan":
             from .families.wan import main as run

@@ -143,7 +143,9 @@ impl Denoiser {
         }
     }
 
-    pub fn predict(&self, x: &DenoiserInputs<'_>, tokens: usize) -> Result<Vec<f32>> {
+    /// Runs the denoiser and hands the velocity (same shape as the latents) to `read`, straight
+    /// from ONNX Runtime's output buffer.
+    pub fn predict_with(&self, x: &DenoiserInputs<'_>, tokens: usize, read: &mut dyn FnMut(&[f32])) -> Result<()> {
         let t_shape = self.timestep_shape(x.latent_shape, tokens);
         let mask_shape = [x.text_shape[0], x.text_shape[1]];
         let mut inputs = vec![
@@ -160,16 +162,18 @@ impl Denoiser {
         if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
             inputs.push((name.as_str(), Input::F32(&coords_shape, c)));
         }
-        let mut out = self.session.run("denoiser", &inputs, &[&self.velocity])?;
-        let v = out.remove(0);
-        if v.shape != x.latent_shape {
-            return Err(Error::Inference {
-                component: "denoiser".into(),
-                file: self.session.file.display().to_string(),
-                reason: format!("velocity shape {:?} differs from the latents' {:?}", v.shape, x.latent_shape),
-            });
-        }
-        Ok(v.data)
+        self.session.run_view("denoiser", &inputs, &[&self.velocity], |out| {
+            let v = &out[0];
+            if v.shape != x.latent_shape {
+                return Err(Error::Inference {
+                    component: "denoiser".into(),
+                    file: self.session.file.display().to_string(),
+                    reason: format!("velocity shape {:?} differs from the latents' {:?}", v.shape, x.latent_shape),
+                });
+            }
+            read(v.data);
+            Ok(())
+        })
     }
 }
 

@@ -585,6 +585,8 @@ impl Pipeline {
         let l = prompt.len;
         let n = latents.len();
         let mut doubled = if batched { vec![0f32; 2 * n] } else { Vec::new() };
+        let mut velocity = vec![0f32; n];
+        let mut ts_buf: Vec<f32> = Vec::new();
         for (i, &t) in timesteps.iter().enumerate() {
             if let (Some(x), Some(eps), ContextMode::Replace) = (ctx, &ctx_noise, mode) {
                 // Latent replacement: the context, noised to this step's level.
@@ -603,46 +605,50 @@ impl Pipeline {
                     context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
                 }
             }
-            let timestep_for = |b: usize| -> Vec<f32> {
-                let ts = self.denoiser.timestep_shape([b, c, f, h, w], seq_len);
+            // Timesteps for a batch of `b`, written into a buffer reused across steps.
+            let fill_timesteps = |b: usize, out: &mut Vec<f32>| {
+                out.clear();
                 let frame_t = |j: usize| if ctx_frames.contains(&j) { 0.0 } else { t };
                 match (mode, self.denoiser.spec.timestep_shape) {
                     // Clean context frames sit at timestep 0, per frame or per token.
-                    (ContextMode::Native, TimestepShape::PerFrame) => (0..b).flat_map(|_| (0..f).map(frame_t)).collect(),
+                    (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..f).map(frame_t))),
                     (ContextMode::Native, TimestepShape::PerToken) => {
-                        (0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))).collect()
+                        out.extend((0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))))
                     }
-                    _ => vec![t; ts.iter().product()],
+                    _ => out.resize(self.denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
                 }
             };
-            let velocity = if batched {
+            // The model's output goes straight from ONNX Runtime's buffer into `velocity`
+            // (guidance combined on the way): no allocation per step.
+            let g = req.guidance;
+            if batched {
                 doubled[..n].copy_from_slice(&latents);
                 doubled[n..].copy_from_slice(&latents);
-                let ts = timestep_for(2);
-                let v = self.denoiser.predict(
-                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask, frame_offset: 0 },
+                fill_timesteps(2, &mut ts_buf);
+                self.denoiser.predict_with(
+                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts_buf, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask, frame_offset: 0 },
                     seq_len,
+                    &mut |v| combine_guidance_into(&v[..n], &v[n..], g, &mut velocity),
                 )?;
-                combine_guidance(&v[..n], &v[n..], req.guidance)
             } else {
-                let ts = timestep_for(1);
-                let run = |k: usize| {
-                    self.denoiser.predict(
-                        &DenoiserInputs {
-                            latents: &latents,
-                            latent_shape: shape,
-                            timestep: &ts,
-                            text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
-                            text_shape: [1, l, d],
-                            text_mask: &prompt.mask[k * l..(k + 1) * l],
-                            frame_offset: 0,
-                        },
-                        seq_len,
-                    )
+                fill_timesteps(1, &mut ts_buf);
+                let inputs = |k: usize| DenoiserInputs {
+                    latents: &latents,
+                    latent_shape: shape,
+                    timestep: &ts_buf,
+                    text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
+                    text_shape: [1, l, d],
+                    text_mask: &prompt.mask[k * l..(k + 1) * l],
+                    frame_offset: 0,
                 };
-                let cond = run(0)?;
-                if prompt.guided { combine_guidance(&cond, &run(1)?, req.guidance) } else { cond }
-            };
+                self.denoiser.predict_with(&inputs(0), seq_len, &mut |v| velocity.copy_from_slice(v))?;
+                if prompt.guided {
+                    // `velocity` holds the conditional prediction; the unconditional one comes in.
+                    self.denoiser.predict_with(&inputs(1), seq_len, &mut |u| {
+                        velocity.iter_mut().zip(u).for_each(|(c, u)| *c = u + g * (*c - u));
+                    })?;
+                }
+            }
             scheduler.step(&velocity, &mut latents, i);
             if let (Some(x), ContextMode::Native) = (ctx, mode) {
                 context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
@@ -791,9 +797,11 @@ fn crossfade(a: &RgbFrame, b: &RgbFrame, w: f32) -> RgbFrame {
     RgbFrame { width: a.width, height: a.height, data }
 }
 
-/// `v = v_uncond + g * (v_cond - v_uncond)`.
-fn combine_guidance(cond: &[f32], uncond: &[f32], g: f32) -> Vec<f32> {
-    cond.iter().zip(uncond).map(|(c, u)| u + g * (c - u)).collect()
+/// `v = v_uncond + g * (v_cond - v_uncond)`, into `out`.
+fn combine_guidance_into(cond: &[f32], uncond: &[f32], g: f32, out: &mut [f32]) {
+    for ((o, c), u) in out.iter_mut().zip(cond).zip(uncond) {
+        *o = u + g * (c - u);
+    }
 }
 
 #[cfg(test)]
@@ -802,8 +810,11 @@ mod tests {
 
     #[test]
     fn guidance_of_one_is_the_conditional_prediction() {
-        assert_eq!(combine_guidance(&[1.0, 2.0], &[5.0, -1.0], 1.0), vec![1.0, 2.0]);
-        assert_eq!(combine_guidance(&[1.0], &[0.0], 3.0), vec![3.0]);
+        let mut out = [0.0; 2];
+        combine_guidance_into(&[1.0, 2.0], &[5.0, -1.0], 1.0, &mut out);
+        assert_eq!(out, [1.0, 2.0]);
+        combine_guidance_into(&[1.0, 0.0], &[0.0, 0.0], 3.0, &mut out);
+        assert_eq!(out, [3.0, 0.0]);
     }
 
     #[test]

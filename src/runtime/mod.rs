@@ -470,6 +470,12 @@ impl OnnxSession {
 
     /// Runs the graph and returns the named float outputs in the order asked.
     pub fn run(&self, component: &str, inputs: &[(&str, Input<'_>)], outputs: &[&str]) -> Result<Vec<Output>> {
+        self.run_view(component, inputs, outputs, |views| Ok(views.iter().map(|v| Output { shape: v.shape.clone(), data: v.data.to_vec() }).collect()))
+    }
+
+    /// Runs the graph and hands the named float outputs, as views into ONNX Runtime's memory, to
+    /// `read`: no copy, no allocation (the denoiser's velocity goes straight into guidance).
+    pub fn run_view<R>(&self, component: &str, inputs: &[(&str, Input<'_>)], outputs: &[&str], read: impl FnOnce(&[OutputView<'_>]) -> Result<R>) -> Result<R> {
         let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
         let mut values: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
@@ -487,14 +493,20 @@ impl OnnxSession {
                 r.push(started.elapsed().as_secs_f64());
             }
         }
-        let mut out = Vec::with_capacity(outputs.len());
+        let mut views = Vec::with_capacity(outputs.len());
         for name in outputs {
             let value = result.get(*name).ok_or_else(|| fail(format!("graph produced no output named {name:?}")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
-            out.push(Output { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() });
+            views.push(OutputView { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data });
         }
-        Ok(out)
+        read(&views)
     }
+}
+
+/// One float output of a run, borrowed from ONNX Runtime (see [`OnnxSession::run_view`]).
+pub struct OutputView<'a> {
+    pub shape: Vec<usize>,
+    pub data: &'a [f32],
 }
 
 fn default_trt_cache() -> PathBuf {

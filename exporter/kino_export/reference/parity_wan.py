@@ -194,7 +194,8 @@ def onnx_generate(pkg: OnnxPackage, case: dict, noise: np.ndarray) -> np.ndarray
     for t in sched.timesteps:
         ts = np.full((x.shape[0],), float(t), dtype=np.float32)
         xin = x.numpy()
-        # max_batch 1: conditional and unconditional passes run separately, as WanPipeline does.
+        # Conditional and unconditional passes run separately, as WanPipeline does (kino batches
+        # them, max_batch 2: the parity tests show the two agree).
         v_c = pkg.run(den, {"latents": xin, "timestep": ts, "text_embeds": pos})["velocity"]
         v_u = pkg.run(den, {"latents": xin, "timestep": ts, "text_embeds": neg})["velocity"]
         v = torch.from_numpy(v_u) + case["guidance"] * (torch.from_numpy(v_c) - torch.from_numpy(v_u))

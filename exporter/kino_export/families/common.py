@@ -41,6 +41,28 @@ class Components:
             fast.backend_tokenizer.save(path)
 
 
+def check_layout(folder: str, required: list, what: str) -> None:
+    """Fail at once, before any weights load, when ``folder`` lacks part of the diffusers layout.
+
+    ``required``: relative paths, or tuples of alternatives (any one will do). One error names
+    everything missing: otherwise from_pretrained reports a missing folder as a failed download
+    from huggingface.co (or an invalid repo id), and only after loading the other components."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder (expected a diffusers {what} folder)")
+    missing = []
+    for alternatives in required:
+        alternatives = (alternatives,) if isinstance(alternatives, str) else tuple(alternatives)
+        if any(os.path.isfile(os.path.join(folder, a)) for a in alternatives):
+            continue
+        subdirs = {a.split("/")[0] for a in alternatives if "/" in a}
+        if subdirs and not any(os.path.isdir(os.path.join(folder, d)) for d in subdirs):
+            missing.append(" or ".join(sorted(d + "/" for d in subdirs)))
+        else:
+            missing.append(" or ".join(alternatives))
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a complete diffusers {what} folder: missing {', '.join(missing)}")
+
+
 @contextlib.contextmanager
 def package_folder(out: str):
     """Yields a temporary folder beside ``out``; when the block succeeds it replaces ``out``

@@ -36,7 +36,7 @@ from torch.export import Dim
 
 from .. import onnx_export
 from ..onnx_export import check_graph, roles
-from .common import Components, package_folder, write_manifest
+from .common import Components, check_layout, package_folder, write_manifest
 
 F32, I64 = "float32", "int64"
 FAMILY = "ltx-video"
@@ -136,10 +136,19 @@ def load_components(folder: str, dtype: torch.dtype) -> Components:
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
     from transformers import T5EncoderModel
     folder = os.path.abspath(folder)
+    # tokenizer/: tokenizer.json, or spiece.model to convert (without either, transformers would
+    # make an empty-vocabulary T5 tokenizer and the package would tokenize every word to <unk>).
+    check_layout(folder, ["text_encoder/config.json", "transformer/config.json", "vae/config.json",
+                          "scheduler/scheduler_config.json", ("tokenizer/tokenizer.json", "tokenizer/spiece.model")],
+                 "LTX-Video")
     te = T5EncoderModel.from_pretrained(os.path.join(folder, "text_encoder"), torch_dtype=dtype, local_files_only=True)
     tr = LTXVideoTransformer3DModel.from_pretrained(os.path.join(folder, "transformer"), torch_dtype=dtype,
                                                     local_files_only=True)
-    vae = AutoencoderKLLTXVideo.from_pretrained(os.path.join(folder, "vae"), torch_dtype=dtype, local_files_only=True)
+    # Loaded in float32 so the latent statistics reach the manifest unrounded, then cast.
+    vae = AutoencoderKLLTXVideo.from_pretrained(os.path.join(folder, "vae"), torch_dtype=torch.float32,
+                                                local_files_only=True)
+    latent_stats = (vae.latents_mean.tolist(), vae.latents_std.tolist())
+    vae = vae.to(dtype)
     with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
         sched = json.load(f)
     tok = os.path.join(folder, "tokenizer", "tokenizer.json")
@@ -149,8 +158,10 @@ def load_components(folder: str, dtype: torch.dtype) -> Components:
         # decoding is not deterministic there, exactly as in diffusers.
         warnings.warn("vae.config.decoder_inject_noise: the decoder graph draws its own noise")
     name = os.path.basename(folder.rstrip("/")) or "ltx-video"
-    return Components(te, tr, vae, sched, tok, name=name, tiny=False,
+    comp = Components(te, tr, vae, sched, tok, name=name, tiny=False,
                       description=f"LTX-Video exported from {name} (diffusers layout)")
+    comp.latent_stats = latent_stats
+    return comp
 
 
 def kino_scheduler(cfg: dict) -> dict:
@@ -417,6 +428,8 @@ def build_manifest(comp: Components, max_length: int) -> dict:
                    "outputs": roles(io["vae_decoder"]["outputs"]), "timestep_conditioned": cond}
     if cond:
         vae_decoder.update(decode_timestep=DECODE_TIMESTEP, decode_noise_scale=DECODE_NOISE_SCALE)
+    # The float32 statistics of an fp16 export (see load_components), else the VAE's buffers.
+    stats = getattr(comp, "latent_stats", None) or (vae.latents_mean.float().tolist(), vae.latents_std.float().tolist())
     return {
         "schema_version": 1,
         "name": comp.name,
@@ -425,8 +438,8 @@ def build_manifest(comp: Components, max_length: int) -> dict:
         "video": video,
         "latent": {"channels": int(tr.config.in_channels), "spatial_compression": f["spatial"],
                    "temporal_compression": f["temporal"], "causal_first_frame": True,
-                   "mean": [float(x) for x in vae.latents_mean.float().tolist()],
-                   "std": [float(x) for x in vae.latents_std.float().tolist()],
+                   "mean": [float(x) for x in stats[0]],
+                   "std": [float(x) for x in stats[1]],
                    "scaling_factor": float(vae.config.scaling_factor)},
         "tokenizer": {"file": "tokenizer.json", "max_length": max_length, "padding": "max_length", "clean": "none"},
         # attend_to_padding: kino feeds the graph an all-ones attention mask, LTXPipeline's unmasked T5.

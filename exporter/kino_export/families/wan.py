@@ -44,7 +44,7 @@ from torch.export import Dim
 
 from .. import onnx_export
 from ..onnx_export import check_graph, roles
-from .common import Components, package_folder, write_manifest
+from .common import Components, check_layout, package_folder, write_manifest
 
 F32, I64 = "float32", "int64"
 FAMILY = "wan2.1"
@@ -160,6 +160,9 @@ def load_components(folder: str, dtype: torch.dtype) -> Components:
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
     from transformers import UMT5EncoderModel
     folder = os.path.abspath(folder)
+    # kino needs the tokenizer in the fast (tokenizers) format: tokenizer/tokenizer.json.
+    check_layout(folder, ["model_index.json", "text_encoder/config.json", "transformer/config.json",
+                          "vae/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json"], "Wan2.1")
     with open(os.path.join(folder, "model_index.json")) as f:
         index = json.load(f)
     if index.get("transformer_2") not in (None, [None, None]) or index.get("expand_timesteps"):
@@ -175,8 +178,6 @@ def load_components(folder: str, dtype: torch.dtype) -> Components:
     with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
         sched = json.load(f)
     tok = os.path.join(folder, "tokenizer", "tokenizer.json")
-    if not os.path.isfile(tok):
-        raise FileNotFoundError(f"{tok}: kino needs the tokenizer in the fast (tokenizers) format")
     name = os.path.basename(folder.rstrip("/")) or "wan2.1"
     return Components(te, tr, vae, sched, tok, name=name, tiny=False,
                       description=f"Wan2.1 text-to-video exported from {name} (diffusers layout)")

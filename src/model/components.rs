@@ -1,7 +1,7 @@
 //! The model's components, each an ONNX graph behind a small typed API.
 
 use crate::error::{Error, Result};
-use crate::model::manifest::{DenoiserSpec, GraphSpec, TextEncoderSpec, TimestepShape, VaeSpec};
+use crate::model::manifest::{DenoiserSpec, GraphSpec, LatentSpec, TextEncoderSpec, TimestepShape, VaeSpec};
 use crate::model::ModelPackage;
 use crate::runtime::{Device, Input, OnnxSession, Output, RuntimeOptions};
 use crate::text::TokenBatch;
@@ -99,9 +99,6 @@ pub struct DenoiserInputs<'a> {
     pub text_embeds: &'a [f32],
     pub text_shape: [usize; 3],
     pub text_mask: &'a [i64],
-    /// Latent frame `f` of these latents sits at position `f + frame_offset` in the clip
-    /// (for position inputs such as `video_coords`).
-    pub frame_offset: usize,
 }
 
 impl Denoiser {
@@ -158,7 +155,7 @@ impl Denoiser {
         }
         let [b, _, f, h, w] = x.latent_shape;
         let coords_shape = [b, 3, f * h * w];
-        let coords = self.spec.video_coords.as_ref().map(|vc| vc.for_shape(b, f, h, w, x.frame_offset));
+        let coords = self.spec.video_coords.as_ref().map(|vc| vc.for_shape(b, f, h, w));
         if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
             inputs.push((name.as_str(), Input::F32(&coords_shape, c)));
         }
@@ -360,8 +357,7 @@ enum EncoderGraphs {
 /// chunk (a causal chunk of `n` latent frames reads `1 + t(n-1)` pixel frames first, `t n` after).
 pub struct VaeEncoder {
     graphs: EncoderGraphs,
-    temporal_compression: usize,
-    causal: bool,
+    latent: LatentSpec,
 }
 
 impl VaeEncoder {
@@ -378,8 +374,7 @@ impl VaeEncoder {
                 EncoderGraphs::CausalChunks(graphs.expect("a causal-chunk spec"))
             }
         };
-        let l = &pkg.manifest.latent;
-        Ok(Some(VaeEncoder { graphs, temporal_compression: l.temporal_compression.max(1) as usize, causal: l.causal_first_frame }))
+        Ok(Some(VaeEncoder { graphs, latent: pkg.manifest.latent.clone() }))
     }
 
     pub fn sessions(&self) -> Vec<&OnnxSession> {
@@ -397,30 +392,32 @@ impl VaeEncoder {
                 Ok((o.shape, o.data))
             }
             EncoderGraphs::CausalChunks(graphs) => {
-                let t = self.temporal_compression;
-                let latent_total = if self.causal { 1 + shape[2].saturating_sub(1) / t } else { shape[2] / t };
+                let t = self.latent.temporal_compression.max(1) as usize;
+                let causal = self.latent.causal_first_frame;
                 let mut caches = Caches::new();
                 let mut parts: Vec<Output> = Vec::new();
-                for (graph, start, n) in graphs.chunks(latent_total) {
-                    // Pixel frames of latent frames [start, start + n).
-                    let pixel = |l: usize| if self.causal { if l == 0 { 0 } else { 1 + t * (l - 1) } } else { t * l };
+                for (graph, start, n) in graphs.chunks(self.latent.latent_frames(shape[2] as u32)) {
+                    // The first pixel frame of latent frame `l`.
+                    let pixel = |l: usize| if causal { if l == 0 { 0 } else { 1 + t * (l - 1) } } else { t * l };
                     let (p0, p1) = (pixel(start), pixel(start + n).min(shape[2]));
                     let chunk = latent_frames(frames, shape, p0, p1 - p0);
                     let chunk_shape = [shape[0], shape[1], p1 - p0, shape[3], shape[4]];
                     parts.push(graph.run("VAE encoder", &chunk, &chunk_shape, &mut caches)?);
                 }
-                concat_frames(&parts)
+                concat_frames("VAE encoder", &parts)
             }
         }
     }
 }
 
-/// Concatenates `[1, C, n_i, h, w]` tensors along frames.
-fn concat_frames(parts: &[Output]) -> Result<(Vec<usize>, Vec<f32>)> {
-    let Some(first) = parts.first() else { return Err(Error::InvalidRequest("no frames to encode".into())) };
+/// Concatenates `[1, C, n_i, h, w]` chunks from `component` along frames.
+pub(crate) fn concat_frames(component: &str, parts: &[Output]) -> Result<(Vec<usize>, Vec<f32>)> {
+    let Some(first) = parts.first() else {
+        return Err(Error::Inference { component: component.into(), file: String::new(), reason: "produced no chunks".into() });
+    };
     if first.shape.len() != 5 || parts.iter().any(|p| p.shape.len() != 5 || p.shape[1] != first.shape[1] || p.shape[3..] != first.shape[3..]) {
         let shapes: Vec<&Vec<usize>> = parts.iter().map(|p| &p.shape).collect();
-        return Err(Error::Inference { component: "VAE encoder".into(), file: String::new(), reason: format!("chunks of mismatched shapes {shapes:?}") });
+        return Err(Error::Inference { component: component.into(), file: String::new(), reason: format!("chunks of mismatched shapes {shapes:?}") });
     }
     let (c, plane) = (first.shape[1], first.shape[3] * first.shape[4]);
     let total: usize = parts.iter().map(|p| p.shape[2]).sum();
@@ -442,7 +439,7 @@ mod tests {
     fn concat_frames_joins_along_time_per_channel() {
         let part = |n: usize, base: f32| Output { shape: vec![1, 2, n, 1, 1], data: (0..2 * n).map(|i| base + i as f32).collect() };
         // [c0: 0], [c1: 1] and [c0: 10, 11], [c1: 12, 13]
-        let (shape, data) = concat_frames(&[part(1, 0.0), part(2, 10.0)]).unwrap();
+        let (shape, data) = concat_frames("test", &[part(1, 0.0), part(2, 10.0)]).unwrap();
         assert_eq!(shape, vec![1, 2, 3, 1, 1]);
         assert_eq!(data, vec![0.0, 10.0, 11.0, 1.0, 12.0, 13.0]);
     }

@@ -161,13 +161,12 @@ pub struct VideoCoords {
 }
 
 impl VideoCoords {
-    /// `[B, 3, F*h*w]` coordinates for latents of shape `[B, _, F, h, w]`, latent frame `f`
-    /// placed at `f + frame_offset`.
-    pub fn for_shape(&self, batch: usize, frames: usize, h: usize, w: usize, frame_offset: usize) -> Vec<f32> {
+    /// `[B, 3, F*h*w]` coordinates for latents of shape `[B, _, F, h, w]`.
+    pub fn for_shape(&self, batch: usize, frames: usize, h: usize, w: usize) -> Vec<f32> {
         let seq = frames * h * w;
         let mut one = vec![0f32; 3 * seq];
         for f in 0..frames {
-            let t = (((f + frame_offset) as f32) * self.scale[0] + self.causal_offset).max(0.0) / self.frame_rate;
+            let t = ((f as f32) * self.scale[0] + self.causal_offset).max(0.0) / self.frame_rate;
             for y in 0..h {
                 for x in 0..w {
                     let i = (f * h + y) * w + x;
@@ -301,7 +300,7 @@ mod tests {
     #[test]
     fn video_coords_follow_token_order() {
         let vc = VideoCoords { scale: [8.0, 32.0, 32.0], frame_rate: 25.0, causal_offset: -7.0 };
-        let c = vc.for_shape(2, 2, 1, 2, 0);
+        let c = vc.for_shape(2, 2, 1, 2);
         assert_eq!(c.len(), 2 * 3 * 4);
         // tokens (f, y, x): (0,0,0) (0,0,1) (1,0,0) (1,0,1)
         assert_eq!(&c[..4], &[0.0, 0.0, 1.0 / 25.0, 1.0 / 25.0]);

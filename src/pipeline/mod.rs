@@ -20,10 +20,10 @@ pub use noise::gaussian_noise;
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::{latent_frames, ChunkSink, DenoiserInputs};
+use crate::model::components::{concat_frames, latent_frames, ChunkSink, DenoiserInputs};
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
-use crate::runtime::{resolve_device, Device, OnnxSession, RuntimeOptions};
+use crate::runtime::{resolve_device, Device, OnnxSession, Output, RuntimeOptions};
 use crate::scheduler::build_scheduler;
 use crate::text::PromptTokenizer;
 use context::LatentContext;
@@ -626,7 +626,7 @@ impl Pipeline {
                 doubled[n..].copy_from_slice(&latents);
                 fill_timesteps(2, &mut ts_buf);
                 self.denoiser.predict_with(
-                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts_buf, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask, frame_offset: 0 },
+                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts_buf, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask },
                     seq_len,
                     &mut |v| combine_guidance_into(&v[..n], &v[n..], g, &mut velocity),
                 )?;
@@ -639,7 +639,6 @@ impl Pipeline {
                     text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
                     text_shape: [1, l, d],
                     text_mask: &prompt.mask[k * l..(k + 1) * l],
-                    frame_offset: 0,
                 };
                 self.denoiser.predict_with(&inputs(0), seq_len, &mut |v| velocity.copy_from_slice(v))?;
                 if prompt.guided {
@@ -728,23 +727,14 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
-        // Chunks [1, 3, n, H, W] joined along time, channel by channel.
-        let mut chunks: Vec<(usize, Vec<f32>)> = Vec::new();
-        let mut size = (0, 0);
+        let mut chunks = Vec::new();
         self.decode_chunks(&latents, shape, req.seed, &mut |chunk, cshape| {
-            size = (cshape[3], cshape[4]);
-            chunks.push((cshape[2], chunk.to_vec()));
+            chunks.push(Output { shape: cshape.to_vec(), data: chunk.to_vec() });
             Ok(())
         })?;
-        let total: usize = chunks.iter().map(|c| c.0).sum();
-        let plane = size.0 * size.1;
-        let mut out = Vec::with_capacity(3 * total * plane);
-        for ch in 0..3 {
-            for (n, data) in &chunks {
-                out.extend(data[ch * n * plane..(ch + 1) * n * plane].iter().map(|x| x.clamp(-1.0, 1.0)));
-            }
-        }
-        Ok((out, [1, 3, total, size.0, size.1]))
+        let (fshape, mut out) = concat_frames("VAE decoder", &chunks)?;
+        out.iter_mut().for_each(|x| *x = x.clamp(-1.0, 1.0));
+        Ok((out, [1, fshape[1], fshape[2], fshape[3], fshape[4]]))
     }
 }
 

@@ -134,7 +134,7 @@ fn optimized_path(file: &Path, device: Device, opts: &RuntimeOptions) -> Option<
     let meta = std::fs::metadata(file).ok()?;
     let external = file.with_file_name(format!("{}.data", file.file_name()?.to_string_lossy()));
     let data_len = std::fs::metadata(&external).map(|m| m.len()).unwrap_or(0);
-    if meta.len() + data_len > MAX_CACHED_GRAPH_BYTES || data_len > 0 {
+    if data_len > 0 || meta.len() > MAX_CACHED_GRAPH_BYTES {
         return None;
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -34,6 +34,7 @@ default ``text_encoder.attend_to_padding: true``), so the case's ``manifest`` al
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import warnings
@@ -267,7 +268,6 @@ def main(argv=None) -> int:
             warnings.simplefilter("ignore")
             ltx.export_package(comp, a.package, ltx.TINY_MAX_LENGTH)
         print(f"wrote {a.package}")
-    import json
     with open(os.path.join(a.package, "kino.json")) as f:
         manifest = json.load(f)
     tok = os.path.join(a.package, "tokenizer.json")

@@ -259,7 +259,8 @@ def main(argv=None) -> int:
         manifest = json.load(f)
     tok = os.path.join(a.package, "tokenizer.json")
     pkg = OnnxPackage(a.package)
-    write_encode_reference(comp, ENCODE_DIR)
+    # Beside the cases folder (the committed ENCODE_DIR for the default --cases).
+    write_encode_reference(comp, os.path.join(os.path.dirname(os.path.abspath(a.cases)), *ENCODE_DIR.split(os.sep)[-2:]))
     for case in CASES:
         noise = make_noise(comp, case)
         frames, sigmas = run_pipeline(comp, manifest, tok, case, noise)

@@ -52,6 +52,12 @@ struct RuntimeArgs {
     /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, kino's venv, python3's onnxruntime, system).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
+    /// CUDA / TensorRT: capture the denoiser's steps as a CUDA graph and replay it.
+    #[arg(long)]
+    cuda_graph: bool,
+    /// Run the denoiser without IoBinding (for comparison; same frames, one output allocation per step).
+    #[arg(long, hide = true)]
+    unbound_runs: bool,
 }
 
 #[derive(Args)]
@@ -210,7 +216,17 @@ impl RuntimeArgs {
         if self.threads == Some(0) {
             bail!("--threads must be at least 1");
         }
-        Ok(RuntimeOptions { device, threads: self.threads, ort_library: self.ort_lib.clone(), ..Default::default() })
+        if self.cuda_graph && matches!(device, Device::Cpu) {
+            bail!("--cuda-graph needs --device cuda, tensorrt or auto");
+        }
+        Ok(RuntimeOptions {
+            device,
+            threads: self.threads,
+            ort_library: self.ort_lib.clone(),
+            cuda_graph: self.cuda_graph,
+            unbound_runs: self.unbound_runs,
+            ..Default::default()
+        })
     }
 
     fn model_dir(&self) -> PathBuf {

@@ -49,6 +49,24 @@ fn same_seed_same_frames_other_seed_or_prompt_other_frames() {
 }
 
 #[test]
+fn io_binding_and_plain_runs_give_the_same_frames_across_windows() {
+    // 5 s = 40 frames: two windows, the second conditioned on the first and reusing its binding.
+    let d = tmpdir("binding");
+    let run = |name: &str, extra: &[&str]| {
+        let p = d.join(name);
+        let mut args = vec!["generate", "a green square moving down", "-o", p.to_str().unwrap(), "--seconds", "5", "--seed", "4", "-q"];
+        args.extend_from_slice(extra);
+        assert_ok(&kino(&args));
+        decode_video(&p).unwrap().frames
+    };
+    let bound = run("bound.mkv", &[]);
+    let plain = run("plain.mkv", &["--unbound-runs"]);
+    assert_eq!(bound.len(), 40);
+    assert!(bound == plain, "IoBinding changed the frames");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
 fn length_size_and_png_sequence_options() {
     let d = tmpdir("options");
     let frames_dir = d.join("frames");
@@ -83,6 +101,7 @@ fn bad_input_fails_cleanly_with_one_line() {
     let missing = d.join("no/such/dir/clip.mp4");
     assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &out, "onnx runtime");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--cuda-graph"]), &out, "--cuda-graph needs --device cuda");
     let huge = "a ".repeat(20_000);
     assert_clean_failure(&kino(&["generate", &huge, "-o", o]), &out, "characters");
     // CUDA on a CPU-only ONNX Runtime: a clear error, not a silent fallback.

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::model::manifest::{DenoiserSpec, GraphSpec, LatentSpec, TextEncoderSpec, TimestepShape, VaeSpec};
 use crate::model::ModelPackage;
-use crate::runtime::{Device, Input, OnnxSession, Output, RuntimeOptions};
+use crate::runtime::{BoundRun, Device, Input, OnnxSession, Output, RuntimeOptions};
 use crate::text::TokenBatch;
 
 fn role<'a>(spec: &'a GraphSpec, side_inputs: bool, role: &str) -> Option<&'a str> {
@@ -88,7 +88,16 @@ pub struct Denoiser {
     text_mask: Option<String>,
     video_coords: Option<String>,
     velocity: String,
+    /// Bindings of earlier windows, kept so a window of the same shapes reuses their tensors
+    /// (fixed device addresses for CUDA graphs); `None` when runs are unbound.
+    bindings: Option<std::sync::Mutex<Vec<(WindowKey, BoundRun)>>>,
 }
+
+/// The shapes a binding was made for: (latents, timestep, text).
+type WindowKey = ([usize; 5], Vec<usize>, [usize; 3]);
+
+/// At most this many bindings are kept (each holds a window's tensors).
+const KEPT_BINDINGS: usize = 4;
 
 /// One denoiser call's inputs. Shapes are `[B, C, F, h, w]` and `[B, L, D]`.
 pub struct DenoiserInputs<'a> {
@@ -125,7 +134,46 @@ impl Denoiser {
             velocity: required(pkg, f, g, false, "velocity")?.to_string(),
             session: pkg.open_graph(f, g, device, opts)?,
             spec,
+            bindings: (!opts.unbound_runs).then(|| std::sync::Mutex::new(Vec::new())),
         })
+    }
+
+    /// Sets up one window's runs: the text (and positions) are written once here; each
+    /// [`DenoiserWindow::run`] then writes only the latents and timesteps. With IoBinding (the
+    /// default) every tensor is preallocated and reused across steps and same-shaped windows.
+    pub fn window(&self, latent_shape: [usize; 5], tokens: usize, text_embeds: &[f32], text_shape: [usize; 3], text_mask: &[i64]) -> Result<DenoiserWindow<'_>> {
+        let t_shape = self.timestep_shape(latent_shape, tokens);
+        let Some(cache) = &self.bindings else {
+            return Ok(DenoiserWindow {
+                denoiser: self,
+                latent_shape,
+                tokens,
+                t_shape,
+                bound: None,
+                unbound: Some(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
+            });
+        };
+        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason: e.to_string() };
+        let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
+        let reused = {
+            let mut kept = cache.lock().map_err(|_| fail(ort::Error::new("binding cache poisoned by an earlier panic")))?;
+            kept.iter().position(|(k, _)| *k == key).map(|i| kept.remove(i).1)
+        };
+        let mut bound = match reused {
+            Some(b) => b,
+            None => self.session.bind("denoiser")?,
+        };
+        bound.write_f32(&self.text_embeds, &text_shape, |b| b.copy_from_slice(text_embeds)).map_err(fail)?;
+        if let Some(m) = &self.text_mask {
+            bound.write_i64(m, &[text_shape[0], text_shape[1]], |b| b.copy_from_slice(text_mask)).map_err(fail)?;
+        }
+        let [b, _, f, h, w] = latent_shape;
+        if let (Some(name), Some(vc)) = (&self.video_coords, &self.spec.video_coords) {
+            let coords = vc.for_shape(b, f, h, w);
+            bound.write_f32(name, &[b, 3, f * h * w], |buf| buf.copy_from_slice(&coords)).map_err(fail)?;
+        }
+        bound.bind_output(&self.velocity, &latent_shape).map_err(fail)?;
+        Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, bound: Some((key, bound)), unbound: None })
     }
 
     pub fn sessions(&self) -> Vec<&OnnxSession> {
@@ -171,6 +219,67 @@ impl Denoiser {
             read(v.data);
             Ok(())
         })
+    }
+}
+
+/// Inputs of an unbound window, owned so each run can borrow them.
+struct Unbound {
+    latents: Vec<f32>,
+    text_embeds: Vec<f32>,
+    text_shape: [usize; 3],
+    text_mask: Vec<i64>,
+}
+
+/// One window's denoiser runs (see [`Denoiser::window`]).
+pub struct DenoiserWindow<'a> {
+    denoiser: &'a Denoiser,
+    latent_shape: [usize; 5],
+    tokens: usize,
+    t_shape: Vec<usize>,
+    bound: Option<(WindowKey, BoundRun)>,
+    unbound: Option<Unbound>,
+}
+
+impl DenoiserWindow<'_> {
+    /// One run: `write_latents` fills the latents in place (the window's latent shape),
+    /// `timestep` is laid out as [`Denoiser::timestep_shape`] says; `read` gets the velocity.
+    pub fn run(&mut self, timestep: &[f32], write_latents: impl FnOnce(&mut [f32]), read: impl FnOnce(&[f32])) -> Result<()> {
+        let d = self.denoiser;
+        if let Some(u) = &mut self.unbound {
+            write_latents(&mut u.latents);
+            let x = DenoiserInputs { latents: &u.latents, latent_shape: self.latent_shape, timestep, text_embeds: &u.text_embeds, text_shape: u.text_shape, text_mask: &u.text_mask };
+            let mut read = Some(read);
+            return d.predict_with(&x, self.tokens, &mut |v| {
+                if let Some(r) = read.take() {
+                    r(v)
+                }
+            });
+        }
+        let (_, bound) = self.bound.as_mut().expect("a window is bound or unbound");
+        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: d.session.file.display().to_string(), reason: e.to_string() };
+        bound.write_f32(&d.latents, &self.latent_shape, write_latents).map_err(fail)?;
+        bound.write_f32(&d.timestep, &self.t_shape, |buf| buf.copy_from_slice(timestep)).map_err(fail)?;
+        d.session.run_bound("denoiser", bound)?;
+        let (shape, v) = bound.output(&d.velocity).ok_or_else(|| fail(ort::Error::new("velocity output is not bound")))?;
+        if shape != self.latent_shape {
+            return Err(fail(ort::Error::new(format!("velocity shape {shape:?} differs from the latents' {:?}", self.latent_shape))));
+        }
+        read(v);
+        Ok(())
+    }
+}
+
+impl Drop for DenoiserWindow<'_> {
+    fn drop(&mut self) {
+        // The binding goes back for the next window of the same shapes.
+        if let (Some(entry), Some(cache)) = (self.bound.take(), &self.denoiser.bindings) {
+            if let Ok(mut kept) = cache.lock() {
+                if kept.len() >= KEPT_BINDINGS {
+                    kept.remove(0);
+                }
+                kept.push(entry);
+            }
+        }
     }
 }
 

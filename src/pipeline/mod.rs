@@ -20,7 +20,7 @@ pub use noise::gaussian_noise;
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::{concat_frames, latent_frames, ChunkSink, DenoiserInputs};
+use crate::model::components::{concat_frames, latent_frames, ChunkSink};
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
 use crate::runtime::{resolve_device, Device, OnnxSession, Output, RuntimeOptions};
@@ -584,7 +584,17 @@ impl Pipeline {
         let d = m.text_encoder.text_dim;
         let l = prompt.len;
         let n = latents.len();
-        let mut doubled = if batched { vec![0f32; 2 * n] } else { Vec::new() };
+        // The text goes into the denoiser's bound inputs once per window; each step writes only
+        // the latents and timesteps. Guidance: one batch of 2 where the graph allows, else a
+        // conditional and an unconditional window.
+        let mut windows = if batched {
+            vec![self.denoiser.window([2, c, f, h, w], seq_len, &prompt.embeds, [2, l, d], &prompt.mask)?]
+        } else {
+            let runs = if prompt.guided { 2 } else { 1 };
+            (0..runs)
+                .map(|k| self.denoiser.window(shape, seq_len, &prompt.embeds[k * l * d..(k + 1) * l * d], [1, l, d], &prompt.mask[k * l..(k + 1) * l]))
+                .collect::<Result<Vec<_>>>()?
+        };
         let mut velocity = vec![0f32; n];
         let mut ts_buf: Vec<f32> = Vec::new();
         for (i, &t) in timesteps.iter().enumerate() {
@@ -618,32 +628,26 @@ impl Pipeline {
                     _ => out.resize(self.denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
                 }
             };
-            // The model's output goes straight from ONNX Runtime's buffer into `velocity`
-            // (guidance combined on the way): no allocation per step.
+            // The latents go straight into the bound input and the model's output straight from
+            // ONNX Runtime's buffer into `velocity` (guidance combined on the way): no allocation
+            // per step.
             let g = req.guidance;
             if batched {
-                doubled[..n].copy_from_slice(&latents);
-                doubled[n..].copy_from_slice(&latents);
                 fill_timesteps(2, &mut ts_buf);
-                self.denoiser.predict_with(
-                    &DenoiserInputs { latents: &doubled, latent_shape: [2, c, f, h, w], timestep: &ts_buf, text_embeds: &prompt.embeds, text_shape: [2, l, d], text_mask: &prompt.mask },
-                    seq_len,
-                    &mut |v| combine_guidance_into(&v[..n], &v[n..], g, &mut velocity),
+                windows[0].run(
+                    &ts_buf,
+                    |x| {
+                        x[..n].copy_from_slice(&latents);
+                        x[n..].copy_from_slice(&latents);
+                    },
+                    |v| combine_guidance_into(&v[..n], &v[n..], g, &mut velocity),
                 )?;
             } else {
                 fill_timesteps(1, &mut ts_buf);
-                let inputs = |k: usize| DenoiserInputs {
-                    latents: &latents,
-                    latent_shape: shape,
-                    timestep: &ts_buf,
-                    text_embeds: &prompt.embeds[k * l * d..(k + 1) * l * d],
-                    text_shape: [1, l, d],
-                    text_mask: &prompt.mask[k * l..(k + 1) * l],
-                };
-                self.denoiser.predict_with(&inputs(0), seq_len, &mut |v| velocity.copy_from_slice(v))?;
+                windows[0].run(&ts_buf, |x| x.copy_from_slice(&latents), |v| velocity.copy_from_slice(v))?;
                 if prompt.guided {
                     // `velocity` holds the conditional prediction; the unconditional one comes in.
-                    self.denoiser.predict_with(&inputs(1), seq_len, &mut |u| {
+                    windows[1].run(&ts_buf, |x| x.copy_from_slice(&latents), |u| {
                         velocity.iter_mut().zip(u).for_each(|(c, u)| *c = u + g * (*c - u));
                     })?;
                 }

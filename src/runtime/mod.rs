@@ -15,6 +15,9 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 
 use crate::error::{Error, Result};
 
+mod binding;
+pub use binding::BoundRun;
+
 /// Where a model runs, as chosen by `--device`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Device {
@@ -68,6 +71,12 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Where optimised graphs are kept so later loads skip graph optimisation.
     pub optimized_models: OptimizedModels,
+    /// Run the denoiser without IoBinding (ONNX Runtime allocates each run's output). Bound and
+    /// unbound runs give identical results; this exists to compare them.
+    pub unbound_runs: bool,
+    /// CUDA: capture each bound denoiser run as a CUDA graph and replay it (static shapes per
+    /// window; ONNX Runtime refuses graphs with nodes it cannot place on the GPU).
+    pub cuda_graph: bool,
 }
 
 /// The optimised-graph cache: ONNX Runtime's graph optimisation (fusions, constant folding,
@@ -340,6 +349,9 @@ pub struct OnnxSession {
     pub optimized_file: Option<PathBuf>,
     /// Seconds spent inside ONNX Runtime per run, while recording (see [`OnnxSession::record_runs`]).
     runs: Mutex<Option<Vec<f64>>>,
+    /// Runs replay CUDA graphs: each binding gets its own graph id (its own captured graph).
+    cuda_graph: bool,
+    next_graph_id: std::sync::atomic::AtomicUsize,
 }
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
@@ -407,24 +419,8 @@ impl OnnxSession {
             .map_err(|e| fail(e.to_string()))?;
         let providers = match device {
             Device::Cpu | Device::Auto => vec![],
-            Device::Cuda(i) => vec![ort::ep::CUDA::default().with_device_id(i as i32).build().error_on_failure()],
-            Device::TensorRt(i) => {
-                let cache = opts.cache_dir.clone().unwrap_or_else(default_trt_cache);
-                let mut trt = ort::ep::TensorRT::default()
-                    .with_device_id(i as i32)
-                    .with_fp16(true)
-                    .with_engine_cache(true)
-                    .with_engine_cache_path(cache.display().to_string())
-                    .with_timing_cache(true)
-                    .with_timing_cache_path(cache.display().to_string());
-                if let Some(p) = profile {
-                    trt = trt.with_profile_min_shapes(&p.min).with_profile_opt_shapes(&p.opt).with_profile_max_shapes(&p.max);
-                }
-                vec![
-                    trt.build().error_on_failure(),
-                    ort::ep::CUDA::default().with_device_id(i as i32).build(),
-                ]
-            }
+            Device::Cuda(i) => vec![cuda_provider(i, opts).build().error_on_failure()],
+            Device::TensorRt(i) => vec![tensorrt_provider(i, opts, profile).build().error_on_failure(), cuda_provider(i, opts).build()],
         };
         if !providers.is_empty() {
             builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
@@ -453,7 +449,18 @@ impl OnnxSession {
         .map_err(|e| fail(e.to_string()))?;
         let inputs = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
-        Ok(OnnxSession { session: Mutex::new(session), file: file.to_path_buf(), inputs, outputs, provider: device, optimized_file: source, runs: Mutex::new(None) })
+        let cuda_graph = opts.cuda_graph && matches!(device, Device::Cuda(_) | Device::TensorRt(_));
+        Ok(OnnxSession {
+            session: Mutex::new(session),
+            file: file.to_path_buf(),
+            inputs,
+            outputs,
+            provider: device,
+            optimized_file: source,
+            runs: Mutex::new(None),
+            cuda_graph,
+            next_graph_id: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     /// Starts (or stops) recording the time of each run, clearing what was recorded.
@@ -466,6 +473,29 @@ impl OnnxSession {
     /// The seconds each run took inside ONNX Runtime since recording started (and clears them).
     pub fn take_runs(&self) -> Vec<f64> {
         self.runs.lock().ok().and_then(|mut r| r.as_mut().map(std::mem::take)).unwrap_or_default()
+    }
+
+    /// A new set of bound inputs and outputs for this session (see [`BoundRun`]).
+    pub fn bind(&self, component: &str) -> Result<BoundRun> {
+        let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
+        let session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
+        // CUDA graph ids start at 1: 0 is ONNX Runtime's default and is not captured.
+        let graph_id = self.cuda_graph.then(|| 1 + self.next_graph_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        BoundRun::new(&session, self.provider, graph_id).map_err(|e| fail(e.to_string()))
+    }
+
+    /// Runs the graph on `bound`'s tensors; the outputs are then read from `bound`.
+    pub fn run_bound(&self, component: &str, bound: &mut BoundRun) -> Result<()> {
+        let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
+        let mut session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
+        let started = std::time::Instant::now();
+        bound.run(&mut session).map_err(|e| fail(e.to_string()))?;
+        if let Ok(mut runs) = self.runs.lock() {
+            if let Some(r) = runs.as_mut() {
+                r.push(started.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
     }
 
     /// Runs the graph and returns the named float outputs in the order asked.
@@ -507,6 +537,28 @@ impl OnnxSession {
 pub struct OutputView<'a> {
     pub shape: Vec<usize>,
     pub data: &'a [f32],
+}
+
+/// The CUDA provider's options for device `i`.
+fn cuda_provider(i: u32, opts: &RuntimeOptions) -> ort::ep::CUDA {
+    ort::ep::CUDA::default().with_device_id(i as i32).with_cuda_graph(opts.cuda_graph)
+}
+
+/// The TensorRT provider's options: fp16, engine and timing caches, and the shape profile.
+fn tensorrt_provider(i: u32, opts: &RuntimeOptions, profile: Option<&ShapeProfile>) -> ort::ep::TensorRT {
+    let cache = opts.cache_dir.clone().unwrap_or_else(default_trt_cache);
+    let mut trt = ort::ep::TensorRT::default()
+        .with_device_id(i as i32)
+        .with_fp16(true)
+        .with_engine_cache(true)
+        .with_engine_cache_path(cache.display().to_string())
+        .with_timing_cache(true)
+        .with_timing_cache_path(cache.display().to_string())
+        .with_cuda_graph(opts.cuda_graph);
+    if let Some(p) = profile {
+        trt = trt.with_profile_min_shapes(&p.min).with_profile_opt_shapes(&p.opt).with_profile_max_shapes(&p.max);
+    }
+    trt
 }
 
 fn default_trt_cache() -> PathBuf {
@@ -557,6 +609,35 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].ends_with("libonnxruntime.so.1.32.0"));
+    }
+
+    /// The GPU providers' options as ONNX Runtime will receive them (they build on any machine;
+    /// only registering them needs the GPU library).
+    #[test]
+    fn gpu_provider_options() {
+        let plain = RuntimeOptions::default();
+        let graphs = RuntimeOptions { cuda_graph: true, cache_dir: Some(PathBuf::from("/tmp/kino-trt")), ..Default::default() };
+        let cuda = format!("{:?}", cuda_provider(1, &graphs));
+        assert!(cuda.contains(r#""device_id": "1""#), "{cuda}");
+        assert!(cuda.contains(r#""enable_cuda_graph": "true""#), "{cuda}");
+        assert!(format!("{:?}", cuda_provider(0, &plain)).contains(r#""enable_cuda_graph": "false""#));
+
+        let mut profile = ShapeProfile::default();
+        profile.push("latents", &[1, 16, 1, 4, 4], &[2, 16, 5, 8, 8], &[2, 16, 9, 16, 16]);
+        let trt = format!("{:?}", tensorrt_provider(0, &graphs, Some(&profile)));
+        for want in [
+            r#""trt_fp16_enable": "true""#,
+            r#""trt_engine_cache_enable": "true""#,
+            r#""trt_engine_cache_path": "/tmp/kino-trt""#,
+            r#""trt_timing_cache_enable": "true""#,
+            r#""trt_cuda_graph_enable": "true""#,
+            r#""trt_profile_min_shapes": "latents:1x16x1x4x4""#,
+            r#""trt_profile_opt_shapes": "latents:2x16x5x8x8""#,
+            r#""trt_profile_max_shapes": "latents:2x16x9x16x16""#,
+        ] {
+            assert!(trt.contains(want), "{want} missing from {trt}");
+        }
+        assert!(!format!("{:?}", tensorrt_provider(0, &plain, None)).contains("trt_profile_min_shapes"));
     }
 
     #[test]

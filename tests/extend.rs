@@ -36,7 +36,8 @@ fn seam_ratio(f: &[RgbFrame], seam: usize, inside: std::ops::Range<usize>) -> f6
 fn extend_forward_keeps_the_clip_and_continues_without_a_seam() {
     let d = tmpdir("extend-fwd");
     let mut ratios = Vec::new();
-    for (i, prompt) in ["a red square moving right", "a green circle moving down", "a yellow triangle moving left"].iter().enumerate() {
+    let prompts = ["a red square moving right", "a green circle moving down", "a yellow triangle moving left", "a blue circle moving up"];
+    for (i, prompt) in prompts.iter().enumerate() {
         let base = d.join(format!("base{i}.mkv"));
         assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "11", "-q"]));
         let before = file_bytes(&base);
@@ -48,12 +49,11 @@ fn extend_forward_keeps_the_clip_and_continues_without_a_seam() {
         assert!(a.iter().zip(&b).all(|(x, y)| x == y), "the clip's own frames must pass through bit-exactly");
         ratios.push(seam_ratio(&b, a.len(), a.len()..b.len()));
     }
-    // Across the seam vs the median step inside the new footage: 1.5x is the target on
-    // average over prompts; no single prompt may jump more than 2x.
+    // Across the seam vs the median step inside the new footage: at most 1.5x, every prompt.
     let worst = ratios.iter().cloned().fold(0.0, f64::max);
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
     eprintln!("seam ratios: {ratios:?} (mean {mean:.2})");
-    assert!(mean <= 1.5 && worst <= 2.0, "seam ratios {ratios:?}");
+    assert!(worst <= 1.5, "seam ratios {ratios:?}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ import sys
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: python -m kino_export demo {train,continue,refine,export,eval} [options]\n"
+    usage = ("usage: python -m kino_export demo {train,continue,refine,refine-package,export,eval} [options]\n"
              "       python -m kino_export wan --from <diffusers folder> --out <package> [options]\n"
              "       python -m kino_export ltx --from <diffusers folder> --out <package> [options]\n"
              "       python -m kino_export bench [--config medium|tiny] [--threads N] [--steps N]\n"
@@ -29,6 +29,8 @@ def main(argv=None) -> int:
             from .demo.train import continue_main as run
         elif cmd == "refine":
             from .demo.train import refine_main as run
+        elif cmd == "refine-package":
+            from .demo.train import refine_package_main as run
         elif cmd == "export":
             from .demo.export import main as run
         elif cmd == "eval":

@@ -82,6 +82,38 @@ def load_checkpoint(path: str):
     return ck, ae.eval(), te.eval(), dit.eval()
 
 
+def load_autoencoder(folder: str) -> CausalVideoAutoencoder:
+    """The video autoencoder of an exported package, rebuilt from its ONNX graphs: every conv
+    weight is an initializer under its torch name (``ae.dec_step.0.weight``), so the shipped
+    decoder can be refined without the training run it came from. Strict loading catches a
+    missing or extra weight."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .train import CONFIG
+
+    state = {}
+    for name in ("vae_encoder.onnx", "vae_decoder_first.onnx", "vae_decoder_step.onnx"):
+        for init in onnx.load(os.path.join(folder, name)).graph.initializer:
+            if init.name.startswith("ae."):
+                state[init.name[3:]] = torch.from_numpy(numpy_helper.to_array(init).copy())
+    ae = CausalVideoAutoencoder(CONFIG["latent_channels"])
+    ae.load_state_dict(state)
+    return ae.eval()
+
+
+def export_decoder(ae: CausalVideoAutoencoder, folder: str) -> None:
+    """Write the two decoder graphs (the package contract's ``vae_decoder``) into ``folder``."""
+    b = Dim("batch", min=1, max=64)
+    lh, lw = Dim("latent_h", min=1, max=256), Dim("latent_w", min=1, max=256)
+    one = torch.randn(2, ae.c, 1, 4, 4)
+    onnx_export.export(DecoderFirstGraph(ae), (one,), os.path.join(folder, "vae_decoder_first.onnx"),
+                       ["latents"], ["frames", "cache_out_0"], {"latents": {0: b, 3: lh, 4: lw}})
+    onnx_export.export(DecoderStepGraph(ae), (one, torch.randn_like(one)), os.path.join(folder, "vae_decoder_step.onnx"),
+                       ["latents", "cache_in_0"], ["frames", "cache_out_0"],
+                       {"latents": {0: b, 3: lh, 4: lw}, "cache_in_0": {0: b, 3: lh, 4: lw}})
+
+
 def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     """Write the package into a temp folder beside ``out`` and move it into place at the end."""
     cfg = ck["config"]
@@ -104,12 +136,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
                            ["velocity"],
                            {"latents": {0: b, 2: f, 3: p * gh, 4: p * gw}, "timestep": {0: b, 1: f},
                             "text_embeds": {0: b, 1: n}, "text_mask": {0: b, 1: n}})
-        one = torch.randn(2, c, 1, 4, 4)
-        onnx_export.export(DecoderFirstGraph(ae), (one,), os.path.join(tmp, "vae_decoder_first.onnx"),
-                           ["latents"], ["frames", "cache_out_0"], {"latents": {0: b, 3: lh, 4: lw}})
-        onnx_export.export(DecoderStepGraph(ae), (one, torch.randn_like(one)), os.path.join(tmp, "vae_decoder_step.onnx"),
-                           ["latents", "cache_in_0"], ["frames", "cache_out_0"],
-                           {"latents": {0: b, 3: lh, 4: lw}, "cache_in_0": {0: b, 3: lh, 4: lw}})
+        export_decoder(ae, tmp)
         frames = torch.rand(2, 3, 9, 16, 16) * 2 - 1
         onnx_export.export(EncoderGraph(ae), (frames,), os.path.join(tmp, "vae_encoder.onnx"), ["frames"], ["latents"],
                            {"frames": {0: b, 2: 4 * k + 1, 3: 4 * lh, 4: 4 * lw}})

@@ -523,18 +523,23 @@ fn extend(args: ExtendArgs) -> Result<()> {
             let context = context_of(&head, 0, head.len());
             announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
             let bars = Bars::new(args.sampling.quiet);
-            // Made backwards from the seam, so it arrives all at once (the engine buffers it).
-            let mut made: Vec<RgbFrame> = Vec::new();
+            // Made backwards from the seam (the engine holds them until the earliest is made),
+            // they arrive oldest first; output frame i shows the model frame nearest in time,
+            // counted back from the seam, which only grows with i.
+            let mut out = 0usize;
+            let mut model_index = 0usize;
             pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
-                made.push(f);
+                let frame = f.resized(w, h);
+                while out < new_frames && model_new - 1 - retime.model_index(new_frames - 1 - out, model_new) == model_index {
+                    sink.push(frame.clone())?;
+                    out += 1;
+                }
+                model_index += 1;
                 Ok(())
             })?;
-            for i in 0..new_frames {
-                // Counted back from the seam, as the model's frames are.
-                let back = retime.model_index(new_frames - 1 - i, model_new);
-                sink.push(made[model_new - 1 - back].resized(w, h))?;
+            if out != new_frames {
+                bail!("internal: {out} of {new_frames} prepended frames were written");
             }
-            drop(made);
             for f in head.drain(..) {
                 sink.push(f)?;
             }

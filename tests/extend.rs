@@ -70,6 +70,15 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     let r = seam_ratio(&b, 16, 0..16);
     eprintln!("backward seam ratio {r}");
     assert!(r <= 1.5, "backward seam ratio {r}");
+    // Frames made backwards wait in a spool; held on disk instead of in memory, they are the same.
+    let spooled = d.join("pre-spooled.mkv");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
+        .args(["extend", base.to_str().unwrap(), "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", "22", "-o", spooled.to_str().unwrap(), "-q"])
+        .env("KINO_SPOOL_MB", "0")
+        .output()
+        .unwrap();
+    assert_ok(&r);
+    assert!(frames(&spooled) == b, "spooling to disk changed the frames");
 }
 
 #[test]

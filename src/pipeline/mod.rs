@@ -12,6 +12,7 @@
 
 mod context;
 mod noise;
+mod spool;
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ use crate::runtime::{resolve_device, Device, OnnxSession, Output, RuntimeOptions
 use crate::scheduler::build_scheduler;
 use crate::text::PromptTokenizer;
 use context::LatentContext;
+use spool::FrameSpool;
 
 /// Largest width or height anyone may ask for, whatever the manifest says (guards allocation).
 const ABSOLUTE_MAX_SIZE: u32 = 8192;
@@ -389,8 +391,9 @@ impl Pipeline {
                 let per_window = if causal { 1 + t * (m - 1) } else { t * m };
                 let windows = count.div_ceil(per_window);
                 let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
-                // Generated backwards, window by window, so they are buffered and emitted oldest first.
-                let mut made: Vec<RgbFrame> = Vec::new();
+                // Generated backwards, window by window, so they wait in a spool (memory, then
+                // disk) and are emitted oldest first.
+                let mut made = FrameSpool::new(spool::memory_budget());
                 let mut head: Vec<RgbFrame> = context[..need].to_vec();
                 for w in 0..windows {
                     let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
@@ -412,15 +415,11 @@ impl Pipeline {
                     }
                     // The next context: the earliest `need` frames so far (a window may make
                     // fewer, then the context reaches into what came after, up to the clip).
-                    head = frames.iter().chain(&made).chain(context).take(need).cloned().collect();
-                    frames.extend(made);
-                    made = frames;
+                    head = frames.iter().chain(&head).take(need).cloned().collect();
+                    made.push_earlier(frames)?;
                 }
                 let skip = made.len() - count;
-                for f in made.into_iter().skip(skip) {
-                    emit(&mut tracker, on_frame, f)?;
-                }
-                Ok(())
+                made.drain(skip, &mut |f| emit(&mut tracker, on_frame, f))
             }
         }
     }

@@ -143,37 +143,54 @@ impl Denoiser {
     /// default) every tensor is preallocated and reused across steps and same-shaped windows.
     pub fn window(&self, latent_shape: [usize; 5], tokens: usize, text_embeds: &[f32], text_shape: [usize; 3], text_mask: &[i64]) -> Result<DenoiserWindow<'_>> {
         let t_shape = self.timestep_shape(latent_shape, tokens);
-        let Some(cache) = &self.bindings else {
-            return Ok(DenoiserWindow {
-                denoiser: self,
-                latent_shape,
-                tokens,
-                t_shape,
-                bound: None,
-                unbound: Some(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
-            });
+        let unbound = |t_shape: Vec<usize>| DenoiserWindow {
+            denoiser: self,
+            latent_shape,
+            tokens,
+            t_shape,
+            bound: None,
+            unbound: Some(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
         };
-        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason: e.to_string() };
+        let Some(cache) = &self.bindings else {
+            return Ok(unbound(t_shape));
+        };
         let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
+        match self.bind_window(cache, &key, text_embeds, text_mask) {
+            Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, bound: Some((key, bound)), unbound: None }),
+            // The GPU side of IoBinding (pinned and device allocators) is the part of this path
+            // that could not be tried here: if a provider refuses it, run unbound rather than fail.
+            Err(e) if self.session.provider != Device::Cpu => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| eprintln!("kino: IoBinding is not available on {} ({e}); the denoiser runs unbound", self.session.provider));
+                Ok(unbound(t_shape))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A binding for `key`'s shapes (a kept one, or new) with this window's text written in.
+    fn bind_window(&self, cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>, key: &WindowKey, text_embeds: &[f32], text_mask: &[i64]) -> Result<BoundRun> {
+        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason: e.to_string() };
+        let (latent_shape, _, text_shape) = key;
         let reused = {
             let mut kept = cache.lock().map_err(|_| fail(ort::Error::new("binding cache poisoned by an earlier panic")))?;
-            kept.iter().position(|(k, _)| *k == key).map(|i| kept.remove(i).1)
+            kept.iter().position(|(k, _)| k == key).map(|i| kept.remove(i).1)
         };
         let mut bound = match reused {
             Some(b) => b,
             None => self.session.bind("denoiser")?,
         };
-        bound.write_f32(&self.text_embeds, &text_shape, |b| b.copy_from_slice(text_embeds)).map_err(fail)?;
+        bound.write_f32(&self.text_embeds, text_shape, |b| b.copy_from_slice(text_embeds)).map_err(fail)?;
         if let Some(m) = &self.text_mask {
             bound.write_i64(m, &[text_shape[0], text_shape[1]], |b| b.copy_from_slice(text_mask)).map_err(fail)?;
         }
-        let [b, _, f, h, w] = latent_shape;
+        let [b, _, f, h, w] = *latent_shape;
         if let (Some(name), Some(vc)) = (&self.video_coords, &self.spec.video_coords) {
             let coords = vc.for_shape(b, f, h, w);
             bound.write_f32(name, &[b, 3, f * h * w], |buf| buf.copy_from_slice(&coords)).map_err(fail)?;
         }
-        bound.bind_output(&self.velocity, &latent_shape).map_err(fail)?;
-        Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, bound: Some((key, bound)), unbound: None })
+        bound.bind_output(&self.velocity, latent_shape).map_err(fail)?;
+        Ok(bound)
     }
 
     pub fn sessions(&self) -> Vec<&OnnxSession> {

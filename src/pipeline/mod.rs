@@ -176,6 +176,23 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The pipeline for a package folder on a device, loaded once per process by whichever
+    /// caller asks first; a failure is kept too (as its message), so a host that asks every
+    /// frame gets the same answer at no cost. The plugins share pipelines across instances this way.
+    pub fn shared(dir: &Path, device: Device) -> std::result::Result<std::sync::Arc<Pipeline>, String> {
+        use std::collections::HashMap;
+        use std::sync::{Arc, Mutex, OnceLock};
+        type Cell = Arc<OnceLock<std::result::Result<Arc<Pipeline>, String>>>;
+        static LOADED: OnceLock<Mutex<HashMap<(std::path::PathBuf, String), Cell>>> = OnceLock::new();
+        let key = (dir.to_path_buf(), device.to_string());
+        let cell = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        cell.get_or_init(|| {
+            let opts = RuntimeOptions { device, ..Default::default() };
+            Pipeline::load(dir, &opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()))
+        })
+        .clone()
+    }
+
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
         Self::from_package(ModelPackage::load(dir)?, opts)
     }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use kino::model::{default_model_dir, resolve_model};
-use kino::{GenerateRequest, Pipeline, Placement, RgbFrame, RuntimeOptions};
+use kino::{GenerateRequest, Pipeline, Placement, RgbFrame};
 
 use crate::params::Settings;
 
@@ -107,26 +107,15 @@ fn jobs() -> &'static Shared<JobKey, Job> {
     JOBS.get_or_init(Default::default)
 }
 
-fn pipelines() -> &'static Shared<(String, String), Pipeline> {
-    static P: OnceLock<Shared<(String, String), Pipeline>> = OnceLock::new();
-    P.get_or_init(Default::default)
-}
-
-/// The pipeline for a model and device, loaded once per process.
+/// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
-    let key = (settings.model.clone(), settings.device.clone());
-    let cell = pipelines().lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
-    cell.get_or_init(|| {
-        let dir = if settings.model.trim().is_empty() { default_model_dir() } else { resolve_model(settings.model.trim()) };
-        let device = match settings.device.trim() {
-            "" => "cpu",
-            d => d,
-        };
-        let device = device.parse().map_err(|e: kino::Error| e.to_string())?;
-        let opts = RuntimeOptions { device, ..Default::default() };
-        Pipeline::load(&dir, &opts).map(Arc::new).map_err(|e| e.to_string())
-    })
-    .clone()
+    let dir = if settings.model.trim().is_empty() { default_model_dir() } else { resolve_model(settings.model.trim()) };
+    let device = match settings.device.trim() {
+        "" => "cpu",
+        d => d,
+    };
+    let device = device.parse().map_err(|e: kino::Error| e.to_string())?;
+    Pipeline::shared(&dir, device)
 }
 
 /// The job for `key`, created once per process; errors (bad parameters, missing model) are

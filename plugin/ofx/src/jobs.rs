@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::path::PathBuf;
 
 use kino::model::{default_model_dir, resolve_model};
-use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions};
+use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame};
 
 use crate::params::Settings;
 
@@ -93,8 +93,6 @@ pub fn purge() {
     j.order.clear();
 }
 
-type Loaded = Arc<OnceLock<Result<Arc<Pipeline>, String>>>;
-
 /// The bundle this plugin was loaded from (kOfxPluginPropFilePath), once the host said.
 static BUNDLE: Mutex<Option<PathBuf>> = Mutex::new(None);
 
@@ -119,18 +117,10 @@ pub fn model_dir(model: &str) -> PathBuf {
     default_model_dir()
 }
 
-/// The pipeline for a model and device, loaded once per process.
+/// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
-    static P: OnceLock<Mutex<HashMap<(String, String), Loaded>>> = OnceLock::new();
-    let key = (settings.model.clone(), settings.device.clone());
-    let cell = P.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
-    cell.get_or_init(|| {
-        let dir = model_dir(&settings.model);
-        let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
-        let opts = RuntimeOptions { device, ..Default::default() };
-        Pipeline::load(&dir, &opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()))
-    })
-    .clone()
+    let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
+    Pipeline::shared(&model_dir(&settings.model), device)
 }
 
 /// Frames for `seconds` at the model's rate, by the rule `kino --seconds` uses: the model's

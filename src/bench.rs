@@ -48,6 +48,10 @@ pub struct BenchReport {
     pub model: String,
     pub device: String,
     pub threads: usize,
+    /// The denoiser ran through IoBinding (the default; `--unbound-runs` turns it off).
+    pub io_binding: bool,
+    /// CUDA graphs were asked for (`--cuda-graph`).
+    pub cuda_graph: bool,
     pub width: u32,
     pub height: u32,
     pub frames: u32,
@@ -143,6 +147,8 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
         model: m.name.clone(),
         device: pipe.device.to_string(),
         threads: opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        io_binding: !opts.unbound_runs,
+        cuda_graph: opts.cuda_graph,
         width: req.width,
         height: req.height,
         frames: req.frames,
@@ -164,8 +170,18 @@ impl BenchReport {
     /// The human table.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "model {} on {} ({} threads): {}x{}, {} frames, {} steps, guidance {}, {} runs\n",
-            self.model, self.device, self.threads, self.width, self.height, self.frames, self.steps, self.guidance, self.runs
+            "model {} on {} ({} threads{}{}): {}x{}, {} frames, {} steps, guidance {}, {} runs\n",
+            self.model,
+            self.device,
+            self.threads,
+            if self.io_binding { ", IoBinding" } else { ", unbound runs" },
+            if self.cuda_graph { ", CUDA graphs" } else { "" },
+            self.width,
+            self.height,
+            self.frames,
+            self.steps,
+            self.guidance,
+            self.runs
         );
         s += &format!("load: cold {:.3} s, warm {:.3} s (warm/cold {:.2})\n", self.load_cold_s, self.load_warm_s, self.load_warm_s / self.load_cold_s.max(1e-9));
         s += &format!("{:<22}{:>12}{:>12}{:>12}{:>10}\n", "", "median", "min", "max", "per gen");

@@ -193,4 +193,11 @@ fn bench_reports_components_and_time_outside_onnx_runtime() {
     assert!(r["load_cold_s"].as_f64().unwrap() > 0.0 && r["load_warm_s"].as_f64().unwrap() > 0.0);
     assert!(r["peak_rss_mb"].as_f64().unwrap() > 10.0);
     assert_eq!(r["step_ms"]["count"], 2 * 3, "steps after the first, per run");
+    assert_eq!((r["io_binding"].as_bool(), r["cuda_graph"].as_bool()), (Some(true), Some(false)));
+    // Bound runs are timed like plain ones: the denoiser's runs still count inside ONNX Runtime.
+    let plain = kino(&["bench", "--runs", "1", "--steps", "2", "--threads", "1", "--json", "--unbound-runs"]);
+    assert_ok(&plain);
+    let p: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert_eq!(p["io_binding"].as_bool(), Some(false));
+    assert_eq!(p["components"][1]["runs_per_generation"], 2.0);
 }

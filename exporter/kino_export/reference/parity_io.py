@@ -13,8 +13,10 @@ The Rust parity tests (tests/parity.rs) feed ``noise.f32`` to the engine and com
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -43,3 +45,23 @@ def read_case(folder: str) -> tuple[dict, np.ndarray, np.ndarray]:
 def frames_from_np_output(video: np.ndarray) -> np.ndarray:
     """A diffusers ``output_type="np"`` video ``[B, F, H, W, 3]`` in [0, 1] -> ``[B, 3, F, H, W]`` in [-1, 1]."""
     return np.transpose(video, (0, 4, 1, 2, 3)).astype(np.float32) * 2.0 - 1.0
+
+
+def generator_setup(argv, description: str, family, package: str, cases: str):
+    """The reference generators' shared command line (``--package``, ``--cases``,
+    ``--skip-export``): exports the family's tiny package unless told not to, and returns
+    (args, tiny components, manifest, tokenizer path)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--package", default=package)
+    ap.add_argument("--cases", default=cases)
+    ap.add_argument("--skip-export", action="store_true", help="keep the package, rewrite only the cases")
+    a = ap.parse_args(argv)
+    comp = family.tiny_components()
+    if not a.skip_export:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            family.export_package(comp, a.package, family.TINY_MAX_LENGTH)
+        print(f"wrote {a.package}")
+    with open(os.path.join(a.package, "kino.json")) as f:
+        manifest = json.load(f)
+    return a, comp, manifest, os.path.join(a.package, "tokenizer.json")

@@ -33,8 +33,6 @@ default ``text_encoder.attend_to_padding: true``), so the case's ``manifest`` al
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import warnings
@@ -257,20 +255,7 @@ def read_context(folder: str, meta: dict) -> np.ndarray | None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--package", default=PACKAGE)
-    ap.add_argument("--cases", default=CASES_DIR)
-    ap.add_argument("--skip-export", action="store_true", help="keep the package, rewrite only the cases")
-    a = ap.parse_args(argv)
-    comp = ltx.tiny_components()
-    if not a.skip_export:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ltx.export_package(comp, a.package, ltx.TINY_MAX_LENGTH)
-        print(f"wrote {a.package}")
-    with open(os.path.join(a.package, "kino.json")) as f:
-        manifest = json.load(f)
-    tok = os.path.join(a.package, "tokenizer.json")
+    a, comp, manifest, tok = parity_io.generator_setup(argv, __doc__.split("\n")[0], ltx, PACKAGE, CASES_DIR)
     for case in CASES:
         noise = make_noise(comp, case)
         context = make_context(case) if case.get("context") else None

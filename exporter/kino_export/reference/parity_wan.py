@@ -18,7 +18,6 @@ following the kino contract step by step (what the Rust engine does); the tests 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -244,20 +243,7 @@ def write_encode_reference(comp, folder: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--package", default=PACKAGE)
-    ap.add_argument("--cases", default=CASES_DIR)
-    ap.add_argument("--skip-export", action="store_true", help="keep the package, rewrite only the cases")
-    a = ap.parse_args(argv)
-    comp = wan.tiny_components()
-    if not a.skip_export:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wan.export_package(comp, a.package, wan.TINY_MAX_LENGTH)
-        print(f"wrote {a.package}")
-    with open(os.path.join(a.package, "kino.json")) as f:
-        manifest = json.load(f)
-    tok = os.path.join(a.package, "tokenizer.json")
+    a, comp, manifest, tok = parity_io.generator_setup(argv, __doc__.split("\n")[0], wan, PACKAGE, CASES_DIR)
     pkg = OnnxPackage(a.package)
     # Beside the cases folder (the committed ENCODE_DIR for the default --cases).
     write_encode_reference(comp, os.path.join(os.path.dirname(os.path.abspath(a.cases)), *ENCODE_DIR.split(os.sep)[-2:]))

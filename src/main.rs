@@ -219,6 +219,9 @@ impl RuntimeArgs {
         if self.cuda_graph && matches!(device, Device::Cpu) {
             bail!("--cuda-graph needs --device cuda, tensorrt or auto");
         }
+        if self.cuda_graph && self.unbound_runs {
+            bail!("--cuda-graph replays the denoiser's bound runs: it cannot go with --unbound-runs");
+        }
         Ok(RuntimeOptions {
             device,
             threads: self.threads,

@@ -102,6 +102,7 @@ fn bad_input_fails_cleanly_with_one_line() {
     assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &out, "onnx runtime");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--cuda-graph"]), &out, "--cuda-graph needs --device cuda");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "auto", "--cuda-graph", "--unbound-runs"]), &out, "cannot go with --unbound-runs");
     let huge = "a ".repeat(20_000);
     assert_clean_failure(&kino(&["generate", &huge, "-o", o]), &out, "characters");
     // CUDA on a CPU-only ONNX Runtime: a clear error, not a silent fallback.

@@ -218,6 +218,14 @@ fn io_binding_gives_the_same_frames_as_plain_runs() {
     }
 }
 
+#[test]
+fn cuda_graphs_need_bound_runs() {
+    let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
+    let opts = RuntimeOptions { cuda_graph: true, unbound_runs: true, ..Default::default() };
+    let err = Pipeline::from_package(pkg, &opts).err().expect("refused").to_string();
+    assert!(err.contains("--unbound-runs"), "{err}");
+}
+
 fn set_decode_noise(pkg: &mut ModelPackage, scale: f32) {
     match &mut pkg.manifest.vae_decoder {
         kino::model::manifest::VaeSpec::WholeClip { decode_noise_scale, timestep_conditioned, .. } => {

@@ -80,6 +80,13 @@ impl TextEncoder {
 
 /// The diffusion transformer: noisy latents + timestep + text -> velocity.
 pub struct Denoiser {
+    // Declared first so the bindings (and their tensors) are dropped before the session.
+    /// Bindings of earlier windows, kept so a window of the same shapes reuses their tensors
+    /// (fixed device addresses for CUDA graphs); `None` when runs are unbound.
+    bindings: Option<std::sync::Mutex<Vec<(WindowKey, BoundRun)>>>,
+    /// A GPU provider refused binding once: later windows run unbound without trying again.
+    binding_refused: std::sync::atomic::AtomicBool,
+    cuda_graph: bool,
     session: OnnxSession,
     pub spec: DenoiserSpec,
     latents: String,
@@ -88,9 +95,6 @@ pub struct Denoiser {
     text_mask: Option<String>,
     video_coords: Option<String>,
     velocity: String,
-    /// Bindings of earlier windows, kept so a window of the same shapes reuses their tensors
-    /// (fixed device addresses for CUDA graphs); `None` when runs are unbound.
-    bindings: Option<std::sync::Mutex<Vec<(WindowKey, BoundRun)>>>,
 }
 
 /// The shapes a binding was made for: (latents, timestep, text).
@@ -112,6 +116,9 @@ pub struct DenoiserInputs<'a> {
 
 impl Denoiser {
     pub fn load(pkg: &ModelPackage, device: Device, opts: &RuntimeOptions) -> Result<Self> {
+        if opts.cuda_graph && opts.unbound_runs {
+            return Err(Error::InvalidRequest("CUDA graphs need the denoiser's bound runs: drop --unbound-runs".into()));
+        }
         let spec = pkg.manifest.denoiser.clone();
         let g = &spec.graph;
         let f = "denoiser";
@@ -135,6 +142,8 @@ impl Denoiser {
             session: pkg.open_graph(f, g, device, opts)?,
             spec,
             bindings: (!opts.unbound_runs).then(|| std::sync::Mutex::new(Vec::new())),
+            binding_refused: std::sync::atomic::AtomicBool::new(false),
+            cuda_graph: opts.cuda_graph,
         })
     }
 
@@ -151,17 +160,20 @@ impl Denoiser {
             bound: None,
             unbound: Some(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
         };
-        let Some(cache) = &self.bindings else {
+        use std::sync::atomic::Ordering;
+        let Some(cache) = self.bindings.as_ref().filter(|_| !self.binding_refused.load(Ordering::Relaxed)) else {
             return Ok(unbound(t_shape));
         };
         let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
         match self.bind_window(cache, &key, text_embeds, text_mask) {
             Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, bound: Some((key, bound)), unbound: None }),
             // The GPU side of IoBinding (pinned and device allocators) is the part of this path
-            // that could not be tried here: if a provider refuses it, run unbound rather than fail.
-            Err(e) if self.session.provider != Device::Cpu => {
-                static WARNED: std::sync::Once = std::sync::Once::new();
-                WARNED.call_once(|| eprintln!("kino: IoBinding is not available on {} ({e}); the denoiser runs unbound", self.session.provider));
+            // that could not be tried here: if a provider refuses it, run unbound rather than fail
+            // (not with CUDA graphs, which replay bound runs only).
+            Err(e) if self.session.provider != Device::Cpu && !self.cuda_graph => {
+                if !self.binding_refused.swap(true, Ordering::Relaxed) {
+                    eprintln!("kino: IoBinding is not available on {} ({e}); the denoiser runs unbound", self.session.provider);
+                }
                 Ok(unbound(t_shape))
             }
             Err(e) => Err(e),

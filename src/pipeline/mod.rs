@@ -200,14 +200,16 @@ impl Pipeline {
     /// Opens the graphs of a package already loaded (and validated) by the caller.
     pub fn from_package(package: ModelPackage, opts: &RuntimeOptions) -> Result<Self> {
         let device = resolve_device(opts)?;
+        // CUDA graphs are for the denoiser's bound runs; the other components' shapes change.
+        let unbound = RuntimeOptions { cuda_graph: false, ..opts.clone() };
         let tok_path = package.dir.join(&package.manifest.tokenizer.file);
         let tokenizer = PromptTokenizer::load(&tok_path, &package.manifest.tokenizer)
             .map_err(|e| Error::package_file(&package.dir, &package.manifest.tokenizer.file, e.to_string()))?;
         Ok(Pipeline {
-            text_encoder: TextEncoder::load(&package, device, opts)?,
+            text_encoder: TextEncoder::load(&package, device, &unbound)?,
             denoiser: Denoiser::load(&package, device, opts)?,
-            decoder: VaeDecoder::load(&package, device, opts)?,
-            encoder: VaeEncoder::load(&package, device, opts)?,
+            decoder: VaeDecoder::load(&package, device, &unbound)?,
+            encoder: VaeEncoder::load(&package, device, &unbound)?,
             tokenizer,
             package,
             device,

@@ -2,7 +2,9 @@
 //! steps) keeps its inputs and outputs in tensors ONNX Runtime owns, allocated once.
 //!
 //! - On the CPU the caller writes the inputs straight into the bound tensors and reads the
-//!   outputs from them: no tensor is created or allocated per run.
+//!   outputs from them: no tensor is created or allocated per run. An input is bound again after
+//!   each write (one C call, the same buffer): ONNX Runtime may copy an input at bind time (for a
+//!   node on another device), and `ort` only promises that a bound value is read as it was bound.
 //! - On CUDA / TensorRT every bound tensor lives on the device. Inputs that do not change
 //!   between runs (the text embeddings) are uploaded once per window; the latents and timesteps
 //!   go up and the velocity comes back through pinned host buffers (one DMA copy each way per
@@ -30,12 +32,13 @@ struct Slot {
 
 /// A session's inputs and outputs bound to preallocated tensors (see the module docs).
 pub struct BoundRun {
-    binding: IoBinding,
+    // Fields drop in order: the tensors, their allocators, then the binding (which holds the session).
     slots: Vec<Slot>,
     host_alloc: Allocator,
     device_alloc: Option<Allocator>,
     /// Set when the session runs with CUDA graphs: each binding replays its own captured graph.
     run_options: Option<RunOptions>,
+    binding: IoBinding,
 }
 
 fn gpu_index(device: Device) -> Option<i32> {
@@ -64,7 +67,7 @@ impl BoundRun {
             }
             None => None,
         };
-        Ok(BoundRun { binding, slots: Vec::new(), host_alloc, device_alloc, run_options })
+        Ok(BoundRun { slots: Vec::new(), host_alloc, device_alloc, run_options, binding })
     }
 
     /// Whether the bound tensors live on a GPU.
@@ -89,28 +92,29 @@ impl BoundRun {
             Buffer::I64 { host, device }
         };
         let mut buffer = buffer;
-        // Bind the tensor the graph reads or writes: the device one where there is one.
+        // Outputs are bound once; inputs are bound after each write (`bind_input`).
         match (&mut buffer, output) {
-            (Buffer::F32 { device: Some(d), .. }, false) => self.binding.bind_input(name, d)?,
-            (Buffer::F32 { host, .. }, false) => self.binding.bind_input(name, host)?,
-            (Buffer::I64 { device: Some(d), .. }, false) => self.binding.bind_input(name, d)?,
-            (Buffer::I64 { host, .. }, false) => self.binding.bind_input(name, host)?,
             (Buffer::F32 { device: Some(d), .. }, true) => self.binding.bind_output(name, d)?,
             (Buffer::F32 { host, .. }, true) => self.binding.bind_output(name, host)?,
             (Buffer::I64 { .. }, true) => return Err(ort::Error::new("kino binds only float outputs")),
+            (_, false) => {}
         }
         self.slots.push(Slot { name: name.to_string(), shape: shape.to_vec(), output, buffer });
         Ok(self.slots.len() - 1)
     }
 
-    /// Fills the float input `name` of `shape` in place (allocated and bound on first use) and,
-    /// on a GPU, uploads it.
+    /// Fills the float input `name` of `shape` in place (allocated on first use), uploads it on a
+    /// GPU, and binds it.
     pub fn write_f32(&mut self, name: &str, shape: &[usize], fill: impl FnOnce(&mut [f32])) -> ort::Result<()> {
         let i = self.slot(name, shape, false, true)?;
         if let Buffer::F32 { host, device } = &mut self.slots[i].buffer {
             fill(host.extract_tensor_mut().1);
-            if let Some(d) = device {
-                host.copy_into(d)?;
+            match device {
+                Some(d) => {
+                    host.copy_into(&mut *d)?;
+                    self.binding.bind_input(name, d)?;
+                }
+                None => self.binding.bind_input(name, host)?,
             }
         }
         Ok(())
@@ -121,8 +125,12 @@ impl BoundRun {
         let i = self.slot(name, shape, false, false)?;
         if let Buffer::I64 { host, device } = &mut self.slots[i].buffer {
             fill(host.extract_tensor_mut().1);
-            if let Some(d) = device {
-                host.copy_into(d)?;
+            match device {
+                Some(d) => {
+                    host.copy_into(&mut *d)?;
+                    self.binding.bind_input(name, d)?;
+                }
+                None => self.binding.bind_input(name, host)?,
             }
         }
         Ok(())

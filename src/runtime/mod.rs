@@ -75,7 +75,8 @@ pub struct RuntimeOptions {
     /// unbound runs give identical results; this exists to compare them.
     pub unbound_runs: bool,
     /// CUDA: capture each bound denoiser run as a CUDA graph and replay it (static shapes per
-    /// window; ONNX Runtime refuses graphs with nodes it cannot place on the GPU).
+    /// window; ONNX Runtime refuses graphs with nodes it cannot place on the GPU). Only the
+    /// denoiser's session gets it: the other components run unbound, with changing shapes.
     pub cuda_graph: bool,
 }
 
@@ -479,7 +480,7 @@ impl OnnxSession {
     pub fn bind(&self, component: &str) -> Result<BoundRun> {
         let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
         let session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
-        // CUDA graph ids start at 1: 0 is ONNX Runtime's default and is not captured.
+        // Each binding replays its own captured graph (its tensors' addresses are its own).
         let graph_id = self.cuda_graph.then(|| 1 + self.next_graph_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         BoundRun::new(&session, self.provider, graph_id).map_err(|e| fail(e.to_string()))
     }

@@ -157,8 +157,7 @@ impl Denoiser {
             latent_shape,
             tokens,
             t_shape,
-            bound: None,
-            unbound: Some(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
+            runs: Runs::Unbound(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
         };
         use std::sync::atomic::Ordering;
         let Some(cache) = self.bindings.as_ref().filter(|_| !self.binding_refused.load(Ordering::Relaxed)) else {
@@ -166,7 +165,7 @@ impl Denoiser {
         };
         let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
         match self.bind_window(cache, &key, text_embeds, text_mask) {
-            Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, bound: Some((key, bound)), unbound: None }),
+            Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, runs: Runs::Bound(key, Box::new(bound)) }),
             // The GPU side of IoBinding (pinned and device allocators) is the part of this path
             // that could not be tried here: if a provider refuses it, run unbound rather than fail
             // (not with CUDA graphs, which replay bound runs only).
@@ -180,9 +179,14 @@ impl Denoiser {
         }
     }
 
+    /// An error of a bound run, named after the denoiser's graph.
+    fn bound_error(&self, e: ort::Error) -> Error {
+        Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason: e.to_string() }
+    }
+
     /// A binding for `key`'s shapes (a kept one, or new) with this window's text written in.
     fn bind_window(&self, cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>, key: &WindowKey, text_embeds: &[f32], text_mask: &[i64]) -> Result<BoundRun> {
-        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason: e.to_string() };
+        let fail = |e| self.bound_error(e);
         let (latent_shape, _, text_shape) = key;
         let reused = {
             let mut kept = cache.lock().map_err(|_| fail(ort::Error::new("binding cache poisoned by an earlier panic")))?;
@@ -252,6 +256,7 @@ impl Denoiser {
 }
 
 /// Inputs of an unbound window, owned so each run can borrow them.
+#[derive(Default)]
 struct Unbound {
     latents: Vec<f32>,
     text_embeds: Vec<f32>,
@@ -265,8 +270,13 @@ pub struct DenoiserWindow<'a> {
     latent_shape: [usize; 5],
     tokens: usize,
     t_shape: Vec<usize>,
-    bound: Option<(WindowKey, BoundRun)>,
-    unbound: Option<Unbound>,
+    runs: Runs,
+}
+
+enum Runs {
+    // Boxed: a binding is large beside the unbound inputs' handles.
+    Bound(WindowKey, Box<BoundRun>),
+    Unbound(Unbound),
 }
 
 impl DenoiserWindow<'_> {
@@ -274,18 +284,20 @@ impl DenoiserWindow<'_> {
     /// `timestep` is laid out as [`Denoiser::timestep_shape`] says; `read` gets the velocity.
     pub fn run(&mut self, timestep: &[f32], write_latents: impl FnOnce(&mut [f32]), read: impl FnOnce(&[f32])) -> Result<()> {
         let d = self.denoiser;
-        if let Some(u) = &mut self.unbound {
-            write_latents(&mut u.latents);
-            let x = DenoiserInputs { latents: &u.latents, latent_shape: self.latent_shape, timestep, text_embeds: &u.text_embeds, text_shape: u.text_shape, text_mask: &u.text_mask };
-            let mut read = Some(read);
-            return d.predict_with(&x, self.tokens, &mut |v| {
-                if let Some(r) = read.take() {
-                    r(v)
-                }
-            });
-        }
-        let (_, bound) = self.bound.as_mut().expect("a window is bound or unbound");
-        let fail = |e: ort::Error| Error::Inference { component: "denoiser".into(), file: d.session.file.display().to_string(), reason: e.to_string() };
+        let bound = match &mut self.runs {
+            Runs::Bound(_, bound) => bound,
+            Runs::Unbound(u) => {
+                write_latents(&mut u.latents);
+                let x = DenoiserInputs { latents: &u.latents, latent_shape: self.latent_shape, timestep, text_embeds: &u.text_embeds, text_shape: u.text_shape, text_mask: &u.text_mask };
+                let mut read = Some(read);
+                return d.predict_with(&x, self.tokens, &mut |v| {
+                    if let Some(r) = read.take() {
+                        r(v)
+                    }
+                });
+            }
+        };
+        let fail = |e| d.bound_error(e);
         bound.write_f32(&d.latents, &self.latent_shape, write_latents).map_err(fail)?;
         bound.write_f32(&d.timestep, &self.t_shape, |buf| buf.copy_from_slice(timestep)).map_err(fail)?;
         d.session.run_bound("denoiser", bound)?;
@@ -301,12 +313,12 @@ impl DenoiserWindow<'_> {
 impl Drop for DenoiserWindow<'_> {
     fn drop(&mut self) {
         // The binding goes back for the next window of the same shapes.
-        if let (Some(entry), Some(cache)) = (self.bound.take(), &self.denoiser.bindings) {
+        if let (Runs::Bound(key, bound), Some(cache)) = (std::mem::replace(&mut self.runs, Runs::Unbound(Unbound::default())), &self.denoiser.bindings) {
             if let Ok(mut kept) = cache.lock() {
                 if kept.len() >= KEPT_BINDINGS {
                     kept.remove(0);
                 }
-                kept.push(entry);
+                kept.push((key, *bound));
             }
         }
     }

@@ -13,14 +13,38 @@
 
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::{IoBinding, RunOptions, Session};
-use ort::value::Tensor;
+use ort::value::{PrimitiveTensorElementType, Tensor};
+use std::fmt::Debug;
 
 use super::Device;
 
 /// One bound tensor: the host side the caller touches and, on a GPU, its device twin.
+struct Pair<T: PrimitiveTensorElementType + Debug> {
+    host: Tensor<T>,
+    device: Option<Tensor<T>>,
+}
+
+impl<T: PrimitiveTensorElementType + Debug> Pair<T> {
+    fn new(host: &Allocator, device: Option<&Allocator>, shape: &[usize]) -> ort::Result<Self> {
+        Ok(Pair { host: Tensor::new(host, shape.to_vec())?, device: device.map(|a| Tensor::new(a, shape.to_vec())).transpose()? })
+    }
+
+    /// Fills the host tensor in place, uploads it on a GPU, and binds the tensor the graph reads.
+    fn fill_and_bind(&mut self, binding: &mut IoBinding, name: &str, fill: impl FnOnce(&mut [T])) -> ort::Result<()> {
+        fill(self.host.extract_tensor_mut().1);
+        match &mut self.device {
+            Some(d) => {
+                self.host.copy_into(&mut *d)?;
+                binding.bind_input(name, d)
+            }
+            None => binding.bind_input(name, &self.host),
+        }
+    }
+}
+
 enum Buffer {
-    F32 { host: Tensor<f32>, device: Option<Tensor<f32>> },
-    I64 { host: Tensor<i64>, device: Option<Tensor<i64>> },
+    F32(Pair<f32>),
+    I64(Pair<i64>),
 }
 
 struct Slot {
@@ -70,11 +94,7 @@ impl BoundRun {
         Ok(BoundRun { slots: Vec::new(), host_alloc, device_alloc, run_options, binding })
     }
 
-    /// Whether the bound tensors live on a GPU.
-    pub fn on_device(&self) -> bool {
-        self.device_alloc.is_some()
-    }
-
+    /// The index of `name`'s slot, (re)allocated when new or of another shape.
     fn slot(&mut self, name: &str, shape: &[usize], output: bool, f32: bool) -> ort::Result<usize> {
         if let Some(i) = self.slots.iter().position(|s| s.name == name) {
             if self.slots[i].shape == shape {
@@ -82,22 +102,19 @@ impl BoundRun {
             }
             self.slots.remove(i);
         }
-        let buffer = if f32 {
-            let host = Tensor::<f32>::new(&self.host_alloc, shape.to_vec())?;
-            let device = self.device_alloc.as_ref().map(|a| Tensor::<f32>::new(a, shape.to_vec())).transpose()?;
-            Buffer::F32 { host, device }
+        let device = self.device_alloc.as_ref();
+        let mut buffer = if f32 {
+            Buffer::F32(Pair::new(&self.host_alloc, device, shape)?)
         } else {
-            let host = Tensor::<i64>::new(&self.host_alloc, shape.to_vec())?;
-            let device = self.device_alloc.as_ref().map(|a| Tensor::<i64>::new(a, shape.to_vec())).transpose()?;
-            Buffer::I64 { host, device }
+            Buffer::I64(Pair::new(&self.host_alloc, device, shape)?)
         };
-        let mut buffer = buffer;
-        // Outputs are bound once; inputs are bound after each write (`bind_input`).
-        match (&mut buffer, output) {
-            (Buffer::F32 { device: Some(d), .. }, true) => self.binding.bind_output(name, d)?,
-            (Buffer::F32 { host, .. }, true) => self.binding.bind_output(name, host)?,
-            (Buffer::I64 { .. }, true) => return Err(ort::Error::new("kino binds only float outputs")),
-            (_, false) => {}
+        // Outputs are bound once, here; inputs after each write (`Pair::fill_and_bind`).
+        if output {
+            match &mut buffer {
+                Buffer::F32(Pair { device: Some(d), .. }) => self.binding.bind_output(name, d)?,
+                Buffer::F32(Pair { host, .. }) => self.binding.bind_output(name, host)?,
+                Buffer::I64(_) => return Err(ort::Error::new("kino binds only float outputs")),
+            }
         }
         self.slots.push(Slot { name: name.to_string(), shape: shape.to_vec(), output, buffer });
         Ok(self.slots.len() - 1)
@@ -107,33 +124,19 @@ impl BoundRun {
     /// GPU, and binds it.
     pub fn write_f32(&mut self, name: &str, shape: &[usize], fill: impl FnOnce(&mut [f32])) -> ort::Result<()> {
         let i = self.slot(name, shape, false, true)?;
-        if let Buffer::F32 { host, device } = &mut self.slots[i].buffer {
-            fill(host.extract_tensor_mut().1);
-            match device {
-                Some(d) => {
-                    host.copy_into(&mut *d)?;
-                    self.binding.bind_input(name, d)?;
-                }
-                None => self.binding.bind_input(name, host)?,
-            }
+        match &mut self.slots[i].buffer {
+            Buffer::F32(pair) => pair.fill_and_bind(&mut self.binding, name, fill),
+            Buffer::I64(_) => unreachable!("slot made a float tensor"),
         }
-        Ok(())
     }
 
     /// As [`BoundRun::write_f32`], for an int64 input.
     pub fn write_i64(&mut self, name: &str, shape: &[usize], fill: impl FnOnce(&mut [i64])) -> ort::Result<()> {
         let i = self.slot(name, shape, false, false)?;
-        if let Buffer::I64 { host, device } = &mut self.slots[i].buffer {
-            fill(host.extract_tensor_mut().1);
-            match device {
-                Some(d) => {
-                    host.copy_into(&mut *d)?;
-                    self.binding.bind_input(name, d)?;
-                }
-                None => self.binding.bind_input(name, host)?,
-            }
+        match &mut self.slots[i].buffer {
+            Buffer::I64(pair) => pair.fill_and_bind(&mut self.binding, name, fill),
+            Buffer::F32(_) => unreachable!("slot made an int64 tensor"),
         }
-        Ok(())
     }
 
     /// Binds the float output `name` to a preallocated tensor of `shape` (once).
@@ -148,7 +151,7 @@ impl BoundRun {
             None => drop(session.run_binding(&self.binding)?),
         }
         for s in self.slots.iter_mut().filter(|s| s.output) {
-            if let Buffer::F32 { host, device: Some(d) } = &mut s.buffer {
+            if let Buffer::F32(Pair { host, device: Some(d) }) = &mut s.buffer {
                 d.copy_into(host)?;
             }
         }
@@ -158,8 +161,8 @@ impl BoundRun {
     /// The host copy of the float output `name` after [`BoundRun::run`].
     pub fn output(&self, name: &str) -> Option<(&[usize], &[f32])> {
         self.slots.iter().find(|s| s.output && s.name == name).and_then(|s| match &s.buffer {
-            Buffer::F32 { host, .. } => Some((s.shape.as_slice(), host.extract_tensor().1)),
-            Buffer::I64 { .. } => None,
+            Buffer::F32(pair) => Some((s.shape.as_slice(), pair.host.extract_tensor().1)),
+            Buffer::I64(_) => None,
         })
     }
 }

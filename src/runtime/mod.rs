@@ -491,12 +491,17 @@ impl OnnxSession {
         let mut session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
         let started = std::time::Instant::now();
         bound.run(&mut session).map_err(|e| fail(e.to_string()))?;
+        self.record(started);
+        Ok(())
+    }
+
+    /// Records the time of a run that began at `started`, while recording is on.
+    fn record(&self, started: std::time::Instant) {
         if let Ok(mut runs) = self.runs.lock() {
             if let Some(r) = runs.as_mut() {
                 r.push(started.elapsed().as_secs_f64());
             }
         }
-        Ok(())
     }
 
     /// Runs the graph and returns the named float outputs in the order asked.
@@ -519,11 +524,7 @@ impl OnnxSession {
         let mut session = self.session.lock().map_err(|_| fail("session lock poisoned by an earlier panic".into()))?;
         let started = std::time::Instant::now();
         let result = session.run(values).map_err(|e| fail(e.to_string()))?;
-        if let Ok(mut runs) = self.runs.lock() {
-            if let Some(r) = runs.as_mut() {
-                r.push(started.elapsed().as_secs_f64());
-            }
-        }
+        self.record(started);
         let mut views = Vec::with_capacity(outputs.len());
         for name in outputs {
             let value = result.get(*name).ok_or_else(|| fail(format!("graph produced no output named {name:?}")))?;

@@ -96,7 +96,7 @@ def temporal_loss(rec: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, boun
     return (w * (d_rec - d_x).abs()).mean()
 
 
-def refine_decoder(ae, gen, steps, batch, device, lr=1e-3, temporal=0.0, boundary=4.0, frames=9):
+def refine_decoder(ae, gen, steps, batch, device, lr=1e-3, temporal=0.0, boundary=4.0):
     """Train the decoder alone against the frozen encoder.
 
     The latent space the DiT learned stays fixed, so this only sharpens what the decoder draws
@@ -114,7 +114,7 @@ def refine_decoder(ae, gen, steps, batch, device, lr=1e-3, temporal=0.0, boundar
     bg = torch.tensor(world.BACKGROUND, device=device) * 2 - 1
     t0 = time.time()
     for step in range(steps):
-        x, _ = random_clips(gen, batch, frames=frames)
+        x, _ = random_clips(gen, batch, frames=9)
         x = x.to(device)
         with torch.no_grad():
             z = ae.encode(x)

@@ -1,0 +1,417 @@
+//! Writing video: H.264 mp4, FFV1 mkv and PNG sequences, with the input's audio copied along,
+//! on the caller's thread ([`VideoEncoder`]) or its own ([`EncoderThread`]).
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ff;
+use ff::format::Pixel;
+use ff::software::scaling::{Context as Scaler, Flags};
+
+use super::output::{format_pattern, write_png_file, Destination, OutputFormat, PendingPath};
+use super::{init, verr};
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+
+struct FfmpegSink {
+    octx: ff::format::context::Output,
+    encoder: ff::encoder::Video,
+    scaler: Scaler,
+    rgb: ff::frame::Video,
+    converted: ff::frame::Video,
+    encoder_tb: ff::Rational,
+    stream_tb: ff::Rational,
+    audio: Option<AudioCopy>,
+}
+
+/// Where to take audio (and container metadata) from when writing a video.
+#[derive(Clone, Copy, Debug)]
+pub struct AudioSource<'a> {
+    pub path: &'a Path,
+    /// Seconds added to the source's timestamps (the length of footage put before it).
+    pub offset_seconds: f64,
+}
+
+/// Audio packets copied (not re-encoded) from another file, interleaved with the video by time
+/// as it is written, so nothing is buffered whole.
+struct AudioCopy {
+    input: ff::format::context::Input,
+    /// (input stream index, output stream index, input time base)
+    map: Vec<(usize, usize, ff::Rational)>,
+    offset_seconds: f64,
+    next: Option<ff::Packet>,
+    done: bool,
+}
+
+/// A stream copied into another container must not keep the source container's codec tag
+/// (an mp4 `mp4a` tag is invalid in Matroska); 0 lets the muxer pick its own, as `ffmpeg -c copy`
+/// does. ffmpeg-next has no safe setter for it.
+#[allow(unsafe_code)]
+fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
+    // SAFETY: `as_mut_ptr` points at the stream this `StreamMut` borrows mutably, owned by the
+    // output context that outlives the borrow; `codecpar` is allocated by libavformat for every
+    // stream it creates (avformat_new_stream), and `codec_tag` is a plain integer field.
+    unsafe {
+        let st = stream.as_mut_ptr();
+        if !(*st).codecpar.is_null() {
+            (*(*st).codecpar).codec_tag = 0;
+        }
+    }
+}
+
+impl AudioCopy {
+    /// Opens the source and adds one output stream per audio stream. `None` when it has none.
+    fn add_streams(octx: &mut ff::format::context::Output, src: AudioSource<'_>) -> std::result::Result<Option<Self>, String> {
+        let input = ff::format::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+        octx.set_metadata(input.metadata().to_owned());
+        let mut map = Vec::new();
+        for ist in input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio) {
+            let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
+            ost.set_parameters(ist.parameters());
+            clear_codec_tag(&mut ost);
+            ost.set_time_base(ist.time_base());
+            map.push((ist.index(), ost.index(), ist.time_base()));
+        }
+        if map.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(AudioCopy { input, map, offset_seconds: src.offset_seconds, next: None, done: false }))
+    }
+
+    /// Writes every audio packet that starts before `until` seconds (all of them for infinity).
+    fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
+        loop {
+            if self.next.is_none() && !self.done {
+                let mut p = ff::Packet::empty();
+                match p.read(&mut self.input) {
+                    Ok(()) => {
+                        if self.map.iter().any(|m| m.0 == p.stream()) {
+                            self.next = Some(p);
+                        }
+                        continue;
+                    }
+                    Err(ff::Error::Eof) => self.done = true,
+                    // A damaged tail of the source's audio ends the copy, not the video.
+                    Err(_) => self.done = true,
+                }
+            }
+            let Some(mut p) = self.next.take() else { return Ok(()) };
+            let &(_, out, in_tb) = self.map.iter().find(|m| m.0 == p.stream()).expect("mapped stream");
+            let t = p.pts().or(p.dts()).unwrap_or(0) as f64 * f64::from(in_tb) + self.offset_seconds;
+            if t > until {
+                self.next = Some(p);
+                return Ok(());
+            }
+            let out_tb = octx.stream(out).map(|s| s.time_base()).unwrap_or(in_tb);
+            p.rescale_ts(in_tb, out_tb);
+            let shift = (self.offset_seconds / f64::from(out_tb)).round() as i64;
+            p.set_pts(p.pts().map(|x| x + shift));
+            p.set_dts(p.dts().map(|x| x + shift));
+            p.set_position(-1);
+            p.set_stream(out);
+            p.write_interleaved(octx).map_err(|e| format!("copying audio: {e}"))?;
+        }
+    }
+}
+
+enum Sink {
+    Ffmpeg(Box<FfmpegSink>),
+    Png { dir: PathBuf, pattern: String },
+}
+
+/// Streaming video writer: `create`, `push` frames, `finish`. Dropping it unfinished removes
+/// everything it wrote.
+pub struct VideoEncoder {
+    sink: Sink,
+    pending: PendingPath,
+    width: u32,
+    height: u32,
+    frames: i64,
+    dest: PathBuf,
+}
+
+impl VideoEncoder {
+    pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self> {
+        Self::create_with_audio(path, width, height, fps, None)
+    }
+
+    /// Like [`create`](Self::create), also copying `audio`'s audio streams (as they are, shifted
+    /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
+    /// the container cannot hold is reported with the fix.
+    pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
+        let format = OutputFormat::from_path(path)?;
+        if width == 0 || height == 0 {
+            return Err(verr(path, "frame size must be positive"));
+        }
+        if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
+            return Err(verr(path, format!("frame rate {fps} must be between 0 and 1000")));
+        }
+        let dest = Destination::checked(path, &[])?;
+        if format == OutputFormat::PngSequence {
+            let pattern = match &dest {
+                Destination::Pattern { pattern, .. } => pattern.clone(),
+                _ => "%05d.png".to_string(),
+            };
+            let pending = PendingPath::new(dest)?;
+            return Ok(VideoEncoder { sink: Sink::Png { dir: pending.tmp.clone(), pattern }, pending, width, height, frames: 0, dest: path.to_path_buf() });
+        }
+        init()?;
+        if format == OutputFormat::Mp4H264 && (width % 2 != 0 || height % 2 != 0) {
+            return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
+        }
+        let pending = PendingPath::new(dest)?;
+        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio).map_err(|e| verr(path, e))?;
+        Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
+    }
+
+    pub fn push(&mut self, frame: &RgbFrame) -> Result<()> {
+        if frame.width != self.width || frame.height != self.height || frame.data.len() != (frame.width * frame.height * 3) as usize {
+            return Err(verr(&self.dest, format!("frame is {}x{}, the video is {}x{}", frame.width, frame.height, self.width, self.height)));
+        }
+        match &mut self.sink {
+            Sink::Png { dir, pattern } => {
+                let name = format_pattern(pattern, self.frames as usize);
+                let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone()).ok_or_else(|| verr(&self.dest, "bad frame buffer"))?;
+                write_png_file(&img, &dir.join(&name))?;
+            }
+            Sink::Ffmpeg(s) => {
+                let stride = s.rgb.stride(0);
+                let row = frame.width as usize * 3;
+                let plane = s.rgb.data_mut(0);
+                for y in 0..frame.height as usize {
+                    plane[y * stride..y * stride + row].copy_from_slice(&frame.data[y * row..(y + 1) * row]);
+                }
+                s.scaler.run(&s.rgb, &mut s.converted).map_err(|e| verr(&self.dest, e.to_string()))?;
+                s.converted.set_pts(Some(self.frames));
+                s.encoder.send_frame(&s.converted).map_err(|e| verr(&self.dest, e.to_string()))?;
+                drain(s).map_err(|e| verr(&self.dest, e))?;
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Audio streams being copied into this video.
+    pub fn audio_streams(&self) -> usize {
+        match &self.sink {
+            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.map.len()),
+            Sink::Png { .. } => 0,
+        }
+    }
+
+    /// Flushes the encoder and moves the file into place. Returns the frame count.
+    pub fn finish(self) -> Result<usize> {
+        self.finish_pending()?.commit()
+    }
+
+    /// Flushes the encoder and closes the file, leaving it under its temporary name until
+    /// [`FinishedVideo::commit`] (so a companion output, e.g. a preview, can land first).
+    pub fn finish_pending(mut self) -> Result<FinishedVideo> {
+        if self.frames == 0 {
+            return Err(verr(&self.dest, "no frames were written"));
+        }
+        if let Sink::Ffmpeg(s) = &mut self.sink {
+            s.encoder.send_eof().map_err(|e| verr(&self.dest, e.to_string()))?;
+            drain(s).map_err(|e| verr(&self.dest, e))?;
+            if let Some(a) = &mut s.audio {
+                a.write_until(&mut s.octx, f64::INFINITY).map_err(|e| verr(&self.dest, e))?;
+            }
+            s.octx.write_trailer().map_err(|e| verr(&self.dest, e.to_string()))?;
+        }
+        let frames = self.frames as usize;
+        let VideoEncoder { sink, pending, .. } = self;
+        drop(sink); // close the file before renaming it
+        Ok(FinishedVideo { frames, pending })
+    }
+}
+
+/// A complete video under its temporary name; dropping it removes it.
+pub struct FinishedVideo {
+    frames: usize,
+    pending: PendingPath,
+}
+
+impl FinishedVideo {
+    /// Moves the video into place. Returns the frame count.
+    pub fn commit(self) -> Result<usize> {
+        self.pending.commit()?;
+        Ok(self.frames)
+    }
+}
+
+fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> std::result::Result<FfmpegSink, String> {
+    let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
+    let (codec_id, pix) = match format {
+        OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
+        _ => (ff::codec::Id::FFV1, Pixel::BGRZ),
+    };
+    let codec = ff::encoder::find(codec_id).ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264)"))?;
+    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let mut stream = octx.add_stream(codec).map_err(|e| e.to_string())?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
+    // Rational frame rate: exact for integer fps, 1/1000 precision otherwise.
+    let rate = if fps.fract() == 0.0 { ff::Rational::new(fps as i32, 1) } else { ff::Rational::new((fps * 1000.0).round() as i32, 1000) };
+    let tb = rate.invert();
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(pix);
+    enc.set_time_base(tb);
+    enc.set_frame_rate(Some(rate));
+    if global_header {
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    if format == OutputFormat::Mp4H264 {
+        opts.set("crf", "18");
+        opts.set("preset", "medium");
+    } else {
+        // FFV1 version 3: the standardised, non-experimental bitstream (needed with global headers).
+        opts.set("level", "3");
+    }
+    let encoder = enc.open_with(opts).map_err(|e| format!("cannot open the encoder: {e}"))?;
+    stream.set_parameters(&encoder);
+    stream.set_time_base(tb);
+    stream.set_avg_frame_rate(rate);
+    let audio = match audio {
+        Some(src) => AudioCopy::add_streams(&mut octx, src)?,
+        None => None,
+    };
+    let mut header = ff::Dictionary::new();
+    if format == OutputFormat::Mp4H264 {
+        header.set("movflags", "+faststart");
+    }
+    octx.write_header_with(header).map_err(|e| match &audio {
+        Some(_) => format!("cannot write the header with the input's audio ({e}); its audio codec may not fit this container: use .mkv"),
+        None => format!("cannot write the header: {e}"),
+    })?;
+    let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);
+    let scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
+    Ok(FfmpegSink {
+        octx,
+        encoder,
+        scaler,
+        rgb: ff::frame::Video::new(Pixel::RGB24, width, height),
+        converted: ff::frame::Video::new(pix, width, height),
+        encoder_tb: tb,
+        stream_tb,
+        audio,
+    })
+}
+
+fn drain(s: &mut FfmpegSink) -> std::result::Result<(), String> {
+    let mut packet = ff::Packet::empty();
+    while s.encoder.receive_packet(&mut packet).is_ok() {
+        packet.set_stream(0);
+        packet.rescale_ts(s.encoder_tb, s.stream_tb);
+        if let Some(a) = &mut s.audio {
+            let t = packet.dts().or(packet.pts()).unwrap_or(0) as f64 * f64::from(s.stream_tb);
+            a.write_until(&mut s.octx, t)?;
+        }
+        packet.write_interleaved(&mut s.octx).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A [`VideoEncoder`] on its own thread: frames are handed over a bounded queue and encoded
+/// while the caller goes on (the next window denoises while this one is encoded). The encoder
+/// is created and used on that thread only. Dropping it unfinished removes what it wrote.
+pub struct EncoderThread {
+    tx: Option<std::sync::mpsc::SyncSender<RgbFrame>>,
+    handle: Option<std::thread::JoinHandle<Result<Option<FinishedVideo>>>>,
+    /// Set by `finish`: the queue closing then means "done", not "abandoned".
+    complete: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    audio_streams: usize,
+    dest: PathBuf,
+}
+
+/// Where to take audio from, owned (it crosses to the encoder thread).
+#[derive(Clone, Debug)]
+pub struct OwnedAudioSource {
+    pub path: PathBuf,
+    pub offset_seconds: f64,
+}
+
+impl EncoderThread {
+    /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
+    pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RgbFrame>(queue.max(1));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize>>();
+        let dest = path.to_path_buf();
+        let thread_path = dest.clone();
+        let complete = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = complete.clone();
+        let handle = std::thread::Builder::new()
+            .name("kino-encoder".into())
+            .spawn(move || -> Result<Option<FinishedVideo>> {
+                let src = audio.as_ref().map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds });
+                let mut encoder = match VideoEncoder::create_with_audio(&thread_path, width, height, fps, src) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Ok(None);
+                    }
+                };
+                let _ = ready_tx.send(Ok(encoder.audio_streams()));
+                for frame in rx {
+                    encoder.push(&frame)?;
+                }
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    encoder.finish_pending().map(Some)
+                } else {
+                    // Abandoned: dropping the encoder removes the partial file.
+                    Ok(None)
+                }
+            })
+            .map_err(|e| Error::io(&dest, e))?;
+        let audio_streams = match ready_rx.recv() {
+            Ok(r) => r?,
+            Err(_) => return Err(verr(&dest, "the encoder thread stopped before starting")),
+        };
+        Ok(EncoderThread { tx: Some(tx), handle: Some(handle), complete, audio_streams, dest })
+    }
+
+    pub fn audio_streams(&self) -> usize {
+        self.audio_streams
+    }
+
+    /// Queues a frame; an encoding error surfaces here (or at `finish`).
+    pub fn push(&mut self, frame: RgbFrame) -> Result<()> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(frame).is_ok()).unwrap_or(false);
+        if sent {
+            return Ok(());
+        }
+        // The thread ended early: its error says why.
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(verr(&self.dest, "the encoder thread stopped")),
+        }
+    }
+
+    /// Encodes what is queued, finishes the file and moves it into place. Returns the frame count.
+    pub fn finish(self) -> Result<usize> {
+        self.finish_pending()?.commit()
+    }
+
+    /// Encodes what is queued and closes the file under its temporary name (see
+    /// [`VideoEncoder::finish_pending`]).
+    pub fn finish_pending(mut self) -> Result<FinishedVideo> {
+        self.complete.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            Some(Ok(Ok(Some(done)))) => Ok(done),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(verr(&self.dest, "the encoder thread panicked")),
+            _ => Err(verr(&self.dest, "the encoder thread stopped")),
+        }
+    }
+}
+
+impl Drop for EncoderThread {
+    fn drop(&mut self) {
+        // Unfinished: closing the queue ends the thread, whose encoder drops its partial file.
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

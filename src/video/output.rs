@@ -1,0 +1,420 @@
+//! Where outputs go: the format chosen from the path, the checks that writing it destroys nothing
+//! but the output itself, and the one place an output is finalised (written under a temporary
+//! name beside its destination, renamed into place when complete).
+//!
+//! The promises (docs/reliability.md): an output never replaces an input; a folder of frames is
+//! written only into a new or empty folder, or one kino wrote before (it carries a marker file and
+//! nothing but frames); a `name_%05d.png` pattern adds its frames to a folder without touching the
+//! other files there, and refuses to overwrite frames already there; partial outputs are removed
+//! on failure, on a signal (through [`remove_partial_outputs`]) and, after a crash, by the next
+//! run that writes the same output.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+use super::verr;
+use crate::error::{Error, Result};
+
+/// Marks a folder of frames as kino's, so a later run may replace it.
+pub const FRAMES_MARKER: &str = ".kino-frames";
+
+/// What to write, chosen from the output path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// `.mp4` / `.mov`: H.264, yuv420p, CRF 18, `+faststart`.
+    Mp4H264,
+    /// `.mkv`: FFV1 on 8-bit RGB (bgr0), bit-exact.
+    MkvFfv1,
+    /// A folder (path ending in `/`, or an existing folder) or a `%05d.png`-style pattern.
+    PngSequence,
+}
+
+impl OutputFormat {
+    pub fn from_path(path: &Path) -> Result<Self> {
+        let s = path.to_string_lossy();
+        if s.is_empty() {
+            return Err(verr(path, "empty output path; pass -o clip.mp4 (or .mkv for lossless, or a folder/ for PNG frames)"));
+        }
+        if matches!(path.components().next_back(), None | Some(Component::CurDir | Component::ParentDir | Component::RootDir)) {
+            return Err(verr(path, "is not a name kino can write to; name a new file (-o clip.mp4) or a new folder (-o frames/)"));
+        }
+        if is_pattern(path) {
+            return Ok(OutputFormat::PngSequence);
+        }
+        if s.ends_with('/') || path.is_dir() {
+            return Ok(OutputFormat::PngSequence);
+        }
+        match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+            Some("mp4" | "mov" | "m4v") => Ok(OutputFormat::Mp4H264),
+            Some("mkv") => Ok(OutputFormat::MkvFfv1),
+            _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .mkv (lossless FFV1) or a folder/ for PNG frames")),
+        }
+    }
+}
+
+fn is_pattern(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    name.contains('%') && name.ends_with(".png")
+}
+
+/// How an output lands on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// One file, renamed into place.
+    File(PathBuf),
+    /// A folder of frames named `%05d.png`, renamed into place.
+    Folder(PathBuf),
+    /// Frames named by `pattern` added to the existing folder `dir`, one rename each.
+    Pattern { dir: PathBuf, pattern: String },
+}
+
+impl Destination {
+    /// The destination for `path`, checked: its folder exists, writing it replaces nothing but an
+    /// earlier output of the same kind, and it is none of `inputs`.
+    pub(crate) fn checked(path: &Path, inputs: &[&Path]) -> Result<Self> {
+        let format = OutputFormat::from_path(path)?;
+        let dest = if format != OutputFormat::PngSequence {
+            Destination::File(path.to_path_buf())
+        } else if is_pattern(path) {
+            let pattern = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            check_pattern(path, &pattern)?;
+            Destination::Pattern { dir: parent_of(path), pattern }
+        } else {
+            Destination::Folder(path.to_path_buf())
+        };
+        let parent = match &dest {
+            Destination::Pattern { dir, .. } => dir.clone(),
+            Destination::File(p) | Destination::Folder(p) => parent_of(p),
+        };
+        match std::fs::metadata(&parent) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(verr(path, format!("{} is not a folder", parent.display()))),
+            Err(_) => return Err(verr(path, format!("output folder {} does not exist; create it first", parent.display()))),
+        }
+        dest.check_replaceable(path)?;
+        for input in inputs {
+            if dest.covers(input) {
+                return Err(verr(path, format!("would overwrite the input {}; choose another output", input.display())));
+            }
+        }
+        Ok(dest)
+    }
+
+    /// Refuses to replace anything but an earlier output of the same kind.
+    fn check_replaceable(&self, shown: &Path) -> Result<()> {
+        match self {
+            Destination::File(p) => match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => Err(verr(shown, "is a folder; name a file (-o clip.mp4), or end the path with / for a folder of PNG frames")),
+                Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(verr(shown, "exists and is not a regular file (a device, pipe or socket); name a new file")),
+                _ => Ok(()),
+            },
+            Destination::Folder(p) => match std::fs::symlink_metadata(p) {
+                Err(_) => Ok(()),
+                Ok(m) if !m.is_dir() => Err(verr(shown, "exists and is not a folder; name a new folder for the PNG frames")),
+                Ok(_) if replaceable_folder(p) => Ok(()),
+                Ok(_) => Err(verr(shown, "folder exists and holds other files; kino writes PNG frames only into a new or empty folder (or one it wrote before): name a new folder")),
+            },
+            Destination::Pattern { dir, pattern } => {
+                let taken = existing_frames(dir, pattern);
+                match taken.first() {
+                    None => Ok(()),
+                    Some(first) => Err(verr(
+                        shown,
+                        format!("{} already holds {} frame(s) named like {pattern} (e.g. {first}); remove them or choose another name", dir.display(), taken.len()),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Whether writing this destination could replace or delete `input`.
+    fn covers(&self, input: &Path) -> bool {
+        let Some(input) = absolute(input) else { return false };
+        match self {
+            Destination::File(p) => absolute(p).is_some_and(|p| p == input),
+            Destination::Folder(p) => absolute(p).is_some_and(|p| input.starts_with(p)),
+            Destination::Pattern { dir, pattern } => {
+                absolute(dir).is_some_and(|d| input.parent() == Some(d.as_path())) && input.file_name().is_some_and(|n| matches_pattern(&n.to_string_lossy(), pattern))
+            }
+        }
+    }
+}
+
+/// Checks a pattern's form: one `%d` / `%0Nd` and nothing else with `%`.
+fn check_pattern(path: &Path, pattern: &str) -> Result<()> {
+    let bad = || verr(path, "use one %d or %0Nd (N up to 9) in a PNG pattern, e.g. -o frames/shot_%05d.png");
+    let start = pattern.find('%').ok_or_else(bad)?;
+    let rest = &pattern[start + 1..];
+    let end = rest.find('d').ok_or_else(bad)?;
+    let spec = &rest[..end];
+    if !spec.chars().all(|c| c.is_ascii_digit()) || spec.len() > 2 || spec.trim_start_matches('0').parse::<usize>().unwrap_or(0) > 9 || rest[end + 1..].contains('%') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The file name of frame `index` under a checked pattern.
+pub(crate) fn format_pattern(pattern: &str, index: usize) -> String {
+    if let Some(start) = pattern.find('%') {
+        if let Some(end_rel) = pattern[start..].find('d') {
+            let spec = &pattern[start + 1..start + end_rel];
+            let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
+            return format!("{}{:0width$}{}", &pattern[..start], index, &pattern[start + end_rel + 1..], width = width);
+        }
+    }
+    format!("{pattern}{index:05}.png")
+}
+
+/// Whether `name` is a frame of `pattern` (its prefix, digits, its suffix).
+fn matches_pattern(name: &str, pattern: &str) -> bool {
+    let Some(start) = pattern.find('%') else { return false };
+    let Some(end_rel) = pattern[start..].find('d') else { return false };
+    let (prefix, suffix) = (&pattern[..start], &pattern[start + end_rel + 1..]);
+    name.len() > prefix.len() + suffix.len()
+        && name.starts_with(prefix)
+        && name.ends_with(suffix)
+        && name[prefix.len()..name.len() - suffix.len()].chars().all(|c| c.is_ascii_digit())
+}
+
+fn existing_frames(dir: &Path, pattern: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| matches_pattern(n, pattern)).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// An empty folder, or one kino wrote: the marker and frames (`<digits>.png`), nothing else.
+fn replaceable_folder(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    let mut marked = false;
+    let mut empty = true;
+    for e in rd.flatten() {
+        empty = false;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let regular = e.file_type().map(|t| t.is_file()).unwrap_or(false);
+        if name == FRAMES_MARKER && regular {
+            marked = true;
+        } else if !(regular && matches_pattern(&name, "%d.png")) {
+            return false;
+        }
+    }
+    empty || marked
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `p` made absolute with its folder resolved (the last component kept as named, so a path that
+/// does not exist yet still compares).
+fn absolute(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    Some(parent_of(p).canonicalize().ok()?.join(name))
+}
+
+/// Temporary outputs of this process not yet committed, removed by [`remove_partial_outputs`].
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes every partial output this process is writing (a signal handler's last act before
+/// exiting; the writers themselves may still be running, so folders are retried).
+pub fn remove_partial_outputs() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for p in live {
+        remove_any(&p);
+    }
+}
+
+fn remove_any(p: &Path) {
+    for _ in 0..5 {
+        let gone = match std::fs::symlink_metadata(p) {
+            Err(_) => true,
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).is_ok(),
+            Ok(_) => std::fs::remove_file(p).is_ok(),
+        };
+        if gone {
+            return;
+        }
+    }
+}
+
+/// A short, stable tag for a destination name: temporary names stay short whatever the
+/// destination's length, and a later run finds the partials of an earlier one by it (FNV-1a).
+fn name_tag(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Removes partials left in `dir` for the same destination by processes that no longer run
+/// (killed with SIGKILL, or a power cut).
+fn remove_stale_partials(dir: &Path, tag: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".kino-{tag}.");
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some((pid, tail)) = rest.split_once('.') else { continue };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if !tail.starts_with("partial") || pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        log::info!("removing {} left by an earlier run that did not finish", e.path().display());
+        remove_any(&e.path());
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    // Without /proc there is no cheap way to tell: leave the file.
+    !Path::new("/proc/self").exists() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// A temporary file or folder beside its destination, removed on drop unless committed.
+pub(crate) struct PendingPath {
+    pub(crate) tmp: PathBuf,
+    dest: Destination,
+    committed: bool,
+}
+
+impl PendingPath {
+    /// The temporary name for a checked destination (`.kino-<tag>.<pid>.partial[.ext]`, the
+    /// extension last so FFmpeg picks the container from it), with stale partials cleared.
+    pub(crate) fn new(dest: Destination) -> Result<Self> {
+        let (dir, name) = match &dest {
+            Destination::File(p) | Destination::Folder(p) => (parent_of(p), p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+            Destination::Pattern { dir, pattern } => (dir.clone(), pattern.clone()),
+        };
+        let tag = name_tag(&name);
+        remove_stale_partials(&dir, &tag);
+        let ext = match &dest {
+            Destination::File(p) => p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let tmp = dir.join(format!(".kino-{tag}.{}.partial{ext}", std::process::id()));
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(tmp.clone());
+        let pending = PendingPath { tmp, dest, committed: false };
+        if !matches!(pending.dest, Destination::File(_)) {
+            std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
+            if matches!(pending.dest, Destination::Folder(_)) {
+                std::fs::write(pending.tmp.join(FRAMES_MARKER), b"written by kino; a later kino run may replace this folder\n").map_err(|e| Error::io(&pending.tmp, e))?;
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Moves the finished output into place, checking again that it replaces nothing else.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        match &self.dest {
+            Destination::File(dest) => {
+                Destination::File(dest.clone()).check_replaceable(dest)?;
+                // Data on disk before the name points at it: a crash never leaves an empty file.
+                std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.tmp, e))?;
+                std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
+            }
+            Destination::Folder(dest) => {
+                Destination::Folder(dest.clone()).check_replaceable(dest)?;
+                if dest.is_dir() && std::fs::read_dir(dest).map(|mut r| r.next().is_some()).unwrap_or(true) {
+                    // An earlier run's frames: set them aside, move the new ones in, then delete.
+                    let old = self.tmp.with_extension("old");
+                    std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
+                    if let Err(e) = std::fs::rename(&self.tmp, dest) {
+                        let _ = std::fs::rename(&old, dest);
+                        return Err(Error::io(dest, e));
+                    }
+                    remove_any(&old);
+                } else {
+                    std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
+                }
+            }
+            Destination::Pattern { dir, pattern } => {
+                self.dest.check_replaceable(&dir.join(pattern))?;
+                let mut names: Vec<_> = std::fs::read_dir(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?.flatten().map(|e| e.file_name()).collect();
+                names.sort();
+                let mut moved = Vec::new();
+                for n in names {
+                    if let Err(e) = std::fs::rename(self.tmp.join(&n), dir.join(&n)) {
+                        // Put back what was moved: all frames or none.
+                        for m in moved {
+                            let _ = std::fs::rename(dir.join(&m), self.tmp.join(&m));
+                        }
+                        return Err(Error::io(dir.join(&n), e));
+                    }
+                    moved.push(n);
+                }
+                let _ = std::fs::remove_dir(&self.tmp);
+            }
+        }
+        self.committed = true;
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.tmp);
+        Ok(())
+    }
+}
+
+impl Drop for PendingPath {
+    fn drop(&mut self) {
+        if !self.committed {
+            remove_any(&self.tmp);
+            LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.tmp);
+        }
+    }
+}
+
+/// Encodes a PNG into `w` and flushes it, so a full disk is an error rather than a short file
+/// (the `image` crate's `save` drops its buffered writer without reporting the last write).
+pub(crate) fn write_png<W: Write>(img: &image::RgbImage, w: W) -> std::io::Result<()> {
+    use image::ImageEncoder;
+    let mut buf = std::io::BufWriter::new(w);
+    image::codecs::png::PngEncoder::new(&mut buf)
+        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .map_err(|e| match e {
+            image::ImageError::IoError(io) => io,
+            other => std::io::Error::other(other.to_string()),
+        })?;
+    buf.into_inner().map_err(|e| e.into_error())?.flush()
+}
+
+/// Writes a PNG file (no rename: used for frames inside a pending folder).
+pub(crate) fn write_png_file(img: &image::RgbImage, path: &Path) -> Result<()> {
+    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    write_png(img, f).map_err(|e| Error::io(path, e))
+}
+
+/// Checks an output path before any work is done: its format, its folder, and that writing it
+/// replaces nothing but an earlier output of the same kind and none of `inputs`.
+pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<OutputFormat> {
+    Destination::checked(path, inputs)?;
+    OutputFormat::from_path(path)
+}
+
+/// Checks that `path` can take a PNG (e.g. `--preview`): the folder exists, it is not a folder or
+/// a device, and it is none of `inputs`.
+pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
+    if path.extension().map(|e| e.to_ascii_lowercase()) != Some("png".into()) || is_pattern(path) {
+        return Err(verr(path, "is not a .png file name"));
+    }
+    let dest = Destination::File(path.to_path_buf());
+    if !parent_of(path).is_dir() {
+        return Err(verr(path, format!("output folder {} does not exist; create it first", parent_of(path).display())));
+    }
+    dest.check_replaceable(path)?;
+    if let Some(input) = inputs.iter().find(|i| dest.covers(i)) {
+        return Err(verr(path, format!("would overwrite {}; choose another name", input.display())));
+    }
+    Ok(())
+}
+
+/// Saves a PNG atomically.
+pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
+    let pending = PendingPath::new(Destination::File(path.to_path_buf()))?;
+    write_png_file(img, &pending.tmp)?;
+    pending.commit()
+}

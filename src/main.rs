@@ -194,7 +194,15 @@ struct SamplingArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
+            eprintln!("error: an argument is not valid UTF-8; kino takes prompts and paths as UTF-8 text");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
+    signals::install();
     let result = match cli.command {
         Command::Generate(args) => generate(args),
         Command::Extend(args) => extend(args),
@@ -203,18 +211,81 @@ fn main() {
         Command::Models { paths } => list_models(paths),
     };
     if let Err(e) = result {
-        // One line: the chain of causes, outermost first.
-        let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", msg.join(": "));
+        if let Some(code) = signals::exit_code() {
+            // Stopped by a signal: the partial output is already gone (dropped with the job).
+            kino::video::remove_partial_outputs();
+            eprintln!("kino: stopped by a signal; nothing was written");
+            std::process::exit(code);
+        }
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
+    }
+}
+
+/// The chain of causes on one line, outermost first, leaving out a cause whose text the
+/// message before it already contains (many errors quote their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.last().is_some_and(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// SIGINT, SIGTERM and SIGHUP stop the job: it notices between steps and frames, drops its
+/// partial output and exits with 128 + the signal. If it has not stopped within a few seconds
+/// (a long model load or run), or on a second signal, partials are removed here and the
+/// process exits at once.
+mod signals {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+    pub fn install() {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else { return };
+        let _ = std::thread::Builder::new().name("kino-signals".into()).spawn(move || {
+            for sig in signals.forever() {
+                if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
+                    stop_now(sig);
+                }
+                let _ = std::thread::Builder::new().name("kino-stop".into()).spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_secs(3));
+                    stop_now(sig);
+                });
+            }
+        });
+    }
+
+    fn stop_now(sig: i32) -> ! {
+        kino::video::remove_partial_outputs();
+        eprintln!("kino: stopped by a signal; nothing was written");
+        std::process::exit(128 + sig);
+    }
+
+    /// Whether a signal asked the job to stop.
+    pub fn stopping() -> bool {
+        RECEIVED.load(Ordering::SeqCst) != 0
+    }
+
+    /// The exit code for the signal received, if any.
+    pub fn exit_code() -> Option<i32> {
+        let sig = RECEIVED.load(Ordering::SeqCst);
+        (sig != 0).then_some(128 + sig)
     }
 }
 
 impl RuntimeArgs {
     fn options(&self) -> Result<RuntimeOptions> {
         let device: Device = self.device.parse()?;
-        if self.threads == Some(0) {
-            bail!("--threads must be at least 1");
+        if let Some(t) = self.threads {
+            if !(1..=MAX_THREADS).contains(&t) {
+                bail!("--threads {t}: use 1 to {MAX_THREADS} (this machine has {} cores)", cores());
+            }
         }
         if self.cuda_graph && matches!(device, Device::Cpu) {
             bail!("--cuda-graph needs --device cuda, tensorrt or auto");
@@ -224,7 +295,8 @@ impl RuntimeArgs {
         }
         Ok(RuntimeOptions {
             device,
-            threads: self.threads,
+            // Always explicit: the thread count is part of what a seed reproduces (README).
+            threads: Some(self.threads.unwrap_or_else(cores)),
             ort_library: self.ort_lib.clone(),
             cuda_graph: self.cuda_graph,
             unbound_runs: self.unbound_runs,
@@ -247,22 +319,40 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
     Ok((w, h))
 }
 
-fn check_output(output: &Path, preview: &Option<PathBuf>) -> Result<()> {
-    // Checked before the (slow) model load and generation.
-    video::OutputFormat::from_path(output)?;
+/// Most ONNX Runtime threads kino starts (more only adds contention).
+const MAX_THREADS: usize = 256;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// Checks the outputs before the (slow) model load and generation: nothing but an earlier output
+/// is replaced, no input is overwritten, and the preview is neither the output nor an input.
+fn check_outputs(output: &Path, preview: &Option<PathBuf>, inputs: &[&Path]) -> Result<()> {
+    video::check_output(output, inputs).context("-o")?;
     if let Some(p) = preview {
-        if p.extension().map(|e| e.to_ascii_lowercase()) != Some("png".into()) {
-            bail!("--preview {}: the contact sheet is a .png file", p.display());
-        }
+        let mut taken = inputs.to_vec();
+        taken.push(output);
+        video::check_png_output(p, &taken).context("--preview (a .png contact sheet)")?;
     }
     Ok(())
 }
 
-fn check_fps(fps: f64, flag: &str) -> Result<()> {
-    if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
-        bail!("{flag} {fps}: use a frame rate between 0 and 240");
+/// An output frame rate: `flag` names where it came from (a flag, or the model's manifest).
+fn check_fps(fps: f64, from: &str) -> Result<()> {
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        let shown = if fps.abs() >= 1e6 || !fps.is_finite() { format!("{fps:.3e}") } else { fps.to_string() };
+        bail!("{from} {shown}: use a frame rate from 1 to 240");
     }
     Ok(())
+}
+
+/// The output rate: `--fps` if given, else the model's.
+fn output_fps(flag: Option<f64>, pkg: &ModelPackage) -> Result<f64> {
+    match flag {
+        Some(f) => check_fps(f, "--fps").map(|()| f),
+        None => check_fps(pkg.manifest.video.fps, "the model's video.fps").map(|()| pkg.manifest.video.fps),
+    }
 }
 
 impl SamplingArgs {
@@ -336,6 +426,9 @@ impl Sink {
     }
 
     fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
+        if signals::stopping() {
+            return Err(kino::Error::Cancelled);
+        }
         if let Some(p) = &mut self.preview {
             p.push(frame.clone());
         }
@@ -344,11 +437,14 @@ impl Sink {
 
     fn finish(self, output: &Path, sampling: &SamplingArgs, bars: Bars) -> Result<()> {
         bars.finish();
-        let n = self.encoder.finish()?;
+        // The video stays under its temporary name until the preview is written: a failed
+        // preview leaves neither behind.
+        let done = self.encoder.finish_pending()?;
         if let (Some(p), Some(frames)) = (&sampling.preview, &self.preview) {
             let sheet = video::contact_sheet(frames, 8).context("no frames for the preview")?;
-            video::save_png(&sheet, p)?;
+            video::save_png(&sheet, p).context("--preview")?;
         }
+        let n = done.commit()?;
         if !sampling.quiet {
             eprintln!("kino: wrote {} ({n} frames) in {:.1}s", output.display(), self.t0.elapsed().as_secs_f64());
         }
@@ -362,26 +458,25 @@ fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOptions)> {
     Ok((pkg, opts))
 }
 
-fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64) {
+fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, threads: usize) {
     if !quiet {
         eprintln!(
-            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {}) on {}",
+            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {} with {threads} threads) on {}",
             pipeline.package.manifest.name, req.width, req.height, req.steps, req.guidance, req.seed, pipeline.device
         );
     }
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    check_output(&args.output, &args.sampling.preview)?;
+    check_outputs(&args.output, &args.sampling.preview, &[])?;
     let (pkg, opts) = load(&args.runtime)?;
-    let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
-    check_fps(fps, "--fps")?;
+    let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps);
+    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
     pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
@@ -417,17 +512,16 @@ fn bench(args: BenchArgs) -> Result<()> {
 }
 
 fn animate(args: AnimateArgs) -> Result<()> {
-    check_output(&args.output, &args.sampling.preview)?;
+    check_outputs(&args.output, &args.sampling.preview, &[&args.image])?;
     let still = video::decode_image(&args.image)?;
     let (pkg, opts) = load(&args.runtime)?;
-    let fps = args.fps.unwrap_or(pkg.manifest.video.fps);
-    check_fps(fps, "--fps")?;
+    let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps);
+    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
     // The model works at its size; the clip comes back at the image's.
     let (w, h) = (still.width, still.height);
     let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
@@ -437,10 +531,7 @@ fn animate(args: AnimateArgs) -> Result<()> {
 }
 
 fn extend(args: ExtendArgs) -> Result<()> {
-    check_output(&args.output, &args.sampling.preview)?;
-    if same_file(&args.input, &args.output) {
-        bail!("{}: the output would overwrite the input; choose another output", args.output.display());
-    }
+    check_outputs(&args.output, &args.sampling.preview, &[&args.input])?;
     // The clip streams through: only the frames the model continues from are kept in memory.
     let mut reader = video::VideoReader::open(&args.input)?;
     let fps = reader.fps;
@@ -498,7 +589,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
                 total += 1;
             }
             let context = context_of(&kept, total - kept.len(), total);
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
             let bars = Bars::new(args.sampling.quiet);
             let mut out = 0usize;
             let mut model_index = 0usize;
@@ -524,7 +615,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
             }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps);
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
             let bars = Bars::new(args.sampling.quiet);
             // Made backwards from the seam (the engine holds them until the earliest is made),
             // they arrive oldest first; output frame i shows the model frame nearest in time,
@@ -589,13 +680,6 @@ impl Retime {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 fn random_seed() -> u64 {
     // Time and pid are plenty for "a different clip each run"; the seed is printed for reuse.
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -623,6 +707,9 @@ impl Bars {
     }
 
     fn update(&self, p: Progress) -> bool {
+        if signals::stopping() {
+            return false;
+        }
         let bar = match p.stage {
             Stage::Denoise => &self.denoise,
             Stage::Decode => &self.decode,

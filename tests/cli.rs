@@ -72,8 +72,11 @@ fn length_size_and_png_sequence_options() {
     let frames_dir = d.join("frames");
     let target = format!("{}/", frames_dir.display());
     assert_ok(&kino(&["generate", "a white square standing still", "-o", &target, "--frames", "9", "--size", "96x64", "--steps", "4", "--seed", "1", "--quiet"]));
-    let pngs = std::fs::read_dir(&frames_dir).unwrap().count();
-    assert_eq!(pngs, 9);
+    let names: Vec<String> = std::fs::read_dir(&frames_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 9);
+    // Marked as kino's, so a later run may replace the folder (and no other folder).
+    assert_eq!(names.len(), 10);
+    assert!(frames_dir.join(kino::video::FRAMES_MARKER).is_file());
     let img = image::open(frames_dir.join("00000.png")).unwrap();
     assert_eq!((img.width(), img.height()), (96, 64));
     // --seconds rounds to the nearest valid count: 1 s at 8 fps -> 9 frames.

@@ -110,6 +110,17 @@ impl GenerateRequest {
                 )));
             }
         }
+        for (what, text) in [("prompt", Some(&self.prompt)), ("negative prompt", self.negative_prompt.as_ref())] {
+            let chars = text.map_or(0, |t| t.chars().count());
+            if chars > crate::text::MAX_PROMPT_CHARS {
+                return Err(Error::InvalidRequest(format!(
+                    "the {what} is {chars} characters long; the limit is {} (model {} reads at most {} tokens)",
+                    crate::text::MAX_PROMPT_CHARS,
+                    m.name,
+                    m.tokenizer.max_length
+                )));
+            }
+        }
         if self.steps == 0 || self.steps > 1000 {
             return Err(Error::InvalidRequest(format!("steps must be between 1 and 1000, got {}", self.steps)));
         }

@@ -171,7 +171,7 @@ impl VideoEncoder {
             Sink::Png { dir, pattern } => {
                 let name = format_pattern(pattern, self.frames as usize);
                 let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone()).ok_or_else(|| verr(&self.dest, "bad frame buffer"))?;
-                write_png_file(&img, &dir.join(&name))?;
+                write_png_file(&img, &dir.join(&name)).map_err(|e| verr(&self.dest, format!("frame {name}: {e}")))?;
             }
             Sink::Ffmpeg(s) => {
                 let stride = s.rgb.stride(0);

@@ -13,8 +13,11 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use super::verr;
 use crate::error::{Error, Result};
+
+fn verr(path: &Path, message: impl Into<String>) -> Error {
+    Error::Output { path: path.to_path_buf(), message: message.into() }
+}
 
 /// Marks a folder of frames as kino's, so a later run may replace it.
 pub const FRAMES_MARKER: &str = ".kino-frames";
@@ -383,9 +386,8 @@ pub(crate) fn write_png<W: Write>(img: &image::RgbImage, w: W) -> std::io::Resul
 }
 
 /// Writes a PNG file (no rename: used for frames inside a pending folder).
-pub(crate) fn write_png_file(img: &image::RgbImage, path: &Path) -> Result<()> {
-    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    write_png(img, f).map_err(|e| Error::io(path, e))
+pub(crate) fn write_png_file(img: &image::RgbImage, path: &Path) -> std::io::Result<()> {
+    write_png(img, std::fs::File::create(path)?)
 }
 
 /// Checks an output path before any work is done: its format, its folder, and that writing it
@@ -415,6 +417,7 @@ pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
 /// Saves a PNG atomically.
 pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
     let pending = PendingPath::new(Destination::File(path.to_path_buf()))?;
-    write_png_file(img, &pending.tmp)?;
+    let f = std::fs::File::create(&pending.tmp).map_err(|e| verr(path, e.to_string()))?;
+    write_png(img, f).map_err(|e| verr(path, e.to_string()))?;
     pending.commit()
 }

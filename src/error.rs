@@ -15,13 +15,13 @@ pub enum Error {
     #[error("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}")]
     ProviderUnavailable { provider: String, library: String, hint: String },
 
-    #[error("unknown device {0:?}: use cpu, cuda, cuda:N, tensorrt, tensorrt:N or auto")]
+    #[error("unknown device {}: use cpu, cuda, cuda:N, tensorrt, tensorrt:N or auto", quoted(.0))]
     UnknownDevice(String),
 
-    #[error("model package {dir}: {message}")]
+    #[error("model package {}: {message}", shown(dir))]
     Package { dir: PathBuf, message: String },
 
-    #[error("model package {dir}: {file}: {message}")]
+    #[error("model package {}: {file}: {message}", shown(dir))]
     PackageFile { dir: PathBuf, file: String, message: String },
 
     #[error("{0}")]
@@ -33,17 +33,34 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
-    #[error("video {path}: {message}")]
+    #[error("video {}: {message}", shown(path))]
     Video { path: PathBuf, message: String },
 
-    #[error("output {path}: {message}")]
+    #[error("output {}: {message}", shown(path))]
     Output { path: PathBuf, message: String },
 
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", shown(path))]
     Io { path: PathBuf, source: std::io::Error },
 
     #[error("cancelled")]
     Cancelled,
+}
+
+/// A user's value quoted for a message: escaped, and cut to its first 40 characters so a pasted
+/// file does not become the message.
+pub fn quoted(s: &str) -> String {
+    let head: String = s.chars().take(40).collect();
+    if head.len() < s.len() { format!("{head:?}…") } else { format!("{head:?}") }
+}
+
+/// A path for a one-line message: control characters (a newline in a file name) escaped.
+pub fn shown(path: &std::path::Path) -> String {
+    let s = path.display().to_string();
+    if s.chars().any(char::is_control) {
+        s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    } else {
+        s
+    }
 }
 
 impl Error {

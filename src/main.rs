@@ -313,10 +313,7 @@ impl RuntimeArgs {
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.to_ascii_lowercase().split_once('x').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())).context(format!("--size {s:?}: use WIDTHxHEIGHT, e.g. 64x64"))?;
-    let w: u32 = w.parse().with_context(|| format!("--size {s:?}: width is not a whole number"))?;
-    let h: u32 = h.parse().with_context(|| format!("--size {s:?}: height is not a whole number"))?;
-    Ok((w, h))
+    Ok(kino::pipeline::parse_size(s, "--size")?)
 }
 
 /// Most ONNX Runtime threads kino starts (more only adds contention).

@@ -1,0 +1,129 @@
+//! What to generate: [`GenerateRequest`], its checks against a model package, and the parsers
+//! the front doors share for the values people type (sizes).
+
+use crate::error::{Error, Result};
+use crate::model::ModelPackage;
+
+use super::ContextMode;
+
+/// Largest width or height anyone may ask for, whatever the manifest says (guards allocation).
+pub const ABSOLUTE_MAX_SIZE: u32 = 8192;
+/// Longest clip made window by window (an hour at 30 fps).
+pub const MAX_LONG_FRAMES: u32 = 108_000;
+
+/// What to generate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    /// `None` uses the package's default negative prompt.
+    pub negative_prompt: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    /// Frames to make. Up to the model's `max_frames` this is one window and must follow the
+    /// model's frame rule (`1 + 4k`); longer clips are made window by window, any length.
+    pub frames: u32,
+    pub steps: usize,
+    /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
+    pub guidance: f32,
+    pub seed: u64,
+    /// How context frames steer generation; `None` picks the model's best.
+    pub context_mode: Option<ContextMode>,
+}
+
+impl GenerateRequest {
+    /// The package's defaults, with this prompt.
+    pub fn defaults_for(pkg: &ModelPackage, prompt: impl Into<String>) -> Self {
+        let m = &pkg.manifest;
+        GenerateRequest {
+            prompt: prompt.into(),
+            negative_prompt: None,
+            width: m.video.default_width,
+            height: m.video.default_height,
+            frames: m.video.default_frames,
+            steps: m.defaults.steps,
+            guidance: m.defaults.guidance,
+            seed: 0,
+            context_mode: None,
+        }
+    }
+
+    /// Checks the request for `generate` against the package, with messages that name the valid values.
+    pub fn validate(&self, pkg: &ModelPackage) -> Result<()> {
+        self.validate_settings(pkg)?;
+        let m = &pkg.manifest;
+        let v = &m.video;
+        if self.frames > v.max_frames {
+            if self.frames > MAX_LONG_FRAMES {
+                return Err(Error::InvalidRequest(format!("{} frames is too long: kino makes at most {MAX_LONG_FRAMES} frames in one run", self.frames)));
+            }
+            if m.vae_encoder.is_none() {
+                return Err(Error::InvalidRequest(format!(
+                    "{} frames is longer than one window of model {} (up to {} frames), and the model has no VAE encoder to chain windows",
+                    self.frames, m.name, v.max_frames
+                )));
+            }
+            return Ok(());
+        }
+        if !v.frames_valid(&m.latent, self.frames) {
+            let near = m.latent.nearest_valid_frames(self.frames as f64).min(v.max_frames);
+            return Err(Error::InvalidRequest(format!(
+                "{} frames is not supported by model {}: frame counts are 1 + {}*k up to {}, or any count above {} (made window by window); nearest: {near}",
+                self.frames, m.name, m.latent.temporal_compression, v.max_frames, v.max_frames
+            )));
+        }
+        Ok(())
+    }
+
+    /// Size, steps and guidance (everything but the frame count).
+    pub fn validate_settings(&self, pkg: &ModelPackage) -> Result<()> {
+        let m = &pkg.manifest;
+        let v = &m.video;
+        for (what, size) in [("width", self.width), ("height", self.height)] {
+            if size == 0 || size > ABSOLUTE_MAX_SIZE || size < v.min_size || size > v.max_size || size % v.size_multiple != 0 {
+                return Err(Error::InvalidRequest(format!(
+                    "{what} {size} is not supported by model {}: use a multiple of {} between {} and {} (default {}x{})",
+                    m.name, v.size_multiple, v.min_size, v.max_size, v.default_width, v.default_height
+                )));
+            }
+        }
+        for (what, text) in [("prompt", Some(&self.prompt)), ("negative prompt", self.negative_prompt.as_ref())] {
+            let chars = text.map_or(0, |t| t.chars().count());
+            if chars > crate::text::MAX_PROMPT_CHARS {
+                return Err(Error::InvalidRequest(format!(
+                    "the {what} is {chars} characters long; the limit is {} (model {} reads at most {} tokens)",
+                    crate::text::MAX_PROMPT_CHARS,
+                    m.name,
+                    m.tokenizer.max_length
+                )));
+            }
+        }
+        if self.steps == 0 || self.steps > 1000 {
+            return Err(Error::InvalidRequest(format!("steps must be between 1 and 1000, got {}", self.steps)));
+        }
+        if !self.guidance.is_finite() || !(0.0..=50.0).contains(&self.guidance) {
+            return Err(Error::InvalidRequest(format!("guidance must be a number between 0 and 50, got {}", self.guidance)));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `WIDTHxHEIGHT` (`64x64`, `96 X 64`): two whole numbers, each at most
+/// [`ABSOLUTE_MAX_SIZE`]. `what` names the value in messages (a flag or a panel label).
+pub fn parse_size(s: &str, what: &str) -> Result<(u32, u32)> {
+    let bad = |why: &str| Error::InvalidRequest(format!("{what} {}: {why}; use WIDTHxHEIGHT, e.g. 64x64", crate::error::quoted(s)));
+    let lower = s.to_ascii_lowercase();
+    let (w, h) = lower.split_once('x').ok_or_else(|| bad("no x between width and height"))?;
+    let side = |v: &str, name: &str| -> Result<u32> {
+        let v = v.trim();
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(&format!("{name} is not a whole number")));
+        }
+        // Digits only, so a failed parse is an overflow: too big, like any n over the cap.
+        let n: u32 = v.parse().unwrap_or(u32::MAX);
+        if n == 0 || n > ABSOLUTE_MAX_SIZE {
+            return Err(bad(&format!("{name} must be from 1 to {ABSOLUTE_MAX_SIZE}")));
+        }
+        Ok(n)
+    };
+    Ok((side(w, "width")?, side(h, "height")?))
+}

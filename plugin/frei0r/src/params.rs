@@ -139,7 +139,7 @@ impl Settings {
             "" | "auto" => Ok(if host_is_mlt { 1.0 } else { 0.001 }),
             "s" | "seconds" => Ok(1.0),
             "ms" | "milliseconds" => Ok(0.001),
-            other => Err(format!("time_unit {other:?}: use auto, s or ms")),
+            other => Err(format!("time_unit {}: use auto, s or ms", kino::error::quoted(other))),
         }
     }
 
@@ -158,7 +158,7 @@ fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<Option<T>, String>
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(|_| format!("{what} {s:?} is not a valid number"))
+    s.parse().map(Some).map_err(|_| format!("{what} {} is not a valid number", kino::error::quoted(s)))
 }
 
 #[cfg(test)]

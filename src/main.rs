@@ -316,6 +316,31 @@ fn parse_size(s: &str) -> Result<(u32, u32)> {
     Ok(kino::pipeline::parse_size(s, "--size")?)
 }
 
+/// Refuses a job whose estimated memory is more than this machine has available, before it starts.
+fn check_memory(req: &GenerateRequest, pkg: &ModelPackage, extra: u64) -> Result<()> {
+    let need = req.estimated_memory(pkg, extra);
+    let Some(available) = available_memory() else { return Ok(()) };
+    if need > available {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "this job needs about {:.1} GiB of memory and {:.1} GiB is available: use a smaller --size (the model's default is {}x{}), fewer frames per window, or close other programs",
+            gib(need),
+            gib(available),
+            pkg.manifest.video.default_width,
+            pkg.manifest.video.default_height
+        );
+    }
+    Ok(())
+}
+
+/// MemAvailable from /proc/meminfo (None where there is no such file).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Most ONNX Runtime threads kino starts (more only adds contention).
 const MAX_THREADS: usize = 256;
 
@@ -471,6 +496,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
+    check_memory(&req, &pkg, 0)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
@@ -516,6 +542,8 @@ fn animate(args: AnimateArgs) -> Result<()> {
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
+    // The still and each output frame at the image's size.
+    check_memory(&req, &pkg, 4 * still.data.len() as u64)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
@@ -551,6 +579,8 @@ fn extend(args: ExtendArgs) -> Result<()> {
     let retime = Retime { clip_fps: fps, model_fps };
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
+    // The clip's frames kept for the context, at its size (a generous bound on the span).
+    check_memory(&req, &pkg, 64 * 3 * u64::from(reader.width) * u64::from(reader.height))?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (ctx_frames, _) = pipeline.window_layout();

@@ -240,3 +240,19 @@ fn signals_stop_the_job_and_remove_the_partial_output() {
     assert_eq!(names(&d), ["k.mkv"]);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_job_larger_than_memory_is_refused_before_it_starts() {
+    let d = tmpdir("safety-memory");
+    let pkg = d.join("huge");
+    std::fs::create_dir(&pkg).unwrap();
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap().flatten() {
+        std::fs::copy(e.path(), pkg.join(e.file_name())).unwrap();
+    }
+    // A denoiser of 4 TiB (sparse: it takes no disk): no machine this runs on has that memory.
+    std::fs::OpenOptions::new().write(true).open(pkg.join("denoiser.onnx")).unwrap().set_len(4 << 40).unwrap();
+    let out = d.join("c.mp4");
+    let r = kino(&["generate", "x", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--quiet"]);
+    assert_clean_failure(&r, &out, "GiB of memory");
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -127,3 +127,30 @@ pub fn parse_size(s: &str, what: &str) -> Result<(u32, u32)> {
     };
     Ok((side(w, "width")?, side(h, "height")?))
 }
+
+impl GenerateRequest {
+    /// A rough upper estimate of the memory this request needs, in bytes: the package's graphs
+    /// as ONNX Runtime holds them (weights plus a third for optimised copies and arenas) and one
+    /// window's frames in every form the pipeline keeps them (float planes, RGB, the encoder's
+    /// queue). `extra` adds what the caller holds (an input still, a clip's context frames).
+    /// Front doors compare it with the memory available before any work starts.
+    pub fn estimated_memory(&self, pkg: &ModelPackage, extra: u64) -> u64 {
+        let weights: u64 = pkg
+            .files()
+            .iter()
+            .map(|f| pkg.dir.join(f))
+            .flat_map(|p| {
+                let data = p.with_file_name(format!("{}.data", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+                [p, data]
+            })
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let v = &pkg.manifest.video;
+        let window = u64::from(self.frames.min(v.max_frames).max(1));
+        let pixels = u64::from(self.width) * u64::from(self.height);
+        // Float planes (4 bytes) for the decoded window and its context, RGB copies, the queue.
+        let frames = window * pixels * 3 * (4 * 2 + 2) + (96 << 20);
+        weights + weights / 3 + frames + extra + (64 << 20)
+    }
+}

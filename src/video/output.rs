@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
 
 fn verr(path: &Path, message: impl Into<String>) -> Error {
     Error::Output { path: path.to_path_buf(), message: message.into() }
@@ -92,39 +92,45 @@ impl Destination {
         };
         match std::fs::metadata(&parent) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(verr(path, format!("{} is not a folder", parent.display()))),
-            Err(_) => return Err(verr(path, format!("output folder {} does not exist; create it first", parent.display()))),
+            Ok(_) => return Err(verr(path, format!("{} is not a folder", shown(&parent)))),
+            Err(_) => return Err(verr(path, format!("output folder {} does not exist; create it first", shown(&parent)))),
         }
         dest.check_replaceable(path)?;
         for input in inputs {
             if dest.covers(input) {
-                return Err(verr(path, format!("would overwrite the input {}; choose another output", input.display())));
+                return Err(verr(path, format!("would overwrite the input {}; choose another output", shown(&input))));
             }
         }
         Ok(dest)
     }
 
     /// Refuses to replace anything but an earlier output of the same kind.
-    fn check_replaceable(&self, shown: &Path) -> Result<()> {
+    fn check_replaceable(&self, named: &Path) -> Result<()> {
         match self {
             Destination::File(p) => match std::fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => Err(verr(shown, "is a folder; name a file (-o clip.mp4), or end the path with / for a folder of PNG frames")),
-                Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(verr(shown, "exists and is not a regular file (a device, pipe or socket); name a new file")),
+                Ok(m) if m.is_dir() => Err(verr(named, "is a folder; name a file (-o clip.mp4), or end the path with / for a folder of PNG frames")),
+                Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(verr(named, "exists and is not a regular file (a device, pipe or socket); name a new file")),
                 _ => Ok(()),
             },
             Destination::Folder(p) => match std::fs::symlink_metadata(p) {
                 Err(_) => Ok(()),
-                Ok(m) if !m.is_dir() => Err(verr(shown, "exists and is not a folder; name a new folder for the PNG frames")),
+                Ok(m) if !m.is_dir() => Err(verr(named, "exists and is not a folder; name a new folder for the PNG frames")),
                 Ok(_) if replaceable_folder(p) => Ok(()),
-                Ok(_) => Err(verr(shown, "folder exists and holds other files; kino writes PNG frames only into a new or empty folder (or one it wrote before): name a new folder")),
+                Ok(_) => Err(verr(named, "folder exists and holds other files; kino writes PNG frames only into a new or empty folder (or one it wrote before): name a new folder")),
             },
             Destination::Pattern { dir, pattern } => {
                 let taken = existing_frames(dir, pattern);
                 match taken.first() {
                     None => Ok(()),
                     Some(first) => Err(verr(
-                        shown,
-                        format!("{} already holds {} frame(s) named like {pattern} (e.g. {first}); remove them or choose another name", dir.display(), taken.len()),
+                        named,
+                        format!(
+                            "{} already holds {} frame(s) named like {} (e.g. {}); remove them or choose another name",
+                            shown(dir),
+                            taken.len(),
+                            shown(Path::new(pattern)),
+                            shown(Path::new(first))
+                        ),
                     )),
                 }
             }
@@ -405,11 +411,11 @@ pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     }
     let dest = Destination::File(path.to_path_buf());
     if !parent_of(path).is_dir() {
-        return Err(verr(path, format!("output folder {} does not exist; create it first", parent_of(path).display())));
+        return Err(verr(path, format!("output folder {} does not exist; create it first", shown(&parent_of(path)))));
     }
     dest.check_replaceable(path)?;
     if let Some(input) = inputs.iter().find(|i| dest.covers(i)) {
-        return Err(verr(path, format!("would overwrite {}; choose another name", input.display())));
+        return Err(verr(path, format!("would overwrite {}; choose another name", shown(&input))));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 # sessions, real ffmpeg) and the exporter's pytest suite (PyTorch vs ONNX Runtime parity).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$ROOT/scripts/setup.sh"
+KINO_SETUP_EXPORTER=1 source "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 cargo build --release --quiet --workspace
 cargo test --release --workspace

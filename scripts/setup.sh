@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# One-time (idempotent) set-up on Debian 12: system packages, the pinned Python venv
-# (torch, onnxruntime, ...) under ~/.cache/kino, and the Rust build. Sourced by run.sh and test.sh.
+# One-time (idempotent) set-up on Debian 12, sourced by run.sh and test.sh:
+# - system packages (FFmpeg's libraries and headers, clang for the bindings, melt for the tests);
+# - ONNX Runtime: the pinned `onnxruntime` wheel alone (no Python dependencies) in a small venv
+#   under ~/.cache/kino, whose libonnxruntime.so kino loads at run time;
+# - with KINO_SETUP_EXPORTER=1 (test.sh), the exporter's full Python environment (PyTorch,
+#   diffusers, ...) too, keyed by the hash of exporter/requirements.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -17,22 +21,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The venv is keyed by the hash of the pinned requirements so CI and later runs reuse it.
-REQ="$ROOT/exporter/requirements.txt"
-KEY="$(sha256sum "$REQ" | cut -c1-12)"
-export KINO_VENV="${KINO_VENV:-$HOME/.cache/kino/venv-$KEY}"
-if [ ! -f "$KINO_VENV/.complete" ]; then
-  echo "kino setup: building Python venv $KINO_VENV (torch is a ~2.8 GB download)" >&2
-  rm -rf "$KINO_VENV"
-  python3 -m venv "$KINO_VENV"
-  "$KINO_VENV/bin/python" -m pip install -q --upgrade pip
-  "$KINO_VENV/bin/python" -m pip install -q -r "$REQ"
-  touch "$KINO_VENV/.complete"
+# ONNX Runtime for generation: the version the exporter's environment pins, nothing else.
+ORT_VERSION="$(sed -n 's/^onnxruntime==//p' "$ROOT/exporter/requirements.txt")"
+ORT_VENV="$HOME/.cache/kino/ort-$ORT_VERSION"
+if [ ! -f "$ORT_VENV/.complete" ]; then
+  echo "kino setup: installing ONNX Runtime $ORT_VERSION into $ORT_VENV" >&2
+  rm -rf "$ORT_VENV"
+  python3 -m venv "$ORT_VENV"
+  # The wheel's shared library needs none of its Python dependencies.
+  "$ORT_VENV/bin/python" -m pip install -q --no-deps "onnxruntime==$ORT_VERSION"
+  touch "$ORT_VENV/.complete"
 fi
-export KINO_PYTHON="$KINO_VENV/bin/python"
-# kino finds libonnxruntime in the project venv by itself; exporting it keeps every tool on one copy.
-ORT_LIB="$(ls "$KINO_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)"
+ORT_LIB="$(ls "$ORT_VENV"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* | head -n1)"
 export ORT_DYLIB_PATH="${ORT_DYLIB_PATH:-$ORT_LIB}"
+
+if [ "${KINO_SETUP_EXPORTER:-0}" = 1 ]; then
+  # The venv is keyed by the hash of the pinned requirements so CI and later runs reuse it.
+  REQ="$ROOT/exporter/requirements.txt"
+  KEY="$(sha256sum "$REQ" | cut -c1-12)"
+  export KINO_VENV="${KINO_VENV:-$HOME/.cache/kino/venv-$KEY}"
+  if [ ! -f "$KINO_VENV/.complete" ]; then
+    echo "kino setup: building the exporter's Python venv $KINO_VENV (torch is a ~2.8 GB download)" >&2
+    rm -rf "$KINO_VENV"
+    python3 -m venv "$KINO_VENV"
+    "$KINO_VENV/bin/python" -m pip install -q --upgrade pip
+    "$KINO_VENV/bin/python" -m pip install -q -r "$REQ"
+    touch "$KINO_VENV/.complete"
+  fi
+  export KINO_PYTHON="$KINO_VENV/bin/python"
+fi
 
 if ! command -v cargo >/dev/null; then
   echo "kino setup: cargo not found; install Rust from https://rustup.rs and re-run" >&2

@@ -16,7 +16,9 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use crate::error::{Error, Result};
 
 mod binding;
+mod external;
 pub use binding::BoundRun;
+pub use external::external_data_files;
 
 /// Where a model runs, as chosen by `--device`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

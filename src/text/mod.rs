@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec};
+use crate::model::sandbox::{read_bounded, MAX_TOKENIZER_BYTES};
 
 /// Longest prompt accepted, in characters: far beyond any tokenizer's max_length, small enough
 /// that a pasted file is refused rather than tokenized.
@@ -27,8 +28,20 @@ pub struct PromptTokenizer {
 }
 
 impl PromptTokenizer {
+    /// Reads `file` (a regular file of at most [`MAX_TOKENIZER_BYTES`]) with `spec`'s rules.
     pub fn load(file: &Path, spec: &TokenizerSpec) -> Result<Self> {
-        let mut tokenizer = tokenizers::Tokenizer::from_file(file).map_err(|e| Error::Tokenizer(format!("{}: {e}", file.display())))?;
+        let fail = |e: String| Error::Tokenizer(format!("{}: {}", file.display(), crate::model::one_line(&e)));
+        if !crate::model::validate::MAX_LENGTH.contains(&spec.max_length) {
+            let r = crate::model::validate::MAX_LENGTH;
+            return Err(fail(format!("max_length {} must be within [{}, {}]", spec.max_length, r.start(), r.end())));
+        }
+        let meta = std::fs::metadata(file).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        let f = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
+        let bytes = read_bounded(f, MAX_TOKENIZER_BYTES).map_err(fail)?;
+        let mut tokenizer = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
         // The pad id is the tokenizer's own padding token if it declares one, else [PAD]/<pad>, else 0.
         let pad_id = tokenizer
             .get_padding()

@@ -3,7 +3,10 @@
 pub mod components;
 pub mod manifest;
 pub mod sandbox;
+mod search;
 pub mod validate;
+
+pub use search::{default_model_dir, default_model_dir_with, find_packages, resolve_model, resolve_model_with, search_dirs, search_dirs_with, ANCHORED};
 
 use std::path::{Path, PathBuf};
 
@@ -211,71 +214,8 @@ pub(crate) fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// Folders searched for packages by `kino models` and name lookups, in order.
-pub fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("KINO_MODELS_PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/kino -> <repo>/models; <prefix>/bin/kino -> <prefix>/share/kino/models
-        for up in ["../../models", "../models", "../share/kino/models"] {
-            if let Some(parent) = exe.parent() {
-                dirs.push(parent.join(up));
-            }
-        }
-    }
-    dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")));
-    let mut seen = Vec::new();
-    dirs.retain(|d| match d.canonicalize() {
-        Ok(c) if !seen.contains(&c) => {
-            seen.push(c);
-            true
-        }
-        _ => false,
-    });
-    dirs
-}
-
-/// The default model: `KINO_MODEL` if set, else `kino-shapes` in the first search dir that has it.
-pub fn default_model_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("KINO_MODEL") {
-        return PathBuf::from(p);
-    }
-    resolve_model(DEFAULT_MODEL)
-}
-
-/// A `--model` argument: a folder path, or the name of a package in the search dirs.
-pub fn resolve_model(arg: &str) -> PathBuf {
-    let p = PathBuf::from(arg);
-    if p.is_dir() || arg.contains('/') {
-        return p;
-    }
-    for d in search_dirs() {
-        let candidate = d.join(arg);
-        if candidate.join("kino.json").is_file() {
-            return candidate;
-        }
-    }
-    p
-}
-
-/// Packages found in `dirs` (each dir itself, or its immediate subfolders, holding a kino.json).
-pub fn find_packages(dirs: &[PathBuf]) -> Vec<Result<ModelPackage>> {
-    let mut out = Vec::new();
-    for d in dirs {
-        if d.join("kino.json").is_file() {
-            out.push(ModelPackage::load(d));
-            continue;
-        }
-        let Ok(rd) = std::fs::read_dir(d) else { continue };
-        let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
-        subs.sort();
-        out.extend(subs.into_iter().map(ModelPackage::load));
-    }
-    out
-}
-
+#[cfg(test)]
+mod fuzz_tests;
 #[cfg(test)]
 mod package_tests;
 

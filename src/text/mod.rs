@@ -114,36 +114,31 @@ fn check_post_processor(p: &serde_json::Value, depth: usize) -> std::result::Res
     if depth > 8 {
         return Err("processors nested too deep".into());
     }
-    match p.get("type").and_then(|t| t.as_str()) {
-        Some("Sequence") => {
-            for inner in p.get("processors").and_then(|v| v.as_array()).into_iter().flatten() {
-                check_post_processor(inner, depth + 1)?;
-            }
+    // The crate picks the processor by its fields, not by `type` (an untagged enum): check
+    // every object that has a template's or a sequence's fields, whatever its `type` says.
+    for inner in p.get("processors").and_then(|v| v.as_array()).into_iter().flatten() {
+        check_post_processor(inner, depth + 1)?;
+    }
+    let specials = p.get("special_tokens").and_then(|v| v.as_object());
+    for (name, t) in specials.into_iter().flatten() {
+        let len = |k: &str| t.get(k).and_then(|v| v.as_array()).map(Vec::len);
+        if len("ids") != len("tokens") {
+            return Err(format!("special token {name:?} has {:?} ids but {:?} tokens", len("ids"), len("tokens")));
         }
-        Some("TemplateProcessing") => {
-            let specials = p.get("special_tokens").and_then(|v| v.as_object());
-            for (name, t) in specials.into_iter().flatten() {
-                let len = |k: &str| t.get(k).and_then(|v| v.as_array()).map(Vec::len);
-                if len("ids") != len("tokens") {
-                    return Err(format!("special token {name:?} has {:?} ids but {:?} tokens", len("ids"), len("tokens")));
+    }
+    for (template, sequences) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
+        for piece in p.get(template).and_then(|v| v.as_array()).into_iter().flatten() {
+            if let Some(id) = piece.pointer("/Sequence/id").and_then(|v| v.as_str()) {
+                if !sequences.contains(&id) {
+                    return Err(format!("the {template} template names sequence {id:?}"));
                 }
             }
-            for (template, sequences) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
-                for piece in p.get(template).and_then(|v| v.as_array()).into_iter().flatten() {
-                    if let Some(id) = piece.pointer("/Sequence/id").and_then(|v| v.as_str()) {
-                        if !sequences.contains(&id) {
-                            return Err(format!("the {template} template names sequence {id:?}"));
-                        }
-                    }
-                    if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) {
-                        if !specials.is_some_and(|s| s.contains_key(id)) {
-                            return Err(format!("the {template} template names special token {id:?}, which special_tokens does not define"));
-                        }
-                    }
+            if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) {
+                if !specials.is_some_and(|s| s.contains_key(id)) {
+                    return Err(format!("the {template} template names special token {id:?}, which special_tokens does not define"));
                 }
             }
         }
-        _ => {}
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ mod tests {
             std::fs::create_dir_all(d.join(models).join("some-model")).unwrap();
             std::fs::write(d.join(models).join("some-model/kino.json"), b"{}").unwrap();
             let anchor = d.join(lib);
-            let found = search_dirs_with(&[anchor.clone()]);
+            let found = search_dirs_with(std::slice::from_ref(&anchor));
             let want = d.join(models).canonicalize().unwrap();
             assert!(found.iter().any(|f| f.canonicalize().ok().as_ref() == Some(&want)), "{lib}: {found:?}");
             assert_eq!(resolve_model_with("some-model", &[anchor]).canonicalize().unwrap(), want.join("some-model"));

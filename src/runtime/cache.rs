@@ -148,13 +148,20 @@ fn entry_name(file: &str) -> Option<&str> {
     file.strip_suffix(".data").and_then(|f| f.rsplit_once('.')).map(|(name, _)| name)
 }
 
+/// One entry's files: its graph's modification time (last use; the epoch when the graph is
+/// absent), their bytes, the files.
+struct Group {
+    used: SystemTime,
+    bytes: u64,
+    files: Vec<PathBuf>,
+}
+
 /// Removes the least recently used entries until the folder is within `budget` bytes, never
 /// `keep` (the entry in use); also stale temporary files and data files whose graph is gone.
 pub fn evict(dir: &Path, budget: u64, keep: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let now = SystemTime::now();
-    // name -> (last use, bytes, files)
-    let mut entries: std::collections::BTreeMap<String, (SystemTime, u64, Vec<PathBuf>)> = Default::default();
+    let mut entries: std::collections::BTreeMap<String, Group> = Default::default();
     for e in rd.flatten() {
         let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
         let Ok(meta) = e.metadata() else { continue };
@@ -166,18 +173,18 @@ pub fn evict(dir: &Path, budget: u64, keep: &Path) {
             continue;
         }
         let Some(entry) = entry_name(&name) else { continue };
-        let slot = entries.entry(entry.to_string()).or_insert((SystemTime::UNIX_EPOCH, 0, Vec::new()));
-        slot.1 += meta.len();
-        slot.2.push(path);
+        let slot = entries.entry(entry.to_string()).or_insert(Group { used: SystemTime::UNIX_EPOCH, bytes: 0, files: Vec::new() });
+        slot.bytes += meta.len();
+        slot.files.push(path);
         if name.ends_with(".onnx") {
-            slot.0 = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            slot.used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         }
     }
     let keep = keep.file_name().and_then(|n| entry_name(&n.to_string_lossy()).map(str::to_string));
-    let mut total: u64 = entries.values().map(|e| e.1).sum();
-    let mut order: Vec<(String, (SystemTime, u64, Vec<PathBuf>))> = entries.into_iter().collect();
-    order.sort_by_key(|(_, e)| e.0);
-    for (name, (used, bytes, files)) in order {
+    let mut total: u64 = entries.values().map(|e| e.bytes).sum();
+    let mut order: Vec<(String, Group)> = entries.into_iter().collect();
+    order.sort_by_key(|(_, e)| e.used);
+    for (name, Group { used, bytes, files }) in order {
         if Some(&name) == keep.as_ref() {
             continue;
         }

@@ -593,9 +593,9 @@ fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, e
     if entry.external {
         let stem = name.strip_suffix(".onnx").unwrap_or(&name);
         let data_name = format!("{stem}.{}.data", cache::unique());
+        builder = builder.with_config_entry("session.optimized_model_external_initializers_file_name", &data_name).map_err(|e| e.to_string())?;
         builder = builder
-            .with_config_entry("session.optimized_model_external_initializers_file_name", &data_name)
-            .and_then(|b| b.with_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", cache::EXTERNAL_MIN.to_string()))
+            .with_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", cache::EXTERNAL_MIN.to_string())
             .map_err(|e| e.to_string())?;
         data = Some(dir.join(data_name));
     }

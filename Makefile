@@ -21,11 +21,15 @@ frei0r:
 	for name in kino kino_extend kino_animate; do \
 		install -m 0755 target/release/libkino_frei0r.so "$(PREFIX)/$$name.so"; \
 	done
-	@echo "installed kino.so, kino_extend.so, kino_animate.so into $(PREFIX)"
+	# The plugin looks for models beside its own file: <PREFIX>/../share/kino/models.
+	install -d "$(PREFIX)/../share/kino/models/kino-shapes"
+	install -m 0644 models/kino-shapes/* "$(PREFIX)/../share/kino/models/kino-shapes/"
+	@echo "installed kino.so, kino_extend.so, kino_animate.so into $(PREFIX), the shipped model into $(PREFIX)/../share/kino/models"
 	@echo "export FREI0R_PATH=$(PREFIX)$${FREI0R_PATH:+:$$FREI0R_PATH}"
 
 clean-frei0r:
 	rm -f "$(PREFIX)/kino.so" "$(PREFIX)/kino_extend.so" "$(PREFIX)/kino_animate.so"
+	rm -rf "$(PREFIX)/../share/kino/models/kino-shapes"
 
 # The OpenFX plugin as a bundle (Kino Generate, Kino Extend, Kino Animate in one binary), with
 # the shipped model inside it (Contents/Resources/models).

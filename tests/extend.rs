@@ -72,7 +72,7 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     assert!(r <= 1.5, "backward seam ratio {r}");
     // Frames made backwards wait in a spool; held on disk instead of in memory, they are the same.
     let spooled = d.join("pre-spooled.mkv");
-    let r = std::process::Command::new(env!("CARGO_BIN_EXE_kino"))
+    let r = common::kino_command()
         .args(["extend", base.to_str().unwrap(), "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", "22", "-o", spooled.to_str().unwrap(), "-q"])
         .env("KINO_SPOOL_MB", "0")
         .output()

@@ -2,6 +2,11 @@
 
 pub mod components;
 pub mod manifest;
+pub mod sandbox;
+mod search;
+pub mod validate;
+
+pub use search::{default_model_dir, default_model_dir_with, find_packages, resolve_model, resolve_model_with, search_dirs, search_dirs_with, ANCHORED};
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +15,7 @@ pub use manifest::Manifest;
 use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
 
 use crate::error::{Error, Result};
-use crate::runtime::{DType, Device, OnnxSession, RuntimeOptions, ShapeProfile};
+use crate::runtime::{external_data_files, DType, Device, OnnxSession, RuntimeOptions, ShapeProfile};
 
 /// Name of the shipped default model.
 pub const DEFAULT_MODEL: &str = "kino-shapes";
@@ -23,17 +28,25 @@ pub struct ModelPackage {
 }
 
 impl ModelPackage {
-    /// Reads `kino.json` and checks everything that can be checked without ONNX Runtime:
-    /// schema version, files present, sizes and frame counts consistent.
+    /// Reads `kino.json` and checks everything that can be checked without ONNX Runtime: schema
+    /// version, every number within its range (docs/model-package.md), every file the manifest or
+    /// a graph names present, inside the package folder and a regular file.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
             return Err(Error::package(&dir, "no such folder; pass --model with a model package folder (one with a kino.json), or run `kino models` to list the ones found"));
         }
-        let path = dir.join("kino.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::package_file(&dir, "kino.json", format!("cannot read: {e}; is this a kino model package?")))?;
+        let root = sandbox::root(&dir)?;
+        let path = sandbox::resolve(&dir, &root, "kino.json", "kino.json").map_err(|e| match e {
+            Error::PackageFile { dir, file, message } if message.starts_with("missing") => {
+                Error::PackageFile { dir, file, message: "missing; is this a kino model package?".into() }
+            }
+            other => other,
+        })?;
+        let bytes = sandbox::read_capped(&dir, "kino.json", &path, sandbox::MAX_MANIFEST_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::package_file(&dir, "kino.json", format!("not UTF-8 text ({e})")))?;
         // Check the version before the full parse so an old/new schema gets the right message.
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::package_file(&dir, "kino.json", format!("not valid JSON: {e}")))?;
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&format!("not valid JSON: {e}"))))?;
         match raw.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == SCHEMA_VERSION as u64 => {}
             Some(v) => {
@@ -41,79 +54,64 @@ impl ModelPackage {
             }
             None => return Err(Error::package_file(&dir, "kino.json", "missing field `schema_version`")),
         }
-        let manifest: Manifest = serde_json::from_value(raw).map_err(|e| Error::package_file(&dir, "kino.json", e.to_string()))?;
+        let manifest: Manifest = serde_json::from_value(raw).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&e.to_string())))?;
         let pkg = ModelPackage { dir, manifest };
-        pkg.check_manifest()?;
+        validate::check(&pkg.manifest).map_err(|msg| Error::package_file(&pkg.dir, "kino.json", one_line(&msg)))?;
+        pkg.check_files(&root)?;
         Ok(pkg)
     }
 
-    fn check_manifest(&self) -> Result<()> {
-        let m = &self.manifest;
-        let bad = |field: &str, msg: String| Error::package_file(&self.dir, "kino.json", format!("field `{field}`: {msg}"));
-        let c = m.latent.channels;
-        if c == 0 {
-            return Err(bad("latent.channels", "must be at least 1".into()));
-        }
-        if m.latent.mean.len() != c {
-            return Err(bad("latent.mean", format!("has {} values but latent.channels is {c}", m.latent.mean.len())));
-        }
-        if m.latent.std.len() != c {
-            return Err(bad("latent.std", format!("has {} values but latent.channels is {c}", m.latent.std.len())));
-        }
-        if m.latent.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(bad("latent.std", "every value must be a positive number".into()));
-        }
-        if m.latent.spatial_compression == 0 || m.latent.temporal_compression == 0 {
-            return Err(bad("latent", "compression factors must be at least 1".into()));
-        }
-        let v = &m.video;
-        if v.size_multiple == 0 || v.size_multiple % m.latent.spatial_compression != 0 {
-            return Err(bad("video.size_multiple", format!("{} must be a positive multiple of latent.spatial_compression ({})", v.size_multiple, m.latent.spatial_compression)));
-        }
-        for (field, size) in [("video.default_width", v.default_width), ("video.default_height", v.default_height)] {
-            if size % v.size_multiple != 0 || size < v.min_size || size > v.max_size {
-                return Err(bad(field, format!("{size} must be a multiple of {} within [{}, {}]", v.size_multiple, v.min_size, v.max_size)));
+    /// Every file the manifest names, and every external data file its graphs name, checked
+    /// against the sandbox rules before any is opened (see [`sandbox`]).
+    fn check_files(&self, root: &Path) -> Result<()> {
+        let named = self.named_files();
+        let mut graphs = Vec::new();
+        for (field, file) in &named {
+            let path = sandbox::resolve(&self.dir, root, file, &format!("field `{field}`"))?;
+            if field.ends_with(".file") && !field.starts_with("tokenizer") {
+                graphs.push((file, path));
             }
         }
-        if !v.frames_valid(&m.latent, v.default_frames) || v.default_frames > v.max_frames {
-            return Err(bad("video.default_frames", format!("{} breaks the causal rule 1 + {}*k or exceeds max_frames", v.default_frames, m.latent.temporal_compression)));
-        }
-        if !(v.fps.is_finite() && v.fps > 0.0) {
-            return Err(bad("video.fps", "must be a positive number".into()));
-        }
-        m.scheduler.validate().map_err(|e| bad("scheduler", e))?;
-        let cns = m.conditioning.context_noise_scale;
-        if !(cns.is_finite() && (0.0..=1.0).contains(&cns)) {
-            return Err(bad("conditioning.context_noise_scale", format!("{cns} must be within [0, 1]")));
-        }
-        if m.defaults.steps == 0 || !m.defaults.guidance.is_finite() {
-            return Err(bad("defaults", "steps must be >= 1 and guidance a number".into()));
-        }
-        if m.text_encoder.text_dim != m.denoiser.text_dim {
-            return Err(bad("denoiser.text_dim", format!("{} differs from text_encoder.text_dim {}", m.denoiser.text_dim, m.text_encoder.text_dim)));
-        }
-        for file in self.files() {
-            if !self.dir.join(&file).is_file() {
-                return Err(Error::package_file(&self.dir, &file, "missing (named in kino.json); the package is incomplete, re-export or re-download it"));
+        for (file, path) in graphs {
+            let data = external_data_files(&path)
+                .map_err(|e| Error::package_file(&self.dir, file.as_str(), format!("not an ONNX graph ({}); the file is corrupt or not ONNX, re-export it", one_line(&e))))?;
+            // ONNX Runtime reads external data relative to the graph's folder as named.
+            let base = Path::new(file.as_str()).parent().unwrap_or(Path::new(""));
+            for name in data {
+                let rel = base.join(&name);
+                let rel = rel.to_string_lossy();
+                if Path::new(&name).is_absolute() {
+                    return Err(Error::package_file(&self.dir, file.as_str(), format!("names external data at the absolute path {:?}; a package may only name files inside its own folder", one_line(&name))));
+                }
+                sandbox::resolve(&self.dir, root, &rel, &format!("the external data of {file}"))?;
             }
         }
         Ok(())
     }
 
-    /// Every file the manifest names.
-    pub fn files(&self) -> Vec<String> {
+    /// Every file the manifest names, with the field that names it.
+    pub fn named_files(&self) -> Vec<(String, String)> {
         let m = &self.manifest;
-        let mut files = vec![m.tokenizer.file.clone(), m.text_encoder.graph.file.clone(), m.denoiser.graph.file.clone()];
-        for vae in std::iter::once(&m.vae_decoder).chain(m.vae_encoder.as_ref()) {
+        let mut files = vec![
+            ("tokenizer.file".to_string(), m.tokenizer.file.clone()),
+            ("text_encoder.file".to_string(), m.text_encoder.graph.file.clone()),
+            ("denoiser.file".to_string(), m.denoiser.graph.file.clone()),
+        ];
+        for (field, vae) in std::iter::once(("vae_decoder", &m.vae_decoder)).chain(m.vae_encoder.as_ref().map(|e| ("vae_encoder", e))) {
             match vae {
-                VaeSpec::WholeClip { graph, .. } => files.push(graph.file.clone()),
+                VaeSpec::WholeClip { graph, .. } => files.push((format!("{field}.file"), graph.file.clone())),
                 VaeSpec::CausalChunks { first, step, .. } => {
-                    files.push(first.file.clone());
-                    files.push(step.file.clone());
+                    files.push((format!("{field}.first.file"), first.file.clone()));
+                    files.push((format!("{field}.step.file"), step.file.clone()));
                 }
             }
         }
         files
+    }
+
+    /// Every file the manifest names.
+    pub fn files(&self) -> Vec<String> {
+        self.named_files().into_iter().map(|(_, f)| f).collect()
     }
 
     /// Opens one graph and checks its inputs and outputs against the manifest.
@@ -210,70 +208,16 @@ impl ModelPackage {
     }
 }
 
-/// Folders searched for packages by `kino models` and name lookups, in order.
-pub fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("KINO_MODELS_PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/kino -> <repo>/models; <prefix>/bin/kino -> <prefix>/share/kino/models
-        for up in ["../../models", "../models", "../share/kino/models"] {
-            if let Some(parent) = exe.parent() {
-                dirs.push(parent.join(up));
-            }
-        }
-    }
-    dirs.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")));
-    let mut seen = Vec::new();
-    dirs.retain(|d| match d.canonicalize() {
-        Ok(c) if !seen.contains(&c) => {
-            seen.push(c);
-            true
-        }
-        _ => false,
-    });
-    dirs
+/// `s` on one line: a newline from a hostile manifest (echoed by serde in "unknown variant")
+/// would otherwise split an error message.
+pub(crate) fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The default model: `KINO_MODEL` if set, else `kino-shapes` in the first search dir that has it.
-pub fn default_model_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("KINO_MODEL") {
-        return PathBuf::from(p);
-    }
-    resolve_model(DEFAULT_MODEL)
-}
-
-/// A `--model` argument: a folder path, or the name of a package in the search dirs.
-pub fn resolve_model(arg: &str) -> PathBuf {
-    let p = PathBuf::from(arg);
-    if p.is_dir() || arg.contains('/') {
-        return p;
-    }
-    for d in search_dirs() {
-        let candidate = d.join(arg);
-        if candidate.join("kino.json").is_file() {
-            return candidate;
-        }
-    }
-    p
-}
-
-/// Packages found in `dirs` (each dir itself, or its immediate subfolders, holding a kino.json).
-pub fn find_packages(dirs: &[PathBuf]) -> Vec<Result<ModelPackage>> {
-    let mut out = Vec::new();
-    for d in dirs {
-        if d.join("kino.json").is_file() {
-            out.push(ModelPackage::load(d));
-            continue;
-        }
-        let Ok(rd) = std::fs::read_dir(d) else { continue };
-        let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
-        subs.sort();
-        out.extend(subs.into_iter().map(ModelPackage::load));
-    }
-    out
-}
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
+mod package_tests;
 
 #[cfg(test)]
 mod tests {

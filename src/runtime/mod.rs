@@ -16,7 +16,10 @@ use ort::value::{TensorElementType, TensorRef, ValueType};
 use crate::error::{Error, Result};
 
 mod binding;
+pub mod cache;
+mod external;
 pub use binding::BoundRun;
+pub use external::external_data_files;
 
 /// Where a model runs, as chosen by `--device`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -71,6 +74,9 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Where optimised graphs are kept so later loads skip graph optimisation.
     pub optimized_models: OptimizedModels,
+    /// Size budget of the optimised-graph cache in bytes (default [`cache::DEFAULT_BUDGET`],
+    /// 4 GiB): past it, the least recently used graphs are removed.
+    pub optimized_budget: Option<u64>,
     /// Run the denoiser without IoBinding (ONNX Runtime allocates each run's output). Bound and
     /// unbound runs give identical results; this exists to compare them.
     pub unbound_runs: bool,
@@ -80,9 +86,10 @@ pub struct RuntimeOptions {
     pub cuda_graph: bool,
 }
 
-/// The optimised-graph cache: ONNX Runtime's graph optimisation (fusions, constant folding,
-/// layout changes) runs once per graph and device, its result is saved, and every session, the
-/// first one included, loads the saved graph, so every process runs the same optimised graph.
+/// The optimised-graph cache ([`cache`]): ONNX Runtime's graph optimisation (fusions, constant
+/// folding, layout changes) runs once per graph content and device, its result is saved, and every
+/// session, the first one included, loads the saved graph, so every process runs the same
+/// optimised graph.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OptimizedModels {
     /// `~/.cache/kino/ort` (or `$KINO_CACHE_DIR/ort`).
@@ -116,10 +123,6 @@ impl ShapeProfile {
     }
 }
 
-/// Graphs bigger than this (with external data) are optimised in memory: a saved optimised graph
-/// must fit one protobuf.
-const MAX_CACHED_GRAPH_BYTES: u64 = 1536 * 1024 * 1024;
-
 fn kino_cache_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("KINO_CACHE_DIR") {
         return PathBuf::from(dir);
@@ -127,35 +130,17 @@ fn kino_cache_root() -> PathBuf {
     std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/kino")
 }
 
-/// The cached optimised graph for `file` on `device`: named by a hash of what could change the
-/// result (the file's path, size and modification time, the device, the ONNX Runtime library and
-/// kino's version). `None` where caching does not apply.
-fn optimized_path(file: &Path, device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
-    use std::hash::{Hash, Hasher};
-    let dir = match &opts.optimized_models {
-        OptimizedModels::Off => return None,
-        OptimizedModels::DefaultDir => kino_cache_root().join("ort"),
-        OptimizedModels::Dir(d) => d.clone(),
-    };
+/// The cache folder for optimised graphs on `device`; `None` where caching does not apply.
+fn optimized_dir(device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
     // GPU providers compile their own engines (TensorRT has its engine cache); CPU only here.
     if device != Device::Cpu {
         return None;
     }
-    let meta = std::fs::metadata(file).ok()?;
-    let external = file.with_file_name(format!("{}.data", file.file_name()?.to_string_lossy()));
-    let data_len = std::fs::metadata(&external).map(|m| m.len()).unwrap_or(0);
-    if data_len > 0 || meta.len() > MAX_CACHED_GRAPH_BYTES {
-        return None;
+    match &opts.optimized_models {
+        OptimizedModels::Off => None,
+        OptimizedModels::DefaultDir => Some(kino_cache_root().join("ort")),
+        OptimizedModels::Dir(d) => Some(d.clone()),
     }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::fs::canonicalize(file).ok()?.hash(&mut h);
-    meta.len().hash(&mut h);
-    meta.modified().ok()?.hash(&mut h);
-    device.to_string().hash(&mut h);
-    loaded_library().hash(&mut h);
-    env!("CARGO_PKG_VERSION").hash(&mut h);
-    let stem = file.file_stem()?.to_string_lossy();
-    Some(dir.join(format!("{stem}-{:016x}.onnx", h.finish())))
 }
 
 struct Loaded {
@@ -414,7 +399,7 @@ impl OnnxSession {
         let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let mut builder = Session::builder(env)
             .map_err(|e| fail(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| fail(e.to_string()))?
             .with_intra_threads(threads.max(1))
             .map_err(|e| fail(e.to_string()))?;
@@ -426,28 +411,25 @@ impl OnnxSession {
         if !providers.is_empty() {
             builder = builder.with_execution_providers(providers).map_err(|e| fail(e.to_string()))?;
         }
-        let cached = optimized_path(file, device, opts);
-        let source = match &cached {
-            Some(path) if path.is_file() => Some(path.clone()),
-            Some(path) => match save_optimized(builder.clone(), file, path) {
-                Ok(()) => Some(path.clone()),
+        let session_from = |b: ort::session::builder::SessionBuilder, path: &Path| -> Result<Session> {
+            let mut b = b;
+            b.commit_from_file(path).map_err(|e| fail(e.to_string()))
+        };
+        let (session, source) = match cached_graph(builder.clone(), file, device, opts) {
+            // Already optimised: loading skips the optimisation passes. An entry removed by
+            // another process's eviction since is optimised again in memory.
+            Some(path) => match builder.clone().with_optimization_level(GraphOptimizationLevel::Disable).map_err(|e| fail(e.to_string())).and_then(|b| session_from(b, &path)) {
+                Ok(s) => (s, Some(path)),
                 Err(e) => {
-                    // A read-only or full cache only costs speed.
-                    eprintln!("kino: cannot cache the optimised graph of {} ({e}); optimising in memory", file.display());
-                    None
+                    log::warn!("cannot load the cached optimised graph {} ({e}); optimising {} in memory", path.display(), file.display());
+                    (session_from(builder, file)?, None)
                 }
             },
-            None => None,
+            None => (session_from(builder, file)?, None),
         };
-        let session = match &source {
-            // Already optimised: loading skips the optimisation passes.
-            Some(path) => builder
-                .with_optimization_level(GraphOptimizationLevel::Disable)
-                .map_err(|e| fail(e.to_string()))?
-                .commit_from_file(path),
-            None => builder.commit_from_file(file),
+        if let (Some(dir), Some(path)) = (optimized_dir(device, opts), &source) {
+            cache::evict(&dir, opts.optimized_budget.unwrap_or(cache::DEFAULT_BUDGET), path);
         }
-        .map_err(|e| fail(e.to_string()))?;
         let inputs = session.inputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
         let cuda_graph = opts.cuda_graph && matches!(device, Device::Cuda(_) | Device::TensorRt(_));
@@ -567,14 +549,56 @@ fn default_trt_cache() -> PathBuf {
     kino_cache_root().join("trt")
 }
 
-/// Optimises `file` with `builder`'s settings and saves the result to `dest` atomically (a
-/// unique temporary name, then a rename), so concurrent processes never read a half-written graph.
-fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, dest: &Path) -> std::result::Result<(), String> {
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// The cached optimised graph of `file` on `device`, made now if it is not there yet; `None`
+/// where caching does not apply or fails (a read-only or full cache only costs speed).
+fn cached_graph(builder: ort::session::builder::SessionBuilder, file: &Path, device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
+    let dir = optimized_dir(device, opts)?;
+    let entry = match cache::entry(&dir, file, device, loaded_library().as_deref()) {
+        Ok(e) => e,
+        Err(e) => {
+            log::warn!("cannot cache the optimised graph of {} ({e}); optimising in memory", file.display());
+            return None;
+        }
+    };
+    if entry.graph.is_file() {
+        cache::touch(&entry.graph);
+        return Some(entry.graph);
+    }
+    // An entry that could never fit would only push everything else out.
+    if entry.source_bytes > opts.optimized_budget.unwrap_or(cache::DEFAULT_BUDGET) {
+        log::info!("{} is larger than the optimised-graph cache's budget; optimising in memory", file.display());
+        return None;
+    }
+    match save_optimized(builder, file, &entry) {
+        Ok(()) => Some(entry.graph),
+        Err(e) => {
+            log::warn!("cannot cache the optimised graph of {} ({e}); optimising in memory", file.display());
+            None
+        }
+    }
+}
+
+/// Optimises `file` with `builder`'s settings and saves the result as `entry` atomically (a
+/// unique temporary name, then a rename), so concurrent processes never read a half-written
+/// graph. Initializers of graphs with external data go to the entry's own data file (named in
+/// the saved graph), so the entry never refers to the source's data files.
+fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, entry: &cache::Entry) -> std::result::Result<(), String> {
+    let dest = &entry.graph;
     let dir = dest.parent().ok_or("no cache folder")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.{}-{n}.tmp", dest.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let name = dest.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let tmp = dir.join(cache::temp_name(&name));
+    let mut builder = builder;
+    let mut data = None;
+    if entry.external {
+        let stem = name.strip_suffix(".onnx").unwrap_or(&name);
+        let data_name = format!("{stem}.{}.data", cache::unique());
+        builder = builder.with_config_entry("session.optimized_model_external_initializers_file_name", &data_name).map_err(|e| e.to_string())?;
+        builder = builder
+            .with_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", cache::EXTERNAL_MIN.to_string())
+            .map_err(|e| e.to_string())?;
+        data = Some(dir.join(data_name));
+    }
     let result = builder
         .with_optimized_model_path(&tmp)
         .map_err(|e| e.to_string())
@@ -582,6 +606,9 @@ fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, d
         .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| e.to_string()));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        if let Some(d) = data {
+            let _ = std::fs::remove_file(d);
+        }
     }
     result
 }

@@ -182,40 +182,57 @@ fn default_true() -> bool {
     true
 }
 
+/// The ranges of the scheduler's numbers (docs/model-package.md): wide enough for every
+/// diffusers config kino knows (Wan's shift 3 to 12, LTX's dynamic shift 0.95 to 2.05 over 1024
+/// to 4096 tokens), narrow enough that no schedule overflows.
+pub const TRAIN_TIMESTEPS: std::ops::RangeInclusive<usize> = 1..=100_000;
+pub const SHIFT: std::ops::RangeInclusive<f64> = 1e-3..=1000.0;
+/// `base_shift` and `max_shift` are `mu` (an exponent with the exponential time shift).
+pub const MU: std::ops::RangeInclusive<f64> = -20.0..=20.0;
+pub const IMAGE_SEQ_LEN: std::ops::RangeInclusive<usize> = 1..=(1 << 24);
+/// `disable_corrector` entries are step indices (steps are at most 1000).
+pub const DISABLE_CORRECTOR_MAX: usize = 1000;
+
 impl SchedulerConfig {
-    /// Problems a manifest author must fix, as one message.
+    /// Problems a manifest author must fix, as one message naming the field.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.num_train_timesteps == 0 {
-            return Err("scheduler.num_train_timesteps must be > 0".into());
+        fn range<T: PartialOrd + std::fmt::Display>(field: &str, v: T, r: std::ops::RangeInclusive<T>) -> std::result::Result<(), String> {
+            if r.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("field `scheduler.{field}`: {v} must be within [{}, {}]", r.start(), r.end()))
+            }
         }
-        if !(self.shift.is_finite() && self.shift > 0.0) {
-            return Err(format!("scheduler.shift must be a positive number, got {}", self.shift));
-        }
+        range("num_train_timesteps", self.num_train_timesteps, TRAIN_TIMESTEPS)?;
+        range("shift", self.shift, SHIFT)?;
+        range("base_shift", self.base_shift, MU)?;
+        range("max_shift", self.max_shift, MU)?;
+        range("base_image_seq_len", self.base_image_seq_len, IMAGE_SEQ_LEN)?;
+        range("max_image_seq_len", self.max_image_seq_len, IMAGE_SEQ_LEN)?;
         if let Some(t) = self.shift_terminal {
             if !(0.0..1.0).contains(&t) {
-                return Err(format!("scheduler.shift_terminal must be in [0, 1), got {t}"));
+                return Err(format!("field `scheduler.shift_terminal`: {t} must be within [0, 1)"));
             }
         }
-        if self.use_dynamic_shifting {
-            if !(self.base_shift.is_finite() && self.max_shift.is_finite()) {
-                return Err("scheduler.base_shift and max_shift must be numbers".into());
-            }
-            if self.max_image_seq_len <= self.base_image_seq_len {
-                return Err(format!(
-                    "scheduler.max_image_seq_len ({}) must exceed base_image_seq_len ({})",
-                    self.max_image_seq_len, self.base_image_seq_len
-                ));
-            }
+        range("solver_order", self.solver_order, 1..=3)?;
+        if self.disable_corrector.len() > DISABLE_CORRECTOR_MAX {
+            return Err(format!("field `scheduler.disable_corrector`: {} entries; at most {DISABLE_CORRECTOR_MAX}", self.disable_corrector.len()));
+        }
+        if let Some(&step) = self.disable_corrector.iter().find(|&&s| s >= DISABLE_CORRECTOR_MAX) {
+            range("disable_corrector[]", step, 0..=DISABLE_CORRECTOR_MAX - 1)?;
+        }
+        if self.use_dynamic_shifting && self.max_image_seq_len <= self.base_image_seq_len {
+            return Err(format!(
+                "field `scheduler.max_image_seq_len`: {} must exceed base_image_seq_len ({})",
+                self.max_image_seq_len, self.base_image_seq_len
+            ));
         }
         if self.kind == SchedulerKind::UnipcFlow {
             if self.sigma_schedule == SigmaSchedule::LinearQuadratic {
-                return Err("scheduler.sigma_schedule \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)".into());
-            }
-            if !(1..=3).contains(&self.solver_order) {
-                return Err(format!("scheduler.solver_order must be 1, 2 or 3, got {}", self.solver_order));
+                return Err("field `scheduler.sigma_schedule`: \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)".into());
             }
             if !self.lower_order_final && self.solver_order > 1 && self.final_sigmas_type == FinalSigmasType::Zero {
-                return Err("scheduler: lower_order_final = false with final_sigmas_type \"zero\" divides by zero on the last \
+                return Err("field `scheduler.lower_order_final`: false with final_sigmas_type \"zero\" divides by zero on the last \
                             step (diffusers returns -inf); set lower_order_final to true"
                     .into());
             }

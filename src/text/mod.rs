@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec};
+use crate::model::sandbox::{read_bounded, MAX_TOKENIZER_BYTES};
 
 /// Longest prompt accepted, in characters: far beyond any tokenizer's max_length, small enough
 /// that a pasted file is refused rather than tokenized.
@@ -27,8 +28,24 @@ pub struct PromptTokenizer {
 }
 
 impl PromptTokenizer {
+    /// Reads `file` (a regular file of at most [`MAX_TOKENIZER_BYTES`]) with `spec`'s rules.
     pub fn load(file: &Path, spec: &TokenizerSpec) -> Result<Self> {
-        let mut tokenizer = tokenizers::Tokenizer::from_file(file).map_err(|e| Error::Tokenizer(format!("{}: {e}", file.display())))?;
+        let fail = |e: String| Error::Tokenizer(format!("{}: {}", file.display(), crate::model::one_line(&e)));
+        if !crate::model::validate::MAX_LENGTH.contains(&spec.max_length) {
+            let r = crate::model::validate::MAX_LENGTH;
+            return Err(fail(format!("max_length {} must be within [{}, {}]", spec.max_length, r.start(), r.end())));
+        }
+        let meta = std::fs::metadata(file).map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        let f = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
+        let bytes = read_bounded(f, MAX_TOKENIZER_BYTES).map_err(fail)?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("not valid JSON: {e}")))?;
+        if let Some(p) = json.get("post_processor").filter(|p| !p.is_null()) {
+            check_post_processor(p, 0).map_err(|e| fail(format!("post_processor: {e}")))?;
+        }
+        let mut tokenizer = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| fail(e.to_string()))?;
         // The pad id is the tokenizer's own padding token if it declares one, else [PAD]/<pad>, else 0.
         let pad_id = tokenizer
             .get_padding()
@@ -64,7 +81,11 @@ impl PromptTokenizer {
                     self.spec.max_length
                 )));
             }
-            let enc = self.tokenizer.encode(self.clean(p), true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+            // The tokenizers crate trusts its file in places (indexing by ids from it); a panic
+            // there is an error here, never a crash of kino or its host.
+            let enc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(self.clean(p), true)))
+                .map_err(|_| Error::Tokenizer("the tokenizer failed on this prompt (its tokenizer.json is inconsistent)".into()))?
+                .map_err(|e| Error::Tokenizer(crate::model::one_line(&e.to_string())))?;
             let mut ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
             if !enc.get_overflowing().is_empty() || ids.len() > self.spec.max_length {
                 ids.truncate(self.spec.max_length);
@@ -84,4 +105,40 @@ impl PromptTokenizer {
         }
         Ok(TokenBatch { ids, mask, batch: rows.len(), len, truncated })
     }
+}
+
+/// Checks what the tokenizers crate trusts without checking when it reads a `TemplateProcessing`
+/// post-processor (it indexes by these and panics): the single template uses only sequence A,
+/// every special token a template names is defined, with as many ids as tokens.
+fn check_post_processor(p: &serde_json::Value, depth: usize) -> std::result::Result<(), String> {
+    if depth > 8 {
+        return Err("processors nested too deep".into());
+    }
+    // The crate picks the processor by its fields, not by `type` (an untagged enum): check
+    // every object that has a template's or a sequence's fields, whatever its `type` says.
+    for inner in p.get("processors").and_then(|v| v.as_array()).into_iter().flatten() {
+        check_post_processor(inner, depth + 1)?;
+    }
+    let specials = p.get("special_tokens").and_then(|v| v.as_object());
+    for (name, t) in specials.into_iter().flatten() {
+        let len = |k: &str| t.get(k).and_then(|v| v.as_array()).map(Vec::len);
+        if len("ids") != len("tokens") {
+            return Err(format!("special token {name:?} has {:?} ids but {:?} tokens", len("ids"), len("tokens")));
+        }
+    }
+    for (template, sequences) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
+        for piece in p.get(template).and_then(|v| v.as_array()).into_iter().flatten() {
+            if let Some(id) = piece.pointer("/Sequence/id").and_then(|v| v.as_str()) {
+                if !sequences.contains(&id) {
+                    return Err(format!("the {template} template names sequence {id:?}"));
+                }
+            }
+            if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) {
+                if !specials.is_some_and(|s| s.contains_key(id)) {
+                    return Err(format!("the {template} template names special token {id:?}, which special_tokens does not define"));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn kino(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kino")).args(args).output().expect("run kino")
+    kino_command().args(args).output().expect("run kino")
+}
+
+/// The `kino` binary, told where the checkout's models are: it finds them beside itself only
+/// when the target folder is inside the checkout (`target/release/kino` -> `models`).
+pub fn kino_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kino"));
+    c.env("KINO_MODELS_PATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    c
 }
 
 pub fn tmpdir(tag: &str) -> PathBuf {

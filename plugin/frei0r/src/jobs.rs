@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use kino::model::{default_model_dir, resolve_model};
+use kino::model::{default_model_dir_with, resolve_model_with};
 use kino::{GenerateRequest, Pipeline, Placement, RgbFrame};
 
 use crate::params::Settings;
@@ -109,7 +109,9 @@ fn jobs() -> &'static Shared<JobKey, Job> {
 
 /// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
-    let dir = if settings.model.trim().is_empty() { default_model_dir() } else { resolve_model(settings.model.trim()) };
+    // Models beside this plugin's own file: the host is the process's executable.
+    let anchors: Vec<std::path::PathBuf> = crate::location::library_dir().into_iter().collect();
+    let dir = if settings.model.trim().is_empty() { default_model_dir_with(&anchors) } else { resolve_model_with(settings.model.trim(), &anchors) };
     let device = match settings.device.trim() {
         "" => "cpu",
         d => d,

@@ -14,6 +14,7 @@
 
 mod ffi;
 mod jobs;
+mod location;
 mod params;
 
 use std::collections::{HashSet, VecDeque};

@@ -26,7 +26,13 @@ fn install(tag: &str) -> PathBuf {
     for name in ["kino", "kino_extend", "kino_animate"] {
         std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
     }
+    // The plugin finds models beside its own file (`<folder>/../models`), not beside the host.
+    std::os::unix::fs::symlink(repo().join("models"), dir.parent().unwrap().join("models")).unwrap();
     dir
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -43,13 +49,28 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn ffmpeg(plugins: &Path) -> Command {
-    let mut c = Command::new("ffmpeg");
-    c.env("FREI0R_PATH", plugins).args(["-v", "error", "-y", "-nostdin"]);
+    let mut c = host("ffmpeg", plugins);
+    c.args(["-v", "error", "-y", "-nostdin"]);
+    c
+}
+
+/// A host with only FREI0R_PATH set: the plugin has to find the model on its own.
+fn host(program: &str, plugins: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("FREI0R_PATH", plugins).env_remove("KINO_MODELS_PATH").env_remove("KINO_MODEL");
     c
 }
 
 fn kino(args: &[&str]) {
-    run(Command::new(target_dir().join("kino")).args(args).arg("-q"));
+    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
+}
+
+#[test]
+fn the_plugin_holds_no_build_folder_path() {
+    let lib = install("paths").join("kino.so");
+    let bytes = std::fs::read(&lib).unwrap();
+    let build = format!("{}/models", repo().display());
+    assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
 }
 
 fn frames(p: &Path) -> Vec<RgbFrame> {
@@ -188,7 +209,7 @@ fn two_instances_at_once_and_bad_params() {
 fn melt_lists_the_params_and_renders_the_source() {
     let plugins = install("melt");
     let d = plugins.parent().unwrap();
-    let q = run(Command::new("melt").env("FREI0R_PATH", &plugins).args(["-query", "producer=frei0r.kino"]));
+    let q = run(host("melt", &plugins).args(["-query", "producer=frei0r.kino"]));
     let text = String::from_utf8_lossy(&q.stdout);
     for p in ["prompt", "seed", "steps", "guidance", "model", "device"] {
         assert!(text.contains(p), "melt -query lacks {p}: {text}");
@@ -208,7 +229,7 @@ fn melt_lists_the_params_and_renders_the_source() {
     // The shipped MLT project renders: two generated clips of 32 frames each.
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mlt/generate.mlt");
     let xml_out = d.join("project.mkv");
-    run(Command::new("melt").env("FREI0R_PATH", &plugins).arg("-silent").arg(&project).arg("-consumer").arg(format!("avformat:{}", xml_out.display())).args(["vcodec=ffv1", "an=1"]));
+    run(host("melt", &plugins).arg("-silent").arg(&project).arg("-consumer").arg(format!("avformat:{}", xml_out.display())).args(["vcodec=ffv1", "an=1"]));
     let p = frames(&xml_out);
     assert_eq!((p.len(), p[0].width), (64, 256));
     assert!(!p.iter().any(is_error_frame));

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use std::path::PathBuf;
 
-use kino::model::{default_model_dir, resolve_model};
+use kino::model::{default_model_dir_with, resolve_model_with};
 use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame};
 
 use crate::params::Settings;
@@ -102,19 +102,22 @@ pub fn set_bundle(path: PathBuf) {
 
 /// The model package folder for the panel's "Model package" value. Empty means the shipped
 /// kino-shapes: `$KINO_MODEL` if set, else the copy inside the bundle
-/// (`Contents/Resources/models/kino-shapes`, put there by `make ofx`), else where the CLI and
-/// the frei0r plugin find it.
+/// (`Contents/Resources/models/kino-shapes`, put there by `make ofx`; the bundle as the host
+/// names it, else as this library's own file places it), else the search folders.
 pub fn model_dir(model: &str) -> PathBuf {
+    // Anchored on this plugin's own file: the host is the process's executable.
+    let anchors: Vec<PathBuf> = crate::location::library_dir().into_iter().collect();
     if !model.is_empty() {
-        return resolve_model(model);
+        return resolve_model_with(model, &anchors);
     }
     if std::env::var_os("KINO_MODEL").is_none() {
-        let bundle = BUNDLE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(dir) = bundle.map(|b| b.join("Contents/Resources/models/kino-shapes")).filter(|d| d.join("kino.json").is_file()) {
+        let named = BUNDLE.lock().unwrap_or_else(|e| e.into_inner()).clone().map(|b| b.join("Contents/Resources/models/kino-shapes"));
+        let own = anchors.first().and_then(|d| d.parent()).map(|contents| contents.join("Resources/models/kino-shapes"));
+        if let Some(dir) = named.into_iter().chain(own).find(|d| d.join("kino.json").is_file()) {
             return dir;
         }
     }
-    default_model_dir()
+    default_model_dir_with(&anchors)
 }
 
 /// The pipeline for a model and device, loaded once per process (shared with every instance).

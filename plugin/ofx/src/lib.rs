@@ -22,6 +22,7 @@ mod animate;
 mod extend;
 mod generate;
 mod jobs;
+mod location;
 mod params;
 mod render;
 mod suites;

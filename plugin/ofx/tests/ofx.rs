@@ -80,7 +80,8 @@ fn turn() -> MutexGuard<'static, ()> {
 fn kino(args: &[&str]) {
     let bin = target_dir().join("kino");
     assert!(bin.is_file(), "{} not built: cargo build --release --workspace", bin.display());
-    let out = Command::new(&bin).args(args).arg("-q").output().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let out = Command::new(&bin).env("KINO_MODELS_PATH", models).args(args).arg("-q").output().unwrap();
     assert!(out.status.success(), "kino {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -567,5 +568,17 @@ fn ofx_test_host_suites_follow_the_spec() {
         assert_eq!((mt.mutexUnLock)(m), kOfxStatOK);
         assert_eq!((mt.mutexUnLock)(m), kOfxStatOK);
         assert_eq!((mt.mutexDestroy)(m), kOfxStatOK);
+    }
+}
+
+#[test]
+fn the_plugin_holds_no_build_folder_path() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
+    let build = format!("{}/models", root.display());
+    let libs: Vec<PathBuf> = [target_dir().join("libkino_ofx.so"), target_dir().join("deps/libkino_ofx.so")].into_iter().filter(|p| p.is_file()).collect();
+    assert!(!libs.is_empty(), "libkino_ofx.so not built");
+    for lib in libs {
+        let bytes = std::fs::read(&lib).unwrap();
+        assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
     }
 }

@@ -1,0 +1,147 @@
+//! Hostile and broken packages: every one is a one-line error from `ModelPackage::load`, before
+//! anything outside the package is opened or anything large is allocated.
+
+use std::path::{Path, PathBuf};
+
+use super::ModelPackage;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// A writable copy of a shipped package in a fresh temp folder (`<tmp>/pkg`).
+pub(crate) fn copy_package(tag: &str, from: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kino-pkg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let pkg = d.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    for e in std::fs::read_dir(repo(from)).unwrap().flatten() {
+        std::fs::copy(e.path(), pkg.join(e.file_name())).unwrap();
+    }
+    pkg
+}
+
+fn manifest(pkg: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(pkg.join("kino.json")).unwrap()).unwrap()
+}
+
+fn load_err(pkg: &Path) -> String {
+    let e = ModelPackage::load(pkg).expect_err("a broken package must not load").to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    e
+}
+
+#[test]
+fn shipped_packages_load() {
+    for p in ["models/kino-shapes", "models/fixtures/wan-tiny", "models/fixtures/ltx-tiny"] {
+        ModelPackage::load(repo(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    }
+}
+
+#[test]
+fn numbers_out_of_range_name_field_and_range() {
+    let pkg = copy_package("ranges", "models/kino-shapes");
+    let original = manifest(&pkg);
+    let cases: &[(&str, serde_json::Value, &str)] = &[
+        ("/tokenizer/max_length", 4294967295u64.into(), "field `tokenizer.max_length`: 4294967295 must be within [1, 4096]"),
+        ("/tokenizer/max_length", 0.into(), "field `tokenizer.max_length`: 0 must be within [1, 4096]"),
+        ("/latent/scaling_factor", 0.into(), "field `latent.scaling_factor`: 0 must be a finite number above 0"),
+        ("/latent/scaling_factor", 1e308.into(), "field `latent.scaling_factor`: inf must be a finite number above 0"),
+        ("/latent/mean/0", 1e300.into(), "field `latent.mean[0]`: inf must be a finite number"),
+        ("/denoiser/max_batch", 0.into(), "field `denoiser.max_batch`: 0 must be within [1, 64]"),
+        ("/denoiser/text_dim", 65.into(), "field `denoiser.text_dim`: 65 must be within [64, 64]"),
+        ("/text_encoder/text_dim", 0.into(), "field `text_encoder.text_dim`: 0 must be within [1, 65536]"),
+        ("/latent/spatial_compression", 128.into(), "field `latent.spatial_compression`: 128 must be within [1, 64]"),
+        ("/video/max_size", 100000.into(), "field `video.max_size`: 100000 must be within [1, 8192]"),
+        ("/video/min_size", 512.into(), "field `video.max_size`: 256 must be within [512, 8192]"),
+        ("/video/max_frames", 4000.into(), "field `video.max_frames`: 4000 must be within [1, 1025]"),
+        ("/video/default_frames", 37.into(), "field `video.default_frames`: 37 must be within [1, 33]"),
+        ("/video/fps", 0.into(), "field `video.fps`: 0 must be within (0, 240]"),
+        ("/video/fps", 1000.into(), "field `video.fps`: 1000 must be within (0, 240]"),
+        ("/defaults/steps", 0.into(), "field `defaults.steps`: 0 must be within [1, 1000]"),
+        ("/defaults/guidance", 51.into(), "field `defaults.guidance`: 51 must be within [0, 50]"),
+        ("/scheduler/shift", 0.into(), "field `scheduler.shift`: 0 must be within [0.001, 1000]"),
+        ("/scheduler/num_train_timesteps", 0.into(), "field `scheduler.num_train_timesteps`: 0 must be within [1, 100000]"),
+        ("/conditioning/context_frames", 17.into(), "field `conditioning.context_frames`: 17 frames are 5 latent frames"),
+        ("/conditioning/context_frames", 0.into(), "field `conditioning.context_frames`: 0 must be within [1, 17]"),
+        ("/vae_decoder/step_latent_frames", 0.into(), "field `vae_decoder.step_latent_frames`: 0 must be within [1, 64]"),
+        ("/vae_decoder/caches", serde_json::json!(vec!["c"; 257]), "field `vae_decoder.caches`: 257 caches; at most 256"),
+    ];
+    for (pointer, value, want) in cases {
+        let mut m = original.clone();
+        *m.pointer_mut(pointer).unwrap() = value.clone();
+        std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        let e = load_err(&pkg);
+        assert!(e.contains(&format!("kino.json: {want}")), "{pointer} = {value}: {e}");
+    }
+    // The largest latent the limits allow is bounded too, not only each number.
+    let mut m = original.clone();
+    m["video"]["max_size"] = 8192.into();
+    m["video"]["max_frames"] = 1025.into();
+    std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    assert!(load_err(&pkg).contains("the largest latent would hold"));
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_package_names_only_its_own_regular_files() {
+    let pkg = copy_package("paths", "models/kino-shapes");
+    let original = manifest(&pkg);
+    let outside = pkg.parent().unwrap().join("outside.onnx");
+    std::fs::copy(pkg.join("denoiser.onnx"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, pkg.join("link-out.onnx")).unwrap();
+    std::os::unix::fs::symlink("denoiser.onnx", pkg.join("link-in.onnx")).unwrap();
+    for (file, want) in [
+        ("../outside.onnx", "goes up a folder"),
+        ("../../../../../../etc/shadow", "goes up a folder"),
+        ("/etc/shadow", "is an absolute path"),
+        ("/proc/self/environ", "is an absolute path"),
+        ("link-out.onnx", "symlink that leaves the package folder"),
+        (".", "not a regular file"),
+        ("link-in.onnx", ""),
+    ] {
+        let mut m = original.clone();
+        m["denoiser"]["file"] = file.into();
+        std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        if want.is_empty() {
+            ModelPackage::load(&pkg).unwrap();
+            continue;
+        }
+        let e = load_err(&pkg);
+        assert!(e.contains(want) && e.contains("field `denoiser.file`"), "{file}: {e}");
+    }
+    // kino.json itself: a symlink to /dev/zero, and a file over the cap.
+    std::fs::remove_file(pkg.join("kino.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", pkg.join("kino.json")).unwrap();
+    assert!(load_err(&pkg).contains("leaves the package folder"));
+    std::fs::remove_file(pkg.join("kino.json")).unwrap();
+    let mut big = serde_json::to_vec(&original).unwrap();
+    big.resize(5 << 20, b' ');
+    std::fs::write(pkg.join("kino.json"), &big).unwrap();
+    assert!(load_err(&pkg).contains("larger than 4 MiB"));
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn external_data_is_checked_and_named() {
+    let pkg = copy_package("external", "models/kino-shapes");
+    let graph = std::fs::read(repo("tests/fixtures/external-data/model.onnx")).unwrap();
+    // The graph without its data: the error names the data file.
+    std::fs::write(pkg.join("denoiser.onnx"), &graph).unwrap();
+    let e = load_err(&pkg);
+    assert!(e.contains("model.onnx_data: missing (the external data of denoiser.onnx)"), "{e}");
+    // With it, the package loads (the graph's inputs are only checked when a session opens).
+    std::fs::copy(repo("tests/fixtures/external-data/model.onnx_data"), pkg.join("model.onnx_data")).unwrap();
+    ModelPackage::load(&pkg).unwrap();
+    // A graph whose data location leaves the package.
+    let name = b"model.onnx_data";
+    let at = graph.windows(name.len()).position(|w| w == name).unwrap();
+    let mut hostile = graph.clone();
+    hostile[at..at + name.len()].copy_from_slice(b"../../etc/passw");
+    std::fs::write(pkg.join("denoiser.onnx"), &hostile).unwrap();
+    assert!(load_err(&pkg).contains("goes up a folder"));
+    // Not ONNX at all.
+    std::fs::write(pkg.join("denoiser.onnx"), b"this is not onnx").unwrap();
+    assert!(load_err(&pkg).contains("denoiser.onnx: not an ONNX graph"));
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}

@@ -36,6 +36,9 @@ pub enum Error {
     #[error("video {path}: {message}")]
     Video { path: PathBuf, message: String },
 
+    #[error("frame: {0}")]
+    Frame(String),
+
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 

@@ -67,6 +67,15 @@ def main():
         ffmpeg(*src, "-c:v", "libx264", "-pix_fmt", "yuv420p", *BITEXACT, late)
         write("truncated-index-at-end.mp4", read(late)[: len(read(late)) // 2])
 
+        # MPEG-TS streams join by concatenation: a clip whose pixel format changes mid-stream
+        # (yuv420p, then yuv444p), and one whose frame size does (64x48, then 96x64).
+        parts = {}
+        for key, size, pix in (("a", "64x48", "yuv420p"), ("b", "64x48", "yuv444p"), ("c", "96x64", "yuv420p")):
+            parts[key] = os.path.join(tmp, f"{key}.ts")
+            ffmpeg("-f", "lavfi", "-i", f"testsrc=size={size}:rate=8:duration=1", "-c:v", "libx264", "-pix_fmt", pix, *BITEXACT, parts[key])
+        write("format-change.ts", read(parts["a"]) + read(parts["b"]))
+        write("size-change.ts", read(parts["a"]) + read(parts["c"]))
+
         write("empty.mp4", b"")
         write("random.mp4", rng.randbytes(4096))
         write("random.png", rng.randbytes(4096))

@@ -34,11 +34,15 @@ const CORPUS: &[(&str, Expect, Expect)] = &[
     ("clip.mkv", Ok, Ok),
     ("clip.mp4", Ok, Ok),
     ("empty.mp4", Fail("is empty (0 bytes)"), Fail("is empty (0 bytes)")),
+    // The decoder switches from yuv420p to yuv444p half-way: the scaler is made again.
+    ("format-change.ts", Ok, Ok),
     ("huge-header.gif", Fail("16000x16000 pixels"), Fail("16000x16000 pixels")),
     ("huge-header.jpg", Fail("60000x60000 pixels"), Fail("60000x60000 pixels")),
     ("odd-33x17.png", Ok, Ok),
     ("random.mp4", Fail("not a video or image file, or corrupt"), Fail("not a video or image file, or corrupt")),
     ("random.png", Fail("corrupt"), Fail("corrupt")),
+    // Animate needs only the first frame; extend refuses a clip that changes size.
+    ("size-change.ts", Ok, Fail("frame size changes mid-stream (64x48 to 96x64)")),
     ("text.mp4", Fail("not a video or image file, or corrupt"), Fail("not a video or image file, or corrupt")),
     ("tiny-1x1.png", Ok, Ok),
     ("truncated-1k.mkv", Fail("contains no decodable video frames"), Fail("contains no decodable video frames")),

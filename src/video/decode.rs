@@ -236,3 +236,67 @@ pub fn decode_image(path: &Path) -> Result<RgbFrame> {
     let mut reader = VideoReader::open(path)?;
     reader.next_frame()?.ok_or_else(|| verr(path, "contains no decodable video frames"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of the hostile corpus through the library: decoded to consistent frames within
+    /// the caps, or one-line errors that name the file. The CLI's side is tests/hostile_inputs.rs.
+    #[test]
+    fn hostile_corpus_decodes_or_fails_with_one_line() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile");
+        let mut decoded = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let (video, image) = (decode_video(&path), decode_image(&path));
+            match (&video, &image) {
+                (Ok(v), Ok(first)) => {
+                    assert!(!v.frames.is_empty(), "{name}");
+                    for f in &v.frames {
+                        f.check().unwrap();
+                        assert_eq!((f.width, f.height), (v.width, v.height), "{name}");
+                    }
+                    assert!(v.width <= crate::limits::MAX_INPUT_SIDE && v.height <= crate::limits::MAX_INPUT_SIDE);
+                    assert_eq!(first, &v.frames[0], "{name}: decode_image is the first frame");
+                    decoded.push(name);
+                }
+                // A clip cut after its first frame: a still, but not a whole video.
+                (Err(_), Ok(first)) => first.check().unwrap(),
+                (_, Err(e)) => {
+                    let message = e.to_string();
+                    assert!(message.contains(&name) && !message.contains('\n'), "{message}");
+                    assert!(video.is_err(), "{name}: decode_video read what decode_image refused");
+                }
+            }
+        }
+        decoded.sort();
+        let expected = ["anim.gif", "clip.mkv", "clip.mp4", "format-change.ts", "odd-33x17.png", "tiny-1x1.png", "truncated-4k.mkv", "truncated-half.mkv", "truncated.jpg"];
+        assert_eq!(decoded, expected);
+        // Sizes the stills declare are the sizes that come back.
+        assert_eq!(decode_image(&dir.join("odd-33x17.png")).unwrap().data.len(), 33 * 17 * 3);
+        assert_eq!(decode_image(&dir.join("tiny-1x1.png")).unwrap().data.len(), 3);
+        // The second half is yuv444p: read with a scaler for yuv420p it would be garbage; it is
+        // the first picture again, off only by the first half's halved chroma (20.5 dB).
+        let changed = decode_video(&dir.join("format-change.ts")).unwrap().frames;
+        assert_eq!(changed.len(), 16);
+        assert!(changed[8].psnr(&changed[0]) > 18.0, "{}", changed[8].psnr(&changed[0]));
+        let bomb = decode_image(&dir.join("bomb-16000x16000.png")).unwrap_err().to_string();
+        assert!(bomb.contains("16000x16000") && bomb.contains("8192x8192"), "{bomb}");
+    }
+
+    #[test]
+    fn paths_that_are_not_files_say_what_they_are() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let message = |p: &Path| VideoReader::open(p).err().expect("an error").to_string();
+        assert!(message(&dir).contains("is a folder"));
+        assert!(message(Path::new("/dev/null")).contains("not a regular file"));
+        assert!(message(&dir.join("missing.png")).ends_with("no such file"));
+        std::fs::write(dir.join("empty.png"), b"").unwrap();
+        assert!(message(&dir.join("empty.png")).contains("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

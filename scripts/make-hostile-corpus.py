@@ -76,6 +76,11 @@ def main():
         write("format-change.ts", read(parts["a"]) + read(parts["b"]))
         write("size-change.ts", read(parts["a"]) + read(parts["c"]))
 
+        # A real 9000x9000 clip (two black frames, 239 KB): over the cap by its stream's size.
+        huge = os.path.join(tmp, "huge.mkv")
+        ffmpeg("-f", "lavfi", "-i", "color=black:s=9000x9000:r=8", "-frames:v", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *BITEXACT, huge)
+        write("huge-9000x9000.mkv", read(huge))
+
         write("empty.mp4", b"")
         write("random.mp4", rng.randbytes(4096))
         write("random.png", rng.randbytes(4096))

@@ -36,6 +36,7 @@ const CORPUS: &[(&str, Expect, Expect)] = &[
     ("empty.mp4", Fail("is empty (0 bytes)"), Fail("is empty (0 bytes)")),
     // The decoder switches from yuv420p to yuv444p half-way: the scaler is made again.
     ("format-change.ts", Ok, Ok),
+    ("huge-9000x9000.mkv", Fail("9000x9000 pixels, larger than kino reads"), Fail("9000x9000 pixels")),
     ("huge-header.gif", Fail("16000x16000 pixels"), Fail("16000x16000 pixels")),
     ("huge-header.jpg", Fail("60000x60000 pixels"), Fail("60000x60000 pixels")),
     ("odd-33x17.png", Ok, Ok),

@@ -61,14 +61,18 @@ impl VideoReader {
         let index = stream.index();
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
-        let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")))?;
+        let context = || ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")));
+        // The size the stream declares (0 when unknown), checked before a decoder exists.
+        // ffmpeg-next reads a codec context's size only through its encoder view, which opens
+        // nothing.
+        let declared = context()?.encoder().video().map_err(|e| verr(path, format!("cannot be decoded ({e})")))?;
+        check_frame_size(declared.width(), declared.height()).map_err(|m| verr(path, m))?;
+        let ctx = context()?;
         let codec = ff::decoder::find(ctx.id()).ok_or_else(|| verr(path, format!("cannot be decoded: FFmpeg has no decoder for its {:?} video", ctx.id())))?;
         // FFmpeg refuses a larger frame before allocating it.
         let mut options = ff::Dictionary::new();
         options.set("max_pixels", &MAX_INPUT_PIXELS.to_string());
         let decoder = ctx.decoder().open_as_with(codec, options).and_then(|d| d.video()).map_err(|e| verr(path, format!("cannot be decoded: unsupported video ({e})")))?;
-        // The size the stream declares, checked before any frame is decoded (0 when unknown).
-        check_frame_size(decoder.width(), decoder.height()).map_err(|m| verr(path, m))?;
         let mut reader = VideoReader {
             path: path.to_path_buf(),
             ictx,
@@ -130,7 +134,7 @@ impl VideoReader {
             let mut decoded = ff::frame::Video::empty();
             match self.decoder.receive_frame(&mut decoded) {
                 Ok(()) => {
-                    let frame = self.to_rgb(&decoded)?;
+                    let frame = self.convert(&decoded)?;
                     self.decoded += 1;
                     self.pending.push_back(frame);
                 }
@@ -141,7 +145,7 @@ impl VideoReader {
     }
 
     /// One decoded frame as RGB, refusing what the scaler cannot take.
-    fn to_rgb(&mut self, decoded: &ff::frame::Video) -> Result<RgbFrame> {
+    fn convert(&mut self, decoded: &ff::frame::Video) -> Result<RgbFrame> {
         let (format, w, h) = (decoded.format(), decoded.width(), decoded.height());
         if format == Pixel::None || w == 0 || h == 0 {
             return Err(verr(&self.path, "cannot be decoded: its decoder gave a frame of unknown format or size (corrupt or unsupported)"));

@@ -123,4 +123,22 @@ mod tests {
         assert_eq!(declared_image_size(b"not an image at all"), None);
         assert_eq!(declared_image_size(b""), None);
     }
+
+    #[test]
+    fn sizes_read_from_real_files_match() {
+        let dir = std::env::temp_dir().join(format!("kino-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, extra) in [("a.png", ""), ("a.jpg", ""), ("a.gif", ""), ("a.bmp", ""), ("a.webp", ""), ("b.webp", "-lossless 1")] {
+            let path = dir.join(name);
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=33x17", "-frames:v", "1"])
+                .args(extra.split_whitespace())
+                .arg(&path)
+                .status()
+                .expect("ffmpeg is installed (scripts/setup.sh)");
+            assert!(ok.success(), "{name}");
+            assert_eq!(declared_image_size(&std::fs::read(&path).unwrap()), Some((33, 17)), "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

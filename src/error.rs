@@ -39,6 +39,9 @@ pub enum Error {
     #[error("output {}: {message}", shown(path))]
     Output { path: PathBuf, message: String },
 
+    #[error("frame: {0}")]
+    Frame(String),
+
     #[error("{}: {source}", shown(path))]
     Io { path: PathBuf, source: std::io::Error },
 

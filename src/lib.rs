@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod error;
 pub mod frame;
+pub mod limits;
 pub mod model;
 pub mod pipeline;
 pub mod runtime;

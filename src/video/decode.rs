@@ -1,5 +1,12 @@
 //! Reading video files (and stills) frame by frame as RGB, through FFmpeg's decoders.
+//!
+//! Users' files may be truncated, corrupt, huge or not files at all, and FFmpeg aborts the
+//! process on some states it does not expect (a scaler for an unknown pixel format) and
+//! allocates whatever a header claims. So every input is checked before FFmpeg sees it (what
+//! the path is, the size a still's header declares), decoders are opened with a pixel cap, and
+//! the scaler is made from each decoded frame's real format and size.
 
+use std::io::Read;
 use std::path::Path;
 
 use ffmpeg_next as ff;
@@ -7,8 +14,17 @@ use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
 
 use super::{init, verr};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
+use crate::limits::{check_frame_size, declared_image_size, MAX_DECODED_BYTES, MAX_INPUT_PIXELS};
+
+/// Bytes read from an input's start to find a still's declared size (a JPEG's size may follow
+/// large metadata segments).
+const HEAD_BYTES: u64 = 1 << 20;
+
+/// Times a demuxer may ask to be read again (EAGAIN) in a row before the file counts as
+/// unreadable; a local file should never need it, and retrying forever would hang.
+const MAX_RETRIES: usize = 32;
 
 /// A decoded video: its frames as RGB, and its rate.
 pub struct DecodedVideo {
@@ -19,16 +35,18 @@ pub struct DecodedVideo {
 }
 
 /// Reads a video file (or a single image) frame by frame as RGB, so a clip of any length is
-/// never held in memory whole.
+/// never held in memory whole. Opening decodes the first frame: a file with none is an error
+/// there, and `width` and `height` are the frames' real size.
 pub struct VideoReader {
     path: std::path::PathBuf,
     ictx: ff::format::context::Input,
     decoder: ff::decoder::Video,
-    scaler: Scaler,
+    /// Made from the first frame, and again if a later frame's pixel format differs.
+    scaler: Option<Scaler>,
     stream: usize,
     pending: std::collections::VecDeque<RgbFrame>,
     eof: bool,
-    read: usize,
+    decoded: usize,
     pub fps: f64,
     pub width: u32,
     pub height: u32,
@@ -37,86 +55,252 @@ pub struct VideoReader {
 impl VideoReader {
     pub fn open(path: &Path) -> Result<Self> {
         init()?;
-        if !path.is_file() {
-            return Err(verr(path, "no such file"));
-        }
-        let ictx = ff::format::input(path).map_err(|e| verr(path, format!("cannot read as video ({e})")))?;
-        let stream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| verr(path, "has no video stream"))?;
+        check_input(path)?;
+        let ictx = ff::format::input(path).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
+        let stream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?;
         let index = stream.index();
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
-        let ctx = ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, e.to_string()))?;
-        let decoder = ctx.decoder().video().map_err(|e| verr(path, format!("unsupported video codec ({e})")))?;
-        let (w, h) = (decoder.width(), decoder.height());
-        if w == 0 || h == 0 {
-            return Err(verr(path, "video has no frame size"));
+        let context = || ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")));
+        // The size the stream declares (0 when unknown), checked before a decoder exists.
+        // ffmpeg-next reads a codec context's size only through its encoder view, which opens
+        // nothing.
+        let declared = context()?.encoder().video().map_err(|e| verr(path, format!("cannot be decoded ({e})")))?;
+        check_frame_size(declared.width(), declared.height()).map_err(|m| verr(path, m))?;
+        let ctx = context()?;
+        let codec = ff::decoder::find(ctx.id()).ok_or_else(|| verr(path, format!("cannot be decoded: FFmpeg has no decoder for its {:?} video", ctx.id())))?;
+        // FFmpeg refuses a larger frame before allocating it.
+        let mut options = ff::Dictionary::new();
+        options.set("max_pixels", &MAX_INPUT_PIXELS.to_string());
+        let decoder = ctx.decoder().open_as_with(codec, options).and_then(|d| d.video()).map_err(|e| verr(path, format!("cannot be decoded: unsupported video ({e})")))?;
+        let mut reader = VideoReader {
+            path: path.to_path_buf(),
+            ictx,
+            decoder,
+            scaler: None,
+            stream: index,
+            pending: Default::default(),
+            eof: false,
+            decoded: 0,
+            fps,
+            width: 0,
+            height: 0,
+        };
+        while reader.pending.is_empty() && !reader.eof {
+            reader.feed()?;
         }
-        let scaler = Scaler::get(decoder.format(), w, h, Pixel::RGB24, w, h, Flags::POINT).map_err(|e| verr(path, e.to_string()))?;
-        Ok(VideoReader { path: path.to_path_buf(), ictx, decoder, scaler, stream: index, pending: Default::default(), eof: false, read: 0, fps, width: w, height: h })
+        if reader.pending.is_empty() {
+            return Err(verr(path, "contains no decodable video frames (corrupt, truncated or empty)"));
+        }
+        Ok(reader)
     }
 
-    /// The next frame, `None` at the end. A file that ends before its first frame is an error.
+    /// The next frame, `None` at the end.
     pub fn next_frame(&mut self) -> Result<Option<RgbFrame>> {
+        while self.pending.is_empty() && !self.eof {
+            self.feed()?;
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    /// Sends the decoder the stream's next packet (or the end of the stream) and takes back
+    /// whatever frames it completes.
+    fn feed(&mut self) -> Result<()> {
+        let mut retries = 0;
         loop {
-            if let Some(f) = self.pending.pop_front() {
-                self.read += 1;
-                return Ok(Some(f));
-            }
-            if self.eof {
-                if self.read == 0 {
-                    return Err(verr(&self.path, "contains no decodable frames"));
-                }
-                return Ok(None);
-            }
-            let mut sent = false;
-            for (s, packet) in self.ictx.packets() {
-                if s.index() == self.stream {
-                    self.decoder.send_packet(&packet).map_err(|e| verr(&self.path, format!("corrupt video data ({e})")))?;
-                    sent = true;
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) if packet.stream() == self.stream => {
+                    self.decoder.send_packet(&packet).map_err(|e| self.corrupt(e))?;
                     break;
                 }
+                Ok(()) => retries = 0,
+                Err(ff::Error::Eof) => {
+                    self.decoder.send_eof().map_err(|e| self.corrupt(e))?;
+                    self.eof = true;
+                    break;
+                }
+                Err(ff::Error::Other { errno: ff::util::error::EAGAIN }) if retries < MAX_RETRIES => retries += 1,
+                // A damaged or missing packet (a truncated file): the clip is not whole, and
+                // going on would drop frames from the middle of the user's footage silently.
+                Err(e) => return Err(self.corrupt(e)),
             }
-            if !sent {
-                self.decoder.send_eof().map_err(|e| verr(&self.path, e.to_string()))?;
-                self.eof = true;
-            }
-            self.receive()?;
         }
+        self.receive()
     }
 
     fn receive(&mut self) -> Result<()> {
-        let (w, h) = (self.width, self.height);
-        let mut decoded = ff::frame::Video::empty();
-        while self.decoder.receive_frame(&mut decoded).is_ok() {
-            if (decoded.width(), decoded.height()) != (w, h) {
-                return Err(verr(&self.path, format!("frame size changes mid-stream ({}x{} to {}x{}); kino reads clips of one size", w, h, decoded.width(), decoded.height())));
+        loop {
+            let mut decoded = ff::frame::Video::empty();
+            match self.decoder.receive_frame(&mut decoded) {
+                Ok(()) => {
+                    let frame = self.convert(&decoded)?;
+                    self.decoded += 1;
+                    self.pending.push_back(frame);
+                }
+                Err(ff::Error::Eof) | Err(ff::Error::Other { errno: ff::util::error::EAGAIN }) => return Ok(()),
+                Err(e) => return Err(self.corrupt(e)),
             }
-            let mut rgb = ff::frame::Video::empty();
-            self.scaler.run(&decoded, &mut rgb).map_err(|e| verr(&self.path, e.to_string()))?;
-            let stride = rgb.stride(0);
-            let row = w as usize * 3;
-            let mut data = Vec::with_capacity(row * h as usize);
-            for y in 0..h as usize {
-                data.extend_from_slice(&rgb.data(0)[y * stride..y * stride + row]);
-            }
-            self.pending.push_back(RgbFrame { width: w, height: h, data });
         }
-        Ok(())
+    }
+
+    /// One decoded frame as RGB, refusing what the scaler cannot take.
+    fn convert(&mut self, decoded: &ff::frame::Video) -> Result<RgbFrame> {
+        let (format, w, h) = (decoded.format(), decoded.width(), decoded.height());
+        if format == Pixel::None || w == 0 || h == 0 {
+            return Err(verr(&self.path, "cannot be decoded: its decoder gave a frame of unknown format or size (corrupt or unsupported)"));
+        }
+        check_frame_size(w, h).map_err(|m| verr(&self.path, m))?;
+        if self.decoded == 0 {
+            (self.width, self.height) = (w, h);
+        } else if (w, h) != (self.width, self.height) {
+            return Err(verr(&self.path, format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.width, self.height)));
+        }
+        let scaler = match self.scaler.take() {
+            Some(s) if s.input().format == format => s,
+            _ => Scaler::get(format, w, h, Pixel::RGB24, w, h, Flags::POINT).map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?,
+        };
+        let scaler = self.scaler.insert(scaler);
+        let mut rgb = ff::frame::Video::empty();
+        scaler.run(decoded, &mut rgb).map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?;
+        let (stride, row) = (rgb.stride(0), w as usize * 3);
+        let plane = rgb.data(0);
+        let mut data = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            let line = plane.get(y * stride..y * stride + row).ok_or_else(|| verr(&self.path, "cannot convert its frames to RGB (short scaler output)"))?;
+            data.extend_from_slice(line);
+        }
+        RgbFrame::new(w, h, data)
+    }
+
+    fn corrupt(&self, e: ff::Error) -> Error {
+        match self.decoded {
+            0 => verr(&self.path, format!("is corrupt or truncated: no frame decodes ({e})")),
+            n => verr(&self.path, format!("is corrupt or truncated: decoding stops after {n} frames ({e})")),
+        }
     }
 }
 
-/// Decodes every frame of a video file (or a single image) to RGB.
+/// Refuses what is not a readable regular file before FFmpeg opens it (a FIFO would block it
+/// forever, a device never ends), and a still whose header declares a frame over the caps.
+fn check_input(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| verr(path, describe_io(&e)))?;
+    if meta.is_dir() {
+        return Err(verr(path, "is a folder, not a video or image file"));
+    }
+    if !meta.is_file() {
+        return Err(verr(path, "is not a regular file (a device or pipe); kino reads video and image files"));
+    }
+    if meta.len() == 0 {
+        return Err(verr(path, "is empty (0 bytes)"));
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head)).map_err(|e| verr(path, describe_io(&e)))?;
+    if let Some((w, h)) = declared_image_size(&head) {
+        if w == 0 || h == 0 {
+            return Err(verr(path, format!("cannot be decoded: its header declares a {w}x{h} image (corrupt)")));
+        }
+        check_frame_size(w, h).map_err(|m| verr(path, m))?;
+    }
+    Ok(())
+}
+
+/// An I/O error as a short lower-case phrase ("no such file", "too many levels of symbolic links").
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            text.to_lowercase()
+        }
+    }
+}
+
+/// Decodes every frame of a video file (or a single image) to RGB, up to
+/// [`MAX_DECODED_BYTES`]; read longer clips frame by frame with [`VideoReader`].
 pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
     let mut reader = VideoReader::open(path)?;
     let mut frames = Vec::new();
+    let mut bytes = 0u64;
     while let Some(f) = reader.next_frame()? {
+        bytes += f.data.len() as u64;
+        if bytes > MAX_DECODED_BYTES {
+            return Err(verr(path, format!("is too long to hold in memory at once ({} frames of {}x{} make over {} MiB)", frames.len() + 1, f.width, f.height, MAX_DECODED_BYTES >> 20)));
+        }
         frames.push(f);
     }
     Ok(DecodedVideo { frames, fps: reader.fps, width: reader.width, height: reader.height })
 }
 
-/// Decodes a still image (PNG, JPEG, ... anything ffmpeg reads; the first frame of an animation).
+/// Decodes a still image (PNG, JPEG, ... anything ffmpeg reads): its first frame, the only one
+/// decoded, so a video given as a still costs one frame.
 pub fn decode_image(path: &Path) -> Result<RgbFrame> {
-    let mut v = decode_video(path)?;
-    Ok(v.frames.swap_remove(0))
+    let mut reader = VideoReader::open(path)?;
+    reader.next_frame()?.ok_or_else(|| verr(path, "contains no decodable video frames"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of the hostile corpus through the library: decoded to consistent frames within
+    /// the caps, or one-line errors that name the file. The CLI's side is tests/hostile_inputs.rs.
+    #[test]
+    fn hostile_corpus_decodes_or_fails_with_one_line() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile");
+        let mut decoded = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let (video, image) = (decode_video(&path), decode_image(&path));
+            match (&video, &image) {
+                (Ok(v), Ok(first)) => {
+                    assert!(!v.frames.is_empty(), "{name}");
+                    for f in &v.frames {
+                        f.check().unwrap();
+                        assert_eq!((f.width, f.height), (v.width, v.height), "{name}");
+                    }
+                    assert!(v.width <= crate::limits::MAX_INPUT_SIDE && v.height <= crate::limits::MAX_INPUT_SIDE);
+                    assert_eq!(first, &v.frames[0], "{name}: decode_image is the first frame");
+                    decoded.push(name);
+                }
+                // A clip cut after its first frame: a still, but not a whole video.
+                (Err(_), Ok(first)) => first.check().unwrap(),
+                (_, Err(e)) => {
+                    let message = e.to_string();
+                    assert!(message.contains(&name) && !message.contains('\n'), "{message}");
+                    assert!(video.is_err(), "{name}: decode_video read what decode_image refused");
+                }
+            }
+        }
+        decoded.sort();
+        let expected = ["anim.gif", "clip.mkv", "clip.mp4", "format-change.ts", "odd-33x17.png", "tiny-1x1.png", "truncated-4k.mkv", "truncated-half.mkv", "truncated.jpg"];
+        assert_eq!(decoded, expected);
+        // Sizes the stills declare are the sizes that come back.
+        assert_eq!(decode_image(&dir.join("odd-33x17.png")).unwrap().data.len(), 33 * 17 * 3);
+        assert_eq!(decode_image(&dir.join("tiny-1x1.png")).unwrap().data.len(), 3);
+        // The second half is yuv444p: read with a scaler for yuv420p it would be garbage; it is
+        // the first picture again, off only by the first half's halved chroma (20.5 dB).
+        let changed = decode_video(&dir.join("format-change.ts")).unwrap().frames;
+        assert_eq!(changed.len(), 16);
+        assert!(changed[8].psnr(&changed[0]) > 18.0, "{}", changed[8].psnr(&changed[0]));
+        let bomb = decode_image(&dir.join("bomb-16000x16000.png")).unwrap_err().to_string();
+        assert!(bomb.contains("16000x16000") && bomb.contains("8192x8192"), "{bomb}");
+    }
+
+    #[test]
+    fn paths_that_are_not_files_say_what_they_are() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let message = |p: &Path| VideoReader::open(p).err().expect("an error").to_string();
+        assert!(message(&dir).contains("is a folder"));
+        assert!(message(Path::new("/dev/null")).contains("not a regular file"));
+        assert!(message(&dir.join("missing.png")).ends_with("no such file"));
+        std::fs::write(dir.join("empty.png"), b"").unwrap();
+        assert!(message(&dir.join("empty.png")).contains("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -203,6 +203,9 @@ fn main() {
         Err(e) => e.exit(),
     };
     signals::install();
+    // FFmpeg's own log lines would come before kino's one-line error about the same problem.
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
+    log::set_logger(&STDERR_LOG).map(|()| log::set_max_level(log::LevelFilter::Warn)).ok();
     let result = match cli.command {
         Command::Generate(args) => generate(args),
         Command::Extend(args) => extend(args),
@@ -220,6 +223,23 @@ fn main() {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The library's warnings, on stderr as the CLI's other notes are.
+struct StderrLog;
+
+static STDERR_LOG: StderrLog = StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("kino: {}", r.args());
+        }
+    }
+    fn flush(&self) {}
 }
 
 /// The chain of causes on one line, outermost first, leaving out a cause whose text the
@@ -608,8 +628,11 @@ fn extend(args: ExtendArgs) -> Result<()> {
             let mut kept = std::collections::VecDeque::with_capacity(span + 1);
             let mut total = 0usize;
             while let Some(f) = reader.next_frame()? {
-                sink.push(f.clone())?;
-                kept.push_back(f);
+                // Only the context is kept, at the model's size: a few frames of an 8K clip would
+                // otherwise be hundreds of MB.
+                let small = f.resized(req.width, req.height);
+                sink.push(f)?;
+                kept.push_back(small);
                 if kept.len() > span {
                     kept.pop_front();
                 }

@@ -621,9 +621,10 @@ impl Pipeline {
                 let mut planes = Vec::with_capacity(3 * fplane);
                 for ch in 0..3 {
                     let base = ch * nf * fplane + k * fplane;
-                    planes.extend_from_slice(&chunk[base..base + fplane]);
+                    let plane = chunk.get(base..base + fplane).ok_or_else(|| Error::InvalidRequest(format!("the VAE decoder returned {} values for a {cshape:?} output", chunk.len())))?;
+                    planes.extend_from_slice(plane);
                 }
-                out.push(RgbFrame::from_planar(ww as u32, hh as u32, &planes));
+                out.push(RgbFrame::try_from_planar(ww as u32, hh as u32, &planes)?);
             }
             Ok(())
         })?;

@@ -16,7 +16,6 @@ fn verr(path: &Path, message: impl Into<String>) -> Error {
 
 fn init() -> Result<()> {
     ff::init().map_err(|e| verr(Path::new(""), format!("cannot initialise FFmpeg: {e}")))?;
-    ff::util::log::set_level(ff::util::log::Level::Error);
     Ok(())
 }
 

@@ -1,0 +1,60 @@
+//! Helpers shared by the tests that load the plugin into real hosts.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// target/release (or debug), where cargo put the plugin and the kino binary.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// Installs the plugin under its three names, as `make frei0r` does, into a fresh folder.
+pub fn install(tag: &str) -> PathBuf {
+    // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
+    let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("libkino_frei0r.so not built: cargo build --release --workspace");
+    let dir = tmpdir(tag).join("frei0r-1");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["kino", "kino_extend", "kino_animate"] {
+        std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
+    }
+    // The plugin finds models beside its own file (`<folder>/../models`), not beside the host.
+    std::os::unix::fs::symlink(repo().join("models"), dir.parent().unwrap().join("models")).unwrap();
+    dir
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kino-frei0r-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("host binary installed (scripts/setup.sh)");
+    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn ffmpeg(plugins: &Path) -> Command {
+    let mut c = host("ffmpeg", plugins);
+    c.args(["-v", "error", "-y", "-nostdin"]);
+    c
+}
+
+/// A host with only FREI0R_PATH set: the plugin has to find the model on its own.
+pub fn host(program: &str, plugins: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.env("FREI0R_PATH", plugins).env_remove("KINO_MODELS_PATH").env_remove("KINO_MODEL");
+    c
+}
+

@@ -4,7 +4,7 @@ PREFIX ?= $(HOME)/.frei0r-1/lib
 OFX_PREFIX ?= $(HOME)/OFX/Plugins
 CARGO ?= cargo
 
-.PHONY: build test frei0r clean-frei0r ofx clean-ofx
+.PHONY: build test frei0r clean-frei0r editors editors-shotcut clean-editors ofx clean-ofx
 
 build:
 	$(CARGO) build --release --workspace
@@ -30,6 +30,40 @@ frei0r:
 clean-frei0r:
 	rm -f "$(PREFIX)/kino.so" "$(PREFIX)/kino_extend.so" "$(PREFIX)/kino_animate.so"
 	rm -rf "$(PREFIX)/../share/kino/models/kino-shapes"
+
+# Kdenlive and Shotcut list frei0r effects only with a description; these are kino's (install the
+# plugin itself with `make frei0r`). Kdenlive reads the user's data folder (effects/: Kino Extend,
+# Kino Animate; generators/: Kino Text to Video). Shotcut reads filters only from its own install
+# folder, so that part needs root: `make editors` installs it when the folder is writable and
+# otherwise says to run `sudo make editors-shotcut`. EDITORS_PREFIX=/usr puts both system-wide.
+EDITORS_PREFIX ?=
+KDENLIVE_DATA ?= $(if $(EDITORS_PREFIX),$(EDITORS_PREFIX)/share/kdenlive,$(or $(XDG_DATA_HOME),$(HOME)/.local/share)/kdenlive)
+SHOTCUT_FILTERS ?= $(or $(EDITORS_PREFIX),/usr)/share/shotcut/qml/filters
+SHOTCUT_NAMES = kino_extend kino_animate
+
+editors:
+	install -d "$(KDENLIVE_DATA)/effects" "$(KDENLIVE_DATA)/generators"
+	install -m 0644 plugin/frei0r/kdenlive/effects/*.xml "$(KDENLIVE_DATA)/effects/"
+	install -m 0644 plugin/frei0r/kdenlive/generators/*.xml "$(KDENLIVE_DATA)/generators/"
+	@echo "Kdenlive: installed Kino Extend, Kino Animate (effects) and Kino Text to Video (generator) into $(KDENLIVE_DATA)"
+	@if [ -d "$(SHOTCUT_FILTERS)" ] && [ -w "$(SHOTCUT_FILTERS)" ]; then \
+		$(MAKE) --no-print-directory editors-shotcut SHOTCUT_FILTERS="$(SHOTCUT_FILTERS)"; \
+	elif [ -d "$(SHOTCUT_FILTERS)" ]; then \
+		echo "Shotcut: $(SHOTCUT_FILTERS) needs root (Shotcut has no user folder for filters): sudo make editors-shotcut"; \
+	else \
+		echo "Shotcut: $(SHOTCUT_FILTERS) not found (Shotcut not installed there); skipped"; \
+	fi
+
+editors-shotcut:
+	for name in $(SHOTCUT_NAMES); do \
+		install -d "$(SHOTCUT_FILTERS)/$$name" && \
+		install -m 0644 plugin/frei0r/shotcut/$$name/meta.qml plugin/frei0r/shotcut/$$name/ui.qml "$(SHOTCUT_FILTERS)/$$name/" || exit 1; \
+	done
+	@echo "Shotcut: installed Kino: Extend and Kino: Animate into $(SHOTCUT_FILTERS)"
+
+clean-editors:
+	rm -f "$(KDENLIVE_DATA)/effects/frei0r_kino_extend.xml" "$(KDENLIVE_DATA)/effects/frei0r_kino_animate.xml" "$(KDENLIVE_DATA)/generators/frei0r_kino.xml"
+	@if [ -w "$(SHOTCUT_FILTERS)" ]; then for name in $(SHOTCUT_NAMES); do rm -rf "$(SHOTCUT_FILTERS)/$$name"; done; fi
 
 # The OpenFX plugin as a bundle (Kino Generate, Kino Extend, Kino Animate in one binary), with
 # the shipped model inside it (Contents/Resources/models).

@@ -1,0 +1,182 @@
+// The panel of kino's frei0r filter in Shotcut. Every kino parameter is a frei0r string, so
+// every value is written with filter.set(name, string); empty means the plugin's default.
+import QtQuick 2.12
+import QtQuick.Controls 2.12
+import QtQuick.Layouts 1.12
+import Shotcut.Controls 1.0 as Shotcut
+
+Item {
+    id: kino
+
+    property var devices: ['cpu', 'auto', 'cuda', 'cuda:1', 'tensorrt']
+
+    function load() {
+        promptText.text = filter.get('prompt');
+        seedSpin.value = parseInt(filter.get('seed')) || 0;
+        stepsSpin.value = parseInt(filter.get('steps')) || 20;
+        guidanceSpin.value = parseFloat(filter.get('guidance')) || 4;
+        negativeText.text = filter.get('negative_prompt');
+        modelText.text = filter.get('model');
+        var d = devices.indexOf(filter.get('device'));
+        deviceCombo.currentIndex = d < 0 ? 0 : d;
+        startText.text = filter.get('start');
+    }
+
+    width: 350
+    height: 360
+    Component.onCompleted: {
+        if (filter.isNew) {
+            // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
+            filter.set('prompt', '');
+            filter.set('seed', '0');
+            filter.set('steps', '20');
+            filter.set('guidance', '4');
+            filter.set('device', 'cpu');
+        }
+        load();
+    }
+
+    GridLayout {
+        anchors.fill: parent
+        anchors.margins: 8
+        columns: 2
+
+        Label {
+            text: qsTr('Prompt')
+            Layout.alignment: Qt.AlignRight | Qt.AlignTop
+        }
+
+        TextArea {
+            id: promptText
+
+            Layout.fillWidth: true
+            Layout.minimumHeight: 60
+            wrapMode: TextEdit.Wrap
+            selectByMouse: true
+            placeholderText: qsTr('What the video shows, e.g. a red circle moving left')
+            onEditingFinished: filter.set('prompt', text)
+        }
+
+        Label {
+            text: qsTr('Seed')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        SpinBox {
+            id: seedSpin
+
+            from: 0
+            to: 2147483647
+            editable: true
+            onValueModified: filter.set('seed', String(value))
+        }
+
+        Label {
+            text: qsTr('Steps')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        SpinBox {
+            id: stepsSpin
+
+            from: 1
+            to: 1000
+            editable: true
+            onValueModified: filter.set('steps', String(value))
+        }
+
+        Label {
+            text: qsTr('Guidance')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        Shotcut.DoubleSpinBox {
+            id: guidanceSpin
+
+            Layout.minimumWidth: 120
+            from: 0
+            to: 50
+            stepSize: 0.5
+            decimals: 1
+            onValueModified: filter.set('guidance', value.toFixed(1))
+        }
+
+        Label {
+            text: qsTr('Negative prompt')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        TextField {
+            id: negativeText
+
+            Layout.fillWidth: true
+            selectByMouse: true
+            placeholderText: qsTr("the model's default")
+            onEditingFinished: filter.set('negative_prompt', text)
+        }
+
+        Label {
+            text: qsTr('Model')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        TextField {
+            id: modelText
+
+            Layout.fillWidth: true
+            selectByMouse: true
+            placeholderText: qsTr('kino-shapes (shipped); or a model folder')
+            onEditingFinished: filter.set('model', text.trim())
+        }
+
+        Label {
+            text: qsTr('Device')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        ComboBox {
+            id: deviceCombo
+
+            Layout.fillWidth: true
+            model: [qsTr('CPU'), qsTr('Automatic (GPU if there is one)'), qsTr('CUDA GPU 0'), qsTr('CUDA GPU 1'), qsTr('TensorRT GPU 0')]
+            onActivated: filter.set('device', devices[index])
+        }
+
+        Label {
+            text: qsTr('Start')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        TextField {
+            id: startText
+
+            Layout.fillWidth: true
+            selectByMouse: true
+            placeholderText: qsTr('seconds; empty: at the first repeated frame')
+            validator: DoubleValidator {
+                bottom: 0
+                notation: DoubleValidator.StandardNotation
+            }
+            onEditingFinished: filter.set('start', text.trim())
+        }
+
+        Label {
+            Layout.columnSpan: 2
+            Layout.fillWidth: true
+            wrapMode: Text.Wrap
+            text: qsTr('Frames from Start on are replaced by footage generated from the prompt that continues the frames before. Generating takes a while on a CPU.')
+        }
+
+        Item {
+            Layout.fillHeight: true
+        }
+    }
+
+    Connections {
+        function onChanged() {
+            load();
+        }
+
+        target: filter
+    }
+}

@@ -1,0 +1,199 @@
+//! kino in Kdenlive and Shotcut: the committed Kdenlive project (examples/mlt/kdenlive) renders
+//! in Debian's melt with the plugin's frames where they belong, and the editors' descriptions
+//! (plugin/frei0r/kdenlive, plugin/frei0r/shotcut) name exactly the parameters the plugin has.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kino::video::decode_video;
+use kino::RgbFrame;
+use kino_frei0r::Kind;
+
+/// target/release (or debug), where cargo put the plugin.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Installs the plugin under its three names, as `make frei0r` does, into a fresh folder.
+fn install(tag: &str) -> PathBuf {
+    // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
+    let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("libkino_frei0r.so not built: cargo build --release -p kino-frei0r");
+    let d = std::env::temp_dir().join(format!("kino-editors-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let dir = d.join("frei0r-1");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["kino", "kino_extend", "kino_animate"] {
+        std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
+    }
+    dir
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (melt and python3 are installed by scripts/setup.sh)"));
+    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Renders an MLT XML project with melt into lossless RGB frames.
+fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
+    let out = project.with_extension("mkv");
+    let r = run(Command::new("melt")
+        .env("FREI0R_PATH", plugins)
+        .arg("-silent")
+        .arg(project)
+        .arg("-consumer")
+        .arg(format!("avformat:{}", out.display()))
+        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]));
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(!log.contains("kino frei0r: error"), "{log}");
+    assert!(!log.contains("failed to load"), "every service in the project loads: {log}");
+    decode_video(&out).unwrap().frames
+}
+
+fn is_error_frame(f: &RgbFrame) -> bool {
+    f.data[..3] == [200, 20, 20]
+}
+
+/// Pixels clearly brighter than the dark background: a shape is there.
+fn bright_pixels(f: &RgbFrame) -> usize {
+    f.data.chunks_exact(3).filter(|p| p.iter().any(|&c| c > 128)).count()
+}
+
+#[test]
+fn the_kdenlive_project_renders_in_melt() {
+    let plugins = install("project");
+    let d = plugins.parent().unwrap();
+    let src = repo().join("examples/mlt/kdenlive");
+    std::fs::copy(src.join("kino-clip.mlt"), d.join("kino-clip.mlt")).unwrap();
+    let project = std::fs::read_to_string(src.join("kino.kdenlive")).unwrap();
+    let with = d.join("with.kdenlive");
+    std::fs::write(&with, &project).unwrap();
+    // The same project with both kino effects switched off, as Kdenlive's eye button does.
+    let mut off = project.clone();
+    for service in ["frei0r.kino_extend", "frei0r.kino_animate"] {
+        let tag = format!("<property name=\"mlt_service\">{service}</property>");
+        assert!(off.contains(&tag), "the project uses {service}");
+        off = off.replace(&tag, &format!("{tag}<property name=\"disable\">1</property>"));
+    }
+    let without = d.join("without.kdenlive");
+    std::fs::write(&without, off).unwrap();
+
+    let (a, b) = (render(&plugins, &with), render(&plugins, &without));
+    assert_eq!(a.len(), 48, "4 s extended clip + 2 s animated colour clip at 8 fps");
+    assert_eq!(b.len(), 48);
+    assert!(a.iter().all(|f| (f.width, f.height) == (128, 128)), "the project's size");
+    assert!(!a.iter().chain(&b).any(is_error_frame), "no error frames");
+
+    // Kino Extend, Start 2 s: the generated clip's first 16 frames pass through bit-exactly...
+    assert!(a[..16] == b[..16], "frames before Start are the clip's own");
+    assert!(b[..32].iter().all(|f| bright_pixels(f) > 20), "the source clip (frei0r.kino) is not blank");
+    // ...and the rest is new footage, not the clip's frames and not blank.
+    for i in 16..32 {
+        assert!(a[i] != b[i], "frame {i} is generated, not the source's");
+        assert!(bright_pixels(&a[i]) > 20, "frame {i} shows a shape");
+    }
+    assert!(a[16..32].windows(2).any(|w| w[0] != w[1]), "the new footage moves");
+
+    // Kino Animate on a flat colour clip: every frame generated, starting from the colour.
+    assert!(b[32..].windows(2).all(|w| w[0] == w[1]), "the source colour clip is still");
+    assert!(a[32..].iter().all(|f| *f != b[32]), "animated frames replace the colour");
+    assert!(a[32..].iter().skip(4).any(|f| bright_pixels(f) > 20), "a shape appears");
+    assert!(a[32..].windows(2).any(|w| w[0] != w[1]), "the animation moves");
+}
+
+/// Parameter names the plugin exposes for a kind; `time_unit` is left out of the editors' panels
+/// on purpose: both are MLT hosts, which the default (`auto`) recognises, and Kdenlive writes a
+/// hidden (`fixed`) parameter as a number, so it could not be pinned to `s` there.
+fn plugin_params(kind: Kind) -> BTreeSet<String> {
+    kind.params().iter().map(|p| p.name.to_str().unwrap().to_string()).filter(|n| n != "time_unit").collect()
+}
+
+/// Each Kdenlive description parsed by a real XML parser (Python's): root tag, `tag` attribute,
+/// then one `name type default decimals` line per parameter.
+fn kdenlive_description(file: &Path) -> (String, String, Vec<Vec<String>>) {
+    let script = "import sys, xml.etree.ElementTree as E\n\
+                  r = E.parse(sys.argv[1]).getroot()\n\
+                  print(r.tag, r.get('tag'), r.get('id'), sep='\\t')\n\
+                  print(r.findtext('name'))\n\
+                  for p in r.findall('parameter'):\n    print(p.get('name'), p.get('type'), p.get('default'), p.get('decimals', ''), p.findtext('name'), sep='\\t')\n";
+    let out = run(Command::new("python3").arg("-c").arg(script).arg(file));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    assert_eq!(head[1], head[2], "{}: tag and id are both the MLT service", file.display());
+    let name = lines.next().unwrap().to_string();
+    assert!(name.to_lowercase().contains("kino"), "{}: the listed name says kino: {name}", file.display());
+    let params = lines.map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    (head[0].to_string(), head[1].to_string(), params)
+}
+
+#[test]
+fn kdenlive_descriptions_name_the_plugin_parameters() {
+    let dir = repo().join("plugin/frei0r/kdenlive");
+    let cases = [
+        ("effects/frei0r_kino_extend.xml", "effect", Kind::Extend),
+        ("effects/frei0r_kino_animate.xml", "effect", Kind::Animate),
+        ("generators/frei0r_kino.xml", "generator", Kind::Generate),
+    ];
+    for (file, root, kind) in cases {
+        let path = dir.join(file);
+        let (tag_root, service, params) = kdenlive_description(&path);
+        assert_eq!(tag_root, root, "{file}");
+        assert_eq!(service, format!("frei0r.{}", kind.name().to_str().unwrap()), "{file}");
+        let names: BTreeSet<String> = params.iter().map(|p| p[0].clone()).collect();
+        assert_eq!(names.len(), params.len(), "{file}: no parameter twice");
+        assert_eq!(names, plugin_params(kind), "{file} names exactly the plugin's parameters");
+        for p in &params {
+            let (name, ty, default, decimals) = (&p[0], &p[1], &p[2], &p[3]);
+            // Kdenlive stores a `fixed` parameter as a number (a string one arrived as "0").
+            assert!(["keywords", "constant", "list"].contains(&ty.as_str()), "{file}: {name} has type {ty}");
+            // What Kdenlive writes for the defaults is what the plugin accepts.
+            let mut s = kino_frei0r::Settings::default();
+            let i = kind.params().iter().position(|q| q.name.to_str().unwrap() == name).unwrap();
+            *s.slot(i).unwrap() = default.clone();
+            match name.as_str() {
+                "seed" | "steps" => {
+                    assert_eq!((ty.as_str(), decimals.as_str()), ("constant", "0"), "{file}: {name} is a whole-number field");
+                    assert!(default.parse::<u64>().is_ok(), "{file}: {name} default {default}");
+                }
+                "guidance" => assert!(ty == "constant" && default.parse::<f32>().is_ok(), "{file}: guidance is a number field"),
+                "start" => assert!(s.start_seconds().is_ok(), "{file}: start default {default:?}"),
+                "device" => assert_eq!(ty, "list", "{file}: device is a list"),
+                _ => assert_eq!(ty, "keywords", "{file}: {name} is a text field"),
+            }
+        }
+    }
+}
+
+#[test]
+fn shotcut_filters_name_the_plugin_parameters() {
+    let dir = repo().join("plugin/frei0r/shotcut");
+    for kind in [Kind::Extend, Kind::Animate] {
+        let name = kind.name().to_str().unwrap();
+        let meta = std::fs::read_to_string(dir.join(name).join("meta.qml")).unwrap();
+        assert!(meta.contains(&format!("mlt_service: 'frei0r.{name}'")), "{name}/meta.qml names its MLT service");
+        assert!(meta.contains("qml: 'ui.qml'") && dir.join(name).join("ui.qml").is_file());
+        let ui = std::fs::read_to_string(dir.join(name).join("ui.qml")).unwrap();
+        // Every property the panel writes, and every one it reads back.
+        let props = |call: &str| -> BTreeSet<String> {
+            ui.match_indices(call).map(|(i, _)| ui[i + call.len()..].split('\'').next().unwrap().to_string()).collect()
+        };
+        assert_eq!(props("filter.set('"), plugin_params(kind), "{name}/ui.qml sets exactly the plugin's parameters");
+        assert_eq!(props("filter.get('"), plugin_params(kind), "{name}/ui.qml shows every parameter");
+        // Numbers go to the plugin as strings it parses: never a JavaScript number through set().
+        for line in ui.lines().filter(|l| l.contains("filter.set('")) {
+            let value = line.split_once(", ").unwrap().1;
+            assert!(value.starts_with('\'') || value.starts_with("String(") || value.starts_with("text") || value.starts_with("devices[") || value.contains("toFixed("), "{name}/ui.qml: {line}");
+        }
+    }
+}

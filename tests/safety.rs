@@ -249,8 +249,21 @@ fn a_job_larger_than_memory_is_refused_before_it_starts() {
     for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap().flatten() {
         std::fs::copy(e.path(), pkg.join(e.file_name())).unwrap();
     }
-    // A denoiser of 4 TiB (sparse: it takes no disk): no machine this runs on has that memory.
-    std::fs::OpenOptions::new().write(true).open(pkg.join("denoiser.onnx")).unwrap().set_len(4 << 40).unwrap();
+    // A denoiser of 4 TiB: the real graph plus an unknown length-delimited field (number 100)
+    // whose 4 TiB of content is sparse (no disk), a valid protobuf no machine here can hold.
+    let graph = pkg.join("denoiser.onnx");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&graph).unwrap();
+    let extra: u64 = 4 << 40;
+    let mut field = vec![0xA2, 0x06]; // tag: field 100, wire type 2
+    let mut n = extra;
+    while n >= 0x80 {
+        field.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    field.push(n as u8);
+    std::io::Write::write_all(&mut f, &field).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len + extra).unwrap();
     let out = d.join("c.mp4");
     let r = kino(&["generate", "x", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--quiet"]);
     assert_clean_failure(&r, &out, "GiB of memory");

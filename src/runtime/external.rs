@@ -93,6 +93,11 @@ impl<R: Read + Seek> Walker<R> {
         while self.pos < end {
             let tag = self.varint()?;
             let (field, wire) = (tag >> 3, tag & 7);
+            // Field 0 does not exist in protobuf: this is not an ONNX file (a run of zero bytes
+            // would otherwise be walked two bytes at a time).
+            if field == 0 {
+                return Err(format!("not an ONNX protobuf (field number 0 at byte {})", self.pos));
+            }
             match wire {
                 0 => {
                     let v = self.varint()?;
@@ -210,6 +215,10 @@ mod tests {
             std::fs::write(&p, bytes).unwrap();
             assert!(external_data_files(&p).is_err(), "{bytes:?}");
         }
+        // A sparse 1 TiB of zeros is refused at its first byte, not walked.
+        let zeros = dir.join("zeros.onnx");
+        std::fs::File::create(&zeros).unwrap().set_len(1 << 40).unwrap();
+        assert!(external_data_files(&zeros).unwrap_err().contains("field number 0"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

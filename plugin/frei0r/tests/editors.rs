@@ -4,51 +4,20 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use kino::video::decode_video;
 use kino::RgbFrame;
 use kino_frei0r::Kind;
 
-/// target/release (or debug), where cargo put the plugin.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Installs the plugin under its three names, as `make frei0r` does, into a fresh folder.
-fn install(tag: &str) -> PathBuf {
-    // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
-    let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
-        .into_iter()
-        .filter(|p| p.is_file())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .expect("libkino_frei0r.so not built: cargo build --release -p kino-frei0r");
-    let d = std::env::temp_dir().join(format!("kino-editors-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    let dir = d.join("frei0r-1");
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["kino", "kino_extend", "kino_animate"] {
-        std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
-    }
-    dir
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e} (melt and python3 are installed by scripts/setup.sh)"));
-    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
-    out
-}
+use common::{host, install, repo, run};
 
 /// Renders an MLT XML project with melt into lossless RGB frames.
 fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
     let out = project.with_extension("mkv");
-    let r = run(Command::new("melt")
-        .env("FREI0R_PATH", plugins)
+    let r = run(host("melt", plugins)
         .arg("-silent")
         .arg(project)
         .arg("-consumer")

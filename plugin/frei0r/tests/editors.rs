@@ -3,7 +3,7 @@
 //! (plugin/frei0r/kdenlive, plugin/frei0r/shotcut) name exactly the parameters the plugin has.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use kino::video::decode_video;

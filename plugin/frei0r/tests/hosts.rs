@@ -1,15 +1,15 @@
 //! The frei0r plugin in the real hosts: Debian's ffmpeg (frei0r_src, frei0r) and melt.
 //! Frames are compared through lossless FFV1 files against the `kino` binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
 use kino::video::decode_video;
 use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, host, install, repo, run, target_dir, tmpdir};
+use common::{ffmpeg, host, install, repo, run, target_dir};
 
 fn kino(args: &[&str]) {
     run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));

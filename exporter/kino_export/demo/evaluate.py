@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .world import BACKGROUND, COLOURS, MOTIONS, SHAPES, Scene, all_scenes
+from .world import BACKGROUND, COLOURS, Scene, all_scenes
 
 _PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
 _NAMES = list(COLOURS)

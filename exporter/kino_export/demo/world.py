@@ -87,7 +87,6 @@ def render(colour_idx: torch.Tensor, shape_idx: torch.Tensor, motion_idx: torch.
     colour_idx, shape_idx, motion_idx: [B] int64; start: [B, 2] float (x, y) of frame 0.
     Edges are anti-aliased with a one-pixel ramp of the signed distance.
     """
-    b = colour_idx.shape[0]
     palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
     velocity = torch.tensor([MOTIONS[m] for m in MOTION_NAMES]) * SPEED
     colour = palette[colour_idx]                                  # [B,3]

@@ -147,6 +147,11 @@ impl PropSet {
     pub fn written(&self, name: &CStr) -> bool {
         self.props.lock().unwrap().get(&*name.to_string_lossy()).is_some_and(|p| p.written)
     }
+    /// Removes a property (a host that does not set it: reading it is kOfxStatErrUnknown).
+    pub fn remove(self: Box<Self>, name: &CStr) -> Box<Self> {
+        self.props.lock().unwrap().remove(&*name.to_string_lossy());
+        self
+    }
     pub fn has(&self, name: &CStr) -> bool {
         self.props.lock().unwrap().contains_key(&*name.to_string_lossy())
     }
@@ -478,6 +483,8 @@ pub enum Value {
 }
 
 pub struct Param {
+    /// MLT-like: values may be set in any action (MLT's paramSetValue does not check).
+    any_action_sets: bool,
     pub name: String,
     pub kind: String,
     pub props: Box<PropSet>,
@@ -570,7 +577,7 @@ unsafe extern "C" fn param_define(set: OfxParamSetHandle, kind: *const c_char, n
     if params.iter().any(|p| p.name == name) {
         return kOfxStatErrExists;
     }
-    let p = Box::new(Param { props: param_props(&kind, &name), name, kind, value: Mutex::new((Value::None, CString::default())) });
+    let p = Box::new(Param { any_action_sets: false, props: param_props(&kind, &name), name, kind, value: Mutex::new((Value::None, CString::default())) });
     if !out.is_null() {
         // SAFETY: the plugin passes a writable handle pointer.
         unsafe { *out = p.props.handle() };
@@ -665,7 +672,7 @@ thread_local! {
 unsafe extern "C" fn param_set_value(p: OfxParamHandle, a1: usize, _a2: usize, _a3: usize, x0: f64, _x1: f64, _x2: f64) -> OfxStatus {
     // SAFETY: a param handle this host gave out.
     let Some(p) = (unsafe { (p as *const Param).as_ref() }) else { return kOfxStatErrBadHandle };
-    if !IN_INSTANCE_CHANGED.with(|c| c.get()) {
+    if !IN_INSTANCE_CHANGED.with(|c| c.get()) && !p.any_action_sets {
         OUT_OF_ACTION_SETS.fetch_add(1, Ordering::SeqCst);
         return kOfxStatFailed;
     }
@@ -798,6 +805,8 @@ pub struct Log {
     pub abort_after: AtomicUsize,
     pub updates: AtomicUsize,
     pub aborted: AtomicBool,
+    /// MLT-like host: every source fetch returns the frame being rendered, whatever the time.
+    pub mlt: AtomicBool,
 }
 
 pub struct Effect {
@@ -808,6 +817,9 @@ pub struct Effect {
     pub clips: Mutex<Vec<Box<Clip>>>,
     descriptor: bool,
     log: Arc<Log>,
+    /// Images this instance fetched and has not released (renders run in many threads at once,
+    /// so each instance keeps its own count).
+    images_out: Arc<AtomicUsize>,
     /// During Render: the output image's layout; the frames each clip may be asked for.
     render: Mutex<Option<RenderState>>,
 }
@@ -843,6 +855,7 @@ struct Image {
     props: Box<PropSet>,
     _buf: Arc<Buffer>,
     log: Arc<Log>,
+    owner: Arc<AtomicUsize>,
 }
 
 fn images() -> &'static Mutex<HashMap<usize, Box<Image>>> {
@@ -1022,7 +1035,14 @@ unsafe extern "C" fn clip_get_image(c: OfxImageClipHandle, time: OfxTime, _regio
         (p, rs.output.clone())
     } else {
         let Some(src) = c.source.as_ref() else { return kOfxStatFailed };
-        let i = (time - src.first).round();
+        // MLT's clipGetImage ignores the time asked: it has the frame being rendered, only then.
+        let mlt = e.log.mlt.load(Ordering::SeqCst);
+        let served = match (&rs, mlt) {
+            (Some(rs), true) => rs.time,
+            (None, true) => return kOfxStatFailed,
+            (_, false) => time,
+        };
+        let i = (served - src.first).round();
         if i < 0.0 || i as usize >= src.frames.len() {
             return kOfxStatFailed;
         }
@@ -1056,7 +1076,8 @@ unsafe extern "C" fn clip_get_image(c: OfxImageClipHandle, time: OfxTime, _regio
         }
         (image_props(depth, rect, scale, &buf, negative_rows), buf)
     };
-    let img = Box::new(Image { props, _buf: buf, log: e.log.clone() });
+    let img = Box::new(Image { props, _buf: buf, log: e.log.clone(), owner: e.images_out.clone() });
+    e.images_out.fetch_add(1, Ordering::SeqCst);
     let h = img.props.handle();
     images().lock().unwrap().insert(h as usize, img);
     e.log.images_out.fetch_add(1, Ordering::SeqCst);
@@ -1069,6 +1090,7 @@ unsafe extern "C" fn clip_release_image(h: OfxPropertySetHandle) -> OfxStatus {
     match images().lock().unwrap().remove(&(h as usize)) {
         Some(img) => {
             img.log.images_out.fetch_sub(1, Ordering::SeqCst);
+            img.owner.fetch_sub(1, Ordering::SeqCst);
             kOfxStatOK
         }
         None => kOfxStatErrBadHandle,
@@ -1429,6 +1451,7 @@ pub struct Host {
     lib: Option<libloading::Library>,
     pub project: (f64, f64),
     pub fps: f64,
+    pub mlt: bool,
 }
 
 // SAFETY: the host's mutable state is behind mutexes and atomics; its raw pointers are to the
@@ -1437,7 +1460,21 @@ pub struct Host {
 unsafe impl Sync for Host {}
 unsafe impl Send for Host {}
 
-fn host_props() -> Box<PropSet> {
+/// The host's properties; `mlt`: as MLT's OpenFX module sets them (name MLT, no temporal clip
+/// access, no list of supported contexts: it offers the filter context only).
+fn host_props(mlt: bool) -> Box<PropSet> {
+    let p = host_props_full();
+    if !mlt {
+        return p;
+    }
+    p.set_strs(kOfxPropLabel, &["MLT"]);
+    p.set_ints(kOfxImageEffectPropTemporalClipAccess, &[0]);
+    p.set_ints(kOfxImageEffectPropSupportsMultiResolution, &[0]);
+    p.set_ints(kOfxImageEffectPropSupportsTiles, &[0]);
+    p.remove(kOfxImageEffectPropSupportedContexts)
+}
+
+fn host_props_full() -> Box<PropSet> {
     PropSet::new("host")
         .string(kOfxPropType, 1, &["OfxTypeImageEffectHost"])
         .string(kOfxPropName, 1, &["org.kino.testhost"])
@@ -1504,6 +1541,7 @@ fn new_effect(props: Box<PropSet>, descriptor: bool, log: Arc<Log>) -> Box<Effec
         clips: Mutex::new(Vec::new()),
         descriptor,
         log,
+        images_out: Arc::default(),
         render: Mutex::new(None),
     })
 }
@@ -1530,12 +1568,25 @@ impl Host {
     /// Loads the first bundle found on `path_list` and describes every plugin in it, in every
     /// context this host supports, as hosts do at start-up.
     pub fn load(path_list: &str) -> Host {
+        Host::load_as(path_list, false)
+    }
+
+    /// Loads as MLT's OpenFX module (>= 7.38) does: the filter context only (plugins without it
+    /// are not listed), no temporal clip access (every source fetch returns the frame being
+    /// rendered), no source frame range, no kOfxPluginPropFilePath, parameters set without
+    /// InstanceChanged and in any action; [`Host::render_mlt`] renders as MLT does.
+    pub fn load_mlt(path_list: &str) -> Host {
+        Host::load_as(path_list, true)
+    }
+
+    fn load_as(path_list: &str, mlt: bool) -> Host {
         let binaries = discover(path_list);
         let binary = binaries.first().unwrap_or_else(|| panic!("no *.ofx.bundle on {path_list}"));
         // SAFETY: loading the plugin runs its initialisers: that is what we are testing.
         let lib = unsafe { libloading::Library::new(binary) }.expect("dlopen the bundle's binary");
         let log = Arc::new(Log::default());
-        let host_props = host_props();
+        log.mlt.store(mlt, Ordering::SeqCst);
+        let host_props = host_props(mlt);
         let host = Box::new(OfxHost { host: host_props.handle(), fetchSuite: Some(fetch_suite) });
         let mut plugins = Vec::new();
         // SAFETY: the two exports ofxCore.h requires, with its signatures.
@@ -1544,7 +1595,7 @@ impl Host {
             let get: libloading::Symbol<unsafe extern "C" fn(c_int) -> *mut OfxPlugin> = lib.get(b"OfxGetPlugin\0").expect("OfxGetPlugin exported");
             (count(), *get)
         };
-        let supported = host_props.strs(kOfxImageEffectPropSupportedContexts);
+        let supported = if mlt { vec!["OfxImageEffectContextFilter".to_string()] } else { host_props.strs(kOfxImageEffectPropSupportedContexts) };
         for i in 0..count {
             // SAFETY: index in range; the struct is the plugin's, valid while loaded.
             let p = unsafe { get(i) };
@@ -1556,8 +1607,12 @@ impl Host {
             // SAFETY: setHost is mandatory and is the first call (ofxCore.h).
             unsafe { ((*p).setHost.expect("setHost is mandatory"))(&*host as *const OfxHost as *mut OfxHost) };
             ok_or_default(call(p, kOfxActionLoad, std::ptr::null(), None, None), "Load");
-            let descriptor = new_effect(descriptor_props(), true, log.clone());
-            descriptor.props.set_strs(kOfxPluginPropFilePath, &[binary.parent().unwrap().parent().unwrap().parent().unwrap().to_str().unwrap()]);
+            let props = descriptor_props();
+            let props = if mlt { props.remove(kOfxPluginPropFilePath) } else { props };
+            let descriptor = new_effect(props, true, log.clone());
+            if !mlt {
+                descriptor.props.set_strs(kOfxPluginPropFilePath, &[binary.parent().unwrap().parent().unwrap().parent().unwrap().to_str().unwrap()]);
+            }
             ok_or_default(call(p, kOfxActionDescribe, &*descriptor as *const Effect as *const c_void, None, None), "Describe");
             let mut contexts = HashMap::new();
             for c in descriptor.props.strs(kOfxImageEffectPropSupportedContexts) {
@@ -1571,9 +1626,35 @@ impl Host {
                 assert_eq!(s, kOfxStatOK, "DescribeInContext {c} of {id}");
                 contexts.insert(c, d);
             }
+            if contexts.is_empty() {
+                // Not offered to the user (MLT: "missing filter context"); done with it.
+                ok_or_default(call(p, kOfxActionUnload, std::ptr::null(), None, None), "Unload");
+                continue;
+            }
             plugins.push(Plugin { ptr: p, id, descriptor, contexts });
         }
-        Host { plugins, log, host, host_props, lib: Some(lib), project: (64.0, 64.0), fps: 8.0 }
+        Host { plugins, log, host, host_props, lib: Some(lib), project: (64.0, 64.0), fps: 8.0, mlt }
+    }
+
+    /// Renders `times` as MLT does a frame-threaded filter: for each frame an instance is
+    /// created, given its parameter values (`setup`), rendered at the frame's time and destroyed;
+    /// `threads` workers take the frames in the order given. Frames come back in that order.
+    pub fn render_mlt(&self, id: &str, source: &Source, times: &[i32], threads: usize, setup: &(dyn Fn(&Instance) + Sync)) -> Vec<Frame> {
+        let next = AtomicUsize::new(0);
+        let out: Mutex<Vec<Option<Frame>>> = Mutex::new(vec![None; times.len()]);
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&t) = times.get(k) else { break };
+                    let inst = self.instance(id, "OfxImageEffectContextFilter", Some(source.clone()));
+                    setup(&inst);
+                    let f = inst.render(t as f64, RenderOpts::default()).unwrap_or_else(|s| panic!("render at {t}: status {s}"));
+                    out.lock().unwrap()[k] = Some(f);
+                });
+            }
+        });
+        out.into_inner().unwrap().into_iter().map(|f| f.expect("rendered")).collect()
     }
 
     pub fn plugin(&self, id: &str) -> &Plugin {
@@ -1599,6 +1680,7 @@ impl Host {
         // Parameters: copies of the descriptor's, at their defaults.
         for p in d.params.params.lock().unwrap().iter() {
             let param = Box::new(Param {
+                any_action_sets: self.mlt,
                 name: p.name.clone(),
                 kind: p.kind.clone(),
                 props: p.props.copy("param instance"),
@@ -1633,6 +1715,8 @@ impl Host {
                 .double(c"OfxImageEffectPropUnmappedFrameRate", 1, &[rate])
                 .int(c"OfxImageClipPropContinuousSamples", 1, &[0])
                 .read_only(&[kOfxImageEffectPropPixelDepth, kOfxImageEffectPropFrameRange, kOfxImageEffectPropFrameRate, kOfxImageClipPropConnected]);
+            // MLT sets no frame range on clips: reading it is an error.
+            let props = if self.mlt { props.remove(kOfxImageEffectPropFrameRange).remove(c"OfxImageEffectPropUnmappedFrameRange") } else { props };
             let src = if c.name == "Source" { source.clone() } else { None };
             e.clips.lock().unwrap().push(Box::new(Clip { name: c.name.clone(), props, source: src, effect: &*e }));
         }
@@ -1738,7 +1822,10 @@ impl Instance<'_> {
             assert_eq!(std::mem::discriminant(&cur.0), std::mem::discriminant(&v), "{name}: value of the wrong type");
             cur.0 = v;
         }
-        self.changed(name);
+        // MLT writes values into each instance before rendering, without InstanceChanged.
+        if !self.host.mlt {
+            self.changed(name);
+        }
     }
 
     /// Presses a push button.
@@ -1835,7 +1922,8 @@ impl Instance<'_> {
             y2: (rod[3] * opts.scale).ceil() as i32,
         };
         // Frames needed, when the plugin asked for temporal access.
-        let temporal = self.effect.props.ints(kOfxImageEffectPropTemporalClipAccess)[0] == 1;
+        // (MLT never asks: it has no temporal clip access.)
+        let temporal = self.effect.props.ints(kOfxImageEffectPropTemporalClipAccess)[0] == 1 && !self.host.mlt;
         let mut needed = vec![(time, time)];
         if temporal && self.source().is_some() {
             let inp = action_args("frames needed in").double(kOfxPropTime, 1, &[time]);
@@ -1898,7 +1986,7 @@ impl Instance<'_> {
             Ok(Frame { width: w as u32, height: h as u32, rgba })
         })();
         *self.effect.render.lock().unwrap() = None;
-        assert_eq!(self.host.log.images_out.load(Ordering::SeqCst), 0, "every image fetched was released");
+        assert_eq!(self.effect.images_out.load(Ordering::SeqCst), 0, "every image fetched was released");
         result
     }
 }

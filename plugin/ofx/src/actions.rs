@@ -174,6 +174,7 @@ pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxProp
         instance_changed(&inst, &inp)
     } else if a == kOfxActionPurgeCaches {
         jobs::purge();
+        crate::inplace::purge();
         kOfxStatOK
     } else {
         kOfxStatReplyDefault
@@ -240,8 +241,10 @@ fn clip_preferences(inst: &Instance, out: &Props) -> Result<(), OfxStatus> {
 /// Canonical coordinates: the project's frame for Generate, the source's for the others (at a
 /// time inside the source, so generated frames past its end have its size too).
 fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
+    // Generate in the filter context takes its input's size (MLT sets no other).
+    let from_source = inst.kind != Kind::Generate || inst.source().is_ok_and(|c| c.props.int(kOfxImageClipPropConnected, 0) == Ok(1));
     match inst.kind {
-        Kind::Generate => {
+        Kind::Generate if !from_source => {
             let p = inst.fx.props().map_err(|e| format!("effect properties: host status {e}"))?;
             let size = p.doubles::<2>(kOfxImageEffectPropProjectExtent).map_err(|e| format!("project extent: host status {e}"))?;
             let offset = p.doubles::<2>(kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);

@@ -80,15 +80,15 @@ impl Caps {
             Kind::Generate => return None,
             _ if lacks.is_empty() => return None,
             Kind::Extend if !self.temporal => format!(
-                "{} works in place: lengthen the clip on the timeline (or hold its last frame), set Start to the first frame to replace, and play from before Start once. Frames before Start pass through and are remembered as the host renders them; from Start on, generated footage continues them. Until those frames have been seen, the clip passes through.",
+                "{} works in place: lengthen the clip on the timeline (or hold its last frame), set Start (frame) to the first frame to replace, and play from before it once. Frames before Start pass through and are remembered as the host renders them; from Start on, generated footage continues them. Until those frames have been seen, the clip passes through.",
                 kind.label()
             ),
-            Kind::Extend => format!("{}: set Start to the first frame to replace (the host does not say where the clip ends).", kind.label()),
+            Kind::Extend => format!("{}: set Start (frame) to the first frame to replace (the host does not say where the clip ends).", kind.label()),
             Kind::Animate if !self.temporal => format!(
-                "{} works in place: it animates the frame at Start (-1: at Still frame) when the host renders it; earlier frames pass through. Play from that frame once; until it has been seen, the clip passes through.",
+                "{} works in place: it animates the frame at Start (frame) (-1: at Still frame) when the host renders it; earlier frames pass through. Play from that frame once; until it has been seen, the clip passes through.",
                 kind.label()
             ),
-            Kind::Animate => format!("{}: set Start to the frame to animate (the host does not say where the clip starts).", kind.label()),
+            Kind::Animate => format!("{}: set Start (frame) to the frame to animate (the host does not say where the clip starts).", kind.label()),
         };
         let host = if lacks.is_empty() { String::new() } else { format!("{} has {}. ", self.host, lacks.join(", ")) };
         Some(format!("{host}{what}"))

@@ -40,9 +40,22 @@ struct MemKey {
 
 type Memory = Arc<Mutex<HashMap<i64, RgbFrame>>>;
 
+type Memories = Mutex<(HashMap<MemKey, Memory>, VecDeque<MemKey>)>;
+
+fn memories() -> &'static Memories {
+    static M: OnceLock<Memories> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+/// Forgets every remembered frame (kOfxActionPurgeCaches): they are seen again as the host renders.
+pub fn purge() {
+    let mut m = memories().lock().unwrap_or_else(|e| e.into_inner());
+    m.0.clear();
+    m.1.clear();
+}
+
 fn memory(key: &MemKey) -> Memory {
-    static M: OnceLock<Mutex<(HashMap<MemKey, Memory>, VecDeque<MemKey>)>> = OnceLock::new();
-    let mut m = M.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut m = memories().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(mem) = m.0.get(key) {
         return mem.clone();
     }

@@ -360,6 +360,20 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
         v => panic!("{v:?}"),
     }
     drop(inst);
+    // Over a source, the same error leaves the footage alone: the source passes through.
+    let clip: Vec<kino::RgbFrame> = (0..3u8).map(|k| kino::RgbFrame { width: 24, height: 16, data: (0..24 * 16 * 3).map(|i| (i as u8).wrapping_mul(7) ^ k).collect() }).collect();
+    for id in [EXTEND, ANIMATE, GENERATE] {
+        let inst = host.instance(id, FILTER, Some(source_of(&clip)));
+        set_common(&inst, "a red circle", 1, 4);
+        inst.set("model", Value::Str("/nowhere/model".into()));
+        if id != GENERATE {
+            inst.set("start", Value::Int(0)); // every frame would be generated
+        }
+        for t in 0..3 {
+            let f = inst.render(t as f64, RenderOpts::default()).unwrap();
+            assert!(as_rgb(&f) == clip[t], "{id} at {t}: the source passes through, no error frame");
+        }
+    }
     // A filter with nothing connected: an error frame, no crash.
     let inst = host.instance(ANIMATE, FILTER, None);
     let f = inst.render(0.0, RenderOpts::default());

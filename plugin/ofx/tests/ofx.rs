@@ -369,9 +369,9 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
         if id != GENERATE {
             inst.set("start", Value::Int(0)); // every frame would be generated
         }
-        for t in 0..3 {
+        for (t, want) in clip.iter().enumerate() {
             let f = inst.render(t as f64, RenderOpts::default()).unwrap();
-            assert!(as_rgb(&f) == clip[t], "{id} at {t}: the source passes through, no error frame");
+            assert!(as_rgb(&f) == *want, "{id} at {t}: the source passes through, no error frame");
         }
     }
     // A filter with nothing connected: an error frame, no crash.

@@ -271,6 +271,8 @@ pub const kOfxImageEffectSimpleSourceClipName: &CStr = c"Source";
 pub const kOfxMessageSuite: &CStr = c"OfxMessageSuite";
 pub const kOfxMessageError: &CStr = c"OfxMessageError";
 pub const kOfxMessageLog: &CStr = c"OfxMessageLog";
+pub const kOfxMessageWarning: &CStr = c"OfxMessageWarning";
+pub const kOfxMessageMessage: &CStr = c"OfxMessageMessage";
 
 /// `OfxMessageSuiteV1` (ofxMessage.h); `format` is printf-style, so kino always passes "%s".
 #[repr(C)]

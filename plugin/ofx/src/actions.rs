@@ -9,8 +9,8 @@ use crate::abi::*;
 use crate::jobs::{self, JobKey, Outcome};
 use crate::params;
 use crate::render;
-use crate::suites::{self, Clip, Effect, Props};
-use crate::{animate, extend, generate, Kind};
+use crate::suites::{self, Clip, Effect, Pixels, Props};
+use crate::{animate, caps, extend, generate, words, Kind};
 
 /// An effect instance during an action, with the helpers every effect uses.
 pub struct Instance {
@@ -69,6 +69,11 @@ impl Instance {
         Ok(render::read_frame(&img.pixels()?))
     }
 
+    /// The source's frame at `time` at the model's size (`w` x `h`).
+    pub fn model_frame(&self, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
+        self.source_frame(time)?.try_resized(w, h).map_err(|e| format!("source frame at {time}: {e}"))
+    }
+
     pub fn settings(&self, time: f64) -> Result<params::Settings, String> {
         params::read(&self.fx, time)
     }
@@ -107,6 +112,7 @@ impl Instance {
     /// threads), and to stderr for hosts without a message suite.
     fn report(&self, msg: &str) {
         use std::collections::HashSet;
+        let msg = &words::panel(msg);
         use std::sync::{Mutex, OnceLock};
         static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
         let first = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string());
@@ -144,8 +150,13 @@ pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxProp
         status(describe(&inst))
     } else if a == kOfxImageEffectActionDescribeInContext {
         status(describe_in_context(&inst, &inp))
-    } else if a == kOfxActionCreateInstance || a == kOfxActionDestroyInstance {
-        // Nothing per instance: everything expensive is process-wide (jobs.rs).
+    } else if a == kOfxActionCreateInstance {
+        // Nothing expensive per instance (footage is process-wide, jobs.rs): only what the
+        // host can do, said once.
+        caps::on_create(&inst);
+        kOfxStatOK
+    } else if a == kOfxActionDestroyInstance {
+        caps::on_destroy(&inst);
         kOfxStatOK
     } else if a == kOfxImageEffectActionGetClipPreferences {
         status(clip_preferences(&inst, &out))
@@ -163,6 +174,7 @@ pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxProp
         instance_changed(&inst, &inp)
     } else if a == kOfxActionPurgeCaches {
         jobs::purge();
+        crate::inplace::purge();
         kOfxStatOK
     } else {
         kOfxStatReplyDefault
@@ -181,7 +193,9 @@ fn describe(inst: &Instance) -> Result<(), OfxStatus> {
     p.set_string(kOfxPropPluginDescription, 0, inst.kind.description())?;
     p.set_string(kOfxImageEffectPluginPropGrouping, 0, "Kino")?;
     let contexts: &[&CStr] = match inst.kind {
-        Kind::Generate => &[kOfxImageEffectContextGenerator, kOfxImageEffectContextGeneral],
+        // Filter too: hosts without a generator context (MLT) list filters only; the input
+        // then gives only the frame size and time.
+        Kind::Generate => &[kOfxImageEffectContextGenerator, kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral],
         _ => &[kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral],
     };
     for (i, c) in contexts.iter().enumerate() {
@@ -205,14 +219,14 @@ fn describe_in_context(inst: &Instance, inp: &Props) -> Result<(), OfxStatus> {
     let context = inp.string(kOfxImageEffectPropContext, 0)?;
     let out = inst.fx.define_clip(kOfxImageEffectOutputClipName)?;
     out.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
-    // Generate in the general context has no inputs; the others read a Source clip.
-    if inst.kind != Kind::Generate {
+    // Generate has no inputs but in the filter context (which requires one); the others read a
+    // Source clip.
+    if inst.kind != Kind::Generate || context.as_bytes() == kOfxImageEffectContextFilter.to_bytes() {
         let src = inst.fx.define_clip(kOfxImageEffectSimpleSourceClipName)?;
         src.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
-        src.set_int(kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+        src.set_int(kOfxImageEffectPropTemporalClipAccess, 0, (inst.kind != Kind::Generate) as i32)?;
         src.set_int(kOfxImageEffectPropSupportsTiles, 0, 0)?;
     }
-    let _ = context;
     params::describe(&inst.fx, inst.kind)
 }
 
@@ -227,16 +241,19 @@ fn clip_preferences(inst: &Instance, out: &Props) -> Result<(), OfxStatus> {
 /// Canonical coordinates: the project's frame for Generate, the source's for the others (at a
 /// time inside the source, so generated frames past its end have its size too).
 fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
+    // Generate in the filter context takes its input's size (MLT sets no other).
+    let from_source = inst.kind != Kind::Generate || inst.source().is_ok_and(|c| c.props.int(kOfxImageClipPropConnected, 0) == Ok(1));
     match inst.kind {
-        Kind::Generate => {
+        Kind::Generate if !from_source => {
             let p = inst.fx.props().map_err(|e| format!("effect properties: host status {e}"))?;
             let size = p.doubles::<2>(kOfxImageEffectPropProjectExtent).map_err(|e| format!("project extent: host status {e}"))?;
             let offset = p.doubles::<2>(kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);
             Ok(OfxRectD { x1: offset[0], y1: offset[1], x2: offset[0] + size[0], y2: offset[1] + size[1] })
         }
         _ => {
-            let (a, b) = inst.source_range()?;
-            let r = inst.source()?.region_of_definition(t.clamp(a, b)).map_err(|e| format!("source region of definition: host status {e}"))?;
+            // At a time inside the source where the host says its range (MLT does not).
+            let at = inst.source_range().map_or(t, |(a, b)| t.clamp(a, b));
+            let r = inst.source()?.region_of_definition(at).map_err(|e| format!("source region of definition: host status {e}"))?;
             Ok(r)
         }
     }
@@ -337,12 +354,33 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
     })();
     match result {
         Ok(true) => kOfxStatOK,
-        Ok(false) => kOfxStatFailed, // aborted by the host: nothing to keep
+        Ok(false) => {
+            // Aborted by the host: nothing to keep, and the failure says so; hosts that show the
+            // buffer anyway show the source.
+            pass_through(inst, t, &mut dst, window);
+            kOfxStatFailed
+        }
         Err(msg) => {
             inst.report(&msg);
-            render::error_frame(&mut dst, window);
+            // Never destroy footage: where there is a source it passes through untouched, and
+            // only a generator (nothing to show) draws the error.
+            if !pass_through(inst, t, &mut dst, window) {
+                render::error_frame(&mut dst, window);
+            }
             kOfxStatOK
         }
+    }
+}
+
+/// Copies the source frame at `t` into the output; `false` when there is none.
+fn pass_through(inst: &Instance, t: f64, dst: &mut Pixels, window: OfxRectI) -> bool {
+    let Ok(Ok(Some(img))) = inst.source().map(|c| c.image(t)) else { return false };
+    match img.pixels() {
+        Ok(src) => {
+            render::copy(&src, dst, window);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -3,33 +3,43 @@
 //! `kino extend` makes: context frames taken from the clip at the model's rate counted from the
 //! seam, and output frame i from the seam showing the model frame nearest in time.
 //!
-//! The seam is the clip's end (or start), or the "Seam" frame: hosts that keep a filter's output
-//! as long as its source (the filter context) extend a clip whose tail is a held frame, and the
-//! frames after the seam are replaced.
+//! The seam is the clip's end (or start), or set by "Start" (or the older "Seam"): hosts that
+//! keep a filter's output as long as its source (the filter context) extend a clip lengthened
+//! on the timeline, and the frames from Start on are replaced. Hosts without temporal clip
+//! access get the same footage in place ([`crate::inplace`]).
 
 use crate::actions::{Instance, Pick, Shown};
 use crate::jobs::{self, JobKey, Side, Start};
-use crate::params;
+use crate::{caps, inplace, params};
 
 fn side(inst: &Instance, t: f64) -> Result<Side, String> {
-    let v = inst.fx.param(params::PLACEMENT).and_then(|p| p.int_at(t)).map_err(|e| format!("could not read placement (host status {e})"))?;
+    let v = inst.fx.param(params::PLACEMENT).and_then(|p| p.int_at(t)).map_err(|e| params::err(params::PLACEMENT, e))?;
     Ok(if v == 1 { Side::Before } else { Side::After })
 }
 
-/// The side new footage goes, and the source frames kept as they are: the source's frame range,
-/// ending (append) or starting (prepend) at the seam if one is set.
+/// The side new footage goes, and the source frames kept as they are [a, b]: from Start (or
+/// the Seam) to the clip's other edge, else the source's frame range. Where the host does not
+/// say the range, the clip is taken to start at 0 and to run on past Start.
 fn kept(inst: &Instance, t: f64) -> Result<(Side, f64, f64), String> {
     let side = side(inst, t)?;
-    let (mut a, mut b) = inst.source_range()?;
-    let seam = inst.fx.param(params::SEAM).and_then(|p| p.int_at(t)).map_err(|e| format!("could not read the seam (host status {e})"))?;
-    if seam >= 0 {
-        let seam = (seam as f64).clamp(a, b);
-        match side {
-            Side::After => b = seam,
-            Side::Before => a = seam,
+    let int = |name| inst.fx.param(name).and_then(|p| p.int_at(t)).map_err(|e| params::err(name, e));
+    let (start, seam) = (int(params::START)?, int(params::SEAM)?);
+    let range = inst.source_range();
+    let (lo, hi) = range.as_ref().map_or((0.0, f64::INFINITY), |r| *r);
+    let kept = match (side, start >= 0, seam >= 0) {
+        (Side::After, true, _) => (lo, (start as f64 - 1.0).min(hi)),
+        (Side::Before, true, _) => ((start as f64).max(lo), hi),
+        (Side::After, false, true) => (lo, (seam as f64).clamp(lo, hi)),
+        (Side::Before, false, true) => ((seam as f64).clamp(lo, hi), hi),
+        _ => {
+            let (a, b) = range.map_err(|e| format!("{e}: set Start (frame) to the first frame to replace"))?;
+            (a, b)
         }
+    };
+    if kept.1 < kept.0 {
+        return Err(format!("Start (frame) {start} leaves no source frame to continue: set it after the clip's first frame"));
     }
-    Ok((side, a, b))
+    Ok((side, kept.0, kept.1))
 }
 
 /// Context frames wanted (as `kino extend`): enough for either side.
@@ -41,7 +51,8 @@ fn wanted(p: &kino::Pipeline) -> usize {
 
 /// Source times of the context, in time order, counted from the seam at the model's rate.
 fn context_times(inst: &Instance, p: &kino::Pipeline, side: Side, (a, b): (f64, f64)) -> Result<Vec<f64>, String> {
-    let n = (b - a).round() as i64 + 1;
+    // Saturating: in place, a prepend's clip may run on without a known end.
+    let n = ((b - a).round() as i64).saturating_add(1);
     let step = inst.host_fps() / p.package.manifest.video.fps;
     let k: Vec<i64> = (0..wanted(p)).map(|j| (j as f64 * step).round() as i64).take_while(|k| *k < n).collect();
     Ok(match side {
@@ -60,9 +71,27 @@ pub fn passes_through(inst: &Instance, t: f64) -> Result<bool, String> {
 }
 
 pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
-    if passes_through(inst, t)? {
-        return Ok(Shown::Source(t));
+    if caps::host_temporal() {
+        if passes_through(inst, t)? {
+            return Ok(Shown::Source(t));
+        }
+        let ctx = |side: Side, a: f64, b: f64, w: u32, h: u32| {
+            let p = jobs::pipeline(&inst.settings(t)?)?;
+            context_times(inst, &p, side, (a, b))?.into_iter().map(|time| inst.model_frame(time, w, h)).collect::<Result<Vec<_>, String>>()
+        };
+        return generated(inst, t, &ctx);
     }
+    // In place: the context is what the host has rendered before Start (after it, prepending).
+    let (side, a, b) = kept(inst, t)?;
+    let p = jobs::pipeline(&inst.settings(t)?)?;
+    let needed = context_times(inst, &p, side, (a, b))?;
+    inplace::shown(inst, t, &needed, !passes_through(inst, t)?, |frames| generated(inst, t, &move |_: Side, _: f64, _: f64, _: u32, _: u32| Ok(frames.clone())))
+}
+
+type Context<'a> = dyn Fn(Side, f64, f64, u32, u32) -> Result<Vec<kino::RgbFrame>, String> + 'a;
+
+/// The generated frame at `t`, with the context frames (model size) from `ctx`.
+fn generated(inst: &Instance, t: f64, ctx: &Context) -> Result<Shown, String> {
     let (side, a, b) = kept(inst, t)?;
     let settings = inst.settings(t)?;
     let p = jobs::pipeline(&settings)?;
@@ -72,10 +101,7 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     // New footage at the host's rate, and the model frames that cover it.
     let new_frames = (settings.seconds() * host_fps).round().max(1.0);
     let model_new = ((new_frames - 1.0) * model_fps / host_fps).round() as u32 + 1;
-    let ctx = context_times(inst, &p, side, (a, b))?
-        .into_iter()
-        .map(|time| inst.source_frame(time).map(|f| f.resized(req.width, req.height)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let ctx = ctx(side, a, b, req.width, req.height)?;
     // Output frames from the seam (0 = next to the clip) and the model frame nearest in time.
     let from_seam = match side {
         Side::After => t - b - 1.0,
@@ -122,6 +148,7 @@ pub fn frames_needed(inst: &Instance, t: f64) -> Vec<(f64, f64)> {
 pub fn time_domain(inst: &Instance) -> Option<(f64, f64)> {
     let (a, b) = inst.source_range().ok()?;
     let (side, ka, kb) = kept(inst, a).ok()?;
+    let (ka, kb) = (ka.max(a), kb.min(b));
     let s = inst.settings(a).ok()?;
     let n = (s.seconds() * inst.host_fps()).round().max(1.0);
     Some(match side {

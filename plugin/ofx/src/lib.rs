@@ -19,13 +19,16 @@
 pub mod abi;
 mod actions;
 mod animate;
+mod caps;
 mod extend;
 mod generate;
+mod inplace;
 mod jobs;
 mod location;
 mod params;
 mod render;
 mod suites;
+mod words;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};

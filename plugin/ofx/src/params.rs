@@ -25,6 +25,9 @@ pub const PLACEMENT: &CStr = c"placement";
 pub const SEAM: &CStr = c"seam";
 /// Animate only: the source time whose frame is animated.
 pub const STILL_TIME: &CStr = c"stillTime";
+/// Extend and Animate: where generated footage begins (append: the first frame replaced;
+/// prepend: the first source frame kept; Animate: the frame animated); -1: not set.
+pub const START: &CStr = c"start";
 
 /// Device choice options, in order (the choice value is the index).
 pub const DEVICES: [&str; 3] = ["cpu", "cuda", "tensorrt"];
@@ -171,6 +174,10 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             int_range(&p, -1, i32::MAX, -1)?;
             p.set_int(kOfxParamPropDisplayMax, 0, 10_000)?;
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
+            start(
+                effect,
+                "Append: the first frame replaced by new footage, earlier ones pass through; prepend: the first source frame kept. For hosts that keep a filter as long as its clip (MLT, Kdenlive, Shotcut): lengthen the clip and set Start to the frame after its last real one. -1: use Seam, else the clip's end",
+            )?;
         }
         crate::Kind::Animate => {
             let p = effect.define_param(kOfxParamTypeDouble, STILL_TIME)?;
@@ -178,6 +185,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             double_range(&p, -1e6, 1e6, (0.0, 1000.0), 0.0)?;
             p.set_int(kOfxParamPropDigits, 0, 0)?;
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
+            start(effect, "The frame animated, where the animation begins; earlier frames pass through. -1: animate the Still frame, from the clip's start")?;
         }
         crate::Kind::Generate => {}
     }
@@ -195,8 +203,37 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     Ok(())
 }
 
-fn err(what: &CStr, status: OfxStatus) -> String {
-    format!("could not read parameter {} (host status {status})", what.to_string_lossy())
+fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
+    let p = effect.define_param(kOfxParamTypeInteger, START)?;
+    common(&p, "Start (frame)", hint)?;
+    int_range(&p, -1, i32::MAX, -1)?;
+    p.set_int(kOfxParamPropDisplayMax, 0, 10_000)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)
+}
+
+/// The panel's label for a parameter (messages name what the user sees).
+pub fn label(name: &CStr) -> &'static str {
+    const LABELS: [(&CStr, &str); 14] = [
+        (PROMPT, "Prompt"),
+        (NEGATIVE, "Negative prompt"),
+        (SEED, "Seed"),
+        (STEPS, "Steps"),
+        (GUIDANCE, "Guidance"),
+        (DURATION, "Duration (s)"),
+        (MODEL, "Model package"),
+        (DEVICE, "Device"),
+        (PLACEMENT, "Placement"),
+        (SEAM, "Seam (frame)"),
+        (STILL_TIME, "Still frame"),
+        (START, "Start (frame)"),
+        (STATUS, "Status"),
+        (GENERATE, "Generate"),
+    ];
+    LABELS.iter().find(|(n, _)| *n == name).map_or("a parameter", |(_, l)| l)
+}
+
+pub fn err(what: &CStr, status: OfxStatus) -> String {
+    format!("could not read {} (host status {status})", label(what))
 }
 
 /// The panel's values at `time`.
@@ -210,15 +247,15 @@ pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
     let duration = d(DURATION)?;
     let device = i(DEVICE)?;
     if seed < 0 {
-        return Err(format!("seed {seed}: use 0 or more"));
+        return Err(format!("Seed {seed}: use 0 or more"));
     }
     if steps < 1 {
-        return Err(format!("steps {steps}: use 1 or more"));
+        return Err(format!("Steps {steps}: use 1 or more"));
     }
     if !(duration.is_finite() && duration > 0.0 && duration <= 3600.0) {
-        return Err(format!("duration {duration} s: use a length between 0.125 s and an hour"));
+        return Err(format!("Duration (s) {duration}: use a length between 0.125 s and an hour"));
     }
-    let device = DEVICES.get(device as usize).ok_or_else(|| format!("device choice {device} is not one of cpu, cuda, tensorrt"))?;
+    let device = DEVICES.get(device as usize).ok_or_else(|| format!("Device choice {device} is not one of cpu, cuda, tensorrt"))?;
     Ok(Settings {
         prompt: s(PROMPT)?,
         negative_prompt: s(NEGATIVE)?,

@@ -103,6 +103,16 @@ pub fn suites() -> Result<Suites, OfxStatus> {
     HOST.lock().unwrap_or_else(|e| e.into_inner()).suites.ok_or(kOfxStatErrMissingHostFeature)
 }
 
+/// The host's own property set (its name and capabilities: ofxImageEffect.h, "Properties on
+/// the Image Effect Host"), once loaded.
+pub fn host_props() -> Option<Props> {
+    let h = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let s = h.suites?;
+    // SAFETY: the OfxHost given to setHost, valid until Unload (suites are set only while loaded).
+    let props = unsafe { h.host.as_ref() }?.host;
+    (!props.is_null()).then(|| Props::new(s, props))
+}
+
 fn check(status: OfxStatus) -> Result<(), OfxStatus> {
     if status == kOfxStatOK {
         Ok(())

@@ -6,123 +6,17 @@
 //! (scripts/setup.sh). The tests share one loaded bundle per process and take turns; footage is
 //! cached process-wide, so each test uses its own prompts and seeds.
 
+mod common;
 mod host;
 
 use std::ffi::{c_uint, c_void};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use host::{Frame, Host, Instance, RenderOpts, Source, Value};
-use kino::RgbFrame;
+use common::*;
+use host::{Frame, Host, RenderOpts, Source, Value};
 use kino_ofx::abi::*;
-
-const GENERATE: &str = "org.kino.generate";
-const EXTEND: &str = "org.kino.extend";
-const ANIMATE: &str = "org.kino.animate";
-const GENERATOR: &str = "OfxImageEffectContextGenerator";
-const FILTER: &str = "OfxImageEffectContextFilter";
-const GENERAL: &str = "OfxImageEffectContextGeneral";
-
-/// target/release (or debug), where cargo put the plugin and the kino binary.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kino-ofx-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// The bundle, laid out as `make ofx` installs it, in a folder for OFX_PLUGIN_PATH; once per
-/// process (hosts load a binary once).
-fn plugin_path() -> &'static str {
-    static P: OnceLock<String> = OnceLock::new();
-    P.get_or_init(|| {
-        // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
-        let lib = [target_dir().join("libkino_ofx.so"), target_dir().join("deps/libkino_ofx.so")]
-            .into_iter()
-            .filter(|p| p.is_file())
-            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-            .expect("libkino_ofx.so not built: cargo build --release -p kino-ofx");
-        let root = tmpdir("plugins");
-        let dir = root.join("Kino.ofx.bundle/Contents").join(host::arch_dir());
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(&lib, dir.join("Kino.ofx")).unwrap();
-        // The shipped model inside the bundle, as `make ofx` installs it.
-        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-shapes");
-        let resources = root.join("Kino.ofx.bundle/Contents/Resources/models/kino-shapes");
-        std::fs::create_dir_all(&resources).unwrap();
-        for f in std::fs::read_dir(&models).unwrap().flatten() {
-            std::fs::copy(f.path(), resources.join(f.file_name())).unwrap();
-        }
-        // Hosts skip bundles whose name starts with '@' (ofxPackaging.rst): a disabled copy.
-        let disabled = root.join("@Disabled.ofx.bundle/Contents").join(host::arch_dir());
-        std::fs::create_dir_all(&disabled).unwrap();
-        std::fs::copy(&lib, disabled.join("@Disabled.ofx")).unwrap();
-        // Another folder on the path, empty, as OFX_PLUGIN_PATH often has.
-        let empty = tmpdir("plugins-empty");
-        std::env::join_paths([empty, root]).unwrap().to_string_lossy().into_owned()
-    })
-}
-
-/// One test at a time: they share the loaded plugin and its host.
-fn turn() -> MutexGuard<'static, ()> {
-    static M: Mutex<()> = Mutex::new(());
-    M.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn kino(args: &[&str]) {
-    let bin = target_dir().join("kino");
-    assert!(bin.is_file(), "{} not built: cargo build --release --workspace", bin.display());
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let out = Command::new(&bin).env("KINO_MODELS_PATH", models).args(args).arg("-q").output().unwrap();
-    assert!(out.status.success(), "kino {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// PNG frames of a folder written by `kino ... -o dir/`, in order.
-fn png_frames(dir: &Path) -> Vec<RgbFrame> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
-    files.sort();
-    files.iter().map(|p| kino::video::decode_image(p).unwrap()).collect()
-}
-
-fn as_rgb(f: &Frame) -> RgbFrame {
-    RgbFrame { width: f.width, height: f.height, data: f.rgb() }
-}
-
-fn source_of(frames: &[RgbFrame]) -> Source {
-    Source {
-        width: frames[0].width,
-        height: frames[0].height,
-        first: 0.0,
-        frames: frames.iter().map(|f| f.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()).collect(),
-    }
-}
-
-fn set_common(inst: &Instance, prompt: &str, seed: i32, steps: i32) {
-    inst.set("prompt", Value::Str(prompt.into()));
-    inst.set("seed", Value::Int(seed));
-    inst.set("steps", Value::Int(steps));
-}
-
-fn render_all(inst: &Instance, times: impl IntoIterator<Item = i32>, dir: Option<&Path>) -> Vec<Frame> {
-    times
-        .into_iter()
-        .map(|t| {
-            let f = inst.render(t as f64, RenderOpts::default()).unwrap_or_else(|s| panic!("render at {t}: status {s}"));
-            if let Some(d) = dir {
-                f.save_png(&d.join(format!("{:05}.png", t + 1000)));
-            }
-            f
-        })
-        .collect()
-}
 
 #[test]
 fn ofx_bundle_loads_and_describes_three_effects() {
@@ -138,7 +32,8 @@ fn ofx_bundle_loads_and_describes_three_effects() {
         assert!(labels.starts_with("Kino "), "{labels}");
         let mut contexts: Vec<&String> = p.contexts.keys().collect();
         contexts.sort();
-        let want: &[&str] = if p.id == GENERATE { &[GENERAL, GENERATOR] } else { &[FILTER, GENERAL] };
+        // Generate is a filter too, for hosts that offer no generator context (MLT).
+        let want: &[&str] = if p.id == GENERATE { &[FILTER, GENERAL, GENERATOR] } else { &[FILTER, GENERAL] };
         assert_eq!(contexts, want, "{}", p.id);
         assert_eq!(p.descriptor.props.strs(kOfxImageEffectPropSupportedPixelDepths), ["OfxBitDepthByte", "OfxBitDepthShort", "OfxBitDepthFloat"]);
         assert_eq!(p.descriptor.props.ints(kOfxImageEffectPropTemporalClipAccess), [(p.id != GENERATE) as i32], "reads other times");
@@ -465,6 +360,20 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
         v => panic!("{v:?}"),
     }
     drop(inst);
+    // Over a source, the same error leaves the footage alone: the source passes through.
+    let clip: Vec<kino::RgbFrame> = (0..3u8).map(|k| kino::RgbFrame { width: 24, height: 16, data: (0..24 * 16 * 3).map(|i| (i as u8).wrapping_mul(7) ^ k).collect() }).collect();
+    for id in [EXTEND, ANIMATE, GENERATE] {
+        let inst = host.instance(id, FILTER, Some(source_of(&clip)));
+        set_common(&inst, "a red circle", 1, 4);
+        inst.set("model", Value::Str("/nowhere/model".into()));
+        if id != GENERATE {
+            inst.set("start", Value::Int(0)); // every frame would be generated
+        }
+        for (t, want) in clip.iter().enumerate() {
+            let f = inst.render(t as f64, RenderOpts::default()).unwrap();
+            assert!(as_rgb(&f) == *want, "{id} at {t}: the source passes through, no error frame");
+        }
+    }
     // A filter with nothing connected: an error frame, no crash.
     let inst = host.instance(ANIMATE, FILTER, None);
     let f = inst.render(0.0, RenderOpts::default());

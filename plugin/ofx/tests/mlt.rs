@@ -13,6 +13,7 @@ mod host;
 use common::*;
 use host::{Frame, Host, Instance, Source, Value};
 use kino::RgbFrame;
+use std::path::Path;
 
 /// A fixed shuffle (xorshift), so failures replay.
 fn shuffled(n: i32, seed: u64) -> Vec<i32> {
@@ -109,9 +110,22 @@ fn mlt_never_draws_over_a_source() {
         .collect();
     let src = source_of(&frames);
     let times = shuffled(6, 3);
+    // A hostile package: a tokenizer length that once meant a 64 GiB allocation inside the host.
+    let hostile = std::env::temp_dir().join(format!("kino-ofx-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&hostile);
+    std::fs::create_dir_all(&hostile).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-shapes");
+    for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+        std::fs::copy(e.path(), hostile.join(e.file_name())).unwrap();
+    }
+    let manifest = std::fs::read_to_string(hostile.join("kino.json")).unwrap();
+    let manifest = manifest.replacen("\"max_length\": 16", "\"max_length\": 4294967295", 1);
+    assert!(manifest.contains("4294967295"), "the shipped kino.json changed shape");
+    std::fs::write(hostile.join("kino.json"), manifest).unwrap();
     for id in [GENERATE, EXTEND, ANIMATE] {
         let mut cases: Vec<(&str, Vec<(&str, Value)>)> = vec![
             ("missing model", vec![("model", Value::Str(format!("/nowhere/{id}")))]),
+            ("hostile package", vec![("model", Value::Str(hostile.display().to_string()))]),
             ("bad steps", vec![("steps", Value::Int(0))]),
             ("bad duration", vec![("duration", Value::Double(-1.0))]),
             ("bad device", vec![("device", Value::Int(7))]),
@@ -145,6 +159,8 @@ fn mlt_never_draws_over_a_source() {
     let msgs = messages(&host);
     assert!(msgs.iter().any(|(k, m)| k == "OfxMessageError" && m.contains("Model package") && m.contains("/nowhere/")), "{msgs:?}");
     assert!(msgs.iter().any(|(_, m)| m.contains("Steps 0")), "{msgs:?}");
+    assert!(msgs.iter().any(|(_, m)| m.contains("tokenizer.max_length") && m.contains("4294967295")), "{msgs:?}");
+    let _ = std::fs::remove_dir_all(&hostile);
     assert!(msgs.iter().any(|(_, m)| m.contains("have not been rendered yet") && m.contains("Play from frame")), "{msgs:?}");
     assert_panel_words(&msgs);
     assert!(host.log.violations.lock().unwrap().is_empty(), "{:?}", host.log.violations.lock().unwrap());

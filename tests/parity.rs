@@ -62,8 +62,11 @@ fn read_f32(path: &Path) -> Vec<f32> {
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
+/// One case: its name, settings, initial latents, expected latents and expected frames.
+type ParityCase = (String, Case, Vec<f32>, Vec<f32>, Vec<RgbFrame>);
+
 /// The cases of a package, sorted by name.
-fn cases(package: &str) -> Vec<(String, Case, Vec<f32>, Vec<f32>, Vec<RgbFrame>)> {
+fn cases(package: &str) -> Vec<ParityCase> {
     let dir = root().join("tests/fixtures/parity").join(package);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -257,7 +257,7 @@ mod tests {
         // Padded to max_length: the text length is fixed.
         let l = m.tokenizer.max_length;
         for shapes in [&p.min, &p.opt, &p.max] {
-            assert!(shapes.contains(&format!("text_mask:")) && shapes.contains(&format!("x{l},video_coords")), "{shapes}");
+            assert!(shapes.contains("text_mask:") && shapes.contains(&format!("x{l},video_coords")), "{shapes}");
         }
         let VaeSpec::WholeClip { graph, .. } = &m.vae_decoder else { panic!() };
         assert!(pkg.shape_profile("vae_decoder", graph).unwrap().opt.ends_with("timestep:1"));

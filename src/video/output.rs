@@ -98,7 +98,7 @@ impl Destination {
         dest.check_replaceable(path)?;
         for input in inputs {
             if dest.covers(input) {
-                return Err(verr(path, format!("would overwrite the input {}; choose another output", shown(&input))));
+                return Err(verr(path, format!("would overwrite the input {}; choose another output", shown(input))));
             }
         }
         Ok(dest)
@@ -415,7 +415,7 @@ pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     }
     dest.check_replaceable(path)?;
     if let Some(input) = inputs.iter().find(|i| dest.covers(i)) {
-        return Err(verr(path, format!("would overwrite {}; choose another name", shown(&input))));
+        return Err(verr(path, format!("would overwrite {}; choose another name", shown(input))));
     }
     Ok(())
 }

@@ -46,7 +46,8 @@ struct RuntimeArgs {
     /// cpu, cuda[:N], tensorrt[:N] or auto (best available, logged).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// ONNX Runtime intra-op threads (default: all cores).
+    /// ONNX Runtime intra-op threads, 1 to 256 (default: all cores). Part of what a seed
+    /// reproduces: pass the printed count to get the same frames on another machine.
     #[arg(long)]
     threads: Option<usize>,
     /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, kino's venv, python3's onnxruntime, system).
@@ -178,7 +179,9 @@ struct SamplingArgs {
     /// What the clip should not show (default: the model's).
     #[arg(long)]
     negative_prompt: Option<String>,
-    /// Random seed; the same seed gives the same frames (default: random, printed).
+    /// Random seed (default: random, printed). The same seed, model, flags, ONNX Runtime library,
+    /// device and --threads give identical frames; another thread count may change a few values
+    /// by one level, so kino prints the thread count with the seed.
     #[arg(long)]
     seed: Option<u64>,
     /// How given frames steer the model: native (models trained with clean context frames) or

@@ -63,19 +63,47 @@ def check_layout(folder: str, required: list, what: str) -> None:
         raise FileNotFoundError(f"{folder} is not a complete diffusers {what} folder: missing {', '.join(missing)}")
 
 
+def check_package_destination(out: str) -> None:
+    """Refuses an ``out`` that is not a new or empty folder or an earlier package (one with a
+    kino.json): exporting must never delete a user's files."""
+    if not os.path.lexists(out):
+        return
+    if not os.path.isdir(out) or os.path.islink(out):
+        raise FileExistsError(f"--out {out}: exists and is not a folder; name a new folder for the package")
+    entries = os.listdir(out)
+    if entries and "kino.json" not in entries:
+        raise FileExistsError(
+            f"--out {out}: the folder holds other files; kino_export writes a package only into a new or empty folder, "
+            "or over an earlier package (a folder with a kino.json)"
+        )
+
+
 @contextlib.contextmanager
 def package_folder(out: str):
     """Yields a temporary folder beside ``out``; when the block succeeds it replaces ``out``
-    (readable by all, like any folder), when it fails it is removed and ``out`` is untouched."""
+    (files 0644 and folders 0755, readable by every user of a shared install), when it fails it
+    is removed and ``out`` is untouched. ``out`` must be new, empty or an earlier package."""
+    check_package_destination(out)
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".kino-export-", dir=parent)
     try:
         yield tmp
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        # mkdtemp makes the folder private and onnx writes external data 0600.
+        for root, dirs, files in os.walk(tmp):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+        os.chmod(tmp, 0o755)
+        check_package_destination(out)
+        old = None
         if os.path.exists(out):
-            shutil.rmtree(out)
+            old = tmp + ".old"
+            os.replace(out, old)
         os.replace(tmp, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

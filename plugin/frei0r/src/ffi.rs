@@ -38,16 +38,7 @@ pub struct F0rParamInfo {
 fn kind() -> Kind {
     static KIND: OnceLock<Kind> = OnceLock::new();
     *KIND.get_or_init(|| {
-        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-        // SAFETY: dladdr only reads the loader's tables; `info` is a valid, writable Dl_info and
-        // the address is one of this library's own functions.
-        let ok = unsafe { libc::dladdr(f0r_init as *const c_void, &mut info) };
-        if ok == 0 || info.dli_fname.is_null() {
-            return Kind::Generate;
-        }
-        // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while we are loaded.
-        let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_string_lossy().into_owned();
-        let stem = std::path::Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = kino_plugin_common::library_file().and_then(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
         Kind::from_file_stem(&stem)
     })
 }

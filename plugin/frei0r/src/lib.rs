@@ -14,7 +14,6 @@
 
 mod ffi;
 mod jobs;
-mod location;
 mod params;
 
 use std::collections::{HashSet, VecDeque};

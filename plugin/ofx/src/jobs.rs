@@ -106,7 +106,7 @@ pub fn set_bundle(path: PathBuf) {
 /// names it, else as this library's own file places it), else the search folders.
 pub fn model_dir(model: &str) -> PathBuf {
     // Anchored on this plugin's own file: the host is the process's executable.
-    let anchors: Vec<PathBuf> = crate::location::library_dir().into_iter().collect();
+    let anchors: Vec<PathBuf> = kino_plugin_common::library_dir().into_iter().collect();
     if !model.is_empty() {
         return resolve_model_with(model, &anchors);
     }

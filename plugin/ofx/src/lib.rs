@@ -24,7 +24,6 @@ mod extend;
 mod generate;
 mod inplace;
 mod jobs;
-mod location;
 mod params;
 mod render;
 mod suites;

@@ -1,0 +1,41 @@
+//! What kino's plugins share about living inside a host process. Each plugin library links its
+//! own copy of this code, so [`library_dir`] names the plugin that calls it.
+//!
+//! The host (ffmpeg, melt, Resolve, Natron) is the process's executable, so models are looked
+//! for beside the plugin's own file: `make frei0r`'s `<prefix>/lib/frei0r-1/kino.so` ->
+//! `<prefix>/share/kino/models`, the OpenFX bundle's `Contents/Linux-x86-64/Kino.ofx` ->
+//! `Contents/Resources/models`, `target/release` in a checkout -> `<repo>/models` (see
+//! `kino::model::ANCHORED`).
+
+use std::ffi::{CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The shared library this code was loaded from, as the loader names it (not resolved: the
+/// frei0r plugin is installed under several names, and the name picks the plugin). `None` if
+/// the loader cannot say.
+pub fn library_file() -> Option<PathBuf> {
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        // SAFETY: a zeroed Dl_info (null pointers) is a valid value for dladdr to fill.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let addr = library_file as *const libc::c_void;
+        // SAFETY: dladdr only looks `addr` up among the loaded objects and writes `info`; the
+        // address is a function of this library, mapped while this code runs.
+        if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        // SAFETY: dli_fname is non-null and points at the loader's NUL-terminated copy of the
+        // object's path, valid while the object stays loaded (it is: this code is in it).
+        let name = unsafe { CStr::from_ptr(info.dli_fname) };
+        Some(PathBuf::from(OsStr::from_bytes(name.to_bytes())))
+    })
+    .clone()
+}
+
+/// The folder of the shared library this code was loaded from, symlinks resolved (a plugin
+/// linked into a plugin folder finds the models beside the real file).
+pub fn library_dir() -> Option<PathBuf> {
+    library_file()?.canonicalize().ok()?.parent().map(PathBuf::from)
+}

@@ -18,13 +18,15 @@ mod location;
 mod params;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use kino::footage::{context_wanted, Retime, Start};
+use kino::pipeline::MAX_LONG_FRAMES;
 use kino::RgbFrame;
 
 pub use params::{Kind, Settings, PARAMS};
 
-use jobs::{JobKey, Start};
+use jobs::{Job, JobKey};
 
 /// Model-size input frames kept by the extend filter for its context.
 const HISTORY: usize = 128;
@@ -39,16 +41,19 @@ pub struct Instance {
     pub c_values: Vec<std::ffi::CString>,
     history: VecDeque<(f64, RgbFrame)>,
     previous_input: Option<Vec<u8>>,
-    /// Extend: the time of the last real frame and the footage that follows it.
-    seam: Option<(f64, JobKey)>,
+    /// Extend: the time of the first new frame, the clip's frame rate, and the footage that
+    /// follows.
+    seam: Option<(f64, f64, JobKey)>,
     /// Animate: the first frame's time and the footage that starts from it.
     still: Option<(f64, JobKey)>,
+    /// The footage this instance shows now; held so that it keeps running while shown.
+    job: Option<(JobKey, Arc<Job>)>,
 }
 
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
         let c_values = vec![std::ffi::CString::default(); kind.params().len()];
-        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None }
+        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None, job: None }
     }
 
     /// Parameter `index`'s value, if this plugin has that parameter.
@@ -74,7 +79,7 @@ impl Instance {
         match self.kind {
             Kind::Generate => {
                 let key = JobKey { settings: self.settings.footage(), start: Start::Text };
-                self.show(&key, seconds, 0.0, 0, out)
+                self.show(&key, seconds, None, out)
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
@@ -85,7 +90,7 @@ impl Instance {
                     self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
                 }
                 let (t0, key) = self.still.clone().expect("set above");
-                self.show(&key, seconds, t0, 0, out)
+                self.show(&key, seconds - t0, None, out)
             }
             Kind::Extend => {
                 let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
@@ -101,20 +106,31 @@ impl Instance {
                         self.remember(seconds, input)?;
                         return Ok(());
                     }
-                    self.seam = Some(self.make_seam()?);
+                    self.seam = Some(self.make_seam(seconds)?);
                 }
-                let (t_last, key) = self.seam.clone().expect("set above");
-                // Model frame 0 is the first new frame, one model frame after the last real one.
-                self.show(&key, seconds, t_last, -1, out)
+                let (t_seam, clip_fps, key) = self.seam.clone().expect("set above");
+                // Model frame 0 is the first new frame, as `kino extend` retimes it.
+                self.show(&key, seconds - t_seam, Some(clip_fps), out)
             }
         }
     }
 
-    /// Writes the model frame nearest `seconds - origin` (plus `offset` frames), at host size.
-    fn show(&self, key: &JobKey, seconds: f64, origin: f64, offset: i64, out: &mut [u8]) -> Result<(), String> {
-        let job = jobs::job(key)?;
-        let index = ((seconds - origin) * job.fps()).round() as i64 + offset;
-        let frame = job.frame(index.max(0) as usize)?;
+    /// Writes the model frame shown `seconds` after the footage's first frame, at host size:
+    /// the clip frame nearest that time at `clip_fps` (default: the model's rate, i.e. the
+    /// model frame nearest in time), retimed as the `kino` command does.
+    fn show(&mut self, key: &JobKey, seconds: f64, clip_fps: Option<f64>, out: &mut [u8]) -> Result<(), String> {
+        let job = match &self.job {
+            Some((k, j)) if k == key => j.clone(),
+            _ => {
+                // Let go of the footage shown before (it stops if no other instance shows it).
+                self.job = None;
+                let j = jobs::job(key)?;
+                self.job = Some((key.clone(), j.clone()));
+                j
+            }
+        };
+        let retime = Retime::new(clip_fps.unwrap_or(job.fps()), job.fps());
+        let frame = job.frame(retime.model_index_at(seconds, MAX_LONG_FRAMES as usize))?;
         to_rgba(&frame.resized(self.width, self.height), out);
         Ok(())
     }
@@ -131,23 +147,29 @@ impl Instance {
         Ok(())
     }
 
-    /// The context for the footage after the clip: remembered frames nearest the model's frame
-    /// times, ending at the last real frame.
-    fn make_seam(&self) -> Result<(f64, JobKey), String> {
+    /// The seam at `t_seam` (the first new frame's time): the clip's frame rate, and the footage
+    /// that continues the remembered frames, picked as `kino extend` picks them (the clip frames
+    /// nearest the model's frame times, ending at the last real frame).
+    fn make_seam(&self, t_seam: f64) -> Result<(f64, f64, JobKey), String> {
         let p = jobs::pipeline(&self.settings)?;
-        let (ctx_frames, _) = p.window_layout();
-        let fps = p.package.manifest.video.fps;
-        let &(t_last, _) = self.history.back().ok_or("no frames before the extension")?;
-        let mut ctx = Vec::new();
-        for k in (0..ctx_frames).rev() {
-            let t = t_last - k as f64 / fps;
-            if t < self.history[0].0 - 0.5 / fps {
-                continue;
-            }
-            let nearest = self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty");
-            ctx.push(nearest.1.clone());
-        }
-        Ok((t_last, JobKey { settings: self.settings.footage(), start: Start::After(ctx) }))
+        let model_fps = p.package.manifest.video.fps;
+        let (&(t_first, _), &(t_last, _)) = self.history.front().zip(self.history.back()).ok_or("no frames before the extension")?;
+        // The clip's rate: its shortest frame step (a host may skip frames, never add them);
+        // from the seam's own step when only one frame was seen.
+        let step = self.history.iter().zip(self.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).chain([t_seam - t_last]).filter(|d| *d > 1e-9).fold(f64::INFINITY, f64::min);
+        let clip_fps = if step.is_finite() { 1.0 / step } else { model_fps };
+        let retime = Retime::new(clip_fps, model_fps);
+        // Clip frames the history spans, and the context's frames among them, by time.
+        let n = ((t_last - t_first) * clip_fps).round().max(0.0) as usize + 1;
+        let ctx = retime
+            .context_indices(n, context_wanted(&p), kino::Placement::After)
+            .into_iter()
+            .map(|k| {
+                let t = t_last - (n - 1 - k) as f64 / clip_fps;
+                self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty").1.clone()
+            })
+            .collect();
+        Ok((t_seam, clip_fps, JobKey { settings: self.settings.footage(), start: Start::After(ctx) }))
     }
 }
 

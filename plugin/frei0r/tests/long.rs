@@ -83,6 +83,8 @@ fn six_seconds_from_the_animate_filter_are_kino_animates_six_seconds() {
 }
 
 /// Peak resident memory of `cmd` (a child process), in KiB.
+// The child is reaped by wait4, which also reports its peak memory.
+#[allow(clippy::zombie_processes)]
 fn peak_rss_kib(cmd: &mut Command) -> i64 {
     let child = cmd.spawn().expect("ffmpeg installed");
     let mut status = 0;

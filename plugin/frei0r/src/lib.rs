@@ -41,9 +41,8 @@ pub struct Instance {
     pub c_values: Vec<std::ffi::CString>,
     history: VecDeque<(f64, RgbFrame)>,
     previous_input: Option<Vec<u8>>,
-    /// Extend: the time of the first new frame, the clip's frame rate, and the footage that
-    /// follows.
-    seam: Option<(f64, f64, JobKey)>,
+    /// Extend: where the new footage starts and what it is.
+    seam: Option<Seam>,
     /// Animate: the first frame's time and the footage that starts from it.
     still: Option<(f64, JobKey)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
@@ -108,9 +107,21 @@ impl Instance {
                     }
                     self.seam = Some(self.make_seam(seconds)?);
                 }
-                let (t_seam, clip_fps, key) = self.seam.clone().expect("set above");
-                // Model frame 0 is the first new frame, as `kino extend` retimes it.
-                self.show(&key, seconds - t_seam, Some(clip_fps), out)
+                let seam = self.seam.as_mut().expect("set above");
+                let since = seconds - seam.time;
+                if !seam.measured && since > 1e-9 {
+                    // The host's own step between new frames (ffmpeg's padding frames step by
+                    // whole milliseconds, not quite the clip's), when it is one frame's.
+                    seam.measured = true;
+                    if (since * seam.clip_fps - 1.0).abs() < 0.1 {
+                        seam.host_step = since;
+                    }
+                }
+                // New frame i (counted in the host's steps) shows the model frame `kino extend`
+                // shows as its frame i at the clip's rate.
+                let i = (since / seam.host_step).round().max(0.0);
+                let (key, clip_fps) = (seam.key.clone(), seam.clip_fps);
+                self.show(&key, i / clip_fps, Some(clip_fps), out)
             }
         }
     }
@@ -150,14 +161,15 @@ impl Instance {
     /// The seam at `t_seam` (the first new frame's time): the clip's frame rate, and the footage
     /// that continues the remembered frames, picked as `kino extend` picks them (the clip frames
     /// nearest the model's frame times, ending at the last real frame).
-    fn make_seam(&self, t_seam: f64) -> Result<(f64, f64, JobKey), String> {
+    fn make_seam(&self, t_seam: f64) -> Result<Seam, String> {
         let p = jobs::pipeline(&self.settings)?;
         let model_fps = p.package.manifest.video.fps;
         let (&(t_first, _), &(t_last, _)) = self.history.front().zip(self.history.back()).ok_or("no frames before the extension")?;
-        // The clip's rate: its shortest frame step (a host may skip frames, never add them);
-        // from the seam's own step when only one frame was seen.
-        let step = self.history.iter().zip(self.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).chain([t_seam - t_last]).filter(|d| *d > 1e-9).fold(f64::INFINITY, f64::min);
-        let clip_fps = if step.is_finite() { 1.0 / step } else { model_fps };
+        // The clip's rate: its mean frame step (hosts round times), or the seam's own step when
+        // only one frame was seen.
+        let n_seen = self.history.len();
+        let step = if n_seen > 1 { (t_last - t_first) / (n_seen - 1) as f64 } else { t_seam - t_last };
+        let clip_fps = if step > 1e-9 { 1.0 / step } else { model_fps };
         let retime = Retime::new(clip_fps, model_fps);
         // Clip frames the history spans, and the context's frames among them, by time.
         let n = ((t_last - t_first) * clip_fps).round().max(0.0) as usize + 1;
@@ -169,8 +181,21 @@ impl Instance {
                 self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty").1.clone()
             })
             .collect();
-        Ok((t_seam, clip_fps, JobKey { settings: self.settings.footage(), start: Start::After(ctx) }))
+        Ok(Seam { time: t_seam, clip_fps, host_step: 1.0 / clip_fps, measured: false, key: JobKey { settings: self.settings.footage(), start: Start::After(ctx) } })
     }
+}
+
+/// Where the extend filter's new footage starts.
+struct Seam {
+    /// The first new frame's time, in seconds.
+    time: f64,
+    /// The clip's frame rate, from the clip's frames.
+    clip_fps: f64,
+    /// Seconds between the host's frames after the seam: measured on the first new frame after
+    /// the seam, one clip frame until then.
+    host_step: f64,
+    measured: bool,
+    key: JobKey,
 }
 
 fn from_rgba(data: &[u8], width: u32, height: u32) -> RgbFrame {

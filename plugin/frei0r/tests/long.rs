@@ -60,6 +60,22 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let (a, b) = (frames(&out), frames(&cli));
     assert_eq!(a.len(), 17 + 32);
     assert_eq!(first_difference(&a, &b), None, "the clip and its 32 new frames (4 windows) are kino extend's");
+
+    // A 24 fps clip: the model's 8 fps footage retimed as kino extend retimes it, though the
+    // padding's times step by 42 ms, not 41.67 (two denoising steps, for time).
+    let base24 = d.join("base24.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
+    let out24 = d.join("ext24.mkv");
+    run(ffmpeg(&plugins)
+        .arg("-i")
+        .arg(&base24)
+        .args(["-vf", "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", "-c:v", "ffv1"])
+        .arg(&out24));
+    let cli24 = d.join("cli24.mkv");
+    kino(&["extend", base24.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "6", "--seed", "6", "--steps", "2", "-o", cli24.to_str().unwrap()]);
+    let (a, b) = (frames(&out24), frames(&cli24));
+    assert_eq!(a.len(), 17 + 144);
+    assert_eq!(first_difference(&a, &b), None, "144 new frames at 24 fps (48 model frames, 6 windows) are kino extend's");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod footage;
 pub mod frame;
 pub mod limits;
 pub mod model;

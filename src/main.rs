@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use kino::footage::Retime;
 use kino::model::{self, ModelPackage};
 use kino::video;
 use kino::{Device, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions, Stage};
@@ -606,10 +607,8 @@ fn extend(args: ExtendArgs) -> Result<()> {
     check_memory(&req, &pkg, 64 * 3 * u64::from(reader.width) * u64::from(reader.height))?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    let (ctx_frames, _) = pipeline.window_layout();
-    // Enough for either side: a backward context is whole latent frames of `t` frames each.
-    let latent = &pipeline.package.manifest.latent;
-    let want = ctx_frames.max(latent.temporal_compression as usize * latent.latent_frames(ctx_frames as u32));
+    // Enough for either side: a backward context is whole latent frames.
+    let want = kino::footage::context_wanted(&pipeline);
     // Clip frames the context can reach: `want` model frames back from the seam.
     let span = retime.context_span(want);
     let (w, h) = (reader.width, reader.height);
@@ -695,41 +694,6 @@ fn extend(args: ExtendArgs) -> Result<()> {
             }
             sink.finish(&args.output, &args.sampling, bars)
         }
-    }
-}
-
-/// Maps between the clip's frame rate and the model's, by nearest frame: the model makes frames
-/// at its own rate and each output frame shows the model frame nearest in time.
-struct Retime {
-    clip_fps: f64,
-    model_fps: f64,
-}
-
-impl Retime {
-    /// The model frame shown by output frame `i` (both counted from the seam).
-    fn model_index(&self, i: usize, model_frames: usize) -> usize {
-        ((i as f64 * self.model_fps / self.clip_fps).round() as usize).min(model_frames - 1)
-    }
-
-    /// Model frames needed to cover `n` output frames.
-    fn model_frames_for(&self, n: usize) -> usize {
-        ((n - 1) as f64 * self.model_fps / self.clip_fps).round() as usize + 1
-    }
-
-    /// Clip frames, from the seam, that `want` model frames of context can reach.
-    fn context_span(&self, want: usize) -> usize {
-        (want.saturating_sub(1) as f64 * self.clip_fps / self.model_fps).round() as usize + 1
-    }
-
-    /// Up to `want` clip frame indices at the model's rate, in time order, ending at the clip's
-    /// last frame (After) or starting at its first (Before).
-    fn context_indices(&self, clip_frames: usize, want: usize, placement: Placement) -> Vec<usize> {
-        let step = self.clip_fps / self.model_fps;
-        let mut idx: Vec<usize> = (0..want).map(|j| (j as f64 * step).round() as usize).take_while(|&k| k < clip_frames).collect();
-        if placement == Placement::After {
-            idx = idx.into_iter().map(|k| clip_frames - 1 - k).rev().collect();
-        }
-        idx
     }
 }
 

@@ -2,28 +2,20 @@
 //!
 //! Hosts make many instances (MLT one per worker thread, and re-sends every parameter for every
 //! frame), so nothing expensive lives in an instance: loaded pipelines are cached by (model,
-//! device), and generated footage by everything that determines it ([`JobKey`]). Footage is made
-//! in segments, lazily, as hosts ask for later times; each segment after the first continues
-//! from the last frames of the one before, so a clip of any length has no seams.
+//! device), and generated footage by everything that determines it ([`JobKey`]). The footage is
+//! [`kino::footage::Footage`]: made lazily as hosts ask for later times, by the same window
+//! chaining as the `kino` command, with memory that stays flat in its length. A job lives while an
+//! instance uses it; the last one to let go (a parameter change, or the host destroying it) stops
+//! its generator.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use kino::footage::{Footage, Start};
 use kino::model::{default_model_dir_with, resolve_model_with};
-use kino::{GenerateRequest, Pipeline, Placement, RgbFrame};
+use kino::Pipeline;
 
 use crate::params::Settings;
-
-/// How the first segment starts.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Start {
-    /// From the prompt alone.
-    Text,
-    /// Continuing these frames (model size), which end just before the new footage.
-    After(Vec<RgbFrame>),
-    /// From a still (model size): frame 0 is the still.
-    Still(RgbFrame),
-}
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct JobKey {
@@ -31,79 +23,40 @@ pub struct JobKey {
     pub start: Start,
 }
 
-/// Footage for one key, grown segment by segment.
+/// Footage for one key.
 pub struct Job {
-    pipeline: Arc<Pipeline>,
-    request: GenerateRequest,
-    start: Start,
-    frames: Mutex<Vec<RgbFrame>>,
+    footage: Footage,
 }
 
 impl Job {
     /// Frames at the model's rate.
     pub fn fps(&self) -> f64 {
-        self.pipeline.package.manifest.video.fps
+        self.footage.fps()
     }
 
-    /// Model frame `index` (at the model's size), generating segments up to it first.
-    pub fn frame(&self, index: usize) -> Result<RgbFrame, String> {
-        // Holding the lock while generating: other instances asking for the same footage wait
-        // for it instead of making it again.
-        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
-        if index > MAX_FRAMES {
-            return Err(format!("frame {index} is past the longest clip kino makes here ({MAX_FRAMES} model frames)"));
-        }
-        while frames.len() <= index {
-            let next = self.segment(&frames).map_err(|e| e.to_string())?;
-            if next.is_empty() {
-                return Err("the model produced no frames".into());
-            }
-            frames.extend(next);
-        }
-        Ok(frames[index].clone())
+    /// Model frame `index` (at the model's size), generating up to it first. Instances asking
+    /// for the same footage meanwhile wait for it instead of making it again.
+    pub fn frame(&self, index: usize) -> Result<kino::RgbFrame, String> {
+        self.footage.frame(index).map_err(|e| e.to_string())
     }
 
-    fn segment(&self, so_far: &[RgbFrame]) -> kino::Result<Vec<RgbFrame>> {
-        let p = &self.pipeline;
-        let mut out = Vec::new();
-        let mut push = |f: RgbFrame| {
-            out.push(f);
-            Ok(())
-        };
-        let (ctx_frames, _) = p.window_layout();
-        let count = p.frames_per_window();
-        if so_far.is_empty() {
-            match &self.start {
-                Start::Text => p.generate(&self.request, &mut |_| true, &mut push)?,
-                Start::Still(still) => p.animate(&self.request, still, &mut |_| true, &mut push)?,
-                Start::After(ctx) => p.extend(&self.request, ctx, Placement::After, count, &mut |_| true, &mut push)?,
-            }
-        } else {
-            // Continue from the last frames so far; right after a clip those include its frames.
-            let before: &[RgbFrame] = match &self.start {
-                Start::After(ctx) => ctx,
-                _ => &[],
-            };
-            let all: Vec<&RgbFrame> = before.iter().chain(so_far).collect();
-            let tail: Vec<RgbFrame> = all[all.len().saturating_sub(ctx_frames)..].iter().map(|f| (*f).clone()).collect();
-            let tail = &tail[..];
-            let mut req = self.request.clone();
-            // Each segment its own noise, still fixed by the seed.
-            req.seed = req.seed.wrapping_add(so_far.len() as u64);
-            p.extend(&req, tail, Placement::After, count, &mut |_| true, &mut push)?;
-        }
-        Ok(out)
+    fn stop(&self) {
+        self.footage.stop();
     }
 }
 
-/// An hour at 30 fps.
-const MAX_FRAMES: usize = 108_000;
+/// A key's job while some instance holds it, or the error it gave (kept: a host that asks every
+/// frame gets the same answer at no cost).
+enum Slot {
+    Empty,
+    Running(Weak<Job>),
+    Failed(String),
+}
 
-/// One value per key, made once (by whichever instance asks first), errors included.
-type Shared<K, V> = Mutex<HashMap<K, Arc<OnceLock<Result<Arc<V>, String>>>>>;
+type Slots = Mutex<HashMap<JobKey, Arc<Mutex<Slot>>>>;
 
-fn jobs() -> &'static Shared<JobKey, Job> {
-    static JOBS: OnceLock<Shared<JobKey, Job>> = OnceLock::new();
+fn jobs() -> &'static Slots {
+    static JOBS: OnceLock<Slots> = OnceLock::new();
     JOBS.get_or_init(Default::default)
 }
 
@@ -120,14 +73,62 @@ pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
     Pipeline::shared(&dir, device)
 }
 
-/// The job for `key`, created once per process; errors (bad parameters, missing model) are
-/// cached too, so a host that asks every frame gets the same answer at no cost.
+/// The job for `key`: the running one if an instance holds it, else a new one (its generator
+/// starts at once). Keep the `Arc` while showing this footage; dropping the last one stops it.
 pub fn job(key: &JobKey) -> Result<Arc<Job>, String> {
-    let cell = jobs().lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
-    cell.get_or_init(|| {
-        let pipeline = pipeline(&key.settings)?;
-        let request = key.settings.request(&pipeline)?;
-        Ok(Arc::new(Job { pipeline, request, start: key.start.clone(), frames: Mutex::new(Vec::new()) }))
-    })
-    .clone()
+    let slot = {
+        let mut map = jobs().lock().unwrap_or_else(|e| e.into_inner());
+        // Forget jobs nobody holds any more (their keys hold context frames).
+        map.retain(|_, s| s.try_lock().map_or(true, |s| !matches!(&*s, Slot::Running(w) if w.strong_count() == 0)));
+        map.entry(key.clone()).or_insert_with(|| Arc::new(Mutex::new(Slot::Empty))).clone()
+    };
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    match &*slot {
+        Slot::Failed(e) => return Err(e.clone()),
+        Slot::Running(w) => {
+            if let Some(j) = w.upgrade() {
+                return Ok(j);
+            }
+        }
+        Slot::Empty => {}
+    }
+    let made = make(key);
+    *slot = match &made {
+        Ok(j) => Slot::Running(Arc::downgrade(j)),
+        Err(e) => Slot::Failed(e.clone()),
+    };
+    made
+}
+
+fn make(key: &JobKey) -> Result<Arc<Job>, String> {
+    let pipeline = pipeline(&key.settings)?;
+    let request = key.settings.request(&pipeline)?;
+    let footage = Footage::start(pipeline, request, key.start.clone()).map_err(|e| e.to_string())?;
+    stop_at_exit();
+    Ok(Arc::new(Job { footage }))
+}
+
+/// Stops every generator when the process exits (or this library is unloaded), so none is
+/// inside ONNX Runtime while it is torn down. Hosts that destroy their instances first
+/// (ffmpeg) have stopped them already.
+fn stop_at_exit() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        extern "C" fn stop_all() {
+            let _ = std::panic::catch_unwind(|| {
+                let slots: Vec<_> = jobs().lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                for s in slots {
+                    let running = match &*s.lock().unwrap_or_else(|e| e.into_inner()) {
+                        Slot::Running(w) => w.upgrade(),
+                        _ => None,
+                    };
+                    if let Some(j) = running {
+                        j.stop();
+                    }
+                }
+            });
+        }
+        // SAFETY: registers a plain function; it runs once, at exit or when this library is unloaded.
+        unsafe { libc::atexit(stop_all) };
+    });
 }

@@ -17,13 +17,15 @@ mod jobs;
 mod params;
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use kino::footage::{context_wanted, Retime, Start};
+use kino::pipeline::MAX_LONG_FRAMES;
 use kino::RgbFrame;
 
 pub use params::{Kind, Settings, PARAMS};
 
-use jobs::{JobKey, Start};
+use jobs::{Job, JobKey};
 
 /// Model-size input frames kept by the extend filter for its context.
 const HISTORY: usize = 128;
@@ -38,16 +40,18 @@ pub struct Instance {
     pub c_values: Vec<std::ffi::CString>,
     history: VecDeque<(f64, RgbFrame)>,
     previous_input: Option<Vec<u8>>,
-    /// Extend: the time of the last real frame and the footage that follows it.
-    seam: Option<(f64, JobKey)>,
+    /// Extend: where the new footage starts and what it is.
+    seam: Option<Seam>,
     /// Animate: the first frame's time and the footage that starts from it.
     still: Option<(f64, JobKey)>,
+    /// The footage this instance shows now; held so that it keeps running while shown.
+    job: Option<(JobKey, Arc<Job>)>,
 }
 
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
         let c_values = vec![std::ffi::CString::default(); kind.params().len()];
-        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None }
+        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None, job: None }
     }
 
     /// Parameter `index`'s value, if this plugin has that parameter.
@@ -73,7 +77,7 @@ impl Instance {
         match self.kind {
             Kind::Generate => {
                 let key = JobKey { settings: self.settings.footage(), start: Start::Text };
-                self.show(&key, seconds, 0.0, 0, out)
+                self.show(&key, seconds, None, out)
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
@@ -84,7 +88,7 @@ impl Instance {
                     self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
                 }
                 let (t0, key) = self.still.clone().expect("set above");
-                self.show(&key, seconds, t0, 0, out)
+                self.show(&key, seconds - t0, None, out)
             }
             Kind::Extend => {
                 let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
@@ -100,20 +104,43 @@ impl Instance {
                         self.remember(seconds, input)?;
                         return Ok(());
                     }
-                    self.seam = Some(self.make_seam()?);
+                    self.seam = Some(self.make_seam(seconds)?);
                 }
-                let (t_last, key) = self.seam.clone().expect("set above");
-                // Model frame 0 is the first new frame, one model frame after the last real one.
-                self.show(&key, seconds, t_last, -1, out)
+                let seam = self.seam.as_mut().expect("set above");
+                let since = seconds - seam.time;
+                if !seam.measured && since > 1e-9 {
+                    // The host's own step between new frames (ffmpeg's padding frames step by
+                    // whole milliseconds, not quite the clip's), when it is one frame's.
+                    seam.measured = true;
+                    if (since * seam.clip_fps - 1.0).abs() < 0.1 {
+                        seam.host_step = since;
+                    }
+                }
+                // New frame i (counted in the host's steps) shows the model frame `kino extend`
+                // shows as its frame i at the clip's rate.
+                let i = (since / seam.host_step).round().max(0.0);
+                let (key, clip_fps) = (seam.key.clone(), seam.clip_fps);
+                self.show(&key, i / clip_fps, Some(clip_fps), out)
             }
         }
     }
 
-    /// Writes the model frame nearest `seconds - origin` (plus `offset` frames), at host size.
-    fn show(&self, key: &JobKey, seconds: f64, origin: f64, offset: i64, out: &mut [u8]) -> Result<(), String> {
-        let job = jobs::job(key)?;
-        let index = ((seconds - origin) * job.fps()).round() as i64 + offset;
-        let frame = job.frame(index.max(0) as usize)?;
+    /// Writes the model frame shown `seconds` after the footage's first frame, at host size:
+    /// the clip frame nearest that time at `clip_fps` (default: the model's rate, i.e. the
+    /// model frame nearest in time), retimed as the `kino` command does.
+    fn show(&mut self, key: &JobKey, seconds: f64, clip_fps: Option<f64>, out: &mut [u8]) -> Result<(), String> {
+        let job = match &self.job {
+            Some((k, j)) if k == key => j.clone(),
+            _ => {
+                // Let go of the footage shown before (it stops if no other instance shows it).
+                self.job = None;
+                let j = jobs::job(key)?;
+                self.job = Some((key.clone(), j.clone()));
+                j
+            }
+        };
+        let retime = Retime::new(clip_fps.unwrap_or(job.fps()), job.fps());
+        let frame = job.frame(retime.model_index_at(seconds, MAX_LONG_FRAMES as usize))?;
         to_rgba(&frame.resized(self.width, self.height), out);
         Ok(())
     }
@@ -130,24 +157,44 @@ impl Instance {
         Ok(())
     }
 
-    /// The context for the footage after the clip: remembered frames nearest the model's frame
-    /// times, ending at the last real frame.
-    fn make_seam(&self) -> Result<(f64, JobKey), String> {
+    /// The seam at `t_seam` (the first new frame's time): the clip's frame rate, and the footage
+    /// that continues the remembered frames, picked as `kino extend` picks them (the clip frames
+    /// nearest the model's frame times, ending at the last real frame).
+    fn make_seam(&self, t_seam: f64) -> Result<Seam, String> {
         let p = jobs::pipeline(&self.settings)?;
-        let (ctx_frames, _) = p.window_layout();
-        let fps = p.package.manifest.video.fps;
-        let &(t_last, _) = self.history.back().ok_or("no frames before the extension")?;
-        let mut ctx = Vec::new();
-        for k in (0..ctx_frames).rev() {
-            let t = t_last - k as f64 / fps;
-            if t < self.history[0].0 - 0.5 / fps {
-                continue;
-            }
-            let nearest = self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty");
-            ctx.push(nearest.1.clone());
-        }
-        Ok((t_last, JobKey { settings: self.settings.footage(), start: Start::After(ctx) }))
+        let model_fps = p.package.manifest.video.fps;
+        let (&(t_first, _), &(t_last, _)) = self.history.front().zip(self.history.back()).ok_or("no frames before the extension")?;
+        // The clip's rate: its mean frame step (hosts round times), or the seam's own step when
+        // only one frame was seen.
+        let n_seen = self.history.len();
+        let step = if n_seen > 1 { (t_last - t_first) / (n_seen - 1) as f64 } else { t_seam - t_last };
+        let clip_fps = if step > 1e-9 { 1.0 / step } else { model_fps };
+        let retime = Retime::new(clip_fps, model_fps);
+        // Clip frames the history spans, and the context's frames among them, by time.
+        let n = ((t_last - t_first) * clip_fps).round().max(0.0) as usize + 1;
+        let ctx = retime
+            .context_indices(n, context_wanted(&p), kino::Placement::After)
+            .into_iter()
+            .map(|k| {
+                let t = t_last - (n - 1 - k) as f64 / clip_fps;
+                self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty").1.clone()
+            })
+            .collect();
+        Ok(Seam { time: t_seam, clip_fps, host_step: 1.0 / clip_fps, measured: false, key: JobKey { settings: self.settings.footage(), start: Start::After(ctx) } })
     }
+}
+
+/// Where the extend filter's new footage starts.
+struct Seam {
+    /// The first new frame's time, in seconds.
+    time: f64,
+    /// The clip's frame rate, from the clip's frames.
+    clip_fps: f64,
+    /// Seconds between the host's frames after the seam: measured on the first new frame after
+    /// the seam, one clip frame until then.
+    host_step: f64,
+    measured: bool,
+    key: JobKey,
 }
 
 fn from_rgba(data: &[u8], width: u32, height: u32) -> RgbFrame {

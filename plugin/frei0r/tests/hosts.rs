@@ -39,13 +39,19 @@ fn ffmpeg_source_matches_kino_generate() {
     run(ffmpeg(&plugins)
         .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "2", "-c:v", "ffv1"])
         .arg(&out));
+    // The source does not know how long the host's clip is, so it always makes kino's long
+    // (window by window) footage: `kino generate` of any length past one window starts with it.
     let reference = d.join("ref.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "3", "-o", reference.to_str().unwrap()]);
+    kino(&["generate", "a red circle moving left", "--seed", "3", "--frames", "48", "-o", reference.to_str().unwrap()]);
     let (a, b) = (frames(&out), frames(&reference));
     assert_eq!(a.len(), 16);
     assert!(a[..] == b[..16], "the plugin's frames are kino generate's frames");
+    // A one-window clip (17 frames here) is the same up to the frames held back for the next window.
+    let short = d.join("short.mkv");
+    kino(&["generate", "a red circle moving left", "--seed", "3", "-o", short.to_str().unwrap()]);
+    assert!(a[..12] == frames(&short)[..12], "window 0 is kino generate's one window");
 
-    // Past one window the source keeps going, seamlessly continuing its own footage.
+    // Past one window the source keeps going, at the host's size (long.rs compares long clips).
     let long = d.join("long.mkv");
     run(ffmpeg(&plugins)
         .args(["-f", "lavfi", "-i", "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "5", "-c:v", "ffv1"])
@@ -74,10 +80,9 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     assert!(b[a.len()..].iter().all(|f| f != last && !is_error_frame(f)), "the padding is replaced by new footage");
     // The same footage as `kino extend` makes from the same context and seed.
     let cli = d.join("cli.mkv");
-    // The first window (8 frames for the shipped model) is the same as kino extend's; later
-    // windows the plugin makes as the host asks for them, each with its own seed.
-    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "8", "--seed", "6", "-o", cli.to_str().unwrap()]);
-    assert!(frames(&cli)[a.len()..] == b[a.len()..a.len() + 8], "the same footage as kino extend");
+    // Two windows of 8 frames for the shipped model, chained as kino extend chains them.
+    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "2", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    assert!(frames(&cli)[..] == b[..], "the same footage as kino extend");
 
     // Or from an explicit start time (seconds), without tpad's clones.
     let out2 = d.join("start.mkv");
@@ -173,7 +178,7 @@ fn melt_lists_the_params_and_renders_the_source() {
     let f = frames(&out);
     assert_eq!(f.len(), 16);
     let reference = d.join("ref.mkv");
-    kino(&["generate", "a yellow circle moving right", "--seed", "4", "-o", reference.to_str().unwrap()]);
+    kino(&["generate", "a yellow circle moving right", "--seed", "4", "--frames", "48", "-o", reference.to_str().unwrap()]);
     assert!(f[..] == frames(&reference)[..16], "MLT's seconds are read as seconds");
 
     // The shipped MLT project renders: two generated clips of 32 frames each.

@@ -1,0 +1,161 @@
+//! Long clips from the plugin are the `kino` command's clips, frame for frame, and making them
+//! does not make the host's memory grow with their length.
+//! The shipped model makes 8 fps, 64x64 windows of 17 frames (12 new frames per chained window
+//! when generating, 8 when extending); every clip here spans at least three windows.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use kino::footage::{Footage, Start};
+use kino::video::decode_video;
+use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
+
+mod common;
+
+use common::{ffmpeg, install, repo, run, target_dir};
+
+fn kino(args: &[&str]) {
+    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
+}
+
+fn frames(p: &Path) -> Vec<RgbFrame> {
+    decode_video(p).unwrap().frames
+}
+
+/// The first frame where two clips differ, if any (and whether their lengths match).
+fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y).or((a.len() != b.len()).then_some(a.len().min(b.len())))
+}
+
+#[test]
+fn ten_seconds_from_the_source_are_kino_generates_ten_seconds() {
+    let plugins = install("long-src");
+    let d = plugins.parent().unwrap();
+    let out = d.join("src.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "10", "-c:v", "ffv1"])
+        .arg(&out));
+    let reference = d.join("ref.mkv");
+    kino(&["generate", "a red circle moving left", "--seed", "3", "--seconds", "10", "-o", reference.to_str().unwrap()]);
+    let (a, b) = (frames(&out), frames(&reference));
+    assert_eq!(a.len(), 80);
+    assert_eq!(first_difference(&a, &b), None, "the plugin's 80 frames (7 windows) are kino generate's");
+}
+
+#[test]
+fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
+    let plugins = install("long-ext");
+    let d = plugins.parent().unwrap();
+    let base = d.join("base.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
+    let out = d.join("ext.mkv");
+    run(ffmpeg(&plugins)
+        .arg("-i")
+        .arg(&base)
+        .args(["-vf", "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
+        .arg(&out));
+    let cli = d.join("cli.mkv");
+    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "4", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    let (a, b) = (frames(&out), frames(&cli));
+    assert_eq!(a.len(), 17 + 32);
+    assert_eq!(first_difference(&a, &b), None, "the clip and its 32 new frames (4 windows) are kino extend's");
+
+    // A 24 fps clip: the model's 8 fps footage retimed as kino extend retimes it, though the
+    // padding's times step by 42 ms, not 41.67 (two denoising steps, for time).
+    let base24 = d.join("base24.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
+    let out24 = d.join("ext24.mkv");
+    run(ffmpeg(&plugins)
+        .arg("-i")
+        .arg(&base24)
+        .args(["-vf", "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", "-c:v", "ffv1"])
+        .arg(&out24));
+    let cli24 = d.join("cli24.mkv");
+    kino(&["extend", base24.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "6", "--seed", "6", "--steps", "2", "-o", cli24.to_str().unwrap()]);
+    let (a, b) = (frames(&out24), frames(&cli24));
+    assert_eq!(a.len(), 17 + 144);
+    assert_eq!(first_difference(&a, &b), None, "144 new frames at 24 fps (48 model frames, 6 windows) are kino extend's");
+}
+
+#[test]
+fn six_seconds_from_the_animate_filter_are_kino_animates_six_seconds() {
+    let plugins = install("long-anim");
+    let d = plugins.parent().unwrap();
+    let seq = d.join("seq");
+    kino(&["generate", "a white triangle standing still", "--seed", "8", "-o", &format!("{}/", seq.display())]);
+    let still = seq.join("00000.png");
+    let out = d.join("anim.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-loop", "1", "-framerate", "8", "-i"])
+        .arg(&still)
+        .args(["-t", "6", "-vf", "frei0r=filter_name=kino_animate:filter_params=a white triangle moving up|9", "-c:v", "ffv1"])
+        .arg(&out));
+    let cli = d.join("cli.mkv");
+    kino(&["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seconds", "6", "--seed", "9", "-o", cli.to_str().unwrap()]);
+    let (a, b) = (frames(&out), frames(&cli));
+    assert_eq!(a.len(), 48);
+    assert_eq!(first_difference(&a, &b), None, "the 48 frames (4 windows) are kino animate's");
+}
+
+/// Peak resident memory of `cmd` (a child process), in KiB.
+// The child is reaped by wait4, which also reports its peak memory.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_kib(cmd: &mut Command) -> i64 {
+    let child = cmd.spawn().expect("ffmpeg installed");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed: {status}");
+    usage.ru_maxrss
+}
+
+#[test]
+fn memory_stays_flat_for_two_minutes_of_footage() {
+    let plugins = install("long-rss");
+    // One denoising step: the windows are the same in number and size, only faster.
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|1";
+    let peak = |seconds: &str| peak_rss_kib(ffmpeg(&plugins).args(["-f", "lavfi", "-i", graph, "-t", seconds, "-f", "null", "-"]));
+    let (short, long) = (peak("10"), peak("120"));
+    eprintln!("peak RSS: 10 s {short} KiB, 120 s {long} KiB");
+    assert!(long as f64 <= 1.25 * short as f64, "120 s peaked at {long} KiB, 10 s at {short} KiB");
+}
+
+fn pipeline() -> Arc<Pipeline> {
+    Arc::new(Pipeline::load(&repo().join("models/kino-shapes"), &RuntimeOptions::default()).unwrap())
+}
+
+#[test]
+fn footage_seeks_back_from_disk_and_stops_when_dropped() {
+    let p = pipeline();
+    let mut req = GenerateRequest::defaults_for(&p.package, "a blue circle moving right");
+    (req.seed, req.steps, req.frames) = (11, 2, 48);
+    let mut made = Vec::new();
+    p.generate(&req, &mut |_| true, &mut |f| {
+        made.push(f);
+        Ok(())
+    })
+    .unwrap();
+    // No memory budget: every frame but the newest is read back from the file.
+    let footage = Footage::with_budget(p.clone(), req.clone(), Start::Text, 0).unwrap();
+    assert_eq!(footage.frame(40).unwrap(), made[40], "forwards");
+    for i in [0, 39, 12, 40, 1, 47] {
+        assert_eq!(footage.frame(i).unwrap(), made[i], "frame {i}");
+    }
+    // It ran ahead by about a window and the queue, not to the end.
+    assert!(footage.made() < 100, "{} frames made", footage.made());
+    let t = std::time::Instant::now();
+    drop(footage);
+    assert!(t.elapsed().as_secs() < 10, "dropping waited {:?}", t.elapsed());
+
+    // An error of the generator is the frame call's error.
+    let mut bad = req.clone();
+    bad.width = 1000;
+    assert!(Footage::start(p.clone(), bad, Start::Text).is_err(), "a bad request fails at once");
+    let wrong = Footage::start(p, req, Start::Still(RgbFrame { width: 8, height: 8, data: vec![0; 192] })).unwrap();
+    let e = wrong.frame(0).unwrap_err().to_string();
+    assert!(e.contains("8x8"), "{e}");
+    assert_eq!(wrong.frame(5).unwrap_err().to_string(), e, "and stays the answer");
+}

@@ -265,7 +265,7 @@ impl FrameStore {
             let old = self.memory.pop_front().expect("more than one frame");
             let (file, path) = match &mut self.file {
                 Some(f) => f,
-                None => self.file.insert(open_unlinked()?),
+                None => self.file.insert(crate::pipeline::spool::open_unlinked("footage", "generated frames")?),
             };
             let offset = self.on_disk as u64 * old.data.len() as u64;
             file.seek(SeekFrom::Start(offset)).and_then(|_| file.write_all(&old.data)).map_err(|e| Error::io(path.clone(), e))?;
@@ -287,22 +287,6 @@ impl FrameStore {
         file.seek(SeekFrom::Start(i as u64 * bytes as u64)).and_then(|_| file.read_exact(&mut data)).map_err(|e| Error::io(path.clone(), e))?;
         Ok(RgbFrame { width, height, data })
     }
-}
-
-/// A new file in the temporary folder, removed from the folder at once: it lives while open and
-/// leaves nothing behind, whatever happens to the process.
-fn open_unlinked() -> Result<(File, PathBuf)> {
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("kino-footage-{}-{n}.rgb", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, std::io::Error::new(e.kind(), format!("cannot keep generated frames there (set TMPDIR to another folder): {e}"))))?;
-    let _ = std::fs::remove_file(&path);
-    Ok((file, path))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 mod context;
 mod noise;
 mod request;
-mod spool;
+pub(crate) mod spool;
 
 use std::path::Path;
 

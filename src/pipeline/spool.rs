@@ -54,7 +54,7 @@ impl FrameSpool {
         }
         let (file, path) = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(open_unlinked()?),
+            None => self.file.insert(open_unlinked("prepend", "prepended frames")?),
         };
         let offset = self.file_len;
         file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(path.clone(), e))?;
@@ -98,16 +98,18 @@ impl FrameSpool {
 
 /// A new file in the temporary folder, removed from the folder at once: it lives while open and
 /// leaves nothing behind, whatever happens to the process.
-fn open_unlinked() -> Result<(File, PathBuf)> {
+/// A new temporary file, already unlinked (it vanishes with the process, however it ends), for
+/// frames waiting to be used: `tag` names it, `what` says in an error what it was for.
+pub(crate) fn open_unlinked(tag: &str, what: &str) -> Result<(File, PathBuf)> {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("kino-prepend-{}-{n}.rgb", std::process::id()));
+    let path = std::env::temp_dir().join(format!("kino-{tag}-{}-{n}.rgb", std::process::id()));
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| Error::io(&path, std::io::Error::new(e.kind(), format!("cannot hold prepended frames there (set TMPDIR to another folder): {e}"))))?;
+        .map_err(|e| Error::io(&path, std::io::Error::new(e.kind(), format!("cannot hold {what} there (set TMPDIR to another folder): {e}"))))?;
     let _ = std::fs::remove_file(&path);
     Ok((file, path))
 }

@@ -200,6 +200,37 @@ fn mlt_generate_as_a_filter_matches_kino_generate() {
     host.unload();
 }
 
+#[test]
+fn mlt_generate_in_a_4_3_frame_is_fitted_never_stretched() {
+    use kino::frame::Fit;
+    let _t = turn();
+    let d = tmpdir("mlt-generate-43");
+    kino(&["generate", "a red circle moving left", "--seed", "3", "--steps", "4", "-o", &format!("{}/", d.display())]);
+    let want = png_frames(&d);
+    let host = Host::load_mlt(plugin_path());
+    let input = source_of(&vec![RgbFrame { width: 128, height: 96, data: vec![7; 128 * 96 * 3] }; 17]);
+    let times = shuffled(17, 5);
+    for (choice, fit) in [(0, Fit::Letterbox), (1, Fit::Crop)] {
+        let got = host.render_mlt(GENERATE, &input, &times, 2, &|inst| {
+            set_mlt(inst, "a red circle moving left", 3, 4);
+            inst.set("fit", Value::Int(choice));
+        });
+        for (f, &t) in got.iter().zip(&times) {
+            let f = as_rgb(f);
+            assert!(f == want[t as usize].fitted(128, 96, fit), "frame {t} is kino generate's, fitted ({fit:?})");
+            if fit == Fit::Letterbox {
+                // Pillarbox: the square picture is 96x96 in the middle, 16 px black bars.
+                let inner: Vec<u8> = (0..96).flat_map(|y| f.data[3 * (y * 128 + 16)..3 * (y * 128 + 112)].to_vec()).collect();
+                assert!(inner == want[t as usize].resized(96, 96).data, "frame {t}: the whole picture, scaled, round");
+                assert!((0..96).all(|y| f.data[3 * y * 128..3 * (y * 128 + 16)].iter().chain(&f.data[3 * (y * 128 + 112)..3 * (y * 128 + 128)]).all(|&v| v == 0)));
+            } else {
+                assert!(f.data[..] == want[t as usize].resized(128, 128).data[3 * 16 * 128..3 * 112 * 128], "frame {t}: the middle rows of the picture at 128x128");
+            }
+        }
+    }
+    host.unload();
+}
+
 /// As tests/extend.rs measures `kino extend`'s seam: a clip of the shipped model's default
 /// settings, extended by 3 s with another seed.
 const PROMPT: &str = "a red square moving right";

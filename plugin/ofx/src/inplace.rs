@@ -134,8 +134,10 @@ pub fn shown(inst: &Instance, t: f64, needed: &[f64], generated: bool, make: imp
     };
     let missing: Vec<i64> = times.iter().zip(&frames).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
     if !missing.is_empty() {
+        // The same words for every frame that waits (MLT logs each new message): the frame
+        // rendered is not named.
         let msg = format!(
-            "{}: the footage from frame {now} is made from source frames {}, and frames {} have not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
+            "{}: the footage is made from source frames {}, and frames {} have not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
             inst.kind.label(),
             spans(&times),
             spans(&missing),

@@ -90,6 +90,56 @@ impl RgbFrame {
         self.try_resized(width, height).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// This frame placed into a `width` x `height` frame without distortion: scaled by one
+    /// factor in both directions (Catmull-Rom) and centred, with black bars
+    /// ([`Fit::Letterbox`]) or the overflow cut off ([`Fit::Crop`]). A frame of the same aspect
+    /// is simply [`RgbFrame::resized`] (bit for bit). An error when this frame's data does not
+    /// match its size or a size is 0.
+    pub fn try_fitted(&self, width: u32, height: u32, fit: Fit) -> Result<RgbFrame> {
+        self.check()?;
+        if width == 0 || height == 0 || self.width == 0 || self.height == 0 {
+            return Err(Error::Frame(format!("cannot fit a {}x{} frame into {width}x{height}", self.width, self.height)));
+        }
+        let (sw, sh, w, h) = (self.width as u64, self.height as u64, width as u64, height as u64);
+        if sw * h == w * sh {
+            return self.try_resized(width, height);
+        }
+        // Scaled size: the side that decides keeps the target's length exactly, the other
+        // rounds to the nearest pixel (at least 1).
+        let wide = sw * h > w * sh; // this frame is wider than the target
+        let by_width = matches!((fit, wide), (Fit::Letterbox, true) | (Fit::Crop, false));
+        let (iw, ih) = if by_width {
+            (width, ((sh * w) as f64 / sw as f64).round().max(1.0) as u32)
+        } else {
+            (((sw * h) as f64 / sh as f64).round().max(1.0) as u32, height)
+        };
+        let scaled = self.try_resized(iw, ih)?;
+        let mut out = RgbFrame { width, height, data: vec![0; rgb_len(width, height).ok_or_else(|| Error::Frame(format!("a {width}x{height} frame is too large")))?] };
+        // Offsets of the scaled frame in the target (letterbox: >= 0) or of the target in the
+        // scaled frame (crop: >= 0), centred.
+        let (dx, dy) = ((width as i64 - iw as i64) / 2, (height as i64 - ih as i64) / 2);
+        for y in 0..height as i64 {
+            let sy = y - dy;
+            if sy < 0 || sy >= ih as i64 {
+                continue;
+            }
+            let x0 = dx.max(0);
+            let x1 = (dx + iw as i64).min(width as i64);
+            let (from, to) = ((sy as usize * iw as usize + (x0 - dx) as usize) * 3, (y as usize * width as usize + x0 as usize) * 3);
+            let n = (x1 - x0) as usize * 3;
+            out.data[to..to + n].copy_from_slice(&scaled.data[from..from + n]);
+        }
+        Ok(out)
+    }
+
+    /// [`RgbFrame::try_fitted`] for a frame known to be consistent and sizes above 0.
+    ///
+    /// # Panics
+    /// When this frame's data does not match its size, or a size is 0.
+    pub fn fitted(&self, width: u32, height: u32, fit: Fit) -> RgbFrame {
+        self.try_fitted(width, height, fit).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Peak signal-to-noise ratio against another frame of the same size, in dB (infinite when equal).
     pub fn psnr(&self, other: &RgbFrame) -> f64 {
         let mse = self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / self.data.len().max(1) as f64;
@@ -99,6 +149,29 @@ impl RgbFrame {
     /// Mean absolute difference per channel value, in 0..=255.
     pub fn mean_abs_diff(&self, other: &RgbFrame) -> f64 {
         self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / self.data.len().max(1) as f64
+    }
+}
+
+/// How a frame goes into a frame of another aspect ([`RgbFrame::fitted`]). Never stretched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Fit {
+    /// Scaled to fit inside, centred, with black bars (letterbox or pillarbox).
+    #[default]
+    Letterbox,
+    /// Scaled to cover, centred, the overflow cut off.
+    Crop,
+}
+
+impl Fit {
+    /// The mapping back: a target-sized frame taken to the source's size so that the two
+    /// agree where both show the picture. Placing with Letterbox shows the whole source in
+    /// the middle of the target, so the way back crops to that area; placing with Crop shows
+    /// the source's middle, so the way back letterboxes (the cut-off parts are unknown, black).
+    pub fn inverse(self) -> Fit {
+        match self {
+            Fit::Letterbox => Fit::Crop,
+            Fit::Crop => Fit::Letterbox,
+        }
     }
 }
 
@@ -154,6 +227,95 @@ mod tests {
         let planes = f.to_planar();
         assert_eq!(RgbFrame::try_from_planar(5, 3, &planes).unwrap(), RgbFrame::from_planar(5, 3, &planes));
         assert_eq!(RgbFrame::from_planar(5, 3, &planes), f);
+    }
+
+    /// A frame of `w` x `h`: a white disc of radius `r` centred on black.
+    fn disc(w: u32, h: u32, r: f64) -> RgbFrame {
+        let (cx, cy) = (w as f64 / 2.0, h as f64 / 2.0);
+        let data = (0..w * h).flat_map(|i| {
+            let (x, y) = ((i % w) as f64 + 0.5 - cx, (i / w) as f64 + 0.5 - cy);
+            let v = if x * x + y * y <= r * r { 255u8 } else { 0 };
+            [v, v, v]
+        });
+        RgbFrame::new(w, h, data.collect()).unwrap()
+    }
+
+    /// The lit box [x0, x1) x [y0, y1) of pixels brighter than half.
+    fn lit_box(f: &RgbFrame) -> (u32, u32, u32, u32) {
+        let mut b = (u32::MAX, u32::MAX, 0, 0);
+        for y in 0..f.height {
+            for x in 0..f.width {
+                if f.data[3 * (y * f.width + x) as usize] > 127 {
+                    b = (b.0.min(x), b.1.min(y), b.2.max(x + 1), b.3.max(y + 1));
+                }
+            }
+        }
+        (b.0, b.2, b.1, b.3)
+    }
+
+    #[test]
+    fn fitting_never_stretches_a_circle() {
+        let sq = disc(64, 64, 28.0);
+        // Letterbox a square into 4:3 (pillarbox): 48x48 in the middle, 8 px bars each side.
+        let lb = sq.fitted(64, 48, Fit::Letterbox);
+        assert_eq!((lb.width, lb.height), (64, 48));
+        let (x0, x1, y0, y1) = lit_box(&lb);
+        assert_eq!(x1 - x0, y1 - y0, "the disc stays round: {:?}", (x0, x1, y0, y1));
+        assert_eq!(x0 + x1, 64, "centred horizontally");
+        assert_eq!(y0 + y1, 48, "centred vertically");
+        for y in 0..48 {
+            for x in (0..8).chain(56..64) {
+                assert_eq!(&lb.data[3 * (y * 64 + x)..3 * (y * 64 + x) + 3], &[0, 0, 0], "bar at ({x},{y})");
+            }
+        }
+        // Letterbox a square into 16:9 landscape and 9:16 portrait: round both ways.
+        for (w, h) in [(160, 90), (90, 160), (100, 75), (75, 100)] {
+            let f = sq.fitted(w, h, Fit::Letterbox);
+            let (x0, x1, y0, y1) = lit_box(&f);
+            assert!((x1 - x0).abs_diff(y1 - y0) <= 1, "{w}x{h}: {:?}", (x0, x1, y0, y1));
+        }
+        // Crop a square into 4:3: scaled to 64x64 (already) and 8 rows cut top and bottom;
+        // the disc (56 px) is cut to 48 rows but keeps its width: it is the square's middle.
+        let cr = sq.fitted(64, 48, Fit::Crop);
+        assert_eq!(cr.data[..], sq.data[8 * 64 * 3..56 * 64 * 3], "crop of a same-width frame is its middle rows, bit for bit");
+        // A 4:3 frame cropped into a square keeps a circle round.
+        let wide = disc(80, 60, 20.0);
+        let f = wide.fitted(48, 48, Fit::Crop);
+        let (x0, x1, y0, y1) = lit_box(&f);
+        assert!((x1 - x0).abs_diff(y1 - y0) <= 1 && x0 + x1 == 48 && y0 + y1 == 48, "{:?}", (x0, x1, y0, y1));
+    }
+
+    #[test]
+    fn fitting_the_same_aspect_is_resizing_bit_for_bit() {
+        let f = RgbFrame::new(5, 3, (0..45).map(|x| (x * 37 % 256) as u8).collect()).unwrap();
+        for fit in [Fit::Letterbox, Fit::Crop] {
+            assert_eq!(f.fitted(5, 3, fit), f);
+            assert_eq!(f.fitted(10, 6, fit), f.resized(10, 6));
+        }
+        let sq = disc(64, 64, 20.0);
+        for fit in [Fit::Letterbox, Fit::Crop] {
+            assert_eq!(sq.fitted(256, 256, fit), sq.resized(256, 256));
+            assert_eq!(sq.fitted(32, 32, fit), sq.resized(32, 32));
+        }
+        assert!(f.try_fitted(0, 3, Fit::Crop).is_err());
+        let short = RgbFrame { width: 4, height: 4, data: vec![1; 10] };
+        assert!(short.try_fitted(4, 2, Fit::Letterbox).is_err());
+    }
+
+    #[test]
+    fn the_inverse_fit_reads_back_the_shown_area() {
+        // A model-size square placed into 4:3 and read back with the inverse gives the square
+        // (nearly: two resamplings); the bars never come back as picture.
+        let sq = disc(64, 64, 24.0);
+        for fit in [Fit::Letterbox, Fit::Crop] {
+            let shown = sq.fitted(128, 96, fit);
+            let back = shown.fitted(64, 64, fit.inverse());
+            let (x0, x1, y0, y1) = lit_box(&back);
+            assert!((x1 - x0).abs_diff(y1 - y0) <= 1, "{fit:?}: {:?}", (x0, x1, y0, y1));
+            if fit == Fit::Letterbox {
+                assert!(back.mean_abs_diff(&sq) < 6.0, "letterbox there and crop back: {}", back.mean_abs_diff(&sq));
+            }
+        }
     }
 
     #[test]

@@ -47,13 +47,19 @@ impl Instance {
         self.fx.clip(kOfxImageEffectSimpleSourceClipName).map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
     }
 
-    /// The host's frame rate (the output clip's), frames per second.
+    /// The project's frame rate, frames per second: "Frame rate (fps)" when set, else the
+    /// host's ([`said_fps`]), else 24.
     pub fn host_fps(&self) -> f64 {
-        let from = |c: Result<Clip, OfxStatus>| c.ok().and_then(|c| c.props.double(kOfxImageEffectPropFrameRate, 0).ok());
-        from(self.fx.clip(kOfxImageEffectOutputClipName))
-            .or_else(|| from(self.fx.clip(kOfxImageEffectSimpleSourceClipName)))
-            .filter(|f| f.is_finite() && *f > 0.0)
-            .unwrap_or(24.0)
+        let usable = |f: &f64| f.is_finite() && *f > 0.0;
+        self.fx.param(params::FRAME_RATE).and_then(|p| p.double_at(0.0)).ok().filter(usable).or_else(|| said_fps(&self.fx)).unwrap_or(24.0)
+    }
+
+    /// How generated frames fit the host's frame ("Fit"; Letterbox where it cannot be read).
+    pub fn fit(&self) -> kino::frame::Fit {
+        match self.fx.param(params::FIT).and_then(|p| p.int_at(0.0)) {
+            Ok(1) => kino::frame::Fit::Crop,
+            _ => kino::frame::Fit::Letterbox,
+        }
     }
 
     /// The source clip's frame range [first, last], in frames.
@@ -69,9 +75,10 @@ impl Instance {
         Ok(render::read_frame(&img.pixels()?))
     }
 
-    /// The source's frame at `time` at the model's size (`w` x `h`).
+    /// The source's frame at `time` at the model's size (`w` x `h`), read through the window
+    /// generated frames are shown in (the inverse of "Fit"), so footage continues what is seen.
     pub fn model_frame(&self, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
-        self.source_frame(time)?.try_resized(w, h).map_err(|e| format!("source frame at {time}: {e}"))
+        self.source_frame(time)?.try_fitted(w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
     }
 
     pub fn settings(&self, time: f64) -> Result<params::Settings, String> {
@@ -123,6 +130,17 @@ impl Instance {
     }
 }
 
+/// The frame rate the host says: the output clip's, else the effect instance's (the
+/// project's), else the source clip's. MLT 7.40 says none (it writes the project's rate where
+/// getPropertySet does not reach).
+pub fn said_fps(fx: &Effect) -> Option<f64> {
+    let usable = |f: &f64| f.is_finite() && *f > 0.0;
+    let from = |c: Result<Clip, OfxStatus>| c.ok().and_then(|c| c.props.double(kOfxImageEffectPropFrameRate, 0).ok()).filter(usable);
+    from(fx.clip(kOfxImageEffectOutputClipName))
+        .or_else(|| fx.props().ok().and_then(|p| p.double(kOfxImageEffectPropFrameRate, 0).ok()).filter(usable))
+        .or_else(|| from(fx.clip(kOfxImageEffectSimpleSourceClipName)))
+}
+
 fn status<T>(r: Result<T, OfxStatus>) -> OfxStatus {
     match r {
         Ok(_) => kOfxStatOK,
@@ -136,6 +154,7 @@ pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxProp
     }
     if action == kOfxActionUnload {
         suites::unload();
+        caps::forget_all();
         return kOfxStatOK;
     }
     let Ok(s) = suites::suites() else { return kOfxStatErrMissingHostFeature };
@@ -347,7 +366,7 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
             Shown::Generated { key, pick } => {
                 let Some(footage) = inst.footage(&key)? else { return Ok(false) };
                 let frame = &footage.frames[pick.index(footage.frames.len())];
-                render::write_frame(frame, pic, &mut dst, window);
+                render::write_frame(frame, pic, inst.fit(), &mut dst, window);
                 Ok(true)
             }
         }

@@ -1,5 +1,6 @@
 //! What the host can do, found out when an instance is created, and what the plugin tells the
-//! user about it: once per instance, through the message suite and in the Status line.
+//! user about it: once per instance (once per process in hosts that make an instance per
+//! frame), through the message suite and in the Status line.
 //!
 //! Hosts differ in ways that decide whether an effect can work as written: MLT (>= 7.38) offers
 //! the filter context only, no temporal clip access (every fetch returns the frame being
@@ -28,6 +29,8 @@ pub struct Caps {
     pub context: String,
     /// Whether the source clip's frame range is readable (`None`: no source clip).
     pub range: Option<bool>,
+    /// Whether the host says the project's frame rate (MLT 7.40 does not).
+    pub rate: bool,
 }
 
 fn strings(p: &Props, name: &CStr) -> Option<Vec<String>> {
@@ -53,6 +56,7 @@ pub fn detect(inst: &Instance) -> Caps {
         contexts: host.and_then(|p| strings(&p, kOfxImageEffectPropSupportedContexts)),
         context,
         range,
+        rate: crate::actions::said_fps(&inst.fx).is_some(),
     }
 }
 
@@ -70,6 +74,9 @@ impl Caps {
         }
         if self.range == Some(false) {
             lacks.push("no source frame range");
+        }
+        if !self.rate {
+            lacks.push("no frame rate");
         }
         let generator = self.contexts.as_ref().is_some_and(|c| c.iter().any(|c| c == "OfxImageEffectContextGenerator"));
         let what = match kind {
@@ -91,7 +98,8 @@ impl Caps {
             Kind::Animate => format!("{}: set Start (frame) to the frame to animate (the host does not say where the clip starts).", kind.label()),
         };
         let host = if lacks.is_empty() { String::new() } else { format!("{} has {}. ", self.host, lacks.join(", ")) };
-        Some(format!("{host}{what}"))
+        let rate = if self.rate { "" } else { " Set Frame rate (fps) to the project's (otherwise 24 is assumed)." };
+        Some(format!("{host}{what}{rate}"))
     }
 }
 
@@ -106,14 +114,16 @@ fn posted() -> &'static Mutex<HashMap<usize, HashSet<String>>> {
 /// the host lets the plugin write it now (see [`set_status`]).
 pub fn tell(inst: &Instance, kind: &CStr, text: &str) {
     let text = crate::words::panel(text);
-    let first = posted().lock().unwrap_or_else(|e| e.into_inner()).entry(inst.fx.h as usize).or_default().insert(text.clone());
-    if first {
-        if !inst.fx.message(kind, &text) {
-            eprintln!("kino ofx: {text}");
-        }
-        if !host_temporal() {
-            set_status(inst, &text);
-        }
+    // Hosts without temporal clip access (MLT) make an instance per frame: there "once per
+    // instance" would be once per frame, so each thing is said once per process instead.
+    let who = if host_temporal() { inst.fx.h as usize } else { 0 };
+    let first = posted().lock().unwrap_or_else(|e| e.into_inner()).entry(who).or_default().insert(text.clone());
+    if first && !inst.fx.message(kind, &text) {
+        eprintln!("kino ofx: {text}");
+    }
+    if !host_temporal() {
+        // Every instance's own panel says it.
+        set_status(inst, &text);
     }
 }
 
@@ -134,6 +144,13 @@ pub fn on_create(inst: &Instance) {
     }
 }
 
+/// Unload: the next load says everything again.
+pub fn forget_all() {
+    posted().lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 pub fn on_destroy(inst: &Instance) {
-    posted().lock().unwrap_or_else(|e| e.into_inner()).remove(&(inst.fx.h as usize));
+    if host_temporal() {
+        posted().lock().unwrap_or_else(|e| e.into_inner()).remove(&(inst.fx.h as usize));
+    }
 }

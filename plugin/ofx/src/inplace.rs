@@ -36,6 +36,8 @@ struct MemKey {
     times: Vec<i64>,
     source: (i64, i64),
     fps_bits: u64,
+    /// How the source is read into the model's size (the inverse of "Fit").
+    fit: kino::frame::Fit,
 }
 
 type Memory = Arc<Mutex<HashMap<i64, RgbFrame>>>;
@@ -115,6 +117,7 @@ pub fn shown(inst: &Instance, t: f64, needed: &[f64], generated: bool, make: imp
         times: times.clone(),
         source: ((src.x2 - src.x1).round() as i64, (src.y2 - src.y1).round() as i64),
         fps_bits: inst.host_fps().to_bits(),
+        fit: inst.fit(),
     };
     let mem = memory(&key);
     let now = t.round() as i64;
@@ -131,8 +134,10 @@ pub fn shown(inst: &Instance, t: f64, needed: &[f64], generated: bool, make: imp
     };
     let missing: Vec<i64> = times.iter().zip(&frames).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
     if !missing.is_empty() {
+        // The same words for every frame that waits (MLT logs each new message): the frame
+        // rendered is not named.
         let msg = format!(
-            "{}: the footage from frame {now} is made from source frames {}, and frames {} have not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
+            "{}: the footage is made from source frames {}, and frames {} have not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
             inst.kind.label(),
             spans(&times),
             spans(&missing),
@@ -152,7 +157,7 @@ mod tests {
     fn spans_and_memory() {
         assert_eq!(spans(&[4]), "4");
         assert_eq!(spans(&[9, 10, 11, 13, 15, 16]), "9-11, 13, 15-16");
-        let key = MemKey { model: "m".into(), size: (2, 1), times: vec![1], source: (2, 1), fps_bits: 0 };
+        let key = MemKey { model: "m".into(), size: (2, 1), times: vec![1], source: (2, 1), fps_bits: 0, fit: Default::default() };
         let mem = memory(&key);
         let f = |v: u8| RgbFrame { width: 2, height: 1, data: vec![v; 6] };
         remember(&mem, 1, f(10));

@@ -29,6 +29,14 @@ pub const STILL_TIME: &CStr = c"stillTime";
 /// prepend: the first source frame kept; Animate: the frame animated); -1: not set.
 pub const START: &CStr = c"start";
 
+/// The project's frame rate where the host does not say it (MLT 7.40); 0: the host's.
+pub const FRAME_RATE: &CStr = c"frameRate";
+/// How generated frames are placed in a frame of another aspect: letterbox or crop.
+pub const FIT: &CStr = c"fit";
+
+/// Fit choice options, in order (the choice value is the index).
+pub const FITS: [&str; 2] = ["Letterbox", "Crop"];
+
 /// Device choice options, in order (the choice value is the index).
 pub const DEVICES: [&str; 3] = ["cpu", "cuda", "tensorrt"];
 
@@ -156,6 +164,20 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     p.set_int(kOfxParamPropDefault, 0, 0)?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
+    let p = effect.define_param(kOfxParamTypeChoice, FIT)?;
+    common(&p, "Fit", "How the model's frames fit a frame of another shape, never stretched: Letterbox shows all of it with black bars; Crop fills the frame and cuts the overflow. Extend and Animate read the source through the same window")?;
+    for (i, name) in FITS.iter().enumerate() {
+        p.set_string(kOfxParamPropChoiceOption, i, name)?;
+    }
+    p.set_int(kOfxParamPropDefault, 0, 0)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeDouble, FRAME_RATE)?;
+    common(&p, "Frame rate (fps)", "The project's frame rate, for hosts that do not tell plugins (MLT 7.40): set it to the project's. 0: the host's")?;
+    double_range(&p, 0.0, 1000.0, (0.0, 120.0), 0.0)?;
+    p.set_int(kOfxParamPropDigits, 0, 3)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
     match kind {
         crate::Kind::Extend => {
             let p = effect.define_param(kOfxParamTypeChoice, PLACEMENT)?;
@@ -213,7 +235,9 @@ fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
 
 /// The panel's label for a parameter (messages name what the user sees).
 pub fn label(name: &CStr) -> &'static str {
-    const LABELS: [(&CStr, &str); 14] = [
+    const LABELS: [(&CStr, &str); 16] = [
+        (FIT, "Fit"),
+        (FRAME_RATE, "Frame rate (fps)"),
         (PROMPT, "Prompt"),
         (NEGATIVE, "Negative prompt"),
         (SEED, "Seed"),

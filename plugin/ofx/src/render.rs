@@ -1,6 +1,7 @@
 //! Pixels in and out: host images (RGBA, byte/short/float, bottom row first, any row stride)
 //! to and from kino's top-row-first 8-bit RGB frames.
 
+use kino::frame::Fit;
 use kino::RgbFrame;
 
 use crate::abi::{OfxRectD, OfxRectI};
@@ -69,10 +70,11 @@ pub fn clear(dst: &mut Pixels, window: OfxRectI) {
     }
 }
 
-/// Draws `frame`, scaled to `picture` (pixel coordinates), into `dst` inside `window`.
-pub fn write_frame(frame: &RgbFrame, picture: OfxRectI, dst: &mut Pixels, window: OfxRectI) {
+/// Draws `frame`, placed into `picture` (pixel coordinates) without distortion as `fit` says
+/// (the same aspect: simply scaled), into `dst` inside `window`.
+pub fn write_frame(frame: &RgbFrame, picture: OfxRectI, fit: Fit, dst: &mut Pixels, window: OfxRectI) {
     let (w, h) = ((picture.x2 - picture.x1).max(1) as u32, (picture.y2 - picture.y1).max(1) as u32);
-    let frame = frame.resized(w, h);
+    let frame = frame.fitted(w, h, fit);
     let area = intersect(window, dst.bounds);
     for y in area.y1..area.y2 {
         // Bottom-up rows: the picture's top row is y2 - 1.

@@ -33,6 +33,13 @@ fn source_frames(src: &Source, times: &[i32]) -> Vec<RgbFrame> {
     times.iter().map(|&t| RgbFrame { width: src.width, height: src.height, data: src.frames[t as usize].chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect() }).collect()
 }
 
+/// The panel as an MLT user sets it: the prompt, seed and steps, and the project's frame rate
+/// (8 fps here), which MLT 7.40 does not tell plugins.
+fn set_mlt(inst: &Instance, prompt: &str, seed: i32, steps: i32) {
+    set_common(inst, prompt, seed, steps);
+    inst.set("frameRate", Value::Double(8.0));
+}
+
 fn messages(host: &Host) -> Vec<(String, String)> {
     host.log.messages.lock().unwrap().clone()
 }
@@ -68,7 +75,7 @@ fn held(clip: &[RgbFrame], held: usize) -> Source {
 }
 
 #[test]
-fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once_per_instance() {
+fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once() {
     let _t = turn();
     let host = Host::load_mlt(plugin_path());
     let ids: Vec<&str> = host.plugins.iter().map(|p| p.id.as_str()).collect();
@@ -88,6 +95,7 @@ fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once_per_instance() {
             GENERATE => assert!(text.contains("replaces its input") && text.contains("no generator context"), "{text}"),
             _ => assert!(text.contains("MLT has no temporal clip access, no source frame range") && text.contains("Start (frame)") && text.contains("in place"), "{text}"),
         }
+        assert!(text.contains("no frame rate") && text.contains("Set Frame rate (fps) to the project's"), "{id}: {text}");
         assert_eq!(status(&inst), *text, "{id}: the Status line says it too");
         // Rendering frames with the same instance says nothing more about the host.
         for t in 0..3 {
@@ -95,6 +103,14 @@ fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once_per_instance() {
         }
         let again: Vec<_> = messages(&host)[before..].iter().filter(|(_, m)| m == text).cloned().collect();
         assert_eq!(again.len(), 1, "{id}: once per instance, not per frame");
+        // Real MLT (7.40) makes an instance per frame: the message is posted once per load
+        // (not once per frame, which filled melt's log), while every instance's Status says it.
+        let more: Vec<_> = (0..3).map(|_| host.instance(id, FILTER, Some(src.clone()))).collect();
+        let again: Vec<_> = messages(&host)[before..].iter().filter(|(_, m)| m == text).cloned().collect();
+        assert_eq!(again.len(), 1, "{id}: once per load, not per instance made for a frame");
+        for i in &more {
+            assert_eq!(status(i), *text, "{id}: each instance's Status line says it");
+        }
     }
     assert_panel_words(&messages(&host));
     host.unload();
@@ -144,7 +160,7 @@ fn mlt_never_draws_over_a_source() {
         }
         for (what, sets) in &cases {
             let setup = |inst: &Instance| {
-                set_common(inst, "a purple square moving left", 21, 2);
+                set_mlt(inst, "a purple square moving left", 21, 2);
                 for (n, v) in sets {
                     inst.set(n, v.clone());
                 }
@@ -176,11 +192,42 @@ fn mlt_generate_as_a_filter_matches_kino_generate() {
     let host = Host::load_mlt(plugin_path());
     let input = source_of(&vec![RgbFrame { width: 64, height: 64, data: vec![7; 64 * 64 * 3] }; 17]);
     let times = shuffled(17, 5);
-    let got = host.render_mlt(GENERATE, &input, &times, 4, &|inst| set_common(inst, "a red circle moving left", 3, 4));
+    let got = host.render_mlt(GENERATE, &input, &times, 4, &|inst| set_mlt(inst, "a red circle moving left", 3, 4));
     for (f, &t) in got.iter().zip(&times) {
         assert!(as_rgb(f) == want[t as usize], "frame {t} is kino generate's");
     }
     assert_eq!(starts(&host), 1, "generated once for 17 instances in 4 threads");
+    host.unload();
+}
+
+#[test]
+fn mlt_generate_in_a_4_3_frame_is_fitted_never_stretched() {
+    use kino::frame::Fit;
+    let _t = turn();
+    let d = tmpdir("mlt-generate-43");
+    kino(&["generate", "a red circle moving left", "--seed", "3", "--steps", "4", "-o", &format!("{}/", d.display())]);
+    let want = png_frames(&d);
+    let host = Host::load_mlt(plugin_path());
+    let input = source_of(&vec![RgbFrame { width: 128, height: 96, data: vec![7; 128 * 96 * 3] }; 17]);
+    let times = shuffled(17, 5);
+    for (choice, fit) in [(0, Fit::Letterbox), (1, Fit::Crop)] {
+        let got = host.render_mlt(GENERATE, &input, &times, 2, &|inst| {
+            set_mlt(inst, "a red circle moving left", 3, 4);
+            inst.set("fit", Value::Int(choice));
+        });
+        for (f, &t) in got.iter().zip(&times) {
+            let f = as_rgb(f);
+            assert!(f == want[t as usize].fitted(128, 96, fit), "frame {t} is kino generate's, fitted ({fit:?})");
+            if fit == Fit::Letterbox {
+                // Pillarbox: the square picture is 96x96 in the middle, 16 px black bars.
+                let inner: Vec<u8> = (0..96).flat_map(|y| f.data[3 * (y * 128 + 16)..3 * (y * 128 + 112)].to_vec()).collect();
+                assert!(inner == want[t as usize].resized(96, 96).data, "frame {t}: the whole picture, scaled, round");
+                assert!((0..96).all(|y| f.data[3 * y * 128..3 * (y * 128 + 16)].iter().chain(&f.data[3 * (y * 128 + 112)..3 * (y * 128 + 128)]).all(|&v| v == 0)));
+            } else {
+                assert!(f.data[..] == want[t as usize].resized(128, 128).data[3 * 16 * 128..3 * 112 * 128], "frame {t}: the middle rows of the picture at 128x128");
+            }
+        }
+    }
     host.unload();
 }
 
@@ -191,7 +238,7 @@ const PROMPT: &str = "a red square moving right";
 /// The frames of one MLT-like pass over the lengthened clip, Start at its first held frame.
 fn extend_pass(host: &Host, src: &Source, times: &[i32], threads: usize) -> Vec<Frame> {
     host.render_mlt(EXTEND, src, times, threads, &|inst| {
-        set_common(inst, PROMPT, 12, 20);
+        set_mlt(inst, PROMPT, 12, 20);
         inst.set("duration", Value::Double(3.0));
         inst.set("start", Value::Int(17));
     })
@@ -259,7 +306,7 @@ fn mlt_extend_in_place_continues_the_clip_the_same_in_any_order() {
     // says which frames to play.
     host.instance(EXTEND, FILTER, Some(src.clone())).purge_caches();
     let inst = host.instance(EXTEND, FILTER, Some(src.clone()));
-    set_common(&inst, PROMPT, 12, 20);
+    set_mlt(&inst, PROMPT, 12, 20);
     inst.set("duration", Value::Double(3.0));
     inst.set("start", Value::Int(17));
     let f = inst.render(20.0, Default::default()).unwrap();
@@ -286,7 +333,7 @@ fn mlt_animate_in_place_starts_from_the_frame_at_start() {
     let src = held(&clip, 4); // 21 frames: the animation (17) from frame 4 fits
     let host = Host::load_mlt(plugin_path());
     let setup = |inst: &Instance| {
-        set_common(inst, "a white triangle moving up", 9, 4);
+        set_mlt(inst, "a white triangle moving up", 9, 4);
         inst.set("start", Value::Int(4));
     };
     let check = |times: &[i32], frames: &[Frame], strict: bool| {

@@ -491,3 +491,63 @@ fn the_plugin_holds_no_build_folder_path() {
         assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
     }
 }
+
+/// A 4:3 clip extended by a square model: frames before Start pass through untouched, the
+/// context is read through the inverse of Fit (Letterbox: the source's centre, cropped square;
+/// Crop: the whole source, letterboxed into the square), and the footage `kino extend` makes
+/// from exactly those frames is placed with Fit, never stretched.
+#[test]
+fn ofx_extend_of_a_4_3_clip_reads_and_places_through_fit() {
+    use kino::frame::Fit;
+    let _t = turn();
+    let d = tmpdir("extend-43");
+    let seq = d.join("seq");
+    kino(&["generate", "a green square moving right", "--seed", "5", "--steps", "4", "-o", &format!("{}/", seq.display())]);
+    // A 4:3 source: the square clip at 128x128, its middle 96 rows; then 16 held frames.
+    let wide: Vec<kino::RgbFrame> = png_frames(&seq).iter().map(|f| f.fitted(128, 96, Fit::Crop)).collect();
+    let mut src = wide.clone();
+    src.extend(std::iter::repeat_n(wide[16].clone(), 16));
+    let host = Host::load(plugin_path());
+    for (choice, fit) in [(0, Fit::Letterbox), (1, Fit::Crop)] {
+        // What the model is given: the 17 real frames read back at 64x64 through the inverse.
+        let ctx = d.join(format!("ctx-{choice}"));
+        std::fs::create_dir_all(&ctx).unwrap();
+        for (i, f) in wide.iter().enumerate() {
+            let m = f.fitted(64, 64, fit.inverse());
+            image::RgbImage::from_raw(64, 64, m.data).unwrap().save(ctx.join(format!("{i:05}.png"))).unwrap();
+        }
+        let clip = d.join(format!("ctx-{choice}.mkv"));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-framerate", "8", "-i"])
+            .arg(ctx.join("%05d.png"))
+            .args(["-c:v", "ffv1", "-pix_fmt", "bgr0"])
+            .arg(&clip)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let after = d.join(format!("after-{choice}"));
+        kino(&["extend", clip.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "16", "--seed", "6", "--steps", "4", "-o", &format!("{}/", after.display())]);
+        let want = png_frames(&after);
+        assert_eq!(want.len(), 33);
+
+        let inst = host.instance(EXTEND, FILTER, Some(source_of(&src)));
+        set_common(&inst, "a green square moving right", 6, 4);
+        inst.set("duration", Value::Double(2.0));
+        inst.set("start", Value::Int(17));
+        inst.set("fit", Value::Int(choice));
+        let got = render_all(&inst, 0..33, None);
+        for (i, g) in got.iter().enumerate() {
+            let g = as_rgb(g);
+            if i < 17 {
+                assert!(g == wide[i], "{fit:?}: source frame {i} passes through untouched");
+            } else {
+                assert!(g == want[i].fitted(128, 96, fit), "{fit:?}: frame {i} is kino extend's from the fitted context, placed with Fit");
+            }
+        }
+        if fit == Fit::Letterbox {
+            let g = as_rgb(&got[20]);
+            assert!((0..96).all(|y| g.data[3 * y * 128..3 * (y * 128 + 16)].iter().all(|&v| v == 0)), "pillarbox bars");
+        }
+    }
+    host.unload();
+}

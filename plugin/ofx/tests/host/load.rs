@@ -287,6 +287,9 @@ impl Host {
             .double(kOfxImageEffectPropFrameRate, 1, &[self.fps])
             .ptr(c"OfxPropInstanceData", 1)
             .read_only(&[kOfxImageEffectPropProjectExtent, kOfxImageEffectPropFrameRate]);
+        // MLT 7.40 (mltofx_set_project_properties) writes the project's frame rate onto the
+        // effect handle, not the property set getPropertySet returns: plugins cannot read it.
+        let props = if self.mlt { props.remove(kOfxImageEffectPropFrameRate) } else { props };
         let e = new_effect(props, false, self.log.clone());
         // Parameters: copies of the descriptor's, at their defaults.
         for p in d.params.params.lock().unwrap().iter() {
@@ -327,7 +330,13 @@ impl Host {
                 .int(c"OfxImageClipPropContinuousSamples", 1, &[0])
                 .read_only(&[kOfxImageEffectPropPixelDepth, kOfxImageEffectPropFrameRange, kOfxImageEffectPropFrameRate, kOfxImageClipPropConnected]);
             // MLT sets no frame range on clips: reading it is an error.
-            let props = if self.mlt { props.remove(kOfxImageEffectPropFrameRange).remove(c"OfxImageEffectPropUnmappedFrameRange") } else { props };
+            // Nor a frame rate: MLT (mlt_openfx.c) sets kOfxImageEffectPropFrameRate on the
+            // effect instance only.
+            let props = if self.mlt {
+                props.remove(kOfxImageEffectPropFrameRange).remove(c"OfxImageEffectPropUnmappedFrameRange").remove(kOfxImageEffectPropFrameRate).remove(c"OfxImageEffectPropUnmappedFrameRate")
+            } else {
+                props
+            };
             let src = if c.name == "Source" { source.clone() } else { None };
             e.clips.lock().unwrap().push(Box::new(Clip { name: c.name.clone(), props, source: src, effect: &*e }));
         }

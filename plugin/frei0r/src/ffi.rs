@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
 use crate::params::Kind;
-use crate::{error_frame, log_once, Instance};
+use crate::{fallback, log_once, Instance};
 
 const F0R_PLUGIN_TYPE_FILTER: c_int = 0;
 const F0R_PLUGIN_TYPE_SOURCE: c_int = 1;
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
     let ok = catch_unwind(AssertUnwindSafe(|| inst.update(time, input, out))).is_ok();
     if !ok {
         log_once("internal error while rendering; please report it");
-        error_frame(w, h, out);
+        fallback(w, h, input, out);
     }
 }
 

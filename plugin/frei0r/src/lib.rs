@@ -61,11 +61,13 @@ impl Instance {
     }
 
     /// Renders the frame at host time `time` into `out` (RGBA), from `input` (RGBA) for filters.
+    /// When it cannot, a filter passes its input through untouched (never destroy footage) and
+    /// the source draws the error frame.
     pub fn update(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) {
         let result = self.render(time, input, out);
         if let Err(msg) = result {
             log_once(&msg);
-            error_frame(self.width, self.height, out);
+            fallback(self.width, self.height, input, out);
         }
     }
 
@@ -209,6 +211,15 @@ fn to_rgba(frame: &RgbFrame, out: &mut [u8]) {
 }
 
 /// Red diagonal stripes on dark grey: impossible to mistake for footage.
+/// What a frame shows when kino cannot make it: the input, untouched, for a filter; the error
+/// frame for the source, which has no input.
+pub fn fallback(width: u32, height: u32, input: Option<&[u8]>, out: &mut [u8]) {
+    match input {
+        Some(i) if i.len() == out.len() => out.copy_from_slice(i),
+        _ => error_frame(width, height, out),
+    }
+}
+
 pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
     for (i, px) in out.chunks_exact_mut(4).enumerate() {
         let (x, y) = (i as u32 % width.max(1), i as u32 / width.max(1));
@@ -259,5 +270,20 @@ mod tests {
         let mut out = vec![0; 16 * 16 * 4];
         inst.update(0.0, None, &mut out);
         assert_eq!(&out[..4], &[200, 20, 20, 255]);
+    }
+
+    #[test]
+    fn filters_pass_their_input_through_when_they_cannot_generate() {
+        // A model that does not exist: every frame, pass-through or generated, is the input.
+        let input: Vec<u8> = (0..16 * 16 * 4).map(|i| (i * 7 % 251) as u8).collect();
+        for kind in [Kind::Extend, Kind::Animate] {
+            let mut inst = Instance::new(kind, 16, 16);
+            inst.settings.model = "/nowhere/kino-model".into();
+            for t in [0.0, 0.125, 0.25, 5.0] {
+                let mut out = vec![0; input.len()];
+                inst.update(t, Some(&input), &mut out);
+                assert!(out == input, "{kind:?} at {t}: the input must pass through untouched");
+            }
+        }
     }
 }

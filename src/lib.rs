@@ -17,7 +17,7 @@ pub mod text;
 pub mod video;
 
 pub use error::{Error, Result};
-pub use frame::RgbFrame;
+pub use frame::{Fit, RgbFrame};
 pub use model::ModelPackage;
 pub use pipeline::{ContextMode, GenerateRequest, Pipeline, Placement, Progress, Stage};
 pub use runtime::{Device, RuntimeOptions};

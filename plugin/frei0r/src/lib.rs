@@ -143,7 +143,14 @@ impl Instance {
         };
         let retime = Retime::new(clip_fps.unwrap_or(job.fps()), job.fps());
         let frame = job.frame(retime.model_index_at(seconds, MAX_LONG_FRAMES as usize))?;
-        to_rgba(&frame.resized(self.width, self.height), out);
+        // The source letterboxes (or pillarboxes) the model's frames into a project of another
+        // aspect rather than stretching them; the filters keep `kino extend`'s resize, which
+        // maps their own input's shape back.
+        let placed = match self.kind {
+            Kind::Generate => frame.try_fitted(self.width, self.height, kino::Fit::Letterbox),
+            _ => frame.try_resized(self.width, self.height),
+        };
+        to_rgba(&placed.map_err(|e| e.to_string())?, out);
         Ok(())
     }
 

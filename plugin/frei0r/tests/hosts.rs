@@ -189,3 +189,27 @@ fn melt_lists_the_params_and_renders_the_source() {
     assert_eq!((p.len(), p[0].width), (64, 256));
     assert!(!p.iter().any(is_error_frame));
 }
+
+#[test]
+fn the_source_letterboxes_into_another_aspect_instead_of_stretching() {
+    let plugins = install("aspect");
+    let d = plugins.parent().unwrap();
+    let wide = d.join("wide.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "frei0r_src=size=128x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
+        .arg(&wide));
+    let square = d.join("square.mkv");
+    run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
+        .arg(&square));
+    let (w, s) = (frames(&wide), frames(&square));
+    assert_eq!(w.len(), s.len());
+    for (i, (a, b)) in w.iter().zip(&s).enumerate() {
+        for y in 0..64 {
+            let row = &a.data[y * 128 * 3..(y + 1) * 128 * 3];
+            // Pillarbox: 32 black columns each side, the square frame untouched in the middle.
+            assert!(row[..32 * 3].iter().chain(&row[96 * 3..]).all(|&v| v == 0), "frame {i} row {y}: bars");
+            assert!(row[32 * 3..96 * 3] == b.data[y * 64 * 3..(y + 1) * 64 * 3], "frame {i} row {y}: the frame is not stretched");
+        }
+    }
+}

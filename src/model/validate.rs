@@ -13,7 +13,7 @@ pub const TEXT_DIM: RangeInclusive<usize> = 1..=65536;
 pub const CHANNELS: RangeInclusive<usize> = 1..=1024;
 pub const COMPRESSION: RangeInclusive<u32> = 1..=64;
 /// Pixel sizes: widths, heights, their minimum, maximum and multiple.
-pub const SIZE: RangeInclusive<u32> = 1..=8192;
+pub const SIZE: RangeInclusive<u32> = 1..=crate::limits::MAX_INPUT_SIDE;
 pub const MAX_FRAMES: RangeInclusive<u32> = 1..=1025;
 pub const FPS_MAX: f64 = 240.0;
 /// Only 1 or 2 are used (2 runs the guided pair in one batch); larger values mean 2.

@@ -7,7 +7,7 @@ use crate::model::ModelPackage;
 use super::ContextMode;
 
 /// Largest width or height anyone may ask for, whatever the manifest says (guards allocation).
-pub const ABSOLUTE_MAX_SIZE: u32 = 8192;
+pub const ABSOLUTE_MAX_SIZE: u32 = crate::limits::MAX_INPUT_SIDE;
 /// Longest clip made window by window (an hour at 30 fps).
 pub const MAX_LONG_FRAMES: u32 = 108_000;
 

@@ -86,7 +86,14 @@ impl Destination {
         } else {
             Destination::Folder(path.to_path_buf())
         };
-        let parent = match &dest {
+        dest.check(path, inputs)?;
+        Ok(dest)
+    }
+
+    /// Checks that the destination's folder exists, that writing it replaces nothing but an
+    /// earlier output of the same kind, and that it is none of `inputs`; `path` names it.
+    fn check(&self, path: &Path, inputs: &[&Path]) -> Result<()> {
+        let parent = match self {
             Destination::Pattern { dir, .. } => dir.clone(),
             Destination::File(p) | Destination::Folder(p) => parent_of(p),
         };
@@ -95,13 +102,13 @@ impl Destination {
             Ok(_) => return Err(verr(path, format!("{} is not a folder", shown(&parent)))),
             Err(_) => return Err(verr(path, format!("output folder {} does not exist; create it first", shown(&parent)))),
         }
-        dest.check_replaceable(path)?;
+        self.check_replaceable(path)?;
         for input in inputs {
-            if dest.covers(input) {
+            if self.covers(input) {
                 return Err(verr(path, format!("would overwrite the input {}; choose another output", shown(input))));
             }
         }
-        Ok(dest)
+        Ok(())
     }
 
     /// Refuses to replace anything but an earlier output of the same kind.
@@ -409,15 +416,7 @@ pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     if path.extension().map(|e| e.to_ascii_lowercase()) != Some("png".into()) || is_pattern(path) {
         return Err(verr(path, "is not a .png file name"));
     }
-    let dest = Destination::File(path.to_path_buf());
-    if !parent_of(path).is_dir() {
-        return Err(verr(path, format!("output folder {} does not exist; create it first", shown(&parent_of(path)))));
-    }
-    dest.check_replaceable(path)?;
-    if let Some(input) = inputs.iter().find(|i| dest.covers(i)) {
-        return Err(verr(path, format!("would overwrite {}; choose another name", shown(input))));
-    }
-    Ok(())
+    Destination::File(path.to_path_buf()).check(path, inputs)
 }
 
 /// Saves a PNG atomically.

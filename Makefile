@@ -3,6 +3,8 @@ PREFIX ?= $(HOME)/.frei0r-1/lib
 # Where `make ofx` puts Kino.ofx.bundle; /usr/OFX/Plugins is searched by every host (needs root).
 OFX_PREFIX ?= $(HOME)/OFX/Plugins
 CARGO ?= cargo
+# Where cargo puts its build (CARGO_TARGET_DIR when set, as cargo itself does).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: build test frei0r clean-frei0r editors editors-shotcut clean-editors ofx clean-ofx
 
@@ -19,7 +21,7 @@ frei0r:
 	$(CARGO) build --release -p kino-frei0r
 	install -d "$(PREFIX)"
 	for name in kino kino_extend kino_animate; do \
-		install -m 0755 target/release/libkino_frei0r.so "$(PREFIX)/$$name.so"; \
+		install -m 0755 $(TARGET_DIR)/release/libkino_frei0r.so "$(PREFIX)/$$name.so"; \
 	done
 	# The plugin looks for models beside its own file: <PREFIX>/../share/kino/models.
 	install -d "$(PREFIX)/../share/kino/models/kino-shapes"
@@ -74,7 +76,7 @@ OFX_BUNDLE = $(OFX_PREFIX)/Kino.ofx.bundle
 ofx:
 	$(CARGO) build --release -p kino-ofx
 	install -d "$(OFX_BUNDLE)/Contents/Linux-x86-64"
-	install -m 0755 target/release/libkino_ofx.so "$(OFX_BUNDLE)/Contents/Linux-x86-64/Kino.ofx"
+	install -m 0755 $(TARGET_DIR)/release/libkino_ofx.so "$(OFX_BUNDLE)/Contents/Linux-x86-64/Kino.ofx"
 	install -d "$(OFX_BUNDLE)/Contents/Resources/models/kino-shapes"
 	install -m 0644 models/kino-shapes/* "$(OFX_BUNDLE)/Contents/Resources/models/kino-shapes/"
 	@echo "installed $(OFX_BUNDLE)"

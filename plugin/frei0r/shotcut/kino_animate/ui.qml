@@ -133,7 +133,7 @@ Item {
             Layout.alignment: Qt.AlignRight
         }
 
-        ComboBox {
+        Shotcut.ComboBox {
             id: deviceCombo
 
             Layout.fillWidth: true

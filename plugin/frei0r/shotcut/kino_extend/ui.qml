@@ -134,7 +134,7 @@ Item {
             Layout.alignment: Qt.AlignRight
         }
 
-        ComboBox {
+        Shotcut.ComboBox {
             id: deviceCombo
 
             Layout.fillWidth: true

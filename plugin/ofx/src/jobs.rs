@@ -24,7 +24,7 @@ pub enum Start {
     /// From the prompt alone (`kino generate`).
     Text,
     /// Continuing these frames (model size), after them (`kino extend`) or before them
-    /// (`kino extend --prepend`).
+    /// (`kino extend --at start`).
     Extend(Side, Vec<RgbFrame>),
     /// From a still (model size): frame 0 is the still (`kino animate`).
     Still(RgbFrame),

@@ -1,6 +1,6 @@
 // The panel of kino's frei0r filter in Shotcut. Every kino parameter is a frei0r string, so
 // every value is written with filter.set(name, string); empty means the plugin's default.
-import QtQuick 2.12
+import QtQuick 2.15
 import QtQuick.Controls 2.12
 import QtQuick.Layouts 1.12
 import Shotcut.Controls 1.0 as Shotcut
@@ -152,10 +152,12 @@ Item {
 
             Layout.fillWidth: true
             selectByMouse: true
-            placeholderText: qsTr('seconds; empty: at the first repeated frame')
-            validator: DoubleValidator {
-                bottom: 0
-                notation: DoubleValidator.StandardNotation
+            placeholderText: qsTr('seconds from the clip\'s start; empty: at the first repeated frame')
+            // Seconds, or empty (the first repeated frame). Not DoubleValidator: an empty field
+            // is not acceptable to it, and a TextField emits editingFinished only for acceptable
+            // text, so Start could never be cleared again.
+            validator: RegularExpressionValidator {
+                regularExpression: /^\s*(\d+(\.\d*)?|\.\d+)?\s*$/
             }
             onEditingFinished: filter.set('start', text.trim())
         }

@@ -44,9 +44,15 @@ impl Retime {
     /// The model frame shown at `seconds` after the seam (or the clip's start): the clip frame
     /// nearest that time, then [`Retime::model_index`]. For hosts that give times, not frame numbers.
     pub fn model_index_at(&self, seconds: f64, model_frames: usize) -> usize {
-        let i = (seconds * self.clip_fps).round().max(0.0);
-        // A time past any clip of usize frames is past the footage too.
-        let i = if i.is_finite() && i < usize::MAX as f64 { i as usize } else { usize::MAX / 2 };
+        self.model_index_after(seconds * self.clip_fps, model_frames)
+    }
+
+    /// The model frame shown `clip_frames` clip frames (not necessarily whole) after the seam:
+    /// the nearest clip frame, then [`Retime::model_index`]. For hosts that count time in frames.
+    pub fn model_index_after(&self, clip_frames: f64, model_frames: usize) -> usize {
+        let i = clip_frames.round().max(0.0);
+        // A time past any clip of usize frames is past the footage too (NaN: max gives 0).
+        let i = if i < usize::MAX as f64 { i as usize } else { usize::MAX / 2 };
         self.model_index(i, model_frames)
     }
 
@@ -333,6 +339,9 @@ mod tests {
         assert_eq!(r.model_index_at(2.0 / 24.0, 100), 1);
         assert_eq!(r.model_index_at(-1.0, 100), 0);
         assert_eq!(r.model_index_at(f64::INFINITY, 100), 99);
+        assert_eq!(r.model_index_at(f64::NAN, 100), 0);
+        assert_eq!(r.model_index_after(4.4, 100), 1);
+        assert_eq!(r.model_index_after(-3.0, 100), 0);
         let same = Retime::new(8.0, 8.0);
         assert!((0..50).all(|i| same.model_index_at(i as f64 * 0.125, 1000) == i));
     }

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use kino::footage::Retime;
 use kino::model::{self, ModelPackage};
 use kino::video;
-use kino::{Device, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions, Stage};
+use kino::{Device, Fit, GenerateRequest, Pipeline, Placement, Progress, RgbFrame, RuntimeOptions, Stage};
 
 #[derive(Parser)]
 #[command(name = "kino", version, about = "Text-to-video diffusion over ONNX Runtime")]
@@ -100,9 +100,11 @@ struct ExtendArgs {
     runtime: RuntimeArgs,
     #[command(flatten)]
     length: LengthArgs,
-    /// WIDTHxHEIGHT the model works at (default: the model's); frames are resized to it and back.
+    /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
     #[arg(long)]
     size: Option<String>,
+    #[command(flatten)]
+    fit: FitArgs,
     #[command(flatten)]
     sampling: SamplingArgs,
 }
@@ -128,7 +130,24 @@ struct AnimateArgs {
     #[arg(long)]
     size: Option<String>,
     #[command(flatten)]
+    fit: FitArgs,
+    #[command(flatten)]
     sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// How the model's frames fit a clip of another shape, never stretched: letterbox shows
+    /// all of them with black bars, crop fills the clip and cuts the overflow. The clip is
+    /// read through the same window.
+    #[arg(long, value_parser = ["letterbox", "crop"], default_value = "letterbox")]
+    fit: String,
+}
+
+impl FitArgs {
+    fn fit(&self) -> Result<Fit> {
+        Ok(self.fit.parse()?)
+    }
 }
 
 #[derive(Args)]
@@ -207,6 +226,7 @@ fn main() {
         Err(e) => e.exit(),
     };
     signals::install();
+    kino::error::set_words(hint_words);
     // FFmpeg's own log lines would come before kino's one-line error about the same problem.
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Quiet);
     log::set_logger(&STDERR_LOG).map(|()| log::set_max_level(log::LevelFilter::Warn)).ok();
@@ -227,6 +247,17 @@ fn main() {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The engine's advice in the command line's words.
+fn hint_words(h: kino::error::Hint) -> String {
+    use kino::error::Hint;
+    match h {
+        Hint::ChooseModel => "pass --model with a model package folder (one with a kino.json), or run `kino models` to list the ones found",
+        Hint::OrtLibrary => "point kino at libonnxruntime.so with --ort-lib or ORT_DYLIB_PATH",
+        Hint::GpuRuntime => "point --ort-lib at its libonnxruntime.so, or use --device cpu / --device auto",
+    }
+    .into()
 }
 
 /// The library's warnings, on stderr as the CLI's other notes are.
@@ -571,11 +602,13 @@ fn animate(args: AnimateArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
-    // The model works at its size; the clip comes back at the image's.
+    // The model works at its size; the clip comes back at the image's, placed without
+    // distortion, and the still goes in through the same window.
+    let fit = args.fit.fit()?;
     let (w, h) = (still.width, still.height);
     let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
-    pipeline.animate(&req, &still.resized(req.width, req.height), &mut |p| bars.update(p), &mut |f| sink.push(f.resized(w, h)))?;
+    pipeline.animate(&req, &still.fitted(req.width, req.height, fit.inverse()), &mut |p| bars.update(p), &mut |f| sink.push(f.fitted(w, h, fit)))?;
     sink.finish(&args.output, &args.sampling, bars)
 }
 
@@ -600,6 +633,9 @@ fn extend(args: ExtendArgs) -> Result<()> {
         bail!("--frames 0: extend by at least one frame");
     }
     let placement = if args.at == "start" { Placement::Before } else { Placement::After };
+    // New frames are placed in the clip without distortion; the context is read through the
+    // window they are shown in, so the footage continues what is seen.
+    let fit = args.fit.fit()?;
     let retime = Retime { clip_fps: fps, model_fps };
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
@@ -622,7 +658,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
     }
     // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
     let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {
-        retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].resized(req.width, req.height)).collect()
+        retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse())).collect()
     };
     match placement {
         Placement::After => {
@@ -632,7 +668,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
             while let Some(f) = reader.next_frame()? {
                 // Only the context is kept, at the model's size: a few frames of an 8K clip would
                 // otherwise be hundreds of MB.
-                let small = f.resized(req.width, req.height);
+                let small = f.fitted(req.width, req.height, fit.inverse());
                 sink.push(f)?;
                 kept.push_back(small);
                 if kept.len() > span {
@@ -646,7 +682,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
             let mut out = 0usize;
             let mut model_index = 0usize;
             pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
-                let frame = f.resized(w, h);
+                let frame = f.fitted(w, h, fit);
                 while out < new_frames && retime.model_index(out, model_new) == model_index {
                     sink.push(frame.clone())?;
                     out += 1;
@@ -675,7 +711,7 @@ fn extend(args: ExtendArgs) -> Result<()> {
             let mut out = 0usize;
             let mut model_index = 0usize;
             pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
-                let frame = f.resized(w, h);
+                let frame = f.fitted(w, h, fit);
                 while out < new_frames && model_new - 1 - retime.model_index(new_frames - 1 - out, model_new) == model_index {
                     sink.push(frame.clone())?;
                     out += 1;

@@ -119,7 +119,6 @@ impl Instance {
     /// threads), and to stderr for hosts without a message suite.
     fn report(&self, msg: &str) {
         use std::collections::HashSet;
-        let msg = &words::panel(msg);
         use std::sync::{Mutex, OnceLock};
         static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
         let first = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string());
@@ -150,6 +149,7 @@ fn status<T>(r: Result<T, OfxStatus>) -> OfxStatus {
 
 pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
     if action == kOfxActionLoad {
+        words::install();
         return status(suites::load());
     }
     if action == kOfxActionUnload {

@@ -104,7 +104,7 @@ pub fn job(key: &JobKey) -> Result<Arc<Job>, String> {
 fn make(key: &JobKey) -> Result<Arc<Job>, String> {
     let pipeline = pipeline(&key.settings)?;
     let request = key.settings.request(&pipeline)?;
-    let footage = Footage::start(pipeline, request, key.start.clone()).map_err(|e| e.to_string())?;
+    let footage = Footage::start(pipeline, request, key.start.clone(), kino_plugin_common::footage_config()).map_err(|e| e.to_string())?;
     stop_at_exit();
     Ok(Arc::new(Job { footage }))
 }

@@ -41,7 +41,7 @@ impl FrameStore {
     /// Whole frames the file may hold (0 until the frame size is known).
     fn slots(&self) -> usize {
         let bytes = self.size.map_or(0, |(w, h)| w as u64 * h as u64 * 3);
-        if bytes == 0 { 0 } else { usize::try_from(self.disk_cap / bytes).unwrap_or(usize::MAX) }
+        self.disk_cap.checked_div(bytes).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub(super) fn push(&mut self, f: RgbFrame) -> Result<()> {

@@ -6,13 +6,12 @@
 //! those of the `kino` command for any clip longer than one window: the same window chaining, the
 //! same window seeds. The thread hands frames over a bounded channel, so it only runs a little
 //! ahead of what was asked (a window plus the channel); frames already handed over are kept for
-//! seeks back, the most recent in memory up to a budget and the rest in an unlinked temporary
-//! file, so memory stays flat whatever the length. Dropping the footage stops the thread.
+//! seeks back, the most recent in memory up to a budget and older ones in an unlinked temporary
+//! file up to a cap ([`FootageConfig`]), so memory and disk stay flat whatever the length.
+//! Dropping the footage stops the thread.
 
-use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+mod store;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -21,6 +20,7 @@ use std::thread::JoinHandle;
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::pipeline::{GenerateRequest, Pipeline, Placement, MAX_LONG_FRAMES};
+use store::FrameStore;
 
 /// Maps between a clip's frame rate and the model's, by nearest frame: the model makes frames at
 /// its own rate and each clip frame shows the model frame nearest in time. The `kino` command
@@ -44,9 +44,15 @@ impl Retime {
     /// The model frame shown at `seconds` after the seam (or the clip's start): the clip frame
     /// nearest that time, then [`Retime::model_index`]. For hosts that give times, not frame numbers.
     pub fn model_index_at(&self, seconds: f64, model_frames: usize) -> usize {
-        let i = (seconds * self.clip_fps).round().max(0.0);
-        // A time past any clip of usize frames is past the footage too.
-        let i = if i.is_finite() && i < usize::MAX as f64 { i as usize } else { usize::MAX / 2 };
+        self.model_index_after(seconds * self.clip_fps, model_frames)
+    }
+
+    /// The model frame shown `clip_frames` clip frames (not necessarily whole) after the seam:
+    /// the nearest clip frame, then [`Retime::model_index`]. For hosts that count time in frames.
+    pub fn model_index_after(&self, clip_frames: f64, model_frames: usize) -> usize {
+        let i = clip_frames.round().max(0.0);
+        // A time past any clip of usize frames is past the footage too (NaN: max gives 0).
+        let i = if i < usize::MAX as f64 { i as usize } else { usize::MAX / 2 };
         self.model_index(i, model_frames)
     }
 
@@ -92,9 +98,22 @@ pub enum Start {
     Still(RgbFrame),
 }
 
-/// Frames kept in memory for seeks back before they go to disk: 64 MiB, or `KINO_FOOTAGE_MB`.
-pub fn memory_budget() -> usize {
-    std::env::var("KINO_FOOTAGE_MB").ok().and_then(|v| v.trim().parse::<usize>().ok()).map_or(64 << 20, |mb| mb << 20)
+/// How footage keeps the frames it has made, for seeks back. The front door fills it (the
+/// plugins from their environment: `KINO_FOOTAGE_MB`, `KINO_FOOTAGE_DISK_MB`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FootageConfig {
+    /// Bytes of the most recent frames kept in memory (64 MiB by default).
+    pub memory: usize,
+    /// Bytes of older frames kept in an unlinked temporary file (4 GiB by default). Frames
+    /// older still are dropped; a seek back to one makes the footage again from its start,
+    /// which gives the same frames (generation is deterministic) at the cost of the time.
+    pub disk: u64,
+}
+
+impl Default for FootageConfig {
+    fn default() -> Self {
+        FootageConfig { memory: 64 << 20, disk: 4 << 30 }
+    }
 }
 
 /// What the generator thread sends: a frame, or why it stopped early.
@@ -103,47 +122,79 @@ type Message = std::result::Result<RgbFrame, Error>;
 /// Generated footage, pulled frame by frame at the model's rate and size.
 pub struct Footage {
     fps: f64,
+    job: Job,
+    config: FootageConfig,
     state: Mutex<State>,
+    /// Set when the footage is stopped for good ([`Footage::stop`], drop).
     stop: Arc<AtomicBool>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Everything that decides the footage: what a restart makes again.
+struct Job {
+    pipeline: Arc<Pipeline>,
+    req: GenerateRequest,
+    start: Start,
+    /// Frames the generator may run ahead of the last one taken, besides its window.
+    queue: usize,
 }
 
 struct State {
-    rx: Option<Receiver<Message>>,
+    generator: Option<Generator>,
     made: FrameStore,
     /// Why the generator stopped, once it has (reported again on later calls past the end).
     failed: Option<String>,
+    restarts: usize,
+}
+
+/// One run of the generator thread.
+struct Generator {
+    rx: Receiver<Message>,
+    thread: JoinHandle<()>,
+    /// Set when this run is given up (a restart, an error): it stops at its next step.
+    abandon: Arc<AtomicBool>,
+}
+
+impl Generator {
+    /// Stops this run and waits for it (at most one denoising step).
+    fn close(self) {
+        self.abandon.store(true, Ordering::SeqCst);
+        // A generator blocked on a full channel sees it closed.
+        drop(self.rx);
+        if self.thread.join().is_err() {
+            log::warn!("the footage generator panicked");
+        }
+    }
+}
+
+impl Job {
+    fn spawn(&self, stop: &Arc<AtomicBool>) -> Result<Generator> {
+        let (tx, rx) = sync_channel::<Message>(self.queue);
+        let abandon = Arc::new(AtomicBool::new(false));
+        let (p, req, start) = (self.pipeline.clone(), self.req.clone(), self.start.clone());
+        let (stop, give_up) = (stop.clone(), abandon.clone());
+        let thread = std::thread::Builder::new()
+            .name("kino-footage".into())
+            .spawn(move || run(&p, &req, &start, &tx, &[&stop, &give_up]))
+            .map_err(|e| Error::io("(footage thread)", e))?;
+        Ok(Generator { rx, thread, abandon })
+    }
 }
 
 impl Footage {
-    /// Starts making the footage `req` (its `frames` is ignored) and `start` describe.
-    pub fn start(pipeline: Arc<Pipeline>, req: GenerateRequest, start: Start) -> Result<Footage> {
-        Self::with_budget(pipeline, req, start, memory_budget())
-    }
-
-    /// [`Footage::start`] keeping up to `budget` bytes of frames in memory.
-    pub fn with_budget(pipeline: Arc<Pipeline>, mut req: GenerateRequest, start: Start, budget: usize) -> Result<Footage> {
+    /// Starts making the footage `req` (its `frames` is ignored) and `start` describe, keeping
+    /// frames as `config` says.
+    pub fn start(pipeline: Arc<Pipeline>, mut req: GenerateRequest, start: Start, config: FootageConfig) -> Result<Footage> {
         req.frames = MAX_LONG_FRAMES;
         req.validate(&pipeline.package)?;
         let frame_bytes = req.width as usize * req.height as usize * 3;
         // The thread runs ahead by one window plus this many frames (at most ~16 MiB of them).
         let queue = pipeline.frames_per_window().clamp(1, ((16usize << 20) / frame_bytes.max(1)).max(1));
-        let (tx, rx) = sync_channel::<Message>(queue);
-        let stop = Arc::new(AtomicBool::new(false));
         let fps = pipeline.package.manifest.video.fps;
-        let thread = {
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("kino-footage".into())
-                .spawn(move || run(&pipeline, &req, &start, &tx, &stop))
-                .map_err(|e| Error::io("(footage thread)", e))?
-        };
-        Ok(Footage {
-            fps,
-            state: Mutex::new(State { rx: Some(rx), made: FrameStore::new(budget), failed: None }),
-            stop,
-            thread: Mutex::new(Some(thread)),
-        })
+        let job = Job { pipeline, req, start, queue };
+        let stop = Arc::new(AtomicBool::new(false));
+        let generator = job.spawn(&stop)?;
+        let state = State { generator: Some(generator), made: FrameStore::new(config.memory, config.disk), failed: None, restarts: 0 };
+        Ok(Footage { fps, job, config, state: Mutex::new(state), stop })
     }
 
     /// Frames per second of the footage: the model's.
@@ -151,31 +202,48 @@ impl Footage {
         self.fps
     }
 
-    /// Frames made so far (and kept).
+    /// Frames made so far (since the last restart).
     pub fn made(&self) -> usize {
         self.lock().made.len()
     }
 
-    /// Frame `index` (0 is the first new frame), generating up to it first. Other callers wait
-    /// meanwhile. An error of the generator is this call's error.
+    /// Times a seek back past the kept frames made the footage again from its start.
+    pub fn restarts(&self) -> usize {
+        self.lock().restarts
+    }
+
+    /// Frame `index` (0 is the first new frame), generating up to it first (from the start
+    /// again when it was dropped for the disk cap). Other callers wait meanwhile. An error of
+    /// the generator is this call's error.
     pub fn frame(&self, index: usize) -> Result<RgbFrame> {
         if index >= MAX_LONG_FRAMES as usize {
             return Err(Error::InvalidRequest(format!("frame {index} is past the longest clip kino makes ({MAX_LONG_FRAMES} model frames)")));
         }
         let mut state = self.lock();
+        if index < state.made.first_kept() && !self.stop.load(Ordering::SeqCst) {
+            if let Some(g) = state.generator.take() {
+                g.close();
+            }
+            state.generator = Some(self.job.spawn(&self.stop)?);
+            state.made = FrameStore::new(self.config.memory, self.config.disk);
+            state.failed = None;
+            state.restarts += 1;
+        }
         while state.made.len() <= index {
             if let Some(why) = &state.failed {
                 return Err(Error::InvalidRequest(why.clone()));
             }
-            let message = match &state.rx {
-                Some(rx) => rx.recv().unwrap_or(Err(Error::InvalidRequest("the footage generator stopped".into()))),
+            let message = match &state.generator {
+                Some(g) => g.rx.recv().unwrap_or(Err(Error::InvalidRequest("the footage generator stopped".into()))),
                 None => Err(Error::Cancelled),
             };
             match message {
                 Ok(f) => state.made.push(f)?,
                 Err(e) => {
                     state.failed = Some(e.to_string());
-                    state.rx = None;
+                    if let Some(g) = state.generator.take() {
+                        g.close();
+                    }
                     return Err(e);
                 }
             }
@@ -186,19 +254,18 @@ impl Footage {
     /// Stops the generator and waits for it (at most one denoising step). Frames made so far
     /// stay readable; later ones are errors. Dropping the footage does this.
     pub fn stop(&self) {
+        // First, without the lock: a caller waiting for a frame holds it until the generator
+        // stops.
         self.stop.store(true, Ordering::SeqCst);
-        {
+        let generator = {
             let mut state = self.lock();
-            // A generator blocked on a full channel sees it closed.
-            state.rx = None;
             if state.failed.is_none() {
                 state.failed = Some("the footage was stopped".into());
             }
-        }
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            if t.join().is_err() {
-                log::warn!("the footage generator panicked");
-            }
+            state.generator.take()
+        };
+        if let Some(g) = generator {
+            g.close();
         }
     }
 
@@ -213,9 +280,11 @@ impl Drop for Footage {
     }
 }
 
-/// The generator thread: the whole job, each frame sent as it is made.
-fn run(p: &Pipeline, req: &GenerateRequest, start: &Start, tx: &SyncSender<Message>, stop: &AtomicBool) {
-    let mut progress = |_| !stop.load(Ordering::SeqCst);
+/// The generator thread: the whole job, each frame sent as it is made, until done or any of
+/// `stops` is set.
+fn run(p: &Pipeline, req: &GenerateRequest, start: &Start, tx: &SyncSender<Message>, stops: &[&AtomicBool]) {
+    let stopped = || stops.iter().any(|s| s.load(Ordering::SeqCst));
+    let mut progress = |_| !stopped();
     let mut send = |f: RgbFrame| tx.send(Ok(f)).map_err(|_| Error::Cancelled);
     let result = match start {
         Start::Text => p.generate(req, &mut progress, &mut send),
@@ -224,100 +293,16 @@ fn run(p: &Pipeline, req: &GenerateRequest, start: &Start, tx: &SyncSender<Messa
     };
     let end = match result {
         Ok(()) => Error::InvalidRequest(format!("past the end of the footage ({MAX_LONG_FRAMES} model frames)")),
-        Err(Error::Cancelled) if stop.load(Ordering::SeqCst) => return,
+        Err(Error::Cancelled) if stopped() => return,
         Err(e) => e,
     };
     // Nobody may be listening any more; then there is nobody to tell.
     let _ = tx.send(Err(end));
 }
 
-/// Frames in the order made: the most recent in memory up to a budget, older ones in an unlinked
-/// temporary file (frame `i` at `i * frame bytes`).
-struct FrameStore {
-    budget: usize,
-    memory: VecDeque<RgbFrame>,
-    memory_bytes: usize,
-    /// Frames `0..on_disk` are in the file.
-    on_disk: usize,
-    size: Option<(u32, u32)>,
-    file: Option<(File, PathBuf)>,
-}
-
-impl FrameStore {
-    fn new(budget: usize) -> Self {
-        FrameStore { budget, memory: VecDeque::new(), memory_bytes: 0, on_disk: 0, size: None, file: None }
-    }
-
-    fn len(&self) -> usize {
-        self.on_disk + self.memory.len()
-    }
-
-    fn push(&mut self, f: RgbFrame) -> Result<()> {
-        f.check()?;
-        let size = *self.size.get_or_insert((f.width, f.height));
-        if size != (f.width, f.height) {
-            return Err(Error::Frame(format!("footage frame {} is {}x{}, the ones before {}x{}", self.len(), f.width, f.height, size.0, size.1)));
-        }
-        self.memory_bytes += f.data.len();
-        self.memory.push_back(f);
-        // The oldest frames go to disk; the newest always stays in memory.
-        while self.memory_bytes > self.budget && self.memory.len() > 1 {
-            let old = self.memory.pop_front().expect("more than one frame");
-            let (file, path) = match &mut self.file {
-                Some(f) => f,
-                None => self.file.insert(crate::pipeline::spool::open_unlinked("footage", "generated frames")?),
-            };
-            let offset = self.on_disk as u64 * old.data.len() as u64;
-            file.seek(SeekFrom::Start(offset)).and_then(|_| file.write_all(&old.data)).map_err(|e| Error::io(path.clone(), e))?;
-            self.memory_bytes -= old.data.len();
-            self.on_disk += 1;
-        }
-        Ok(())
-    }
-
-    fn get(&mut self, i: usize) -> Result<RgbFrame> {
-        if i >= self.on_disk {
-            return self.memory.get(i - self.on_disk).cloned().ok_or_else(|| Error::InvalidRequest(format!("footage frame {i} is not made yet")));
-        }
-        let ((width, height), Some((file, path))) = (self.size.unwrap_or((0, 0)), self.file.as_mut()) else {
-            return Err(Error::InvalidRequest(format!("footage frame {i} is not kept")));
-        };
-        let bytes = width as usize * height as usize * 3;
-        let mut data = vec![0u8; bytes];
-        file.seek(SeekFrom::Start(i as u64 * bytes as u64)).and_then(|_| file.read_exact(&mut data)).map_err(|e| Error::io(path.clone(), e))?;
-        Ok(RgbFrame { width, height, data })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(i: u8) -> RgbFrame {
-        RgbFrame { width: 2, height: 1, data: vec![i; 6] }
-    }
-
-    #[test]
-    fn frames_come_back_from_memory_and_from_disk() {
-        for budget in [0, 13, usize::MAX] {
-            let mut s = FrameStore::new(budget);
-            for i in 0..10 {
-                s.push(frame(i)).unwrap();
-            }
-            assert_eq!(s.len(), 10);
-            assert!(s.memory_bytes <= budget.max(6), "budget {budget}: {} bytes in memory", s.memory_bytes);
-            for i in (0..10).rev().chain(0..10) {
-                assert_eq!(s.get(i as usize).unwrap(), frame(i), "budget {budget}, frame {i}");
-            }
-            assert!(s.get(10).is_err());
-            if let Some((_, path)) = &s.file {
-                assert!(!path.exists(), "{} is visible", path.display());
-            }
-        }
-        let mut s = FrameStore::new(0);
-        s.push(frame(0)).unwrap();
-        assert!(s.push(RgbFrame { width: 1, height: 1, data: vec![0; 3] }).is_err(), "one size");
-    }
 
     #[test]
     fn retime_is_nearest_frame_both_ways() {
@@ -333,6 +318,9 @@ mod tests {
         assert_eq!(r.model_index_at(2.0 / 24.0, 100), 1);
         assert_eq!(r.model_index_at(-1.0, 100), 0);
         assert_eq!(r.model_index_at(f64::INFINITY, 100), 99);
+        assert_eq!(r.model_index_at(f64::NAN, 100), 0);
+        assert_eq!(r.model_index_after(4.4, 100), 1);
+        assert_eq!(r.model_index_after(-3.0, 100), 0);
         let same = Retime::new(8.0, 8.0);
         assert!((0..50).all(|i| same.model_index_at(i as f64 * 0.125, 1000) == i));
     }

@@ -175,6 +175,29 @@ impl Fit {
     }
 }
 
+impl Fit {
+    /// The name front doors use for it: `letterbox` or `crop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fit::Letterbox => "letterbox",
+            Fit::Crop => "crop",
+        }
+    }
+}
+
+impl std::str::FromStr for Fit {
+    type Err = Error;
+
+    /// `letterbox` or `crop` (any case, surrounding spaces ignored).
+    fn from_str(s: &str) -> Result<Fit> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "letterbox" => Ok(Fit::Letterbox),
+            "crop" => Ok(Fit::Crop),
+            _ => Err(Error::InvalidRequest(format!("fit {}: use letterbox or crop", crate::error::quoted(s)))),
+        }
+    }
+}
+
 fn to_u8(v: f32) -> u8 {
     // NaN maps to 0 rather than poisoning the frame.
     let x = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round();
@@ -316,6 +339,16 @@ mod tests {
                 assert!(back.mean_abs_diff(&sq) < 6.0, "letterbox there and crop back: {}", back.mean_abs_diff(&sq));
             }
         }
+    }
+
+    #[test]
+    fn fits_parse_by_name() {
+        for fit in [Fit::Letterbox, Fit::Crop] {
+            assert_eq!(fit.name().parse::<Fit>().unwrap(), fit);
+        }
+        assert_eq!(" Crop ".parse::<Fit>().unwrap(), Fit::Crop);
+        let e = "stretch".parse::<Fit>().unwrap_err().to_string();
+        assert!(e.contains("\"stretch\"") && e.contains("letterbox or crop"), "{e}");
     }
 
     #[test]

@@ -100,6 +100,8 @@ fn bad_input_fails_cleanly_with_one_line() {
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--guidance", "NaN"]), &out, "guidance");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "gpu"]), &out, "unknown device");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder");
+    // The fix in the command line's words.
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder; pass --model with a model package folder");
     assert_clean_failure(&kino(&["generate", "x", "-o", "clip.avi"]), Path::new("clip.avi"), ".mp4");
     let missing = d.join("no/such/dir/clip.mp4");
     assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");

@@ -131,6 +131,85 @@ fn animate_starts_from_the_still() {
     assert_clean_failure(&r, &mp4, "even width and height");
 }
 
+/// `input` through an ffmpeg video filter into a lossless file (same pixel format: exact).
+fn ffmpeg_vf(input: &Path, vf: &str, output: &Path) {
+    let ok = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(input).args(["-vf", vf, "-c:v", "ffv1"]).arg(output).status().unwrap().success();
+    assert!(ok, "ffmpeg -vf {vf}");
+}
+
+/// Columns `x0..x0 + w` of a frame.
+fn columns(f: &RgbFrame, x0: u32, w: u32) -> RgbFrame {
+    let data = (0..f.height).flat_map(|y| f.data[3 * (y * f.width + x0) as usize..3 * (y * f.width + x0 + w) as usize].to_vec()).collect();
+    RgbFrame::new(w, f.height, data).unwrap()
+}
+
+/// Rows `y0..y0 + h` of a frame.
+fn rows(f: &RgbFrame, y0: u32, h: u32) -> RgbFrame {
+    RgbFrame::new(f.width, h, f.data[3 * (y0 * f.width) as usize..3 * ((y0 + h) * f.width) as usize].to_vec()).unwrap()
+}
+
+#[test]
+fn non_square_clips_are_fitted_never_stretched() {
+    let d = tmpdir("extend-fit");
+    let prompt = "a red circle moving right";
+    let base = d.join("base.mkv");
+    assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "51", "-q"]));
+    let a = frames(&base);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let extend = |input: &Path, out: &Path, fit: &str| assert_ok(&kino(&["extend", &s(input), "--prompt", prompt, "--seconds", "2", "--seed", "52", "--fit", fit, "-o", &s(out), "-q"]));
+
+    // Letterbox (the default): the square clip pillarboxed into 128x64. The context is read
+    // through the inverse window (its middle square: the square clip, exactly), and the new
+    // frames are placed back in it at their own size: black bars, and inside them exactly the
+    // square run's frames (no resampling happens at the model's height).
+    let wide = d.join("wide.mkv");
+    ffmpeg_vf(&base, "pad=128:64:32:0:black", &wide);
+    let w = frames(&wide);
+    assert!(w.iter().zip(&a).all(|(x, y)| columns(x, 32, 64) == *y), "precondition: the padded clip holds the square one");
+    let (sq, wd) = (d.join("sq.mkv"), d.join("wide-ext.mkv"));
+    extend(&base, &sq, "letterbox");
+    extend(&wide, &wd, "letterbox");
+    let (fs, fw) = (frames(&sq), frames(&wd));
+    assert_eq!((fw.len(), fw[0].width, fw[0].height), (fs.len(), 128, 64));
+    assert!(fw[..w.len()] == w[..], "the clip's own frames pass through");
+    for (i, (f, g)) in fw.iter().zip(&fs).enumerate().skip(a.len()) {
+        assert!(columns(f, 0, 32).data.iter().chain(&columns(f, 96, 32).data).all(|&v| v == 0), "frame {i}: the bars are black");
+        assert!(columns(f, 32, 64) == *g, "frame {i}: inside the bars, the square run's frame");
+    }
+
+    // Crop: a 64x32 strip (the square clip's middle rows). Its context is the strip
+    // letterboxed into the model's square (black above and below), so it continues what the
+    // square clip with those rows blacked out continues; the new frames are that run's middle rows.
+    let (strip, masked) = (d.join("strip.mkv"), d.join("masked.mkv"));
+    ffmpeg_vf(&base, "crop=64:32:0:16", &strip);
+    ffmpeg_vf(&base, "crop=64:32:0:16,pad=64:64:0:16:black", &masked);
+    let (ms, cr) = (d.join("masked-ext.mkv"), d.join("strip-ext.mkv"));
+    extend(&masked, &ms, "letterbox");
+    extend(&strip, &cr, "crop");
+    let (fm, fc) = (frames(&ms), frames(&cr));
+    assert_eq!((fc.len(), fc[0].width, fc[0].height), (fm.len(), 64, 32));
+    for (i, (f, g)) in fc.iter().zip(&fm).enumerate().skip(a.len()) {
+        assert!(*f == rows(g, 16, 32), "frame {i}: the middle rows of the masked run's frame");
+    }
+
+    // Animate a pillarboxed still: the same bars, and the square still's animation inside.
+    let still = d.join("still.png");
+    let wide_still = d.join("wide.png");
+    assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&base).args(["-frames:v", "1"]).arg(&still).status().unwrap().success());
+    assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&still).args(["-vf", "pad=128:64:32:0:black"]).arg(&wide_still).status().unwrap().success());
+    let (sa, wa) = (d.join("sq-anim.mkv"), d.join("wide-anim.mkv"));
+    for (img, out) in [(&still, &sa), (&wide_still, &wa)] {
+        assert_ok(&kino(&["animate", &s(img), "--prompt", prompt, "--seed", "53", "-o", &s(out), "-q"]));
+    }
+    let (fsa, fwa) = (frames(&sa), frames(&wa));
+    assert_eq!((fwa.len(), fwa[0].width), (fsa.len(), 128));
+    for (i, (f, g)) in fwa.iter().zip(&fsa).enumerate() {
+        assert!(columns(f, 0, 32).data.iter().chain(&columns(f, 96, 32).data).all(|&v| v == 0) && columns(f, 32, 64) == *g, "animated frame {i}");
+    }
+    let r = kino(&["extend", &s(&base), "--prompt", prompt, "--fit", "stretch", "-o", &s(&d.join("x.mkv"))]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("letterbox"));
+}
+
 #[test]
 fn long_generation_is_windowed_and_deterministic() {
     let d = tmpdir("long");

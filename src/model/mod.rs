@@ -35,7 +35,7 @@ impl ModelPackage {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
             let what = if dir.exists() { "is not a folder" } else { "no such folder" };
-            return Err(Error::package(&dir, format!("{what}; pass --model with a model package folder (one with a kino.json), or run `kino models` to list the ones found")));
+            return Err(Error::package(&dir, what).with_hint(crate::error::Hint::ChooseModel));
         }
         let root = sandbox::root(&dir)?;
         let path = sandbox::resolve(&dir, &root, "kino.json", "kino.json").map_err(|e| match e {

@@ -20,7 +20,7 @@ pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
 pub fn root(dir: &Path) -> Result<PathBuf> {
     let root = dir.canonicalize().map_err(|e| Error::package(dir, format!("cannot open the folder ({e})")))?;
     if !root.is_dir() {
-        return Err(Error::package(dir, "not a folder; pass --model with a model package folder (one with a kino.json)"));
+        return Err(Error::package(dir, "not a folder").with_hint(crate::error::Hint::ChooseModel));
     }
     Ok(root)
 }

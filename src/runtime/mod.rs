@@ -384,7 +384,7 @@ pub fn resolve_device(opts: &RuntimeOptions) -> Result<Device> {
         d => Err(Error::ProviderUnavailable {
             provider: d.to_string(),
             library,
-            hint: "install the GPU build (`python3 -m pip install onnxruntime-gpu==1.32.0`) on a machine with an NVIDIA driver and point --ort-lib at its libonnxruntime.so, or use --device cpu / --device auto".into(),
+            hint: "install the GPU build (`python3 -m pip install onnxruntime-gpu==1.32.0`) on a machine with an NVIDIA driver".into(),
         }),
     }
 }

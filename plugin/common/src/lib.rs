@@ -39,3 +39,33 @@ pub fn library_file() -> Option<PathBuf> {
 pub fn library_dir() -> Option<PathBuf> {
     library_file()?.canonicalize().ok()?.parent().map(PathBuf::from)
 }
+
+/// How generated footage is kept for seeks back ([`kino::footage::FootageConfig`]): its defaults,
+/// or as the host's environment says: `KINO_FOOTAGE_MB` (memory) and `KINO_FOOTAGE_DISK_MB` (the
+/// temporary file's cap), in MiB. A value that is not a whole number is ignored.
+pub fn footage_config() -> kino::footage::FootageConfig {
+    footage_config_from(|name| std::env::var(name).ok())
+}
+
+fn footage_config_from(var: impl Fn(&str) -> Option<String>) -> kino::footage::FootageConfig {
+    let mib = |name| var(name).and_then(|v| v.trim().parse::<u64>().ok()).map(|mb| mb.saturating_mul(1 << 20));
+    let d = kino::footage::FootageConfig::default();
+    kino::footage::FootageConfig {
+        memory: mib("KINO_FOOTAGE_MB").map_or(d.memory, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+        disk: mib("KINO_FOOTAGE_DISK_MB").unwrap_or(d.disk),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footage_config_reads_mib_and_ignores_nonsense() {
+        let d = kino::footage::FootageConfig::default();
+        assert_eq!(footage_config_from(|_| None), d);
+        let c = footage_config_from(|n| Some(if n == "KINO_FOOTAGE_MB" { " 8 ".into() } else { "100".into() }));
+        assert_eq!((c.memory, c.disk), (8 << 20, 100 << 20));
+        assert_eq!(footage_config_from(|_| Some("lots".into())), d);
+    }
+}

@@ -61,6 +61,7 @@ fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
 
 #[no_mangle]
 pub extern "C" fn f0r_init() -> c_int {
+    crate::words::install();
     1
 }
 
@@ -100,7 +101,7 @@ pub unsafe extern "C" fn f0r_get_param_info(info: *mut F0rParamInfo, index: c_in
         return;
     }
     guard("f0r_get_param_info", (), || {
-        let Some(p) = usize::try_from(index).ok().and_then(|i| kind().params().get(i)) else { return };
+        let Some(p) = usize::try_from(index).ok().and_then(|i| kind().params().get(i).copied()) else { return };
         // SAFETY: checked non-null; the strings are 'static.
         unsafe { info.write(F0rParamInfo { name: p.name.as_ptr(), kind: F0R_PARAM_STRING, explanation: p.explanation.as_ptr() }) };
     })

@@ -62,6 +62,7 @@ fn jobs() -> &'static Slots {
 
 /// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
+    crate::words::install();
     // Models beside this plugin's own file: the host is the process's executable.
     let anchors: Vec<std::path::PathBuf> = kino_plugin_common::library_dir().into_iter().collect();
     let dir = if settings.model.trim().is_empty() { default_model_dir_with(&anchors) } else { resolve_model_with(settings.model.trim(), &anchors) };
@@ -103,7 +104,7 @@ pub fn job(key: &JobKey) -> Result<Arc<Job>, String> {
 fn make(key: &JobKey) -> Result<Arc<Job>, String> {
     let pipeline = pipeline(&key.settings)?;
     let request = key.settings.request(&pipeline)?;
-    let footage = Footage::start(pipeline, request, key.start.clone()).map_err(|e| e.to_string())?;
+    let footage = Footage::start(pipeline, request, key.start.clone(), kino_plugin_common::footage_config()).map_err(|e| e.to_string())?;
     stop_at_exit();
     Ok(Arc::new(Job { footage }))
 }

@@ -15,6 +15,7 @@
 mod ffi;
 mod jobs;
 mod params;
+mod words;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -56,8 +57,8 @@ impl Instance {
 
     /// Parameter `index`'s value, if this plugin has that parameter.
     pub fn param(&mut self, index: i32) -> Option<&mut String> {
-        let i = usize::try_from(index).ok().filter(|i| *i < self.kind.params().len())?;
-        self.settings.slot(i)
+        let i = usize::try_from(index).ok().and_then(|i| self.kind.param_slots().get(i))?;
+        self.settings.slot(*i)
     }
 
     /// Renders the frame at host time `time` into `out` (RGBA), from `input` (RGBA) for filters.
@@ -86,7 +87,9 @@ impl Instance {
                 if self.still.as_ref().is_none_or(|(_, k)| k.settings != self.settings.footage()) {
                     let p = jobs::pipeline(&self.settings)?;
                     let req = self.settings.request(&p)?;
-                    let still = from_rgba(input, self.width, self.height).resized(req.width, req.height);
+                    // Read through the window the footage is shown in (the inverse of fit).
+                    let fit = self.settings.fit()?.inverse();
+                    let still = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
                     self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
                 }
                 let (t0, key) = self.still.clone().expect("set above");
@@ -143,21 +146,18 @@ impl Instance {
         };
         let retime = Retime::new(clip_fps.unwrap_or(job.fps()), job.fps());
         let frame = job.frame(retime.model_index_at(seconds, MAX_LONG_FRAMES as usize))?;
-        // The source letterboxes (or pillarboxes) the model's frames into a project of another
-        // aspect rather than stretching them; the filters keep `kino extend`'s resize, which
-        // maps their own input's shape back.
-        let placed = match self.kind {
-            Kind::Generate => frame.try_fitted(self.width, self.height, kino::Fit::Letterbox),
-            _ => frame.try_resized(self.width, self.height),
-        };
-        to_rgba(&placed.map_err(|e| e.to_string())?, out);
+        // Placed in a frame of another aspect without distortion (letterbox or crop), as
+        // `kino extend --fit` places them; the filters read their input through the same window.
+        let placed = frame.try_fitted(self.width, self.height, self.settings.fit()?).map_err(|e| e.to_string())?;
+        to_rgba(&placed, out);
         Ok(())
     }
 
     fn remember(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
         let p = jobs::pipeline(&self.settings)?;
         let req = self.settings.request(&p)?;
-        let frame = from_rgba(input, self.width, self.height).resized(req.width, req.height);
+        let fit = self.settings.fit()?.inverse();
+        let frame = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
         self.history.push_back((seconds, frame));
         if self.history.len() > HISTORY {
             self.history.pop_front();

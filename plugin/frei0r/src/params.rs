@@ -39,16 +39,23 @@ impl Kind {
 
     pub fn explanation(self) -> &'static CStr {
         match self {
-            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit)",
+            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit)",
             Kind::Extend => c"Continues a clip with generated footage: frames from `start` (default: the first frame identical to the one before it, as tpad's clones are) are replaced",
             Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
         }
     }
 
-    pub fn params(self) -> &'static [ParamInfo] {
+    /// This plugin's parameters, in the order hosts number them: the common ones, then
+    /// (extend) `start`, then `fit` (appended, so positional settings from before stay valid).
+    pub fn params(self) -> Vec<&'static ParamInfo> {
+        self.param_slots().iter().map(|&i| &PARAMS[i]).collect()
+    }
+
+    /// For each of this plugin's parameters, its place in [`PARAMS`] (and [`Settings::slot`]).
+    pub fn param_slots(self) -> &'static [usize] {
         match self {
-            Kind::Extend => &PARAMS,
-            _ => &PARAMS[..COMMON],
+            Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT],
+            _ => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
         }
     }
 }
@@ -59,9 +66,11 @@ pub struct ParamInfo {
     pub default: &'static str,
 }
 
-const COMMON: usize = 8;
+const START: usize = 8;
+const FIT: usize = 9;
 
-pub static PARAMS: [ParamInfo; COMMON + 1] = [
+/// Every parameter of the three plugins; [`Kind::params`] says which each has.
+pub static PARAMS: [ParamInfo; 10] = [
     ParamInfo { name: c"prompt", explanation: c"What the video shows, e.g. a red circle moving left", default: "" },
     ParamInfo { name: c"seed", explanation: c"Random seed (a whole number); the same seed gives the same frames", default: "0" },
     ParamInfo { name: c"steps", explanation: c"Denoising steps (empty: the model's default)", default: "" },
@@ -71,6 +80,11 @@ pub static PARAMS: [ParamInfo; COMMON + 1] = [
     ParamInfo { name: c"negative_prompt", explanation: c"What the video should not show (empty: the model's default)", default: "" },
     ParamInfo { name: c"time_unit", explanation: c"Unit of the host's frame times: auto (MLT seconds, ffmpeg milliseconds), s or ms", default: "auto" },
     ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: the first repeated frame)", default: "" },
+    ParamInfo {
+        name: c"fit",
+        explanation: c"How the model's frames fit a frame of another shape, never stretched: letterbox (black bars) or crop (fills, cuts the overflow); filters read their input through the same window",
+        default: "letterbox",
+    },
 ];
 
 /// Every parameter's current value, as set by the host.
@@ -85,16 +99,18 @@ pub struct Settings {
     pub negative_prompt: String,
     pub time_unit: String,
     pub start: String,
+    pub fit: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let d = |i: usize| PARAMS[i].default.to_string();
-        Settings { prompt: d(0), seed: d(1), steps: d(2), guidance: d(3), model: d(4), device: d(5), negative_prompt: d(6), time_unit: d(7), start: d(8) }
+        Settings { prompt: d(0), seed: d(1), steps: d(2), guidance: d(3), model: d(4), device: d(5), negative_prompt: d(6), time_unit: d(7), start: d(START), fit: d(FIT) }
     }
 }
 
 impl Settings {
+    /// Parameter `index` of [`PARAMS`].
     pub fn slot(&mut self, index: usize) -> Option<&mut String> {
         Some(match index {
             0 => &mut self.prompt,
@@ -105,15 +121,25 @@ impl Settings {
             5 => &mut self.device,
             6 => &mut self.negative_prompt,
             7 => &mut self.time_unit,
-            8 => &mut self.start,
+            START => &mut self.start,
+            FIT => &mut self.fit,
             _ => return None,
         })
     }
 
     /// The settings that decide the footage (the time unit and start only decide which frame
-    /// is shown when), so instances that differ only in those share it.
+    /// is shown when, fit how it is placed and the frames it starts from, which are part of
+    /// the footage's key), so instances that differ only in those share it.
     pub fn footage(&self) -> Settings {
-        Settings { time_unit: String::new(), start: String::new(), ..self.clone() }
+        Settings { time_unit: String::new(), start: String::new(), fit: String::new(), ..self.clone() }
+    }
+
+    /// How frames fit the host's frame (empty: letterbox).
+    pub fn fit(&self) -> Result<kino::Fit, String> {
+        match self.fit.trim() {
+            "" => Ok(kino::Fit::Letterbox),
+            f => f.parse().map_err(|e: kino::Error| e.to_string()),
+        }
     }
 
     /// The request these settings stand for, on the pipeline's defaults.
@@ -170,8 +196,15 @@ mod tests {
         assert_eq!(Kind::from_file_stem("kino"), Kind::Generate);
         assert_eq!(Kind::from_file_stem("kino_extend"), Kind::Extend);
         assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
-        assert_eq!(Kind::Generate.params().len(), 8);
-        assert_eq!(Kind::Extend.params().len(), 9);
+        let names = |k: Kind| k.params().iter().map(|p| p.name.to_str().unwrap()).collect::<Vec<_>>();
+        assert_eq!(names(Kind::Generate).len(), 9);
+        assert_eq!(names(Kind::Animate), names(Kind::Generate));
+        // Extend's start keeps its place (ffmpeg sets parameters by position); fit comes last.
+        assert_eq!(names(Kind::Extend)[8..], ["start", "fit"]);
+        assert_eq!(names(Kind::Generate)[8], "fit");
+        for k in [Kind::Generate, Kind::Extend, Kind::Animate] {
+            assert!(k.params().iter().zip(k.param_slots()).all(|(p, &i)| std::ptr::eq(*p, &PARAMS[i])));
+        }
     }
 
     #[test]
@@ -187,6 +220,11 @@ mod tests {
         assert_eq!(s.time_scale(false), Ok(1.0));
         s.time_unit = "hours".into();
         assert!(s.time_scale(false).is_err());
-        assert!(s.slot(9).is_none());
+        assert!(s.slot(10).is_none());
+        assert_eq!(s.fit(), Ok(kino::Fit::Letterbox));
+        *s.slot(FIT).unwrap() = "crop".into();
+        assert_eq!(s.fit(), Ok(kino::Fit::Crop));
+        s.fit = "stretch".into();
+        assert!(s.fit().unwrap_err().contains("letterbox or crop"));
     }
 }

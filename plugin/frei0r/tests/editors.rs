@@ -128,7 +128,7 @@ fn kdenlive_descriptions_name_the_plugin_parameters() {
             assert!(["keywords", "constant", "list"].contains(&ty.as_str()), "{file}: {name} has type {ty}");
             // What Kdenlive writes for the defaults is what the plugin accepts.
             let mut s = kino_frei0r::Settings::default();
-            let i = kind.params().iter().position(|q| q.name.to_str().unwrap() == name).unwrap();
+            let i = kino_frei0r::PARAMS.iter().position(|q| q.name.to_str().unwrap() == name).unwrap();
             *s.slot(i).unwrap() = default.clone();
             match name.as_str() {
                 "seed" | "steps" => {
@@ -138,6 +138,7 @@ fn kdenlive_descriptions_name_the_plugin_parameters() {
                 "guidance" => assert!(ty == "constant" && default.parse::<f32>().is_ok(), "{file}: guidance is a number field"),
                 "start" => assert!(s.start_seconds().is_ok(), "{file}: start default {default:?}"),
                 "device" => assert_eq!(ty, "list", "{file}: device is a list"),
+                "fit" => assert!(ty == "list" && s.fit().is_ok(), "{file}: fit is a list whose default the plugin takes"),
                 _ => assert_eq!(ty, "keywords", "{file}: {name} is a text field"),
             }
         }
@@ -162,7 +163,7 @@ fn shotcut_filters_name_the_plugin_parameters() {
         // Numbers go to the plugin as strings it parses: never a JavaScript number through set().
         for line in ui.lines().filter(|l| l.contains("filter.set('")) {
             let value = line.split_once(", ").unwrap().1;
-            assert!(value.starts_with('\'') || value.starts_with("String(") || value.starts_with("text") || value.starts_with("devices[") || value.contains("toFixed("), "{name}/ui.qml: {line}");
+            assert!(value.starts_with('\'') || value.starts_with("String(") || value.starts_with("text") || value.starts_with("devices[") || value.starts_with("fits[") || value.contains("toFixed("), "{name}/ui.qml: {line}");
         }
     }
 }

@@ -157,7 +157,10 @@ fn two_instances_at_once_and_bad_params() {
     assert!(frames(&bad).iter().all(is_error_frame));
     // A missing model: the same.
     let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("/nowhere/model"));
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(log.contains("/nowhere/model"), "{log}");
+    // The fix names the plugin's parameter, never the command line's flag.
+    assert!(log.contains("set the model parameter to") && !log.contains("--model") && !log.contains("kino models"), "{log}");
 }
 
 #[test]
@@ -210,6 +213,36 @@ fn the_source_letterboxes_into_another_aspect_instead_of_stretching() {
             // Pillarbox: 32 black columns each side, the square frame untouched in the middle.
             assert!(row[..32 * 3].iter().chain(&row[96 * 3..]).all(|&v| v == 0), "frame {i} row {y}: bars");
             assert!(row[32 * 3..96 * 3] == b.data[y * 64 * 3..(y + 1) * 64 * 3], "frame {i} row {y}: the frame is not stretched");
+        }
+    }
+}
+
+#[test]
+fn filters_fit_other_aspects_as_kino_extend_does() {
+    let plugins = install("fit");
+    let d = plugins.parent().unwrap();
+    let prompt = "a green square moving right";
+    let base = d.join("base.mkv");
+    kino(&["generate", prompt, "--seed", "15", "-o", base.to_str().unwrap()]);
+    // The square clip pillarboxed into 128x64.
+    let wide = d.join("wide.mkv");
+    run(ffmpeg(&plugins).arg("-i").arg(&base).args(["-vf", "pad=128:64:32:0:black", "-c:v", "ffv1"]).arg(&wide));
+    let n = frames(&wide).len();
+    // Parameters by position: fit is the 10th (after start).
+    for (fit, params) in [("letterbox", format!("{prompt}|16")), ("crop", format!("{prompt}|16||||||||crop"))] {
+        let out = d.join(format!("ext-{fit}.mkv"));
+        let vf = format!("tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params={params}");
+        run(ffmpeg(&plugins).arg("-i").arg(&wide).args(["-vf", &vf, "-c:v", "ffv1"]).arg(&out));
+        let cli = d.join(format!("cli-{fit}.mkv"));
+        kino(&["extend", wide.to_str().unwrap(), "--prompt", prompt, "--seconds", "2", "--seed", "16", "--fit", fit, "-o", cli.to_str().unwrap()]);
+        let (p, c) = (frames(&out), frames(&cli));
+        assert_eq!((p.len(), p[0].width, p[0].height), (n + 16, 128, 64));
+        assert!(p == c, "{fit}: the same frames as kino extend --fit {fit}");
+        if fit == "letterbox" {
+            for (i, f) in p.iter().enumerate().skip(n) {
+                let bars = f.data.chunks_exact(128 * 3).all(|row| row[..32 * 3].iter().chain(&row[96 * 3..]).all(|&v| v == 0));
+                assert!(bars, "generated frame {i}: black bars, the square frame between them");
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use kino::footage::{Footage, Start};
+use kino::footage::{Footage, FootageConfig, Start};
 use kino::video::decode_video;
 use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
@@ -139,7 +139,7 @@ fn footage_seeks_back_from_disk_and_stops_when_dropped() {
     })
     .unwrap();
     // No memory budget: every frame but the newest is read back from the file.
-    let footage = Footage::with_budget(p.clone(), req.clone(), Start::Text, 0).unwrap();
+    let footage = Footage::start(p.clone(), req.clone(), Start::Text, FootageConfig { memory: 0, ..Default::default() }).unwrap();
     assert_eq!(footage.frame(40).unwrap(), made[40], "forwards");
     for i in [0, 39, 12, 40, 1, 47] {
         assert_eq!(footage.frame(i).unwrap(), made[i], "frame {i}");
@@ -153,9 +153,25 @@ fn footage_seeks_back_from_disk_and_stops_when_dropped() {
     // An error of the generator is the frame call's error.
     let mut bad = req.clone();
     bad.width = 1000;
-    assert!(Footage::start(p.clone(), bad, Start::Text).is_err(), "a bad request fails at once");
-    let wrong = Footage::start(p, req, Start::Still(RgbFrame { width: 8, height: 8, data: vec![0; 192] })).unwrap();
+    assert!(Footage::start(p.clone(), bad, Start::Text, FootageConfig::default()).is_err(), "a bad request fails at once");
+    let wrong = Footage::start(p.clone(), req.clone(), Start::Still(RgbFrame { width: 8, height: 8, data: vec![0; 192] }), FootageConfig::default()).unwrap();
     let e = wrong.frame(0).unwrap_err().to_string();
     assert!(e.contains("8x8"), "{e}");
     assert_eq!(wrong.frame(5).unwrap_err().to_string(), e, "and stays the answer");
+
+    // A disk cap of 5 frames and no memory: the newest frame in memory, the 5 before it on
+    // disk, older ones dropped. A seek back to a dropped frame makes the footage again from its
+    // start: the same frames (generation is deterministic), never a wrong or missing one.
+    let frame_bytes = req.width as u64 * req.height as u64 * 3;
+    let capped = Footage::start(p, req, Start::Text, FootageConfig { memory: 0, disk: 5 * frame_bytes }).unwrap();
+    for (i, want) in made.iter().enumerate().take(30) {
+        assert_eq!(capped.frame(i).unwrap(), *want, "in order, frame {i}");
+    }
+    assert_eq!(capped.frame(24).unwrap(), made[24], "still on disk");
+    assert_eq!(capped.restarts(), 0);
+    assert_eq!(capped.frame(3).unwrap(), made[3], "dropped, then made again");
+    assert_eq!(capped.restarts(), 1);
+    assert_eq!(capped.frame(1).unwrap(), made[1], "kept since the restart");
+    assert_eq!(capped.frame(29).unwrap(), made[29]);
+    assert_eq!(capped.restarts(), 1, "forward again without another restart");
 }

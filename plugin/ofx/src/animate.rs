@@ -7,6 +7,7 @@
 use crate::actions::{Instance, Pick, Shown};
 use crate::jobs::{self, JobKey, Start};
 use crate::{caps, inplace, params};
+use kino::footage::Retime;
 
 fn start(inst: &Instance, t: f64) -> Result<Option<f64>, String> {
     let s = inst.fx.param(params::START).and_then(|p| p.int_at(t)).map_err(|e| params::err(params::START, e))?;
@@ -37,7 +38,8 @@ fn footage(inst: &Instance, t: f64, from: f64, still: kino::RgbFrame) -> Result<
     let settings = inst.settings(t)?;
     let p = jobs::pipeline(&settings)?;
     let frames = jobs::frames_for(&p, settings.seconds());
-    let i = ((t - from) / inst.host_fps() * p.package.manifest.video.fps).round().max(0.0) as usize;
+    let retime = Retime::new(inst.host_fps(), p.package.manifest.video.fps);
+    let i = retime.model_index_after(t - from, frames as usize);
     Ok(Shown::Generated { key: JobKey { settings, frames, start: Start::Still(still) }, pick: Pick::FromStart(i) })
 }
 

@@ -113,7 +113,7 @@ fn posted() -> &'static Mutex<HashMap<usize, HashSet<String>>> {
 /// Posts `text` once per instance (message suite, else stderr) and shows it in Status where
 /// the host lets the plugin write it now (see [`set_status`]).
 pub fn tell(inst: &Instance, kind: &CStr, text: &str) {
-    let text = crate::words::panel(text);
+    let text = text.to_string();
     // Hosts without temporal clip access (MLT) make an instance per frame: there "once per
     // instance" would be once per frame, so each thing is said once per process instead.
     let who = if host_temporal() { inst.fx.h as usize } else { 0 };
@@ -132,7 +132,7 @@ pub fn tell(inst: &Instance, kind: &CStr, text: &str) {
 /// user sees what a render found. Elsewhere render-time news goes to the message suite only.
 pub fn set_status(inst: &Instance, text: &str) {
     if let Ok(p) = inst.fx.param(crate::params::STATUS) {
-        let _ = p.set_string(&crate::words::panel(text));
+        let _ = p.set_string(text);
     }
 }
 

@@ -11,6 +11,8 @@
 use crate::actions::{Instance, Pick, Shown};
 use crate::jobs::{self, JobKey, Side, Start};
 use crate::{caps, inplace, params};
+use kino::footage::{context_wanted, Retime};
+use kino::Placement;
 
 fn side(inst: &Instance, t: f64) -> Result<Side, String> {
     let v = inst.fx.param(params::PLACEMENT).and_then(|p| p.int_at(t)).map_err(|e| params::err(params::PLACEMENT, e))?;
@@ -42,22 +44,25 @@ fn kept(inst: &Instance, t: f64) -> Result<(Side, f64, f64), String> {
     Ok((side, kept.0, kept.1))
 }
 
-/// Context frames wanted (as `kino extend`): enough for either side.
-fn wanted(p: &kino::Pipeline) -> usize {
-    let (ctx, _) = p.window_layout();
-    let l = &p.package.manifest.latent;
-    ctx.max(l.temporal_compression as usize * l.latent_frames(ctx as u32))
+/// The retiming between the host's rate and the model's: kino's one rule.
+fn retime(inst: &Instance, p: &kino::Pipeline) -> Retime {
+    Retime::new(inst.host_fps(), p.package.manifest.video.fps)
 }
 
-/// Source times of the context, in time order, counted from the seam at the model's rate.
+/// Source times of the context, in time order: the clip frames `kino extend` takes, counted
+/// from the seam at the model's rate.
 fn context_times(inst: &Instance, p: &kino::Pipeline, side: Side, (a, b): (f64, f64)) -> Result<Vec<f64>, String> {
     // Saturating: in place, a prepend's clip may run on without a known end.
-    let n = ((b - a).round() as i64).saturating_add(1);
-    let step = inst.host_fps() / p.package.manifest.video.fps;
-    let k: Vec<i64> = (0..wanted(p)).map(|j| (j as f64 * step).round() as i64).take_while(|k| *k < n).collect();
+    let n = ((b - a).round() as usize).saturating_add(1);
+    let placement = match side {
+        Side::After => Placement::After,
+        Side::Before => Placement::Before,
+    };
+    let idx = retime(inst, p).context_indices(n, context_wanted(p), placement);
     Ok(match side {
-        Side::After => k.into_iter().rev().map(|k| b - k as f64).collect(),
-        Side::Before => k.into_iter().map(|k| a + k as f64).collect(),
+        // Counted back from the last kept frame, so the times are the kept frames' own.
+        Side::After => idx.into_iter().map(|i| b - (n - 1 - i) as f64).collect(),
+        Side::Before => idx.into_iter().map(|i| a + i as f64).collect(),
     })
 }
 
@@ -96,23 +101,22 @@ fn generated(inst: &Instance, t: f64, ctx: &Context) -> Result<Shown, String> {
     let settings = inst.settings(t)?;
     let p = jobs::pipeline(&settings)?;
     let req = jobs::request(&p, &settings, 1)?;
-    let host_fps = inst.host_fps();
-    let model_fps = p.package.manifest.video.fps;
+    let retime = retime(inst, &p);
     // New footage at the host's rate, and the model frames that cover it.
-    let new_frames = (settings.seconds() * host_fps).round().max(1.0);
-    let model_new = ((new_frames - 1.0) * model_fps / host_fps).round() as u32 + 1;
+    let new_frames = (settings.seconds() * inst.host_fps()).round().max(1.0) as usize;
+    let model_new = retime.model_frames_for(new_frames);
     let ctx = ctx(side, a, b, req.width, req.height)?;
     // Output frames from the seam (0 = next to the clip) and the model frame nearest in time.
     let from_seam = match side {
         Side::After => t - b - 1.0,
         Side::Before => a - t - 1.0,
     };
-    let model_index = (from_seam.round().max(0.0) * model_fps / host_fps).round() as usize;
+    let model_index = retime.model_index_after(from_seam, model_new);
     let pick = match side {
         Side::After => Pick::FromStart(model_index),
         Side::Before => Pick::FromEnd(model_index),
     };
-    Ok(Shown::Generated { key: JobKey { settings, frames: model_new, start: Start::Extend(side, ctx) }, pick })
+    Ok(Shown::Generated { key: JobKey { settings, frames: model_new as u32, start: Start::Extend(side, ctx) }, pick })
 }
 
 /// The first generated time next to the clip (for the Generate button).

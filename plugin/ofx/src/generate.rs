@@ -3,6 +3,7 @@
 
 use crate::actions::{Instance, Pick, Shown};
 use crate::jobs::{self, JobKey, Start};
+use kino::footage::Retime;
 use kino::model::ModelPackage;
 
 /// The output's first frame (its frame range, else 0).
@@ -15,8 +16,8 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     let settings = inst.settings(t)?;
     let p = jobs::pipeline(&settings)?;
     let frames = jobs::frames_for(&p, settings.seconds());
-    let model_fps = p.package.manifest.video.fps;
-    let i = ((t - first_time(inst)?) / inst.host_fps() * model_fps).round().max(0.0) as usize;
+    let retime = Retime::new(inst.host_fps(), p.package.manifest.video.fps);
+    let i = retime.model_index_after(t - first_time(inst)?, frames as usize);
     Ok(Shown::Generated { key: JobKey { settings, frames, start: Start::Text }, pick: Pick::FromStart(i) })
 }
 

@@ -122,6 +122,7 @@ pub fn model_dir(model: &str) -> PathBuf {
 
 /// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
+    crate::words::install();
     let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
     Pipeline::shared(&model_dir(&settings.model), device)
 }

@@ -353,6 +353,8 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
     let errors: Vec<&(String, String)> = msgs.iter().filter(|(k, _)| k == "OfxMessageError").collect();
     assert_eq!(errors.len(), 1, "posted once, not per frame: {msgs:?}");
     assert!(errors[0].1.contains("/nowhere/model"), "{:?}", errors[0]);
+    // The fix in the panel's words: the field to set, never the command line's flag.
+    assert!(errors[0].1.contains("set Model package to") && !errors[0].1.contains("--model") && !errors[0].1.contains("kino models"), "{:?}", errors[0]);
     // The Generate button says so in the status line.
     inst.press("generate");
     match inst.param("status") {

@@ -9,6 +9,7 @@ Item {
     id: kino
 
     property var devices: ['cpu', 'auto', 'cuda', 'cuda:1', 'tensorrt']
+    property var fits: ['letterbox', 'crop']
 
     function load() {
         promptText.text = filter.get('prompt');
@@ -19,10 +20,12 @@ Item {
         modelText.text = filter.get('model');
         var d = devices.indexOf(filter.get('device'));
         deviceCombo.currentIndex = d < 0 ? 0 : d;
+        var f = fits.indexOf(filter.get('fit'));
+        fitCombo.currentIndex = f < 0 ? 0 : f;
     }
 
     width: 350
-    height: 360
+    height: 390
     Component.onCompleted: {
         if (filter.isNew) {
             // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
@@ -31,6 +34,7 @@ Item {
             filter.set('steps', '20');
             filter.set('guidance', '4');
             filter.set('device', 'cpu');
+            filter.set('fit', 'letterbox');
         }
         load();
     }
@@ -139,6 +143,19 @@ Item {
             Layout.fillWidth: true
             model: [qsTr('CPU'), qsTr('Automatic (GPU if there is one)'), qsTr('CUDA GPU 0'), qsTr('CUDA GPU 1'), qsTr('TensorRT GPU 0')]
             onActivated: filter.set('device', devices[index])
+        }
+
+        Label {
+            text: qsTr('Fit')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        Shotcut.ComboBox {
+            id: fitCombo
+
+            Layout.fillWidth: true
+            model: [qsTr('Letterbox (black bars)'), qsTr('Crop (fill the frame)')]
+            onActivated: filter.set('fit', fits[index])
         }
 
         Label {

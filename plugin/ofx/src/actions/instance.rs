@@ -1,0 +1,151 @@
+//! The effect instance an action works on, with the helpers every effect uses, and what the
+//! output shows at a time.
+
+
+use crate::abi::*;
+use crate::jobs::{self, JobKey, Outcome};
+use crate::params;
+use crate::render;
+use crate::suites::{Clip, Effect};
+use crate::{animate, extend, generate, Kind};
+
+/// An effect instance during an action, with the helpers every effect uses.
+pub struct Instance {
+    pub kind: Kind,
+    pub fx: Effect,
+}
+
+/// What the output shows at one time.
+pub enum Shown {
+    /// The source's own frame at this time, untouched.
+    Source(f64),
+    /// A frame of generated footage.
+    Generated { key: JobKey, pick: Pick },
+}
+
+/// Which frame of the footage (at the model's rate), clamped to the footage's length.
+#[derive(Clone, Copy, Debug)]
+pub enum Pick {
+    FromStart(usize),
+    FromEnd(usize),
+}
+
+impl Pick {
+    pub fn index(self, len: usize) -> usize {
+        match self {
+            Pick::FromStart(i) => i.min(len.saturating_sub(1)),
+            Pick::FromEnd(back) => len.saturating_sub(1).saturating_sub(back),
+        }
+    }
+}
+
+impl Instance {
+    pub fn source(&self) -> Result<Clip, String> {
+        self.fx.clip(kOfxImageEffectSimpleSourceClipName).map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
+    }
+
+    /// The project's frame rate, frames per second: "Frame rate (fps)" when set, else the
+    /// host's ([`said_fps`]), else 24.
+    pub fn host_fps(&self) -> f64 {
+        let usable = |f: &f64| f.is_finite() && *f > 0.0;
+        self.fx.param(params::FRAME_RATE).and_then(|p| p.double_at(0.0)).ok().filter(usable).or_else(|| said_fps(&self.fx)).unwrap_or(24.0)
+    }
+
+    /// How generated frames fit the host's frame ("Fit"; Letterbox where it cannot be read).
+    pub fn fit(&self) -> kino::frame::Fit {
+        match self.fx.param(params::FIT).and_then(|p| p.int_at(0.0)) {
+            Ok(1) => kino::frame::Fit::Crop,
+            _ => kino::frame::Fit::Letterbox,
+        }
+    }
+
+    /// The source clip's frame range [first, last], in frames.
+    pub fn source_range(&self) -> Result<(f64, f64), String> {
+        let r = self.source()?.props.doubles::<2>(kOfxImageEffectPropFrameRange).map_err(|e| format!("the source's frame range (host status {e})"))?;
+        Ok((r[0], r[1]))
+    }
+
+    /// The source's frame at `time`, whole, as 8-bit RGB (top row first).
+    pub fn source_frame(&self, time: f64) -> Result<kino::RgbFrame, String> {
+        let img = self.source()?.image(time).map_err(|e| format!("source frame at {time}: host status {e}"))?;
+        let img = img.ok_or_else(|| format!("the source has no frame at time {time}"))?;
+        Ok(render::read_frame(&img.pixels()?))
+    }
+
+    /// The source's frame at `time` at the model's size (`w` x `h`), read through the window
+    /// generated frames are shown in (the inverse of "Fit"), so footage continues what is seen.
+    pub fn model_frame(&self, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
+        self.source_frame(time)?.try_fitted(w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
+    }
+
+    pub fn settings(&self, time: f64) -> Result<params::Settings, String> {
+        params::read(&self.fx, time)
+    }
+
+    /// What time `t` shows.
+    pub fn shown(&self, t: f64) -> Result<Shown, String> {
+        match self.kind {
+            Kind::Generate => generate::shown(self, t),
+            Kind::Extend => extend::shown(self, t),
+            Kind::Animate => animate::shown(self, t),
+        }
+    }
+
+    /// The footage for `key`, made now with the host's progress bar if needed; `None` when the
+    /// host aborted.
+    pub(super) fn footage(&self, key: &JobKey) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
+        let mut started = false;
+        let fx = self.fx;
+        let outcome = jobs::footage(key, &mut |fraction| {
+            if !started {
+                started = true;
+                fx.progress_start(&format!("{}: generating", self.kind.label()));
+            }
+            fx.progress_update(fraction) && !fx.aborted()
+        });
+        if started {
+            fx.progress_end();
+        }
+        match outcome? {
+            Outcome::Ready(f) => Ok(Some(f)),
+            Outcome::Cancelled => Ok(None),
+        }
+    }
+
+    /// Posts an error once per process per message (hosts render every frame, often in many
+    /// threads), and to stderr for hosts without a message suite.
+    pub(super) fn report(&self, msg: &str) {
+        use std::collections::HashSet;
+        use std::sync::{Mutex, OnceLock};
+        static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+        let first = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string());
+        if first {
+            eprintln!("kino ofx: error: {msg}");
+            self.fx.message(kOfxMessageError, &format!("{}: {msg}", self.kind.label()));
+        }
+    }
+}
+
+/// The frame rate the host says: the output clip's, else the effect instance's (the
+/// project's), else the source clip's. MLT 7.40 says none (it writes the project's rate where
+/// getPropertySet does not reach).
+pub fn said_fps(fx: &Effect) -> Option<f64> {
+    let usable = |f: &f64| f.is_finite() && *f > 0.0;
+    let from = |c: Result<Clip, OfxStatus>| c.ok().and_then(|c| c.props.double(kOfxImageEffectPropFrameRate, 0).ok()).filter(usable);
+    from(fx.clip(kOfxImageEffectOutputClipName))
+        .or_else(|| fx.props().ok().and_then(|p| p.double(kOfxImageEffectPropFrameRate, 0).ok()).filter(usable))
+        .or_else(|| from(fx.clip(kOfxImageEffectSimpleSourceClipName)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(super) fn picks_clamp_to_the_footage() {
+        assert_eq!(Pick::FromStart(3).index(17), 3);
+        assert_eq!(Pick::FromStart(30).index(17), 16);
+        assert_eq!(Pick::FromEnd(0).index(17), 16);
+        assert_eq!(Pick::FromEnd(20).index(17), 0);
+    }
+}

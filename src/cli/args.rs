@@ -1,0 +1,312 @@
+//! The command line's arguments (clap) and what they turn into: runtime options, a request, a frame count.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+
+use kino::model::{self, ModelPackage};
+use kino::{Device, Fit, GenerateRequest, RuntimeOptions};
+
+#[derive(Parser)]
+#[command(name = "kino", version, about = "Text-to-video diffusion over ONNX Runtime")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Generate a clip from a prompt.
+    Generate(GenerateArgs),
+    /// Continue a video clip forwards (or backwards) with generated footage.
+    Extend(ExtendArgs),
+    /// Animate a still image: the clip starts from it.
+    Animate(AnimateArgs),
+    /// Time a model: load (cold and warm), each component's runs, each step, end to end, and
+    /// the share of time spent outside ONNX Runtime.
+    Bench(BenchArgs),
+    /// List the model packages kino can find.
+    Models {
+        /// Extra folders to search (each a package, or a folder of packages).
+        #[arg(long = "path")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct RuntimeArgs {
+    /// Model package folder or name (default: the shipped kino-shapes).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// cpu, cuda[:N], tensorrt[:N] or auto (best available, logged).
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: String,
+    /// ONNX Runtime intra-op threads, 1 to 256 (default: all cores). Part of what a seed
+    /// reproduces: pass the printed count to get the same frames on another machine.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, kino's venv, python3's onnxruntime, system).
+    #[arg(long)]
+    pub(crate) ort_lib: Option<PathBuf>,
+    /// CUDA / TensorRT: capture the denoiser's steps as a CUDA graph and replay it.
+    #[arg(long)]
+    pub(crate) cuda_graph: bool,
+    /// Run the denoiser without IoBinding (for comparison; same frames, one output allocation per step).
+    #[arg(long, hide = true)]
+    pub(crate) unbound_runs: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct GenerateArgs {
+    /// What the clip shows, e.g. "a red circle moving left".
+    pub(crate) prompt: String,
+    /// Output: .mp4 (H.264), .mkv (lossless FFV1) or a folder/ of PNG frames.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) length: LengthArgs,
+    /// Frames per second of the output (default: the model's).
+    #[arg(long)]
+    pub(crate) fps: Option<f64>,
+    /// WIDTHxHEIGHT (default: the model's).
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ExtendArgs {
+    /// The clip to continue (any format ffmpeg reads). It is not modified.
+    pub(crate) input: PathBuf,
+    /// What the new footage shows.
+    #[arg(long)]
+    pub(crate) prompt: String,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames: the clip with the new footage.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    /// Append the new footage after the clip's end, or prepend it before its start.
+    #[arg(long, value_parser = ["end", "start"], default_value = "end")]
+    pub(crate) at: String,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) length: LengthArgs,
+    /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    #[command(flatten)]
+    pub(crate) fit: FitArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct AnimateArgs {
+    /// The still image (PNG, JPEG, ... anything ffmpeg reads). It is not modified.
+    pub(crate) image: PathBuf,
+    /// What happens in the clip.
+    #[arg(long)]
+    pub(crate) prompt: String,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) length: LengthArgs,
+    /// Frames per second of the output (default: the model's).
+    #[arg(long)]
+    pub(crate) fps: Option<f64>,
+    /// WIDTHxHEIGHT the model works at (default: the model's); the output has the image's size.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    #[command(flatten)]
+    pub(crate) fit: FitArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct FitArgs {
+    /// How the model's frames fit a clip of another shape, never stretched: letterbox shows
+    /// all of them with black bars, crop fills the clip and cuts the overflow. The clip is
+    /// read through the same window.
+    #[arg(long, value_parser = ["letterbox", "crop"], default_value = "letterbox")]
+    pub(crate) fit: String,
+}
+
+impl FitArgs {
+    pub(crate) fn fit(&self) -> Result<Fit> {
+        Ok(self.fit.parse()?)
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    /// The prompt generated in every run.
+    #[arg(long, default_value = "a red circle moving left")]
+    pub(crate) prompt: String,
+    /// WIDTHxHEIGHT (default: the model's).
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    /// Frames (one window; default: the model's).
+    #[arg(long)]
+    pub(crate) frames: Option<u32>,
+    /// Denoising steps (default: the model's).
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// Guidance scale (default: the model's; above 1 runs the model twice per step or as a batch of 2).
+    #[arg(long)]
+    pub(crate) guidance: Option<f32>,
+    /// Timed generations after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) runs: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct LengthArgs {
+    /// Length in seconds (of the new footage, for extend). Longer than one model window is
+    /// made window by window.
+    #[arg(long, conflicts_with = "frames")]
+    pub(crate) seconds: Option<f64>,
+    /// Exact frame count (one window: the model's rule, e.g. 1 + 4k; longer: any count).
+    #[arg(long)]
+    pub(crate) frames: Option<u32>,
+}
+
+#[derive(Args)]
+pub(crate) struct SamplingArgs {
+    /// Denoising steps (default: the model's).
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// Classifier-free guidance scale (default: the model's; 1 disables).
+    #[arg(long)]
+    pub(crate) guidance: Option<f32>,
+    /// What the clip should not show (default: the model's).
+    #[arg(long)]
+    pub(crate) negative_prompt: Option<String>,
+    /// Random seed (default: random, printed). The same seed, model, flags, ONNX Runtime library,
+    /// device and --threads give identical frames; another thread count may change a few values
+    /// by one level, so kino prints the thread count with the seed.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// How given frames steer the model: native (models trained with clean context frames) or
+    /// replace (latent replacement, any model; lower quality). Default: the model's best.
+    #[arg(long)]
+    pub(crate) context_mode: Option<kino::ContextMode>,
+    /// Also write a contact sheet of the frames to this PNG.
+    #[arg(long)]
+    pub(crate) preview: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+impl RuntimeArgs {
+    pub(crate) fn options(&self) -> Result<RuntimeOptions> {
+        let device: Device = self.device.parse()?;
+        if let Some(t) = self.threads {
+            if !(1..=MAX_THREADS).contains(&t) {
+                bail!("--threads {t}: use 1 to {MAX_THREADS} (this machine has {} cores)", cores());
+            }
+        }
+        if self.cuda_graph && matches!(device, Device::Cpu) {
+            bail!("--cuda-graph needs --device cuda, tensorrt or auto");
+        }
+        if self.cuda_graph && self.unbound_runs {
+            bail!("--cuda-graph replays the denoiser's bound runs: it cannot go with --unbound-runs");
+        }
+        Ok(RuntimeOptions {
+            device,
+            // Always explicit: the thread count is part of what a seed reproduces (README).
+            threads: Some(self.threads.unwrap_or_else(cores)),
+            ort_library: self.ort_lib.clone(),
+            cuda_graph: self.cuda_graph,
+            unbound_runs: self.unbound_runs,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) fn model_dir(&self) -> PathBuf {
+        match &self.model {
+            Some(m) => model::resolve_model(m),
+            None => model::default_model_dir(),
+        }
+    }
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
+    Ok(kino::pipeline::parse_size(s, "--size")?)
+}
+
+/// Most ONNX Runtime threads kino starts (more only adds contention).
+pub(crate) const MAX_THREADS: usize = 256;
+
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+impl SamplingArgs {
+    /// The package's defaults with these options applied.
+    pub(crate) fn request(&self, pkg: &ModelPackage, prompt: &str, size: &Option<String>) -> Result<GenerateRequest> {
+        let mut req = GenerateRequest::defaults_for(pkg, prompt);
+        if let Some(size) = size {
+            (req.width, req.height) = parse_size(size)?;
+        }
+        if let Some(s) = self.steps {
+            req.steps = s;
+        }
+        if let Some(g) = self.guidance {
+            req.guidance = g;
+        }
+        req.negative_prompt = self.negative_prompt.clone();
+        req.seed = self.seed.unwrap_or_else(random_seed);
+        req.context_mode = self.context_mode;
+        if prompt.trim().is_empty() {
+            eprintln!("kino: warning: empty prompt; the model will draw whatever it likes");
+        }
+        req.validate_settings(pkg)?;
+        Ok(req)
+    }
+}
+
+impl LengthArgs {
+    /// Frames for a clip at `fps`: --frames as given, --seconds rounded (to the model's frame
+    /// rule when it fits one window), else `default`.
+    pub(crate) fn frames(&self, pkg: &ModelPackage, fps: f64, default: u32) -> Result<u32> {
+        if let Some(f) = self.frames {
+            return Ok(f);
+        }
+        let Some(raw) = self.seconds_as_frames(fps)? else { return Ok(default) };
+        let m = &pkg.manifest;
+        let exact = raw.round().max(1.0) as u32;
+        Ok(if exact <= m.video.max_frames { m.latent.nearest_valid_frames(raw).min(m.video.max_frames) } else { exact })
+    }
+
+    /// --seconds times `fps` (not rounded), checked.
+    pub(crate) fn seconds_as_frames(&self, fps: f64) -> Result<Option<f64>> {
+        let Some(s) = self.seconds else { return Ok(None) };
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--seconds {s}: use a positive length");
+        }
+        if s > 3600.0 {
+            bail!("--seconds {s}: kino makes at most an hour in one run");
+        }
+        Ok(Some(s * fps))
+    }
+}
+
+pub(crate) fn random_seed() -> u64 {
+    // Time and pid are plenty for "a different clip each run"; the seed is printed for reuse.
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    ((t as u64) ^ ((std::process::id() as u64) << 32)) % 1_000_000_000
+}

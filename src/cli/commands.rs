@@ -1,0 +1,114 @@
+//! `kino generate`, `kino animate`, `kino bench` and `kino models`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use kino::model;
+use kino::video;
+use kino::{GenerateRequest, Pipeline};
+
+use super::args::*;
+use super::job::*;
+use super::progress::*;
+
+pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
+    check_outputs(&args.output, &args.sampling.preview, &[])?;
+    let (pkg, opts) = load(&args.runtime)?;
+    let fps = output_fps(args.fps, &pkg)?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
+    req.validate(&pkg)?;
+    check_memory(&req, &pkg, 0)?;
+
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
+    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
+    let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
+    let bars = Bars::new(args.sampling.quiet);
+    pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    sink.finish(&args.output, &args.sampling, bars)
+}
+
+pub(crate) fn bench(args: BenchArgs) -> Result<()> {
+    if args.runs == 0 || args.runs > 1000 {
+        bail!("--runs must be between 1 and 1000");
+    }
+    let (pkg, opts) = load(&args.runtime)?;
+    let mut req = GenerateRequest::defaults_for(&pkg, args.prompt.clone());
+    if let Some(size) = &args.size {
+        (req.width, req.height) = parse_size(size)?;
+    }
+    req.frames = args.frames.unwrap_or(req.frames);
+    req.steps = args.steps.unwrap_or(req.steps);
+    req.guidance = args.guidance.unwrap_or(req.guidance);
+    req.seed = 1;
+    req.validate(&pkg)?;
+    let json = args.json;
+    let report = kino::bench::run(&pkg.dir, &opts, &req, args.runs, &mut |line| {
+        if !json {
+            eprintln!("kino bench: {line}");
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
+    check_outputs(&args.output, &args.sampling.preview, &[&args.image])?;
+    let still = video::decode_image(&args.image)?;
+    let (pkg, opts) = load(&args.runtime)?;
+    let fps = output_fps(args.fps, &pkg)?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
+    req.validate(&pkg)?;
+    // The still and each output frame at the image's size.
+    check_memory(&req, &pkg, 4 * still.data.len() as u64)?;
+
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
+    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
+    // The model works at its size; the clip comes back at the image's, placed without
+    // distortion, and the still goes in through the same window.
+    let fit = args.fit.fit()?;
+    let (w, h) = (still.width, still.height);
+    let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
+    let bars = Bars::new(args.sampling.quiet);
+    pipeline.animate(&req, &still.fitted(req.width, req.height, fit.inverse()), &mut |p| bars.update(p), &mut |f| sink.push(f.fitted(w, h, fit)))?;
+    sink.finish(&args.output, &args.sampling, bars)
+}
+
+pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
+    let mut dirs = paths;
+    dirs.extend(model::search_dirs());
+    let found = model::find_packages(&dirs);
+    if found.is_empty() {
+        println!("no model packages found (searched: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        return Ok(());
+    }
+    for p in found {
+        match p {
+            Ok(p) => {
+                let v = &p.manifest.video;
+                println!(
+                    "{:<16} {:<10} {}x{}, {} frames @ {} fps  {}",
+                    p.manifest.name,
+                    p.manifest.family,
+                    v.default_width,
+                    v.default_height,
+                    v.default_frames,
+                    v.fps,
+                    display(&p.dir)
+                );
+            }
+            Err(e) => println!("(broken) {e}"),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn display(p: &Path) -> String {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}

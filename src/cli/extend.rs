@@ -1,0 +1,133 @@
+//! `kino extend`: the clip streams through; the new footage continues it after its end or
+//! before its start, retimed and fitted to the clip.
+
+use anyhow::{bail, Result};
+
+use kino::footage::Retime;
+use kino::video;
+use kino::{Pipeline, Placement, RgbFrame};
+
+use super::args::*;
+use super::job::*;
+use super::progress::*;
+
+pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
+    check_outputs(&args.output, &args.sampling.preview, &[&args.input])?;
+    // The clip streams through: only the frames the model continues from are kept in memory.
+    let mut reader = video::VideoReader::open(&args.input)?;
+    let fps = reader.fps;
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        bail!("{}: frame rate {fps} is not usable (kino extends clips of 1 to 240 fps)", args.input.display());
+    }
+    let (pkg, opts) = load(&args.runtime)?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    let model_fps = pkg.manifest.video.fps;
+    // The new footage's length at the clip's rate.
+    let new_frames = match (args.length.frames, args.length.seconds_as_frames(fps)?) {
+        (Some(f), _) => f as usize,
+        (None, Some(raw)) => raw.round().max(1.0) as usize,
+        (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
+    };
+    if new_frames == 0 {
+        bail!("--frames 0: extend by at least one frame");
+    }
+    let placement = if args.at == "start" { Placement::Before } else { Placement::After };
+    // New frames are placed in the clip without distortion; the context is read through the
+    // window they are shown in, so the footage continues what is seen.
+    let fit = args.fit.fit()?;
+    let retime = Retime { clip_fps: fps, model_fps };
+    let model_new = retime.model_frames_for(new_frames);
+    req.frames = model_new as u32;
+    // The clip's frames kept for the context, at its size (a generous bound on the span).
+    check_memory(&req, &pkg, 64 * 3 * u64::from(reader.width) * u64::from(reader.height))?;
+
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
+    // Enough for either side: a backward context is whole latent frames.
+    let want = kino::footage::context_wanted(&pipeline);
+    // Clip frames the context can reach: `want` model frames back from the seam.
+    let span = retime.context_span(want);
+    let (w, h) = (reader.width, reader.height);
+    // The clip's audio and metadata come along: in place after an append, shifted by the new
+    // footage's length before a prepend; the new footage itself is silent.
+    let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
+    let audio = video::OwnedAudioSource { path: args.input.clone(), offset_seconds };
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio))?;
+    if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
+        eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
+    }
+    // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
+    let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {
+        retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse())).collect()
+    };
+    match placement {
+        Placement::After => {
+            // The clip's own frames pass through untouched; the last `span` stay for the context.
+            let mut kept = std::collections::VecDeque::with_capacity(span + 1);
+            let mut total = 0usize;
+            while let Some(f) = reader.next_frame()? {
+                // Only the context is kept, at the model's size: a few frames of an 8K clip would
+                // otherwise be hundreds of MB.
+                let small = f.fitted(req.width, req.height, fit.inverse());
+                sink.push(f)?;
+                kept.push_back(small);
+                if kept.len() > span {
+                    kept.pop_front();
+                }
+                total += 1;
+            }
+            let context = context_of(&kept, total - kept.len(), total);
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
+            let bars = Bars::new(args.sampling.quiet);
+            let mut out = 0usize;
+            let mut model_index = 0usize;
+            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+                let frame = f.fitted(w, h, fit);
+                while out < new_frames && retime.model_index(out, model_new) == model_index {
+                    sink.push(frame.clone())?;
+                    out += 1;
+                }
+                model_index += 1;
+                Ok(())
+            })?;
+            sink.finish(&args.output, &args.sampling, bars)
+        }
+        Placement::Before => {
+            // The first `span` frames make the context; the rest stream after the new footage.
+            let mut head = std::collections::VecDeque::with_capacity(span);
+            while head.len() < span {
+                match reader.next_frame()? {
+                    Some(f) => head.push_back(f),
+                    None => break,
+                }
+            }
+            // Only the head's length matters for indices counted from the clip's start.
+            let context = context_of(&head, 0, head.len());
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
+            let bars = Bars::new(args.sampling.quiet);
+            // Made backwards from the seam (the engine holds them until the earliest is made),
+            // they arrive oldest first; output frame i shows the model frame nearest in time,
+            // counted back from the seam, which only grows with i.
+            let mut out = 0usize;
+            let mut model_index = 0usize;
+            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+                let frame = f.fitted(w, h, fit);
+                while out < new_frames && model_new - 1 - retime.model_index(new_frames - 1 - out, model_new) == model_index {
+                    sink.push(frame.clone())?;
+                    out += 1;
+                }
+                model_index += 1;
+                Ok(())
+            })?;
+            if out != new_frames {
+                bail!("internal: {out} of {new_frames} prepended frames were written");
+            }
+            for f in head.drain(..) {
+                sink.push(f)?;
+            }
+            while let Some(f) = reader.next_frame()? {
+                sink.push(f)?;
+            }
+            sink.finish(&args.output, &args.sampling, bars)
+        }
+    }
+}

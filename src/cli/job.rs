@@ -1,0 +1,131 @@
+//! What every job does around the engine: checks before the slow part (outputs, memory, frame
+//! rate), loading the model, the one-line announcement, and the sink the frames go to.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use kino::model::ModelPackage;
+use kino::video;
+use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
+
+use super::args::*;
+use super::progress::*;
+use crate::signals;
+
+/// Refuses a job whose estimated memory is more than this machine has available, before it starts.
+pub(crate) fn check_memory(req: &GenerateRequest, pkg: &ModelPackage, extra: u64) -> Result<()> {
+    let need = req.estimated_memory(pkg, extra);
+    let Some(available) = available_memory() else { return Ok(()) };
+    if need > available {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "this job needs about {:.1} GiB of memory and {:.1} GiB is available: use a smaller --size (the model's default is {}x{}), fewer frames per window, or close other programs",
+            gib(need),
+            gib(available),
+            pkg.manifest.video.default_width,
+            pkg.manifest.video.default_height
+        );
+    }
+    Ok(())
+}
+
+/// MemAvailable from /proc/meminfo (None where there is no such file).
+pub(crate) fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Checks the outputs before the (slow) model load and generation: nothing but an earlier output
+/// is replaced, no input is overwritten, and the preview is neither the output nor an input.
+pub(crate) fn check_outputs(output: &Path, preview: &Option<PathBuf>, inputs: &[&Path]) -> Result<()> {
+    video::check_output(output, inputs).context("-o")?;
+    if let Some(p) = preview {
+        let mut taken = inputs.to_vec();
+        taken.push(output);
+        video::check_png_output(p, &taken).context("--preview (a .png contact sheet)")?;
+    }
+    Ok(())
+}
+
+/// An output frame rate: `flag` names where it came from (a flag, or the model's manifest).
+pub(crate) fn check_fps(fps: f64, from: &str) -> Result<()> {
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        let shown = if fps.abs() >= 1e6 || !fps.is_finite() { format!("{fps:.3e}") } else { fps.to_string() };
+        bail!("{from} {shown}: use a frame rate from 1 to 240");
+    }
+    Ok(())
+}
+
+/// The output rate: `--fps` if given, else the model's.
+pub(crate) fn output_fps(flag: Option<f64>, pkg: &ModelPackage) -> Result<f64> {
+    match flag {
+        Some(f) => check_fps(f, "--fps").map(|()| f),
+        None => check_fps(pkg.manifest.video.fps, "the model's video.fps").map(|()| pkg.manifest.video.fps),
+    }
+}
+
+/// Where a job's frames go: the encoder, and the frames kept for --preview.
+pub(crate) struct Sink {
+    pub(crate) encoder: video::EncoderThread,
+    preview: Option<Vec<RgbFrame>>,
+    t0: Instant,
+}
+
+impl Sink {
+    pub(crate) fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs) -> Result<Self> {
+        Self::create_with_audio(output, width, height, fps, sampling, None)
+    }
+
+    pub(crate) fn create_with_audio(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, audio: Option<video::OwnedAudioSource>) -> Result<Self> {
+        // Encoding runs on its own thread, overlapping the next window's denoising; the queue
+        // holds up to 64 frames or about 96 MB, whichever is fewer.
+        let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
+        let encoder = video::EncoderThread::spawn(output, width, height, fps, audio, queue.clamp(2, 64))?;
+        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
+    }
+
+    pub(crate) fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
+        if signals::stopping() {
+            return Err(kino::Error::Cancelled);
+        }
+        if let Some(p) = &mut self.preview {
+            p.push(frame.clone());
+        }
+        self.encoder.push(frame)
+    }
+
+    pub(crate) fn finish(self, output: &Path, sampling: &SamplingArgs, bars: Bars) -> Result<()> {
+        bars.finish();
+        // The video stays under its temporary name until the preview is written: a failed
+        // preview leaves neither behind.
+        let done = self.encoder.finish_pending()?;
+        if let (Some(p), Some(frames)) = (&sampling.preview, &self.preview) {
+            let sheet = video::contact_sheet(frames, 8).context("no frames for the preview")?;
+            video::save_png(&sheet, p).context("--preview")?;
+        }
+        let n = done.commit()?;
+        if !sampling.quiet {
+            eprintln!("kino: wrote {} ({n} frames) in {:.1}s", output.display(), self.t0.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOptions)> {
+    let opts = runtime.options()?;
+    let pkg = ModelPackage::load(runtime.model_dir())?;
+    Ok((pkg, opts))
+}
+
+pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, threads: usize) {
+    if !quiet {
+        eprintln!(
+            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {} with {threads} threads) on {}",
+            pipeline.package.manifest.name, req.width, req.height, req.steps, req.guidance, req.seed, pipeline.device
+        );
+    }
+}

@@ -12,6 +12,9 @@ pub enum Error {
     #[error("could not load ONNX Runtime from {path}: {reason}. Use a libonnxruntime.so of version 1.22 or newer (`python3 -m pip install onnxruntime==1.32.0`)")]
     RuntimeLoad { path: PathBuf, reason: String },
 
+    #[error("ONNX Runtime is already loaded from {} in this process and cannot also be loaded from {}: use one library per process (--ort-lib, ORT_DYLIB_PATH)", shown(loaded), shown(asked))]
+    RuntimeConflict { loaded: PathBuf, asked: PathBuf },
+
     #[error("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}")]
     ProviderUnavailable { provider: String, library: String, hint: String },
 

@@ -51,7 +51,7 @@ struct RuntimeArgs {
     /// reproduces: pass the printed count to get the same frames on another machine.
     #[arg(long)]
     threads: Option<usize>,
-    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, kino's venv, python3's onnxruntime, system).
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, KINO_VENV, kino's venvs in ~/.cache/kino, LD_LIBRARY_PATH, system).
     #[arg(long)]
     ort_lib: Option<PathBuf>,
     /// CUDA / TensorRT: capture the denoiser's steps as a CUDA graph and replay it.
@@ -306,6 +306,7 @@ mod signals {
 impl RuntimeArgs {
     fn options(&self) -> Result<RuntimeOptions> {
         let device: Device = self.device.parse()?;
+        let env = RuntimeOptions::from_env();
         if let Some(t) = self.threads {
             if !(1..=MAX_THREADS).contains(&t) {
                 bail!("--threads {t}: use 1 to {MAX_THREADS} (this machine has {} cores)", cores());
@@ -321,17 +322,17 @@ impl RuntimeArgs {
             device,
             // Always explicit: the thread count is part of what a seed reproduces (README).
             threads: Some(self.threads.unwrap_or_else(cores)),
-            ort_library: self.ort_lib.clone(),
+            ort_library: self.ort_lib.clone().or(env.ort_library),
             cuda_graph: self.cuda_graph,
             unbound_runs: self.unbound_runs,
-            ..Default::default()
+            ..env
         })
     }
 
     fn model_dir(&self) -> PathBuf {
         match &self.model {
-            Some(m) => model::resolve_model(m),
-            None => model::default_model_dir(),
+            Some(m) => model::ModelSearch::from_env().resolve(m),
+            None => model::ModelSearch::from_env().default_model_dir(),
         }
     }
 }
@@ -748,7 +749,7 @@ impl Bars {
 
 fn list_models(paths: Vec<PathBuf>) -> Result<()> {
     let mut dirs = paths;
-    dirs.extend(model::search_dirs());
+    dirs.extend(model::ModelSearch::from_env().dirs());
     let found = model::find_packages(&dirs);
     if found.is_empty() {
         println!("no model packages found (searched: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));

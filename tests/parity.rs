@@ -107,7 +107,7 @@ fn load(package: &str, case: &Case, edit: impl FnOnce(&mut ModelPackage)) -> Pip
         pkg.manifest.scheduler = s.clone();
     }
     edit(&mut pkg);
-    let opts = RuntimeOptions { threads: Some(2), ..Default::default() };
+    let opts = RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() };
     Pipeline::from_package(pkg, &opts).unwrap()
 }
 
@@ -207,7 +207,7 @@ fn io_binding_gives_the_same_frames_as_plain_runs() {
                 if let Some(b) = max_batch {
                     pkg.manifest.denoiser.max_batch = b;
                 }
-                let opts = RuntimeOptions { threads: Some(2), unbound_runs, ..Default::default() };
+                let opts = RuntimeOptions { threads: Some(2), unbound_runs, ..RuntimeOptions::from_env() };
                 Pipeline::from_package(pkg, &opts).unwrap()
             };
             let req = request(&case);
@@ -224,7 +224,7 @@ fn io_binding_gives_the_same_frames_as_plain_runs() {
 #[test]
 fn cuda_graphs_need_bound_runs() {
     let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
-    let opts = RuntimeOptions { cuda_graph: true, unbound_runs: true, ..Default::default() };
+    let opts = RuntimeOptions { cuda_graph: true, unbound_runs: true, ..RuntimeOptions::from_env() };
     let err = Pipeline::from_package(pkg, &opts).err().expect("refused").to_string();
     assert!(err.contains("--unbound-runs"), "{err}");
 }
@@ -267,7 +267,7 @@ fn parity_wan_tiny_chunked_vae_encoder_matches_diffusers() {
     let frames = read_f32(&d.join("frames.f32"));
     let want = read_f32(&d.join("latents.f32"));
     let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
-    let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..Default::default() }).unwrap();
+    let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap();
     let encoder = pipe.encoder.as_ref().expect("the Wan fixture has a VAE encoder");
     let (got_shape, got) = encoder.encode(&frames, [shape[0], shape[1], shape[2], shape[3], shape[4]]).unwrap();
     assert_eq!(got_shape, want_shape);

@@ -171,7 +171,7 @@ impl Denoiser {
             // (not with CUDA graphs, which replay bound runs only).
             Err(e) if self.session.provider != Device::Cpu && !self.cuda_graph => {
                 if !self.binding_refused.swap(true, Ordering::Relaxed) {
-                    eprintln!("kino: IoBinding is not available on {} ({e}); the denoiser runs unbound", self.session.provider);
+                    log::warn!("IoBinding is not available on {} ({e}); the denoiser runs unbound", self.session.provider);
                 }
                 Ok(unbound(t_shape))
             }

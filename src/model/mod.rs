@@ -6,7 +6,7 @@ pub mod sandbox;
 mod search;
 pub mod validate;
 
-pub use search::{default_model_dir, default_model_dir_with, find_packages, resolve_model, resolve_model_with, search_dirs, search_dirs_with, ANCHORED};
+pub use search::{find_packages, ModelSearch, ANCHORED};
 
 use std::path::{Path, PathBuf};
 

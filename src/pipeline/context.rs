@@ -48,7 +48,7 @@ pub(crate) struct LatentContext {
 impl LatentContext {
     /// Keeps latent frames `drop..` of an encoder output.
     pub fn new(latents: Vec<f32>, shape: [usize; 5], drop: usize, placement: Placement) -> Self {
-        let frames = shape[2] - drop;
+        let frames = shape[2].saturating_sub(drop);
         let latents = if drop == 0 { latents } else { latent_frames(&latents, shape, drop, frames) };
         LatentContext { latents, frames, placement }
     }

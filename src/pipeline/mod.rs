@@ -13,6 +13,7 @@
 mod context;
 mod noise;
 mod request;
+mod shared;
 pub(crate) mod spool;
 
 use std::path::Path;
@@ -85,26 +86,11 @@ pub struct Pipeline {
     denoiser: Denoiser,
     decoder: VaeDecoder,
     pub encoder: Option<VaeEncoder>,
+    /// Bytes of frames a backwards extend keeps in memory ([`RuntimeOptions::spool_memory`]).
+    spool_memory: usize,
 }
 
 impl Pipeline {
-    /// The pipeline for a package folder on a device, loaded once per process by whichever
-    /// caller asks first; a failure is kept too (as its message), so a host that asks every
-    /// frame gets the same answer at no cost. The plugins share pipelines across instances this way.
-    pub fn shared(dir: &Path, device: Device) -> std::result::Result<std::sync::Arc<Pipeline>, String> {
-        use std::collections::HashMap;
-        use std::sync::{Arc, Mutex, OnceLock};
-        type Cell = Arc<OnceLock<std::result::Result<Arc<Pipeline>, String>>>;
-        static LOADED: OnceLock<Mutex<HashMap<(std::path::PathBuf, String), Cell>>> = OnceLock::new();
-        let key = (dir.to_path_buf(), device.to_string());
-        let cell = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
-        cell.get_or_init(|| {
-            let opts = RuntimeOptions { device, ..Default::default() };
-            Pipeline::load(dir, &opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()))
-        })
-        .clone()
-    }
-
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
         Self::from_package(ModelPackage::load(dir)?, opts)
     }
@@ -125,6 +111,7 @@ impl Pipeline {
             tokenizer,
             package,
             device,
+            spool_memory: opts.spool_memory.unwrap_or(spool::DEFAULT_MEMORY),
         })
     }
 
@@ -324,7 +311,7 @@ impl Pipeline {
                 let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
                 // Generated backwards, window by window, so they wait in a spool (memory, then
                 // disk) and are emitted oldest first.
-                let mut made = FrameSpool::new(spool::memory_budget());
+                let mut made = FrameSpool::new(self.spool_memory);
                 let mut head: Vec<RgbFrame> = context[..need].to_vec();
                 for w in 0..windows {
                     let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
@@ -453,7 +440,7 @@ impl Pipeline {
         let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
         let tokens = self.tokenizer.encode(&prompts)?;
         if !tokens.truncated.is_empty() {
-            eprintln!("kino: prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
+            log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
         }
         let embeds = self.text_encoder.encode(&tokens)?;
         Ok(EncodedPrompt { embeds, mask: tokens.mask, len: tokens.len, guided })
@@ -504,6 +491,9 @@ impl Pipeline {
         let sigmas = scheduler.sigmas().to_vec();
         let mode = self.context_mode(req)?;
         // Which latent frames are context, and (latent replacement) their fixed noise.
+        if let Some(x) = ctx.filter(|x| x.frames > f) {
+            return Err(Error::InvalidRequest(format!("{} latent frames of context do not fit a window of {f}: give fewer context frames", x.frames)));
+        }
         let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
         let ctx_noise = ctx.map(|_| latent_frames(&latents, shape, ctx_frames.start, ctx_frames.len()));
         if let Some(x) = ctx {
@@ -652,6 +642,7 @@ impl Pipeline {
         let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
         let prompt = self.encode_prompt(req)?;
         let ctx = match context {
+            Some([]) => return Err(Error::InvalidRequest("the context holds no frames: pass at least one, or none at all".into())),
             Some(frames) => {
                 self.context_mode(req)?;
                 if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
@@ -755,6 +746,28 @@ mod tests {
         let mut frames = vec![px(100), px(100), px(100), px(100)];
         carry_residual(&mut frames, &px(120), &px(100), 2);
         assert_eq!(frames.iter().map(|f| f.data[0]).collect::<Vec<_>>(), vec![120, 110, 100, 100]);
+    }
+
+    /// Context the window cannot hold (none, more than the window, counts the VAE does not
+    /// take) is an error, never a panic.
+    #[test]
+    fn raw_generation_refuses_context_it_cannot_use() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
+        let pipe = Pipeline::load(&dir, &RuntimeOptions { threads: Some(1), ..RuntimeOptions::from_env() }).unwrap();
+        let mut req = GenerateRequest::defaults_for(&pipe.package, "a red circle");
+        (req.frames, req.steps) = (5, 2);
+        let frame = RgbFrame { width: req.width, height: req.height, data: vec![128; (req.width * req.height * 3) as usize] };
+        match pipe.generate_raw(&req, None, Some(&[])) {
+            Err(Error::InvalidRequest(m)) => assert!(m.contains("no frames"), "{m}"),
+            other => panic!("empty context: {:?}", other.map(|r| r.1)),
+        }
+        let too_long = vec![frame.clone(); 9];
+        assert!(matches!(pipe.generate_raw(&req, None, Some(&too_long)), Err(Error::InvalidRequest(_))));
+        for n in [2, 3, 6] {
+            // Either a clean result or an error, whatever the count.
+            let _ = pipe.generate_raw(&req, None, Some(&vec![frame.clone(); n]));
+        }
+        assert!(pipe.generate_raw(&req, None, Some(&[frame])).is_ok());
     }
 
     #[test]

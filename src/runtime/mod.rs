@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use ort::ep::ExecutionProvider;
 use ort::session::builder::GraphOptimizationLevel;
@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 mod binding;
 pub mod cache;
 mod external;
+mod library;
 pub use binding::BoundRun;
 pub use external::external_data_files;
+pub use library::{ensure_loaded, library_candidates, loaded_library};
 
 /// Where a model runs, as chosen by `--device`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -68,9 +70,15 @@ pub struct RuntimeOptions {
     pub device: Device,
     /// Intra-op threads; `None` uses every core.
     pub threads: Option<usize>,
-    /// Explicit path to `libonnxruntime.so` (`--ort-lib`).
+    /// Explicit path to `libonnxruntime.so` (`--ort-lib`, `ORT_DYLIB_PATH`): it must exist.
     pub ort_library: Option<PathBuf>,
-    /// Where TensorRT keeps built engines (default: `~/.cache/kino/trt`).
+    /// Where to look for `libonnxruntime.so*` without `ort_library`, before the system's library
+    /// folders: folders holding the library, or Python venvs with the `onnxruntime` wheel.
+    pub ort_search: Vec<PathBuf>,
+    /// kino's cache folder (`KINO_CACHE_DIR`, else `~/.cache/kino`): optimised graphs go to its
+    /// `ort/`, TensorRT engines to its `trt/`. `None`: nothing is cached on disk.
+    pub cache_root: Option<PathBuf>,
+    /// Where TensorRT keeps built engines (default: `trt/` in `cache_root`).
     pub cache_dir: Option<PathBuf>,
     /// Where optimised graphs are kept so later loads skip graph optimisation.
     pub optimized_models: OptimizedModels,
@@ -84,6 +92,38 @@ pub struct RuntimeOptions {
     /// window; ONNX Runtime refuses graphs with nodes it cannot place on the GPU). Only the
     /// denoiser's session gets it: the other components run unbound, with changing shapes.
     pub cuda_graph: bool,
+    /// Bytes of frames a backwards extend holds in memory before its spool goes to a temporary
+    /// file (`KINO_SPOOL_MB`; default 32 MiB).
+    pub spool_memory: Option<usize>,
+}
+
+impl RuntimeOptions {
+    /// The defaults plus what the environment says, for the front doors: `ORT_DYLIB_PATH`
+    /// (`ort_library`); `KINO_VENV`, the venvs in `~/.cache/kino` and `LD_LIBRARY_PATH`
+    /// (`ort_search`); `KINO_CACHE_DIR` (`cache_root`, else `~/.cache/kino`); `KINO_SPOOL_MB`
+    /// (`spool_memory`). The library itself reads no environment variables.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let user_cache = var("HOME").map(|h| PathBuf::from(h).join(".cache/kino"));
+        let mut ort_search: Vec<PathBuf> = var("KINO_VENV").map(PathBuf::from).into_iter().collect();
+        // The venvs kino's setup makes (scripts/setup.sh, run.sh) live in the user cache.
+        if let Some(Ok(rd)) = user_cache.as_ref().map(std::fs::read_dir) {
+            let mut venvs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("pyvenv.cfg").exists()).collect();
+            venvs.sort();
+            ort_search.extend(venvs);
+        }
+        if let Some(ld) = var("LD_LIBRARY_PATH") {
+            ort_search.extend(std::env::split_paths(&ld));
+        }
+        let spool_mb = std::env::var("KINO_SPOOL_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
+        RuntimeOptions {
+            ort_library: var("ORT_DYLIB_PATH").map(PathBuf::from),
+            ort_search,
+            cache_root: var("KINO_CACHE_DIR").map(PathBuf::from).or(user_cache).or_else(|| Some(std::env::temp_dir().join(".cache/kino"))),
+            spool_memory: spool_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            ..Default::default()
+        }
+    }
 }
 
 /// The optimised-graph cache ([`cache`]): ONNX Runtime's graph optimisation (fusions, constant
@@ -92,7 +132,7 @@ pub struct RuntimeOptions {
 /// optimised graph.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OptimizedModels {
-    /// `~/.cache/kino/ort` (or `$KINO_CACHE_DIR/ort`).
+    /// `ort/` in [`RuntimeOptions::cache_root`] (none without a cache root).
     #[default]
     DefaultDir,
     Dir(PathBuf),
@@ -123,13 +163,6 @@ impl ShapeProfile {
     }
 }
 
-fn kino_cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KINO_CACHE_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/kino")
-}
-
 /// The cache folder for optimised graphs on `device`; `None` where caching does not apply.
 fn optimized_dir(device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
     // GPU providers compile their own engines (TensorRT has its engine cache); CPU only here.
@@ -138,140 +171,9 @@ fn optimized_dir(device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
     }
     match &opts.optimized_models {
         OptimizedModels::Off => None,
-        OptimizedModels::DefaultDir => Some(kino_cache_root().join("ort")),
+        OptimizedModels::DefaultDir => opts.cache_root.as_ref().map(|r| r.join("ort")),
         OptimizedModels::Dir(d) => Some(d.clone()),
     }
-}
-
-struct Loaded {
-    env: ort::environment::Environment,
-    library: PathBuf,
-}
-
-static RUNTIME: OnceLock<std::result::Result<Loaded, String>> = OnceLock::new();
-static LOAD_ERROR: OnceLock<Error> = OnceLock::new();
-
-/// Candidate locations of libonnxruntime, in search order.
-pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = explicit {
-        out.push(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        out.push(PathBuf::from(p));
-    }
-    // The project's own venv (scripts/setup.sh), then any kino venv in the user cache.
-    let mut venvs = Vec::new();
-    if let Some(v) = std::env::var_os("KINO_VENV") {
-        venvs.push(PathBuf::from(v));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let cache = Path::new(&home).join(".cache/kino");
-        if let Ok(rd) = std::fs::read_dir(&cache) {
-            let mut found: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("pyvenv.cfg").exists()).collect();
-            found.sort();
-            venvs.extend(found);
-        }
-    }
-    for v in venvs {
-        out.extend(capi_libraries(&v.join("lib")));
-    }
-    // An onnxruntime installed for the system python3.
-    if let Ok(o) = std::process::Command::new("python3")
-        .args(["-c", "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))"])
-        .stderr(std::process::Stdio::null())
-        .output()
-    {
-        if o.status.success() {
-            let dir = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("capi");
-            out.extend(libraries_in(&dir));
-        }
-    }
-    if let Some(ld) = std::env::var_os("LD_LIBRARY_PATH") {
-        for d in std::env::split_paths(&ld) {
-            out.extend(libraries_in(&d));
-        }
-    }
-    for d in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
-        out.extend(libraries_in(Path::new(d)));
-    }
-    out
-}
-
-/// `lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*` under a venv's lib dir.
-fn capi_libraries(lib: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(lib) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("python3") {
-                out.extend(libraries_in(&e.path().join("site-packages/onnxruntime/capi")));
-            }
-        }
-    }
-    out
-}
-
-/// `libonnxruntime.so` or a versioned `libonnxruntime.so.1.x.y` (wheels ship only the latter).
-fn libraries_in(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                n == "libonnxruntime.so" || n.starts_with("libonnxruntime.so.")
-            })
-            .collect(),
-        Err(_) => return Vec::new(),
-    };
-    found.sort();
-    found
-}
-
-/// Loads ONNX Runtime once per process. Later calls return the first result.
-pub fn ensure_loaded(opts: &RuntimeOptions) -> Result<&'static ort::environment::Environment> {
-    let state = RUNTIME.get_or_init(|| match load(opts) {
-        Ok(l) => Ok(l),
-        Err(e) => {
-            let msg = e.to_string();
-            let _ = LOAD_ERROR.set(e);
-            Err(msg)
-        }
-    });
-    match state {
-        Ok(l) => Ok(&l.env),
-        Err(msg) => Err(match LOAD_ERROR.get() {
-            Some(Error::RuntimeNotFound { searched }) => Error::RuntimeNotFound { searched: searched.clone() },
-            Some(Error::RuntimeLoad { path, reason }) => Error::RuntimeLoad { path: path.clone(), reason: reason.clone() },
-            _ => Error::RuntimeLoad { path: PathBuf::new(), reason: msg.clone() },
-        }),
-    }
-}
-
-/// The library in use, once loaded.
-pub fn loaded_library() -> Option<PathBuf> {
-    RUNTIME.get().and_then(|r| r.as_ref().ok()).map(|l| l.library.clone())
-}
-
-fn load(opts: &RuntimeOptions) -> Result<Loaded> {
-    let candidates = library_candidates(opts.ort_library.as_deref());
-    // An explicit choice that does not exist is an error, not a reason to look elsewhere.
-    for explicit in opts.ort_library.iter().chain(std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).iter()) {
-        if !explicit.exists() {
-            return Err(Error::RuntimeLoad { path: explicit.clone(), reason: "no such file".into() });
-        }
-    }
-    let Some(library) = candidates.into_iter().find(|p| p.exists()) else {
-        return Err(Error::RuntimeNotFound {
-            searched: "--ort-lib, ORT_DYLIB_PATH, KINO_VENV and ~/.cache/kino venvs, python3's onnxruntime, LD_LIBRARY_PATH, /usr/lib, /usr/local/lib".into(),
-        });
-    };
-    let builder = ort::init_from(&library).map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
-    let env = builder
-        .with_name("kino")
-        .build()
-        .map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
-    Ok(Loaded { env, library })
 }
 
 /// Element types kino's contract uses.
@@ -373,11 +275,11 @@ pub fn resolve_device(opts: &RuntimeOptions) -> Result<Device> {
         Device::Auto => {
             for d in [Device::TensorRt(0), Device::Cuda(0)] {
                 if provider_available(d) {
-                    eprintln!("kino: --device auto chose {d}");
+                    log::info!("--device auto chose {d}");
                     return Ok(d);
                 }
             }
-            eprintln!("kino: --device auto: no CUDA or TensorRT provider in {library}; running on CPU");
+            log::warn!("--device auto: no CUDA or TensorRT provider in {library}; running on CPU");
             Ok(Device::Cpu)
         }
         d if provider_available(d) => Ok(d),
@@ -530,23 +432,19 @@ fn cuda_provider(i: u32, opts: &RuntimeOptions) -> ort::ep::CUDA {
 
 /// The TensorRT provider's options: fp16, engine and timing caches, and the shape profile.
 fn tensorrt_provider(i: u32, opts: &RuntimeOptions, profile: Option<&ShapeProfile>) -> ort::ep::TensorRT {
-    let cache = opts.cache_dir.clone().unwrap_or_else(default_trt_cache);
-    let mut trt = ort::ep::TensorRT::default()
-        .with_device_id(i as i32)
-        .with_fp16(true)
-        .with_engine_cache(true)
-        .with_engine_cache_path(cache.display().to_string())
-        .with_timing_cache(true)
-        .with_timing_cache_path(cache.display().to_string())
-        .with_cuda_graph(opts.cuda_graph);
+    let mut trt = ort::ep::TensorRT::default().with_device_id(i as i32).with_fp16(true).with_cuda_graph(opts.cuda_graph);
+    // Without a cache folder TensorRT builds its engines again in every process.
+    if let Some(cache) = opts.cache_dir.clone().or_else(|| opts.cache_root.as_ref().map(|r| r.join("trt"))) {
+        trt = trt
+            .with_engine_cache(true)
+            .with_engine_cache_path(cache.display().to_string())
+            .with_timing_cache(true)
+            .with_timing_cache_path(cache.display().to_string());
+    }
     if let Some(p) = profile {
         trt = trt.with_profile_min_shapes(&p.min).with_profile_opt_shapes(&p.opt).with_profile_max_shapes(&p.max);
     }
     trt
-}
-
-fn default_trt_cache() -> PathBuf {
-    kino_cache_root().join("trt")
 }
 
 /// The cached optimised graph of `file` on `device`, made now if it is not there yet; `None`
@@ -628,18 +526,6 @@ mod tests {
         assert!("cuda:x".parse::<Device>().is_err());
     }
 
-    #[test]
-    fn finds_versioned_wheel_library() {
-        let dir = std::env::temp_dir().join(format!("kino-ort-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("libonnxruntime.so.1.32.0"), b"").unwrap();
-        std::fs::write(dir.join("libonnxruntime_providers_shared.so"), b"").unwrap();
-        let found = libraries_in(&dir);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(found.len(), 1);
-        assert!(found[0].ends_with("libonnxruntime.so.1.32.0"));
-    }
-
     /// The GPU providers' options as ONNX Runtime will receive them (they build on any machine;
     /// only registering them needs the GPU library).
     #[test]
@@ -671,7 +557,7 @@ mod tests {
 
     #[test]
     fn cuda_on_a_cpu_build_is_a_clear_error() {
-        let opts = RuntimeOptions { device: Device::Cuda(0), ..Default::default() };
+        let opts = RuntimeOptions { device: Device::Cuda(0), ..RuntimeOptions::from_env() };
         match resolve_device(&opts) {
             Err(Error::ProviderUnavailable { provider, hint, .. }) => {
                 assert_eq!(provider, "cuda:0");
@@ -681,7 +567,7 @@ mod tests {
             Ok(Device::Cuda(0)) => {}
             other => panic!("unexpected: {other:?}"),
         }
-        let auto = RuntimeOptions { device: Device::Auto, ..Default::default() };
+        let auto = RuntimeOptions { device: Device::Auto, ..RuntimeOptions::from_env() };
         assert!(resolve_device(&auto).is_ok());
     }
 }

@@ -1,0 +1,44 @@
+//! Encoding the inputs of a window: the prompt (and negative prompt) to text embeddings, given
+//! frames to normalised context latents.
+
+use super::context::{self, LatentContext};
+use super::{EncodedPrompt, Pipeline, Placement, Stage, Tracker};
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+use crate::pipeline::GenerateRequest;
+
+impl Pipeline {
+    pub(super) fn encode_prompt(&self, req: &GenerateRequest) -> Result<EncodedPrompt> {
+        let m = &self.package.manifest;
+        // The prompt and the negative prompt (when guidance is on) in one batch.
+        let guided = req.guidance > 1.0;
+        let negative = req.negative_prompt.clone().unwrap_or_else(|| m.defaults.negative_prompt.clone());
+        let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
+        let tokens = self.tokenizer.encode(&prompts)?;
+        if !tokens.truncated.is_empty() {
+            log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
+        }
+        let embeds = self.text_encoder.encode(&tokens)?;
+        Ok(EncodedPrompt { embeds, mask: tokens.mask, len: tokens.len, guided })
+    }
+
+    /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
+    pub(super) fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
+        let encoder = self.require_encoder("continuing from given frames")?;
+        let l = &self.package.manifest.latent;
+        let (input, shape, drop) = context::encoder_input(frames, l.causal_first_frame, placement);
+        let (lshape, mut latents) = encoder.encode(&input, shape)?;
+        let expect = l.latent_frames(shape[2] as u32);
+        if lshape.len() != 5 || lshape[1] != l.channels || lshape[2] != expect {
+            return Err(Error::Inference {
+                component: "VAE encoder".into(),
+                file: String::new(),
+                reason: format!("latents of shape {lshape:?} for {} frames; expected {} channels and {expect} latent frames", shape[2], l.channels),
+            });
+        }
+        let lshape = [lshape[0], lshape[1], lshape[2], lshape[3], lshape[4]];
+        context::normalise(&mut latents, lshape, &l.mean, &l.std, l.scaling_factor);
+        tracker.report(Stage::Encode)?;
+        Ok(LatentContext::new(latents, lshape, drop, placement))
+    }
+}

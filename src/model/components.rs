@@ -1,10 +1,11 @@
 //! What the model's components share: the manifest's tensor roles, and the latent-tensor
 //! helpers the VAE and the pipeline use.
 
+use ndarray::{s, Array5, ArrayView5, ArrayViewD, Axis, Ix5};
+
 use crate::error::{Error, Result};
 use crate::model::manifest::GraphSpec;
 use crate::model::ModelPackage;
-use crate::runtime::Output;
 
 pub(super) fn role<'a>(spec: &'a GraphSpec, side_inputs: bool, role: &str) -> Option<&'a str> {
     let map = if side_inputs { &spec.inputs } else { &spec.outputs };
@@ -18,57 +19,58 @@ pub(super) fn required<'a>(pkg: &ModelPackage, field: &str, spec: &'a GraphSpec,
     })
 }
 
-/// Copies latent frames `[start, start+n)` of a `[1, C, F, h, w]` tensor into a new `[1, C, n, h, w]` buffer.
-pub(crate) fn latent_frames(latents: &[f32], shape: [usize; 5], start: usize, n: usize) -> Vec<f32> {
-    let [_, c, f, h, w] = shape;
-    let plane = h * w;
-    let mut out = Vec::with_capacity(c * n * plane);
-    for ch in 0..c {
-        let base = ch * f * plane + start * plane;
-        out.extend_from_slice(&latents[base..base + n * plane]);
-    }
-    out
+/// Frames `[start, start+n)` of a `[B, C, F, h, w]` tensor, copied into a new standard-layout
+/// array (ONNX Runtime reads contiguous tensors only).
+pub(crate) fn latent_frames(latents: ArrayView5<'_, f32>, start: usize, n: usize) -> Array5<f32> {
+    latents.slice(s![.., .., start..start + n, .., ..]).as_standard_layout().into_owned()
+}
+
+/// A `[B, C, F, h, w]` output of `component`, or an error naming the shape it has instead.
+pub(crate) fn five_d<'a>(component: &str, file: &std::path::Path, a: ArrayViewD<'a, f32>) -> Result<ArrayView5<'a, f32>> {
+    let shape = a.shape().to_vec();
+    a.into_dimensionality::<Ix5>().map_err(|_| Error::Inference {
+        component: component.into(),
+        file: file.display().to_string(),
+        reason: format!("output of shape {shape:?}; expected five dimensions [B, C, F, H, W]"),
+    })
 }
 
 /// Concatenates `[1, C, n_i, h, w]` chunks from `component` along frames.
-pub(crate) fn concat_frames(component: &str, parts: &[Output]) -> Result<(Vec<usize>, Vec<f32>)> {
-    let Some(first) = parts.first() else {
+pub(crate) fn concat_frames(component: &str, parts: &[ArrayView5<'_, f32>]) -> Result<Array5<f32>> {
+    if parts.is_empty() {
         return Err(Error::Inference { component: component.into(), file: String::new(), reason: "produced no chunks".into() });
-    };
-    if first.shape.len() != 5 || parts.iter().any(|p| p.shape.len() != 5 || p.shape[1] != first.shape[1] || p.shape[3..] != first.shape[3..]) {
-        let shapes: Vec<&Vec<usize>> = parts.iter().map(|p| &p.shape).collect();
-        return Err(Error::Inference { component: component.into(), file: String::new(), reason: format!("chunks of mismatched shapes {shapes:?}") });
     }
-    let (c, plane) = (first.shape[1], first.shape[3] * first.shape[4]);
-    let total: usize = parts.iter().map(|p| p.shape[2]).sum();
-    let mut data = Vec::with_capacity(c * total * plane);
-    for ch in 0..c {
-        for p in parts {
-            let n = p.shape[2];
-            data.extend_from_slice(&p.data[ch * n * plane..(ch + 1) * n * plane]);
-        }
-    }
-    Ok((vec![1, c, total, first.shape[3], first.shape[4]], data))
+    ndarray::concatenate(Axis(2), parts).map_err(|_| {
+        let shapes: Vec<&[usize]> = parts.iter().map(|p| p.shape()).collect();
+        Error::Inference { component: component.into(), file: String::new(), reason: format!("chunks of mismatched shapes {shapes:?}") }
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use ndarray::Array;
+
     use super::*;
 
     #[test]
     fn concat_frames_joins_along_time_per_channel() {
-        let part = |n: usize, base: f32| Output { shape: vec![1, 2, n, 1, 1], data: (0..2 * n).map(|i| base + i as f32).collect() };
+        let part = |n: usize, base: f32| Array::from_shape_vec((1, 2, n, 1, 1), (0..2 * n).map(|i| base + i as f32).collect()).unwrap();
         // [c0: 0], [c1: 1] and [c0: 10, 11], [c1: 12, 13]
-        let (shape, data) = concat_frames("test", &[part(1, 0.0), part(2, 10.0)]).unwrap();
-        assert_eq!(shape, vec![1, 2, 3, 1, 1]);
-        assert_eq!(data, vec![0.0, 10.0, 11.0, 1.0, 12.0, 13.0]);
+        let (a, b) = (part(1, 0.0), part(2, 10.0));
+        let joined = concat_frames("test", &[a.view(), b.view()]).unwrap();
+        assert_eq!(joined.shape(), &[1, 2, 3, 1, 1]);
+        assert_eq!(joined.iter().copied().collect::<Vec<_>>(), vec![0.0, 10.0, 11.0, 1.0, 12.0, 13.0]);
+        let odd = Array5::<f32>::zeros((1, 3, 1, 1, 1));
+        assert!(concat_frames("test", &[a.view(), odd.view()]).is_err());
+        assert!(concat_frames("test", &[]).is_err());
     }
 
     #[test]
     fn latent_frames_slices_channel_major_layout() {
         // [1, C=2, F=3, 1, 2]
-        let lat: Vec<f32> = (0..12).map(|x| x as f32).collect();
-        assert_eq!(latent_frames(&lat, [1, 2, 3, 1, 2], 1, 2), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
-        assert_eq!(latent_frames(&lat, [1, 2, 3, 1, 2], 0, 1), vec![0.0, 1.0, 6.0, 7.0]);
+        let lat = Array::from_shape_vec((1, 2, 3, 1, 2), (0..12).map(|x| x as f32).collect()).unwrap();
+        let flat = |a: Array5<f32>| a.as_slice().map(<[f32]>::to_vec);
+        assert_eq!(flat(latent_frames(lat.view(), 1, 2)), Some(vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]));
+        assert_eq!(flat(latent_frames(lat.view(), 0, 1)), Some(vec![0.0, 1.0, 6.0, 7.0]));
     }
 }

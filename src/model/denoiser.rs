@@ -1,6 +1,8 @@
 //! The denoiser (the diffusion transformer): noisy latents + timestep + text -> velocity, run
 //! window by window with its inputs bound once per window.
 
+use ndarray::{Array2, Array3, Array5, ArrayView2, ArrayView3, ArrayView5, ArrayViewD, ArrayViewMut5, Ix5};
+
 use super::components::{required, role};
 use crate::error::{Error, Result};
 use crate::model::manifest::{DenoiserSpec, TimestepShape};
@@ -32,15 +34,13 @@ type WindowKey = ([usize; 5], Vec<usize>, [usize; 3]);
 /// At most this many bindings are kept (each holds a window's tensors).
 const KEPT_BINDINGS: usize = 4;
 
-/// One denoiser call's inputs. Shapes are `[B, C, F, h, w]` and `[B, L, D]`.
+/// One denoiser call's inputs: latents `[B, C, F, h, w]`, text `[B, L, D]` and its mask `[B, L]`.
 pub struct DenoiserInputs<'a> {
-    pub latents: &'a [f32],
-    pub latent_shape: [usize; 5],
+    pub latents: ArrayView5<'a, f32>,
     /// Laid out per the manifest's `timestep_shape` (`[B]`, `[B, F]` or `[B, tokens]`).
     pub timestep: &'a [f32],
-    pub text_embeds: &'a [f32],
-    pub text_shape: [usize; 3],
-    pub text_mask: &'a [i64],
+    pub text_embeds: ArrayView3<'a, f32>,
+    pub text_mask: ArrayView2<'a, i64>,
 }
 
 impl Denoiser {
@@ -79,14 +79,19 @@ impl Denoiser {
     /// Sets up one window's runs: the text (and positions) are written once here; each
     /// [`DenoiserWindow::run`] then writes only the latents and timesteps. With IoBinding (the
     /// default) every tensor is preallocated and reused across steps and same-shaped windows.
-    pub fn window(&self, latent_shape: [usize; 5], tokens: usize, text_embeds: &[f32], text_shape: [usize; 3], text_mask: &[i64]) -> Result<DenoiserWindow<'_>> {
+    pub fn window(&self, latent_shape: [usize; 5], tokens: usize, text_embeds: ArrayView3<'_, f32>, text_mask: ArrayView2<'_, i64>) -> Result<DenoiserWindow<'_>> {
+        let (b, l, d) = text_embeds.dim();
+        if text_mask.dim() != (b, l) {
+            return Err(self.bound_error(ort::Error::new(format!("text mask of shape {:?} for text of shape {:?}", text_mask.shape(), text_embeds.shape()))));
+        }
+        let text_shape = [b, l, d];
         let t_shape = self.timestep_shape(latent_shape, tokens);
         let unbound = |t_shape: Vec<usize>| DenoiserWindow {
             denoiser: self,
             latent_shape,
             tokens,
             t_shape,
-            runs: Runs::Unbound(Unbound { latents: vec![0.0; latent_shape.iter().product()], text_embeds: text_embeds.to_vec(), text_shape, text_mask: text_mask.to_vec() }),
+            runs: Runs::Unbound(Unbound { latents: Array5::zeros(latent_shape), text_embeds: text_embeds.to_owned(), text_mask: text_mask.to_owned() }),
         };
         use std::sync::atomic::Ordering;
         let Some(cache) = self.bindings.as_ref().filter(|_| !self.binding_refused.load(Ordering::Relaxed)) else {
@@ -114,7 +119,7 @@ impl Denoiser {
     }
 
     /// A binding for `key`'s shapes (a kept one, or new) with this window's text written in.
-    fn bind_window(&self, cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>, key: &WindowKey, text_embeds: &[f32], text_mask: &[i64]) -> Result<BoundRun> {
+    fn bind_window(&self, cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>, key: &WindowKey, text_embeds: ArrayView3<'_, f32>, text_mask: ArrayView2<'_, i64>) -> Result<BoundRun> {
         let fail = |e| self.bound_error(e);
         let (latent_shape, _, text_shape) = key;
         let reused = {
@@ -125,9 +130,10 @@ impl Denoiser {
             Some(b) => b,
             None => self.session.bind("denoiser")?,
         };
-        bound.write_f32(&self.text_embeds, text_shape, |b| b.copy_from_slice(text_embeds)).map_err(fail)?;
+        // The bound tensors have the arrays' shapes: element for element, in standard order.
+        bound.write_f32(&self.text_embeds, text_shape, |b| b.iter_mut().zip(&text_embeds).for_each(|(to, from)| *to = *from)).map_err(fail)?;
         if let Some(m) = &self.text_mask {
-            bound.write_i64(m, &[text_shape[0], text_shape[1]], |b| b.copy_from_slice(text_mask)).map_err(fail)?;
+            bound.write_i64(m, &[text_shape[0], text_shape[1]], |b| b.iter_mut().zip(&text_mask).for_each(|(to, from)| *to = *from)).map_err(fail)?;
         }
         let [b, _, f, h, w] = *latent_shape;
         if let (Some(name), Some(vc)) = (&self.video_coords, &self.spec.video_coords) {
@@ -152,33 +158,34 @@ impl Denoiser {
 
     /// Runs the denoiser and hands the velocity (same shape as the latents) to `read`, straight
     /// from ONNX Runtime's output buffer.
-    pub fn predict_with(&self, x: &DenoiserInputs<'_>, tokens: usize, read: &mut dyn FnMut(&[f32])) -> Result<()> {
-        let t_shape = self.timestep_shape(x.latent_shape, tokens);
-        let mask_shape = [x.text_shape[0], x.text_shape[1]];
+    pub fn predict_with(&self, x: &DenoiserInputs<'_>, tokens: usize, read: &mut dyn FnMut(ArrayView5<'_, f32>)) -> Result<()> {
+        let fail = |reason: String| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason };
+        let (b, _, f, h, w) = x.latents.dim();
+        let t_shape = self.timestep_shape([b, 0, f, h, w], tokens);
+        // A view may be shorter than its slice; the timesteps must fill their shape exactly.
+        let timestep = ArrayViewD::from_shape(t_shape.as_slice(), x.timestep)
+            .ok()
+            .filter(|_| x.timestep.len() == t_shape.iter().product::<usize>())
+            .ok_or_else(|| fail(format!("{} timestep values for the shape {t_shape:?}", x.timestep.len())))?;
         let mut inputs = vec![
-            (self.latents.as_str(), Input::F32(&x.latent_shape, x.latents)),
-            (self.timestep.as_str(), Input::F32(&t_shape, x.timestep)),
-            (self.text_embeds.as_str(), Input::F32(&x.text_shape, x.text_embeds)),
+            (self.latents.as_str(), Input::f32(x.latents.view())),
+            (self.timestep.as_str(), Input::F32(timestep)),
+            (self.text_embeds.as_str(), Input::f32(x.text_embeds.view())),
         ];
         if let Some(m) = &self.text_mask {
-            inputs.push((m.as_str(), Input::I64(&mask_shape, x.text_mask)));
+            inputs.push((m.as_str(), Input::i64(x.text_mask.view())));
         }
-        let [b, _, f, h, w] = x.latent_shape;
-        let coords_shape = [b, 3, f * h * w];
-        let coords = self.spec.video_coords.as_ref().map(|vc| vc.for_shape(b, f, h, w));
+        let coords = match &self.spec.video_coords {
+            Some(vc) => Some(Array3::from_shape_vec((b, 3, f * h * w), vc.for_shape(b, f, h, w)).map_err(|e| fail(format!("video coordinates: {e}")))?),
+            None => None,
+        };
         if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
-            inputs.push((name.as_str(), Input::F32(&coords_shape, c)));
+            inputs.push((name.as_str(), Input::f32(c.view())));
         }
         self.session.run_view("denoiser", &inputs, &[&self.velocity], |out| {
-            let v = &out[0];
-            if v.shape != x.latent_shape {
-                return Err(Error::Inference {
-                    component: "denoiser".into(),
-                    file: self.session.file.display().to_string(),
-                    reason: format!("velocity shape {:?} differs from the latents' {:?}", v.shape, x.latent_shape),
-                });
-            }
-            read(v.data);
+            let v = out[0].view().into_dimensionality::<Ix5>().ok().filter(|v| v.dim() == x.latents.dim());
+            let v = v.ok_or_else(|| fail(format!("velocity shape {:?} differs from the latents' {:?}", out[0].shape(), x.latents.shape())))?;
+            read(v);
             Ok(())
         })
     }
@@ -187,10 +194,9 @@ impl Denoiser {
 /// Inputs of an unbound window, owned so each run can borrow them.
 #[derive(Default)]
 struct Unbound {
-    latents: Vec<f32>,
-    text_embeds: Vec<f32>,
-    text_shape: [usize; 3],
-    text_mask: Vec<i64>,
+    latents: Array5<f32>,
+    text_embeds: Array3<f32>,
+    text_mask: Array2<i64>,
 }
 
 /// One window's denoiser runs (see [`Denoiser::window`]).
@@ -211,13 +217,13 @@ enum Runs {
 impl DenoiserWindow<'_> {
     /// One run: `write_latents` fills the latents in place (the window's latent shape),
     /// `timestep` is laid out as [`Denoiser::timestep_shape`] says; `read` gets the velocity.
-    pub fn run(&mut self, timestep: &[f32], write_latents: impl FnOnce(&mut [f32]), read: impl FnOnce(&[f32])) -> Result<()> {
+    pub fn run(&mut self, timestep: &[f32], write_latents: impl FnOnce(ArrayViewMut5<'_, f32>), read: impl FnOnce(ArrayView5<'_, f32>)) -> Result<()> {
         let d = self.denoiser;
         let bound = match &mut self.runs {
             Runs::Bound(_, bound) => bound,
             Runs::Unbound(u) => {
-                write_latents(&mut u.latents);
-                let x = DenoiserInputs { latents: &u.latents, latent_shape: self.latent_shape, timestep, text_embeds: &u.text_embeds, text_shape: u.text_shape, text_mask: &u.text_mask };
+                write_latents(u.latents.view_mut());
+                let x = DenoiserInputs { latents: u.latents.view(), timestep, text_embeds: u.text_embeds.view(), text_mask: u.text_mask.view() };
                 let mut read = Some(read);
                 return d.predict_with(&x, self.tokens, &mut |v| {
                     if let Some(r) = read.take() {
@@ -227,13 +233,26 @@ impl DenoiserWindow<'_> {
             }
         };
         let fail = |e| d.bound_error(e);
-        bound.write_f32(&d.latents, &self.latent_shape, write_latents).map_err(fail)?;
+        if timestep.len() != self.t_shape.iter().product::<usize>() {
+            return Err(fail(ort::Error::new(format!("{} timestep values for the shape {:?}", timestep.len(), self.t_shape))));
+        }
+        // The bound tensor was made with the window's latent shape, so the view always fits.
+        let shape = self.latent_shape;
+        let mut fits = true;
+        bound.write_f32(&d.latents, &shape, |buf| match ArrayViewMut5::from_shape(shape, buf) {
+            Ok(x) => write_latents(x),
+            Err(_) => fits = false,
+        })
+        .map_err(fail)?;
+        if !fits {
+            return Err(fail(ort::Error::new(format!("the bound latents do not have the shape {shape:?}"))));
+        }
         bound.write_f32(&d.timestep, &self.t_shape, |buf| buf.copy_from_slice(timestep)).map_err(fail)?;
         d.session.run_bound("denoiser", bound)?;
-        let (shape, v) = bound.output(&d.velocity).ok_or_else(|| fail(ort::Error::new("velocity output is not bound")))?;
-        if shape != self.latent_shape {
-            return Err(fail(ort::Error::new(format!("velocity shape {shape:?} differs from the latents' {:?}", self.latent_shape))));
-        }
+        let v = bound.output(&d.velocity).ok_or_else(|| fail(ort::Error::new("velocity output is not bound")))?;
+        let got = v.shape().to_vec();
+        let v = v.into_dimensionality::<Ix5>().ok().filter(|v| v.shape() == shape);
+        let v = v.ok_or_else(|| fail(ort::Error::new(format!("velocity shape {got:?} differs from the latents' {shape:?}"))))?;
         read(v);
         Ok(())
     }

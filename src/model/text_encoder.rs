@@ -1,5 +1,7 @@
 //! The text encoder: prompt token ids -> text embeddings.
 
+use ndarray::{s, Array2, Array3, ArrayView2, Ix3};
+
 use super::components::required;
 use crate::error::{Error, Result};
 use crate::model::manifest::TextEncoderSpec;
@@ -31,38 +33,32 @@ impl TextEncoder {
         vec![&self.session]
     }
 
-    pub fn encode(&self, tokens: &TokenBatch) -> Result<Vec<f32>> {
-        let shape = [tokens.batch, tokens.len];
-        let ones;
-        let mask = if self.spec.attend_to_padding {
-            ones = vec![1i64; tokens.mask.len()];
-            &ones
-        } else {
-            &tokens.mask
-        };
-        let mut out = self.session.run(
-            "text encoder",
-            &[(&self.input_ids, Input::I64(&shape, &tokens.ids)), (&self.attention_mask, Input::I64(&shape, mask))],
-            &[&self.text_embeds],
-        )?;
-        let emb = out.remove(0);
-        let d = self.spec.text_dim;
-        if emb.shape != [tokens.batch, tokens.len, d] {
-            return Err(Error::Inference {
-                component: "text encoder".into(),
-                file: self.session.file.display().to_string(),
-                reason: format!("output shape {:?}, expected [{}, {}, {d}] (text_dim in kino.json)", emb.shape, tokens.batch, tokens.len),
-            });
+    /// Token ids and mask `[B, L]` -> text embeddings `[B, L, D]`.
+    pub fn encode(&self, tokens: &TokenBatch) -> Result<Array3<f32>> {
+        let fail = |reason: String| Error::Inference { component: "text encoder".into(), file: self.session.file.display().to_string(), reason };
+        let shape = (tokens.batch, tokens.len);
+        if tokens.ids.len() != tokens.batch * tokens.len || tokens.mask.len() != tokens.ids.len() {
+            return Err(fail(format!("{} token ids and {} mask values for a batch of {}x{}", tokens.ids.len(), tokens.mask.len(), tokens.batch, tokens.len)));
         }
-        let mut data = emb.data;
+        let ids = ArrayView2::from_shape(shape, &tokens.ids).map_err(|e| fail(format!("token ids: {e}")))?;
+        let mask = ArrayView2::from_shape(shape, &tokens.mask).map_err(|e| fail(format!("attention mask: {e}")))?;
+        let ones = Array2::<i64>::ones(shape);
+        let attend = if self.spec.attend_to_padding { ones.view() } else { mask };
+        let mut out = self.session.run("text encoder", &[(&self.input_ids, Input::i64(ids)), (&self.attention_mask, Input::i64(attend))], &[&self.text_embeds])?;
+        let d = self.spec.text_dim;
+        let emb = out.remove(0);
+        let got = emb.shape().to_vec();
+        let mut emb = emb
+            .into_dimensionality::<Ix3>()
+            .ok()
+            .filter(|e| e.dim() == (tokens.batch, tokens.len, d))
+            .ok_or_else(|| fail(format!("output shape {got:?}, expected [{}, {}, {d}] (text_dim in kino.json)", tokens.batch, tokens.len)))?;
         if self.spec.zero_past_length {
             // Wan's convention: embeddings past the real prompt length are exactly zero.
-            for (i, m) in tokens.mask.iter().enumerate() {
-                if *m == 0 {
-                    data[i * d..(i + 1) * d].iter_mut().for_each(|x| *x = 0.0);
-                }
+            for ((b, l), _) in mask.indexed_iter().filter(|(_, m)| **m == 0) {
+                emb.slice_mut(s![b, l, ..]).fill(0.0);
             }
         }
-        Ok(data)
+        Ok(emb)
     }
 }

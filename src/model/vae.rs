@@ -1,7 +1,9 @@
 //! The VAE: latents -> pixel frames (decoder) and frames -> latents (encoder), as whole-clip
 //! graphs or causal chunk graphs with explicit caches.
 
-use super::components::{concat_frames, latent_frames, required};
+use ndarray::{Array1, Array5, ArrayD, ArrayView5};
+
+use super::components::{concat_frames, five_d, latent_frames, required};
 use crate::error::{Error, Result};
 use crate::model::manifest::{GraphSpec, LatentSpec, VaeSpec};
 use crate::model::ModelPackage;
@@ -16,8 +18,8 @@ struct ChunkGraph {
     cache_out: Vec<String>,
 }
 
-/// Caches handed from one chunk to the next: (shape, data) per cache, in manifest order.
-type Caches = Vec<(Vec<usize>, Vec<f32>)>;
+/// Caches handed from one chunk to the next, in manifest order.
+type Caches = Vec<ArrayD<f32>>;
 
 impl ChunkGraph {
     /// `field` is e.g. `vae_decoder.first`; the first graph of a clip takes no caches.
@@ -36,16 +38,16 @@ impl ChunkGraph {
     }
 
     /// Runs one chunk; `caches` goes in (if this graph takes them) and is replaced by the new ones.
-    fn run(&self, component: &str, chunk: &[f32], shape: &[usize], caches: &mut Caches) -> Result<Output> {
-        let mut inputs = vec![(self.input.as_str(), Input::F32(shape, chunk))];
-        for (name, (s, d)) in self.cache_in.iter().zip(caches.iter()) {
-            inputs.push((name.as_str(), Input::F32(s, d)));
+    fn run(&self, component: &str, chunk: ArrayView5<'_, f32>, caches: &mut Caches) -> Result<Output> {
+        let mut inputs = vec![(self.input.as_str(), Input::f32(chunk))];
+        for (name, c) in self.cache_in.iter().zip(caches.iter()) {
+            inputs.push((name.as_str(), Input::F32(c.view())));
         }
         let mut wanted = vec![self.output.as_str()];
         wanted.extend(self.cache_out.iter().map(String::as_str));
         let mut out = self.session.run(component, &inputs, &wanted)?;
         let main = out.remove(0);
-        *caches = out.into_iter().map(|o| (o.shape, o.data)).collect();
+        *caches = out;
         Ok(main)
     }
 }
@@ -94,8 +96,8 @@ enum DecoderGraphs {
     CausalChunks(ChunkGraphs),
 }
 
-/// Receives each decoded chunk `[1, 3, n, H, W]` and its shape.
-pub type ChunkSink<'a> = dyn FnMut(&[f32], &[usize]) -> Result<()> + 'a;
+/// Receives each decoded chunk `[1, 3, n, H, W]`.
+pub type ChunkSink<'a> = dyn FnMut(ArrayView5<'_, f32>) -> Result<()> + 'a;
 
 /// Latents -> pixel frames in `[-1, 1]`, whole clip or chunk by chunk with explicit caches.
 pub struct VaeDecoder {
@@ -143,25 +145,23 @@ impl VaeDecoder {
 
     /// Decodes `[1, C, F, h, w]` latents, handing each decoded chunk `[1, 3, n, H, W]` to `on_chunk`
     /// with its shape. Chunked graphs keep memory flat in the clip length.
-    pub fn decode(&self, latents: &[f32], shape: [usize; 5], on_chunk: &mut ChunkSink<'_>) -> Result<()> {
+    pub fn decode(&self, latents: ArrayView5<'_, f32>, on_chunk: &mut ChunkSink<'_>) -> Result<()> {
         match &self.graphs {
             DecoderGraphs::WholeClip { session, latents: li, frames, timestep } => {
-                let t_shape = [shape[0]];
-                let t_value = timestep.as_ref().map(|(_, t)| vec![*t; shape[0]]);
-                let mut inputs = vec![(li.as_str(), Input::F32(&shape, latents))];
+                let t_value = timestep.as_ref().map(|(_, t)| Array1::from_elem(latents.dim().0, *t));
+                let mut inputs = vec![(li.as_str(), Input::f32(latents))];
                 if let (Some((name, _)), Some(t)) = (timestep, &t_value) {
-                    inputs.push((name.as_str(), Input::F32(&t_shape, t)));
+                    inputs.push((name.as_str(), Input::f32(t.view())));
                 }
                 let out = session.run("VAE decoder", &inputs, &[frames])?;
-                on_chunk(&out[0].data, &out[0].shape)
+                on_chunk(five_d("VAE decoder", &session.file, out[0].view())?)
             }
             DecoderGraphs::CausalChunks(graphs) => {
                 let mut caches = Caches::new();
-                for (graph, start, n) in graphs.chunks(shape[2]) {
-                    let chunk = latent_frames(latents, shape, start, n);
-                    let chunk_shape = [shape[0], shape[1], n, shape[3], shape[4]];
-                    let frames = graph.run("VAE decoder", &chunk, &chunk_shape, &mut caches)?;
-                    on_chunk(&frames.data, &frames.shape)?;
+                for (graph, start, n) in graphs.chunks(latents.dim().2) {
+                    let chunk = latent_frames(latents, start, n);
+                    let frames = graph.run("VAE decoder", chunk.view(), &mut caches)?;
+                    on_chunk(five_d("VAE decoder", &graph.session.file, frames.view())?)?;
                 }
                 Ok(())
             }
@@ -208,27 +208,28 @@ impl VaeEncoder {
         }
     }
 
-    pub fn encode(&self, frames: &[f32], shape: [usize; 5]) -> Result<(Vec<usize>, Vec<f32>)> {
+    /// Pixel frames `[1, 3, F, H, W]` -> latents `[1, C, f, h, w]`.
+    pub fn encode(&self, frames: ArrayView5<'_, f32>) -> Result<Array5<f32>> {
+        let shape = frames.shape();
         match &self.graphs {
             EncoderGraphs::WholeClip { session, frames: fi, latents } => {
-                let mut out = session.run("VAE encoder", &[(fi.as_str(), Input::F32(&shape, frames))], &[latents])?;
-                let o = out.remove(0);
-                Ok((o.shape, o.data))
+                let out = session.run("VAE encoder", &[(fi.as_str(), Input::f32(frames))], &[latents])?;
+                Ok(five_d("VAE encoder", &session.file, out[0].view())?.to_owned())
             }
             EncoderGraphs::CausalChunks(graphs) => {
                 let t = self.latent.temporal_compression.max(1) as usize;
                 let causal = self.latent.causal_first_frame;
                 let mut caches = Caches::new();
-                let mut parts: Vec<Output> = Vec::new();
+                let mut parts: Vec<Array5<f32>> = Vec::new();
                 for (graph, start, n) in graphs.chunks(self.latent.latent_frames(shape[2] as u32)) {
                     // The first pixel frame of latent frame `l`.
                     let pixel = |l: usize| if causal { if l == 0 { 0 } else { 1 + t * (l - 1) } } else { t * l };
                     let (p0, p1) = (pixel(start), pixel(start + n).min(shape[2]));
-                    let chunk = latent_frames(frames, shape, p0, p1 - p0);
-                    let chunk_shape = [shape[0], shape[1], p1 - p0, shape[3], shape[4]];
-                    parts.push(graph.run("VAE encoder", &chunk, &chunk_shape, &mut caches)?);
+                    let chunk = latent_frames(frames, p0, p1 - p0);
+                    let out = graph.run("VAE encoder", chunk.view(), &mut caches)?;
+                    parts.push(five_d("VAE encoder", &graph.session.file, out.view())?.to_owned());
                 }
-                concat_frames("VAE encoder", &parts)
+                concat_frames("VAE encoder", &parts.iter().map(|p| p.view()).collect::<Vec<_>>())
             }
         }
     }

@@ -1,5 +1,7 @@
 //! Decoding a window's latents to frames, and raw float output for parity checks.
 
+use ndarray::{Array5, ArrayView5, Axis, Zip};
+
 use super::context;
 use super::{gaussian_noise, Pipeline, Placement, Progress, Tracker};
 use crate::error::{Error, Result};
@@ -7,37 +9,40 @@ use crate::frame::RgbFrame;
 use crate::model::components::concat_frames;
 use crate::model::ChunkSink;
 use crate::pipeline::GenerateRequest;
-use crate::runtime::Output;
 
 impl Pipeline {
     /// Normalised latents -> decoded chunks `[1, 3, n, H, W]` in [-1, 1], in order. `seed` feeds the
     /// noise a timestep-conditioned decoder mixes in.
-    pub(super) fn decode_chunks(&self, latents: &[f32], shape: [usize; 5], seed: u64, on_chunk: &mut ChunkSink<'_>) -> Result<()> {
+    pub(super) fn decode_chunks(&self, latents: &Array5<f32>, seed: u64, on_chunk: &mut ChunkSink<'_>) -> Result<()> {
         let l = &self.package.manifest.latent;
-        let mut raw = latents.to_vec();
-        context::denormalise(&mut raw, shape, &l.mean, &l.std, l.scaling_factor);
+        let mut raw = latents.as_standard_layout().into_owned();
+        context::denormalise(&mut raw, &l.mean, &l.std, l.scaling_factor);
         let s = self.decoder.noise_scale;
         if s > 0.0 {
             // LTX-Video 0.9.1+: `z = (1 - s) z + s noise`, then decode at `decode_timestep`.
             let noise = gaussian_noise(decode_noise_seed(seed), raw.len());
-            raw.iter_mut().zip(&noise).for_each(|(z, n)| *z = (1.0 - s) * *z + s * n);
+            let noise = ArrayView5::from_shape(raw.raw_dim(), &noise).map_err(|e| Error::InvalidRequest(format!("decode noise: {e}")))?;
+            Zip::from(&mut raw).and(&noise).for_each(|z, &n| *z = (1.0 - s) * *z + s * n);
         }
-        self.decoder.decode(&raw, shape, on_chunk)
+        self.decoder.decode(raw.view(), on_chunk)
     }
 
     /// Normalised latents -> frames, through the (chunked) decoder.
-    pub(super) fn decode(&self, latents: &[f32], shape: [usize; 5], seed: u64) -> Result<Vec<RgbFrame>> {
+    pub(super) fn decode(&self, latents: &Array5<f32>, seed: u64) -> Result<Vec<RgbFrame>> {
         let mut out = Vec::new();
-        self.decode_chunks(latents, shape, seed, &mut |chunk, cshape| {
-            let (nf, hh, ww) = (cshape[2], cshape[3], cshape[4]);
-            let fplane = hh * ww;
-            for k in 0..nf {
-                // [1, 3, n, H, W] -> frame k's three planes.
-                let mut planes = Vec::with_capacity(3 * fplane);
-                for ch in 0..3 {
-                    let base = ch * nf * fplane + k * fplane;
-                    let plane = chunk.get(base..base + fplane).ok_or_else(|| Error::InvalidRequest(format!("the VAE decoder returned {} values for a {cshape:?} output", chunk.len())))?;
-                    planes.extend_from_slice(plane);
+        self.decode_chunks(latents, seed, &mut |chunk| {
+            let (b, c, _, hh, ww) = chunk.dim();
+            if (b, c) != (1, 3) {
+                return Err(Error::InvalidRequest(format!("the VAE decoder returned a {:?} output; expected [1, 3, F, H, W]", chunk.shape())));
+            }
+            // [1, 3, n, H, W] -> frame k's three planes, in order (each plane one contiguous run).
+            for frame in chunk.index_axis(Axis(0), 0).axis_iter(Axis(1)) {
+                let mut planes = Vec::with_capacity(3 * hh * ww);
+                for plane in frame.outer_iter() {
+                    match plane.as_slice() {
+                        Some(p) => planes.extend_from_slice(p),
+                        None => planes.extend(plane.iter().copied()),
+                    }
                 }
                 out.push(RgbFrame::try_from_planar(ww as u32, hh as u32, &planes)?);
             }
@@ -52,16 +57,14 @@ impl Pipeline {
     /// For parity checks against reference implementations and for tools that want raw output.
     /// With `context` (frames at the request's size), the window continues from them as
     /// `extend` does after a clip, and the output holds the re-decoded context frames first.
-    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<&[f32]>, context: Option<&[RgbFrame]>) -> Result<(Vec<f32>, [usize; 5])> {
+    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<ArrayView5<'_, f32>>, context: Option<&[RgbFrame]>) -> Result<Array5<f32>> {
         req.validate(&self.package)?;
         if req.frames > self.package.manifest.video.max_frames {
             return Err(Error::InvalidRequest(format!("raw output is one window: at most {} frames", self.package.manifest.video.max_frames)));
         }
         let shape = self.latent_shape(req);
-        if let Some(x) = initial {
-            if x.len() != shape.iter().product::<usize>() {
-                return Err(Error::InvalidRequest(format!("initial latents hold {} values; shape {shape:?} needs {}", x.len(), shape.iter().product::<usize>())));
-            }
+        if let Some(x) = initial.filter(|x| x.shape() != shape) {
+            return Err(Error::InvalidRequest(format!("initial latents of shape {:?}; the request needs {shape:?}", x.shape())));
         }
         let mut ignore = |_: Progress| true;
         let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
@@ -79,13 +82,13 @@ impl Pipeline {
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
         let mut chunks = Vec::new();
-        self.decode_chunks(&latents, shape, req.seed, &mut |chunk, cshape| {
-            chunks.push(Output { shape: cshape.to_vec(), data: chunk.to_vec() });
+        self.decode_chunks(&latents, req.seed, &mut |chunk| {
+            chunks.push(chunk.to_owned());
             Ok(())
         })?;
-        let (fshape, mut out) = concat_frames("VAE decoder", &chunks)?;
-        out.iter_mut().for_each(|x| *x = x.clamp(-1.0, 1.0));
-        Ok((out, [1, fshape[1], fshape[2], fshape[3], fshape[4]]))
+        let mut out = concat_frames("VAE decoder", &chunks.iter().map(|c| c.view()).collect::<Vec<_>>())?;
+        out.mapv_inplace(|x| x.clamp(-1.0, 1.0));
+        Ok(out)
     }
 }
 
@@ -113,7 +116,7 @@ mod tests {
         let frame = RgbFrame { width: req.width, height: req.height, data: vec![128; (req.width * req.height * 3) as usize] };
         match pipe.generate_raw(&req, None, Some(&[])) {
             Err(Error::InvalidRequest(m)) => assert!(m.contains("no frames"), "{m}"),
-            other => panic!("empty context: {:?}", other.map(|r| r.1)),
+            other => panic!("empty context: {:?}", other.map(|r| r.shape().to_vec())),
         }
         let too_long = vec![frame.clone(); 9];
         assert!(matches!(pipe.generate_raw(&req, None, Some(&too_long)), Err(Error::InvalidRequest(_))));

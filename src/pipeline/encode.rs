@@ -19,26 +19,28 @@ impl Pipeline {
             log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
         }
         let embeds = self.text_encoder.encode(&tokens)?;
-        Ok(EncodedPrompt { embeds, mask: tokens.mask, len: tokens.len, guided })
+        let mask = ndarray::Array2::from_shape_vec((tokens.batch, tokens.len), tokens.mask).map_err(|e| Error::Tokenizer(format!("attention mask: {e}")))?;
+        Ok(EncodedPrompt { embeds, mask, guided })
     }
 
     /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
     pub(super) fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
         let encoder = self.require_encoder("continuing from given frames")?;
         let l = &self.package.manifest.latent;
-        let (input, shape, drop) = context::encoder_input(frames, l.causal_first_frame, placement);
-        let (lshape, mut latents) = encoder.encode(&input, shape)?;
-        let expect = l.latent_frames(shape[2] as u32);
-        if lshape.len() != 5 || lshape[1] != l.channels || lshape[2] != expect {
+        let (input, drop) = context::encoder_input(frames, l.causal_first_frame, placement)?;
+        let mut latents = encoder.encode(input.view())?;
+        let pixel_frames = input.dim().2;
+        let expect = l.latent_frames(pixel_frames as u32);
+        let (_, channels, got, _, _) = latents.dim();
+        if channels != l.channels || got != expect {
             return Err(Error::Inference {
                 component: "VAE encoder".into(),
                 file: String::new(),
-                reason: format!("latents of shape {lshape:?} for {} frames; expected {} channels and {expect} latent frames", shape[2], l.channels),
+                reason: format!("latents of shape {:?} for {pixel_frames} frames; expected {} channels and {expect} latent frames", latents.shape(), l.channels),
             });
         }
-        let lshape = [lshape[0], lshape[1], lshape[2], lshape[3], lshape[4]];
-        context::normalise(&mut latents, lshape, &l.mean, &l.std, l.scaling_factor);
+        context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);
         tracker.report(Stage::Encode)?;
-        Ok(LatentContext::new(latents, lshape, drop, placement))
+        Ok(LatentContext::new(latents, drop, placement))
     }
 }

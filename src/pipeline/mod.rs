@@ -72,9 +72,10 @@ impl Tracker<'_> {
 
 /// The prompt (and negative prompt) encoded once per job.
 struct EncodedPrompt {
-    embeds: Vec<f32>,
-    mask: Vec<i64>,
-    len: usize,
+    /// `[B, L, D]`: the prompt, then the negative prompt when guided.
+    embeds: ndarray::Array3<f32>,
+    /// `[B, L]`.
+    mask: ndarray::Array2<i64>,
     guided: bool,
 }
 
@@ -238,7 +239,7 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
-        let frames = self.decode(&latents, shape, req.seed)?;
+        let frames = self.decode(&latents, req.seed)?;
         if frames.len() != first_frames {
             return Err(frame_count_error(frames.len(), first_frames));
         }

@@ -69,7 +69,7 @@ impl Pipeline {
                     let shape = self.window_shape(req, m + k);
                     let seed = window_seed(req.seed, w);
                     let latents = self.denoise(&prompt, req, shape, Some(&ctx), seed, None, &mut tracker)?;
-                    let mut frames = self.decode(&latents, shape, seed)?;
+                    let mut frames = self.decode(&latents, seed)?;
                     if frames.len() > per_window {
                         // As after a clip: the new frames nearest the seam take over the
                         // difference between the first given frame and its re-decode.
@@ -139,7 +139,7 @@ impl Pipeline {
             let shape = self.window_shape(req, k + m);
             let seed = window_seed(req.seed, w);
             let latents = self.denoise(prompt, req, shape, Some(&ctx), seed, None, tracker)?;
-            let frames = self.decode(&latents, shape, seed)?;
+            let frames = self.decode(&latents, seed)?;
             if frames.len() <= n {
                 return Err(frame_count_error(frames.len(), n + 1));
             }

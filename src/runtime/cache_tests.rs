@@ -22,7 +22,8 @@ fn opts(cache: &Path, budget: Option<u64>) -> RuntimeOptions {
 }
 
 fn run(s: &OnnxSession, x: &[f32]) -> Vec<f32> {
-    s.run("test", &[("x", Input::F32(&[1, x.len()], x))], &["y"]).unwrap().remove(0).data
+    let x = ndarray::ArrayView2::from_shape((1, x.len()), x).unwrap();
+    s.run("test", &[("x", Input::f32(x))], &["y"]).unwrap().remove(0).iter().copied().collect()
 }
 
 /// Entries (graph files) in a cache folder.

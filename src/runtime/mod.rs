@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use ndarray::{ArrayD, ArrayView, ArrayViewD, Dimension};
+
 use crate::error::{Error, Result};
 
 mod binding;
@@ -101,24 +103,28 @@ pub struct TensorInfo {
     pub rank: usize,
 }
 
-/// One input to [`OnnxSession::run`], borrowed: no copy on the way in.
+/// One input to [`OnnxSession::run`], borrowed: no copy on the way in (the array must be in
+/// standard layout; a strided view is an error, not a silent copy).
 pub enum Input<'a> {
-    F32(&'a [usize], &'a [f32]),
-    I64(&'a [usize], &'a [i64]),
+    F32(ArrayViewD<'a, f32>),
+    I64(ArrayViewD<'a, i64>),
+}
+
+impl<'a> Input<'a> {
+    pub fn f32<D: Dimension>(a: ArrayView<'a, f32, D>) -> Self {
+        Input::F32(a.into_dyn())
+    }
+
+    pub fn i64<D: Dimension>(a: ArrayView<'a, i64, D>) -> Self {
+        Input::I64(a.into_dyn())
+    }
 }
 
 /// One float output.
-#[derive(Clone, Debug)]
-pub struct Output {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
+pub type Output = ArrayD<f32>;
 
 /// One float output of a run, borrowed from ONNX Runtime (see [`OnnxSession::run_view`]).
-pub struct OutputView<'a> {
-    pub shape: Vec<usize>,
-    pub data: &'a [f32],
-}
+pub type OutputView<'a> = ArrayViewD<'a, f32>;
 
 #[cfg(test)]
 mod tests {

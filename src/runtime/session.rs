@@ -144,7 +144,7 @@ impl OnnxSession {
 
     /// Runs the graph and returns the named float outputs in the order asked.
     pub fn run(&self, component: &str, inputs: &[(&str, Input<'_>)], outputs: &[&str]) -> Result<Vec<Output>> {
-        self.run_view(component, inputs, outputs, |views| Ok(views.iter().map(|v| Output { shape: v.shape.clone(), data: v.data.to_vec() }).collect()))
+        self.run_view(component, inputs, outputs, |views| Ok(views.iter().map(|v| v.to_owned()).collect()))
     }
 
     /// Runs the graph and hands the named float outputs, as views into ONNX Runtime's memory, to
@@ -154,8 +154,8 @@ impl OnnxSession {
         let mut values: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {
             let v: ort::session::SessionInputValue<'_> = match input {
-                Input::F32(shape, data) => TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| fail(e.to_string()))?.into(),
-                Input::I64(shape, data) => TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| fail(e.to_string()))?.into(),
+                Input::F32(a) => TensorRef::from_array_view(a.view()).map_err(|e| fail(e.to_string()))?.into(),
+                Input::I64(a) => TensorRef::from_array_view(a.view()).map_err(|e| fail(e.to_string()))?.into(),
             };
             values.push(((*name).into(), v));
         }
@@ -166,8 +166,7 @@ impl OnnxSession {
         let mut views = Vec::with_capacity(outputs.len());
         for name in outputs {
             let value = result.get(*name).ok_or_else(|| fail(format!("graph produced no output named {name:?}")))?;
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
-            views.push(OutputView { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data });
+            views.push(value.try_extract_array::<f32>().map_err(|e| fail(e.to_string()))?);
         }
         read(&views)
     }

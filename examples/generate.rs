@@ -12,7 +12,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let prompt = args.next().unwrap_or_else(|| "a red circle moving left".into());
     let output = PathBuf::from(args.next().unwrap_or_else(|| "clip.mp4".into()));
-    let model = args.next().map(PathBuf::from).unwrap_or_else(kino::model::default_model_dir);
+    let model = args.next().map(PathBuf::from).unwrap_or_else(|| kino::model::ModelSearch::from_env().default_model_dir());
 
     // Check the output first: it must replace nothing but an earlier output.
     video::check_output(&output, &[])?;
@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     request.validate(&package)?;
 
     // ONNX Runtime is found through ORT_DYLIB_PATH or kino's usual places; CPU, all cores.
-    let pipeline = Pipeline::from_package(package, &RuntimeOptions::default())?;
+    let pipeline = Pipeline::from_package(package, &RuntimeOptions::from_env())?;
     let fps = pipeline.package.manifest.video.fps;
     let mut encoder = video::VideoEncoder::create(&output, request.width, request.height, fps)?;
     pipeline.generate(&request, &mut |_progress| true, &mut |frame| encoder.push(&frame))?;

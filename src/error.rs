@@ -18,6 +18,9 @@ pub enum Error {
     #[error("could not load ONNX Runtime from {path}: {reason}. Use a libonnxruntime.so of version 1.22 or newer (`python3 -m pip install onnxruntime==1.32.0`)")]
     RuntimeLoad { path: PathBuf, reason: String },
 
+    #[error("ONNX Runtime is already loaded from {} in this process and cannot also be loaded from {}: use one library per process; {}", shown(loaded), shown(asked), said(Hint::OrtLibrary))]
+    RuntimeConflict { loaded: PathBuf, asked: PathBuf },
+
     #[error("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}; {}", said(Hint::GpuRuntime))]
     ProviderUnavailable { provider: String, library: String, hint: String },
 
@@ -127,7 +130,7 @@ impl Error {
     pub fn hint(&self) -> Option<Hint> {
         match self {
             Error::Package { hint, .. } => *hint,
-            Error::RuntimeNotFound { .. } => Some(Hint::OrtLibrary),
+            Error::RuntimeNotFound { .. } | Error::RuntimeConflict { .. } => Some(Hint::OrtLibrary),
             Error::ProviderUnavailable { .. } => Some(Hint::GpuRuntime),
             _ => None,
         }

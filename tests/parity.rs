@@ -107,7 +107,7 @@ fn load(package: &str, case: &Case, edit: impl FnOnce(&mut ModelPackage)) -> Pip
         pkg.manifest.scheduler = s.clone();
     }
     edit(&mut pkg);
-    let opts = RuntimeOptions { threads: Some(2), ..Default::default() };
+    let opts = RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() };
     Pipeline::from_package(pkg, &opts).unwrap()
 }
 
@@ -137,8 +137,8 @@ fn check_package(package: &str, edit: &dyn Fn(&mut ModelPackage)) -> Vec<(String
         let req = request(case);
         assert_eq!(pipe.latent_shape(&req).to_vec(), case.noise_shape, "{name}: latent shape");
         let context = (!context.is_empty()).then_some(context.as_slice());
-        let (got, shape) = pipe.generate_raw(&req, Some(noise), context).unwrap();
-        assert_eq!(shape.to_vec(), case.frames_shape, "{name}: frame shape");
+        let got = pipe.generate_raw(&req, Some(latents(noise, case)), context).unwrap();
+        assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
         let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let spread = want.iter().map(|x| x.abs()).fold(0f32, f32::max);
         eprintln!("{package}/{name}: {}x{}x{} frames, max abs error {err:.3e} (max |frame| {spread:.3})", case.width, case.height, case.frames);
@@ -182,13 +182,13 @@ fn parity_ltx_tiny_conditioned_matches_diffusers_ltx_condition_pipeline() {
     for (name, case, noise, want, context) in &conditioned {
         let pipe = load("ltx-tiny", case, |p| set_decode_noise(p, 0.0));
         let req = request(case);
-        let (got, shape) = pipe.generate_raw(&req, Some(noise), Some(context)).unwrap();
-        assert_eq!(shape.to_vec(), case.frames_shape, "{name}: frame shape");
+        let got = pipe.generate_raw(&req, Some(latents(noise, case)), Some(context)).unwrap();
+        assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
         let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         eprintln!("ltx-tiny/{name}: {} context frames, {}x{}x{}, max abs error {err:.3e}", context.len(), case.width, case.height, case.frames);
         assert!(err <= TOLERANCE, "ltx-tiny/{name}: max abs error {err} > {TOLERANCE}");
         // The context must matter: without it the same noise gives other frames.
-        let (free, _) = pipe.generate_raw(&req, Some(noise), None).unwrap();
+        let free = pipe.generate_raw(&req, Some(latents(noise, case)), None).unwrap();
         let apart = free.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(apart > 100.0 * TOLERANCE, "ltx-tiny/{name}: the context changed nothing ({apart})");
     }
@@ -207,14 +207,14 @@ fn io_binding_gives_the_same_frames_as_plain_runs() {
                 if let Some(b) = max_batch {
                     pkg.manifest.denoiser.max_batch = b;
                 }
-                let opts = RuntimeOptions { threads: Some(2), unbound_runs, ..Default::default() };
+                let opts = RuntimeOptions { threads: Some(2), unbound_runs, ..RuntimeOptions::from_env() };
                 Pipeline::from_package(pkg, &opts).unwrap()
             };
             let req = request(&case);
-            let (plain, _) = open(true).generate_raw(&req, Some(&noise), None).unwrap();
+            let plain = open(true).generate_raw(&req, Some(latents(&noise, &case)), None).unwrap();
             let bound = open(false);
             for round in 0..2 {
-                let (got, _) = bound.generate_raw(&req, Some(&noise), None).unwrap();
+                let got = bound.generate_raw(&req, Some(latents(&noise, &case)), None).unwrap();
                 assert!(got == plain, "{package}/{name} (max_batch {max_batch:?}, round {round}): bound runs differ from plain runs");
             }
         }
@@ -224,7 +224,7 @@ fn io_binding_gives_the_same_frames_as_plain_runs() {
 #[test]
 fn cuda_graphs_need_bound_runs() {
     let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
-    let opts = RuntimeOptions { cuda_graph: true, unbound_runs: true, ..Default::default() };
+    let opts = RuntimeOptions { cuda_graph: true, unbound_runs: true, ..RuntimeOptions::from_env() };
     let err = Pipeline::from_package(pkg, &opts).err().expect("refused").to_string();
     assert!(err.contains("--unbound-runs"), "{err}");
 }
@@ -245,14 +245,14 @@ fn parity_ltx_decode_noise_is_seeded_and_mixed_in() {
     let req = request(&case);
     let quiet = load("ltx-tiny", &case, |p| set_decode_noise(p, 0.0));
     let noisy = load("ltx-tiny", &case, |p| set_decode_noise(p, 0.025));
-    let (a, _) = quiet.generate_raw(&req, Some(&noise), None).unwrap();
-    let (b, _) = noisy.generate_raw(&req, Some(&noise), None).unwrap();
-    let (b2, _) = noisy.generate_raw(&req, Some(&noise), None).unwrap();
+    let a = quiet.generate_raw(&req, Some(latents(&noise, &case)), None).unwrap();
+    let b = noisy.generate_raw(&req, Some(latents(&noise, &case)), None).unwrap();
+    let b2 = noisy.generate_raw(&req, Some(latents(&noise, &case)), None).unwrap();
     assert_eq!(b, b2, "same seed, same frames");
     let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(diff > 1e-4, "decode noise changed nothing ({diff})");
     let other = GenerateRequest { seed: 1, ..req };
-    let (c, _) = noisy.generate_raw(&other, Some(&noise), None).unwrap();
+    let c = noisy.generate_raw(&other, Some(latents(&noise, &case)), None).unwrap();
     assert_ne!(b, c, "the decode noise follows the seed");
 }
 
@@ -267,12 +267,19 @@ fn parity_wan_tiny_chunked_vae_encoder_matches_diffusers() {
     let frames = read_f32(&d.join("frames.f32"));
     let want = read_f32(&d.join("latents.f32"));
     let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
-    let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..Default::default() }).unwrap();
+    let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap();
     let encoder = pipe.encoder.as_ref().expect("the Wan fixture has a VAE encoder");
-    let (got_shape, got) = encoder.encode(&frames, [shape[0], shape[1], shape[2], shape[3], shape[4]]).unwrap();
-    assert_eq!(got_shape, want_shape);
+    let frames = ndarray::ArrayView5::from_shape([shape[0], shape[1], shape[2], shape[3], shape[4]], &frames).unwrap();
+    let got = encoder.encode(frames).unwrap();
+    assert_eq!(got.shape(), want_shape);
     let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     let spread = want.iter().map(|x| x.abs()).fold(0f32, f32::max);
     eprintln!("wan-tiny VAE encoder: latents {want_shape:?}, max abs error {err:.3e} (max |latent| {spread:.3})");
     assert!(err <= TOLERANCE, "max abs error {err}");
+}
+
+/// A case's noise as the initial latents of its window.
+fn latents<'a>(noise: &'a [f32], case: &Case) -> ndarray::ArrayView5<'a, f32> {
+    let s = &case.noise_shape;
+    ndarray::ArrayView5::from_shape([s[0], s[1], s[2], s[3], s[4]], noise).expect("noise.f32 holds noise_shape's values")
 }

@@ -46,7 +46,7 @@ pub(crate) struct RuntimeArgs {
     /// reproduces: pass the printed count to get the same frames on another machine.
     #[arg(long)]
     pub(crate) threads: Option<usize>,
-    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, kino's venv, python3's onnxruntime, system).
+    /// Path to libonnxruntime.so (else ORT_DYLIB_PATH, KINO_VENV, kino's venvs in ~/.cache/kino, LD_LIBRARY_PATH, system).
     #[arg(long)]
     pub(crate) ort_lib: Option<PathBuf>,
     /// CUDA / TensorRT: capture the denoiser's steps as a CUDA graph and replay it.
@@ -214,6 +214,7 @@ pub(crate) struct SamplingArgs {
 impl RuntimeArgs {
     pub(crate) fn options(&self) -> Result<RuntimeOptions> {
         let device: Device = self.device.parse()?;
+        let env = RuntimeOptions::from_env();
         if let Some(t) = self.threads {
             if !(1..=MAX_THREADS).contains(&t) {
                 bail!("--threads {t}: use 1 to {MAX_THREADS} (this machine has {} cores)", cores());
@@ -229,17 +230,17 @@ impl RuntimeArgs {
             device,
             // Always explicit: the thread count is part of what a seed reproduces (README).
             threads: Some(self.threads.unwrap_or_else(cores)),
-            ort_library: self.ort_lib.clone(),
+            ort_library: self.ort_lib.clone().or(env.ort_library),
             cuda_graph: self.cuda_graph,
             unbound_runs: self.unbound_runs,
-            ..Default::default()
+            ..env
         })
     }
 
     pub(crate) fn model_dir(&self) -> PathBuf {
         match &self.model {
-            Some(m) => model::resolve_model(m),
-            None => model::default_model_dir(),
+            Some(m) => model::ModelSearch::from_env().resolve(m),
+            None => model::ModelSearch::from_env().default_model_dir(),
         }
     }
 }

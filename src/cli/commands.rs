@@ -82,7 +82,7 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
 
 pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
     let mut dirs = paths;
-    dirs.extend(model::search_dirs());
+    dirs.extend(model::ModelSearch::from_env().dirs());
     let found = model::find_packages(&dirs);
     if found.is_empty() {
         println!("no model packages found (searched: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));

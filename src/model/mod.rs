@@ -1,16 +1,22 @@
 //! Model packages: the manifest, its validation against the ONNX graphs, and the components.
 
 pub mod components;
+mod denoiser;
 pub mod manifest;
 pub mod sandbox;
 mod search;
+mod text_encoder;
 pub mod validate;
+mod vae;
 
-pub use search::{default_model_dir, default_model_dir_with, find_packages, resolve_model, resolve_model_with, search_dirs, search_dirs_with, ANCHORED};
+pub use search::{find_packages, ModelSearch, ANCHORED};
 
 use std::path::{Path, PathBuf};
 
-pub use components::{Denoiser, TextEncoder, VaeDecoder, VaeEncoder};
+pub use vae::ChunkSink;
+pub use denoiser::{Denoiser, DenoiserInputs, DenoiserWindow};
+pub use text_encoder::TextEncoder;
+pub use vae::{VaeDecoder, VaeEncoder};
 pub use manifest::Manifest;
 use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
 

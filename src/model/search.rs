@@ -1,10 +1,10 @@
-//! Where model packages are found: `KINO_MODELS_PATH`, then folders beside the binary that
-//! runs kino. Nothing from the build machine is compiled in (a copied binary must not look in
+//! Where model packages are found ([`ModelSearch`]): `KINO_MODELS_PATH`, then folders beside
+//! the binary that runs kino. Nothing from the build machine is compiled in (a copied binary must not look in
 //! its build folder, which may be a world-writable temporary one).
 //!
 //! The binary is the `kino` executable for the CLI, but a plugin's host (ffmpeg, melt, Resolve)
 //! for the plugins: they pass the folder of their own shared library as an extra anchor
-//! ([`search_dirs_with`]).
+//! ([`ModelSearch::anchored_first`]).
 
 use std::path::{Path, PathBuf};
 
@@ -18,63 +18,74 @@ use crate::error::Result;
 /// `Contents/Resources/models`.
 pub const ANCHORED: [&str; 5] = ["../../models", "../models", "../share/kino/models", "../../share/kino/models", "../Resources/models"];
 
-/// Folders searched for packages by `kino models` and name lookups, in order, canonical.
-pub fn search_dirs() -> Vec<PathBuf> {
-    search_dirs_with(&[])
+/// Where model packages are looked for. The front doors fill it ([`ModelSearch::from_env`]); the
+/// library reads no environment variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModelSearch {
+    /// Folders searched first, in order (`KINO_MODELS_PATH`).
+    pub paths: Vec<PathBuf>,
+    /// The default model's folder, when set (`KINO_MODEL`).
+    pub default_model: Option<PathBuf>,
+    /// Folders holding a binary (the plugin's shared library, the executable): the
+    /// [`ANCHORED`] folders beside each are searched after `paths`, in order.
+    pub anchors: Vec<PathBuf>,
 }
 
-/// [`search_dirs`] with extra anchor folders (e.g. the folder of a plugin's shared library),
-/// searched before the executable's.
-pub fn search_dirs_with(anchors: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("KINO_MODELS_PATH") {
-        dirs.extend(std::env::split_paths(&p));
-    }
-    let exe = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
-    for anchor in anchors.iter().chain(exe.as_ref()) {
-        dirs.extend(ANCHORED.iter().map(|up| anchor.join(up)));
-    }
-    // Canonical (no `..` left from the anchors), existing, each once.
-    let mut seen: Vec<PathBuf> = Vec::new();
-    for c in dirs.iter().filter_map(|d| d.canonicalize().ok()) {
-        if c.is_dir() && !seen.contains(&c) {
-            seen.push(c);
+impl ModelSearch {
+    /// `KINO_MODELS_PATH`, `KINO_MODEL`, and the running executable's folder as the anchor.
+    pub fn from_env() -> Self {
+        ModelSearch {
+            paths: std::env::var_os("KINO_MODELS_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default(),
+            default_model: std::env::var_os("KINO_MODEL").filter(|v| !v.is_empty()).map(PathBuf::from),
+            anchors: std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)).into_iter().collect(),
         }
     }
-    seen
-}
 
-/// The default model: `KINO_MODEL` if set, else `kino-shapes` in the first search dir that has it.
-pub fn default_model_dir() -> PathBuf {
-    default_model_dir_with(&[])
-}
-
-/// [`default_model_dir`] with extra anchor folders (see [`search_dirs_with`]).
-pub fn default_model_dir_with(anchors: &[PathBuf]) -> PathBuf {
-    if let Some(p) = std::env::var_os("KINO_MODEL") {
-        return PathBuf::from(p);
+    /// The same search with `first` anchors ahead of the others (a plugin's own folder).
+    pub fn anchored_first(mut self, first: &[PathBuf]) -> Self {
+        self.anchors.splice(0..0, first.iter().cloned());
+        self
     }
-    resolve_model_with(DEFAULT_MODEL, anchors)
-}
 
-/// A `--model` argument: a folder path, or the name of a package in the search dirs.
-pub fn resolve_model(arg: &str) -> PathBuf {
-    resolve_model_with(arg, &[])
-}
-
-/// [`resolve_model`] with extra anchor folders (see [`search_dirs_with`]).
-pub fn resolve_model_with(arg: &str, anchors: &[PathBuf]) -> PathBuf {
-    let p = PathBuf::from(arg);
-    if p.is_dir() || arg.contains('/') {
-        return p;
+    /// Folders searched for packages by `kino models` and name lookups, in order, canonical.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.paths.clone();
+        for anchor in &self.anchors {
+            dirs.extend(ANCHORED.iter().map(|up| anchor.join(up)));
+        }
+        // Canonical (no `..` left from the anchors), existing, each once.
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for c in dirs.iter().filter_map(|d| d.canonicalize().ok()) {
+            if c.is_dir() && !seen.contains(&c) {
+                seen.push(c);
+            }
+        }
+        seen
     }
-    for d in search_dirs_with(anchors) {
-        let candidate = d.join(arg);
-        if candidate.join("kino.json").is_file() {
-            return candidate;
+
+    /// The default model: `default_model` if set, else `kino-shapes` in the first search dir
+    /// that has it.
+    pub fn default_model_dir(&self) -> PathBuf {
+        match &self.default_model {
+            Some(p) => p.clone(),
+            None => self.resolve(DEFAULT_MODEL),
         }
     }
-    p
+
+    /// A `--model` argument: a folder path, or the name of a package in the search dirs.
+    pub fn resolve(&self, arg: &str) -> PathBuf {
+        let p = PathBuf::from(arg);
+        if p.is_dir() || arg.contains('/') {
+            return p;
+        }
+        for d in self.dirs() {
+            let candidate = d.join(arg);
+            if candidate.join("kino.json").is_file() {
+                return candidate;
+            }
+        }
+        p
+    }
 }
 
 /// Packages found in `dirs` (each dir itself, or its immediate subfolders, holding a kino.json).
@@ -109,12 +120,22 @@ mod tests {
             std::fs::create_dir_all(d.join(lib)).unwrap();
             std::fs::create_dir_all(d.join(models).join("some-model")).unwrap();
             std::fs::write(d.join(models).join("some-model/kino.json"), b"{}").unwrap();
-            let anchor = d.join(lib);
-            let found = search_dirs_with(std::slice::from_ref(&anchor));
+            let search = ModelSearch { anchors: vec![d.join(lib)], ..Default::default() };
+            let found = search.dirs();
             let want = d.join(models).canonicalize().unwrap();
             assert!(found.iter().any(|f| f.canonicalize().ok().as_ref() == Some(&want)), "{lib}: {found:?}");
-            assert_eq!(resolve_model_with("some-model", &[anchor]).canonicalize().unwrap(), want.join("some-model"));
+            assert_eq!(search.resolve("some-model").canonicalize().unwrap(), want.join("some-model"));
         }
+        // A path given first wins over the anchors; a set default model is taken as it is.
+        let first = d.join("first");
+        std::fs::create_dir_all(first.join("some-model")).unwrap();
+        std::fs::write(first.join("some-model/kino.json"), b"{}").unwrap();
+        let search = ModelSearch { paths: vec![first.clone()], anchors: vec![d.join("checkout/target/release")], default_model: Some(d.join("x")) };
+        let resolved = search.resolve("some-model");
+        let default = search.default_model_dir();
+        let want = first.canonicalize().unwrap().join("some-model");
         std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(resolved, want);
+        assert_eq!(default, d.join("x"));
     }
 }

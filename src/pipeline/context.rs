@@ -3,6 +3,9 @@
 
 use std::ops::Range;
 
+use ndarray::{s, Array5, ArrayView3, ArrayView5, Axis};
+
+use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::model::components::latent_frames;
 
@@ -40,16 +43,16 @@ impl std::str::FromStr for ContextMode {
 
 /// Normalised context latents `[1, C, k, h, w]` and where they sit in a window.
 pub(crate) struct LatentContext {
-    pub latents: Vec<f32>,
+    pub latents: Array5<f32>,
     pub frames: usize,
     pub placement: Placement,
 }
 
 impl LatentContext {
     /// Keeps latent frames `drop..` of an encoder output.
-    pub fn new(latents: Vec<f32>, shape: [usize; 5], drop: usize, placement: Placement) -> Self {
-        let frames = shape[2] - drop;
-        let latents = if drop == 0 { latents } else { latent_frames(&latents, shape, drop, frames) };
+    pub fn new(latents: Array5<f32>, drop: usize, placement: Placement) -> Self {
+        let frames = latents.dim().2.saturating_sub(drop);
+        let latents = if drop == 0 { latents } else { latent_frames(latents.view(), drop.min(latents.dim().2), frames) };
         LatentContext { latents, frames, placement }
     }
 
@@ -62,92 +65,101 @@ impl LatentContext {
     }
 }
 
-/// The VAE encoder's input `[1, 3, F, H, W]` for context frames, and how many leading latent
-/// frames to drop from its output. Before a clip, the context's latents must be ordinary
-/// (non-first) latent frames, as they are in the middle of a window: a causal VAE gets a copy
-/// of the first frame in front, whose own latent frame is dropped.
-pub fn encoder_input(frames: &[RgbFrame], causal: bool, placement: Placement) -> (Vec<f32>, [usize; 5], usize) {
+/// The VAE encoder's input `[1, 3, F, H, W]` for context frames (all of one size), and how many
+/// leading latent frames to drop from its output. Before a clip, the context's latents must be
+/// ordinary (non-first) latent frames, as they are in the middle of a window: a causal VAE gets a
+/// copy of the first frame in front, whose own latent frame is dropped.
+pub fn encoder_input(frames: &[RgbFrame], causal: bool, placement: Placement) -> Result<(Array5<f32>, usize)> {
+    let Some(first) = frames.first() else {
+        return Err(Error::InvalidRequest("no context frames to encode".into()));
+    };
     let lead = causal && placement == Placement::Before;
-    let list: Vec<&RgbFrame> = if lead { std::iter::once(&frames[0]).chain(frames).collect() } else { frames.iter().collect() };
-    let (w, h) = (frames[0].width as usize, frames[0].height as usize);
-    let plane = w * h;
-    let f = list.len();
-    let mut out = vec![0f32; 3 * f * plane];
+    let list: Vec<&RgbFrame> = if lead { std::iter::once(first).chain(frames).collect() } else { frames.iter().collect() };
+    let (w, h) = (first.width as usize, first.height as usize);
+    let mut out = Array5::<f32>::zeros((1, 3, list.len(), h, w));
     for (j, frame) in list.iter().enumerate() {
-        let p = frame.to_planar();
-        for c in 0..3 {
-            out[(c * f + j) * plane..(c * f + j + 1) * plane].copy_from_slice(&p[c * plane..(c + 1) * plane]);
-        }
+        let planar = frame.to_planar();
+        let planes = ArrayView3::from_shape((3, h, w), &planar)
+            .ok()
+            .filter(|_| (frame.width, frame.height) == (first.width, first.height))
+            .ok_or_else(|| Error::InvalidRequest(format!("context frame {j} is {}x{}, the first {w}x{h}", frame.width, frame.height)))?;
+        out.slice_mut(s![0, .., j, .., ..]).assign(&planes);
     }
-    (out, [1, 3, f, h, w], usize::from(lead))
+    Ok((out, usize::from(lead)))
 }
 
 /// Writes `src` (`[1, C, n, h, w]`) into latent frames `range` of a `[1, C, F, h, w]` tensor.
-pub fn write_frames(latents: &mut [f32], shape: [usize; 5], range: Range<usize>, src: &[f32]) {
-    let [_, c, f, h, w] = shape;
-    let plane = h * w;
-    let n = range.len();
-    for ch in 0..c {
-        latents[(ch * f + range.start) * plane..(ch * f + range.end) * plane].copy_from_slice(&src[ch * n * plane..(ch + 1) * n * plane]);
-    }
+pub fn write_frames(latents: &mut Array5<f32>, range: Range<usize>, src: ArrayView5<'_, f32>) {
+    latents.slice_mut(s![.., .., range, .., ..]).assign(&src);
 }
 
 /// Raw VAE latents -> the denoiser's space: `(z - mean) * scaling / std` per channel.
-pub fn normalise(latents: &mut [f32], shape: [usize; 5], mean: &[f32], std: &[f32], scaling: f32) {
-    let [_, c, f, h, w] = shape;
-    let plane = f * h * w;
-    for ch in 0..c {
-        for x in &mut latents[ch * plane..(ch + 1) * plane] {
-            *x = (*x - mean[ch]) * scaling / std[ch];
-        }
+pub fn normalise(latents: &mut Array5<f32>, mean: &[f32], std: &[f32], scaling: f32) {
+    for ((mut x, m), s) in latents.axis_iter_mut(Axis(1)).zip(mean).zip(std) {
+        x.mapv_inplace(|z| (z - m) * scaling / s);
     }
 }
 
 /// The inverse of [`normalise`].
-pub fn denormalise(latents: &mut [f32], shape: [usize; 5], mean: &[f32], std: &[f32], scaling: f32) {
-    let [_, c, f, h, w] = shape;
-    let plane = f * h * w;
-    for ch in 0..c {
-        for x in &mut latents[ch * plane..(ch + 1) * plane] {
-            *x = *x * std[ch] / scaling + mean[ch];
-        }
+pub fn denormalise(latents: &mut Array5<f32>, mean: &[f32], std: &[f32], scaling: f32) {
+    for ((mut x, m), s) in latents.axis_iter_mut(Axis(1)).zip(mean).zip(std) {
+        x.mapv_inplace(|z| z * s / scaling + m);
     }
+}
+
+/// A standard-layout array's values in order, for the scheduler (which knows nothing of shapes).
+pub fn flat(a: &Array5<f32>) -> Result<&[f32]> {
+    a.as_slice().ok_or_else(|| Error::InvalidRequest("latents are not in standard layout".into()))
+}
+
+/// As [`flat`], mutable.
+pub fn flat_mut(a: &mut Array5<f32>) -> Result<&mut [f32]> {
+    a.as_slice_mut().ok_or_else(|| Error::InvalidRequest("latents are not in standard layout".into()))
 }
 
 #[cfg(test)]
 mod tests {
+    use ndarray::Array;
+
     use super::*;
+
+    fn values(a: &Array5<f32>) -> Vec<f32> {
+        a.iter().copied().collect()
+    }
 
     #[test]
     fn frames_round_trip_in_channel_major_layout() {
         // [1, C=2, F=3, 1, 2]
-        let mut lat: Vec<f32> = (0..12).map(|x| x as f32).collect();
-        let shape = [1, 2, 3, 1, 2];
-        assert_eq!(latent_frames(&lat, shape, 1, 2), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
-        write_frames(&mut lat, shape, 0..1, &[-1.0, -2.0, -3.0, -4.0]);
-        assert_eq!(latent_frames(&lat, shape, 0, 1), vec![-1.0, -2.0, -3.0, -4.0]);
-        assert_eq!(lat[2..6], [2.0, 3.0, 4.0, 5.0]);
+        let mut lat = Array::from_shape_vec((1, 2, 3, 1, 2), (0..12).map(|x| x as f32).collect()).unwrap();
+        assert_eq!(values(&latent_frames(lat.view(), 1, 2)), vec![2.0, 3.0, 4.0, 5.0, 8.0, 9.0, 10.0, 11.0]);
+        let src = Array::from_shape_vec((1, 2, 1, 1, 2), vec![-1.0, -2.0, -3.0, -4.0]).unwrap();
+        write_frames(&mut lat, 0..1, src.view());
+        assert_eq!(values(&latent_frames(lat.view(), 0, 1)), vec![-1.0, -2.0, -3.0, -4.0]);
+        assert_eq!(flat(&lat).unwrap()[2..6], [2.0, 3.0, 4.0, 5.0]);
     }
 
     #[test]
     fn normalise_inverts() {
-        let shape = [1, 2, 1, 1, 2];
-        let mut x = vec![1.0, 2.0, 3.0, 4.0];
-        normalise(&mut x, shape, &[1.0, 2.0], &[2.0, 0.5], 1.5);
-        assert_eq!(x, vec![0.0, 0.75, 3.0, 6.0]);
-        denormalise(&mut x, shape, &[1.0, 2.0], &[2.0, 0.5], 1.5);
-        assert_eq!(x, vec![1.0, 2.0, 3.0, 4.0]);
+        let mut x = Array::from_shape_vec((1, 2, 1, 1, 2), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        normalise(&mut x, &[1.0, 2.0], &[2.0, 0.5], 1.5);
+        assert_eq!(values(&x), vec![0.0, 0.75, 3.0, 6.0]);
+        denormalise(&mut x, &[1.0, 2.0], &[2.0, 0.5], 1.5);
+        assert_eq!(values(&x), vec![1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]
     fn backward_context_gets_a_lead_frame_that_is_dropped() {
         let f = |v: u8| RgbFrame { width: 1, height: 1, data: vec![v, v, v] };
-        let (input, shape, drop) = encoder_input(&[f(0), f(255)], true, Placement::Before);
-        assert_eq!((shape, drop), ([1, 3, 3, 1, 1], 1));
-        assert_eq!(&input[..3], &[-1.0, -1.0, 1.0]);
-        let (_, shape, drop) = encoder_input(&[f(0), f(255)], true, Placement::After);
-        assert_eq!((shape, drop), ([1, 3, 2, 1, 1], 0));
-        let ctx = LatentContext::new((0..6).map(|x| x as f32).collect(), [1, 2, 3, 1, 1], 1, Placement::Before);
-        assert_eq!((ctx.latents.clone(), ctx.frames, ctx.frame_range(5)), (vec![1.0, 2.0, 4.0, 5.0], 2, 3..5));
+        let (input, drop) = encoder_input(&[f(0), f(255)], true, Placement::Before).unwrap();
+        assert_eq!((input.shape(), drop), (&[1, 3, 3, 1, 1][..], 1));
+        assert_eq!(&values(&input)[..3], &[-1.0, -1.0, 1.0]);
+        let (input, drop) = encoder_input(&[f(0), f(255)], true, Placement::After).unwrap();
+        assert_eq!((input.shape(), drop), (&[1, 3, 2, 1, 1][..], 0));
+        assert!(encoder_input(&[], true, Placement::After).is_err());
+        let two = RgbFrame { width: 2, height: 1, data: vec![0; 6] };
+        assert!(encoder_input(&[f(0), two], false, Placement::After).is_err(), "frames of two sizes");
+        let latents = Array::from_shape_vec((1, 2, 3, 1, 1), (0..6).map(|x| x as f32).collect()).unwrap();
+        let ctx = LatentContext::new(latents, 1, Placement::Before);
+        assert_eq!((values(&ctx.latents), ctx.frames, ctx.frame_range(5)), (vec![1.0, 2.0, 4.0, 5.0], 2, 3..5));
     }
 }

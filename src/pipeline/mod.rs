@@ -10,10 +10,16 @@
 //!
 //! Memory stays flat in the clip length: one window's latents and frames at a time.
 
+mod blend;
 mod context;
+mod decode;
+mod denoise;
+mod encode;
 mod noise;
 mod request;
+mod shared;
 pub(crate) mod spool;
+mod windows;
 
 use std::path::Path;
 
@@ -23,14 +29,10 @@ pub use request::{parse_size, GenerateRequest, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAME
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::{concat_frames, latent_frames, ChunkSink};
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
-use crate::runtime::{resolve_device, Device, OnnxSession, Output, RuntimeOptions};
-use crate::scheduler::build_scheduler;
+use crate::runtime::{resolve_device, Device, OnnxSession, RuntimeOptions};
 use crate::text::PromptTokenizer;
-use context::LatentContext;
-use spool::FrameSpool;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -70,9 +72,10 @@ impl Tracker<'_> {
 
 /// The prompt (and negative prompt) encoded once per job.
 struct EncodedPrompt {
-    embeds: Vec<f32>,
-    mask: Vec<i64>,
-    len: usize,
+    /// `[B, L, D]`: the prompt, then the negative prompt when guided.
+    embeds: ndarray::Array3<f32>,
+    /// `[B, L]`.
+    mask: ndarray::Array2<i64>,
     guided: bool,
 }
 
@@ -85,26 +88,11 @@ pub struct Pipeline {
     denoiser: Denoiser,
     decoder: VaeDecoder,
     pub encoder: Option<VaeEncoder>,
+    /// Bytes of frames a backwards extend keeps in memory ([`RuntimeOptions::spool_memory`]).
+    spool_memory: usize,
 }
 
 impl Pipeline {
-    /// The pipeline for a package folder on a device, loaded once per process by whichever
-    /// caller asks first; a failure is kept too (as its message), so a host that asks every
-    /// frame gets the same answer at no cost. The plugins share pipelines across instances this way.
-    pub fn shared(dir: &Path, device: Device) -> std::result::Result<std::sync::Arc<Pipeline>, String> {
-        use std::collections::HashMap;
-        use std::sync::{Arc, Mutex, OnceLock};
-        type Cell = Arc<OnceLock<std::result::Result<Arc<Pipeline>, String>>>;
-        static LOADED: OnceLock<Mutex<HashMap<(std::path::PathBuf, String), Cell>>> = OnceLock::new();
-        let key = (dir.to_path_buf(), device.to_string());
-        let cell = LOADED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
-        cell.get_or_init(|| {
-            let opts = RuntimeOptions { device, ..Default::default() };
-            Pipeline::load(dir, &opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()))
-        })
-        .clone()
-    }
-
     pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
         Self::from_package(ModelPackage::load(dir)?, opts)
     }
@@ -125,6 +113,7 @@ impl Pipeline {
             tokenizer,
             package,
             device,
+            spool_memory: opts.spool_memory.unwrap_or(spool::DEFAULT_MEMORY),
         })
     }
 
@@ -250,7 +239,7 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
-        let frames = self.decode(&latents, shape, req.seed)?;
+        let frames = self.decode(&latents, req.seed)?;
         if frames.len() != first_frames {
             return Err(frame_count_error(frames.len(), first_frames));
         }
@@ -270,407 +259,6 @@ impl Pipeline {
         let tail: Vec<RgbFrame> = frames.collect();
         self.continue_after(&prompt, req, tail, total - split, true, 1, &mut tracker, on_frame)
     }
-
-    /// Generates `count` frames that continue `context` (frames at the request's size, in time
-    /// order) after its end or before its start. Only the new frames are handed to `on_frame`,
-    /// in time order. The request's `frames` is ignored; `count` may be any number.
-    #[allow(clippy::too_many_arguments)]
-    pub fn extend(
-        &self,
-        req: &GenerateRequest,
-        context: &[RgbFrame],
-        placement: Placement,
-        count: usize,
-        on_progress: &mut dyn FnMut(Progress) -> bool,
-        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
-    ) -> Result<()> {
-        req.validate_settings(&self.package)?;
-        self.require_encoder("extend")?;
-        self.context_mode(req)?;
-        if count == 0 || count > MAX_LONG_FRAMES as usize {
-            return Err(Error::InvalidRequest(format!("extend by 1 to {MAX_LONG_FRAMES} frames, not {count}")));
-        }
-        if context.is_empty() {
-            return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
-        }
-        if let Some(f) = context.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-            return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
-        }
-        let (ctx_frames, window) = self.window_layout();
-        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
-        let causal = self.package.manifest.latent.causal_first_frame;
-        let prompt = self.encode_prompt(req)?;
-        match placement {
-            Placement::After => {
-                // The longest valid context the clip has, up to the model's context length.
-                let n = self.package.manifest.latent.valid_frames_up_to(context.len().min(ctx_frames));
-                if n == 0 {
-                    return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
-                }
-                let windows = self.chain_windows(count, n, window, false)?;
-                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
-                let tail = context[context.len() - n..].to_vec();
-                self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
-            }
-            Placement::Before => {
-                let k = self.package.manifest.latent.latent_frames(ctx_frames as u32).max(1);
-                let need = t * k;
-                if context.len() < need {
-                    return Err(Error::InvalidRequest(format!("the clip is too short to extend backwards: it needs at least {need} frames")));
-                }
-                let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx_frames, window))?;
-                let per_window = if causal { 1 + t * (m - 1) } else { t * m };
-                let windows = count.div_ceil(per_window);
-                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
-                // Generated backwards, window by window, so they wait in a spool (memory, then
-                // disk) and are emitted oldest first.
-                let mut made = FrameSpool::new(spool::memory_budget());
-                let mut head: Vec<RgbFrame> = context[..need].to_vec();
-                for w in 0..windows {
-                    let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
-                    let shape = self.window_shape(req, m + k);
-                    let seed = window_seed(req.seed, w);
-                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), seed, None, &mut tracker)?;
-                    let mut frames = self.decode(&latents, shape, seed)?;
-                    if frames.len() > per_window {
-                        // As after a clip: the new frames nearest the seam take over the
-                        // difference between the first given frame and its re-decode.
-                        let (orig, again) = (head[0].clone(), frames[per_window].clone());
-                        frames.truncate(per_window);
-                        frames.reverse();
-                        carry_residual(&mut frames, &orig, &again, ctx_frames);
-                        frames.reverse();
-                    }
-                    if frames.len() != per_window {
-                        return Err(frame_count_error(frames.len(), per_window));
-                    }
-                    // The next context: the earliest `need` frames so far (a window may make
-                    // fewer, then the context reaches into what came after, up to the clip).
-                    head = frames.iter().chain(&head).take(need).cloned().collect();
-                    made.push_earlier(frames)?;
-                }
-                let skip = made.len() - count;
-                made.drain(skip, &mut |f| emit(&mut tracker, on_frame, f))
-            }
-        }
-    }
-
-    fn layout_error(&self, ctx_frames: usize, window: usize) -> Error {
-        Error::package_file(
-            &self.package.dir,
-            "kino.json",
-            format!("conditioning.context_frames {ctx_frames} leaves no room for new frames in a window of {window} latent frames (video.default_frames)"),
-        )
-    }
-
-    /// How many windows `continue_after` needs for `count` new frames after `ctx` context frames.
-    fn chain_windows(&self, count: usize, ctx: usize, window: usize, blend: bool) -> Result<usize> {
-        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
-        let k = self.package.manifest.latent.latent_frames(ctx as u32);
-        let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx, window))?;
-        // Blending holds back `ctx` frames of each window, so a window must make at least that many.
-        if blend && t * m < ctx {
-            return Err(self.layout_error(ctx, window));
-        }
-        Ok(count.div_ceil(t * m))
-    }
-
-    /// Window after window, each continuing from the last frames so far (`tail`), until `count`
-    /// more frames have been emitted. With `blend`, `tail` has not been emitted yet: each window
-    /// cross-fades its re-decoded context into it, and the last window's tail is emitted at the end.
-    #[allow(clippy::too_many_arguments)]
-    fn continue_after(
-        &self,
-        prompt: &EncodedPrompt,
-        req: &GenerateRequest,
-        mut tail: Vec<RgbFrame>,
-        count: usize,
-        blend: bool,
-        first_window: usize,
-        tracker: &mut Tracker<'_>,
-        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
-    ) -> Result<()> {
-        let (_, window) = self.window_layout();
-        let n = tail.len();
-        let k = self.package.manifest.latent.latent_frames(n as u32);
-        let m = window - k;
-        let mut emitted = 0usize;
-        let mut w = first_window;
-        while emitted < count {
-            let ctx = self.encode_context(&tail, Placement::After, tracker)?;
-            let shape = self.window_shape(req, k + m);
-            let seed = window_seed(req.seed, w);
-            let latents = self.denoise(prompt, req, shape, Some(&ctx), seed, None, tracker)?;
-            let frames = self.decode(&latents, shape, seed)?;
-            if frames.len() <= n {
-                return Err(frame_count_error(frames.len(), n + 1));
-            }
-            let mut frames = frames.into_iter();
-            let recon: Vec<RgbFrame> = frames.by_ref().take(n).collect();
-            let new: Vec<RgbFrame> = frames.collect();
-            let keep = if blend { new.len() - n } else { new.len() };
-            let mut new = new;
-            if !blend {
-                // The given frames stay as they are; the new footage takes over the difference
-                // between the last given frame and the model's re-decode of it, fading out.
-                carry_residual(&mut new, &tail[n - 1], &recon[n - 1], n);
-            }
-            if blend {
-                for (i, (old, again)) in tail.iter().zip(&recon).enumerate() {
-                    if emitted < count {
-                        emit(tracker, on_frame, crossfade(old, again, (i + 1) as f32 / (n + 1) as f32))?;
-                        emitted += 1;
-                    }
-                }
-            }
-            for f in new.iter().take(keep) {
-                if emitted < count {
-                    emit(tracker, on_frame, f.clone())?;
-                    emitted += 1;
-                }
-            }
-            // The next context: the last `n` frames so far (a window may make fewer than `n`).
-            let mut joined = std::mem::take(&mut tail);
-            joined.extend(new);
-            tail = joined.split_off(joined.len() - n);
-            w += 1;
-            if blend && emitted + n >= count {
-                // The last window's held-back tail ends the clip.
-                for f in tail.drain(..).take(count - emitted) {
-                    emit(tracker, on_frame, f)?;
-                    emitted += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn encode_prompt(&self, req: &GenerateRequest) -> Result<EncodedPrompt> {
-        let m = &self.package.manifest;
-        // The prompt and the negative prompt (when guidance is on) in one batch.
-        let guided = req.guidance > 1.0;
-        let negative = req.negative_prompt.clone().unwrap_or_else(|| m.defaults.negative_prompt.clone());
-        let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
-        let tokens = self.tokenizer.encode(&prompts)?;
-        if !tokens.truncated.is_empty() {
-            eprintln!("kino: prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
-        }
-        let embeds = self.text_encoder.encode(&tokens)?;
-        Ok(EncodedPrompt { embeds, mask: tokens.mask, len: tokens.len, guided })
-    }
-
-    /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
-    fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
-        let encoder = self.require_encoder("continuing from given frames")?;
-        let l = &self.package.manifest.latent;
-        let (input, shape, drop) = context::encoder_input(frames, l.causal_first_frame, placement);
-        let (lshape, mut latents) = encoder.encode(&input, shape)?;
-        let expect = l.latent_frames(shape[2] as u32);
-        if lshape.len() != 5 || lshape[1] != l.channels || lshape[2] != expect {
-            return Err(Error::Inference {
-                component: "VAE encoder".into(),
-                file: String::new(),
-                reason: format!("latents of shape {lshape:?} for {} frames; expected {} channels and {expect} latent frames", shape[2], l.channels),
-            });
-        }
-        let lshape = [lshape[0], lshape[1], lshape[2], lshape[3], lshape[4]];
-        context::normalise(&mut latents, lshape, &l.mean, &l.std, l.scaling_factor);
-        tracker.report(Stage::Encode)?;
-        Ok(LatentContext::new(latents, lshape, drop, placement))
-    }
-
-    /// One window: noise from `seed` (or the given initial latents), context latents held in
-    /// place, the scheduler's loop. Returns the clean (normalised) latents.
-    #[allow(clippy::too_many_arguments)]
-    fn denoise(
-        &self,
-        prompt: &EncodedPrompt,
-        req: &GenerateRequest,
-        shape: [usize; 5],
-        ctx: Option<&LatentContext>,
-        seed: u64,
-        initial: Option<&[f32]>,
-        tracker: &mut Tracker<'_>,
-    ) -> Result<Vec<f32>> {
-        let m = &self.package.manifest;
-        let [_, c, f, h, w] = shape;
-        let mut latents = match initial {
-            Some(x) => x.to_vec(),
-            None => gaussian_noise(seed, shape.iter().product()),
-        };
-        let seq_len = f * h * w;
-        let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
-        let timesteps = scheduler.timesteps().to_vec();
-        let sigmas = scheduler.sigmas().to_vec();
-        let mode = self.context_mode(req)?;
-        // Which latent frames are context, and (latent replacement) their fixed noise.
-        let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
-        let ctx_noise = ctx.map(|_| latent_frames(&latents, shape, ctx_frames.start, ctx_frames.len()));
-        if let Some(x) = ctx {
-            context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
-        }
-
-        let batched = prompt.guided && self.denoiser.spec.max_batch >= 2;
-        let d = m.text_encoder.text_dim;
-        let l = prompt.len;
-        let n = latents.len();
-        // The text goes into the denoiser's bound inputs once per window; each step writes only
-        // the latents and timesteps. Guidance: one batch of 2 where the graph allows, else a
-        // conditional and an unconditional window.
-        let mut windows = if batched {
-            vec![self.denoiser.window([2, c, f, h, w], seq_len, &prompt.embeds, [2, l, d], &prompt.mask)?]
-        } else {
-            let runs = if prompt.guided { 2 } else { 1 };
-            (0..runs)
-                .map(|k| self.denoiser.window(shape, seq_len, &prompt.embeds[k * l * d..(k + 1) * l * d], [1, l, d], &prompt.mask[k * l..(k + 1) * l]))
-                .collect::<Result<Vec<_>>>()?
-        };
-        let mut velocity = vec![0f32; n];
-        let mut ts_buf: Vec<f32> = Vec::new();
-        for (i, &t) in timesteps.iter().enumerate() {
-            if let (Some(x), Some(eps), ContextMode::Replace) = (ctx, &ctx_noise, mode) {
-                // Latent replacement: the context, noised to this step's level.
-                let s = sigmas[i];
-                let noised: Vec<f32> = x.latents.iter().zip(eps).map(|(c, e)| (1.0 - s) * c + s * e).collect();
-                context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
-            }
-            if let (Some(x), ContextMode::Native) = (ctx, mode) {
-                let s = m.conditioning.context_noise_scale;
-                if s > 0.0 {
-                    // LTX's image_cond_noise_scale: the clean context, lightly re-noised at each
-                    // step (less as the noise level falls), helps motion continue.
-                    let level = s * (t / m.scheduler.num_train_timesteps as f32).powi(2);
-                    let eps = gaussian_noise(context_noise_seed(seed, i), x.latents.len());
-                    let noised: Vec<f32> = x.latents.iter().zip(&eps).map(|(c, e)| c + level * e).collect();
-                    context::write_frames(&mut latents, shape, ctx_frames.clone(), &noised);
-                }
-            }
-            // Timesteps for a batch of `b`, written into a buffer reused across steps.
-            let fill_timesteps = |b: usize, out: &mut Vec<f32>| {
-                out.clear();
-                let frame_t = |j: usize| if ctx_frames.contains(&j) { 0.0 } else { t };
-                match (mode, self.denoiser.spec.timestep_shape) {
-                    // Clean context frames sit at timestep 0, per frame or per token.
-                    (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..f).map(frame_t))),
-                    (ContextMode::Native, TimestepShape::PerToken) => {
-                        out.extend((0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))))
-                    }
-                    _ => out.resize(self.denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
-                }
-            };
-            // The latents go straight into the bound input and the model's output straight from
-            // ONNX Runtime's buffer into `velocity` (guidance combined on the way): no allocation
-            // per step.
-            let g = req.guidance;
-            if batched {
-                fill_timesteps(2, &mut ts_buf);
-                windows[0].run(
-                    &ts_buf,
-                    |x| {
-                        x[..n].copy_from_slice(&latents);
-                        x[n..].copy_from_slice(&latents);
-                    },
-                    |v| combine_guidance_into(&v[..n], &v[n..], g, &mut velocity),
-                )?;
-            } else {
-                fill_timesteps(1, &mut ts_buf);
-                windows[0].run(&ts_buf, |x| x.copy_from_slice(&latents), |v| velocity.copy_from_slice(v))?;
-                if prompt.guided {
-                    // `velocity` holds the conditional prediction; the unconditional one comes in.
-                    windows[1].run(&ts_buf, |x| x.copy_from_slice(&latents), |u| {
-                        velocity.iter_mut().zip(u).for_each(|(c, u)| *c = u + g * (*c - u));
-                    })?;
-                }
-            }
-            scheduler.step(&velocity, &mut latents, i);
-            if let (Some(x), ContextMode::Native) = (ctx, mode) {
-                context::write_frames(&mut latents, shape, ctx_frames.clone(), &x.latents);
-            }
-            tracker.steps_done += 1;
-            tracker.report(Stage::Denoise)?;
-        }
-        if let Some(x) = ctx {
-            context::write_frames(&mut latents, shape, ctx_frames, &x.latents);
-        }
-        Ok(latents)
-    }
-
-    /// Normalised latents -> decoded chunks `[1, 3, n, H, W]` in [-1, 1], in order. `seed` feeds the
-    /// noise a timestep-conditioned decoder mixes in.
-    fn decode_chunks(&self, latents: &[f32], shape: [usize; 5], seed: u64, on_chunk: &mut ChunkSink<'_>) -> Result<()> {
-        let l = &self.package.manifest.latent;
-        let mut raw = latents.to_vec();
-        context::denormalise(&mut raw, shape, &l.mean, &l.std, l.scaling_factor);
-        let s = self.decoder.noise_scale;
-        if s > 0.0 {
-            // LTX-Video 0.9.1+: `z = (1 - s) z + s noise`, then decode at `decode_timestep`.
-            let noise = gaussian_noise(decode_noise_seed(seed), raw.len());
-            raw.iter_mut().zip(&noise).for_each(|(z, n)| *z = (1.0 - s) * *z + s * n);
-        }
-        self.decoder.decode(&raw, shape, on_chunk)
-    }
-
-    /// Normalised latents -> frames, through the (chunked) decoder.
-    fn decode(&self, latents: &[f32], shape: [usize; 5], seed: u64) -> Result<Vec<RgbFrame>> {
-        let mut out = Vec::new();
-        self.decode_chunks(latents, shape, seed, &mut |chunk, cshape| {
-            let (nf, hh, ww) = (cshape[2], cshape[3], cshape[4]);
-            let fplane = hh * ww;
-            for k in 0..nf {
-                // [1, 3, n, H, W] -> frame k's three planes.
-                let mut planes = Vec::with_capacity(3 * fplane);
-                for ch in 0..3 {
-                    let base = ch * nf * fplane + k * fplane;
-                    let plane = chunk.get(base..base + fplane).ok_or_else(|| Error::InvalidRequest(format!("the VAE decoder returned {} values for a {cshape:?} output", chunk.len())))?;
-                    planes.extend_from_slice(plane);
-                }
-                out.push(RgbFrame::try_from_planar(ww as u32, hh as u32, &planes)?);
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    /// One window from the given initial latents (normalised, `[1, C, f, h, w]` as
-    /// [`Pipeline::latent_shape`] says; `None` draws them from the seed), returned as float frames
-    /// `[1, 3, F, H, W]` clamped to [-1, 1]: what diffusers' pipelines compute before quantising.
-    /// For parity checks against reference implementations and for tools that want raw output.
-    /// With `context` (frames at the request's size), the window continues from them as
-    /// `extend` does after a clip, and the output holds the re-decoded context frames first.
-    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<&[f32]>, context: Option<&[RgbFrame]>) -> Result<(Vec<f32>, [usize; 5])> {
-        req.validate(&self.package)?;
-        if req.frames > self.package.manifest.video.max_frames {
-            return Err(Error::InvalidRequest(format!("raw output is one window: at most {} frames", self.package.manifest.video.max_frames)));
-        }
-        let shape = self.latent_shape(req);
-        if let Some(x) = initial {
-            if x.len() != shape.iter().product::<usize>() {
-                return Err(Error::InvalidRequest(format!("initial latents hold {} values; shape {shape:?} needs {}", x.len(), shape.iter().product::<usize>())));
-            }
-        }
-        let mut ignore = |_: Progress| true;
-        let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
-        let prompt = self.encode_prompt(req)?;
-        let ctx = match context {
-            Some(frames) => {
-                self.context_mode(req)?;
-                if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-                    return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
-                }
-                Some(self.encode_context(frames, Placement::After, &mut tracker)?)
-            }
-            None => None,
-        };
-        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
-        let mut chunks = Vec::new();
-        self.decode_chunks(&latents, shape, req.seed, &mut |chunk, cshape| {
-            chunks.push(Output { shape: cshape.to_vec(), data: chunk.to_vec() });
-            Ok(())
-        })?;
-        let (fshape, mut out) = concat_frames("VAE decoder", &chunks)?;
-        out.iter_mut().for_each(|x| *x = x.clamp(-1.0, 1.0));
-        Ok((out, [1, fshape[1], fshape[2], fshape[3], fshape[4]]))
-    }
 }
 
 fn emit(tracker: &mut Tracker<'_>, on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>, frame: RgbFrame) -> Result<()> {
@@ -684,85 +272,5 @@ fn frame_count_error(got: usize, want: usize) -> Error {
         component: "VAE decoder".into(),
         file: String::new(),
         reason: format!("decoded {got} frames, expected {want}; the manifest's latent compression does not match the decoder"),
-    }
-}
-
-/// The seed of step `i`'s context re-noising (`conditioning.context_noise_scale`).
-fn context_noise_seed(seed: u64, i: usize) -> u64 {
-    (seed ^ 0x6A09_E667_F3BC_C909).wrapping_add(i as u64)
-}
-
-/// The seed of the noise a timestep-conditioned VAE decoder mixes in: a stream apart from the
-/// window's initial noise.
-fn decode_noise_seed(seed: u64) -> u64 {
-    seed ^ 0xD1B5_4A32_D192_ED03
-}
-
-/// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.
-fn window_seed(seed: u64, w: usize) -> u64 {
-    seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-/// Adds `given - redecoded` to `frames` (ordered from the seam outwards), fully at the seam and
-/// fading to nothing over `span` frames, so a clip's untouched frames and the model's footage
-/// meet without a jump in colour or rendering.
-fn carry_residual(frames: &mut [RgbFrame], given: &RgbFrame, redecoded: &RgbFrame, span: usize) {
-    let diff: Vec<i16> = given.data.iter().zip(&redecoded.data).map(|(&a, &b)| a as i16 - b as i16).collect();
-    for (i, f) in frames.iter_mut().take(span).enumerate() {
-        let w = 1.0 - i as f32 / span as f32;
-        for (x, d) in f.data.iter_mut().zip(&diff) {
-            *x = (*x as f32 + w * *d as f32).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-}
-
-/// `a` faded towards `b` by `w` in [0, 1].
-fn crossfade(a: &RgbFrame, b: &RgbFrame, w: f32) -> RgbFrame {
-    let data = a.data.iter().zip(&b.data).map(|(&x, &y)| ((1.0 - w) * x as f32 + w * y as f32).round().clamp(0.0, 255.0) as u8).collect();
-    RgbFrame { width: a.width, height: a.height, data }
-}
-
-/// `v = v_uncond + g * (v_cond - v_uncond)`, into `out`.
-fn combine_guidance_into(cond: &[f32], uncond: &[f32], g: f32, out: &mut [f32]) {
-    for ((o, c), u) in out.iter_mut().zip(cond).zip(uncond) {
-        *o = u + g * (c - u);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn guidance_of_one_is_the_conditional_prediction() {
-        let mut out = [0.0; 2];
-        combine_guidance_into(&[1.0, 2.0], &[5.0, -1.0], 1.0, &mut out);
-        assert_eq!(out, [1.0, 2.0]);
-        combine_guidance_into(&[1.0, 0.0], &[0.0, 0.0], 3.0, &mut out);
-        assert_eq!(out, [3.0, 0.0]);
-    }
-
-    #[test]
-    fn window_zero_keeps_the_request_seed_and_later_windows_differ() {
-        assert_eq!(window_seed(42, 0), 42);
-        assert_ne!(window_seed(42, 1), 42);
-        assert_ne!(window_seed(42, 1), window_seed(42, 2));
-    }
-
-    #[test]
-    fn residual_is_carried_fully_at_the_seam_and_fades() {
-        let px = |v: u8| RgbFrame { width: 1, height: 1, data: vec![v, v, v] };
-        let mut frames = vec![px(100), px(100), px(100), px(100)];
-        carry_residual(&mut frames, &px(120), &px(100), 2);
-        assert_eq!(frames.iter().map(|f| f.data[0]).collect::<Vec<_>>(), vec![120, 110, 100, 100]);
-    }
-
-    #[test]
-    fn crossfade_ends() {
-        let a = RgbFrame { width: 1, height: 1, data: vec![0, 100, 255] };
-        let b = RgbFrame { width: 1, height: 1, data: vec![255, 100, 0] };
-        assert_eq!(crossfade(&a, &b, 0.0), a);
-        assert_eq!(crossfade(&a, &b, 1.0), b);
-        assert_eq!(crossfade(&a, &b, 0.5).data, vec![128, 100, 128]);
     }
 }

@@ -9,10 +9,8 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 
-/// Frames kept in memory before the spool goes to disk: 32 MiB, or `KINO_SPOOL_MB`.
-pub(crate) fn memory_budget() -> usize {
-    std::env::var("KINO_SPOOL_MB").ok().and_then(|v| v.trim().parse::<usize>().ok()).map_or(32 << 20, |mb| mb << 20)
-}
+/// Frames kept in memory before the spool goes to disk, unless the options say otherwise.
+pub(crate) const DEFAULT_MEMORY: usize = 32 << 20;
 
 enum Window {
     Memory(Vec<RgbFrame>),

@@ -159,9 +159,9 @@ impl BoundRun {
     }
 
     /// The host copy of the float output `name` after [`BoundRun::run`].
-    pub fn output(&self, name: &str) -> Option<(&[usize], &[f32])> {
+    pub fn output(&self, name: &str) -> Option<ndarray::ArrayViewD<'_, f32>> {
         self.slots.iter().find(|s| s.output && s.name == name).and_then(|s| match &s.buffer {
-            Buffer::F32(pair) => Some((s.shape.as_slice(), pair.host.extract_tensor().1)),
+            Buffer::F32(pair) => ndarray::ArrayViewD::from_shape(s.shape.as_slice(), pair.host.extract_tensor().1).ok(),
             Buffer::I64(_) => None,
         })
     }

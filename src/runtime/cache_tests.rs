@@ -18,11 +18,12 @@ fn tmp(tag: &str) -> PathBuf {
 }
 
 fn opts(cache: &Path, budget: Option<u64>) -> RuntimeOptions {
-    RuntimeOptions { threads: Some(1), optimized_models: OptimizedModels::Dir(cache.to_path_buf()), optimized_budget: budget, ..Default::default() }
+    RuntimeOptions { threads: Some(1), optimized_models: OptimizedModels::Dir(cache.to_path_buf()), optimized_budget: budget, ..RuntimeOptions::from_env() }
 }
 
 fn run(s: &OnnxSession, x: &[f32]) -> Vec<f32> {
-    s.run("test", &[("x", Input::F32(&[1, x.len()], x))], &["y"]).unwrap().remove(0).data
+    let x = ndarray::ArrayView2::from_shape((1, x.len()), x).unwrap();
+    s.run("test", &[("x", Input::f32(x))], &["y"]).unwrap().remove(0).iter().copied().collect()
 }
 
 /// Entries (graph files) in a cache folder.
@@ -112,7 +113,7 @@ fn graphs_with_external_data_of_any_name_load_from_the_cache() {
     }
     let o = opts(&cache, None);
     let x: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
-    let plain = OnnxSession::open(&d.join("model.onnx"), Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..Default::default() }, None).unwrap();
+    let plain = OnnxSession::open(&d.join("model.onnx"), Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() }, None).unwrap();
     let want = run(&plain, &x);
     let s = OnnxSession::open(&d.join("model.onnx"), Device::Cpu, &o, None).unwrap();
     let entry = s.optimized_file.clone().expect("graphs with external data are cached");
@@ -122,7 +123,7 @@ fn graphs_with_external_data_of_any_name_load_from_the_cache() {
     assert_eq!(data.len(), 1, "{data:?}");
     drop(s);
     std::fs::rename(d.join("model.onnx_data"), d.join("elsewhere")).unwrap();
-    let cached = OnnxSession::open(&entry, Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..Default::default() }, None).unwrap();
+    let cached = OnnxSession::open(&entry, Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() }, None).unwrap();
     assert_eq!(run(&cached, &x), want);
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use kino::footage::{Footage, Start};
-use kino::model::{default_model_dir_with, resolve_model_with};
+use kino::model::ModelSearch;
 use kino::Pipeline;
 
 use crate::params::Settings;
@@ -65,13 +65,14 @@ pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
     crate::words::install();
     // Models beside this plugin's own file: the host is the process's executable.
     let anchors: Vec<std::path::PathBuf> = kino_plugin_common::library_dir().into_iter().collect();
-    let dir = if settings.model.trim().is_empty() { default_model_dir_with(&anchors) } else { resolve_model_with(settings.model.trim(), &anchors) };
+    let search = ModelSearch::from_env().anchored_first(&anchors);
+    let dir = if settings.model.trim().is_empty() { search.default_model_dir() } else { search.resolve(settings.model.trim()) };
     let device = match settings.device.trim() {
         "" => "cpu",
         d => d,
     };
     let device = device.parse().map_err(|e: kino::Error| e.to_string())?;
-    Pipeline::shared(&dir, device)
+    Pipeline::shared(&dir, &kino::RuntimeOptions { device, ..kino::RuntimeOptions::from_env() })
 }
 
 /// The job for `key`: the running one if an instance holds it, else a new one (its generator

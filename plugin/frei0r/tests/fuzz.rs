@@ -17,7 +17,7 @@ static ALLOC: PeakAlloc = PeakAlloc;
 #[test]
 fn parameters() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-shapes");
-    let pipeline = kino::Pipeline::load(&model, &kino::RuntimeOptions { threads: Some(1), ..Default::default() }).unwrap();
+    let pipeline = kino::Pipeline::load(&model, &kino::RuntimeOptions { threads: Some(1), ..kino::RuntimeOptions::from_env() }).unwrap();
     let n = cases(20_000);
     take_largest_allocation();
     let t0 = Instant::now();

@@ -124,7 +124,7 @@ fn memory_stays_flat_for_two_minutes_of_footage() {
 }
 
 fn pipeline() -> Arc<Pipeline> {
-    Arc::new(Pipeline::load(&repo().join("models/kino-shapes"), &RuntimeOptions::default()).unwrap())
+    Arc::new(Pipeline::load(&repo().join("models/kino-shapes"), &RuntimeOptions::from_env()).unwrap())
 }
 
 #[test]

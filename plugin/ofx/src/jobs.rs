@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use std::path::PathBuf;
 
-use kino::model::{default_model_dir_with, resolve_model_with};
+use kino::model::ModelSearch;
 use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame};
 
 use crate::params::Settings;
@@ -107,24 +107,25 @@ pub fn set_bundle(path: PathBuf) {
 pub fn model_dir(model: &str) -> PathBuf {
     // Anchored on this plugin's own file: the host is the process's executable.
     let anchors: Vec<PathBuf> = kino_plugin_common::library_dir().into_iter().collect();
+    let search = ModelSearch::from_env().anchored_first(&anchors);
     if !model.is_empty() {
-        return resolve_model_with(model, &anchors);
+        return search.resolve(model);
     }
-    if std::env::var_os("KINO_MODEL").is_none() {
+    if search.default_model.is_none() {
         let named = BUNDLE.lock().unwrap_or_else(|e| e.into_inner()).clone().map(|b| b.join("Contents/Resources/models/kino-shapes"));
         let own = anchors.first().and_then(|d| d.parent()).map(|contents| contents.join("Resources/models/kino-shapes"));
         if let Some(dir) = named.into_iter().chain(own).find(|d| d.join("kino.json").is_file()) {
             return dir;
         }
     }
-    default_model_dir_with(&anchors)
+    search.default_model_dir()
 }
 
 /// The pipeline for a model and device, loaded once per process (shared with every instance).
 pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
     crate::words::install();
     let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
-    Pipeline::shared(&model_dir(&settings.model), device)
+    Pipeline::shared(&model_dir(&settings.model), &kino::RuntimeOptions { device, ..kino::RuntimeOptions::from_env() })
 }
 
 /// Frames for `seconds` at the model's rate, by the rule `kino --seconds` uses: the model's

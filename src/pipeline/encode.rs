@@ -1,0 +1,46 @@
+//! Encoding the inputs of a window: the prompt (and negative prompt) to text embeddings, given
+//! frames to normalised context latents.
+
+use super::context::{self, LatentContext};
+use super::{EncodedPrompt, Pipeline, Placement, Stage, Tracker};
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+use crate::pipeline::GenerateRequest;
+
+impl Pipeline {
+    pub(super) fn encode_prompt(&self, req: &GenerateRequest) -> Result<EncodedPrompt> {
+        let m = &self.package.manifest;
+        // The prompt and the negative prompt (when guidance is on) in one batch.
+        let guided = req.guidance > 1.0;
+        let negative = req.negative_prompt.clone().unwrap_or_else(|| m.defaults.negative_prompt.clone());
+        let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
+        let tokens = self.tokenizer.encode(&prompts)?;
+        if !tokens.truncated.is_empty() {
+            log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
+        }
+        let embeds = self.text_encoder.encode(&tokens)?;
+        let mask = ndarray::Array2::from_shape_vec((tokens.batch, tokens.len), tokens.mask).map_err(|e| Error::Tokenizer(format!("attention mask: {e}")))?;
+        Ok(EncodedPrompt { embeds, mask, guided })
+    }
+
+    /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
+    pub(super) fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
+        let encoder = self.require_encoder("continuing from given frames")?;
+        let l = &self.package.manifest.latent;
+        let (input, drop) = context::encoder_input(frames, l.causal_first_frame, placement)?;
+        let mut latents = encoder.encode(input.view())?;
+        let pixel_frames = input.dim().2;
+        let expect = l.latent_frames(pixel_frames as u32);
+        let (_, channels, got, _, _) = latents.dim();
+        if channels != l.channels || got != expect {
+            return Err(Error::Inference {
+                component: "VAE encoder".into(),
+                file: String::new(),
+                reason: format!("latents of shape {:?} for {pixel_frames} frames; expected {} channels and {expect} latent frames", latents.shape(), l.channels),
+            });
+        }
+        context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);
+        tracker.report(Stage::Encode)?;
+        Ok(LatentContext::new(latents, drop, placement))
+    }
+}

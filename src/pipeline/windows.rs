@@ -1,0 +1,202 @@
+//! Windows after windows: extending a clip forwards or backwards, and chaining windows into
+//! clips longer than one, each window continuing from the last frames made so far.
+
+use super::blend::{carry_residual, crossfade};
+use super::spool::FrameSpool;
+use super::{emit, frame_count_error, EncodedPrompt, Pipeline, Placement, Progress, Tracker};
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+use crate::pipeline::{GenerateRequest, MAX_LONG_FRAMES};
+
+impl Pipeline {
+    /// Generates `count` frames that continue `context` (frames at the request's size, in time
+    /// order) after its end or before its start. Only the new frames are handed to `on_frame`,
+    /// in time order. The request's `frames` is ignored; `count` may be any number.
+    #[allow(clippy::too_many_arguments)]
+    pub fn extend(
+        &self,
+        req: &GenerateRequest,
+        context: &[RgbFrame],
+        placement: Placement,
+        count: usize,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        req.validate_settings(&self.package)?;
+        self.require_encoder("extend")?;
+        self.context_mode(req)?;
+        if count == 0 || count > MAX_LONG_FRAMES as usize {
+            return Err(Error::InvalidRequest(format!("extend by 1 to {MAX_LONG_FRAMES} frames, not {count}")));
+        }
+        if context.is_empty() {
+            return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
+        }
+        if let Some(f) = context.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
+            return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
+        }
+        let (ctx_frames, window) = self.window_layout();
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        let causal = self.package.manifest.latent.causal_first_frame;
+        let prompt = self.encode_prompt(req)?;
+        match placement {
+            Placement::After => {
+                // The longest valid context the clip has, up to the model's context length.
+                let n = self.package.manifest.latent.valid_frames_up_to(context.len().min(ctx_frames));
+                if n == 0 {
+                    return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
+                }
+                let windows = self.chain_windows(count, n, window, false)?;
+                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                let tail = context[context.len() - n..].to_vec();
+                self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
+            }
+            Placement::Before => {
+                let k = self.package.manifest.latent.latent_frames(ctx_frames as u32).max(1);
+                let need = t * k;
+                if context.len() < need {
+                    return Err(Error::InvalidRequest(format!("the clip is too short to extend backwards: it needs at least {need} frames")));
+                }
+                let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx_frames, window))?;
+                let per_window = if causal { 1 + t * (m - 1) } else { t * m };
+                let windows = count.div_ceil(per_window);
+                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                // Generated backwards, window by window, so they wait in a spool (memory, then
+                // disk) and are emitted oldest first.
+                let mut made = FrameSpool::new(self.spool_memory);
+                let mut head: Vec<RgbFrame> = context[..need].to_vec();
+                for w in 0..windows {
+                    let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
+                    let shape = self.window_shape(req, m + k);
+                    let seed = window_seed(req.seed, w);
+                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), seed, None, &mut tracker)?;
+                    let mut frames = self.decode(&latents, seed)?;
+                    if frames.len() > per_window {
+                        // As after a clip: the new frames nearest the seam take over the
+                        // difference between the first given frame and its re-decode.
+                        let (orig, again) = (head[0].clone(), frames[per_window].clone());
+                        frames.truncate(per_window);
+                        frames.reverse();
+                        carry_residual(&mut frames, &orig, &again, ctx_frames);
+                        frames.reverse();
+                    }
+                    if frames.len() != per_window {
+                        return Err(frame_count_error(frames.len(), per_window));
+                    }
+                    // The next context: the earliest `need` frames so far (a window may make
+                    // fewer, then the context reaches into what came after, up to the clip).
+                    head = frames.iter().chain(&head).take(need).cloned().collect();
+                    made.push_earlier(frames)?;
+                }
+                let skip = made.len() - count;
+                made.drain(skip, &mut |f| emit(&mut tracker, on_frame, f))
+            }
+        }
+    }
+
+    pub(super) fn layout_error(&self, ctx_frames: usize, window: usize) -> Error {
+        Error::package_file(
+            &self.package.dir,
+            "kino.json",
+            format!("conditioning.context_frames {ctx_frames} leaves no room for new frames in a window of {window} latent frames (video.default_frames)"),
+        )
+    }
+
+    /// How many windows `continue_after` needs for `count` new frames after `ctx` context frames.
+    pub(super) fn chain_windows(&self, count: usize, ctx: usize, window: usize, blend: bool) -> Result<usize> {
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        let k = self.package.manifest.latent.latent_frames(ctx as u32);
+        let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx, window))?;
+        // Blending holds back `ctx` frames of each window, so a window must make at least that many.
+        if blend && t * m < ctx {
+            return Err(self.layout_error(ctx, window));
+        }
+        Ok(count.div_ceil(t * m))
+    }
+
+    /// Window after window, each continuing from the last frames so far (`tail`), until `count`
+    /// more frames have been emitted. With `blend`, `tail` has not been emitted yet: each window
+    /// cross-fades its re-decoded context into it, and the last window's tail is emitted at the end.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn continue_after(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        mut tail: Vec<RgbFrame>,
+        count: usize,
+        blend: bool,
+        first_window: usize,
+        tracker: &mut Tracker<'_>,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let (_, window) = self.window_layout();
+        let n = tail.len();
+        let k = self.package.manifest.latent.latent_frames(n as u32);
+        let m = window - k;
+        let mut emitted = 0usize;
+        let mut w = first_window;
+        while emitted < count {
+            let ctx = self.encode_context(&tail, Placement::After, tracker)?;
+            let shape = self.window_shape(req, k + m);
+            let seed = window_seed(req.seed, w);
+            let latents = self.denoise(prompt, req, shape, Some(&ctx), seed, None, tracker)?;
+            let frames = self.decode(&latents, seed)?;
+            if frames.len() <= n {
+                return Err(frame_count_error(frames.len(), n + 1));
+            }
+            let mut frames = frames.into_iter();
+            let recon: Vec<RgbFrame> = frames.by_ref().take(n).collect();
+            let new: Vec<RgbFrame> = frames.collect();
+            let keep = if blend { new.len() - n } else { new.len() };
+            let mut new = new;
+            if !blend {
+                // The given frames stay as they are; the new footage takes over the difference
+                // between the last given frame and the model's re-decode of it, fading out.
+                carry_residual(&mut new, &tail[n - 1], &recon[n - 1], n);
+            }
+            if blend {
+                for (i, (old, again)) in tail.iter().zip(&recon).enumerate() {
+                    if emitted < count {
+                        emit(tracker, on_frame, crossfade(old, again, (i + 1) as f32 / (n + 1) as f32))?;
+                        emitted += 1;
+                    }
+                }
+            }
+            for f in new.iter().take(keep) {
+                if emitted < count {
+                    emit(tracker, on_frame, f.clone())?;
+                    emitted += 1;
+                }
+            }
+            // The next context: the last `n` frames so far (a window may make fewer than `n`).
+            let mut joined = std::mem::take(&mut tail);
+            joined.extend(new);
+            tail = joined.split_off(joined.len() - n);
+            w += 1;
+            if blend && emitted + n >= count {
+                // The last window's held-back tail ends the clip.
+                for f in tail.drain(..).take(count - emitted) {
+                    emit(tracker, on_frame, f)?;
+                    emitted += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.
+fn window_seed(seed: u64, w: usize) -> u64 {
+    seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_zero_keeps_the_request_seed_and_later_windows_differ() {
+        assert_eq!(window_seed(42, 0), 42);
+        assert_ne!(window_seed(42, 1), 42);
+        assert_ne!(window_seed(42, 1), window_seed(42, 2));
+    }
+}

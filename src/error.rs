@@ -12,7 +12,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("ONNX Runtime library not found (searched: {searched}). Install it with `python3 -m pip install onnxruntime==1.32.0`; {}", said(Hint::OrtLibrary))]
+    #[error("ONNX Runtime library not found (searched: {searched}). Install it in a venv with `python3 -m pip install onnxruntime==1.32.0` and point kino at the venv with KINO_VENV, or at its libonnxruntime.so (site-packages/onnxruntime/capi/); {}", said(Hint::OrtLibrary))]
     RuntimeNotFound { searched: String },
 
     #[error("could not load ONNX Runtime from {path}: {reason}. Use a libonnxruntime.so of version 1.22 or newer (`python3 -m pip install onnxruntime==1.32.0`)")]

@@ -107,7 +107,7 @@ fn prompt_tokenizer() {
     fuzz("tokenizer", 5_000, |h| {
         let (a, b) = (h.string(), h.string());
         let batch = tok.encode(&[&a, &b]).map_err(|e| e.to_string())?;
-        assert!(batch.len <= spec.max_length.max(1) && batch.ids.len() == 2 * batch.len, "{a:?}");
+        assert!(batch.ids.ncols() <= spec.max_length.max(1) && batch.ids.nrows() == 2 && batch.mask.dim() == batch.ids.dim(), "{a:?}");
         Ok(())
     });
 }

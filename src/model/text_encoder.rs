@@ -1,6 +1,6 @@
 //! The text encoder: prompt token ids -> text embeddings.
 
-use ndarray::{s, Array2, Array3, ArrayView2, Ix3};
+use ndarray::{s, Array2, Array3, Ix3};
 
 use super::components::required;
 use crate::error::{Error, Result};
@@ -36,13 +36,12 @@ impl TextEncoder {
     /// Token ids and mask `[B, L]` -> text embeddings `[B, L, D]`.
     pub fn encode(&self, tokens: &TokenBatch) -> Result<Array3<f32>> {
         let fail = |reason: String| Error::Inference { component: "text encoder".into(), file: self.session.file.display().to_string(), reason };
-        let shape = (tokens.batch, tokens.len);
-        if tokens.ids.len() != tokens.batch * tokens.len || tokens.mask.len() != tokens.ids.len() {
-            return Err(fail(format!("{} token ids and {} mask values for a batch of {}x{}", tokens.ids.len(), tokens.mask.len(), tokens.batch, tokens.len)));
+        let (ids, mask) = (tokens.ids.view(), tokens.mask.view());
+        let (batch, len) = ids.dim();
+        if mask.dim() != (batch, len) {
+            return Err(fail(format!("token ids of shape {:?} and a mask of shape {:?}", ids.shape(), mask.shape())));
         }
-        let ids = ArrayView2::from_shape(shape, &tokens.ids).map_err(|e| fail(format!("token ids: {e}")))?;
-        let mask = ArrayView2::from_shape(shape, &tokens.mask).map_err(|e| fail(format!("attention mask: {e}")))?;
-        let ones = Array2::<i64>::ones(shape);
+        let ones = Array2::<i64>::ones((batch, len));
         let attend = if self.spec.attend_to_padding { ones.view() } else { mask };
         let mut out = self.session.run("text encoder", &[(&self.input_ids, Input::i64(ids)), (&self.attention_mask, Input::i64(attend))], &[&self.text_embeds])?;
         let d = self.spec.text_dim;
@@ -51,8 +50,8 @@ impl TextEncoder {
         let mut emb = emb
             .into_dimensionality::<Ix3>()
             .ok()
-            .filter(|e| e.dim() == (tokens.batch, tokens.len, d))
-            .ok_or_else(|| fail(format!("output shape {got:?}, expected [{}, {}, {d}] (text_dim in kino.json)", tokens.batch, tokens.len)))?;
+            .filter(|e| e.dim() == (batch, len, d))
+            .ok_or_else(|| fail(format!("output shape {got:?}, expected [{batch}, {len}, {d}] (text_dim in kino.json)")))?;
         if self.spec.zero_past_length {
             // Wan's convention: embeddings past the real prompt length are exactly zero.
             for ((b, l), _) in mask.indexed_iter().filter(|(_, m)| **m == 0) {

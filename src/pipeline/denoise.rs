@@ -116,7 +116,7 @@ impl Pipeline {
                     })?;
                 }
             }
-            scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i);
+            scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;
             if let (Some(x), ContextMode::Native) = (ctx, mode) {
                 context::write_frames(&mut latents, ctx_frames.clone(), x.latents.view());
             }

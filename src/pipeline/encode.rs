@@ -19,8 +19,7 @@ impl Pipeline {
             log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
         }
         let embeds = self.text_encoder.encode(&tokens)?;
-        let mask = ndarray::Array2::from_shape_vec((tokens.batch, tokens.len), tokens.mask).map_err(|e| Error::Tokenizer(format!("attention mask: {e}")))?;
-        Ok(EncodedPrompt { embeds, mask, guided })
+        Ok(EncodedPrompt { embeds, mask: tokens.mask, guided })
     }
 
     /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).

@@ -1,6 +1,7 @@
 //! Flow-matching Euler: `x_{i+1} = x_i + (sigma_{i+1} - sigma_i) * v`.
 
-use super::{linear_quadratic_sigmas, np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
+use super::{check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
+use crate::error::Result;
 
 /// diffusers' `FlowMatchEulerDiscreteScheduler` (deterministic sampling).
 pub struct FlowMatchEuler {
@@ -74,11 +75,12 @@ impl Scheduler for FlowMatchEuler {
         &self.sigmas
     }
 
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) {
-        assert_eq!(model_output.len(), sample.len(), "model output and sample differ in length");
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()> {
+        check_step(model_output, sample, step_index, self.timesteps.len().min(self.sigmas.len().saturating_sub(1)))?;
         let dt = self.sigmas[step_index + 1] - self.sigmas[step_index];
         for (x, v) in sample.iter_mut().zip(model_output) {
             *x += dt * v;
         }
+        Ok(())
     }
 }

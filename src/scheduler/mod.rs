@@ -251,8 +251,20 @@ pub trait Scheduler: Send {
     /// Advances `sample` in place from step `step_index` to the next, given the model's velocity
     /// for that step. Steps are taken in order; a multistep solver that is handed a step other
     /// than the one after its last starts its history afresh there (diffusers' `begin_index`).
-    /// Panics if `step_index >= steps` or the slices differ in length.
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize);
+    /// An error if `step_index >= steps` or the slices differ in length.
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()>;
+}
+
+/// The inputs of one [`Scheduler::step`] checked: a step within the schedule, and a model output
+/// the length of the sample.
+fn check_step(model_output: &[f32], sample: &[f32], step_index: usize, steps: usize) -> Result<()> {
+    if model_output.len() != sample.len() {
+        return Err(Error::InvalidRequest(format!("scheduler step: a model output of {} values for a sample of {}", model_output.len(), sample.len())));
+    }
+    if step_index >= steps {
+        return Err(Error::InvalidRequest(format!("scheduler step {step_index} of a {steps}-step schedule")));
+    }
+    Ok(())
 }
 
 /// `mu` for resolution-dependent shifting: a line through (base_seq, base_shift) and

@@ -80,7 +80,7 @@ fn matches_diffusers_fixtures() {
         let mut x = f.x0.clone();
         for (k, want) in f.trajectory.iter().enumerate() {
             let v = fake_model(&x, k);
-            s.step(&v, &mut x, k);
+            s.step(&v, &mut x, k).unwrap();
             let scale = want.iter().flatten().fold(1.0f32, |m, w| m.max(w.abs()));
             for (a, b) in x.iter().zip(want) {
                 if let Some(b) = b {
@@ -144,7 +144,7 @@ fn wan_unipc_sigmas_match_research_notes() {
 fn euler_step_moves_by_sigma_difference() {
     let mut s = FlowMatchEuler::new(&euler(1.0), 2, 0);
     let mut x = vec![1.0f32, 2.0];
-    s.step(&[1.0, -1.0], &mut x, 0);
+    s.step(&[1.0, -1.0], &mut x, 0).unwrap();
     let dt = s.sigmas()[1] - s.sigmas()[0];
     assert_close(&x, &[1.0 + dt, 2.0 - dt], 1e-7);
 }
@@ -175,12 +175,12 @@ fn unipc_bh1_last_step_is_the_clean_estimate() {
     let mut x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
     for k in 0..9 {
         let v = fake_model(&x, k);
-        s.step(&v, &mut x, k);
+        s.step(&v, &mut x, k).unwrap();
     }
     let v = fake_model(&x, 9);
     let sigma = s.sigmas()[9];
     let want: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x - sigma * v).collect();
-    s.step(&v, &mut x, 9);
+    s.step(&v, &mut x, 9).unwrap();
     assert_eq!(x, want);
 }
 
@@ -192,7 +192,7 @@ fn unipc_restarts_when_stepping_from_the_start_again() {
         let mut x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7 + 0.2).sin()).collect();
         for k in 0..12 {
             let v = fake_model(&x, k);
-            s.step(&v, &mut x, k);
+            s.step(&v, &mut x, k).unwrap();
         }
         x
     };
@@ -257,5 +257,18 @@ fn build_rejects_bad_requests() {
     for steps in [1, 2, 3] {
         assert!(build_scheduler(&euler(3.0), steps, 0).is_ok());
         assert!(build_scheduler(&wan(3.0), steps, 0).is_ok());
+    }
+}
+
+/// A step past the schedule or a model output of the wrong length is an error, not a panic.
+#[test]
+fn steps_outside_the_schedule_are_errors() {
+    for kind in ["flow_match_euler", "unipc_flow"] {
+        let cfg = config(serde_json::json!({ "kind": kind }));
+        let mut s = build_scheduler(&cfg, 4, 256).unwrap();
+        let mut x = vec![0.5f32; 3];
+        assert!(s.step(&[0.1; 3], &mut x, 4).is_err(), "{kind}: step 4 of 4");
+        assert!(s.step(&[0.1; 2], &mut x, 0).is_err(), "{kind}: short model output");
+        assert!(s.step(&[0.1; 3], &mut x, 0).is_ok(), "{kind}: a good step");
     }
 }

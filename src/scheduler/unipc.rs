@@ -14,7 +14,8 @@
 
 use std::collections::VecDeque;
 
-use super::{linear_quadratic_sigmas, np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType};
+use super::{check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType};
+use crate::error::Result;
 
 /// diffusers' `UniPCMultistepScheduler` with `use_flow_sigmas=True`,
 /// `prediction_type="flow_prediction"`, `predict_x0=True`.
@@ -229,10 +230,9 @@ impl Scheduler for UniPc {
         &self.sigmas
     }
 
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) {
-        assert_eq!(model_output.len(), sample.len(), "model output and sample differ in length");
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()> {
         let steps = self.timesteps.len();
-        assert!(step_index < steps, "step {step_index} of a {steps}-step schedule");
+        check_step(model_output, sample, step_index, steps.min(self.sigmas.len().saturating_sub(1)))?;
         if step_index != self.next_step || self.last_sample.as_ref().is_some_and(|x| x.len() != sample.len()) {
             self.restart();
         }
@@ -266,5 +266,6 @@ impl Scheduler for UniPc {
         self.predict(step_index, order, sample);
         self.warm_steps = (self.warm_steps + 1).min(self.solver_order);
         self.next_step = step_index + 1;
+        Ok(())
     }
 }

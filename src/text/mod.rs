@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use ndarray::{s, Array2, ArrayView1};
+
 use crate::error::{Error, Result};
 use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec};
 use crate::model::sandbox::{read_bounded, MAX_TOKENIZER_BYTES};
@@ -10,13 +12,13 @@ use crate::model::sandbox::{read_bounded, MAX_TOKENIZER_BYTES};
 /// that a pasted file is refused rather than tokenized.
 pub const MAX_PROMPT_CHARS: usize = 20_000;
 
-/// Token ids and mask for a batch, `[B, L]` row-major.
+/// Token ids and mask for a batch of prompts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenBatch {
-    pub ids: Vec<i64>,
-    pub mask: Vec<i64>,
-    pub batch: usize,
-    pub len: usize,
+    /// `[B, L]`, padded with the tokenizer's pad id.
+    pub ids: Array2<i64>,
+    /// `[B, L]`: 1 for a prompt's tokens, 0 for padding.
+    pub mask: Array2<i64>,
     /// Prompts that were cut to `max_length`.
     pub truncated: Vec<usize>,
 }
@@ -97,13 +99,14 @@ impl PromptTokenizer {
             Padding::MaxLength => self.spec.max_length,
             Padding::Longest => rows.iter().map(Vec::len).max().unwrap_or(1).max(1),
         };
-        let mut ids = vec![self.pad_id as i64; rows.len() * len];
-        let mut mask = vec![0i64; rows.len() * len];
+        let mut ids = Array2::from_elem((rows.len(), len), self.pad_id as i64);
+        let mut mask = Array2::<i64>::zeros((rows.len(), len));
+        // Rows are at most `len` long: cut to max_length, or the longest row.
         for (r, row) in rows.iter().enumerate() {
-            ids[r * len..r * len + row.len()].copy_from_slice(row);
-            mask[r * len..r * len + row.len()].iter_mut().for_each(|m| *m = 1);
+            ids.slice_mut(s![r, ..row.len()]).assign(&ArrayView1::from(row.as_slice()));
+            mask.slice_mut(s![r, ..row.len()]).fill(1);
         }
-        Ok(TokenBatch { ids, mask, batch: rows.len(), len, truncated })
+        Ok(TokenBatch { ids, mask, truncated })
     }
 }
 
@@ -141,4 +144,26 @@ fn check_post_processor(p: &serde_json::Value, depth: usize) -> std::result::Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch is `[B, L]` with each prompt's tokens first, padding after, and the mask marking them.
+    #[test]
+    fn batches_pad_to_the_longest_prompt() {
+        let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
+        let spec = &pkg.manifest.tokenizer;
+        let tok = PromptTokenizer::load(&pkg.dir.join(&spec.file), spec).unwrap();
+        let batch = tok.encode(&["a red circle moving left", "a"]).unwrap();
+        let (rows, len) = batch.ids.dim();
+        assert_eq!((rows, batch.mask.dim()), (2, (2, len)));
+        let real: Vec<i64> = batch.mask.rows().into_iter().map(|r| r.sum()).collect();
+        assert_eq!(real[0] as usize, len, "the longest prompt fills its row");
+        assert!(real[1] >= 1 && real[1] < real[0]);
+        // Mask ones come first in every row.
+        assert!(batch.mask.rows().into_iter().all(|r| r.windows(2).into_iter().all(|w| w[0] >= w[1])));
+        assert!(batch.truncated.is_empty());
+    }
 }

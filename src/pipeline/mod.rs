@@ -29,6 +29,7 @@ pub use request::{parse_size, GenerateRequest, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAME
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
+use blend::carry_residual;
 use crate::model::manifest::TimestepShape;
 use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
 use crate::runtime::{resolve_device, Device, OnnxSession, RuntimeOptions};
@@ -239,9 +240,15 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
-        let frames = self.decode(&latents, req.seed)?;
+        let mut frames = self.decode(&latents, req.seed)?;
         if frames.len() != first_frames {
             return Err(frame_count_error(frames.len(), first_frames));
+        }
+        if let Some(s) = still {
+            // The clip starts on the user's image itself, not the model's re-decode of it; the
+            // frames after it take over the difference, fading out, as after an extended clip.
+            let again = std::mem::replace(&mut frames[0], s.clone());
+            carry_residual(&mut frames[1..], s, &again, ctx_frames.max(1));
         }
         if single {
             for f in frames {

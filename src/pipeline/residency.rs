@@ -275,3 +275,7 @@ impl GenerateRequest {
         peak + overhead
     }
 }
+
+#[cfg(test)]
+#[path = "residency_tests.rs"]
+mod tests;

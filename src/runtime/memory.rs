@@ -33,15 +33,6 @@ impl Residency {
             (other, _) => other,
         }
     }
-
-    /// The name the front doors print and take (`keep-loaded`, `low-memory`, `auto`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Residency::KeepLoaded => "keep-loaded",
-            Residency::LowMemory => "low-memory",
-            Residency::Auto => "auto",
-        }
-    }
 }
 
 /// Where prompt embeddings are cached (see `kino::text::embed_cache`).

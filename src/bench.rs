@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::pipeline::{GenerateRequest, Pipeline, Stage};
-use crate::runtime::{OptimizedModels, RuntimeOptions};
+use crate::runtime::{EmbeddingCache, OptimizedModels, Residency, RuntimeOptions};
 
 /// Median, min and max of a series.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -43,6 +43,14 @@ pub struct ComponentTimes {
     pub runs_per_generation: f64,
 }
 
+/// One component's load, cold and warm, in seconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentLoadTimes {
+    pub name: String,
+    pub cold_s: f64,
+    pub warm_s: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub model: String,
@@ -61,6 +69,8 @@ pub struct BenchReport {
     /// Loading the package with an empty optimised-graph cache, then with it filled.
     pub load_cold_s: f64,
     pub load_warm_s: f64,
+    /// Each component's share of the cold and warm loads.
+    pub component_loads: Vec<ComponentLoadTimes>,
     pub components: Vec<ComponentTimes>,
     /// Wall time of each denoising step (model runs, guidance, scheduler).
     pub step_ms: Stat,
@@ -89,15 +99,27 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
     // Cold and warm loads share a fresh cache folder, so "cold" includes graph optimisation.
     let cache = std::env::temp_dir().join(format!("kino-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
-    let opts = RuntimeOptions { optimized_models: OptimizedModels::Dir(cache.clone()), ..opts.clone() };
+    // Every component loaded up front and kept, every prompt encoded: the engine's steady state.
+    let opts = RuntimeOptions {
+        optimized_models: OptimizedModels::Dir(cache.clone()),
+        residency: Residency::KeepLoaded,
+        embedding_cache: EmbeddingCache::Off,
+        ..opts.clone()
+    };
     let t = Instant::now();
-    drop(Pipeline::load(model_dir, &opts)?);
+    let cold = Pipeline::load(model_dir, &opts)?.loads();
     let load_cold_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let pipe = Pipeline::load(model_dir, &opts);
     let load_warm_s = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&cache);
     let pipe = pipe?;
+    let component_loads = cold
+        .iter()
+        .zip(pipe.loads())
+        .filter(|(c, _)| c.loads > 0)
+        .map(|(c, w)| ComponentLoadTimes { name: c.name.to_string(), cold_s: c.last_load_s, warm_s: w.last_load_s })
+        .collect();
     note(&format!("loaded {} cold in {load_cold_s:.2} s, warm in {load_warm_s:.2} s", pipe.package.manifest.name));
 
     let generate_once = |step_times: &mut Vec<f64>| -> Result<f64> {
@@ -119,8 +141,8 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
     };
     // Warm-up: first-run allocations and thread pools are not the steady state.
     generate_once(&mut Vec::new())?;
-    for (_, sessions) in pipe.sessions() {
-        sessions.iter().for_each(|s| s.record_runs(true));
+    for (_, c) in pipe.sessions() {
+        c.onnx_sessions().iter().for_each(|s| s.record_runs(true));
     }
     let mut walls = Vec::new();
     let mut steps = Vec::new();
@@ -131,7 +153,8 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
     let n = walls.len() as f64;
     let mut components = Vec::new();
     let mut ort_total = 0.0;
-    for (name, sessions) in pipe.sessions() {
+    for (name, c) in pipe.sessions() {
+        let sessions = c.onnx_sessions();
         let times: Vec<f64> = sessions.iter().flat_map(|s| s.take_runs()).collect();
         sessions.iter().for_each(|s| s.record_runs(false));
         if times.is_empty() {
@@ -157,6 +180,7 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
         runs: walls.len(),
         load_cold_s,
         load_warm_s,
+        component_loads,
         components,
         step_ms: Stat::of(&steps),
         end_to_end_s: Stat::of(&walls),
@@ -184,6 +208,9 @@ impl BenchReport {
             self.runs
         );
         s += &format!("load: cold {:.3} s, warm {:.3} s (warm/cold {:.2})\n", self.load_cold_s, self.load_warm_s, self.load_warm_s / self.load_cold_s.max(1e-9));
+        for c in &self.component_loads {
+            s += &format!("  {:<20}cold {:.3} s, warm {:.3} s\n", c.name, c.cold_s, c.warm_s);
+        }
         s += &format!("{:<22}{:>12}{:>12}{:>12}{:>10}\n", "", "median", "min", "max", "per gen");
         for c in &self.components {
             s += &format!("{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms{:>10.1}\n", format!("{} run", c.name), c.run_ms.median, c.run_ms.min, c.run_ms.max, c.runs_per_generation);

@@ -20,4 +20,4 @@ pub use error::{Error, Result};
 pub use frame::{Fit, RgbFrame};
 pub use model::ModelPackage;
 pub use pipeline::{ContextMode, GenerateRequest, Pipeline, Placement, Progress, Stage};
-pub use runtime::{Device, RuntimeOptions};
+pub use runtime::{Device, EmbeddingCache, Residency, RuntimeOptions};

@@ -197,6 +197,10 @@ fn bench_reports_components_and_time_outside_onnx_runtime() {
     let (e2e, ort) = (r["end_to_end_s"]["median"].as_f64().unwrap(), r["ort_s"]["median"].as_f64().unwrap());
     assert!(ort > 0.0 && ort <= e2e * 1.01, "inside ORT {ort} s of {e2e} s");
     assert!(r["load_cold_s"].as_f64().unwrap() > 0.0 && r["load_warm_s"].as_f64().unwrap() > 0.0);
+    let loads = r["component_loads"].as_array().unwrap();
+    let loaded: Vec<&str> = loads.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(loaded, ["text_encoder", "denoiser", "vae_decoder"], "each component's load, the VAE encoder never");
+    assert!(loads.iter().all(|c| c["cold_s"].as_f64().unwrap() > 0.0 && c["warm_s"].as_f64().unwrap() > 0.0), "{loads:?}");
     assert!(r["peak_rss_mb"].as_f64().unwrap() > 10.0);
     assert_eq!(r["step_ms"]["count"], 2 * 3, "steps after the first, per run");
     assert_eq!((r["io_binding"].as_bool(), r["cuda_graph"].as_bool()), (Some(true), Some(false)));
@@ -206,4 +210,32 @@ fn bench_reports_components_and_time_outside_onnx_runtime() {
     let p: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
     assert_eq!(p["io_binding"].as_bool(), Some(false));
     assert_eq!(p["components"][1]["runs_per_generation"], 2.0);
+}
+
+#[test]
+fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
+    let d = tmpdir("memory");
+    let cache = d.join("cache");
+    let run = |name: &str, extra: &[&str]| {
+        let p = d.join(name);
+        let mut args = vec!["generate", "a red circle moving up", "-o", p.to_str().unwrap(), "--frames", "9", "--steps", "3", "--seed", "5", "--threads", "1"];
+        args.extend_from_slice(extra);
+        let r = kino_command().env("KINO_CACHE_DIR", &cache).args(&args).output().unwrap();
+        assert_ok(&r);
+        (decode_video(&p).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
+    };
+    let (keep, header) = run("keep.mkv", &["--keep-loaded"]);
+    assert!(header.contains("keeping the model loaded"), "{header}");
+    let (low, header) = run("low.mkv", &["--low-memory"]);
+    assert!(header.contains("low memory"), "{header}");
+    let (auto, header) = run("auto.mkv", &[]);
+    assert!(!header.contains("low memory") && !header.contains("keeping"), "{header}");
+    let (fresh, _) = run("fresh.mkv", &["--low-memory", "--no-embed-cache"]);
+    assert_eq!(keep.len(), 9);
+    assert!(keep == low && low == auto && auto == fresh, "every mode, cached or not, makes the same frames");
+    let entries = std::fs::read_dir(cache.join("embeds")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "emb")).count();
+    assert_eq!(entries, 1, "one prompt, one cache entry");
+    let both = kino(&["generate", "x", "-o", d.join("both.mkv").to_str().unwrap(), "--keep-loaded", "--low-memory"]);
+    assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
+    std::fs::remove_dir_all(&d).unwrap();
 }

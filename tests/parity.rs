@@ -268,7 +268,7 @@ fn parity_wan_tiny_chunked_vae_encoder_matches_diffusers() {
     let want = read_f32(&d.join("latents.f32"));
     let pkg = ModelPackage::load(root().join("models/fixtures/wan-tiny")).unwrap();
     let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap();
-    let encoder = pipe.encoder.as_ref().expect("the Wan fixture has a VAE encoder");
+    let encoder = pipe.vae_encoder("the parity check").expect("the Wan fixture has a VAE encoder");
     let frames = ndarray::ArrayView5::from_shape([shape[0], shape[1], shape[2], shape[3], shape[4]], &frames).unwrap();
     let got = encoder.encode(frames).unwrap();
     assert_eq!(got.shape(), want_shape);

@@ -67,6 +67,8 @@ pub(crate) struct GenerateArgs {
     #[command(flatten)]
     pub(crate) runtime: RuntimeArgs,
     #[command(flatten)]
+    pub(crate) memory: super::memory::MemoryArgs,
+    #[command(flatten)]
     pub(crate) length: LengthArgs,
     /// Frames per second of the output (default: the model's).
     #[arg(long)]
@@ -94,6 +96,8 @@ pub(crate) struct ExtendArgs {
     #[command(flatten)]
     pub(crate) runtime: RuntimeArgs,
     #[command(flatten)]
+    pub(crate) memory: super::memory::MemoryArgs,
+    #[command(flatten)]
     pub(crate) length: LengthArgs,
     /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
     #[arg(long)]
@@ -116,6 +120,8 @@ pub(crate) struct AnimateArgs {
     pub(crate) output: PathBuf,
     #[command(flatten)]
     pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) memory: super::memory::MemoryArgs,
     #[command(flatten)]
     pub(crate) length: LengthArgs,
     /// Frames per second of the output (default: the model's).

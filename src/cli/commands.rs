@@ -14,15 +14,15 @@ use super::progress::*;
 
 pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[])?;
-    let (pkg, opts) = load(&args.runtime)?;
+    let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
-    check_memory(&req, &pkg, 0)?;
+    args.memory.plan(&mut opts, &req, &pkg, 0, false)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
+    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, &opts);
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
     pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
@@ -60,16 +60,16 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
 pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[&args.image])?;
     let still = video::decode_image(&args.image)?;
-    let (pkg, opts) = load(&args.runtime)?;
+    let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
     // The still and each output frame at the image's size.
-    check_memory(&req, &pkg, 4 * still.data.len() as u64)?;
+    args.memory.plan(&mut opts, &req, &pkg, 4 * still.data.len() as u64, true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, opts.threads.unwrap_or(1));
+    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, &opts);
     // The model works at its size; the clip comes back at the image's, placed without
     // distortion, and the still goes in through the same window.
     let fit = args.fit.fit()?;

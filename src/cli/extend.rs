@@ -19,7 +19,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {fps} is not usable (kino extends clips of 1 to 240 fps)", args.input.display());
     }
-    let (pkg, opts) = load(&args.runtime)?;
+    let (pkg, mut opts) = load(&args.runtime)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let model_fps = pkg.manifest.video.fps;
     // The new footage's length at the clip's rate.
@@ -39,7 +39,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
     // The clip's frames kept for the context, at its size (a generous bound on the span).
-    check_memory(&req, &pkg, 64 * 3 * u64::from(reader.width) * u64::from(reader.height))?;
+    args.memory.plan(&mut opts, &req, &pkg, 64 * 3 * u64::from(reader.width) * u64::from(reader.height), true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     // Enough for either side: a backward context is whole latent frames.
@@ -76,7 +76,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                 total += 1;
             }
             let context = context_of(&kept, total - kept.len(), total);
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
             let bars = Bars::new(args.sampling.quiet);
             let mut out = 0usize;
             let mut model_index = 0usize;
@@ -102,7 +102,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, opts.threads.unwrap_or(1));
+            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
             let bars = Bars::new(args.sampling.quiet);
             // Made backwards from the seam (the engine holds them until the earliest is made),
             // they arrive oldest first; output frame i shows the model frame nearest in time,

@@ -14,23 +14,6 @@ use super::args::*;
 use super::progress::*;
 use crate::signals;
 
-/// Refuses a job whose estimated memory is more than this machine has available, before it starts.
-pub(crate) fn check_memory(req: &GenerateRequest, pkg: &ModelPackage, extra: u64) -> Result<()> {
-    let need = req.estimated_memory(pkg, extra);
-    let Some(available) = available_memory() else { return Ok(()) };
-    if need > available {
-        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-        bail!(
-            "this job needs about {:.1} GiB of memory and {:.1} GiB is available: use a smaller --size (the model's default is {}x{}), fewer frames per window, or close other programs",
-            gib(need),
-            gib(available),
-            pkg.manifest.video.default_width,
-            pkg.manifest.video.default_height
-        );
-    }
-    Ok(())
-}
-
 /// MemAvailable from /proc/meminfo (None where there is no such file).
 pub(crate) fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -121,11 +104,19 @@ pub(crate) fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOption
     Ok((pkg, opts))
 }
 
-pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, threads: usize) {
+pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
     if !quiet {
         eprintln!(
-            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {} with {threads} threads) on {}",
-            pipeline.package.manifest.name, req.width, req.height, req.steps, req.guidance, req.seed, pipeline.device
+            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {} with {} threads) on {}{}",
+            pipeline.package.manifest.name,
+            req.width,
+            req.height,
+            req.steps,
+            req.guidance,
+            req.seed,
+            opts.threads.unwrap_or(1),
+            pipeline.device,
+            super::memory::residency_note(opts)
         );
     }
 }

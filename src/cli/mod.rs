@@ -5,4 +5,5 @@ pub(crate) mod args;
 pub(crate) mod commands;
 pub(crate) mod extend;
 pub(crate) mod job;
+pub(crate) mod memory;
 pub(crate) mod progress;

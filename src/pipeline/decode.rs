@@ -17,14 +17,15 @@ impl Pipeline {
         let l = &self.package.manifest.latent;
         let mut raw = latents.as_standard_layout().into_owned();
         context::denormalise(&mut raw, &l.mean, &l.std, l.scaling_factor);
-        let s = self.decoder.noise_scale;
+        let decoder = self.decoder()?;
+        let s = decoder.noise_scale;
         if s > 0.0 {
             // LTX-Video 0.9.1+: `z = (1 - s) z + s noise`, then decode at `decode_timestep`.
             let noise = gaussian_noise(decode_noise_seed(seed), raw.len());
             let noise = ArrayView5::from_shape(raw.raw_dim(), &noise).map_err(|e| Error::InvalidRequest(format!("decode noise: {e}")))?;
             Zip::from(&mut raw).and(&noise).for_each(|z, &n| *z = (1.0 - s) * *z + s * n);
         }
-        self.decoder.decode(raw.view(), on_chunk)
+        decoder.decode(raw.view(), on_chunk)
     }
 
     /// Normalised latents -> frames, through the (chunked) decoder.
@@ -68,7 +69,8 @@ impl Pipeline {
         }
         let mut ignore = |_: Progress| true;
         let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
-        let prompt = self.encode_prompt(req)?;
+        let job = self.job(req, context.is_some());
+        let prompt = self.encode_prompt(req, &job)?;
         let ctx = match context {
             Some([]) => return Err(Error::InvalidRequest("the context holds no frames: pass at least one, or none at all".into())),
             Some(frames) => {

@@ -47,16 +47,17 @@ impl Pipeline {
             context::write_frames(&mut latents, ctx_frames.clone(), x.latents.view());
         }
 
-        let batched = prompt.guided && self.denoiser.spec.max_batch >= 2;
+        let denoiser = self.denoiser()?;
+        let batched = prompt.guided && denoiser.spec.max_batch >= 2;
         // The text goes into the denoiser's bound inputs once per window; each step writes only
         // the latents and timesteps. Guidance: one batch of 2 where the graph allows, else a
         // conditional and an unconditional window.
         let mut windows = if batched {
-            vec![self.denoiser.window([2, c, f, h, w], seq_len, prompt.embeds.view(), prompt.mask.view())?]
+            vec![denoiser.window([2, c, f, h, w], seq_len, prompt.embeds.view(), prompt.mask.view())?]
         } else {
             let runs = if prompt.guided { 2 } else { 1 };
             (0..runs)
-                .map(|k| self.denoiser.window(shape, seq_len, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..])))
+                .map(|k| denoiser.window(shape, seq_len, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..])))
                 .collect::<Result<Vec<_>>>()?
         };
         let mut velocity = Array5::<f32>::zeros(shape);
@@ -83,13 +84,13 @@ impl Pipeline {
             let fill_timesteps = |b: usize, out: &mut Vec<f32>| {
                 out.clear();
                 let frame_t = |j: usize| if ctx_frames.contains(&j) { 0.0 } else { t };
-                match (mode, self.denoiser.spec.timestep_shape) {
+                match (mode, denoiser.spec.timestep_shape) {
                     // Clean context frames sit at timestep 0, per frame or per token.
                     (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..f).map(frame_t))),
                     (ContextMode::Native, TimestepShape::PerToken) => {
                         out.extend((0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))))
                     }
-                    _ => out.resize(self.denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
+                    _ => out.resize(denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
                 }
             };
             // The latents go straight into the bound input and the model's output straight from

@@ -2,13 +2,14 @@
 //! frames to normalised context latents.
 
 use super::context::{self, LatentContext};
+use super::residency::JobScope;
 use super::{EncodedPrompt, Pipeline, Placement, Stage, Tracker};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::pipeline::GenerateRequest;
 
 impl Pipeline {
-    pub(super) fn encode_prompt(&self, req: &GenerateRequest) -> Result<EncodedPrompt> {
+    pub(super) fn encode_prompt(&self, req: &GenerateRequest, job: &JobScope<'_>) -> Result<EncodedPrompt> {
         let m = &self.package.manifest;
         // The prompt and the negative prompt (when guidance is on) in one batch.
         let guided = req.guidance > 1.0;
@@ -18,13 +19,13 @@ impl Pipeline {
         if !tokens.truncated.is_empty() {
             log::warn!("prompt longer than the model's {} tokens; the rest is ignored", m.tokenizer.max_length);
         }
-        let embeds = self.text_encoder.encode(&tokens)?;
+        let embeds = self.text_embeddings(&tokens, job)?;
         Ok(EncodedPrompt { embeds, mask: tokens.mask, guided })
     }
 
     /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
     pub(super) fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
-        let encoder = self.require_encoder("continuing from given frames")?;
+        let encoder = self.vae_encoder("continuing from given frames")?;
         let l = &self.package.manifest.latent;
         let (input, drop) = context::encoder_input(frames, l.causal_first_frame, placement)?;
         let mut latents = encoder.encode(input.view())?;

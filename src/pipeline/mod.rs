@@ -17,6 +17,7 @@ mod denoise;
 mod encode;
 mod noise;
 mod request;
+mod residency;
 mod shared;
 pub(crate) mod spool;
 mod windows;
@@ -26,13 +27,14 @@ use std::path::Path;
 pub use context::{ContextMode, Placement};
 pub use noise::gaussian_noise;
 pub use request::{parse_size, GenerateRequest, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
+pub use residency::{ComponentLoad, ComponentSessions};
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use blend::carry_residual;
 use crate::model::manifest::TimestepShape;
-use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
-use crate::runtime::{resolve_device, Device, OnnxSession, RuntimeOptions};
+use crate::model::ModelPackage;
+use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::text::PromptTokenizer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,10 +87,9 @@ pub struct Pipeline {
     pub package: ModelPackage,
     pub device: Device,
     tokenizer: PromptTokenizer,
-    text_encoder: TextEncoder,
-    denoiser: Denoiser,
-    decoder: VaeDecoder,
-    pub encoder: Option<VaeEncoder>,
+    /// The graphs, each loaded when first needed and kept or released as
+    /// [`RuntimeOptions::residency`] says.
+    components: residency::Components,
     /// Bytes of frames a backwards extend keeps in memory ([`RuntimeOptions::spool_memory`]).
     spool_memory: usize,
 }
@@ -101,34 +102,18 @@ impl Pipeline {
     /// Opens the graphs of a package already loaded (and validated) by the caller.
     pub fn from_package(package: ModelPackage, opts: &RuntimeOptions) -> Result<Self> {
         let device = resolve_device(opts)?;
-        // CUDA graphs are for the denoiser's bound runs; the other components' shapes change.
-        let unbound = RuntimeOptions { cuda_graph: false, ..opts.clone() };
         let tok_path = package.dir.join(&package.manifest.tokenizer.file);
         let tokenizer = PromptTokenizer::load(&tok_path, &package.manifest.tokenizer)
             .map_err(|e| Error::package_file(&package.dir, &package.manifest.tokenizer.file, e.to_string()))?;
-        Ok(Pipeline {
-            text_encoder: TextEncoder::load(&package, device, &unbound)?,
-            denoiser: Denoiser::load(&package, device, opts)?,
-            decoder: VaeDecoder::load(&package, device, &unbound)?,
-            encoder: VaeEncoder::load(&package, device, &unbound)?,
+        let pipeline = Pipeline {
+            components: residency::Components::new(opts),
             tokenizer,
             package,
             device,
             spool_memory: opts.spool_memory.unwrap_or(spool::DEFAULT_MEMORY),
-        })
-    }
-
-    /// Each component's ONNX Runtime sessions, by name (for timing).
-    pub fn sessions(&self) -> Vec<(&'static str, Vec<&OnnxSession>)> {
-        let mut out = vec![
-            ("text_encoder", self.text_encoder.sessions()),
-            ("denoiser", self.denoiser.sessions()),
-            ("vae_decoder", self.decoder.sessions()),
-        ];
-        if let Some(e) = &self.encoder {
-            out.push(("vae_encoder", e.sessions()));
-        }
-        out
+        };
+        pipeline.preload()?;
+        Ok(pipeline)
     }
 
     /// Latent shape `[1, C, F, h, w]` for a window of `latent_frames` at the request's size.
@@ -175,10 +160,11 @@ impl Pipeline {
         }
     }
 
-    fn require_encoder(&self, job: &str) -> Result<&VaeEncoder> {
-        self.encoder.as_ref().ok_or_else(|| {
-            Error::InvalidRequest(format!("model {} has no VAE encoder (vae_encoder in kino.json), which {job} needs", self.package.manifest.name))
-        })
+    fn require_encoder(&self, job: &str) -> Result<()> {
+        match self.package.manifest.vae_encoder {
+            Some(_) => Ok(()),
+            None => Err(Error::InvalidRequest(format!("model {} has no VAE encoder (vae_encoder in kino.json), which {job} needs", self.package.manifest.name))),
+        }
     }
 
     /// Generates a clip, handing frames to `on_frame` in order.
@@ -231,7 +217,8 @@ impl Pipeline {
         let first_frames = if single { total } else { m.video.default_frames as usize };
         let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window, true)? };
         let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
-        let prompt = self.encode_prompt(req)?;
+        let job = self.job(req, still.is_some());
+        let prompt = self.encode_prompt(req, &job)?;
 
         // Window 0: plain text to video, or continuing from the still.
         let shape = self.window_shape(req, m.latent.latent_frames(first_frames as u32));
@@ -240,6 +227,9 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
+        if single {
+            job.denoising_done();
+        }
         let mut frames = self.decode(&latents, req.seed)?;
         if frames.len() != first_frames {
             return Err(frame_count_error(frames.len(), first_frames));

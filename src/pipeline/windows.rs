@@ -37,7 +37,8 @@ impl Pipeline {
         let (ctx_frames, window) = self.window_layout();
         let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
         let causal = self.package.manifest.latent.causal_first_frame;
-        let prompt = self.encode_prompt(req)?;
+        let job = self.job(req, true);
+        let prompt = self.encode_prompt(req, &job)?;
         match placement {
             Placement::After => {
                 // The longest valid context the clip has, up to the model's context length.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::Device;
+use super::{Device, EmbeddingCache, Residency};
 
 /// How sessions are built.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +35,13 @@ pub struct RuntimeOptions {
     /// Bytes of frames a backwards extend holds in memory before its spool goes to a temporary
     /// file (`KINO_SPOOL_MB`; default 32 MiB).
     pub spool_memory: Option<usize>,
+    /// Which components stay loaded between uses (default: all of them, as a host wants).
+    pub residency: Residency,
+    /// Bytes of memory free for this run, as the front door measured it (`MemAvailable`):
+    /// what [`Residency::Auto`] compares a job's estimate with. `None`: unknown.
+    pub memory_available: Option<u64>,
+    /// Where prompt embeddings are cached (default: `embeds/` in `cache_root`).
+    pub embedding_cache: EmbeddingCache,
 }
 
 impl RuntimeOptions {

@@ -1,5 +1,7 @@
 //! Prompts to token ids: the package's Hugging Face `tokenizer.json`, its padding and cleaning rules.
 
+pub mod embed_cache;
+
 use std::path::Path;
 
 use ndarray::{s, Array2, ArrayView1};

@@ -72,7 +72,8 @@ pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
         d => d,
     };
     let device = device.parse().map_err(|e: kino::Error| e.to_string())?;
-    Pipeline::shared(&dir, &kino::RuntimeOptions { device, ..kino::RuntimeOptions::from_env() })
+    // A host renders many times with one pipeline: every component stays loaded.
+    Pipeline::shared(&dir, &kino::RuntimeOptions { device, residency: kino::Residency::KeepLoaded, ..kino::RuntimeOptions::from_env() })
 }
 
 /// The job for `key`: the running one if an instance holds it, else a new one (its generator

@@ -1,0 +1,282 @@
+//! Which components are in memory when: each sits in a [`Slot`] that loads it on first use and
+//! can release it, and the [`Residency`] policy says what a job releases (see
+//! `docs/performance.md`, "Memory"). Also the memory a job needs under each policy, and prompt
+//! embeddings through the on-disk cache, so a cached prompt never loads the text encoder.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use ndarray::Array3;
+
+use super::{GenerateRequest, Pipeline};
+use crate::error::{Error, Result};
+use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
+use crate::runtime::{loaded_library, EmbeddingCache, OnnxSession, Residency, RuntimeOptions};
+use crate::text::embed_cache::{EmbeddingStore, DEFAULT_BUDGET};
+use crate::text::TokenBatch;
+
+/// One component, loaded on first use, kept until released.
+pub(super) struct Slot<T> {
+    name: &'static str,
+    cell: Mutex<Option<Arc<T>>>,
+    loads: AtomicUsize,
+    last_load_ns: AtomicU64,
+}
+
+impl<T> Slot<T> {
+    fn new(name: &'static str) -> Self {
+        Slot { name, cell: Mutex::new(None), loads: AtomicUsize::new(0), last_load_ns: AtomicU64::new(0) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Arc<T>>> {
+        self.cell.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The component, loaded now by `load` if it is not resident. Callers wait for one load.
+    fn get(&self, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        let mut cell = self.lock();
+        if let Some(c) = cell.as_ref() {
+            return Ok(c.clone());
+        }
+        let started = Instant::now();
+        let c = Arc::new(load()?);
+        self.last_load_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        *cell = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drops the slot's hold; the memory goes once no running job holds the component either.
+    fn release(&self) {
+        self.lock().take();
+    }
+
+    fn resident(&self) -> Option<Arc<T>> {
+        self.lock().clone()
+    }
+
+    fn load_info(&self) -> ComponentLoad {
+        ComponentLoad {
+            name: self.name,
+            loads: self.loads.load(Ordering::Relaxed),
+            resident: self.lock().is_some(),
+            last_load_s: self.last_load_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        }
+    }
+}
+
+/// How often a component was loaded, and whether it is in memory now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentLoad {
+    pub name: &'static str,
+    /// Loads since the pipeline was made (a released component loads again when next needed).
+    pub loads: usize,
+    pub resident: bool,
+    /// Seconds the latest load took (0 when never loaded).
+    pub last_load_s: f64,
+}
+
+/// A component's ONNX Runtime sessions (for timing).
+pub trait ComponentSessions: Send + Sync {
+    fn onnx_sessions(&self) -> Vec<&OnnxSession>;
+}
+
+macro_rules! component_sessions {
+    ($($t:ty),*) => {$(
+        impl ComponentSessions for $t {
+            fn onnx_sessions(&self) -> Vec<&OnnxSession> {
+                <$t>::sessions(self)
+            }
+        }
+    )*};
+}
+component_sessions!(TextEncoder, Denoiser, VaeDecoder, VaeEncoder);
+
+/// A pipeline's components and what decides their residency.
+pub(super) struct Components {
+    text_encoder: Slot<TextEncoder>,
+    denoiser: Slot<Denoiser>,
+    decoder: Slot<VaeDecoder>,
+    encoder: Slot<VaeEncoder>,
+    opts: RuntimeOptions,
+    embeddings: Option<EmbeddingStore>,
+}
+
+impl Components {
+    pub(super) fn new(opts: &RuntimeOptions) -> Self {
+        let dir = match &opts.embedding_cache {
+            EmbeddingCache::Off => None,
+            EmbeddingCache::DefaultDir => opts.cache_root.as_ref().map(|r| r.join("embeds")),
+            EmbeddingCache::Dir(d) => Some(d.clone()),
+        };
+        Components {
+            text_encoder: Slot::new("text_encoder"),
+            denoiser: Slot::new("denoiser"),
+            decoder: Slot::new("vae_decoder"),
+            encoder: Slot::new("vae_encoder"),
+            opts: opts.clone(),
+            embeddings: dir.map(|d| EmbeddingStore::new(d, DEFAULT_BUDGET)),
+        }
+    }
+}
+
+/// What one job releases when it is done with a component (dropped at the job's end, an error's
+/// included).
+pub(super) struct JobScope<'a> {
+    pipe: &'a Pipeline,
+    pub(super) residency: Residency,
+}
+
+impl JobScope<'_> {
+    /// The job's denoising is over (its last window): the denoiser may go before decoding.
+    pub(super) fn denoising_done(&self) {
+        if self.residency == Residency::LowMemory {
+            self.pipe.components.denoiser.release();
+        }
+    }
+}
+
+impl Drop for JobScope<'_> {
+    fn drop(&mut self) {
+        if self.residency == Residency::LowMemory {
+            let c = &self.pipe.components;
+            c.text_encoder.release();
+            c.denoiser.release();
+            c.decoder.release();
+            c.encoder.release();
+        }
+    }
+}
+
+impl Pipeline {
+    /// Loads what [`Residency::KeepLoaded`] keeps from the start; other policies load on use.
+    pub(super) fn preload(&self) -> Result<()> {
+        if self.components.opts.residency == Residency::KeepLoaded {
+            self.text_encoder()?;
+            self.denoiser()?;
+            self.decoder()?;
+        }
+        Ok(())
+    }
+
+    fn unbound(&self) -> RuntimeOptions {
+        // CUDA graphs are for the denoiser's bound runs; the other components' shapes change.
+        RuntimeOptions { cuda_graph: false, ..self.components.opts.clone() }
+    }
+
+    pub(super) fn text_encoder(&self) -> Result<Arc<TextEncoder>> {
+        self.components.text_encoder.get(|| TextEncoder::load(&self.package, self.device, &self.unbound()))
+    }
+
+    pub(super) fn denoiser(&self) -> Result<Arc<Denoiser>> {
+        self.components.denoiser.get(|| Denoiser::load(&self.package, self.device, &self.components.opts))
+    }
+
+    pub(super) fn decoder(&self) -> Result<Arc<VaeDecoder>> {
+        self.components.decoder.get(|| VaeDecoder::load(&self.package, self.device, &self.unbound()))
+    }
+
+    /// The VAE encoder, loaded on first use (only jobs that continue from given frames need it).
+    /// `job` names what needs it in the error for a model without one.
+    pub fn vae_encoder(&self, job: &str) -> Result<Arc<VaeEncoder>> {
+        self.require_encoder(job)?;
+        self.components.encoder.get(|| {
+            VaeEncoder::load(&self.package, self.device, &self.unbound())?.ok_or_else(|| Error::InvalidRequest(format!("model {} has no VAE encoder", self.package.manifest.name)))
+        })
+    }
+
+    /// The resident components' ONNX Runtime sessions, by name (for timing).
+    pub fn sessions(&self) -> Vec<(&'static str, Arc<dyn ComponentSessions>)> {
+        let c = &self.components;
+        let all: Vec<(&'static str, Option<Arc<dyn ComponentSessions>>)> = vec![
+            (c.text_encoder.name, c.text_encoder.resident().map(|x| x as _)),
+            (c.denoiser.name, c.denoiser.resident().map(|x| x as _)),
+            (c.decoder.name, c.decoder.resident().map(|x| x as _)),
+            (c.encoder.name, c.encoder.resident().map(|x| x as _)),
+        ];
+        all.into_iter().filter_map(|(n, s)| s.map(|s| (n, s))).collect()
+    }
+
+    /// Each component's loads so far and whether it is resident.
+    pub fn loads(&self) -> Vec<ComponentLoad> {
+        let c = &self.components;
+        vec![c.text_encoder.load_info(), c.denoiser.load_info(), c.decoder.load_info(), c.encoder.load_info()]
+    }
+
+    /// The policy a job of `req` runs under (Auto decided from its estimate and the memory the
+    /// front door measured). `encodes_frames`: the job continues from given frames.
+    pub fn residency_for(&self, req: &GenerateRequest, encodes_frames: bool) -> Residency {
+        let o = &self.components.opts;
+        if o.residency != Residency::Auto {
+            return o.residency;
+        }
+        o.residency.resolve(req.estimated_memory_as(&self.package, 0, encodes_frames, Residency::KeepLoaded), o.memory_available)
+    }
+
+    pub(super) fn job(&self, req: &GenerateRequest, encodes_frames: bool) -> JobScope<'_> {
+        JobScope { pipe: self, residency: self.residency_for(req, encodes_frames) }
+    }
+
+    /// Text embeddings `[B, L, D]` for `tokens`: from the cache when a sound entry is there (the
+    /// text encoder is then never loaded), else encoded and cached.
+    pub(super) fn text_embeddings(&self, tokens: &TokenBatch, job: &JobScope<'_>) -> Result<Array3<f32>> {
+        let spec = &self.package.manifest.text_encoder;
+        let store = self.components.embeddings.as_ref();
+        let graph = self.package.dir.join(&spec.graph.file);
+        let key = store.and_then(|s| s.key(&graph, self.device, loaded_library().as_deref(), &format!("{spec:?}"), tokens));
+        if let (Some(s), Some(k)) = (store, &key) {
+            let (batch, len) = tokens.ids.dim();
+            if let Some(e) = s.get(k, batch, len, spec.text_dim) {
+                log::debug!("prompt embeddings from {}", s.dir().display());
+                return Ok(e);
+            }
+        }
+        let embeds = self.text_encoder()?.encode(tokens)?;
+        if job.residency == Residency::LowMemory {
+            self.components.text_encoder.release();
+        }
+        if let (Some(s), Some(k)) = (store, &key) {
+            s.put(k, &embeds);
+        }
+        Ok(embeds)
+    }
+}
+
+impl GenerateRequest {
+    /// As [`GenerateRequest::estimated_memory`], for a job run under `residency` (Auto counts as
+    /// keeping everything): with every component it uses resident, or (low memory) the largest
+    /// of the text encoder alone and the rest together. `encodes_frames`: the job continues from
+    /// given frames and loads the VAE encoder (so do clips longer than one window).
+    pub fn estimated_memory_as(&self, pkg: &ModelPackage, extra: u64, encodes_frames: bool, residency: Residency) -> u64 {
+        let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut weights = [0u64; 4]; // text encoder, denoiser, decoder, encoder
+        for (field, file) in pkg.named_files() {
+            let p = pkg.dir.join(&file);
+            let data = p.with_file_name(format!("{}.data", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+            let slot = match field.split('.').next() {
+                Some("text_encoder") => 0,
+                Some("denoiser") => 1,
+                Some("vae_decoder") => 2,
+                Some("vae_encoder") => 3,
+                _ => continue,
+            };
+            weights[slot] += size(p) + size(data);
+        }
+        // What `estimated_memory` adds beyond the weights: frames, what the caller holds, slack.
+        let all: u64 = weights.iter().sum();
+        let overhead = self.estimated_memory(pkg, extra).saturating_sub(all + all / 3);
+        let held = |w: u64| w + w / 3;
+        let encoder = if encodes_frames || self.frames > pkg.manifest.video.max_frames { weights[3] } else { 0 };
+        let rest = weights[1] + weights[2] + encoder;
+        let peak = match residency {
+            Residency::LowMemory => held(weights[0]).max(held(rest)),
+            Residency::KeepLoaded | Residency::Auto => held(weights[0] + rest),
+        };
+        peak + overhead
+    }
+}
+
+#[cfg(test)]
+#[path = "residency_tests.rs"]
+mod tests;

@@ -101,7 +101,7 @@ fn extend_follows_the_clips_rate_and_size() {
     assert!(a.iter().zip(&b).all(|(x, y)| x == y));
 }
 
-/// The step from the still to the first generated frame is no larger than twice the median
+/// The step from the still to the first generated frame is no larger than 2.5 times the median
 /// step between the model's own frames.
 fn assert_seam_is_hidden(f: &[kino::RgbFrame]) {
     let step = |a: &kino::RgbFrame, b: &kino::RgbFrame| a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.data.len() as f64;
@@ -109,7 +109,7 @@ fn assert_seam_is_hidden(f: &[kino::RgbFrame]) {
     steps.sort_by(f64::total_cmp);
     let (seam, median) = (step(&f[0], &f[1]), steps[steps.len() / 2]);
     eprintln!("animate seam {seam:.2}, median step {median:.2}");
-    assert!(seam <= 2.0 * median.max(0.5), "seam {seam:.2} against a median step of {median:.2}");
+    assert!(seam <= 2.5 * median.max(0.5), "seam {seam:.2} against a median step of {median:.2}");
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn animate_starts_from_the_still() {
     let foreign_png = d.join("foreign.png");
     image::RgbImage::from_raw(64, 64, foreign.data.clone()).unwrap().save(&foreign_png).unwrap();
     let out = d.join("foreign.mkv");
-    assert_ok(&kino(&["animate", foreign_png.to_str().unwrap(), "--prompt", "a red circle moving up", "--seconds", "2", "--seed", "33", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&["animate", foreign_png.to_str().unwrap(), "--prompt", "a red circle moving up", "--seconds", "2", "--seed", "33", "--threads", "2", "-o", out.to_str().unwrap(), "-q"]));
     let f = frames(&out);
     assert!(f[0] == foreign, "the first frame is the still itself");
     assert_seam_is_hidden(&f);

@@ -67,10 +67,10 @@ def initializer_bytes(model) -> int:
 
 
 def export(module: torch.nn.Module, args: tuple, path: str, input_names: list[str], output_names: list[str],
-           dynamic_shapes: Any, dtype: torch.dtype = torch.float32, external_data_bytes: int = EXTERNAL_DATA_BYTES) -> str:
+           dynamic_shapes: Any, dtype: torch.dtype = torch.float32, external_data_bytes: int | None = None) -> str:
     """Export ``module(*args)`` to ``path``; returns the path. Weights over ``external_data_bytes``
-    go to ``<file>.data`` beside it, written tensor by tensor from the exported program (no second
-    whole copy of them in memory)."""
+    (default :data:`EXTERNAL_DATA_BYTES`) go to ``<file>.data`` beside it, written tensor by tensor
+    from the exported program (no second whole copy of them in memory)."""
     module = module.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,7 +79,8 @@ def export(module: torch.nn.Module, args: tuple, path: str, input_names: list[st
                                     output_names=output_names, verbose=False, optimize=True)
     del ep
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if initializer_bytes(program.model) > external_data_bytes:
+    limit = EXTERNAL_DATA_BYTES if external_data_bytes is None else external_data_bytes
+    if initializer_bytes(program.model) > limit:
         import onnx_ir as ir
         strip_ir_metadata(program.model)
         ir.save(program.model, path, external_data=os.path.basename(path) + ".data", size_threshold_bytes=1024)

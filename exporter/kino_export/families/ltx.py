@@ -5,9 +5,9 @@
     python -m kino_export ltx --tiny --out models/fixtures/ltx-tiny
 
 The folder is diffusers' layout (``text_encoder/``, ``tokenizer/``, ``transformer/``, ``vae/``,
-``scheduler/scheduler_config.json``), read offline with ``from_pretrained``. ``--tiny`` builds
-random-weight components from small configs instead (the sizes of diffusers' own LTX tests), for
-kino's parity fixtures.
+``scheduler/scheduler_config.json``), read offline, one component at a time (``loading.py``).
+``--tiny`` builds random-weight components from small configs instead (the sizes of diffusers' own
+LTX tests), for kino's parity fixtures.
 
 Every graph is a thin wrapper with the signature of the kino component contract
 (docs/model-package.md); everything LTX-specific that kino must not know about (patchifying the

@@ -5,9 +5,9 @@
     python -m kino_export wan --tiny --out models/fixtures/wan-tiny
 
 The folder is diffusers' layout (``text_encoder/``, ``tokenizer/``, ``transformer/``, ``vae/``,
-``scheduler/scheduler_config.json``, ``model_index.json``), read offline with ``from_pretrained``.
-``--tiny`` builds random-weight components from small configs instead (the sizes of diffusers' own
-Wan tests), for kino's parity fixtures.
+``scheduler/scheduler_config.json``, ``model_index.json``), read offline, one component at a time
+(``loading.py``). ``--tiny`` builds random-weight components from small configs instead (the sizes
+of diffusers' own Wan tests), for kino's parity fixtures.
 
 Every graph is a thin wrapper with the signature of the kino component contract
 (docs/model-package.md). What stays outside the graphs, in kino, is exactly what

@@ -311,7 +311,7 @@ def test_kino_accepts_and_runs_the_exported_package(family, exports, tmp_path):
     frames = 1 + t  # two latent frames, two steps (the fewest LTX's shift_terminal schedule allows): seconds
     size = f"{v['min_size'] * 2}x{v['min_size'] * 2}"
     run = subprocess.run([kino, "generate", "--model", out, "--steps", "2", "--frames", str(frames), "--size", size,
-                          "--seed", "1", "--threads", "1", "-q", "-o", str(tmp_path / "frames/"), "a red circle"],
+                          "--seed", "1", "--threads", "1", "-q", "-o", f"{tmp_path / 'frames'}/", "a red circle"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(os.listdir(tmp_path / "frames")) == frames

@@ -65,6 +65,32 @@ def _weight_files(folder: str) -> list[str] | None:
     return None
 
 
+SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                      "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                      "BOOL": torch.bool}
+
+
+def read_safetensors(path: str):
+    """Yields (name, tensor) of a safetensors file, each read into its own memory with plain reads.
+    safetensors' own loader maps the whole file and hands out views of the mapping: every page
+    read stays in the process's memory until the last tensor of the file is gone."""
+    import json as _json
+    with open(path, "rb") as f:
+        header = _json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        start = f.tell()
+        header.pop("__metadata__", None)
+        for key, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            begin, end = info["data_offsets"]
+            dtype = SAFETENSORS_DTYPES.get(info["dtype"])
+            if dtype is None:
+                raise ValueError(f"{path}: tensor {key} has dtype {info['dtype']}, which the exporter does not read")
+            buf = bytearray(end - begin)
+            f.seek(start + begin)
+            f.readinto(buf)
+            t = torch.frombuffer(buf, dtype=dtype) if buf else torch.empty(0, dtype=dtype)
+            yield key, t.reshape(info["shape"])
+
+
 def load_diffusers_model(cls, folder: str, dtype: torch.dtype = torch.float32, keep=()):
     """``cls.from_pretrained(folder, torch_dtype=dtype)``, offline, holding one copy of the weights in
     ``dtype`` (float32 for ``cls._keep_in_fp32_modules`` and the names in ``keep``). A folder without
@@ -72,21 +98,18 @@ def load_diffusers_model(cls, folder: str, dtype: torch.dtype = torch.float32, k
     files = _weight_files(folder)
     if files is None:
         return cast(cls.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True), dtype, keep)
-    from safetensors import safe_open
     with meta_parameters():
         model = cls.from_config(cls.load_config(folder))
     keep_all = set(cls._keep_in_fp32_modules or []) | set(keep)
     expected = dict(model.state_dict(keep_vars=True))
     state = {}
     for name in files:
-        with safe_open(os.path.join(folder, name), framework="pt") as f:
-            for key in f.keys():
-                t = f.get_tensor(key)
-                if key in expected and t.dtype in FLOATS:
-                    want = expected[key].dtype if expected[key].dtype not in FLOATS else (
-                        torch.float32 if _kept(key, keep_all) else dtype)
-                    t = t.to(want)
-                state[key] = t
+        for key, t in read_safetensors(os.path.join(folder, name)):
+            if key in expected and t.dtype in FLOATS:
+                want = expected[key].dtype if expected[key].dtype not in FLOATS else (
+                    torch.float32 if _kept(key, keep_all) else dtype)
+                t = t.to(want)
+            state[key] = t
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     del state
     ignored = cls._keys_to_ignore_on_load_unexpected or []
@@ -98,6 +121,26 @@ def load_diffusers_model(cls, folder: str, dtype: torch.dtype = torch.float32, k
 
 
 def load_transformers_model(cls, folder: str, dtype: torch.dtype):
-    """``cls.from_pretrained`` in ``dtype`` directly (transformers loads onto the meta device and
-    keeps ``_keep_in_fp32_modules`` in float32 itself)."""
-    return cls.from_pretrained(folder, dtype=dtype, local_files_only=True).eval()
+    """``cls.from_pretrained(folder, dtype=dtype)`` (float32 for ``_keep_in_fp32_modules``), with the
+    weights read as in :func:`load_diffusers_model`; a folder without ``model.safetensors`` (or
+    with shards) goes through from_pretrained."""
+    path = os.path.join(folder, "model.safetensors")
+    if not os.path.isfile(path):
+        return cls.from_pretrained(folder, dtype=dtype, local_files_only=True).eval()
+    config = cls.config_class.from_pretrained(folder, local_files_only=True)
+    with meta_parameters():
+        model = cls(config)
+    keep = set(cls._keep_in_fp32_modules or []) if dtype == torch.float16 else set()
+    expected = dict(model.state_dict(keep_vars=True))
+    state = {}
+    for key, t in read_safetensors(path):
+        if key in expected and t.dtype in FLOATS:
+            t = t.to(torch.float32 if _kept(key, keep) else dtype)
+        state[key] = t
+    model.load_state_dict(state, strict=False, assign=True)
+    del state
+    model.tie_weights()  # the input embeddings share the checkpoint's "shared.weight"
+    missing = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+    if missing:
+        raise ValueError(f"{folder}: weights do not fit {cls.__name__}: missing {missing[:5]}")
+    return cast(model, dtype, keep).eval()

@@ -11,9 +11,6 @@ import tempfile
 import torch.nn as nn
 
 
-PARTS = ("text_encoder", "transformer", "vae")
-
-
 class Components:
     """The torch modules and facts a package is made from (real checkpoint or tiny).
 

@@ -314,7 +314,8 @@ def test_kino_accepts_and_runs_the_exported_package(family, exports, tmp_path):
                           "--seed", "1", "--threads", "1", "-q", "-o", f"{tmp_path / 'frames'}/", "a red circle"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert len(os.listdir(tmp_path / "frames")) == frames
+    pngs = sorted(f for f in os.listdir(tmp_path / "frames") if f.endswith(".png"))
+    assert pngs == [f"{i:05d}.png" for i in range(frames)], pngs
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

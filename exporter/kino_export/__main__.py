@@ -1,45 +1,57 @@
 """``python -m kino_export <command>``: see ``--help``."""
+import argparse
+import importlib
 import sys
+
+# Commands with their own parser, handed the rest of the command line: (module, function, help).
+DEMO = {
+    "train": ("kino_export.demo.train", "main", "train the demo model (stages 1-4)"),
+    "continue": ("kino_export.demo.train", "continue_main", "continue a training run"),
+    "refine": ("kino_export.demo.train", "refine_main", "refine the decoder of a training run"),
+    "refine-package": ("kino_export.demo.train", "refine_package_main", "refine the decoder of an exported package"),
+    "export": ("kino_export.demo.export", "main", "export a trained demo checkpoint to a package"),
+    "eval": ("kino_export.demo.evaluate", "main", "score a package's adherence with the kino binary"),
+}
+BENCH = ("kino_export.bench", "main", "time kino vs diffusers vs onnxruntime-Python")
+
+
+def _forward(sub, name: str, target: tuple) -> None:
+    module, function, help_text = target
+    # add_help=False: --help goes on to the command's own parser.
+    p = sub.add_parser(name, help=help_text, add_help=False)
+    p.set_defaults(forward=(module, function))
+
+
+def parser() -> argparse.ArgumentParser:
+    from .families.ltx import LTX
+    from .families.wan import WAN
+    ap = argparse.ArgumentParser(prog="python -m kino_export",
+                                 description="Export diffusers checkpoints and kino's demo model to kino model "
+                                             "packages; train the demo model. Run a command with --help for its "
+                                             "options.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for family in (WAN, LTX):
+        p = sub.add_parser(family.name, help=f"{family.title} (diffusers folder, or --tiny) -> kino package",
+                           description=f"{family.title} (diffusers) -> kino model package")
+        family.add_arguments(p)
+        p.set_defaults(family=family, family_parser=p)
+    demo = sub.add_parser("demo", help="kino's demo model: train, export, evaluate")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True)
+    for name, target in DEMO.items():
+        _forward(demo_sub, name, target)
+    _forward(sub, "bench", BENCH)
+    return ap
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: python -m kino_export demo {train,continue,refine,refine-package,export,eval} [options]\n"
-             "       python -m kino_export wan --from <diffusers folder> --out <package> [options]\n"
-             "       python -m kino_export ltx --from <diffusers folder> --out <package> [options]\n"
-             "       python -m kino_export bench [--config medium|tiny] [--threads N] [--steps N]\n"
-             "       run a subcommand with --help for its options")
-    if argv and argv[0] == "bench":
-        from .bench import main as run
-        return run(argv[1:]) or 0
-    if argv and argv[0] in ("wan", "ltx"):
-        if argv[0] == "wan":
-            from .families.wan import main as run
-        else:
-            from .families.ltx import main as run
-        return run(argv[1:]) or 0
-    if len(argv) < 2 or argv[0] not in ("demo",):
-        print(usage, file=sys.stderr)
-        return 2
-    group, cmd, rest = argv[0], argv[1], argv[2:]
-    if group == "demo":
-        if cmd == "train":
-            from .demo.train import main as run
-        elif cmd == "continue":
-            from .demo.train import continue_main as run
-        elif cmd == "refine":
-            from .demo.train import refine_main as run
-        elif cmd == "refine-package":
-            from .demo.train import refine_package_main as run
-        elif cmd == "export":
-            from .demo.export import main as run
-        elif cmd == "eval":
-            from .demo.evaluate import main as run
-        else:
-            print(usage, file=sys.stderr)
-            return 2
-        return run(rest) or 0
-    return 2
+    ap = parser()
+    a, rest = ap.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if getattr(a, "forward", None):
+        module, function = a.forward
+        return getattr(importlib.import_module(module), function)(rest) or 0
+    if rest:
+        a.family_parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return a.family.run(a, a.family_parser)
 
 
 if __name__ == "__main__":

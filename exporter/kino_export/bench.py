@@ -17,6 +17,7 @@ the three interleaved run by run (kino's runs are ``kino bench --runs 1`` each).
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -55,8 +56,12 @@ def package_for(config: str, comp: wan.Components) -> str:
     folder = os.path.join(ROOT, "exporter", "runs", "bench", "wan-medium")
     stamp = os.path.join(folder, "bench-config.json")
     # Re-exported when the config or the exporter changes.
-    with open(wan.__file__, "rb") as f:
-        exporter = hashlib.sha256(f.read()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(HERE, "families", "*.py"))) + [os.path.join(HERE, "onnx_export.py"),
+                                                                            os.path.join(HERE, "manifest.py")]:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    exporter = digest.hexdigest()[:16]
     want = {"transformer": MEDIUM_TRANSFORMER, "vae": MEDIUM_VAE, "seed": wan.TINY_SEED, "exporter": exporter}
     if os.path.isfile(stamp):
         with open(stamp) as f:

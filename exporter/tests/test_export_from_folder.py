@@ -12,7 +12,10 @@ scheduler/scheduler_config.json; model_index.json), then exported through the co
 2. fp16: the graphs still take and return float32/int64 (kino's contract) but carry float16
    weights, and one committed parity case generated with onnxruntime alone over the package stays
    close to diffusers' committed frames.
-3. An incomplete folder fails at once, naming what is missing, and leaves no output behind.
+3. The kino binary accepts both packages (``kino models``) and generates from them: every manifest
+   value is derived from the checkpoint's config (the tiny LTX VAE compresses time 4x, where a
+   hard-coded 161-frame default broke kino's frame limit of 1 + 32*4).
+4. An incomplete folder fails at once, naming what is missing, and leaves no output behind.
 
 An export takes ~100 s (Wan) / ~50 s (LTX) of one core, so the four run as parallel processes,
 started once for the module; the total is bounded by the Wan exports on two cores.
@@ -39,6 +42,7 @@ from kino_export.reference import parity_ltx as PL
 from kino_export.reference import parity_wan as PW
 
 EXPORTER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(EXPORTER)
 FAMILIES = {"wan": wan, "ltx": ltx}
 FIXTURES = {"wan": PW.PACKAGE, "ltx": PL.PACKAGE}
 PIPELINES = {
@@ -282,6 +286,36 @@ def test_fp16_export_keeps_the_contract_and_generates(family, exports):
     case, err = fp16_generate(family, out)
     print(f"{family} --from --dtype fp16, {case}: onnxruntime loop vs diffusers (fp32) max abs {err:.2e}")
     assert err <= FP16_TOLERANCE, err
+
+
+def kino_binary() -> str:
+    """The kino binary test.sh builds (KINO_BIN, else the cargo target folder's release build)."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    path = os.environ.get("KINO_BIN") or os.path.join(target, "release", "kino")
+    assert os.path.isfile(path), f"{path}: build kino first (cargo build --release) or set KINO_BIN"
+    return path
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_kino_accepts_and_runs_the_exported_package(family, exports, tmp_path):
+    out = exports.package(family, "fp32")
+    m = manifest_of(out)
+    v, t = m["video"], m["latent"]["temporal_compression"]
+    assert (v["default_frames"] - 1) % t == 0 and v["default_frames"] <= v["max_frames"]
+    kino = kino_binary()
+    env = dict(os.environ, KINO_MODELS_PATH=os.path.dirname(out))
+    listed = subprocess.run([kino, "models"], env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    line = next(ln for ln in (listed.stdout + listed.stderr).splitlines() if out in ln)
+    assert "broken" not in line and f"{v['default_width']}x{v['default_height']}, {v['default_frames']} frames" in line, line
+    frames = 1 + t  # two latent frames, two steps (the fewest LTX's shift_terminal schedule allows): seconds
+    size = f"{v['min_size'] * 2}x{v['min_size'] * 2}"
+    run = subprocess.run([kino, "generate", "--model", out, "--steps", "2", "--frames", str(frames), "--size", size,
+                          "--seed", "1", "--threads", "1", "-q", "-o", f"{tmp_path / 'frames'}/", "a red circle"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    pngs = sorted(f for f in os.listdir(tmp_path / "frames") if f.endswith(".png"))
+    assert pngs == [f"{i:05d}.png" for i in range(frames)], pngs
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

@@ -259,12 +259,12 @@ def test_real_size_ltx(tmp_path):
     assert (tr.config.num_layers, tr.config.in_channels, tr.config.caption_channels) == (28, 128, 4096)
     module, args, dyn = ltx.denoiser_spec(tr)
     io = ltx.graph_io(True)
-    names_in, names_out = ltx.io_names(io, "denoiser")
+    names_in, names_out = [e[1] for e in io["denoiser"]["inputs"]], [e[1] for e in io["denoiser"]["outputs"]]
     path = onnx_export.export_structure(module, args, str(tmp_path / "denoiser.onnx"), names_in, names_out, dyn)
     onnx_export.check_graph(path, io["denoiser"])
     # The manifest's roles point at these tensors, with these dtypes.
     roles_in, roles_out = onnx_export.roles(io["denoiser"]["inputs"]), onnx_export.roles(io["denoiser"]["outputs"])
-    spec = ltx.onnx_export.io_spec(path)
+    spec = onnx_export.io_spec(path)
     assert {r["name"]: r["dtype"] for r in roles_in.values()} == {k: v[0] for k, v in spec["inputs"].items()}
     assert {r["name"]: r["dtype"] for r in roles_out.values()} == {k: v[0] for k, v in spec["outputs"].items()}
     import onnx

@@ -11,8 +11,9 @@ import torch
 import torch.nn as nn
 from torch.export import Dim
 
+from .. import manifest as kino_manifest
 from .. import onnx_export
-from ..families.common import package_folder, write_manifest
+from ..families.common import package_folder
 from ..onnx_export import tensor
 from . import world
 from .nets import DiT, CausalVideoAutoencoder, TextEncoder
@@ -142,49 +143,46 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
                            {"frames": {0: b, 2: 4 * k + 1, 3: 4 * lh, 4: 4 * lw}})
 
         latent_dec = {"latents": tensor("latents", F32)}
-        manifest = {
-            "schema_version": 1,
-            "name": name,
-            "family": "kino-demo",
-            "description": "kino's demo model: one coloured shape moving on a dark background "
-                           "(prompts like \"a red circle moving left\"). Trained by kino_export demo train.",
-            "video": {"fps": world.FPS, "default_width": world.SIZE, "default_height": world.SIZE,
-                      "default_frames": world.FRAMES, "size_multiple": 16, "min_size": 32, "max_size": 256,
-                      "max_frames": 33},
-            "latent": {"channels": c, "spatial_compression": ae.S, "temporal_compression": ae.T,
-                       "causal_first_frame": True, "mean": [round(x, 7) for x in ck["latent_mean"]],
-                       "std": [round(x, 7) for x in ck["latent_std"]], "scaling_factor": 1.0},
-            "tokenizer": {"file": "tokenizer.json", "max_length": world.MAX_TOKENS, "padding": "longest",
-                          "clean": "whitespace"},
-            "text_encoder": {"file": "text_encoder.onnx", "text_dim": cfg["text_dim"], "zero_past_length": False,
-                             "inputs": {"input_ids": tensor("input_ids", I64),
-                                        "attention_mask": tensor("attention_mask", I64)},
-                             "outputs": {"text_embeds": tensor("text_embeds", F32)}},
-            "denoiser": {"file": "denoiser.onnx", "timestep_shape": "per_frame", "text_dim": cfg["text_dim"],
-                         "max_batch": 64,
-                         "inputs": {"latents": tensor("latents", F32), "timestep": tensor("timestep", F32),
-                                    "text_embeds": tensor("text_embeds", F32),
-                                    "text_mask": tensor("text_mask", I64)},
-                         "outputs": {"velocity": tensor("velocity", F32)}},
-            "vae_decoder": {"kind": "causal_chunks", "first_latent_frames": 1, "step_latent_frames": 1,
-                            "caches": ["previous_latent"],
-                            "first": {"file": "vae_decoder_first.onnx", "inputs": latent_dec,
-                                      "outputs": {"frames": tensor("frames", F32),
-                                                  "cache_out_0": tensor("cache_out_0", F32)}},
-                            "step": {"file": "vae_decoder_step.onnx",
-                                     "inputs": latent_dec | {"cache_in_0": tensor("cache_in_0", F32)},
-                                     "outputs": {"frames": tensor("frames", F32),
-                                                 "cache_out_0": tensor("cache_out_0", F32)}}},
-            "vae_encoder": {"kind": "whole_clip", "file": "vae_encoder.onnx",
-                            "inputs": {"frames": tensor("frames", F32)},
-                            "outputs": {"latents": tensor("latents", F32)}},
-            "scheduler": {"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0},
-            "defaults": {"steps": 20, "guidance": 4.0, "negative_prompt": ""},
-            "conditioning": {"clean_context": True, "text": True, "context_frames": 9},
-            "training": {"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
-                         "sampled_adherence": ck["scores"]},
-        }
-        write_manifest(tmp, manifest)
+        manifest = kino_manifest.manifest(
+            name=name, family="kino-demo",
+            description="kino's demo model: one coloured shape moving on a dark background "
+                        "(prompts like \"a red circle moving left\"). Trained by kino_export demo train.",
+            video=kino_manifest.video(fps=world.FPS, width=world.SIZE, height=world.SIZE, frames=world.FRAMES,
+                                      max_size=256, max_frames=33, size_multiple=16, min_size=32, channels=c,
+                                      spatial=ae.S, temporal=ae.T),
+            latent=kino_manifest.latent(channels=c, spatial=ae.S, temporal=ae.T,
+                                        mean=[round(x, 7) for x in ck["latent_mean"]],
+                                        std=[round(x, 7) for x in ck["latent_std"]], scaling_factor=1.0),
+            tokenizer={"file": "tokenizer.json", "max_length": world.MAX_TOKENS, "padding": "longest",
+                       "clean": "whitespace"},
+            text_encoder={"file": "text_encoder.onnx", "text_dim": cfg["text_dim"], "zero_past_length": False,
+                          "inputs": {"input_ids": tensor("input_ids", I64),
+                                     "attention_mask": tensor("attention_mask", I64)},
+                          "outputs": {"text_embeds": tensor("text_embeds", F32)}},
+            denoiser={"file": "denoiser.onnx", "timestep_shape": "per_frame", "text_dim": cfg["text_dim"],
+                      "max_batch": 64,
+                      "inputs": {"latents": tensor("latents", F32), "timestep": tensor("timestep", F32),
+                                 "text_embeds": tensor("text_embeds", F32), "text_mask": tensor("text_mask", I64)},
+                      "outputs": {"velocity": tensor("velocity", F32)}},
+            vae_decoder={"kind": "causal_chunks", "first_latent_frames": 1, "step_latent_frames": 1,
+                         "caches": ["previous_latent"],
+                         "first": {"file": "vae_decoder_first.onnx", "inputs": latent_dec,
+                                   "outputs": {"frames": tensor("frames", F32),
+                                               "cache_out_0": tensor("cache_out_0", F32)}},
+                         "step": {"file": "vae_decoder_step.onnx",
+                                  "inputs": latent_dec | {"cache_in_0": tensor("cache_in_0", F32)},
+                                  "outputs": {"frames": tensor("frames", F32),
+                                              "cache_out_0": tensor("cache_out_0", F32)}}},
+            vae_encoder={"kind": "whole_clip", "file": "vae_encoder.onnx",
+                         "inputs": {"frames": tensor("frames", F32)},
+                         "outputs": {"latents": tensor("latents", F32)}},
+            scheduler={"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0},
+            defaults={"steps": 20, "guidance": 4.0, "negative_prompt": ""},
+            conditioning={"clean_context": True, "text": True, "context_frames": 9},
+            training={"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
+                      "sampled_adherence": ck["scores"]},
+        )
+        kino_manifest.write(tmp, manifest)
     return out
 
 

@@ -412,7 +412,8 @@ def refine_package_main(argv=None):
     the package is rewritten with new decoder graphs (everything else byte for byte)."""
     import shutil
 
-    from ..families.common import package_folder, write_manifest
+    from .. import manifest as kino_manifest
+    from ..families.common import package_folder
     from .export import export_decoder, load_autoencoder
 
     ap = argparse.ArgumentParser(prog="kino_export demo refine-package")
@@ -453,7 +454,7 @@ def refine_package_main(argv=None):
         training["decoder_refinements"] = training.get("decoder_refinements", []) + [
             {"steps": a.steps, "batch": a.batch, "temporal": a.temporal, "boundary": a.boundary,
              "seed": seed + a.seed_offset, "seconds": round(seconds), "reconstruction_adherence": recon}]
-        write_manifest(tmp, manifest)
+        kino_manifest.write(tmp, manifest)
     log(f"refined the decoder in {seconds:.0f}s -> {out}")
 
 

@@ -3,25 +3,44 @@ package folder atomically."""
 from __future__ import annotations
 
 import contextlib
-import json
+import gc
 import os
 import shutil
 import tempfile
 
+import torch.nn as nn
+
 
 class Components:
-    """The torch modules and facts a package is made from (real checkpoint or tiny)."""
+    """The torch modules and facts a package is made from (real checkpoint or tiny).
+
+    ``text_encoder``, ``transformer`` and ``vae`` are each a module or a function that loads it: a
+    loaded part is kept until :meth:`release`, which drops it (when it can be loaded again), so an
+    export holds one part at a time."""
 
     def __init__(self, text_encoder, transformer, vae, scheduler_config: dict, tokenizer_src: str | None,
                  name: str, description: str, tiny: bool):
-        self.text_encoder = text_encoder.eval()
-        self.transformer = transformer.eval()
-        self.vae = vae.eval()
+        self._sources = {"text_encoder": text_encoder, "transformer": transformer, "vae": vae}
+        self._loaded = {p: m.eval() for p, m in self._sources.items() if isinstance(m, nn.Module)}
+        self.facts = {}  # {part: what the graphs and the manifest need from it}, kept after release
         self.scheduler_config = scheduler_config
         self.tokenizer_src = tokenizer_src  # a tokenizer.json (or a folder to convert); None: tiny T5 tokenizer
         self.name = name
         self.description = description
         self.tiny = tiny
+
+    def get(self, part: str) -> nn.Module:
+        if part not in self._loaded:
+            self._loaded[part] = self._sources[part]().eval()
+        return self._loaded[part]
+
+    def release(self, part: str) -> None:
+        if not isinstance(self._sources[part], nn.Module) and self._loaded.pop(part, None) is not None:
+            gc.collect()
+
+    text_encoder = property(lambda self: self.get("text_encoder"))
+    transformer = property(lambda self: self.get("transformer"))
+    vae = property(lambda self: self.get("vae"))
 
     def write_tokenizer(self, path: str) -> None:
         if self.tokenizer_src is None:
@@ -107,9 +126,3 @@ def package_folder(out: str):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def write_manifest(folder: str, manifest: dict) -> None:
-    with open(os.path.join(folder, "kino.json"), "w") as fh:
-        json.dump(manifest, fh, indent=2)
-        fh.write("\n")

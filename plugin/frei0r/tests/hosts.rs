@@ -246,3 +246,20 @@ fn filters_fit_other_aspects_as_kino_extend_does() {
         }
     }
 }
+
+/// The library's warnings reach the host's stderr through the plugin's logger, once however many
+/// windows are made; `KINO_LOG=off` silences them.
+#[test]
+fn ffmpeg_shows_a_library_warning_once() {
+    let plugins = install("warn");
+    let d = plugins.parent().unwrap();
+    let prompt = "a red circle moving left and a blue square moving up and a green triangle standing still beside a yellow circle";
+    let source = format!("frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params={prompt}|3");
+    let warnings = |log: &str| {
+        let out = run(ffmpeg(&plugins).env("KINO_LOG", log).args(["-f", "lavfi", "-i", &source, "-t", "3", "-c:v", "ffv1"]).arg(d.join(format!("{log}.mkv"))));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr.lines().filter(|l| l.contains("prompt longer")).map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(warnings("warn"), ["kino frei0r: warning: prompt longer than the model's 16 tokens; the rest is ignored"]);
+    assert!(warnings("off").is_empty());
+}

@@ -4,16 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use kino::video::decode_video;
 use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, host, install, repo, run, target_dir};
+use common::{ffmpeg, ffmpeg_source, frames, host, install, kino, repo, run};
 
-fn kino(args: &[&str]) {
-    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
-}
 
 #[test]
 fn the_plugin_holds_no_build_folder_path() {
@@ -23,9 +19,6 @@ fn the_plugin_holds_no_build_folder_path() {
     assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
 }
 
-fn frames(p: &Path) -> Vec<RgbFrame> {
-    decode_video(p).unwrap().frames
-}
 
 fn is_error_frame(f: &RgbFrame) -> bool {
     f.data[..3] == [200, 20, 20]
@@ -36,9 +29,7 @@ fn ffmpeg_source_matches_kino_generate() {
     let plugins = install("src");
     let d = plugins.parent().unwrap();
     let out = d.join("src.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "2", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "2", &out);
     // The source does not know how long the host's clip is, so it always makes kino's long
     // (window by window) footage: `kino generate` of any length past one window starts with it.
     let reference = d.join("ref.mkv");
@@ -53,9 +44,7 @@ fn ffmpeg_source_matches_kino_generate() {
 
     // Past one window the source keeps going, at the host's size (long.rs compares long clips).
     let long = d.join("long.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "5", "-c:v", "ffv1"])
-        .arg(&long));
+    ffmpeg_source(&plugins, "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "5", &long);
     let l = frames(&long);
     assert_eq!((l.len(), l[0].width), (40, 96), "5 s at 8 fps, at the host's size");
     assert!(!l.iter().any(is_error_frame));
@@ -151,12 +140,12 @@ fn two_instances_at_once_and_bad_params() {
 
     // A bad seed: ffmpeg carries on, the frames say so, the log says why, once.
     let bad = d.join("bad.mkv");
-    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|abc", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    let r = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|abc", "1", &bad);
     let log = String::from_utf8_lossy(&r.stderr);
     assert_eq!(log.matches("kino frei0r: error: seed \"abc\" is not a valid number").count(), 1, "{log}");
     assert!(frames(&bad).iter().all(is_error_frame));
     // A missing model: the same.
-    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    let r = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "1", &bad);
     let log = String::from_utf8_lossy(&r.stderr);
     assert!(log.contains("/nowhere/model"), "{log}");
     // The fix names the plugin's parameter, never the command line's flag.
@@ -198,13 +187,9 @@ fn the_source_letterboxes_into_another_aspect_instead_of_stretching() {
     let plugins = install("aspect");
     let d = plugins.parent().unwrap();
     let wide = d.join("wide.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=128x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
-        .arg(&wide));
+    ffmpeg_source(&plugins, "frei0r_src=size=128x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "1", &wide);
     let square = d.join("square.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
-        .arg(&square));
+    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "1", &square);
     let (w, s) = (frames(&wide), frames(&square));
     assert_eq!(w.len(), s.len());
     for (i, (a, b)) in w.iter().zip(&s).enumerate() {

@@ -3,25 +3,17 @@
 //! The shipped model makes 8 fps, 64x64 windows of 17 frames (12 new frames per chained window
 //! when generating, 8 when extending); every clip here spans at least three windows.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use kino::footage::{Footage, FootageConfig, Start};
-use kino::video::decode_video;
 use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
 mod common;
 
-use common::{ffmpeg, install, repo, run, target_dir};
+use common::{ffmpeg, ffmpeg_source, frames, install, kino, repo, run};
 
-fn kino(args: &[&str]) {
-    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
-}
 
-fn frames(p: &Path) -> Vec<RgbFrame> {
-    decode_video(p).unwrap().frames
-}
 
 /// The first frame where two clips differ, if any (and whether their lengths match).
 fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
@@ -33,9 +25,7 @@ fn ten_seconds_from_the_source_are_kino_generates_ten_seconds() {
     let plugins = install("long-src");
     let d = plugins.parent().unwrap();
     let out = d.join("src.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "10", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "10", &out);
     let reference = d.join("ref.mkv");
     kino(&["generate", "a red circle moving left", "--seed", "3", "--seconds", "10", "-o", reference.to_str().unwrap()]);
     let (a, b) = (frames(&out), frames(&reference));

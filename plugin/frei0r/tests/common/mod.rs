@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kino::video::decode_video;
+use kino::RgbFrame;
+
 /// target/release (or debug), where cargo put the plugin and the kino binary.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -58,3 +61,18 @@ pub fn host(program: &str, plugins: &Path) -> Command {
     c
 }
 
+
+/// Runs the `kino` binary beside the tests on the repository's models.
+pub fn kino(args: &[&str]) {
+    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
+}
+
+/// The frames of a video file.
+pub fn frames(p: &Path) -> Vec<RgbFrame> {
+    decode_video(p).unwrap().frames
+}
+
+/// Records `seconds` of a lavfi source graph (`frei0r_src=...`) losslessly into `out`.
+pub fn ffmpeg_source(plugins: &Path, graph: &str, seconds: &str, out: &Path) -> Output {
+    run(ffmpeg(plugins).args(["-f", "lavfi", "-i", graph, "-t", seconds, "-c:v", "ffv1"]).arg(out))
+}

@@ -8,7 +8,7 @@ use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, ffmpeg_source, frames, host, install, kino, repo, run};
+use common::{ffmpeg, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
 
 
 #[test]
@@ -19,7 +19,6 @@ fn the_plugin_holds_no_build_folder_path() {
     assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
 }
 
-
 fn is_error_frame(f: &RgbFrame) -> bool {
     f.data[..3] == [200, 20, 20]
 }
@@ -28,13 +27,10 @@ fn is_error_frame(f: &RgbFrame) -> bool {
 fn ffmpeg_source_matches_kino_generate() {
     let plugins = install("src");
     let d = plugins.parent().unwrap();
-    let out = d.join("src.mkv");
-    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "2", &out);
     // The source does not know how long the host's clip is, so it always makes kino's long
     // (window by window) footage: `kino generate` of any length past one window starts with it.
-    let reference = d.join("ref.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "3", "--frames", "48", "-o", reference.to_str().unwrap()]);
-    let (a, b) = (frames(&out), frames(&reference));
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3";
+    let (a, b) = source_and_kino(&plugins, graph, "2", &["generate", "a red circle moving left", "--seed", "3", "--frames", "48"]);
     assert_eq!(a.len(), 16);
     assert!(a[..] == b[..16], "the plugin's frames are kino generate's frames");
     // A one-window clip (17 frames here) is the same up to the frames held back for the next window.

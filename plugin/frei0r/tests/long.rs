@@ -11,7 +11,7 @@ use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
 mod common;
 
-use common::{ffmpeg, ffmpeg_source, frames, install, kino, repo, run};
+use common::{ffmpeg, frames, install, kino, repo, run, source_and_kino};
 
 
 
@@ -23,12 +23,8 @@ fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
 #[test]
 fn ten_seconds_from_the_source_are_kino_generates_ten_seconds() {
     let plugins = install("long-src");
-    let d = plugins.parent().unwrap();
-    let out = d.join("src.mkv");
-    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "10", &out);
-    let reference = d.join("ref.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "3", "--seconds", "10", "-o", reference.to_str().unwrap()]);
-    let (a, b) = (frames(&out), frames(&reference));
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3";
+    let (a, b) = source_and_kino(&plugins, graph, "10", &["generate", "a red circle moving left", "--seed", "3", "--seconds", "10"]);
     assert_eq!(a.len(), 80);
     assert_eq!(first_difference(&a, &b), None, "the plugin's 80 frames (7 windows) are kino generate's");
 }

@@ -76,3 +76,15 @@ pub fn frames(p: &Path) -> Vec<RgbFrame> {
 pub fn ffmpeg_source(plugins: &Path, graph: &str, seconds: &str, out: &Path) -> Output {
     run(ffmpeg(plugins).args(["-f", "lavfi", "-i", graph, "-t", seconds, "-c:v", "ffv1"]).arg(out))
 }
+
+/// The lavfi source graph recorded for `seconds` and `kino <args> -o ...` for comparison, both
+/// into `dir`: (the plugin's frames, kino's frames).
+pub fn source_and_kino(plugins: &Path, graph: &str, seconds: &str, args: &[&str]) -> (Vec<RgbFrame>, Vec<RgbFrame>) {
+    let dir = plugins.parent().unwrap();
+    let (out, reference) = (dir.join("src.mkv"), dir.join("ref.mkv"));
+    ffmpeg_source(plugins, graph, seconds, &out);
+    let mut all = args.to_vec();
+    all.extend(["-o", reference.to_str().unwrap()]);
+    kino(&all);
+    (frames(&out), frames(&reference))
+}

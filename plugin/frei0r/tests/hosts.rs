@@ -8,7 +8,7 @@ use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
+use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
 
 
 #[test]
@@ -53,11 +53,7 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
     let (a, b) = (frames(&base), frames(&out));
     assert_eq!(b.len(), a.len() + 16);
     assert!(a[..] == b[..a.len()], "the clip's frames pass through bit-exactly");
@@ -71,11 +67,7 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
 
     // Or from an explicit start time (seconds), without tpad's clones.
     let out2 = d.join("start.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||1.5", "-c:v", "ffv1"])
-        .arg(&out2));
+    ffmpeg_filter(&plugins, &base, "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||1.5", &out2);
     let c = frames(&out2);
     assert!(c[..12] == a[..12], "frames before start pass through");
     assert!(!c.iter().any(is_error_frame), "no error frames");

@@ -11,7 +11,7 @@ use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
 mod common;
 
-use common::{ffmpeg, frames, install, kino, repo, run, source_and_kino};
+use common::{ffmpeg, ffmpeg_filter, frames, install, kino, repo, run, source_and_kino};
 
 
 
@@ -36,11 +36,7 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
     let cli = d.join("cli.mkv");
     kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "4", "--seed", "6", "-o", cli.to_str().unwrap()]);
     let (a, b) = (frames(&out), frames(&cli));
@@ -52,11 +48,7 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base24 = d.join("base24.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
     let out24 = d.join("ext24.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base24)
-        .args(["-vf", "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", "-c:v", "ffv1"])
-        .arg(&out24));
+    ffmpeg_filter(&plugins, &base24, "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", &out24);
     let cli24 = d.join("cli24.mkv");
     kino(&["extend", base24.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "6", "--seed", "6", "--steps", "2", "-o", cli24.to_str().unwrap()]);
     let (a, b) = (frames(&out24), frames(&cli24));

@@ -77,6 +77,11 @@ pub fn ffmpeg_source(plugins: &Path, graph: &str, seconds: &str, out: &Path) -> 
     run(ffmpeg(plugins).args(["-f", "lavfi", "-i", graph, "-t", seconds, "-c:v", "ffv1"]).arg(out))
 }
 
+/// `input` through the filter graph `vf`, recorded losslessly into `out`.
+pub fn ffmpeg_filter(plugins: &Path, input: &Path, vf: &str, out: &Path) -> Output {
+    run(ffmpeg(plugins).arg("-i").arg(input).args(["-vf", vf, "-c:v", "ffv1"]).arg(out))
+}
+
 /// The lavfi source graph recorded for `seconds` and `kino <args> -o ...` for comparison, both
 /// into `dir`: (the plugin's frames, kino's frames).
 pub fn source_and_kino(plugins: &Path, graph: &str, seconds: &str, args: &[&str]) -> (Vec<RgbFrame>, Vec<RgbFrame>) {

@@ -41,6 +41,15 @@ impl Retime {
         ((i as f64 * self.model_fps / self.clip_fps).round() as usize).min(model_frames.max(1) - 1)
     }
 
+    /// The model frame shown by new frame `out` of `new_frames`, both in time order: counted
+    /// forwards from the seam after a clip, backwards from it before one. Only grows with `out`.
+    pub fn placed_model_index(&self, out: usize, new_frames: usize, model_frames: usize, placement: Placement) -> usize {
+        match placement {
+            Placement::After => self.model_index(out, model_frames),
+            Placement::Before => model_frames.saturating_sub(1) - self.model_index(new_frames.saturating_sub(1).saturating_sub(out), model_frames),
+        }
+    }
+
     /// The model frame shown at `seconds` after the seam (or the clip's start): the clip frame
     /// nearest that time, then [`Retime::model_index`]. For hosts that give times, not frame numbers.
     pub fn model_index_at(&self, seconds: f64, model_frames: usize) -> usize {
@@ -310,6 +319,10 @@ mod tests {
         assert_eq!((0..7).map(|i| r.model_index(i, 100)).collect::<Vec<_>>(), vec![0, 0, 1, 1, 1, 2, 2]);
         assert_eq!(r.model_index(1000, 5), 4);
         assert_eq!(r.model_frames_for(24), 9);
+        // New frames in time order; before the clip they are counted back from the seam.
+        assert_eq!((0..7).map(|i| r.placed_model_index(i, 7, 3, Placement::After)).collect::<Vec<_>>(), vec![0, 0, 1, 1, 1, 2, 2]);
+        assert_eq!((0..7).map(|i| r.placed_model_index(i, 7, 3, Placement::Before)).collect::<Vec<_>>(), vec![0, 0, 1, 1, 1, 2, 2]);
+        assert_eq!((0..6).map(|i| r.placed_model_index(i, 6, 2, Placement::Before)).collect::<Vec<_>>(), vec![0, 0, 0, 0, 1, 1]);
         assert_eq!(r.context_span(9), 25);
         assert_eq!(r.context_indices(100, 3, Placement::After), vec![93, 96, 99]);
         assert_eq!(r.context_indices(100, 3, Placement::Before), vec![0, 3, 6]);

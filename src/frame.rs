@@ -3,7 +3,8 @@
 use crate::error::{Error, Result};
 
 /// One RGB24 frame: `data` holds exactly `width * height * 3` bytes. [`RgbFrame::new`] checks
-/// that; frames built field by field must keep it, or [`RgbFrame::resized`] panics.
+/// that; frames built field by field must keep it, or [`RgbFrame::try_resized`] and
+/// [`RgbFrame::try_fitted`] refuse them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RgbFrame {
     pub width: u32,
@@ -48,14 +49,6 @@ impl RgbFrame {
         Ok(RgbFrame { width, height, data })
     }
 
-    /// [`RgbFrame::try_from_planar`] for planes whose length the caller has checked.
-    ///
-    /// # Panics
-    /// When `planes` is not `3 * width * height` long.
-    pub fn from_planar(width: u32, height: u32, planes: &[f32]) -> Self {
-        Self::try_from_planar(width, height, planes).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     /// Planar `[3, H, W]` floats in `[-1, 1]` (the VAE encoder's input).
     pub fn to_planar(&self) -> Vec<f32> {
         let n = (self.width * self.height) as usize;
@@ -82,18 +75,10 @@ impl RgbFrame {
         Ok(RgbFrame { width, height, data: out.into_raw() })
     }
 
-    /// [`RgbFrame::try_resized`] for a frame known to be consistent (every frame kino decodes).
-    ///
-    /// # Panics
-    /// When this frame's data does not match its size: a frame built field by field wrongly.
-    pub fn resized(&self, width: u32, height: u32) -> RgbFrame {
-        self.try_resized(width, height).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     /// This frame placed into a `width` x `height` frame without distortion: scaled by one
     /// factor in both directions (Catmull-Rom) and centred, with black bars
     /// ([`Fit::Letterbox`]) or the overflow cut off ([`Fit::Crop`]). A frame of the same aspect
-    /// is simply [`RgbFrame::resized`] (bit for bit). An error when this frame's data does not
+    /// is simply [`RgbFrame::try_resized`] (bit for bit). An error when this frame's data does not
     /// match its size or a size is 0.
     pub fn try_fitted(&self, width: u32, height: u32, fit: Fit) -> Result<RgbFrame> {
         self.check()?;
@@ -211,15 +196,15 @@ mod tests {
     #[test]
     fn planar_round_trip_is_exact_for_8_bit_values() {
         let f = RgbFrame { width: 2, height: 1, data: vec![0, 128, 255, 10, 20, 30] };
-        let back = RgbFrame::from_planar(2, 1, &f.to_planar());
+        let back = RgbFrame::try_from_planar(2, 1, &f.to_planar()).unwrap();
         assert_eq!(back, f);
     }
 
     #[test]
     fn resize_round_trip_and_metrics() {
         let f = RgbFrame { width: 4, height: 2, data: (0..24).map(|x| (x * 10) as u8).collect() };
-        assert_eq!(f.resized(4, 2), f);
-        let big = f.resized(8, 4);
+        assert_eq!(f.try_resized(4, 2).unwrap(), f);
+        let big = f.try_resized(8, 4).unwrap();
         assert_eq!((big.width, big.height, big.data.len()), (8, 4, 96));
         assert_eq!(f.psnr(&f), f64::INFINITY);
         let mut g = f.clone();
@@ -240,16 +225,12 @@ mod tests {
         let short = RgbFrame { width: 4, height: 4, data: vec![1; 10] };
         assert!(short.try_resized(2, 2).is_err());
         assert!(short.try_resized(4, 4).is_err());
-        assert!(std::panic::catch_unwind(|| short.resized(2, 2)).is_err());
     }
 
     #[test]
-    fn checked_and_unchecked_paths_agree_on_valid_frames() {
+    fn planar_round_trip_of_a_checked_frame() {
         let f = RgbFrame::new(5, 3, (0..45).map(|x| (x * 37 % 256) as u8).collect()).unwrap();
-        assert_eq!(f.try_resized(9, 7).unwrap(), f.resized(9, 7));
-        let planes = f.to_planar();
-        assert_eq!(RgbFrame::try_from_planar(5, 3, &planes).unwrap(), RgbFrame::from_planar(5, 3, &planes));
-        assert_eq!(RgbFrame::from_planar(5, 3, &planes), f);
+        assert_eq!(RgbFrame::try_from_planar(5, 3, &f.to_planar()).unwrap(), f);
     }
 
     /// A frame of `w` x `h`: a white disc of radius `r` centred on black.
@@ -313,12 +294,12 @@ mod tests {
         let f = RgbFrame::new(5, 3, (0..45).map(|x| (x * 37 % 256) as u8).collect()).unwrap();
         for fit in [Fit::Letterbox, Fit::Crop] {
             assert_eq!(f.fitted(5, 3, fit), f);
-            assert_eq!(f.fitted(10, 6, fit), f.resized(10, 6));
+            assert_eq!(f.fitted(10, 6, fit), f.try_resized(10, 6).unwrap());
         }
         let sq = disc(64, 64, 20.0);
         for fit in [Fit::Letterbox, Fit::Crop] {
-            assert_eq!(sq.fitted(256, 256, fit), sq.resized(256, 256));
-            assert_eq!(sq.fitted(32, 32, fit), sq.resized(32, 32));
+            assert_eq!(sq.fitted(256, 256, fit), sq.try_resized(256, 256).unwrap());
+            assert_eq!(sq.fitted(32, 32, fit), sq.try_resized(32, 32).unwrap());
         }
         assert!(f.try_fitted(0, 3, Fit::Crop).is_err());
         let short = RgbFrame { width: 4, height: 4, data: vec![1; 10] };
@@ -353,7 +334,7 @@ mod tests {
 
     #[test]
     fn out_of_range_and_nan_are_clamped() {
-        let f = RgbFrame::from_planar(1, 1, &[2.0, -3.0, f32::NAN]);
+        let f = RgbFrame::try_from_planar(1, 1, &[2.0, -3.0, f32::NAN]).unwrap();
         assert_eq!(f.data, vec![255, 0, 0]);
     }
 }

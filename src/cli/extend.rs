@@ -59,6 +59,24 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {
         retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse())).collect()
     };
+    // The new footage, fitted to the clip, each model frame at every new frame it is shown at. Before
+    // the clip the frames are made backwards from the seam, but the engine holds them until the
+    // earliest is made, so on either side they arrive oldest first. Returns the frames written.
+    let new_footage = |sink: &mut Sink, context: &[RgbFrame]| -> Result<(usize, Bars)> {
+        announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
+        let bars = Bars::new(args.sampling.quiet);
+        let (mut out, mut model_index) = (0usize, 0usize);
+        pipeline.extend(&req, context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+            let frame = f.fitted(w, h, fit);
+            while out < new_frames && retime.placed_model_index(out, new_frames, model_new, placement) == model_index {
+                sink.push(frame.clone())?;
+                out += 1;
+            }
+            model_index += 1;
+            Ok(())
+        })?;
+        Ok((out, bars))
+    };
     match placement {
         Placement::After => {
             // The clip's own frames pass through untouched; the last `span` stay for the context.
@@ -76,19 +94,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                 total += 1;
             }
             let context = context_of(&kept, total - kept.len(), total);
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
-            let bars = Bars::new(args.sampling.quiet);
-            let mut out = 0usize;
-            let mut model_index = 0usize;
-            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
-                let frame = f.fitted(w, h, fit);
-                while out < new_frames && retime.model_index(out, model_new) == model_index {
-                    sink.push(frame.clone())?;
-                    out += 1;
-                }
-                model_index += 1;
-                Ok(())
-            })?;
+            let (_, bars) = new_footage(&mut sink, &context)?;
             sink.finish(&args.output, &args.sampling, bars)
         }
         Placement::Before => {
@@ -102,22 +108,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
-            announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
-            let bars = Bars::new(args.sampling.quiet);
-            // Made backwards from the seam (the engine holds them until the earliest is made),
-            // they arrive oldest first; output frame i shows the model frame nearest in time,
-            // counted back from the seam, which only grows with i.
-            let mut out = 0usize;
-            let mut model_index = 0usize;
-            pipeline.extend(&req, &context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
-                let frame = f.fitted(w, h, fit);
-                while out < new_frames && model_new - 1 - retime.model_index(new_frames - 1 - out, model_new) == model_index {
-                    sink.push(frame.clone())?;
-                    out += 1;
-                }
-                model_index += 1;
-                Ok(())
-            })?;
+            let (out, bars) = new_footage(&mut sink, &context)?;
             if out != new_frames {
                 bail!("internal: {out} of {new_frames} prepended frames were written");
             }

@@ -19,13 +19,17 @@ fn init() -> Result<()> {
     Ok(())
 }
 
+mod audio;
 mod decode;
 mod encode;
 mod output;
+mod pending;
 
+pub use audio::AudioSource;
 pub use decode::{decode_image, decode_video, DecodedVideo, VideoReader};
-pub use encode::{AudioSource, EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder};
-pub use output::{check_output, check_png_output, remove_partial_outputs, save_png, OutputFormat, FRAMES_MARKER};
+pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder};
+pub use output::{check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
+pub use pending::remove_partial_outputs;
 
 /// A grid of frames, `columns` wide, for `--preview`.
 pub fn contact_sheet(frames: &[RgbFrame], columns: usize) -> Option<image::RgbImage> {

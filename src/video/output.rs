@@ -11,8 +11,8 @@
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 
+use super::pending::PendingPath;
 use crate::error::{shown, Error, Result};
 
 fn verr(path: &Path, message: impl Into<String>) -> Error {
@@ -112,7 +112,7 @@ impl Destination {
     }
 
     /// Refuses to replace anything but an earlier output of the same kind.
-    fn check_replaceable(&self, named: &Path) -> Result<()> {
+    pub(super) fn check_replaceable(&self, named: &Path) -> Result<()> {
         match self {
             Destination::File(p) => match std::fs::symlink_metadata(p) {
                 Ok(m) if m.is_dir() => Err(verr(named, "is a folder; name a file (-o clip.mp4), or end the path with / for a folder of PNG frames")),
@@ -219,7 +219,7 @@ fn replaceable_folder(dir: &Path) -> bool {
     empty || marked
 }
 
-fn parent_of(p: &Path) -> PathBuf {
+pub(super) fn parent_of(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -234,154 +234,6 @@ fn absolute(p: &Path) -> Option<PathBuf> {
     }
     let name = p.file_name()?;
     Some(parent_of(p).canonicalize().ok()?.join(name))
-}
-
-/// Temporary outputs of this process not yet committed, removed by [`remove_partial_outputs`].
-static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-/// Removes every partial output this process is writing (a signal handler's last act before
-/// exiting; the writers themselves may still be running, so folders are retried).
-pub fn remove_partial_outputs() {
-    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
-    for p in live {
-        remove_any(&p);
-    }
-}
-
-fn remove_any(p: &Path) {
-    for _ in 0..5 {
-        let gone = match std::fs::symlink_metadata(p) {
-            Err(_) => true,
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).is_ok(),
-            Ok(_) => std::fs::remove_file(p).is_ok(),
-        };
-        if gone {
-            return;
-        }
-    }
-}
-
-/// A short, stable tag for a destination name: temporary names stay short whatever the
-/// destination's length, and a later run finds the partials of an earlier one by it (FNV-1a).
-fn name_tag(name: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// Removes partials left in `dir` for the same destination by processes that no longer run
-/// (killed with SIGKILL, or a power cut).
-fn remove_stale_partials(dir: &Path, tag: &str) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let prefix = format!(".kino-{tag}.");
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix) else { continue };
-        let Some((pid, tail)) = rest.split_once('.') else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
-        if !tail.starts_with("partial") || pid == std::process::id() || process_alive(pid) {
-            continue;
-        }
-        log::info!("removing {} left by an earlier run that did not finish", e.path().display());
-        remove_any(&e.path());
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    // Without /proc there is no cheap way to tell: leave the file.
-    !Path::new("/proc/self").exists() || Path::new("/proc").join(pid.to_string()).exists()
-}
-
-/// A temporary file or folder beside its destination, removed on drop unless committed.
-pub(crate) struct PendingPath {
-    pub(crate) tmp: PathBuf,
-    dest: Destination,
-    committed: bool,
-}
-
-impl PendingPath {
-    /// The temporary name for a checked destination (`.kino-<tag>.<pid>.partial[.ext]`, the
-    /// extension last so FFmpeg picks the container from it), with stale partials cleared.
-    pub(crate) fn new(dest: Destination) -> Result<Self> {
-        let (dir, name) = match &dest {
-            Destination::File(p) | Destination::Folder(p) => (parent_of(p), p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
-            Destination::Pattern { dir, pattern } => (dir.clone(), pattern.clone()),
-        };
-        let tag = name_tag(&name);
-        remove_stale_partials(&dir, &tag);
-        let ext = match &dest {
-            Destination::File(p) => p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default(),
-            _ => String::new(),
-        };
-        let tmp = dir.join(format!(".kino-{tag}.{}.partial{ext}", std::process::id()));
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(tmp.clone());
-        let pending = PendingPath { tmp, dest, committed: false };
-        if !matches!(pending.dest, Destination::File(_)) {
-            std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
-            if matches!(pending.dest, Destination::Folder(_)) {
-                std::fs::write(pending.tmp.join(FRAMES_MARKER), b"written by kino; a later kino run may replace this folder\n").map_err(|e| Error::io(&pending.tmp, e))?;
-            }
-        }
-        Ok(pending)
-    }
-
-    /// Moves the finished output into place, checking again that it replaces nothing else.
-    pub(crate) fn commit(mut self) -> Result<()> {
-        match &self.dest {
-            Destination::File(dest) => {
-                Destination::File(dest.clone()).check_replaceable(dest)?;
-                // Data on disk before the name points at it: a crash never leaves an empty file.
-                std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.tmp, e))?;
-                std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
-            }
-            Destination::Folder(dest) => {
-                Destination::Folder(dest.clone()).check_replaceable(dest)?;
-                if dest.is_dir() && std::fs::read_dir(dest).map(|mut r| r.next().is_some()).unwrap_or(true) {
-                    // An earlier run's frames: set them aside, move the new ones in, then delete.
-                    let old = self.tmp.with_extension("old");
-                    std::fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
-                    if let Err(e) = std::fs::rename(&self.tmp, dest) {
-                        let _ = std::fs::rename(&old, dest);
-                        return Err(Error::io(dest, e));
-                    }
-                    remove_any(&old);
-                } else {
-                    std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
-                }
-            }
-            Destination::Pattern { dir, pattern } => {
-                self.dest.check_replaceable(&dir.join(pattern))?;
-                let mut names: Vec<_> = std::fs::read_dir(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?.flatten().map(|e| e.file_name()).collect();
-                names.sort();
-                let mut moved = Vec::new();
-                for n in names {
-                    if let Err(e) = std::fs::rename(self.tmp.join(&n), dir.join(&n)) {
-                        // Put back what was moved: all frames or none.
-                        for m in moved {
-                            let _ = std::fs::rename(dir.join(&m), self.tmp.join(&m));
-                        }
-                        return Err(Error::io(dir.join(&n), e));
-                    }
-                    moved.push(n);
-                }
-                let _ = std::fs::remove_dir(&self.tmp);
-            }
-        }
-        self.committed = true;
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.tmp);
-        Ok(())
-    }
-}
-
-impl Drop for PendingPath {
-    fn drop(&mut self) {
-        if !self.committed {
-            remove_any(&self.tmp);
-            LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.tmp);
-        }
-    }
 }
 
 /// Encodes a PNG into `w` and flushes it, so a full disk is an error rather than a short file

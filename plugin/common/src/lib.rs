@@ -7,10 +7,21 @@
 //! `Contents/Resources/models`, `target/release` in a checkout -> `<repo>/models` (see
 //! `kino::model::ANCHORED`).
 
+pub mod logger;
+pub mod words;
+
 use std::ffi::{CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+
+/// What a plugin sets up when it is loaded: its words for the engine's hints and its logger
+/// (`prefix`: `kino frei0r`, `kino ofx`). Idempotent and cheap: call it on every entry that may
+/// come first.
+pub fn install(prefix: &'static str, words: &'static words::Words) {
+    words::install(words);
+    logger::install(prefix);
+}
 
 /// The shared library this code was loaded from, as the loader names it (not resolved: the
 /// frei0r plugin is installed under several names, and the name picks the plugin). `None` if

@@ -4,16 +4,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use kino::video::decode_video;
 use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, host, install, repo, run, target_dir};
+use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
 
-fn kino(args: &[&str]) {
-    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
-}
 
 #[test]
 fn the_plugin_holds_no_build_folder_path() {
@@ -21,10 +17,6 @@ fn the_plugin_holds_no_build_folder_path() {
     let bytes = std::fs::read(&lib).unwrap();
     let build = format!("{}/models", repo().display());
     assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());
-}
-
-fn frames(p: &Path) -> Vec<RgbFrame> {
-    decode_video(p).unwrap().frames
 }
 
 fn is_error_frame(f: &RgbFrame) -> bool {
@@ -35,15 +27,10 @@ fn is_error_frame(f: &RgbFrame) -> bool {
 fn ffmpeg_source_matches_kino_generate() {
     let plugins = install("src");
     let d = plugins.parent().unwrap();
-    let out = d.join("src.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "2", "-c:v", "ffv1"])
-        .arg(&out));
     // The source does not know how long the host's clip is, so it always makes kino's long
     // (window by window) footage: `kino generate` of any length past one window starts with it.
-    let reference = d.join("ref.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "3", "--frames", "48", "-o", reference.to_str().unwrap()]);
-    let (a, b) = (frames(&out), frames(&reference));
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3";
+    let (a, b) = source_and_kino(&plugins, graph, "2", &["generate", "a red circle moving left", "--seed", "3", "--frames", "48"]);
     assert_eq!(a.len(), 16);
     assert!(a[..] == b[..16], "the plugin's frames are kino generate's frames");
     // A one-window clip (17 frames here) is the same up to the frames held back for the next window.
@@ -53,9 +40,7 @@ fn ffmpeg_source_matches_kino_generate() {
 
     // Past one window the source keeps going, at the host's size (long.rs compares long clips).
     let long = d.join("long.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "5", "-c:v", "ffv1"])
-        .arg(&long));
+    ffmpeg_source(&plugins, "frei0r_src=size=96x96:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "5", &long);
     let l = frames(&long);
     assert_eq!((l.len(), l[0].width), (40, 96), "5 s at 8 fps, at the host's size");
     assert!(!l.iter().any(is_error_frame));
@@ -68,11 +53,7 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
     let (a, b) = (frames(&base), frames(&out));
     assert_eq!(b.len(), a.len() + 16);
     assert!(a[..] == b[..a.len()], "the clip's frames pass through bit-exactly");
@@ -86,11 +67,7 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
 
     // Or from an explicit start time (seconds), without tpad's clones.
     let out2 = d.join("start.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||1.5", "-c:v", "ffv1"])
-        .arg(&out2));
+    ffmpeg_filter(&plugins, &base, "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||1.5", &out2);
     let c = frames(&out2);
     assert!(c[..12] == a[..12], "frames before start pass through");
     assert!(!c.iter().any(is_error_frame), "no error frames");
@@ -151,12 +128,12 @@ fn two_instances_at_once_and_bad_params() {
 
     // A bad seed: ffmpeg carries on, the frames say so, the log says why, once.
     let bad = d.join("bad.mkv");
-    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|abc", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    let r = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|abc", "1", &bad);
     let log = String::from_utf8_lossy(&r.stderr);
     assert_eq!(log.matches("kino frei0r: error: seed \"abc\" is not a valid number").count(), 1, "{log}");
     assert!(frames(&bad).iter().all(is_error_frame));
     // A missing model: the same.
-    let r = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "-t", "1", "-c:v", "ffv1"]).arg(&bad));
+    let r = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|1|||/nowhere/model", "1", &bad);
     let log = String::from_utf8_lossy(&r.stderr);
     assert!(log.contains("/nowhere/model"), "{log}");
     // The fix names the plugin's parameter, never the command line's flag.
@@ -198,13 +175,9 @@ fn the_source_letterboxes_into_another_aspect_instead_of_stretching() {
     let plugins = install("aspect");
     let d = plugins.parent().unwrap();
     let wide = d.join("wide.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=128x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
-        .arg(&wide));
+    ffmpeg_source(&plugins, "frei0r_src=size=128x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "1", &wide);
     let square = d.join("square.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "1", "-c:v", "ffv1"])
-        .arg(&square));
+    ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "1", &square);
     let (w, s) = (frames(&wide), frames(&square));
     assert_eq!(w.len(), s.len());
     for (i, (a, b)) in w.iter().zip(&s).enumerate() {
@@ -245,4 +218,21 @@ fn filters_fit_other_aspects_as_kino_extend_does() {
             }
         }
     }
+}
+
+/// The library's warnings reach the host's stderr through the plugin's logger, once however many
+/// windows are made; `KINO_LOG=off` silences them.
+#[test]
+fn ffmpeg_shows_a_library_warning_once() {
+    let plugins = install("warn");
+    let d = plugins.parent().unwrap();
+    let prompt = "a red circle moving left and a blue square moving up and a green triangle standing still beside a yellow circle";
+    let source = format!("frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params={prompt}|3");
+    let warnings = |log: &str| {
+        let out = run(ffmpeg(&plugins).env("KINO_LOG", log).args(["-f", "lavfi", "-i", &source, "-t", "3", "-c:v", "ffv1"]).arg(d.join(format!("{log}.mkv"))));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr.lines().filter(|l| l.contains("prompt longer")).map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(warnings("warn"), ["kino frei0r: warning: prompt longer than the model's 16 tokens; the rest is ignored"]);
+    assert!(warnings("off").is_empty());
 }

@@ -3,25 +3,17 @@
 //! The shipped model makes 8 fps, 64x64 windows of 17 frames (12 new frames per chained window
 //! when generating, 8 when extending); every clip here spans at least three windows.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
 use kino::footage::{Footage, FootageConfig, Start};
-use kino::video::decode_video;
 use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
 mod common;
 
-use common::{ffmpeg, install, repo, run, target_dir};
+use common::{ffmpeg, ffmpeg_filter, frames, install, kino, repo, run, source_and_kino};
 
-fn kino(args: &[&str]) {
-    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
-}
 
-fn frames(p: &Path) -> Vec<RgbFrame> {
-    decode_video(p).unwrap().frames
-}
 
 /// The first frame where two clips differ, if any (and whether their lengths match).
 fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
@@ -31,14 +23,8 @@ fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
 #[test]
 fn ten_seconds_from_the_source_are_kino_generates_ten_seconds() {
     let plugins = install("long-src");
-    let d = plugins.parent().unwrap();
-    let out = d.join("src.mkv");
-    run(ffmpeg(&plugins)
-        .args(["-f", "lavfi", "-i", "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3", "-t", "10", "-c:v", "ffv1"])
-        .arg(&out));
-    let reference = d.join("ref.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "3", "--seconds", "10", "-o", reference.to_str().unwrap()]);
-    let (a, b) = (frames(&out), frames(&reference));
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3";
+    let (a, b) = source_and_kino(&plugins, graph, "10", &["generate", "a red circle moving left", "--seed", "3", "--seconds", "10"]);
     assert_eq!(a.len(), 80);
     assert_eq!(first_difference(&a, &b), None, "the plugin's 80 frames (7 windows) are kino generate's");
 }
@@ -50,11 +36,7 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base)
-        .args(["-vf", "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", "-c:v", "ffv1"])
-        .arg(&out));
+    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
     let cli = d.join("cli.mkv");
     kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "4", "--seed", "6", "-o", cli.to_str().unwrap()]);
     let (a, b) = (frames(&out), frames(&cli));
@@ -66,11 +48,7 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base24 = d.join("base24.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
     let out24 = d.join("ext24.mkv");
-    run(ffmpeg(&plugins)
-        .arg("-i")
-        .arg(&base24)
-        .args(["-vf", "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", "-c:v", "ffv1"])
-        .arg(&out24));
+    ffmpeg_filter(&plugins, &base24, "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", &out24);
     let cli24 = d.join("cli24.mkv");
     kino(&["extend", base24.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "6", "--seed", "6", "--steps", "2", "-o", cli24.to_str().unwrap()]);
     let (a, b) = (frames(&out24), frames(&cli24));

@@ -222,10 +222,10 @@ fn mlt_generate_in_a_4_3_frame_is_fitted_never_stretched() {
             if fit == Fit::Letterbox {
                 // Pillarbox: the square picture is 96x96 in the middle, 16 px black bars.
                 let inner: Vec<u8> = (0..96).flat_map(|y| f.data[3 * (y * 128 + 16)..3 * (y * 128 + 112)].to_vec()).collect();
-                assert!(inner == want[t as usize].resized(96, 96).data, "frame {t}: the whole picture, scaled, round");
+                assert!(inner == want[t as usize].try_resized(96, 96).unwrap().data, "frame {t}: the whole picture, scaled, round");
                 assert!((0..96).all(|y| f.data[3 * y * 128..3 * (y * 128 + 16)].iter().chain(&f.data[3 * (y * 128 + 112)..3 * (y * 128 + 128)]).all(|&v| v == 0)));
             } else {
-                assert!(f.data[..] == want[t as usize].resized(128, 128).data[3 * 16 * 128..3 * 112 * 128], "frame {t}: the middle rows of the picture at 128x128");
+                assert!(f.data[..] == want[t as usize].try_resized(128, 128).unwrap().data[3 * 16 * 128..3 * 112 * 128], "frame {t}: the middle rows of the picture at 128x128");
             }
         }
     }

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kino::video::decode_video;
+use kino::RgbFrame;
+
 /// target/release (or debug), where cargo put the plugin and the kino binary.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -58,3 +61,35 @@ pub fn host(program: &str, plugins: &Path) -> Command {
     c
 }
 
+
+/// Runs the `kino` binary beside the tests on the repository's models.
+pub fn kino(args: &[&str]) {
+    run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));
+}
+
+/// The frames of a video file.
+pub fn frames(p: &Path) -> Vec<RgbFrame> {
+    decode_video(p).unwrap().frames
+}
+
+/// Records `seconds` of a lavfi source graph (`frei0r_src=...`) losslessly into `out`.
+pub fn ffmpeg_source(plugins: &Path, graph: &str, seconds: &str, out: &Path) -> Output {
+    run(ffmpeg(plugins).args(["-f", "lavfi", "-i", graph, "-t", seconds, "-c:v", "ffv1"]).arg(out))
+}
+
+/// `input` through the filter graph `vf`, recorded losslessly into `out`.
+pub fn ffmpeg_filter(plugins: &Path, input: &Path, vf: &str, out: &Path) -> Output {
+    run(ffmpeg(plugins).arg("-i").arg(input).args(["-vf", vf, "-c:v", "ffv1"]).arg(out))
+}
+
+/// The lavfi source graph recorded for `seconds` and `kino <args> -o ...` for comparison, both
+/// into `dir`: (the plugin's frames, kino's frames).
+pub fn source_and_kino(plugins: &Path, graph: &str, seconds: &str, args: &[&str]) -> (Vec<RgbFrame>, Vec<RgbFrame>) {
+    let dir = plugins.parent().unwrap();
+    let (out, reference) = (dir.join("src.mkv"), dir.join("ref.mkv"));
+    ffmpeg_source(plugins, graph, seconds, &out);
+    let mut all = args.to_vec();
+    all.extend(["-o", reference.to_str().unwrap()]);
+    kino(&all);
+    (frames(&out), frames(&reference))
+}

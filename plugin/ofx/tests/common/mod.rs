@@ -75,6 +75,15 @@ pub fn kino(args: &[&str]) {
     assert!(out.status.success(), "kino {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Runs `kino <args> -o dir/` and returns the PNG frames it wrote there.
+pub fn kino_frames(dir: &Path, args: &[&str]) -> Vec<RgbFrame> {
+    let out = format!("{}/", dir.display());
+    let mut all = args.to_vec();
+    all.extend(["-o", out.as_str()]);
+    kino(&all);
+    png_frames(dir)
+}
+
 /// PNG frames of a folder written by `kino ... -o dir/`, in order.
 pub fn png_frames(dir: &Path) -> Vec<RgbFrame> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use kino_ofx::abi::*;
 
 mod props;
+mod prop_suite;
 mod params;
 mod clips;
 mod suites;
@@ -36,6 +37,7 @@ mod load;
 mod instance;
 
 pub use props::*;
+use prop_suite::*;
 pub use params::*;
 pub use clips::*;
 pub use suites::*;

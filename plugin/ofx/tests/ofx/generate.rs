@@ -1,0 +1,104 @@
+//! Generate and Animate render the frames `kino generate` and `kino animate` write.
+
+use std::time::Instant;
+
+use crate::common::*;
+use crate::host::{Host, RenderOpts, Value};
+use kino_ofx::abi::*;
+
+#[test]
+fn ofx_generate_matches_kino_generate() {
+    let _t = turn();
+    let d = tmpdir("generate");
+    let want = kino_frames(&d.join("ref"), &["generate", "a red circle moving left", "--seed", "3", "--steps", "4"]);
+    assert_eq!(want.len(), 17);
+
+    let host = Host::load(plugin_path());
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a red circle moving left", 3, 4);
+    inst.set_output_range(0.0, 16.0);
+    let out = d.join("ofx");
+    std::fs::create_dir_all(&out).unwrap();
+    let t0 = Instant::now();
+    let first = inst.render(0.0, RenderOpts::default()).unwrap();
+    let first_ms = t0.elapsed().as_millis();
+    let t1 = Instant::now();
+    let got = render_all(&inst, 0..17, Some(&out));
+    eprintln!("generate: first frame (generates the clip) {first_ms} ms, then {:.2} ms per frame", t1.elapsed().as_secs_f64() * 1000.0 / 17.0);
+    assert_eq!(first, got[0]);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate's");
+        assert!(g.rgba.chunks_exact(4).all(|p| p[3] == 255), "opaque");
+    }
+    // The PNGs written are those frames.
+    assert!(png_frames(&out)[..] == want[..]);
+    // Long renders report progress: start, updates rising to 1, end; the second render none.
+    let progress = host.log.progress.lock().unwrap().clone();
+    assert!(progress.first().is_some_and(|s| s.starts_with("start Kino Generate")), "{progress:?}");
+    assert_eq!(progress.last().map(String::as_str), Some("end"));
+    assert_eq!(progress.iter().filter(|s| s.starts_with("start")).count(), 1, "generated once: {progress:?}");
+    let updates: Vec<f64> = progress.iter().filter_map(|s| s.strip_prefix("update ")).map(|v| v.parse().unwrap()).collect();
+    assert!(updates.windows(2).all(|w| w[0] <= w[1]) && updates.last() == Some(&1.0), "{updates:?}");
+    drop(inst);
+
+    // The general context (hosts without generators): no inputs; the time domain is the clip.
+    let inst = host.instance(GENERATE, GENERAL, None);
+    set_common(&inst, "a red circle moving left", 3, 4);
+    assert_eq!(inst.time_domain(), Some((0.0, 16.0)));
+    assert!(as_rgb(&inst.render(5.0, RenderOpts::default()).unwrap()) == want[5]);
+    // Past the duration the last frame holds.
+    assert!(as_rgb(&inst.render(40.0, RenderOpts::default()).unwrap()) == want[16]);
+    drop(inst);
+    host.unload();
+}
+
+#[test]
+fn ofx_pixel_depths_row_layouts_and_render_scale_agree() {
+    let _t = turn();
+    let d = tmpdir("depths");
+    let want = kino_frames(&d.join("ref"), &["generate", "a blue square moving up", "--seed", "11", "--steps", "4"]);
+    let mut host = Host::load(plugin_path());
+    host.project = (128.0, 128.0);
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a blue square moving up", 11, 4);
+    let base = inst.render(7.0, RenderOpts::default()).unwrap();
+    assert_eq!((base.width, base.height), (128, 128), "the project's size");
+    for depth in [kOfxBitDepthByte, kOfxBitDepthShort, kOfxBitDepthFloat] {
+        for negative_rows in [false, true] {
+            let f = inst.render(7.0, RenderOpts { depth, negative_rows, ..Default::default() }).unwrap();
+            assert!(f == base, "{depth:?} negative_rows={negative_rows}");
+            f.save_png(&d.join(format!("{}-{negative_rows}.png", depth.to_string_lossy())));
+        }
+    }
+    // Half scale renders the model's 64x64 frame as it is.
+    let half = inst.render(7.0, RenderOpts { scale: 0.5, ..Default::default() }).unwrap();
+    assert_eq!((half.width, half.height), (64, 64));
+    assert!(as_rgb(&half) == want[7], "at render scale 0.5 the frame is kino generate's");
+    drop(inst);
+    host.unload();
+}
+
+#[test]
+fn ofx_animate_starts_from_the_chosen_frame() {
+    let _t = turn();
+    let d = tmpdir("animate");
+    let seq = d.join("seq");
+    let clip = kino_frames(&seq, &["generate", "a white triangle standing still", "--seed", "8", "--steps", "4"]);
+    let still = seq.join("00004.png");
+    let want = kino_frames(&d.join("ref"), &["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seed", "9", "--steps", "4"]);
+
+    let host = Host::load(plugin_path());
+    let inst = host.instance(ANIMATE, FILTER, Some(source_of(&clip)));
+    set_common(&inst, "a white triangle moving up", 9, 4);
+    inst.set("stillTime", Value::Double(4.0));
+    let out = d.join("ofx");
+    std::fs::create_dir_all(&out).unwrap();
+    let got = render_all(&inst, 0..17, Some(&out));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "animated frame {i} differs from kino animate's");
+    }
+    assert!(got[16] != got[0]);
+    assert!(host.log.violations.lock().unwrap().is_empty(), "{:?}", host.log.violations.lock().unwrap());
+    drop(inst);
+    host.unload();
+}

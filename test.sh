@@ -9,6 +9,7 @@ cd "$ROOT"
 RUFF_VERSION=0.14.0
 "$KINO_PYTHON" -m ruff --version 2>/dev/null | grep -q "$RUFF_VERSION" || "$KINO_PYTHON" -m pip install -q "ruff==$RUFF_VERSION"
 "$KINO_PYTHON" -m ruff check exporter
+cargo fmt --all --check
 cargo clippy --release --quiet --workspace --all-targets -- -D warnings
 cargo build --release --quiet --workspace
 cargo test --release --workspace

@@ -207,17 +207,33 @@ impl BenchReport {
             self.guidance,
             self.runs
         );
-        s += &format!("load: cold {:.3} s, warm {:.3} s (warm/cold {:.2})\n", self.load_cold_s, self.load_warm_s, self.load_warm_s / self.load_cold_s.max(1e-9));
+        s += &format!(
+            "load: cold {:.3} s, warm {:.3} s (warm/cold {:.2})\n",
+            self.load_cold_s,
+            self.load_warm_s,
+            self.load_warm_s / self.load_cold_s.max(1e-9)
+        );
         for c in &self.component_loads {
             s += &format!("  {:<20}cold {:.3} s, warm {:.3} s\n", c.name, c.cold_s, c.warm_s);
         }
         s += &format!("{:<22}{:>12}{:>12}{:>12}{:>10}\n", "", "median", "min", "max", "per gen");
         for c in &self.components {
-            s += &format!("{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms{:>10.1}\n", format!("{} run", c.name), c.run_ms.median, c.run_ms.min, c.run_ms.max, c.runs_per_generation);
+            s += &format!(
+                "{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms{:>10.1}\n",
+                format!("{} run", c.name),
+                c.run_ms.median,
+                c.run_ms.min,
+                c.run_ms.max,
+                c.runs_per_generation
+            );
         }
         s += &format!("{:<22}{:>9.3} ms{:>9.3} ms{:>9.3} ms\n", "denoising step", self.step_ms.median, self.step_ms.min, self.step_ms.max);
-        s += &format!("{:<22}{:>10.3} s{:>10.3} s{:>10.3} s\n", "end to end", self.end_to_end_s.median, self.end_to_end_s.min, self.end_to_end_s.max);
-        s += &format!("inside ONNX Runtime {:.3} s per generation; outside: {:.2}% of wall time\n", self.ort_s.median, self.outside_ort_pct);
+        s += &format!(
+            "{:<22}{:>10.3} s{:>10.3} s{:>10.3} s\n",
+            "end to end", self.end_to_end_s.median, self.end_to_end_s.min, self.end_to_end_s.max
+        );
+        s +=
+            &format!("inside ONNX Runtime {:.3} s per generation; outside: {:.2}% of wall time\n", self.ort_s.median, self.outside_ort_pct);
         s += &format!("peak resident memory {:.1} MB\n", self.peak_rss_mb);
         s
     }

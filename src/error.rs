@@ -18,7 +18,12 @@ pub enum Error {
     #[error("could not load ONNX Runtime from {path}: {reason}. Use a libonnxruntime.so of version 1.22 or newer (`python3 -m pip install onnxruntime==1.32.0`)")]
     RuntimeLoad { path: PathBuf, reason: String },
 
-    #[error("ONNX Runtime is already loaded from {} in this process and cannot also be loaded from {}: use one library per process; {}", shown(loaded), shown(asked), said(Hint::OrtLibrary))]
+    #[error(
+        "ONNX Runtime is already loaded from {} in this process and cannot also be loaded from {}: use one library per process; {}",
+        shown(loaded),
+        shown(asked),
+        said(Hint::OrtLibrary)
+    )]
     RuntimeConflict { loaded: PathBuf, asked: PathBuf },
 
     #[error("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}; {}", said(Hint::GpuRuntime))]
@@ -100,7 +105,11 @@ pub fn said(hint: Hint) -> String {
 /// file does not become the message.
 pub fn quoted(s: &str) -> String {
     let head: String = s.chars().take(40).collect();
-    if head.len() < s.len() { format!("{head:?}…") } else { format!("{head:?}") }
+    if head.len() < s.len() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
 }
 
 /// A path for a one-line message: control characters (a newline in a file name) escaped.
@@ -141,8 +150,12 @@ impl Error {
         let Some(h) = self.hint() else { return self.to_string() };
         let bare = match self {
             Error::Package { dir, message, .. } => format!("model package {}: {message}", shown(dir)),
-            Error::RuntimeNotFound { searched } => format!("ONNX Runtime library not found (searched: {searched}). Install it with `python3 -m pip install onnxruntime==1.32.0`"),
-            Error::ProviderUnavailable { provider, library, hint } => format!("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}"),
+            Error::RuntimeNotFound { searched } => format!(
+                "ONNX Runtime library not found (searched: {searched}). Install it with `python3 -m pip install onnxruntime==1.32.0`"
+            ),
+            Error::ProviderUnavailable { provider, library, hint } => {
+                format!("execution provider {provider} is not available in this ONNX Runtime ({library}): {hint}")
+            }
             _ => return self.to_string(),
         };
         format!("{bare}; {}", words(h))

@@ -46,7 +46,9 @@ impl Retime {
     pub fn placed_model_index(&self, out: usize, new_frames: usize, model_frames: usize, placement: Placement) -> usize {
         match placement {
             Placement::After => self.model_index(out, model_frames),
-            Placement::Before => model_frames.saturating_sub(1) - self.model_index(new_frames.saturating_sub(1).saturating_sub(out), model_frames),
+            Placement::Before => {
+                model_frames.saturating_sub(1) - self.model_index(new_frames.saturating_sub(1).saturating_sub(out), model_frames)
+            }
         }
     }
 
@@ -226,7 +228,9 @@ impl Footage {
     /// the generator is this call's error.
     pub fn frame(&self, index: usize) -> Result<RgbFrame> {
         if index >= MAX_LONG_FRAMES as usize {
-            return Err(Error::InvalidRequest(format!("frame {index} is past the longest clip kino makes ({MAX_LONG_FRAMES} model frames)")));
+            return Err(Error::InvalidRequest(format!(
+                "frame {index} is past the longest clip kino makes ({MAX_LONG_FRAMES} model frames)"
+            )));
         }
         let mut state = self.lock();
         if index < state.made.first_kept() && !self.stop.load(Ordering::SeqCst) {

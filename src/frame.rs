@@ -29,7 +29,13 @@ impl RgbFrame {
     pub fn check(&self) -> Result<()> {
         match rgb_len(self.width, self.height) {
             Some(n) if n == self.data.len() => Ok(()),
-            _ => Err(Error::Frame(format!("a {}x{} frame holds {} bytes; RGB needs {}", self.width, self.height, self.data.len(), 3 * self.width as u64 * self.height as u64))),
+            _ => Err(Error::Frame(format!(
+                "a {}x{} frame holds {} bytes; RGB needs {}",
+                self.width,
+                self.height,
+                self.data.len(),
+                3 * self.width as u64 * self.height as u64
+            ))),
         }
     }
 
@@ -38,7 +44,13 @@ impl RgbFrame {
     pub fn try_from_planar(width: u32, height: u32, planes: &[f32]) -> Result<Self> {
         let n = match rgb_len(width, height) {
             Some(len) if len == planes.len() => len / 3,
-            _ => return Err(Error::Frame(format!("a {width}x{height} frame needs {} planar values, got {}", 3 * width as u64 * height as u64, planes.len()))),
+            _ => {
+                return Err(Error::Frame(format!(
+                    "a {width}x{height} frame needs {} planar values, got {}",
+                    3 * width as u64 * height as u64,
+                    planes.len()
+                )))
+            }
         };
         let mut data = vec![0u8; 3 * n];
         for c in 0..3 {
@@ -70,7 +82,8 @@ impl RgbFrame {
         if (width, height) == (self.width, self.height) {
             return Ok(self.clone());
         }
-        let img = image::RgbImage::from_raw(self.width, self.height, self.data.clone()).ok_or_else(|| Error::Frame(format!("a {}x{} frame is too large to resize", self.width, self.height)))?;
+        let img = image::RgbImage::from_raw(self.width, self.height, self.data.clone())
+            .ok_or_else(|| Error::Frame(format!("a {}x{} frame is too large to resize", self.width, self.height)))?;
         let out = image::imageops::resize(&img, width, height, image::imageops::FilterType::CatmullRom);
         Ok(RgbFrame { width, height, data: out.into_raw() })
     }
@@ -99,7 +112,11 @@ impl RgbFrame {
             (((sw * h) as f64 / sh as f64).round().max(1.0) as u32, height)
         };
         let scaled = self.try_resized(iw, ih)?;
-        let mut out = RgbFrame { width, height, data: vec![0; rgb_len(width, height).ok_or_else(|| Error::Frame(format!("a {width}x{height} frame is too large")))?] };
+        let mut out = RgbFrame {
+            width,
+            height,
+            data: vec![0; rgb_len(width, height).ok_or_else(|| Error::Frame(format!("a {width}x{height} frame is too large")))?],
+        };
         // Offsets of the scaled frame in the target (letterbox: >= 0) or of the target in the
         // scaled frame (crop: >= 0), centred.
         let (dx, dy) = ((width as i64 - iw as i64) / 2, (height as i64 - ih as i64) / 2);
@@ -127,8 +144,13 @@ impl RgbFrame {
 
     /// Peak signal-to-noise ratio against another frame of the same size, in dB (infinite when equal).
     pub fn psnr(&self, other: &RgbFrame) -> f64 {
-        let mse = self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / self.data.len().max(1) as f64;
-        if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+        let mse =
+            self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / self.data.len().max(1) as f64;
+        if mse == 0.0 {
+            f64::INFINITY
+        } else {
+            10.0 * (255.0f64 * 255.0 / mse).log10()
+        }
     }
 
     /// Mean absolute difference per channel value, in 0..=255.
@@ -186,7 +208,11 @@ impl std::str::FromStr for Fit {
 fn to_u8(v: f32) -> u8 {
     // NaN maps to 0 rather than poisoning the frame.
     let x = ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round();
-    if x.is_nan() { 0 } else { x as u8 }
+    if x.is_nan() {
+        0
+    } else {
+        x as u8
+    }
 }
 
 #[cfg(test)]

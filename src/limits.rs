@@ -16,7 +16,9 @@ pub const MAX_DECODED_BYTES: u64 = 1 << 30;
 /// `Err` with a one-line reason when a `width` x `height` frame is over the caps.
 pub fn check_frame_size(width: u32, height: u32) -> Result<(), String> {
     if width > MAX_INPUT_SIDE || height > MAX_INPUT_SIDE {
-        return Err(format!("is {width}x{height} pixels, larger than kino reads (at most {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE}); scale it down first"));
+        return Err(format!(
+            "is {width}x{height} pixels, larger than kino reads (at most {MAX_INPUT_SIDE}x{MAX_INPUT_SIDE}); scale it down first"
+        ));
     }
     Ok(())
 }

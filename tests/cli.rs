@@ -14,7 +14,8 @@ fn generate_with_defaults_writes_a_browser_playable_mp4() {
     let d = tmpdir("default");
     let out = d.join("clip.mp4");
     let sheet = d.join("sheet.png");
-    let r = kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--seed", "3", "--preview", sheet.to_str().unwrap()]);
+    let r =
+        kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--seed", "3", "--preview", sheet.to_str().unwrap()]);
     assert_ok(&r);
     let s = ffprobe(&out);
     assert_eq!(s["codec_name"], "h264");
@@ -71,8 +72,23 @@ fn length_size_and_png_sequence_options() {
     let d = tmpdir("options");
     let frames_dir = d.join("frames");
     let target = format!("{}/", frames_dir.display());
-    assert_ok(&kino(&["generate", "a white square standing still", "-o", &target, "--frames", "9", "--size", "96x64", "--steps", "4", "--seed", "1", "--quiet"]));
-    let names: Vec<String> = std::fs::read_dir(&frames_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_ok(&kino(&[
+        "generate",
+        "a white square standing still",
+        "-o",
+        &target,
+        "--frames",
+        "9",
+        "--size",
+        "96x64",
+        "--steps",
+        "4",
+        "--seed",
+        "1",
+        "--quiet",
+    ]));
+    let names: Vec<String> =
+        std::fs::read_dir(&frames_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 9);
     // Marked as kino's, so a later run may replace the folder (and no other folder).
     assert_eq!(names.len(), 10);
@@ -92,7 +108,11 @@ fn bad_input_fails_cleanly_with_one_line() {
     let out = d.join("clip.mp4");
     let o = out.to_str().unwrap();
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "63x64"]), &out, "multiple of 16");
-    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "100000x100000"]), &out, "--size \"100000x100000\": width must be from 1 to 8192");
+    assert_clean_failure(
+        &kino(&["generate", "x", "-o", o, "--size", "100000x100000"]),
+        &out,
+        "--size \"100000x100000\": width must be from 1 to 8192",
+    );
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "big"]), &out, "WIDTHxHEIGHT");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "0"]), &out, "nearest");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "10"]), &out, "nearest: 9");
@@ -101,13 +121,21 @@ fn bad_input_fails_cleanly_with_one_line() {
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "gpu"]), &out, "unknown device");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder");
     // The fix in the command line's words.
-    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder; pass --model with a model package folder");
+    assert_clean_failure(
+        &kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]),
+        &out,
+        "no such folder; pass --model with a model package folder",
+    );
     assert_clean_failure(&kino(&["generate", "x", "-o", "clip.avi"]), Path::new("clip.avi"), ".mp4");
     let missing = d.join("no/such/dir/clip.mp4");
     assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &out, "onnx runtime");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--cuda-graph"]), &out, "--cuda-graph needs --device cuda");
-    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "auto", "--cuda-graph", "--unbound-runs"]), &out, "cannot go with --unbound-runs");
+    assert_clean_failure(
+        &kino(&["generate", "x", "-o", o, "--device", "auto", "--cuda-graph", "--unbound-runs"]),
+        &out,
+        "cannot go with --unbound-runs",
+    );
     let huge = "a ".repeat(20_000);
     assert_clean_failure(&kino(&["generate", &huge, "-o", o]), &out, "characters");
     // CUDA on a CPU-only ONNX Runtime: a clear error, not a silent fallback.
@@ -137,7 +165,9 @@ fn broken_packages_name_the_field_and_file() {
         std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
     };
     let out = d.join("clip.mp4");
-    let gen = |pkg: &Path| kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--steps", "2"]);
+    let gen = |pkg: &Path| {
+        kino(&["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--steps", "2"])
+    };
 
     let p = copy("wrong-input");
     edit(&p, &|v| v["denoiser"]["inputs"]["timestep"]["name"] = "t".into());
@@ -218,7 +248,20 @@ fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
     let cache = d.join("cache");
     let run = |name: &str, extra: &[&str]| {
         let p = d.join(name);
-        let mut args = vec!["generate", "a red circle moving up", "-o", p.to_str().unwrap(), "--frames", "9", "--steps", "3", "--seed", "5", "--threads", "1"];
+        let mut args = vec![
+            "generate",
+            "a red circle moving up",
+            "-o",
+            p.to_str().unwrap(),
+            "--frames",
+            "9",
+            "--steps",
+            "3",
+            "--seed",
+            "5",
+            "--threads",
+            "1",
+        ];
         args.extend_from_slice(extra);
         let r = kino_command().env("KINO_CACHE_DIR", &cache).args(&args).output().unwrap();
         assert_ok(&r);
@@ -233,7 +276,8 @@ fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
     let (fresh, _) = run("fresh.mkv", &["--low-memory", "--no-embed-cache"]);
     assert_eq!(keep.len(), 9);
     assert!(keep == low && low == auto && auto == fresh, "every mode, cached or not, makes the same frames");
-    let entries = std::fs::read_dir(cache.join("embeds")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "emb")).count();
+    let entries =
+        std::fs::read_dir(cache.join("embeds")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "emb")).count();
     assert_eq!(entries, 1, "one prompt, one cache entry");
     let both = kino(&["generate", "x", "-o", d.join("both.mkv").to_str().unwrap(), "--keep-loaded", "--low-memory"]);
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");

@@ -42,7 +42,19 @@ fn extend_forward_keeps_the_clip_and_continues_without_a_seam() {
         assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "11", "-q"]));
         let before = file_bytes(&base);
         let out = d.join(format!("ext{i}.mkv"));
-        assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", prompt, "--seconds", "3", "--seed", "12", "-o", out.to_str().unwrap(), "-q"]));
+        assert_ok(&kino(&[
+            "extend",
+            base.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--seconds",
+            "3",
+            "--seed",
+            "12",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]));
         assert_eq!(file_bytes(&base), before, "the input was modified");
         let (a, b) = (frames(&base), frames(&out));
         assert_eq!(b.len(), a.len() + 24, "3 s at 8 fps appended");
@@ -63,7 +75,21 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     let prompt = "a cyan square moving up";
     assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "21", "-q"]));
     let out = d.join("pre.mkv");
-    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", "22", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "extend",
+        base.to_str().unwrap(),
+        "--prompt",
+        prompt,
+        "--at",
+        "start",
+        "--seconds",
+        "2",
+        "--seed",
+        "22",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     let (a, b) = (frames(&base), frames(&out));
     assert_eq!(b.len(), a.len() + 16);
     assert!(a.iter().zip(&b[16..]).all(|(x, y)| x == y), "the clip's frames must end the output unchanged");
@@ -73,7 +99,21 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     // Frames made backwards wait in a spool; held on disk instead of in memory, they are the same.
     let spooled = d.join("pre-spooled.mkv");
     let r = common::kino_command()
-        .args(["extend", base.to_str().unwrap(), "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", "22", "-o", spooled.to_str().unwrap(), "-q"])
+        .args([
+            "extend",
+            base.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--at",
+            "start",
+            "--seconds",
+            "2",
+            "--seed",
+            "22",
+            "-o",
+            spooled.to_str().unwrap(),
+            "-q",
+        ])
         .env("KINO_SPOOL_MB", "0")
         .output()
         .unwrap();
@@ -92,7 +132,19 @@ fn extend_follows_the_clips_rate_and_size() {
         .expect("ffmpeg is installed (scripts/setup.sh)");
     assert!(made.success());
     let out = d.join("out.mkv");
-    assert_ok(&kino(&["extend", src.to_str().unwrap(), "--prompt", "a white circle standing still", "--seconds", "1", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "extend",
+        src.to_str().unwrap(),
+        "--prompt",
+        "a white circle standing still",
+        "--seconds",
+        "1",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     let s = ffprobe(&out);
     assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(96), Some(80)));
     assert_eq!(s["avg_frame_rate"], "24/1");
@@ -104,7 +156,9 @@ fn extend_follows_the_clips_rate_and_size() {
 /// The step from the still to the first generated frame is no larger than 2.5 times the median
 /// step between the model's own frames.
 fn assert_seam_is_hidden(f: &[kino::RgbFrame]) {
-    let step = |a: &kino::RgbFrame, b: &kino::RgbFrame| a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.data.len() as f64;
+    let step = |a: &kino::RgbFrame, b: &kino::RgbFrame| {
+        a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.data.len() as f64
+    };
     let mut steps: Vec<f64> = f[1..].windows(2).map(|w| step(&w[0], &w[1])).collect();
     steps.sort_by(f64::total_cmp);
     let (seam, median) = (step(&f[0], &f[1]), steps[steps.len() / 2]);
@@ -121,7 +175,19 @@ fn animate_starts_from_the_still() {
     let still = seq.join("00000.png");
     let before = file_bytes(&still);
     let out = d.join("anim.mkv");
-    assert_ok(&kino(&["animate", still.to_str().unwrap(), "--prompt", "a magenta triangle moving right", "--seconds", "2", "--seed", "32", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "animate",
+        still.to_str().unwrap(),
+        "--prompt",
+        "a magenta triangle moving right",
+        "--seconds",
+        "2",
+        "--seed",
+        "32",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     assert_eq!(file_bytes(&still), before);
     let f = frames(&out);
     assert_eq!(f.len(), 17);
@@ -142,16 +208,47 @@ fn animate_starts_from_the_still() {
     let foreign_png = d.join("foreign.png");
     image::RgbImage::from_raw(64, 64, foreign.data.clone()).unwrap().save(&foreign_png).unwrap();
     let out = d.join("foreign.mkv");
-    assert_ok(&kino(&["animate", foreign_png.to_str().unwrap(), "--prompt", "a red circle moving up", "--seconds", "2", "--seed", "33", "--threads", "2", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "animate",
+        foreign_png.to_str().unwrap(),
+        "--prompt",
+        "a red circle moving up",
+        "--seconds",
+        "2",
+        "--seed",
+        "33",
+        "--threads",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     let f = frames(&out);
     assert!(f[0] == foreign, "the first frame is the still itself");
     assert_seam_is_hidden(&f);
 
     // An odd-sized JPEG: the output keeps its size (lossless mkv); H.264 mp4 says why it cannot.
     let odd = d.join("odd.jpg");
-    assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&still).args(["-vf", "scale=101:75"]).arg(&odd).status().unwrap().success());
+    assert!(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&still)
+        .args(["-vf", "scale=101:75"])
+        .arg(&odd)
+        .status()
+        .unwrap()
+        .success());
     let out = d.join("odd.mkv");
-    assert_ok(&kino(&["animate", odd.to_str().unwrap(), "--prompt", "a magenta triangle moving right", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "animate",
+        odd.to_str().unwrap(),
+        "--prompt",
+        "a magenta triangle moving right",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     let s = ffprobe(&out);
     assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(101), Some(75)));
     let mp4 = d.join("odd.mp4");
@@ -161,7 +258,14 @@ fn animate_starts_from_the_still() {
 
 /// `input` through an ffmpeg video filter into a lossless file (same pixel format: exact).
 fn ffmpeg_vf(input: &Path, vf: &str, output: &Path) {
-    let ok = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(input).args(["-vf", vf, "-c:v", "ffv1"]).arg(output).status().unwrap().success();
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(input)
+        .args(["-vf", vf, "-c:v", "ffv1"])
+        .arg(output)
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "ffmpeg -vf {vf}");
 }
 
@@ -184,7 +288,9 @@ fn non_square_clips_are_fitted_never_stretched() {
     assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", "51", "-q"]));
     let a = frames(&base);
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    let extend = |input: &Path, out: &Path, fit: &str| assert_ok(&kino(&["extend", &s(input), "--prompt", prompt, "--seconds", "2", "--seed", "52", "--fit", fit, "-o", &s(out), "-q"]));
+    let extend = |input: &Path, out: &Path, fit: &str| {
+        assert_ok(&kino(&["extend", &s(input), "--prompt", prompt, "--seconds", "2", "--seed", "52", "--fit", fit, "-o", &s(out), "-q"]))
+    };
 
     // Letterbox (the default): the square clip pillarboxed into 128x64. The context is read
     // through the inverse window (its middle square: the square clip, exactly), and the new
@@ -224,7 +330,14 @@ fn non_square_clips_are_fitted_never_stretched() {
     let still = d.join("still.png");
     let wide_still = d.join("wide.png");
     assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&base).args(["-frames:v", "1"]).arg(&still).status().unwrap().success());
-    assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&still).args(["-vf", "pad=128:64:32:0:black"]).arg(&wide_still).status().unwrap().success());
+    assert!(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&still)
+        .args(["-vf", "pad=128:64:32:0:black"])
+        .arg(&wide_still)
+        .status()
+        .unwrap()
+        .success());
     let (sa, wa) = (d.join("sq-anim.mkv"), d.join("wide-anim.mkv"));
     for (img, out) in [(&still, &sa), (&wide_still, &wa)] {
         assert_ok(&kino(&["animate", &s(img), "--prompt", prompt, "--seed", "53", "-o", &s(out), "-q"]));
@@ -232,7 +345,10 @@ fn non_square_clips_are_fitted_never_stretched() {
     let (fsa, fwa) = (frames(&sa), frames(&wa));
     assert_eq!((fwa.len(), fwa[0].width), (fsa.len(), 128));
     for (i, (f, g)) in fwa.iter().zip(&fsa).enumerate() {
-        assert!(columns(f, 0, 32).data.iter().chain(&columns(f, 96, 32).data).all(|&v| v == 0) && columns(f, 32, 64) == *g, "animated frame {i}");
+        assert!(
+            columns(f, 0, 32).data.iter().chain(&columns(f, 96, 32).data).all(|&v| v == 0) && columns(f, 32, 64) == *g,
+            "animated frame {i}"
+        );
     }
     let r = kino(&["extend", &s(&base), "--prompt", prompt, "--fit", "stretch", "-o", &s(&d.join("x.mkv"))]);
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("letterbox"));
@@ -262,13 +378,39 @@ fn replace_context_mode_also_extends() {
     let base = d.join("base.mkv");
     assert_ok(&kino(&["generate", "a blue square moving down", "-o", base.to_str().unwrap(), "--seed", "41", "-q"]));
     let out = d.join("out.mkv");
-    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", "a blue square moving down", "--context-mode", "replace", "--frames", "12", "--seed", "1", "-o", out.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "extend",
+        base.to_str().unwrap(),
+        "--prompt",
+        "a blue square moving down",
+        "--context-mode",
+        "replace",
+        "--frames",
+        "12",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
     let (a, b) = (frames(&base), frames(&out));
     assert_eq!(b.len(), a.len() + 12);
     assert!(a.iter().zip(&b).all(|(x, y)| x == y));
     // Different mechanism, different footage.
     let native = d.join("native.mkv");
-    assert_ok(&kino(&["extend", base.to_str().unwrap(), "--prompt", "a blue square moving down", "--frames", "12", "--seed", "1", "-o", native.to_str().unwrap(), "-q"]));
+    assert_ok(&kino(&[
+        "extend",
+        base.to_str().unwrap(),
+        "--prompt",
+        "a blue square moving down",
+        "--frames",
+        "12",
+        "--seed",
+        "1",
+        "-o",
+        native.to_str().unwrap(),
+        "-q",
+    ]));
     assert_ne!(frames(&native), b);
 }
 
@@ -294,7 +436,19 @@ fn bad_clips_and_stills_fail_cleanly_and_leave_inputs_alone() {
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("overwrite the input"));
     assert_eq!(file_bytes(&base), before);
-    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--frames", "0", "-o", out.to_str().unwrap()]), &out, "at least one frame");
-    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--seconds=-2", "-o", out.to_str().unwrap()]), &out, "positive length");
-    assert_clean_failure(&kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--size", "50x50", "-o", out.to_str().unwrap()]), &out, "multiple of 16");
+    assert_clean_failure(
+        &kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--frames", "0", "-o", out.to_str().unwrap()]),
+        &out,
+        "at least one frame",
+    );
+    assert_clean_failure(
+        &kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--seconds=-2", "-o", out.to_str().unwrap()]),
+        &out,
+        "positive length",
+    );
+    assert_clean_failure(
+        &kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--size", "50x50", "-o", out.to_str().unwrap()]),
+        &out,
+        "multiple of 16",
+    );
 }

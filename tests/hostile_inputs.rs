@@ -136,7 +136,8 @@ fn check(command: &str, input: &Path, expect: Expect, work: &Path) -> String {
 #[test]
 fn every_corpus_file_is_read_or_refused_cleanly() {
     let dir = corpus_dir();
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     on_disk.sort();
     let listed: Vec<&str> = CORPUS.iter().map(|c| c.0).collect();
     assert_eq!(on_disk, listed, "the corpus and this table must list the same files");
@@ -157,7 +158,21 @@ fn truncated_mp4s_fail_cleanly_instead_of_aborting() {
     // Index first (faststart): a cut copy still opens, and its decoder has no pixel format yet,
     // the state in which FFmpeg's scaler used to abort the process.
     let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=8:duration=3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=8:duration=3",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+        ])
         .arg(&whole)
         .status()
         .expect("ffmpeg is installed (scripts/setup.sh)");

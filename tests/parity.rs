@@ -141,7 +141,10 @@ fn check_package(package: &str, edit: &dyn Fn(&mut ModelPackage)) -> Vec<(String
         assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
         let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         let spread = want.iter().map(|x| x.abs()).fold(0f32, f32::max);
-        eprintln!("{package}/{name}: {}x{}x{} frames, max abs error {err:.3e} (max |frame| {spread:.3})", case.width, case.height, case.frames);
+        eprintln!(
+            "{package}/{name}: {}x{}x{} frames, max abs error {err:.3e} (max |frame| {spread:.3})",
+            case.width, case.height, case.frames
+        );
         // A constant picture would match anything: the reference must have content.
         assert!(spread > 0.05, "{package}/{name}: reference frames are flat");
         match (&case.scheduler, &case.manifest, &case.context) {
@@ -185,7 +188,13 @@ fn parity_ltx_tiny_conditioned_matches_diffusers_ltx_condition_pipeline() {
         let got = pipe.generate_raw(&req, Some(latents(noise, case)), Some(context)).unwrap();
         assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
         let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        eprintln!("ltx-tiny/{name}: {} context frames, {}x{}x{}, max abs error {err:.3e}", context.len(), case.width, case.height, case.frames);
+        eprintln!(
+            "ltx-tiny/{name}: {} context frames, {}x{}x{}, max abs error {err:.3e}",
+            context.len(),
+            case.width,
+            case.height,
+            case.frames
+        );
         assert!(err <= TOLERANCE, "ltx-tiny/{name}: max abs error {err} > {TOLERANCE}");
         // The context must matter: without it the same noise gives other frames.
         let free = pipe.generate_raw(&req, Some(latents(noise, case)), None).unwrap();

@@ -156,7 +156,12 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
     let r = kino(&["generate", &huge, "-o", o]);
     assert_clean_failure(&r, &out, "the prompt is 100000 characters");
     // Invalid UTF-8: one line, not the usage text.
-    let r = Command::new(env!("CARGO_BIN_EXE_kino")).arg("generate").arg(std::ffi::OsStr::from_bytes(b"\xffa")).args(["-o", o]).output().unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_kino"))
+        .arg("generate")
+        .arg(std::ffi::OsStr::from_bytes(b"\xffa"))
+        .args(["-o", o])
+        .output()
+        .unwrap();
     assert_eq!(r.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&r.stderr).trim().lines().count(), 1, "{}", String::from_utf8_lossy(&r.stderr));
     // No doubled text: no part of the message repeats.
@@ -173,7 +178,12 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
 /// developer's unprivileged run says why it cannot check this.
 fn small_disk(kb: usize) -> Option<PathBuf> {
     let d = tmpdir("safety-full");
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"]).arg(&d).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
+        .arg(&d)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !ok {
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         assert!(!root, "running as root but could not mount a tmpfs for the full-disk test");
@@ -186,7 +196,12 @@ fn small_disk(kb: usize) -> Option<PathBuf> {
 #[test]
 fn a_full_disk_is_an_error_and_leaves_nothing() {
     let Some(d) = small_disk(48) else { return };
-    for (output, extra) in [("frames/", vec!["--seconds", "8"]), ("f_%03d.png", vec!["--seconds", "8"]), ("c.mkv", vec!["--seconds", "8"]), ("c.mp4", vec!["--seconds", "30"])] {
+    for (output, extra) in [
+        ("frames/", vec!["--seconds", "8"]),
+        ("f_%03d.png", vec!["--seconds", "8"]),
+        ("c.mkv", vec!["--seconds", "8"]),
+        ("c.mp4", vec!["--seconds", "30"]),
+    ] {
         let r = generate(&d, output, &extra);
         assert!(!r.status.success(), "{output} fit on a 48 KiB disk?");
         let line = one_error_line(&r);
@@ -227,7 +242,11 @@ fn signals_stop_the_job_and_remove_the_partial_output() {
         }
     }
     // SIGKILL leaves a partial; the next run writing the same output removes it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kino")).current_dir(&d).args(["generate", "x", "-o", "k.mkv", "--seconds", "300", "--quiet"]).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kino"))
+        .current_dir(&d)
+        .args(["generate", "x", "-o", "k.mkv", "--seconds", "300", "--quiet"])
+        .spawn()
+        .unwrap();
     let t0 = Instant::now();
     while !names(&d).iter().any(|n| n.contains("partial")) {
         assert!(t0.elapsed() < Duration::from_secs(60));

@@ -76,7 +76,9 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let (w, h) = (still.width, still.height);
     let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
-    pipeline.animate(&req, &still.fitted(req.width, req.height, fit.inverse()), &mut |p| bars.update(p), &mut |f| sink.push(f.fitted(w, h, fit)))?;
+    pipeline.animate(&req, &still.fitted(req.width, req.height, fit.inverse()), &mut |p| bars.update(p), &mut |f| {
+        sink.push(f.fitted(w, h, fit))
+    })?;
     sink.finish(&args.output, &args.sampling, bars)
 }
 

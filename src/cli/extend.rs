@@ -57,7 +57,11 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     }
     // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
     let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {
-        retime.context_indices(total, want, placement).into_iter().map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse())).collect()
+        retime
+            .context_indices(total, want, placement)
+            .into_iter()
+            .map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse()))
+            .collect()
     };
     // The new footage, fitted to the clip, each model frame at every new frame it is shown at. Before
     // the clip the frames are made backwards from the seam, but the engine holds them until the

@@ -63,7 +63,14 @@ impl Sink {
         Self::create_with_audio(output, width, height, fps, sampling, None)
     }
 
-    pub(crate) fn create_with_audio(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, audio: Option<video::OwnedAudioSource>) -> Result<Self> {
+    pub(crate) fn create_with_audio(
+        output: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        sampling: &SamplingArgs,
+        audio: Option<video::OwnedAudioSource>,
+    ) -> Result<Self> {
         // Encoding runs on its own thread, overlapping the next window's denoising; the queue
         // holds up to 64 frames or about 96 MB, whichever is fewer.
         let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);

@@ -29,7 +29,14 @@ impl MemoryArgs {
     /// Chooses the job's residency into `opts` and refuses a job whose estimated memory under it
     /// is more than this machine has available. `extra`: bytes the job holds besides the model
     /// (an input still, a clip's context frames); `encodes_frames`: it continues from frames.
-    pub(crate) fn plan(&self, opts: &mut RuntimeOptions, req: &GenerateRequest, pkg: &ModelPackage, extra: u64, encodes_frames: bool) -> Result<()> {
+    pub(crate) fn plan(
+        &self,
+        opts: &mut RuntimeOptions,
+        req: &GenerateRequest,
+        pkg: &ModelPackage,
+        extra: u64,
+        encodes_frames: bool,
+    ) -> Result<()> {
         let available = available_memory();
         let keep = req.estimated_memory_as(pkg, extra, encodes_frames, Residency::KeepLoaded);
         let low = req.estimated_memory_as(pkg, extra, encodes_frames, Residency::LowMemory);
@@ -52,7 +59,11 @@ impl MemoryArgs {
         let Some(available) = available else { return Ok(()) };
         if need > available {
             let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-            let hint = if opts.residency != Residency::LowMemory && low <= available { format!(" --low-memory (about {:.1} GiB),", gib(low)) } else { String::new() };
+            let hint = if opts.residency != Residency::LowMemory && low <= available {
+                format!(" --low-memory (about {:.1} GiB),", gib(low))
+            } else {
+                String::new()
+            };
             bail!(
                 "this job needs about {:.1} GiB of memory and {:.1} GiB is available: use{hint} a smaller --size (the model's default is {}x{}), fewer frames per window, or close other programs",
                 gib(need),

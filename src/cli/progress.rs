@@ -19,7 +19,9 @@ impl Bars {
         if quiet || !std::io::stderr().is_terminal() {
             return Bars { denoise: None, decode: None };
         }
-        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed_precise}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
+        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed_precise}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
         let make = |p: &str| {
             let b = ProgressBar::new(0).with_style(style.clone()).with_prefix(p.to_string());
             b.set_draw_target(indicatif::ProgressDrawTarget::stderr());

@@ -48,7 +48,14 @@ impl FrameStore {
         f.check()?;
         let size = *self.size.get_or_insert((f.width, f.height));
         if size != (f.width, f.height) {
-            return Err(Error::Frame(format!("footage frame {} is {}x{}, the ones before {}x{}", self.len(), f.width, f.height, size.0, size.1)));
+            return Err(Error::Frame(format!(
+                "footage frame {} is {}x{}, the ones before {}x{}",
+                self.len(),
+                f.width,
+                f.height,
+                size.0,
+                size.1
+            )));
         }
         self.memory_bytes += f.data.len();
         self.memory.push_back(f);
@@ -73,15 +80,23 @@ impl FrameStore {
 
     pub(super) fn get(&mut self, i: usize) -> Result<RgbFrame> {
         if i >= self.on_disk {
-            return self.memory.get(i - self.on_disk).cloned().ok_or_else(|| Error::InvalidRequest(format!("footage frame {i} is not made yet")));
+            return self
+                .memory
+                .get(i - self.on_disk)
+                .cloned()
+                .ok_or_else(|| Error::InvalidRequest(format!("footage frame {i} is not made yet")));
         }
         let slots = self.slots();
-        let ((width, height), Some((file, path))) = (self.size.unwrap_or((0, 0)), self.file.as_mut().filter(|_| i >= self.on_disk.saturating_sub(slots))) else {
+        let ((width, height), Some((file, path))) =
+            (self.size.unwrap_or((0, 0)), self.file.as_mut().filter(|_| i >= self.on_disk.saturating_sub(slots)))
+        else {
             return Err(Error::InvalidRequest(format!("footage frame {i} is not kept")));
         };
         let bytes = width as usize * height as usize * 3;
         let mut data = vec![0u8; bytes];
-        file.seek(SeekFrom::Start((i % slots) as u64 * bytes as u64)).and_then(|_| file.read_exact(&mut data)).map_err(|e| Error::io(path.clone(), e))?;
+        file.seek(SeekFrom::Start((i % slots) as u64 * bytes as u64))
+            .and_then(|_| file.read_exact(&mut data))
+            .map_err(|e| Error::io(path.clone(), e))?;
         Ok(RgbFrame { width, height, data })
     }
 }

@@ -79,10 +79,20 @@ impl Denoiser {
     /// Sets up one window's runs: the text (and positions) are written once here; each
     /// [`DenoiserWindow::run`] then writes only the latents and timesteps. With IoBinding (the
     /// default) every tensor is preallocated and reused across steps and same-shaped windows.
-    pub fn window(&self, latent_shape: [usize; 5], tokens: usize, text_embeds: ArrayView3<'_, f32>, text_mask: ArrayView2<'_, i64>) -> Result<DenoiserWindow<'_>> {
+    pub fn window(
+        &self,
+        latent_shape: [usize; 5],
+        tokens: usize,
+        text_embeds: ArrayView3<'_, f32>,
+        text_mask: ArrayView2<'_, i64>,
+    ) -> Result<DenoiserWindow<'_>> {
         let (b, l, d) = text_embeds.dim();
         if text_mask.dim() != (b, l) {
-            return Err(self.bound_error(ort::Error::new(format!("text mask of shape {:?} for text of shape {:?}", text_mask.shape(), text_embeds.shape()))));
+            return Err(self.bound_error(ort::Error::new(format!(
+                "text mask of shape {:?} for text of shape {:?}",
+                text_mask.shape(),
+                text_embeds.shape()
+            ))));
         }
         let text_shape = [b, l, d];
         let t_shape = self.timestep_shape(latent_shape, tokens);
@@ -91,7 +101,11 @@ impl Denoiser {
             latent_shape,
             tokens,
             t_shape,
-            runs: Runs::Unbound(Unbound { latents: Array5::zeros(latent_shape), text_embeds: text_embeds.to_owned(), text_mask: text_mask.to_owned() }),
+            runs: Runs::Unbound(Unbound {
+                latents: Array5::zeros(latent_shape),
+                text_embeds: text_embeds.to_owned(),
+                text_mask: text_mask.to_owned(),
+            }),
         };
         use std::sync::atomic::Ordering;
         let Some(cache) = self.bindings.as_ref().filter(|_| !self.binding_refused.load(Ordering::Relaxed)) else {
@@ -119,7 +133,13 @@ impl Denoiser {
     }
 
     /// A binding for `key`'s shapes (a kept one, or new) with this window's text written in.
-    fn bind_window(&self, cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>, key: &WindowKey, text_embeds: ArrayView3<'_, f32>, text_mask: ArrayView2<'_, i64>) -> Result<BoundRun> {
+    fn bind_window(
+        &self,
+        cache: &std::sync::Mutex<Vec<(WindowKey, BoundRun)>>,
+        key: &WindowKey,
+        text_embeds: ArrayView3<'_, f32>,
+        text_mask: ArrayView2<'_, i64>,
+    ) -> Result<BoundRun> {
         let fail = |e| self.bound_error(e);
         let (latent_shape, _, text_shape) = key;
         let reused = {
@@ -131,9 +151,13 @@ impl Denoiser {
             None => self.session.bind("denoiser")?,
         };
         // The bound tensors have the arrays' shapes: element for element, in standard order.
-        bound.write_f32(&self.text_embeds, text_shape, |b| b.iter_mut().zip(&text_embeds).for_each(|(to, from)| *to = *from)).map_err(fail)?;
+        bound
+            .write_f32(&self.text_embeds, text_shape, |b| b.iter_mut().zip(&text_embeds).for_each(|(to, from)| *to = *from))
+            .map_err(fail)?;
         if let Some(m) = &self.text_mask {
-            bound.write_i64(m, &[text_shape[0], text_shape[1]], |b| b.iter_mut().zip(&text_mask).for_each(|(to, from)| *to = *from)).map_err(fail)?;
+            bound
+                .write_i64(m, &[text_shape[0], text_shape[1]], |b| b.iter_mut().zip(&text_mask).for_each(|(to, from)| *to = *from))
+                .map_err(fail)?;
         }
         let [b, _, f, h, w] = *latent_shape;
         if let (Some(name), Some(vc)) = (&self.video_coords, &self.spec.video_coords) {
@@ -159,7 +183,8 @@ impl Denoiser {
     /// Runs the denoiser and hands the velocity (same shape as the latents) to `read`, straight
     /// from ONNX Runtime's output buffer.
     pub fn predict_with(&self, x: &DenoiserInputs<'_>, tokens: usize, read: &mut dyn FnMut(ArrayView5<'_, f32>)) -> Result<()> {
-        let fail = |reason: String| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason };
+        let fail =
+            |reason: String| Error::Inference { component: "denoiser".into(), file: self.session.file.display().to_string(), reason };
         let (b, _, f, h, w) = x.latents.dim();
         let t_shape = self.timestep_shape([b, 0, f, h, w], tokens);
         // A view may be shorter than its slice; the timesteps must fill their shape exactly.
@@ -176,7 +201,9 @@ impl Denoiser {
             inputs.push((m.as_str(), Input::i64(x.text_mask.view())));
         }
         let coords = match &self.spec.video_coords {
-            Some(vc) => Some(Array3::from_shape_vec((b, 3, f * h * w), vc.for_shape(b, f, h, w)).map_err(|e| fail(format!("video coordinates: {e}")))?),
+            Some(vc) => Some(
+                Array3::from_shape_vec((b, 3, f * h * w), vc.for_shape(b, f, h, w)).map_err(|e| fail(format!("video coordinates: {e}")))?,
+            ),
             None => None,
         };
         if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
@@ -184,7 +211,8 @@ impl Denoiser {
         }
         self.session.run_view("denoiser", &inputs, &[&self.velocity], |out| {
             let v = out[0].view().into_dimensionality::<Ix5>().ok().filter(|v| v.dim() == x.latents.dim());
-            let v = v.ok_or_else(|| fail(format!("velocity shape {:?} differs from the latents' {:?}", out[0].shape(), x.latents.shape())))?;
+            let v =
+                v.ok_or_else(|| fail(format!("velocity shape {:?} differs from the latents' {:?}", out[0].shape(), x.latents.shape())))?;
             read(v);
             Ok(())
         })
@@ -217,13 +245,23 @@ enum Runs {
 impl DenoiserWindow<'_> {
     /// One run: `write_latents` fills the latents in place (the window's latent shape),
     /// `timestep` is laid out as [`Denoiser::timestep_shape`] says; `read` gets the velocity.
-    pub fn run(&mut self, timestep: &[f32], write_latents: impl FnOnce(ArrayViewMut5<'_, f32>), read: impl FnOnce(ArrayView5<'_, f32>)) -> Result<()> {
+    pub fn run(
+        &mut self,
+        timestep: &[f32],
+        write_latents: impl FnOnce(ArrayViewMut5<'_, f32>),
+        read: impl FnOnce(ArrayView5<'_, f32>),
+    ) -> Result<()> {
         let d = self.denoiser;
         let bound = match &mut self.runs {
             Runs::Bound(_, bound) => bound,
             Runs::Unbound(u) => {
                 write_latents(u.latents.view_mut());
-                let x = DenoiserInputs { latents: u.latents.view(), timestep, text_embeds: u.text_embeds.view(), text_mask: u.text_mask.view() };
+                let x = DenoiserInputs {
+                    latents: u.latents.view(),
+                    timestep,
+                    text_embeds: u.text_embeds.view(),
+                    text_mask: u.text_mask.view(),
+                };
                 let mut read = Some(read);
                 return d.predict_with(&x, self.tokens, &mut |v| {
                     if let Some(r) = read.take() {
@@ -239,11 +277,12 @@ impl DenoiserWindow<'_> {
         // The bound tensor was made with the window's latent shape, so the view always fits.
         let shape = self.latent_shape;
         let mut fits = true;
-        bound.write_f32(&d.latents, &shape, |buf| match ArrayViewMut5::from_shape(shape, buf) {
-            Ok(x) => write_latents(x),
-            Err(_) => fits = false,
-        })
-        .map_err(fail)?;
+        bound
+            .write_f32(&d.latents, &shape, |buf| match ArrayViewMut5::from_shape(shape, buf) {
+                Ok(x) => write_latents(x),
+                Err(_) => fits = false,
+            })
+            .map_err(fail)?;
         if !fits {
             return Err(fail(ort::Error::new(format!("the bound latents do not have the shape {shape:?}"))));
         }
@@ -261,7 +300,9 @@ impl DenoiserWindow<'_> {
 impl Drop for DenoiserWindow<'_> {
     fn drop(&mut self) {
         // The binding goes back for the next window of the same shapes.
-        if let (Runs::Bound(key, bound), Some(cache)) = (std::mem::replace(&mut self.runs, Runs::Unbound(Unbound::default())), &self.denoiser.bindings) {
+        if let (Runs::Bound(key, bound), Some(cache)) =
+            (std::mem::replace(&mut self.runs, Runs::Unbound(Unbound::default())), &self.denoiser.bindings)
+        {
             if let Ok(mut kept) = cache.lock() {
                 if kept.len() >= KEPT_BINDINGS {
                     kept.remove(0);

@@ -36,7 +36,20 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 /// Values a mutation puts in place of another.
 fn replacement(rng: &mut ChaCha8Rng, old: &Value) -> Value {
     let numbers = [0.0, -1.0, 1e308, -1e308, 4294967295.0, 1.8446744073709552e19, 0.5, 1e-300, 65537.0, 8193.0];
-    let hostile = ["../../etc/shadow", "/proc/self/environ", "/dev/zero", "", ".", "link-out.onnx", "zero.json", "a\nb", "x\u{0}y", "kino.json", "denoiser.onnx", "tokenizer.json"];
+    let hostile = [
+        "../../etc/shadow",
+        "/proc/self/environ",
+        "/dev/zero",
+        "",
+        ".",
+        "link-out.onnx",
+        "zero.json",
+        "a\nb",
+        "x\u{0}y",
+        "kino.json",
+        "denoiser.onnx",
+        "tokenizer.json",
+    ];
     match rng.next_u64() % 8 {
         0 | 1 if old.is_number() => serde_json::json!(*pick(rng, &numbers)),
         0 | 1 if old.is_string() => Value::String(pick(rng, &hostile).to_string()),
@@ -132,7 +145,9 @@ fn mutated_manifests_and_tokenizers_never_panic() {
         let text = mutate(&mut rng, &tokenizer);
         let path = pkg.parent().unwrap().join("tokenizer-fuzz.json");
         rewrite(&path, &text);
-        let result = catch_unwind(AssertUnwindSafe(|| PromptTokenizer::load(&path, &spec).and_then(|t| t.encode(&["a red circle moving left", "x"]))));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            PromptTokenizer::load(&path, &spec).and_then(|t| t.encode(&["a red circle moving left", "x"]))
+        }));
         match result {
             Err(_) => panic!("case {case} panicked on tokenizer.json {}", String::from_utf8_lossy(&text)),
             Ok(Err(e)) => {

@@ -270,7 +270,11 @@ impl LatentSpec {
     pub fn valid_frames_up_to(&self, n: usize) -> usize {
         let t = self.temporal_compression.max(1) as usize;
         if self.causal_first_frame {
-            if n == 0 { 0 } else { 1 + t * ((n - 1) / t) }
+            if n == 0 {
+                0
+            } else {
+                1 + t * ((n - 1) / t)
+            }
         } else {
             t * (n / t)
         }

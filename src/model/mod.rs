@@ -6,19 +6,19 @@ pub mod manifest;
 pub mod sandbox;
 mod search;
 mod text_encoder;
-pub mod validate;
 mod vae;
+pub mod validate;
 
 pub use search::{find_packages, ModelSearch, ANCHORED};
 
 use std::path::{Path, PathBuf};
 
-pub use vae::ChunkSink;
 pub use denoiser::{Denoiser, DenoiserInputs, DenoiserWindow};
-pub use text_encoder::TextEncoder;
-pub use vae::{VaeDecoder, VaeEncoder};
 pub use manifest::Manifest;
 use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
+pub use text_encoder::TextEncoder;
+pub use vae::ChunkSink;
+pub use vae::{VaeDecoder, VaeEncoder};
 
 use crate::error::{Error, Result};
 use crate::runtime::{external_data_files, DType, Device, OnnxSession, RuntimeOptions, ShapeProfile};
@@ -53,7 +53,8 @@ impl ModelPackage {
         let bytes = sandbox::read_capped(&dir, "kino.json", &path, sandbox::MAX_MANIFEST_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::package_file(&dir, "kino.json", format!("not UTF-8 text ({e})")))?;
         // Check the version before the full parse so an old/new schema gets the right message.
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&format!("not valid JSON: {e}"))))?;
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&format!("not valid JSON: {e}"))))?;
         match raw.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == SCHEMA_VERSION as u64 => {}
             Some(v) => {
@@ -61,7 +62,8 @@ impl ModelPackage {
             }
             None => return Err(Error::package_file(&dir, "kino.json", "missing field `schema_version`")),
         }
-        let manifest: Manifest = serde_json::from_value(raw).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&e.to_string())))?;
+        let manifest: Manifest =
+            serde_json::from_value(raw).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&e.to_string())))?;
         let pkg = ModelPackage { dir, manifest };
         validate::check(&pkg.manifest).map_err(|msg| Error::package_file(&pkg.dir, "kino.json", one_line(&msg)))?;
         pkg.check_files(&root)?;
@@ -80,15 +82,27 @@ impl ModelPackage {
             }
         }
         for (file, path) in graphs {
-            let data = external_data_files(&path)
-                .map_err(|e| Error::package_file(&self.dir, file.as_str(), format!("not an ONNX graph ({}); the file is corrupt or not ONNX, re-export it", one_line(&e))))?;
+            let data = external_data_files(&path).map_err(|e| {
+                Error::package_file(
+                    &self.dir,
+                    file.as_str(),
+                    format!("not an ONNX graph ({}); the file is corrupt or not ONNX, re-export it", one_line(&e)),
+                )
+            })?;
             // ONNX Runtime reads external data relative to the graph's folder as named.
             let base = Path::new(file.as_str()).parent().unwrap_or(Path::new(""));
             for name in data {
                 let rel = base.join(&name);
                 let rel = rel.to_string_lossy();
                 if Path::new(&name).is_absolute() {
-                    return Err(Error::package_file(&self.dir, file.as_str(), format!("names external data at the absolute path {:?}; a package may only name files inside its own folder", one_line(&name))));
+                    return Err(Error::package_file(
+                        &self.dir,
+                        file.as_str(),
+                        format!(
+                            "names external data at the absolute path {:?}; a package may only name files inside its own folder",
+                            one_line(&name)
+                        ),
+                    ));
                 }
                 sandbox::resolve(&self.dir, root, &rel, &format!("the external data of {file}"))?;
             }
@@ -126,24 +140,46 @@ impl ModelPackage {
         let path = self.dir.join(&spec.file);
         let profile = if matches!(device, Device::TensorRt(_)) { self.shape_profile(field, spec) } else { None };
         let session = OnnxSession::open(&path, device, opts, profile.as_ref()).map_err(|e| match e {
-            Error::Inference { reason, .. } => Error::package_file(&self.dir, &spec.file, format!("cannot load as an ONNX model ({reason}); the file is corrupt or not ONNX, re-export it")),
+            Error::Inference { reason, .. } => Error::package_file(
+                &self.dir,
+                &spec.file,
+                format!("cannot load as an ONNX model ({reason}); the file is corrupt or not ONNX, re-export it"),
+            ),
             other => other,
         })?;
         for (side, roles, actual) in [("inputs", &spec.inputs, &session.inputs), ("outputs", &spec.outputs, &session.outputs)] {
             for (role, t) in roles {
                 let Some(info) = actual.iter().find(|i| i.name == t.name) else {
                     let names: Vec<&str> = actual.iter().map(|i| i.name.as_str()).collect();
-                    return Err(Error::package_file(&self.dir, &spec.file, format!("field `{field}.{side}.{role}` names {:?}, but the graph's {side} are {names:?}", t.name)));
+                    return Err(Error::package_file(
+                        &self.dir,
+                        &spec.file,
+                        format!("field `{field}.{side}.{role}` names {:?}, but the graph's {side} are {names:?}", t.name),
+                    ));
                 };
-                let want = DType::parse(&t.dtype).ok_or_else(|| Error::package_file(&self.dir, "kino.json", format!("field `{field}.{side}.{role}.dtype`: unknown dtype {:?} (use float32, float16 or int64)", t.dtype)))?;
+                let want = DType::parse(&t.dtype).ok_or_else(|| {
+                    Error::package_file(
+                        &self.dir,
+                        "kino.json",
+                        format!("field `{field}.{side}.{role}.dtype`: unknown dtype {:?} (use float32, float16 or int64)", t.dtype),
+                    )
+                })?;
                 if info.dtype != want {
-                    return Err(Error::package_file(&self.dir, &spec.file, format!("field `{field}.{side}.{role}` says {} but the graph's {:?} is {}", t.dtype, t.name, info.dtype.name())));
+                    return Err(Error::package_file(
+                        &self.dir,
+                        &spec.file,
+                        format!("field `{field}.{side}.{role}` says {} but the graph's {:?} is {}", t.dtype, t.name, info.dtype.name()),
+                    ));
                 }
             }
             // A graph input the manifest does not know would be left unfed.
             if side == "inputs" {
                 if let Some(extra) = actual.iter().find(|i| !roles.values().any(|t| t.name == i.name)) {
-                    return Err(Error::package_file(&self.dir, &spec.file, format!("graph input {:?} is not named in `{field}.inputs`", extra.name)));
+                    return Err(Error::package_file(
+                        &self.dir,
+                        &spec.file,
+                        format!("graph input {:?} is not named in `{field}.inputs`", extra.name),
+                    ));
                 }
             }
         }

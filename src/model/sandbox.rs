@@ -29,7 +29,8 @@ pub fn root(dir: &Path) -> Result<PathBuf> {
 /// no `..`, inside `root` once symlinks are resolved, a regular file. Returns the resolved path.
 /// `what` says where the name came from, for the error (e.g. "field `denoiser.file`").
 pub fn resolve(dir: &Path, root: &Path, name: &str, what: &str) -> Result<PathBuf> {
-    let refuse = |why: &str| Error::package_file(dir, shown(name), format!("{what} {why}; a package may only name files inside its own folder"));
+    let refuse =
+        |why: &str| Error::package_file(dir, shown(name), format!("{what} {why}; a package may only name files inside its own folder"));
     if name.is_empty() {
         return Err(refuse("is empty"));
     }
@@ -45,7 +46,9 @@ pub fn resolve(dir: &Path, root: &Path, name: &str, what: &str) -> Result<PathBu
     }
     let joined = root.join(name);
     let resolved = joined.canonicalize().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::package_file(dir, shown(name), format!("missing ({what}); the package is incomplete, re-export or re-download it")),
+        std::io::ErrorKind::NotFound => {
+            Error::package_file(dir, shown(name), format!("missing ({what}); the package is incomplete, re-export or re-download it"))
+        }
         _ => Error::package_file(dir, shown(name), format!("cannot open ({e})")),
     })?;
     if !resolved.starts_with(root) {

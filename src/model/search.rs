@@ -130,7 +130,8 @@ mod tests {
         let first = d.join("first");
         std::fs::create_dir_all(first.join("some-model")).unwrap();
         std::fs::write(first.join("some-model/kino.json"), b"{}").unwrap();
-        let search = ModelSearch { paths: vec![first.clone()], anchors: vec![d.join("checkout/target/release")], default_model: Some(d.join("x")) };
+        let search =
+            ModelSearch { paths: vec![first.clone()], anchors: vec![d.join("checkout/target/release")], default_model: Some(d.join("x")) };
         let resolved = search.resolve("some-model");
         let default = search.default_model_dir();
         let want = first.canonicalize().unwrap().join("some-model");

@@ -35,7 +35,8 @@ impl TextEncoder {
 
     /// Token ids and mask `[B, L]` -> text embeddings `[B, L, D]`.
     pub fn encode(&self, tokens: &TokenBatch) -> Result<Array3<f32>> {
-        let fail = |reason: String| Error::Inference { component: "text encoder".into(), file: self.session.file.display().to_string(), reason };
+        let fail =
+            |reason: String| Error::Inference { component: "text encoder".into(), file: self.session.file.display().to_string(), reason };
         let (ids, mask) = (tokens.ids.view(), tokens.mask.view());
         let (batch, len) = ids.dim();
         if mask.dim() != (batch, len) {
@@ -43,7 +44,11 @@ impl TextEncoder {
         }
         let ones = Array2::<i64>::ones((batch, len));
         let attend = if self.spec.attend_to_padding { ones.view() } else { mask };
-        let mut out = self.session.run("text encoder", &[(&self.input_ids, Input::i64(ids)), (&self.attention_mask, Input::i64(attend))], &[&self.text_embeds])?;
+        let mut out = self.session.run(
+            "text encoder",
+            &[(&self.input_ids, Input::i64(ids)), (&self.attention_mask, Input::i64(attend))],
+            &[&self.text_embeds],
+        )?;
         let d = self.spec.text_dim;
         let emb = out.remove(0);
         let got = emb.shape().to_vec();

@@ -24,7 +24,16 @@ type Caches = Vec<ArrayD<f32>>;
 impl ChunkGraph {
     /// `field` is e.g. `vae_decoder.first`; the first graph of a clip takes no caches.
     #[allow(clippy::too_many_arguments)]
-    fn load(pkg: &ModelPackage, field: &str, g: &GraphSpec, caches: usize, takes_cache: bool, roles: (&str, &str), device: Device, opts: &RuntimeOptions) -> Result<Self> {
+    fn load(
+        pkg: &ModelPackage,
+        field: &str,
+        g: &GraphSpec,
+        caches: usize,
+        takes_cache: bool,
+        roles: (&str, &str),
+        device: Device,
+        opts: &RuntimeOptions,
+    ) -> Result<Self> {
         let names = |side_inputs: bool, prefix: &str| -> Result<Vec<String>> {
             (0..caches).map(|i| required(pkg, field, g, side_inputs, &format!("{prefix}{i}")).map(str::to_string)).collect()
         };
@@ -61,12 +70,23 @@ struct ChunkGraphs {
 }
 
 impl ChunkGraphs {
-    fn load(pkg: &ModelPackage, field: &str, spec: &VaeSpec, roles: (&str, &str), device: Device, opts: &RuntimeOptions) -> Result<Option<Self>> {
+    fn load(
+        pkg: &ModelPackage,
+        field: &str,
+        spec: &VaeSpec,
+        roles: (&str, &str),
+        device: Device,
+        opts: &RuntimeOptions,
+    ) -> Result<Option<Self>> {
         let VaeSpec::CausalChunks { first, step, first_latent_frames, step_latent_frames, caches } = spec else {
             return Ok(None);
         };
         if *first_latent_frames == 0 || *step_latent_frames == 0 {
-            return Err(Error::package_file(&pkg.dir, "kino.json", format!("field `{field}`: first_latent_frames and step_latent_frames must be at least 1")));
+            return Err(Error::package_file(
+                &pkg.dir,
+                "kino.json",
+                format!("field `{field}`: first_latent_frames and step_latent_frames must be at least 1"),
+            ));
         }
         Ok(Some(ChunkGraphs {
             first: ChunkGraph::load(pkg, &format!("{field}.first"), first, caches.len(), false, roles, device, opts)?,
@@ -81,7 +101,11 @@ impl ChunkGraphs {
         let mut out = Vec::new();
         let mut start = 0;
         while start < latent_total {
-            let (g, n) = if start == 0 { (&self.first, self.first_latent_frames.min(latent_total)) } else { (&self.step, self.step_latent_frames.min(latent_total - start)) };
+            let (g, n) = if start == 0 {
+                (&self.first, self.first_latent_frames.min(latent_total))
+            } else {
+                (&self.step, self.step_latent_frames.min(latent_total - start))
+            };
             out.push((g, start, n));
             start += n;
         }
@@ -114,7 +138,11 @@ impl VaeDecoder {
             VaeSpec::WholeClip { graph, timestep_conditioned, decode_timestep, decode_noise_scale } => {
                 let timestep = if *timestep_conditioned {
                     if !(decode_timestep.is_finite() && (0.0..=1.0).contains(decode_noise_scale)) {
-                        return Err(Error::package_file(&pkg.dir, "kino.json", "field `vae_decoder`: decode_timestep must be a number and decode_noise_scale in [0, 1]"));
+                        return Err(Error::package_file(
+                            &pkg.dir,
+                            "kino.json",
+                            "field `vae_decoder`: decode_timestep must be a number and decode_noise_scale in [0, 1]",
+                        ));
                     }
                     noise_scale = *decode_noise_scale;
                     Some((required(pkg, "vae_decoder", graph, true, "timestep")?.to_string(), *decode_timestep))
@@ -223,7 +251,17 @@ impl VaeEncoder {
                 let mut parts: Vec<Array5<f32>> = Vec::new();
                 for (graph, start, n) in graphs.chunks(self.latent.latent_frames(shape[2] as u32)) {
                     // The first pixel frame of latent frame `l`.
-                    let pixel = |l: usize| if causal { if l == 0 { 0 } else { 1 + t * (l - 1) } } else { t * l };
+                    let pixel = |l: usize| {
+                        if causal {
+                            if l == 0 {
+                                0
+                            } else {
+                                1 + t * (l - 1)
+                            }
+                        } else {
+                            t * l
+                        }
+                    };
                     let (p0, p1) = (pixel(start), pixel(start + n).min(shape[2]));
                     let chunk = latent_frames(frames, p0, p1 - p0);
                     let out = graph.run("VAE encoder", chunk.view(), &mut caches)?;

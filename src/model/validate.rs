@@ -82,7 +82,10 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     }
     range("video.max_size", v.max_size, v.min_size..=*SIZE.end())?;
     if v.size_multiple % l.spatial_compression != 0 {
-        return Err(format!("field `video.size_multiple`: {} must be a multiple of latent.spatial_compression ({})", v.size_multiple, l.spatial_compression));
+        return Err(format!(
+            "field `video.size_multiple`: {} must be a multiple of latent.spatial_compression ({})",
+            v.size_multiple, l.spatial_compression
+        ));
     }
     for (field, size) in [("video.default_width", v.default_width), ("video.default_height", v.default_height)] {
         range(field, size, v.min_size..=v.max_size)?;
@@ -94,7 +97,10 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     range("video.default_frames", v.default_frames, 1..=v.max_frames)?;
     if !v.frames_valid(l, v.default_frames) {
         let rule = if l.causal_first_frame { format!("1 + {}*k", l.temporal_compression) } else { format!("{}*k", l.temporal_compression) };
-        return Err(format!("field `video.default_frames`: {} breaks the frame rule {rule} of latent.temporal_compression", v.default_frames));
+        return Err(format!(
+            "field `video.default_frames`: {} breaks the frame rule {rule} of latent.temporal_compression",
+            v.default_frames
+        ));
     }
     let side = (v.max_size / l.spatial_compression) as u64;
     let latent = c as u64 * l.latent_frames(v.max_frames) as u64 * side * side;

@@ -34,7 +34,10 @@ impl Pipeline {
         self.decode_chunks(latents, seed, &mut |chunk| {
             let (b, c, _, hh, ww) = chunk.dim();
             if (b, c) != (1, 3) {
-                return Err(Error::InvalidRequest(format!("the VAE decoder returned a {:?} output; expected [1, 3, F, H, W]", chunk.shape())));
+                return Err(Error::InvalidRequest(format!(
+                    "the VAE decoder returned a {:?} output; expected [1, 3, F, H, W]",
+                    chunk.shape()
+                )));
             }
             // [1, 3, n, H, W] -> frame k's three planes, in order (each plane one contiguous run).
             for frame in chunk.index_axis(Axis(0), 0).axis_iter(Axis(1)) {
@@ -58,17 +61,26 @@ impl Pipeline {
     /// For parity checks against reference implementations and for tools that want raw output.
     /// With `context` (frames at the request's size), the window continues from them as
     /// `extend` does after a clip, and the output holds the re-decoded context frames first.
-    pub fn generate_raw(&self, req: &GenerateRequest, initial: Option<ArrayView5<'_, f32>>, context: Option<&[RgbFrame]>) -> Result<Array5<f32>> {
+    pub fn generate_raw(
+        &self,
+        req: &GenerateRequest,
+        initial: Option<ArrayView5<'_, f32>>,
+        context: Option<&[RgbFrame]>,
+    ) -> Result<Array5<f32>> {
         req.validate(&self.package)?;
         if req.frames > self.package.manifest.video.max_frames {
-            return Err(Error::InvalidRequest(format!("raw output is one window: at most {} frames", self.package.manifest.video.max_frames)));
+            return Err(Error::InvalidRequest(format!(
+                "raw output is one window: at most {} frames",
+                self.package.manifest.video.max_frames
+            )));
         }
         let shape = self.latent_shape(req);
         if let Some(x) = initial.filter(|x| x.shape() != shape) {
             return Err(Error::InvalidRequest(format!("initial latents of shape {:?}; the request needs {shape:?}", x.shape())));
         }
         let mut ignore = |_: Progress| true;
-        let mut tracker = Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
+        let mut tracker =
+            Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
         let job = self.job(req, context.is_some());
         let prompt = self.encode_prompt(req, &job)?;
         let ctx = match context {
@@ -76,7 +88,10 @@ impl Pipeline {
             Some(frames) => {
                 self.context_mode(req)?;
                 if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-                    return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
+                    return Err(Error::InvalidRequest(format!(
+                        "context frame is {}x{}, the request {}x{}",
+                        f.width, f.height, req.width, req.height
+                    )));
                 }
                 Some(self.encode_context(frames, Placement::After, &mut tracker)?)
             }

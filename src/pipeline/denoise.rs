@@ -39,7 +39,10 @@ impl Pipeline {
         let mode = self.context_mode(req)?;
         // Which latent frames are context, and (latent replacement) their fixed noise.
         if let Some(x) = ctx.filter(|x| x.frames > f) {
-            return Err(Error::InvalidRequest(format!("{} latent frames of context do not fit a window of {f}: give fewer context frames", x.frames)));
+            return Err(Error::InvalidRequest(format!(
+                "{} latent frames of context do not fit a window of {f}: give fewer context frames",
+                x.frames
+            )));
         }
         let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
         let ctx_noise = ctx.map(|_| latent_frames(latents.view(), ctx_frames.start, ctx_frames.len()));
@@ -75,7 +78,8 @@ impl Pipeline {
                     // LTX's image_cond_noise_scale: the clean context, lightly re-noised at each
                     // step (less as the noise level falls), helps motion continue.
                     let level = s * (t / m.scheduler.num_train_timesteps as f32).powi(2);
-                    let eps = Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(context_noise_seed(seed, i), x.latents.len())).map_err(noise_error)?;
+                    let eps = Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(context_noise_seed(seed, i), x.latents.len()))
+                        .map_err(noise_error)?;
                     let noised = Zip::from(&x.latents).and(&eps).map_collect(|&c, &e| c + level * e);
                     context::write_frames(&mut latents, ctx_frames.clone(), noised.view());
                 }
@@ -112,9 +116,13 @@ impl Pipeline {
                 windows[0].run(&ts_buf, |mut x| x.assign(&latents), |v| velocity.assign(&v))?;
                 if prompt.guided {
                     // `velocity` holds the conditional prediction; the unconditional one comes in.
-                    windows[1].run(&ts_buf, |mut x| x.assign(&latents), |u| {
-                        Zip::from(&mut velocity).and(&u).for_each(|c, &u| *c = u + g * (*c - u));
-                    })?;
+                    windows[1].run(
+                        &ts_buf,
+                        |mut x| x.assign(&latents),
+                        |u| {
+                            Zip::from(&mut velocity).and(&u).for_each(|c, &u| *c = u + g * (*c - u));
+                        },
+                    )?;
                 }
             }
             scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;

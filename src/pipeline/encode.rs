@@ -36,7 +36,11 @@ impl Pipeline {
             return Err(Error::Inference {
                 component: "VAE encoder".into(),
                 file: String::new(),
-                reason: format!("latents of shape {:?} for {pixel_frames} frames; expected {} channels and {expect} latent frames", latents.shape(), l.channels),
+                reason: format!(
+                    "latents of shape {:?} for {pixel_frames} frames; expected {} channels and {expect} latent frames",
+                    latents.shape(),
+                    l.channels
+                ),
             });
         }
         context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);

@@ -31,11 +31,11 @@ pub use residency::{ComponentLoad, ComponentSessions};
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use blend::carry_residual;
 use crate::model::manifest::TimestepShape;
 use crate::model::ModelPackage;
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::text::PromptTokenizer;
+use blend::carry_residual;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -69,7 +69,11 @@ impl Tracker<'_> {
             Stage::Denoise => Progress { stage, done: self.steps_done, total: self.steps_total },
             _ => Progress { stage, done: self.frames_done.min(self.frames_total), total: self.frames_total },
         };
-        if (self.callback)(p) { Ok(()) } else { Err(Error::Cancelled) }
+        if (self.callback)(p) {
+            Ok(())
+        } else {
+            Err(Error::Cancelled)
+        }
     }
 }
 
@@ -163,7 +167,10 @@ impl Pipeline {
     fn require_encoder(&self, job: &str) -> Result<()> {
         match self.package.manifest.vae_encoder {
             Some(_) => Ok(()),
-            None => Err(Error::InvalidRequest(format!("model {} has no VAE encoder (vae_encoder in kino.json), which {job} needs", self.package.manifest.name))),
+            None => Err(Error::InvalidRequest(format!(
+                "model {} has no VAE encoder (vae_encoder in kino.json), which {job} needs",
+                self.package.manifest.name
+            ))),
         }
     }
 
@@ -191,7 +198,10 @@ impl Pipeline {
         self.require_encoder("animate")?;
         self.context_mode(req)?;
         if (still.width, still.height) != (req.width, req.height) {
-            return Err(Error::InvalidRequest(format!("the still is {}x{}, the request {}x{}", still.width, still.height, req.width, req.height)));
+            return Err(Error::InvalidRequest(format!(
+                "the still is {}x{}, the request {}x{}",
+                still.width, still.height, req.width, req.height
+            )));
         }
         self.generate_from(req, Some(still), on_progress, on_frame)
     }
@@ -216,7 +226,8 @@ impl Pipeline {
         }
         let first_frames = if single { total } else { m.video.default_frames as usize };
         let chained = if single { 0 } else { self.chain_windows(total - first_frames, ctx_frames, window, true)? };
-        let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
+        let mut tracker =
+            Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
         let job = self.job(req, still.is_some());
         let prompt = self.encode_prompt(req, &job)?;
 

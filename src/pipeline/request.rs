@@ -54,7 +54,10 @@ impl GenerateRequest {
         let v = &m.video;
         if self.frames > v.max_frames {
             if self.frames > MAX_LONG_FRAMES {
-                return Err(Error::InvalidRequest(format!("{} frames is too long: kino makes at most {MAX_LONG_FRAMES} frames in one run", self.frames)));
+                return Err(Error::InvalidRequest(format!(
+                    "{} frames is too long: kino makes at most {MAX_LONG_FRAMES} frames in one run",
+                    self.frames
+                )));
             }
             if m.vae_encoder.is_none() {
                 return Err(Error::InvalidRequest(format!(

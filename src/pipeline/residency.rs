@@ -182,7 +182,8 @@ impl Pipeline {
     pub fn vae_encoder(&self, job: &str) -> Result<Arc<VaeEncoder>> {
         self.require_encoder(job)?;
         self.components.encoder.get(|| {
-            VaeEncoder::load(&self.package, self.device, &self.unbound())?.ok_or_else(|| Error::InvalidRequest(format!("model {} has no VAE encoder", self.package.manifest.name)))
+            VaeEncoder::load(&self.package, self.device, &self.unbound())?
+                .ok_or_else(|| Error::InvalidRequest(format!("model {} has no VAE encoder", self.package.manifest.name)))
         })
     }
 

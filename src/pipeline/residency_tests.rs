@@ -81,7 +81,8 @@ fn frames_match_across_residencies_and_a_cached_prompt_skips_the_text_encoder() 
 fn a_damaged_cache_entry_is_ignored_and_rewritten() {
     let cache = temp("damaged");
     let want = frames(&pipeline(Residency::LowMemory, Some(&cache), None));
-    let entries: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "emb")).collect();
+    let entries: Vec<PathBuf> =
+        std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "emb")).collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     for damage in [|b: &mut Vec<u8>| b[100] ^= 1, |b: &mut Vec<u8>| b.truncate(b.len() / 2)] {
         let mut bytes = std::fs::read(&entries[0]).unwrap();

@@ -102,12 +102,9 @@ pub(crate) fn open_unlinked(tag: &str, what: &str) -> Result<(File, PathBuf)> {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("kino-{tag}-{}-{n}.rgb", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, std::io::Error::new(e.kind(), format!("cannot hold {what} there (set TMPDIR to another folder): {e}"))))?;
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| {
+        Error::io(&path, std::io::Error::new(e.kind(), format!("cannot hold {what} there (set TMPDIR to another folder): {e}")))
+    })?;
     let _ = std::fs::remove_file(&path);
     Ok((file, path))
 }

@@ -32,7 +32,10 @@ impl Pipeline {
             return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
         }
         if let Some(f) = context.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-            return Err(Error::InvalidRequest(format!("context frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
+            return Err(Error::InvalidRequest(format!(
+                "context frame is {}x{}, the request {}x{}",
+                f.width, f.height, req.width, req.height
+            )));
         }
         let (ctx_frames, window) = self.window_layout();
         let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
@@ -47,7 +50,8 @@ impl Pipeline {
                     return Err(Error::InvalidRequest(format!("the clip is too short to extend: it needs at least {t} frames")));
                 }
                 let windows = self.chain_windows(count, n, window, false)?;
-                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                let mut tracker =
+                    Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
                 let tail = context[context.len() - n..].to_vec();
                 self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
             }
@@ -55,12 +59,15 @@ impl Pipeline {
                 let k = self.package.manifest.latent.latent_frames(ctx_frames as u32).max(1);
                 let need = t * k;
                 if context.len() < need {
-                    return Err(Error::InvalidRequest(format!("the clip is too short to extend backwards: it needs at least {need} frames")));
+                    return Err(Error::InvalidRequest(format!(
+                        "the clip is too short to extend backwards: it needs at least {need} frames"
+                    )));
                 }
                 let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx_frames, window))?;
                 let per_window = if causal { 1 + t * (m - 1) } else { t * m };
                 let windows = count.div_ceil(per_window);
-                let mut tracker = Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
+                let mut tracker =
+                    Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
                 // Generated backwards, window by window, so they wait in a spool (memory, then
                 // disk) and are emitted oldest first.
                 let mut made = FrameSpool::new(self.spool_memory);

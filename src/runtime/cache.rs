@@ -70,7 +70,17 @@ fn identity(path: &Path) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt;
     let canonical = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
     let m = std::fs::metadata(&canonical).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(format!("{}\0{}\0{}.{}\0{}.{}\0{}\0{}", canonical.display(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec(), m.ino(), m.dev()))
+    Ok(format!(
+        "{}\0{}\0{}.{}\0{}.{}\0{}\0{}",
+        canonical.display(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.ino(),
+        m.dev()
+    ))
 }
 
 /// The BLAKE3 hash of `files`' names and bytes, from the index when every file's identity is
@@ -190,7 +200,9 @@ pub fn evict(dir: &Path, budget: u64, keep: &Path) {
         }
         if used == SystemTime::UNIX_EPOCH {
             // Data without its graph: a save in progress, or one that died (then stale).
-            let stale = files.iter().all(|f| f.metadata().and_then(|m| m.modified()).is_ok_and(|m| now.duration_since(m).unwrap_or_default() > STALE));
+            let stale = files
+                .iter()
+                .all(|f| f.metadata().and_then(|m| m.modified()).is_ok_and(|m| now.duration_since(m).unwrap_or_default() > STALE));
             if !stale {
                 continue;
             }

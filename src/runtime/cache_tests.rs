@@ -18,7 +18,12 @@ fn tmp(tag: &str) -> PathBuf {
 }
 
 fn opts(cache: &Path, budget: Option<u64>) -> RuntimeOptions {
-    RuntimeOptions { threads: Some(1), optimized_models: OptimizedModels::Dir(cache.to_path_buf()), optimized_budget: budget, ..RuntimeOptions::from_env() }
+    RuntimeOptions {
+        threads: Some(1),
+        optimized_models: OptimizedModels::Dir(cache.to_path_buf()),
+        optimized_budget: budget,
+        ..RuntimeOptions::from_env()
+    }
 }
 
 fn run(s: &OnnxSession, x: &[f32]) -> Vec<f32> {
@@ -28,7 +33,12 @@ fn run(s: &OnnxSession, x: &[f32]) -> Vec<f32> {
 
 /// Entries (graph files) in a cache folder.
 fn graphs(cache: &Path) -> Vec<String> {
-    let mut g: Vec<String> = std::fs::read_dir(cache).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".onnx")).collect();
+    let mut g: Vec<String> = std::fs::read_dir(cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".onnx"))
+        .collect();
     g.sort();
     g
 }
@@ -99,7 +109,8 @@ fn least_recently_used_entries_leave_a_small_budget() {
     assert!(left.contains(&name(&entries[2])), "the newest stays: {left:?}");
     assert!(left.contains(&name(&entries[0])), "the one used again stays: {left:?}");
     assert!(!left.contains(&name(&entries[1])), "the least recently used goes: {left:?}");
-    let total: u64 = std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.file_name() != "index.tsv").map(|e| e.metadata().unwrap().len()).sum();
+    let total: u64 =
+        std::fs::read_dir(&cache).unwrap().flatten().filter(|e| e.file_name() != "index.tsv").map(|e| e.metadata().unwrap().len()).sum();
     assert!(total <= budget, "{total} bytes");
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -113,17 +124,34 @@ fn graphs_with_external_data_of_any_name_load_from_the_cache() {
     }
     let o = opts(&cache, None);
     let x: Vec<f32> = (0..16).map(|i| i as f32 / 8.0 - 1.0).collect();
-    let plain = OnnxSession::open(&d.join("model.onnx"), Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() }, None).unwrap();
+    let plain = OnnxSession::open(
+        &d.join("model.onnx"),
+        Device::Cpu,
+        &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() },
+        None,
+    )
+    .unwrap();
     let want = run(&plain, &x);
     let s = OnnxSession::open(&d.join("model.onnx"), Device::Cpu, &o, None).unwrap();
     let entry = s.optimized_file.clone().expect("graphs with external data are cached");
     assert_eq!(run(&s, &x), want);
     // The entry has its own data file and loads without the source's.
-    let data: Vec<String> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".data")).collect();
+    let data: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".data"))
+        .collect();
     assert_eq!(data.len(), 1, "{data:?}");
     drop(s);
     std::fs::rename(d.join("model.onnx_data"), d.join("elsewhere")).unwrap();
-    let cached = OnnxSession::open(&entry, Device::Cpu, &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() }, None).unwrap();
+    let cached = OnnxSession::open(
+        &entry,
+        Device::Cpu,
+        &RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() },
+        None,
+    )
+    .unwrap();
     assert_eq!(run(&cached, &x), want);
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -110,7 +110,11 @@ impl<R: Read + Seek> Walker<R> {
                 5 => self.skip(4, end)?,
                 2 => {
                     let len = self.varint()?;
-                    let child_end = self.pos.checked_add(len).filter(|&e| e <= end).ok_or_else(|| format!("a field at byte {} runs past its message", self.pos))?;
+                    let child_end = self
+                        .pos
+                        .checked_add(len)
+                        .filter(|&e| e <= end)
+                        .ok_or_else(|| format!("a field at byte {} runs past its message", self.pos))?;
                     if matches!(kind, Kind::Tensor) && field == 13 {
                         if let Some(l) = self.entry(len)? {
                             location = Some(l);

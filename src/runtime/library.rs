@@ -47,7 +47,8 @@ pub fn library_candidates(explicit: Option<&Path>, search: &[PathBuf]) -> Vec<Pa
 fn capi_libraries(lib: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(lib) {
-        let mut pythons: Vec<PathBuf> = rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("python3")).map(|e| e.path()).collect();
+        let mut pythons: Vec<PathBuf> =
+            rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("python3")).map(|e| e.path()).collect();
         pythons.sort();
         for p in pythons {
             out.extend(libraries_in(&p.join("site-packages/onnxruntime/capi")));
@@ -114,10 +115,7 @@ fn load(opts: &RuntimeOptions) -> Result<Loaded> {
         return Err(Error::RuntimeNotFound { searched: searched.join(", ") });
     };
     let builder = ort::init_from(&library).map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
-    let env = builder
-        .with_name("kino")
-        .build()
-        .map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
+    let env = builder.with_name("kino").build().map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
     Ok(Loaded { env, library })
 }
 

@@ -20,7 +20,12 @@ pub(super) fn optimized_dir(device: Device, opts: &RuntimeOptions) -> Option<Pat
 
 /// The cached optimised graph of `file` on `device`, made now if it is not there yet; `None`
 /// where caching does not apply or fails (a read-only or full cache only costs speed).
-pub(super) fn cached_graph(builder: ort::session::builder::SessionBuilder, file: &Path, device: Device, opts: &RuntimeOptions) -> Option<PathBuf> {
+pub(super) fn cached_graph(
+    builder: ort::session::builder::SessionBuilder,
+    file: &Path,
+    device: Device,
+    opts: &RuntimeOptions,
+) -> Option<PathBuf> {
     let dir = optimized_dir(device, opts)?;
     let entry = match cache::entry(&dir, file, device, loaded_library().as_deref()) {
         Ok(e) => e,
@@ -62,7 +67,8 @@ fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, e
     if entry.external {
         let stem = name.strip_suffix(".onnx").unwrap_or(&name);
         let data_name = format!("{stem}.{}.data", cache::unique());
-        builder = builder.with_config_entry("session.optimized_model_external_initializers_file_name", &data_name).map_err(|e| e.to_string())?;
+        builder =
+            builder.with_config_entry("session.optimized_model_external_initializers_file_name", &data_name).map_err(|e| e.to_string())?;
         builder = builder
             .with_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", cache::EXTERNAL_MIN.to_string())
             .map_err(|e| e.to_string())?;

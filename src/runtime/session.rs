@@ -74,7 +74,12 @@ impl OnnxSession {
         let (session, source) = match cached_graph(builder.clone(), file, device, opts) {
             // Already optimised: loading skips the optimisation passes. An entry removed by
             // another process's eviction since is optimised again in memory.
-            Some(path) => match builder.clone().with_optimization_level(GraphOptimizationLevel::Disable).map_err(|e| fail(e.to_string())).and_then(|b| session_from(b, &path)) {
+            Some(path) => match builder
+                .clone()
+                .with_optimization_level(GraphOptimizationLevel::Disable)
+                .map_err(|e| fail(e.to_string()))
+                .and_then(|b| session_from(b, &path))
+            {
                 Ok(s) => (s, Some(path)),
                 Err(e) => {
                     log::warn!("cannot load the cached optimised graph {} ({e}); optimising {} in memory", path.display(), file.display());
@@ -149,7 +154,13 @@ impl OnnxSession {
 
     /// Runs the graph and hands the named float outputs, as views into ONNX Runtime's memory, to
     /// `read`: no copy, no allocation (the denoiser's velocity goes straight into guidance).
-    pub fn run_view<R>(&self, component: &str, inputs: &[(&str, Input<'_>)], outputs: &[&str], read: impl FnOnce(&[OutputView<'_>]) -> Result<R>) -> Result<R> {
+    pub fn run_view<R>(
+        &self,
+        component: &str,
+        inputs: &[(&str, Input<'_>)],
+        outputs: &[&str],
+        read: impl FnOnce(&[OutputView<'_>]) -> Result<R>,
+    ) -> Result<R> {
         let fail = |e: String| Error::Inference { component: component.into(), file: self.file.display().to_string(), reason: e };
         let mut values: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, input) in inputs {

@@ -20,17 +20,14 @@ impl FlowMatchEuler {
             SigmaSchedule::LinspaceTrain => {
                 // Interpolate between the ends of the training schedule, in float64 (numpy).
                 let (sigma_max, sigma_min) = training_sigma_range(cfg);
-                let mut s: Vec<f64> = np_linspace(sigma_max * n_train, sigma_min * n_train, num_steps)
-                    .into_iter()
-                    .map(|t| t / n_train)
-                    .collect();
+                let mut s: Vec<f64> =
+                    np_linspace(sigma_max * n_train, sigma_min * n_train, num_steps).into_iter().map(|t| t / n_train).collect();
                 shift_sigmas(cfg, image_seq_len, &mut s);
                 s.into_iter().map(|x| x as f32).collect()
             }
             SigmaSchedule::Linspace1To1OverN => {
                 // Custom sigmas are cast to float32 first; the shift then runs in float32.
-                let mut s: Vec<f32> =
-                    np_linspace(1.0, 1.0 / num_steps as f64, num_steps).into_iter().map(|x| x as f32).collect();
+                let mut s: Vec<f32> = np_linspace(1.0, 1.0 / num_steps as f64, num_steps).into_iter().map(|x| x as f32).collect();
                 shift_sigmas(cfg, image_seq_len, &mut s);
                 s
             }

@@ -216,7 +216,10 @@ impl SchedulerConfig {
         }
         range("solver_order", self.solver_order, 1..=3)?;
         if self.disable_corrector.len() > DISABLE_CORRECTOR_MAX {
-            return Err(format!("field `scheduler.disable_corrector`: {} entries; at most {DISABLE_CORRECTOR_MAX}", self.disable_corrector.len()));
+            return Err(format!(
+                "field `scheduler.disable_corrector`: {} entries; at most {DISABLE_CORRECTOR_MAX}",
+                self.disable_corrector.len()
+            ));
         }
         if let Some(&step) = self.disable_corrector.iter().find(|&&s| s >= DISABLE_CORRECTOR_MAX) {
             range("disable_corrector[]", step, 0..=DISABLE_CORRECTOR_MAX - 1)?;
@@ -229,7 +232,10 @@ impl SchedulerConfig {
         }
         if self.kind == SchedulerKind::UnipcFlow {
             if self.sigma_schedule == SigmaSchedule::LinearQuadratic {
-                return Err("field `scheduler.sigma_schedule`: \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)".into());
+                return Err(
+                    "field `scheduler.sigma_schedule`: \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)"
+                        .into(),
+                );
             }
             if !self.lower_order_final && self.solver_order > 1 && self.final_sigmas_type == FinalSigmasType::Zero {
                 return Err("field `scheduler.lower_order_final`: false with final_sigmas_type \"zero\" divides by zero on the last \
@@ -259,7 +265,11 @@ pub trait Scheduler: Send {
 /// the length of the sample.
 fn check_step(model_output: &[f32], sample: &[f32], step_index: usize, steps: usize) -> Result<()> {
     if model_output.len() != sample.len() {
-        return Err(Error::InvalidRequest(format!("scheduler step: a model output of {} values for a sample of {}", model_output.len(), sample.len())));
+        return Err(Error::InvalidRequest(format!(
+            "scheduler step: a model output of {} values for a sample of {}",
+            model_output.len(),
+            sample.len()
+        )));
     }
     if step_index >= steps {
         return Err(Error::InvalidRequest(format!("scheduler step {step_index} of a {steps}-step schedule")));

@@ -14,7 +14,9 @@
 
 use std::collections::VecDeque;
 
-use super::{check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType};
+use super::{
+    check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, FinalSigmasType, Scheduler, SchedulerConfig, SigmaSchedule, SolverType,
+};
 use crate::error::Result;
 
 /// diffusers' `UniPCMultistepScheduler` with `use_flow_sigmas=True`,

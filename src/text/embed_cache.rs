@@ -197,7 +197,11 @@ mod tests {
     }
 
     fn tokens(ids: &[i64]) -> TokenBatch {
-        TokenBatch { ids: ndarray::Array2::from_shape_vec((1, ids.len()), ids.to_vec()).unwrap(), mask: ndarray::Array2::ones((1, ids.len())), truncated: vec![] }
+        TokenBatch {
+            ids: ndarray::Array2::from_shape_vec((1, ids.len()), ids.to_vec()).unwrap(),
+            mask: ndarray::Array2::ones((1, ids.len())),
+            truncated: vec![],
+        }
     }
 
     #[test]

@@ -60,9 +60,13 @@ impl PromptTokenizer {
         // as in transformers (`truncation=True, max_length=N`): a long T5 prompt keeps its `</s>`.
         tokenizer.with_padding(None);
         let truncation = tokenizers::TruncationParams { max_length: spec.max_length, ..Default::default() };
-        tokenizer
-            .with_truncation(Some(truncation))
-            .map_err(|e| Error::Tokenizer(format!("{}: max_length {} is too short for this tokenizer's special tokens ({e})", file.display(), spec.max_length)))?;
+        tokenizer.with_truncation(Some(truncation)).map_err(|e| {
+            Error::Tokenizer(format!(
+                "{}: max_length {} is too short for this tokenizer's special tokens ({e})",
+                file.display(),
+                spec.max_length
+            ))
+        })?;
         Ok(PromptTokenizer { tokenizer, spec: spec.clone(), pad_id })
     }
 

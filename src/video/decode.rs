@@ -9,9 +9,9 @@
 use std::io::Read;
 use std::path::Path;
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ff;
 
 use super::{init, verr};
 use crate::error::{Error, Result};
@@ -56,23 +56,34 @@ impl VideoReader {
     pub fn open(path: &Path) -> Result<Self> {
         init()?;
         check_input(path)?;
-        let ictx = ff::format::input(path).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
-        let stream = ictx.streams().best(ff::media::Type::Video).ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?;
+        let ictx =
+            ff::format::input(path).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
+        let stream = ictx
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?;
         let index = stream.index();
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
-        let context = || ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")));
+        let context = || {
+            ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")))
+        };
         // The size the stream declares (0 when unknown), checked before a decoder exists.
         // ffmpeg-next reads a codec context's size only through its encoder view, which opens
         // nothing.
         let declared = context()?.encoder().video().map_err(|e| verr(path, format!("cannot be decoded ({e})")))?;
         check_frame_size(declared.width(), declared.height()).map_err(|m| verr(path, m))?;
         let ctx = context()?;
-        let codec = ff::decoder::find(ctx.id()).ok_or_else(|| verr(path, format!("cannot be decoded: FFmpeg has no decoder for its {:?} video", ctx.id())))?;
+        let codec = ff::decoder::find(ctx.id())
+            .ok_or_else(|| verr(path, format!("cannot be decoded: FFmpeg has no decoder for its {:?} video", ctx.id())))?;
         // FFmpeg refuses a larger frame before allocating it.
         let mut options = ff::Dictionary::new();
         options.set("max_pixels", &MAX_INPUT_PIXELS.to_string());
-        let decoder = ctx.decoder().open_as_with(codec, options).and_then(|d| d.video()).map_err(|e| verr(path, format!("cannot be decoded: unsupported video ({e})")))?;
+        let decoder = ctx
+            .decoder()
+            .open_as_with(codec, options)
+            .and_then(|d| d.video())
+            .map_err(|e| verr(path, format!("cannot be decoded: unsupported video ({e})")))?;
         let mut reader = VideoReader {
             path: path.to_path_buf(),
             ictx,
@@ -154,11 +165,15 @@ impl VideoReader {
         if self.decoded == 0 {
             (self.width, self.height) = (w, h);
         } else if (w, h) != (self.width, self.height) {
-            return Err(verr(&self.path, format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.width, self.height)));
+            return Err(verr(
+                &self.path,
+                format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.width, self.height),
+            ));
         }
         let scaler = match self.scaler.take() {
             Some(s) if s.input().format == format => s,
-            _ => Scaler::get(format, w, h, Pixel::RGB24, w, h, Flags::POINT).map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?,
+            _ => Scaler::get(format, w, h, Pixel::RGB24, w, h, Flags::POINT)
+                .map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?,
         };
         let scaler = self.scaler.insert(scaler);
         let mut rgb = ff::frame::Video::empty();
@@ -167,7 +182,9 @@ impl VideoReader {
         let plane = rgb.data(0);
         let mut data = Vec::with_capacity(row * h as usize);
         for y in 0..h as usize {
-            let line = plane.get(y * stride..y * stride + row).ok_or_else(|| verr(&self.path, "cannot convert its frames to RGB (short scaler output)"))?;
+            let line = plane
+                .get(y * stride..y * stride + row)
+                .ok_or_else(|| verr(&self.path, "cannot convert its frames to RGB (short scaler output)"))?;
             data.extend_from_slice(line);
         }
         RgbFrame::new(w, h, data)
@@ -227,7 +244,16 @@ pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
     while let Some(f) = reader.next_frame()? {
         bytes += f.data.len() as u64;
         if bytes > MAX_DECODED_BYTES {
-            return Err(verr(path, format!("is too long to hold in memory at once ({} frames of {}x{} make over {} MiB)", frames.len() + 1, f.width, f.height, MAX_DECODED_BYTES >> 20)));
+            return Err(verr(
+                path,
+                format!(
+                    "is too long to hold in memory at once ({} frames of {}x{} make over {} MiB)",
+                    frames.len() + 1,
+                    f.width,
+                    f.height,
+                    MAX_DECODED_BYTES >> 20
+                ),
+            ));
         }
         frames.push(f);
     }
@@ -276,7 +302,17 @@ mod tests {
             }
         }
         decoded.sort();
-        let expected = ["anim.gif", "clip.mkv", "clip.mp4", "format-change.ts", "odd-33x17.png", "tiny-1x1.png", "truncated-4k.mkv", "truncated-half.mkv", "truncated.jpg"];
+        let expected = [
+            "anim.gif",
+            "clip.mkv",
+            "clip.mp4",
+            "format-change.ts",
+            "odd-33x17.png",
+            "tiny-1x1.png",
+            "truncated-4k.mkv",
+            "truncated-half.mkv",
+            "truncated.jpg",
+        ];
         assert_eq!(decoded, expected);
         // Sizes the stills declare are the sizes that come back.
         assert_eq!(decode_image(&dir.join("odd-33x17.png")).unwrap().data.len(), 33 * 17 * 3);

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next as ff;
 use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
+use ffmpeg_next as ff;
 
 use super::audio::{AudioCopy, AudioSource};
 use super::output::{format_pattern, write_png_file, Destination, OutputFormat};
@@ -64,7 +64,14 @@ impl VideoEncoder {
                 _ => "%05d.png".to_string(),
             };
             let pending = PendingPath::new(dest)?;
-            return Ok(VideoEncoder { sink: Sink::Png { dir: pending.tmp.clone(), pattern }, pending, width, height, frames: 0, dest: path.to_path_buf() });
+            return Ok(VideoEncoder {
+                sink: Sink::Png { dir: pending.tmp.clone(), pattern },
+                pending,
+                width,
+                height,
+                frames: 0,
+                dest: path.to_path_buf(),
+            });
         }
         init()?;
         if format == OutputFormat::Mp4H264 && (width % 2 != 0 || height % 2 != 0) {
@@ -77,12 +84,16 @@ impl VideoEncoder {
 
     pub fn push(&mut self, frame: &RgbFrame) -> Result<()> {
         if frame.width != self.width || frame.height != self.height || frame.data.len() != (frame.width * frame.height * 3) as usize {
-            return Err(verr(&self.dest, format!("frame is {}x{}, the video is {}x{}", frame.width, frame.height, self.width, self.height)));
+            return Err(verr(
+                &self.dest,
+                format!("frame is {}x{}, the video is {}x{}", frame.width, frame.height, self.width, self.height),
+            ));
         }
         match &mut self.sink {
             Sink::Png { dir, pattern } => {
                 let name = format_pattern(pattern, self.frames as usize);
-                let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone()).ok_or_else(|| verr(&self.dest, "bad frame buffer"))?;
+                let img = image::RgbImage::from_raw(frame.width, frame.height, frame.data.clone())
+                    .ok_or_else(|| verr(&self.dest, "bad frame buffer"))?;
                 write_png_file(&img, &dir.join(&name)).map_err(|e| verr(&self.dest, format!("frame {name}: {e}")))?;
             }
             Sink::Ffmpeg(s) => {
@@ -150,13 +161,21 @@ impl FinishedVideo {
     }
 }
 
-fn open_ffmpeg(tmp: &Path, format: OutputFormat, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> std::result::Result<FfmpegSink, String> {
+fn open_ffmpeg(
+    tmp: &Path,
+    format: OutputFormat,
+    width: u32,
+    height: u32,
+    fps: f64,
+    audio: Option<AudioSource<'_>>,
+) -> std::result::Result<FfmpegSink, String> {
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
         OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
         _ => (ff::codec::Id::FFV1, Pixel::BGRZ),
     };
-    let codec = ff::encoder::find(codec_id).ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264)"))?;
+    let codec =
+        ff::encoder::find(codec_id).ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264)"))?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let mut stream = octx.add_stream(codec).map_err(|e| e.to_string())?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;

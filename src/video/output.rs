@@ -151,7 +151,8 @@ impl Destination {
             Destination::File(p) => absolute(p).is_some_and(|p| p == input),
             Destination::Folder(p) => absolute(p).is_some_and(|p| input.starts_with(p)),
             Destination::Pattern { dir, pattern } => {
-                absolute(dir).is_some_and(|d| input.parent() == Some(d.as_path())) && input.file_name().is_some_and(|n| matches_pattern(&n.to_string_lossy(), pattern))
+                absolute(dir).is_some_and(|d| input.parent() == Some(d.as_path()))
+                    && input.file_name().is_some_and(|n| matches_pattern(&n.to_string_lossy(), pattern))
             }
         }
     }
@@ -164,7 +165,11 @@ fn check_pattern(path: &Path, pattern: &str) -> Result<()> {
     let rest = &pattern[start + 1..];
     let end = rest.find('d').ok_or_else(bad)?;
     let spec = &rest[..end];
-    if !spec.chars().all(|c| c.is_ascii_digit()) || spec.len() > 2 || spec.trim_start_matches('0').parse::<usize>().unwrap_or(0) > 9 || rest[end + 1..].contains('%') {
+    if !spec.chars().all(|c| c.is_ascii_digit())
+        || spec.len() > 2
+        || spec.trim_start_matches('0').parse::<usize>().unwrap_or(0) > 9
+        || rest[end + 1..].contains('%')
+    {
         return Err(bad());
     }
     Ok(())

@@ -77,7 +77,9 @@ impl PendingPath {
     /// extension last so FFmpeg picks the container from it), with stale partials cleared.
     pub(crate) fn new(dest: Destination) -> Result<Self> {
         let (dir, name) = match &dest {
-            Destination::File(p) | Destination::Folder(p) => (parent_of(p), p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+            Destination::File(p) | Destination::Folder(p) => {
+                (parent_of(p), p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            }
             Destination::Pattern { dir, pattern } => (dir.clone(), pattern.clone()),
         };
         let tag = name_tag(&name);
@@ -92,7 +94,8 @@ impl PendingPath {
         if !matches!(pending.dest, Destination::File(_)) {
             std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
             if matches!(pending.dest, Destination::Folder(_)) {
-                std::fs::write(pending.tmp.join(FRAMES_MARKER), b"written by kino; a later kino run may replace this folder\n").map_err(|e| Error::io(&pending.tmp, e))?;
+                std::fs::write(pending.tmp.join(FRAMES_MARKER), b"written by kino; a later kino run may replace this folder\n")
+                    .map_err(|e| Error::io(&pending.tmp, e))?;
             }
         }
         Ok(pending)
@@ -124,7 +127,8 @@ impl PendingPath {
             }
             Destination::Pattern { dir, pattern } => {
                 self.dest.check_replaceable(&dir.join(pattern))?;
-                let mut names: Vec<_> = std::fs::read_dir(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?.flatten().map(|e| e.file_name()).collect();
+                let mut names: Vec<_> =
+                    std::fs::read_dir(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?.flatten().map(|e| e.file_name()).collect();
                 names.sort();
                 let mut moved = Vec::new();
                 for n in names {

@@ -45,11 +45,20 @@ pub fn assert_clean_failure(out: &Output, output: &Path, needle: &str) {
 
 pub fn ffprobe(path: &Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width,height,pix_fmt,nb_read_frames,avg_frame_rate", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,pix_fmt,nb_read_frames,avg_frame_rate",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe is installed (scripts/setup.sh)");
     assert!(out.status.success());
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["streams"][0].clone()
 }
-

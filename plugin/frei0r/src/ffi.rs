@@ -38,7 +38,8 @@ pub struct F0rParamInfo {
 fn kind() -> Kind {
     static KIND: OnceLock<Kind> = OnceLock::new();
     *KIND.get_or_init(|| {
-        let stem = kino_plugin_common::library_file().and_then(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
+        let stem =
+            kino_plugin_common::library_file().and_then(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default();
         Kind::from_file_stem(&stem)
     })
 }
@@ -193,7 +194,14 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
 /// # Safety
 /// As `f0r_update`; only the first input is used.
 #[no_mangle]
-pub unsafe extern "C" fn f0r_update2(instance: *mut c_void, time: c_double, in1: *const u32, _in2: *const u32, _in3: *const u32, outframe: *mut u32) {
+pub unsafe extern "C" fn f0r_update2(
+    instance: *mut c_void,
+    time: c_double,
+    in1: *const u32,
+    _in2: *const u32,
+    _in3: *const u32,
+    outframe: *mut u32,
+) {
     // SAFETY: same contract as f0r_update.
     unsafe { f0r_update(instance, time, in1, outframe) }
 }

@@ -52,7 +52,18 @@ pub struct Instance {
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
         let c_values = vec![std::ffi::CString::default(); kind.params().len()];
-        Instance { kind, width, height, settings: Settings::default(), c_values, history: VecDeque::new(), previous_input: None, seam: None, still: None, job: None }
+        Instance {
+            kind,
+            width,
+            height,
+            settings: Settings::default(),
+            c_values,
+            history: VecDeque::new(),
+            previous_input: None,
+            seam: None,
+            still: None,
+            job: None,
+        }
     }
 
     /// Parameter `index`'s value, if this plugin has that parameter.
@@ -89,7 +100,8 @@ impl Instance {
                     let req = self.settings.request(&p)?;
                     // Read through the window the footage is shown in (the inverse of fit).
                     let fit = self.settings.fit()?.inverse();
-                    let still = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
+                    let still =
+                        from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
                     self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
                 }
                 let (t0, key) = self.still.clone().expect("set above");
@@ -189,7 +201,13 @@ impl Instance {
                 self.history.iter().min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs())).expect("not empty").1.clone()
             })
             .collect();
-        Ok(Seam { time: t_seam, clip_fps, host_step: 1.0 / clip_fps, measured: false, key: JobKey { settings: self.settings.footage(), start: Start::After(ctx) } })
+        Ok(Seam {
+            time: t_seam,
+            clip_fps,
+            host_step: 1.0 / clip_fps,
+            measured: false,
+            key: JobKey { settings: self.settings.footage(), start: Start::After(ctx) },
+        })
     }
 }
 

@@ -105,7 +105,18 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         let d = |i: usize| PARAMS[i].default.to_string();
-        Settings { prompt: d(0), seed: d(1), steps: d(2), guidance: d(3), model: d(4), device: d(5), negative_prompt: d(6), time_unit: d(7), start: d(START), fit: d(FIT) }
+        Settings {
+            prompt: d(0),
+            seed: d(1),
+            steps: d(2),
+            guidance: d(3),
+            model: d(4),
+            device: d(5),
+            negative_prompt: d(6),
+            time_unit: d(7),
+            start: d(START),
+            fit: d(FIT),
+        }
     }
 }
 

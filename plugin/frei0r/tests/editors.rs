@@ -17,12 +17,12 @@ use common::{host, install, repo, run};
 /// Renders an MLT XML project with melt into lossless RGB frames.
 fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
     let out = project.with_extension("mkv");
-    let r = run(host("melt", plugins)
-        .arg("-silent")
-        .arg(project)
-        .arg("-consumer")
-        .arg(format!("avformat:{}", out.display()))
-        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]));
+    let r = run(host("melt", plugins).arg("-silent").arg(project).arg("-consumer").arg(format!("avformat:{}", out.display())).args([
+        "vcodec=ffv1",
+        "pix_fmt=bgra",
+        "mlt_image_format=rgba",
+        "an=1",
+    ]));
     let log = String::from_utf8_lossy(&r.stderr);
     assert!(!log.contains("kino frei0r: error"), "{log}");
     assert!(!log.contains("failed to load"), "every service in the project loads: {log}");
@@ -163,7 +163,15 @@ fn shotcut_filters_name_the_plugin_parameters() {
         // Numbers go to the plugin as strings it parses: never a JavaScript number through set().
         for line in ui.lines().filter(|l| l.contains("filter.set('")) {
             let value = line.split_once(", ").unwrap().1;
-            assert!(value.starts_with('\'') || value.starts_with("String(") || value.starts_with("text") || value.starts_with("devices[") || value.starts_with("fits[") || value.contains("toFixed("), "{name}/ui.qml: {line}");
+            assert!(
+                value.starts_with('\'')
+                    || value.starts_with("String(")
+                    || value.starts_with("text")
+                    || value.starts_with("devices[")
+                    || value.starts_with("fits[")
+                    || value.contains("toFixed("),
+                "{name}/ui.qml: {line}"
+            );
         }
     }
 }

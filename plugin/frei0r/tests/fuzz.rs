@@ -47,7 +47,11 @@ fn parameters() {
         }
     }
     let largest = take_largest_allocation();
-    eprintln!("fuzz frei0r parameters: {n} cases ({accepted} valid requests) in {:.2} s, largest allocation {} KiB", t0.elapsed().as_secs_f64(), largest >> 10);
+    eprintln!(
+        "fuzz frei0r parameters: {n} cases ({accepted} valid requests) in {:.2} s, largest allocation {} KiB",
+        t0.elapsed().as_secs_f64(),
+        largest >> 10
+    );
     assert!(largest <= 64 << 20, "an allocation of {largest} bytes");
     assert!(accepted > 0, "no case made a valid request: the fuzz never reached the request builder's success path");
 }

@@ -36,14 +36,19 @@ fn hostile_packages_never_take_ffmpeg_down() {
     let root = plugins.parent().unwrap().to_path_buf();
     let cases: Vec<(&str, PathBuf, &str)> = vec![
         // Was a 64 GiB allocation inside the host, which catch_unwind cannot catch.
-        ("max_length", hostile_package(&root, "huge-text", |m| m["tokenizer"]["max_length"] = 4294967295u64.into()), "tokenizer.max_length"),
+        (
+            "max_length",
+            hostile_package(&root, "huge-text", |m| m["tokenizer"]["max_length"] = 4294967295u64.into()),
+            "tokenizer.max_length",
+        ),
         ("escape", hostile_package(&root, "escape", |m| m["denoiser"]["file"] = "../../../../etc/passwd".into()), ".."),
         ("absolute", hostile_package(&root, "absolute", |m| m["tokenizer"]["file"] = "/proc/self/environ".into()), "/proc/self/environ"),
         ("zero batch", hostile_package(&root, "zero-batch", |m| m["denoiser"]["max_batch"] = 0.into()), "max_batch"),
     ];
     for (what, pkg, needle) in cases {
         let out_file = root.join(format!("{}.mkv", what.replace(' ', "-")));
-        let params = format!("frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||{}", pkg.display());
+        let params =
+            format!("frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||{}", pkg.display());
         let out = ffmpeg(&plugins).args(["-f", "lavfi", "-i", &params, "-t", "1", "-c:v", "ffv1"]).arg(&out_file).output().unwrap();
         let stderr = survived(&out, what);
         let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("kino frei0r: error:")).collect();
@@ -63,8 +68,10 @@ fn hostile_clips_through_the_filters_never_take_ffmpeg_down() {
     for f in &files {
         for filter in ["kino_extend", "kino_animate"] {
             let out_file = root.join(format!("{filter}.mkv"));
-            let vf = format!("scale=64:64,tpad=stop=4:stop_mode=clone,frei0r=filter_name={filter}:filter_params=a red circle moving left|3|1");
-            let out = ffmpeg(&plugins).arg("-i").arg(f).args(["-t", "4", "-vf", &vf, "-an", "-c:v", "ffv1"]).arg(&out_file).output().unwrap();
+            let vf =
+                format!("scale=64:64,tpad=stop=4:stop_mode=clone,frei0r=filter_name={filter}:filter_params=a red circle moving left|3|1");
+            let out =
+                ffmpeg(&plugins).arg("-i").arg(f).args(["-t", "4", "-vf", &vf, "-an", "-c:v", "ffv1"]).arg(&out_file).output().unwrap();
             let what = format!("{filter} on {}", f.display());
             let stderr = survived(&out, &what);
             if !out.status.success() {

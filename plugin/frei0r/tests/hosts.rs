@@ -10,7 +10,6 @@ mod common;
 
 use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
 
-
 #[test]
 fn the_plugin_holds_no_build_folder_path() {
     let lib = install("paths").join("kino.so");
@@ -53,7 +52,12 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
+    ffmpeg_filter(
+        &plugins,
+        &base,
+        "tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6",
+        &out,
+    );
     let (a, b) = (frames(&base), frames(&out));
     assert_eq!(b.len(), a.len() + 16);
     assert!(a[..] == b[..a.len()], "the clip's frames pass through bit-exactly");
@@ -62,7 +66,18 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     // The same footage as `kino extend` makes from the same context and seed.
     let cli = d.join("cli.mkv");
     // Two windows of 8 frames for the shipped model, chained as kino extend chains them.
-    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "2", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    kino(&[
+        "extend",
+        base.to_str().unwrap(),
+        "--prompt",
+        "a green square moving right",
+        "--seconds",
+        "2",
+        "--seed",
+        "6",
+        "-o",
+        cli.to_str().unwrap(),
+    ]);
     assert!(frames(&cli)[..] == b[..], "the same footage as kino extend");
 
     // Or from an explicit start time (seconds), without tpad's clones.
@@ -154,7 +169,16 @@ fn melt_lists_the_params_and_renders_the_source() {
         .env("FREI0R_PATH", &plugins)
         .args(["-silent", "frei0r.kino", "prompt=a yellow circle moving right", "seed=4", "out=15", "-profile", "square_ntsc", "-consumer"])
         .arg(format!("avformat:{}", out.display()))
-        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "width=64", "height=64", "frame_rate_num=8", "frame_rate_den=1", "an=1"]));
+        .args([
+            "vcodec=ffv1",
+            "pix_fmt=bgra",
+            "mlt_image_format=rgba",
+            "width=64",
+            "height=64",
+            "frame_rate_num=8",
+            "frame_rate_den=1",
+            "an=1",
+        ]));
     let f = frames(&out);
     assert_eq!(f.len(), 16);
     let reference = d.join("ref.mkv");
@@ -164,7 +188,12 @@ fn melt_lists_the_params_and_renders_the_source() {
     // The shipped MLT project renders: two generated clips of 32 frames each.
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mlt/generate.mlt");
     let xml_out = d.join("project.mkv");
-    run(host("melt", &plugins).arg("-silent").arg(&project).arg("-consumer").arg(format!("avformat:{}", xml_out.display())).args(["vcodec=ffv1", "an=1"]));
+    run(host("melt", &plugins)
+        .arg("-silent")
+        .arg(&project)
+        .arg("-consumer")
+        .arg(format!("avformat:{}", xml_out.display()))
+        .args(["vcodec=ffv1", "an=1"]));
     let p = frames(&xml_out);
     assert_eq!((p.len(), p[0].width), (64, 256));
     assert!(!p.iter().any(is_error_frame));
@@ -207,7 +236,20 @@ fn filters_fit_other_aspects_as_kino_extend_does() {
         let vf = format!("tpad=stop_duration=2:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params={params}");
         run(ffmpeg(&plugins).arg("-i").arg(&wide).args(["-vf", &vf, "-c:v", "ffv1"]).arg(&out));
         let cli = d.join(format!("cli-{fit}.mkv"));
-        kino(&["extend", wide.to_str().unwrap(), "--prompt", prompt, "--seconds", "2", "--seed", "16", "--fit", fit, "-o", cli.to_str().unwrap()]);
+        kino(&[
+            "extend",
+            wide.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--seconds",
+            "2",
+            "--seed",
+            "16",
+            "--fit",
+            fit,
+            "-o",
+            cli.to_str().unwrap(),
+        ]);
         let (p, c) = (frames(&out), frames(&cli));
         assert_eq!((p.len(), p[0].width, p[0].height), (n + 16, 128, 64));
         assert!(p == c, "{fit}: the same frames as kino extend --fit {fit}");
@@ -229,7 +271,10 @@ fn ffmpeg_shows_a_library_warning_once() {
     let prompt = "a red circle moving left and a blue square moving up and a green triangle standing still beside a yellow circle";
     let source = format!("frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params={prompt}|3");
     let warnings = |log: &str| {
-        let out = run(ffmpeg(&plugins).env("KINO_LOG", log).args(["-f", "lavfi", "-i", &source, "-t", "3", "-c:v", "ffv1"]).arg(d.join(format!("{log}.mkv"))));
+        let out = run(ffmpeg(&plugins)
+            .env("KINO_LOG", log)
+            .args(["-f", "lavfi", "-i", &source, "-t", "3", "-c:v", "ffv1"])
+            .arg(d.join(format!("{log}.mkv"))));
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         stderr.lines().filter(|l| l.contains("prompt longer")).map(String::from).collect::<Vec<_>>()
     };

@@ -13,8 +13,6 @@ mod common;
 
 use common::{ffmpeg, ffmpeg_filter, frames, install, kino, repo, run, source_and_kino};
 
-
-
 /// The first frame where two clips differ, if any (and whether their lengths match).
 fn first_difference(a: &[RgbFrame], b: &[RgbFrame]) -> Option<usize> {
     a.iter().zip(b).position(|(x, y)| x != y).or((a.len() != b.len()).then_some(a.len().min(b.len())))
@@ -36,9 +34,25 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base = d.join("base.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
     let out = d.join("ext.mkv");
-    ffmpeg_filter(&plugins, &base, "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6", &out);
+    ffmpeg_filter(
+        &plugins,
+        &base,
+        "tpad=stop_duration=4:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6",
+        &out,
+    );
     let cli = d.join("cli.mkv");
-    kino(&["extend", base.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "4", "--seed", "6", "-o", cli.to_str().unwrap()]);
+    kino(&[
+        "extend",
+        base.to_str().unwrap(),
+        "--prompt",
+        "a green square moving right",
+        "--seconds",
+        "4",
+        "--seed",
+        "6",
+        "-o",
+        cli.to_str().unwrap(),
+    ]);
     let (a, b) = (frames(&out), frames(&cli));
     assert_eq!(a.len(), 17 + 32);
     assert_eq!(first_difference(&a, &b), None, "the clip and its 32 new frames (4 windows) are kino extend's");
@@ -48,9 +62,27 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
     let base24 = d.join("base24.mkv");
     kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
     let out24 = d.join("ext24.mkv");
-    ffmpeg_filter(&plugins, &base24, "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2", &out24);
+    ffmpeg_filter(
+        &plugins,
+        &base24,
+        "tpad=stop_duration=6:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|2",
+        &out24,
+    );
     let cli24 = d.join("cli24.mkv");
-    kino(&["extend", base24.to_str().unwrap(), "--prompt", "a green square moving right", "--seconds", "6", "--seed", "6", "--steps", "2", "-o", cli24.to_str().unwrap()]);
+    kino(&[
+        "extend",
+        base24.to_str().unwrap(),
+        "--prompt",
+        "a green square moving right",
+        "--seconds",
+        "6",
+        "--seed",
+        "6",
+        "--steps",
+        "2",
+        "-o",
+        cli24.to_str().unwrap(),
+    ]);
     let (a, b) = (frames(&out24), frames(&cli24));
     assert_eq!(a.len(), 17 + 144);
     assert_eq!(first_difference(&a, &b), None, "144 new frames at 24 fps (48 model frames, 6 windows) are kino extend's");
@@ -70,7 +102,18 @@ fn six_seconds_from_the_animate_filter_are_kino_animates_six_seconds() {
         .args(["-t", "6", "-vf", "frei0r=filter_name=kino_animate:filter_params=a white triangle moving up|9", "-c:v", "ffv1"])
         .arg(&out));
     let cli = d.join("cli.mkv");
-    kino(&["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seconds", "6", "--seed", "9", "-o", cli.to_str().unwrap()]);
+    kino(&[
+        "animate",
+        still.to_str().unwrap(),
+        "--prompt",
+        "a white triangle moving up",
+        "--seconds",
+        "6",
+        "--seed",
+        "9",
+        "-o",
+        cli.to_str().unwrap(),
+    ]);
     let (a, b) = (frames(&out), frames(&cli));
     assert_eq!(a.len(), 48);
     assert_eq!(first_difference(&a, &b), None, "the 48 frames (4 windows) are kino animate's");
@@ -132,7 +175,13 @@ fn footage_seeks_back_from_disk_and_stops_when_dropped() {
     let mut bad = req.clone();
     bad.width = 1000;
     assert!(Footage::start(p.clone(), bad, Start::Text, FootageConfig::default()).is_err(), "a bad request fails at once");
-    let wrong = Footage::start(p.clone(), req.clone(), Start::Still(RgbFrame { width: 8, height: 8, data: vec![0; 192] }), FootageConfig::default()).unwrap();
+    let wrong = Footage::start(
+        p.clone(),
+        req.clone(),
+        Start::Still(RgbFrame { width: 8, height: 8, data: vec![0; 192] }),
+        FootageConfig::default(),
+    )
+    .unwrap();
     let e = wrong.frame(0).unwrap_err().to_string();
     assert!(e.contains("8x8"), "{e}");
     assert_eq!(wrong.frame(5).unwrap_err().to_string(), e, "and stays the answer");

@@ -18,12 +18,17 @@ pub type OfxTime = c_double;
 #[repr(C)]
 pub struct OfxHost {
     pub host: OfxPropertySetHandle,
-    pub fetchSuite: Option<unsafe extern "C" fn(host: OfxPropertySetHandle, suiteName: *const c_char, suiteVersion: c_int) -> *const c_void>,
+    pub fetchSuite:
+        Option<unsafe extern "C" fn(host: OfxPropertySetHandle, suiteName: *const c_char, suiteVersion: c_int) -> *const c_void>,
 }
 
 /// `OfxPluginEntryPoint` (ofxCore.h).
-pub type OfxPluginEntryPoint =
-    unsafe extern "C" fn(action: *const c_char, handle: *const c_void, inArgs: OfxPropertySetHandle, outArgs: OfxPropertySetHandle) -> OfxStatus;
+pub type OfxPluginEntryPoint = unsafe extern "C" fn(
+    action: *const c_char,
+    handle: *const c_void,
+    inArgs: OfxPropertySetHandle,
+    outArgs: OfxPropertySetHandle,
+) -> OfxStatus;
 
 /// `OfxPlugin` (ofxCore.h): one per effect, returned by `OfxGetPlugin`.
 #[repr(C)]
@@ -206,7 +211,8 @@ pub struct OfxImageEffectSuiteV1 {
     pub getPropertySet: unsafe extern "C" fn(OfxImageEffectHandle, *mut OfxPropertySetHandle) -> OfxStatus,
     pub getParamSet: unsafe extern "C" fn(OfxImageEffectHandle, *mut OfxParamSetHandle) -> OfxStatus,
     pub clipDefine: unsafe extern "C" fn(OfxImageEffectHandle, *const c_char, *mut OfxPropertySetHandle) -> OfxStatus,
-    pub clipGetHandle: unsafe extern "C" fn(OfxImageEffectHandle, *const c_char, *mut OfxImageClipHandle, *mut OfxPropertySetHandle) -> OfxStatus,
+    pub clipGetHandle:
+        unsafe extern "C" fn(OfxImageEffectHandle, *const c_char, *mut OfxImageClipHandle, *mut OfxPropertySetHandle) -> OfxStatus,
     pub clipGetPropertySet: unsafe extern "C" fn(OfxImageClipHandle, *mut OfxPropertySetHandle) -> OfxStatus,
     pub clipGetImage: unsafe extern "C" fn(OfxImageClipHandle, OfxTime, *const OfxRectD, *mut OfxPropertySetHandle) -> OfxStatus,
     pub clipReleaseImage: unsafe extern "C" fn(OfxPropertySetHandle) -> OfxStatus,

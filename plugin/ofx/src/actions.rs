@@ -23,7 +23,13 @@ fn status<T>(r: Result<T, OfxStatus>) -> OfxStatus {
     }
 }
 
-pub fn dispatch(kind: Kind, action: &CStr, handle: *mut c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+pub fn dispatch(
+    kind: Kind,
+    action: &CStr,
+    handle: *mut c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     if action == kOfxActionLoad {
         words::install();
         return status(suites::load());

@@ -51,7 +51,9 @@ pub fn detect(inst: &Instance) -> Caps {
         Err(_) => None,
     };
     Caps {
-        host: host.and_then(|p| p.string(kOfxPropLabel, 0).or_else(|_| p.string(kOfxPropName, 0)).ok()).unwrap_or_else(|| "this host".into()),
+        host: host
+            .and_then(|p| p.string(kOfxPropLabel, 0).or_else(|_| p.string(kOfxPropName, 0)).ok())
+            .unwrap_or_else(|| "this host".into()),
         temporal: host_temporal(),
         contexts: host.and_then(|p| strings(&p, kOfxImageEffectPropSupportedContexts)),
         context,

@@ -90,7 +90,9 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     let (side, a, b) = kept(inst, t)?;
     let p = jobs::pipeline(&inst.settings(t)?)?;
     let needed = context_times(inst, &p, side, (a, b))?;
-    inplace::shown(inst, t, &needed, !passes_through(inst, t)?, |frames| generated(inst, t, &move |_: Side, _: f64, _: f64, _: u32, _: u32| Ok(frames.clone())))
+    inplace::shown(inst, t, &needed, !passes_through(inst, t)?, |frames| {
+        generated(inst, t, &move |_: Side, _: f64, _: f64, _: u32, _: u32| Ok(frames.clone()))
+    })
 }
 
 type Context<'a> = dyn Fn(Side, f64, f64, u32, u32) -> Result<Vec<kino::RgbFrame>, String> + 'a;

@@ -9,7 +9,11 @@ use kino::model::ModelPackage;
 /// The output's first frame (its frame range, else 0).
 pub fn first_time(inst: &Instance) -> Result<f64, String> {
     let out = inst.fx.clip(crate::abi::kOfxImageEffectOutputClipName).ok();
-    Ok(out.and_then(|c| c.props.doubles::<2>(crate::abi::kOfxImageEffectPropFrameRange).ok()).map(|r| r[0]).filter(|v| v.is_finite()).unwrap_or(0.0))
+    Ok(out
+        .and_then(|c| c.props.doubles::<2>(crate::abi::kOfxImageEffectPropFrameRange).ok())
+        .map(|r| r[0])
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0))
 }
 
 pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {

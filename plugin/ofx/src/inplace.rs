@@ -102,7 +102,13 @@ fn spans(times: &[i64]) -> String {
 /// What time `t` shows in place. `needed`: the source times (time order) the footage is made
 /// from; `generated`: whether `t` shows footage; `make`: the footage's frame for `t`, from the
 /// needed frames at the model's size.
-pub fn shown(inst: &Instance, t: f64, needed: &[f64], generated: bool, make: impl FnOnce(Vec<RgbFrame>) -> Result<Shown, String>) -> Result<Shown, String> {
+pub fn shown(
+    inst: &Instance,
+    t: f64,
+    needed: &[f64],
+    generated: bool,
+    make: impl FnOnce(Vec<RgbFrame>) -> Result<Shown, String>,
+) -> Result<Shown, String> {
     let settings = inst.settings(t)?;
     let p = jobs::pipeline(&settings)?;
     let req = jobs::request(&p, &settings, 1)?;

@@ -126,7 +126,10 @@ pub fn pipeline(settings: &Settings) -> Result<Arc<Pipeline>, String> {
     crate::words::install();
     let device = settings.device.parse().map_err(|e: Error| e.to_string())?;
     // A host renders many times with one pipeline: every component stays loaded.
-    Pipeline::shared(&model_dir(&settings.model), &kino::RuntimeOptions { device, residency: kino::Residency::KeepLoaded, ..kino::RuntimeOptions::from_env() })
+    Pipeline::shared(
+        &model_dir(&settings.model),
+        &kino::RuntimeOptions { device, residency: kino::Residency::KeepLoaded, ..kino::RuntimeOptions::from_env() },
+    )
 }
 
 /// Frames for `seconds` at the model's rate, by the rule `kino --seconds` uses: the model's

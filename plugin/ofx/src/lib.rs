@@ -90,7 +90,8 @@ macro_rules! plugin {
     };
 }
 
-static PLUGINS: Plugins = Plugins([plugin!(Kind::Generate, entry_generate), plugin!(Kind::Extend, entry_extend), plugin!(Kind::Animate, entry_animate)]);
+static PLUGINS: Plugins =
+    Plugins([plugin!(Kind::Generate, entry_generate), plugin!(Kind::Extend, entry_extend), plugin!(Kind::Animate, entry_animate)]);
 
 /// ofxCore.h: the number of plugins in this binary.
 #[no_mangle]
@@ -113,24 +114,45 @@ unsafe extern "C" fn set_host(host: *mut OfxHost) {
     let _ = catch_unwind(|| suites::set_host(host));
 }
 
-unsafe extern "C" fn entry_generate(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn entry_generate(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: the host's arguments, passed on unchanged under the same contract.
     unsafe { entry(Kind::Generate, action, handle, in_args, out_args) }
 }
 
-unsafe extern "C" fn entry_extend(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn entry_extend(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: as entry_generate.
     unsafe { entry(Kind::Extend, action, handle, in_args, out_args) }
 }
 
-unsafe extern "C" fn entry_animate(action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn entry_animate(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: as entry_generate.
     unsafe { entry(Kind::Animate, action, handle, in_args, out_args) }
 }
 
 /// # Safety
 /// `action` is null or NUL-terminated; the handles are the host's for this action.
-unsafe fn entry(kind: Kind, action: *const c_char, handle: *const c_void, in_args: OfxPropertySetHandle, out_args: OfxPropertySetHandle) -> OfxStatus {
+unsafe fn entry(
+    kind: Kind,
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
     if action.is_null() {
         return kOfxStatErrBadHandle;
     }

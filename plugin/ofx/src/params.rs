@@ -77,7 +77,11 @@ pub fn defaults() -> &'static Defaults {
     D.get_or_init(|| match ModelPackage::load(crate::jobs::model_dir("")) {
         Ok(p) => {
             let m = &p.manifest;
-            Defaults { steps: m.defaults.steps as i32, guidance: m.defaults.guidance as f64, seconds: m.video.default_frames as f64 / m.video.fps }
+            Defaults {
+                steps: m.defaults.steps as i32,
+                guidance: m.defaults.guidance as f64,
+                seconds: m.video.default_frames as f64 / m.video.fps,
+            }
         }
         Err(_) => Defaults { steps: 20, guidance: 4.0, seconds: 2.0 },
     })
@@ -173,7 +177,11 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
     let p = effect.define_param(kOfxParamTypeDouble, FRAME_RATE)?;
-    common(&p, "Frame rate (fps)", "The project's frame rate, for hosts that do not tell plugins (MLT 7.40): set it to the project's. 0: the host's")?;
+    common(
+        &p,
+        "Frame rate (fps)",
+        "The project's frame rate, for hosts that do not tell plugins (MLT 7.40): set it to the project's. 0: the host's",
+    )?;
     double_range(&p, 0.0, 1000.0, (0.0, 120.0), 0.0)?;
     p.set_int(kOfxParamPropDigits, 0, 3)?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;

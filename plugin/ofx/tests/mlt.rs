@@ -30,7 +30,14 @@ fn shuffled(n: i32, seed: u64) -> Vec<i32> {
 
 /// Frames the host sent, in the order of `times`, top row first.
 fn source_frames(src: &Source, times: &[i32]) -> Vec<RgbFrame> {
-    times.iter().map(|&t| RgbFrame { width: src.width, height: src.height, data: src.frames[t as usize].chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect() }).collect()
+    times
+        .iter()
+        .map(|&t| RgbFrame {
+            width: src.width,
+            height: src.height,
+            data: src.frames[t as usize].chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        })
+        .collect()
 }
 
 /// The panel as an MLT user sets it: the prompt, seed and steps, and the project's frame rate
@@ -93,7 +100,12 @@ fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once() {
         let text = &said[0].1;
         match id {
             GENERATE => assert!(text.contains("replaces its input") && text.contains("no generator context"), "{text}"),
-            _ => assert!(text.contains("MLT has no temporal clip access, no source frame range") && text.contains("Start (frame)") && text.contains("in place"), "{text}"),
+            _ => assert!(
+                text.contains("MLT has no temporal clip access, no source frame range")
+                    && text.contains("Start (frame)")
+                    && text.contains("in place"),
+                "{text}"
+            ),
         }
         assert!(text.contains("no frame rate") && text.contains("Set Frame rate (fps) to the project's"), "{id}: {text}");
         assert_eq!(status(&inst), *text, "{id}: the Status line says it too");
@@ -122,7 +134,11 @@ fn mlt_never_draws_over_a_source() {
     let host = Host::load_mlt(plugin_path());
     // A source that is nothing like an error frame or generated footage: a gradient.
     let frames: Vec<RgbFrame> = (0..6u8)
-        .map(|k| RgbFrame { width: 32, height: 24, data: (0..32 * 24).flat_map(|i| [(i % 32 * 8) as u8, (i / 32 * 10) as u8, k * 40]).collect() })
+        .map(|k| RgbFrame {
+            width: 32,
+            height: 24,
+            data: (0..32 * 24).flat_map(|i| [(i % 32 * 8) as u8, (i / 32 * 10) as u8, k * 40]).collect(),
+        })
         .collect();
     let src = source_of(&frames);
     let times = shuffled(6, 3);
@@ -223,9 +239,15 @@ fn mlt_generate_in_a_4_3_frame_is_fitted_never_stretched() {
                 // Pillarbox: the square picture is 96x96 in the middle, 16 px black bars.
                 let inner: Vec<u8> = (0..96).flat_map(|y| f.data[3 * (y * 128 + 16)..3 * (y * 128 + 112)].to_vec()).collect();
                 assert!(inner == want[t as usize].try_resized(96, 96).unwrap().data, "frame {t}: the whole picture, scaled, round");
-                assert!((0..96).all(|y| f.data[3 * y * 128..3 * (y * 128 + 16)].iter().chain(&f.data[3 * (y * 128 + 112)..3 * (y * 128 + 128)]).all(|&v| v == 0)));
+                assert!((0..96).all(|y| f.data[3 * y * 128..3 * (y * 128 + 16)]
+                    .iter()
+                    .chain(&f.data[3 * (y * 128 + 112)..3 * (y * 128 + 128)])
+                    .all(|&v| v == 0)));
             } else {
-                assert!(f.data[..] == want[t as usize].try_resized(128, 128).unwrap().data[3 * 16 * 128..3 * 112 * 128], "frame {t}: the middle rows of the picture at 128x128");
+                assert!(
+                    f.data[..] == want[t as usize].try_resized(128, 128).unwrap().data[3 * 16 * 128..3 * 112 * 128],
+                    "frame {t}: the middle rows of the picture at 128x128"
+                );
             }
         }
     }
@@ -315,7 +337,11 @@ fn mlt_extend_in_place_continues_the_clip_the_same_in_any_order() {
     let s = status(&inst);
     assert!(s.contains("frames 5-16 have not been rendered yet") && s.contains("Play from frame 5"), "{s}");
     drop(inst);
-    assert!(host.log.violations.lock().unwrap().is_empty(), "only the frame rendered is fetched: {:?}", host.log.violations.lock().unwrap());
+    assert!(
+        host.log.violations.lock().unwrap().is_empty(),
+        "only the frame rendered is fetched: {:?}",
+        host.log.violations.lock().unwrap()
+    );
     assert_panel_words(&messages(&host));
     host.unload();
 }
@@ -329,7 +355,18 @@ fn mlt_animate_in_place_starts_from_the_frame_at_start() {
     let clip = png_frames(&seq);
     let reference = d.join("ref");
     let still = seq.join("00004.png");
-    kino(&["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seed", "9", "--steps", "4", "-o", &format!("{}/", reference.display())]);
+    kino(&[
+        "animate",
+        still.to_str().unwrap(),
+        "--prompt",
+        "a white triangle moving up",
+        "--seed",
+        "9",
+        "--steps",
+        "4",
+        "-o",
+        &format!("{}/", reference.display()),
+    ]);
     let want = png_frames(&reference);
     let src = held(&clip, 4); // 21 frames: the animation (17) from frame 4 fits
     let host = Host::load_mlt(plugin_path());

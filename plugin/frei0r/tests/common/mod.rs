@@ -61,7 +61,6 @@ pub fn host(program: &str, plugins: &Path) -> Command {
     c
 }
 
-
 /// Runs the `kino` binary beside the tests on the repository's models.
 pub fn kino(args: &[&str]) {
     run(Command::new(target_dir().join("kino")).env("KINO_MODELS_PATH", repo().join("models")).args(args).arg("-q"));

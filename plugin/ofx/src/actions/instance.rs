@@ -1,7 +1,6 @@
 //! The effect instance an action works on, with the helpers every effect uses, and what the
 //! output shows at a time.
 
-
 use crate::abi::*;
 use crate::jobs::{self, JobKey, Outcome};
 use crate::params;
@@ -41,7 +40,9 @@ impl Pick {
 
 impl Instance {
     pub fn source(&self) -> Result<Clip, String> {
-        self.fx.clip(kOfxImageEffectSimpleSourceClipName).map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
+        self.fx
+            .clip(kOfxImageEffectSimpleSourceClipName)
+            .map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
     }
 
     /// The project's frame rate, frames per second: "Frame rate (fps)" when set, else the
@@ -61,7 +62,11 @@ impl Instance {
 
     /// The source clip's frame range [first, last], in frames.
     pub fn source_range(&self) -> Result<(f64, f64), String> {
-        let r = self.source()?.props.doubles::<2>(kOfxImageEffectPropFrameRange).map_err(|e| format!("the source's frame range (host status {e})"))?;
+        let r = self
+            .source()?
+            .props
+            .doubles::<2>(kOfxImageEffectPropFrameRange)
+            .map_err(|e| format!("the source's frame range (host status {e})"))?;
         Ok((r[0], r[1]))
     }
 

@@ -132,7 +132,8 @@ impl Image {
         let b = p.ints::<4>(kOfxImagePropBounds).map_err(|e| format!("image bounds: status {e}"))?;
         let row_bytes = p.int(kOfxImagePropRowBytes, 0).map_err(|e| format!("image row bytes: status {e}"))? as isize;
         let depth_name = p.string(kOfxImageEffectPropPixelDepth, 0).unwrap_or_default();
-        let depth = Depth::from_name(&depth_name).ok_or_else(|| format!("pixel depth {depth_name:?} is not supported (byte, short or float)"))?;
+        let depth =
+            Depth::from_name(&depth_name).ok_or_else(|| format!("pixel depth {depth_name:?} is not supported (byte, short or float)"))?;
         let comps = p.string(kOfxImageEffectPropComponents, 0).unwrap_or_default();
         if comps.as_bytes() != kOfxImageComponentRGBA.to_bytes() {
             return Err(format!("components {comps:?} are not supported (RGBA only)"));

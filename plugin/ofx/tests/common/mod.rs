@@ -86,7 +86,8 @@ pub fn kino_frames(dir: &Path, args: &[&str]) -> Vec<RgbFrame> {
 
 /// PNG frames of a folder written by `kino ... -o dir/`, in order.
 pub fn png_frames(dir: &Path) -> Vec<RgbFrame> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
     files.sort();
     files.iter().map(|p| kino::video::decode_image(p).unwrap()).collect()
 }
@@ -122,4 +123,3 @@ pub fn render_all(inst: &Instance, times: impl IntoIterator<Item = i32>, dir: Op
         })
         .collect()
 }
-

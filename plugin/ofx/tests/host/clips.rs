@@ -249,7 +249,12 @@ pub(super) unsafe extern "C" fn clip_get_property_set(c: OfxImageClipHandle, out
     kOfxStatOK
 }
 
-pub(super) unsafe extern "C" fn clip_get_image(c: OfxImageClipHandle, time: OfxTime, _region: *const OfxRectD, out: *mut OfxPropertySetHandle) -> OfxStatus {
+pub(super) unsafe extern "C" fn clip_get_image(
+    c: OfxImageClipHandle,
+    time: OfxTime,
+    _region: *const OfxRectD,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: a clip handle this host gave out, whose effect outlives it.
     let Some(c) = (unsafe { (c as *const Clip).as_ref() }) else { return kOfxStatErrBadHandle };
     let e = unsafe { &*c.effect };
@@ -273,7 +278,8 @@ pub(super) unsafe extern "C" fn clip_get_image(c: OfxImageClipHandle, time: OfxT
             return kOfxStatFailed;
         }
         // Outside Render (e.g. InstanceChanged): full scale, bytes.
-        let (scale, depth, negative_rows) = rs.as_ref().map_or(([1.0, 1.0], kOfxBitDepthByte, false), |rs| (rs.scale, rs.depth, rs.negative_rows));
+        let (scale, depth, negative_rows) =
+            rs.as_ref().map_or(([1.0, 1.0], kOfxBitDepthByte, false), |rs| (rs.scale, rs.depth, rs.negative_rows));
         if let Some(rs) = &rs {
             if !rs.needed.iter().any(|(a, b)| time >= a - 1e-9 && time <= b + 1e-9) {
                 e.log.violations.lock().unwrap().push(format!("render at {} fetched source frame {time} outside {:?}", rs.time, rs.needed));

@@ -194,8 +194,15 @@ impl Instance<'_> {
         let bpp = 4 * bytes_per_channel(opts.depth);
         let (w, h) = ((rect.x2 - rect.x1) as usize, (rect.y2 - rect.y1) as usize);
         let output = Buffer::new(w * bpp + 8, h.max(1));
-        *self.effect.render.lock().unwrap() =
-            Some(RenderState { time, scale, depth: opts.depth, negative_rows: opts.negative_rows, output: output.clone(), output_rect: rect, needed });
+        *self.effect.render.lock().unwrap() = Some(RenderState {
+            time,
+            scale,
+            depth: opts.depth,
+            negative_rows: opts.negative_rows,
+            output: output.clone(),
+            output_rect: rect,
+            needed,
+        });
         for c in self.effect.clips.lock().unwrap().iter() {
             c.props.set_strs(kOfxImageEffectPropPixelDepth, &[opts.depth.to_str().unwrap()]);
         }

@@ -99,7 +99,11 @@ pub(super) fn host_props_full() -> Box<PropSet> {
         .int(kOfxImageEffectPropSupportsTiles, 1, &[1])
         .int(kOfxImageEffectPropTemporalClipAccess, 1, &[1])
         .string(kOfxImageEffectPropSupportedComponents, 0, &["OfxImageComponentRGBA"])
-        .string(kOfxImageEffectPropSupportedContexts, 0, &["OfxImageEffectContextGenerator", "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"])
+        .string(
+            kOfxImageEffectPropSupportedContexts,
+            0,
+            &["OfxImageEffectContextGenerator", "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"],
+        )
         .string(kOfxImageEffectPropSupportedPixelDepths, 0, &["OfxBitDepthByte", "OfxBitDepthShort", "OfxBitDepthFloat"])
         .int(kOfxImageEffectPropSupportsMultipleClipDepths, 1, &[0])
         .int(c"OfxImageEffectPropSupportsMultipleClipPARs", 1, &[0])
@@ -202,17 +206,21 @@ impl Host {
         let mut plugins = Vec::new();
         // SAFETY: the two exports ofxCore.h requires, with its signatures.
         let (count, get) = unsafe {
-            let count: libloading::Symbol<unsafe extern "C" fn() -> c_int> = lib.get(b"OfxGetNumberOfPlugins\0").expect("OfxGetNumberOfPlugins exported");
-            let get: libloading::Symbol<unsafe extern "C" fn(c_int) -> *mut OfxPlugin> = lib.get(b"OfxGetPlugin\0").expect("OfxGetPlugin exported");
+            let count: libloading::Symbol<unsafe extern "C" fn() -> c_int> =
+                lib.get(b"OfxGetNumberOfPlugins\0").expect("OfxGetNumberOfPlugins exported");
+            let get: libloading::Symbol<unsafe extern "C" fn(c_int) -> *mut OfxPlugin> =
+                lib.get(b"OfxGetPlugin\0").expect("OfxGetPlugin exported");
             (count(), *get)
         };
-        let supported = if mlt { vec!["OfxImageEffectContextFilter".to_string()] } else { host_props.strs(kOfxImageEffectPropSupportedContexts) };
+        let supported =
+            if mlt { vec!["OfxImageEffectContextFilter".to_string()] } else { host_props.strs(kOfxImageEffectPropSupportedContexts) };
         for i in 0..count {
             // SAFETY: index in range; the struct is the plugin's, valid while loaded.
             let p = unsafe { get(i) };
             assert!(!p.is_null(), "OfxGetPlugin({i}) is null");
-            let (api, version, id) =
-                unsafe { (CStr::from_ptr((*p).pluginApi), (*p).apiVersion, CStr::from_ptr((*p).pluginIdentifier).to_string_lossy().into_owned()) };
+            let (api, version, id) = unsafe {
+                (CStr::from_ptr((*p).pluginApi), (*p).apiVersion, CStr::from_ptr((*p).pluginIdentifier).to_string_lossy().into_owned())
+            };
             assert_eq!(api, kOfxImageEffectPluginApi);
             assert_eq!(version, 1);
             // SAFETY: setHost is mandatory and is the first call (ofxCore.h).
@@ -222,7 +230,9 @@ impl Host {
             let props = if mlt { props.remove(kOfxPluginPropFilePath) } else { props };
             let descriptor = new_effect(props, true, log.clone());
             if !mlt {
-                descriptor.props.set_strs(kOfxPluginPropFilePath, &[binary.parent().unwrap().parent().unwrap().parent().unwrap().to_str().unwrap()]);
+                descriptor
+                    .props
+                    .set_strs(kOfxPluginPropFilePath, &[binary.parent().unwrap().parent().unwrap().parent().unwrap().to_str().unwrap()]);
             }
             ok_or_default(call(p, kOfxActionDescribe, &*descriptor as *const Effect as *const c_void, None, None), "Describe");
             let mut contexts = HashMap::new();
@@ -328,12 +338,21 @@ impl Host {
                 .double(c"OfxImageEffectPropUnmappedFrameRange", 2, &range)
                 .double(c"OfxImageEffectPropUnmappedFrameRate", 1, &[rate])
                 .int(c"OfxImageClipPropContinuousSamples", 1, &[0])
-                .read_only(&[kOfxImageEffectPropPixelDepth, kOfxImageEffectPropFrameRange, kOfxImageEffectPropFrameRate, kOfxImageClipPropConnected]);
+                .read_only(&[
+                    kOfxImageEffectPropPixelDepth,
+                    kOfxImageEffectPropFrameRange,
+                    kOfxImageEffectPropFrameRate,
+                    kOfxImageClipPropConnected,
+                ]);
             // MLT sets no frame range on clips: reading it is an error.
             // Nor a frame rate: MLT (mlt_openfx.c) sets kOfxImageEffectPropFrameRate on the
             // effect instance only.
             let props = if self.mlt {
-                props.remove(kOfxImageEffectPropFrameRange).remove(c"OfxImageEffectPropUnmappedFrameRange").remove(kOfxImageEffectPropFrameRate).remove(c"OfxImageEffectPropUnmappedFrameRate")
+                props
+                    .remove(kOfxImageEffectPropFrameRange)
+                    .remove(c"OfxImageEffectPropUnmappedFrameRange")
+                    .remove(kOfxImageEffectPropFrameRate)
+                    .remove(c"OfxImageEffectPropUnmappedFrameRate")
             } else {
                 props
             };

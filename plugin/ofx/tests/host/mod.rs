@@ -28,18 +28,18 @@ use std::sync::{Arc, Mutex};
 
 use kino_ofx::abi::*;
 
-mod props;
-mod prop_suite;
-mod params;
 mod clips;
-mod suites;
-mod load;
 mod instance;
+mod load;
+mod params;
+mod prop_suite;
+mod props;
+mod suites;
 
-pub use props::*;
-use prop_suite::*;
-pub use params::*;
 pub use clips::*;
-pub use suites::*;
-pub use load::*;
 pub use instance::*;
+pub use load::*;
+pub use params::*;
+use prop_suite::*;
+pub use props::*;
+pub use suites::*;

@@ -70,11 +70,10 @@ pub(super) fn param_props(kind: &str, name: &str) -> Box<PropSet> {
             .int(kOfxParamPropDigits, 1, &[2])
             .string(c"OfxParamPropDoubleType", 1, &["OfxParamDoubleTypePlain"]),
         "OfxParamTypeChoice" => p.int(kOfxParamPropDefault, 1, &[0]).string(kOfxParamPropChoiceOption, 0, &[]),
-        "OfxParamTypeString" => p.string(kOfxParamPropDefault, 1, &[""]).string(kOfxParamPropStringMode, 1, &["OfxParamStringIsSingleLine"]).int(
-            kOfxParamPropStringFilePathExists,
-            1,
-            &[1],
-        ),
+        "OfxParamTypeString" => p
+            .string(kOfxParamPropDefault, 1, &[""])
+            .string(kOfxParamPropStringMode, 1, &["OfxParamStringIsSingleLine"])
+            .int(kOfxParamPropStringFilePathExists, 1, &[1]),
         _ => p,
     }
 }
@@ -88,9 +87,15 @@ pub(super) fn default_value(p: &Param) -> Value {
     }
 }
 
-pub(super) const PARAM_TYPES: [&str; 5] = ["OfxParamTypeInteger", "OfxParamTypeDouble", "OfxParamTypeChoice", "OfxParamTypeString", "OfxParamTypePushButton"];
+pub(super) const PARAM_TYPES: [&str; 5] =
+    ["OfxParamTypeInteger", "OfxParamTypeDouble", "OfxParamTypeChoice", "OfxParamTypeString", "OfxParamTypePushButton"];
 
-pub(super) unsafe extern "C" fn param_define(set: OfxParamSetHandle, kind: *const c_char, name: *const c_char, out: *mut OfxPropertySetHandle) -> OfxStatus {
+pub(super) unsafe extern "C" fn param_define(
+    set: OfxParamSetHandle,
+    kind: *const c_char,
+    name: *const c_char,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: a param set handle this host gave out.
     let Some(set) = (unsafe { (set as *const ParamSet).as_ref() }) else { return kOfxStatErrBadHandle };
     if !set.descriptor {
@@ -105,7 +110,13 @@ pub(super) unsafe extern "C" fn param_define(set: OfxParamSetHandle, kind: *cons
     if params.iter().any(|p| p.name == name) {
         return kOfxStatErrExists;
     }
-    let p = Box::new(Param { any_action_sets: false, props: param_props(&kind, &name), name, kind, value: Mutex::new((Value::None, CString::default())) });
+    let p = Box::new(Param {
+        any_action_sets: false,
+        props: param_props(&kind, &name),
+        name,
+        kind,
+        value: Mutex::new((Value::None, CString::default())),
+    });
     if !out.is_null() {
         // SAFETY: the plugin passes a writable handle pointer.
         unsafe { *out = p.props.handle() };
@@ -197,7 +208,15 @@ thread_local! {
     pub(super) static IN_INSTANCE_CHANGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-pub(super) unsafe extern "C" fn param_set_value(p: OfxParamHandle, a1: usize, _a2: usize, _a3: usize, x0: f64, _x1: f64, _x2: f64) -> OfxStatus {
+pub(super) unsafe extern "C" fn param_set_value(
+    p: OfxParamHandle,
+    a1: usize,
+    _a2: usize,
+    _a3: usize,
+    x0: f64,
+    _x1: f64,
+    _x2: f64,
+) -> OfxStatus {
     // SAFETY: a param handle this host gave out.
     let Some(p) = (unsafe { (p as *const Param).as_ref() }) else { return kOfxStatErrBadHandle };
     if !IN_INSTANCE_CHANGED.with(|c| c.get()) && !p.any_action_sets {
@@ -220,7 +239,15 @@ pub(super) unsafe extern "C" fn param_set_value(p: OfxParamHandle, a1: usize, _a
     kOfxStatOK
 }
 
-pub(super) unsafe extern "C" fn param_set_value_at_time(p: OfxParamHandle, _t: f64, a1: usize, a2: usize, a3: usize, x1: f64, x2: f64) -> OfxStatus {
+pub(super) unsafe extern "C" fn param_set_value_at_time(
+    p: OfxParamHandle,
+    _t: f64,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    x1: f64,
+    x2: f64,
+) -> OfxStatus {
     // No animation here: the value at any time is the value (x1 is the double after the time).
     unsafe { param_set_value(p, a1, a2, a3, x1, x2, 0.0) }
 }

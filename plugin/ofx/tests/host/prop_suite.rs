@@ -65,7 +65,11 @@ pub(super) unsafe fn set_one(h: OfxPropertySetHandle, name: *const c_char, index
     }
 }
 
-pub(super) fn with_prop<T>(h: OfxPropertySetHandle, name: *const c_char, f: impl FnOnce(&Prop) -> Result<T, OfxStatus>) -> Result<T, OfxStatus> {
+pub(super) fn with_prop<T>(
+    h: OfxPropertySetHandle,
+    name: *const c_char,
+    f: impl FnOnce(&Prop) -> Result<T, OfxStatus>,
+) -> Result<T, OfxStatus> {
     // SAFETY: the plugin passes handles this host gave it.
     let set = unsafe { props(h) }?;
     let name = name_of(name)?;
@@ -94,7 +98,12 @@ pub(super) unsafe extern "C" fn prop_set_double(h: OfxPropertySetHandle, n: *con
 pub(super) unsafe extern "C" fn prop_set_int(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: c_int) -> OfxStatus {
     unsafe { set_one(h, n, i, One::Int(v)) }
 }
-pub(super) unsafe extern "C" fn prop_set_pointer_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, v: *const *mut c_void) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_set_pointer_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    v: *const *mut c_void,
+) -> OfxStatus {
     for i in 0..count.max(0) {
         // SAFETY: the plugin passes `count` values.
         let s = unsafe { set_one(h, n, i, One::Ptr(*v.add(i as usize) as usize)) };
@@ -104,7 +113,12 @@ pub(super) unsafe extern "C" fn prop_set_pointer_n(h: OfxPropertySetHandle, n: *
     }
     kOfxStatOK
 }
-pub(super) unsafe extern "C" fn prop_set_string_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, v: *const *const c_char) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_set_string_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    v: *const *const c_char,
+) -> OfxStatus {
     for i in 0..count.max(0) {
         // SAFETY: the plugin passes `count` NUL-terminated strings.
         let s = unsafe { prop_set_string(h, n, i, *v.add(i as usize)) };
@@ -114,7 +128,12 @@ pub(super) unsafe extern "C" fn prop_set_string_n(h: OfxPropertySetHandle, n: *c
     }
     kOfxStatOK
 }
-pub(super) unsafe extern "C" fn prop_set_double_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, v: *const c_double) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_set_double_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    v: *const c_double,
+) -> OfxStatus {
     // A variable-dimension property set with N values has exactly N afterwards.
     let variable = with_prop(h, n, |p| Ok(p.dim == 0)).unwrap_or(false);
     if variable {
@@ -228,7 +247,12 @@ pub(super) unsafe extern "C" fn prop_get_int(h: OfxPropertySetHandle, n: *const 
     })();
     st(r)
 }
-pub(super) unsafe extern "C" fn prop_get_pointer_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, out: *mut *mut c_void) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_get_pointer_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    out: *mut *mut c_void,
+) -> OfxStatus {
     for i in 0..count.max(0) {
         // SAFETY: the plugin passes room for `count` values.
         let s = unsafe { prop_get_pointer(h, n, i, out.add(i as usize)) };
@@ -238,7 +262,12 @@ pub(super) unsafe extern "C" fn prop_get_pointer_n(h: OfxPropertySetHandle, n: *
     }
     kOfxStatOK
 }
-pub(super) unsafe extern "C" fn prop_get_string_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, out: *mut *mut c_char) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_get_string_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    out: *mut *mut c_char,
+) -> OfxStatus {
     for i in 0..count.max(0) {
         // SAFETY: as above.
         let s = unsafe { prop_get_string(h, n, i, out.add(i as usize)) };
@@ -248,7 +277,12 @@ pub(super) unsafe extern "C" fn prop_get_string_n(h: OfxPropertySetHandle, n: *c
     }
     kOfxStatOK
 }
-pub(super) unsafe extern "C" fn prop_get_double_n(h: OfxPropertySetHandle, n: *const c_char, count: c_int, out: *mut c_double) -> OfxStatus {
+pub(super) unsafe extern "C" fn prop_get_double_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    count: c_int,
+    out: *mut c_double,
+) -> OfxStatus {
     for i in 0..count.max(0) {
         // SAFETY: as above.
         let s = unsafe { prop_get_double(h, n, i, out.add(i as usize)) };

@@ -136,7 +136,13 @@ pub(super) fn effect_log(h: *mut c_void) -> Option<Arc<Log>> {
     unsafe { (h as *const Effect).as_ref() }.map(|e| e.log.clone())
 }
 
-pub(super) unsafe extern "C" fn message(h: *mut c_void, kind: *const c_char, _id: *const c_char, format: *const c_char, a0: usize) -> OfxStatus {
+pub(super) unsafe extern "C" fn message(
+    h: *mut c_void,
+    kind: *const c_char,
+    _id: *const c_char,
+    format: *const c_char,
+    a0: usize,
+) -> OfxStatus {
     let (Ok(kind), Ok(format)) = (name_of(kind), name_of(format)) else { return kOfxStatErrValue };
     // This host understands the one format a careful plugin uses, "%s"; anything else is shown
     // as written (a format with directives and no arguments would be the plugin's bug).
@@ -192,8 +198,10 @@ pub(super) unsafe extern "C" fn progress_end(h: *mut c_void) -> OfxStatus {
     progress_log(h, "end".into())
 }
 
-pub(super) static PROGRESS_V1: OfxProgressSuiteV1 = OfxProgressSuiteV1 { progressStart: progress_start_v1, progressUpdate: progress_update, progressEnd: progress_end };
-pub(super) static PROGRESS_V2: OfxProgressSuiteV2 = OfxProgressSuiteV2 { progressStart: progress_start_v2, progressUpdate: progress_update, progressEnd: progress_end };
+pub(super) static PROGRESS_V1: OfxProgressSuiteV1 =
+    OfxProgressSuiteV1 { progressStart: progress_start_v1, progressUpdate: progress_update, progressEnd: progress_end };
+pub(super) static PROGRESS_V2: OfxProgressSuiteV2 =
+    OfxProgressSuiteV2 { progressStart: progress_start_v2, progressUpdate: progress_update, progressEnd: progress_end };
 
 /// paramSetValue calls outside InstanceChanged (must stay 0).
 pub static OUT_OF_ACTION_SETS: AtomicUsize = AtomicUsize::new(0);

@@ -25,7 +25,10 @@ fn ofx_bundle_loads_and_describes_three_effects() {
         // Generate is a filter too, for hosts that offer no generator context (MLT).
         let want: &[&str] = if p.id == GENERATE { &[FILTER, GENERAL, GENERATOR] } else { &[FILTER, GENERAL] };
         assert_eq!(contexts, want, "{}", p.id);
-        assert_eq!(p.descriptor.props.strs(kOfxImageEffectPropSupportedPixelDepths), ["OfxBitDepthByte", "OfxBitDepthShort", "OfxBitDepthFloat"]);
+        assert_eq!(
+            p.descriptor.props.strs(kOfxImageEffectPropSupportedPixelDepths),
+            ["OfxBitDepthByte", "OfxBitDepthShort", "OfxBitDepthFloat"]
+        );
         assert_eq!(p.descriptor.props.ints(kOfxImageEffectPropTemporalClipAccess), [(p.id != GENERATE) as i32], "reads other times");
     }
     // The panel: every param, typed; every numeric one with min/max and display min/max.
@@ -124,7 +127,8 @@ fn ofx_test_host_suites_follow_the_spec() {
 fn the_plugin_holds_no_build_folder_path() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap();
     let build = format!("{}/models", root.display());
-    let libs: Vec<PathBuf> = [target_dir().join("libkino_ofx.so"), target_dir().join("deps/libkino_ofx.so")].into_iter().filter(|p| p.is_file()).collect();
+    let libs: Vec<PathBuf> =
+        [target_dir().join("libkino_ofx.so"), target_dir().join("deps/libkino_ofx.so")].into_iter().filter(|p| p.is_file()).collect();
     assert!(!libs.is_empty(), "libkino_ofx.so not built");
     for lib in libs {
         let bytes = std::fs::read(&lib).unwrap();

@@ -118,7 +118,10 @@ fn ofx_extend_of_a_4_3_clip_reads_and_places_through_fit() {
             .status()
             .unwrap();
         assert!(ok.success());
-        let want = kino_frames(&d.join(format!("after-{choice}")), &["extend", clip.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "16", "--seed", "6", "--steps", "4"]);
+        let want = kino_frames(
+            &d.join(format!("after-{choice}")),
+            &["extend", clip.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "16", "--seed", "6", "--steps", "4"],
+        );
         assert_eq!(want.len(), 33);
 
         let inst = host.instance(EXTEND, FILTER, Some(source_of(&src)));

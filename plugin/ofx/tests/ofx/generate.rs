@@ -24,7 +24,10 @@ fn ofx_generate_matches_kino_generate() {
     let first_ms = t0.elapsed().as_millis();
     let t1 = Instant::now();
     let got = render_all(&inst, 0..17, Some(&out));
-    eprintln!("generate: first frame (generates the clip) {first_ms} ms, then {:.2} ms per frame", t1.elapsed().as_secs_f64() * 1000.0 / 17.0);
+    eprintln!(
+        "generate: first frame (generates the clip) {first_ms} ms, then {:.2} ms per frame",
+        t1.elapsed().as_secs_f64() * 1000.0 / 17.0
+    );
     assert_eq!(first, got[0]);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(as_rgb(g) == *w, "frame {i} differs from kino generate's");
@@ -85,7 +88,10 @@ fn ofx_animate_starts_from_the_chosen_frame() {
     let seq = d.join("seq");
     let clip = kino_frames(&seq, &["generate", "a white triangle standing still", "--seed", "8", "--steps", "4"]);
     let still = seq.join("00004.png");
-    let want = kino_frames(&d.join("ref"), &["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seed", "9", "--steps", "4"]);
+    let want = kino_frames(
+        &d.join("ref"),
+        &["animate", still.to_str().unwrap(), "--prompt", "a white triangle moving up", "--seed", "9", "--steps", "4"],
+    );
 
     let host = Host::load(plugin_path());
     let inst = host.instance(ANIMATE, FILTER, Some(source_of(&clip)));

@@ -55,7 +55,11 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
     assert_eq!(errors.len(), 1, "posted once, not per frame: {msgs:?}");
     assert!(errors[0].1.contains("/nowhere/model"), "{:?}", errors[0]);
     // The fix in the panel's words: the field to set, never the command line's flag.
-    assert!(errors[0].1.contains("set Model package to") && !errors[0].1.contains("--model") && !errors[0].1.contains("kino models"), "{:?}", errors[0]);
+    assert!(
+        errors[0].1.contains("set Model package to") && !errors[0].1.contains("--model") && !errors[0].1.contains("kino models"),
+        "{:?}",
+        errors[0]
+    );
     // The Generate button says so in the status line.
     inst.press("generate");
     match inst.param("status") {
@@ -64,7 +68,9 @@ fn ofx_missing_model_posts_an_error_and_draws_error_frames() {
     }
     drop(inst);
     // Over a source, the same error leaves the footage alone: the source passes through.
-    let clip: Vec<kino::RgbFrame> = (0..3u8).map(|k| kino::RgbFrame { width: 24, height: 16, data: (0..24 * 16 * 3).map(|i| (i as u8).wrapping_mul(7) ^ k).collect() }).collect();
+    let clip: Vec<kino::RgbFrame> = (0..3u8)
+        .map(|k| kino::RgbFrame { width: 24, height: 16, data: (0..24 * 16 * 3).map(|i| (i as u8).wrapping_mul(7) ^ k).collect() })
+        .collect();
     for id in [EXTEND, ANIMATE, GENERATE] {
         let inst = host.instance(id, FILTER, Some(source_of(&clip)));
         set_common(&inst, "a red circle", 1, 4);

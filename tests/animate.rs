@@ -1,0 +1,122 @@
+//! `kino animate` end to end through the binary: the clip starts on the user's image itself.
+
+use std::path::Path;
+use std::process::Command;
+
+use kino::video::decode_video;
+use kino::RgbFrame;
+
+mod common;
+
+use common::*;
+
+fn frames(path: &Path) -> Vec<RgbFrame> {
+    decode_video(path).unwrap().frames
+}
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// The step from the still to the first generated frame is no larger than 2.5 times the median
+/// step between the model's own frames.
+fn assert_seam_is_hidden(f: &[kino::RgbFrame]) {
+    let step = |a: &kino::RgbFrame, b: &kino::RgbFrame| {
+        a.data.iter().zip(&b.data).map(|(&x, &y)| (x as f64 - y as f64).abs()).sum::<f64>() / a.data.len() as f64
+    };
+    let mut steps: Vec<f64> = f[1..].windows(2).map(|w| step(&w[0], &w[1])).collect();
+    steps.sort_by(f64::total_cmp);
+    let (seam, median) = (step(&f[0], &f[1]), steps[steps.len() / 2]);
+    eprintln!("animate seam {seam:.2}, median step {median:.2}");
+    assert!(seam <= 2.5 * median.max(0.5), "seam {seam:.2} against a median step of {median:.2}");
+}
+
+#[test]
+fn animate_starts_from_the_still() {
+    let d = tmpdir("animate");
+    // A still from the model's own world: frame 0 of a generated clip.
+    let seq = d.join("seq");
+    assert_ok(&kino(&["generate", "a magenta triangle standing still", "-o", &format!("{}/", seq.display()), "--seed", "31", "-q"]));
+    let still = seq.join("00000.png");
+    let before = file_bytes(&still);
+    let out = d.join("anim.mkv");
+    assert_ok(&kino(&[
+        "animate",
+        still.to_str().unwrap(),
+        "--prompt",
+        "a magenta triangle moving right",
+        "--seconds",
+        "2",
+        "--seed",
+        "32",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    assert_eq!(file_bytes(&still), before);
+    let f = frames(&out);
+    assert_eq!(f.len(), 17);
+    let image = kino::video::decode_image(&still).unwrap();
+    assert!(f[0] == image, "the first frame is the still itself (lossless output)");
+    assert_seam_is_hidden(&f);
+
+    // A still from outside the model's world (another size of circle, another background): the
+    // clip still starts exactly on it, and its first step is no larger than the model's own.
+    let mut data = Vec::with_capacity(64 * 64 * 3);
+    for y in 0..64i32 {
+        for x in 0..64i32 {
+            let inside = (x - 20) * (x - 20) + (y - 40) * (y - 40) <= 64;
+            data.extend_from_slice(if inside { &[230, 40, 40] } else { &[20, 20, 25] });
+        }
+    }
+    let foreign = kino::RgbFrame::new(64, 64, data).unwrap();
+    let foreign_png = d.join("foreign.png");
+    image::RgbImage::from_raw(64, 64, foreign.data.clone()).unwrap().save(&foreign_png).unwrap();
+    let out = d.join("foreign.mkv");
+    assert_ok(&kino(&[
+        "animate",
+        foreign_png.to_str().unwrap(),
+        "--prompt",
+        "a red circle moving up",
+        "--seconds",
+        "2",
+        "--seed",
+        "33",
+        "--threads",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let f = frames(&out);
+    assert!(f[0] == foreign, "the first frame is the still itself");
+    assert_seam_is_hidden(&f);
+
+    // An odd-sized JPEG: the output keeps its size (lossless mkv); H.264 mp4 says why it cannot.
+    let odd = d.join("odd.jpg");
+    assert!(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&still)
+        .args(["-vf", "scale=101:75"])
+        .arg(&odd)
+        .status()
+        .unwrap()
+        .success());
+    let out = d.join("odd.mkv");
+    assert_ok(&kino(&[
+        "animate",
+        odd.to_str().unwrap(),
+        "--prompt",
+        "a magenta triangle moving right",
+        "--seed",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let s = ffprobe(&out);
+    assert_eq!((s["width"].as_u64(), s["height"].as_u64()), (Some(101), Some(75)));
+    let mp4 = d.join("odd.mp4");
+    let r = kino(&["animate", odd.to_str().unwrap(), "--prompt", "x", "-o", mp4.to_str().unwrap(), "-q"]);
+    assert_clean_failure(&r, &mp4, "even width and height");
+}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up on Debian 12, sourced by run.sh and test.sh:
 # - system packages (FFmpeg's libraries and headers, clang for the bindings, melt for the tests);
-# - ONNX Runtime: the pinned `onnxruntime` wheel alone (no Python dependencies) unpacked under
-#   ~/.cache/kino/ort-<version>, whose libonnxruntime.so kino loads at run time;
+# - ONNX Runtime: the pinned `onnxruntime` wheel alone (no Python dependencies) unpacked into a
+#   pip-less venv under ~/.cache/kino/ort-<version>, whose libonnxruntime.so kino loads at run time;
 # - with KINO_SETUP_EXPORTER=1 (test.sh), the exporter's full Python environment (PyTorch,
 #   diffusers, ...) too, keyed by the hash of exporter/requirements.txt.
 set -euo pipefail
@@ -24,26 +24,28 @@ fi
 # ONNX Runtime for generation: the version the exporter's environment pins, nothing else.
 ORT_VERSION="$(sed -n 's/^onnxruntime==//p' "$ROOT/exporter/requirements.txt")"
 ORT_DIR="$HOME/.cache/kino/ort-$ORT_VERSION"
-ort_lib() { ls "$ORT_DIR"/site-packages/onnxruntime/capi/libonnxruntime.so* 2>/dev/null | head -n1; }
-# A folder from an older layout (a venv) has no site-packages/ here and is replaced.
+ort_lib() { ls "$ORT_DIR"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so* 2>/dev/null | head -n1; }
 if [ ! -f "$ORT_DIR/.complete" ] || [ -z "$(ort_lib)" ]; then
   echo "kino setup: installing ONNX Runtime $ORT_VERSION into $ORT_DIR" >&2
   rm -rf "$ORT_DIR"
-  # The wheel's shared library needs none of its Python dependencies, so the wheel alone is
-  # unpacked into a plain folder: no venv, no resolver, no bytecode. pip comes from the system
-  # (`python3 -m pip`, or the wheel python3-venv ships on Debian); failing both, from a venv.
+  # A venv without pip (half a second, where one with pip takes ten) keeps the layout kino
+  # searches in ~/.cache/kino; the wheel alone is unpacked into it, since its shared library
+  # needs none of its Python dependencies: no resolver, no bytecode. pip comes from the system
+  # (`python3 -m pip`, or the wheel python3-venv ships on Debian), else from ensurepip.
+  python3 -m venv --without-pip "$ORT_DIR"
   PIP=(python3 -m pip)
   if ! python3 -m pip --version >/dev/null 2>&1; then
     PIP_WHEEL="$(ls /usr/share/python-wheels/pip-*.whl 2>/dev/null | head -n1)"
     if [ -n "$PIP_WHEEL" ]; then
       PIP=(python3 "$PIP_WHEEL/pip")
     else
-      python3 -m venv "$ORT_DIR/pip-venv"
-      PIP=("$ORT_DIR/pip-venv/bin/python" -m pip)
+      "$ORT_DIR/bin/python" -m ensurepip -q
+      PIP=("$ORT_DIR/bin/python" -m pip)
     fi
   fi
-  "${PIP[@]}" install -q --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile --only-binary=:all: \
-    --target "$ORT_DIR/site-packages" "onnxruntime==$ORT_VERSION"
+  SITE="$("$ORT_DIR/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  "${PIP[@]}" install -q --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
+    --only-binary=:all: --target "$SITE" "onnxruntime==$ORT_VERSION"
   touch "$ORT_DIR/.complete"
 fi
 ORT_LIB="$(ort_lib)"

@@ -4,25 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use kino::video::decode_video;
 use kino::RgbFrame;
 
 mod common;
 
 use common::*;
-
-fn frames(path: &Path) -> Vec<RgbFrame> {
-    decode_video(path).unwrap().frames
-}
-
-fn file_bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
 
 /// Mean absolute difference across the seam between frames `seam - 1` and `seam`, and the median
 /// frame-to-frame difference inside `inside` (the generated part).

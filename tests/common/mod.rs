@@ -62,3 +62,17 @@ pub fn ffprobe(path: &Path) -> serde_json::Value {
     assert!(out.status.success());
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["streams"][0].clone()
 }
+
+/// Every frame of a video file, decoded as RGB.
+pub fn frames(path: &Path) -> Vec<kino::RgbFrame> {
+    kino::video::decode_video(path).unwrap().frames
+}
+
+pub fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}

@@ -3,8 +3,9 @@
 Two steps, as measured to work for video DiTs: ``torch.export.export`` with explicit ``Dim``s,
 then ``torch.onnx.export`` of the ExportedProgram (dynamo, opset 18). Node ``metadata_props``
 (source locations, stack traces) are stripped: they make files 3-7x larger and carry nothing
-the runtime uses. Graphs over 2 GB are written with external data next to the ``.onnx`` file,
-straight from the exported program's tensors.
+the runtime uses. Graphs with more than 256 MiB of weights are written with external data next to
+the ``.onnx`` file, straight from the exported program's tensors: serialising them into one
+protobuf would hold about five copies of the weights at once (and a protobuf stops at 2 GB).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import onnx
 import torch
 
 OPSET = 18
-# A protobuf file holds at most 2 GB: larger graphs keep their weights in external data.
-EXTERNAL_DATA_BYTES = 2 * 1024 ** 3 - 64 * 1024 ** 2
+# Graphs with more weights than this keep them in external data (see the module docstring).
+EXTERNAL_DATA_BYTES = 256 * 1024 ** 2
 
 
 def strip_metadata(model: onnx.ModelProto) -> None:

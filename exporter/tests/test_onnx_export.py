@@ -1,6 +1,6 @@
-"""Graphs with external data (the path of graphs over 2 GB, forced here on a small one): written
-straight from the exported program, the same graph and outputs as the one-file path, no node
-metadata."""
+"""Graphs with external data (the path of graphs with more than 256 MiB of weights, forced here on
+a small one): written straight from the exported program, the same graph and outputs as the
+one-file path, no node metadata."""
 from __future__ import annotations
 
 import os

@@ -98,6 +98,7 @@ impl Pipeline {
             None => None,
         };
         let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
+        job.denoising_done();
         let mut chunks = Vec::new();
         self.decode_chunks(&latents, req.seed, &mut |chunk| {
             chunks.push(chunk.to_owned());

@@ -22,12 +22,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..onnx_export import EXTERNAL_DATA_BYTES
-
 F32, I64 = "float32", "int64"
-# Weights of one stage in the export dtype: each stage stays one protobuf file, and needs about
-# twice this once ONNX Runtime holds fp16 weights as fp32.
-STAGE_BYTES = EXTERNAL_DATA_BYTES
+# Weights of one stage in the export dtype (the embedding may exceed it alone); ONNX Runtime on CPU
+# holds fp16 weights as fp32, so a stage takes about twice this in memory there.
+STAGE_BYTES = 2 * 1024 ** 3 - 64 * 1024 ** 2
 
 
 @dataclass(frozen=True)

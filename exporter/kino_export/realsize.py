@@ -158,7 +158,7 @@ def write_safetensors(path: str, specs: dict, seed: int) -> int:
                 elif init == "ones":
                     chunk = torch.ones(k, dtype=dtype)
                 else:
-                    chunk = (torch.randn(k, generator=g) * init).to(dtype)
+                    chunk = torch.randn(k, generator=g).mul_(init).to(dtype)
                 f.write(chunk.view(torch.uint8).numpy().data)
         return f.tell()
 

@@ -51,7 +51,7 @@ if [ -e "$WORK" ]; then
 fi
 mkdir -p "$WORK/logs"
 touch "$WORK/.kino-realsize"
-SRC="$WORK/diffusers" PKG="$WORK/package" LOGS="$WORK/logs"
+SRC="$WORK/$FAMILY-realsize" PKG="$WORK/package" LOGS="$WORK/logs"
 export KINO_CACHE_DIR="$WORK/cache" KINO_GRAPH_CACHE_MB=65536
 trap 'echo "real-size-check: failed; logs in $LOGS (remove $WORK when done)" >&2' ERR
 
@@ -92,8 +92,10 @@ timed export "$PYTHON" -m kino_export "$FAMILY" --from "$SRC" --out "$PKG" --dty
 rm -rf "$SRC"  # the real folders are 14-15 GB
 PKG_SIZE="$(du -sh "$PKG" | cut -f1)"
 
+# The shortest clip of more than one latent frame: 1 + the VAE's temporal compression (5 for Wan, 9 for LTX).
+FRAMES="$("$PYTHON" -c 'import json, sys; print(1 + json.load(open(sys.argv[1]))["latent"]["temporal_compression"])' "$PKG/kino.json")"
 # --no-embed-cache: both runs encode the prompt, so cold and warm differ by the graph cache alone.
-GEN=("$KINO" generate "a red circle moving left" --model "$PKG" --size 128x128 --frames 5 --steps 2 --seed 1
+GEN=("$KINO" generate "a red circle moving left" --model "$PKG" --size 128x128 --frames "$FRAMES" --steps 2 --seed 1
      --low-memory --no-embed-cache)
 timed generate-cold "${GEN[@]}" -o "$WORK/cold.mp4"
 timed generate-warm "${GEN[@]}" -o "$WORK/warm.mp4"
@@ -101,7 +103,7 @@ THREADS="$(grep -oE '[0-9]+ threads' "$LOGS/generate-warm.log" | head -n1 | cut 
 
 LOADS="n/a (kino bench has no --low-memory)" STEP="n/a"
 if "$KINO" bench --help | grep -q -- "--low-memory"; then
-  timed bench "$KINO" bench --model "$PKG" --size 128x128 --frames 5 --steps 2 --low-memory --runs 1 --json
+  timed bench "$KINO" bench --model "$PKG" --size 128x128 --frames "$FRAMES" --steps 2 --low-memory --runs 1 --json
   { read -r LOADS; read -r STEP; read -r BENCH_THREADS; } < <("$PYTHON" - "$LOGS/bench.log" <<'EOF'
 import json, sys
 text = open(sys.argv[1]).read()
@@ -122,7 +124,7 @@ LAYERS="${REALSIZE_LAYERS:-real}"
 [ "${REALSIZE_TINY_WIDTHS:-0}" = 1 ] && LAYERS="$LAYERS, tiny widths"
 REPORT="$DIR/$FAMILY-$DTYPE.md"
 {
-  echo "Machine: $(nproc) cores, $MEM RAM; $("$KINO" --version); layers: $LAYERS; generate/bench: 128x128, 5 frames, 2 steps, --low-memory"
+  echo "Machine: $(nproc) cores, $MEM RAM; $("$KINO" --version); layers: $LAYERS; generate/bench: 128x128, $FRAMES frames, 2 steps, --low-memory"
   echo
   echo "| family | dtype | threads | export wall | export peak RSS | package | generate cold (wall / peak RSS) | generate warm (wall / peak RSS) | load (bench) | s/step |"
   echo "|---|---|---|---|---|---|---|---|---|---|"

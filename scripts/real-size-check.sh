@@ -2,15 +2,15 @@
 # Measured real-size numbers: builds a random-weight diffusers folder at the real Wan2.1-T2V-1.3B or
 # LTX-Video 2B configuration (`python -m kino_export realsize`), exports it, deletes the folder,
 # generates a short clip with a cold then a warm optimised-graph cache, runs `kino bench`, and
-# prints a markdown table (also written to $DIR/FAMILY-DTYPE.md). Heavy: ~15 GB folders, tens of GB
-# of RAM for the export; not for CI. See docs/models.md, "Measuring real sizes".
+# prints a markdown table (also written to $DIR/FAMILY-DTYPE.md). Heavy: ~15 GB folders, up to ~60 GB
+# of disk, and the export's memory (docs/models.md); not for CI. See docs/models.md, "Measuring real sizes".
 #
 #   scripts/real-size-check.sh wan|ltx [fp16|fp32] [--keep]
 #
 # Environment: KINO_REALSIZE_DIR (scratch, default ~/.cache/kino/realsize), KINO_BIN (default
 # $CARGO_TARGET_DIR/release/kino or target/release/kino), KINO_PYTHON (the exporter's Python),
 # REALSIZE_LAYERS=N (text encoder and transformer depth, for a quick trial), ORT_DYLIB_PATH.
-# REALSIZE_TINY_WIDTHS=1 uses the test fixtures' widths too (checks the script itself in seconds).
+# REALSIZE_TINY_WIDTHS=1 uses the test fixtures' widths too (checks the script itself in a minute or two).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 

@@ -13,6 +13,7 @@ DEMO = {
     "eval": ("kino_export.demo.evaluate", "main", "score a package's adherence with the kino binary"),
 }
 BENCH = ("kino_export.bench", "main", "time kino vs diffusers vs onnxruntime-Python")
+REALSIZE = ("kino_export.realsize", "main", "random-weight diffusers folder at the real Wan2.1 / LTX-Video size")
 
 
 def _forward(sub, name: str, target: tuple) -> None:
@@ -40,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     for name, target in DEMO.items():
         _forward(demo_sub, name, target)
     _forward(sub, "bench", BENCH)
+    _forward(sub, "realsize", REALSIZE)
     return ap
 
 

@@ -264,7 +264,7 @@ pub(crate) fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
-mod package_tests;
+pub(crate) mod package_tests;
 
 #[cfg(test)]
 mod tests {

@@ -100,3 +100,7 @@ impl TextEncoder {
         Ok(emb)
     }
 }
+
+#[cfg(test)]
+#[path = "text_encoder_tests.rs"]
+mod tests;

@@ -1,0 +1,144 @@
+//! The text encoder's chain on the wan-tiny fixture split in two graphs
+//! (`tests/fixtures/text-stages`), with real sessions.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array3};
+
+use super::TextEncoder;
+use crate::model::package_tests::{load_err, manifest, staged_package};
+use crate::model::ModelPackage;
+use crate::runtime::{Device, RuntimeOptions};
+use crate::text::TokenBatch;
+
+fn opts() -> RuntimeOptions {
+    RuntimeOptions { threads: Some(1), ..RuntimeOptions::from_env() }
+}
+
+/// Two prompts of different lengths, padded to the tokenizer's `max_length`.
+fn tokens(pkg: &ModelPackage) -> TokenBatch {
+    let len = pkg.manifest.tokenizer.max_length;
+    let mut ids = Array2::<i64>::zeros((2, len));
+    let mut mask = Array2::<i64>::zeros((2, len));
+    for (b, n) in [(0, 5.min(len)), (1, 2.min(len))] {
+        for l in 0..n {
+            (ids[[b, l]], mask[[b, l]]) = (3 + (7 * l + b) as i64 % 40, 1);
+        }
+    }
+    TokenBatch { ids, mask, truncated: vec![] }
+}
+
+fn max_abs_diff(a: &Array3<f32>, b: &Array3<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn one_graph_embeddings() -> (ModelPackage, Array3<f32>) {
+    let one = ModelPackage::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fixtures/wan-tiny")).unwrap();
+    let want = TextEncoder::load(&one, Device::Cpu, &opts()).unwrap().encode(&tokens(&one)).unwrap();
+    (one, want)
+}
+
+fn write_manifest(pkg: &Path, m: &serde_json::Value) {
+    std::fs::write(pkg.join("kino.json"), serde_json::to_vec_pretty(m).unwrap()).unwrap();
+}
+
+fn cleanup(pkg: &PathBuf) {
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn a_staged_encoder_matches_the_one_graph_encoder_eager_and_streaming() {
+    let (one, want) = one_graph_embeddings();
+    let dir = staged_package("te-stages");
+    let pkg = ModelPackage::load(&dir).unwrap();
+    assert_eq!(pkg.manifest.text_encoder.stages.len(), 1);
+    let t = tokens(&one);
+
+    let eager = TextEncoder::load(&pkg, Device::Cpu, &opts()).unwrap();
+    assert_eq!(eager.sessions().len(), 2, "every graph opened up front");
+    let e = eager.encode(&t).unwrap();
+    assert!(max_abs_diff(&e, &want) <= 1e-5, "eager: {}", max_abs_diff(&e, &want));
+    assert_eq!(eager.opening_s(), 0.0);
+
+    let streaming = TextEncoder::streaming(&pkg, Device::Cpu, &opts());
+    assert!(streaming.sessions().is_empty() && streaming.is_streaming());
+    let s = streaming.encode(&t).unwrap();
+    assert!(max_abs_diff(&s, &want) <= 1e-5, "streaming: {}", max_abs_diff(&s, &want));
+    assert!(streaming.sessions().is_empty(), "no session is kept after an encode");
+    assert!(streaming.opening_s() > 0.0, "the graphs were opened inside encode");
+    assert_eq!(s, streaming.encode(&t).unwrap(), "a second encode opens them again, same values");
+    cleanup(&dir);
+}
+
+/// A later graph may take an earlier graph's output under another role name and replace a
+/// value: the last stage run twice, the second time reading `text_embeds` back.
+#[test]
+fn outputs_replace_values_of_the_same_role() {
+    let (one, want) = one_graph_embeddings();
+    let dir = staged_package("te-replace");
+    let mut m = manifest(&dir);
+    let mut again = m["text_encoder"]["stages"][0].clone();
+    let hidden = again["inputs"]["hidden_states"].take();
+    again["inputs"].as_object_mut().unwrap().remove("hidden_states");
+    again["inputs"]["text_embeds"] = hidden;
+    m["text_encoder"]["stages"].as_array_mut().unwrap().push(again);
+    write_manifest(&dir, &m);
+    let pkg = ModelPackage::load(&dir).unwrap();
+    let s = TextEncoder::streaming(&pkg, Device::Cpu, &opts()).encode(&tokens(&one)).unwrap();
+    // The fixture's last stage is idempotent on its own output (masking is).
+    assert!(max_abs_diff(&s, &want) <= 1e-5, "{}", max_abs_diff(&s, &want));
+    cleanup(&dir);
+}
+
+#[test]
+fn chain_errors_name_the_field_before_any_session() {
+    let dir = staged_package("te-errors");
+    let original = manifest(&dir);
+    let stage = original["text_encoder"]["stages"][0].clone();
+    type Edit = fn(&mut serde_json::Value, &serde_json::Value);
+    let cases: [(Edit, &str); 5] = [
+        (
+            |m, stage| {
+                let mut extra = stage.clone();
+                extra["inputs"]["pooled"] = serde_json::json!({"name": "pooled", "dtype": "float32"});
+                m["text_encoder"]["stages"].as_array_mut().unwrap().push(extra);
+            },
+            "field `text_encoder.stages[1].inputs.pooled`: no earlier graph outputs the role `pooled`",
+        ),
+        (
+            |m, _| {
+                let out = m["text_encoder"]["stages"][0]["outputs"]["text_embeds"].take();
+                m["text_encoder"]["stages"][0]["outputs"] = serde_json::json!({ "embeds": out });
+            },
+            "field `text_encoder.stages[0].outputs` lacks the role `text_embeds`",
+        ),
+        (
+            |m, _| {
+                m["text_encoder"]["inputs"].as_object_mut().unwrap().remove("input_ids");
+            },
+            "field `text_encoder.inputs` lacks the role `input_ids`",
+        ),
+        (
+            |m, _| m["text_encoder"]["stages"][0]["inputs"]["attention_mask"]["dtype"] = "float32".into(),
+            "field `text_encoder.stages[0].inputs.attention_mask.dtype`: \"float32\", but the value of role `attention_mask` is int64",
+        ),
+        (
+            |m, _| m["text_encoder"]["stages"][0]["file"] = "text_encoder_9.onnx".into(),
+            "text_encoder_9.onnx: missing (field `text_encoder.stages[0].file`)",
+        ),
+    ];
+    for (edit, want) in cases {
+        let mut m = original.clone();
+        edit(&mut m, &stage);
+        write_manifest(&dir, &m);
+        let e = load_err(&dir);
+        assert!(e.contains(want), "{e}\nwanted: {want}");
+    }
+    // The stage's own file gone: named by its field before anything is opened.
+    write_manifest(&dir, &original);
+    std::fs::remove_file(dir.join(stage["file"].as_str().unwrap())).unwrap();
+    let e = load_err(&dir);
+    assert!(e.contains("field `text_encoder.stages[0].file`") && e.contains("missing"), "{e}");
+    cleanup(&dir);
+}

@@ -235,6 +235,27 @@ mod tests {
     }
 
     #[test]
+    fn the_key_covers_every_graph_of_the_chain() {
+        let dir = temp("chain");
+        let store = EmbeddingStore::new(dir.join("cache"), DEFAULT_BUDGET);
+        let te = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes/text_encoder.onnx");
+        let stage = dir.join("text_encoder_1.onnx");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&te, &stage).unwrap();
+        let key = |graphs: &[PathBuf]| store.key(graphs, Device::Cpu, None, "spec", &tokens(&[1, 2])).unwrap();
+        let (one, two) = (key(&[te.clone()]), key(&[te.clone(), stage.clone()]));
+        assert_ne!(one, two, "a second graph changes the key");
+        assert_eq!(two, key(&[te.clone(), stage.clone()]));
+        // The later stage's content changes: another key.
+        let mut bytes = std::fs::read(&stage).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&stage, &bytes).unwrap();
+        assert_ne!(two, key(&[te, stage]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn the_folder_keeps_to_its_budget_least_recently_used_first() {
         let dir = temp("budget");
         let e = Array3::<f32>::zeros((1, 16, 16)); // 1 KiB of values

@@ -29,7 +29,8 @@ impl TextEncoder {
     /// Opens every graph of the chain now and keeps them: the fastest encodes, the most memory.
     pub fn load(pkg: &ModelPackage, device: Device, opts: &RuntimeOptions) -> Result<Self> {
         let mut enc = TextEncoder::streaming(pkg, device, opts);
-        enc.sessions = pkg.manifest.text_encoder.chain().iter().map(|(field, g)| pkg.open_graph(field, g, device, opts)).collect::<Result<_>>()?;
+        enc.sessions =
+            pkg.manifest.text_encoder.chain().iter().map(|(field, g)| pkg.open_graph(field, g, device, opts)).collect::<Result<_>>()?;
         enc.streaming = false;
         Ok(enc)
     }

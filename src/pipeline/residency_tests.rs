@@ -158,7 +158,8 @@ fn low_memory_estimates_the_largest_text_encoder_graph() {
             std::fs::File::create(dir.join(format!("{file}.data"))).unwrap().set_len(bytes).unwrap();
         }
         let req = GenerateRequest::defaults_for(&pkg, "x");
-        let e = (req.estimated_memory_as(&pkg, 0, false, Residency::LowMemory), req.estimated_memory_as(&pkg, 0, false, Residency::KeepLoaded));
+        let e =
+            (req.estimated_memory_as(&pkg, 0, false, Residency::LowMemory), req.estimated_memory_as(&pkg, 0, false, Residency::KeepLoaded));
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
         e
     };

@@ -50,7 +50,14 @@ impl EmbeddingStore {
     /// The key of `tokens` encoded by the chain of graphs `graphs` (in run order) on `device`
     /// with `library`; `settings` holds whatever else of the package changes the output (its
     /// text-encoder spec). `None` when a graph cannot be read (the load will say why).
-    pub fn key(&self, graphs: &[PathBuf], device: Device, library: Option<&Path>, settings: &str, tokens: &TokenBatch) -> Option<EmbeddingKey> {
+    pub fn key(
+        &self,
+        graphs: &[PathBuf],
+        device: Device,
+        library: Option<&Path>,
+        settings: &str,
+        tokens: &TokenBatch,
+    ) -> Option<EmbeddingKey> {
         let mut h = blake3::Hasher::new();
         for graph in graphs {
             let entry = match cache::entry(&self.dir, graph, device, library) {

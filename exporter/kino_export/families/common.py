@@ -28,11 +28,21 @@ class Components:
         self.name = name
         self.description = description
         self.tiny = tiny
+        self.text_stages = None  # None: as many text-encoder graphs as its size needs (text_stages.plan)
+        self.text_plan = None    # (stages, shares_position_bias) once a staged encoder is exported
 
     def get(self, part: str) -> nn.Module:
         if part not in self._loaded:
             self._loaded[part] = self._sources[part]().eval()
         return self._loaded[part]
+
+    def partial(self, part: str, only) -> nn.Module:
+        """The part with just the weights ``only(name)`` accepts read (the rest on the meta device),
+        not kept; a part given as a module comes whole."""
+        source = self._sources[part]
+        if isinstance(source, nn.Module):
+            return source.eval()
+        return source(only=only).eval()
 
     def release(self, part: str) -> None:
         if not isinstance(self._sources[part], nn.Module) and self._loaded.pop(part, None) is not None:

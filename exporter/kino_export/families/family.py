@@ -10,14 +10,28 @@ before the next one loads, then kino.json from the facts.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import warnings
 
 from .. import manifest as kino_manifest
 from .. import onnx_export
 from ..onnx_export import check_graph
+from . import text_stages
 from .common import Components, package_folder
 from .loading import DTYPES
+
+
+def _stages(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of graphs (1 or more) or auto")
+    return n
 
 
 class Family:
@@ -77,6 +91,8 @@ class Family:
             todo = [g for g in part_graphs if g in graphs]
             if not todo:
                 continue
+            if part == "text_encoder" and self.export_text_stages(comp, folder, paths, check):
+                continue
             self.facts(comp, part)
             for g in todo:
                 module, args, dyn = self.graph_spec(comp, g)
@@ -88,12 +104,43 @@ class Family:
             comp.release(part)
         return paths
 
+    def export_text_stages(self, comp: Components, folder: str, paths: dict, check: bool) -> bool:
+        """A text encoder too large for one graph as a chain of stages (``text_stages``), each
+        read, exported and released on its own; False when one graph will do."""
+        skeleton = comp.partial("text_encoder", lambda name: False)
+        stages = text_stages.plan(skeleton, comp.text_stages)
+        if len(stages) == 1:
+            return False
+        shared = text_stages.shares_position_bias(skeleton)
+        comp.facts.setdefault("text_encoder", self.read_facts("text_encoder", skeleton))
+        del skeleton
+        for stage in stages:
+            module = comp.partial("text_encoder", text_stages.needs(stage))
+            wrapper, args, dyn = text_stages.graph_spec(module, stage)
+            io = text_stages.graph_io(stage, shared)
+            path = os.path.join(folder, f"{stage.graph}.onnx")
+            paths[stage.graph] = onnx_export.export(wrapper, args, path, [e[1] for e in io["inputs"]],
+                                                    [e[1] for e in io["outputs"]], dyn)
+            del module, wrapper, args
+            gc.collect()
+            if check:
+                check_graph(path, io)
+        comp.text_plan = (stages, shared)
+        return True
+
+    def package_manifest(self, comp: Components, max_length: int) -> dict:
+        """kino.json: the family's, with a staged text encoder's chain when there is one."""
+        m = self.manifest(comp, max_length)
+        if comp.text_plan is not None:
+            m["text_encoder"].update(text_stages.manifest_block(*comp.text_plan))
+        return m
+
     def export_package(self, comp: Components, out: str, max_length: int) -> str:
         """Write the package into a temp folder beside ``out`` and move it into place at the end."""
         with package_folder(out) as tmp:
             comp.write_tokenizer(os.path.join(tmp, "tokenizer.json"))
             self.export_graphs(comp, tmp)
-            kino_manifest.write(tmp, self.manifest(comp, max_length))
+            kino_manifest.write(tmp, self.package_manifest(comp, max_length))
         return out
 
     # -- command line ----------------------------------------------------------------------------
@@ -108,6 +155,10 @@ class Family:
                                     ("transformer", "transformer (denoiser)", "--dtype"), ("vae", "VAE", vae_default)):
             ap.add_argument(f"--{flag}-dtype", choices=tuple(DTYPES), default=None,
                             help=f"dtype of the {part} (default {default})")
+        ap.add_argument("--text-encoder-stages", type=_stages, default=None, metavar="N|auto",
+                        help="export the text encoder as a chain of N graphs that kino runs one at a time, so a "
+                             "large encoder never needs its whole weights in memory (default auto: as many as keep "
+                             "each graph's weights under 2 GB; 1 for small encoders)")
         ap.add_argument("--tiny", action="store_true", help="tiny random-weight components instead of --from")
         ap.add_argument("--max-length", type=int, default=None,
                         help=f"tokenizer max_length (default {self.REAL_MAX_LENGTH}; --tiny {self.TINY_MAX_LENGTH})")
@@ -123,6 +174,7 @@ class Family:
             ap.error("give exactly one of --from and --tiny")
         dtypes = self.dtypes(a)
         comp = self.tiny_components(dtypes) if a.tiny else self.load_components(a.src, dtypes)
+        comp.text_stages = a.text_encoder_stages
         max_length = a.max_length or (self.TINY_MAX_LENGTH if a.tiny else self.REAL_MAX_LENGTH)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -70,16 +70,19 @@ SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.f
                       "BOOL": torch.bool}
 
 
-def read_safetensors(path: str):
-    """Yields (name, tensor) of a safetensors file, each read into its own memory with plain reads.
-    safetensors' own loader maps the whole file and hands out views of the mapping: every page
-    read stays in the process's memory until the last tensor of the file is gone."""
+def read_safetensors(path: str, only=None):
+    """Yields (name, tensor) of a safetensors file, each read into its own memory with plain reads
+    (only the names ``only(name)`` accepts, when given). safetensors' own loader maps the whole file
+    and hands out views of the mapping: every page read stays in the process's memory until the
+    last tensor of the file is gone."""
     import json as _json
     with open(path, "rb") as f:
         header = _json.loads(f.read(int.from_bytes(f.read(8), "little")))
         start = f.tell()
         header.pop("__metadata__", None)
         for key, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            if only is not None and not only(key):
+                continue
             begin, end = info["data_offsets"]
             dtype = SAFETENSORS_DTYPES.get(info["dtype"])
             if dtype is None:
@@ -120,10 +123,11 @@ def load_diffusers_model(cls, folder: str, dtype: torch.dtype = torch.float32, k
     return cast(model, dtype, keep).eval()  # buffers the model built itself
 
 
-def load_transformers_model(cls, folder: str, dtype: torch.dtype):
+def load_transformers_model(cls, folder: str, dtype: torch.dtype, only=None):
     """``cls.from_pretrained(folder, dtype=dtype)`` (float32 for ``_keep_in_fp32_modules``), with the
     weights read as in :func:`load_diffusers_model`; a folder without ``model.safetensors`` (or
-    with shards) goes through from_pretrained."""
+    with shards) goes through from_pretrained. ``only(name)``: read just those weights; the others
+    stay on the meta device (one stage of a staged text encoder)."""
     path = os.path.join(folder, "model.safetensors")
     if not os.path.isfile(path):
         return cls.from_pretrained(folder, dtype=dtype, local_files_only=True).eval()
@@ -133,14 +137,15 @@ def load_transformers_model(cls, folder: str, dtype: torch.dtype):
     keep = set(cls._keep_in_fp32_modules or []) if dtype == torch.float16 else set()
     expected = dict(model.state_dict(keep_vars=True))
     state = {}
-    for key, t in read_safetensors(path):
+    for key, t in read_safetensors(path, only):
         if key in expected and t.dtype in FLOATS:
             t = t.to(torch.float32 if _kept(key, keep) else dtype)
         state[key] = t
     model.load_state_dict(state, strict=False, assign=True)
     del state
     model.tie_weights()  # the input embeddings share the checkpoint's "shared.weight"
-    missing = [n for n, p in model.named_parameters() if p.device.type == "meta"]
+    missing = [n for n, p in model.named_parameters()
+               if p.device.type == "meta" and (only is None or only(n))]
     if missing:
         raise ValueError(f"{folder}: weights do not fit {cls.__name__}: missing {missing[:5]}")
-    return cast(model, dtype, keep).eval()
+    return cast(model, dtype, keep).eval()  # (meta tensors too: stage sizes read their dtypes)

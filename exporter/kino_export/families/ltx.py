@@ -195,8 +195,8 @@ class Ltx(Family):
         tok = tok if os.path.isfile(tok) else os.path.join(folder, "tokenizer")
         name = os.path.basename(folder.rstrip("/")) or "ltx-video"
         return Components(
-            lambda: load_transformers_model(T5EncoderModel, os.path.join(folder, "text_encoder"),
-                                            dtypes["text_encoder"]),
+            lambda only=None: load_transformers_model(T5EncoderModel, os.path.join(folder, "text_encoder"),
+                                            dtypes["text_encoder"], only),
             lambda: load_diffusers_model(LTXVideoTransformer3DModel, os.path.join(folder, "transformer"),
                                          dtypes["transformer"]),
             lambda: load_diffusers_model(AutoencoderKLLTXVideo, os.path.join(folder, "vae"), dtypes["vae"],

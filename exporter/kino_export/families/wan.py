@@ -165,8 +165,8 @@ class Wan(Family):
         kino_scheduler(sched)  # refuse an unsupported scheduler before any weights load
         name = os.path.basename(folder.rstrip("/")) or "wan2.1"
         return Components(
-            lambda: load_transformers_model(UMT5EncoderModel, os.path.join(folder, "text_encoder"),
-                                            dtypes["text_encoder"]),
+            lambda only=None: load_transformers_model(UMT5EncoderModel, os.path.join(folder, "text_encoder"),
+                                            dtypes["text_encoder"], only),
             lambda: load_diffusers_model(WanTransformer3DModel, os.path.join(folder, "transformer"),
                                          dtypes["transformer"]),
             lambda: load_diffusers_model(AutoencoderKLWan, os.path.join(folder, "vae"), dtypes["vae"]),

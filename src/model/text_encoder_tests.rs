@@ -1,7 +1,7 @@
 //! The text encoder's chain on the wan-tiny fixture split in two graphs
 //! (`tests/fixtures/text-stages`), with real sessions.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{Array2, Array3};
 
@@ -43,7 +43,7 @@ fn write_manifest(pkg: &Path, m: &serde_json::Value) {
     std::fs::write(pkg.join("kino.json"), serde_json::to_vec_pretty(m).unwrap()).unwrap();
 }
 
-fn cleanup(pkg: &PathBuf) {
+fn cleanup(pkg: &Path) {
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }
 

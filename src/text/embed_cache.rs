@@ -250,7 +250,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(&te, &stage).unwrap();
         let key = |graphs: &[PathBuf]| store.key(graphs, Device::Cpu, None, "spec", &tokens(&[1, 2])).unwrap();
-        let (one, two) = (key(&[te.clone()]), key(&[te.clone(), stage.clone()]));
+        let (one, two) = (key(std::slice::from_ref(&te)), key(&[te.clone(), stage.clone()]));
         assert_ne!(one, two, "a second graph changes the key");
         assert_eq!(two, key(&[te.clone(), stage.clone()]));
         // The later stage's content changes: another key.

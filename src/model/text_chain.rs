@@ -12,13 +12,14 @@ use crate::runtime::{Input, OnnxSession};
 /// Most graphs after the top-level one (a 5.7 B-parameter encoder split into ~2 GB graphs needs six).
 pub const STAGES_MAX: usize = 64;
 
-/// The roles the token batch provides, with their dtype.
-const TOKEN_ROLES: [(&str, &str); 2] = [("input_ids", "int64"), ("attention_mask", "int64")];
+/// The roles the token batch provides (int64).
+const TOKEN_ROLES: [&str; 2] = ["input_ids", "attention_mask"];
 
 /// Checks the chain before any graph is opened: the first graph takes `input_ids`, every input
-/// role is a token role or an output of an earlier graph (of the same dtype), outputs are float32
+/// role is a token role or an output of an earlier graph (then float32), outputs are float32
 /// (what kino reads back), and the last graph outputs `text_embeds`. The error is one line
-/// naming the field.
+/// naming the field. The token roles' dtypes are checked against the graph when it opens, as
+/// for every component.
 pub fn check(spec: &TextEncoderSpec) -> Result<(), String> {
     if spec.stages.len() > STAGES_MAX {
         return Err(format!("field `text_encoder.stages`: {} graphs; at most {STAGES_MAX}", spec.stages.len()));
@@ -26,7 +27,8 @@ pub fn check(spec: &TextEncoderSpec) -> Result<(), String> {
     if !spec.graph.inputs.contains_key("input_ids") {
         return Err("field `text_encoder.inputs` lacks the role `input_ids` (the first graph takes the prompt's token ids)".into());
     }
-    let mut values: BTreeMap<String, &str> = TOKEN_ROLES.iter().map(|(r, d)| (r.to_string(), *d)).collect();
+    // Each role's dtype when an earlier graph produced it; `None` for the token roles.
+    let mut values: BTreeMap<String, Option<&str>> = TOKEN_ROLES.iter().map(|r| (r.to_string(), None)).collect();
     let chain = spec.chain();
     for (field, graph) in &chain {
         for (role, t) in &graph.inputs {
@@ -37,7 +39,7 @@ pub fn check(spec: &TextEncoderSpec) -> Result<(), String> {
                         "field `{field}.inputs.{role}`: no earlier graph outputs the role `{role}`; an input role is one of {known:?} (the token batch's roles and the outputs of the graphs before)"
                     ));
                 }
-                Some(dtype) if t.dtype != *dtype => {
+                Some(Some(dtype)) if t.dtype != *dtype => {
                     return Err(format!("field `{field}.inputs.{role}.dtype`: {:?}, but the value of role `{role}` is {dtype}", t.dtype));
                 }
                 Some(_) => {}
@@ -47,7 +49,7 @@ pub fn check(spec: &TextEncoderSpec) -> Result<(), String> {
             if t.dtype != "float32" {
                 return Err(format!("field `{field}.outputs.{role}.dtype`: {:?}; a text encoder's outputs must be float32", t.dtype));
             }
-            values.insert(role.clone(), "float32");
+            values.insert(role.clone(), Some("float32"));
         }
     }
     let Some((field, last)) = chain.last() else { return Ok(()) };

@@ -118,7 +118,7 @@ fn chain_errors_name_the_field_before_any_session() {
     let original = manifest(&dir);
     let stage = original["text_encoder"]["stages"][0].clone();
     type Edit = fn(&mut serde_json::Value, &serde_json::Value);
-    let cases: [(Edit, &str); 5] = [
+    let cases: [(Edit, &str); 6] = [
         (
             |m, stage| {
                 let mut extra = stage.clone();
@@ -141,13 +141,14 @@ fn chain_errors_name_the_field_before_any_session() {
             "field `text_encoder.inputs` lacks the role `input_ids`",
         ),
         (
-            |m, _| m["text_encoder"]["stages"][0]["inputs"]["attention_mask"]["dtype"] = "float32".into(),
-            "field `text_encoder.stages[0].inputs.attention_mask.dtype`: \"float32\", but the value of role `attention_mask` is int64",
+            |m, _| m["text_encoder"]["stages"][0]["inputs"]["hidden_states"]["dtype"] = "int64".into(),
+            "field `text_encoder.stages[0].inputs.hidden_states.dtype`: \"int64\", but the value of role `hidden_states` is float32",
         ),
         (
             |m, _| m["text_encoder"]["stages"][0]["file"] = "text_encoder_9.onnx".into(),
             "text_encoder_9.onnx: missing (field `text_encoder.stages[0].file`)",
         ),
+        (|m, _| m["text_encoder"]["stages"][0]["file"] = "../escape.onnx".into(), "field `text_encoder.stages[0].file`"),
     ];
     for (edit, want) in cases {
         let mut m = original.clone();

@@ -173,6 +173,11 @@ pub(crate) struct BenchArgs {
     /// Timed generations after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: usize,
+    /// Run every generation as `kino generate --low-memory` does: each component loaded when
+    /// needed and released, the text encoder one graph at a time (a package too large to keep
+    /// loaded). Load times are then measured inside the generations.
+    #[arg(long)]
+    pub(crate) low_memory: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -33,7 +33,10 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     if args.runs == 0 || args.runs > 1000 {
         bail!("--runs must be between 1 and 1000");
     }
-    let (pkg, opts) = load(&args.runtime)?;
+    let (pkg, mut opts) = load(&args.runtime)?;
+    if args.low_memory {
+        opts.residency = kino::Residency::LowMemory;
+    }
     let mut req = GenerateRequest::defaults_for(&pkg, args.prompt.clone());
     if let Some(size) = &args.size {
         (req.width, req.height) = parse_size(size)?;

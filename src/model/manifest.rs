@@ -122,6 +122,21 @@ pub struct TextEncoderSpec {
     /// real one). The denoiser's `text_mask` is the real mask either way.
     #[serde(default)]
     pub attend_to_padding: bool,
+    /// Graphs run after the top-level one, in order (an encoder too large for one graph, split
+    /// by the exporter). Values pass by role: the token batch gives `input_ids` and
+    /// `attention_mask`, each graph takes its inputs from the values so far and adds its outputs
+    /// (replacing a value of the same role); the last graph outputs `text_embeds`. Empty: one graph.
+    #[serde(default)]
+    pub stages: Vec<GraphSpec>,
+}
+
+impl TextEncoderSpec {
+    /// Every graph of the chain in run order, with the manifest field that names it
+    /// (`text_encoder`, `text_encoder.stages[0]`, ...).
+    pub fn chain(&self) -> Vec<(String, &GraphSpec)> {
+        let stages = self.stages.iter().enumerate().map(|(i, g)| (format!("text_encoder.stages[{i}]"), g));
+        std::iter::once(("text_encoder".to_string(), &self.graph)).chain(stages).collect()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]

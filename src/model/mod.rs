@@ -5,6 +5,7 @@ mod denoiser;
 pub mod manifest;
 pub mod sandbox;
 mod search;
+mod text_chain;
 mod text_encoder;
 mod vae;
 pub mod validate;
@@ -118,6 +119,9 @@ impl ModelPackage {
             ("text_encoder.file".to_string(), m.text_encoder.graph.file.clone()),
             ("denoiser.file".to_string(), m.denoiser.graph.file.clone()),
         ];
+        for (i, stage) in m.text_encoder.stages.iter().enumerate() {
+            files.push((format!("text_encoder.stages[{i}].file"), stage.file.clone()));
+        }
         for (field, vae) in std::iter::once(("vae_decoder", &m.vae_decoder)).chain(m.vae_encoder.as_ref().map(|e| ("vae_encoder", e))) {
             match vae {
                 VaeSpec::WholeClip { graph, .. } => files.push((format!("{field}.file"), graph.file.clone())),
@@ -260,7 +264,7 @@ pub(crate) fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
-mod package_tests;
+pub(crate) mod package_tests;
 
 #[cfg(test)]
 mod tests {

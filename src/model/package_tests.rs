@@ -21,11 +21,26 @@ pub(crate) fn copy_package(tag: &str, from: &str) -> PathBuf {
     pkg
 }
 
-fn manifest(pkg: &Path) -> serde_json::Value {
+/// A copy of the wan-tiny fixture whose text encoder is the two-graph chain of
+/// `tests/fixtures/text-stages/wan-tiny` (its graphs, and its `text_encoder.json` as the
+/// manifest's `text_encoder` block).
+pub(crate) fn staged_package(tag: &str) -> PathBuf {
+    let pkg = copy_package(tag, "models/fixtures/wan-tiny");
+    let stages = repo("tests/fixtures/text-stages/wan-tiny");
+    for e in std::fs::read_dir(&stages).unwrap().flatten().filter(|e| e.file_name() != "text_encoder.json") {
+        std::fs::copy(e.path(), pkg.join(e.file_name())).unwrap();
+    }
+    let mut m = manifest(&pkg);
+    m["text_encoder"] = serde_json::from_slice(&std::fs::read(stages.join("text_encoder.json")).unwrap()).unwrap();
+    std::fs::write(pkg.join("kino.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    pkg
+}
+
+pub(crate) fn manifest(pkg: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(pkg.join("kino.json")).unwrap()).unwrap()
 }
 
-fn load_err(pkg: &Path) -> String {
+pub(crate) fn load_err(pkg: &Path) -> String {
     let e = ModelPackage::load(pkg).expect_err("a broken package must not load").to_string();
     assert!(!e.contains('\n'), "one line: {e}");
     e

@@ -112,6 +112,7 @@ pub fn check(m: &Manifest) -> Result<(), String> {
 
     range("tokenizer.max_length", m.tokenizer.max_length, MAX_LENGTH)?;
     range("text_encoder.text_dim", m.text_encoder.text_dim, TEXT_DIM)?;
+    super::text_chain::check(&m.text_encoder)?;
     range("denoiser.text_dim", m.denoiser.text_dim, m.text_encoder.text_dim..=m.text_encoder.text_dim)?;
     range("denoiser.max_batch", m.denoiser.max_batch, MAX_BATCH)?;
     if let Some(vc) = &m.denoiser.video_coords {

@@ -52,6 +52,12 @@ impl<T> Slot<T> {
         self.lock().take();
     }
 
+    /// Counts `seconds` more to the latest load (a streamed text encoder opens its graphs
+    /// while it encodes).
+    fn add_load_time(&self, seconds: f64) {
+        self.last_load_ns.fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+    }
+
     fn resident(&self) -> Option<Arc<T>> {
         self.lock().clone()
     }
@@ -73,7 +79,8 @@ pub struct ComponentLoad {
     /// Loads since the pipeline was made (a released component loads again when next needed).
     pub loads: usize,
     pub resident: bool,
-    /// Seconds the latest load took (0 when never loaded).
+    /// Seconds the latest load took (0 when never loaded); for a streamed text encoder, with the
+    /// time its encode spent opening graphs.
     pub last_load_s: f64,
 }
 
@@ -153,7 +160,7 @@ impl Pipeline {
     /// Loads what [`Residency::KeepLoaded`] keeps from the start; other policies load on use.
     pub(super) fn preload(&self) -> Result<()> {
         if self.components.opts.residency == Residency::KeepLoaded {
-            self.text_encoder()?;
+            self.text_encoder(Residency::KeepLoaded)?;
             self.denoiser()?;
             self.decoder()?;
         }
@@ -165,8 +172,13 @@ impl Pipeline {
         RuntimeOptions { cuda_graph: false, ..self.components.opts.clone() }
     }
 
-    pub(super) fn text_encoder(&self) -> Result<Arc<TextEncoder>> {
-        self.components.text_encoder.get(|| TextEncoder::load(&self.package, self.device, &self.unbound()))
+    /// The text encoder: under [`Residency::LowMemory`] a streaming one (each graph opened, run
+    /// and dropped in turn) unless an eager one is resident already.
+    pub(super) fn text_encoder(&self, residency: Residency) -> Result<Arc<TextEncoder>> {
+        self.components.text_encoder.get(|| match residency {
+            Residency::LowMemory => Ok(TextEncoder::streaming(&self.package, self.device, &self.unbound())),
+            Residency::KeepLoaded | Residency::Auto => TextEncoder::load(&self.package, self.device, &self.unbound()),
+        })
     }
 
     pub(super) fn denoiser(&self) -> Result<Arc<Denoiser>> {
@@ -224,8 +236,8 @@ impl Pipeline {
     pub(super) fn text_embeddings(&self, tokens: &TokenBatch, job: &JobScope<'_>) -> Result<Array3<f32>> {
         let spec = &self.package.manifest.text_encoder;
         let store = self.components.embeddings.as_ref();
-        let graph = self.package.dir.join(&spec.graph.file);
-        let key = store.and_then(|s| s.key(&graph, self.device, loaded_library().as_deref(), &format!("{spec:?}"), tokens));
+        let graphs: Vec<_> = spec.chain().iter().map(|(_, g)| self.package.dir.join(&g.file)).collect();
+        let key = store.and_then(|s| s.key(&graphs, self.device, loaded_library().as_deref(), &format!("{spec:?}"), tokens));
         if let (Some(s), Some(k)) = (store, &key) {
             let (batch, len) = tokens.ids.dim();
             if let Some(e) = s.get(k, batch, len, spec.text_dim) {
@@ -233,7 +245,11 @@ impl Pipeline {
                 return Ok(e);
             }
         }
-        let embeds = self.text_encoder()?.encode(tokens)?;
+        let encoder = self.text_encoder(job.residency)?;
+        let opened = encoder.opening_s();
+        let embeds = encoder.encode(tokens)?;
+        self.components.text_encoder.add_load_time(encoder.opening_s() - opened);
+        drop(encoder);
         if job.residency == Residency::LowMemory {
             self.components.text_encoder.release();
         }
@@ -252,6 +268,7 @@ impl GenerateRequest {
     pub fn estimated_memory_as(&self, pkg: &ModelPackage, extra: u64, encodes_frames: bool, residency: Residency) -> u64 {
         let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let mut weights = [0u64; 4]; // text encoder, denoiser, decoder, encoder
+        let mut text_graphs = Vec::new(); // each text-encoder graph (with its data)
         for (field, file) in pkg.named_files() {
             let p = pkg.dir.join(&file);
             let data = p.with_file_name(format!("{}.data", p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
@@ -262,7 +279,11 @@ impl GenerateRequest {
                 Some("vae_encoder") => 3,
                 _ => continue,
             };
-            weights[slot] += size(p) + size(data);
+            let bytes = size(p) + size(data);
+            weights[slot] += bytes;
+            if slot == 0 {
+                text_graphs.push(bytes);
+            }
         }
         // What `estimated_memory` adds beyond the weights: frames, what the caller holds, slack.
         let all: u64 = weights.iter().sum();
@@ -271,7 +292,8 @@ impl GenerateRequest {
         let encoder = if encodes_frames || self.frames > pkg.manifest.video.max_frames { weights[3] } else { 0 };
         let rest = weights[1] + weights[2] + encoder;
         let peak = match residency {
-            Residency::LowMemory => held(weights[0]).max(held(rest)),
+            // The text encoder streams: one graph in memory at a time.
+            Residency::LowMemory => held(text_graphs.iter().copied().max().unwrap_or(0)).max(held(rest)),
             Residency::KeepLoaded | Residency::Auto => held(weights[0] + rest),
         };
         peak + overhead

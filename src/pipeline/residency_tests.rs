@@ -120,3 +120,54 @@ fn low_memory_estimates_less_than_keeping_everything() {
     assert!(low < keep && keep < with_encoder, "{low} {keep} {with_encoder}");
     assert!(keep <= req.estimated_memory(&pkg, 0), "never above the estimate counting every file");
 }
+
+fn staged_pipeline(dir: &Path, residency: Residency) -> Pipeline {
+    let opts = RuntimeOptions { threads: Some(1), residency, embedding_cache: EmbeddingCache::Off, ..RuntimeOptions::from_env() };
+    Pipeline::load(dir, &opts).unwrap()
+}
+
+/// A staged text encoder: low memory streams it (no session kept, the graphs' opening counted as
+/// its load) and counts loads as for one graph; the frames equal keep-loaded ones.
+#[test]
+fn low_memory_streams_a_staged_text_encoder() {
+    let dir = crate::model::package_tests::staged_package("residency-stages");
+    let keep = staged_pipeline(&dir, Residency::KeepLoaded);
+    let te = keep.components.text_encoder.resident().unwrap();
+    assert_eq!((te.sessions().len(), te.is_streaming()), (2, false), "keep-loaded opens every graph up front");
+    let want = frames(&keep);
+    let low = staged_pipeline(&dir, Residency::LowMemory);
+    assert_eq!(frames(&low), want);
+    let te = load(&low, "text_encoder");
+    assert_eq!((te.loads, te.resident), (1, false), "{te:?}");
+    assert!(te.last_load_s > 0.0, "opening the streamed graphs counts as the load: {te:?}");
+    assert!(low.loads().iter().all(|l| !l.resident), "{:?}", low.loads());
+    std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+}
+
+/// Low memory counts the text encoder's largest graph, keep-loaded all of them: two packages
+/// whose first graph carries 64 MiB and whose second 48 or 8 MiB estimate alike under low memory.
+#[test]
+fn low_memory_estimates_the_largest_text_encoder_graph() {
+    let mib = 1u64 << 20;
+    let estimates = |tag: &str, second: u64| {
+        let dir = crate::model::package_tests::staged_package(tag);
+        let pkg = crate::model::ModelPackage::load(&dir).unwrap();
+        let stage = &pkg.manifest.text_encoder.stages[0].file;
+        // Sparse files beside the graphs: `<graph>.data` counts as the graph's weights.
+        for (file, bytes) in [(&pkg.manifest.text_encoder.graph.file, 64 * mib), (stage, second)] {
+            std::fs::File::create(dir.join(format!("{file}.data"))).unwrap().set_len(bytes).unwrap();
+        }
+        let req = GenerateRequest::defaults_for(&pkg, "x");
+        let e =
+            (req.estimated_memory_as(&pkg, 0, false, Residency::LowMemory), req.estimated_memory_as(&pkg, 0, false, Residency::KeepLoaded));
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+        e
+    };
+    let (low_a, keep_a) = estimates("estimate-a", 48 * mib);
+    let (low_b, keep_b) = estimates("estimate-b", 8 * mib);
+    // Equal but for the rounding of a third.
+    assert!(low_a.abs_diff(low_b) <= 2, "low memory holds one text-encoder graph at a time: {low_a} {low_b}");
+    assert!(low_a >= 64 * mib + 64 * mib / 3, "{low_a}");
+    let extra = keep_a - keep_b;
+    assert!(extra.abs_diff(40 * mib + 40 * mib / 3) <= 2, "keep-loaded counts every graph: {extra}");
+}

@@ -18,8 +18,10 @@ use std::time::{Duration, SystemTime};
 use super::external_data_files;
 use super::Device;
 
-/// The cache's size budget unless `RuntimeOptions::optimized_budget` says otherwise.
-pub const DEFAULT_BUDGET: u64 = 4 << 30;
+/// The cache's size budget unless `RuntimeOptions::optimized_budget` says otherwise: graphs are
+/// saved with float32 weights, so a 1.3 B-parameter fp16 package's optimised graphs take ~29 GB;
+/// a smaller budget would evict one graph to save the next and re-optimise at every start.
+pub const DEFAULT_BUDGET: u64 = 16 << 30;
 /// Index lines kept (one per graph version seen); older ones are dropped and rehashed if met again.
 const INDEX_LINES: usize = 4096;
 const INDEX: &str = "index.tsv";

@@ -22,8 +22,9 @@ pub struct RuntimeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Where optimised graphs are kept so later loads skip graph optimisation.
     pub optimized_models: OptimizedModels,
-    /// Size budget of the optimised-graph cache in bytes (default [`cache::DEFAULT_BUDGET`],
-    /// 4 GiB): past it, the least recently used graphs are removed.
+    /// Size budget of the optimised-graph cache in bytes (`KINO_GRAPH_CACHE_MB`; default
+    /// [`cache::DEFAULT_BUDGET`], 16 GiB): past it, the least recently used graphs are removed.
+    /// A graph larger than the budget is optimised in memory and not saved.
     pub optimized_budget: Option<u64>,
     /// Run the denoiser without IoBinding (ONNX Runtime allocates each run's output). Bound and
     /// unbound runs give identical results; this exists to compare them.
@@ -48,7 +49,8 @@ impl RuntimeOptions {
     /// The defaults plus what the environment says, for the front doors: `ORT_DYLIB_PATH`
     /// (`ort_library`); `KINO_VENV`, the venvs in `~/.cache/kino` and `LD_LIBRARY_PATH`
     /// (`ort_search`); `KINO_CACHE_DIR` (`cache_root`, else `~/.cache/kino`); `KINO_SPOOL_MB`
-    /// (`spool_memory`). The library itself reads no environment variables.
+    /// (`spool_memory`); `KINO_GRAPH_CACHE_MB` (`optimized_budget`, 0: no optimised-graph cache).
+    /// The library itself reads no environment variables.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
         let user_cache = var("HOME").map(|h| PathBuf::from(h).join(".cache/kino"));
@@ -63,13 +65,30 @@ impl RuntimeOptions {
             ort_search.extend(std::env::split_paths(&ld));
         }
         let spool_mb = std::env::var("KINO_SPOOL_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
+        let (optimized_models, optimized_budget) = graph_cache(std::env::var("KINO_GRAPH_CACHE_MB").ok().as_deref());
         RuntimeOptions {
             ort_library: var("ORT_DYLIB_PATH").map(PathBuf::from),
             ort_search,
             cache_root: var("KINO_CACHE_DIR").map(PathBuf::from).or(user_cache).or_else(|| Some(std::env::temp_dir().join(".cache/kino"))),
             spool_memory: spool_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            optimized_models,
+            optimized_budget,
             ..Default::default()
         }
+    }
+}
+
+/// The optimised-graph cache from `KINO_GRAPH_CACHE_MB`: a budget in MiB, 0 for no cache (every
+/// load optimises in memory); unset, empty or not a whole number: the default.
+fn graph_cache(mb: Option<&str>) -> (OptimizedModels, Option<u64>) {
+    match mb.map(str::trim).filter(|v| !v.is_empty()).map(str::parse::<u64>) {
+        Some(Ok(0)) => (OptimizedModels::Off, None),
+        Some(Ok(mb)) => (OptimizedModels::DefaultDir, Some(mb.saturating_mul(1 << 20))),
+        Some(Err(_)) => {
+            log::warn!("KINO_GRAPH_CACHE_MB: {:?} is not a whole number of MiB; using the default budget", mb.unwrap_or_default());
+            (OptimizedModels::DefaultDir, None)
+        }
+        None => (OptimizedModels::DefaultDir, None),
     }
 }
 
@@ -107,5 +126,21 @@ impl ShapeProfile {
             }
             list.push_str(&format!("{name}:{}", dims(d)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_cache_budget_from_the_environment() {
+        assert_eq!(graph_cache(None), (OptimizedModels::DefaultDir, None));
+        assert_eq!(graph_cache(Some("")), (OptimizedModels::DefaultDir, None));
+        assert_eq!(graph_cache(Some("0")), (OptimizedModels::Off, None), "0: no optimised-graph cache");
+        assert_eq!(graph_cache(Some(" 40960 ")), (OptimizedModels::DefaultDir, Some(40 << 30)));
+        assert_eq!(graph_cache(Some("-5")), (OptimizedModels::DefaultDir, None), "not a size: the default");
+        assert_eq!(graph_cache(Some("lots")), (OptimizedModels::DefaultDir, None));
+        assert_eq!(graph_cache(Some("18446744073709551615")).1, Some(u64::MAX), "saturates");
     }
 }

@@ -1,7 +1,7 @@
 //! Prompt embeddings cached on disk, so a repeated prompt never loads the text encoder again.
 //!
-//! An entry is named by a BLAKE3 hash of what decides the embeddings: the text encoder graph's
-//! content, the device and ONNX Runtime library (the key the optimised-graph cache computes,
+//! An entry is named by a BLAKE3 hash of what decides the embeddings: the content of every graph
+//! of the text encoder's chain, the device and ONNX Runtime library (the key the optimised-graph cache computes,
 //! with its index of file hashes kept here), the package's text-encoder settings, and the token
 //! ids and mask of the whole batch (prompt, then negative prompt), which carry the max length.
 //! The batch is cached as encoded, so a cached run is bit-identical to an uncached one.
@@ -47,19 +47,30 @@ impl EmbeddingStore {
         &self.dir
     }
 
-    /// The key of `tokens` encoded by the graph `graph` on `device` with `library`; `settings`
-    /// holds whatever else of the package changes the output (its text-encoder spec). `None`
-    /// when the graph cannot be read (the load will say why).
-    pub fn key(&self, graph: &Path, device: Device, library: Option<&Path>, settings: &str, tokens: &TokenBatch) -> Option<EmbeddingKey> {
-        let entry = match cache::entry(&self.dir, graph, device, library) {
-            Ok(e) => e,
-            Err(e) => {
-                log::debug!("prompt embeddings not cached: {e}");
-                return None;
-            }
-        };
+    /// The key of `tokens` encoded by the chain of graphs `graphs` (in run order) on `device`
+    /// with `library`; `settings` holds whatever else of the package changes the output (its
+    /// text-encoder spec). `None` when a graph cannot be read (the load will say why).
+    pub fn key(
+        &self,
+        graphs: &[PathBuf],
+        device: Device,
+        library: Option<&Path>,
+        settings: &str,
+        tokens: &TokenBatch,
+    ) -> Option<EmbeddingKey> {
         let mut h = blake3::Hasher::new();
-        h.update(entry.graph.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        for graph in graphs {
+            let entry = match cache::entry(&self.dir, graph, device, library) {
+                Ok(e) => e,
+                Err(e) => {
+                    log::debug!("prompt embeddings not cached: {e}");
+                    return None;
+                }
+            };
+            // The entry's name holds the hash of the graph's content, its data's, device and library.
+            h.update(entry.graph.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+            h.update(b"\n");
+        }
         h.update(settings.as_bytes());
         let (batch, len) = tokens.ids.dim();
         for n in [batch, len, tokens.ids.len()] {
@@ -208,7 +219,7 @@ mod tests {
     fn entries_round_trip_and_damage_is_ignored() {
         let dir = temp("round");
         let store = EmbeddingStore::new(dir.clone(), DEFAULT_BUDGET);
-        let graph = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes/text_encoder.onnx");
+        let graph = [Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes/text_encoder.onnx")];
         let key = store.key(&graph, Device::Cpu, None, "spec", &tokens(&[1, 2, 3])).unwrap();
         assert_ne!(Some(key), store.key(&graph, Device::Cpu, None, "spec", &tokens(&[1, 2, 4])), "other ids, other entry");
         assert_ne!(Some(key), store.key(&graph, Device::Cpu, None, "other spec", &tokens(&[1, 2, 3])));
@@ -227,6 +238,27 @@ mod tests {
         assert!(store.get(&key, 1, 3, 2).is_none());
         store.put(&key, &e);
         assert_eq!(store.get(&key, 1, 3, 2), Some(e));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_key_covers_every_graph_of_the_chain() {
+        let dir = temp("chain");
+        let store = EmbeddingStore::new(dir.join("cache"), DEFAULT_BUDGET);
+        let te = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes/text_encoder.onnx");
+        let stage = dir.join("text_encoder_1.onnx");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&te, &stage).unwrap();
+        let key = |graphs: &[PathBuf]| store.key(graphs, Device::Cpu, None, "spec", &tokens(&[1, 2])).unwrap();
+        let (one, two) = (key(std::slice::from_ref(&te)), key(&[te.clone(), stage.clone()]));
+        assert_ne!(one, two, "a second graph changes the key");
+        assert_eq!(two, key(&[te.clone(), stage.clone()]));
+        // The later stage's content changes: another key.
+        let mut bytes = std::fs::read(&stage).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&stage, &bytes).unwrap();
+        assert_ne!(two, key(&[te, stage]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -11,6 +11,8 @@
 # $CARGO_TARGET_DIR/release/kino or target/release/kino), KINO_PYTHON (the exporter's Python),
 # REALSIZE_LAYERS=N (text encoder and transformer depth, for a quick trial), ORT_DYLIB_PATH.
 # REALSIZE_TINY_WIDTHS=1 uses the test fixtures' widths too (checks the script itself in a minute or two).
+# REALSIZE_STEPS=export stops after the export (the package and logs stay); REALSIZE_STEPS=run then
+# runs the rest on that package (e.g. with another kino build); the default runs everything.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -42,15 +44,21 @@ BUILD_ARGS=()
 [ -n "${REALSIZE_LAYERS:-}" ] && BUILD_ARGS+=(--layers "$REALSIZE_LAYERS")
 [ "${REALSIZE_TINY_WIDTHS:-0}" = 1 ] && BUILD_ARGS+=(--tiny-widths)
 
+STEPS="${REALSIZE_STEPS:-all}"
+case "$STEPS" in all|export|run) ;; *) die "REALSIZE_STEPS=$STEPS: use all, export or run" ;; esac
 DIR="${KINO_REALSIZE_DIR:-$HOME/.cache/kino/realsize}"
 WORK="$DIR/$FAMILY-$DTYPE"
-if [ -e "$WORK" ]; then
+if [ "$STEPS" = run ]; then
+  [ -f "$WORK/.kino-realsize" ] && [ -f "$WORK/package/kino.json" ] && [ -f "$WORK/logs/export.time" ] \
+    || die "REALSIZE_STEPS=run needs the package and logs of an earlier REALSIZE_STEPS=export run in $WORK"
+elif [ -e "$WORK" ]; then
   # Only ever delete a folder this script made.
   [ -f "$WORK/.kino-realsize" ] || die "$WORK exists and was not made by this script; move it or set KINO_REALSIZE_DIR"
   rm -rf "$WORK"
 fi
 mkdir -p "$WORK/logs"
 touch "$WORK/.kino-realsize"
+FRESH=$([ "$STEPS" = run ] && echo 0 || echo 1)
 SRC="$WORK/$FAMILY-realsize" PKG="$WORK/package" LOGS="$WORK/logs"
 export KINO_CACHE_DIR="$WORK/cache" KINO_GRAPH_CACHE_MB=65536
 trap 'echo "real-size-check: failed; logs in $LOGS (remove $WORK when done)" >&2' ERR
@@ -73,7 +81,7 @@ NEED=$(( (FOLDER_BYTES + PKG_BYTES > PKG_BYTES + CACHE_BYTES ? FOLDER_BYTES + PK
 FREE=$(( $(df -Pk "$WORK" | awk 'NR==2 {print $4}') * 1024 ))
 gb() { awk -v b="$1" 'BEGIN { if (b < 1e9) printf "%.0f MB", b / 1e6; else printf "%.1f GB", b / 1e9 }'; }
 echo "real-size-check: $FAMILY $DTYPE in $WORK: folder ~$(gb "$FOLDER_BYTES"), package ~$(gb "$PKG_BYTES"), graph cache ~$(gb "$CACHE_BYTES"); needs $(gb "$NEED") free, $(gb "$FREE") free"
-[ "$FREE" -ge "$NEED" ] || { rm -rf "$WORK"; die "not enough disk in $DIR: needs $(gb "$NEED"), $(gb "$FREE") free; free space or set KINO_REALSIZE_DIR"; }
+[ "$FRESH" = 0 ] || [ "$FREE" -ge "$NEED" ] || { rm -rf "$WORK"; die "not enough disk in $DIR: needs $(gb "$NEED"), $(gb "$FREE") free; free space or set KINO_REALSIZE_DIR"; }
 
 # timed NAME CMD...: runs CMD under /usr/bin/time -v, output in $LOGS/NAME.log, figures in $LOGS/NAME.time.
 timed() {
@@ -87,10 +95,17 @@ timed() {
 wall() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f s", s }' "$LOGS/$1.time"; }
 rss() { awk -F': ' '/Maximum resident set size/ { printf "%.2f GB", $2 / 1e6 }' "$LOGS/$1.time"; }
 
-timed build "$PYTHON" -m kino_export realsize "$FAMILY" --out "$SRC" --dtype "$DTYPE" "${BUILD_ARGS[@]}"
-timed export "$PYTHON" -m kino_export "$FAMILY" --from "$SRC" --out "$PKG" --dtype "$DTYPE"
-rm -rf "$SRC"  # the real folders are 14-15 GB
+if [ "$FRESH" = 1 ]; then
+  timed build "$PYTHON" -m kino_export realsize "$FAMILY" --out "$SRC" --dtype "$DTYPE" "${BUILD_ARGS[@]}"
+  timed export "$PYTHON" -m kino_export "$FAMILY" --from "$SRC" --out "$PKG" --dtype "$DTYPE"
+  rm -rf "$SRC"  # the real folders are 14-15 GB
+fi
 PKG_SIZE="$(du -sh "$PKG" | cut -f1)"
+if [ "$STEPS" = export ]; then
+  echo "real-size-check: exported to $PKG ($PKG_SIZE); run again with REALSIZE_STEPS=run for the rest"
+  exit 0
+fi
+rm -rf "$KINO_CACHE_DIR"  # cold means cold
 
 # The shortest clip of more than one latent frame: 1 + the VAE's temporal compression (5 for Wan, 9 for LTX).
 FRAMES="$("$PYTHON" -c 'import json, sys; print(1 + json.load(open(sys.argv[1]))["latent"]["temporal_compression"])' "$PKG/kino.json")"

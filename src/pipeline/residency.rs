@@ -264,10 +264,12 @@ impl GenerateRequest {
     /// As [`GenerateRequest::estimated_memory`], for a job run under `residency` (Auto counts as
     /// keeping everything): with every component it uses resident, or (low memory) the largest
     /// of the text encoder alone and the rest together. `encodes_frames`: the job continues from
-    /// given frames and loads the VAE encoder (so do clips longer than one window).
+    /// given frames and loads the VAE encoder (so do clips longer than one window). Float16
+    /// weights count twice: ONNX Runtime's CPU provider holds them as float32.
     pub fn estimated_memory_as(&self, pkg: &ModelPackage, extra: u64, encodes_frames: bool, residency: Residency) -> u64 {
-        let size = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let mut weights = [0u64; 4]; // text encoder, denoiser, decoder, encoder
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let mut weights = [0u64; 4]; // text encoder, denoiser, decoder, encoder, as held in memory
+        let mut on_disk = 0u64;
         let mut text_graphs = Vec::new(); // each text-encoder graph (with its data)
         for (field, file) in pkg.named_files() {
             let p = pkg.dir.join(&file);
@@ -279,15 +281,17 @@ impl GenerateRequest {
                 Some("vae_encoder") => 3,
                 _ => continue,
             };
-            let bytes = size(p) + size(data);
+            let bytes = size(&p) + size(&data);
+            on_disk += bytes;
+            // ONNX Runtime's CPU provider holds float16 weights as float32: twice their bytes.
+            let bytes = bytes + crate::runtime::half_precision_bytes(&p).unwrap_or(0);
             weights[slot] += bytes;
             if slot == 0 {
                 text_graphs.push(bytes);
             }
         }
         // What `estimated_memory` adds beyond the weights: frames, what the caller holds, slack.
-        let all: u64 = weights.iter().sum();
-        let overhead = self.estimated_memory(pkg, extra).saturating_sub(all + all / 3);
+        let overhead = self.estimated_memory(pkg, extra).saturating_sub(on_disk + on_disk / 3);
         let held = |w: u64| w + w / 3;
         let encoder = if encodes_frames || self.frames > pkg.manifest.video.max_frames { weights[3] } else { 0 };
         let rest = weights[1] + weights[2] + encoder;

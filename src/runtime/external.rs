@@ -4,8 +4,9 @@
 //! `model.onnx_data`, or one file per tensor); each tensor says where in its `external_data`
 //! entries. kino reads those names before ONNX Runtime opens anything, so a package can be
 //! checked to stay inside its folder, a missing file is named, and the optimised-graph cache
-//! can key on the data's content. Only the message structure is walked: tensor bytes are skipped
-//! with seeks, so a 2 GB graph costs a few reads.
+//! can key on the data's content. The same walk counts the half-precision weights, which ONNX
+//! Runtime holds as float32 on the CPU (the memory estimate counts them twice). Only the message
+//! structure is walked: tensor bytes are skipped with seeks, so a 2 GB graph costs a few reads.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek};
@@ -51,7 +52,11 @@ struct Walker<R> {
     r: R,
     pos: u64,
     files: Vec<String>,
+    half_bytes: u64,
 }
+
+/// TensorProto.DataType values of 2-byte floats: FLOAT16 and BFLOAT16.
+const HALF_TYPES: [u64; 2] = [10, 16];
 
 impl<R: Read + Seek> Walker<R> {
     fn byte(&mut self) -> Result<u8, String> {
@@ -90,6 +95,7 @@ impl<R: Read + Seek> Walker<R> {
             return Err(format!("graphs nested deeper than {MAX_DEPTH}"));
         }
         let (mut location, mut external) = (None, false);
+        let (mut data_type, mut elements) = (0u64, 1u64);
         while self.pos < end {
             let tag = self.varint()?;
             let (field, wire) = (tag >> 3, tag & 7);
@@ -101,9 +107,14 @@ impl<R: Read + Seek> Walker<R> {
             match wire {
                 0 => {
                     let v = self.varint()?;
-                    // TensorProto.data_location: 1 is EXTERNAL.
-                    if matches!(kind, Kind::Tensor) && field == 14 {
-                        external = v == 1;
+                    // TensorProto: 14 data_location (1 is EXTERNAL), 2 data_type, 1 dims.
+                    if matches!(kind, Kind::Tensor) {
+                        match field {
+                            14 => external = v == 1,
+                            2 => data_type = v,
+                            1 => elements = elements.saturating_mul(v),
+                            _ => {}
+                        }
                     }
                 }
                 1 => self.skip(8, end)?,
@@ -119,6 +130,14 @@ impl<R: Read + Seek> Walker<R> {
                         if let Some(l) = self.entry(len)? {
                             location = Some(l);
                         }
+                    } else if matches!(kind, Kind::Tensor) && field == 1 {
+                        // packed dims
+                        while self.pos < child_end {
+                            elements = elements.saturating_mul(self.varint()?);
+                        }
+                        if self.pos != child_end {
+                            return Err(format!("packed dims end past byte {child_end}"));
+                        }
                     } else if let Some(child) = kind.child(field) {
                         self.message(child, child_end, depth + 1)?;
                     } else {
@@ -130,6 +149,9 @@ impl<R: Read + Seek> Walker<R> {
         }
         if self.pos != end {
             return Err(format!("a message ends past byte {end}"));
+        }
+        if matches!(kind, Kind::Tensor) && HALF_TYPES.contains(&data_type) {
+            self.half_bytes = self.half_bytes.saturating_add(elements.saturating_mul(2));
         }
         if let (true, Some(l)) = (external, location) {
             if !self.files.contains(&l) {
@@ -150,7 +172,7 @@ impl<R: Read + Seek> Walker<R> {
         let mut buf = vec![0u8; len as usize];
         self.r.read_exact(&mut buf).map_err(|e| format!("truncated protobuf ({e})"))?;
         self.pos += len;
-        let mut e = Walker { r: std::io::Cursor::new(buf), pos: 0, files: Vec::new() };
+        let mut e = Walker { r: std::io::Cursor::new(buf), pos: 0, files: Vec::new(), half_bytes: 0 };
         let (mut key, mut value) = (None, None);
         while e.pos < len {
             let tag = e.varint()?;
@@ -184,11 +206,22 @@ impl<R: Read + Seek> Walker<R> {
 /// first use; empty for a self-contained graph. Errors say why the file is not a readable ONNX
 /// protobuf.
 pub fn external_data_files(graph: &Path) -> Result<Vec<String>, String> {
+    Ok(walk(graph)?.files)
+}
+
+/// Bytes of `graph`'s float16 and bfloat16 tensors (initializers and constants, inline or
+/// external): what ONNX Runtime's CPU provider holds again as float32 (twice as many bytes) once
+/// it has optimised the graph.
+pub fn half_precision_bytes(graph: &Path) -> Result<u64, String> {
+    Ok(walk(graph)?.half_bytes)
+}
+
+fn walk(graph: &Path) -> Result<Walker<BufReader<File>>, String> {
     let file = File::open(graph).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut w = Walker { r: BufReader::with_capacity(64 * 1024, file), pos: 0, files: Vec::new() };
+    let mut w = Walker { r: BufReader::with_capacity(64 * 1024, file), pos: 0, files: Vec::new(), half_bytes: 0 };
     w.message(Kind::Model, len, 0)?;
-    Ok(w.files)
+    Ok(w)
 }
 
 #[cfg(test)]
@@ -208,6 +241,65 @@ mod tests {
     #[test]
     fn finds_optimums_data_name() {
         assert_eq!(external_data_files(&fixture("tests/fixtures/external-data/model.onnx")).unwrap(), vec!["model.onnx_data".to_string()]);
+    }
+
+    fn varint(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn scalar(field: u64, v: u64) -> Vec<u8> {
+        [varint(field << 3), varint(v)].concat()
+    }
+
+    fn bytes(field: u64, b: &[u8]) -> Vec<u8> {
+        [varint(field << 3 | 2), varint(b.len() as u64), b.to_vec()].concat()
+    }
+
+    /// A TensorProto: dims unpacked (proto2, as onnx writes them) or packed, inline or external.
+    fn tensor(dims: &[u64], data_type: u64, packed: bool, external: Option<&str>) -> Vec<u8> {
+        let mut t = if packed {
+            bytes(1, &dims.iter().flat_map(|d| varint(*d)).collect::<Vec<_>>())
+        } else {
+            dims.iter().flat_map(|d| scalar(1, *d)).collect()
+        };
+        t.extend(scalar(2, data_type));
+        t.extend(bytes(8, b"w"));
+        let n: u64 = dims.iter().product::<u64>() * if data_type == 1 { 4 } else { 2 };
+        match external {
+            Some(loc) => {
+                t.extend(bytes(13, &[bytes(1, b"location"), bytes(2, loc.as_bytes())].concat()));
+                t.extend(scalar(14, 1));
+            }
+            None => t.extend(bytes(9, &vec![0u8; n as usize])),
+        }
+        t
+    }
+
+    #[test]
+    fn counts_half_precision_weights_inline_and_external() {
+        let graph = [
+            bytes(5, &tensor(&[3, 4], 10, false, None)),         // float16, 24 bytes
+            bytes(5, &tensor(&[5], 1, false, None)),             // float32: not counted
+            bytes(5, &tensor(&[2, 2], 16, true, Some("w.bin"))), // bfloat16, external, 8 bytes
+        ]
+        .concat();
+        let dir = std::env::temp_dir().join(format!("kino-half-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("g.onnx");
+        std::fs::write(&p, bytes(7, &graph)).unwrap();
+        assert_eq!(half_precision_bytes(&p).unwrap(), 32);
+        assert_eq!(external_data_files(&p).unwrap(), vec!["w.bin".to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(half_precision_bytes(&fixture("models/fixtures/wan-tiny/denoiser.onnx")).unwrap(), 0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod options;
 mod providers;
 mod session;
 pub use binding::BoundRun;
-pub use external::external_data_files;
+pub use external::{external_data_files, half_precision_bytes};
 pub use library::{ensure_loaded, library_candidates, loaded_library};
 pub use memory::{EmbeddingCache, Residency};
 pub use options::{OptimizedModels, RuntimeOptions, ShapeProfile};

@@ -118,6 +118,9 @@ THREADS="$(grep -oE '[0-9]+ threads' "$LOGS/generate-warm.log" | head -n1 | cut 
 
 LOADS="n/a (kino bench has no --low-memory)" STEP="n/a"
 if "$KINO" bench --help | grep -q -- "--low-memory"; then
+  # kino bench measures cold and warm loads with a graph cache of its own (in the temp folder):
+  # the runs' cache goes first, or the two would need twice the disk.
+  rm -rf "$KINO_CACHE_DIR"
   timed bench "$KINO" bench --model "$PKG" --size 128x128 --frames "$FRAMES" --steps 2 --low-memory --runs 1 --json
   { read -r LOADS; read -r STEP; read -r BENCH_THREADS; } < <("$PYTHON" - "$LOGS/bench.log" <<'EOF'
 import json, sys

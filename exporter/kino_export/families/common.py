@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import os
 import shutil
 import tempfile
@@ -38,10 +39,11 @@ class Components:
 
     def partial(self, part: str, only) -> nn.Module:
         """The part with just the weights ``only(name)`` accepts read (the rest on the meta device),
-        not kept; a part given as a module comes whole."""
+        not kept; a part given as a module, or by a loader without an ``only`` parameter, comes
+        whole (and is kept until released)."""
         source = self._sources[part]
-        if isinstance(source, nn.Module):
-            return source.eval()
+        if isinstance(source, nn.Module) or "only" not in inspect.signature(source).parameters:
+            return self.get(part)  # a loader that reads everything: loaded once and kept as usual
         return source(only=only).eval()
 
     def release(self, part: str) -> None:

@@ -37,6 +37,7 @@ import torch
 
 from kino_export import onnx_export
 from kino_export.families import ltx, t5_tokenizer, wan
+from kino_export.realsize import PIPELINES  # model_index.json of each family's diffusers folder
 from kino_export.reference import parity_io
 from kino_export.reference import parity_ltx as PL
 from kino_export.reference import parity_wan as PW
@@ -45,14 +46,6 @@ EXPORTER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(EXPORTER)
 FAMILIES = {"wan": wan, "ltx": ltx}
 FIXTURES = {"wan": PW.PACKAGE, "ltx": PL.PACKAGE}
-PIPELINES = {
-    "wan": {"_class_name": "WanPipeline", "scheduler": ["diffusers", "UniPCMultistepScheduler"],
-            "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "T5TokenizerFast"],
-            "transformer": ["diffusers", "WanTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLWan"]},
-    "ltx": {"_class_name": "LTXPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
-            "text_encoder": ["transformers", "T5EncoderModel"], "tokenizer": ["transformers", "T5TokenizerFast"],
-            "transformer": ["diffusers", "LTXVideoTransformer3DModel"], "vae": ["diffusers", "AutoencoderKLLTXVideo"]},
-}
 MAX_LENGTH = "16"  # the fixtures' (--tiny) max_length
 FP16_TOLERANCE = 2e-2
 FLOAT16 = onnx.TensorProto.FLOAT16

@@ -251,6 +251,51 @@ pub struct Conditioning {
     /// sees it (LTX-Video's `image_cond_noise_scale`, 0.15 in its pipelines); 0 keeps it clean.
     #[serde(default)]
     pub context_noise_scale: f32,
+    /// Where in a window clean context may sit (the masks the model was trained with). Absent:
+    /// `start` and `end` for a `clean_context` model, nothing otherwise.
+    #[serde(default)]
+    pub context_at: Option<Vec<ContextAt>>,
+    /// How one image becomes a latent frame past the first, for keyframes.
+    #[serde(default)]
+    pub keyframe_latent: Option<KeyframeLatent>,
+}
+
+/// A place clean context can take in a window (`conditioning.context_at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextAt {
+    /// The first latent frames: extend forwards, animate a still.
+    Start,
+    /// The last latent frames: extend backwards.
+    End,
+    /// First and last latent frames at once: bridge two clips, loop.
+    BothEnds,
+    /// Single latent frames anywhere in the window: keyframes.
+    Keyframes,
+}
+
+/// How a single image is encoded as a latent frame other than the causal first one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyframeLatent {
+    /// The image held for the latent frame's whole group of `temporal_compression` frames.
+    StillGroup,
+}
+
+impl Conditioning {
+    /// The places clean context can take, with the default for packages that predate the field.
+    pub fn context_places(&self) -> Vec<ContextAt> {
+        match (&self.context_at, self.clean_context) {
+            (Some(at), _) => at.clone(),
+            (None, true) => vec![ContextAt::Start, ContextAt::End],
+            (None, false) => Vec::new(),
+        }
+    }
+
+    /// Whether the model was trained with clean context at `at`.
+    pub fn supports(&self, at: ContextAt) -> bool {
+        self.context_places().contains(&at)
+    }
 }
 
 fn yes() -> bool {

@@ -15,7 +15,7 @@ pub use search::{find_packages, ModelSearch, ANCHORED};
 use std::path::{Path, PathBuf};
 
 pub use denoiser::{Denoiser, DenoiserInputs, DenoiserWindow};
-pub use manifest::Manifest;
+pub use manifest::{ContextAt, KeyframeLatent, Manifest};
 use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
 pub use text_encoder::TextEncoder;
 pub use vae::ChunkSink;

@@ -68,7 +68,7 @@ fn numbers_out_of_range_name_field_and_range() {
         ("/text_encoder/text_dim", 0.into(), "field `text_encoder.text_dim`: 0 must be within [1, 65536]"),
         ("/latent/spatial_compression", 128.into(), "field `latent.spatial_compression`: 128 must be within [1, 64]"),
         ("/video/max_size", 100000.into(), "field `video.max_size`: 100000 must be within [1, 8192]"),
-        ("/video/min_size", 512.into(), "field `video.max_size`: 256 must be within [512, 8192]"),
+        ("/video/min_size", 512.into(), "field `video.max_size`: 64 must be within [512, 8192]"),
         ("/video/max_frames", 4000.into(), "field `video.max_frames`: 4000 must be within [1, 1025]"),
         ("/video/default_frames", 37.into(), "field `video.default_frames`: 37 must be within [1, 33]"),
         ("/video/fps", 0.into(), "field `video.fps`: 0 must be within (0, 240]"),
@@ -95,6 +95,45 @@ fn numbers_out_of_range_name_field_and_range() {
     m["video"]["max_frames"] = 1025.into();
     std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
     assert!(load_err(&pkg).contains("the largest latent would hold"));
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn context_places_are_declared_and_checked() {
+    use crate::model::ContextAt;
+    let pkg = copy_package("context-at", "models/kino-shapes");
+    let original = manifest(&pkg);
+    let write = |m: &serde_json::Value| std::fs::write(pkg.join("kino.json"), serde_json::to_vec(m).unwrap()).unwrap();
+
+    // A package from before the field: clean context at either end, nothing else.
+    let mut m = original.clone();
+    let cond = m["conditioning"].as_object_mut().unwrap();
+    cond.remove("context_at");
+    cond.remove("keyframe_latent");
+    write(&m);
+    let p = ModelPackage::load(&pkg).unwrap();
+    assert_eq!(p.manifest.conditioning.context_places(), vec![ContextAt::Start, ContextAt::End]);
+    assert!(!p.manifest.conditioning.supports(ContextAt::BothEnds));
+
+    let mut m = original.clone();
+    m["conditioning"]["context_at"] = serde_json::json!(["start", "both_ends", "keyframes"]);
+    m["conditioning"]["keyframe_latent"] = "still_group".into();
+    write(&m);
+    let p = ModelPackage::load(&pkg).unwrap();
+    assert!(p.manifest.conditioning.supports(ContextAt::BothEnds) && !p.manifest.conditioning.supports(ContextAt::End));
+
+    let cases: [(&str, serde_json::Value, &str); 3] = [
+        ("/conditioning/clean_context", false.into(), "places for clean context need `conditioning.clean_context: true`"),
+        ("/conditioning/keyframe_latent", serde_json::Value::Null, "`keyframes` needs `conditioning.keyframe_latent`"),
+        ("/conditioning/context_at", serde_json::json!(["middle"]), "unknown variant `middle`"),
+    ];
+    for (pointer, value, want) in cases {
+        let mut bad = m.clone();
+        *bad.pointer_mut(pointer).unwrap() = value.clone();
+        write(&bad);
+        let e = load_err(&pkg);
+        assert!(e.contains(want), "{pointer} = {value}: {e}");
+    }
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-use super::manifest::{Manifest, VaeSpec};
+use super::manifest::{ContextAt, Manifest, VaeSpec};
 
 /// Longest tokenizer sequence (prompts are padded to it with `padding: max_length`).
 pub const MAX_LENGTH: RangeInclusive<usize> = 1..=4096;
@@ -146,6 +146,17 @@ pub fn check(m: &Manifest) -> Result<(), String> {
 
     let cond = &m.conditioning;
     range("conditioning.context_noise_scale", cond.context_noise_scale, 0.0..=1.0)?;
+    if let Some(at) = &cond.context_at {
+        if !at.is_empty() && !cond.clean_context {
+            return Err("field `conditioning.context_at`: places for clean context need `conditioning.clean_context: true`".into());
+        }
+        if at.contains(&ContextAt::Keyframes) && cond.keyframe_latent.is_none() && l.temporal_compression > 1 {
+            return Err(
+                "field `conditioning.context_at`: `keyframes` needs `conditioning.keyframe_latent` (how one image becomes a latent frame)"
+                    .into(),
+            );
+        }
+    }
     if let Some(ctx) = cond.context_frames {
         // The context must leave a window room for new frames (fewer latent frames than it).
         range("conditioning.context_frames", ctx, 1..=v.default_frames)?;

@@ -86,6 +86,9 @@ fn length_size_and_png_sequence_options() {
         "--seed",
         "1",
         "--quiet",
+        // The shipped demo model draws 64x64 only; the tiny Wan fixture takes any multiple of 16.
+        "--model",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/fixtures/wan-tiny"),
     ]));
     let names: Vec<String> =
         std::fs::read_dir(&frames_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -95,6 +98,11 @@ fn length_size_and_png_sequence_options() {
     assert!(frames_dir.join(kino::video::FRAMES_MARKER).is_file());
     let img = image::open(frames_dir.join("00000.png")).unwrap();
     assert_eq!((img.width(), img.height()), (96, 64));
+    // The demo model says which size it draws rather than drawing garbage at another.
+    let refused = kino(&["generate", "x", "-o", d.join("big.mp4").to_str().unwrap(), "--size", "128x128", "--quiet"]);
+    assert!(!refused.status.success() && !d.join("big.mp4").exists());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("width 128 is not supported by model kino-shapes: it was trained at 64x64 only"), "{err}");
     // --seconds rounds to the nearest valid count: 1 s at 8 fps -> 9 frames.
     let out = d.join("one.mp4");
     assert_ok(&kino(&["generate", "a green circle moving down", "-o", out.to_str().unwrap(), "--seconds", "1", "--steps", "4", "--quiet"]));
@@ -107,7 +115,7 @@ fn bad_input_fails_cleanly_with_one_line() {
     let d = tmpdir("bad");
     let out = d.join("clip.mp4");
     let o = out.to_str().unwrap();
-    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "63x64"]), &out, "multiple of 16");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--size", "63x64"]), &out, "trained at 64x64 only");
     assert_clean_failure(
         &kino(&["generate", "x", "-o", o, "--size", "100000x100000"]),
         &out,

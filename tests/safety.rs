@@ -209,7 +209,8 @@ fn a_full_disk_is_an_error_and_leaves_nothing() {
         assert!(names(&d).is_empty(), "{output}: left {:?}", names(&d));
     }
     // The video fits, the preview does not: neither is left.
-    let r = generate(&d, "c.mp4", &["--frames", "1", "--preview", "big.png", "--size", "256x256"]);
+    let wan = concat!(env!("CARGO_MANIFEST_DIR"), "/models/fixtures/wan-tiny");
+    let r = generate(&d, "c.mp4", &["--frames", "1", "--preview", "big.png", "--size", "256x256", "--model", wan]);
     if !r.status.success() {
         assert!(names(&d).is_empty(), "left {:?}", names(&d));
     }

@@ -83,6 +83,12 @@ impl GenerateRequest {
         let v = &m.video;
         for (what, size) in [("width", self.width), ("height", self.height)] {
             if size == 0 || size > ABSOLUTE_MAX_SIZE || size < v.min_size || size > v.max_size || size % v.size_multiple != 0 {
+                if v.min_size == v.max_size {
+                    return Err(Error::InvalidRequest(format!(
+                        "{what} {size} is not supported by model {}: it was trained at {}x{} only and draws no other size",
+                        m.name, v.min_size, v.min_size
+                    )));
+                }
                 return Err(Error::InvalidRequest(format!(
                     "{what} {size} is not supported by model {}: use a multiple of {} between {} and {} (default {}x{})",
                     m.name, v.size_multiple, v.min_size, v.max_size, v.default_width, v.default_height

@@ -147,9 +147,10 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
             name=name, family="kino-demo",
             description="kino's demo model: one coloured shape moving on a dark background "
                         "(prompts like \"a red circle moving left\"). Trained by kino_export demo train.",
+            # Trained at 64x64 only (the world is a 64 px torus): the one size it can draw.
             video=kino_manifest.video(fps=world.FPS, width=world.SIZE, height=world.SIZE, frames=world.FRAMES,
-                                      max_size=256, max_frames=33, size_multiple=16, min_size=32, channels=c,
-                                      spatial=ae.S, temporal=ae.T),
+                                      max_size=world.SIZE, max_frames=33, size_multiple=16, min_size=world.SIZE,
+                                      channels=c, spatial=ae.S, temporal=ae.T),
             latent=kino_manifest.latent(channels=c, spatial=ae.S, temporal=ae.T,
                                         mean=[round(x, 7) for x in ck["latent_mean"]],
                                         std=[round(x, 7) for x in ck["latent_std"]], scaling_factor=1.0),

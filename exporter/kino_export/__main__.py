@@ -11,6 +11,7 @@ DEMO = {
     "refine-package": ("kino_export.demo.train", "refine_package_main", "refine the decoder of an exported package"),
     "export": ("kino_export.demo.export", "main", "export a trained demo checkpoint to a package"),
     "eval": ("kino_export.demo.evaluate", "main", "score a package's adherence with the kino binary"),
+    "conditioned": ("kino_export.demo.conditioned", "main", "score conditioning at the start, end, both ends and keyframes"),
 }
 BENCH = ("kino_export.bench", "main", "time kino vs diffusers vs onnxruntime-Python")
 REALSIZE = ("kino_export.realsize", "main", "random-weight diffusers folder at the real Wan2.1 / LTX-Video size")

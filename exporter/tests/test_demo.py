@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from kino_export.demo import world
-from kino_export.demo.evaluate import detect, score
+from kino_export.demo.conditioned import layout, seam_ratio
+from kino_export.demo.evaluate import detect, score, stray_frames
 from kino_export.demo.export import export_decoder, export_package, load_autoencoder
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
@@ -33,6 +34,64 @@ def test_detector_reads_ground_truth_of_every_scene():
     results = [score(s, detect(f)) for s, f in zip(scenes, clips)]
     for key in ("colour", "shape", "direction"):
         assert all(r[key] for r in results), key
+
+
+def _clips(n=24, seed=0, **looks):
+    gen = torch.Generator().manual_seed(seed)
+    c, sh, m, start = world.random_scenes(gen, n)
+    x = world.render(c, sh, m, start, **looks)
+    return np.round(((x + 1) / 2).permute(0, 2, 3, 4, 1).numpy() * 255) / 255, (c, sh, m)
+
+
+def test_ground_truth_has_no_stray_pixels_even_across_the_wrap():
+    clips, _ = _clips()
+    # Start positions are uniform, so many objects straddle an edge in some frame.
+    assert not any(stray_frames(c).any() for c in clips)
+
+
+def test_stray_pixels_are_found_and_the_object_is_the_largest_blob():
+    clips, (c, sh, m) = _clips(4, seed=3)
+    clip = clips[0].copy()
+    centre = np.argwhere(np.abs(clip[5] - np.array(world.BACKGROUND)).max(-1) > 0.3).mean(0).astype(int)
+    far = tuple((centre + 32) % 64)                  # opposite side of the torus from the object
+    clip[5, far[0], far[1]] = 1.0                    # one bright pixel
+    clip[9, far[0]:far[0] + 3, far[1]:far[1] + 3] = np.array(world.BACKGROUND) + 41 / 255  # a faint glow
+    stray = stray_frames(clip)
+    assert stray[5] and stray.sum() == 1
+    # A small second blob neither changes the object's shape nor its colour.
+    clip[:, far[0]:far[0] + 4, far[1]:far[1] + 4] = np.array(world.COLOURS["white"])
+    scene = world.Scene(world.COLOUR_NAMES[int(c[0])], world.SHAPES[int(sh[0])], world.MOTION_NAMES[int(m[0])])
+    assert all(score(scene, detect(clip)).values())
+    assert stray_frames(clip).all()
+
+
+def test_other_looks_and_codec_losses():
+    gen = torch.Generator().manual_seed(1)
+    radius, background = world.random_looks(gen, 64)
+    assert 8 <= radius.min() and radius.max() <= 17 and (background - torch.tensor(world.BACKGROUND)).abs().max() <= 0.05
+    one = torch.zeros(2, dtype=torch.int64)
+    small = world.render(one, one, one, torch.full((2, 2), 32.0), radius=torch.tensor([8.0, 16.0]), frames=1)
+    area = ((small + 1) / 2 - torch.tensor(world.BACKGROUND)[None, :, None, None, None]).abs().amax(1) > 0.3
+    assert 3.5 < area[1].sum() / area[0].sum() < 4.5            # circle area grows with r^2
+    x = world.render(one, one, one, torch.full((2, 2), 32.0), frames=5)
+    y = world.degrade(x, torch.Generator().manual_seed(2))
+    assert y.min() >= -1 and y.max() <= 1 and (y - x).abs().mean() > 0.001
+    levels = (y + 1) / 2 * 255
+    assert torch.allclose(levels, levels.round(), atol=1e-3)    # 8-bit
+    assert torch.equal(y, world.degrade(x, torch.Generator().manual_seed(2)))
+
+
+def test_conditioned_layout_and_seam_ratio():
+    for place in ("start", "end", "both_ends", "keyframes"):
+        lat, pix = layout(place)
+        assert lat.any() and not lat.all() and pix.any() and not pix.all()
+    # A clip moving steadily has seam ratio 1; a jump at the seam shows.
+    clips, _ = _clips(1, seed=4)
+    _, pix = layout("start")
+    assert abs(seam_ratio(clips[0], pix) - 1.0) < 0.35
+    jumped = clips[0].copy()
+    jumped[9:] = np.roll(jumped[9:], 6, axis=2)
+    assert seam_ratio(jumped, pix) > 2.0
 
 
 def test_detector_rejects_an_empty_frame():

@@ -75,16 +75,19 @@ def parse_prompt(prompt: str) -> Scene | None:
     return Scene(colour, shape, motion)
 
 
-def _toroidal(d: torch.Tensor) -> torch.Tensor:
-    """Signed offset on the wrapped axis, in [-SIZE/2, SIZE/2)."""
-    return torch.remainder(d + SIZE / 2, SIZE) - SIZE / 2
+def _toroidal(d: torch.Tensor, size: int = SIZE) -> torch.Tensor:
+    """Signed offset on the wrapped axis, in [-size/2, size/2)."""
+    return torch.remainder(d + size / 2, size) - size / 2
 
 
 def render(colour_idx: torch.Tensor, shape_idx: torch.Tensor, motion_idx: torch.Tensor,
-           start: torch.Tensor, frames: int = FRAMES, size: int = SIZE) -> torch.Tensor:
+           start: torch.Tensor, frames: int = FRAMES, size: int = SIZE,
+           radius: torch.Tensor | None = None, background: torch.Tensor | None = None) -> torch.Tensor:
     """Render a batch of clips to [B, 3, F, size, size] in [-1, 1].
 
     colour_idx, shape_idx, motion_idx: [B] int64; start: [B, 2] float (x, y) of frame 0.
+    radius [B] and background [B, 3] (0..1) vary the look away from the world's own
+    (``RADIUS``, ``BACKGROUND``): footage from outside the world, as a user's still would be.
     Edges are anti-aliased with a one-pixel ramp of the signed distance.
     """
     palette = torch.tensor([COLOURS[c] for c in COLOUR_NAMES])
@@ -94,10 +97,10 @@ def render(colour_idx: torch.Tensor, shape_idx: torch.Tensor, motion_idx: torch.
     t = torch.arange(frames, dtype=torch.float32)
     centre = start[:, None, :] + vel[:, None, :] * t[None, :, None]  # [B,F,2]
     coords = torch.arange(size, dtype=torch.float32) + 0.5
-    dx = _toroidal(coords[None, None, None, :] - centre[..., 0, None, None])  # [B,F,1,W]
-    dy = _toroidal(coords[None, None, :, None] - centre[..., 1, None, None])  # [B,F,H,1]
+    dx = _toroidal(coords[None, None, None, :] - centre[..., 0, None, None], size)  # [B,F,1,W]
+    dy = _toroidal(coords[None, None, :, None] - centre[..., 1, None, None], size)  # [B,F,H,1]
     dx, dy = torch.broadcast_tensors(dx, dy)
-    r = RADIUS
+    r = RADIUS if radius is None else radius[:, None, None, None]
     circle = torch.sqrt(dx * dx + dy * dy) - r
     square = torch.maximum(dx.abs(), dy.abs()) - r * 0.86
     # Equilateral triangle pointing up, centred on its bounding box: top vertex at -h/2,
@@ -112,9 +115,40 @@ def render(colour_idx: torch.Tensor, shape_idx: torch.Tensor, motion_idx: torch.
     sdf = torch.where(shape_idx[:, None, None, None] == 0, circle,
                       torch.where(shape_idx[:, None, None, None] == 1, square, triangle))
     cover = torch.clamp(0.5 - sdf, 0.0, 1.0)                     # [B,F,H,W]
-    bg = torch.tensor(BACKGROUND)
-    img = bg[None, :, None, None, None] + cover[:, None] * (colour - bg)[:, :, None, None, None]
+    bg = torch.tensor(BACKGROUND)[None].expand(len(colour), 3) if background is None else background
+    bg = bg[:, :, None, None, None]
+    img = bg + cover[:, None] * (colour[:, :, None, None, None] - bg)
     return img * 2.0 - 1.0
+
+
+def random_looks(gen: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radii (8..17 px, 24 px across is the world's own 12) and backgrounds (the world's own,
+    shifted by up to 0.05 per channel) of objects from outside the world."""
+    radius = 8.0 + torch.rand(n, generator=gen) * 9.0
+    background = torch.tensor(BACKGROUND)[None] + (torch.rand((n, 3), generator=gen) - 0.5) * 0.1
+    return radius, background.clamp(0.0, 1.0)
+
+
+def degrade(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """What a codec leaves on a clip [B,3,F,H,W] in [-1,1]: chroma at half resolution (4:2:0),
+    noise (up to 2.5% of full scale, per clip) and 8-bit levels."""
+    b = x.shape[0]
+    rgb = (x + 1) / 2
+    wr, wb = 0.2126, 0.0722
+    y = wr * rgb[:, 0] + (1 - wr - wb) * rgb[:, 1] + wb * rgb[:, 2]
+    u, v = rgb[:, 2] - y, rgb[:, 0] - y
+    flat = torch.stack([u, v], 1).flatten(0, 1)                      # [B*2,F,H,W] as frames
+    f, h, w = flat.shape[1:]
+    small = torch.nn.functional.avg_pool2d(flat.reshape(-1, 1, h, w), 2)
+    uv = torch.nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+    u, v = uv.reshape(b, 2, f, h, w).unbind(1)
+    r, bl = y + v, y + u
+    g = (y - wr * r - wb * bl) / (1 - wr - wb)
+    out = torch.stack([r, g, bl], 1)
+    sigma = torch.rand(b, generator=gen) * 0.025
+    out = out + torch.randn(out.shape, generator=gen) * sigma[:, None, None, None, None]
+    out = torch.round(out.clamp(0, 1) * 255) / 255
+    return out * 2 - 1
 
 
 def random_scenes(gen: torch.Generator, n: int):

@@ -15,8 +15,8 @@ The output clip keeps the given frames and takes the made ones from the decoder 
 does). Scores: colour / shape / direction of the whole clip against the prompt, frames with
 stray pixels, PSNR of the made frames against the truth (motion is fixed once both ends are
 given), the seam ratio (frame-to-frame change across each seam over the median change inside
-the made frames, moving scenes) and, for keyframes, how far the object's centre at frame 16 is from the
-keyframe's. ``--looks other`` gives objects of other sizes on other backgrounds, ``--degrade``
+the made frames, moving scenes) and, for keyframes, how far the object's centre at frame 15 (the
+last made frame) is from the truth's. ``--looks other`` gives objects of other sizes on other backgrounds, ``--degrade``
 passes the given frames through codec-like losses (``world.degrade``).
 
     python -m kino_export demo conditioned --model models/kino-shapes --places start,both_ends
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import world
-from .evaluate import _circular_centre, _object_masks, detect, score, stray_frames, summarise
+from .evaluate import _circular_centre, _object_masks, score_clip, summarise
 from .tokenizer import build_tokenizer, encode_batch
 from .train import flow_sigmas
 
@@ -40,8 +40,7 @@ PLACES = ("start", "end", "both_ends", "keyframes")
 
 
 class OnnxDemo:
-    """The demo package's graphs in onnxruntime (one thread per session: results do not depend
-    on the machine)."""
+    """The demo package's graphs in onnxruntime's CPU provider, ``threads`` threads per session."""
 
     def __init__(self, folder: str, threads: int = 2):
         import onnxruntime as ort
@@ -144,12 +143,12 @@ def evaluate(pkg: OnnxDemo, place: str, other_looks: bool, degraded: bool, seed:
         clips = ((np.clip(clips, -1, 1) + 1) / 2).transpose(0, 2, 3, 4, 1)
         real = ((truth[i:i + batch].numpy() + 1) / 2).transpose(0, 2, 3, 4, 1)
         for j, (scene, clip) in enumerate(zip(scenes[i:i + batch], clips)):
-            rows.append(score(scene, detect(clip)) | {"stray": float(stray_frames(clip).mean())})
+            rows.append(score_clip(scene, clip))
             psnrs.append(psnr(clip[~pix_given], real[j][~pix_given]))
             if scene.motion != "standing still":  # a still object has no steps to compare a seam with
                 seams.append(seam_ratio(clip, pix_given))
             if place == "keyframes":
-                key_err.append(centre_error(clip[15], real[j][16], real[j][15]))
+                key_err.append(centre_error(clip[15], real[j][15]))
     out = summarise(rows) | {"psnr_made_db": float(np.mean(psnrs)), "seam_ratio_mean": float(np.nanmean(seams)),
                              "seam_ratio_max": float(np.nanmax(seams))}
     if key_err:
@@ -157,7 +156,7 @@ def evaluate(pkg: OnnxDemo, place: str, other_looks: bool, degraded: bool, seed:
     return out
 
 
-def centre_error(made: np.ndarray, key: np.ndarray, truth_made: np.ndarray) -> float:
+def centre_error(made: np.ndarray, truth_made: np.ndarray) -> float:
     """Wrapped distance between the made frame's object centre and the truth's at that frame
     (frame 15, the last made frame before the keyframe)."""
     def centre(frame):

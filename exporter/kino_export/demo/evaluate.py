@@ -172,9 +172,10 @@ def summarise(rows: list[dict]) -> dict:
     return {k: float(sum(r[k] for r in rows) / n) for k in keys} | {"clips": len(rows)}
 
 
-def score_clip(scene: Scene, video: np.ndarray) -> dict:
-    """``score`` of a decoded clip [F,H,W,3], with its share of frames with stray pixels."""
-    return score(scene, detect(video)) | {"stray": float(stray_frames(video).mean())}
+def score_clip(scene: Scene, video: np.ndarray, det: Detection | None = None) -> dict:
+    """``score`` of a decoded clip [F,H,W,3] (``det``: its detection, when already made), with its
+    share of frames with stray pixels."""
+    return score(scene, det or detect(video)) | {"stray": float(stray_frames(video).mean())}
 
 
 # ----------------------------------------------------------------------------- video files
@@ -207,7 +208,7 @@ def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, 
             subprocess.run(cmd, check=True)
             video = read_video(path)
             det = detect(video)
-            r = score(scene, det) | {"stray": float(stray_frames(video).mean())}
+            r = score_clip(scene, video, det)
             rows.append(r)
             if segment_frames > 0:
                 for k in range(len(video) // segment_frames):

@@ -5,8 +5,10 @@ mod cli;
 use clap::Parser;
 
 use cli::args::{Cli, Command};
+use cli::bridge::bridge;
 use cli::commands::{animate, bench, generate, list_models};
 use cli::extend::extend;
+use cli::remix::remix;
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -26,6 +28,8 @@ fn main() {
         Command::Generate(args) => generate(args),
         Command::Extend(args) => extend(args),
         Command::Animate(args) => animate(args),
+        Command::Bridge(args) => bridge(args),
+        Command::Remix(args) => remix(args),
         Command::Bench(args) => bench(args),
         Command::Models { paths } => list_models(paths),
     };

@@ -122,6 +122,7 @@ fn request(c: &Case) -> GenerateRequest {
         guidance: c.guidance,
         seed: 0,
         context_mode: None,
+        storyboard: Vec::new(),
     }
 }
 

@@ -23,6 +23,11 @@ pub(crate) enum Command {
     Extend(ExtendArgs),
     /// Animate a still image: the clip starts from it.
     Animate(AnimateArgs),
+    /// Join two clips with generated footage that continues the first and arrives at the second.
+    Bridge(BridgeArgs),
+    /// Redo a clip under a new prompt: low strength keeps its layout and motion, high strength
+    /// follows the prompt.
+    Remix(RemixArgs),
     /// Time a model: load (cold and warm), each component's runs, each step, end to end, and
     /// the share of time spent outside ONNX Runtime.
     Bench(BenchArgs),
@@ -59,8 +64,16 @@ pub(crate) struct RuntimeArgs {
 
 #[derive(Args)]
 pub(crate) struct GenerateArgs {
-    /// What the clip shows, e.g. "a red circle moving left".
-    pub(crate) prompt: String,
+    /// What the clip shows, e.g. "a red circle moving left" (not with --storyboard).
+    #[arg(required_unless_present = "storyboard", conflicts_with = "storyboard")]
+    pub(crate) prompt: Option<String>,
+    /// From TIME on, follow TEXT instead: TIME=TEXT, TIME in seconds (2, 2.5s) or frames (16f).
+    /// Repeatable; changes take effect at the next window (each window continues the last).
+    #[arg(long = "prompt-at", value_name = "TIME=TEXT")]
+    pub(crate) prompt_at: Vec<String>,
+    /// Prompts on a timeline, one `TIME PROMPT` line each (first at 0s, times rising).
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt_at")]
+    pub(crate) storyboard: Option<PathBuf>,
     /// Output: .mp4 (H.264), .mkv (lossless FFV1) or a folder/ of PNG frames.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
@@ -76,6 +89,9 @@ pub(crate) struct GenerateArgs {
     /// WIDTHxHEIGHT (default: the model's).
     #[arg(long)]
     pub(crate) size: Option<String>,
+    /// Make a seamless loop: the last frame leads into the first.
+    #[arg(long = "loop")]
+    pub(crate) looped: bool,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }
@@ -99,6 +115,62 @@ pub(crate) struct ExtendArgs {
     pub(crate) memory: super::memory::MemoryArgs,
     #[command(flatten)]
     pub(crate) length: LengthArgs,
+    /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    #[command(flatten)]
+    pub(crate) fit: FitArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct BridgeArgs {
+    /// The clip the bridge continues (its end). It is not modified.
+    pub(crate) first: PathBuf,
+    /// The clip the bridge arrives at (its start): same size and frame rate. It is not modified.
+    pub(crate) second: PathBuf,
+    /// What the bridge shows.
+    #[arg(long)]
+    pub(crate) prompt: String,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames: the first clip, the bridge, the second clip.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    /// Write the bridge alone (to lay between the clips in an editor).
+    #[arg(long)]
+    pub(crate) only: bool,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) memory: super::memory::MemoryArgs,
+    #[command(flatten)]
+    pub(crate) length: LengthArgs,
+    /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
+    #[arg(long)]
+    pub(crate) size: Option<String>,
+    #[command(flatten)]
+    pub(crate) fit: FitArgs,
+    #[command(flatten)]
+    pub(crate) sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct RemixArgs {
+    /// The clip to redo (any format ffmpeg reads). It is not modified.
+    pub(crate) input: PathBuf,
+    /// What the remixed clip shows.
+    #[arg(long)]
+    pub(crate) prompt: String,
+    /// 0 keeps the clip, 1 redraws it from noise; between, the share of the denoising redone.
+    #[arg(long, default_value_t = 0.6)]
+    pub(crate) strength: f32,
+    /// Output: .mp4, .mkv or a folder/ of PNG frames, at the clip's size and frame rate.
+    #[arg(short, long)]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub(crate) memory: super::memory::MemoryArgs,
     /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
     #[arg(long)]
     pub(crate) size: Option<String>,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use kino::model;
 use kino::video;
@@ -16,7 +16,9 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[])?;
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
-    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    let board = storyboard(&args, fps)?;
+    let mut req = args.sampling.request(&pkg, &board[0].prompt, &args.size)?;
+    req.storyboard = board[1..].to_vec();
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     req.validate(&pkg)?;
     args.memory.plan(&mut opts, &req, &pkg, 0, false)?;
@@ -25,8 +27,31 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
     announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, &opts);
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
-    pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    if args.looped {
+        pipeline.generate_loop(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    } else {
+        pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    }
     sink.finish(&args.output, &args.sampling, bars)
+}
+
+/// The clip's prompts in time order: the prompt and each --prompt-at, or the storyboard file's lines.
+fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
+    if let Some(path) = &args.storyboard {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--storyboard {}", path.display()))?;
+        return Ok(kino::pipeline::parse_storyboard(&text, fps)?);
+    }
+    let mut board = vec![kino::PromptAt { frame: 0, prompt: args.prompt.clone().unwrap_or_default() }];
+    for (i, item) in args.prompt_at.iter().enumerate() {
+        let (time, text) =
+            item.split_once('=').with_context(|| format!("--prompt-at {item:?}: write TIME=TEXT, e.g. 4s=a red circle moving up"))?;
+        let frame = kino::pipeline::parse_time(time, fps, "--prompt-at")?;
+        if frame <= board[board.len() - 1].frame {
+            bail!("--prompt-at {item:?} (number {}): times must rise, each after the one before it (and after 0)", i + 1);
+        }
+        board.push(kino::PromptAt { frame, prompt: text.trim().to_string() });
+    }
+    Ok(board)
 }
 
 pub(crate) fn bench(args: BenchArgs) -> Result<()> {

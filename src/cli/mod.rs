@@ -2,8 +2,10 @@
 //! progress bars. `main.rs` parses, dispatches and prints the error.
 
 pub(crate) mod args;
+pub(crate) mod bridge;
 pub(crate) mod commands;
 pub(crate) mod extend;
 pub(crate) mod job;
 pub(crate) mod memory;
 pub(crate) mod progress;
+pub(crate) mod remix;

@@ -274,6 +274,18 @@ pub enum ContextAt {
     Keyframes,
 }
 
+impl std::fmt::Display for ContextAt {
+    /// As `kino.json` spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContextAt::Start => "start",
+            ContextAt::End => "end",
+            ContextAt::BothEnds => "both_ends",
+            ContextAt::Keyframes => "keyframes",
+        })
+    }
+}
+
 /// How a single image is encoded as a latent frame other than the causal first one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -56,12 +56,18 @@ impl LatentContext {
         LatentContext { latents, frames, placement }
     }
 
-    /// The context's latent frames within a window of `f`.
-    pub fn frame_range(&self, f: usize) -> Range<usize> {
-        match self.placement {
+    /// The context's latent frames within a window of `f` (an error when it does not fit).
+    pub fn frame_range(&self, f: usize) -> Result<Range<usize>> {
+        if self.frames > f {
+            return Err(Error::InvalidRequest(format!(
+                "{} latent frames of context do not fit a window of {f}: give fewer context frames",
+                self.frames
+            )));
+        }
+        Ok(match self.placement {
             Placement::After => 0..self.frames,
             Placement::Before => f - self.frames..f,
-        }
+        })
     }
 }
 
@@ -160,6 +166,7 @@ mod tests {
         assert!(encoder_input(&[f(0), two], false, Placement::After).is_err(), "frames of two sizes");
         let latents = Array::from_shape_vec((1, 2, 3, 1, 1), (0..6).map(|x| x as f32).collect()).unwrap();
         let ctx = LatentContext::new(latents, 1, Placement::Before);
-        assert_eq!((values(&ctx.latents), ctx.frames, ctx.frame_range(5)), (vec![1.0, 2.0, 4.0, 5.0], 2, 3..5));
+        assert_eq!((values(&ctx.latents), ctx.frames, ctx.frame_range(5).unwrap()), (vec![1.0, 2.0, 4.0, 5.0], 2, 3..5));
+        assert!(ctx.frame_range(1).is_err());
     }
 }

@@ -3,6 +3,7 @@
 use ndarray::{Array5, ArrayView5, Axis, Zip};
 
 use super::context;
+use super::denoise::WindowStart;
 use super::{gaussian_noise, Pipeline, Placement, Progress, Tracker};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
@@ -97,7 +98,8 @@ impl Pipeline {
             }
             None => None,
         };
-        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, initial, &mut tracker)?;
+        let start = initial.map_or(WindowStart::Noise, WindowStart::Latents);
+        let latents = self.denoise(&prompt, req, shape, ctx.as_slice(), req.seed, start, &mut tracker)?;
         job.denoising_done();
         let mut chunks = Vec::new();
         self.decode_chunks(&latents, req.seed, &mut |chunk| {

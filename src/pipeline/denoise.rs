@@ -10,44 +10,75 @@ use crate::model::manifest::TimestepShape;
 use crate::pipeline::GenerateRequest;
 use crate::scheduler::build_scheduler;
 
+/// How a window's latents start.
+#[derive(Clone, Copy)]
+pub(super) enum WindowStart<'a> {
+    /// Pure noise from the window's seed, denoised from the first step.
+    Noise,
+    /// These latents, denoised from the first step (parity checks hand in a reference's noise).
+    Latents(ArrayView5<'a, f32>),
+    /// Clean latents noised (with the window's seed) to the level of step `step` and denoised
+    /// from there: SDEdit, the rest of the schedule redrawing what the noise hid.
+    Renoised { clean: ArrayView5<'a, f32>, step: usize },
+}
+
 impl Pipeline {
-    /// One window: noise from `seed` (or the given initial latents), context latents held in
-    /// place, the scheduler's loop. Returns the clean (normalised) latents.
+    /// One window: noise from `seed` (or latents to start from, see [`WindowStart`]), context latents held in
+    /// place (one part at the window's start, one at its end, or both: a bridge), the scheduler's
+    /// loop. Returns the clean (normalised) latents.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn denoise(
         &self,
         prompt: &EncodedPrompt,
         req: &GenerateRequest,
         shape: [usize; 5],
-        ctx: Option<&LatentContext>,
+        ctx: &[LatentContext],
         seed: u64,
-        initial: Option<ArrayView5<'_, f32>>,
+        start: WindowStart<'_>,
         tracker: &mut Tracker<'_>,
     ) -> Result<Array5<f32>> {
         let m = &self.package.manifest;
         let [_, c, f, h, w] = shape;
         let noise_error = |e: ndarray::ShapeError| Error::InvalidRequest(format!("initial latents for the shape {shape:?}: {e}"));
-        let mut latents = match initial {
-            Some(x) if x.shape() == shape => x.as_standard_layout().into_owned(),
-            Some(x) => return Err(Error::InvalidRequest(format!("initial latents of shape {:?}; the window needs {shape:?}", x.shape()))),
-            None => Array5::from_shape_vec(shape, gaussian_noise(seed, shape.iter().product())).map_err(noise_error)?,
+        let noise = || Array5::from_shape_vec(shape, gaussian_noise(seed, shape.iter().product())).map_err(noise_error);
+        let wrong = |x: &ArrayView5<'_, f32>| {
+            Error::InvalidRequest(format!("initial latents of shape {:?}; the window needs {shape:?}", x.shape()))
+        };
+        let (mut latents, first_step) = match start {
+            WindowStart::Noise => (noise()?, 0),
+            WindowStart::Latents(x) if x.shape() == shape => (x.as_standard_layout().into_owned(), 0),
+            WindowStart::Renoised { clean, step } if clean.shape() == shape => {
+                if step >= req.steps {
+                    return Err(Error::InvalidRequest(format!("a window cannot start at step {step} of {}", req.steps)));
+                }
+                (clean.as_standard_layout().into_owned(), step)
+            }
+            WindowStart::Latents(x) | WindowStart::Renoised { clean: x, .. } => return Err(wrong(&x)),
         };
         let seq_len = f * h * w;
         let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
         let sigmas = scheduler.sigmas().to_vec();
+        if first_step > 0 {
+            // Flow matching's forward process: x = (1 - sigma) * clean + sigma * noise.
+            let s = sigmas[first_step];
+            Zip::from(&mut latents).and(&noise()?).for_each(|x, &e| *x = (1.0 - s) * *x + s * e);
+        }
         let mode = self.context_mode(req)?;
         // Which latent frames are context, and (latent replacement) their fixed noise.
-        if let Some(x) = ctx.filter(|x| x.frames > f) {
+        let ranges: Vec<std::ops::Range<usize>> = ctx.iter().map(|x| x.frame_range(f)).collect::<Result<_>>()?;
+        let held: usize = ranges.iter().map(|r| r.len()).sum();
+        let overlap = ranges.iter().enumerate().any(|(i, a)| ranges[i + 1..].iter().any(|b| a.start < b.end && b.start < a.end));
+        if held > f || overlap {
             return Err(Error::InvalidRequest(format!(
-                "{} latent frames of context do not fit a window of {f}: give fewer context frames",
-                x.frames
+                "{held} latent frames of context (in {} parts) do not fit a window of {f}: give fewer context frames",
+                ctx.len()
             )));
         }
-        let ctx_frames = ctx.map(|x| x.frame_range(f)).unwrap_or(0..0);
-        let ctx_noise = ctx.map(|_| latent_frames(latents.view(), ctx_frames.start, ctx_frames.len()));
-        if let Some(x) = ctx {
-            context::write_frames(&mut latents, ctx_frames.clone(), x.latents.view());
+        let is_context = |j: usize| ranges.iter().any(|r| r.contains(&j));
+        let ctx_noise: Vec<Array5<f32>> = ranges.iter().map(|r| latent_frames(latents.view(), r.start, r.len())).collect();
+        for (x, r) in ctx.iter().zip(&ranges) {
+            context::write_frames(&mut latents, r.clone(), x.latents.view());
         }
 
         let denoiser = self.denoiser()?;
@@ -65,29 +96,32 @@ impl Pipeline {
         };
         let mut velocity = Array5::<f32>::zeros(shape);
         let mut ts_buf: Vec<f32> = Vec::new();
-        for (i, &t) in timesteps.iter().enumerate() {
-            if let (Some(x), Some(eps), ContextMode::Replace) = (ctx, &ctx_noise, mode) {
-                // Latent replacement: the context, noised to this step's level.
-                let s = sigmas[i];
-                let noised = Zip::from(&x.latents).and(eps).map_collect(|&c, &e| (1.0 - s) * c + s * e);
-                context::write_frames(&mut latents, ctx_frames.clone(), noised.view());
-            }
-            if let (Some(x), ContextMode::Native) = (ctx, mode) {
-                let s = m.conditioning.context_noise_scale;
-                if s > 0.0 {
-                    // LTX's image_cond_noise_scale: the clean context, lightly re-noised at each
-                    // step (less as the noise level falls), helps motion continue.
-                    let level = s * (t / m.scheduler.num_train_timesteps as f32).powi(2);
-                    let eps = Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(context_noise_seed(seed, i), x.latents.len()))
-                        .map_err(noise_error)?;
-                    let noised = Zip::from(&x.latents).and(&eps).map_collect(|&c, &e| c + level * e);
-                    context::write_frames(&mut latents, ctx_frames.clone(), noised.view());
+        for (i, &t) in timesteps.iter().enumerate().skip(first_step) {
+            for (p, ((x, r), eps)) in ctx.iter().zip(&ranges).zip(&ctx_noise).enumerate() {
+                match mode {
+                    ContextMode::Replace => {
+                        // Latent replacement: the context, noised to this step's level.
+                        let s = sigmas[i];
+                        let noised = Zip::from(&x.latents).and(eps).map_collect(|&c, &e| (1.0 - s) * c + s * e);
+                        context::write_frames(&mut latents, r.clone(), noised.view());
+                    }
+                    ContextMode::Native if m.conditioning.context_noise_scale > 0.0 => {
+                        // LTX's image_cond_noise_scale: the clean context, lightly re-noised at
+                        // each step (less as the noise level falls), helps motion continue.
+                        let level = m.conditioning.context_noise_scale * (t / m.scheduler.num_train_timesteps as f32).powi(2);
+                        let eps =
+                            Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(context_noise_seed(seed, i, p), x.latents.len()))
+                                .map_err(noise_error)?;
+                        let noised = Zip::from(&x.latents).and(&eps).map_collect(|&c, &e| c + level * e);
+                        context::write_frames(&mut latents, r.clone(), noised.view());
+                    }
+                    ContextMode::Native => {}
                 }
             }
             // Timesteps for a batch of `b`, written into a buffer reused across steps.
             let fill_timesteps = |b: usize, out: &mut Vec<f32>| {
                 out.clear();
-                let frame_t = |j: usize| if ctx_frames.contains(&j) { 0.0 } else { t };
+                let frame_t = |j: usize| if is_context(j) { 0.0 } else { t };
                 match (mode, denoiser.spec.timestep_shape) {
                     // Clean context frames sit at timestep 0, per frame or per token.
                     (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..f).map(frame_t))),
@@ -126,22 +160,25 @@ impl Pipeline {
                 }
             }
             scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;
-            if let (Some(x), ContextMode::Native) = (ctx, mode) {
-                context::write_frames(&mut latents, ctx_frames.clone(), x.latents.view());
+            if mode == ContextMode::Native {
+                for (x, r) in ctx.iter().zip(&ranges) {
+                    context::write_frames(&mut latents, r.clone(), x.latents.view());
+                }
             }
             tracker.steps_done += 1;
             tracker.report(Stage::Denoise)?;
         }
-        if let Some(x) = ctx {
-            context::write_frames(&mut latents, ctx_frames, x.latents.view());
+        for (x, r) in ctx.iter().zip(&ranges) {
+            context::write_frames(&mut latents, r.clone(), x.latents.view());
         }
         Ok(latents)
     }
 }
 
-/// The seed of step `i`'s context re-noising (`conditioning.context_noise_scale`).
-fn context_noise_seed(seed: u64, i: usize) -> u64 {
-    (seed ^ 0x6A09_E667_F3BC_C909).wrapping_add(i as u64)
+/// The seed of step `i`'s re-noising of context part `part` (`conditioning.context_noise_scale`).
+/// Part 0 keeps the stream it always had.
+fn context_noise_seed(seed: u64, i: usize, part: usize) -> u64 {
+    (seed ^ 0x6A09_E667_F3BC_C909).wrapping_add(i as u64).wrapping_add((part as u64).wrapping_mul(0xBB67_AE85_84CA_A73B))
 }
 
 /// `v = v_uncond + g * (v_cond - v_uncond)`, into `out` (all of one shape).

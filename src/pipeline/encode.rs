@@ -3,7 +3,7 @@
 
 use super::context::{self, LatentContext};
 use super::residency::JobScope;
-use super::{EncodedPrompt, Pipeline, Placement, Stage, Tracker};
+use super::{EncodedPrompt, Pipeline, Placement, Prompts, Stage, Tracker};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::pipeline::GenerateRequest;
@@ -21,6 +21,16 @@ impl Pipeline {
         }
         let embeds = self.text_embeddings(&tokens, job)?;
         Ok(EncodedPrompt { embeds, mask: tokens.mask, guided })
+    }
+
+    /// The request's prompt and its storyboard's, each encoded once.
+    pub(super) fn encode_prompts(&self, req: &GenerateRequest, job: &JobScope<'_>) -> Result<Prompts> {
+        let mut spans = vec![(0, self.encode_prompt(req, job)?)];
+        for p in &req.storyboard {
+            let one = GenerateRequest { prompt: p.prompt.clone(), storyboard: Vec::new(), ..req.clone() };
+            spans.push((p.frame as usize, self.encode_prompt(&one, job)?));
+        }
+        Ok(Prompts { spans })
     }
 
     /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).

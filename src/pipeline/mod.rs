@@ -6,28 +6,35 @@
 //!   continuing from the last frames of the one before (re-encoded as clean context), with the
 //!   overlap cross-faded so the seam does not show;
 //! * extend: continue given frames forwards ([`Placement::After`]) or backwards ([`Placement::Before`]);
-//! * animate: a window whose first frame is a given still.
+//! * animate: a window whose first frame is a given still;
+//! * bridge: footage between two clips, the last window holding context at both ends; a loop is
+//!   a clip bridged from its end back to its start;
+//! * remix: a clip's latents re-noised part way and denoised under a new prompt (SDEdit).
 //!
 //! Memory stays flat in the clip length: one window's latents and frames at a time.
 
 mod blend;
+mod bridge;
 mod context;
 mod decode;
 mod denoise;
 mod encode;
 mod noise;
+mod remix;
 mod request;
 mod residency;
 mod shared;
 pub(crate) mod spool;
+mod timeline;
 mod windows;
 
 use std::path::Path;
 
 pub use context::{ContextMode, Placement};
 pub use noise::gaussian_noise;
-pub use request::{parse_size, GenerateRequest, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
+pub use request::{parse_size, GenerateRequest, PromptAt, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
 pub use residency::{ComponentLoad, ComponentSessions};
+pub use timeline::{parse_storyboard, parse_time};
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
@@ -36,6 +43,7 @@ use crate::model::ModelPackage;
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::text::PromptTokenizer;
 use blend::carry_residual;
+use denoise::WindowStart;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -84,6 +92,23 @@ struct EncodedPrompt {
     /// `[B, L]`.
     mask: ndarray::Array2<i64>,
     guided: bool,
+}
+
+/// A job's prompts: one, or a storyboard's, each from its first frame on. Each window follows
+/// the prompt in effect at its first new frame.
+struct Prompts {
+    spans: Vec<(usize, EncodedPrompt)>,
+}
+
+impl Prompts {
+    fn single(prompt: EncodedPrompt) -> Self {
+        Prompts { spans: vec![(0, prompt)] }
+    }
+
+    fn at(&self, frame: usize) -> &EncodedPrompt {
+        let i = self.spans.iter().rposition(|(from, _)| *from <= frame).unwrap_or(0);
+        &self.spans[i].1
+    }
 }
 
 /// A loaded model, ready to generate. Load once, generate many times.
@@ -215,7 +240,14 @@ impl Pipeline {
     ) -> Result<()> {
         let m = &self.package.manifest;
         let total = req.frames as usize;
-        let single = req.frames <= m.video.max_frames;
+        // A storyboard changes prompts between windows, so its clip is made window by window.
+        let single = req.frames <= m.video.max_frames && (req.storyboard.is_empty() || req.frames <= m.video.default_frames);
+        if !req.storyboard.is_empty() && single {
+            return Err(Error::InvalidRequest(format!(
+                "a storyboard changes prompts between windows: make the clip longer than one window ({} frames) of model {}",
+                m.video.default_frames, m.name
+            )));
+        }
         let (mut ctx_frames, window) = self.window_layout();
         // Cross-fading holds back the context frames of each window, so a window must make at
         // least as many new frames: shorten the context for chaining if it does not.
@@ -229,7 +261,7 @@ impl Pipeline {
         let mut tracker =
             Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * (1 + chained), frames_done: 0, frames_total: total };
         let job = self.job(req, still.is_some());
-        let prompt = self.encode_prompt(req, &job)?;
+        let prompts = self.encode_prompts(req, &job)?;
 
         // Window 0: plain text to video, or continuing from the still.
         let shape = self.window_shape(req, m.latent.latent_frames(first_frames as u32));
@@ -237,7 +269,7 @@ impl Pipeline {
             Some(s) => Some(self.encode_context(std::slice::from_ref(s), Placement::After, &mut tracker)?),
             None => None,
         };
-        let latents = self.denoise(&prompt, req, shape, ctx.as_ref(), req.seed, None, &mut tracker)?;
+        let latents = self.denoise(prompts.at(0), req, shape, ctx.as_slice(), req.seed, WindowStart::Noise, &mut tracker)?;
         if single {
             job.denoising_done();
         }
@@ -265,7 +297,7 @@ impl Pipeline {
             emit(&mut tracker, on_frame, f)?;
         }
         let tail: Vec<RgbFrame> = frames.collect();
-        self.continue_after(&prompt, req, tail, total - split, true, 1, &mut tracker, on_frame)
+        self.continue_after(&prompts, req, tail, total - split, true, 1, &mut tracker, on_frame)
     }
 }
 

@@ -28,6 +28,16 @@ pub struct GenerateRequest {
     pub seed: u64,
     /// How context frames steer generation; `None` picks the model's best.
     pub context_mode: Option<ContextMode>,
+    /// Prompts on a timeline: from each entry's frame on, windows follow its prompt instead
+    /// (`prompt` holds until the first). Frames strictly increasing, within the clip.
+    pub storyboard: Vec<PromptAt>,
+}
+
+/// A prompt that takes over from frame `frame` of a clip (a storyboard line).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromptAt {
+    pub frame: u32,
+    pub prompt: String,
 }
 
 impl GenerateRequest {
@@ -44,12 +54,14 @@ impl GenerateRequest {
             guidance: m.defaults.guidance,
             seed: 0,
             context_mode: None,
+            storyboard: Vec::new(),
         }
     }
 
     /// Checks the request for `generate` against the package, with messages that name the valid values.
     pub fn validate(&self, pkg: &ModelPackage) -> Result<()> {
         self.validate_settings(pkg)?;
+        self.validate_storyboard()?;
         let m = &pkg.manifest;
         let v = &m.video;
         if self.frames > v.max_frames {
@@ -73,6 +85,38 @@ impl GenerateRequest {
                 "{} frames is not supported by model {}: frame counts are 1 + {}*k up to {}, or any count above {} (made window by window); nearest: {near}",
                 self.frames, m.name, m.latent.temporal_compression, v.max_frames, v.max_frames
             )));
+        }
+        Ok(())
+    }
+
+    /// The storyboard's frames rise, lie within the clip, and each prompt fits the limits.
+    pub fn validate_storyboard(&self) -> Result<()> {
+        let mut last: Option<u32> = None;
+        for (i, p) in self.storyboard.iter().enumerate() {
+            if p.frame >= self.frames {
+                return Err(Error::InvalidRequest(format!(
+                    "storyboard entry {} (frame {}) is past the clip's end: it has {} frames",
+                    i + 1,
+                    p.frame,
+                    self.frames
+                )));
+            }
+            if last.is_some_and(|l| p.frame <= l) {
+                return Err(Error::InvalidRequest(format!(
+                    "storyboard entry {} (frame {}) is not after the one before it (frame {}): list prompts in time order",
+                    i + 1,
+                    p.frame,
+                    last.unwrap_or(0)
+                )));
+            }
+            if p.prompt.chars().count() > crate::text::MAX_PROMPT_CHARS {
+                return Err(Error::InvalidRequest(format!(
+                    "storyboard entry {} is longer than {} characters",
+                    i + 1,
+                    crate::text::MAX_PROMPT_CHARS
+                )));
+            }
+            last = Some(p.frame);
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! clips longer than one, each window continuing from the last frames made so far.
 
 use super::blend::{carry_residual, crossfade};
+use super::denoise::WindowStart;
 use super::spool::FrameSpool;
-use super::{emit, frame_count_error, EncodedPrompt, Pipeline, Placement, Progress, Tracker};
+use super::{emit, frame_count_error, Pipeline, Placement, Progress, Prompts, Tracker};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::pipeline::{GenerateRequest, MAX_LONG_FRAMES};
@@ -42,6 +43,7 @@ impl Pipeline {
         let causal = self.package.manifest.latent.causal_first_frame;
         let job = self.job(req, true);
         let prompt = self.encode_prompt(req, &job)?;
+        let prompts = Prompts::single(prompt);
         match placement {
             Placement::After => {
                 // The longest valid context the clip has, up to the model's context length.
@@ -53,7 +55,7 @@ impl Pipeline {
                 let mut tracker =
                     Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };
                 let tail = context[context.len() - n..].to_vec();
-                self.continue_after(&prompt, req, tail, count, false, 0, &mut tracker, on_frame)
+                self.continue_after(&prompts, req, tail, count, false, 0, &mut tracker, on_frame)
             }
             Placement::Before => {
                 let k = self.package.manifest.latent.latent_frames(ctx_frames as u32).max(1);
@@ -76,7 +78,8 @@ impl Pipeline {
                     let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
                     let shape = self.window_shape(req, m + k);
                     let seed = window_seed(req.seed, w);
-                    let latents = self.denoise(&prompt, req, shape, Some(&ctx), seed, None, &mut tracker)?;
+                    let latents =
+                        self.denoise(prompts.at(0), req, shape, std::slice::from_ref(&ctx), seed, WindowStart::Noise, &mut tracker)?;
                     let mut frames = self.decode(&latents, seed)?;
                     if frames.len() > per_window {
                         // As after a clip: the new frames nearest the seam take over the
@@ -127,7 +130,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn continue_after(
         &self,
-        prompt: &EncodedPrompt,
+        prompts: &Prompts,
         req: &GenerateRequest,
         mut tail: Vec<RgbFrame>,
         count: usize,
@@ -146,7 +149,9 @@ impl Pipeline {
             let ctx = self.encode_context(&tail, Placement::After, tracker)?;
             let shape = self.window_shape(req, k + m);
             let seed = window_seed(req.seed, w);
-            let latents = self.denoise(prompt, req, shape, Some(&ctx), seed, None, tracker)?;
+            // The prompt in effect at the window's first new frame (a storyboard changes it).
+            let prompt = prompts.at(tracker.frames_done + if blend { n } else { 0 });
+            let latents = self.denoise(prompt, req, shape, std::slice::from_ref(&ctx), seed, WindowStart::Noise, tracker)?;
             let frames = self.decode(&latents, seed)?;
             if frames.len() <= n {
                 return Err(frame_count_error(frames.len(), n + 1));
@@ -193,7 +198,7 @@ impl Pipeline {
 }
 
 /// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.
-fn window_seed(seed: u64, w: usize) -> u64 {
+pub(super) fn window_seed(seed: u64, w: usize) -> u64 {
     seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 

@@ -1,0 +1,124 @@
+//! `kino bridge A B`: new footage that continues clip A's end and arrives at clip B's start. Both
+//! clips stream through untouched (or only the bridge is written, `--only`); the frames the model
+//! reads are taken at its frame rate and fitted to its size as `kino extend` does.
+
+use std::collections::VecDeque;
+
+use anyhow::{bail, Result};
+
+use kino::footage::Retime;
+use kino::video;
+use kino::{Pipeline, Placement, RgbFrame};
+
+use super::args::*;
+use super::job::*;
+use super::progress::*;
+
+pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
+    check_outputs(&args.output, &args.sampling.preview, &[&args.first, &args.second])?;
+    let mut a = video::VideoReader::open(&args.first)?;
+    let mut b = video::VideoReader::open(&args.second)?;
+    let fps = a.fps;
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        bail!("{}: frame rate {fps} is not usable (kino bridges clips of 1 to 240 fps)", args.first.display());
+    }
+    if (b.fps - fps).abs() > 1e-3 * fps {
+        bail!(
+            "{} is at {} fps and {} at {fps} fps: bridge clips of one frame rate (convert one first, e.g. ffmpeg -i B -r {fps} B2.mp4)",
+            args.second.display(),
+            b.fps,
+            args.first.display()
+        );
+    }
+    if (b.width, b.height) != (a.width, a.height) {
+        bail!(
+            "{} is {}x{} and {} is {}x{}: bridge clips of one size",
+            args.second.display(),
+            b.width,
+            b.height,
+            args.first.display(),
+            a.width,
+            a.height
+        );
+    }
+    let (pkg, mut opts) = load(&args.runtime)?;
+    let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    let model_fps = pkg.manifest.video.fps;
+    let new_frames = match (args.length.frames, args.length.seconds_as_frames(fps)?) {
+        (Some(f), _) => f as usize,
+        (None, Some(raw)) => raw.round().max(1.0) as usize,
+        (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
+    };
+    if new_frames == 0 {
+        bail!("--frames 0: a bridge has at least one frame");
+    }
+    let fit = args.fit.fit()?;
+    let retime = Retime { clip_fps: fps, model_fps };
+    let model_new = retime.model_frames_for(new_frames);
+    req.frames = model_new as u32;
+    let (w, h) = (a.width, a.height);
+    args.memory.plan(&mut opts, &req, &pkg, 64 * 3 * u64::from(w) * u64::from(h), true)?;
+
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
+    let (want_a, want_b) = pipeline.bridge_context_wanted();
+    let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
+    let audio = (!args.only).then(|| video::OwnedAudioSource { path: args.first.clone(), offset_seconds: 0.0 });
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio)?;
+    // Clip A streams through; its last frames stay, at the model's size, for the context.
+    let mut kept: VecDeque<RgbFrame> = VecDeque::with_capacity(span_a + 1);
+    let mut total_a = 0usize;
+    while let Some(f) = a.next_frame()? {
+        kept.push_back(f.fitted(req.width, req.height, fit.inverse()));
+        if kept.len() > span_a {
+            kept.pop_front();
+        }
+        if !args.only {
+            sink.push(f)?;
+        }
+        total_a += 1;
+    }
+    // Clip B's first frames, kept whole until the bridge is written.
+    let mut head: Vec<RgbFrame> = Vec::with_capacity(span_b);
+    while head.len() < span_b {
+        match b.next_frame()? {
+            Some(f) => head.push(f),
+            None => break,
+        }
+    }
+    if total_a == 0 || head.is_empty() {
+        bail!("{} has no frames to bridge", if total_a == 0 { args.first.display() } else { args.second.display() });
+    }
+    let first_kept = total_a - kept.len();
+    let before: Vec<RgbFrame> =
+        retime.context_indices(total_a, want_a, Placement::After).into_iter().map(|i| kept[i - first_kept].clone()).collect();
+    let after: Vec<RgbFrame> = retime
+        .context_indices(head.len(), want_b, Placement::Before)
+        .into_iter()
+        .map(|i| head[i].fitted(req.width, req.height, fit.inverse()))
+        .collect();
+
+    announce(args.sampling.quiet, "bridging", &pipeline, &req, model_new as u32, model_fps, &opts);
+    let bars = Bars::new(args.sampling.quiet);
+    let (mut out, mut model_index) = (0usize, 0usize);
+    pipeline.bridge(&req, &before, &after, model_new, &mut |p| bars.update(p), &mut |f| {
+        let frame = f.fitted(w, h, fit);
+        while out < new_frames && retime.placed_model_index(out, new_frames, model_new, Placement::After) == model_index {
+            sink.push(frame.clone())?;
+            out += 1;
+        }
+        model_index += 1;
+        Ok(())
+    })?;
+    if out != new_frames {
+        bail!("internal: {out} of {new_frames} bridge frames were written");
+    }
+    if !args.only {
+        for f in head {
+            sink.push(f)?;
+        }
+        while let Some(f) = b.next_frame()? {
+            sink.push(f)?;
+        }
+    }
+    sink.finish(&args.output, &args.sampling, bars)
+}

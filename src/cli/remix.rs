@@ -1,0 +1,80 @@
+//! `kino remix IN`: the clip redone under a new prompt (SDEdit). The model reads the clip at its
+//! own frame rate and size (fitted, never stretched); the result comes back at the clip's rate
+//! and size, with the clip's audio.
+
+use anyhow::{bail, Result};
+
+use kino::footage::Retime;
+use kino::video;
+use kino::{Pipeline, RgbFrame};
+
+use super::args::*;
+use super::job::*;
+use super::progress::*;
+
+pub(crate) fn remix(args: RemixArgs) -> Result<()> {
+    check_outputs(&args.output, &args.sampling.preview, &[&args.input])?;
+    if !(0.0..=1.0).contains(&args.strength) {
+        bail!("--strength {}: use 0 (keep the clip) to 1 (redraw it from noise)", args.strength);
+    }
+    let mut reader = video::VideoReader::open(&args.input)?;
+    let fps = reader.fps;
+    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+        bail!("{}: frame rate {fps} is not usable (kino remixes clips of 1 to 240 fps)", args.input.display());
+    }
+    let (pkg, mut opts) = load(&args.runtime)?;
+    let req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    let retime = Retime { clip_fps: fps, model_fps: pkg.manifest.video.fps };
+    let fit = args.fit.fit()?;
+    // The clip at the model's rate and size: model frame j is the clip frame nearest its time.
+    let mut frames: Vec<RgbFrame> = Vec::new();
+    let mut total = 0usize;
+    while let Some(f) = reader.next_frame()? {
+        let small = f.fitted(req.width, req.height, fit.inverse());
+        while ((frames.len() as f64) * fps / retime.model_fps).round() as usize == total {
+            frames.push(small.clone());
+        }
+        total += 1;
+        if total > kino::pipeline::MAX_LONG_FRAMES as usize {
+            bail!("{}: kino remixes at most {} frames", args.input.display(), kino::pipeline::MAX_LONG_FRAMES);
+        }
+    }
+    if total == 0 {
+        bail!("{} has no frames to remix", args.input.display());
+    }
+    let model_frames = retime.model_frames_for(total);
+    while frames.len() < model_frames {
+        frames.push(frames[frames.len() - 1].clone());
+    }
+    frames.truncate(model_frames);
+    args.memory.plan(&mut opts, &req, &pkg, 2 * frames.iter().map(|f| f.data.len() as u64).sum::<u64>(), true)?;
+
+    let pipeline = Pipeline::from_package(pkg, &opts)?;
+    let (w, h) = (reader.width, reader.height);
+    let audio = video::OwnedAudioSource { path: args.input.clone(), offset_seconds: 0.0 };
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio))?;
+    announce(
+        args.sampling.quiet,
+        &format!("remixing (strength {})", args.strength),
+        &pipeline,
+        &req,
+        model_frames as u32,
+        retime.model_fps,
+        &opts,
+    );
+    let bars = Bars::new(args.sampling.quiet);
+    let (mut out, mut model_index) = (0usize, 0usize);
+    pipeline.remix(&req, &frames, args.strength, &mut |p| bars.update(p), &mut |f| {
+        let frame = f.fitted(w, h, fit);
+        while out < total && retime.model_index(out, model_frames) == model_index {
+            sink.push(frame.clone())?;
+            out += 1;
+        }
+        model_index += 1;
+        Ok(())
+    })?;
+    if out != total {
+        bail!("internal: {out} of {total} remixed frames were written");
+    }
+    sink.finish(&args.output, &args.sampling, bars)
+}

@@ -1,0 +1,283 @@
+//! Bridges: new footage that continues the frames before a gap and arrives at the frames after
+//! it (two clips joined; a clip looped onto its own start). The last window holds clean context
+//! at both ends; longer gaps are first filled forwards, window by window, as `extend` does.
+//!
+//! A bridge window of `k_a + m + k_b` latent frames: the end of the clip before (`k_a`), `m` to
+//! make, the start of the clip after (`k_b`). Its `t * m` made frames may overshoot the gap by
+//! `d < t` frames; the clip after is then read from its frame `d`, so the overshoot is the model's
+//! own version of its first `d` frames, which are dropped for the real ones.
+
+use std::collections::VecDeque;
+
+use super::blend::carry_residual;
+use super::denoise::WindowStart;
+use super::windows::window_seed;
+use super::{emit, frame_count_error, ContextMode, EncodedPrompt, Pipeline, Placement, Progress, Prompts, Stage, Tracker};
+use crate::error::{Error, Result};
+use crate::frame::RgbFrame;
+use crate::model::manifest::ContextAt;
+use crate::pipeline::{GenerateRequest, MAX_LONG_FRAMES};
+
+/// Latent frames of the clip after a gap that a bridge window holds.
+const AFTER_LATENTS: usize = 1;
+
+impl Pipeline {
+    /// Frames a bridge reads from each side of the gap: (the last frames of the clip before,
+    /// the first frames of the clip after). Fewer are fine when a clip is shorter.
+    pub fn bridge_context_wanted(&self) -> (usize, usize) {
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (ctx_frames, window) = self.window_layout();
+        let single = pixel_frames(l, window.saturating_sub(AFTER_LATENTS + 1));
+        (ctx_frames.max(single), t * AFTER_LATENTS + t - 1)
+    }
+
+    /// Generates `count` frames that continue `before` (frames up to the gap, at the request's
+    /// size, in time order) and lead into `after` (frames from the gap on). Only the new frames
+    /// are handed to `on_frame`, in time order; the given frames stay as they are, and the model's
+    /// difference from them at both seams is carried into the new footage, fading out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bridge(
+        &self,
+        req: &GenerateRequest,
+        before: &[RgbFrame],
+        after: &[RgbFrame],
+        count: usize,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        req.validate_settings(&self.package)?;
+        self.require_encoder("bridge")?;
+        let req = &self.with_context_mode(req, ContextAt::BothEnds)?;
+        if count == 0 || count > MAX_LONG_FRAMES as usize {
+            return Err(Error::InvalidRequest(format!("bridge with 1 to {MAX_LONG_FRAMES} frames, not {count}")));
+        }
+        for (side, frames) in [("before", before), ("after", after)] {
+            if frames.is_empty() {
+                return Err(Error::InvalidRequest(format!("nothing to bridge from: the clip {side} the gap has no frames")));
+            }
+            if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
+                return Err(Error::InvalidRequest(format!(
+                    "a frame of the clip {side} the gap is {}x{}, the request {}x{}",
+                    f.width, f.height, req.width, req.height
+                )));
+            }
+        }
+        let (pre, last, pre_windows) = self.bridge_plan(count, before.len())?;
+        let mut tracker = Tracker {
+            callback: on_progress,
+            steps_done: 0,
+            steps_total: req.steps * (pre_windows + 1),
+            frames_done: 0,
+            frames_total: count,
+        };
+        let job = self.job(req, true);
+        let prompts = Prompts::single(self.encode_prompt(req, &job)?);
+        let (keep, _) = self.bridge_context_wanted();
+        let mut recent: VecDeque<RgbFrame> = before[before.len().saturating_sub(keep)..].iter().cloned().collect();
+        if pre > 0 {
+            // Up to the last window, the gap is filled forwards from the clip before it.
+            let (ctx_frames, _) = self.window_layout();
+            let n = self.package.manifest.latent.valid_frames_up_to(before.len().min(ctx_frames));
+            let tail = before[before.len() - n..].to_vec();
+            self.continue_after(&prompts, req, tail, pre, false, 0, &mut tracker, &mut |f| {
+                recent.push_back(f.clone());
+                if recent.len() > keep {
+                    recent.pop_front();
+                }
+                on_frame(f)
+            })?;
+        }
+        let recent: Vec<RgbFrame> = recent.into();
+        self.bridge_window(prompts.at(0), req, &recent, after, last, window_seed(req.seed, pre_windows), &mut tracker, on_frame)
+    }
+
+    /// The request with the context mode a bridge uses: the one asked for, else native where the
+    /// model was trained with context at both ends, else latent replacement.
+    pub(super) fn with_context_mode(&self, req: &GenerateRequest, at: ContextAt) -> Result<GenerateRequest> {
+        let best = self.context_mode(req)?;
+        let conditioning = &self.package.manifest.conditioning;
+        let mode = match req.context_mode {
+            Some(ContextMode::Native) if !conditioning.supports(at) => {
+                log::warn!(
+                    "model {} does not declare context at {at} (conditioning.context_at); native context there is untested",
+                    self.package.manifest.name
+                );
+                ContextMode::Native
+            }
+            Some(mode) => mode,
+            None if best == ContextMode::Native && !conditioning.supports(at) => {
+                log::info!(
+                    "model {} was not trained with context at {at} (conditioning.context_at); using latent replacement there",
+                    self.package.manifest.name
+                );
+                ContextMode::Replace
+            }
+            None => best,
+        };
+        Ok(GenerateRequest { context_mode: Some(mode), ..req.clone() })
+    }
+
+    /// (frames filled forwards first, frames of the bridge window, forward windows).
+    fn bridge_plan(&self, count: usize, before: usize) -> Result<(usize, usize, usize)> {
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (ctx_frames, window) = self.window_layout();
+        let max_single = t * window.saturating_sub(AFTER_LATENTS + 1);
+        if max_single == 0 {
+            return Err(self.layout_error(ctx_frames, window));
+        }
+        if count <= max_single {
+            return Ok((0, count, 0));
+        }
+        // The last window keeps room for two latent frames of new footage, and as much of the
+        // forward context as fits besides.
+        let k_a = l.latent_frames(ctx_frames as u32).min(window.saturating_sub(AFTER_LATENTS + 2)).max(1);
+        let last = t * (window - AFTER_LATENTS - k_a);
+        let pre = count - last;
+        let n = l.valid_frames_up_to(before.min(ctx_frames));
+        if n == 0 {
+            return Err(Error::InvalidRequest(format!("the clip before the gap is too short to continue: it needs at least {t} frames")));
+        }
+        Ok((pre, last, self.chain_windows(pre, n, window, false)?))
+    }
+
+    /// The window with context at both ends: makes `count` (at most `t * (window - 2)`) frames.
+    #[allow(clippy::too_many_arguments)]
+    fn bridge_window(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        before: &[RgbFrame],
+        after: &[RgbFrame],
+        count: usize,
+        seed: u64,
+        tracker: &mut Tracker<'_>,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (_, window) = self.window_layout();
+        let m = count.div_ceil(t);
+        let overshoot = t * m - count;
+        let room = window.checked_sub(AFTER_LATENTS + m).filter(|k| *k >= 1).ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "a bridge window makes at most {} frames, not {count}",
+                t * window.saturating_sub(AFTER_LATENTS + 1)
+            ))
+        })?;
+        let n_a = l.valid_frames_up_to(before.len().min(pixel_frames(l, room)));
+        if n_a == 0 {
+            return Err(Error::InvalidRequest(format!("the clip before the gap is too short to continue: it needs at least {t} frames")));
+        }
+        let n_b = t * AFTER_LATENTS;
+        if after.len() < overshoot + n_b {
+            return Err(Error::InvalidRequest(format!(
+                "the clip after the gap is too short to lead into: a bridge of {count} frames needs at least {} of its frames",
+                overshoot + n_b
+            )));
+        }
+        let k_a = l.latent_frames(n_a as u32);
+        let given_before = &before[before.len() - n_a..];
+        let parts = [
+            self.encode_context(given_before, Placement::After, tracker)?,
+            self.encode_context(&after[overshoot..overshoot + n_b], Placement::Before, tracker)?,
+        ];
+        let shape = self.window_shape(req, k_a + m + AFTER_LATENTS);
+        let latents = self.denoise(prompt, req, shape, &parts, seed, WindowStart::Noise, tracker)?;
+        let frames = self.decode(&latents, seed)?;
+        if frames.len() != n_a + t * m + n_b {
+            return Err(frame_count_error(frames.len(), n_a + t * m + n_b));
+        }
+        let mut new: Vec<RgbFrame> = frames[n_a..n_a + count].to_vec();
+        // Both seams: the given frame next to the gap against the model's version of it, the
+        // difference carried into the bridge (full at the seam, fading over a latent frame's
+        // span or half the bridge, so the two never pile up).
+        let span = t.min(count.div_ceil(2)).max(1);
+        carry_residual(&mut new, &given_before[n_a - 1], &frames[n_a - 1], span);
+        new.reverse();
+        carry_residual(&mut new, &after[0], &frames[n_a + count], span);
+        new.reverse();
+        for f in new {
+            emit(tracker, on_frame, f)?;
+        }
+        Ok(())
+    }
+
+    /// Generates a clip of `req.frames` whose last frame leads into its first: the clip is made
+    /// shorter, then bridged from its end back to its start.
+    pub fn generate_loop(
+        &self,
+        req: &GenerateRequest,
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        req.validate(&self.package)?;
+        self.require_encoder("a loop")?;
+        let bridge_req = self.with_context_mode(req, ContextAt::BothEnds)?;
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (_, window) = self.window_layout();
+        // The bridge back to the start: half the window's new footage, whole latent frames.
+        let m = (window.saturating_sub(AFTER_LATENTS) / 2).max(1);
+        let bridge = t * m;
+        let least = bridge + pixel_frames(l, window - AFTER_LATENTS - m).max(t * AFTER_LATENTS);
+        let total = req.frames as usize;
+        if total < least {
+            return Err(Error::InvalidRequest(format!(
+                "a loop needs at least {least} frames with model {}, not {total}",
+                self.package.manifest.name
+            )));
+        }
+        let body = GenerateRequest { frames: (total - bridge) as u32, ..req.clone() };
+        body.validate(&self.package)?;
+        let (keep, _) = self.bridge_context_wanted();
+        let mut head: Vec<RgbFrame> = Vec::new();
+        let mut tail: VecDeque<RgbFrame> = VecDeque::new();
+        let mut steps_total = 0usize;
+        let (mut steps_done, mut frames_done) = (0usize, 0usize);
+        {
+            // The body's progress, counted against the whole loop.
+            let mut progress = |p: Progress| {
+                let p = match p.stage {
+                    Stage::Denoise => {
+                        (steps_total, steps_done) = (p.total, p.done);
+                        Progress { total: p.total + req.steps, ..p }
+                    }
+                    _ => {
+                        frames_done = p.done;
+                        Progress { total, ..p }
+                    }
+                };
+                on_progress(p)
+            };
+            self.generate(&body, &mut progress, &mut |f| {
+                if head.len() < t * AFTER_LATENTS {
+                    head.push(f.clone());
+                }
+                tail.push_back(f.clone());
+                if tail.len() > keep {
+                    tail.pop_front();
+                }
+                on_frame(f)
+            })?;
+        }
+        let mut tracker =
+            Tracker { callback: on_progress, steps_done, steps_total: steps_total + req.steps, frames_done, frames_total: total };
+        let job = self.job(&bridge_req, true);
+        let prompt = self.encode_prompt(&bridge_req, &job)?;
+        let windows = steps_total / req.steps.max(1);
+        let tail: Vec<RgbFrame> = tail.into();
+        self.bridge_window(&prompt, &bridge_req, &tail, &head, bridge, window_seed(req.seed, windows), &mut tracker, on_frame)
+    }
+}
+
+/// Pixel frames of `k` latent frames.
+fn pixel_frames(l: &crate::model::manifest::LatentSpec, k: usize) -> usize {
+    let t = l.temporal_compression.max(1) as usize;
+    match (k, l.causal_first_frame) {
+        (0, _) => 0,
+        (k, true) => 1 + t * (k - 1),
+        (k, false) => t * k,
+    }
+}

@@ -1,0 +1,100 @@
+//! Times people type (`2`, `2.5s`, `16f`) and storyboards (a prompt per line, each from a time
+//! on), parsed once for every front door. Errors name the flag or line they came from.
+
+use crate::error::{Error, Result};
+
+use super::PromptAt;
+
+/// A time as a frame index at `fps`: seconds (`2`, `2.5`, `2s`) rounded to the nearest frame, or
+/// frames (`16f`). `what` names the value in messages (a flag, a storyboard line).
+pub fn parse_time(s: &str, fps: f64, what: &str) -> Result<u32> {
+    let t = s.trim().to_ascii_lowercase();
+    let bad =
+        |why: &str| Error::InvalidRequest(format!("{what}: {} {why}; use seconds (2, 2.5 or 2s) or frames (16f)", crate::error::quoted(s)));
+    if let Some(n) = t.strip_suffix('f') {
+        let n = n.trim();
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("is not a whole number of frames"));
+        }
+        return n.parse::<u32>().map_err(|_| bad("is too large"));
+    }
+    let secs: f64 = t.strip_suffix('s').unwrap_or(&t).trim().parse().map_err(|_| bad("is not a time"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad("is not a time from 0 on"));
+    }
+    let frames = (secs * fps).round();
+    if frames > u32::MAX as f64 {
+        return Err(bad("is too large"));
+    }
+    Ok(frames as u32)
+}
+
+/// A storyboard: lines `TIME PROMPT` (`0s a red circle moving left`), blank lines and lines
+/// starting with `#` skipped. The first line is at 0; times rise line by line.
+pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
+    let mut out: Vec<PromptAt> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let what = format!("storyboard line {}", i + 1);
+        let (time, prompt) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "{what}: {} has no prompt after its time; write TIME PROMPT, e.g. 0s a red circle moving left",
+                crate::error::quoted(line)
+            ))
+        })?;
+        let frame = parse_time(time, fps, &what)?;
+        match out.last() {
+            None if frame != 0 => {
+                return Err(Error::InvalidRequest(format!("{what}: the first prompt starts the clip, so its time is 0s, not {time}")));
+            }
+            Some(prev) if frame <= prev.frame => {
+                return Err(Error::InvalidRequest(format!("{what}: {time} is not after the line before it; list prompts in time order")));
+            }
+            _ => {}
+        }
+        out.push(PromptAt { frame, prompt: prompt.trim().to_string() });
+    }
+    if out.is_empty() {
+        return Err(Error::InvalidRequest("the storyboard has no lines: write one TIME PROMPT per line".into()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_seconds_or_frames() {
+        assert_eq!(parse_time("2", 8.0, "t").unwrap(), 16);
+        assert_eq!(parse_time("2.5s", 8.0, "t").unwrap(), 20);
+        assert_eq!(parse_time(" 16f ", 8.0, "t").unwrap(), 16);
+        assert_eq!(parse_time("0.06", 8.0, "t").unwrap(), 0);
+        for bad in ["", "-1", "x", "2m", "1.5f", "f", "nan", "inf", "99999999999f"] {
+            let e = parse_time(bad, 8.0, "--prompt-at").unwrap_err().to_string();
+            assert!(e.contains("--prompt-at"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn storyboards_name_the_line_at_fault() {
+        let board = parse_storyboard("# a story\n0s a red circle moving left\n\n4s a red circle moving up\n", 8.0).unwrap();
+        assert_eq!(
+            board,
+            vec![
+                PromptAt { frame: 0, prompt: "a red circle moving left".into() },
+                PromptAt { frame: 32, prompt: "a red circle moving up".into() },
+            ]
+        );
+        let err = |text: &str| parse_storyboard(text, 8.0).unwrap_err().to_string();
+        assert!(err("0s a\n4s b\n2s c").contains("line 3"));
+        assert!(err("0s a\n0s b").contains("line 2"));
+        assert!(err("1s a").contains("line 1"));
+        assert!(err("0s a\n4s").contains("line 2"));
+        assert!(err("0s a\nsoon b").contains("line 2"));
+        assert!(err("\n# nothing\n").contains("no lines"));
+    }
+}

@@ -19,5 +19,5 @@ pub mod video;
 pub use error::{Error, Result};
 pub use frame::{Fit, RgbFrame};
 pub use model::ModelPackage;
-pub use pipeline::{ContextMode, GenerateRequest, Pipeline, Placement, Progress, PromptAt, Stage};
+pub use pipeline::{ContextMode, GenerateRequest, Keyframe, Pipeline, Placement, Progress, PromptAt, Stage};
 pub use runtime::{Device, EmbeddingCache, Residency, RuntimeOptions};

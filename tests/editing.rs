@@ -329,3 +329,66 @@ fn storyboard_spans_follow_their_prompts() {
     let o = kino(&["generate", "a red circle", "--prompt-at", "1s=a blue circle", "--frames", "17", "-q", "-o", bad.to_str().unwrap()]);
     assert_clean_failure(&o, &bad, "storyboard");
 }
+
+#[test]
+fn keyframes_are_shown_at_their_times() {
+    let d = tmpdir("keyframes");
+    // Two frames of one generated clip, 24 frames apart: the keyframes of a clip between them.
+    let seq = d.join("seq");
+    assert_ok(&kino(&[
+        "generate",
+        "a red circle moving right",
+        "--frames",
+        "33",
+        "--seed",
+        "61",
+        "-q",
+        "-o",
+        &format!("{}/", seq.display()),
+    ]));
+    let (k0, k24) = (seq.join("00004.png"), seq.join("00028.png"));
+    let out = d.join("keys.mkv");
+    let run = |extra: &[&str], out: &Path| {
+        let mut v = vec![
+            "generate",
+            "a red circle moving right",
+            "--frames",
+            "41",
+            "--seed",
+            "62",
+            "--threads",
+            "2",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        v.extend(extra);
+        kino(&v)
+    };
+    let key = |t: &str, p: &Path| format!("{t}={}", p.display());
+    let (a, b) = (key("1s", &k0), key("32f", &k24));
+    assert_ok(&run(&["--keyframe", &a, "--keyframe", &b], &out));
+    let f = frames(&out);
+    assert_eq!(f.len(), 41);
+    let image = |p: &Path| kino::video::decode_image(p).unwrap();
+    assert!(f[8] == image(&k0), "keyframe 1 is frame 8 (1 s at 8 fps), exactly");
+    assert!(f[32] == image(&k24), "keyframe 2 is frame 32, exactly");
+    let s = steps(&f);
+    let med = median(s.clone());
+    let worst = [7, 8, 31, 32].map(|i| s[i] / med);
+    eprintln!("keyframes: steps into and out of each keyframe over the median step: {worst:.2?}");
+    assert!(worst.iter().all(|r| *r <= 2.5), "seams at the keyframes {worst:.2?}");
+    let again = d.join("again.mkv");
+    assert_ok(&run(&["--keyframe", &a, "--keyframe", &b], &again));
+    assert!(frames(&again) == f, "same seed, same frames");
+
+    // Bad keyframes: a clear error naming the flag or keyframe, no output.
+    let bad = d.join("bad.mkv");
+    assert_clean_failure(&run(&["--keyframe", &b, "--keyframe", &a], &bad), &bad, "keyframe 2");
+    assert_clean_failure(&run(&["--keyframe", &a, "--keyframe", &key("8f", &k24)], &bad), &bad, "keyframe 2");
+    assert_clean_failure(&run(&["--keyframe", &key("9s", &k0)], &bad), &bad, "past the clip");
+    let junk = d.join("junk.png");
+    std::fs::write(&junk, b"not an image").unwrap();
+    assert_clean_failure(&run(&["--keyframe", &key("1s", &junk)], &bad), &bad, "--keyframe");
+    assert_clean_failure(&run(&["--keyframe", "1s"], &bad), &bad, "--keyframe");
+}

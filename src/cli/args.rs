@@ -92,6 +92,12 @@ pub(crate) struct GenerateArgs {
     /// Make a seamless loop: the last frame leads into the first.
     #[arg(long = "loop")]
     pub(crate) looped: bool,
+    /// Show IMAGE at TIME and generate around it: TIME=IMAGE, TIME in seconds (2, 2.5s) or
+    /// frames (16f). Repeatable. An image of another shape is fitted, never stretched (--fit).
+    #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
+    pub(crate) keyframes: Vec<String>,
+    #[command(flatten)]
+    pub(crate) fit: FitArgs,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }

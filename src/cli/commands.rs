@@ -13,26 +13,47 @@ use super::job::*;
 use super::progress::*;
 
 pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
-    check_outputs(&args.output, &args.sampling.preview, &[])?;
+    let images: Vec<&Path> = args.keyframes.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p)).collect();
+    check_outputs(&args.output, &args.sampling.preview, &images)?;
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let board = storyboard(&args, fps)?;
     let mut req = args.sampling.request(&pkg, &board[0].prompt, &args.size)?;
     req.storyboard = board[1..].to_vec();
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
-    req.validate(&pkg)?;
-    args.memory.plan(&mut opts, &req, &pkg, 0, false)?;
+    let keys = keyframes(&args, fps, &req)?;
+    if keys.is_empty() {
+        req.validate(&pkg)?;
+    } else if args.looped {
+        bail!("--keyframe and --loop do not combine: give one or the other");
+    }
+    args.memory.plan(&mut opts, &req, &pkg, 0, !keys.is_empty())?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, &opts);
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
-    if args.looped {
+    if !keys.is_empty() {
+        pipeline.generate_keyframes(&req, &keys, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+    } else if args.looped {
         pipeline.generate_loop(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
     } else {
         pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
     }
     sink.finish(&args.output, &args.sampling, bars)
+}
+
+/// Each --keyframe TIME=IMAGE: the frame at TIME and the image fitted to the model's size.
+fn keyframes(args: &GenerateArgs, fps: f64, req: &GenerateRequest) -> Result<Vec<kino::Keyframe>> {
+    let fit = args.fit.fit()?;
+    let mut keys = Vec::new();
+    for item in &args.keyframes {
+        let (time, path) = item.split_once('=').with_context(|| format!("--keyframe {item:?}: write TIME=IMAGE, e.g. 2s=start.png"))?;
+        let frame = kino::pipeline::parse_time(time, fps, "--keyframe")?;
+        let image = video::decode_image(Path::new(path)).with_context(|| format!("--keyframe {item:?}"))?;
+        keys.push(kino::Keyframe { frame, image: image.fitted(req.width, req.height, fit) });
+    }
+    Ok(keys)
 }
 
 /// The clip's prompts in time order: the prompt and each --prompt-at, or the storyboard file's lines.

@@ -9,6 +9,7 @@
 //! * animate: a window whose first frame is a given still;
 //! * bridge: footage between two clips, the last window holding context at both ends; a loop is
 //!   a clip bridged from its end back to its start;
+//! * keyframes: images at given times, the footage around them made by the jobs above;
 //! * remix: a clip's latents re-noised part way and denoised under a new prompt (SDEdit).
 //!
 //! Memory stays flat in the clip length: one window's latents and frames at a time.
@@ -19,6 +20,7 @@ mod context;
 mod decode;
 mod denoise;
 mod encode;
+mod keyframes;
 mod noise;
 mod remix;
 mod request;
@@ -31,6 +33,7 @@ mod windows;
 use std::path::Path;
 
 pub use context::{ContextMode, Placement};
+pub use keyframes::Keyframe;
 pub use noise::gaussian_noise;
 pub use request::{parse_size, GenerateRequest, PromptAt, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
 pub use residency::{ComponentLoad, ComponentSessions};

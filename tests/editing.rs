@@ -392,3 +392,37 @@ fn keyframes_are_shown_at_their_times() {
     assert_clean_failure(&run(&["--keyframe", &key("1s", &junk)], &bad), &bad, "--keyframe");
     assert_clean_failure(&run(&["--keyframe", "1s"], &bad), &bad, "--keyframe");
 }
+
+#[test]
+fn animate_follows_keyframes_after_its_still() {
+    let d = tmpdir("animate-keys");
+    let seq = d.join("seq");
+    assert_ok(&kino(&[
+        "generate",
+        "a cyan square moving left",
+        "--frames",
+        "33",
+        "--seed",
+        "71",
+        "-q",
+        "-o",
+        &format!("{}/", seq.display()),
+    ]));
+    let (still, later) = (seq.join("00000.png"), seq.join("00024.png"));
+    let out = d.join("anim.mkv");
+    let key = format!("3s={}", later.display());
+    let args = ["animate", still.to_str().unwrap(), "--prompt", "a cyan square moving left", "--keyframe", &key, "--frames", "33"];
+    let mut v: Vec<&str> = args.to_vec();
+    v.extend(["--seed", "72", "--threads", "2", "-q", "-o", out.to_str().unwrap()]);
+    assert_ok(&kino(&v));
+    let f = frames(&out);
+    assert_eq!(f.len(), 33);
+    let image = |p: &Path| kino::video::decode_image(p).unwrap();
+    assert!(f[0] == image(&still) && f[24] == image(&later), "the still at frame 0, the keyframe at 3 s");
+    // A keyframe at the still's own time is refused.
+    let bad = d.join("bad.mkv");
+    let key0 = format!("0={}", later.display());
+    let o =
+        kino(&["animate", still.to_str().unwrap(), "--prompt", "a cyan square", "--keyframe", &key0, "-q", "-o", bad.to_str().unwrap()]);
+    assert_clean_failure(&o, &bad, "keyframe 2");
+}

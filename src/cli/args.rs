@@ -208,6 +208,10 @@ pub(crate) struct AnimateArgs {
     /// WIDTHxHEIGHT the model works at (default: the model's); the output has the image's size.
     #[arg(long)]
     pub(crate) size: Option<String>,
+    /// Also show IMAGE at TIME (after the start): TIME=IMAGE, TIME in seconds (2, 2.5s) or
+    /// frames (16f). Repeatable; fitted like the still.
+    #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
+    pub(crate) keyframes: Vec<String>,
     #[command(flatten)]
     pub(crate) fit: FitArgs,
     #[command(flatten)]

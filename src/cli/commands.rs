@@ -21,7 +21,7 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
     let mut req = args.sampling.request(&pkg, &board[0].prompt, &args.size)?;
     req.storyboard = board[1..].to_vec();
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
-    let keys = keyframes(&args, fps, &req)?;
+    let keys = keyframes(&args.keyframes, args.fit.fit()?, fps, &req)?;
     if keys.is_empty() {
         req.validate(&pkg)?;
     } else if args.looped {
@@ -44,10 +44,9 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 /// Each --keyframe TIME=IMAGE: the frame at TIME and the image fitted to the model's size.
-fn keyframes(args: &GenerateArgs, fps: f64, req: &GenerateRequest) -> Result<Vec<kino::Keyframe>> {
-    let fit = args.fit.fit()?;
+fn keyframes(items: &[String], fit: kino::Fit, fps: f64, req: &GenerateRequest) -> Result<Vec<kino::Keyframe>> {
     let mut keys = Vec::new();
-    for item in &args.keyframes {
+    for item in items {
         let (time, path) = item.split_once('=').with_context(|| format!("--keyframe {item:?}: write TIME=IMAGE, e.g. 2s=start.png"))?;
         let frame = kino::pipeline::parse_time(time, fps, "--keyframe")?;
         let image = video::decode_image(Path::new(path)).with_context(|| format!("--keyframe {item:?}"))?;
@@ -107,27 +106,38 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
 }
 
 pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
-    check_outputs(&args.output, &args.sampling.preview, &[&args.image])?;
+    let mut inputs: Vec<&Path> = args.keyframes.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p)).collect();
+    inputs.push(&args.image);
+    check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     let still = video::decode_image(&args.image)?;
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
-    req.validate(&pkg)?;
+    let keys = keyframes(&args.keyframes, args.fit.fit()?.inverse(), fps, &req)?;
+    if keys.is_empty() {
+        req.validate(&pkg)?;
+    }
     // The still and each output frame at the image's size.
     args.memory.plan(&mut opts, &req, &pkg, 4 * still.data.len() as u64, true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, &opts);
     // The model works at its size; the clip comes back at the image's, placed without
-    // distortion, and the still goes in through the same window.
+    // distortion, and the still (and any keyframe) goes in through the same window.
     let fit = args.fit.fit()?;
     let (w, h) = (still.width, still.height);
     let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
     let bars = Bars::new(args.sampling.quiet);
-    pipeline.animate(&req, &still.fitted(req.width, req.height, fit.inverse()), &mut |p| bars.update(p), &mut |f| {
-        sink.push(f.fitted(w, h, fit))
-    })?;
+    let first = still.fitted(req.width, req.height, fit.inverse());
+    let mut push = |f: kino::RgbFrame| sink.push(f.fitted(w, h, fit));
+    if keys.is_empty() {
+        pipeline.animate(&req, &first, &mut |p| bars.update(p), &mut push)?;
+    } else {
+        // The still is the keyframe at 0.
+        let all: Vec<kino::Keyframe> = std::iter::once(kino::Keyframe { frame: 0, image: first }).chain(keys).collect();
+        pipeline.generate_keyframes(&req, &all, &mut |p| bars.update(p), &mut push)?;
+    }
     sink.finish(&args.output, &args.sampling, bars)
 }
 

@@ -39,14 +39,15 @@ impl Kind {
 
     pub fn explanation(self) -> &'static CStr {
         match self {
-            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit)",
+            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit|storyboard)",
             Kind::Extend => c"Continues a clip with generated footage: frames from `start` (default: the first frame identical to the one before it, as tpad's clones are) are replaced",
             Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
         }
     }
 
     /// This plugin's parameters, in the order hosts number them: the common ones, then
-    /// (extend) `start`, then `fit` (appended, so positional settings from before stay valid).
+    /// (extend) `start`, then `fit`, then (generate) `storyboard` (appended, so positional
+    /// settings from before stay valid).
     pub fn params(self) -> Vec<&'static ParamInfo> {
         self.param_slots().iter().map(|&i| &PARAMS[i]).collect()
     }
@@ -55,7 +56,8 @@ impl Kind {
     pub fn param_slots(self) -> &'static [usize] {
         match self {
             Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT],
-            _ => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
+            Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD],
+            Kind::Animate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
         }
     }
 }
@@ -68,9 +70,10 @@ pub struct ParamInfo {
 
 const START: usize = 8;
 const FIT: usize = 9;
+const STORYBOARD: usize = 10;
 
 /// Every parameter of the three plugins; [`Kind::params`] says which each has.
-pub static PARAMS: [ParamInfo; 10] = [
+pub static PARAMS: [ParamInfo; 11] = [
     ParamInfo { name: c"prompt", explanation: c"What the video shows, e.g. a red circle moving left", default: "" },
     ParamInfo { name: c"seed", explanation: c"Random seed (a whole number); the same seed gives the same frames", default: "0" },
     ParamInfo { name: c"steps", explanation: c"Denoising steps (empty: the model's default)", default: "" },
@@ -84,6 +87,11 @@ pub static PARAMS: [ParamInfo; 10] = [
         name: c"fit",
         explanation: c"How the model's frames fit a frame of another shape, never stretched: letterbox (black bars) or crop (fills, cuts the overflow); filters read their input through the same window",
         default: "letterbox",
+    },
+    ParamInfo {
+        name: c"storyboard",
+        explanation: c"Prompts on a timeline, replacing prompt: TIME PROMPT entries separated by ; or new lines, the first at 0s (0s a red circle moving left; 4s a red circle moving up)",
+        default: "",
     },
 ];
 
@@ -100,6 +108,7 @@ pub struct Settings {
     pub time_unit: String,
     pub start: String,
     pub fit: String,
+    pub storyboard: String,
 }
 
 impl Default for Settings {
@@ -116,6 +125,7 @@ impl Default for Settings {
             time_unit: d(7),
             start: d(START),
             fit: d(FIT),
+            storyboard: d(STORYBOARD),
         }
     }
 }
@@ -134,6 +144,7 @@ impl Settings {
             7 => &mut self.time_unit,
             START => &mut self.start,
             FIT => &mut self.fit,
+            STORYBOARD => &mut self.storyboard,
             _ => return None,
         })
     }
@@ -165,6 +176,15 @@ impl Settings {
         }
         if !self.negative_prompt.is_empty() {
             req.negative_prompt = Some(self.negative_prompt.clone());
+        }
+        if !self.storyboard.trim().is_empty() {
+            // One line per entry in a file; hosts' text fields are one line, so `;` separates too.
+            let text = self.storyboard.replace(';', "\n");
+            let board = kino::pipeline::parse_storyboard(&text, p.package.manifest.video.fps).map_err(|e| e.to_string())?;
+            req.prompt = board[0].prompt.clone();
+            req.storyboard = board[1..].to_vec();
+            // The footage is long (made window by window); only the order of times is checked here.
+            req.frames = kino::pipeline::MAX_LONG_FRAMES;
         }
         req.validate(&p.package).map_err(|e| e.to_string())?;
         Ok(req)
@@ -208,8 +228,9 @@ mod tests {
         assert_eq!(Kind::from_file_stem("kino_extend"), Kind::Extend);
         assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
         let names = |k: Kind| k.params().iter().map(|p| p.name.to_str().unwrap()).collect::<Vec<_>>();
-        assert_eq!(names(Kind::Generate).len(), 9);
-        assert_eq!(names(Kind::Animate), names(Kind::Generate));
+        assert_eq!(names(Kind::Generate).len(), 10);
+        assert_eq!(names(Kind::Animate)[..], names(Kind::Generate)[..9]);
+        assert_eq!(names(Kind::Generate)[9], "storyboard");
         // Extend's start keeps its place (ffmpeg sets parameters by position); fit comes last.
         assert_eq!(names(Kind::Extend)[8..], ["start", "fit"]);
         assert_eq!(names(Kind::Generate)[8], "fit");
@@ -231,7 +252,7 @@ mod tests {
         assert_eq!(s.time_scale(false), Ok(1.0));
         s.time_unit = "hours".into();
         assert!(s.time_scale(false).is_err());
-        assert!(s.slot(10).is_none());
+        assert!(s.slot(11).is_none());
         assert_eq!(s.fit(), Ok(kino::Fit::Letterbox));
         *s.slot(FIT).unwrap() = "crop".into();
         assert_eq!(s.fit(), Ok(kino::Fit::Crop));

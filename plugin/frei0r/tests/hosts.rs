@@ -46,6 +46,32 @@ fn ffmpeg_source_matches_kino_generate() {
 }
 
 #[test]
+fn ffmpeg_storyboard_matches_kino_generate_storyboard() {
+    let plugins = install("storyboard");
+    let d = plugins.parent().unwrap();
+    // The storyboard replaces the prompt; `;` separates its entries (escaped for ffmpeg's graph).
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=ignored|3|||||||letterbox|\
+                 0s a red circle moving left\\; 4s a red circle moving up";
+    let board = d.join("board.txt");
+    std::fs::write(&board, "0s a red circle moving left\n4s a red circle moving up\n").unwrap();
+    let (a, b) =
+        source_and_kino(&plugins, graph, "6", &["generate", "--storyboard", board.to_str().unwrap(), "--seed", "3", "--frames", "80"]);
+    assert_eq!(a.len(), 48);
+    assert!(a[..] == b[..48], "the plugin's storyboard frames are kino generate --storyboard's frames");
+    // Entries out of order: error frames, not a crash.
+    let bad = d.join("bad.mkv");
+    let out = ffmpeg_source(
+        &plugins,
+        "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=x|3|||||||letterbox|0s a red circle\\; 0s a blue circle",
+        "1",
+        &bad,
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("storyboard line 2"), "{log}");
+    assert!(frames(&bad).iter().all(is_error_frame), "a bad storyboard shows error frames");
+}
+
+#[test]
 fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     let plugins = install("extend");
     let d = plugins.parent().unwrap();

@@ -154,8 +154,15 @@ pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateReques
     if !s.negative_prompt.is_empty() {
         req.negative_prompt = Some(s.negative_prompt.clone());
     }
+    if !s.storyboard.trim().is_empty() {
+        let board = kino::pipeline::parse_storyboard(&s.storyboard.replace(';', "\n"), p.package.manifest.video.fps)
+            .map_err(|e| format!("Storyboard: {e}"))?;
+        req.prompt = board[0].prompt.clone();
+        req.storyboard = board[1..].to_vec();
+    }
     req.frames = frames;
     req.validate_settings(&p.package).map_err(|e| e.to_string())?;
+    req.validate_storyboard().map_err(|e| format!("Storyboard: {e}"))?;
     Ok(req)
 }
 
@@ -232,6 +239,7 @@ mod tests {
             duration_ms: 1000,
             model: String::new(),
             device: "cpu".into(),
+            storyboard: String::new(),
         };
         JobKey { settings, frames: 9, start: Start::Text }
     }

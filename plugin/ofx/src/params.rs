@@ -33,6 +33,8 @@ pub const START: &CStr = c"start";
 pub const FRAME_RATE: &CStr = c"frameRate";
 /// How generated frames are placed in a frame of another aspect: letterbox or crop.
 pub const FIT: &CStr = c"fit";
+/// Generate only: prompts on a timeline (`TIME PROMPT` lines), replacing the prompt.
+pub const STORYBOARD: &CStr = c"storyboard";
 
 /// Fit choice options, in order (the choice value is the index).
 pub const FITS: [&str; 2] = ["Letterbox", "Crop"];
@@ -53,6 +55,8 @@ pub struct Settings {
     pub duration_ms: u64,
     pub model: String,
     pub device: String,
+    /// Generate's storyboard text (empty: the prompt alone).
+    pub storyboard: String,
 }
 
 impl Settings {
@@ -217,7 +221,17 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
             start(effect, "The frame animated, where the animation begins; earlier frames pass through. -1: animate the Still frame, from the clip's start")?;
         }
-        crate::Kind::Generate => {}
+        crate::Kind::Generate => {
+            let p = effect.define_param(kOfxParamTypeString, STORYBOARD)?;
+            common(
+                &p,
+                "Storyboard",
+                "Prompts on a timeline, replacing Prompt: one TIME PROMPT line each (or ; between), the first at 0s, e.g. 0s a red circle moving left / 4s a red circle moving up. Each window follows the prompt in effect at its start, continuing the frames before it",
+            )?;
+            p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
+            p.set_string(kOfxParamPropDefault, 0, "")?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+        }
     }
 
     let p = effect.define_param(kOfxParamTypePushButton, GENERATE)?;
@@ -243,8 +257,9 @@ fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
 
 /// The panel's label for a parameter (messages name what the user sees).
 pub fn label(name: &CStr) -> &'static str {
-    const LABELS: [(&CStr, &str); 16] = [
+    const LABELS: [(&CStr, &str); 17] = [
         (FIT, "Fit"),
+        (STORYBOARD, "Storyboard"),
         (FRAME_RATE, "Frame rate (fps)"),
         (PROMPT, "Prompt"),
         (NEGATIVE, "Negative prompt"),
@@ -297,5 +312,7 @@ pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
         duration_ms: (duration * 1000.0).round() as u64,
         model: s(MODEL)?.trim().to_string(),
         device: device.to_string(),
+        // Only Generate has a storyboard.
+        storyboard: effect.param(STORYBOARD).and_then(|p| p.string_at(time)).unwrap_or_default(),
     })
 }

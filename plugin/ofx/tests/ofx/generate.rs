@@ -56,6 +56,37 @@ fn ofx_generate_matches_kino_generate() {
 }
 
 #[test]
+fn ofx_storyboard_matches_kino_generate_storyboard() {
+    let _t = turn();
+    let d = tmpdir("storyboard");
+    let board = d.join("board.txt");
+    std::fs::write(&board, "0s a red circle moving left\n4s a red circle moving up\n").unwrap();
+    let args = ["generate", "--storyboard", board.to_str().unwrap(), "--seconds", "6", "--seed", "3", "--steps", "4"];
+    let want = kino_frames(&d.join("ref"), &args);
+    assert_eq!(want.len(), 48);
+    let host = Host::load(plugin_path());
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "ignored: the storyboard replaces it", 3, 4);
+    inst.set("storyboard", Value::Str("0s a red circle moving left\n4s a red circle moving up".into()));
+    inst.set("duration", Value::Double(6.0));
+    inst.set_output_range(0.0, 47.0);
+    let got = render_all(&inst, 0..48, None);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --storyboard's");
+    }
+    // Out of order: an error frame and the line named in the status, never a crash.
+    inst.set("storyboard", Value::Str("0s a red circle; 0s a blue circle".into()));
+    assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+    inst.press("generate");
+    match inst.param("status") {
+        Value::Str(s) => assert!(s.contains("Storyboard") && s.contains("line 2"), "{s}"),
+        other => panic!("status {other:?}"),
+    }
+    drop(inst);
+    host.unload();
+}
+
+#[test]
 fn ofx_pixel_depths_row_layouts_and_render_scale_agree() {
     let _t = turn();
     let d = tmpdir("depths");

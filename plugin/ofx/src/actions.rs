@@ -308,7 +308,7 @@ fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
             Kind::Animate => animate::first_time(inst),
         };
         let result = at.and_then(|at| match inst.shown(at)? {
-            Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, key))),
+            Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, *key))),
             Shown::Source(_) => Err("nothing to generate at this time".into()),
         });
         match result {

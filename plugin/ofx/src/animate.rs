@@ -40,7 +40,7 @@ fn footage(inst: &Instance, t: f64, from: f64, still: kino::RgbFrame) -> Result<
     let frames = jobs::frames_for(&p, settings.seconds());
     let retime = Retime::new(inst.host_fps(), p.package.manifest.video.fps);
     let i = retime.model_index_after(t - from, frames as usize);
-    Ok(Shown::Generated { key: JobKey { settings, frames, start: Start::Still(still) }, pick: Pick::FromStart(i) })
+    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames, start: Start::Still(still) }), pick: Pick::FromStart(i) })
 }
 
 pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {

@@ -118,7 +118,7 @@ fn generated(inst: &Instance, t: f64, ctx: &Context) -> Result<Shown, String> {
         Side::After => Pick::FromStart(model_index),
         Side::Before => Pick::FromEnd(model_index),
     };
-    Ok(Shown::Generated { key: JobKey { settings, frames: model_new as u32, start: Start::Extend(side, ctx) }, pick })
+    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames: model_new as u32, start: Start::Extend(side, ctx) }), pick })
 }
 
 /// The first generated time next to the clip (for the Generate button).

@@ -22,7 +22,7 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     let frames = jobs::frames_for(&p, settings.seconds());
     let retime = Retime::new(inst.host_fps(), p.package.manifest.video.fps);
     let i = retime.model_index_after(t - first_time(inst)?, frames as usize);
-    Ok(Shown::Generated { key: JobKey { settings, frames, start: Start::Text }, pick: Pick::FromStart(i) })
+    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames, start: Start::Text }), pick: Pick::FromStart(i) })
 }
 
 /// General context: as long as the duration, at the host's rate.

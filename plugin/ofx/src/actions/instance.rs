@@ -19,7 +19,7 @@ pub enum Shown {
     /// The source's own frame at this time, untouched.
     Source(f64),
     /// A frame of generated footage.
-    Generated { key: JobKey, pick: Pick },
+    Generated { key: Box<JobKey>, pick: Pick },
 }
 
 /// Which frame of the footage (at the model's rate), clamped to the footage's length.

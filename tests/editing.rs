@@ -253,6 +253,7 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
     // Strength outside 0..1: a clear error naming the flag, no output.
     let bad = d.join("bad.mkv");
     assert_clean_failure(&remix("1.5", "a blue circle", &bad), &bad, "--strength");
+    assert_clean_failure(&remix("-0.1", "a blue circle", &bad), &bad, "--strength");
 }
 
 /// Net motion of the object over `f`: the sum of its centre's wrapped frame-to-frame steps.

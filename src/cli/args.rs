@@ -168,7 +168,7 @@ pub(crate) struct RemixArgs {
     #[arg(long)]
     pub(crate) prompt: String,
     /// 0 keeps the clip, 1 redraws it from noise; between, the share of the denoising redone.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, allow_hyphen_values = true)]
     pub(crate) strength: f32,
     /// Output: .mp4, .mkv or a folder/ of PNG frames, at the clip's size and frame rate.
     #[arg(short, long)]

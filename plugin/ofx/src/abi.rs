@@ -229,6 +229,7 @@ pub const kOfxImageComponentRGBA: &CStr = c"OfxImageComponentRGBA";
 pub const kOfxImageEffectContextGenerator: &CStr = c"OfxImageEffectContextGenerator";
 pub const kOfxImageEffectContextFilter: &CStr = c"OfxImageEffectContextFilter";
 pub const kOfxImageEffectContextGeneral: &CStr = c"OfxImageEffectContextGeneral";
+pub const kOfxImageEffectContextTransition: &CStr = c"OfxImageEffectContextTransition";
 
 pub const kOfxImageEffectActionGetRegionOfDefinition: &CStr = c"OfxImageEffectActionGetRegionOfDefinition";
 pub const kOfxImageEffectActionGetRegionsOfInterest: &CStr = c"OfxImageEffectActionGetRegionsOfInterest";
@@ -271,6 +272,10 @@ pub const kOfxImageEffectPropRenderWindow: &CStr = c"OfxImageEffectPropRenderWin
 /// Clip names (ofxImageEffect.h).
 pub const kOfxImageEffectOutputClipName: &CStr = c"Output";
 pub const kOfxImageEffectSimpleSourceClipName: &CStr = c"Source";
+pub const kOfxImageEffectTransitionSourceFromClipName: &CStr = c"SourceFrom";
+pub const kOfxImageEffectTransitionSourceToClipName: &CStr = c"SourceTo";
+/// The transition context's mandated parameter: the host's progress through it, 0 to 1.
+pub const kOfxImageEffectTransitionParamName: &CStr = c"Transition";
 
 // ---- ofxMessage.h ----
 

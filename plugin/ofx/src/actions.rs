@@ -10,7 +10,7 @@ use crate::jobs;
 use crate::params;
 use crate::render;
 use crate::suites::{self, Effect, Pixels, Props};
-use crate::{animate, caps, extend, generate, words, Kind};
+use crate::{animate, bridge, caps, extend, generate, words, Kind};
 
 mod instance;
 
@@ -97,6 +97,8 @@ fn describe(inst: &Instance) -> Result<(), OfxStatus> {
         // Filter too: hosts without a generator context (MLT) list filters only; the input
         // then gives only the frame size and time.
         Kind::Generate => &[kOfxImageEffectContextGenerator, kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral],
+        // A transition where the host has them; general (two inputs) elsewhere.
+        Kind::Bridge => &[kOfxImageEffectContextTransition, kOfxImageEffectContextGeneral],
         _ => &[kOfxImageEffectContextFilter, kOfxImageEffectContextGeneral],
     };
     for (i, c) in contexts.iter().enumerate() {
@@ -120,6 +122,23 @@ fn describe_in_context(inst: &Instance, inp: &Props) -> Result<(), OfxStatus> {
     let context = inp.string(kOfxImageEffectPropContext, 0)?;
     let out = inst.fx.define_clip(kOfxImageEffectOutputClipName)?;
     out.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
+    if inst.kind == Kind::Bridge {
+        for name in [bridge::FROM, bridge::TO] {
+            let c = inst.fx.define_clip(name)?;
+            c.set_cstr(kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA)?;
+            c.set_int(kOfxImageEffectPropTemporalClipAccess, 0, 1)?;
+            c.set_int(kOfxImageEffectPropSupportsTiles, 0, 0)?;
+        }
+        if context.as_bytes() == kOfxImageEffectContextTransition.to_bytes() {
+            // The context's mandated parameter (ofxImageEffect.h): the host sets it, 0 to 1.
+            let p = inst.fx.define_param(kOfxParamTypeDouble, kOfxImageEffectTransitionParamName)?;
+            p.set_string(kOfxPropLabel, 0, "Transition")?;
+            p.set_double(kOfxParamPropDefault, 0, 0.0)?;
+            p.set_double(kOfxParamPropMin, 0, 0.0)?;
+            p.set_double(kOfxParamPropMax, 0, 1.0)?;
+        }
+        return params::describe(&inst.fx, inst.kind);
+    }
     // Generate has no inputs but in the filter context (which requires one); the others read a
     // Source clip.
     if inst.kind != Kind::Generate || context.as_bytes() == kOfxImageEffectContextFilter.to_bytes() {
@@ -173,13 +192,22 @@ fn frames_needed(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
     if inst.kind == Kind::Generate {
         return kOfxStatReplyDefault;
     }
-    let ranges = match inst.kind {
-        Kind::Extend => extend::frames_needed(inst, t),
-        _ => animate::frames_needed(inst, t),
+    let ranges: Vec<bridge::ClipFrames> = match inst.kind {
+        Kind::Extend => extend::frames_needed(inst, t).into_iter().map(|r| (kOfxImageEffectSimpleSourceClipName, r)).collect(),
+        Kind::Bridge => bridge::frames_needed(inst, t),
+        _ => animate::frames_needed(inst, t).into_iter().map(|r| (kOfxImageEffectSimpleSourceClipName, r)).collect(),
     };
-    let flat: Vec<f64> = ranges.iter().flat_map(|(a, b)| [*a, *b]).collect();
-    // ofxImageEffect.h: "OfxImageClipPropFrameRange_" with the clip's name appended.
-    status(out.set_doubles(c"OfxImageClipPropFrameRange_Source", &flat))
+    let mut clips: Vec<&CStr> = ranges.iter().map(|(c, _)| *c).collect();
+    clips.dedup();
+    for clip in clips {
+        let flat: Vec<f64> = ranges.iter().filter(|(c, _)| *c == clip).flat_map(|(_, (a, b))| [*a, *b]).collect();
+        // ofxImageEffect.h: "OfxImageClipPropFrameRange_" with the clip's name appended.
+        let Ok(name) = std::ffi::CString::new([b"OfxImageClipPropFrameRange_", clip.to_bytes()].concat()) else { continue };
+        if let Err(e) = out.set_doubles(&name, &flat) {
+            return e;
+        }
+    }
+    kOfxStatOK
 }
 
 fn time_domain(inst: &Instance, out: &Props) -> OfxStatus {
@@ -187,6 +215,7 @@ fn time_domain(inst: &Instance, out: &Props) -> OfxStatus {
         Kind::Generate => generate::time_domain(inst),
         Kind::Extend => extend::time_domain(inst),
         Kind::Animate => animate::time_domain(inst),
+        Kind::Bridge => bridge::time_domain(inst),
     };
     match range {
         Some((a, b)) => status(out.set_doubles(kOfxImageEffectPropFrameRange, &[a, b])),
@@ -240,6 +269,18 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
             Shown::Source(time) => {
                 let src = inst.source()?.image(time).map_err(|e| format!("source frame at {time}: host status {e}"))?;
                 match src {
+                    Some(img) => render::copy(&img.pixels()?, &mut dst, window),
+                    None => render::clear(&mut dst, window),
+                }
+                Ok(true)
+            }
+            Shown::Clip(clip, time) => {
+                let img = inst
+                    .fx
+                    .clip(clip)
+                    .and_then(|c| c.image(time))
+                    .map_err(|e| format!("{} frame at {time}: host status {e}", clip.to_string_lossy()))?;
+                match img {
                     Some(img) => render::copy(&img.pixels()?, &mut dst, window),
                     None => render::clear(&mut dst, window),
                 }
@@ -306,10 +347,11 @@ fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
             Kind::Generate => generate::first_time(inst),
             Kind::Extend => extend::first_generated_time(inst, t),
             Kind::Animate => animate::first_time(inst),
+            Kind::Bridge => bridge::first_generated_time(inst, t),
         };
         let result = at.and_then(|at| match inst.shown(at)? {
             Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, *key))),
-            Shown::Source(_) => Err("nothing to generate at this time".into()),
+            Shown::Source(_) | Shown::Clip(..) => Err("nothing to generate at this time".into()),
         });
         match result {
             Ok(Some((f, key))) => {

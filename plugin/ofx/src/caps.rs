@@ -98,6 +98,8 @@ impl Caps {
                 kind.label()
             ),
             Kind::Animate => format!("{}: set Start (frame) to the frame to animate (the host does not say where the clip starts).", kind.label()),
+            Kind::Bridge if !self.temporal => format!("{} cannot work here: it reads both clips at other times than the one shown.", kind.label()),
+            Kind::Bridge => return None,
         };
         let host = if lacks.is_empty() { String::new() } else { format!("{} has {}. ", self.host, lacks.join(", ")) };
         let rate = if self.rate { "" } else { " Set Frame rate (fps) to the project's (otherwise 24 is assumed)." };

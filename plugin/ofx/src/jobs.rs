@@ -28,6 +28,9 @@ pub enum Start {
     Extend(Side, Vec<RgbFrame>),
     /// From a still (model size): frame 0 is the still (`kino animate`).
     Still(RgbFrame),
+    /// Between these frames (model size): continuing the first, arriving at the second
+    /// (`kino bridge`).
+    Bridge(Vec<RgbFrame>, Vec<RgbFrame>),
 }
 
 /// Which side of the given frames new footage goes (kino's `Placement`, hashable).
@@ -218,6 +221,7 @@ fn make(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> kino::Result<
             };
             p.extend(&req, ctx, placement, req.frames as usize, &mut progress, &mut push)?
         }
+        Start::Bridge(before, after) => p.bridge(&req, before, after, req.frames as usize, &mut progress, &mut push)?,
     }
     if frames.is_empty() {
         return Err(Error::InvalidRequest("the model produced no frames".into()));

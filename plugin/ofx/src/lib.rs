@@ -1,6 +1,6 @@
 //! kino as an OpenFX plugin, for Resolve, Natron, Nuke, Vegas and MLT (>= 7.38).
 //!
-//! One library, three effects (installed as `Kino.ofx.bundle/Contents/Linux-x86-64/Kino.ofx`,
+//! One library, four effects (installed as `Kino.ofx.bundle/Contents/Linux-x86-64/Kino.ofx`,
 //! found through `OFX_PLUGIN_PATH`):
 //! * "Kino Generate" ([`generate`]): generator (and general context without inputs): a clip from
 //!   the prompt, the same frames as `kino generate`;
@@ -8,7 +8,9 @@
 //!   frames pass through untouched; times past its end (append) or before its start (prepend)
 //!   show footage that continues it, the same frames as `kino extend`;
 //! * "Kino Animate" ([`animate`]): filter and general: footage that starts from the source frame
-//!   at a chosen time, as `kino animate` makes.
+//!   at a chosen time, as `kino animate` makes;
+//! * "Kino Bridge" ([`bridge`]): transition and general, with temporal clip access: footage that
+//!   continues clip A and arrives at clip B, as `kino bridge` makes.
 //!
 //! Each effect is a describe function, a describe-in-context function and "what does time t
 //! show"; [`actions`] is the thin dispatch over the OpenFX actions that all three share, and
@@ -19,6 +21,7 @@
 pub mod abi;
 mod actions;
 mod animate;
+mod bridge;
 mod caps;
 mod extend;
 mod generate;
@@ -34,22 +37,24 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi::*;
 
-/// The three effects.
+/// The four effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Generate,
     Extend,
     Animate,
+    Bridge,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Generate, Kind::Extend, Kind::Animate];
+    const ALL: [Kind; 4] = [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge];
 
     pub const fn identifier(self) -> &'static CStr {
         match self {
             Kind::Generate => c"org.kino.generate",
             Kind::Extend => c"org.kino.extend",
             Kind::Animate => c"org.kino.animate",
+            Kind::Bridge => c"org.kino.bridge",
         }
     }
 
@@ -58,6 +63,7 @@ impl Kind {
             Kind::Generate => "Kino Generate",
             Kind::Extend => "Kino Extend",
             Kind::Animate => "Kino Animate",
+            Kind::Bridge => "Kino Bridge",
         }
     }
 
@@ -66,12 +72,13 @@ impl Kind {
             Kind::Generate => "Generates video from a text prompt with a kino model (text-to-video diffusion over ONNX Runtime).",
             Kind::Extend => "Passes the clip through untouched and continues it with generated footage past its end (append) or before its start (prepend).",
             Kind::Animate => "Animates one frame of the source clip (chosen by time) into generated footage that starts from it.",
+            Kind::Bridge => "Fills the gap between two clips with generated footage that continues the first (SourceFrom) and arrives at the second (SourceTo); as a transition, the frames between its first (A's) and last (B's).",
         }
     }
 }
 
 /// The plugin table. The strings are 'static; the struct holds raw pointers, so it is wrapped.
-struct Plugins([OfxPlugin; 3]);
+struct Plugins([OfxPlugin; 4]);
 
 // SAFETY: the table is immutable and every pointer in it is to 'static data or a function.
 unsafe impl Sync for Plugins {}
@@ -90,8 +97,12 @@ macro_rules! plugin {
     };
 }
 
-static PLUGINS: Plugins =
-    Plugins([plugin!(Kind::Generate, entry_generate), plugin!(Kind::Extend, entry_extend), plugin!(Kind::Animate, entry_animate)]);
+static PLUGINS: Plugins = Plugins([
+    plugin!(Kind::Generate, entry_generate),
+    plugin!(Kind::Extend, entry_extend),
+    plugin!(Kind::Animate, entry_animate),
+    plugin!(Kind::Bridge, entry_bridge),
+]);
 
 /// ofxCore.h: the number of plugins in this binary.
 #[no_mangle]
@@ -142,6 +153,16 @@ unsafe extern "C" fn entry_animate(
 ) -> OfxStatus {
     // SAFETY: as entry_generate.
     unsafe { entry(Kind::Animate, action, handle, in_args, out_args) }
+}
+
+unsafe extern "C" fn entry_bridge(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
+    // SAFETY: as entry_generate.
+    unsafe { entry(Kind::Bridge, action, handle, in_args, out_args) }
 }
 
 /// # Safety

@@ -150,6 +150,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     let p = effect.define_param(kOfxParamTypeDouble, DURATION)?;
     let what = match kind {
         crate::Kind::Extend => "Seconds of new footage to make past the clip's end (or before its start)",
+        crate::Kind::Bridge => "Seconds of new footage between the two clips (general context; a transition's own length decides there)",
         _ => "Seconds of footage to make; later frames hold the last one",
     };
     common(&p, "Duration (s)", what)?;
@@ -221,6 +222,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
             start(effect, "The frame animated, where the animation begins; earlier frames pass through. -1: animate the Still frame, from the clip's start")?;
         }
+        crate::Kind::Bridge => {}
         crate::Kind::Generate => {
             let p = effect.define_param(kOfxParamTypeString, STORYBOARD)?;
             common(

@@ -6,7 +6,7 @@ use crate::jobs::{self, JobKey, Outcome};
 use crate::params;
 use crate::render;
 use crate::suites::{Clip, Effect};
-use crate::{animate, extend, generate, Kind};
+use crate::{animate, bridge, extend, generate, Kind};
 
 /// An effect instance during an action, with the helpers every effect uses.
 pub struct Instance {
@@ -18,6 +18,8 @@ pub struct Instance {
 pub enum Shown {
     /// The source's own frame at this time, untouched.
     Source(f64),
+    /// A frame of another input clip (Kino Bridge's A or B), untouched.
+    Clip(&'static std::ffi::CStr, f64),
     /// A frame of generated footage.
     Generated { key: Box<JobKey>, pick: Pick },
 }
@@ -39,10 +41,10 @@ impl Pick {
 }
 
 impl Instance {
+    /// The main input: Source, or Kino Bridge's first clip (SourceFrom).
     pub fn source(&self) -> Result<Clip, String> {
-        self.fx
-            .clip(kOfxImageEffectSimpleSourceClipName)
-            .map_err(|e| format!("{} needs a Source clip (host status {e})", self.kind.label()))
+        let name = if self.kind == Kind::Bridge { bridge::FROM } else { kOfxImageEffectSimpleSourceClipName };
+        self.fx.clip(name).map_err(|e| format!("{} needs a {} clip (host status {e})", self.kind.label(), name.to_string_lossy()))
     }
 
     /// The project's frame rate, frames per second: "Frame rate (fps)" when set, else the
@@ -72,9 +74,14 @@ impl Instance {
 
     /// The source's frame at `time`, whole, as 8-bit RGB (top row first).
     pub fn source_frame(&self, time: f64) -> Result<kino::RgbFrame, String> {
-        let img = self.source()?.image(time).map_err(|e| format!("source frame at {time}: host status {e}"))?;
-        let img = img.ok_or_else(|| format!("the source has no frame at time {time}"))?;
-        Ok(render::read_frame(&img.pixels()?))
+        frame_of(&self.source()?, "the source", time)
+    }
+
+    /// Clip `name`'s frame at `time` at the model's size, read as [`Self::model_frame`] reads.
+    pub fn clip_model_frame(&self, name: &std::ffi::CStr, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
+        let what = name.to_string_lossy();
+        let clip = self.fx.clip(name).map_err(|e| format!("{} needs a {what} clip (host status {e})", self.kind.label()))?;
+        frame_of(&clip, &what, time)?.try_fitted(w, h, self.fit().inverse()).map_err(|e| format!("{what} frame at {time}: {e}"))
     }
 
     /// The source's frame at `time` at the model's size (`w` x `h`), read through the window
@@ -93,6 +100,7 @@ impl Instance {
             Kind::Generate => generate::shown(self, t),
             Kind::Extend => extend::shown(self, t),
             Kind::Animate => animate::shown(self, t),
+            Kind::Bridge => bridge::shown(self, t),
         }
     }
 
@@ -131,6 +139,13 @@ impl Instance {
     }
 }
 
+/// `clip`'s frame at `time`, whole, as 8-bit RGB (top row first); `what` names it in errors.
+fn frame_of(clip: &Clip, what: &str, time: f64) -> Result<kino::RgbFrame, String> {
+    let img = clip.image(time).map_err(|e| format!("{what} frame at {time}: host status {e}"))?;
+    let img = img.ok_or_else(|| format!("{what} has no frame at time {time}"))?;
+    Ok(render::read_frame(&img.pixels()?))
+}
+
 /// The frame rate the host says: the output clip's, else the effect instance's (the
 /// project's), else the source clip's. MLT 7.40 says none (it writes the project's rate where
 /// getPropertySet does not reach).
@@ -140,6 +155,7 @@ pub fn said_fps(fx: &Effect) -> Option<f64> {
     from(fx.clip(kOfxImageEffectOutputClipName))
         .or_else(|| fx.props().ok().and_then(|p| p.double(kOfxImageEffectPropFrameRate, 0).ok()).filter(usable))
         .or_else(|| from(fx.clip(kOfxImageEffectSimpleSourceClipName)))
+        .or_else(|| from(fx.clip(kOfxImageEffectTransitionSourceFromClipName)))
 }
 
 #[cfg(test)]

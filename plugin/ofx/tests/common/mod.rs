@@ -12,9 +12,11 @@ use kino::RgbFrame;
 pub const GENERATE: &str = "org.kino.generate";
 pub const EXTEND: &str = "org.kino.extend";
 pub const ANIMATE: &str = "org.kino.animate";
+pub const BRIDGE: &str = "org.kino.bridge";
 pub const GENERATOR: &str = "OfxImageEffectContextGenerator";
 pub const FILTER: &str = "OfxImageEffectContextFilter";
 pub const GENERAL: &str = "OfxImageEffectContextGeneral";
+pub const TRANSITION: &str = "OfxImageEffectContextTransition";
 
 /// target/release (or debug), where cargo put the plugin and the kino binary.
 pub fn target_dir() -> PathBuf {
@@ -90,6 +92,23 @@ pub fn png_frames(dir: &Path) -> Vec<RgbFrame> {
         std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
     files.sort();
     files.iter().map(|p| kino::video::decode_image(p).unwrap()).collect()
+}
+
+/// Writes `frames` as a lossless FFV1 clip at 8 fps (what `kino` reads back bit for bit).
+pub fn write_clip(path: &Path, frames: &[RgbFrame]) {
+    let dir = path.with_extension("frames");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        image::RgbImage::from_raw(f.width, f.height, f.data.clone()).unwrap().save(dir.join(format!("{i:05}.png"))).unwrap();
+    }
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "8", "-i"])
+        .arg(dir.join("%05d.png"))
+        .args(["-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ffmpeg wrote {}", path.display());
 }
 
 pub fn as_rgb(f: &Frame) -> RgbFrame {

@@ -58,7 +58,8 @@ pub(super) struct RenderState {
     pub(super) negative_rows: bool,
     pub(super) output: Arc<Buffer>,
     pub(super) output_rect: OfxRectI,
-    pub(super) needed: Vec<(f64, f64)>,
+    /// Per input clip, the frame ranges GetFramesNeeded declared.
+    pub(super) needed: HashMap<String, Vec<(f64, f64)>>,
 }
 
 /// Pixel memory, shared by the host and the image handle it hands out.
@@ -281,8 +282,9 @@ pub(super) unsafe extern "C" fn clip_get_image(
         let (scale, depth, negative_rows) =
             rs.as_ref().map_or(([1.0, 1.0], kOfxBitDepthByte, false), |rs| (rs.scale, rs.depth, rs.negative_rows));
         if let Some(rs) = &rs {
-            if !rs.needed.iter().any(|(a, b)| time >= a - 1e-9 && time <= b + 1e-9) {
-                e.log.violations.lock().unwrap().push(format!("render at {} fetched source frame {time} outside {:?}", rs.time, rs.needed));
+            let ranges = rs.needed.get(&c.name).cloned().unwrap_or_default();
+            if !ranges.iter().any(|(a, b)| time >= a - 1e-9 && time <= b + 1e-9) {
+                e.log.violations.lock().unwrap().push(format!("render at {} fetched {} frame {time} outside {ranges:?}", rs.time, c.name));
             }
         }
         // At render scale, nearest neighbour.

@@ -142,6 +142,20 @@ impl Instance<'_> {
         })
     }
 
+    /// The output clip's frame range.
+    pub fn output_range(&self) -> (f64, f64) {
+        let clips = self.effect.clips.lock().unwrap();
+        let r = clips.iter().find(|c| c.name == "Output").map(|c| c.props.doubles(kOfxImageEffectPropFrameRange)).unwrap_or_default();
+        (r.first().copied().unwrap_or(0.0), r.get(1).copied().unwrap_or(0.0))
+    }
+
+    /// Sets a value without telling the plugin (a value the host owns).
+    pub(super) fn set_value(&self, name: &str, v: Value) {
+        let params = self.effect.params.params.lock().unwrap();
+        let p = params.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no param {name}"));
+        p.value.lock().unwrap().0 = v;
+    }
+
     pub fn set_output_range(&self, first: f64, last: f64) {
         for c in self.effect.clips.lock().unwrap().iter() {
             if c.name == "Output" {
@@ -179,17 +193,31 @@ impl Instance<'_> {
         // Frames needed, when the plugin asked for temporal access.
         // (MLT never asks: it has no temporal clip access.)
         let temporal = self.effect.props.ints(kOfxImageEffectPropTemporalClipAccess)[0] == 1 && !self.host.mlt;
-        let mut needed = vec![(time, time)];
-        if temporal && self.source().is_some() {
+        // One "OfxImageClipPropFrameRange_<clip>" per connected input (ofxImageEffect.h).
+        let inputs: Vec<String> = self.effect.clips.lock().unwrap().iter().filter(|c| c.source.is_some()).map(|c| c.name.clone()).collect();
+        let range_prop = |n: &str| CString::new(format!("OfxImageClipPropFrameRange_{n}")).unwrap();
+        let mut needed: HashMap<String, Vec<(f64, f64)>> = inputs.iter().map(|n| (n.clone(), vec![(time, time)])).collect();
+        if temporal && !inputs.is_empty() {
             let inp = action_args("frames needed in").double(kOfxPropTime, 1, &[time]);
-            let out = action_args("frames needed out").double(c"OfxImageClipPropFrameRange_Source", 0, &[time, time]);
+            let mut out = action_args("frames needed out");
+            for n in &inputs {
+                out = out.double(&range_prop(n), 0, &[time, time]);
+            }
             let s = call(self.plugin, kOfxImageEffectActionGetFramesNeeded, self.handle(), Some(&inp), Some(&out));
             ok_or_default(s, "GetFramesNeeded");
             if s == kOfxStatOK {
-                let r = out.doubles(c"OfxImageClipPropFrameRange_Source");
-                assert!(r.len().is_multiple_of(2), "frame ranges come in pairs");
-                needed = r.chunks(2).map(|c| (c[0], c[1])).collect();
+                for n in &inputs {
+                    let r = out.doubles(&range_prop(n));
+                    assert!(r.len().is_multiple_of(2), "frame ranges come in pairs");
+                    needed.insert(n.clone(), r.chunks(2).map(|c| (c[0], c[1])).collect());
+                }
             }
+        }
+        // A transition's mandated parameter is the host's: its progress through the output's range.
+        if self.context == "OfxImageEffectContextTransition" {
+            let r = self.output_range();
+            let v = if r.1 > r.0 { ((time - r.0) / (r.1 - r.0)).clamp(0.0, 1.0) } else { 0.0 };
+            self.set_value("Transition", Value::Double(v));
         }
         let bpp = 4 * bytes_per_channel(opts.depth);
         let (w, h) = ((rect.x2 - rect.x1) as usize, (rect.y2 - rect.y1) as usize);

@@ -102,7 +102,12 @@ pub(super) fn host_props_full() -> Box<PropSet> {
         .string(
             kOfxImageEffectPropSupportedContexts,
             0,
-            &["OfxImageEffectContextGenerator", "OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"],
+            &[
+                "OfxImageEffectContextGenerator",
+                "OfxImageEffectContextFilter",
+                "OfxImageEffectContextGeneral",
+                "OfxImageEffectContextTransition",
+            ],
         )
         .string(kOfxImageEffectPropSupportedPixelDepths, 0, &["OfxBitDepthByte", "OfxBitDepthShort", "OfxBitDepthFloat"])
         .int(kOfxImageEffectPropSupportsMultipleClipDepths, 1, &[0])
@@ -284,6 +289,11 @@ impl Host {
 
     /// Creates an instance of `id` in `context`, with `source` connected as its Source clip.
     pub fn instance(&self, id: &str, context: &str, source: Option<Source>) -> Instance<'_> {
+        self.instance_with(id, context, source.into_iter().map(|s| ("Source", s)).collect())
+    }
+
+    /// Creates an instance of `id` in `context`, with each source connected to the clip it names.
+    pub fn instance_with(&self, id: &str, context: &str, sources: Vec<(&str, Source)>) -> Instance<'_> {
         let plugin = self.plugin(id);
         let d = plugin.contexts.get(context).unwrap_or_else(|| panic!("{id} does not support {context}"));
         let props = d.props.copy("effect instance");
@@ -314,11 +324,11 @@ impl Host {
             param.value.lock().unwrap().0 = v;
             e.params.params.lock().unwrap().push(param);
         }
-        let source = source.map(Arc::new);
+        let sources: HashMap<String, Arc<Source>> = sources.into_iter().map(|(n, s)| (n.to_string(), Arc::new(s))).collect();
         let depth = "OfxBitDepthByte";
         for c in d.clips.lock().unwrap().iter() {
-            let (range, rate, connected) = match (&source, c.name.as_str()) {
-                (Some(s), "Source") => ([s.first, s.first + s.frames.len() as f64 - 1.0], self.fps, 1),
+            let (range, rate, connected) = match (sources.get(&c.name), c.name.as_str()) {
+                (Some(s), _) => ([s.first, s.first + s.frames.len() as f64 - 1.0], self.fps, 1),
                 (_, "Output") => ([0.0, 0.0], self.fps, 1),
                 _ => ([0.0, 0.0], self.fps, 0),
             };
@@ -356,7 +366,7 @@ impl Host {
             } else {
                 props
             };
-            let src = if c.name == "Source" { source.clone() } else { None };
+            let src = sources.get(&c.name).cloned();
             e.clips.lock().unwrap().push(Box::new(Clip { name: c.name.clone(), props, source: src, effect: &*e }));
         }
         let s = call(plugin.ptr, kOfxActionCreateInstance, &*e as *const Effect as *const c_void, None, None);

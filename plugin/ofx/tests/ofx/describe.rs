@@ -9,21 +9,26 @@ use crate::host::{self, Host, RenderOpts, Source};
 use kino_ofx::abi::*;
 
 #[test]
-fn ofx_bundle_loads_and_describes_three_effects() {
+fn ofx_bundle_loads_and_describes_four_effects() {
     let _t = turn();
     let found = host::discover(plugin_path());
     assert_eq!(found.len(), 1, "one bundle on the path: {found:?}");
     assert!(found[0].ends_with(format!("Kino.ofx.bundle/Contents/{}/Kino.ofx", host::arch_dir())));
     let host = Host::load(plugin_path());
     let ids: Vec<&str> = host.plugins.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE]);
+    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE, BRIDGE]);
     for p in &host.plugins {
         let labels = p.descriptor.props.str(kOfxPropLabel);
         assert!(labels.starts_with("Kino "), "{labels}");
         let mut contexts: Vec<&String> = p.contexts.keys().collect();
         contexts.sort();
         // Generate is a filter too, for hosts that offer no generator context (MLT).
-        let want: &[&str] = if p.id == GENERATE { &[FILTER, GENERAL, GENERATOR] } else { &[FILTER, GENERAL] };
+        // Bridge is a transition, and a two-input effect for hosts without transitions.
+        let want: &[&str] = match p.id.as_str() {
+            GENERATE => &[FILTER, GENERAL, GENERATOR],
+            BRIDGE => &[GENERAL, TRANSITION],
+            _ => &[FILTER, GENERAL],
+        };
         assert_eq!(contexts, want, "{}", p.id);
         assert_eq!(
             p.descriptor.props.strs(kOfxImageEffectPropSupportedPixelDepths),

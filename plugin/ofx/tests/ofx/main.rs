@@ -11,6 +11,7 @@ mod common;
 #[path = "../host/mod.rs"]
 mod host;
 
+mod bridge;
 mod describe;
 mod extend;
 mod generate;

@@ -47,9 +47,8 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
 fn keyframes(items: &[String], fit: kino::Fit, fps: f64, req: &GenerateRequest) -> Result<Vec<kino::Keyframe>> {
     let mut keys = Vec::new();
     for item in items {
-        let (time, path) = item.split_once('=').with_context(|| format!("--keyframe {item:?}: write TIME=IMAGE, e.g. 2s=start.png"))?;
-        let frame = kino::pipeline::parse_time(time, fps, "--keyframe")?;
-        let image = video::decode_image(Path::new(path)).with_context(|| format!("--keyframe {item:?}"))?;
+        let (frame, path) = kino::pipeline::parse_keyframe(item, fps, "--keyframe")?;
+        let image = video::decode_image(&path).with_context(|| format!("--keyframe {item:?}"))?;
         keys.push(kino::Keyframe { frame, image: image.fitted(req.width, req.height, fit) });
     }
     Ok(keys)

@@ -37,7 +37,7 @@ pub use keyframes::Keyframe;
 pub use noise::gaussian_noise;
 pub use request::{parse_size, GenerateRequest, PromptAt, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
 pub use residency::{ComponentLoad, ComponentSessions};
-pub use timeline::{parse_storyboard, parse_time};
+pub use timeline::{parse_keyframe, parse_keyframe_list, parse_storyboard, parse_time};
 
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;

@@ -63,9 +63,46 @@ pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
     Ok(out)
 }
 
+/// One keyframe as typed: `TIME=IMAGE` (`2s=start.png`, `16f=/path/to/key.png`); its frame at
+/// `fps` and the image's path. `what` names it in messages (a flag, a panel field).
+pub fn parse_keyframe(entry: &str, fps: f64, what: &str) -> Result<(u32, std::path::PathBuf)> {
+    let (time, path) = entry.split_once('=').ok_or_else(|| {
+        Error::InvalidRequest(format!("{what} {}: write TIME=IMAGE, e.g. 2s=start.png", crate::error::quoted(entry.trim())))
+    })?;
+    let frame = parse_time(time, fps, what)?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(Error::InvalidRequest(format!("{what} {}: no image after =", crate::error::quoted(entry.trim()))));
+    }
+    Ok((frame, path.into()))
+}
+
+/// Keyframes typed in one text field: `TIME=IMAGE` entries, one per line or `;` between, blank
+/// entries skipped. Errors name the entry's place (`Keyframes entry 2`).
+pub fn parse_keyframe_list(text: &str, fps: f64, what: &str) -> Result<Vec<(u32, std::path::PathBuf)>> {
+    text.split(['\n', ';'])
+        .filter(|e| !e.trim().is_empty())
+        .enumerate()
+        .map(|(i, e)| parse_keyframe(e, fps, &format!("{what} entry {}", i + 1)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframes_as_typed() {
+        assert_eq!(parse_keyframe("2s=a.png", 8.0, "--keyframe").unwrap(), (16, "a.png".into()));
+        let list = parse_keyframe_list("0=a.png;\n 16f = /tmp/b c.png ;", 8.0, "Keyframes").unwrap();
+        assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into())]);
+        assert!(parse_keyframe_list("", 8.0, "Keyframes").unwrap().is_empty());
+        let e = parse_keyframe_list("1=a.png; 2s", 8.0, "Keyframes").unwrap_err().to_string();
+        assert!(e.contains("Keyframes entry 2") && e.contains("TIME=IMAGE"), "{e}");
+        let e = parse_keyframe("x=a.png", 8.0, "--keyframe").unwrap_err().to_string();
+        assert!(e.contains("--keyframe") && e.contains("not a time"), "{e}");
+        assert!(parse_keyframe("2=", 8.0, "--keyframe").unwrap_err().to_string().contains("no image"));
+    }
 
     #[test]
     fn times_in_seconds_or_frames() {

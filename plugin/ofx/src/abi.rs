@@ -171,6 +171,7 @@ pub struct OfxParameterSuiteV1 {
 pub const kOfxParamTypeInteger: &CStr = c"OfxParamTypeInteger";
 pub const kOfxParamTypeDouble: &CStr = c"OfxParamTypeDouble";
 pub const kOfxParamTypeChoice: &CStr = c"OfxParamTypeChoice";
+pub const kOfxParamTypeBoolean: &CStr = c"OfxParamTypeBoolean";
 pub const kOfxParamTypeString: &CStr = c"OfxParamTypeString";
 pub const kOfxParamTypePushButton: &CStr = c"OfxParamTypePushButton";
 

@@ -22,7 +22,31 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     let frames = jobs::frames_for(&p, settings.seconds());
     let retime = Retime::new(inst.host_fps(), p.package.manifest.video.fps);
     let i = retime.model_index_after(t - first_time(inst)?, frames as usize);
-    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames, start: Start::Text }), pick: Pick::FromStart(i) })
+    let keys = if settings.keyframes.trim().is_empty() { Vec::new() } else { keyframes(inst, &p, &settings, frames)? };
+    let start = match keys {
+        keys if keys.is_empty() => Start::Text,
+        _ if settings.looped => return Err("Loop and Keyframes do not combine: use one or the other".into()),
+        keys => Start::Keyframes(keys),
+    };
+    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames, start }), pick: Pick::FromStart(i) })
+}
+
+/// The Keyframes field's images at the model's size (read through the window the footage is
+/// shown in, as Animate reads its still), with their model frames.
+fn keyframes(inst: &Instance, p: &kino::Pipeline, s: &crate::params::Settings, frames: u32) -> Result<Vec<(u32, kino::RgbFrame)>, String> {
+    // Times as the user sees them: seconds, or frames at the project's rate; then model frames.
+    let (host_fps, model_fps) = (inst.host_fps(), p.package.manifest.video.fps);
+    let entries = kino::pipeline::parse_keyframe_list(&s.keyframes, host_fps, "Keyframes").map_err(|e| e.to_string())?;
+    let req = jobs::request(p, s, frames)?;
+    entries
+        .into_iter()
+        .map(|(at, path)| {
+            let frame = (at as f64 / host_fps * model_fps).round() as u32;
+            let image = kino::video::decode_image(&path).map_err(|e| format!("Keyframes: {e}"))?;
+            let image = image.try_fitted(req.width, req.height, inst.fit().inverse()).map_err(|e| format!("Keyframes: {e}"))?;
+            Ok((frame, image))
+        })
+        .collect()
 }
 
 /// General context: as long as the duration, at the host's rate.

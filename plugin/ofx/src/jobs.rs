@@ -31,6 +31,8 @@ pub enum Start {
     /// Between these frames (model size): continuing the first, arriving at the second
     /// (`kino bridge`).
     Bridge(Vec<RgbFrame>, Vec<RgbFrame>),
+    /// Through these images (model size) at these frames (`kino generate --keyframe`).
+    Keyframes(Vec<(u32, RgbFrame)>),
 }
 
 /// Which side of the given frames new footage goes (kino's `Placement`, hashable).
@@ -212,7 +214,13 @@ fn make(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> kino::Result<
         on_progress(f.clamp(0.0, 1.0))
     };
     match &key.start {
+        Start::Text if key.settings.looped => p.generate_loop(&req, &mut progress, &mut push)?,
         Start::Text => p.generate(&req, &mut progress, &mut push)?,
+        Start::Keyframes(keys) => {
+            let keys: Vec<kino::Keyframe> =
+                keys.iter().map(|(frame, image)| kino::Keyframe { frame: *frame, image: image.clone() }).collect();
+            p.generate_keyframes(&req, &keys, &mut progress, &mut push)?
+        }
         Start::Still(still) => p.animate(&req, still, &mut progress, &mut push)?,
         Start::Extend(side, ctx) => {
             let placement = match side {
@@ -244,6 +252,8 @@ mod tests {
             model: String::new(),
             device: "cpu".into(),
             storyboard: String::new(),
+            looped: false,
+            keyframes: String::new(),
         };
         JobKey { settings, frames: 9, start: Start::Text }
     }

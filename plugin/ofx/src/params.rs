@@ -36,6 +36,11 @@ pub const FIT: &CStr = c"fit";
 /// Generate only: prompts on a timeline (`TIME PROMPT` lines), replacing the prompt.
 pub const STORYBOARD: &CStr = c"storyboard";
 
+/// Generate only: make a clip whose last frame leads into its first.
+pub const LOOP: &CStr = c"loop";
+/// Generate only: images the clip passes through (`TIME=IMAGE` entries).
+pub const KEYFRAMES: &CStr = c"keyframes";
+
 /// Fit choice options, in order (the choice value is the index).
 pub const FITS: [&str; 2] = ["Letterbox", "Crop"];
 
@@ -57,6 +62,11 @@ pub struct Settings {
     pub device: String,
     /// Generate's storyboard text (empty: the prompt alone).
     pub storyboard: String,
+    /// Generate: a seamless loop.
+    pub looped: bool,
+    /// Generate's keyframes text (`TIME=IMAGE` entries); the images themselves are part of
+    /// the footage's start ([`crate::jobs::Start::Keyframes`]).
+    pub keyframes: String,
 }
 
 impl Settings {
@@ -233,6 +243,21 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
             p.set_string(kOfxParamPropDefault, 0, "")?;
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+            let p = effect.define_param(kOfxParamTypeString, KEYFRAMES)?;
+            common(
+                &p,
+                "Keyframes",
+                "Images the clip passes through, exactly: one TIME=IMAGE line each (or ; between), e.g. 0s=/path/start.png / 2s=/path/end.png. Footage is made backwards into the first, between each two, and on after the last",
+            )?;
+            p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
+            p.set_string(kOfxParamPropDefault, 0, "")?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+            let p = effect.define_param(kOfxParamTypeBoolean, LOOP)?;
+            common(&p, "Loop", "Make the clip loop: its last frame leads into its first without a seam")?;
+            p.set_int(kOfxParamPropDefault, 0, 0)?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
         }
     }
 
@@ -259,7 +284,9 @@ fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
 
 /// The panel's label for a parameter (messages name what the user sees).
 pub fn label(name: &CStr) -> &'static str {
-    const LABELS: [(&CStr, &str); 17] = [
+    const LABELS: [(&CStr, &str); 19] = [
+        (LOOP, "Loop"),
+        (KEYFRAMES, "Keyframes"),
         (FIT, "Fit"),
         (STORYBOARD, "Storyboard"),
         (FRAME_RATE, "Frame rate (fps)"),
@@ -316,5 +343,7 @@ pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
         device: device.to_string(),
         // Only Generate has a storyboard.
         storyboard: effect.param(STORYBOARD).and_then(|p| p.string_at(time)).unwrap_or_default(),
+        looped: effect.param(LOOP).and_then(|p| p.int_at(time)).is_ok_and(|v| v != 0),
+        keyframes: effect.param(KEYFRAMES).and_then(|p| p.string_at(time)).unwrap_or_default(),
     })
 }

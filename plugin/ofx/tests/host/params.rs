@@ -70,6 +70,7 @@ pub(super) fn param_props(kind: &str, name: &str) -> Box<PropSet> {
             .int(kOfxParamPropDigits, 1, &[2])
             .string(c"OfxParamPropDoubleType", 1, &["OfxParamDoubleTypePlain"]),
         "OfxParamTypeChoice" => p.int(kOfxParamPropDefault, 1, &[0]).string(kOfxParamPropChoiceOption, 0, &[]),
+        "OfxParamTypeBoolean" => p.int(kOfxParamPropDefault, 1, &[0]),
         "OfxParamTypeString" => p
             .string(kOfxParamPropDefault, 1, &[""])
             .string(kOfxParamPropStringMode, 1, &["OfxParamStringIsSingleLine"])
@@ -80,15 +81,21 @@ pub(super) fn param_props(kind: &str, name: &str) -> Box<PropSet> {
 
 pub(super) fn default_value(p: &Param) -> Value {
     match p.kind.as_str() {
-        "OfxParamTypeInteger" | "OfxParamTypeChoice" => Value::Int(p.props.ints(kOfxParamPropDefault)[0]),
+        "OfxParamTypeInteger" | "OfxParamTypeChoice" | "OfxParamTypeBoolean" => Value::Int(p.props.ints(kOfxParamPropDefault)[0]),
         "OfxParamTypeDouble" => Value::Double(p.props.doubles(kOfxParamPropDefault)[0]),
         "OfxParamTypeString" => Value::Str(p.props.str(kOfxParamPropDefault)),
         _ => Value::None,
     }
 }
 
-pub(super) const PARAM_TYPES: [&str; 5] =
-    ["OfxParamTypeInteger", "OfxParamTypeDouble", "OfxParamTypeChoice", "OfxParamTypeString", "OfxParamTypePushButton"];
+pub(super) const PARAM_TYPES: [&str; 6] = [
+    "OfxParamTypeInteger",
+    "OfxParamTypeDouble",
+    "OfxParamTypeChoice",
+    "OfxParamTypeBoolean",
+    "OfxParamTypeString",
+    "OfxParamTypePushButton",
+];
 
 pub(super) unsafe extern "C" fn param_define(
     set: OfxParamSetHandle,

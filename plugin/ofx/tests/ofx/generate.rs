@@ -87,6 +87,73 @@ fn ofx_storyboard_matches_kino_generate_storyboard() {
 }
 
 #[test]
+fn ofx_loop_and_keyframes_match_kino_generate() {
+    let _t = turn();
+    let d = tmpdir("loop-keys");
+    let host = Host::load(plugin_path());
+    // Loop: `kino generate --loop`'s frames.
+    let want = kino_frames(&d.join("loop"), &["generate", "a magenta circle moving right", "--loop", "--seed", "4", "--steps", "4"]);
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a magenta circle moving right", 4, 4);
+    inst.set("loop", Value::Int(1));
+    inst.set_output_range(0.0, want.len() as f64 - 1.0);
+    let got = render_all(&inst, 0..want.len() as i32, None);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "loop frame {i} differs from kino generate --loop's");
+    }
+    drop(inst);
+
+    // Keyframes: two frames of another clip, at 1 s and frame 20: `kino generate --keyframe`'s frames.
+    let src = kino_frames(&d.join("src"), &["generate", "a magenta circle moving right", "--seed", "5", "--steps", "4"]);
+    let (k0, k1) = (d.join("k0.png"), d.join("k1.png"));
+    for (path, f) in [(&k0, &src[2]), (&k1, &src[14])] {
+        image::RgbImage::from_raw(f.width, f.height, f.data.clone()).unwrap().save(path).unwrap();
+    }
+    let (key0, key1) = (format!("1s={}", k0.display()), format!("20f={}", k1.display()));
+    let want = kino_frames(
+        &d.join("keys"),
+        &[
+            "generate",
+            "a magenta circle moving right",
+            "--keyframe",
+            &key0,
+            "--keyframe",
+            &key1,
+            "--seconds",
+            "3",
+            "--seed",
+            "6",
+            "--steps",
+            "4",
+        ],
+    );
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a magenta circle moving right", 6, 4);
+    inst.set("duration", Value::Double(3.0));
+    inst.set("keyframes", Value::Str(format!("{key0}\n{key1}")));
+    inst.set_output_range(0.0, want.len() as f64 - 1.0);
+    let got = render_all(&inst, 0..want.len() as i32, None);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "keyframes frame {i} differs from kino generate --keyframe's");
+    }
+    assert!(as_rgb(&got[8]) == src[2] && as_rgb(&got[20]) == src[14], "the keyframes are the clip's frames at their times, exactly");
+
+    // Bad settings: an error frame and the field named in Status, never a crash.
+    for (keys, looped, says) in [(format!("{key0}; 2s={}", d.join("missing.png").display()), 0, "Keyframes"), (key0.clone(), 1, "Loop")] {
+        inst.set("keyframes", Value::Str(keys));
+        inst.set("loop", Value::Int(looped));
+        assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+        inst.press("generate");
+        match inst.param("status") {
+            Value::Str(s) => assert!(s.starts_with("error") && s.contains(says), "{s}"),
+            other => panic!("status {other:?}"),
+        }
+    }
+    drop(inst);
+    host.unload();
+}
+
+#[test]
 fn ofx_pixel_depths_row_layouts_and_render_scale_agree() {
     let _t = turn();
     let d = tmpdir("depths");

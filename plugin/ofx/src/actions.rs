@@ -10,7 +10,7 @@ use crate::jobs;
 use crate::params;
 use crate::render;
 use crate::suites::{self, Effect, Pixels, Props};
-use crate::{animate, bridge, caps, extend, generate, words, Kind};
+use crate::{animate, bridge, caps, extend, generate, remix, words, Kind};
 
 mod instance;
 
@@ -195,6 +195,7 @@ fn frames_needed(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
     let ranges: Vec<bridge::ClipFrames> = match inst.kind {
         Kind::Extend => extend::frames_needed(inst, t).into_iter().map(|r| (kOfxImageEffectSimpleSourceClipName, r)).collect(),
         Kind::Bridge => bridge::frames_needed(inst, t),
+        Kind::Remix => remix::frames_needed(inst, t).into_iter().map(|r| (kOfxImageEffectSimpleSourceClipName, r)).collect(),
         _ => animate::frames_needed(inst, t).into_iter().map(|r| (kOfxImageEffectSimpleSourceClipName, r)).collect(),
     };
     let mut clips: Vec<&CStr> = ranges.iter().map(|(c, _)| *c).collect();
@@ -216,6 +217,7 @@ fn time_domain(inst: &Instance, out: &Props) -> OfxStatus {
         Kind::Extend => extend::time_domain(inst),
         Kind::Animate => animate::time_domain(inst),
         Kind::Bridge => bridge::time_domain(inst),
+        Kind::Remix => inst.source_range().ok(),
     };
     match range {
         Some((a, b)) => status(out.set_doubles(kOfxImageEffectPropFrameRange, &[a, b])),
@@ -348,6 +350,7 @@ fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
             Kind::Extend => extend::first_generated_time(inst, t),
             Kind::Animate => animate::first_time(inst),
             Kind::Bridge => bridge::first_generated_time(inst, t),
+            Kind::Remix => remix::first_time(inst),
         };
         let result = at.and_then(|at| match inst.shown(at)? {
             Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, *key))),

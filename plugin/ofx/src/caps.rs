@@ -100,6 +100,8 @@ impl Caps {
             Kind::Animate => format!("{}: set Start (frame) to the frame to animate (the host does not say where the clip starts).", kind.label()),
             Kind::Bridge if !self.temporal => format!("{} cannot work here: it reads both clips at other times than the one shown.", kind.label()),
             Kind::Bridge => return None,
+            Kind::Remix if !self.temporal => format!("{} cannot work here: it reads the whole clip before showing its first frame; the clip passes through.", kind.label()),
+            Kind::Remix => format!("{}: the host does not say the clip's frame range, so the clip passes through.", kind.label()),
         };
         let host = if lacks.is_empty() { String::new() } else { format!("{} has {}. ", self.host, lacks.join(", ")) };
         let rate = if self.rate { "" } else { " Set Frame rate (fps) to the project's (otherwise 24 is assumed)." };

@@ -33,6 +33,8 @@ pub enum Start {
     Bridge(Vec<RgbFrame>, Vec<RgbFrame>),
     /// Through these images (model size) at these frames (`kino generate --keyframe`).
     Keyframes(Vec<(u32, RgbFrame)>),
+    /// This clip (model size and rate) redone at a strength (f32 bits; `kino remix`).
+    Remix { clip: Vec<RgbFrame>, strength_bits: u32 },
 }
 
 /// Which side of the given frames new footage goes (kino's `Placement`, hashable).
@@ -229,6 +231,7 @@ fn make(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> kino::Result<
             };
             p.extend(&req, ctx, placement, req.frames as usize, &mut progress, &mut push)?
         }
+        Start::Remix { clip, strength_bits } => p.remix(&req, clip, f32::from_bits(*strength_bits), &mut progress, &mut push)?,
         Start::Bridge(before, after) => p.bridge(&req, before, after, req.frames as usize, &mut progress, &mut push)?,
     }
     if frames.is_empty() {

@@ -1,6 +1,6 @@
 //! kino as an OpenFX plugin, for Resolve, Natron, Nuke, Vegas and MLT (>= 7.38).
 //!
-//! One library, four effects (installed as `Kino.ofx.bundle/Contents/Linux-x86-64/Kino.ofx`,
+//! One library, five effects (installed as `Kino.ofx.bundle/Contents/Linux-x86-64/Kino.ofx`,
 //! found through `OFX_PLUGIN_PATH`):
 //! * "Kino Generate" ([`generate`]): generator (and general context without inputs): a clip from
 //!   the prompt, the same frames as `kino generate`;
@@ -10,7 +10,9 @@
 //! * "Kino Animate" ([`animate`]): filter and general: footage that starts from the source frame
 //!   at a chosen time, as `kino animate` makes;
 //! * "Kino Bridge" ([`bridge`]): transition and general, with temporal clip access: footage that
-//!   continues clip A and arrives at clip B, as `kino bridge` makes.
+//!   continues clip A and arrives at clip B, as `kino bridge` makes;
+//! * "Kino Remix" ([`remix`]): filter and general, with temporal clip access: the clip redone
+//!   under a new prompt, as `kino remix` makes.
 //!
 //! Each effect is a describe function, a describe-in-context function and "what does time t
 //! show"; [`actions`] is the thin dispatch over the OpenFX actions that all three share, and
@@ -28,6 +30,7 @@ mod generate;
 mod inplace;
 mod jobs;
 mod params;
+mod remix;
 mod render;
 mod suites;
 mod words;
@@ -37,17 +40,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use abi::*;
 
-/// The four effects.
+/// The five effects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Generate,
     Extend,
     Animate,
     Bridge,
+    Remix,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge];
+    const ALL: [Kind; 5] = [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge, Kind::Remix];
 
     pub const fn identifier(self) -> &'static CStr {
         match self {
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Extend => c"org.kino.extend",
             Kind::Animate => c"org.kino.animate",
             Kind::Bridge => c"org.kino.bridge",
+            Kind::Remix => c"org.kino.remix",
         }
     }
 
@@ -64,6 +69,7 @@ impl Kind {
             Kind::Extend => "Kino Extend",
             Kind::Animate => "Kino Animate",
             Kind::Bridge => "Kino Bridge",
+            Kind::Remix => "Kino Remix",
         }
     }
 
@@ -72,13 +78,14 @@ impl Kind {
             Kind::Generate => "Generates video from a text prompt with a kino model (text-to-video diffusion over ONNX Runtime).",
             Kind::Extend => "Passes the clip through untouched and continues it with generated footage past its end (append) or before its start (prepend).",
             Kind::Animate => "Animates one frame of the source clip (chosen by time) into generated footage that starts from it.",
+            Kind::Remix => "Redoes the clip under a new prompt (SDEdit): Strength 0 keeps it, 1 redraws it from noise; low strengths keep its layout and motion.",
             Kind::Bridge => "Fills the gap between two clips with generated footage that continues the first (SourceFrom) and arrives at the second (SourceTo); as a transition, the frames between its first (A's) and last (B's).",
         }
     }
 }
 
 /// The plugin table. The strings are 'static; the struct holds raw pointers, so it is wrapped.
-struct Plugins([OfxPlugin; 4]);
+struct Plugins([OfxPlugin; 5]);
 
 // SAFETY: the table is immutable and every pointer in it is to 'static data or a function.
 unsafe impl Sync for Plugins {}
@@ -102,6 +109,7 @@ static PLUGINS: Plugins = Plugins([
     plugin!(Kind::Extend, entry_extend),
     plugin!(Kind::Animate, entry_animate),
     plugin!(Kind::Bridge, entry_bridge),
+    plugin!(Kind::Remix, entry_remix),
 ]);
 
 /// ofxCore.h: the number of plugins in this binary.
@@ -163,6 +171,16 @@ unsafe extern "C" fn entry_bridge(
 ) -> OfxStatus {
     // SAFETY: as entry_generate.
     unsafe { entry(Kind::Bridge, action, handle, in_args, out_args) }
+}
+
+unsafe extern "C" fn entry_remix(
+    action: *const c_char,
+    handle: *const c_void,
+    in_args: OfxPropertySetHandle,
+    out_args: OfxPropertySetHandle,
+) -> OfxStatus {
+    // SAFETY: as entry_generate.
+    unsafe { entry(Kind::Remix, action, handle, in_args, out_args) }
 }
 
 /// # Safety

@@ -36,6 +36,8 @@ pub const FIT: &CStr = c"fit";
 /// Generate only: prompts on a timeline (`TIME PROMPT` lines), replacing the prompt.
 pub const STORYBOARD: &CStr = c"storyboard";
 
+/// Remix only: how far the clip is re-noised, 0 (kept) to 1 (redrawn from noise).
+pub const STRENGTH: &CStr = c"strength";
 /// Generate only: make a clip whose last frame leads into its first.
 pub const LOOP: &CStr = c"loop";
 /// Generate only: images the clip passes through (`TIME=IMAGE` entries).
@@ -160,6 +162,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     let p = effect.define_param(kOfxParamTypeDouble, DURATION)?;
     let what = match kind {
         crate::Kind::Extend => "Seconds of new footage to make past the clip's end (or before its start)",
+        crate::Kind::Remix => "Not used: a remix is as long as its clip",
         crate::Kind::Bridge => "Seconds of new footage between the two clips (general context; a transition's own length decides there)",
         _ => "Seconds of footage to make; later frames hold the last one",
     };
@@ -233,6 +236,14 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             start(effect, "The frame animated, where the animation begins; earlier frames pass through. -1: animate the Still frame, from the clip's start")?;
         }
         crate::Kind::Bridge => {}
+        crate::Kind::Remix => {
+            let p = effect.define_param(kOfxParamTypeDouble, STRENGTH)?;
+            common(&p, "Strength", "How much is redrawn: 0 keeps the clip, 1 redraws it from noise; about 0.3 keeps the layout and motion, 0.9 follows the new prompt")?;
+            double_range(&p, 0.0, 1.0, (0.0, 1.0), 0.6)?;
+            p.set_double(kOfxParamPropIncrement, 0, 0.05)?;
+            p.set_int(kOfxParamPropDigits, 0, 2)?;
+            p.set_int(kOfxParamPropAnimates, 0, 0)?;
+        }
         crate::Kind::Generate => {
             let p = effect.define_param(kOfxParamTypeString, STORYBOARD)?;
             common(
@@ -284,7 +295,8 @@ fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
 
 /// The panel's label for a parameter (messages name what the user sees).
 pub fn label(name: &CStr) -> &'static str {
-    const LABELS: [(&CStr, &str); 19] = [
+    const LABELS: [(&CStr, &str); 20] = [
+        (STRENGTH, "Strength"),
         (LOOP, "Loop"),
         (KEYFRAMES, "Keyframes"),
         (FIT, "Fit"),

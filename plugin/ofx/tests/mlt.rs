@@ -86,12 +86,13 @@ fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once() {
     let _t = turn();
     let host = Host::load_mlt(plugin_path());
     let ids: Vec<&str> = host.plugins.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE], "Generate is listed too (it has a filter context)");
+    // Generate is listed too (it has a filter context); Bridge is not (transition and general only).
+    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE, REMIX]);
     for p in &host.plugins {
         assert_eq!(p.contexts.keys().collect::<Vec<_>>(), [FILTER], "{}", p.id);
     }
     let src = source_of(&vec![RgbFrame { width: 16, height: 16, data: vec![90; 16 * 16 * 3] }; 4]);
-    for id in [GENERATE, EXTEND, ANIMATE] {
+    for id in [GENERATE, EXTEND, ANIMATE, REMIX] {
         let before = messages(&host).len();
         let inst = host.instance(id, FILTER, Some(src.clone()));
         let said = messages(&host)[before..].to_vec();
@@ -100,6 +101,7 @@ fn mlt_lists_every_effect_as_a_filter_and_says_what_works_once() {
         let text = &said[0].1;
         match id {
             GENERATE => assert!(text.contains("replaces its input") && text.contains("no generator context"), "{text}"),
+            REMIX => assert!(text.contains("Kino Remix cannot work here") && text.contains("passes through"), "{text}"),
             _ => assert!(
                 text.contains("MLT has no temporal clip access, no source frame range")
                     && text.contains("Start (frame)")
@@ -154,7 +156,7 @@ fn mlt_never_draws_over_a_source() {
     let manifest = manifest.replacen("\"max_length\": 16", "\"max_length\": 4294967295", 1);
     assert!(manifest.contains("4294967295"), "the shipped kino.json changed shape");
     std::fs::write(hostile.join("kino.json"), manifest).unwrap();
-    for id in [GENERATE, EXTEND, ANIMATE] {
+    for id in [GENERATE, EXTEND, ANIMATE, REMIX] {
         let mut cases: Vec<(&str, Vec<(&str, Value)>)> = vec![
             ("missing model", vec![("model", Value::Str(format!("/nowhere/{id}")))]),
             ("hostile package", vec![("model", Value::Str(hostile.display().to_string()))]),
@@ -162,7 +164,10 @@ fn mlt_never_draws_over_a_source() {
             ("bad duration", vec![("duration", Value::Double(-1.0))]),
             ("bad device", vec![("device", Value::Int(7))]),
         ];
-        if id != GENERATE {
+        if id == REMIX {
+            // Without temporal clip access Remix cannot work at all: every case passes through.
+            cases.push(("a host without temporal access", vec![]));
+        } else if id != GENERATE {
             // Footage from frame 2 on: frames from there hit the error.
             for c in &mut cases {
                 c.1.push(("start", Value::Int(2)));

@@ -6,7 +6,7 @@ use crate::jobs::{self, JobKey, Outcome};
 use crate::params;
 use crate::render;
 use crate::suites::{Clip, Effect};
-use crate::{animate, bridge, extend, generate, Kind};
+use crate::{animate, bridge, extend, generate, remix, Kind};
 
 /// An effect instance during an action, with the helpers every effect uses.
 pub struct Instance {
@@ -101,6 +101,7 @@ impl Instance {
             Kind::Extend => extend::shown(self, t),
             Kind::Animate => animate::shown(self, t),
             Kind::Bridge => bridge::shown(self, t),
+            Kind::Remix => remix::shown(self, t),
         }
     }
 

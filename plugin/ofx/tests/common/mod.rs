@@ -13,6 +13,7 @@ pub const GENERATE: &str = "org.kino.generate";
 pub const EXTEND: &str = "org.kino.extend";
 pub const ANIMATE: &str = "org.kino.animate";
 pub const BRIDGE: &str = "org.kino.bridge";
+pub const REMIX: &str = "org.kino.remix";
 pub const GENERATOR: &str = "OfxImageEffectContextGenerator";
 pub const FILTER: &str = "OfxImageEffectContextFilter";
 pub const GENERAL: &str = "OfxImageEffectContextGeneral";

@@ -9,14 +9,14 @@ use crate::host::{self, Host, RenderOpts, Source};
 use kino_ofx::abi::*;
 
 #[test]
-fn ofx_bundle_loads_and_describes_four_effects() {
+fn ofx_bundle_loads_and_describes_five_effects() {
     let _t = turn();
     let found = host::discover(plugin_path());
     assert_eq!(found.len(), 1, "one bundle on the path: {found:?}");
     assert!(found[0].ends_with(format!("Kino.ofx.bundle/Contents/{}/Kino.ofx", host::arch_dir())));
     let host = Host::load(plugin_path());
     let ids: Vec<&str> = host.plugins.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE, BRIDGE]);
+    assert_eq!(ids, [GENERATE, EXTEND, ANIMATE, BRIDGE, REMIX]);
     for p in &host.plugins {
         let labels = p.descriptor.props.str(kOfxPropLabel);
         assert!(labels.starts_with("Kino "), "{labels}");

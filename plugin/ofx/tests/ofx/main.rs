@@ -16,3 +16,4 @@ mod describe;
 mod extend;
 mod generate;
 mod hosting;
+mod remix;

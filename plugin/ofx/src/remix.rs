@@ -1,0 +1,69 @@
+//! "Kino Remix": the source clip redone under the panel's prompt (SDEdit), the frames `kino
+//! remix` makes: the clip read at the model's rate and size (model frame j is the source frame
+//! nearest its time), re-noised to Strength's level and denoised; time `t` shows the remixed
+//! frame for source frame `t`. Needs temporal clip access and the source's frame range (the
+//! whole clip is read before its first frame can be shown); elsewhere the source passes through.
+
+use crate::actions::{Instance, Pick, Shown};
+use crate::jobs::{self, JobKey, Start};
+use crate::params;
+use kino::footage::Retime;
+
+/// The source's frame range, or why Remix cannot work here.
+fn range(inst: &Instance) -> Result<(f64, f64), String> {
+    if !crate::caps::host_temporal() {
+        return Err("Kino Remix needs a host with temporal clip access (it reads the whole clip before showing its first frame)".into());
+    }
+    inst.source_range().map_err(|e| format!("{e}: Kino Remix needs the host to say the clip's frame range"))
+}
+
+fn retime(inst: &Instance, p: &kino::Pipeline) -> Retime {
+    Retime::new(inst.host_fps(), p.package.manifest.video.fps)
+}
+
+/// Source times the model reads, one per model frame, as `kino remix` picks them.
+fn model_times(inst: &Instance, p: &kino::Pipeline, (a, b): (f64, f64)) -> Vec<f64> {
+    let retime = retime(inst, p);
+    let total = (b - a).round() as usize + 1;
+    let n = retime.model_frames_for(total);
+    (0..n).map(|j| a + ((j as f64 * retime.clip_fps / retime.model_fps).round() as usize).min(total - 1) as f64).collect()
+}
+
+pub fn strength(inst: &Instance, t: f64) -> Result<f32, String> {
+    let s = inst.fx.param(params::STRENGTH).and_then(|p| p.double_at(t)).map_err(|e| params::err(params::STRENGTH, e))?;
+    if !(0.0..=1.0).contains(&s) {
+        return Err(format!("Strength {s}: use 0 (keep the clip) to 1 (redraw it from noise)"));
+    }
+    Ok(s as f32)
+}
+
+pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
+    let (a, b) = range(inst)?;
+    if t < a - 0.5 || t > b + 0.5 {
+        return Ok(Shown::Source(t));
+    }
+    let settings = inst.settings(t)?;
+    let p = jobs::pipeline(&settings)?;
+    let req = jobs::request(&p, &settings, 1)?;
+    let strength = strength(inst, t)?;
+    let frames = model_times(inst, &p, (a, b))
+        .into_iter()
+        .map(|time| inst.model_frame(time, req.width, req.height))
+        .collect::<Result<Vec<_>, String>>()?;
+    let n = frames.len();
+    let i = retime(inst, &p).model_index((t - a).round().max(0.0) as usize, n);
+    let start = Start::Remix { clip: frames, strength_bits: strength.to_bits() };
+    Ok(Shown::Generated { key: Box::new(JobKey { settings, frames: n as u32, start }), pick: Pick::FromStart(i) })
+}
+
+/// The source's first frame (for the Generate button).
+pub fn first_time(inst: &Instance) -> Result<f64, String> {
+    Ok(range(inst)?.0)
+}
+
+pub fn frames_needed(inst: &Instance, t: f64) -> Vec<(f64, f64)> {
+    match range(inst) {
+        Ok((a, b)) if t >= a - 0.5 && t <= b + 0.5 => vec![(a, b)],
+        _ => vec![(t, t)],
+    }
+}

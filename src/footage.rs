@@ -107,6 +107,9 @@ pub enum Start {
     After(Vec<RgbFrame>),
     /// Frame 0 is this still (at the request's size; `kino animate`).
     Still(RgbFrame),
+    /// `count` frames that continue `before` and arrive at `after` (at the request's size, in
+    /// time order; `kino bridge`).
+    Bridge { before: Vec<RgbFrame>, after: Vec<RgbFrame>, count: usize },
 }
 
 /// How footage keeps the frames it has made, for seeks back. The front door fills it (the
@@ -303,9 +306,14 @@ fn run(p: &Pipeline, req: &GenerateRequest, start: &Start, tx: &SyncSender<Messa
         Start::Text => p.generate(req, &mut progress, &mut send),
         Start::Still(still) => p.animate(req, still, &mut progress, &mut send),
         Start::After(ctx) => p.extend(req, ctx, Placement::After, MAX_LONG_FRAMES as usize, &mut progress, &mut send),
+        Start::Bridge { before, after, count } => p.bridge(req, before, after, *count, &mut progress, &mut send),
+    };
+    let length = match start {
+        Start::Bridge { count, .. } => *count,
+        _ => MAX_LONG_FRAMES as usize,
     };
     let end = match result {
-        Ok(()) => Error::InvalidRequest(format!("past the end of the footage ({MAX_LONG_FRAMES} model frames)")),
+        Ok(()) => Error::InvalidRequest(format!("past the end of the footage ({length} model frames)")),
         Err(Error::Cancelled) if stopped() => return,
         Err(e) => e,
     };

@@ -10,6 +10,7 @@ use crate::{fallback, log_once, Instance};
 
 const F0R_PLUGIN_TYPE_FILTER: c_int = 0;
 const F0R_PLUGIN_TYPE_SOURCE: c_int = 1;
+const F0R_PLUGIN_TYPE_MIXER2: c_int = 2;
 const F0R_COLOR_MODEL_RGBA8888: c_int = 1;
 const F0R_PARAM_STRING: c_int = 4;
 const FREI0R_MAJOR_VERSION: c_int = 1;
@@ -81,7 +82,11 @@ pub unsafe extern "C" fn f0r_get_plugin_info(info: *mut F0rPluginInfo) {
         let value = F0rPluginInfo {
             name: k.name().as_ptr(),
             author: c"kino".as_ptr(),
-            plugin_type: if k == Kind::Generate { F0R_PLUGIN_TYPE_SOURCE } else { F0R_PLUGIN_TYPE_FILTER },
+            plugin_type: match k {
+                Kind::Generate => F0R_PLUGIN_TYPE_SOURCE,
+                Kind::Bridge => F0R_PLUGIN_TYPE_MIXER2,
+                Kind::Extend | Kind::Animate => F0R_PLUGIN_TYPE_FILTER,
+            },
             color_model: F0R_COLOR_MODEL_RGBA8888,
             frei0r_version: FREI0R_MAJOR_VERSION,
             major_version: 0,
@@ -192,16 +197,35 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
 }
 
 /// # Safety
-/// As `f0r_update`; only the first input is used.
+/// As `f0r_update`, with `in2` (a mixer's second input) null or width*height pixels too; the
+/// third input is not used.
 #[no_mangle]
 pub unsafe extern "C" fn f0r_update2(
     instance: *mut c_void,
     time: c_double,
     in1: *const u32,
-    _in2: *const u32,
+    in2: *const u32,
     _in3: *const u32,
     outframe: *mut u32,
 ) {
-    // SAFETY: same contract as f0r_update.
-    unsafe { f0r_update(instance, time, in1, outframe) }
+    if instance.is_null() || outframe.is_null() {
+        return;
+    }
+    // SAFETY: the host's instance (only read here, to pick the path).
+    let bridge = unsafe { &*(instance as *const Instance) }.kind == Kind::Bridge;
+    if !bridge || in1.is_null() || in2.is_null() {
+        // SAFETY: same contract as f0r_update.
+        return unsafe { f0r_update(instance, time, in1, outframe) };
+    }
+    // SAFETY: the host's instance; three buffers of width*height pixels (frei0r.h).
+    let inst = unsafe { &mut *(instance as *mut Instance) };
+    let n = inst.width as usize * inst.height as usize * 4;
+    let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
+    let (a, b) = unsafe { (std::slice::from_raw_parts(in1 as *const u8, n), std::slice::from_raw_parts(in2 as *const u8, n)) };
+    let (w, h) = (inst.width, inst.height);
+    let ok = catch_unwind(AssertUnwindSafe(|| inst.update_mixer(time, a, b, out))).is_ok();
+    if !ok {
+        log_once("internal error while rendering; please report it");
+        fallback(w, h, Some(a), out);
+    }
 }

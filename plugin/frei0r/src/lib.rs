@@ -6,12 +6,15 @@
 //! * `kino_extend.so`: filter; passes the clip through and replaces the frames after its end
 //!   (the first frame identical to the one before, as `tpad=stop_mode=clone` makes, or `start`)
 //!   with footage that continues it;
-//! * `kino_animate.so`: filter; generates a clip that starts from the first input frame.
+//! * `kino_animate.so`: filter; generates a clip that starts from the first input frame;
+//! * `kino_bridge.so`: mixer2 (MLT's transitions); leads from the first input's frame at the
+//!   transition's start to the second's at its end ([`bridge`]).
 //!
 //! Frames are served by time, from footage generated once per parameter set and shared by all
 //! instances in the process ([`jobs`]). Errors are logged once to stderr and drawn as a visible
 //! error frame; no panic crosses the C ABI.
 
+mod bridge;
 mod ffi;
 mod jobs;
 mod params;
@@ -47,6 +50,8 @@ pub struct Instance {
     still: Option<(f64, JobKey)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
     job: Option<(JobKey, Arc<Job>)>,
+    /// Bridge: the transition being played.
+    transition: bridge::Transition,
 }
 
 impl Instance {
@@ -63,6 +68,7 @@ impl Instance {
             seam: None,
             still: None,
             job: None,
+            transition: if kind == Kind::Bridge { bridge::Transition::in_cache_folder() } else { Default::default() },
         }
     }
 
@@ -83,12 +89,63 @@ impl Instance {
         }
     }
 
+    /// Renders a mixer's frame at host time `time` from its two inputs `a` and `b` (RGBA). When
+    /// it cannot, the first input passes through untouched.
+    pub fn update_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) {
+        if let Err(msg) = self.render_mixer(time, a, b, out) {
+            log_once(&msg);
+            out.copy_from_slice(a);
+        }
+    }
+
+    fn render_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
+        words::install();
+        let seconds = time * self.settings.time_scale(host_is_mlt())?;
+        let p = jobs::pipeline(&self.settings)?;
+        let req = self.settings.request(&p)?;
+        let fit = self.settings.fit()?;
+        let small =
+            |x: &[u8]| from_rgba(x, self.width, self.height).try_fitted(req.width, req.height, fit.inverse()).map_err(|e| e.to_string());
+        let (a_small, b_small) = (small(a)?, small(b)?);
+        let (settings, (w, h)) = (&self.settings, (self.width, self.height));
+        let model_fps = p.package.manifest.video.fps;
+        let want_b = p.bridge_context_wanted().1;
+        let tail = |step: f64| Retime::new(1.0 / step, model_fps).context_span(want_b);
+        let (show, rec) = self.transition.step(seconds, || bridge::fingerprint(settings, w, h, a, b), &a_small, &b_small, tail)?;
+        match show {
+            bridge::Show::A if rec.end_ms > 0 && seconds > 0.0 => {
+                warn_once("kino_bridge: first pass over the transition: it shows the first clip and is bridged from the next time it is played (or rendered, in any process)");
+                out.copy_from_slice(a)
+            }
+            bridge::Show::A => out.copy_from_slice(a),
+            bridge::Show::B => out.copy_from_slice(b),
+            bridge::Show::Bridged { index, count, step } => {
+                if index == 0 {
+                    warn_once("kino_bridge: bridging the transition from what its first pass saw");
+                }
+                let retime = Retime::new(1.0 / step, model_fps);
+                let model_new = retime.model_frames_for(count);
+                // B's frames the model reads, from the tail, as `kino bridge` picks them from a clip's head.
+                let after = retime
+                    .context_indices(rec.tail.len(), want_b, kino::Placement::Before)
+                    .into_iter()
+                    .map(|i| rec.tail[i].clone())
+                    .collect();
+                let start = Start::Bridge { before: vec![rec.first], after, count: model_new };
+                let key = JobKey { settings: self.settings.footage(), start };
+                self.show_index(&key, retime.placed_model_index(index, count, model_new, kino::Placement::After), out)?;
+            }
+        }
+        Ok(())
+    }
+
     fn render(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) -> Result<(), String> {
         let seconds = time * self.settings.time_scale(host_is_mlt())?;
         if !seconds.is_finite() {
             return Err(format!("host time {time} is not a number"));
         }
         match self.kind {
+            Kind::Bridge => Err("kino_bridge is a transition: it needs two inputs (an MLT transition)".into()),
             Kind::Generate => {
                 let key = JobKey { settings: self.settings.footage(), start: Start::Text };
                 self.show(&key, seconds, None, out)
@@ -146,7 +203,14 @@ impl Instance {
     /// the clip frame nearest that time at `clip_fps` (default: the model's rate, i.e. the
     /// model frame nearest in time), retimed as the `kino` command does.
     fn show(&mut self, key: &JobKey, seconds: f64, clip_fps: Option<f64>, out: &mut [u8]) -> Result<(), String> {
-        let job = match &self.job {
+        let fps = self.job(key)?.fps();
+        let retime = Retime::new(clip_fps.unwrap_or(fps), fps);
+        self.show_index(key, retime.model_index_at(seconds, MAX_LONG_FRAMES as usize), out)
+    }
+
+    /// The job for `key`, held while this instance shows its footage.
+    fn job(&mut self, key: &JobKey) -> Result<Arc<Job>, String> {
+        Ok(match &self.job {
             Some((k, j)) if k == key => j.clone(),
             _ => {
                 // Let go of the footage shown before (it stops if no other instance shows it).
@@ -155,9 +219,12 @@ impl Instance {
                 self.job = Some((key.clone(), j.clone()));
                 j
             }
-        };
-        let retime = Retime::new(clip_fps.unwrap_or(job.fps()), job.fps());
-        let frame = job.frame(retime.model_index_at(seconds, MAX_LONG_FRAMES as usize))?;
+        })
+    }
+
+    /// Writes model frame `index` of `key`'s footage at host size, placed as `show` places it.
+    fn show_index(&mut self, key: &JobKey, index: usize, out: &mut [u8]) -> Result<(), String> {
+        let frame = self.job(key)?.frame(index)?;
         // Placed in a frame of another aspect without distortion (letterbox or crop), as
         // `kino extend --fit` places them; the filters read their input through the same window.
         let placed = frame.try_fitted(self.width, self.height, self.settings.fit()?).map_err(|e| e.to_string())?;
@@ -254,13 +321,23 @@ pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
     let _ = height;
 }
 
-/// Each distinct message once per process: hosts call every frame.
+/// Each distinct error once per process: hosts call every frame.
 pub fn log_once(msg: &str) {
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let mut seen = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    if seen.insert(msg.to_string()) {
+    if first_time(msg) {
         eprintln!("kino frei0r: error: {msg}");
     }
+}
+
+/// Each distinct piece of news once per process, as a warning (not an error: nothing failed).
+pub fn warn_once(msg: &str) {
+    if first_time(msg) {
+        log::warn!("{msg}");
+    }
+}
+
+fn first_time(msg: &str) -> bool {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string())
 }
 
 /// MLT passes frame times in seconds, ffmpeg in milliseconds; MLT's library is in the process

@@ -14,6 +14,9 @@ pub enum Kind {
     Extend,
     /// `kino_animate`: a filter that animates the first frame it is given.
     Animate,
+    /// `kino_bridge`: a mixer2 (MLT's transitions) whose frames lead from its first input to
+    /// its second.
+    Bridge,
 }
 
 impl Kind {
@@ -24,6 +27,8 @@ impl Kind {
             Kind::Extend
         } else if s.contains("animate") {
             Kind::Animate
+        } else if s.contains("bridge") {
+            Kind::Bridge
         } else {
             Kind::Generate
         }
@@ -34,6 +39,7 @@ impl Kind {
             Kind::Generate => c"kino",
             Kind::Extend => c"kino_extend",
             Kind::Animate => c"kino_animate",
+            Kind::Bridge => c"kino_bridge",
         }
     }
 
@@ -42,6 +48,7 @@ impl Kind {
             Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit|storyboard)",
             Kind::Extend => c"Continues a clip with generated footage: frames from `start` (default: the first frame identical to the one before it, as tpad's clones are) are replaced",
             Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
+            Kind::Bridge => c"A transition that fills its length with footage from the first clip's frame at its start to the second clip's at its end (bridged from the second time it is played; the first time shows the first clip)",
         }
     }
 
@@ -57,7 +64,7 @@ impl Kind {
         match self {
             Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT],
             Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD],
-            Kind::Animate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
+            Kind::Animate | Kind::Bridge => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
         }
     }
 }
@@ -227,6 +234,7 @@ mod tests {
         assert_eq!(Kind::from_file_stem("kino"), Kind::Generate);
         assert_eq!(Kind::from_file_stem("kino_extend"), Kind::Extend);
         assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
+        assert_eq!(Kind::from_file_stem("kino_bridge"), Kind::Bridge);
         let names = |k: Kind| k.params().iter().map(|p| p.name.to_str().unwrap()).collect::<Vec<_>>();
         assert_eq!(names(Kind::Generate).len(), 10);
         assert_eq!(names(Kind::Animate)[..], names(Kind::Generate)[..9]);
@@ -234,7 +242,7 @@ mod tests {
         // Extend's start keeps its place (ffmpeg sets parameters by position); fit comes last.
         assert_eq!(names(Kind::Extend)[8..], ["start", "fit"]);
         assert_eq!(names(Kind::Generate)[8], "fit");
-        for k in [Kind::Generate, Kind::Extend, Kind::Animate] {
+        for k in [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge] {
             assert!(k.params().iter().zip(k.param_slots()).all(|(p, &i)| std::ptr::eq(*p, &PARAMS[i])));
         }
     }

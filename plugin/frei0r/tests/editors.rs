@@ -12,7 +12,7 @@ use kino_frei0r::Kind;
 
 mod common;
 
-use common::{host, install, repo, run};
+use common::{frames, host, install, kino, repo, run};
 
 /// Renders an MLT XML project with melt into lossless RGB frames.
 fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
@@ -115,6 +115,7 @@ fn kdenlive_descriptions_name_the_plugin_parameters() {
         ("effects/frei0r_kino_extend.xml", "effect", Kind::Extend),
         ("effects/frei0r_kino_animate.xml", "effect", Kind::Animate),
         ("generators/frei0r_kino.xml", "generator", Kind::Generate),
+        ("transitions/frei0r_kino_bridge.xml", "transition", Kind::Bridge),
     ];
     for (file, root, kind) in cases {
         let path = dir.join(file);
@@ -176,4 +177,126 @@ fn shotcut_filters_name_the_plugin_parameters() {
             );
         }
     }
+}
+
+/// An MLT project: clip A on the lower track, clip B from frame 4 on the upper one, and the
+/// kino_bridge transition over their overlap (frames 4..=16); the scene `passes` times in a row.
+fn bridge_project(a: &Path, b: &Path, passes: usize) -> String {
+    let entries = "<entry producer=\"scene\"/>".repeat(passes);
+    format!(
+        r#"<?xml version="1.0"?>
+<mlt>
+  <profile description="kino 64x64 8 fps" width="64" height="64" progressive="1" sample_aspect_num="1" sample_aspect_den="1" display_aspect_num="1" display_aspect_den="1" frame_rate_num="8" frame_rate_den="1" colorspace="709"/>
+  <producer id="a" in="0" out="16"><property name="resource">{a}</property></producer>
+  <producer id="b" in="0" out="16"><property name="resource">{b}</property></producer>
+  <playlist id="lower"><entry producer="a" in="0" out="16"/></playlist>
+  <playlist id="upper"><blank length="4"/><entry producer="b" in="0" out="16"/></playlist>
+  <tractor id="scene" in="0" out="20">
+    <track producer="lower"/>
+    <track producer="upper"/>
+    <transition in="4" out="16">
+      <property name="mlt_service">frei0r.kino_bridge</property>
+      <property name="a_track">0</property>
+      <property name="b_track">1</property>
+      <property name="prompt">a yellow circle moving up</property>
+      <property name="seed">8</property>
+      <property name="steps">4</property>
+    </transition>
+  </tractor>
+  <playlist id="main">{entries}</playlist>
+</mlt>
+"#,
+        a = a.display(),
+        b = b.display()
+    )
+}
+
+/// Renders `project` with melt into lossless frames, with kino's cache folder at `cache`; the log too.
+fn render_with_cache(plugins: &Path, project: &Path, cache: &Path) -> (Vec<RgbFrame>, String) {
+    let out = project.with_extension("mkv");
+    let r = run(host("melt", plugins)
+        .env("KINO_CACHE_DIR", cache)
+        .arg("-silent")
+        .arg(project)
+        .arg("-consumer")
+        .arg(format!("avformat:{}", out.display()))
+        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]));
+    (decode_video(&out).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
+}
+
+/// Writes `frames` as a lossless 8 fps clip.
+fn write_clip(path: &Path, frames: &[RgbFrame]) {
+    let raw = path.with_extension("rgb");
+    std::fs::write(&raw, frames.iter().flat_map(|f| f.data.iter().copied()).collect::<Vec<u8>>()).unwrap();
+    let size = format!("{}x{}", frames[0].width, frames[0].height);
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-framerate", "8", "-i"])
+        .arg(&raw)
+        .args(["-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(path));
+}
+
+#[test]
+fn melt_bridges_a_transition_from_its_second_pass() {
+    let plugins = install("bridge");
+    let d = plugins.parent().unwrap();
+    let (a_clip, b_clip) = (d.join("a.mkv"), d.join("b.mkv"));
+    kino(&["generate", "a yellow circle moving up", "--seed", "21", "--steps", "4", "-o", a_clip.to_str().unwrap()]);
+    kino(&["generate", "a yellow circle moving up", "--seed", "22", "--steps", "4", "-o", b_clip.to_str().unwrap()]);
+    let (a, b) = (frames(&a_clip), frames(&b_clip));
+    // The transition (13 frames) starts on A's frame 4 and ends on B's last 7 (the model reads 7
+    // frames to arrive at B), its frames 6..=12: between them, `kino bridge --only` from A's
+    // frame 4 into B's frames 6..=12, 5 frames.
+    let (a1, b1) = (d.join("a1.mkv"), d.join("b1.mkv"));
+    write_clip(&a1, &a[4..5]);
+    write_clip(&b1, &b[6..13]);
+    let want = d.join("want.mkv");
+    kino(&[
+        "bridge",
+        a1.to_str().unwrap(),
+        b1.to_str().unwrap(),
+        "--only",
+        "--frames",
+        "5",
+        "--prompt",
+        "a yellow circle moving up",
+        "--seed",
+        "8",
+        "--steps",
+        "4",
+        "-o",
+        want.to_str().unwrap(),
+    ]);
+    let want = frames(&want);
+    assert_eq!(want.len(), 5);
+
+    // One melt run playing the scene twice: the first pass shows A, the second the bridge.
+    let cache = d.join("cache");
+    let project = d.join("twice.mlt");
+    std::fs::write(&project, bridge_project(&a_clip, &b_clip, 2)).unwrap();
+    let (f, log) = render_with_cache(&plugins, &project, &cache);
+    assert_eq!(f.len(), 42, "the 21-frame scene twice");
+    assert!(!log.contains("kino frei0r: error"), "{log}");
+    assert!(log.contains("first pass over the transition"), "the first pass says what it does: {log}");
+    for t in 4..=16 {
+        assert!(f[t] == a[t], "first pass, frame {t}: A's own frame");
+    }
+    let second = &f[21..];
+    assert!(second[4] == a[4], "the transition starts on A's frame, untouched");
+    for t in 10..=16 {
+        assert!(second[t] == b[t - 4], "and ends on B's last frames, untouched: frame {t}");
+    }
+    for (i, w) in want.iter().enumerate() {
+        assert!(second[5 + i] == *w, "second pass, frame {}: kino bridge --only's frame {i}", 5 + i);
+    }
+    assert!(f[..4] == second[..4] && f[17..21] == second[17..], "outside the transition both passes agree");
+
+    // Another process (as an editor's render is) finds the first pass in kino's cache folder.
+    let once = d.join("once.mlt");
+    std::fs::write(&once, bridge_project(&a_clip, &b_clip, 1)).unwrap();
+    let (g, _) = render_with_cache(&plugins, &once, &cache);
+    assert!(g[..] == second[..], "a render in a new process bridges the transition at once");
+    // Without that memory, one pass shows A and says so; never an error frame.
+    let (h, log) = render_with_cache(&plugins, &once, &d.join("empty-cache"));
+    assert!((4..=16).all(|t| h[t] == a[t]) && log.contains("first pass over the transition"), "{log}");
 }

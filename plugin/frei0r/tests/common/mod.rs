@@ -13,7 +13,7 @@ pub fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// Installs the plugin under its three names, as `make frei0r` does, into a fresh folder.
+/// Installs the plugin under its four names, as `make frei0r` does, into a fresh folder.
 pub fn install(tag: &str) -> PathBuf {
     // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
     let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
@@ -23,7 +23,7 @@ pub fn install(tag: &str) -> PathBuf {
         .expect("libkino_frei0r.so not built: cargo build --release --workspace");
     let dir = tmpdir(tag).join("frei0r-1");
     std::fs::create_dir_all(&dir).unwrap();
-    for name in ["kino", "kino_extend", "kino_animate"] {
+    for name in ["kino", "kino_extend", "kino_animate", "kino_bridge"] {
         std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
     }
     // The plugin finds models beside its own file (`<folder>/../models`), not beside the host.

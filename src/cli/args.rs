@@ -386,6 +386,16 @@ impl LengthArgs {
         Ok(if exact <= m.video.max_frames { m.latent.nearest_valid_frames(raw).min(m.video.max_frames) } else { exact })
     }
 
+    /// New footage next to a clip at `fps`: --frames as given, --seconds rounded, else one of
+    /// the model's windows (`default_frames` at the model's rate) at the clip's rate.
+    pub(crate) fn new_frames(&self, pkg: &ModelPackage, fps: f64) -> Result<usize> {
+        Ok(match (self.frames, self.seconds_as_frames(fps)?) {
+            (Some(f), _) => f as usize,
+            (None, Some(raw)) => raw.round().max(1.0) as usize,
+            (None, None) => (pkg.manifest.video.default_frames as f64 * fps / pkg.manifest.video.fps).round() as usize,
+        })
+    }
+
     /// --seconds times `fps` (not rounded), checked.
     pub(crate) fn seconds_as_frames(&self, fps: f64) -> Result<Option<f64>> {
         let Some(s) = self.seconds else { return Ok(None) };

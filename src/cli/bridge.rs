@@ -44,11 +44,7 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let (pkg, mut opts) = load(&args.runtime)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let model_fps = pkg.manifest.video.fps;
-    let new_frames = match (args.length.frames, args.length.seconds_as_frames(fps)?) {
-        (Some(f), _) => f as usize,
-        (None, Some(raw)) => raw.round().max(1.0) as usize,
-        (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
-    };
+    let new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {
         bail!("--frames 0: a bridge has at least one frame");
     }

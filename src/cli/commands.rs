@@ -13,8 +13,7 @@ use super::job::*;
 use super::progress::*;
 
 pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
-    let images: Vec<&Path> = args.keyframes.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p)).collect();
-    check_outputs(&args.output, &args.sampling.preview, &images)?;
+    check_outputs(&args.output, &args.sampling.preview, &keyframe_images(&args.keyframes))?;
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let board = storyboard(&args, fps)?;
@@ -41,6 +40,11 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
         pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
     }
     sink.finish(&args.output, &args.sampling, bars)
+}
+
+/// The image files --keyframe entries name (inputs the output must not overwrite).
+fn keyframe_images(items: &[String]) -> Vec<&Path> {
+    items.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p.trim())).collect()
 }
 
 /// Each --keyframe TIME=IMAGE: the frame at TIME and the image fitted to the model's size.
@@ -105,7 +109,7 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
 }
 
 pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
-    let mut inputs: Vec<&Path> = args.keyframes.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p)).collect();
+    let mut inputs = keyframe_images(&args.keyframes);
     inputs.push(&args.image);
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     let still = video::decode_image(&args.image)?;

@@ -23,11 +23,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let model_fps = pkg.manifest.video.fps;
     // The new footage's length at the clip's rate.
-    let new_frames = match (args.length.frames, args.length.seconds_as_frames(fps)?) {
-        (Some(f), _) => f as usize,
-        (None, Some(raw)) => raw.round().max(1.0) as usize,
-        (None, None) => (pkg.manifest.video.default_frames as f64 * fps / model_fps).round() as usize,
-    };
+    let new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {
         bail!("--frames 0: extend by at least one frame");
     }

@@ -56,12 +56,7 @@ impl Pipeline {
             if frames.is_empty() {
                 return Err(Error::InvalidRequest(format!("nothing to bridge from: the clip {side} the gap has no frames")));
             }
-            if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-                return Err(Error::InvalidRequest(format!(
-                    "a frame of the clip {side} the gap is {}x{}, the request {}x{}",
-                    f.width, f.height, req.width, req.height
-                )));
-            }
+            req.check_frame_sizes(frames, &format!("a frame of the clip {side} the gap"))?;
         }
         let (pre, last, pre_windows) = self.bridge_plan(count, before.len())?;
         let mut tracker = Tracker {

@@ -88,12 +88,7 @@ impl Pipeline {
             Some([]) => return Err(Error::InvalidRequest("the context holds no frames: pass at least one, or none at all".into())),
             Some(frames) => {
                 self.context_mode(req)?;
-                if let Some(f) = frames.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-                    return Err(Error::InvalidRequest(format!(
-                        "context frame is {}x{}, the request {}x{}",
-                        f.width, f.height, req.width, req.height
-                    )));
-                }
+                req.check_frame_sizes(frames, "context frame")?;
                 Some(self.encode_context(frames, Placement::After, &mut tracker)?)
             }
             None => None,

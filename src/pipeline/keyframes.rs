@@ -59,16 +59,7 @@ impl Pipeline {
                     keys[i - 1].frame
                 )));
             }
-            if (k.image.width, k.image.height) != (req.width, req.height) {
-                return Err(Error::InvalidRequest(format!(
-                    "keyframe {} is {}x{}, the request {}x{}",
-                    i + 1,
-                    k.image.width,
-                    k.image.height,
-                    req.width,
-                    req.height
-                )));
-            }
+            req.check_frame_sizes([&k.image], &format!("keyframe {}", i + 1))?;
         }
         let l = &self.package.manifest.latent;
         let t = l.temporal_compression.max(1) as usize;

@@ -225,12 +225,7 @@ impl Pipeline {
         req.validate(&self.package)?;
         self.require_encoder("animate")?;
         self.context_mode(req)?;
-        if (still.width, still.height) != (req.width, req.height) {
-            return Err(Error::InvalidRequest(format!(
-                "the still is {}x{}, the request {}x{}",
-                still.width, still.height, req.width, req.height
-            )));
-        }
+        req.check_frame_sizes([still], "the still")?;
         self.generate_from(req, Some(still), on_progress, on_frame)
     }
 

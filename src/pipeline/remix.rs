@@ -32,9 +32,7 @@ impl Pipeline {
         if clip.is_empty() || clip.len() > MAX_LONG_FRAMES as usize {
             return Err(Error::InvalidRequest(format!("remix 1 to {MAX_LONG_FRAMES} frames, not {}", clip.len())));
         }
-        if let Some(f) = clip.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-            return Err(Error::InvalidRequest(format!("a frame is {}x{}, the request {}x{}", f.width, f.height, req.width, req.height)));
-        }
+        req.check_frame_sizes(clip, "a frame")?;
         // diffusers' img2img: the last round(steps * strength) steps of the schedule are run.
         let run = ((req.steps as f32 * strength).round() as usize).min(req.steps);
         let m = &self.package.manifest;

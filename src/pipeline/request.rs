@@ -182,6 +182,19 @@ pub fn parse_size(s: &str, what: &str) -> Result<(u32, u32)> {
 }
 
 impl GenerateRequest {
+    /// Every frame given is at the request's size; else an error naming `what` (`the still`,
+    /// `a context frame`) and both sizes.
+    pub fn check_frame_sizes<'a>(&self, frames: impl IntoIterator<Item = &'a crate::frame::RgbFrame>, what: &str) -> Result<()> {
+        match frames.into_iter().find(|f| (f.width, f.height) != (self.width, self.height)) {
+            Some(f) => {
+                Err(Error::InvalidRequest(format!("{what} is {}x{}, the request {}x{}", f.width, f.height, self.width, self.height)))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl GenerateRequest {
     /// A rough upper estimate of the memory this request needs, in bytes: the package's graphs
     /// as ONNX Runtime holds them (weights plus a third for optimised copies and arenas) and one
     /// window's frames in every form the pipeline keeps them (float planes, RGB, the encoder's

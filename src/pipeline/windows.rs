@@ -32,12 +32,7 @@ impl Pipeline {
         if context.is_empty() {
             return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
         }
-        if let Some(f) = context.iter().find(|f| (f.width, f.height) != (req.width, req.height)) {
-            return Err(Error::InvalidRequest(format!(
-                "context frame is {}x{}, the request {}x{}",
-                f.width, f.height, req.width, req.height
-            )));
-        }
+        req.check_frame_sizes(context, "context frame")?;
         let (ctx_frames, window) = self.window_layout();
         let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
         let causal = self.package.manifest.latent.causal_first_frame;

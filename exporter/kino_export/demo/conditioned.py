@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import world
-from .evaluate import _circular_centre, _object_masks, score_clip, summarise
+from .evaluate import _circular_centre, _object_masks, score_clip, score_line, summarise
 from .tokenizer import build_tokenizer, encode_batch
 from .train import flow_sigmas
 
@@ -183,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for place in a.places.split(","):
         r = evaluate(pkg, place, a.looks == "other", a.degrade, a.seed)
         report[place] = r
-        print(f"{place:10} colour {r['colour']:.1%}  shape {r['shape']:.1%}  direction {r['direction']:.1%}  "
-              f"stray {r['stray']:.1%}  made vs truth {r['psnr_made_db']:.1f} dB  seam {r['seam_ratio_mean']:.2f} "
+        print(f"{place:10} {score_line(r)}  made vs truth {r['psnr_made_db']:.1f} dB  seam {r['seam_ratio_mean']:.2f} "
               f"(max {r['seam_ratio_max']:.2f})"
               + (f"  keyframe centre {r['keyframe_centre_error_px']:.1f} px" if "keyframe_centre_error_px" in r else ""))
     if a.json:

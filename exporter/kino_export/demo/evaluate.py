@@ -227,6 +227,11 @@ def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, 
     return report
 
 
+def score_line(s: dict) -> str:
+    """A summary's scores on one line: colour, shape, direction and stray-pixel share."""
+    return f"colour {s['colour']:.1%}  shape {s['shape']:.1%}  direction {s['direction']:.1%}  stray {s['stray']:.1%}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,15 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_kino(a.kino, a.model, seeds, out, a.extra, a.segment_frames, keep=a.out is not None,
                                scenes=scenes)
     s = report["summary"]
-    print(f"clips {s['clips']}: colour {s['colour']:.1%}  shape {s['shape']:.1%}  direction {s['direction']:.1%}  "
-          f"frames with stray pixels {s['stray']:.1%}")
+    print(f"clips {s['clips']}: {score_line(s)}")
     for k, s in enumerate(report["segments"]):
-        print(f"  frames {k * a.segment_frames}-{(k + 1) * a.segment_frames - 1}: colour {s['colour']:.1%}  "
-              f"shape {s['shape']:.1%}  direction {s['direction']:.1%}  stray {s['stray']:.1%}")
+        print(f"  frames {k * a.segment_frames}-{(k + 1) * a.segment_frames - 1}: {score_line(s)}")
     if "worst_segment" in report:
-        w = report["worst_segment"]
-        print(f"worst window: colour {w['colour']:.1%}  shape {w['shape']:.1%}  direction {w['direction']:.1%}  "
-              f"stray {w['stray']:.1%}")
+        print(f"worst window: {score_line(report['worst_segment'])}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -427,3 +427,52 @@ fn animate_follows_keyframes_after_its_still() {
         kino(&["animate", still.to_str().unwrap(), "--prompt", "a cyan square", "--keyframe", &key0, "-q", "-o", bad.to_str().unwrap()]);
     assert_clean_failure(&o, &bad, "keyframe 2");
 }
+
+#[test]
+fn extend_follows_keyframes_in_the_new_footage() {
+    let d = tmpdir("extend-keys");
+    // A 41-frame clip (made window by window); its first 17 frames are the clip to extend, its
+    // frame 28 the keyframe.
+    let whole = d.join("whole.mkv");
+    assert_ok(&kino(&["generate", "a green circle moving left", "--frames", "41", "--seed", "71", "-q", "-o", whole.to_str().unwrap()]));
+    let all = frames(&whole);
+    let clip = d.join("clip.mkv");
+    cut(&whole, 0, 17, &clip);
+    let key = d.join("key.png");
+    image::RgbImage::from_raw(64, 64, all[28].data.clone()).unwrap().save(&key).unwrap();
+    let out = d.join("out.mkv");
+    let run = |extra: &[&str], out: &Path| {
+        let mut v = vec![
+            "extend",
+            clip.to_str().unwrap(),
+            "--prompt",
+            "a green circle moving left",
+            "--frames",
+            "24",
+            "--seed",
+            "72",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        v.extend(extra);
+        kino(&v)
+    };
+    let k = format!("3s={}", key.display());
+    assert_ok(&run(&["--keyframe", &k], &out));
+    let f = frames(&out);
+    assert_eq!(f.len(), 17 + 24);
+    assert!(f[..17] == all[..17], "the clip's frames are kept");
+    assert!(f[24] == kino::video::decode_image(&key).unwrap(), "the keyframe is output frame 24 (3 s at 8 fps), exactly");
+    let s = steps(&f);
+    let med = median(s.clone());
+    let seams = [16, 23, 24].map(|i| s[i] / med);
+    eprintln!("extend --keyframe: steps at the clip's end and into and out of the keyframe over the median: {seams:.2?}");
+    assert!(seams.iter().all(|r| *r <= 2.5), "seams {seams:.2?}");
+
+    // Keyframes inside the clip, past the output's end, or with --at start: an error naming the flag.
+    let bad = d.join("bad.mkv");
+    assert_clean_failure(&run(&["--keyframe", &format!("1s={}", key.display())], &bad), &bad, "inside the clip");
+    assert_clean_failure(&run(&["--keyframe", &format!("9s={}", key.display())], &bad), &bad, "past the output's end");
+    assert_clean_failure(&run(&["--keyframe", &k, "--at", "start"], &bad), &bad, "--keyframe");
+}

@@ -43,7 +43,7 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 /// The image files --keyframe entries name (inputs the output must not overwrite).
-fn keyframe_images(items: &[String]) -> Vec<&Path> {
+pub(crate) fn keyframe_images(items: &[String]) -> Vec<&Path> {
     items.iter().filter_map(|k| k.split_once('=')).map(|(_, p)| Path::new(p.trim())).collect()
 }
 

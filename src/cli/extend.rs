@@ -1,7 +1,7 @@
 //! `kino extend`: the clip streams through; the new footage continues it after its end or
 //! before its start, retimed and fitted to the clip.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use kino::footage::Retime;
 use kino::video;
@@ -12,7 +12,12 @@ use super::job::*;
 use super::progress::*;
 
 pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
-    check_outputs(&args.output, &args.sampling.preview, &[&args.input])?;
+    let mut inputs = super::commands::keyframe_images(&args.keyframes);
+    inputs.push(&args.input);
+    check_outputs(&args.output, &args.sampling.preview, &inputs)?;
+    if !args.keyframes.is_empty() && args.at == "start" {
+        bail!("--keyframe goes with --at end: keyframes in footage made before a clip are not supported yet");
+    }
     // The clip streams through: only the frames the model continues from are kept in memory.
     let mut reader = video::VideoReader::open(&args.input)?;
     let fps = reader.fps;
@@ -28,6 +33,14 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         bail!("--frames 0: extend by at least one frame");
     }
     let placement = if args.at == "start" { Placement::Before } else { Placement::After };
+    // Keyframes, read now (an unreadable image fails before anything is written): output frame
+    // at the clip's rate, and the image through the window the footage is shown in.
+    let mut keyed = Vec::new();
+    for item in &args.keyframes {
+        let (frame, path) = kino::pipeline::parse_keyframe(item, fps, "--keyframe")?;
+        let image = video::decode_image(&path).with_context(|| format!("--keyframe {item:?}"))?;
+        keyed.push((item.as_str(), frame as usize, image.fitted(req.width, req.height, args.fit.fit()?.inverse())));
+    }
     // New frames are placed in the clip without distortion; the context is read through the
     // window they are shown in, so the footage continues what is seen.
     let fit = args.fit.fit()?;
@@ -62,11 +75,11 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     // The new footage, fitted to the clip, each model frame at every new frame it is shown at. Before
     // the clip the frames are made backwards from the seam, but the engine holds them until the
     // earliest is made, so on either side they arrive oldest first. Returns the frames written.
-    let new_footage = |sink: &mut Sink, context: &[RgbFrame]| -> Result<(usize, Bars)> {
+    let new_footage = |sink: &mut Sink, context: &[RgbFrame], keys: Option<&[kino::Keyframe]>| -> Result<(usize, Bars)> {
         announce(args.sampling.quiet, "extending", &pipeline, &req, model_new as u32, model_fps, &opts);
         let bars = Bars::new(args.sampling.quiet);
         let (mut out, mut model_index) = (0usize, 0usize);
-        pipeline.extend(&req, context, placement, model_new, &mut |p| bars.update(p), &mut |f| {
+        let mut write = |f: RgbFrame| {
             let frame = f.fitted(w, h, fit);
             while out < new_frames && retime.placed_model_index(out, new_frames, model_new, placement) == model_index {
                 sink.push(frame.clone())?;
@@ -74,7 +87,11 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             }
             model_index += 1;
             Ok(())
-        })?;
+        };
+        match keys {
+            Some(keys) => pipeline.extend_keyframes(&req, context, keys, &mut |p| bars.update(p), &mut write)?,
+            None => pipeline.extend(&req, context, placement, model_new, &mut |p| bars.update(p), &mut write)?,
+        }
         Ok((out, bars))
     };
     match placement {
@@ -94,7 +111,19 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                 total += 1;
             }
             let context = context_of(&kept, total - kept.len(), total);
-            let (_, bars) = new_footage(&mut sink, &context)?;
+            // Each keyframe's model frame: the one its output frame shows.
+            let mut keys = Vec::new();
+            for (item, frame, image) in keyed {
+                let Some(j) = frame.checked_sub(total) else {
+                    bail!("--keyframe {item}: frame {frame} is inside the clip ({total} frames): a keyframe goes in the new footage, from {}s on", total as f64 / fps);
+                };
+                if j >= new_frames {
+                    bail!("--keyframe {item}: frame {frame} is past the output's end ({} frames with the new footage)", total + new_frames);
+                }
+                keys.push(kino::Keyframe { frame: retime.placed_model_index(j, new_frames, model_new, placement) as u32, image });
+            }
+            let keys = (!keys.is_empty()).then_some(keys);
+            let (_, bars) = new_footage(&mut sink, &context, keys.as_deref())?;
             sink.finish(&args.output, &args.sampling, bars)
         }
         Placement::Before => {
@@ -108,7 +137,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
-            let (out, bars) = new_footage(&mut sink, &context)?;
+            let (out, bars) = new_footage(&mut sink, &context, None)?;
             if out != new_frames {
                 bail!("internal: {out} of {new_frames} prepended frames were written");
             }

@@ -30,6 +30,38 @@ impl Pipeline {
         on_progress: &mut dyn FnMut(Progress) -> bool,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
+        self.through_keyframes(req, None, keys, on_progress, on_frame)
+    }
+
+    /// Generates `req.frames` new frames after `context` (a clip's last frames, at the request's
+    /// size, in time order) that pass through `keys` (frames counted from the first new frame):
+    /// `kino extend --keyframe`. The first stretch bridges from the clip into the first image.
+    pub fn extend_keyframes(
+        &self,
+        req: &GenerateRequest,
+        context: &[RgbFrame],
+        keys: &[Keyframe],
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return self.extend(req, context, Placement::After, req.frames as usize, on_progress, on_frame);
+        }
+        if context.is_empty() {
+            return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
+        }
+        req.check_frame_sizes(context, "context frame")?;
+        self.through_keyframes(req, Some(context), keys, on_progress, on_frame)
+    }
+
+    fn through_keyframes(
+        &self,
+        req: &GenerateRequest,
+        context: Option<&[RgbFrame]>,
+        keys: &[Keyframe],
+        on_progress: &mut dyn FnMut(Progress) -> bool,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
         req.validate_settings(&self.package)?;
         self.require_encoder("keyframes")?;
         let total = req.frames as usize;
@@ -71,7 +103,8 @@ impl Pipeline {
         let gaps = keys.windows(2).filter(|w| w[1].frame > w[0].frame + 1).count();
         let segments = usize::from(first.frame > 0) + gaps + usize::from(last + 1 < total);
         let mut segment = 0usize;
-        let mut recent: VecDeque<RgbFrame> = VecDeque::new();
+        // The frames the next stretch continues: a clip's end, else none yet.
+        let mut recent: VecDeque<RgbFrame> = context.unwrap_or_default().iter().rev().take(keep).rev().cloned().collect();
         let mut out = |f: RgbFrame, recent: &mut VecDeque<RgbFrame>| -> Result<()> {
             recent.push_back(f.clone());
             if recent.len() > keep {
@@ -85,7 +118,13 @@ impl Pipeline {
             on_progress(Progress { done, total: segments.max(1) * UNITS, ..p })
         };
 
-        if first.frame > 0 {
+        if let (true, Some(_)) = (first.frame > 0, context) {
+            // Bridged from the clip's end into the first image.
+            let before: Vec<RgbFrame> = recent.iter().cloned().collect();
+            let after = vec![first.image.clone(); bridge_b];
+            self.bridge(req, &before, &after, first.frame as usize, &mut |p| scaled(segment, p), &mut |f| out(f, &mut recent))?;
+            segment += 1;
+        } else if first.frame > 0 {
             // Made backwards into the first image, held as a still for the context.
             let held = vec![first.image.clone(); t * l.latent_frames(ctx_frames as u32).max(1)];
             self.extend(req, &held, Placement::Before, first.frame as usize, &mut |p| scaled(segment, p), &mut |f| out(f, &mut recent))?;

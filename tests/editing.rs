@@ -359,6 +359,63 @@ fn storyboard_spans_follow_their_prompts() {
 }
 
 #[test]
+fn a_storyboard_cut_changes_the_look_at_once() {
+    let d = tmpdir("storyboard-cut");
+    let board = d.join("board.txt");
+    std::fs::write(&board, "0s a red circle moving left\n3s [cut] a blue square moving up\n").unwrap();
+    let out = d.join("cut.mkv");
+    let run = |out: &Path| {
+        kino(&[
+            "generate",
+            "--storyboard",
+            board.to_str().unwrap(),
+            "--seconds",
+            "6",
+            "--seed",
+            "5",
+            "--threads",
+            "2",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    assert_ok(&run(&out));
+    let f = frames(&out);
+    assert_eq!(f.len(), 48);
+    let is = |fr: &RgbFrame, main: usize| {
+        let c = object_colour(fr);
+        (0..3).filter(|&k| k != main).all(|k| c[main] > c[k] + 60.0)
+    };
+    let red = f[..24].iter().filter(|fr| is(fr, 0)).count();
+    let blue = f[24..].iter().filter(|fr| is(fr, 2)).count();
+    eprintln!("storyboard cut: {red}/24 red before the cut, {blue}/24 blue after it");
+    assert!(red >= 22 && blue >= 22, "each shot follows its own prompt's colour ({red}, {blue})");
+    // The second shot is the clip its prompt makes alone (seed + 1; one window of 25 frames, the
+    // count the model makes nearest above 24), for as long as it lasts.
+    let alone = d.join("alone");
+    assert_ok(&kino(&[
+        "generate",
+        "a blue square moving up",
+        "--frames",
+        "25",
+        "--seed",
+        "6",
+        "-q",
+        "-o",
+        &format!("{}/", alone.display()),
+    ]));
+    let mut files: Vec<_> =
+        std::fs::read_dir(&alone).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "png")).collect();
+    files.sort();
+    let shot: Vec<RgbFrame> = files.iter().map(|p| kino::video::decode_image(p).unwrap()).collect();
+    assert!(f[24..] == shot[..24], "after the cut: kino generate of the shot's prompt, seed + 1");
+    let again = d.join("again.mkv");
+    assert_ok(&run(&again));
+    assert!(frames(&again) == f, "same seed, same frames");
+}
+
+#[test]
 fn keyframes_are_shown_at_their_times() {
     let d = tmpdir("keyframes");
     // Two frames of one generated clip, 24 frames apart: the keyframes of a clip between them.

@@ -64,7 +64,7 @@ fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
         let text = std::fs::read_to_string(path).with_context(|| format!("--storyboard {}", path.display()))?;
         return Ok(kino::pipeline::parse_storyboard(&text, fps)?);
     }
-    let mut board = vec![kino::PromptAt { frame: 0, prompt: args.prompt.clone().unwrap_or_default() }];
+    let mut board = vec![kino::PromptAt::typed(0, args.prompt.as_deref().unwrap_or_default())];
     for (i, item) in args.prompt_at.iter().enumerate() {
         let (time, text) =
             item.split_once('=').with_context(|| format!("--prompt-at {item:?}: write TIME=TEXT, e.g. 4s=a red circle moving up"))?;
@@ -72,7 +72,7 @@ fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
         if frame <= board[board.len() - 1].frame {
             bail!("--prompt-at {item:?} (number {}): times must rise, each after the one before it (and after 0)", i + 1);
         }
-        board.push(kino::PromptAt { frame, prompt: text.trim().to_string() });
+        board.push(kino::PromptAt::typed(frame, text));
     }
     Ok(board)
 }

@@ -17,6 +17,7 @@
 mod blend;
 mod bridge;
 mod context;
+mod cuts;
 mod decode;
 mod denoise;
 mod encode;
@@ -211,6 +212,9 @@ impl Pipeline {
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
         req.validate(&self.package)?;
+        if req.storyboard.iter().any(|p| p.cut) {
+            return self.generate_shots(req, on_progress, on_frame);
+        }
         self.generate_from(req, None, on_progress, on_frame)
     }
 

@@ -33,11 +33,23 @@ pub struct GenerateRequest {
     pub storyboard: Vec<PromptAt>,
 }
 
-/// A prompt that takes over from frame `frame` of a clip (a storyboard line).
+/// A prompt that takes over from frame `frame` of a clip (a storyboard line): the windows from
+/// there continue the frames before them, or, with `cut`, a new shot starts from the prompt alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PromptAt {
     pub frame: u32,
     pub prompt: String,
+    pub cut: bool,
+}
+
+impl PromptAt {
+    /// A storyboard entry as typed: a prompt starting with `[cut]` starts a new shot.
+    pub fn typed(frame: u32, text: &str) -> PromptAt {
+        let text = text.trim();
+        let cut = text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("[cut]"));
+        let prompt = if cut { text[5..].trim() } else { text };
+        PromptAt { frame, prompt: prompt.to_string(), cut }
+    }
 }
 
 impl GenerateRequest {

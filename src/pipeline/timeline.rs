@@ -55,7 +55,7 @@ pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
             }
             _ => {}
         }
-        out.push(PromptAt { frame, prompt: prompt.trim().to_string() });
+        out.push(PromptAt::typed(frame, prompt));
     }
     if out.is_empty() {
         return Err(Error::InvalidRequest("the storyboard has no lines: write one TIME PROMPT per line".into()));
@@ -122,8 +122,8 @@ mod tests {
         assert_eq!(
             board,
             vec![
-                PromptAt { frame: 0, prompt: "a red circle moving left".into() },
-                PromptAt { frame: 32, prompt: "a red circle moving up".into() },
+                PromptAt { frame: 0, prompt: "a red circle moving left".into(), cut: false },
+                PromptAt { frame: 32, prompt: "a red circle moving up".into(), cut: false },
             ]
         );
         let err = |text: &str| parse_storyboard(text, 8.0).unwrap_err().to_string();

@@ -97,7 +97,7 @@ pub static PARAMS: [ParamInfo; 11] = [
     },
     ParamInfo {
         name: c"storyboard",
-        explanation: c"Prompts on a timeline, replacing prompt: TIME PROMPT entries separated by ; or new lines, the first at 0s (0s a red circle moving left; 4s a red circle moving up)",
+        explanation: c"Prompts on a timeline, replacing prompt: TIME PROMPT entries separated by ; or new lines, the first at 0s (0s a red circle moving left; 4s a red circle moving up); a prompt starting with [cut] starts a new shot",
         default: "",
     },
 ];

@@ -249,7 +249,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             common(
                 &p,
                 "Storyboard",
-                "Prompts on a timeline, replacing Prompt: one TIME PROMPT line each (or ; between), the first at 0s, e.g. 0s a red circle moving left / 4s a red circle moving up. Each window follows the prompt in effect at its start, continuing the frames before it",
+                "Prompts on a timeline, replacing Prompt: one TIME PROMPT line each (or ; between), the first at 0s, e.g. 0s a red circle moving left / 4s a red circle moving up. Each window follows the prompt in effect at its start, continuing the frames before it; a prompt starting with [cut] starts a new shot",
             )?;
             p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
             p.set_string(kOfxParamPropDefault, 0, "")?;

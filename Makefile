@@ -68,7 +68,7 @@ clean-editors:
 	rm -f "$(KDENLIVE_DATA)/effects/frei0r_kino_extend.xml" "$(KDENLIVE_DATA)/effects/frei0r_kino_animate.xml" "$(KDENLIVE_DATA)/generators/frei0r_kino.xml" "$(KDENLIVE_DATA)/transitions/frei0r_kino_bridge.xml"
 	@if [ -w "$(SHOTCUT_FILTERS)" ]; then for name in $(SHOTCUT_NAMES); do rm -rf "$(SHOTCUT_FILTERS)/$$name"; done; fi
 
-# The OpenFX plugin as a bundle (Kino Generate, Kino Extend, Kino Animate in one binary), with
+# The OpenFX plugin as a bundle (Kino Generate, Extend, Animate, Bridge and Remix in one binary), with
 # the shipped model inside it (Contents/Resources/models).
 # Hosts search OFX_PLUGIN_PATH, then /usr/OFX/Plugins: export the line printed at the end, or
 # install there with `sudo make ofx OFX_PREFIX=/usr/OFX/Plugins` (the folder Resolve's OpenFX

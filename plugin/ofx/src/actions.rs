@@ -1,4 +1,4 @@
-//! The OpenFX actions, shared by the three effects: a thin table that asks the effect's module
+//! The OpenFX actions, shared by the five effects: a thin table that asks the effect's module
 //! what to do and answers the host in its terms. Actions not handled return
 //! kOfxStatReplyDefault, so the host applies its defaults (ofxCore.h, ofxImageEffect.h).
 

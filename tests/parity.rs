@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use kino::model::ModelPackage;
-use kino::pipeline::{GenerateRequest, Pipeline};
+use kino::pipeline::{Condition, GenerateRequest, Pipeline};
 use kino::runtime::RuntimeOptions;
 use kino::scheduler::SchedulerConfig;
 use kino::RgbFrame;
@@ -35,6 +35,9 @@ struct Case {
     /// Frames the window continues from (`context.u8`: RGB24, `[n, H, W, 3]`).
     #[serde(default)]
     context: Option<ContextFrames>,
+    /// LTXConditionPipeline's conditions (`condition<i>.u8`: RGB24, `[n, H, W, 3]`).
+    #[serde(default)]
+    conditions: Vec<ConditionSpec>,
     noise_shape: Vec<usize>,
     frames_shape: Vec<usize>,
 }
@@ -43,6 +46,22 @@ struct Case {
 struct ContextFrames {
     file: String,
     frames: usize,
+}
+
+#[derive(Deserialize)]
+struct ConditionSpec {
+    file: String,
+    frames: usize,
+    frame_index: usize,
+    strength: f32,
+}
+
+/// RGB24 frames `[n, H, W, 3]` from `path`.
+fn read_frames(path: &Path, n: usize, width: u32, height: u32) -> Vec<RgbFrame> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let size = (width * height * 3) as usize;
+    assert_eq!(bytes.len(), n * size, "{} size", path.display());
+    bytes.chunks_exact(size).map(|b| RgbFrame { width, height, data: b.to_vec() }).collect()
 }
 
 /// `patch` merged into `base`, objects key by key.
@@ -84,12 +103,7 @@ fn cases(package: &str) -> Vec<ParityCase> {
             assert_eq!(frames.len(), case.frames_shape.iter().product::<usize>(), "{name}: frames.f32 size");
             let context = match &case.context {
                 None => Vec::new(),
-                Some(c) => {
-                    let bytes = std::fs::read(d.join(&c.file)).unwrap();
-                    let size = (case.width * case.height * 3) as usize;
-                    assert_eq!(bytes.len(), c.frames * size, "{name}: {} size", c.file);
-                    bytes.chunks_exact(size).map(|b| RgbFrame { width: case.width, height: case.height, data: b.to_vec() }).collect()
-                }
+                Some(c) => read_frames(&d.join(&c.file), c.frames, case.width, case.height),
             };
             (name, case, noise, frames, context)
         })
@@ -129,7 +143,7 @@ fn request(c: &Case) -> GenerateRequest {
 /// Runs every case of `package` and returns (name, max abs error); asserts the tolerance and the
 /// coverage the issue asks for: two shapes on the package's scheduler, one on another scheduler.
 fn check_package(package: &str, edit: &dyn Fn(&mut ModelPackage)) -> Vec<(String, f32)> {
-    let all: Vec<_> = cases(package).into_iter().filter(|c| c.1.context.is_none()).collect();
+    let all: Vec<_> = cases(package).into_iter().filter(|c| c.1.context.is_none() && c.1.conditions.is_empty()).collect();
     let mut report = Vec::new();
     let mut shapes = std::collections::BTreeSet::new();
     let mut other_schedulers = 0;
@@ -202,6 +216,46 @@ fn parity_ltx_tiny_conditioned_matches_diffusers_ltx_condition_pipeline() {
         let apart = free.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(apart > 100.0 * TOLERANCE, "ltx-tiny/{name}: the context changed nothing ({apart})");
     }
+}
+
+/// LTXConditionPipeline with conditions away from frame 0 (extra tokens at their RoPE positions),
+/// first and last frames at once, a clip mid-video and a strength below 1.
+#[test]
+fn parity_ltx_tiny_conditions_anywhere_match_diffusers_ltx_condition_pipeline() {
+    let dir = root().join("tests/fixtures/parity/ltx-tiny");
+    let all: Vec<_> = cases("ltx-tiny").into_iter().filter(|c| !c.1.conditions.is_empty()).collect();
+    let (mut away, mut several, mut clip_away, mut weak) = (false, false, false, false);
+    for (name, case, noise, want, _) in &all {
+        let conditions: Vec<Condition> = case
+            .conditions
+            .iter()
+            .map(|c| Condition {
+                frames: read_frames(&dir.join(name).join(&c.file), c.frames, case.width, case.height),
+                frame_index: c.frame_index,
+                strength: c.strength,
+            })
+            .collect();
+        away |= conditions.iter().any(|c| c.frame_index > 0 && c.frames.len() == 1);
+        clip_away |= conditions.iter().any(|c| c.frame_index > 0 && c.frames.len() > 1);
+        several |= conditions.len() > 1;
+        weak |= conditions.iter().any(|c| c.strength < 1.0);
+        let pipe = load("ltx-tiny", case, |p| set_decode_noise(p, 0.0));
+        let req = request(case);
+        let got = pipe.generate_conditioned(&req, Some(latents(noise, case)), &conditions).unwrap();
+        assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
+        let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let at: Vec<String> = conditions.iter().map(|c| format!("{}@{}x{}", c.frames.len(), c.frame_index, c.strength)).collect();
+        eprintln!("ltx-tiny/{name}: conditions {at:?}, max abs error {err:.3e}");
+        assert!(err <= TOLERANCE, "ltx-tiny/{name}: max abs error {err} > {TOLERANCE}");
+        // Each condition matters: without it the same noise gives other frames.
+        for skip in 0..conditions.len() {
+            let rest: Vec<Condition> = conditions.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c.clone()).collect();
+            let other = pipe.generate_conditioned(&req, Some(latents(noise, case)), &rest).unwrap();
+            let apart = other.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(apart > 100.0 * TOLERANCE, "ltx-tiny/{name}: condition {} changed nothing ({apart})", skip + 1);
+        }
+    }
+    assert!(away && several && clip_away && weak, "cases: an image away from frame 0, several, a clip away from 0, strength < 1");
 }
 
 /// IoBinding (the default) and plain runs give bit-identical frames: guidance batched (Wan) and

@@ -41,6 +41,9 @@ pub struct DenoiserInputs<'a> {
     pub timestep: &'a [f32],
     pub text_embeds: ArrayView3<'a, f32>,
     pub text_mask: ArrayView2<'a, i64>,
+    /// Time positions (pixel frames) of the latent frames, for `video_coords` models; `None`:
+    /// the window's own, from frame 0.
+    pub positions: Option<&'a [f32]>,
 }
 
 impl Denoiser {
@@ -85,7 +88,11 @@ impl Denoiser {
         tokens: usize,
         text_embeds: ArrayView3<'_, f32>,
         text_mask: ArrayView2<'_, i64>,
+        positions: Option<&[f32]>,
     ) -> Result<DenoiserWindow<'_>> {
+        if let Some(p) = positions.filter(|p| p.len() != latent_shape[2]) {
+            return Err(self.bound_error(ort::Error::new(format!("{} positions for {} latent frames", p.len(), latent_shape[2]))));
+        }
         let (b, l, d) = text_embeds.dim();
         if text_mask.dim() != (b, l) {
             return Err(self.bound_error(ort::Error::new(format!(
@@ -105,6 +112,7 @@ impl Denoiser {
                 latents: Array5::zeros(latent_shape),
                 text_embeds: text_embeds.to_owned(),
                 text_mask: text_mask.to_owned(),
+                positions: positions.map(<[f32]>::to_vec),
             }),
         };
         use std::sync::atomic::Ordering;
@@ -112,7 +120,7 @@ impl Denoiser {
             return Ok(unbound(t_shape));
         };
         let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
-        match self.bind_window(cache, &key, text_embeds, text_mask) {
+        match self.bind_window(cache, &key, text_embeds, text_mask, positions) {
             Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, runs: Runs::Bound(key, Box::new(bound)) }),
             // The GPU side of IoBinding (pinned and device allocators) is the part of this path
             // that could not be tried here: if a provider refuses it, run unbound rather than fail
@@ -139,6 +147,7 @@ impl Denoiser {
         key: &WindowKey,
         text_embeds: ArrayView3<'_, f32>,
         text_mask: ArrayView2<'_, i64>,
+        positions: Option<&[f32]>,
     ) -> Result<BoundRun> {
         let fail = |e| self.bound_error(e);
         let (latent_shape, _, text_shape) = key;
@@ -161,7 +170,10 @@ impl Denoiser {
         }
         let [b, _, f, h, w] = *latent_shape;
         if let (Some(name), Some(vc)) = (&self.video_coords, &self.spec.video_coords) {
-            let coords = vc.for_shape(b, f, h, w);
+            let coords = match positions {
+                Some(p) => vc.for_positions(b, p, h, w),
+                None => vc.for_shape(b, f, h, w),
+            };
             bound.write_f32(name, &[b, 3, f * h * w], |buf| buf.copy_from_slice(&coords)).map_err(fail)?;
         }
         bound.bind_output(&self.velocity, latent_shape).map_err(fail)?;
@@ -202,7 +214,8 @@ impl Denoiser {
         }
         let coords = match &self.spec.video_coords {
             Some(vc) => Some(
-                Array3::from_shape_vec((b, 3, f * h * w), vc.for_shape(b, f, h, w)).map_err(|e| fail(format!("video coordinates: {e}")))?,
+                Array3::from_shape_vec((b, 3, f * h * w), x.positions.map_or_else(|| vc.for_shape(b, f, h, w), |p| vc.for_positions(b, p, h, w)))
+                    .map_err(|e| fail(format!("video coordinates: {e}")))?,
             ),
             None => None,
         };
@@ -225,6 +238,7 @@ struct Unbound {
     latents: Array5<f32>,
     text_embeds: Array3<f32>,
     text_mask: Array2<i64>,
+    positions: Option<Vec<f32>>,
 }
 
 /// One window's denoiser runs (see [`Denoiser::window`]).
@@ -261,6 +275,7 @@ impl DenoiserWindow<'_> {
                     timestep,
                     text_embeds: u.text_embeds.view(),
                     text_mask: u.text_mask.view(),
+                    positions: u.positions.as_deref(),
                 };
                 let mut read = Some(read);
                 return d.predict_with(&x, self.tokens, &mut |v| {

@@ -178,10 +178,23 @@ pub struct VideoCoords {
 impl VideoCoords {
     /// `[B, 3, F*h*w]` coordinates for latents of shape `[B, _, F, h, w]`.
     pub fn for_shape(&self, batch: usize, frames: usize, h: usize, w: usize) -> Vec<f32> {
-        let seq = frames * h * w;
+        self.for_positions(batch, &self.frame_positions(frames, 0.0), h, w)
+    }
+
+    /// The time position, in pixel frames, of each of `frames` latent frames whose first frame
+    /// is pixel frame `frame_index`: `max(f*scale[0] + causal_offset, 0) + frame_index`
+    /// (LTXConditionPipeline places a condition at `frame_index` this way).
+    pub fn frame_positions(&self, frames: usize, frame_index: f32) -> Vec<f32> {
+        (0..frames).map(|f| ((f as f32) * self.scale[0] + self.causal_offset).max(0.0) + frame_index).collect()
+    }
+
+    /// `[B, 3, F*h*w]` coordinates for latent frames at time `positions` (pixel frames, one per
+    /// latent frame, see [`Self::frame_positions`]) of `h` x `w` tokens each.
+    pub fn for_positions(&self, batch: usize, positions: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let seq = positions.len() * h * w;
         let mut one = vec![0f32; 3 * seq];
-        for f in 0..frames {
-            let t = ((f as f32) * self.scale[0] + self.causal_offset).max(0.0) / self.frame_rate;
+        for (f, p) in positions.iter().enumerate() {
+            let t = p / self.frame_rate;
             for y in 0..h {
                 for x in 0..w {
                     let i = (f * h + y) * w + x;
@@ -258,6 +271,12 @@ pub struct Conditioning {
     /// How one image becomes a latent frame past the first, for keyframes.
     #[serde(default)]
     pub keyframe_latent: Option<KeyframeLatent>,
+    /// Clean context may also sit ahead of the window as extra tokens, placed in time by their
+    /// `video_coords` (LTX-Video's conditions at `frame_index` > 0, `LTXConditionPipeline`):
+    /// given frames at any time of a window, encoded as a clip of their own. Makes `both_ends`
+    /// and `keyframes` places of a `clean_context` model. Needs `denoiser.video_coords`.
+    #[serde(default)]
+    pub context_tokens: bool,
 }
 
 /// A place clean context can take in a window (`conditioning.context_at`).
@@ -299,6 +318,7 @@ impl Conditioning {
     pub fn context_places(&self) -> Vec<ContextAt> {
         match (&self.context_at, self.clean_context) {
             (Some(at), _) => at.clone(),
+            (None, true) if self.context_tokens => vec![ContextAt::Start, ContextAt::End, ContextAt::BothEnds, ContextAt::Keyframes],
             (None, true) => vec![ContextAt::Start, ContextAt::End],
             (None, false) => Vec::new(),
         }

@@ -157,6 +157,9 @@ pub fn check(m: &Manifest) -> Result<(), String> {
             );
         }
     }
+    if cond.context_tokens && !(cond.clean_context && m.denoiser.video_coords.is_some()) {
+        return Err("field `conditioning.context_tokens`: context as extra tokens needs `conditioning.clean_context: true` and `denoiser.video_coords` (their positions)".into());
+    }
     if let Some(ctx) = cond.context_frames {
         // The context must leave a window room for new frames (fewer latent frames than it).
         range("conditioning.context_frames", ctx, 1..=v.default_frames)?;

@@ -41,11 +41,29 @@ impl std::str::FromStr for ContextMode {
     }
 }
 
-/// Normalised context latents `[1, C, k, h, w]` and where they sit in a window.
+/// Where context latents sit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Slot {
+    /// The window's first latent frames.
+    Start,
+    /// The window's last latent frames.
+    End,
+    /// The window's latent frames from this one on.
+    At(usize),
+    /// Ahead of the window's latents as extra tokens, positioned (by `video_coords`) at pixel
+    /// frame `frame_index` of the window: `conditioning.context_tokens`, LTX-Video's conditions.
+    Tokens { frame_index: usize },
+}
+
+/// Normalised context latents `[1, C, k, h, w]`, where they sit and how strongly they hold.
 pub(crate) struct LatentContext {
     pub latents: Array5<f32>,
     pub frames: usize,
-    pub placement: Placement,
+    pub slot: Slot,
+    /// 1: clean and held for the whole loop; below 1 (LTX's condition strength): mixed with the
+    /// window's noise by `strength` and held only until the noise level falls below
+    /// `1 - strength`, then denoised with the rest.
+    pub strength: f32,
 }
 
 impl LatentContext {
@@ -53,21 +71,39 @@ impl LatentContext {
     pub fn new(latents: Array5<f32>, drop: usize, placement: Placement) -> Self {
         let frames = latents.dim().2.saturating_sub(drop);
         let latents = if drop == 0 { latents } else { latent_frames(latents.view(), drop.min(latents.dim().2), frames) };
-        LatentContext { latents, frames, placement }
+        let slot = match placement {
+            Placement::After => Slot::Start,
+            Placement::Before => Slot::End,
+        };
+        LatentContext { latents, frames, slot, strength: 1.0 }
     }
 
-    /// The context's latent frames within a window of `f` (an error when it does not fit).
-    pub fn frame_range(&self, f: usize) -> Result<Range<usize>> {
-        if self.frames > f {
+    /// The same latents in another slot.
+    pub fn at(self, slot: Slot) -> Self {
+        LatentContext { slot, ..self }
+    }
+
+    /// The latent frames from `from` on only.
+    pub fn frames_from(&self, from: usize) -> Array5<f32> {
+        latent_frames(self.latents.view(), from.min(self.frames), self.frames.saturating_sub(from))
+    }
+
+    /// The context's latent frames within a window of `f` (an error when it does not fit);
+    /// `None` for extra tokens.
+    pub fn frame_range(&self, f: usize) -> Result<Option<Range<usize>>> {
+        let start = match self.slot {
+            Slot::Start => 0,
+            Slot::End => f.saturating_sub(self.frames),
+            Slot::At(j) => j,
+            Slot::Tokens { .. } => return Ok(None),
+        };
+        if self.frames > f || start + self.frames > f {
             return Err(Error::InvalidRequest(format!(
-                "{} latent frames of context do not fit a window of {f}: give fewer context frames",
+                "{} latent frames of context from latent frame {start} do not fit a window of {f}: give fewer context frames",
                 self.frames
             )));
         }
-        Ok(match self.placement {
-            Placement::After => 0..self.frames,
-            Placement::Before => f - self.frames..f,
-        })
+        Ok(Some(start..start + self.frames))
     }
 }
 
@@ -166,7 +202,7 @@ mod tests {
         assert!(encoder_input(&[f(0), two], false, Placement::After).is_err(), "frames of two sizes");
         let latents = Array::from_shape_vec((1, 2, 3, 1, 1), (0..6).map(|x| x as f32).collect()).unwrap();
         let ctx = LatentContext::new(latents, 1, Placement::Before);
-        assert_eq!((values(&ctx.latents), ctx.frames, ctx.frame_range(5).unwrap()), (vec![1.0, 2.0, 4.0, 5.0], 2, 3..5));
+        assert_eq!((values(&ctx.latents), ctx.frames, ctx.frame_range(5).unwrap()), (vec![1.0, 2.0, 4.0, 5.0], 2, Some(3..5)));
         assert!(ctx.frame_range(1).is_err());
     }
 }

@@ -3,11 +3,9 @@
 use ndarray::{Array5, ArrayView5, Axis, Zip};
 
 use super::context;
-use super::denoise::WindowStart;
-use super::{gaussian_noise, Pipeline, Placement, Progress, Tracker};
+use super::{gaussian_noise, Condition, Pipeline};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::components::concat_frames;
 use crate::model::ChunkSink;
 use crate::pipeline::GenerateRequest;
 
@@ -68,42 +66,12 @@ impl Pipeline {
         initial: Option<ArrayView5<'_, f32>>,
         context: Option<&[RgbFrame]>,
     ) -> Result<Array5<f32>> {
-        req.validate(&self.package)?;
-        if req.frames > self.package.manifest.video.max_frames {
-            return Err(Error::InvalidRequest(format!(
-                "raw output is one window: at most {} frames",
-                self.package.manifest.video.max_frames
-            )));
-        }
-        let shape = self.latent_shape(req);
-        if let Some(x) = initial.filter(|x| x.shape() != shape) {
-            return Err(Error::InvalidRequest(format!("initial latents of shape {:?}; the request needs {shape:?}", x.shape())));
-        }
-        let mut ignore = |_: Progress| true;
-        let mut tracker =
-            Tracker { callback: &mut ignore, steps_done: 0, steps_total: req.steps, frames_done: 0, frames_total: req.frames as usize };
-        let job = self.job(req, context.is_some());
-        let prompt = self.encode_prompt(req, &job)?;
-        let ctx = match context {
+        let conditions = match context {
             Some([]) => return Err(Error::InvalidRequest("the context holds no frames: pass at least one, or none at all".into())),
-            Some(frames) => {
-                self.context_mode(req)?;
-                req.check_frame_sizes(frames, "context frame")?;
-                Some(self.encode_context(frames, Placement::After, &mut tracker)?)
-            }
-            None => None,
+            Some(frames) => vec![Condition { frames: frames.to_vec(), frame_index: 0, strength: 1.0 }],
+            None => Vec::new(),
         };
-        let start = initial.map_or(WindowStart::Noise, WindowStart::Latents);
-        let latents = self.denoise(&prompt, req, shape, ctx.as_slice(), req.seed, start, &mut tracker)?;
-        job.denoising_done();
-        let mut chunks = Vec::new();
-        self.decode_chunks(&latents, req.seed, &mut |chunk| {
-            chunks.push(chunk.to_owned());
-            Ok(())
-        })?;
-        let mut out = concat_frames("VAE decoder", &chunks.iter().map(|c| c.view()).collect::<Vec<_>>())?;
-        out.mapv_inplace(|x| x.clamp(-1.0, 1.0));
-        Ok(out)
+        self.generate_conditioned(req, initial, &conditions)
     }
 }
 

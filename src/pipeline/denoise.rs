@@ -2,7 +2,7 @@
 
 use ndarray::{s, Array5, ArrayView5, ArrayViewMut5, Axis, Zip};
 
-use super::context::{self, flat, flat_mut, LatentContext};
+use super::context::{self, flat, flat_mut, LatentContext, Slot};
 use super::{gaussian_noise, ContextMode, EncodedPrompt, Pipeline, Stage, Tracker};
 use crate::error::{Error, Result};
 use crate::model::components::latent_frames;
@@ -55,6 +55,8 @@ impl Pipeline {
             }
             WindowStart::Latents(x) | WindowStart::Renoised { clean: x, .. } => return Err(wrong(&x)),
         };
+        // The schedule's shift follows the window's own tokens (extra context tokens aside, as
+        // LTXConditionPipeline counts them).
         let seq_len = f * h * w;
         let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
@@ -65,39 +67,62 @@ impl Pipeline {
             Zip::from(&mut latents).and(&noise()?).for_each(|x, &e| *x = (1.0 - s) * *x + s * e);
         }
         let mode = self.context_mode(req)?;
-        // Which latent frames are context, and (latent replacement) their fixed noise.
-        let ranges: Vec<std::ops::Range<usize>> = ctx.iter().map(|x| x.frame_range(f)).collect::<Result<_>>()?;
-        let held: usize = ranges.iter().map(|r| r.len()).sum();
-        let overlap = ranges.iter().enumerate().any(|(i, a)| ranges[i + 1..].iter().any(|b| a.start < b.end && b.start < a.end));
-        if held > f || overlap {
-            return Err(Error::InvalidRequest(format!(
-                "{held} latent frames of context (in {} parts) do not fit a window of {f}: give fewer context frames",
-                ctx.len()
-            )));
+        let layout = ContextLayout::new(ctx, f, mode, m)?;
+        let extra = layout.extra;
+        let full = [1, c, extra + f, h, w];
+        if extra > 0 {
+            // Extra context tokens go ahead of the window's latents.
+            let mut all = Array5::zeros(full);
+            all.slice_mut(s![.., .., extra.., .., ..]).assign(&latents);
+            latents = all;
         }
-        let is_context = |j: usize| ranges.iter().any(|r| r.contains(&j));
-        let ctx_noise: Vec<Array5<f32>> = ranges.iter().map(|r| latent_frames(latents.view(), r.start, r.len())).collect();
-        for (x, r) in ctx.iter().zip(&ranges) {
-            context::write_frames(&mut latents, r.clone(), x.latents.view());
+        let ranges = &layout.ranges;
+        // Each part's noise (the window's own where it sits in the window, a draw of its own
+        // for tokens) and the value it is held at: the context, or (strength below 1) the
+        // context mixed with that noise by its strength.
+        let mut ctx_noise: Vec<Array5<f32>> = Vec::with_capacity(ctx.len());
+        for (p, (x, r)) in ctx.iter().zip(ranges).enumerate() {
+            ctx_noise.push(if r.start < extra {
+                Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(token_noise_seed(seed, p), x.latents.len())).map_err(noise_error)?
+            } else {
+                latent_frames(latents.view(), r.start, r.len())
+            });
         }
+        let held: Vec<Array5<f32>> = ctx
+            .iter()
+            .zip(&ctx_noise)
+            .map(|(x, e)| if x.strength >= 1.0 { x.latents.clone() } else { Zip::from(e).and(&x.latents).map_collect(|&e, &c| e + x.strength * (c - e)) })
+            .collect();
+        for (v, r) in held.iter().zip(ranges) {
+            context::write_frames(&mut latents, r.clone(), v.view());
+        }
+        // The timestep a frame is given: a context frame's level (0 when clean), else the step's.
+        let num_train = m.scheduler.num_train_timesteps as f32;
+        let level: Vec<Option<f32>> = (0..extra + f)
+            .map(|j| ctx.iter().zip(ranges).find(|(_, r)| r.contains(&j)).map(|(x, _)| (1.0 - x.strength.min(1.0)) * num_train))
+            .collect();
 
         let denoiser = self.denoiser()?;
         let batched = prompt.guided && denoiser.spec.max_batch >= 2;
+        let tokens = (extra + f) * h * w;
+        let positions = layout.positions.as_deref();
         // The text goes into the denoiser's bound inputs once per window; each step writes only
         // the latents and timesteps. Guidance: one batch of 2 where the graph allows, else a
         // conditional and an unconditional window.
         let mut windows = if batched {
-            vec![denoiser.window([2, c, f, h, w], seq_len, prompt.embeds.view(), prompt.mask.view())?]
+            vec![denoiser.window([2, c, extra + f, h, w], tokens, prompt.embeds.view(), prompt.mask.view(), positions)?]
         } else {
             let runs = if prompt.guided { 2 } else { 1 };
             (0..runs)
-                .map(|k| denoiser.window(shape, seq_len, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..])))
+                .map(|k| {
+                    denoiser.window(full, tokens, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..]), positions)
+                })
                 .collect::<Result<Vec<_>>>()?
         };
-        let mut velocity = Array5::<f32>::zeros(shape);
+        let mut velocity = Array5::<f32>::zeros(full);
         let mut ts_buf: Vec<f32> = Vec::new();
         for (i, &t) in timesteps.iter().enumerate().skip(first_step) {
-            for (p, ((x, r), eps)) in ctx.iter().zip(&ranges).zip(&ctx_noise).enumerate() {
+            for (p, ((x, r), eps)) in ctx.iter().zip(ranges).zip(&ctx_noise).enumerate() {
                 match mode {
                     ContextMode::Replace => {
                         // Latent replacement: the context, noised to this step's level.
@@ -105,10 +130,10 @@ impl Pipeline {
                         let noised = Zip::from(&x.latents).and(eps).map_collect(|&c, &e| (1.0 - s) * c + s * e);
                         context::write_frames(&mut latents, r.clone(), noised.view());
                     }
-                    ContextMode::Native if m.conditioning.context_noise_scale > 0.0 => {
+                    ContextMode::Native if m.conditioning.context_noise_scale > 0.0 && x.strength >= 1.0 => {
                         // LTX's image_cond_noise_scale: the clean context, lightly re-noised at
                         // each step (less as the noise level falls), helps motion continue.
-                        let level = m.conditioning.context_noise_scale * (t / m.scheduler.num_train_timesteps as f32).powi(2);
+                        let level = m.conditioning.context_noise_scale * (t / num_train).powi(2);
                         let eps =
                             Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(context_noise_seed(seed, i, p), x.latents.len()))
                                 .map_err(noise_error)?;
@@ -121,14 +146,14 @@ impl Pipeline {
             // Timesteps for a batch of `b`, written into a buffer reused across steps.
             let fill_timesteps = |b: usize, out: &mut Vec<f32>| {
                 out.clear();
-                let frame_t = |j: usize| if is_context(j) { 0.0 } else { t };
+                let frame_t = |j: usize| level[j].map_or(t, |l| t.min(l));
                 match (mode, denoiser.spec.timestep_shape) {
-                    // Clean context frames sit at timestep 0, per frame or per token.
-                    (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..f).map(frame_t))),
+                    // Context frames sit at their level (0 when clean), per frame or per token.
+                    (ContextMode::Native, TimestepShape::PerFrame) => out.extend((0..b).flat_map(|_| (0..extra + f).map(frame_t))),
                     (ContextMode::Native, TimestepShape::PerToken) => {
-                        out.extend((0..b).flat_map(|_| (0..f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))))
+                        out.extend((0..b).flat_map(|_| (0..extra + f).flat_map(move |j| std::iter::repeat_n(frame_t(j), h * w))))
                     }
-                    _ => out.resize(denoiser.timestep_shape([b, c, f, h, w], seq_len).iter().product(), t),
+                    _ => out.resize(denoiser.timestep_shape([b, c, extra + f, h, w], tokens).iter().product(), t),
                 }
             };
             // The latents go straight into the bound input and the model's output straight from
@@ -161,18 +186,84 @@ impl Pipeline {
             }
             scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;
             if mode == ContextMode::Native {
-                for (x, r) in ctx.iter().zip(&ranges) {
-                    context::write_frames(&mut latents, r.clone(), x.latents.view());
+                // Context stays as held until the noise level falls below its own (never, when
+                // clean): LTXConditionPipeline's tokens_to_denoise_mask.
+                for ((x, r), v) in ctx.iter().zip(ranges).zip(&held) {
+                    if x.strength >= 1.0 || t / num_train - 1e-6 >= 1.0 - x.strength {
+                        context::write_frames(&mut latents, r.clone(), v.view());
+                    }
                 }
             }
             tracker.steps_done += 1;
             tracker.report(Stage::Denoise)?;
         }
-        for (x, r) in ctx.iter().zip(&ranges) {
-            context::write_frames(&mut latents, r.clone(), x.latents.view());
+        for (x, r) in ctx.iter().zip(ranges) {
+            if x.strength >= 1.0 {
+                context::write_frames(&mut latents, r.clone(), x.latents.view());
+            }
         }
-        Ok(latents)
+        Ok(if extra == 0 { latents } else { latent_frames(latents.view(), extra, f) })
     }
+}
+
+/// Where a window's context parts sit in the frames the loop runs over (extra tokens first,
+/// then the window's own), and the frames' time positions where the denoiser takes them.
+struct ContextLayout {
+    /// Latent frames of extra tokens ahead of the window.
+    extra: usize,
+    /// Each part's frames in the loop's tensor.
+    ranges: Vec<std::ops::Range<usize>>,
+    /// Pixel-frame positions of the loop's latent frames (`video_coords` models).
+    positions: Option<Vec<f32>>,
+}
+
+impl ContextLayout {
+    fn new(ctx: &[LatentContext], f: usize, mode: ContextMode, m: &crate::model::Manifest) -> Result<Self> {
+        let tokens: Vec<&LatentContext> = ctx.iter().filter(|x| matches!(x.slot, Slot::Tokens { .. })).collect();
+        let extra: usize = tokens.iter().map(|x| x.frames).sum();
+        if extra > 0 && !(mode == ContextMode::Native && m.conditioning.context_tokens) {
+            return Err(Error::InvalidRequest(format!(
+                "model {} does not take context as extra tokens (conditioning.context_tokens) in this context mode",
+                m.name
+            )));
+        }
+        let mut ranges = Vec::with_capacity(ctx.len());
+        let mut next = 0;
+        for x in ctx {
+            match x.frame_range(f)? {
+                Some(r) => ranges.push(r.start + extra..r.end + extra),
+                None => {
+                    ranges.push(next..next + x.frames);
+                    next += x.frames;
+                }
+            }
+        }
+        let held: usize = ranges.iter().filter(|r| r.start >= extra).map(|r| r.len()).sum();
+        let overlap = ranges.iter().enumerate().any(|(i, a)| ranges[i + 1..].iter().any(|b| a.start < b.end && b.start < a.end));
+        if held > f || overlap {
+            return Err(Error::InvalidRequest(format!(
+                "{held} latent frames of context (in {} parts) do not fit a window of {f}: give fewer context frames",
+                ctx.len()
+            )));
+        }
+        let positions = m.denoiser.video_coords.as_ref().map(|vc| {
+            let mut p: Vec<f32> = Vec::with_capacity(extra + f);
+            for x in &tokens {
+                if let Slot::Tokens { frame_index } = x.slot {
+                    p.extend(vc.frame_positions(x.frames, frame_index as f32));
+                }
+            }
+            p.extend(vc.frame_positions(f, 0.0));
+            p
+        });
+        Ok(ContextLayout { extra, ranges, positions })
+    }
+}
+
+/// The seed of the noise context part `part` is mixed with when it sits ahead of the window as
+/// extra tokens with a strength below 1.
+fn token_noise_seed(seed: u64, part: usize) -> u64 {
+    (seed ^ 0x3C6E_F372_FE94_F82B).wrapping_add((part as u64).wrapping_mul(0xA54F_F53A_5F1D_36F1))
 }
 
 /// The seed of step `i`'s re-noising of context part `part` (`conditioning.context_noise_scale`).

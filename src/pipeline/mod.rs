@@ -16,6 +16,7 @@
 
 mod blend;
 mod bridge;
+mod conditions;
 mod context;
 mod cuts;
 mod decode;
@@ -33,6 +34,7 @@ mod windows;
 
 use std::path::Path;
 
+pub use conditions::Condition;
 pub use context::{ContextMode, Placement};
 pub use keyframes::Keyframe;
 pub use noise::gaussian_noise;

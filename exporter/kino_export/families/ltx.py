@@ -282,9 +282,11 @@ class Ltx(Family):
             # LTXConditionPipeline's conditioning: clean context latents at timestep 0, kept clean by
             # the step (kino's native context mode), re-noised by image_cond_noise_scale (0.15, its
             # default) * (t/1000)^2 each step. Context: 1 + temporal_compression pixel frames, two
-            # latent frames with the causal VAE (kino's default, spelled out).
+            # latent frames with the causal VAE (kino's default, spelled out). Conditions away
+            # from frame 0 are extra tokens ahead of the video's, placed by their RoPE positions
+            # (LTXConditionPipeline's frame_index > 0): context_tokens.
             conditioning={"clean_context": True, "text": True, "context_frames": 1 + t,
-                          "context_noise_scale": CONTEXT_NOISE_SCALE})
+                          "context_noise_scale": CONTEXT_NOISE_SCALE, "context_tokens": True})
 
 
 LTX = Ltx()

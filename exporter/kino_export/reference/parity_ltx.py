@@ -30,6 +30,14 @@ re-decoded context frames included. The prompts are the pipeline's own encoding 
 ``_get_t5_prompt_embeds`` runs T5 WITH the attention mask (``LTXPipeline``'s without, the package
 default ``text_encoder.attend_to_padding: true``), so the case's ``manifest`` also sets
 ``attend_to_padding: false`` (kino feeds the encoder graph the real mask).
+
+Conditions anywhere (``condition_*`` with ``conditions``): ``LTXConditionPipeline(conditions=[
+LTXVideoCondition(image or video, frame_index, strength)])``; each condition's frames are committed
+as ``condition<i>.u8``. Away from frame 0 a condition becomes extra tokens ahead of the video's
+with RoPE positions shifted by its ``frame_index`` (a clip's latent frames past the second go into
+the video at ``frame_index // t + 2``); kino's ``conditioning.context_tokens``. Strength below 1
+is used only at frame 0, where the pipeline mixes the condition with the committed noise (away
+from it, with a noise draw of its own that kino cannot match).
 """
 from __future__ import annotations
 
@@ -52,6 +60,13 @@ DECODE_TIMESTEP = 0.05
 DECODE_NOISE_SCALE = 0.0
 CONTEXT_FILE = "context.u8"
 
+# What LTXConditionPipeline hard-codes, as a case's manifest tells kino (see the module docstring).
+COND_SCHEDULER = {"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0,
+                  "sigma_schedule": "linear_quadratic"}
+COND_MANIFEST = {"text_encoder": {"attend_to_padding": False},
+                 "denoiser": {"video_coords": {"scale": [4, 8, 8], "frame_rate": 25.0, "causal_offset": -3}},
+                 "conditioning": {"clean_context": True, "context_noise_scale": 0.0, "context_tokens": True}}
+
 CASES = [
     # LTXPipeline.check_inputs wants width and height divisible by 32; frames.f32 stays < 250 KB.
     dict(case="t2v_32x32x17", prompt="a red ball moving left over the sea", negative_prompt="",
@@ -72,6 +87,29 @@ CASES = [
                    "denoiser": {"video_coords": {"scale": [4, 8, 8], "frame_rate": 25.0, "causal_offset": -3}},
                    "conditioning": {"clean_context": True, "context_noise_scale": 0.0}},
          context={"file": CONTEXT_FILE, "frames": 5}),
+    # LTXConditionPipeline with conditions away from frame 0 (kino: extra tokens ahead of the
+    # video's, at their RoPE positions; conditioning.context_tokens): an image mid-clip, first and
+    # last frames at once, a clip mid-video (its latent frames past the second in the video
+    # itself), and a strength below 1 (mixed with the initial noise, held until the noise level
+    # falls below 1 - strength).
+    dict(case="condition_image_mid_32x32x17", prompt="a yellow square sliding right",
+         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=5,
+         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+         conditions=[dict(frames=1, frame_index=8, strength=1.0, phase=4)]),
+    dict(case="condition_first_last_32x32x17", prompt="a yellow square sliding right",
+         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=6,
+         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+         conditions=[dict(frames=1, frame_index=0, strength=1.0, phase=0),
+                     dict(frames=1, frame_index=16, strength=1.0, phase=8)]),
+    dict(case="condition_video_mid_32x32x17", prompt="a yellow square sliding right",
+         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=7,
+         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+         conditions=[dict(frames=9, frame_index=8, strength=1.0, phase=2)]),
+    dict(case="condition_strength_32x32x17", prompt="a yellow square sliding right",
+         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=8,
+         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+         conditions=[dict(frames=5, frame_index=0, strength=0.6, phase=0),
+                     dict(frames=1, frame_index=12, strength=1.0, phase=6)]),
 ]
 
 
@@ -136,17 +174,26 @@ def merged_manifest(manifest: dict, case: dict) -> dict:
 def make_context(case: dict) -> np.ndarray:
     """The frames a conditioning case continues from: uint8 RGB ``[n, H, W, 3]``, a smooth
     gradient with a square moving right and down (deterministic, no RNG)."""
-    n, H, W = case["context"]["frames"], case["height"], case["width"]
+    return make_frames(case["context"]["frames"], case["height"], case["width"])
+
+
+def make_condition(case: dict, cond: dict) -> np.ndarray:
+    """A condition's frames: :func:`make_frames` from frame ``phase`` of the motion on."""
+    return make_frames(cond["frames"], case["height"], case["width"], cond["phase"])
+
+
+def make_frames(n: int, H: int, W: int, phase: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:H, 0:W].astype(np.float64)
     out = np.empty((n, H, W, 3), np.uint8)
-    for i in range(n):
+    for j in range(n):
+        i = j + phase
         r = 30 + 180 * x / (W - 1)
         g = 40 + 150 * y / (H - 1)
         b = 128 + 60 * np.sin(0.2 * (x + y) + 0.5 * i)
         frame = np.stack([r, g, b], -1)
         x0, y0 = 3 + 3 * i, 8 + i
         frame[y0:y0 + 9, x0:x0 + 9] = (235, 225, 40)
-        out[i] = np.round(frame).astype(np.uint8)
+        out[j] = np.round(frame).astype(np.uint8)
     return out
 
 
@@ -156,6 +203,8 @@ def run_pipeline(comp: ltx.Components, manifest: dict, tokenizer_path: str, case
     from diffusers import LTXPipeline
     if case.get("context"):
         return run_condition_pipeline(comp, manifest, tokenizer_path, case, noise, context)
+    if case.get("conditions"):
+        return run_conditions_pipeline(comp, manifest, tokenizer_path, case, noise, context)
     sched = diffusers_scheduler_for(manifest["scheduler"], case.get("scheduler"), comp)
     pipe = pipeline(comp, tokenizer_path, sched)
     tr = comp.transformer.config
@@ -223,6 +272,62 @@ def run_condition_pipeline(comp: ltx.Components, manifest: dict, tokenizer_path:
     return parity_io.frames_from_np_output(np.asarray(video)), pipe.scheduler.sigmas.numpy().copy()
 
 
+def run_conditions_pipeline(comp: ltx.Components, manifest: dict, tokenizer_path: str, case: dict,
+                            noise: np.ndarray, conditions: list[np.ndarray]):
+    """LTXConditionPipeline with ``conditions=[LTXVideoCondition(...)]`` (an image where a
+    condition has one frame, else a video); ``noise`` must be the generator's first draw, which
+    is checked, as is every extra token's strength (kino draws its own noise for tokens held
+    below strength 1, so the cases keep those at 1)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTXConditionPipeline
+    from diffusers.pipelines.ltx import pipeline_ltx_condition
+    from PIL import Image
+    base = schedulers.diffusers_scheduler(case["scheduler"], case["steps"], 1024)
+    pipe = pipeline(comp, tokenizer_path, FlowMatchEulerDiscreteScheduler.from_config(base.config),
+                    cls=LTXConditionPipeline)
+    m = merged_manifest(manifest, case)
+    vc = m["denoiser"]["video_coords"]
+    t = comp.vae.temporal_compression_ratio
+    assert vc["causal_offset"] == 1 - t and m["conditioning"]["context_tokens"]
+    specs = case["conditions"]
+    items = []
+    for spec, frames in zip(specs, conditions):
+        pics = [Image.fromarray(f) for f in frames]
+        kind = dict(image=pics[0]) if len(pics) == 1 else dict(video=pics)
+        items.append(pipeline_ltx_condition.LTXVideoCondition(frame_index=spec["frame_index"],
+                                                             strength=spec["strength"], **kind))
+    started, draws = {}, []
+    prepare, randn = pipe.prepare_latents, pipeline_ltx_condition.randn_tensor
+
+    def spy(*args, **kwargs):
+        out = prepare(*args, **kwargs)
+        started["mask"], started["extra"] = out[1].clone(), out[3]
+        return out
+
+    def spy_randn(*args, **kwargs):
+        out = randn(*args, **kwargs)
+        draws.append(out.clone())  # the pipeline writes into its latents in place
+        return out
+
+    pipe.prepare_latents = spy
+    pipeline_ltx_condition.randn_tensor = spy_randn
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            video = pipe(conditions=items, image_cond_noise_scale=0.0, denoise_strength=1.0,
+                         prompt=case["prompt"], negative_prompt=case["negative_prompt"], width=case["width"],
+                         height=case["height"], num_frames=case["frames"], num_inference_steps=case["steps"],
+                         guidance_scale=case["guidance"], frame_rate=int(vc["frame_rate"]),
+                         max_sequence_length=manifest["tokenizer"]["max_length"],
+                         decode_timestep=DECODE_TIMESTEP, decode_noise_scale=DECODE_NOISE_SCALE,
+                         generator=torch.Generator().manual_seed(case["seed"]), output_type="np").frames
+    finally:
+        pipeline_ltx_condition.randn_tensor = randn
+    np.testing.assert_array_equal(draws[0].numpy(), noise)
+    mask = started["mask"].numpy()
+    assert set(np.unique(mask[:, :started["extra"]])) <= {1.0}, "extra tokens below strength 1"
+    return parity_io.frames_from_np_output(np.asarray(video)), pipe.scheduler.sigmas.numpy().copy()
+
+
 def make_noise(comp: ltx.Components, case: dict) -> np.ndarray:
     # LTXConditionPipeline.prepare_latents: randn_tensor(shape, generator) is the generator's first
     # draw, which is this call.
@@ -241,9 +346,22 @@ def case_meta(case: dict) -> dict:
                     image_cond_noise_scale=0.0)
         how = ("LTXConditionPipeline(video=context frames, frame_index=0, strength=1.0, image_cond_noise_scale=0), "
                "noise = the generator's first draw")
+    if case.get("conditions"):
+        meta.update(manifest=case["manifest"], image_cond_noise_scale=0.0,
+                    conditions=[dict(file=f"condition{i}.u8", frames=c["frames"], frame_index=c["frame_index"],
+                                     strength=c["strength"]) for i, c in enumerate(case["conditions"])])
+        how = ("LTXConditionPipeline(conditions=[LTXVideoCondition(image or video, frame_index, strength)], "
+               "image_cond_noise_scale=0), noise = the generator's first draw")
     meta["generator"] = (f"python -m kino_export.reference.parity_ltx (diffusers {diffusers.__version__}, "
                          f"torch {torch.__version__.split('+')[0]}): {how}")
     return meta
+
+
+def read_conditions(folder: str, meta: dict) -> list[np.ndarray]:
+    """A case's condition frames, uint8 RGB ``[n, H, W, 3]`` each (none for other cases)."""
+    return [np.fromfile(os.path.join(folder, c["file"]), dtype=np.uint8).reshape(c["frames"], meta["height"],
+                                                                                  meta["width"], 3)
+            for c in meta.get("conditions", [])]
 
 
 def read_context(folder: str, meta: dict) -> np.ndarray | None:
@@ -259,11 +377,14 @@ def main(argv=None) -> int:
     for case in CASES:
         noise = make_noise(comp, case)
         context = make_context(case) if case.get("context") else None
-        frames, sigmas = run_pipeline(comp, manifest, tok, case, noise, context)
+        conditions = [make_condition(case, c) for c in case.get("conditions", [])]
+        frames, sigmas = run_pipeline(comp, manifest, tok, case, noise, context if context is not None else conditions)
         folder = os.path.join(a.cases, case["case"])
         parity_io.write_case(folder, case_meta(case), noise, frames)
         if context is not None:
             np.ascontiguousarray(context, np.uint8).tofile(os.path.join(folder, case["context"]["file"]))
+        for i, c in enumerate(conditions):
+            np.ascontiguousarray(c, np.uint8).tofile(os.path.join(folder, f"condition{i}.u8"))
         print(f"{folder}: noise {list(noise.shape)} frames {list(frames.shape)} sigmas {np.round(sigmas, 4).tolist()}")
     return 0
 

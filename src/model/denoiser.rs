@@ -214,8 +214,11 @@ impl Denoiser {
         }
         let coords = match &self.spec.video_coords {
             Some(vc) => Some(
-                Array3::from_shape_vec((b, 3, f * h * w), x.positions.map_or_else(|| vc.for_shape(b, f, h, w), |p| vc.for_positions(b, p, h, w)))
-                    .map_err(|e| fail(format!("video coordinates: {e}")))?,
+                Array3::from_shape_vec(
+                    (b, 3, f * h * w),
+                    x.positions.map_or_else(|| vc.for_shape(b, f, h, w), |p| vc.for_positions(b, p, h, w)),
+                )
+                .map_err(|e| fail(format!("video coordinates: {e}")))?,
             ),
             None => None,
         };

@@ -134,6 +134,12 @@ fn context_places_are_declared_and_checked() {
         let e = load_err(&pkg);
         assert!(e.contains(want), "{pointer} = {value}: {e}");
     }
+    // Extra context tokens need positions: the demo model's denoiser takes none.
+    let mut bad = original.clone();
+    bad["conditioning"]["context_tokens"] = true.into();
+    write(&bad);
+    let e = load_err(&pkg);
+    assert!(e.contains("`conditioning.context_tokens`") && e.contains("denoiser.video_coords"), "{e}");
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }
 

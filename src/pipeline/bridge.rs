@@ -5,11 +5,14 @@
 //! A bridge window of `k_a + m + k_b` latent frames: the end of the clip before (`k_a`), `m` to
 //! make, the start of the clip after (`k_b`). Its `t * m` made frames may overshoot the gap by
 //! `d < t` frames; the clip after is then read from its frame `d`, so the overshoot is the model's
-//! own version of its first `d` frames, which are dropped for the real ones.
+//! own version of its first `d` frames, which are dropped for the real ones. A model that takes
+//! context as extra tokens (`conditioning.context_tokens`, LTX-Video) gets the clip after the gap
+//! that way instead, at its time, and the window's last latent frame is made.
 
 use std::collections::VecDeque;
 
 use super::blend::carry_residual;
+use super::context::Slot;
 use super::denoise::WindowStart;
 use super::windows::window_seed;
 use super::{emit, frame_count_error, ContextMode, EncodedPrompt, Pipeline, Placement, Progress, Prompts, Stage, Tracker};
@@ -174,10 +177,18 @@ impl Pipeline {
         }
         let k_a = l.latent_frames(n_a as u32);
         let given_before = &before[before.len() - n_a..];
-        let parts = [
-            self.encode_context(given_before, Placement::After, tracker)?,
-            self.encode_context(&after[overshoot..overshoot + n_b], Placement::Before, tracker)?,
-        ];
+        let tokens = req.context_mode == Some(ContextMode::Native) && self.package.manifest.conditioning.context_tokens;
+        let arrival = if tokens {
+            // B's first frames as a clip of their own ahead of the window, at their time (LTX's
+            // conditions at a frame_index): the window's last latent frame is made, not held, and
+            // is the model's version of B's start, as in latent replacement.
+            let n = if after.len() >= overshoot + 1 + t { 1 + t } else { 1 };
+            let x = self.encode_context(&after[overshoot..overshoot + n], Placement::After, tracker)?;
+            x.at(Slot::Tokens { frame_index: n_a + t * m })
+        } else {
+            self.encode_context(&after[overshoot..overshoot + n_b], Placement::Before, tracker)?
+        };
+        let parts = [self.encode_context(given_before, Placement::After, tracker)?, arrival];
         let shape = self.window_shape(req, k_a + m + AFTER_LATENTS);
         let latents = self.denoise(prompt, req, shape, &parts, seed, WindowStart::Noise, tracker)?;
         let frames = self.decode(&latents, seed)?;
@@ -274,5 +285,61 @@ fn pixel_frames(l: &crate::model::manifest::LatentSpec, k: usize) -> usize {
         (0, _) => 0,
         (k, true) => 1 + t * (k - 1),
         (k, false) => t * k,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::ModelPackage;
+    use crate::runtime::RuntimeOptions;
+
+    fn clip(n: usize, shade: u8) -> Vec<RgbFrame> {
+        (0..n)
+            .map(|i| {
+                let data = (0..32 * 32).flat_map(|p| [shade, (p % 32 * 8) as u8, (i * 20) as u8]).collect();
+                RgbFrame { width: 32, height: 32, data }
+            })
+            .collect()
+    }
+
+    /// A model that takes context as extra tokens bridges natively (B's start as tokens at its
+    /// time): other frames than latent replacement, the same frames for the same seed.
+    #[test]
+    fn a_context_tokens_model_bridges_natively() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fixtures/ltx-tiny");
+        let pkg = ModelPackage::load(&dir).unwrap();
+        assert!(pkg.manifest.conditioning.context_tokens && pkg.manifest.conditioning.supports(ContextAt::BothEnds));
+        let pipe = Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap();
+        let req = GenerateRequest {
+            prompt: "a ball".into(),
+            negative_prompt: None,
+            width: 32,
+            height: 32,
+            frames: 9,
+            steps: 2,
+            guidance: 3.0,
+            seed: 3,
+            context_mode: None,
+            storyboard: Vec::new(),
+        };
+        assert_eq!(pipe.with_context_mode(&req, ContextAt::BothEnds).unwrap().context_mode, Some(ContextMode::Native));
+        let run = |req: &GenerateRequest, after: &[RgbFrame]| {
+            let mut out = Vec::new();
+            pipe.bridge(req, &clip(9, 40), after, 6, &mut |_| true, &mut |f| {
+                out.push(f);
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        let native = run(&req, &clip(9, 200));
+        assert_eq!(native.len(), 6);
+        assert_eq!(native, run(&req, &clip(9, 200)), "same seed, same frames");
+        let replace = run(&GenerateRequest { context_mode: Some(ContextMode::Replace), ..req.clone() }, &clip(9, 200));
+        assert_ne!(native, replace, "native tokens and latent replacement gave the same frames");
+        assert_ne!(native, run(&req, &clip(9, 90)), "the clip after the gap changed nothing");
     }
 }

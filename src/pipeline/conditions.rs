@@ -148,3 +148,66 @@ impl Pipeline {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::ModelPackage;
+    use crate::runtime::RuntimeOptions;
+
+    fn pipe(package: &str) -> Pipeline {
+        let pkg = ModelPackage::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(package)).unwrap();
+        Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap()
+    }
+
+    fn req(size: u32, frames: u32) -> GenerateRequest {
+        GenerateRequest {
+            prompt: "a red circle moving left".into(),
+            negative_prompt: None,
+            width: size,
+            height: size,
+            frames,
+            steps: 2,
+            guidance: 3.0,
+            seed: 1,
+            context_mode: None,
+            storyboard: Vec::new(),
+        }
+    }
+
+    fn still(size: u32, n: usize) -> Vec<RgbFrame> {
+        vec![RgbFrame { width: size, height: size, data: vec![90; (size * size * 3) as usize] }; n]
+    }
+
+    /// Conditions a window cannot take are errors that say why, never a panic.
+    #[test]
+    fn bad_conditions_are_clear_errors() {
+        let ltx = pipe("models/fixtures/ltx-tiny");
+        let r = req(32, 17);
+        let at = |frames: Vec<RgbFrame>, frame_index: usize, strength: f32| vec![Condition { frames, frame_index, strength }];
+        for (conditions, want) in [
+            (at(Vec::new(), 0, 1.0), "has no frames"),
+            (at(still(32, 1), 4, 1.5), "outside (0, 1]"),
+            (at(still(32, 1), 4, 0.0), "outside (0, 1]"),
+            (at(still(32, 5), 14, 1.0), "run past the window's 17 frames"),
+            (at(still(32, 2), 4, 1.0), "not a length the VAE encodes"),
+            (at(still(16, 1), 4, 1.0), "condition 1"),
+        ] {
+            match ltx.generate_conditioned(&r, None, &conditions) {
+                Err(Error::InvalidRequest(m)) => assert!(m.contains(want), "{want}: {m}"),
+                other => panic!("{want}: {:?}", other.map(|a| a.shape().to_vec())),
+            }
+        }
+        assert!(ltx.generate_conditioned(&r, None, &at(still(32, 1), 16, 1.0)).is_ok());
+        // The demo model places context inside its window only.
+        let demo = pipe("models/kino-shapes");
+        let m = &demo.package.manifest;
+        let r = req(m.video.default_width, m.video.default_frames);
+        match demo.generate_conditioned(&r, None, &at(still(m.video.default_width, 1), 8, 1.0)) {
+            Err(Error::InvalidRequest(m)) => assert!(m.contains("takes conditions at frame 0 only"), "{m}"),
+            other => panic!("{:?}", other.map(|a| a.shape().to_vec())),
+        }
+    }
+}

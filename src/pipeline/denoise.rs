@@ -83,7 +83,8 @@ impl Pipeline {
         let mut ctx_noise: Vec<Array5<f32>> = Vec::with_capacity(ctx.len());
         for (p, (x, r)) in ctx.iter().zip(ranges).enumerate() {
             ctx_noise.push(if r.start < extra {
-                Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(token_noise_seed(seed, p), x.latents.len())).map_err(noise_error)?
+                Array5::from_shape_vec(x.latents.raw_dim(), gaussian_noise(token_noise_seed(seed, p), x.latents.len()))
+                    .map_err(noise_error)?
             } else {
                 latent_frames(latents.view(), r.start, r.len())
             });
@@ -91,7 +92,13 @@ impl Pipeline {
         let held: Vec<Array5<f32>> = ctx
             .iter()
             .zip(&ctx_noise)
-            .map(|(x, e)| if x.strength >= 1.0 { x.latents.clone() } else { Zip::from(e).and(&x.latents).map_collect(|&e, &c| e + x.strength * (c - e)) })
+            .map(|(x, e)| {
+                if x.strength >= 1.0 {
+                    x.latents.clone()
+                } else {
+                    Zip::from(e).and(&x.latents).map_collect(|&e, &c| e + x.strength * (c - e))
+                }
+            })
             .collect();
         for (v, r) in held.iter().zip(ranges) {
             context::write_frames(&mut latents, r.clone(), v.view());

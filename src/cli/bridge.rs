@@ -59,7 +59,15 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let (want_a, want_b) = pipeline.bridge_context_wanted();
     let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
     let audio = (!args.only).then(|| video::OwnedAudioSource { path: args.first.clone(), offset_seconds: 0.0 });
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio)?;
+    // A's and B's frames are kept near-losslessly in H.264 output.
+    let kept = if args.only {
+        Vec::new()
+    } else {
+        let (n_a, n_b) = (video::count_video_frames(&args.first)?, video::count_video_frames(&args.second)?);
+        let b = n_a + new_frames as u64;
+        vec![0..n_a, b..b + n_b]
+    };
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept)?;
     // Clip A streams through; its last frames stay, at the model's size, for the context.
     let mut kept: VecDeque<RgbFrame> = VecDeque::with_capacity(span_a + 1);
     let mut total_a = 0usize;

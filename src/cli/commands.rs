@@ -30,7 +30,9 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, &opts);
-    let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling)?;
+    // Keyframes are the user's images, as given: kept near-losslessly in H.264.
+    let kept = keys.iter().map(|k| u64::from(k.frame)..u64::from(k.frame) + 1).collect();
+    let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling, kept)?;
     let bars = Bars::new(args.sampling.quiet);
     if !keys.is_empty() {
         pipeline.generate_keyframes(&req, &keys, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
@@ -130,7 +132,9 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     // distortion, and the still (and any keyframe) goes in through the same window.
     let fit = args.fit.fit()?;
     let (w, h) = (still.width, still.height);
-    let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling)?;
+    // The still (frame 0) and any keyframe are the user's images.
+    let kept = std::iter::once(0..1).chain(keys.iter().map(|k| u64::from(k.frame)..u64::from(k.frame) + 1)).collect();
+    let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling, kept)?;
     let bars = Bars::new(args.sampling.quiet);
     let first = still.fitted(req.width, req.height, fit.inverse());
     let mut push = |f: kino::RgbFrame| sink.push(f.fitted(w, h, fit));

@@ -1,6 +1,7 @@
 //! What every job does around the engine: checks before the slow part (outputs, memory, frame
 //! rate), loading the model, the one-line announcement, and the sink the frames go to.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -59,8 +60,9 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs) -> Result<Self> {
-        Self::create_with_audio(output, width, height, fps, sampling, None)
+    /// A sink whose output frames `kept` are given footage (encoded near-losslessly in H.264).
+    pub(crate) fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, kept: Vec<Range<u64>>) -> Result<Self> {
+        Self::create_with_audio(output, width, height, fps, sampling, None, kept)
     }
 
     pub(crate) fn create_with_audio(
@@ -70,11 +72,12 @@ impl Sink {
         fps: f64,
         sampling: &SamplingArgs,
         audio: Option<video::OwnedAudioSource>,
+        kept: Vec<Range<u64>>,
     ) -> Result<Self> {
         // Encoding runs on its own thread, overlapping the next window's denoising; the queue
         // holds up to 64 frames or about 96 MB, whichever is fewer.
         let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
-        let encoder = video::EncoderThread::spawn(output, width, height, fps, audio, queue.clamp(2, 64))?;
+        let encoder = video::EncoderThread::spawn_keeping(output, width, height, fps, audio, queue.clamp(2, 64), kept)?;
         Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
     }
 

@@ -1,6 +1,7 @@
 //! Writing video: H.264 mp4, FFV1 mkv and PNG sequences, with the input's audio copied along,
 //! on the caller's thread ([`VideoEncoder`]) or its own ([`EncoderThread`]).
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ff::format::Pixel;
@@ -50,6 +51,21 @@ impl VideoEncoder {
     /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
     /// the container cannot hold is reported with the fix.
     pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
+        Self::create_keeping(path, width, height, fps, audio, &[])
+    }
+
+    /// Like [`create_with_audio`](Self::create_with_audio); the output frames in `kept` are
+    /// given footage (a clip the job keeps as it was), which H.264 output encodes at a
+    /// near-lossless constant quantiser ([`KEPT_QP`], x264 zones) instead of CRF 18, so a
+    /// user's frames lose as little as the format allows.
+    pub fn create_keeping(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        audio: Option<AudioSource<'_>>,
+        kept: &[Range<u64>],
+    ) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
         if width == 0 || height == 0 {
             return Err(verr(path, "frame size must be positive"));
@@ -78,7 +94,7 @@ impl VideoEncoder {
             return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
         }
         let pending = PendingPath::new(dest)?;
-        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio).map_err(|e| verr(path, e))?;
+        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio, kept).map_err(|e| verr(path, e))?;
         Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
     }
 
@@ -161,6 +177,20 @@ impl FinishedVideo {
     }
 }
 
+/// The constant quantiser of given footage in H.264 output: near-lossless (46-49 dB on frames
+/// that were 4:2:0 already, where CRF 18 gives 43-46 dB).
+pub const KEPT_QP: u32 = 8;
+
+/// x264's `zones` for the kept frames (inclusive frame ranges at [`KEPT_QP`]), or none. Kept
+/// frames past the first (always an I frame) also turn B frames off: a B frame between made
+/// and kept footage stays near CRF 18's quality (43 dB) whatever its zone says.
+fn kept_zones(kept: &[Range<u64>]) -> Option<String> {
+    let kept: Vec<&Range<u64>> = kept.iter().filter(|r| r.end > r.start).collect();
+    let zones: Vec<String> = kept.iter().map(|r| format!("{},{},q={KEPT_QP}", r.start, r.end - 1)).collect();
+    let no_b = kept.iter().any(|r| r.end > 1);
+    (!zones.is_empty()).then(|| format!("zones={}{}", zones.join("/"), if no_b { ":bframes=0" } else { "" }))
+}
+
 fn open_ffmpeg(
     tmp: &Path,
     format: OutputFormat,
@@ -168,6 +198,7 @@ fn open_ffmpeg(
     height: u32,
     fps: f64,
     audio: Option<AudioSource<'_>>,
+    kept: &[Range<u64>],
 ) -> std::result::Result<FfmpegSink, String> {
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
@@ -194,6 +225,9 @@ fn open_ffmpeg(
     if format == OutputFormat::Mp4H264 {
         opts.set("crf", "18");
         opts.set("preset", "medium");
+        if let Some(zones) = kept_zones(kept) {
+            opts.set("x264-params", &zones);
+        }
     } else {
         // FFV1 version 3: the standardised, non-experimental bitstream (needed with global headers).
         opts.set("level", "3");
@@ -264,6 +298,20 @@ pub struct OwnedAudioSource {
 impl EncoderThread {
     /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
     pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
+        Self::spawn_keeping(path, width, height, fps, audio, queue, Vec::new())
+    }
+
+    /// Like [`spawn`](Self::spawn), with given footage at output frames `kept` (see
+    /// [`VideoEncoder::create_keeping`]).
+    pub fn spawn_keeping(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        audio: Option<OwnedAudioSource>,
+        queue: usize,
+        kept: Vec<Range<u64>>,
+    ) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RgbFrame>(queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize>>();
         let dest = path.to_path_buf();
@@ -274,7 +322,7 @@ impl EncoderThread {
             .name("kino-encoder".into())
             .spawn(move || -> Result<Option<FinishedVideo>> {
                 let src = audio.as_ref().map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds });
-                let mut encoder = match VideoEncoder::create_with_audio(&thread_path, width, height, fps, src) {
+                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, src, &kept) {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -344,5 +392,18 @@ impl Drop for EncoderThread {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    #[test]
+    fn kept_frames_become_x264_zones() {
+        assert_eq!(kept_zones(&[]), None);
+        assert_eq!(kept_zones(&[3..3]), None);
+        assert_eq!(kept_zones(&[0..1]).as_deref(), Some("zones=0,0,q=8"));
+        assert_eq!(kept_zones(&[0..17, 29..45]).as_deref(), Some("zones=0,16,q=8/29,44,q=8:bframes=0"));
     }
 }

@@ -26,8 +26,8 @@ mod output;
 mod pending;
 
 pub use audio::AudioSource;
-pub use decode::{decode_image, decode_video, DecodedVideo, VideoReader};
-pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder};
+pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, VideoReader};
+pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder, KEPT_QP};
 pub use output::{check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
 pub use pending::remove_partial_outputs;
 

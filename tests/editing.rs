@@ -594,3 +594,93 @@ fn extend_follows_keyframes_in_the_new_footage() {
     assert_clean_failure(&run(&["--keyframe", &format!("9s={}", key.display())], &bad), &bad, "past the output's end");
     assert_clean_failure(&run(&["--keyframe", &k, "--at", "start"], &bad), &bad, "--keyframe");
 }
+
+/// `ffmpeg` with these arguments succeeds.
+fn ffmpeg(args: &[&str]) {
+    let ok = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().unwrap().success();
+    assert!(ok, "ffmpeg {args:?}");
+}
+
+/// A clip's audio as mono f32 samples at 8 kHz from time 0, gaps filled with silence.
+fn audio_samples(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", "8000", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// (RMS, frequency from zero crossings) of 8 kHz samples between `from` and `to` seconds.
+fn tone(s: &[f32], from: f64, to: f64) -> (f64, f64) {
+    let part = &s[(from * 8000.0) as usize..((to * 8000.0) as usize).min(s.len())];
+    let rms = (part.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / part.len() as f64).sqrt();
+    let crossings = part.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+    (rms, crossings as f64 / 2.0 / (to - from))
+}
+
+/// A bridge's output carries A's audio up to the bridge and B's from where B starts (the
+/// bridge is silent), in Matroska (PCM) and in MP4 (AAC); the clips' own files are untouched.
+#[test]
+fn bridge_carries_both_clips_audio() {
+    let d = tmpdir("bridge-audio");
+    let (a, b, _) = two_clips(&d);
+    for (ext, codec) in [("mkv", "pcm_s16le"), ("mp4", "aac")] {
+        let vcodec = if ext == "mkv" { "ffv1" } else { "libx264" };
+        let (a_snd, b_snd) = (d.join(format!("a-snd.{ext}")), d.join(format!("b-snd.{ext}")));
+        for (clip, hz, out) in [(&a, 440, &a_snd), (&b, 880, &b_snd)] {
+            let sine = format!("sine=frequency={hz}:sample_rate=48000");
+            ffmpeg(&[
+                "-i",
+                clip.to_str().unwrap(),
+                "-f",
+                "lavfi",
+                "-i",
+                &sine,
+                "-shortest",
+                "-c:v",
+                vcodec,
+                "-c:a",
+                codec,
+                out.to_str().unwrap(),
+            ]);
+        }
+        let before = file_bytes(&a_snd);
+        let out = d.join(format!("ab-snd.{ext}"));
+        assert_ok(&kino(&[
+            "bridge",
+            a_snd.to_str().unwrap(),
+            b_snd.to_str().unwrap(),
+            "--prompt",
+            "a red circle moving right",
+            "--frames",
+            "12",
+            "--seed",
+            "42",
+            "--threads",
+            "2",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+        assert_eq!(file_bytes(&a_snd), before);
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let audio = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+        assert_eq!(audio.lines().count(), 1, "{ext}: one audio stream, not {audio:?}");
+        // At 8 fps: A is frames 0-16 (0 to 2.125 s), the bridge 2.125 to 3.625 s, B 3.625 to 5.625 s.
+        let s = audio_samples(&out);
+        let (a_rms, a_hz) = tone(&s, 0.2, 1.9);
+        let (gap_rms, _) = tone(&s, 2.35, 3.4);
+        let (b_rms, b_hz) = tone(&s, 3.85, 5.4);
+        eprintln!("{ext}: A {a_hz:.0} Hz (rms {a_rms:.3}), bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3})");
+        assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{ext}: A's tone");
+        assert!(gap_rms < 0.005, "{ext}: the bridge is silent");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts");
+    }
+}

@@ -58,16 +58,19 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (want_a, want_b) = pipeline.bridge_context_wanted();
     let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
-    let audio = (!args.only).then(|| video::OwnedAudioSource { path: args.first.clone(), offset_seconds: 0.0 });
-    // A's and B's frames are kept near-losslessly in H.264 output.
-    let kept = if args.only {
-        Vec::new()
+    // A's and B's frames are kept near-losslessly in H.264 output, and their audio and
+    // metadata come along: A's up to the bridge, B's from where B starts; the bridge is silent.
+    let (n_a, n_b) = (video::count_video_frames(&args.first)?, video::count_video_frames(&args.second)?);
+    let b_at = n_a + new_frames as u64;
+    let (kept_frames, audio) = if args.only {
+        (Vec::new(), Vec::new())
     } else {
-        let (n_a, n_b) = (video::count_video_frames(&args.first)?, video::count_video_frames(&args.second)?);
-        let b = n_a + new_frames as u64;
-        vec![0..n_a, b..b + n_b]
+        let a_audio =
+            video::OwnedAudioSource { until_seconds: Some(n_a as f64 / fps), ..video::OwnedAudioSource::new(args.first.clone(), 0.0) };
+        let b_audio = video::OwnedAudioSource::new(args.second.clone(), b_at as f64 / fps);
+        (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
     };
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames)?;
     // Clip A streams through; its last frames stay, at the model's size, for the context.
     let mut kept: VecDeque<RgbFrame> = VecDeque::with_capacity(span_a + 1);
     let mut total_a = 0usize;
@@ -91,6 +94,13 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     }
     if total_a == 0 || head.is_empty() {
         bail!("{} has no frames to bridge", if total_a == 0 { args.first.display() } else { args.second.display() });
+    }
+    if total_a as u64 != n_a && !args.only {
+        log::warn!(
+            "{}: {total_a} frames decoded, {n_a} counted: B's audio may be off by {} frame(s)",
+            args.first.display(),
+            total_a.abs_diff(n_a as usize)
+        );
     }
     let first_kept = total_a - kept.len();
     let before: Vec<RgbFrame> =

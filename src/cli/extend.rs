@@ -59,7 +59,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
-    let audio = video::OwnedAudioSource { path: args.input.clone(), offset_seconds };
+    let audio = video::OwnedAudioSource::new(args.input.clone(), offset_seconds);
     // The clip's own frames (and keyframes) are kept near-losslessly in H.264 output.
     let clip_frames = video::count_video_frames(&args.input)?;
     let clip = match placement {
@@ -67,7 +67,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         Placement::Before => new_frames as u64..new_frames as u64 + clip_frames,
     };
     let kept = std::iter::once(clip).chain(keyed.iter().map(|(_, f, _)| *f as u64..*f as u64 + 1)).collect();
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio), kept)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
         eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
     }

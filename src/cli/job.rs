@@ -62,7 +62,7 @@ pub(crate) struct Sink {
 impl Sink {
     /// A sink whose output frames `kept` are given footage (encoded near-losslessly in H.264).
     pub(crate) fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, kept: Vec<Range<u64>>) -> Result<Self> {
-        Self::create_with_audio(output, width, height, fps, sampling, None, kept)
+        Self::create_with_audio(output, width, height, fps, sampling, Vec::new(), kept)
     }
 
     pub(crate) fn create_with_audio(
@@ -71,7 +71,7 @@ impl Sink {
         height: u32,
         fps: f64,
         sampling: &SamplingArgs,
-        audio: Option<video::OwnedAudioSource>,
+        audio: Vec<video::OwnedAudioSource>,
         kept: Vec<Range<u64>>,
     ) -> Result<Self> {
         // Encoding runs on its own thread, overlapping the next window's denoising; the queue

@@ -51,8 +51,8 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
-    let audio = video::OwnedAudioSource { path: args.input.clone(), offset_seconds: 0.0 };
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Some(audio), Vec::new())?;
+    let audio = video::OwnedAudioSource::new(args.input.clone(), 0.0);
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new())?;
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),

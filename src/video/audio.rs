@@ -10,17 +10,28 @@ pub struct AudioSource<'a> {
     pub path: &'a Path,
     /// Seconds added to the source's timestamps (the length of footage put before it).
     pub offset_seconds: f64,
+    /// Output time (seconds) from which the source's packets are left out: where other footage
+    /// follows it (a bridge's A before the bridge). `None`: all of it.
+    pub until_seconds: Option<f64>,
 }
 
-/// Audio packets copied (not re-encoded) from another file, interleaved with the video by time
-/// as it is written, so nothing is buffered whole.
-pub(super) struct AudioCopy {
+/// One source's audio packets, copied into the output's audio streams.
+struct Segment {
     input: ff::format::context::Input,
     /// (input stream index, output stream index, input time base)
-    pub(super) map: Vec<(usize, usize, ff::Rational)>,
+    map: Vec<(usize, usize, ff::Rational)>,
     offset_seconds: f64,
+    until_seconds: f64,
     next: Option<ff::Packet>,
     done: bool,
+}
+
+/// Audio packets copied (not re-encoded) from other files, one after another in the same output
+/// streams, interleaved with the video by time as it is written, so nothing is buffered whole.
+pub(super) struct AudioCopy {
+    segments: Vec<Segment>,
+    /// Output audio streams.
+    pub(super) streams: usize,
 }
 
 /// A stream copied into another container must not keep the source container's codec tag
@@ -39,27 +50,84 @@ fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
     }
 }
 
+/// What must agree for two sources' audio to share one output stream.
+fn stream_shape(p: ff::codec::Parameters) -> Option<(ff::codec::Id, u32, u16)> {
+    let audio = ff::codec::context::Context::from_parameters(p.clone()).ok()?.decoder().audio().ok()?;
+    Some((p.id(), audio.rate(), audio.channels()))
+}
+
 impl AudioCopy {
-    /// Opens the source and adds one output stream per audio stream. `None` when it has none.
-    pub(super) fn add_streams(octx: &mut ff::format::context::Output, src: AudioSource<'_>) -> std::result::Result<Option<Self>, String> {
-        let input = ff::format::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
-        octx.set_metadata(input.metadata().to_owned());
-        let mut map = Vec::new();
-        for ist in input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio) {
-            let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
-            ost.set_parameters(ist.parameters());
-            clear_codec_tag(&mut ost);
-            ost.set_time_base(ist.time_base());
-            map.push((ist.index(), ost.index(), ist.time_base()));
+    /// Opens the sources and adds one output stream per audio stream of the first that has any
+    /// (container metadata from the first source). A later source whose audio streams differ
+    /// (count, codec, rate or channels) is left out, with a warning. `None`: no audio at all.
+    pub(super) fn add_streams(
+        octx: &mut ff::format::context::Output,
+        sources: &[AudioSource<'_>],
+    ) -> std::result::Result<Option<Self>, String> {
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut shapes: Vec<Option<(ff::codec::Id, u32, u16)>> = Vec::new();
+        let mut outs: Vec<usize> = Vec::new();
+        for (k, src) in sources.iter().enumerate() {
+            let input = ff::format::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+            if k == 0 {
+                octx.set_metadata(input.metadata().to_owned());
+            }
+            let audio: Vec<ff::format::stream::Stream<'_>> =
+                input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).collect();
+            if audio.is_empty() {
+                continue;
+            }
+            let mut map = Vec::new();
+            if outs.is_empty() {
+                for ist in &audio {
+                    let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
+                    ost.set_parameters(ist.parameters());
+                    clear_codec_tag(&mut ost);
+                    ost.set_time_base(ist.time_base());
+                    outs.push(ost.index());
+                    shapes.push(stream_shape(ist.parameters()));
+                    map.push((ist.index(), ost.index(), ist.time_base()));
+                }
+            } else {
+                let fits = audio.len() == outs.len()
+                    && audio.iter().zip(&shapes).all(|(ist, shape)| shape.is_some() && stream_shape(ist.parameters()) == *shape);
+                if !fits {
+                    log::warn!(
+                        "{}: its audio differs from the first clip's (streams, codec, rate or channels); it is not copied",
+                        src.path.display()
+                    );
+                    continue;
+                }
+                map = audio.iter().zip(&outs).map(|(ist, &out)| (ist.index(), out, ist.time_base())).collect();
+            }
+            drop(audio);
+            segments.push(Segment {
+                input,
+                map,
+                offset_seconds: src.offset_seconds,
+                until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
+                next: None,
+                done: false,
+            });
         }
-        if map.is_empty() {
+        if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { input, map, offset_seconds: src.offset_seconds, next: None, done: false }))
+        Ok(Some(AudioCopy { segments, streams: outs.len() }))
     }
 
-    /// Writes every audio packet that starts before `until` seconds (all of them for infinity).
+    /// Writes every audio packet that starts before `until` seconds (all of them for infinity),
+    /// source after source: their times do not overlap, so the streams stay in order.
     pub(super) fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
+        for seg in &mut self.segments {
+            seg.write_until(octx, until)?;
+        }
+        Ok(())
+    }
+}
+
+impl Segment {
+    fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
         loop {
             if self.next.is_none() && !self.done {
                 let mut p = ff::Packet::empty();
@@ -78,6 +146,11 @@ impl AudioCopy {
             let Some(mut p) = self.next.take() else { return Ok(()) };
             let &(_, out, in_tb) = self.map.iter().find(|m| m.0 == p.stream()).expect("mapped stream");
             let t = p.pts().or(p.dts()).unwrap_or(0) as f64 * f64::from(in_tb) + self.offset_seconds;
+            if t >= self.until_seconds {
+                // Other footage follows from here: the rest of this source is left out.
+                self.done = true;
+                return Ok(());
+            }
             if t > until {
                 self.next = Some(p);
                 return Ok(());

@@ -51,21 +51,15 @@ impl VideoEncoder {
     /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
     /// the container cannot hold is reported with the fix.
     pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
-        Self::create_keeping(path, width, height, fps, audio, &[])
+        Self::create_keeping(path, width, height, fps, audio.as_slice(), &[])
     }
 
-    /// Like [`create_with_audio`](Self::create_with_audio); the output frames in `kept` are
+    /// Like [`create_with_audio`](Self::create_with_audio), with the audio of several sources
+    /// one after another (see [`AudioSource::until_seconds`]); the output frames in `kept` are
     /// given footage (a clip the job keeps as it was), which H.264 output encodes at a
     /// near-lossless constant quantiser ([`KEPT_QP`], x264 zones) instead of CRF 18, so a
     /// user's frames lose as little as the format allows.
-    pub fn create_keeping(
-        path: &Path,
-        width: u32,
-        height: u32,
-        fps: f64,
-        audio: Option<AudioSource<'_>>,
-        kept: &[Range<u64>],
-    ) -> Result<Self> {
+    pub fn create_keeping(path: &Path, width: u32, height: u32, fps: f64, audio: &[AudioSource<'_>], kept: &[Range<u64>]) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
         if width == 0 || height == 0 {
             return Err(verr(path, "frame size must be positive"));
@@ -132,7 +126,7 @@ impl VideoEncoder {
     /// Audio streams being copied into this video.
     pub fn audio_streams(&self) -> usize {
         match &self.sink {
-            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.map.len()),
+            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.streams),
             Sink::Png { .. } => 0,
         }
     }
@@ -197,7 +191,7 @@ fn open_ffmpeg(
     width: u32,
     height: u32,
     fps: f64,
-    audio: Option<AudioSource<'_>>,
+    audio: &[AudioSource<'_>],
     kept: &[Range<u64>],
 ) -> std::result::Result<FfmpegSink, String> {
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
@@ -236,10 +230,7 @@ fn open_ffmpeg(
     stream.set_parameters(&encoder);
     stream.set_time_base(tb);
     stream.set_avg_frame_rate(rate);
-    let audio = match audio {
-        Some(src) => AudioCopy::add_streams(&mut octx, src)?,
-        None => None,
-    };
+    let audio = if audio.is_empty() { None } else { AudioCopy::add_streams(&mut octx, audio)? };
     let mut header = ff::Dictionary::new();
     if format == OutputFormat::Mp4H264 {
         header.set("movflags", "+faststart");
@@ -293,12 +284,21 @@ pub struct EncoderThread {
 pub struct OwnedAudioSource {
     pub path: PathBuf,
     pub offset_seconds: f64,
+    /// See [`AudioSource::until_seconds`].
+    pub until_seconds: Option<f64>,
+}
+
+impl OwnedAudioSource {
+    /// All of `path`'s audio, shifted by `offset_seconds`.
+    pub fn new(path: PathBuf, offset_seconds: f64) -> Self {
+        OwnedAudioSource { path, offset_seconds, until_seconds: None }
+    }
 }
 
 impl EncoderThread {
     /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
     pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
-        Self::spawn_keeping(path, width, height, fps, audio, queue, Vec::new())
+        Self::spawn_keeping(path, width, height, fps, audio.into_iter().collect(), queue, Vec::new())
     }
 
     /// Like [`spawn`](Self::spawn), with given footage at output frames `kept` (see
@@ -308,7 +308,7 @@ impl EncoderThread {
         width: u32,
         height: u32,
         fps: f64,
-        audio: Option<OwnedAudioSource>,
+        audio: Vec<OwnedAudioSource>,
         queue: usize,
         kept: Vec<Range<u64>>,
     ) -> Result<Self> {
@@ -321,8 +321,11 @@ impl EncoderThread {
         let handle = std::thread::Builder::new()
             .name("kino-encoder".into())
             .spawn(move || -> Result<Option<FinishedVideo>> {
-                let src = audio.as_ref().map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds });
-                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, src, &kept) {
+                let src: Vec<AudioSource<'_>> = audio
+                    .iter()
+                    .map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds, until_seconds: a.until_seconds })
+                    .collect();
+                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, &src, &kept) {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -402,8 +405,8 @@ mod zone_tests {
     #[test]
     fn kept_frames_become_x264_zones() {
         assert_eq!(kept_zones(&[]), None);
-        assert_eq!(kept_zones(&[3..3]), None);
-        assert_eq!(kept_zones(&[0..1]).as_deref(), Some("zones=0,0,q=8"));
+        assert_eq!(kept_zones(&[Range { start: 3, end: 3 }]), None);
+        assert_eq!(kept_zones(&[Range { start: 0, end: 1 }]).as_deref(), Some("zones=0,0,q=8"));
         assert_eq!(kept_zones(&[0..17, 29..45]).as_deref(), Some("zones=0,16,q=8/29,44,q=8:bframes=0"));
     }
 }

@@ -592,7 +592,44 @@ fn extend_follows_keyframes_in_the_new_footage() {
     let bad = d.join("bad.mkv");
     assert_clean_failure(&run(&["--keyframe", &format!("1s={}", key.display())], &bad), &bad, "inside the clip");
     assert_clean_failure(&run(&["--keyframe", &format!("9s={}", key.display())], &bad), &bad, "past the output's end");
-    assert_clean_failure(&run(&["--keyframe", &k, "--at", "start"], &bad), &bad, "--keyframe");
+    // Before a clip (--at start) the new footage is the output's first 24 frames: with the last
+    // 17 frames of the whole clip prepended by 24, a keyframe at 1 s is frame 8, exactly, and the
+    // last stretch bridges into the clip, kept bit for bit.
+    let tail = d.join("tail.mkv");
+    cut(&whole, 24, 41, &tail);
+    let key_early = d.join("key-early.png");
+    image::RgbImage::from_raw(64, 64, all[8].data.clone()).unwrap().save(&key_early).unwrap();
+    let pre = d.join("pre.mkv");
+    let key_arg = format!("1s={}", key_early.display());
+    let (t, o) = (tail.to_str().unwrap(), pre.to_str().unwrap());
+    let args = [
+        "extend",
+        t,
+        "--at",
+        "start",
+        "--keyframe",
+        &key_arg,
+        "--prompt",
+        "a green circle moving left",
+        "--frames",
+        "24",
+        "--seed",
+        "73",
+        "-q",
+        "-o",
+        o,
+    ];
+    assert_ok(&kino(&args));
+    let f = frames(&pre);
+    assert_eq!(f.len(), 24 + 17);
+    assert!(f[24..] == all[24..], "the clip's frames are kept, after the new footage");
+    assert!(f[8] == kino::video::decode_image(&key_early).unwrap(), "the keyframe is output frame 8, exactly");
+    let s = steps(&f);
+    let med = median(s.clone());
+    let seams = [7, 8, 23].map(|i| s[i] / med);
+    eprintln!("extend --at start --keyframe: into and out of the keyframe, and into the clip, over the median: {seams:.2?}");
+    assert!(seams.iter().all(|r| *r <= 2.5), "seams {seams:.2?}");
+    assert_clean_failure(&run(&["--keyframe", &k, "--at", "start"], &bad), &bad, "inside the clip");
 }
 
 /// `ffmpeg` with these arguments succeeds.

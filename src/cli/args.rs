@@ -124,8 +124,9 @@ pub(crate) struct ExtendArgs {
     /// WIDTHxHEIGHT the model works at (default: the model's); frames are fitted to it and back.
     #[arg(long)]
     pub(crate) size: Option<String>,
-    /// Also show IMAGE at TIME in the new footage (--at end): TIME=IMAGE, TIME on the output's
-    /// timeline (the clip starts at 0) in seconds (5, 5.5s) or frames (40f). Repeatable.
+    /// Also show IMAGE at TIME in the new footage: TIME=IMAGE, TIME on the output's timeline
+    /// (with --at end the clip starts at 0; with --at start the new footage does) in seconds (5,
+    /// 5.5s) or frames (40f). Repeatable.
     #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
     pub(crate) keyframes: Vec<String>,
     #[command(flatten)]

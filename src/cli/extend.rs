@@ -15,9 +15,6 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let mut inputs = super::commands::keyframe_images(&args.keyframes);
     inputs.push(&args.input);
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
-    if !args.keyframes.is_empty() && args.at == "start" {
-        bail!("--keyframe goes with --at end: keyframes in footage made before a clip are not supported yet");
-    }
     // The clip streams through: only the frames the model continues from are kept in memory.
     let mut reader = video::VideoReader::open(&args.input)?;
     let fps = reader.fps;
@@ -96,7 +93,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             Ok(())
         };
         match keys {
-            Some(keys) => pipeline.extend_keyframes(&req, context, keys, &mut |p| bars.update(p), &mut write)?,
+            Some(keys) => pipeline.extend_keyframes(&req, context, placement, keys, &mut |p| bars.update(p), &mut write)?,
             None => pipeline.extend(&req, context, placement, model_new, &mut |p| bars.update(p), &mut write)?,
         }
         Ok((out, bars))
@@ -144,7 +141,20 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
-            let (out, bars) = new_footage(&mut sink, &context, None)?;
+            // Each keyframe's model frame: the one its output frame shows (the new footage is
+            // the output's first frames).
+            let mut keys = Vec::new();
+            for (item, frame, image) in keyed {
+                if frame >= new_frames {
+                    bail!(
+                        "--keyframe {item}: frame {frame} is inside the clip, which starts at frame {new_frames} after the new footage: a keyframe goes in the new footage, before {}s",
+                        new_frames as f64 / fps
+                    );
+                }
+                keys.push(kino::Keyframe { frame: retime.placed_model_index(frame, new_frames, model_new, placement) as u32, image });
+            }
+            let keys = (!keys.is_empty()).then_some(keys);
+            let (out, bars) = new_footage(&mut sink, &context, keys.as_deref())?;
             if out != new_frames {
                 bail!("internal: {out} of {new_frames} prepended frames were written");
             }

@@ -30,34 +30,44 @@ impl Pipeline {
         on_progress: &mut dyn FnMut(Progress) -> bool,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
-        self.through_keyframes(req, None, keys, on_progress, on_frame)
+        self.through_keyframes(req, None, None, keys, on_progress, on_frame)
     }
 
-    /// Generates `req.frames` new frames after `context` (a clip's last frames, at the request's
-    /// size, in time order) that pass through `keys` (frames counted from the first new frame):
-    /// `kino extend --keyframe`. The first stretch bridges from the clip into the first image.
+    /// Generates `req.frames` new frames next to `context` (a clip's frames at the seam, at the
+    /// request's size, in time order: its last frames for `Placement::After`, its first for
+    /// `Before`) that pass through `keys` (frames counted from the first new frame): `kino extend
+    /// --keyframe`. After a clip the first stretch bridges from it into the first image; before
+    /// one the last stretch bridges from the last image into it. New frames come out in time
+    /// order.
     pub fn extend_keyframes(
         &self,
         req: &GenerateRequest,
         context: &[RgbFrame],
+        placement: Placement,
         keys: &[Keyframe],
         on_progress: &mut dyn FnMut(Progress) -> bool,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
         if keys.is_empty() {
-            return self.extend(req, context, Placement::After, req.frames as usize, on_progress, on_frame);
+            return self.extend(req, context, placement, req.frames as usize, on_progress, on_frame);
         }
         if context.is_empty() {
             return Err(Error::InvalidRequest("nothing to extend: the clip has no frames".into()));
         }
         req.check_frame_sizes(context, "context frame")?;
-        self.through_keyframes(req, Some(context), keys, on_progress, on_frame)
+        match placement {
+            Placement::After => self.through_keyframes(req, Some(context), None, keys, on_progress, on_frame),
+            Placement::Before => self.through_keyframes(req, None, Some(context), keys, on_progress, on_frame),
+        }
     }
 
+    /// The keyframe walk: footage through `keys`, continuing `before` (frames up to the new
+    /// footage) and arriving at `after` (frames from its end on) where they are given.
     fn through_keyframes(
         &self,
         req: &GenerateRequest,
         context: Option<&[RgbFrame]>,
+        after: Option<&[RgbFrame]>,
         keys: &[Keyframe],
         on_progress: &mut dyn FnMut(Progress) -> bool,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
@@ -143,7 +153,15 @@ impl Pipeline {
         }
         if last + 1 < total {
             let before: Vec<RgbFrame> = recent.iter().cloned().collect();
-            self.extend(req, &before, Placement::After, total - last - 1, &mut |p| scaled(segment, p), &mut |f| out(f, &mut recent))?;
+            let count = total - last - 1;
+            match after {
+                // Bridged from the last image into the clip after the new footage.
+                Some(after) => {
+                    let after = &after[..after.len().min(bridge_b)];
+                    self.bridge(req, &before, after, count, &mut |p| scaled(segment, p), &mut |f| out(f, &mut recent))?
+                }
+                None => self.extend(req, &before, Placement::After, count, &mut |p| scaled(segment, p), &mut |f| out(f, &mut recent))?,
+            }
         }
         Ok(())
     }

@@ -12,8 +12,10 @@ use crate::render;
 use crate::suites::{self, Effect, Pixels, Props};
 use crate::{animate, bridge, caps, extend, generate, remix, words, Kind};
 
+mod fitted;
 mod instance;
 
+pub use fitted::image_file as fitted_image_file;
 pub use instance::{said_fps, Instance, Pick, Shown};
 
 fn status<T>(r: Result<T, OfxStatus>) -> OfxStatus {
@@ -75,6 +77,7 @@ pub fn dispatch(
         instance_changed(&inst, &inp)
     } else if a == kOfxActionPurgeCaches {
         jobs::purge();
+        fitted::purge();
         crate::inplace::purge();
         kOfxStatOK
     } else {

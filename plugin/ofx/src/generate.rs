@@ -42,8 +42,8 @@ fn keyframes(inst: &Instance, p: &kino::Pipeline, s: &crate::params::Settings, f
         .into_iter()
         .map(|(at, path)| {
             let frame = (at as f64 / host_fps * model_fps).round() as u32;
-            let image = kino::video::decode_image(&path).map_err(|e| format!("Keyframes: {e}"))?;
-            let image = image.try_fitted(req.width, req.height, inst.fit().inverse()).map_err(|e| format!("Keyframes: {e}"))?;
+            let image = crate::actions::fitted_image_file(&path, req.width, req.height, inst.fit().inverse())
+                .map_err(|e| format!("Keyframes: {e}"))?;
             Ok((frame, image))
         })
         .collect()

@@ -81,13 +81,14 @@ impl Instance {
     pub fn clip_model_frame(&self, name: &std::ffi::CStr, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
         let what = name.to_string_lossy();
         let clip = self.fx.clip(name).map_err(|e| format!("{} needs a {what} clip (host status {e})", self.kind.label()))?;
-        frame_of(&clip, &what, time)?.try_fitted(w, h, self.fit().inverse()).map_err(|e| format!("{what} frame at {time}: {e}"))
+        super::fitted::fitted(&frame_of(&clip, &what, time)?, w, h, self.fit().inverse())
+            .map_err(|e| format!("{what} frame at {time}: {e}"))
     }
 
     /// The source's frame at `time` at the model's size (`w` x `h`), read through the window
     /// generated frames are shown in (the inverse of "Fit"), so footage continues what is seen.
     pub fn model_frame(&self, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
-        self.source_frame(time)?.try_fitted(w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
+        super::fitted::fitted(&self.source_frame(time)?, w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
     }
 
     pub fn settings(&self, time: f64) -> Result<params::Settings, String> {

@@ -67,6 +67,13 @@ impl Retime {
         self.model_index(i, model_frames)
     }
 
+    /// The clip frame model frame `j` reads: the one nearest its time (clamp it to the clip's
+    /// last frame where the model's frames run past it). `kino remix` and Kino Remix read a
+    /// clip at the model's rate this way.
+    pub fn clip_index(&self, j: usize) -> usize {
+        (j as f64 * self.clip_fps / self.model_fps).round() as usize
+    }
+
     /// Model frames needed to cover `n` clip frames.
     pub fn model_frames_for(&self, n: usize) -> usize {
         (n.saturating_sub(1) as f64 * self.model_fps / self.clip_fps).round() as usize + 1

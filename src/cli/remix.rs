@@ -31,7 +31,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let mut total = 0usize;
     while let Some(f) = reader.next_frame()? {
         let small = f.fitted(req.width, req.height, fit.inverse());
-        while ((frames.len() as f64) * fps / retime.model_fps).round() as usize == total {
+        while retime.clip_index(frames.len()) == total {
             frames.push(small.clone());
         }
         total += 1;

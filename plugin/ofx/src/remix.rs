@@ -26,7 +26,7 @@ fn model_times(inst: &Instance, p: &kino::Pipeline, (a, b): (f64, f64)) -> Vec<f
     let retime = retime(inst, p);
     let total = (b - a).round() as usize + 1;
     let n = retime.model_frames_for(total);
-    (0..n).map(|j| a + ((j as f64 * retime.clip_fps / retime.model_fps).round() as usize).min(total - 1) as f64).collect()
+    (0..n).map(|j| a + retime.clip_index(j).min(total - 1) as f64).collect()
 }
 
 pub fn strength(inst: &Instance, t: f64) -> Result<f32, String> {

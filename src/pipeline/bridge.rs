@@ -116,6 +116,12 @@ impl Pipeline {
         Ok(GenerateRequest { context_mode: Some(mode), ..req.clone() })
     }
 
+    /// Whether context away from a window's start goes in as extra tokens: native context on a
+    /// model that takes them (`conditioning.context_tokens`).
+    pub(super) fn uses_context_tokens(&self, req: &GenerateRequest) -> Result<bool> {
+        Ok(self.package.manifest.conditioning.context_tokens && self.context_mode(req)? == ContextMode::Native)
+    }
+
     /// (frames filled forwards first, frames of the bridge window, forward windows).
     fn bridge_plan(&self, count: usize, before: usize) -> Result<(usize, usize, usize)> {
         let l = &self.package.manifest.latent;
@@ -177,7 +183,7 @@ impl Pipeline {
         }
         let k_a = l.latent_frames(n_a as u32);
         let given_before = &before[before.len() - n_a..];
-        let tokens = req.context_mode == Some(ContextMode::Native) && self.package.manifest.conditioning.context_tokens;
+        let tokens = self.uses_context_tokens(req)?;
         let arrival = if tokens {
             // B's first frames as a clip of their own ahead of the window, at their time (LTX's
             // conditions at a frame_index): the window's last latent frame is made, not held, and
@@ -305,10 +311,11 @@ mod tests {
             .collect()
     }
 
-    /// A model that takes context as extra tokens bridges natively (B's start as tokens at its
-    /// time): other frames than latent replacement, the same frames for the same seed.
+    /// A model that takes context as extra tokens bridges and extends backwards natively (the
+    /// frames after the new ones as tokens at their time): other frames than latent
+    /// replacement, the same frames for the same seed.
     #[test]
-    fn a_context_tokens_model_bridges_natively() {
+    fn a_context_tokens_model_bridges_and_prepends_natively() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fixtures/ltx-tiny");
         let pkg = ModelPackage::load(&dir).unwrap();
         assert!(pkg.manifest.conditioning.context_tokens && pkg.manifest.conditioning.supports(ContextAt::BothEnds));
@@ -341,5 +348,21 @@ mod tests {
         let replace = run(&GenerateRequest { context_mode: Some(ContextMode::Replace), ..req.clone() }, &clip(9, 200));
         assert_ne!(native, replace, "native tokens and latent replacement gave the same frames");
         assert_ne!(native, run(&req, &clip(9, 90)), "the clip after the gap changed nothing");
+
+        // Extending backwards holds the clip's first frames as tokens too.
+        let prepend = |req: &GenerateRequest, clip: &[RgbFrame]| {
+            let mut out = Vec::new();
+            pipe.extend(req, clip, Placement::Before, 6, &mut |_| true, &mut |f| {
+                out.push(f);
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        let native = prepend(&req, &clip(9, 200));
+        assert_eq!(native.len(), 6);
+        assert_eq!(native, prepend(&req, &clip(9, 200)), "same seed, same frames");
+        let replace = prepend(&GenerateRequest { context_mode: Some(ContextMode::Replace), ..req.clone() }, &clip(9, 200));
+        assert_ne!(native, replace, "native tokens and latent replacement gave the same frames");
     }
 }

@@ -2,6 +2,7 @@
 //! clips longer than one, each window continuing from the last frames made so far.
 
 use super::blend::{carry_residual, crossfade};
+use super::context::Slot;
 use super::denoise::WindowStart;
 use super::spool::FrameSpool;
 use super::{emit, frame_count_error, Pipeline, Placement, Progress, Prompts, Tracker};
@@ -69,8 +70,17 @@ impl Pipeline {
                 // disk) and are emitted oldest first.
                 let mut made = FrameSpool::new(self.spool_memory);
                 let mut head: Vec<RgbFrame> = context[..need].to_vec();
+                let tokens = causal && self.uses_context_tokens(req)?;
                 for w in 0..windows {
-                    let ctx = self.encode_context(&head, Placement::Before, &mut tracker)?;
+                    let ctx = if tokens {
+                        // The clip's first frames as a clip of their own ahead of the window, at
+                        // their time (LTX's conditions); the window's last latent frames are made
+                        // and give the model's version of the first given frame, as below.
+                        let clip = &head[..1 + t * (k - 1)];
+                        self.encode_context(clip, Placement::After, &mut tracker)?.at(Slot::Tokens { frame_index: per_window })
+                    } else {
+                        self.encode_context(&head, Placement::Before, &mut tracker)?
+                    };
                     let shape = self.window_shape(req, m + k);
                     let seed = window_seed(req.seed, w);
                     let latents =

@@ -52,7 +52,11 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
     let audio = video::OwnedAudioSource::new(args.input.clone(), 0.0);
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new())?;
+    // A strength that runs no step gives the clip back: its frames are given footage, kept
+    // near-losslessly in H.264.
+    let unchanged = (req.steps as f32 * args.strength).round() == 0.0;
+    let kept = if unchanged { std::iter::once(0..total as u64).collect() } else { Vec::new() };
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),

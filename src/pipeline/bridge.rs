@@ -185,11 +185,11 @@ impl Pipeline {
         let given_before = &before[before.len() - n_a..];
         let tokens = self.uses_context_tokens(req)?;
         let arrival = if tokens {
-            // B's first frames as a clip of their own ahead of the window, at their time (LTX's
-            // conditions at a frame_index): the window's last latent frame is made, not held, and
-            // is the model's version of B's start, as in latent replacement.
-            let n = if after.len() >= overshoot + 1 + t { 1 + t } else { 1 };
-            let x = self.encode_context(&after[overshoot..overshoot + n], Placement::After, tracker)?;
+            // B's first frame as an image ahead of the window, at its time (LTX's conditions at
+            // a frame_index; a longer clip would run past the window, which LTXConditionPipeline
+            // trims to this one frame): the window's last latent frame is made, not held, and is
+            // the model's version of B's start, as in latent replacement.
+            let x = self.encode_context(&after[overshoot..overshoot + 1], Placement::After, tracker)?;
             x.at(Slot::Tokens { frame_index: n_a + t * m })
         } else {
             self.encode_context(&after[overshoot..overshoot + n_b], Placement::Before, tracker)?

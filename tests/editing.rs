@@ -295,9 +295,8 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
     let worst = moved.iter().cloned().fold(0.0, f64::max);
     eprintln!("remix 0.3: centroid moved {worst:.2} px at most ({} frames): {moved:.1?}", moved.len());
     let mean = moved.iter().sum::<f64>() / moved.len() as f64;
-    // The floor is 4 px in every frame; the shipped model stays within it on average
-    // and strays a little past it where its own input clip is least clean (README, Remix).
-    assert!(moved.len() == src.len() && mean <= 2.5 && worst <= 4.5, "centroids moved {mean:.2} px on average, {worst:.2} at most");
+    // Within 4 px in every frame (each window redraws its own stretch of the clip).
+    assert!(moved.len() == src.len() && mean <= 2.5 && worst <= 4.0, "centroids moved {mean:.2} px on average, {worst:.2} at most");
     // High strength: the new prompt's colour (blue: its blue channel leads).
     let high = d.join("high.mkv");
     assert_ok(&remix("0.9", "a blue triangle moving right", &high));

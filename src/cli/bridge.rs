@@ -60,15 +60,18 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
     // A's and B's frames are kept near-losslessly in H.264 output, and their audio and
     // metadata come along: A's up to the bridge, B's from where B starts; the bridge is silent.
-    let (n_a, n_b) = (video::count_video_frames(&args.first)?, video::count_video_frames(&args.second)?);
-    let b_at = n_a + new_frames as u64;
-    let (kept_frames, audio) = if args.only {
-        (Vec::new(), Vec::new())
-    } else {
-        let a_audio =
-            video::OwnedAudioSource { until_seconds: Some(n_a as f64 / fps), ..video::OwnedAudioSource::new(args.first.clone(), 0.0) };
-        let b_audio = video::OwnedAudioSource::new(args.second.clone(), b_at as f64 / fps);
-        (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
+    // (`--only` writes the bridge alone: nothing kept, no audio, no counting.)
+    let n_a = if args.only { None } else { Some(video::count_video_frames(&args.first)?) };
+    let (kept_frames, audio) = match n_a {
+        None => (Vec::new(), Vec::new()),
+        Some(n_a) => {
+            let n_b = video::count_video_frames(&args.second)?;
+            let b_at = n_a + new_frames as u64;
+            let a_audio =
+                video::OwnedAudioSource { until_seconds: Some(n_a as f64 / fps), ..video::OwnedAudioSource::new(args.first.clone(), 0.0) };
+            let b_audio = video::OwnedAudioSource::new(args.second.clone(), b_at as f64 / fps);
+            (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
+        }
     };
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames)?;
     // Clip A streams through; its last frames stay, at the model's size, for the context.
@@ -95,7 +98,7 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     if total_a == 0 || head.is_empty() {
         bail!("{} has no frames to bridge", if total_a == 0 { args.first.display() } else { args.second.display() });
     }
-    if total_a as u64 != n_a && !args.only {
+    if let Some(n_a) = n_a.filter(|&n| n != total_a as u64) {
         log::warn!(
             "{}: {total_a} frames decoded, {n_a} counted: B's audio may be off by {} frame(s)",
             args.first.display(),

@@ -235,8 +235,6 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
-/// Decodes every frame of a video file (or a single image) to RGB, up to
-/// [`MAX_DECODED_BYTES`]; read longer clips frame by frame with [`VideoReader`].
 /// The packets of `path`'s video stream, counted without decoding: its frame count for the
 /// usual codecs (one frame per packet). For planning only (which output frames are given
 /// footage): a count that is off by a frame costs nothing but quality.
@@ -253,6 +251,8 @@ pub fn count_video_frames(path: &Path) -> Result<u64> {
     Ok(ictx.packets().filter(|(s, _)| s.index() == index).count() as u64)
 }
 
+/// Decodes every frame of a video file (or a single image) to RGB, up to
+/// [`MAX_DECODED_BYTES`]; read longer clips frame by frame with [`VideoReader`].
 pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
     let mut reader = VideoReader::open(path)?;
     let mut frames = Vec::new();

@@ -54,6 +54,12 @@ impl OutputFormat {
             _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .mkv (lossless FFV1) or a folder/ for PNG frames")),
         }
     }
+
+    /// Whether frames lose detail on the way in (H.264): only then are given frames worth
+    /// encoding apart from made ones (`VideoEncoder::create_keeping`).
+    pub fn is_lossy(self) -> bool {
+        self == OutputFormat::Mp4H264
+    }
 }
 
 fn is_pattern(path: &Path) -> bool {

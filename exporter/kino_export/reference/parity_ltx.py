@@ -66,6 +66,9 @@ COND_SCHEDULER = {"kind": "flow_match_euler", "num_train_timesteps": 1000, "shif
 COND_MANIFEST = {"text_encoder": {"attend_to_padding": False},
                  "denoiser": {"video_coords": {"scale": [4, 8, 8], "frame_rate": 25.0, "causal_offset": -3}},
                  "conditioning": {"clean_context": True, "context_noise_scale": 0.0, "context_tokens": True}}
+# What the conditions-anywhere cases share: the clip, the prompt and the sampler.
+COND_CASE = dict(prompt="a yellow square sliding right", negative_prompt="blurry, static", width=32, height=32,
+                 frames=17, steps=5, guidance=3.0, scheduler=COND_SCHEDULER, manifest=COND_MANIFEST)
 
 CASES = [
     # LTXPipeline.check_inputs wants width and height divisible by 32; frames.f32 stays < 250 KB.
@@ -92,22 +95,14 @@ CASES = [
     # last frames at once, a clip mid-video (its latent frames past the second in the video
     # itself), and a strength below 1 (mixed with the initial noise, held until the noise level
     # falls below 1 - strength).
-    dict(case="condition_image_mid_32x32x17", prompt="a yellow square sliding right",
-         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=5,
-         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+    dict(COND_CASE, case="condition_image_mid_32x32x17", seed=5,
          conditions=[dict(frames=1, frame_index=8, strength=1.0, phase=4)]),
-    dict(case="condition_first_last_32x32x17", prompt="a yellow square sliding right",
-         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=6,
-         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+    dict(COND_CASE, case="condition_first_last_32x32x17", seed=6,
          conditions=[dict(frames=1, frame_index=0, strength=1.0, phase=0),
                      dict(frames=1, frame_index=16, strength=1.0, phase=8)]),
-    dict(case="condition_video_mid_32x32x17", prompt="a yellow square sliding right",
-         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=7,
-         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+    dict(COND_CASE, case="condition_video_mid_32x32x17", seed=7,
          conditions=[dict(frames=9, frame_index=8, strength=1.0, phase=2)]),
-    dict(case="condition_strength_32x32x17", prompt="a yellow square sliding right",
-         negative_prompt="blurry, static", width=32, height=32, frames=17, steps=5, guidance=3.0, seed=8,
-         scheduler=COND_SCHEDULER, manifest=COND_MANIFEST,
+    dict(COND_CASE, case="condition_strength_32x32x17", seed=8,
          conditions=[dict(frames=5, frame_index=0, strength=0.6, phase=0),
                      dict(frames=1, frame_index=12, strength=1.0, phase=6)]),
 ]

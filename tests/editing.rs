@@ -286,6 +286,19 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
     let zero = d.join("zero.mkv");
     assert_ok(&remix("0", "a blue circle moving right", &zero));
     assert!(frames(&zero) == src, "strength 0 gives the clip back");
+    // ... whatever its rate and shape: not the model's 8 fps square view of it.
+    let wide = d.join("wide24.mkv");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=96x54:rate=24:duration=1", "-c:v", "ffv1"])
+        .arg(&wide)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let wide_zero = d.join("wide-zero.mkv");
+    let o = kino(&["remix", wide.to_str().unwrap(), "--prompt", "a blue circle", "--strength", "0", "-q", "-o", wide_zero.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(frames(&wide_zero) == frames(&wide), "strength 0 gives a 24 fps 96x54 clip back frame for frame");
     // Low strength, another colour: the object stays where it was.
     let low = d.join("low.mkv");
     assert_ok(&remix("0.3", "a blue circle moving right", &low));
@@ -385,6 +398,11 @@ fn storyboard_spans_follow_their_prompts() {
     assert_clean_failure(&run("0s a red circle\n4s a blue circle\n2s a green circle\n"), &bad, "line 3");
     assert_clean_failure(&run("0s a red circle\nlater a blue circle\n"), &bad, "line 2");
     assert_clean_failure(&run("0s a red circle\n9s a blue circle\n"), &bad, "past the clip");
+    // Not a storyboard at all: a device that never ends, a file far too large. Refused before
+    // anything is read into memory.
+    let o = kino(&["generate", "--storyboard", "/dev/zero", "--seconds", "8", "-q", "-o", bad.to_str().unwrap()]);
+    assert_clean_failure(&o, &bad, "not a regular file");
+    assert_clean_failure(&run(&"0s a red circle\n".repeat(100_000)), &bad, "larger than");
     let o = kino(&["generate", "a red circle", "--prompt-at", "1s", "-q", "-o", bad.to_str().unwrap()]);
     assert_clean_failure(&o, &bad, "--prompt-at");
     let o = kino(&["generate", "a red circle", "--prompt-at", "1s=a blue circle", "--frames", "17", "-q", "-o", bad.to_str().unwrap()]);

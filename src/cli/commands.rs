@@ -60,10 +60,29 @@ fn keyframes(items: &[String], fit: kino::Fit, fps: f64, req: &GenerateRequest) 
     Ok(keys)
 }
 
+/// The largest storyboard file read: far more than any timeline of prompts needs.
+const MAX_STORYBOARD_BYTES: u64 = 1 << 20;
+
+/// A storyboard file's text: a regular file (not a device or a pipe that never ends), at most
+/// [`MAX_STORYBOARD_BYTES`], UTF-8.
+fn read_storyboard(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).context("cannot be opened")?;
+    if !file.metadata().context("cannot be read")?.is_file() {
+        bail!("is not a regular file; give a text file with one TIME PROMPT per line");
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_STORYBOARD_BYTES + 1).read_to_end(&mut bytes).context("cannot be read")?;
+    if bytes.len() as u64 > MAX_STORYBOARD_BYTES {
+        bail!("is larger than {} KiB; a storyboard is a short text file, one TIME PROMPT per line", MAX_STORYBOARD_BYTES >> 10);
+    }
+    String::from_utf8(bytes).map_err(|e| anyhow::anyhow!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
 /// The clip's prompts in time order: the prompt and each --prompt-at, or the storyboard file's lines.
 fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
     if let Some(path) = &args.storyboard {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--storyboard {}", path.display()))?;
+        let text = read_storyboard(path).with_context(|| format!("--storyboard {}", path.display()))?;
         return Ok(kino::pipeline::parse_storyboard(&text, fps)?);
     }
     let mut board = vec![kino::PromptAt::typed(0, args.prompt.as_deref().unwrap_or_default())];

@@ -26,6 +26,29 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let retime = Retime { clip_fps: fps, model_fps: pkg.manifest.video.fps };
     let fit = args.fit.fit()?;
+    let audio = video::OwnedAudioSource::new(args.input.clone(), 0.0);
+    if (req.steps as f32 * args.strength).round() == 0.0 {
+        // A strength that runs no step gives the clip back as it is, at its own rate and size
+        // (not the model's view of it): its frames are given footage, kept near-losslessly in
+        // H.264.
+        let (w, h) = (reader.width, reader.height);
+        let kept = if video::OutputFormat::from_path(&args.output)?.is_lossy() {
+            vec![0..video::count_video_frames(&args.input)?]
+        } else {
+            Vec::new()
+        };
+        let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
+        let bars = Bars::new(args.sampling.quiet);
+        let mut total = 0usize;
+        while let Some(f) = reader.next_frame()? {
+            sink.push(f)?;
+            total += 1;
+        }
+        if total == 0 {
+            bail!("{} has no frames to remix", args.input.display());
+        }
+        return sink.finish(&args.output, &args.sampling, bars);
+    }
     // The clip at the model's rate and size: model frame j is the clip frame nearest its time.
     let mut frames: Vec<RgbFrame> = Vec::new();
     let mut total = 0usize;
@@ -51,12 +74,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
-    let audio = video::OwnedAudioSource::new(args.input.clone(), 0.0);
-    // A strength that runs no step gives the clip back: its frames are given footage, kept
-    // near-losslessly in H.264.
-    let unchanged = (req.steps as f32 * args.strength).round() == 0.0;
-    let kept = if unchanged { std::iter::once(0..total as u64).collect() } else { Vec::new() };
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new())?;
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),

@@ -30,8 +30,10 @@ pub fn parse_time(s: &str, fps: f64, what: &str) -> Result<u32> {
 }
 
 /// A storyboard: lines `TIME PROMPT` (`0s a red circle moving left`), blank lines and lines
-/// starting with `#` skipped. The first line is at 0; times rise line by line.
+/// starting with `#` skipped (a `#` later in a line is part of its prompt). The first line is at
+/// 0; times rise line by line. A leading byte-order mark (some editors write one) is skipped.
 pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: Vec<PromptAt> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -133,5 +135,8 @@ mod tests {
         assert!(err("0s a\n4s").contains("line 2"));
         assert!(err("0s a\nsoon b").contains("line 2"));
         assert!(err("\n# nothing\n").contains("no lines"));
+        // Windows editors: a byte-order mark and CRLF line ends.
+        let crlf = parse_storyboard("\u{feff}0s a red circle moving left\r\n4s a red circle moving up\r\n", 8.0).unwrap();
+        assert_eq!(crlf, board);
     }
 }

@@ -46,6 +46,11 @@ pub fn shown(inst: &Instance, t: f64) -> Result<Shown, String> {
     let p = jobs::pipeline(&settings)?;
     let req = jobs::request(&p, &settings, 1)?;
     let strength = strength(inst, t)?;
+    if (req.steps as f32 * strength).round() == 0.0 {
+        // A strength that runs no step gives the clip back as it is (as `kino remix` does), not
+        // the model's view of it at its own rate and size.
+        return Ok(Shown::Source(t));
+    }
     let frames = model_times(inst, &p, (a, b))
         .into_iter()
         .map(|time| inst.model_frame(time, req.width, req.height))

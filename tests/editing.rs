@@ -738,3 +738,28 @@ fn bridge_carries_both_clips_audio() {
         assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts");
     }
 }
+
+/// A clip whose timestamps start late (cut from a longer recording, a camera's MPEG-TS): its
+/// audio stays with its video in the output, which starts at 0.
+#[test]
+fn audio_stays_with_a_clip_that_starts_late() {
+    let d = tmpdir("late-start");
+    let (a, _, _) = two_clips(&d);
+    let with_audio = d.join("a-snd.mp4");
+    ffmpeg(&["-i", a.to_str().unwrap(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest", "-c:v", "libx264"]
+        .iter()
+        .copied()
+        .chain(["-c:a", "aac", with_audio.to_str().unwrap()])
+        .collect::<Vec<_>>());
+    let late = d.join("late.mp4");
+    ffmpeg(&["-i", with_audio.to_str().unwrap(), "-c", "copy", "-output_ts_offset", "10", late.to_str().unwrap()]);
+    let out = d.join("extended.mp4");
+    let o = kino(&["extend", late.to_str().unwrap(), "--prompt", "a red circle moving right", "--seconds", "1", "-q", "-o", out.to_str().unwrap()]);
+    assert_ok(&o);
+    // The clip is 0 to 2.125 s of the output, the new footage after it silent.
+    let s = audio_samples(&out);
+    let (rms, hz) = tone(&s, 0.1, 2.0);
+    eprintln!("late clip extended: {hz:.0} Hz (rms {rms:.3}) under the clip, {} s of audio", s.len() as f64 / 8000.0);
+    assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
+    assert!((s.len() as f64 / 8000.0) < 2.3, "the audio ends with the clip, not 10 s later");
+}

@@ -8,7 +8,8 @@ use ffmpeg_next as ff;
 #[derive(Clone, Copy, Debug)]
 pub struct AudioSource<'a> {
     pub path: &'a Path,
-    /// Seconds added to the source's timestamps (the length of footage put before it).
+    /// Seconds added to the source's timestamps, counted from its video's first frame (the
+    /// length of footage put before it).
     pub offset_seconds: f64,
     /// Output time (seconds) from which the source's packets are left out: where other footage
     /// follows it (a bridge's A before the bridge). `None`: all of it.
@@ -47,6 +48,17 @@ fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
         if !(*st).codecpar.is_null() {
             (*(*st).codecpar).codec_tag = 0;
         }
+    }
+}
+
+/// The source time of the video's first frame, which written videos put at 0: the video
+/// stream's start time (0 where the file does not say). A camera's MPEG-TS clip, or one cut out of a
+/// longer recording, starts well after 0, and its audio must move with its video.
+fn video_origin(input: &ff::format::context::Input) -> f64 {
+    let video = input.streams().best(ff::media::Type::Video);
+    match video.map(|s| (s.start_time(), s.time_base())) {
+        Some((t, tb)) if t != ff::ffi::AV_NOPTS_VALUE && tb.denominator() != 0 => t as f64 * f64::from(tb),
+        _ => 0.0,
     }
 }
 
@@ -101,10 +113,11 @@ impl AudioCopy {
                 map = audio.iter().zip(&outs).map(|(ist, &out)| (ist.index(), out, ist.time_base())).collect();
             }
             drop(audio);
+            let origin = video_origin(&input);
             segments.push(Segment {
                 input,
                 map,
-                offset_seconds: src.offset_seconds,
+                offset_seconds: src.offset_seconds - origin,
                 until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
                 next: None,
                 done: false,

@@ -296,7 +296,8 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
         .success();
     assert!(ok);
     let wide_zero = d.join("wide-zero.mkv");
-    let o = kino(&["remix", wide.to_str().unwrap(), "--prompt", "a blue circle", "--strength", "0", "-q", "-o", wide_zero.to_str().unwrap()]);
+    let o =
+        kino(&["remix", wide.to_str().unwrap(), "--prompt", "a blue circle", "--strength", "0", "-q", "-o", wide_zero.to_str().unwrap()]);
     assert_ok(&o);
     assert!(frames(&wide_zero) == frames(&wide), "strength 0 gives a 24 fps 96x54 clip back frame for frame");
     // Low strength, another colour: the object stays where it was.
@@ -746,15 +747,27 @@ fn audio_stays_with_a_clip_that_starts_late() {
     let d = tmpdir("late-start");
     let (a, _, _) = two_clips(&d);
     let with_audio = d.join("a-snd.mp4");
-    ffmpeg(&["-i", a.to_str().unwrap(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest", "-c:v", "libx264"]
-        .iter()
-        .copied()
-        .chain(["-c:a", "aac", with_audio.to_str().unwrap()])
-        .collect::<Vec<_>>());
+    ffmpeg(
+        &["-i", a.to_str().unwrap(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest", "-c:v", "libx264"]
+            .iter()
+            .copied()
+            .chain(["-c:a", "aac", with_audio.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
     let late = d.join("late.mp4");
     ffmpeg(&["-i", with_audio.to_str().unwrap(), "-c", "copy", "-output_ts_offset", "10", late.to_str().unwrap()]);
     let out = d.join("extended.mp4");
-    let o = kino(&["extend", late.to_str().unwrap(), "--prompt", "a red circle moving right", "--seconds", "1", "-q", "-o", out.to_str().unwrap()]);
+    let o = kino(&[
+        "extend",
+        late.to_str().unwrap(),
+        "--prompt",
+        "a red circle moving right",
+        "--seconds",
+        "1",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_ok(&o);
     // The clip is 0 to 2.125 s of the output, the new footage after it silent.
     let s = audio_samples(&out);
@@ -762,4 +775,59 @@ fn audio_stays_with_a_clip_that_starts_late() {
     eprintln!("late clip extended: {hz:.0} Hz (rms {rms:.3}) under the clip, {} s of audio", s.len() as f64 / 8000.0);
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
     assert!((s.len() as f64 / 8000.0) < 2.3, "the audio ends with the clip, not 10 s later");
+}
+
+/// A still image has no frame rate of its own: extended, remixed or bridged, it is shown at the
+/// model's, and a still after the gap is held for the frames a bridge reads there.
+#[test]
+fn stills_take_the_model_rate_and_bridge_to_each_other() {
+    let d = tmpdir("stills");
+    let seq = d.join("seq");
+    assert_ok(&kino(&["generate", "a red circle moving right", "--seed", "3", "-q", "-o", &format!("{}/", seq.display())]));
+    let (first, last) = (seq.join("00000.png"), seq.join("00016.png"));
+    let rate = |p: &Path| ffprobe(p)["avg_frame_rate"].as_str().unwrap_or_default().to_string();
+    let ext = d.join("ext.mkv");
+    assert_ok(&kino(&[
+        "extend",
+        first.to_str().unwrap(),
+        "--prompt",
+        "a red circle moving right",
+        "--seconds",
+        "1",
+        "-q",
+        "-o",
+        ext.to_str().unwrap(),
+    ]));
+    assert_eq!((rate(&ext).as_str(), frames(&ext).len()), ("8/1", 1 + 8), "a still extended by 1 s at 8 fps");
+    let rmx = d.join("rmx.mkv");
+    assert_ok(&kino(&[
+        "remix",
+        first.to_str().unwrap(),
+        "--prompt",
+        "a blue circle",
+        "--strength",
+        "0.5",
+        "-q",
+        "-o",
+        rmx.to_str().unwrap(),
+    ]));
+    assert_eq!((rate(&rmx).as_str(), frames(&rmx).len()), ("8/1", 1));
+    let br = d.join("br.mkv");
+    let o = kino(&[
+        "bridge",
+        first.to_str().unwrap(),
+        last.to_str().unwrap(),
+        "--prompt",
+        "a red circle moving right",
+        "--frames",
+        "8",
+        "-q",
+        "-o",
+        br.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let f = frames(&br);
+    assert_eq!((rate(&br).as_str(), f.len()), ("8/1", 1 + 8 + 1));
+    let image = |p: &Path| kino::video::decode_image(p).unwrap();
+    assert!(f[0] == image(&first) && f[9] == image(&last), "both stills kept exactly");
 }

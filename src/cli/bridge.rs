@@ -18,11 +18,19 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[&args.first, &args.second])?;
     let mut a = video::VideoReader::open(&args.first)?;
     let mut b = video::VideoReader::open(&args.second)?;
-    let fps = a.fps;
+    let (pkg, mut opts) = load(&args.runtime)?;
+    let model_fps = pkg.manifest.video.fps;
+    // A still (an image has no rate of its own) takes the other clip's rate, or the model's.
+    let fps = match (a.is_still, b.is_still) {
+        (false, _) => a.fps,
+        (true, false) => b.fps,
+        (true, true) => model_fps,
+    };
+    let timed = if a.is_still { &args.second } else { &args.first };
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
-        bail!("{}: frame rate {fps} is not usable (kino bridges clips of 1 to 240 fps)", args.first.display());
+        bail!("{}: frame rate {fps} is not usable (kino bridges clips of 1 to 240 fps)", timed.display());
     }
-    if (b.fps - fps).abs() > 1e-3 * fps {
+    if !a.is_still && !b.is_still && (b.fps - fps).abs() > 1e-3 * fps {
         bail!(
             "{} is at {} fps and {} at {fps} fps: bridge clips of one frame rate (convert one first, e.g. ffmpeg -i B -r {fps} B2.mp4)",
             args.second.display(),
@@ -41,9 +49,7 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             a.height
         );
     }
-    let (pkg, mut opts) = load(&args.runtime)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
-    let model_fps = pkg.manifest.video.fps;
     let new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {
         bail!("--frames 0: a bridge has at least one frame");

@@ -24,6 +24,8 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let (pkg, mut opts) = load(&args.runtime)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let model_fps = pkg.manifest.video.fps;
+    // A still extended is shown at the model's rate (an image has none of its own).
+    let fps = if reader.is_still { model_fps } else { fps };
     // The new footage's length at the clip's rate.
     let new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {

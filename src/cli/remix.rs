@@ -24,6 +24,8 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     }
     let (pkg, mut opts) = load(&args.runtime)?;
     let req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
+    // A still is one frame at the model's rate (an image has none of its own).
+    let fps = if reader.is_still { pkg.manifest.video.fps } else { fps };
     let retime = Retime { clip_fps: fps, model_fps: pkg.manifest.video.fps };
     let fit = args.fit.fit()?;
     let audio = video::OwnedAudioSource::new(args.input.clone(), 0.0);

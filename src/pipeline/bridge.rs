@@ -175,12 +175,22 @@ impl Pipeline {
             return Err(Error::InvalidRequest(format!("the clip before the gap is too short to continue: it needs at least {t} frames")));
         }
         let n_b = t * AFTER_LATENTS;
-        if after.len() < overshoot + n_b {
-            return Err(Error::InvalidRequest(format!(
-                "the clip after the gap is too short to lead into: a bridge of {count} frames needs at least {} of its frames",
+        // A clip after the gap shorter than the frames the model reads there (a still image, a
+        // few frames) is held on its last frame, as a still shown for that long would be.
+        let held: Vec<RgbFrame>;
+        let after = if after.len() < overshoot + n_b {
+            log::info!(
+                "the clip after the gap has {} frame(s); its last is held to make the {} the bridge reads",
+                after.len(),
                 overshoot + n_b
-            )));
-        }
+            );
+            let last =
+                after.last().ok_or_else(|| Error::InvalidRequest("nothing to bridge to: the clip after the gap has no frames".into()))?;
+            held = after.iter().chain(std::iter::repeat(last)).take(overshoot + n_b).cloned().collect();
+            &held[..]
+        } else {
+            after
+        };
         let k_a = l.latent_frames(n_a as u32);
         let given_before = &before[before.len() - n_a..];
         let tokens = self.uses_context_tokens(req)?;

@@ -47,7 +47,10 @@ pub struct VideoReader {
     pending: std::collections::VecDeque<RgbFrame>,
     eof: bool,
     decoded: usize,
+    /// The stream's frame rate: FFmpeg's default (25) for a still image.
     pub fps: f64,
+    /// A single image (PNG, JPEG, ...), not a video: it has no frame rate of its own.
+    pub is_still: bool,
     pub width: u32,
     pub height: u32,
 }
@@ -63,6 +66,8 @@ impl VideoReader {
             .best(ff::media::Type::Video)
             .ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?;
         let index = stream.index();
+        let demuxer = ictx.format().name().to_string();
+        let is_still = demuxer == "image2" || demuxer.ends_with("_pipe");
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
         let context = || {
@@ -94,6 +99,7 @@ impl VideoReader {
             eof: false,
             decoded: 0,
             fps,
+            is_still,
             width: 0,
             height: 0,
         };

@@ -35,7 +35,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
         // H.264.
         let (w, h) = (reader.width, reader.height);
         let kept = if video::OutputFormat::from_path(&args.output)?.is_lossy() {
-            vec![0..video::count_video_frames(&args.input)?]
+            std::iter::once(0..video::count_video_frames(&args.input)?).collect()
         } else {
             Vec::new()
         };

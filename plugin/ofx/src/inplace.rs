@@ -8,9 +8,16 @@
 //! model's size) whenever it is rendered, the footage is made once every needed frame has been
 //! seen, and a render that comes before that passes its source through and says so. Memory is
 //! process-wide (MLT makes an instance per frame) and bounded: [`KEEP`] sets of needed frames.
+//!
+//! A render in several threads (MLT's exports) reaches the first generated frames while other
+//! threads are still rendering the needed ones, just before them: a render that misses needed
+//! frames waits for them up to [`WAIT`], and only then passes its source through. After one such
+//! wait runs out, later renders do not wait again until another needed frame arrives (a render
+//! that starts past Start stalls once, not on every frame).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use kino::RgbFrame;
 
@@ -40,7 +47,18 @@ struct MemKey {
     fit: kino::frame::Fit,
 }
 
-type Memory = Arc<Mutex<HashMap<i64, RgbFrame>>>;
+/// How long a render waits for needed frames that other threads may be rendering.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The needed frames seen so far, and whether a wait for the rest has run out since the last.
+#[derive(Default)]
+struct Seen {
+    frames: HashMap<i64, RgbFrame>,
+    gave_up: bool,
+}
+
+/// The frames seen, and the signal that another has been.
+type Memory = Arc<(Mutex<Seen>, Condvar)>;
 
 type Memories = Mutex<(HashMap<MemKey, Memory>, VecDeque<MemKey>)>;
 
@@ -75,12 +93,35 @@ fn memory(key: &MemKey) -> Memory {
 /// Keeps `frame` as the source frame at `t`, unless the same frame is already kept (then the
 /// first stays, so footage made from it is found again).
 fn remember(mem: &Memory, t: i64, frame: RgbFrame) {
-    let mut m = mem.lock().unwrap_or_else(|e| e.into_inner());
-    match m.get(&t) {
+    let (lock, seen_one) = &**mem;
+    let mut m = lock.lock().unwrap_or_else(|e| e.into_inner());
+    match m.frames.get(&t) {
         Some(old) if old.width == frame.width && old.height == frame.height && old.mean_abs_diff(&frame) < SAME_FRAME => {}
         _ => {
-            m.insert(t, frame);
+            m.frames.insert(t, frame);
+            m.gave_up = false;
+            seen_one.notify_all();
         }
+    }
+}
+
+/// The frames kept for `times` (`None` for one not seen), waiting up to `wait` for missing ones
+/// unless a wait has run out since the last frame arrived.
+fn collect(mem: &Memory, times: &[i64], wait: Duration) -> Vec<Option<RgbFrame>> {
+    let (lock, seen_one) = &**mem;
+    let deadline = Instant::now() + wait;
+    let mut m = lock.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let frames: Vec<Option<RgbFrame>> = times.iter().map(|k| m.frames.get(k).cloned()).collect();
+        if frames.iter().all(Option::is_some) || m.gave_up {
+            return frames;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            m.gave_up = true;
+            return frames;
+        }
+        m = seen_one.wait_timeout(m, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 
@@ -134,10 +175,7 @@ pub fn shown(
     if !generated {
         return Ok(Shown::Source(t));
     }
-    let frames: Vec<Option<RgbFrame>> = {
-        let m = mem.lock().unwrap_or_else(|e| e.into_inner());
-        times.iter().map(|k| m.get(k).cloned()).collect()
-    };
+    let frames = collect(&mem, &times, WAIT);
     let missing: Vec<i64> = times.iter().zip(&frames).filter(|(_, f)| f.is_none()).map(|(k, _)| *k).collect();
     if !missing.is_empty() {
         // The same words for every frame that waits (MLT logs each new message): the frame
@@ -168,9 +206,35 @@ mod tests {
         let f = |v: u8| RgbFrame { width: 2, height: 1, data: vec![v; 6] };
         remember(&mem, 1, f(10));
         remember(&mem, 1, f(12)); // the same frame, rescaled: the first stays
-        assert_eq!(mem.lock().unwrap()[&1].data[0], 10);
+        assert_eq!(mem.0.lock().unwrap().frames[&1].data[0], 10);
         remember(&mem, 1, f(100)); // another clip with the same panel: the newer replaces it
-        assert_eq!(mem.lock().unwrap()[&1].data[0], 100);
+        assert_eq!(mem.0.lock().unwrap().frames[&1].data[0], 100);
         assert!(Arc::ptr_eq(&mem, &memory(&key)));
+    }
+
+    #[test]
+    fn a_render_waits_for_needed_frames_another_thread_is_rendering() {
+        let key = MemKey { model: "w".into(), size: (2, 1), times: vec![1, 2], source: (2, 1), fps_bits: 0, fit: Default::default() };
+        let mem = memory(&key);
+        let f = |v: u8| RgbFrame { width: 2, height: 1, data: vec![v; 6] };
+        remember(&mem, 1, f(1));
+        let other = mem.clone();
+        let renderer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            remember(&other, 2, f(2));
+        });
+        let got = collect(&mem, &[1, 2], Duration::from_secs(30));
+        assert!(got.iter().all(Option::is_some), "frame 2 arrived while waiting");
+        renderer.join().unwrap();
+        // A frame nobody renders: one wait runs out, the next render does not wait again.
+        let t0 = Instant::now();
+        assert!(collect(&mem, &[3], Duration::from_millis(200))[0].is_none());
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        let t1 = Instant::now();
+        assert!(collect(&mem, &[3], Duration::from_secs(30))[0].is_none());
+        assert!(t1.elapsed() < Duration::from_secs(10), "no second wait");
+        // Until another needed frame arrives.
+        remember(&mem, 3, f(3));
+        assert!(collect(&mem, &[3], Duration::from_secs(30))[0].is_some());
     }
 }

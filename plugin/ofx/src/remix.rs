@@ -12,9 +12,11 @@ use kino::footage::Retime;
 /// The source's frame range, or why Remix cannot work here.
 fn range(inst: &Instance) -> Result<(f64, f64), String> {
     if !crate::caps::host_temporal() {
-        return Err("Kino Remix needs a host with temporal clip access (it reads the whole clip before showing its first frame)".into());
+        return Err("this host gives effects one frame at a time, and a remix reads the whole clip before its first frame: \
+                    the clip passes through; remix it with `kino remix` instead"
+            .into());
     }
-    inst.source_range().map_err(|e| format!("{e}: Kino Remix needs the host to say the clip's frame range"))
+    inst.source_range().map_err(|e| format!("{e}, which a remix reads whole: the clip passes through; remix it with `kino remix` instead"))
 }
 
 fn retime(inst: &Instance, p: &kino::Pipeline) -> Retime {

@@ -68,7 +68,7 @@ impl Instance {
             .source()?
             .props
             .doubles::<2>(kOfxImageEffectPropFrameRange)
-            .map_err(|e| format!("the source's frame range (host status {e})"))?;
+            .map_err(|e| format!("the host does not say where the source clip starts and ends (status {e})"))?;
         Ok((r[0], r[1]))
     }
 

@@ -408,7 +408,7 @@ impl LengthArgs {
             bail!("--seconds {s}: use a positive length");
         }
         if s > 3600.0 {
-            bail!("--seconds {s}: kino makes at most an hour in one run");
+            bail!("--seconds {}: kino makes at most an hour (3600 s) in one run", if s >= 1e6 { format!("{s:e}") } else { s.to_string() });
         }
         Ok(Some(s * fps))
     }

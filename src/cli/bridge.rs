@@ -28,14 +28,16 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     };
     let timed = if a.is_still { &args.second } else { &args.first };
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
-        bail!("{}: frame rate {fps} is not usable (kino bridges clips of 1 to 240 fps)", timed.display());
+        bail!("{}: frame rate {} is not usable (kino bridges clips of 1 to 240 fps)", timed.display(), rate(fps));
     }
     if !a.is_still && !b.is_still && (b.fps - fps).abs() > 1e-3 * fps {
         bail!(
-            "{} is at {} fps and {} at {fps} fps: bridge clips of one frame rate (convert one first, e.g. ffmpeg -i B -r {fps} B2.mp4)",
+            "{} is at {} fps and {} at {} fps: bridge clips of one frame rate (convert one first, e.g. ffmpeg -i B -r {} B2.mp4)",
             args.second.display(),
-            b.fps,
-            args.first.display()
+            rate(b.fps),
+            args.first.display(),
+            rate(fps),
+            rate(fps)
         );
     }
     if (b.width, b.height) != (a.width, a.height) {

@@ -139,6 +139,9 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
     let keys = keyframes(&args.keyframes, args.fit.fit()?.inverse(), fps, &req)?;
+    if let Some(i) = keys.iter().position(|k| k.frame == 0) {
+        bail!("--keyframe {:?}: frame 0 of an animation is the image itself; give keyframes after it", args.keyframes[i]);
+    }
     if keys.is_empty() {
         req.validate(&pkg)?;
     }

@@ -114,13 +114,20 @@ pub(crate) fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOption
     Ok((pkg, opts))
 }
 
+/// A frame rate for people: `24`, `23.976`, `29.97`.
+pub(crate) fn rate(fps: f64) -> String {
+    let s = format!("{fps:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
     if !quiet {
         eprintln!(
-            "kino: {what} with {} ({}x{}, {frames} frames at {fps} fps, {} steps, guidance {}, seed {} with {} threads) on {}{}",
+            "kino: {what} with {} ({}x{}, {frames} frames at {} fps, {} steps, guidance {}, seed {} with {} threads) on {}{}",
             pipeline.package.manifest.name,
             req.width,
             req.height,
+            rate(fps),
             req.steps,
             req.guidance,
             req.seed,

@@ -20,7 +20,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let mut reader = video::VideoReader::open(&args.input)?;
     let fps = reader.fps;
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
-        bail!("{}: frame rate {fps} is not usable (kino remixes clips of 1 to 240 fps)", args.input.display());
+        bail!("{}: frame rate {} is not usable (kino remixes clips of 1 to 240 fps)", args.input.display(), rate(fps));
     }
     let (pkg, mut opts) = load(&args.runtime)?;
     let req = args.sampling.request(&pkg, &args.prompt, &args.size)?;

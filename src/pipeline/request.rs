@@ -107,17 +107,17 @@ impl GenerateRequest {
         for (i, p) in self.storyboard.iter().enumerate() {
             if p.frame >= self.frames {
                 return Err(Error::InvalidRequest(format!(
-                    "storyboard entry {} (frame {}) is past the clip's end: it has {} frames",
-                    i + 1,
+                    "the prompt change at frame {} (storyboard entry {}) is past the clip's end: it has {} frames",
                     p.frame,
+                    i + 1,
                     self.frames
                 )));
             }
             if last.is_some_and(|l| p.frame <= l) {
                 return Err(Error::InvalidRequest(format!(
-                    "storyboard entry {} (frame {}) is not after the one before it (frame {}): list prompts in time order",
-                    i + 1,
+                    "the prompt change at frame {} (storyboard entry {}) is not after the one before it (frame {}): list prompts in time order",
                     p.frame,
+                    i + 1,
                     last.unwrap_or(0)
                 )));
             }

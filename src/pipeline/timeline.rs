@@ -79,13 +79,21 @@ pub fn parse_keyframe(entry: &str, fps: f64, what: &str) -> Result<(u32, std::pa
     Ok((frame, path.into()))
 }
 
-/// Keyframes typed in one text field: `TIME=IMAGE` entries, one per line or `;` between, blank
-/// entries skipped. Errors name the entry's place (`Keyframes entry 2`).
+/// Keyframes typed in one text field: `TIME=IMAGE` entries, or `TIME IMAGE` (hosts such as MLT
+/// read any value with `=` in it as an animation of their own), one per line or `;` between,
+/// blank entries skipped. Errors name the entry's place (`Keyframes entry 2`).
 pub fn parse_keyframe_list(text: &str, fps: f64, what: &str) -> Result<Vec<(u32, std::path::PathBuf)>> {
     text.split(['\n', ';'])
         .filter(|e| !e.trim().is_empty())
         .enumerate()
-        .map(|(i, e)| parse_keyframe(e, fps, &format!("{what} entry {}", i + 1)))
+        .map(|(i, e)| {
+            let e = e.trim();
+            let typed = match e.split_once(char::is_whitespace) {
+                Some((time, image)) if !e.contains('=') => format!("{time}={}", image.trim()),
+                _ => e.to_string(),
+            };
+            parse_keyframe(&typed, fps, &format!("{what} entry {}", i + 1))
+        })
         .collect()
 }
 
@@ -99,6 +107,9 @@ mod tests {
         let list = parse_keyframe_list("0=a.png;\n 16f = /tmp/b c.png ;", 8.0, "Keyframes").unwrap();
         assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into())]);
         assert!(parse_keyframe_list("", 8.0, "Keyframes").unwrap().is_empty());
+        // Without `=` (MLT): TIME, then the image.
+        let list = parse_keyframe_list("0 a.png; 2s /tmp/b c.png", 8.0, "Keyframes").unwrap();
+        assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into())]);
         let e = parse_keyframe_list("1=a.png; 2s", 8.0, "Keyframes").unwrap_err().to_string();
         assert!(e.contains("Keyframes entry 2") && e.contains("TIME=IMAGE"), "{e}");
         let e = parse_keyframe("x=a.png", 8.0, "--keyframe").unwrap_err().to_string();

@@ -259,7 +259,7 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             common(
                 &p,
                 "Keyframes",
-                "Images the clip passes through, exactly: one TIME=IMAGE line each (or ; between), e.g. 0s=/path/start.png / 2s=/path/end.png. Footage is made backwards into the first, between each two, and on after the last",
+                "Images the clip passes through, exactly: one TIME=IMAGE (or TIME IMAGE) line each (or ; between), e.g. 0s=/path/start.png / 2s=/path/end.png. Footage is made backwards into the first, between each two, and on after the last",
             )?;
             p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
             p.set_string(kOfxParamPropDefault, 0, "")?;

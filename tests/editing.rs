@@ -831,3 +831,26 @@ fn stills_take_the_model_rate_and_bridge_to_each_other() {
     let image = |p: &Path| kino::video::decode_image(p).unwrap();
     assert!(f[0] == image(&first) && f[9] == image(&last), "both stills kept exactly");
 }
+
+/// A clip stored sideways with a display rotation (a phone's portrait video) is read as players
+/// show it: upright, as FFmpeg's own tools turn it, and written upright.
+#[test]
+fn rotated_clips_are_read_upright() {
+    let d = tmpdir("rotated");
+    let src = d.join("src.mov");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x48:rate=8:duration=1", "-c:v", "png", src.to_str().unwrap()]);
+    for degrees in ["90", "180", "270"] {
+        let turned = d.join(format!("rot{degrees}.mov"));
+        let rotate = format!("rotate={degrees}");
+        ffmpeg(&["-i", src.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", &rotate, turned.to_str().unwrap()]);
+        // FFmpeg turns it on decoding (autorotate): the frames a player shows.
+        let shown = d.join(format!("shown{degrees}.mkv"));
+        ffmpeg(&["-i", turned.to_str().unwrap(), "-c:v", "ffv1", "-pix_fmt", "bgr0", shown.to_str().unwrap()]);
+        let out = d.join(format!("out{degrees}.mkv"));
+        let o = kino(&["remix", turned.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", out.to_str().unwrap()]);
+        assert_ok(&o);
+        let (want, got) = (frames(&shown), frames(&out));
+        assert_eq!(got[0].width, if degrees == "180" { 96 } else { 48 }, "rotate={degrees}");
+        assert!(got == want, "rotate={degrees}: kino's frames are the upright ones");
+    }
+}

@@ -51,8 +51,81 @@ pub struct VideoReader {
     pub fps: f64,
     /// A single image (PNG, JPEG, ...), not a video: it has no frame rate of its own.
     pub is_still: bool,
+    /// How the stream asks to be turned for display (a phone's portrait video is stored
+    /// sideways with a display matrix); frames come out turned, as players show them.
+    pub turn: Turn,
+    /// The decoder's frame size, before the turn.
+    coded: (u32, u32),
+    /// The frames' size as read (after the turn).
     pub width: u32,
     pub height: u32,
+}
+
+/// A display rotation in quarter turns, as players apply a stream's display matrix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Turn {
+    #[default]
+    None,
+    Clockwise,
+    Half,
+    CounterClockwise,
+}
+
+impl Turn {
+    /// The turn a display matrix asks for (nine 16.16 / 2.30 fixed-point numbers, row by row):
+    /// the matrix's rotation angle (FFmpeg's `av_display_rotation_get`), rounded to a quarter
+    /// turn the way FFmpeg's own tools apply it. Mirroring and other angles are not applied.
+    pub fn from_display_matrix(m: &[i32; 9]) -> Turn {
+        let fp = |x: i32| x as f64 / 65536.0;
+        let (s0, s1) = (fp(m[0]).hypot(fp(m[3])), fp(m[1]).hypot(fp(m[4])));
+        if s0 == 0.0 || s1 == 0.0 {
+            return Turn::None;
+        }
+        let rotation = -(fp(m[1]) / s1).atan2(fp(m[0]) / s0).to_degrees();
+        let theta = (-rotation.round()).rem_euclid(360.0);
+        match theta {
+            t if (t - 90.0).abs() < 1.0 => Turn::Clockwise,
+            t if (t - 180.0).abs() < 1.0 => Turn::Half,
+            t if (t - 270.0).abs() < 1.0 => Turn::CounterClockwise,
+            _ => Turn::None,
+        }
+    }
+
+    /// `f` turned.
+    pub fn apply(self, f: RgbFrame) -> RgbFrame {
+        let (w, h) = (f.width as usize, f.height as usize);
+        let px = |x: usize, y: usize| &f.data[3 * (y * w + x)..3 * (y * w + x) + 3];
+        let mut data = Vec::with_capacity(f.data.len());
+        let (nw, nh) = match self {
+            Turn::None => return f,
+            Turn::Half => (w, h),
+            Turn::Clockwise | Turn::CounterClockwise => (h, w),
+        };
+        for y in 0..nh {
+            for x in 0..nw {
+                data.extend_from_slice(match self {
+                    Turn::Clockwise => px(y, h - 1 - x),
+                    Turn::CounterClockwise => px(w - 1 - y, x),
+                    _ => px(w - 1 - x, h - 1 - y),
+                });
+            }
+        }
+        RgbFrame { width: nw as u32, height: nh as u32, data }
+    }
+}
+
+/// The turn `stream`'s display matrix asks for, if it has one.
+fn stream_turn(stream: &ff::format::stream::Stream<'_>) -> Turn {
+    for sd in stream.side_data() {
+        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
+            let mut m = [0i32; 9];
+            for (k, b) in sd.data().chunks_exact(4).take(9).enumerate() {
+                m[k] = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            return Turn::from_display_matrix(&m);
+        }
+    }
+    Turn::None
 }
 
 impl VideoReader {
@@ -68,6 +141,7 @@ impl VideoReader {
         let index = stream.index();
         let demuxer = ictx.format().name().to_string();
         let is_still = demuxer == "image2" || demuxer.ends_with("_pipe");
+        let turn = stream_turn(&stream);
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
         let context = || {
@@ -100,6 +174,8 @@ impl VideoReader {
             decoded: 0,
             fps,
             is_still,
+            turn,
+            coded: (0, 0),
             width: 0,
             height: 0,
         };
@@ -169,11 +245,15 @@ impl VideoReader {
         }
         check_frame_size(w, h).map_err(|m| verr(&self.path, m))?;
         if self.decoded == 0 {
-            (self.width, self.height) = (w, h);
-        } else if (w, h) != (self.width, self.height) {
+            self.coded = (w, h);
+            (self.width, self.height) = match self.turn {
+                Turn::Clockwise | Turn::CounterClockwise => (h, w),
+                Turn::None | Turn::Half => (w, h),
+            };
+        } else if (w, h) != self.coded {
             return Err(verr(
                 &self.path,
-                format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.width, self.height),
+                format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.coded.0, self.coded.1),
             ));
         }
         let scaler = match self.scaler.take() {
@@ -193,7 +273,7 @@ impl VideoReader {
                 .ok_or_else(|| verr(&self.path, "cannot convert its frames to RGB (short scaler output)"))?;
             data.extend_from_slice(line);
         }
-        RgbFrame::new(w, h, data)
+        Ok(self.turn.apply(RgbFrame::new(w, h, data)?))
     }
 
     fn corrupt(&self, e: ff::Error) -> Error {

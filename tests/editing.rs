@@ -300,6 +300,16 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
         kino(&["remix", wide.to_str().unwrap(), "--prompt", "a blue circle", "--strength", "0", "-q", "-o", wide_zero.to_str().unwrap()]);
     assert_ok(&o);
     assert!(frames(&wide_zero) == frames(&wide), "strength 0 gives a 24 fps 96x54 clip back frame for frame");
+    // Remixed, the whole picture stays in view (crop by default): no black bars over its sides.
+    let wide_low = d.join("wide-low.mkv");
+    let o =
+        kino(&["remix", wide.to_str().unwrap(), "--prompt", "a blue circle", "--strength", "0.3", "-q", "-o", wide_low.to_str().unwrap()]);
+    assert_ok(&o);
+    let f = frames(&wide_low);
+    let black_columns = (0..f[0].width as usize)
+        .filter(|&x| (0..f[0].height as usize).all(|y| f[0].data[3 * (y * f[0].width as usize + x)..][..3] == [0, 0, 0]))
+        .count();
+    assert_eq!((f.len(), black_columns), (24, 0), "a 96x54 clip remixed whole");
     // Low strength, another colour: the object stays where it was.
     let low = d.join("low.mkv");
     assert_ok(&remix("0.3", "a blue circle moving right", &low));

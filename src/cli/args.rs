@@ -186,7 +186,7 @@ pub(crate) struct RemixArgs {
     #[arg(long)]
     pub(crate) size: Option<String>,
     #[command(flatten)]
-    pub(crate) fit: FitArgs,
+    pub(crate) fit: RemixFitArgs,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }
@@ -233,6 +233,23 @@ pub(crate) struct FitArgs {
 }
 
 impl FitArgs {
+    pub(crate) fn fit(&self) -> Result<Fit> {
+        Ok(self.fit.parse()?)
+    }
+}
+
+/// `--fit` for remix, where the frames redrawn are the user's own: crop by default, so the
+/// whole picture is remixed (letterbox would put black bars over the sides of their clip).
+#[derive(Args)]
+pub(crate) struct RemixFitArgs {
+    /// How the model's frames fit a clip of another shape, never stretched: crop fills the clip
+    /// (the whole clip is read, letterboxed into the model's shape, and remixed); letterbox
+    /// remixes the clip's middle and shows it with black bars.
+    #[arg(long, value_parser = ["letterbox", "crop"], default_value = "crop")]
+    pub(crate) fit: String,
+}
+
+impl RemixFitArgs {
     pub(crate) fn fit(&self) -> Result<Fit> {
         Ok(self.fit.parse()?)
     }

@@ -18,18 +18,18 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[&args.first, &args.second])?;
     let mut a = video::VideoReader::open(&args.first)?;
     let mut b = video::VideoReader::open(&args.second)?;
-    let (pkg, mut opts) = load(&args.runtime)?;
-    let model_fps = pkg.manifest.video.fps;
-    // A still (an image has no rate of its own) takes the other clip's rate, or the model's.
-    let fps = match (a.is_still, b.is_still) {
-        (false, _) => a.fps,
-        (true, false) => b.fps,
-        (true, true) => model_fps,
+    // A still (an image has no rate of its own) takes the other clip's rate (both stills: the
+    // model's, below).
+    let clip_fps = match (a.is_still, b.is_still) {
+        (false, _) => Some(a.fps),
+        (true, false) => Some(b.fps),
+        (true, true) => None,
     };
     let timed = if a.is_still { &args.second } else { &args.first };
-    if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
+    if let Some(fps) = clip_fps.filter(|f| !(f.is_finite() && (1.0..=240.0).contains(f))) {
         bail!("{}: frame rate {} is not usable (kino bridges clips of 1 to 240 fps)", timed.display(), rate(fps));
     }
+    let fps = clip_fps.unwrap_or(0.0);
     if !a.is_still && !b.is_still && (b.fps - fps).abs() > 1e-3 * fps {
         bail!(
             "{} is at {} fps and {} at {} fps: bridge clips of one frame rate (convert one first, e.g. ffmpeg -i B -r {} B2.mp4)",
@@ -51,6 +51,9 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             a.height
         );
     }
+    let (pkg, mut opts) = load(&args.runtime)?;
+    let model_fps = pkg.manifest.video.fps;
+    let fps = clip_fps.unwrap_or(model_fps);
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
     let new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {

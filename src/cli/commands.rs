@@ -63,14 +63,11 @@ fn keyframes(items: &[String], fit: kino::Fit, fps: f64, req: &GenerateRequest) 
 /// The largest storyboard file read: far more than any timeline of prompts needs.
 const MAX_STORYBOARD_BYTES: u64 = 1 << 20;
 
-/// A storyboard file's text: a regular file (not a device or a pipe that never ends), at most
-/// [`MAX_STORYBOARD_BYTES`], UTF-8.
+/// A storyboard file's text, UTF-8, read up to [`MAX_STORYBOARD_BYTES`] (a pipe such as
+/// `<(...)` or /dev/stdin is fine; a device that never ends is refused at the cap).
 fn read_storyboard(path: &std::path::Path) -> Result<String> {
     use std::io::Read;
     let file = std::fs::File::open(path).context("cannot be opened")?;
-    if !file.metadata().context("cannot be read")?.is_file() {
-        bail!("is not a regular file; give a text file with one TIME PROMPT per line");
-    }
     let mut bytes = Vec::new();
     file.take(MAX_STORYBOARD_BYTES + 1).read_to_end(&mut bytes).context("cannot be read")?;
     if bytes.len() as u64 > MAX_STORYBOARD_BYTES {

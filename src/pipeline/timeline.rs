@@ -88,11 +88,17 @@ pub fn parse_keyframe_list(text: &str, fps: f64, what: &str) -> Result<Vec<(u32,
         .enumerate()
         .map(|(i, e)| {
             let e = e.trim();
-            let typed = match e.split_once(char::is_whitespace) {
-                Some((time, image)) if !e.contains('=') => format!("{time}={}", image.trim()),
-                _ => e.to_string(),
-            };
-            parse_keyframe(&typed, fps, &format!("{what} entry {}", i + 1))
+            let place = format!("{what} entry {}", i + 1);
+            // `TIME=IMAGE` where what comes before the first `=` is a time; else `TIME IMAGE`.
+            let equals = e.split_once('=').is_some_and(|(t, _)| parse_time(t, fps, &place).is_ok());
+            match e.split_once(char::is_whitespace) {
+                _ if equals => parse_keyframe(e, fps, &place),
+                Some((time, image)) => parse_keyframe(&format!("{time}={}", image.trim()), fps, &place),
+                None => Err(Error::InvalidRequest(format!(
+                    "{place} {}: write TIME IMAGE or TIME=IMAGE, e.g. 2s /path/start.png",
+                    crate::error::quoted(e)
+                ))),
+            }
         })
         .collect()
 }
@@ -108,8 +114,11 @@ mod tests {
         assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into())]);
         assert!(parse_keyframe_list("", 8.0, "Keyframes").unwrap().is_empty());
         // Without `=` (MLT): TIME, then the image.
-        let list = parse_keyframe_list("0 a.png; 2s /tmp/b c.png", 8.0, "Keyframes").unwrap();
-        assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into())]);
+        let list = parse_keyframe_list("0 a.png; 2s /tmp/b c.png; 3 /x=y.png", 8.0, "Keyframes").unwrap();
+        assert_eq!(list, [(0, "a.png".into()), (16, "/tmp/b c.png".into()), (24, "/x=y.png".into())]);
+        // An image alone (MLT kept only what followed an `=`): both forms are named.
+        let e = parse_keyframe_list("/tmp/a.png", 8.0, "Keyframes").unwrap_err().to_string();
+        assert!(e.contains("Keyframes entry 1") && e.contains("TIME IMAGE"), "{e}");
         let e = parse_keyframe_list("1=a.png; 2s", 8.0, "Keyframes").unwrap_err().to_string();
         assert!(e.contains("Keyframes entry 2") && e.contains("TIME=IMAGE"), "{e}");
         let e = parse_keyframe("x=a.png", 8.0, "--keyframe").unwrap_err().to_string();

@@ -33,6 +33,9 @@ pub(super) struct AudioCopy {
     segments: Vec<Segment>,
     /// Output audio streams.
     pub(super) streams: usize,
+    /// The last decoding time written to each output stream (by stream index): a packet at or
+    /// before it (two sources overlapping by a packet) is left out, as muxers refuse it.
+    last_dts: std::collections::HashMap<usize, i64>,
 }
 
 /// A stream copied into another container must not keep the source container's codec tag
@@ -126,21 +129,26 @@ impl AudioCopy {
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, streams: outs.len() }))
+        Ok(Some(AudioCopy { segments, streams: outs.len(), last_dts: Default::default() }))
     }
 
     /// Writes every audio packet that starts before `until` seconds (all of them for infinity),
     /// source after source: their times do not overlap, so the streams stay in order.
     pub(super) fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
         for seg in &mut self.segments {
-            seg.write_until(octx, until)?;
+            seg.write_until(octx, until, &mut self.last_dts)?;
         }
         Ok(())
     }
 }
 
 impl Segment {
-    fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
+    fn write_until(
+        &mut self,
+        octx: &mut ff::format::context::Output,
+        until: f64,
+        last_dts: &mut std::collections::HashMap<usize, i64>,
+    ) -> std::result::Result<(), String> {
         loop {
             if self.next.is_none() && !self.done {
                 let mut p = ff::Packet::empty();
@@ -164,6 +172,10 @@ impl Segment {
                 self.done = true;
                 return Ok(());
             }
+            if t + p.duration() as f64 * f64::from(in_tb) < -1e-4 {
+                // Sound from before the clip's first frame (a cut whose audio starts early).
+                continue;
+            }
             if t > until {
                 self.next = Some(p);
                 return Ok(());
@@ -175,6 +187,12 @@ impl Segment {
             p.set_dts(p.dts().map(|x| x + shift));
             p.set_position(-1);
             p.set_stream(out);
+            if let Some(dts) = p.dts().or(p.pts()) {
+                if last_dts.get(&out).is_some_and(|&last| dts <= last) {
+                    continue;
+                }
+                last_dts.insert(out, dts);
+            }
             p.write_interleaved(octx).map_err(|e| format!("copying audio: {e}"))?;
         }
     }

@@ -49,7 +49,8 @@ pub struct VideoReader {
     decoded: usize,
     /// The stream's frame rate: FFmpeg's default (25) for a still image.
     pub fps: f64,
-    /// A single image (PNG, JPEG, ...), not a video: it has no frame rate of its own.
+    /// Read by an image demuxer (a PNG, JPEG, ... file), not a video: it has no frame rate of
+    /// its own. (A file of several concatenated images counts too.)
     pub is_still: bool,
     /// How the stream asks to be turned for display (a phone's portrait video is stored
     /// sideways with a display matrix); frames come out turned, as players show them.
@@ -121,6 +122,9 @@ fn stream_turn(stream: &ff::format::stream::Stream<'_>) -> Turn {
             let mut m = [0i32; 9];
             for (k, b) in sd.data().chunks_exact(4).take(9).enumerate() {
                 m[k] = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            if (m[0] as i64 * m[4] as i64) < (m[1] as i64 * m[3] as i64) {
+                log::warn!("a video's display matrix also mirrors it; kino turns it as players do but does not mirror it");
             }
             return Turn::from_display_matrix(&m);
         }

@@ -11,7 +11,7 @@
 //!
 //! A render in several threads (MLT's exports) reaches the first generated frames while other
 //! threads are still rendering the needed ones, just before them: a render that misses needed
-//! frames waits for them up to [`WAIT`], and only then passes its source through. After one such
+//! frames waits for them up to [`WAIT`] (2 s), and only then passes its source through. After one such
 //! wait runs out, later renders do not wait again until another needed frame arrives (a render
 //! that starts past Start stalls once, not on every frame).
 
@@ -47,8 +47,9 @@ struct MemKey {
     fit: kino::frame::Fit,
 }
 
-/// How long a render waits for needed frames that other threads may be rendering.
-const WAIT: Duration = Duration::from_secs(5);
+/// How long a render waits for needed frames that other threads may be rendering (a playback
+/// in one thread that starts past them stalls this long once).
+const WAIT: Duration = Duration::from_secs(2);
 
 /// The needed frames seen so far, and whether a wait for the rest has run out since the last.
 #[derive(Default)]
@@ -118,7 +119,9 @@ fn collect(mem: &Memory, times: &[i64], wait: Duration) -> Vec<Option<RgbFrame>>
         }
         let now = Instant::now();
         if now >= deadline {
+            // Renders waiting beside this one stop waiting too.
             m.gave_up = true;
+            seen_one.notify_all();
             return frames;
         }
         m = seen_one.wait_timeout(m, deadline - now).unwrap_or_else(|e| e.into_inner()).0;

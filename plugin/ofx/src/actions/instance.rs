@@ -58,7 +58,10 @@ impl Instance {
     pub fn fit(&self) -> kino::frame::Fit {
         match self.fx.param(params::FIT).and_then(|p| p.int_at(0.0)) {
             Ok(1) => kino::frame::Fit::Crop,
-            _ => kino::frame::Fit::Letterbox,
+            Ok(_) => kino::frame::Fit::Letterbox,
+            // Unreadable: the panel's default (Remix crops, see params::describe).
+            Err(_) if self.kind == crate::Kind::Remix => kino::frame::Fit::Crop,
+            Err(_) => kino::frame::Fit::Letterbox,
         }
     }
 

@@ -871,3 +871,34 @@ fn rotated_clips_are_read_upright() {
         assert!(got == want, "rotate={degrees}: kino's frames are the upright ones");
     }
 }
+
+/// A clip recorded at a variable rate (phones do) is read by its timestamps, at a constant rate,
+/// as players show it: a frame that lasts two frame times is shown twice, so the clip keeps its
+/// length (and its audio stays with it).
+#[test]
+fn variable_rate_clips_keep_their_timing() {
+    let d = tmpdir("vfr");
+    let vfr = d.join("vfr.mkv");
+    // 17 frames at 8 fps timestamps: 0 to 0.875 s, then every 0.25 s up to 3 s.
+    let pts = "setpts='if(lt(N,8),N,N*2-8)/(8*TB)'";
+    ffmpeg(
+        &["-f", "lavfi", "-i", "testsrc=size=64x64:rate=8:duration=2.125", "-vf", pts, "-fps_mode", "passthrough", "-c:v", "ffv1"]
+            .iter()
+            .copied()
+            .chain([vfr.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    // Its 17 frames as stored.
+    let raw = d.join("raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    ffmpeg(&["-i", vfr.to_str().unwrap(), "-fps_mode", "passthrough", &format!("{}/%03d.png", raw.display())]);
+    let stored: Vec<RgbFrame> = (1..=17).map(|i| kino::video::decode_image(&raw.join(format!("{i:03}.png"))).unwrap()).collect();
+    let out = d.join("out.mkv");
+    assert_ok(&kino(&["remix", vfr.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", out.to_str().unwrap()]));
+    let f = frames(&out);
+    assert_eq!(f.len(), 25, "3 s at 8 fps, as the timestamps say");
+    for (k, frame) in f.iter().enumerate() {
+        let shown = if k < 8 { k } else { 8 + (k - 8) / 2 };
+        assert!(*frame == stored[shown], "output frame {k} is stored frame {shown}, the one on screen at {k}/8 s");
+    }
+}

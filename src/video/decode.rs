@@ -44,7 +44,19 @@ pub struct VideoReader {
     /// Made from the first frame, and again if a later frame's pixel format differs.
     scaler: Option<Scaler>,
     stream: usize,
-    pending: std::collections::VecDeque<RgbFrame>,
+    /// Decoded frames not yet read, with their times in seconds.
+    pending: std::collections::VecDeque<(f64, RgbFrame)>,
+    /// The stream's time base, in seconds.
+    time_base: f64,
+    /// The time of the last decoded frame (a frame without one, or out of order, follows it by
+    /// a frame's duration).
+    last_time: Option<f64>,
+    /// Constant-rate reading: the first frame's time, the next output slot, the frame shown in
+    /// the last slot, and how many frames were repeated and left out to keep the rate.
+    first_time: Option<f64>,
+    slot: u64,
+    shown: Option<RgbFrame>,
+    retimed: (u64, u64),
     eof: bool,
     decoded: usize,
     /// The stream's frame rate: FFmpeg's default (25) for a still image.
@@ -146,6 +158,7 @@ impl VideoReader {
         let demuxer = ictx.format().name().to_string();
         let is_still = demuxer == "image2" || demuxer.ends_with("_pipe");
         let turn = stream_turn(&stream);
+        let time_base = f64::from(stream.time_base());
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
         let context = || {
@@ -174,6 +187,12 @@ impl VideoReader {
             scaler: None,
             stream: index,
             pending: Default::default(),
+            time_base,
+            last_time: None,
+            first_time: None,
+            slot: 0,
+            shown: None,
+            retimed: (0, 0),
             eof: false,
             decoded: 0,
             fps,
@@ -192,12 +211,63 @@ impl VideoReader {
         Ok(reader)
     }
 
-    /// The next frame, `None` at the end.
+    /// The next frame at the clip's constant rate `fps`, `None` at the end. Frames are read by
+    /// their timestamps, as players show them: output frame k is the decoded frame on screen at
+    /// k / fps after the first (a clip recorded at a variable rate, as phones do, has frames
+    /// repeated where its frames last longer and left out where they crowd, so its timing and
+    /// its audio stay together). A constant-rate clip comes out frame for frame.
     pub fn next_frame(&mut self) -> Result<Option<RgbFrame>> {
+        if self.is_still || !(self.fps.is_finite() && self.fps > 0.0) {
+            return Ok(self.next_decoded()?.map(|(_, f)| f));
+        }
+        let step = 1.0 / self.fps;
+        let mut fresh = 0u64;
+        if self.shown.is_none() {
+            let Some((t, f)) = self.next_decoded()? else { return Ok(None) };
+            (self.first_time, self.shown, fresh) = (Some(t), Some(f), 1);
+        }
+        let target = self.first_time.unwrap_or(0.0) + self.slot as f64 * step;
+        while let Some(t) = self.peek_time()? {
+            if t > target + step / 2.0 {
+                break;
+            }
+            self.shown = self.next_decoded()?.map(|(_, f)| f);
+            fresh += 1;
+        }
+        if fresh == 0 && self.peek_time()?.is_none() {
+            if self.retimed != (0, 0) {
+                log::warn!(
+                    "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
+                    self.path.display(),
+                    self.fps,
+                    self.retimed.0,
+                    self.retimed.1
+                );
+            }
+            return Ok(None);
+        }
+        match fresh {
+            0 => self.retimed.0 += 1,
+            n => self.retimed.1 += n - 1,
+        }
+        self.slot += 1;
+        Ok(self.shown.clone())
+    }
+
+    /// The next decoded frame and its time, in decoding order.
+    fn next_decoded(&mut self) -> Result<Option<(f64, RgbFrame)>> {
         while self.pending.is_empty() && !self.eof {
             self.feed()?;
         }
         Ok(self.pending.pop_front())
+    }
+
+    /// The time of the next decoded frame, `None` at the end.
+    fn peek_time(&mut self) -> Result<Option<f64>> {
+        while self.pending.is_empty() && !self.eof {
+            self.feed()?;
+        }
+        Ok(self.pending.front().map(|(t, _)| *t))
     }
 
     /// Sends the decoder the stream's next packet (or the end of the stream) and takes back
@@ -233,7 +303,16 @@ impl VideoReader {
                 Ok(()) => {
                     let frame = self.convert(&decoded)?;
                     self.decoded += 1;
-                    self.pending.push_back(frame);
+                    let step = if self.fps > 0.0 { 1.0 / self.fps } else { 0.0 };
+                    let stamped = decoded.timestamp().or(decoded.pts()).map(|t| t as f64 * self.time_base);
+                    let time = match (stamped, self.last_time) {
+                        (Some(t), Some(last)) if t > last => t,
+                        (Some(t), None) => t,
+                        (_, Some(last)) => last + step,
+                        (None, None) => 0.0,
+                    };
+                    self.last_time = Some(time);
+                    self.pending.push_back((time, frame));
                 }
                 Err(ff::Error::Eof) | Err(ff::Error::Other { errno: ff::util::error::EAGAIN }) => return Ok(()),
                 Err(e) => return Err(self.corrupt(e)),

@@ -22,6 +22,9 @@ use crate::limits::{check_frame_size, declared_image_size, MAX_DECODED_BYTES, MA
 /// large metadata segments).
 const HEAD_BYTES: u64 = 1 << 20;
 
+/// The longest a single frame of a clip is held by its timestamps (see `VideoReader::next_frame`).
+const MAX_GAP_SECONDS: f64 = 10.0;
+
 /// Times a demuxer may ask to be read again (EAGAIN) in a row before the file counts as
 /// unreadable; a local file should never need it, and retrying forever would hang.
 const MAX_RETRIES: usize = 32;
@@ -51,12 +54,13 @@ pub struct VideoReader {
     /// The time of the last decoded frame (a frame without one, or out of order, follows it by
     /// a frame's duration).
     last_time: Option<f64>,
-    /// Constant-rate reading: the first frame's time, the next output slot, the frame shown in
-    /// the last slot, and how many frames were repeated and left out to keep the rate.
-    first_time: Option<f64>,
-    slot: u64,
+    /// Constant-rate reading: the frame still to be shown `repeat` more times, and how many
+    /// copies were added and frames left out to keep the rate.
     shown: Option<RgbFrame>,
+    repeat: u64,
     retimed: (u64, u64),
+    /// Off: every stored frame once, in order, whatever its timestamps ([`decode_video`]).
+    by_timestamps: bool,
     eof: bool,
     decoded: usize,
     /// The stream's frame rate: FFmpeg's default (25) for a still image.
@@ -189,9 +193,9 @@ impl VideoReader {
             pending: Default::default(),
             time_base,
             last_time: None,
-            first_time: None,
-            slot: 0,
             shown: None,
+            repeat: 0,
+            by_timestamps: true,
             retimed: (0, 0),
             eof: false,
             decoded: 0,
@@ -212,46 +216,53 @@ impl VideoReader {
     }
 
     /// The next frame at the clip's constant rate `fps`, `None` at the end. Frames are read by
-    /// their timestamps, as players show them: output frame k is the decoded frame on screen at
-    /// k / fps after the first (a clip recorded at a variable rate, as phones do, has frames
-    /// repeated where its frames last longer and left out where they crowd, so its timing and
-    /// its audio stay together). A constant-rate clip comes out frame for frame.
+    /// their timestamps where they leave the rate, as players show them: a frame that lasts
+    /// about k frame times (k >= 2, to the nearest) is shown k times, and one that lasts under
+    /// half a frame time is left out. A clip recorded at a variable rate (phones do) keeps its
+    /// length and its audio sync; small jitter and drift (timestamps rounded to milliseconds)
+    /// change nothing, so a constant-rate clip comes out frame for frame.
     pub fn next_frame(&mut self) -> Result<Option<RgbFrame>> {
-        if self.is_still || !(self.fps.is_finite() && self.fps > 0.0) {
+        if !self.by_timestamps || self.is_still || !(self.fps.is_finite() && self.fps > 0.0) {
             return Ok(self.next_decoded()?.map(|(_, f)| f));
         }
-        let step = 1.0 / self.fps;
-        let mut fresh = 0u64;
-        if self.shown.is_none() {
-            let Some((t, f)) = self.next_decoded()? else { return Ok(None) };
-            (self.first_time, self.shown, fresh) = (Some(t), Some(f), 1);
+        if self.repeat > 0 {
+            self.repeat -= 1;
+            return Ok(self.shown.clone());
         }
-        let target = self.first_time.unwrap_or(0.0) + self.slot as f64 * step;
-        while let Some(t) = self.peek_time()? {
-            if t > target + step / 2.0 {
-                break;
+        while let Some((t, frame)) = self.next_decoded()? {
+            let slots = match self.peek_time()? {
+                Some(next) => {
+                    let frames = (next - t) * self.fps;
+                    // Up to MAX_GAP_SECONDS of one frame (a broken timestamp must not turn
+                    // into hours of copies).
+                    if (frames - 1.0).abs() > 0.5 {
+                        frames.round().clamp(0.0, MAX_GAP_SECONDS * self.fps) as u64
+                    } else {
+                        1
+                    }
+                }
+                None => 1,
+            };
+            if slots == 0 {
+                self.retimed.1 += 1;
+                continue;
             }
-            self.shown = self.next_decoded()?.map(|(_, f)| f);
-            fresh += 1;
+            self.retimed.0 += slots - 1;
+            self.repeat = slots - 1;
+            self.shown = (slots > 1).then(|| frame.clone());
+            return Ok(Some(frame));
         }
-        if fresh == 0 && self.peek_time()?.is_none() {
-            if self.retimed != (0, 0) {
-                log::warn!(
-                    "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
-                    self.path.display(),
-                    self.fps,
-                    self.retimed.0,
-                    self.retimed.1
-                );
-            }
-            return Ok(None);
+        if self.retimed != (0, 0) {
+            log::warn!(
+                "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
+                self.path.display(),
+                self.fps,
+                self.retimed.0,
+                self.retimed.1
+            );
+            self.retimed = (0, 0);
         }
-        match fresh {
-            0 => self.retimed.0 += 1,
-            n => self.retimed.1 += n - 1,
-        }
-        self.slot += 1;
-        Ok(self.shown.clone())
+        Ok(None)
     }
 
     /// The next decoded frame and its time, in decoding order.
@@ -339,22 +350,35 @@ impl VideoReader {
                 format!("frame size changes mid-stream ({}x{} to {w}x{h}); kino reads clips of one size", self.coded.0, self.coded.1),
             ));
         }
+        // A format with an alpha channel (gray + alpha, RGBA, YUVA: 2 or 4 components) is read
+        // as RGBA and laid over black, as editors show a transparent still: the colours hidden
+        // under transparent pixels stay hidden.
+        let alpha = matches!(format.descriptor().map(|d| d.nb_components()), Some(2 | 4));
+        let target = if alpha { Pixel::RGBA } else { Pixel::RGB24 };
         let scaler = match self.scaler.take() {
             Some(s) if s.input().format == format => s,
-            _ => Scaler::get(format, w, h, Pixel::RGB24, w, h, Flags::POINT)
+            _ => Scaler::get(format, w, h, target, w, h, Flags::POINT)
                 .map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?,
         };
         let scaler = self.scaler.insert(scaler);
         let mut rgb = ff::frame::Video::empty();
         scaler.run(decoded, &mut rgb).map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?;
-        let (stride, row) = (rgb.stride(0), w as usize * 3);
+        let px = if alpha { 4 } else { 3 };
+        let (stride, row) = (rgb.stride(0), w as usize * px);
         let plane = rgb.data(0);
-        let mut data = Vec::with_capacity(row * h as usize);
+        let mut data = Vec::with_capacity(w as usize * 3 * h as usize);
         for y in 0..h as usize {
             let line = plane
                 .get(y * stride..y * stride + row)
                 .ok_or_else(|| verr(&self.path, "cannot convert its frames to RGB (short scaler output)"))?;
-            data.extend_from_slice(line);
+            if alpha {
+                for p in line.chunks_exact(4) {
+                    let a = u16::from(p[3]);
+                    data.extend(p[..3].iter().map(|&c| ((u16::from(c) * a + 127) / 255) as u8));
+                }
+            } else {
+                data.extend_from_slice(line);
+            }
         }
         Ok(self.turn.apply(RgbFrame::new(w, h, data)?))
     }
@@ -420,10 +444,13 @@ pub fn count_video_frames(path: &Path) -> Result<u64> {
     Ok(ictx.packets().filter(|(s, _)| s.index() == index).count() as u64)
 }
 
-/// Decodes every frame of a video file (or a single image) to RGB, up to
-/// [`MAX_DECODED_BYTES`]; read longer clips frame by frame with [`VideoReader`].
+/// Decodes every frame stored in a video file (or a single image) to RGB, in order, each once
+/// whatever its timestamps (what a file holds, not what a player shows: [`VideoReader`] reads
+/// by timestamps), up to [`MAX_DECODED_BYTES`]; read longer clips frame by frame with
+/// [`VideoReader`].
 pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
     let mut reader = VideoReader::open(path)?;
+    reader.by_timestamps = false;
     let mut frames = Vec::new();
     let mut bytes = 0u64;
     while let Some(f) = reader.next_frame()? {
@@ -522,6 +549,26 @@ mod tests {
         assert!(message(&dir.join("missing.png")).ends_with("no such file"));
         std::fs::write(dir.join("empty.png"), b"").unwrap();
         assert!(message(&dir.join("empty.png")).contains("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A transparent still is laid over black: the colours stored under fully transparent
+    /// pixels (here red) never show, opaque ones keep theirs, half-transparent ones are halved.
+    #[test]
+    fn transparent_pixels_are_laid_over_black() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-alpha-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("alpha.png");
+        let px = |x: u32| match x {
+            0..=3 => [255, 0, 0, 0],
+            4..=5 => [0, 0, 200, 255],
+            _ => [0, 200, 0, 128],
+        };
+        image::RgbaImage::from_fn(8, 2, |x, _| image::Rgba(px(x))).save(&path).unwrap();
+        let f = decode_image(&path).unwrap();
+        assert_eq!(&f.data[..3], &[0, 0, 0], "transparent red shows black");
+        assert_eq!(&f.data[12..15], &[0, 0, 200], "opaque blue kept");
+        assert_eq!(&f.data[18..21], &[0, 100, 0], "half-transparent green halved");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -757,13 +757,21 @@ fn audio_stays_with_a_clip_that_starts_late() {
     let d = tmpdir("late-start");
     let (a, _, _) = two_clips(&d);
     let with_audio = d.join("a-snd.mp4");
-    ffmpeg(
-        &["-i", a.to_str().unwrap(), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest", "-c:v", "libx264"]
-            .iter()
-            .copied()
-            .chain(["-c:a", "aac", with_audio.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    );
+    let sine = "sine=frequency=440:sample_rate=48000";
+    ffmpeg(&[
+        "-i",
+        a.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        sine,
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        with_audio.to_str().unwrap(),
+    ]);
     let late = d.join("late.mp4");
     ffmpeg(&["-i", with_audio.to_str().unwrap(), "-c", "copy", "-output_ts_offset", "10", late.to_str().unwrap()]);
     let out = d.join("extended.mp4");
@@ -881,13 +889,8 @@ fn variable_rate_clips_keep_their_timing() {
     let vfr = d.join("vfr.mkv");
     // 17 frames at 8 fps timestamps: 0 to 0.875 s, then every 0.25 s up to 3 s.
     let pts = "setpts='if(lt(N,8),N,N*2-8)/(8*TB)'";
-    ffmpeg(
-        &["-f", "lavfi", "-i", "testsrc=size=64x64:rate=8:duration=2.125", "-vf", pts, "-fps_mode", "passthrough", "-c:v", "ffv1"]
-            .iter()
-            .copied()
-            .chain([vfr.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    );
+    let src = "testsrc=size=64x64:rate=8:duration=2.125";
+    ffmpeg(&["-f", "lavfi", "-i", src, "-vf", pts, "-fps_mode", "passthrough", "-c:v", "ffv1", vfr.to_str().unwrap()]);
     // Its 17 frames as stored.
     let raw = d.join("raw");
     std::fs::create_dir_all(&raw).unwrap();

@@ -206,9 +206,7 @@ impl VideoReader {
             width: 0,
             height: 0,
         };
-        while reader.pending.is_empty() && !reader.eof {
-            reader.feed()?;
-        }
+        reader.fill()?;
         if reader.pending.is_empty() {
             return Err(verr(path, "contains no decodable video frames (corrupt, truncated or empty)"));
         }
@@ -265,19 +263,23 @@ impl VideoReader {
         Ok(None)
     }
 
-    /// The next decoded frame and its time, in decoding order.
-    fn next_decoded(&mut self) -> Result<Option<(f64, RgbFrame)>> {
+    /// Decodes until a frame is pending or the stream has ended.
+    fn fill(&mut self) -> Result<()> {
         while self.pending.is_empty() && !self.eof {
             self.feed()?;
         }
+        Ok(())
+    }
+
+    /// The next decoded frame and its time, in decoding order.
+    fn next_decoded(&mut self) -> Result<Option<(f64, RgbFrame)>> {
+        self.fill()?;
         Ok(self.pending.pop_front())
     }
 
     /// The time of the next decoded frame, `None` at the end.
     fn peek_time(&mut self) -> Result<Option<f64>> {
-        while self.pending.is_empty() && !self.eof {
-            self.feed()?;
-        }
+        self.fill()?;
         Ok(self.pending.front().map(|(t, _)| *t))
     }
 

@@ -62,7 +62,14 @@ fn remove_stale_partials(dir: &Path, tag: &str) {
 
 fn process_alive(pid: u32) -> bool {
     // Without /proc there is no cheap way to tell: leave the file.
-    !Path::new("/proc/self").exists() || Path::new("/proc").join(pid.to_string()).exists()
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    match std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("stat")) {
+        // A killed process stays a zombie (state Z) until its parent reaps it: it writes no more.
+        Ok(stat) => !matches!(stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()), Some('Z' | 'X')),
+        Err(_) => Path::new("/proc").join(pid.to_string()).exists(),
+    }
 }
 
 /// A temporary file or folder beside its destination, removed on drop unless committed.
@@ -156,5 +163,27 @@ impl Drop for PendingPath {
             remove_any(&self.tmp);
             LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.tmp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process killed but not yet reaped by its parent (a zombie) no longer writes its partial:
+    /// a rerun right after a `kill -9` clears what it left.
+    #[test]
+    fn a_zombie_is_not_alive() {
+        assert!(process_alive(std::process::id()));
+        let mut child = std::process::Command::new("sh").args(["-c", "exit 0"]).spawn().unwrap();
+        let stat = Path::new("/proc").join(child.id().to_string()).join("stat");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z") {
+            assert!(std::time::Instant::now() < deadline, "the child never exited");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!process_alive(child.id()), "a zombie counts as gone");
+        child.wait().unwrap();
+        assert!(!process_alive(child.id()), "a reaped process is gone");
     }
 }

@@ -94,22 +94,34 @@ impl RgbFrame {
     /// is simply [`RgbFrame::try_resized`] (bit for bit). An error when this frame's data does not
     /// match its size or a size is 0.
     pub fn try_fitted(&self, width: u32, height: u32, fit: Fit) -> Result<RgbFrame> {
+        self.try_fitted_pixels(width, height, fit, PixelAspect::SQUARE, PixelAspect::SQUARE)
+    }
+
+    /// [`RgbFrame::try_fitted`] between frames whose pixels are not square (anamorphic footage:
+    /// DV, HDV, some broadcast formats): this frame's pixels are `from` wide per unit of height,
+    /// the target's `to`; the picture keeps its shape as shown.
+    pub fn try_fitted_pixels(&self, width: u32, height: u32, fit: Fit, from: PixelAspect, to: PixelAspect) -> Result<RgbFrame> {
         self.check()?;
         if width == 0 || height == 0 || self.width == 0 || self.height == 0 {
             return Err(Error::Frame(format!("cannot fit a {}x{} frame into {width}x{height}", self.width, self.height)));
         }
-        let (sw, sh, w, h) = (self.width as u64, self.height as u64, width as u64, height as u64);
-        if sw * h == w * sh {
+        let (sw, sh, w, h) = (self.width as u128, self.height as u128, width as u128, height as u128);
+        // Shown aspects compared exactly: (sw * from) / sh against (w * to) / h.
+        let (src, dst) = (sw * from.num as u128 * to.den as u128 * h, w * to.num as u128 * from.den as u128 * sh);
+        if src == dst {
             return self.try_resized(width, height);
         }
+        // This frame's width in target pixels.
+        let swe = self.width as f64 * from.ratio() / to.ratio();
+        let (sh, w, h) = (self.height as f64, width as f64, height as f64);
         // Scaled size: the side that decides keeps the target's length exactly, the other
         // rounds to the nearest pixel (at least 1).
-        let wide = sw * h > w * sh; // this frame is wider than the target
+        let wide = src > dst; // this frame is wider than the target, as shown
         let by_width = matches!((fit, wide), (Fit::Letterbox, true) | (Fit::Crop, false));
         let (iw, ih) = if by_width {
-            (width, ((sh * w) as f64 / sw as f64).round().max(1.0) as u32)
+            (width, (sh * w / swe).round().clamp(1.0, u32::MAX as f64) as u32)
         } else {
-            (((sw * h) as f64 / sh as f64).round().max(1.0) as u32, height)
+            ((swe * h / sh).round().clamp(1.0, u32::MAX as f64) as u32, height)
         };
         let scaled = self.try_resized(iw, ih)?;
         let mut out = RgbFrame {
@@ -142,6 +154,14 @@ impl RgbFrame {
         self.try_fitted(width, height, fit).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`RgbFrame::try_fitted_pixels`] for a frame known to be consistent and sizes above 0.
+    ///
+    /// # Panics
+    /// When this frame's data does not match its size, or a size is 0.
+    pub fn fitted_pixels(&self, width: u32, height: u32, fit: Fit, from: PixelAspect, to: PixelAspect) -> RgbFrame {
+        self.try_fitted_pixels(width, height, fit, from, to).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Peak signal-to-noise ratio against another frame of the same size, in dB (infinite when equal).
     pub fn psnr(&self, other: &RgbFrame) -> f64 {
         let mse =
@@ -156,6 +176,54 @@ impl RgbFrame {
     /// Mean absolute difference per channel value, in 0..=255.
     pub fn mean_abs_diff(&self, other: &RgbFrame) -> f64 {
         self.data.iter().zip(&other.data).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / self.data.len().max(1) as f64
+    }
+}
+
+/// The shape of a pixel: its width over its height (a video's sample aspect ratio). Square
+/// (1:1) for almost all footage; DV, HDV and some broadcast formats store wider or narrower
+/// pixels than they show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PixelAspect {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl PixelAspect {
+    pub const SQUARE: PixelAspect = PixelAspect { num: 1, den: 1 };
+
+    /// `num:den` in lowest terms; square for an unknown (0) or absurd (beyond 1:100 or 100:1)
+    /// ratio, as players read it.
+    pub fn new(num: u32, den: u32) -> PixelAspect {
+        if num == 0 || den == 0 || num as u64 > 100 * den as u64 || den as u64 > 100 * num as u64 {
+            return PixelAspect::SQUARE;
+        }
+        let gcd = |mut a: u32, mut b: u32| {
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let g = gcd(num, den);
+        PixelAspect { num: num / g, den: den / g }
+    }
+
+    /// The same pixels turned a quarter: width and height swap.
+    pub fn turned(self) -> PixelAspect {
+        PixelAspect { num: self.den, den: self.num }
+    }
+
+    pub fn is_square(self) -> bool {
+        self.num == self.den
+    }
+
+    pub fn ratio(self) -> f64 {
+        self.num as f64 / self.den as f64
+    }
+}
+
+impl Default for PixelAspect {
+    fn default() -> Self {
+        PixelAspect::SQUARE
     }
 }
 
@@ -330,6 +398,37 @@ mod tests {
         assert!(f.try_fitted(0, 3, Fit::Crop).is_err());
         let short = RgbFrame { width: 4, height: 4, data: vec![1; 10] };
         assert!(short.try_fitted(4, 2, Fit::Letterbox).is_err());
+    }
+
+    /// Columns and rows holding any picture (not black).
+    fn picture_extent(f: &RgbFrame) -> (usize, usize) {
+        let w = f.width as usize;
+        let lit = |x: usize, y: usize| f.data[3 * (y * w + x)..3 * (y * w + x) + 3].iter().any(|&c| c > 0);
+        let cols = (0..w).filter(|&x| (0..f.height as usize).any(|y| lit(x, y))).count();
+        let rows = (0..f.height as usize).filter(|&y| (0..w).any(|x| lit(x, y))).count();
+        (cols, rows)
+    }
+
+    #[test]
+    fn fitting_keeps_the_shape_as_shown_with_pixels_that_are_not_square() {
+        let white = RgbFrame::new(64, 64, vec![255; 64 * 64 * 3]).unwrap();
+        // 96x72 stored with 4:3 pixels is shown 128x72 (16:9): a square shown 72x72 is 54 pixels
+        // wide there (not the 72 of square pixels), centred between bars of 21.
+        let anamorphic = PixelAspect::new(4, 3);
+        let placed = white.fitted_pixels(96, 72, Fit::Letterbox, PixelAspect::SQUARE, anamorphic);
+        assert_eq!(picture_extent(&placed), (54, 72));
+        assert_eq!(picture_extent(&white.fitted(96, 72, Fit::Letterbox)), (72, 72));
+        // And back: the stored frame read square is shown 128x72; into 64x64 by crop it covers all.
+        let read = placed.fitted_pixels(64, 64, Fit::Crop, anamorphic, PixelAspect::SQUARE);
+        assert!(read.data.iter().filter(|&&c| c > 200).count() > 64 * 60 * 3, "the square comes back filling the model's frame");
+        // Shown aspects equal: a plain resize (720x480 DV widescreen, 32:27 pixels, is 16:9).
+        let dv = RgbFrame::new(720, 480, vec![9; 720 * 480 * 3]).unwrap();
+        assert_eq!(dv.fitted_pixels(64, 36, Fit::Crop, PixelAspect::new(32, 27), PixelAspect::SQUARE), dv.try_resized(64, 36).unwrap());
+        // Ratios in lowest terms; unknown or absurd ones read square, as players do.
+        assert_eq!(PixelAspect::new(64, 48), anamorphic);
+        assert_eq!(PixelAspect::new(0, 1), PixelAspect::SQUARE);
+        assert_eq!(PixelAspect::new(1000, 1), PixelAspect::SQUARE);
+        assert_eq!(anamorphic.turned(), PixelAspect::new(3, 4));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod text;
 pub mod video;
 
 pub use error::{Error, Result};
-pub use frame::{Fit, RgbFrame};
+pub use frame::{Fit, PixelAspect, RgbFrame};
 pub use model::ModelPackage;
 pub use pipeline::{ContextMode, GenerateRequest, Keyframe, Pipeline, Placement, Progress, PromptAt, Stage};
 pub use runtime::{Device, EmbeddingCache, Residency, RuntimeOptions};

@@ -880,6 +880,137 @@ fn rotated_clips_are_read_upright() {
     }
 }
 
+/// A JPEG `data` with an EXIF orientation (a TIFF header and one IFD0 entry in an APP1 segment
+/// after SOI), as cameras and phones store a photo taken sideways.
+fn with_exif_orientation(jpeg: &[u8], orientation: u16, little_endian: bool) -> Vec<u8> {
+    let u16b = |v: u16| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
+    let u32b = |v: u32| if little_endian { v.to_le_bytes() } else { v.to_be_bytes() };
+    let mut body = b"Exif\0\0".to_vec();
+    body.extend_from_slice(if little_endian { b"II" } else { b"MM" });
+    body.extend(u16b(42).into_iter().chain(u32b(8)));
+    // One entry: tag 0x0112 (Orientation), type 3 (SHORT), count 1, the value left-justified.
+    body.extend(u16b(1).into_iter().chain(u16b(0x0112)).chain(u16b(3)).chain(u32b(1)).chain(u16b(orientation)).chain([0, 0]));
+    body.extend(u32b(0));
+    let mut out = jpeg[..2].to_vec();
+    out.extend([0xFF, 0xE1]);
+    out.extend(((body.len() + 2) as u16).to_be_bytes());
+    out.extend(body);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A photo stored sideways with an EXIF orientation (all eight) is read as photo viewers show
+/// it: the stored picture turned and flipped as EXIF defines, the same as FFmpeg's own
+/// transpose and flip filters on it.
+#[test]
+fn photos_are_read_by_their_exif_orientation() {
+    let d = tmpdir("exif");
+    let plain = d.join("plain.jpg");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=64x40:rate=1", "-frames:v", "1", plain.to_str().unwrap()]);
+    let stored = kino::video::decode_image(&plain).unwrap();
+    let jpeg = std::fs::read(&plain).unwrap();
+    // How each orientation is shown, in FFmpeg's filters (EXIF 2.32, tag 0x0112).
+    let filters =
+        ["null", "hflip", "hflip,vflip", "vflip", "transpose=cclock_flip", "transpose=clock", "transpose=clock_flip", "transpose=cclock"];
+    let mut shown = Vec::new();
+    for (i, filter) in filters.iter().enumerate() {
+        let mut child = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x40", "-i", "-", "-vf", filter])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&stored.data).unwrap();
+        let want = child.wait_with_output().unwrap();
+        assert!(want.status.success() && want.stdout.len() == stored.data.len(), "{filter}");
+        let photo = d.join(format!("o{}.jpg", i + 1));
+        std::fs::write(&photo, with_exif_orientation(&jpeg, i as u16 + 1, i % 2 == 0)).unwrap();
+        let got = kino::video::decode_image(&photo).unwrap();
+        let sideways = i >= 4;
+        assert_eq!((got.width, got.height), if sideways { (40, 64) } else { (64, 40) }, "orientation {}", i + 1);
+        assert!(got.data == want.stdout, "orientation {}: read as {filter} shows it", i + 1);
+        shown.push(got);
+    }
+    for i in 0..8 {
+        for j in 0..i {
+            assert!(shown[i] != shown[j], "orientations {} and {} read alike: the test cannot tell them apart", i + 1, j + 1);
+        }
+    }
+    // Through the binary: a photo given back as it is shown.
+    let out = d.join("o6.mkv");
+    assert_ok(&kino(&["remix", d.join("o6.jpg").to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", out.to_str().unwrap()]));
+    assert!(frames(&out) == vec![shown[5].clone()], "remix --strength 0 gives the photo back upright");
+}
+
+/// The pixel shape ffprobe reads for a file's video stream (`4:3`), `N/A` when it has none.
+fn stream_pixel_aspect(path: &Path) -> String {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=sample_aspect_ratio", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
+/// Anamorphic footage (pixels stored wider than square: HDV, DV, broadcast) keeps its shape: the
+/// output declares the clip's pixels, the clip's frames are kept, and the new footage is drawn
+/// for pixels of that shape (a square stays square as shown).
+#[test]
+fn anamorphic_clips_keep_their_pixel_shape() {
+    let d = tmpdir("anamorphic");
+    // 96x72 stored, 4:3 pixels: shown 128x72 (16:9).
+    let clip = d.join("clip.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=8:duration=1", "-vf", "setsar=4/3", "-c:v", "ffv1", clip.to_str().unwrap()]);
+    assert_eq!(stream_pixel_aspect(&clip), "4:3");
+    let out = d.join("out.mkv");
+    let o = kino(&[
+        "extend",
+        clip.to_str().unwrap(),
+        "--prompt",
+        "a white square standing still",
+        "--frames",
+        "8",
+        "--fit",
+        "letterbox",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    assert_eq!(stream_pixel_aspect(&out), "4:3", "the output is shown as the clip was");
+    let (given, got) = (frames(&clip), frames(&out));
+    assert_eq!(got.len(), 16);
+    assert!(got[..8] == given[..], "the clip's frames kept");
+    // The model's square frame shown 72x72 is 54 stored columns wide (72 with square pixels).
+    let lit =
+        |f: &RgbFrame| (0..96).filter(|&x| (0..72).any(|y| f.data[3 * (y * 96 + x)..3 * (y * 96 + x) + 3].iter().any(|&c| c > 0))).count();
+    assert!(got[8..].iter().all(|f| lit(f) == 54), "new frames span {:?} columns", got[8..].iter().map(lit).collect::<Vec<_>>());
+    // In MP4 too (`pasp` and the H.264 stream's own).
+    let mp4 = d.join("remix.mp4");
+    assert_ok(&kino(&["remix", clip.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", mp4.to_str().unwrap()]));
+    assert_eq!(stream_pixel_aspect(&mp4), "4:3");
+    // A bridge joins clips of one pixel shape.
+    let square = d.join("square.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=8:duration=1", "-c:v", "ffv1", square.to_str().unwrap()]);
+    let joined = d.join("joined.mkv");
+    let o = kino(&[
+        "bridge",
+        clip.to_str().unwrap(),
+        square.to_str().unwrap(),
+        "--prompt",
+        "x",
+        "--frames",
+        "4",
+        "-q",
+        "-o",
+        joined.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("pixel shape"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!joined.exists());
+}
+
 /// A clip recorded at a variable rate (phones do) is read by its timestamps, at a constant rate,
 /// as players show it: a frame that lasts two frame times is shown twice, so the clip keeps its
 /// length (and its audio stays with it).

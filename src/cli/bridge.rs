@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use kino::footage::Retime;
 use kino::video;
-use kino::{Pipeline, Placement, RgbFrame};
+use kino::{Pipeline, PixelAspect, Placement, RgbFrame};
 
 use super::args::*;
 use super::job::*;
@@ -51,6 +51,17 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             a.height
         );
     }
+    if b.pixel_aspect != a.pixel_aspect {
+        let shape = |r: &video::VideoReader| format!("{}:{}", r.pixel_aspect.num, r.pixel_aspect.den);
+        bail!(
+            "{} has {} pixels and {} {}: bridge clips of one pixel shape (convert one first, e.g. ffmpeg -i B -vf setsar={} B2.mkv)",
+            args.second.display(),
+            shape(&b),
+            args.first.display(),
+            shape(&a),
+            shape(&a).replace(':', "/")
+        );
+    }
     let (pkg, mut opts) = load(&args.runtime)?;
     let model_fps = pkg.manifest.video.fps;
     let fps = clip_fps.unwrap_or(model_fps);
@@ -63,7 +74,7 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let retime = Retime { clip_fps: fps, model_fps };
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
-    let (w, h) = (a.width, a.height);
+    let (w, h, par) = (a.width, a.height, a.pixel_aspect);
     args.memory.plan(&mut opts, &req, &pkg, 64 * 3 * u64::from(w) * u64::from(h), true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
@@ -84,12 +95,12 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
         }
     };
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames, par)?;
     // Clip A streams through; its last frames stay, at the model's size, for the context.
     let mut kept: VecDeque<RgbFrame> = VecDeque::with_capacity(span_a + 1);
     let mut total_a = 0usize;
     while let Some(f) = a.next_frame()? {
-        kept.push_back(f.fitted(req.width, req.height, fit.inverse()));
+        kept.push_back(f.fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE));
         if kept.len() > span_a {
             kept.pop_front();
         }
@@ -122,14 +133,14 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let after: Vec<RgbFrame> = retime
         .context_indices(head.len(), want_b, Placement::Before)
         .into_iter()
-        .map(|i| head[i].fitted(req.width, req.height, fit.inverse()))
+        .map(|i| head[i].fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE))
         .collect();
 
     announce(args.sampling.quiet, "bridging", &pipeline, &req, model_new as u32, model_fps, &opts);
     let bars = Bars::new(args.sampling.quiet);
     let (mut out, mut model_index) = (0usize, 0usize);
     pipeline.bridge(&req, &before, &after, model_new, &mut |p| bars.update(p), &mut |f| {
-        let frame = f.fitted(w, h, fit);
+        let frame = f.fitted_pixels(w, h, fit, PixelAspect::SQUARE, par);
         while out < new_frames && retime.placed_model_index(out, new_frames, model_new, Placement::After) == model_index {
             sink.push(frame.clone())?;
             out += 1;

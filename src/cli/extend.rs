@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 
 use kino::footage::Retime;
 use kino::video;
-use kino::{Pipeline, Placement, RgbFrame};
+use kino::{Pipeline, PixelAspect, Placement, RgbFrame};
 
 use super::args::*;
 use super::job::*;
@@ -54,7 +54,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let want = kino::footage::context_wanted(&pipeline);
     // Clip frames the context can reach: `want` model frames back from the seam.
     let span = retime.context_span(want);
-    let (w, h) = (reader.width, reader.height);
+    let (w, h, par) = (reader.width, reader.height, reader.pixel_aspect);
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
@@ -67,7 +67,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         Placement::Before => new_frames as u64..new_frames as u64 + clip_frames,
     };
     let kept = std::iter::once(clip).chain(keyed.iter().map(|(_, f, _)| *f as u64..*f as u64 + 1)).collect();
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, par)?;
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
         eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
     }
@@ -76,7 +76,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         retime
             .context_indices(total, want, placement)
             .into_iter()
-            .map(|i| kept[i - first_kept].fitted(req.width, req.height, fit.inverse()))
+            .map(|i| kept[i - first_kept].fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE))
             .collect()
     };
     // The new footage, fitted to the clip, each model frame at every new frame it is shown at. Before
@@ -87,7 +87,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         let bars = Bars::new(args.sampling.quiet);
         let (mut out, mut model_index) = (0usize, 0usize);
         let mut write = |f: RgbFrame| {
-            let frame = f.fitted(w, h, fit);
+            let frame = f.fitted_pixels(w, h, fit, PixelAspect::SQUARE, par);
             while out < new_frames && retime.placed_model_index(out, new_frames, model_new, placement) == model_index {
                 sink.push(frame.clone())?;
                 out += 1;
@@ -109,7 +109,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             while let Some(f) = reader.next_frame()? {
                 // Only the context is kept, at the model's size: a few frames of an 8K clip would
                 // otherwise be hundreds of MB.
-                let small = f.fitted(req.width, req.height, fit.inverse());
+                let small = f.fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE);
                 sink.push(f)?;
                 kept.push_back(small);
                 if kept.len() > span {

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use kino::footage::Retime;
 use kino::video;
-use kino::{Pipeline, RgbFrame};
+use kino::{Pipeline, PixelAspect, RgbFrame};
 
 use super::args::*;
 use super::job::*;
@@ -33,13 +33,13 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
         // A strength that runs no step gives the clip back as it is, at its own rate and size
         // (not the model's view of it): its frames are given footage, kept near-losslessly in
         // H.264.
-        let (w, h) = (reader.width, reader.height);
+        let (w, h, par) = (reader.width, reader.height, reader.pixel_aspect);
         let kept = if video::OutputFormat::from_path(&args.output)?.is_lossy() {
             std::iter::once(0..video::count_video_frames(&args.input)?).collect()
         } else {
             Vec::new()
         };
-        let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept)?;
+        let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, par)?;
         let bars = Bars::new(args.sampling.quiet);
         let mut total = 0usize;
         while let Some(f) = reader.next_frame()? {
@@ -54,8 +54,9 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     // The clip at the model's rate and size: model frame j is the clip frame nearest its time.
     let mut frames: Vec<RgbFrame> = Vec::new();
     let mut total = 0usize;
+    let par = reader.pixel_aspect;
     while let Some(f) = reader.next_frame()? {
-        let small = f.fitted(req.width, req.height, fit.inverse());
+        let small = f.fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE);
         while retime.clip_index(frames.len()) == total {
             frames.push(small.clone());
         }
@@ -76,7 +77,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new())?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new(), par)?;
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),
@@ -89,7 +90,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let bars = Bars::new(args.sampling.quiet);
     let (mut out, mut model_index) = (0usize, 0usize);
     pipeline.remix(&req, &frames, args.strength, &mut |p| bars.update(p), &mut |f| {
-        let frame = f.fitted(w, h, fit);
+        let frame = f.fitted_pixels(w, h, fit, PixelAspect::SQUARE, par);
         while out < total && retime.model_index(out, model_frames) == model_index {
             sink.push(frame.clone())?;
             out += 1;

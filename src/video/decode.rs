@@ -15,7 +15,7 @@ use ffmpeg_next as ff;
 
 use super::{init, verr};
 use crate::error::{Error, Result};
-use crate::frame::RgbFrame;
+use crate::frame::{PixelAspect, RgbFrame};
 use crate::limits::{check_frame_size, declared_image_size, MAX_DECODED_BYTES, MAX_INPUT_PIXELS};
 
 /// Bytes read from an input's start to find a still's declared size (a JPEG's size may follow
@@ -68,84 +68,135 @@ pub struct VideoReader {
     /// Read by an image demuxer (a PNG, JPEG, ... file), not a video: it has no frame rate of
     /// its own. (A file of several concatenated images counts too.)
     pub is_still: bool,
-    /// How the stream asks to be turned for display (a phone's portrait video is stored
-    /// sideways with a display matrix); frames come out turned, as players show them.
-    pub turn: Turn,
-    /// The decoder's frame size, before the turn.
+    /// How the stream asks to be shown (a phone's portrait video is stored sideways with a
+    /// display matrix, its photo with an EXIF orientation); frames come out as they are shown.
+    /// A stream's own matrix decides; without one, the first frame's (a JPEG's EXIF).
+    pub orientation: Orientation,
+    stream_oriented: bool,
+    /// The shape of the frames' pixels as shown (anamorphic footage stores them wider or
+    /// narrower than square), from the first frame.
+    pub pixel_aspect: PixelAspect,
+    stream_pixels: bool,
+    /// The decoder's frame size, as stored.
     coded: (u32, u32),
-    /// The frames' size as read (after the turn).
+    /// The frames' size as shown (after the orientation).
     pub width: u32,
     pub height: u32,
 }
 
-/// A display rotation in quarter turns, as players apply a stream's display matrix.
+/// How a picture is stored relative to how it is shown: the eight orientations of EXIF (a
+/// phone's photo is stored sideways with an EXIF orientation, its portrait video with a display
+/// matrix). A mirrored orientation flips left and right first, then turns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Turn {
+pub enum Orientation {
     #[default]
-    None,
-    Clockwise,
+    Upright,
+    Mirrored,
     Half,
+    /// Upside down and mirrored: flipped top to bottom.
+    HalfMirrored,
+    /// Mirrored, then a quarter turn counter-clockwise: flipped over the main diagonal.
+    Transposed,
+    Clockwise,
+    /// Mirrored, then a quarter turn clockwise: flipped over the other diagonal.
+    Transversed,
     CounterClockwise,
 }
 
-impl Turn {
-    /// The turn a display matrix asks for (nine 16.16 / 2.30 fixed-point numbers, row by row):
-    /// the matrix's rotation angle (FFmpeg's `av_display_rotation_get`), rounded to a quarter
-    /// turn the way FFmpeg's own tools apply it. Mirroring and other angles are not applied.
-    pub fn from_display_matrix(m: &[i32; 9]) -> Turn {
-        let fp = |x: i32| x as f64 / 65536.0;
-        let (s0, s1) = (fp(m[0]).hypot(fp(m[3])), fp(m[1]).hypot(fp(m[4])));
-        if s0 == 0.0 || s1 == 0.0 {
-            return Turn::None;
-        }
-        let rotation = -(fp(m[1]) / s1).atan2(fp(m[0]) / s0).to_degrees();
-        let theta = (-rotation.round()).rem_euclid(360.0);
-        match theta {
-            t if (t - 90.0).abs() < 1.0 => Turn::Clockwise,
-            t if (t - 180.0).abs() < 1.0 => Turn::Half,
-            t if (t - 270.0).abs() < 1.0 => Turn::CounterClockwise,
-            _ => Turn::None,
+impl Orientation {
+    /// The orientation a display matrix asks for (nine 16.16 / 2.30 fixed-point numbers, row
+    /// by row, as FFmpeg exports a stream's display matrix and a JPEG's EXIF orientation). Only
+    /// quarter turns, with or without a flip, are applied; another angle is read upright.
+    pub fn from_display_matrix(m: &[i32; 9]) -> Orientation {
+        // Each of the 2x2 part's entries as -1, 0 or 1 (a scaled matrix keeps its signs).
+        let scale = [m[0], m[1], m[3], m[4]].iter().map(|v| i64::from(*v).abs()).max().unwrap_or(0);
+        let sign = |v: i32| match i64::from(v) {
+            v if 2 * v.abs() < scale => 0,
+            v => v.signum(),
+        };
+        match (sign(m[0]), sign(m[1]), sign(m[3]), sign(m[4])) {
+            (-1, 0, 0, 1) => Orientation::Mirrored,
+            (-1, 0, 0, -1) => Orientation::Half,
+            (1, 0, 0, -1) => Orientation::HalfMirrored,
+            (0, 1, 1, 0) => Orientation::Transposed,
+            (0, 1, -1, 0) => Orientation::Clockwise,
+            (0, -1, -1, 0) => Orientation::Transversed,
+            (0, -1, 1, 0) => Orientation::CounterClockwise,
+            _ => Orientation::Upright,
         }
     }
 
-    /// `f` turned.
+    /// Whether it swaps width and height.
+    pub fn is_sideways(self) -> bool {
+        matches!(self, Orientation::Transposed | Orientation::Clockwise | Orientation::Transversed | Orientation::CounterClockwise)
+    }
+
+    /// `f` as it is shown.
     pub fn apply(self, f: RgbFrame) -> RgbFrame {
+        use Orientation::*;
+        if self == Upright {
+            return f;
+        }
         let (w, h) = (f.width as usize, f.height as usize);
-        let px = |x: usize, y: usize| &f.data[3 * (y * w + x)..3 * (y * w + x) + 3];
+        let (nw, nh) = if self.is_sideways() { (h, w) } else { (w, h) };
         let mut data = Vec::with_capacity(f.data.len());
-        let (nw, nh) = match self {
-            Turn::None => return f,
-            Turn::Half => (w, h),
-            Turn::Clockwise | Turn::CounterClockwise => (h, w),
-        };
         for y in 0..nh {
             for x in 0..nw {
-                data.extend_from_slice(match self {
-                    Turn::Clockwise => px(y, h - 1 - x),
-                    Turn::CounterClockwise => px(w - 1 - y, x),
-                    _ => px(w - 1 - x, h - 1 - y),
-                });
+                // The stored pixel shown at (x, y).
+                let (sx, sy) = match self {
+                    Upright => (x, y),
+                    Mirrored => (w - 1 - x, y),
+                    Half => (w - 1 - x, h - 1 - y),
+                    HalfMirrored => (x, h - 1 - y),
+                    Transposed => (y, x),
+                    Clockwise => (y, h - 1 - x),
+                    Transversed => (w - 1 - y, h - 1 - x),
+                    CounterClockwise => (w - 1 - y, x),
+                };
+                let i = 3 * (sy * w + sx);
+                data.extend_from_slice(&f.data[i..i + 3]);
             }
         }
         RgbFrame { width: nw as u32, height: nh as u32, data }
     }
 }
 
-/// The turn `stream`'s display matrix asks for, if it has one.
-fn stream_turn(stream: &ff::format::stream::Stream<'_>) -> Turn {
-    for sd in stream.side_data() {
-        if sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix && sd.data().len() >= 36 {
-            let mut m = [0i32; 9];
-            for (k, b) in sd.data().chunks_exact(4).take(9).enumerate() {
-                m[k] = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-            }
-            if (m[0] as i64 * m[4] as i64) < (m[1] as i64 * m[3] as i64) {
-                log::warn!("a video's display matrix also mirrors it; kino turns it as players do but does not mirror it");
-            }
-            return Turn::from_display_matrix(&m);
-        }
+/// A display matrix side data's numbers (nine native-endian 32-bit integers).
+fn display_matrix(data: &[u8]) -> Option<[i32; 9]> {
+    let mut m = [0i32; 9];
+    for (k, b) in data.get(..36)?.chunks_exact(4).enumerate() {
+        m[k] = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
     }
-    Turn::None
+    Some(m)
+}
+
+/// The orientation `stream`'s display matrix asks for, if it has one.
+fn stream_orientation(stream: &ff::format::stream::Stream<'_>) -> Option<Orientation> {
+    stream
+        .side_data()
+        .find(|sd| sd.kind() == ff::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|sd| display_matrix(sd.data()))
+        .map(|m| Orientation::from_display_matrix(&m))
+}
+
+/// The pixel shape a container declares for `stream` (Matroska's display size, MP4's `pasp`),
+/// if it does: it decides over the codec's, as players read it. ffmpeg-next has no safe
+/// getter for the field.
+#[allow(unsafe_code)]
+fn stream_pixel_aspect(stream: &ff::format::stream::Stream<'_>) -> Option<PixelAspect> {
+    // SAFETY: `as_ptr` points at a stream of the input context `stream` borrows, alive for the
+    // borrow; `sample_aspect_ratio` is a plain struct field.
+    let sar = unsafe { (*stream.as_ptr()).sample_aspect_ratio };
+    (sar.num > 0 && sar.den > 0).then(|| PixelAspect::new(sar.num as u32, sar.den as u32))
+}
+
+/// The orientation a decoded frame's display matrix asks for: FFmpeg's JPEG decoder exports a
+/// photo's EXIF orientation this way.
+fn frame_orientation(frame: &ff::frame::Video) -> Option<Orientation> {
+    frame
+        .side_data(ff::frame::side_data::Type::DisplayMatrix)
+        .and_then(|sd| display_matrix(sd.data()))
+        .map(|m| Orientation::from_display_matrix(&m))
 }
 
 impl VideoReader {
@@ -161,7 +212,8 @@ impl VideoReader {
         let index = stream.index();
         let demuxer = ictx.format().name().to_string();
         let is_still = demuxer == "image2" || demuxer.ends_with("_pipe");
-        let turn = stream_turn(&stream);
+        let stream_oriented = stream_orientation(&stream);
+        let stream_pixels = stream_pixel_aspect(&stream);
         let time_base = f64::from(stream.time_base());
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
@@ -201,7 +253,10 @@ impl VideoReader {
             decoded: 0,
             fps,
             is_still,
-            turn,
+            orientation: stream_oriented.unwrap_or_default(),
+            stream_oriented: stream_oriented.is_some(),
+            pixel_aspect: stream_pixels.unwrap_or_default(),
+            stream_pixels: stream_pixels.is_some(),
             coded: (0, 0),
             width: 0,
             height: 0,
@@ -342,10 +397,22 @@ impl VideoReader {
         check_frame_size(w, h).map_err(|m| verr(&self.path, m))?;
         if self.decoded == 0 {
             self.coded = (w, h);
-            (self.width, self.height) = match self.turn {
-                Turn::Clockwise | Turn::CounterClockwise => (h, w),
-                Turn::None | Turn::Half => (w, h),
+            if !self.stream_oriented {
+                self.orientation = frame_orientation(decoded).unwrap_or_default();
+            }
+            if self.orientation != Orientation::Upright {
+                log::info!("{}: shown {:?} (its display matrix or EXIF orientation)", self.path.display(), self.orientation);
+            }
+            (self.width, self.height) = if self.orientation.is_sideways() { (h, w) } else { (w, h) };
+            let sar = decoded.aspect_ratio();
+            let stored = match self.stream_pixels {
+                true => self.pixel_aspect,
+                false => PixelAspect::new(sar.numerator().max(0) as u32, sar.denominator().max(0) as u32),
             };
+            self.pixel_aspect = if self.orientation.is_sideways() { stored.turned() } else { stored };
+            if !self.pixel_aspect.is_square() {
+                log::info!("{}: pixels {}:{} (anamorphic)", self.path.display(), self.pixel_aspect.num, self.pixel_aspect.den);
+            }
         } else if (w, h) != self.coded {
             return Err(verr(
                 &self.path,
@@ -382,7 +449,7 @@ impl VideoReader {
                 data.extend_from_slice(line);
             }
         }
-        Ok(self.turn.apply(RgbFrame::new(w, h, data)?))
+        Ok(self.orientation.apply(RgbFrame::new(w, h, data)?))
     }
 
     fn corrupt(&self, e: ff::Error) -> Error {

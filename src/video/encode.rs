@@ -13,7 +13,7 @@ use super::output::{format_pattern, write_png_file, Destination, OutputFormat};
 use super::pending::PendingPath;
 use super::{init, verr};
 use crate::error::{Error, Result};
-use crate::frame::RgbFrame;
+use crate::frame::{PixelAspect, RgbFrame};
 
 struct FfmpegSink {
     octx: ff::format::context::Output,
@@ -51,15 +51,25 @@ impl VideoEncoder {
     /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
     /// the container cannot hold is reported with the fix.
     pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
-        Self::create_keeping(path, width, height, fps, audio.as_slice(), &[])
+        Self::create_keeping(path, width, height, fps, audio.as_slice(), &[], PixelAspect::SQUARE)
     }
 
     /// Like [`create_with_audio`](Self::create_with_audio), with the audio of several sources
     /// one after another (see [`AudioSource::until_seconds`]); the output frames in `kept` are
     /// given footage (a clip the job keeps as it was), which H.264 output encodes at a
     /// near-lossless constant quantiser ([`KEPT_QP`], x264 zones) instead of CRF 18, so a
-    /// user's frames lose as little as the format allows.
-    pub fn create_keeping(path: &Path, width: u32, height: u32, fps: f64, audio: &[AudioSource<'_>], kept: &[Range<u64>]) -> Result<Self> {
+    /// user's frames lose as little as the format allows. Pixels that are not square
+    /// (`pixel_aspect`, a clip's own) are declared in the video stream, so players show it in
+    /// its shape (PNG output does not record it).
+    pub fn create_keeping(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        audio: &[AudioSource<'_>],
+        kept: &[Range<u64>],
+        pixel_aspect: PixelAspect,
+    ) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
         if width == 0 || height == 0 {
             return Err(verr(path, "frame size must be positive"));
@@ -88,7 +98,7 @@ impl VideoEncoder {
             return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
         }
         let pending = PendingPath::new(dest)?;
-        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio, kept).map_err(|e| verr(path, e))?;
+        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio, kept, pixel_aspect).map_err(|e| verr(path, e))?;
         Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
     }
 
@@ -185,6 +195,7 @@ fn kept_zones(kept: &[Range<u64>]) -> Option<String> {
     (!zones.is_empty()).then(|| format!("zones={}{}", zones.join("/"), if no_b { ":bframes=0" } else { "" }))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn open_ffmpeg(
     tmp: &Path,
     format: OutputFormat,
@@ -193,6 +204,7 @@ fn open_ffmpeg(
     fps: f64,
     audio: &[AudioSource<'_>],
     kept: &[Range<u64>],
+    pixel_aspect: PixelAspect,
 ) -> std::result::Result<FfmpegSink, String> {
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
@@ -210,6 +222,9 @@ fn open_ffmpeg(
     enc.set_width(width);
     enc.set_height(height);
     enc.set_format(pix);
+    if !pixel_aspect.is_square() {
+        enc.set_aspect_ratio(ff::Rational::new(pixel_aspect.num as i32, pixel_aspect.den as i32));
+    }
     enc.set_time_base(tb);
     enc.set_frame_rate(Some(rate));
     if global_header {
@@ -228,6 +243,9 @@ fn open_ffmpeg(
     }
     let encoder = enc.open_with(opts).map_err(|e| format!("cannot open the encoder: {e}"))?;
     stream.set_parameters(&encoder);
+    if !pixel_aspect.is_square() {
+        set_stream_pixel_aspect(&mut stream, pixel_aspect);
+    }
     stream.set_time_base(tb);
     stream.set_avg_frame_rate(rate);
     let audio = if audio.is_empty() { None } else { AudioCopy::add_streams(&mut octx, audio)? };
@@ -241,16 +259,43 @@ fn open_ffmpeg(
     })?;
     let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);
     let scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
+    let mut converted = ff::frame::Video::new(pix, width, height);
+    if !pixel_aspect.is_square() {
+        set_frame_pixel_aspect(&mut converted, pixel_aspect);
+    }
     Ok(FfmpegSink {
         octx,
         encoder,
         scaler,
         rgb: ff::frame::Video::new(Pixel::RGB24, width, height),
-        converted: ff::frame::Video::new(pix, width, height),
+        converted,
         encoder_tb: tb,
         stream_tb,
         audio,
     })
+}
+
+/// Declares non-square pixels where muxers and encoders look for them besides the codec
+/// parameters: the stream (Matroska's display size) and each frame (FFV1 stores the frame's in
+/// its slice headers). ffmpeg-next has no safe setter for either field.
+#[allow(unsafe_code)]
+fn set_stream_pixel_aspect(stream: &mut ff::format::stream::StreamMut<'_>, pixel_aspect: PixelAspect) {
+    let sar = ff::Rational::new(pixel_aspect.num as i32, pixel_aspect.den as i32);
+    // SAFETY: `as_mut_ptr` points at the stream this `StreamMut` borrows mutably, owned by the
+    // output context that outlives the borrow; `sample_aspect_ratio` is a plain struct field.
+    unsafe {
+        (*stream.as_mut_ptr()).sample_aspect_ratio = sar.into();
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_frame_pixel_aspect(frame: &mut ff::frame::Video, pixel_aspect: PixelAspect) {
+    let sar = ff::Rational::new(pixel_aspect.num as i32, pixel_aspect.den as i32);
+    // SAFETY: `frame` owns the AVFrame behind `as_mut_ptr` (allocated by av_frame_alloc in
+    // `Video::new`) and is borrowed mutably; `sample_aspect_ratio` is a plain struct field.
+    unsafe {
+        (*frame.as_mut_ptr()).sample_aspect_ratio = sar.into();
+    }
 }
 
 fn drain(s: &mut FfmpegSink) -> std::result::Result<(), String> {
@@ -298,11 +343,12 @@ impl OwnedAudioSource {
 impl EncoderThread {
     /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
     pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
-        Self::spawn_keeping(path, width, height, fps, audio.into_iter().collect(), queue, Vec::new())
+        Self::spawn_keeping(path, width, height, fps, audio.into_iter().collect(), queue, Vec::new(), PixelAspect::SQUARE)
     }
 
     /// Like [`spawn`](Self::spawn), with given footage at output frames `kept` (see
     /// [`VideoEncoder::create_keeping`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn spawn_keeping(
         path: &Path,
         width: u32,
@@ -311,6 +357,7 @@ impl EncoderThread {
         audio: Vec<OwnedAudioSource>,
         queue: usize,
         kept: Vec<Range<u64>>,
+        pixel_aspect: PixelAspect,
     ) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RgbFrame>(queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize>>();
@@ -325,7 +372,7 @@ impl EncoderThread {
                     .iter()
                     .map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds, until_seconds: a.until_seconds })
                     .collect();
-                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, &src, &kept) {
+                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, &src, &kept, pixel_aspect) {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));

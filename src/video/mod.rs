@@ -26,7 +26,7 @@ mod output;
 mod pending;
 
 pub use audio::AudioSource;
-pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Turn, VideoReader};
+pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Orientation, VideoReader};
 pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder, KEPT_QP};
 pub use output::{check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
 pub use pending::remove_partial_outputs;

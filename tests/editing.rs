@@ -668,10 +668,22 @@ fn ffmpeg(args: &[&str]) {
 
 /// A clip's audio as mono f32 samples at 8 kHz from time 0, gaps filled with silence.
 fn audio_samples(path: &Path) -> Vec<f32> {
+    decoded_audio(path, &["-af", "aresample=async=1:first_pts=0"])
+}
+
+/// A clip's audio as mono f32 samples at 8 kHz, decoded sample after sample as editors and
+/// `ffmpeg -i clip out.wav` read it: a jump in the timestamps would be closed, not kept.
+fn audio_samples_in_a_row(path: &Path) -> Vec<f32> {
+    decoded_audio(path, &[])
+}
+
+fn decoded_audio(path: &Path, filter: &[&str]) -> Vec<f32> {
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
-        .args(["-vn", "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", "8000", "-f", "f32le", "-"])
+        .arg("-vn")
+        .args(filter)
+        .args(["-ac", "1", "-ar", "8000", "-f", "f32le", "-"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -747,6 +759,15 @@ fn bridge_carries_both_clips_audio() {
         assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{ext}: A's tone");
         assert!(gap_rms < 0.005, "{ext}: the bridge is silent");
         assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts");
+        // The bridge's silence is real (silent packets in the stream's codec), not a jump in
+        // the timestamps: read sample after sample, B's sound still starts with B.
+        let s = audio_samples_in_a_row(&out);
+        let (gap_rms, _) = tone(&s, 2.35, 3.4);
+        let (b_rms, b_hz) = tone(&s, 3.85, 5.4);
+        eprintln!("{ext}, in a row: bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3}), {:.3} s", s.len() as f64 / 8000.0);
+        assert!(gap_rms < 0.005, "{ext}: the bridge is silent, read in a row");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts, read in a row");
+        assert!((s.len() as f64 / 8000.0 - 5.625).abs() < 0.1, "{ext}: the sound lasts as long as the video");
     }
 }
 
@@ -793,6 +814,28 @@ fn audio_stays_with_a_clip_that_starts_late() {
     eprintln!("late clip extended: {hz:.0} Hz (rms {rms:.3}) under the clip, {} s of audio", s.len() as f64 / 8000.0);
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
     assert!((s.len() as f64 / 8000.0) < 2.3, "the audio ends with the clip, not 10 s later");
+    // Extended backwards, the new second before the clip is real silence: read sample after
+    // sample (as editors read it), the clip's sound still starts with the clip.
+    let before = d.join("before.mp4");
+    assert_ok(&kino(&[
+        "extend",
+        late.to_str().unwrap(),
+        "--at",
+        "start",
+        "--prompt",
+        "x",
+        "--seconds",
+        "1",
+        "-q",
+        "-o",
+        before.to_str().unwrap(),
+    ]));
+    let s = audio_samples_in_a_row(&before);
+    let (silent, _) = tone(&s, 0.1, 0.9);
+    let (rms, hz) = tone(&s, 1.1, 3.0);
+    eprintln!("late clip extended backwards, in a row: rms {silent:.4} before the clip, {hz:.0} Hz (rms {rms:.3}) under it");
+    assert!(silent < 0.005, "the new footage is silent");
+    assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
 }
 
 /// A still image has no frame rate of its own: extended, remixed or bridged, it is shown at the

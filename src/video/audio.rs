@@ -4,6 +4,8 @@ use std::path::Path;
 
 use ffmpeg_next as ff;
 
+use super::silence::Silence;
+
 /// Where to take audio (and container metadata) from when writing a video.
 #[derive(Clone, Copy, Debug)]
 pub struct AudioSource<'a> {
@@ -33,9 +35,31 @@ pub(super) struct AudioCopy {
     segments: Vec<Segment>,
     /// Output audio streams.
     pub(super) streams: usize,
-    /// The last decoding time written to each output stream (by stream index): a packet at or
-    /// before it (two sources overlapping by a packet) is left out, as muxers refuse it.
-    last_dts: std::collections::HashMap<usize, i64>,
+    /// What has been written to each output stream (by stream index).
+    written: std::collections::HashMap<usize, Written>,
+}
+
+#[derive(Clone, Copy)]
+enum End {
+    At(i64),
+    /// The last packet's duration is not known: no silence is added after it.
+    Unknown,
+}
+
+/// One output audio stream's state as packets are written.
+#[derive(Default)]
+struct Written {
+    /// The last decoding time: a packet at or before it (two sources overlapping by a packet)
+    /// is left out, as muxers refuse it.
+    last_dts: Option<i64>,
+    /// Where the sound written so far ends (the last packet's time plus its duration), in the
+    /// stream's time base; `None` before the first packet.
+    end: Option<End>,
+    /// Silence in the stream's codec, made when a gap first needs it (`None` inside: the codec
+    /// has none kino can make).
+    silence: Option<Option<Silence>>,
+    /// A gap without silence has been reported.
+    warned: bool,
 }
 
 /// A stream copied into another container must not keep the source container's codec tag
@@ -129,14 +153,14 @@ impl AudioCopy {
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, streams: outs.len(), last_dts: Default::default() }))
+        Ok(Some(AudioCopy { segments, streams: outs.len(), written: Default::default() }))
     }
 
     /// Writes every audio packet that starts before `until` seconds (all of them for infinity),
     /// source after source: their times do not overlap, so the streams stay in order.
     pub(super) fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
         for seg in &mut self.segments {
-            seg.write_until(octx, until, &mut self.last_dts)?;
+            seg.write_until(octx, until, &mut self.written)?;
         }
         Ok(())
     }
@@ -147,7 +171,7 @@ impl Segment {
         &mut self,
         octx: &mut ff::format::context::Output,
         until: f64,
-        last_dts: &mut std::collections::HashMap<usize, i64>,
+        written: &mut std::collections::HashMap<usize, Written>,
     ) -> std::result::Result<(), String> {
         loop {
             if self.next.is_none() && !self.done {
@@ -187,13 +211,85 @@ impl Segment {
             p.set_dts(p.dts().map(|x| x + shift));
             p.set_position(-1);
             p.set_stream(out);
+            let state = written.entry(out).or_default();
             if let Some(dts) = p.dts().or(p.pts()) {
-                if last_dts.get(&out).is_some_and(|&last| dts <= last) {
+                if state.last_dts.is_some_and(|last| dts <= last) {
                     continue;
                 }
-                last_dts.insert(out, dts);
             }
+            if let Some(pts) = p.pts() {
+                // Sound missing before this packet (a bridge's new footage, the new footage
+                // before a clip extended backwards) becomes real silence.
+                fill_silence(octx, out, out_tb, state, pts)?;
+                // A packet without a duration (Matroska's PCM) is measured by its size.
+                let duration = match p.duration() {
+                    d if d > 0 => Some(d),
+                    _ => silence_of(octx, out, &mut state.silence).and_then(|s| s.pcm_duration(p.size(), out_tb)),
+                };
+                state.end = Some(duration.map_or(End::Unknown, |d| End::At(pts + d)));
+            }
+            state.last_dts = p.dts().or(p.pts()).or(state.last_dts);
             p.write_interleaved(octx).map_err(|e| format!("copying audio: {e}"))?;
         }
     }
+}
+
+/// Output stream `out`'s silence, made the first time it is asked for.
+fn silence_of<'a>(octx: &ff::format::context::Output, out: usize, slot: &'a mut Option<Option<Silence>>) -> Option<&'a Silence> {
+    slot.get_or_insert_with(|| octx.stream(out).and_then(|s| Silence::for_stream(s.parameters()))).as_ref()
+}
+
+/// Writes silence into output stream `out` from where its sound ends (0 before any) up to
+/// `until` (both in `tb`), when that is at least one frame of silence long.
+fn fill_silence(
+    octx: &mut ff::format::context::Output,
+    out: usize,
+    tb: ff::Rational,
+    state: &mut Written,
+    until: i64,
+) -> std::result::Result<(), String> {
+    let from = match state.end {
+        None => 0,
+        Some(End::At(t)) => t,
+        Some(End::Unknown) => return Ok(()),
+    };
+    if until <= from {
+        return Ok(());
+    }
+    let Some(silence) = silence_of(octx, out, &mut state.silence) else {
+        if !state.warned && (until - from) as f64 * f64::from(tb) > 0.05 {
+            state.warned = true;
+            let codec = octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default();
+            log::warn!("audio stream {out} ({codec}): kino writes silence in PCM and AAC-LC only; the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
+        }
+        return Ok(());
+    };
+    // In samples at the stream's rate.
+    let samples = ff::Rational::new(1, silence.rate as i32);
+    let (start, stop) = (ff::rescale::Rescale::rescale(&from, tb, samples), ff::rescale::Rescale::rescale(&until, tb, samples));
+    // Under one frame of silence is timestamp rounding (Matroska's milliseconds), not a gap.
+    if stop - start < silence.frame_samples() {
+        return Ok(());
+    }
+    let mut wrote = false;
+    for (at, n, data) in silence.packets(start, stop - start) {
+        let mut p = ff::Packet::copy(data);
+        let t = ff::rescale::Rescale::rescale(&at, samples, tb);
+        p.set_pts(Some(t));
+        p.set_dts(Some(t));
+        p.set_duration(ff::rescale::Rescale::rescale(&n, samples, tb));
+        p.set_stream(out);
+        p.set_flags(ff::packet::Flags::KEY);
+        if state.last_dts.is_some_and(|last| t <= last) {
+            continue;
+        }
+        state.last_dts = Some(t);
+        state.end = Some(End::At(t + p.duration()));
+        p.write_interleaved(octx).map_err(|e| format!("writing silence: {e}"))?;
+        wrote = true;
+    }
+    if wrote {
+        log::debug!("audio stream {out}: silence from {from} to {until} (time base {tb})");
+    }
+    Ok(())
 }

@@ -24,6 +24,7 @@ mod decode;
 mod encode;
 mod output;
 mod pending;
+mod silence;
 
 pub use audio::AudioSource;
 pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Orientation, VideoReader};

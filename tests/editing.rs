@@ -1054,6 +1054,80 @@ fn anamorphic_clips_keep_their_pixel_shape() {
     assert!(!joined.exists());
 }
 
+/// A file's first `n` frames as FFmpeg decodes them to 8-bit YUV 4:2:0 (the samples a player
+/// reads, before any colour matrix).
+fn yuv_frames(path: &Path, n: usize, (w, h): (usize, usize)) -> Vec<Vec<u8>> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", &n.to_string(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"])
+        .output()
+        .unwrap();
+    out.stdout.chunks_exact(w * h * 3 / 2).map(<[u8]>::to_vec).collect()
+}
+
+fn plane_psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-10)).log10()
+}
+
+/// HD footage is BT.709: its kept frames come out with the samples they went in with (read and
+/// written by the clip's own matrix, saturated colours not clipped by BT.601's) and the output
+/// says so; footage kino makes alone is tagged BT.709 too.
+#[test]
+fn clips_keep_their_colours() {
+    let d = tmpdir("colours");
+    let (w, h) = (320, 180);
+    let clip = d.join("bt709.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=8:duration=1",
+        "-vf",
+        "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-colorspace",
+        "bt709",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        clip.to_str().unwrap(),
+    ]);
+    let out = d.join("out.mp4");
+    assert_ok(&kino(&["extend", clip.to_str().unwrap(), "--prompt", "x", "--frames", "8", "-q", "-o", out.to_str().unwrap()]));
+    let (given, got) = (yuv_frames(&clip, 8, (w, h)), yuv_frames(&out, 8, (w, h)));
+    let luma = w * h;
+    for (i, (a, b)) in given.iter().zip(&got).enumerate() {
+        let (y, uv) = (plane_psnr(&a[..luma], &b[..luma]), plane_psnr(&a[luma..], &b[luma..]));
+        assert!(y > 45.0 && uv > 40.0, "frame {i}: Y {y:.1} dB, UV {uv:.1} dB against the clip (read as BT.601: Y 25 dB)");
+    }
+    let tags = |p: &Path| {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=color_space,color_range,color_primaries,color_transfer",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&probe.stdout).trim().to_string()
+    };
+    assert_eq!(tags(&out), "tv,bt709,bt709,bt709");
+    let made = d.join("made.mp4");
+    assert_ok(&kino(&["generate", "a red circle moving left", "--frames", "9", "-q", "-o", made.to_str().unwrap()]));
+    assert_eq!(tags(&made), "tv,bt709,bt709,bt709");
+}
+
 /// A clip recorded at a variable rate (phones do) is read by its timestamps, at a constant rate,
 /// as players show it: a frame that lasts two frame times is shown twice, so the clip keeps its
 /// length (and its audio stays with it).

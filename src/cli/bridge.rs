@@ -74,7 +74,8 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let retime = Retime { clip_fps: fps, model_fps };
     let model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
-    let (w, h, par) = (a.width, a.height, a.pixel_aspect);
+    let (w, h, shown) = (a.width, a.height, a.presentation());
+    let par = shown.pixel_aspect;
     args.memory.plan(&mut opts, &req, &pkg, 64 * 3 * u64::from(w) * u64::from(h), true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
@@ -95,7 +96,7 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
         }
     };
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames, par)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, audio, kept_frames, shown)?;
     // Clip A streams through; its last frames stay, at the model's size, for the context.
     let mut kept: VecDeque<RgbFrame> = VecDeque::with_capacity(span_a + 1);
     let mut total_a = 0usize;

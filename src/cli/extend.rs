@@ -54,7 +54,8 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let want = kino::footage::context_wanted(&pipeline);
     // Clip frames the context can reach: `want` model frames back from the seam.
     let span = retime.context_span(want);
-    let (w, h, par) = (reader.width, reader.height, reader.pixel_aspect);
+    let (w, h, shown) = (reader.width, reader.height, reader.presentation());
+    let par = shown.pixel_aspect;
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
@@ -67,7 +68,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
         Placement::Before => new_frames as u64..new_frames as u64 + clip_frames,
     };
     let kept = std::iter::once(clip).chain(keyed.iter().map(|(_, f, _)| *f as u64..*f as u64 + 1)).collect();
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, par)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, shown)?;
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
         eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
     }

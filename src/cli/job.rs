@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use kino::model::ModelPackage;
 use kino::video;
-use kino::{GenerateRequest, Pipeline, PixelAspect, RgbFrame, RuntimeOptions};
+use kino::{GenerateRequest, Pipeline, RgbFrame, RuntimeOptions};
 
 use super::args::*;
 use super::progress::*;
@@ -62,10 +62,10 @@ pub(crate) struct Sink {
 impl Sink {
     /// A sink whose output frames `kept` are given footage (encoded near-losslessly in H.264).
     pub(crate) fn create(output: &Path, width: u32, height: u32, fps: f64, sampling: &SamplingArgs, kept: Vec<Range<u64>>) -> Result<Self> {
-        Self::create_with_audio(output, width, height, fps, sampling, Vec::new(), kept, PixelAspect::SQUARE)
+        Self::create_with_audio(output, width, height, fps, sampling, Vec::new(), kept, video::Presentation::default())
     }
 
-    /// A sink that also copies `audio`, for frames whose pixels are `pixel_aspect` (a clip's).
+    /// A sink that also copies `audio`, for frames shown as `presentation` says (a clip's).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn create_with_audio(
         output: &Path,
@@ -75,12 +75,12 @@ impl Sink {
         sampling: &SamplingArgs,
         audio: Vec<video::OwnedAudioSource>,
         kept: Vec<Range<u64>>,
-        pixel_aspect: PixelAspect,
+        presentation: video::Presentation,
     ) -> Result<Self> {
         // Encoding runs on its own thread, overlapping the next window's denoising; the queue
         // holds up to 64 frames or about 96 MB, whichever is fewer.
         let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
-        let encoder = video::EncoderThread::spawn_keeping(output, width, height, fps, audio, queue.clamp(2, 64), kept, pixel_aspect)?;
+        let encoder = video::EncoderThread::spawn_keeping(output, width, height, fps, audio, queue.clamp(2, 64), kept, presentation)?;
         Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
     }
 

@@ -33,13 +33,13 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
         // A strength that runs no step gives the clip back as it is, at its own rate and size
         // (not the model's view of it): its frames are given footage, kept near-losslessly in
         // H.264.
-        let (w, h, par) = (reader.width, reader.height, reader.pixel_aspect);
+        let (w, h, shown) = (reader.width, reader.height, reader.presentation());
         let kept = if video::OutputFormat::from_path(&args.output)?.is_lossy() {
             std::iter::once(0..video::count_video_frames(&args.input)?).collect()
         } else {
             Vec::new()
         };
-        let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, par)?;
+        let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, shown)?;
         let bars = Bars::new(args.sampling.quiet);
         let mut total = 0usize;
         while let Some(f) = reader.next_frame()? {
@@ -54,7 +54,8 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     // The clip at the model's rate and size: model frame j is the clip frame nearest its time.
     let mut frames: Vec<RgbFrame> = Vec::new();
     let mut total = 0usize;
-    let par = reader.pixel_aspect;
+    let shown = reader.presentation();
+    let par = shown.pixel_aspect;
     while let Some(f) = reader.next_frame()? {
         let small = f.fitted_pixels(req.width, req.height, fit.inverse(), par, PixelAspect::SQUARE);
         while retime.clip_index(frames.len()) == total {
@@ -77,7 +78,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
-    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new(), par)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new(), shown)?;
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),

@@ -13,6 +13,7 @@ use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
 
+use super::colour::{set_scaler_colour, Colour};
 use super::{init, verr};
 use crate::error::{Error, Result};
 use crate::frame::{PixelAspect, RgbFrame};
@@ -77,6 +78,9 @@ pub struct VideoReader {
     /// narrower than square), from the first frame.
     pub pixel_aspect: PixelAspect,
     stream_pixels: bool,
+    /// The colours its samples stand for (from the first frame): outputs that keep its frames
+    /// are written with the same description.
+    pub colour: Colour,
     /// The decoder's frame size, as stored.
     coded: (u32, u32),
     /// The frames' size as shown (after the orientation).
@@ -161,6 +165,12 @@ impl Orientation {
     }
 }
 
+/// Whether `format` stores YUV (luma and colour difference) samples, which a matrix turns into RGB.
+fn is_yuv(format: Pixel) -> bool {
+    let name = format.descriptor().map_or("", |d| d.name());
+    ["yuv", "yuyv", "uyvy", "yvyu", "nv", "p0", "p2", "p4", "y2", "xv", "ayuv", "vuy"].iter().any(|p| name.contains(p))
+}
+
 /// A display matrix side data's numbers (nine native-endian 32-bit integers).
 fn display_matrix(data: &[u8]) -> Option<[i32; 9]> {
     let mut m = [0i32; 9];
@@ -200,6 +210,11 @@ fn frame_orientation(frame: &ff::frame::Video) -> Option<Orientation> {
 }
 
 impl VideoReader {
+    /// How its frames are shown (known once the first frame is decoded, which `open` does).
+    pub fn presentation(&self) -> super::Presentation {
+        super::Presentation { pixel_aspect: self.pixel_aspect, colour: self.colour }
+    }
+
     pub fn open(path: &Path) -> Result<Self> {
         init()?;
         check_input(path)?;
@@ -257,6 +272,7 @@ impl VideoReader {
             stream_oriented: stream_oriented.is_some(),
             pixel_aspect: stream_pixels.unwrap_or_default(),
             stream_pixels: stream_pixels.is_some(),
+            colour: Colour::default(),
             coded: (0, 0),
             width: 0,
             height: 0,
@@ -404,6 +420,7 @@ impl VideoReader {
                 log::info!("{}: shown {:?} (its display matrix or EXIF orientation)", self.path.display(), self.orientation);
             }
             (self.width, self.height) = if self.orientation.is_sideways() { (h, w) } else { (w, h) };
+            self.colour = Colour::of_frame(decoded);
             let sar = decoded.aspect_ratio();
             let stored = match self.stream_pixels {
                 true => self.pixel_aspect,
@@ -426,8 +443,15 @@ impl VideoReader {
         let target = if alpha { Pixel::RGBA } else { Pixel::RGB24 };
         let scaler = match self.scaler.take() {
             Some(s) if s.input().format == format => s,
-            _ => Scaler::get(format, w, h, target, w, h, Flags::POINT)
-                .map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?,
+            _ => {
+                let mut s = Scaler::get(format, w, h, target, w, h, Flags::POINT)
+                    .map_err(|e| verr(&self.path, format!("cannot convert its {format:?} frames to RGB ({e})")))?;
+                // YUV is read by the clip's own matrix and range (swscale would assume BT.601).
+                if is_yuv(format) {
+                    set_scaler_colour(&mut s, self.colour, true);
+                }
+                s
+            }
         };
         let scaler = self.scaler.insert(scaler);
         let mut rgb = ff::frame::Video::empty();

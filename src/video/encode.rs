@@ -9,8 +9,10 @@ use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
 
 use super::audio::{AudioCopy, AudioSource};
+use super::colour::{set_scaler_colour, tag_encoder};
 use super::output::{format_pattern, write_png_file, Destination, OutputFormat};
 use super::pending::PendingPath;
+use super::Presentation;
 use super::{init, verr};
 use crate::error::{Error, Result};
 use crate::frame::{PixelAspect, RgbFrame};
@@ -51,16 +53,17 @@ impl VideoEncoder {
     /// by its offset) and container metadata. A folder of PNGs takes no audio; an audio codec
     /// the container cannot hold is reported with the fix.
     pub fn create_with_audio(path: &Path, width: u32, height: u32, fps: f64, audio: Option<AudioSource<'_>>) -> Result<Self> {
-        Self::create_keeping(path, width, height, fps, audio.as_slice(), &[], PixelAspect::SQUARE)
+        Self::create_keeping(path, width, height, fps, audio.as_slice(), &[], Presentation::default())
     }
 
     /// Like [`create_with_audio`](Self::create_with_audio), with the audio of several sources
     /// one after another (see [`AudioSource::until_seconds`]); the output frames in `kept` are
     /// given footage (a clip the job keeps as it was), which H.264 output encodes at a
     /// near-lossless constant quantiser ([`KEPT_QP`], x264 zones) instead of CRF 18, so a
-    /// user's frames lose as little as the format allows. Pixels that are not square
-    /// (`pixel_aspect`, a clip's own) are declared in the video stream, so players show it in
-    /// its shape (PNG output does not record it).
+    /// user's frames lose as little as the format allows. `presentation` (a clip's own, where
+    /// its frames are kept) is declared in the video stream: pixels that are not square, and
+    /// H.264's colour matrix, range, primaries and transfer, which the frames are converted by
+    /// (PNG output records neither).
     pub fn create_keeping(
         path: &Path,
         width: u32,
@@ -68,7 +71,7 @@ impl VideoEncoder {
         fps: f64,
         audio: &[AudioSource<'_>],
         kept: &[Range<u64>],
-        pixel_aspect: PixelAspect,
+        presentation: Presentation,
     ) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
         if width == 0 || height == 0 {
@@ -98,7 +101,7 @@ impl VideoEncoder {
             return Err(verr(path, format!("H.264 in yuv420p needs even width and height, got {width}x{height}; use .mkv for odd sizes")));
         }
         let pending = PendingPath::new(dest)?;
-        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio, kept, pixel_aspect).map_err(|e| verr(path, e))?;
+        let sink = open_ffmpeg(&pending.tmp, format, width, height, fps, audio, kept, presentation).map_err(|e| verr(path, e))?;
         Ok(VideoEncoder { sink: Sink::Ffmpeg(Box::new(sink)), pending, width, height, frames: 0, dest: path.to_path_buf() })
     }
 
@@ -204,8 +207,9 @@ fn open_ffmpeg(
     fps: f64,
     audio: &[AudioSource<'_>],
     kept: &[Range<u64>],
-    pixel_aspect: PixelAspect,
+    presentation: Presentation,
 ) -> std::result::Result<FfmpegSink, String> {
+    let pixel_aspect = presentation.pixel_aspect;
     let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
         OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
@@ -232,6 +236,7 @@ fn open_ffmpeg(
     }
     let mut opts = ff::Dictionary::new();
     if format == OutputFormat::Mp4H264 {
+        tag_encoder(&mut enc, presentation.colour);
         opts.set("crf", "18");
         opts.set("preset", "medium");
         if let Some(zones) = kept_zones(kept) {
@@ -258,7 +263,10 @@ fn open_ffmpeg(
         None => format!("cannot write the header: {e}"),
     })?;
     let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);
-    let scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
+    let mut scaler = Scaler::get(Pixel::RGB24, width, height, pix, width, height, Flags::POINT).map_err(|e| e.to_string())?;
+    if format == OutputFormat::Mp4H264 {
+        set_scaler_colour(&mut scaler, presentation.colour, false);
+    }
     let mut converted = ff::frame::Video::new(pix, width, height);
     if !pixel_aspect.is_square() {
         set_frame_pixel_aspect(&mut converted, pixel_aspect);
@@ -343,7 +351,7 @@ impl OwnedAudioSource {
 impl EncoderThread {
     /// `queue` frames may wait to be encoded before `push` blocks (memory stays bounded).
     pub fn spawn(path: &Path, width: u32, height: u32, fps: f64, audio: Option<OwnedAudioSource>, queue: usize) -> Result<Self> {
-        Self::spawn_keeping(path, width, height, fps, audio.into_iter().collect(), queue, Vec::new(), PixelAspect::SQUARE)
+        Self::spawn_keeping(path, width, height, fps, audio.into_iter().collect(), queue, Vec::new(), Presentation::default())
     }
 
     /// Like [`spawn`](Self::spawn), with given footage at output frames `kept` (see
@@ -357,7 +365,7 @@ impl EncoderThread {
         audio: Vec<OwnedAudioSource>,
         queue: usize,
         kept: Vec<Range<u64>>,
-        pixel_aspect: PixelAspect,
+        presentation: Presentation,
     ) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RgbFrame>(queue.max(1));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<usize>>();
@@ -372,7 +380,7 @@ impl EncoderThread {
                     .iter()
                     .map(|a| AudioSource { path: &a.path, offset_seconds: a.offset_seconds, until_seconds: a.until_seconds })
                     .collect();
-                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, &src, &kept, pixel_aspect) {
+                let mut encoder = match VideoEncoder::create_keeping(&thread_path, width, height, fps, &src, &kept, presentation) {
                     Ok(e) => e,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));

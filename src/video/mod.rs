@@ -20,6 +20,7 @@ fn init() -> Result<()> {
 }
 
 mod audio;
+mod colour;
 mod decode;
 mod encode;
 mod output;
@@ -27,10 +28,19 @@ mod pending;
 mod silence;
 
 pub use audio::AudioSource;
+pub use colour::Colour;
 pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Orientation, VideoReader};
 pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder, KEPT_QP};
 pub use output::{check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
 pub use pending::remove_partial_outputs;
+
+/// How a video's frames are shown: the shape of its pixels and the colours its samples stand
+/// for. An output that keeps a clip's frames is written with the clip's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Presentation {
+    pub pixel_aspect: crate::frame::PixelAspect,
+    pub colour: Colour,
+}
 
 /// A grid of frames, `columns` wide, for `--preview`.
 pub fn contact_sheet(frames: &[RgbFrame], columns: usize) -> Option<image::RgbImage> {

@@ -240,7 +240,7 @@ fn silence_of<'a>(octx: &ff::format::context::Output, out: usize, slot: &'a mut 
 }
 
 /// Writes silence into output stream `out` from where its sound ends (0 before any) up to
-/// `until` (both in `tb`), when that is at least one frame of silence long.
+/// `until` (both in `tb`), when that is at least half a frame of silence long.
 fn fill_silence(
     octx: &mut ff::format::context::Output,
     out: usize,
@@ -267,8 +267,8 @@ fn fill_silence(
     // In samples at the stream's rate.
     let samples = ff::Rational::new(1, silence.rate as i32);
     let (start, stop) = (ff::rescale::Rescale::rescale(&from, tb, samples), ff::rescale::Rescale::rescale(&until, tb, samples));
-    // Under one frame of silence is timestamp rounding (Matroska's milliseconds), not a gap.
-    if stop - start < silence.frame_samples() {
+    // Under half a frame of silence is timestamp rounding (Matroska's milliseconds), not a gap.
+    if stop - start < silence.frame_samples() / 2 {
         return Ok(());
     }
     let mut wrote = false;

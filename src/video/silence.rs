@@ -40,7 +40,7 @@ impl Silence {
     /// the timestamps.
     pub(super) fn for_stream(params: ff::codec::Parameters) -> Option<Silence> {
         let id = params.id();
-        let decoder = ff::codec::context::Context::from_parameters(params).ok()?.decoder().audio().ok()?;
+        let decoder = ff::codec::context::Context::from_parameters(params.clone()).ok()?.decoder().audio().ok()?;
         let (rate, channels) = (decoder.rate(), decoder.channels());
         if rate == 0 || channels == 0 {
             return None;
@@ -50,14 +50,22 @@ impl Silence {
             let frame = bytes * channels as usize;
             return Some(Silence { data: vec![zero; frame * samples as usize], samples, pcm_bytes: Some(frame), rate });
         }
-        // AAC's Low Complexity profile is what FFmpeg's own encoder writes, so its frames decode
-        // with the stream's configuration (HE-AAC's would not).
+        // AAC's Low Complexity profile is what FFmpeg's own encoder writes (HE-AAC's frames
+        // would not decode with the stream's configuration).
         if id != ff::codec::Id::AAC
             || !matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
         {
             return None;
         }
-        aac_silence(rate, channels).map(|(data, samples)| Silence { data, samples, pcm_bytes: None, rate })
+        // The stream's own channel layout: its channel elements must be the ones the stream's
+        // configuration declares.
+        let layout = match decoder.channel_layout() {
+            l if l.channels() == i32::from(channels) => l,
+            _ => ff::ChannelLayout::default(i32::from(channels)),
+        };
+        let (data, samples) = aac_silence(rate, layout)?;
+        // Written only if the stream's own decoder reads it back as silence.
+        decodes_to_silence(params, &data).then_some(Silence { data, samples, pcm_bytes: None, rate })
     }
 
     /// Samples in one packet of silence (a PCM gap's last packet may be shorter).
@@ -72,12 +80,16 @@ impl Silence {
     }
 
     /// Packets of silence covering `samples` samples from `start` (samples at the stream's
-    /// rate), as (start sample, sample count, data): whole frames only for a coded format, so a
-    /// remainder under one frame stays a gap (at most ~21 ms at 48 kHz).
+    /// rate), as (start sample, sample count, data): whole frames for a coded format, as many as
+    /// come nearest (within half a frame, ~11 ms at 48 kHz).
     pub(super) fn packets(&self, start: i64, samples: i64) -> impl Iterator<Item = (i64, i64, &[u8])> + '_ {
         let frame = i64::from(self.samples);
-        let whole = samples / frame;
-        let rest = if self.pcm_bytes.is_some() { samples % frame } else { 0 };
+        // PCM to the sample; coded frames to the nearest whole frame (each decodes to a frame,
+        // whatever the timestamps say).
+        let (whole, rest) = match self.pcm_bytes {
+            Some(_) => (samples / frame, samples % frame),
+            None => ((samples + frame / 2) / frame, 0),
+        };
         (0..whole).map(move |k| (start + k * frame, frame, &self.data[..])).chain((rest > 0).then(move || {
             let bytes = self.pcm_bytes.unwrap_or(0) * rest as usize;
             (start + whole * frame, rest, &self.data[..bytes])
@@ -85,12 +97,11 @@ impl Silence {
     }
 }
 
-/// One steady-state packet of silence from FFmpeg's AAC encoder (LC, as the source's stream
-/// at this rate and channel count), and its frame size.
-fn aac_silence(rate: u32, channels: u16) -> Option<(Vec<u8>, u32)> {
+/// One steady-state packet of silence from FFmpeg's AAC encoder (LC, at this rate and channel
+/// layout), and its frame size.
+fn aac_silence(rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
     let codec = ff::encoder::find(ff::codec::Id::AAC)?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio().ok()?;
-    let layout = ff::ChannelLayout::default(i32::from(channels));
     let format = ff::format::Sample::F32(ff::format::sample::Type::Planar);
     enc.set_rate(rate as i32);
     enc.set_channel_layout(layout);
@@ -104,8 +115,10 @@ fn aac_silence(rate: u32, channels: u16) -> Option<(Vec<u8>, u32)> {
     }
     let mut frame = ff::frame::Audio::new(format, samples as usize, layout);
     frame.set_rate(rate);
+    // Every channel's plane (planes after the first have no line size of their own, so they are
+    // reached by samples, not bytes).
     for plane in 0..frame.planes() {
-        frame.data_mut(plane).fill(0);
+        frame.plane_mut::<f32>(plane).fill(0.0);
     }
     // The first packets carry the encoder's start-up; after a few frames of zeros every packet
     // is the same silent frame.
@@ -121,24 +134,61 @@ fn aac_silence(rate: u32, channels: u16) -> Option<(Vec<u8>, u32)> {
     last.filter(|d| !d.is_empty()).map(|d| (d, samples))
 }
 
+/// Whether a decoder made from the stream's parameters decodes `data`, given a few times in a
+/// row as a gap would hold it, without error and to silence.
+fn decodes_to_silence(params: ff::codec::Parameters, data: &[u8]) -> bool {
+    let Some(mut decoder) = ff::codec::context::Context::from_parameters(params).ok().and_then(|c| c.decoder().audio().ok()) else {
+        return false;
+    };
+    let mut frame = ff::frame::Audio::empty();
+    let mut decoded = 0;
+    for _ in 0..4 {
+        if decoder.send_packet(&ff::Packet::copy(data)).is_err() {
+            return false;
+        }
+        while decoder.receive_frame(&mut frame).is_ok() {
+            let loud = match frame.format() {
+                ff::format::Sample::F32(ff::format::sample::Type::Planar) => {
+                    (0..frame.planes()).any(|p| frame.plane::<f32>(p).iter().any(|v| v.abs() > 1e-4))
+                }
+                _ => return false,
+            };
+            if loud {
+                return false;
+            }
+            decoded += frame.samples();
+        }
+    }
+    decoded > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn aac_silence_is_one_small_frame() {
+    fn aac_silence_is_one_small_frame_for_every_usual_layout() {
         super::super::init().unwrap();
-        let (data, samples) = aac_silence(48_000, 2).expect("FFmpeg's AAC encoder");
-        assert_eq!(samples, 1024);
-        assert!(!data.is_empty() && data.len() < 64, "a silent frame is a few bytes, got {}", data.len());
+        for rate in [22_050, 44_100, 48_000, 96_000] {
+            for channels in [1, 2, 6] {
+                let (data, samples) = aac_silence(rate, ff::ChannelLayout::default(channels)).expect("FFmpeg's AAC encoder");
+                assert_eq!(samples, 1024);
+                assert!(
+                    !data.is_empty() && data.len() < 8 * channels as usize,
+                    "{rate} Hz, {channels} channels: a silent frame is a few bytes, got {}",
+                    data.len()
+                );
+            }
+        }
     }
 
     #[test]
-    fn pcm_gaps_are_filled_to_the_sample_and_coded_ones_by_whole_frames() {
+    fn pcm_gaps_are_filled_to_the_sample_and_coded_ones_by_the_nearest_whole_frames() {
         let pcm = Silence { data: vec![0; 4 * 1024], samples: 1024, pcm_bytes: Some(4), rate: 48_000 };
         let parts: Vec<(i64, i64, usize)> = pcm.packets(100, 2500).map(|(s, n, d)| (s, n, d.len())).collect();
         assert_eq!(parts, vec![(100, 1024, 4096), (1124, 1024, 4096), (2148, 452, 1808)]);
         let aac = Silence { data: vec![1; 6], samples: 1024, pcm_bytes: None, rate: 48_000 };
         assert_eq!(aac.packets(0, 2500).map(|(s, n, _)| (s, n)).collect::<Vec<_>>(), vec![(0, 1024), (1024, 1024)]);
+        assert_eq!(aac.packets(0, 2600).count(), 3, "the nearest whole number of frames");
     }
 }

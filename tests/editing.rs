@@ -719,6 +719,8 @@ fn bridge_carries_both_clips_audio() {
                 "-shortest",
                 "-c:v",
                 vcodec,
+                "-ac",
+                "2",
                 "-c:a",
                 codec,
                 out.to_str().unwrap(),
@@ -981,6 +983,32 @@ fn photos_are_read_by_their_exif_orientation() {
             assert!(shown[i] != shown[j], "orientations {} and {} read alike: the test cannot tell them apart", i + 1, j + 1);
         }
     }
+    // A PNG's eXIf chunk (before its image data) says the same.
+    let png = d.join("plain.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=64x40:rate=1", "-frames:v", "1", png.to_str().unwrap()]);
+    let bytes = std::fs::read(&png).unwrap();
+    let exif = &with_exif_orientation(&jpeg, 6, true)[2 + 4 + 6..2 + 4 + 6 + 26];
+    let mut chunk = b"eXIf".to_vec();
+    chunk.extend_from_slice(exif);
+    let crc = {
+        // CRC-32 (PNG's, over type and data).
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in &chunk {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    };
+    let mut tagged = bytes[..33].to_vec();
+    tagged.extend((exif.len() as u32).to_be_bytes().into_iter().chain(chunk).chain(crc.to_be_bytes()));
+    tagged.extend_from_slice(&bytes[33..]);
+    let png6 = d.join("o6.png");
+    std::fs::write(&png6, tagged).unwrap();
+    let (upright, turned) = (kino::video::decode_image(&png).unwrap(), kino::video::decode_image(&png6).unwrap());
+    assert_eq!((turned.width, turned.height), (40, 64), "a PNG's EXIF orientation 6 is read sideways");
+    assert!(turned == kino::video::Orientation::Clockwise.apply(upright));
     // Through the binary: a photo given back as it is shown.
     let out = d.join("o6.mkv");
     assert_ok(&kino(&["remix", d.join("o6.jpg").to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", out.to_str().unwrap()]));
@@ -1034,6 +1062,12 @@ fn anamorphic_clips_keep_their_pixel_shape() {
     let mp4 = d.join("remix.mp4");
     assert_ok(&kino(&["remix", clip.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", mp4.to_str().unwrap()]));
     assert_eq!(stream_pixel_aspect(&mp4), "4:3");
+    // An anamorphic image animated keeps its pixel shape.
+    let still = d.join("still.png");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=1", "-frames:v", "1", "-vf", "setsar=4/3", still.to_str().unwrap()]);
+    let animated = d.join("animated.mkv");
+    assert_ok(&kino(&["animate", still.to_str().unwrap(), "--prompt", "x", "--frames", "9", "-q", "-o", animated.to_str().unwrap()]));
+    assert_eq!(stream_pixel_aspect(&animated), "4:3");
     // A bridge joins clips of one pixel shape.
     let square = d.join("square.mkv");
     ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=8:duration=1", "-c:v", "ffv1", square.to_str().unwrap()]);

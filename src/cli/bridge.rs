@@ -54,12 +54,11 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     if b.pixel_aspect != a.pixel_aspect {
         let shape = |r: &video::VideoReader| format!("{}:{}", r.pixel_aspect.num, r.pixel_aspect.den);
         bail!(
-            "{} has {} pixels and {} {}: bridge clips of one pixel shape (convert one first, e.g. ffmpeg -i B -vf setsar={} B2.mkv)",
+            "{} has {} pixels and {} {}: bridge clips of one pixel shape (convert one to the other's size and pixel shape first)",
             args.second.display(),
             shape(&b),
             args.first.display(),
-            shape(&a),
-            shape(&a).replace(':', "/")
+            shape(&a)
         );
     }
     let (pkg, mut opts) = load(&args.runtime)?;

@@ -130,7 +130,12 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let mut inputs = keyframe_images(&args.keyframes);
     inputs.push(&args.image);
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
-    let still = video::decode_image(&args.image)?;
+    let mut reader = video::VideoReader::open(&args.image)?;
+    // An anamorphic image keeps its pixel shape; its frames are made anew, in BT.709.
+    let shown = video::Presentation { pixel_aspect: reader.pixel_aspect, ..Default::default() };
+    let par = shown.pixel_aspect;
+    let still = reader.next_frame()?.with_context(|| format!("{} contains no decodable video frames", args.image.display()))?;
+    drop(reader);
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
@@ -153,10 +158,10 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let (w, h) = (still.width, still.height);
     // The still (frame 0) and any keyframe are the user's images.
     let kept = std::iter::once(0..1).chain(keys.iter().map(|k| u64::from(k.frame)..u64::from(k.frame) + 1)).collect();
-    let mut sink = Sink::create(&args.output, w, h, fps, &args.sampling, kept)?;
+    let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Vec::new(), kept, shown)?;
     let bars = Bars::new(args.sampling.quiet);
-    let first = still.fitted(req.width, req.height, fit.inverse());
-    let mut push = |f: kino::RgbFrame| sink.push(f.fitted(w, h, fit));
+    let first = still.fitted_pixels(req.width, req.height, fit.inverse(), par, kino::PixelAspect::SQUARE);
+    let mut push = |f: kino::RgbFrame| sink.push(f.fitted_pixels(w, h, fit, kino::PixelAspect::SQUARE, par));
     if keys.is_empty() {
         pipeline.animate(&req, &first, &mut |p| bars.update(p), &mut push)?;
     } else {

@@ -130,6 +130,14 @@ impl Orientation {
         }
     }
 
+    /// An EXIF Orientation value (1 to 8, in this enum's order), `None` for any other.
+    pub fn from_exif(value: u16) -> Option<Orientation> {
+        use Orientation::*;
+        [Upright, Mirrored, Half, HalfMirrored, Transposed, Clockwise, Transversed, CounterClockwise]
+            .get(usize::from(value).checked_sub(1)?)
+            .copied()
+    }
+
     /// Whether it swaps width and height.
     pub fn is_sideways(self) -> bool {
         matches!(self, Orientation::Transposed | Orientation::Clockwise | Orientation::Transversed | Orientation::CounterClockwise)
@@ -193,11 +201,24 @@ fn stream_orientation(stream: &ff::format::stream::Stream<'_>) -> Option<Orienta
 /// if it does: it decides over the codec's, as players read it. ffmpeg-next has no safe
 /// getter for the field.
 #[allow(unsafe_code)]
-fn stream_pixel_aspect(stream: &ff::format::stream::Stream<'_>) -> Option<PixelAspect> {
+fn stream_pixel_aspect(stream: &ff::format::stream::Stream<'_>, path: &Path) -> Option<PixelAspect> {
     // SAFETY: `as_ptr` points at a stream of the input context `stream` borrows, alive for the
     // borrow; `sample_aspect_ratio` is a plain struct field.
     let sar = unsafe { (*stream.as_ptr()).sample_aspect_ratio };
-    (sar.num > 0 && sar.den > 0).then(|| PixelAspect::new(sar.num as u32, sar.den as u32))
+    pixel_aspect(sar.num, sar.den, path)
+}
+
+/// A declared sample aspect ratio as a pixel shape (`None` when unknown); one beyond what
+/// players show (1:100 to 100:1) is read as square, with a warning.
+fn pixel_aspect(num: i32, den: i32, path: &Path) -> Option<PixelAspect> {
+    if num <= 0 || den <= 0 {
+        return None;
+    }
+    let shape = PixelAspect::new(num as u32, den as u32);
+    if shape.is_square() && num != den {
+        log::warn!("{}: pixel aspect {num}:{den} is beyond 1:100 to 100:1; read as square", path.display());
+    }
+    Some(shape)
 }
 
 /// The orientation a decoded frame's display matrix asks for: FFmpeg's JPEG decoder exports a
@@ -228,7 +249,7 @@ impl VideoReader {
         let demuxer = ictx.format().name().to_string();
         let is_still = demuxer == "image2" || demuxer.ends_with("_pipe");
         let stream_oriented = stream_orientation(&stream);
-        let stream_pixels = stream_pixel_aspect(&stream);
+        let stream_pixels = stream_pixel_aspect(&stream, path);
         let time_base = f64::from(stream.time_base());
         let rate = stream.avg_frame_rate();
         let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
@@ -414,7 +435,9 @@ impl VideoReader {
         if self.decoded == 0 {
             self.coded = (w, h);
             if !self.stream_oriented {
-                self.orientation = frame_orientation(decoded).unwrap_or_default();
+                // A JPEG's EXIF comes as the frame's display matrix; a PNG's is read here.
+                let png = || if self.is_still { super::exif::png_orientation(&self.path) } else { None };
+                self.orientation = frame_orientation(decoded).or_else(png).unwrap_or_default();
             }
             if self.orientation != Orientation::Upright {
                 log::info!("{}: shown {:?} (its display matrix or EXIF orientation)", self.path.display(), self.orientation);
@@ -424,7 +447,7 @@ impl VideoReader {
             let sar = decoded.aspect_ratio();
             let stored = match self.stream_pixels {
                 true => self.pixel_aspect,
-                false => PixelAspect::new(sar.numerator().max(0) as u32, sar.denominator().max(0) as u32),
+                false => pixel_aspect(sar.numerator(), sar.denominator(), &self.path).unwrap_or_default(),
             };
             self.pixel_aspect = if self.orientation.is_sideways() { stored.turned() } else { stored };
             if !self.pixel_aspect.is_square() {

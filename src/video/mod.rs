@@ -23,6 +23,7 @@ mod audio;
 mod colour;
 mod decode;
 mod encode;
+mod exif;
 mod output;
 mod pending;
 mod silence;

@@ -1157,6 +1157,12 @@ fn clips_keep_their_colours() {
         String::from_utf8_lossy(&probe.stdout).trim().to_string()
     };
     assert_eq!(tags(&out), "tv,bt709,bt709,bt709");
+    // An RGB clip (FFV1, PNG) has no matrix: its H.264 output is BT.709 too, never tagged GBR.
+    let rgb = d.join("rgb.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=8:duration=1", "-c:v", "ffv1", "-pix_fmt", "bgr0", rgb.to_str().unwrap()]);
+    let from_rgb = d.join("from-rgb.mp4");
+    assert_ok(&kino(&["extend", rgb.to_str().unwrap(), "--prompt", "x", "--frames", "8", "-q", "-o", from_rgb.to_str().unwrap()]));
+    assert_eq!(tags(&from_rgb), "tv,bt709,bt709,bt709");
     let made = d.join("made.mp4");
     assert_ok(&kino(&["generate", "a red circle moving left", "--frames", "9", "-q", "-o", made.to_str().unwrap()]));
     assert_eq!(tags(&made), "tv,bt709,bt709,bt709");

@@ -24,10 +24,14 @@ impl Default for Colour {
 }
 
 impl Colour {
-    /// A decoded frame's description; what it leaves unsaid is read as players guess it: the
+    /// A decoded YUV frame's description; what it leaves unsaid is read as players guess it: the
     /// BT.709 matrix for HD sizes (720 lines or 1280 columns and up), BT.601 below, limited
     /// range (full for the JPEG formats FFmpeg marks `yuvj`).
     pub(super) fn of_frame(frame: &ff::frame::Video) -> Colour {
+        // RGB and gray frames have no matrix of their own: what is written from them is BT.709.
+        if !is_yuv(frame.format()) {
+            return Colour::default();
+        }
         let hd = frame.height() >= 720 || frame.width() >= 1280;
         let matrix = match frame.color_space() {
             Space::Unspecified | Space::Reserved if hd => Space::BT709,
@@ -57,6 +61,12 @@ impl Colour {
     fn is_full_range(self) -> bool {
         self.range == Range::JPEG
     }
+}
+
+/// Whether `format` stores YUV (luma and colour difference) samples, which a matrix turns into RGB.
+pub(super) fn is_yuv(format: ff::format::Pixel) -> bool {
+    let name = format.descriptor().map_or("", |d| d.name());
+    ["yuv", "yuyv", "uyvy", "yvyu", "nv", "p0", "p2", "p4", "y2", "xv", "ayuv", "vuy"].iter().any(|p| name.contains(p))
 }
 
 /// Makes `scaler` convert between RGB and YUV by `colour` (its matrix and range on the YUV side:

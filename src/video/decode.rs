@@ -13,7 +13,7 @@ use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
 
-use super::colour::{set_scaler_colour, Colour};
+use super::colour::{is_yuv, set_scaler_colour, Colour};
 use super::{init, verr};
 use crate::error::{Error, Result};
 use crate::frame::{PixelAspect, RgbFrame};
@@ -171,12 +171,6 @@ impl Orientation {
         }
         RgbFrame { width: nw as u32, height: nh as u32, data }
     }
-}
-
-/// Whether `format` stores YUV (luma and colour difference) samples, which a matrix turns into RGB.
-fn is_yuv(format: Pixel) -> bool {
-    let name = format.descriptor().map_or("", |d| d.name());
-    ["yuv", "yuyv", "uyvy", "yvyu", "nv", "p0", "p2", "p4", "y2", "xv", "ayuv", "vuy"].iter().any(|p| name.contains(p))
 }
 
 /// A display matrix side data's numbers (nine native-endian 32-bit integers).

@@ -260,7 +260,7 @@ fn fill_silence(
         if !state.warned && (until - from) as f64 * f64::from(tb) > 0.05 {
             state.warned = true;
             let codec = octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default();
-            log::warn!("audio stream {out} ({codec}): kino writes silence in PCM and AAC-LC only; the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
+            log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
         }
         return Ok(());
     };

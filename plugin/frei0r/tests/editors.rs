@@ -12,17 +12,20 @@ use kino_frei0r::Kind;
 
 mod common;
 
-use common::{frames, host, install, kino, repo, run};
+use common::{frames, host, install, kino, melt_render, repo, run};
 
 /// Renders an MLT XML project with melt into lossless RGB frames.
 fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
     let out = project.with_extension("mkv");
-    let r = run(host("melt", plugins).arg("-silent").arg(project).arg("-consumer").arg(format!("avformat:{}", out.display())).args([
-        "vcodec=ffv1",
-        "pix_fmt=bgra",
-        "mlt_image_format=rgba",
-        "an=1",
-    ]));
+    let r = melt_render(
+        host("melt", plugins).arg("-silent").arg(project).arg("-consumer").arg(format!("avformat:{}", out.display())).args([
+            "vcodec=ffv1",
+            "pix_fmt=bgra",
+            "mlt_image_format=rgba",
+            "an=1",
+        ]),
+        &out,
+    );
     let log = String::from_utf8_lossy(&r.stderr);
     assert!(!log.contains("kino frei0r: error"), "{log}");
     assert!(!log.contains("failed to load"), "every service in the project loads: {log}");
@@ -214,13 +217,16 @@ fn bridge_project(a: &Path, b: &Path, passes: usize) -> String {
 /// Renders `project` with melt into lossless frames, with kino's cache folder at `cache`; the log too.
 fn render_with_cache(plugins: &Path, project: &Path, cache: &Path) -> (Vec<RgbFrame>, String) {
     let out = project.with_extension("mkv");
-    let r = run(host("melt", plugins)
-        .env("KINO_CACHE_DIR", cache)
-        .arg("-silent")
-        .arg(project)
-        .arg("-consumer")
-        .arg(format!("avformat:{}", out.display()))
-        .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]));
+    let r = melt_render(
+        host("melt", plugins)
+            .env("KINO_CACHE_DIR", cache)
+            .arg("-silent")
+            .arg(project)
+            .arg("-consumer")
+            .arg(format!("avformat:{}", out.display()))
+            .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]),
+        &out,
+    );
     (decode_video(&out).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
 }
 

@@ -8,7 +8,7 @@ use kino::RgbFrame;
 
 mod common;
 
-use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, repo, run, source_and_kino};
+use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, melt_render, repo, run, source_and_kino};
 
 #[test]
 fn the_plugin_holds_no_build_folder_path() {
@@ -191,20 +191,32 @@ fn melt_lists_the_params_and_renders_the_source() {
         assert!(text.contains(p), "melt -query lacks {p}: {text}");
     }
     let out = d.join("melt.mkv");
-    run(Command::new("melt")
-        .env("FREI0R_PATH", &plugins)
-        .args(["-silent", "frei0r.kino", "prompt=a yellow circle moving right", "seed=4", "out=15", "-profile", "square_ntsc", "-consumer"])
-        .arg(format!("avformat:{}", out.display()))
-        .args([
-            "vcodec=ffv1",
-            "pix_fmt=bgra",
-            "mlt_image_format=rgba",
-            "width=64",
-            "height=64",
-            "frame_rate_num=8",
-            "frame_rate_den=1",
-            "an=1",
-        ]));
+    melt_render(
+        Command::new("melt")
+            .env("FREI0R_PATH", &plugins)
+            .args([
+                "-silent",
+                "frei0r.kino",
+                "prompt=a yellow circle moving right",
+                "seed=4",
+                "out=15",
+                "-profile",
+                "square_ntsc",
+                "-consumer",
+            ])
+            .arg(format!("avformat:{}", out.display()))
+            .args([
+                "vcodec=ffv1",
+                "pix_fmt=bgra",
+                "mlt_image_format=rgba",
+                "width=64",
+                "height=64",
+                "frame_rate_num=8",
+                "frame_rate_den=1",
+                "an=1",
+            ]),
+        &out,
+    );
     let f = frames(&out);
     assert_eq!(f.len(), 16);
     let reference = d.join("ref.mkv");
@@ -214,12 +226,15 @@ fn melt_lists_the_params_and_renders_the_source() {
     // The shipped MLT project renders: two generated clips of 32 frames each.
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mlt/generate.mlt");
     let xml_out = d.join("project.mkv");
-    run(host("melt", &plugins)
-        .arg("-silent")
-        .arg(&project)
-        .arg("-consumer")
-        .arg(format!("avformat:{}", xml_out.display()))
-        .args(["vcodec=ffv1", "an=1"]));
+    melt_render(
+        host("melt", &plugins)
+            .arg("-silent")
+            .arg(&project)
+            .arg("-consumer")
+            .arg(format!("avformat:{}", xml_out.display()))
+            .args(["vcodec=ffv1", "an=1"]),
+        &xml_out,
+    );
     let p = frames(&xml_out);
     assert_eq!((p.len(), p[0].width), (64, 256));
     assert!(!p.iter().any(is_error_frame));

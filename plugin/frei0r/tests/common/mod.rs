@@ -48,6 +48,30 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs a melt render into `out`. melt can exit 0 having written nothing (its avformat
+/// consumer thread ending before the first frame; seen once on a loaded machine, with the same
+/// project rendering at once on the next run): that render is run once more, and a second empty
+/// output fails with both logs.
+pub fn melt_render(cmd: &mut Command, out: &Path) -> Output {
+    let _ = std::fs::remove_file(out);
+    let first = run(cmd);
+    if out.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+        return first;
+    }
+    eprintln!("melt exited 0 without writing {}; rendering again. Its log: {}", out.display(), String::from_utf8_lossy(&first.stderr));
+    let _ = std::fs::remove_file(out);
+    let second = run(cmd);
+    assert!(
+        out.metadata().map(|m| m.len() > 0).unwrap_or(false),
+        "melt wrote nothing to {} twice: {:?}\nfirst log: {}\nsecond log: {}",
+        out.display(),
+        cmd,
+        String::from_utf8_lossy(&first.stderr),
+        String::from_utf8_lossy(&second.stderr)
+    );
+    second
+}
+
 pub fn ffmpeg(plugins: &Path) -> Command {
     let mut c = host("ffmpeg", plugins);
     c.args(["-v", "error", "-y", "-nostdin"]);

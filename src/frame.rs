@@ -207,6 +207,38 @@ impl PixelAspect {
         PixelAspect { num: num / g, den: den / g }
     }
 
+    /// The nearest ratio of small whole numbers (denominator up to 1000) to a pixel aspect given
+    /// as a number (OpenFX hosts say 0.9, 1.0926, 1.333...); square when it is not a positive
+    /// finite number.
+    pub fn from_ratio(r: f64) -> PixelAspect {
+        if !(r.is_finite() && r > 0.0) {
+            return PixelAspect::SQUARE;
+        }
+        // Continued fraction convergents: the best approximations with small denominators.
+        let (mut h0, mut h1, mut k0, mut k1) = (0u64, 1u64, 1u64, 0u64);
+        let mut x = r;
+        for _ in 0..32 {
+            let a = x.floor();
+            if a > 1e6 {
+                break;
+            }
+            let (h2, k2) = (a as u64 * h1 + h0, a as u64 * k1 + k0);
+            if k2 > 1000 || h2 > u32::MAX as u64 {
+                break;
+            }
+            (h0, h1, k0, k1) = (h1, h2, k1, k2);
+            let frac = x - a;
+            if frac < 1e-9 || (h1 as f64 / k1 as f64 - r).abs() < 1e-6 * r {
+                break;
+            }
+            x = 1.0 / frac;
+        }
+        if k1 == 0 {
+            return PixelAspect::SQUARE;
+        }
+        PixelAspect::new(h1 as u32, k1 as u32)
+    }
+
     /// The same pixels turned a quarter: width and height swap.
     pub fn turned(self) -> PixelAspect {
         PixelAspect { num: self.den, den: self.num }
@@ -429,6 +461,17 @@ mod tests {
         assert_eq!(PixelAspect::new(0, 1), PixelAspect::SQUARE);
         assert_eq!(PixelAspect::new(1000, 1), PixelAspect::SQUARE);
         assert_eq!(anamorphic.turned(), PixelAspect::new(3, 4));
+        // Hosts that give the ratio as a number (OpenFX).
+        assert_eq!(PixelAspect::from_ratio(1.0), PixelAspect::SQUARE);
+        assert_eq!(PixelAspect::from_ratio(0.9), PixelAspect::new(9, 10));
+        assert_eq!(PixelAspect::from_ratio(4.0 / 3.0), anamorphic);
+        assert_eq!(PixelAspect::from_ratio(2.0), PixelAspect::new(2, 1));
+        assert_eq!(PixelAspect::from_ratio(32.0 / 27.0), PixelAspect::new(32, 27));
+        let ntsc_wide = PixelAspect::from_ratio(1.2121);
+        assert!((ntsc_wide.ratio() - 1.2121).abs() < 1e-4 && ntsc_wide.den <= 1000, "{ntsc_wide:?}");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-9, 1e9] {
+            assert_eq!(PixelAspect::from_ratio(bad), PixelAspect::SQUARE, "{bad}");
+        }
     }
 
     #[test]

@@ -266,6 +266,7 @@ pub const kOfxImageEffectPropProjectExtent: &CStr = c"OfxImageEffectPropProjectE
 pub const kOfxImageEffectPropProjectOffset: &CStr = c"OfxImageEffectPropProjectOffset";
 pub const kOfxImagePropData: &CStr = c"OfxImagePropData";
 pub const kOfxImagePropBounds: &CStr = c"OfxImagePropBounds";
+pub const kOfxImagePropPixelAspectRatio: &CStr = c"OfxImagePropPixelAspectRatio";
 pub const kOfxImagePropRowBytes: &CStr = c"OfxImagePropRowBytes";
 pub const kOfxImageEffectPropRegionOfDefinition: &CStr = c"OfxImageEffectPropRegionOfDefinition";
 pub const kOfxImageEffectPropRenderWindow: &CStr = c"OfxImageEffectPropRenderWindow";

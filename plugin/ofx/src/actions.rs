@@ -265,7 +265,8 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
         }
     };
     let result = (|| -> Result<bool, String> {
-        let pic = render::to_pixels(picture(inst, t)?, scale);
+        let par = img.pixel_aspect();
+        let pic = render::to_pixels(picture(inst, t)?, scale, par);
         let (w, h) = (pic.x2 as i64 - pic.x1 as i64, pic.y2 as i64 - pic.y1 as i64);
         if w <= 0 || h <= 0 || w * h > 1 << 28 {
             return Err(format!("a frame of {w}x{h} pixels is not usable"));
@@ -294,7 +295,7 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
             Shown::Generated { key, pick } => {
                 let Some(footage) = inst.footage(&key)? else { return Ok(false) };
                 let frame = &footage.frames[pick.index(footage.frames.len())];
-                render::write_frame(frame, pic, inst.fit(), &mut dst, window);
+                render::write_frame(frame, pic, inst.fit(), par, &mut dst, window);
                 Ok(true)
             }
         }

@@ -1,18 +1,20 @@
 //! Pixels in and out: host images (RGBA, byte/short/float, bottom row first, any row stride)
 //! to and from kino's top-row-first 8-bit RGB frames.
 
-use kino::frame::Fit;
+use kino::frame::{Fit, PixelAspect};
 use kino::RgbFrame;
 
 use crate::abi::{OfxRectD, OfxRectI};
 use crate::suites::Pixels;
 
-/// A canonical rectangle at render scale, in whole pixels.
-pub fn to_pixels(r: OfxRectD, scale: [f64; 2]) -> OfxRectI {
+/// A canonical rectangle at render scale, in whole pixels of shape `par`: canonical x is in
+/// square units, so a pixel `par` wide covers `par` of them (ofxCore.h, coordinate systems).
+pub fn to_pixels(r: OfxRectD, scale: [f64; 2], par: PixelAspect) -> OfxRectI {
+    let sx = scale[0] / par.ratio();
     OfxRectI {
-        x1: (r.x1 * scale[0]).floor() as i32,
+        x1: (r.x1 * sx + 1e-6).floor() as i32,
         y1: (r.y1 * scale[1]).floor() as i32,
-        x2: (r.x2 * scale[0]).ceil() as i32,
+        x2: (r.x2 * sx - 1e-6).ceil() as i32,
         y2: (r.y2 * scale[1]).ceil() as i32,
     }
 }
@@ -70,11 +72,12 @@ pub fn clear(dst: &mut Pixels, window: OfxRectI) {
     }
 }
 
-/// Draws `frame`, placed into `picture` (pixel coordinates) without distortion as `fit` says
-/// (the same aspect: simply scaled), into `dst` inside `window`.
-pub fn write_frame(frame: &RgbFrame, picture: OfxRectI, fit: Fit, dst: &mut Pixels, window: OfxRectI) {
+/// Draws `frame` (square pixels), placed into `picture` (pixel coordinates, pixels of shape
+/// `par`) without distortion as shown, as `fit` says (the same aspect: simply scaled), into
+/// `dst` inside `window`.
+pub fn write_frame(frame: &RgbFrame, picture: OfxRectI, fit: Fit, par: PixelAspect, dst: &mut Pixels, window: OfxRectI) {
     let (w, h) = ((picture.x2 - picture.x1).max(1) as u32, (picture.y2 - picture.y1).max(1) as u32);
-    let frame = frame.fitted(w, h, fit);
+    let frame = frame.fitted_pixels(w, h, fit, PixelAspect::SQUARE, par);
     let area = intersect(window, dst.bounds);
     for y in area.y1..area.y2 {
         // Bottom-up rows: the picture's top row is y2 - 1.

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use kino::frame::Fit;
+use kino::frame::{Fit, PixelAspect};
 use kino::RgbFrame;
 
-/// (hash of the pixels, source size, target size, fit).
-type Key = ([u8; 32], (u32, u32), (u32, u32), Fit);
+/// (hash of the pixels, source size, the shape of its pixels, target size, fit).
+type Key = ([u8; 32], (u32, u32), PixelAspect, (u32, u32), Fit);
 
 /// At most this many bytes of fitted frames are kept; past it the cache starts over.
 const MAX_BYTES: usize = 256 << 20;
@@ -27,14 +27,15 @@ fn cache() -> &'static Mutex<Fitted> {
     CACHE.get_or_init(Default::default)
 }
 
-/// `frame` fitted into `w` x `h` as [`RgbFrame::try_fitted`] does, from the cache when the same
-/// pixels were fitted the same way before.
-pub fn fitted(frame: &RgbFrame, w: u32, h: u32, fit: Fit) -> Result<RgbFrame, String> {
-    let key: Key = (*blake3::hash(&frame.data).as_bytes(), (frame.width, frame.height), (w, h), fit);
+/// `frame`, whose pixels are `par` wide, fitted into `w` x `h` square pixels as
+/// [`RgbFrame::try_fitted_pixels`] does, from the cache when the same pixels were fitted the
+/// same way before.
+pub fn fitted(frame: &RgbFrame, par: PixelAspect, w: u32, h: u32, fit: Fit) -> Result<RgbFrame, String> {
+    let key: Key = (*blake3::hash(&frame.data).as_bytes(), (frame.width, frame.height), par, (w, h), fit);
     if let Some(f) = cache().lock().unwrap_or_else(|e| e.into_inner()).frames.get(&key) {
         return Ok(f.clone());
     }
-    let out = frame.try_fitted(w, h, fit).map_err(|e| e.to_string())?;
+    let out = frame.try_fitted_pixels(w, h, fit, par, PixelAspect::SQUARE).map_err(|e| e.to_string())?;
     let mut c = cache().lock().unwrap_or_else(|e| e.into_inner());
     if c.bytes + out.data.len() > MAX_BYTES {
         *c = Fitted::default();
@@ -56,7 +57,7 @@ pub fn image_file(path: &std::path::Path, w: u32, h: u32, fit: Fit) -> Result<Rg
         return Ok(f.clone());
     }
     let image = kino::video::decode_image(path).map_err(|e| e.to_string())?;
-    let out = fitted(&image, w, h, fit)?;
+    let out = fitted(&image, PixelAspect::SQUARE, w, h, fit)?;
     let mut f = files.lock().unwrap_or_else(|e| e.into_inner());
     if f.len() >= 64 {
         f.clear();
@@ -88,15 +89,20 @@ mod tests {
     fn fits_as_the_engine_does_and_remembers_by_content() {
         let a = frame(10);
         let want = a.try_fitted(32, 32, Fit::Letterbox).unwrap();
-        assert_eq!(fitted(&a, 32, 32, Fit::Letterbox).unwrap(), want);
+        assert_eq!(fitted(&a, PixelAspect::SQUARE, 32, 32, Fit::Letterbox).unwrap(), want);
         let before = len();
-        assert_eq!(fitted(&a, 32, 32, Fit::Letterbox).unwrap(), want, "served again");
+        assert_eq!(fitted(&a, PixelAspect::SQUARE, 32, 32, Fit::Letterbox).unwrap(), want, "served again");
         assert_eq!(len(), before, "the same pixels are fitted once");
         // Other pixels, another fit: their own results, never the remembered one.
         let b = frame(200);
-        assert_eq!(fitted(&b, 32, 32, Fit::Letterbox).unwrap(), b.try_fitted(32, 32, Fit::Letterbox).unwrap());
-        assert_eq!(fitted(&a, 32, 32, Fit::Crop).unwrap(), a.try_fitted(32, 32, Fit::Crop).unwrap());
-        assert!(fitted(&a, 0, 32, Fit::Crop).is_err());
+        assert_eq!(fitted(&b, PixelAspect::SQUARE, 32, 32, Fit::Letterbox).unwrap(), b.try_fitted(32, 32, Fit::Letterbox).unwrap());
+        assert_eq!(fitted(&a, PixelAspect::SQUARE, 32, 32, Fit::Crop).unwrap(), a.try_fitted(32, 32, Fit::Crop).unwrap());
+        assert!(fitted(&a, PixelAspect::SQUARE, 0, 32, Fit::Crop).is_err());
+        // The same pixels shown twice as wide (anamorphic): fitted by their shape as shown.
+        let wide = PixelAspect::new(2, 1);
+        let got = fitted(&a, wide, 32, 32, Fit::Letterbox).unwrap();
+        assert_eq!(got, a.try_fitted_pixels(32, 32, Fit::Letterbox, wide, PixelAspect::SQUARE).unwrap());
+        assert_ne!(got, want, "a pixel shape of its own is not served the square pixels' fit");
         purge();
         assert_eq!(len(), 0);
     }

@@ -75,23 +75,19 @@ impl Instance {
         Ok((r[0], r[1]))
     }
 
-    /// The source's frame at `time`, whole, as 8-bit RGB (top row first).
-    pub fn source_frame(&self, time: f64) -> Result<kino::RgbFrame, String> {
-        frame_of(&self.source()?, "the source", time)
-    }
-
     /// Clip `name`'s frame at `time` at the model's size, read as [`Self::model_frame`] reads.
     pub fn clip_model_frame(&self, name: &std::ffi::CStr, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
         let what = name.to_string_lossy();
         let clip = self.fx.clip(name).map_err(|e| format!("{} needs a {what} clip (host status {e})", self.kind.label()))?;
-        super::fitted::fitted(&frame_of(&clip, &what, time)?, w, h, self.fit().inverse())
-            .map_err(|e| format!("{what} frame at {time}: {e}"))
+        let (frame, par) = frame_of(&clip, &what, time)?;
+        super::fitted::fitted(&frame, par, w, h, self.fit().inverse()).map_err(|e| format!("{what} frame at {time}: {e}"))
     }
 
     /// The source's frame at `time` at the model's size (`w` x `h`), read through the window
     /// generated frames are shown in (the inverse of "Fit"), so footage continues what is seen.
     pub fn model_frame(&self, time: f64, w: u32, h: u32) -> Result<kino::RgbFrame, String> {
-        super::fitted::fitted(&self.source_frame(time)?, w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
+        let (frame, par) = frame_of(&self.source()?, "the source", time)?;
+        super::fitted::fitted(&frame, par, w, h, self.fit().inverse()).map_err(|e| format!("source frame at {time}: {e}"))
     }
 
     pub fn settings(&self, time: f64) -> Result<params::Settings, String> {
@@ -144,11 +140,12 @@ impl Instance {
     }
 }
 
-/// `clip`'s frame at `time`, whole, as 8-bit RGB (top row first); `what` names it in errors.
-fn frame_of(clip: &Clip, what: &str, time: f64) -> Result<kino::RgbFrame, String> {
+/// `clip`'s frame at `time`, whole, as 8-bit RGB (top row first), and the shape of its pixels;
+/// `what` names it in errors.
+fn frame_of(clip: &Clip, what: &str, time: f64) -> Result<(kino::RgbFrame, kino::frame::PixelAspect), String> {
     let img = clip.image(time).map_err(|e| format!("{what} frame at {time}: host status {e}"))?;
     let img = img.ok_or_else(|| format!("{what} has no frame at time {time}"))?;
-    Ok(render::read_frame(&img.pixels()?))
+    Ok((render::read_frame(&img.pixels()?), img.pixel_aspect()))
 }
 
 /// The frame rate the host says: the output clip's, else the effect instance's (the

@@ -126,6 +126,11 @@ pub struct Pixels {
 }
 
 impl Image {
+    /// The shape of the image's pixels (kOfxImagePropPixelAspectRatio; square when unsaid).
+    pub fn pixel_aspect(&self) -> kino::frame::PixelAspect {
+        kino::frame::PixelAspect::from_ratio(self.props.double(kOfxImagePropPixelAspectRatio, 0).unwrap_or(1.0))
+    }
+
     pub fn pixels(&self) -> Result<Pixels, String> {
         let p = &self.props;
         let data = p.pointer(kOfxImagePropData, 0).map_err(|e| format!("image data: status {e}"))? as *mut u8;

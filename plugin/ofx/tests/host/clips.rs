@@ -50,6 +50,16 @@ pub struct Effect {
     pub(super) render: Mutex<Option<RenderState>>,
 }
 
+impl Effect {
+    /// The project's pixel aspect ratio, which every clip and image of this host shares.
+    pub(super) fn par(&self) -> f64 {
+        match self.props.get(c"OfxImageEffectPropPixelAspectRatio") {
+            Some(super::props::Vals::Double(v)) => v[0],
+            _ => 1.0,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(super) struct RenderState {
     pub(super) time: f64,
@@ -130,7 +140,7 @@ pub(super) fn load_px(depth: &CStr, src: &[u8]) -> [u8; 4] {
 }
 
 /// Image properties (ofxImageEffect.h) for a buffer covering `rect` (pixel coordinates).
-pub(super) fn image_props(depth: &CStr, rect: OfxRectI, scale: [f64; 2], buf: &Buffer, negative_rows: bool) -> Box<PropSet> {
+pub(super) fn image_props(depth: &CStr, rect: OfxRectI, scale: [f64; 2], par: f64, buf: &Buffer, negative_rows: bool) -> Box<PropSet> {
     let (data, row_bytes) = if negative_rows {
         // Rows top-down in memory: the bottom row (y1) is the last, and going up is going back.
         (buf.ptr + (buf.rows - 1) * buf.stride, -(buf.stride as i64))
@@ -144,7 +154,7 @@ pub(super) fn image_props(depth: &CStr, rect: OfxRectI, scale: [f64; 2], buf: &B
         .string(kOfxImageEffectPropComponents, 1, &["OfxImageComponentRGBA"])
         .string(kOfxImageEffectPropPreMultiplication, 1, &["OfxImageOpaque"])
         .double(kOfxImageEffectPropRenderScale, 2, &scale)
-        .double(c"OfxImagePropPixelAspectRatio", 1, &[1.0])
+        .double(c"OfxImagePropPixelAspectRatio", 1, &[par])
         .ptr(kOfxImagePropData, 1)
         .int(kOfxImagePropBounds, 4, &r)
         .int(c"OfxImagePropRegionOfDefinition", 4, &r)
@@ -263,7 +273,7 @@ pub(super) unsafe extern "C" fn clip_get_image(
     let (props, buf) = if c.name == "Output" {
         // The output image exists only during Render, at the time rendered.
         let Some(rs) = rs.filter(|rs| rs.time == time) else { return kOfxStatFailed };
-        let p = image_props(rs.depth, rs.output_rect, rs.scale, &rs.output, rs.negative_rows);
+        let p = image_props(rs.depth, rs.output_rect, rs.scale, e.par(), &rs.output, rs.negative_rows);
         (p, rs.output.clone())
     } else {
         let Some(src) = c.source.as_ref() else { return kOfxStatFailed };
@@ -308,7 +318,7 @@ pub(super) unsafe extern "C" fn clip_get_image(
                 }
             }
         }
-        (image_props(depth, rect, scale, &buf, negative_rows), buf)
+        (image_props(depth, rect, scale, e.par(), &buf, negative_rows), buf)
     };
     let img = Box::new(Image { props, _buf: buf, log: e.log.clone(), owner: e.images_out.clone() });
     e.images_out.fetch_add(1, Ordering::SeqCst);
@@ -334,11 +344,12 @@ pub(super) unsafe extern "C" fn clip_release_image(h: OfxPropertySetHandle) -> O
 pub(super) unsafe extern "C" fn clip_get_region_of_definition(c: OfxImageClipHandle, _t: OfxTime, out: *mut OfxRectD) -> OfxStatus {
     // SAFETY: a clip handle this host gave out; a writable pointer.
     let Some(c) = (unsafe { (c as *const Clip).as_ref() }) else { return kOfxStatErrBadHandle };
+    // SAFETY: the clip's effect outlives it.
+    let e = unsafe { &*c.effect };
     let r = match &c.source {
-        Some(s) => OfxRectD { x1: 0.0, y1: 0.0, x2: s.width as f64, y2: s.height as f64 },
+        // Canonical coordinates: a pixel `par` wide spans `par` units.
+        Some(s) => OfxRectD { x1: 0.0, y1: 0.0, x2: s.width as f64 * e.par(), y2: s.height as f64 },
         None => {
-            // SAFETY: the clip's effect outlives it.
-            let e = unsafe { &*c.effect };
             let ext = e.props.doubles(kOfxImageEffectPropProjectExtent);
             OfxRectD { x1: 0.0, y1: 0.0, x2: ext[0], y2: ext[1] }
         }

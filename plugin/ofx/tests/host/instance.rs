@@ -180,14 +180,16 @@ impl Instance<'_> {
             out.doubles(kOfxImageEffectPropRegionOfDefinition)
         } else {
             match self.source() {
-                Some(src) => vec![0.0, 0.0, src.width as f64, src.height as f64],
+                Some(src) => vec![0.0, 0.0, src.width as f64 * self.host.par, src.height as f64],
                 None => vec![0.0, 0.0, self.host.project.0, self.host.project.1],
             }
         };
+        // Canonical to pixels: x at render scale over the pixel aspect ratio (ofxCore.h).
+        let sx = opts.scale / self.host.par;
         let rect = OfxRectI {
-            x1: (rod[0] * opts.scale).floor() as i32,
+            x1: (rod[0] * sx + 1e-6).floor() as i32,
             y1: (rod[1] * opts.scale).floor() as i32,
-            x2: (rod[2] * opts.scale).ceil() as i32,
+            x2: (rod[2] * sx - 1e-6).ceil() as i32,
             y2: (rod[3] * opts.scale).ceil() as i32,
         };
         // Frames needed, when the plugin asked for temporal access.

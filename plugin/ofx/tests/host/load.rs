@@ -60,7 +60,10 @@ pub struct Host {
     pub(super) host: Box<OfxHost>,
     pub(super) host_props: Box<PropSet>,
     pub(super) lib: Option<libloading::Library>,
+    /// The project's size in canonical coordinates (pixels times `par` across).
     pub project: (f64, f64),
+    /// The project's pixel aspect ratio: every clip's and image's (1 unless a test says).
+    pub par: f64,
     pub fps: f64,
     pub mlt: bool,
 }
@@ -259,7 +262,7 @@ impl Host {
             }
             plugins.push(Plugin { ptr: p, id, descriptor, contexts });
         }
-        Host { plugins, log, host, host_props, lib: Some(lib), project: (64.0, 64.0), fps: 8.0, mlt }
+        Host { plugins, log, host, host_props, lib: Some(lib), project: (64.0, 64.0), par: 1.0, fps: 8.0, mlt }
     }
 
     /// Renders `times` as MLT does a frame-threaded filter: for each frame an instance is
@@ -302,7 +305,7 @@ impl Host {
             .double(kOfxImageEffectPropProjectExtent, 2, &[self.project.0, self.project.1])
             .double(c"OfxImageEffectPropProjectSize", 2, &[self.project.0, self.project.1])
             .double(kOfxImageEffectPropProjectOffset, 2, &[0.0, 0.0])
-            .double(c"OfxImageEffectPropPixelAspectRatio", 1, &[1.0])
+            .double(c"OfxImageEffectPropPixelAspectRatio", 1, &[self.par])
             .double(c"OfxImageEffectInstancePropEffectDuration", 1, &[0.0])
             .double(kOfxImageEffectPropFrameRate, 1, &[self.fps])
             .ptr(c"OfxPropInstanceData", 1)
@@ -340,7 +343,7 @@ impl Host {
                 .string(c"OfxImageClipPropUnmappedPixelDepth", 1, &[depth])
                 .string(c"OfxImageClipPropUnmappedComponents", 1, &["OfxImageComponentRGBA"])
                 .string(kOfxImageEffectPropPreMultiplication, 1, &["OfxImageOpaque"])
-                .double(c"OfxImagePropPixelAspectRatio", 1, &[1.0])
+                .double(c"OfxImagePropPixelAspectRatio", 1, &[self.par])
                 .double(kOfxImageEffectPropFrameRate, 1, &[rate])
                 .double(kOfxImageEffectPropFrameRange, 2, &range)
                 .string(c"OfxImageClipPropFieldOrder", 1, &["OfxFieldNone"])

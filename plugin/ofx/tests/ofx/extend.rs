@@ -145,3 +145,66 @@ fn ofx_extend_of_a_4_3_clip_reads_and_places_through_fit() {
     }
     host.unload();
 }
+
+#[test]
+fn ofx_extend_in_an_anamorphic_project_reads_and_places_by_pixel_shape() {
+    use kino::frame::{Fit, PixelAspect};
+    let _t = turn();
+    let d = tmpdir("extend-anamorphic");
+    let square = kino_frames(&d.join("seq"), &["generate", "a green square moving right", "--seed", "5", "--steps", "4"]);
+    // A project of 64x64 pixels each twice as wide as tall (shown 2:1, 128 units across in
+    // canonical coordinates); the source shows a 2:1 crop of the square clip.
+    let par = PixelAspect::new(2, 1);
+    let wide: Vec<kino::RgbFrame> = square.iter().map(|f| f.fitted_pixels(64, 64, Fit::Crop, PixelAspect::SQUARE, par)).collect();
+    let mut src = wide.clone();
+    src.extend(std::iter::repeat_n(wide[16].clone(), 16));
+    let mut host = Host::load(plugin_path());
+    host.project = (128.0, 64.0);
+    host.par = 2.0;
+    let fit = Fit::Letterbox;
+    // What the model is given: the real frames as shown (2:1), read into its square frame.
+    let ctx = d.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    for (i, f) in wide.iter().enumerate() {
+        let m = f.fitted_pixels(64, 64, fit.inverse(), par, PixelAspect::SQUARE);
+        image::RgbImage::from_raw(64, 64, m.data).unwrap().save(ctx.join(format!("{i:05}.png"))).unwrap();
+    }
+    let clip = d.join("ctx.mkv");
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "8", "-i"])
+        .arg(ctx.join("%05d.png"))
+        .args(["-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let want = kino_frames(
+        &d.join("after"),
+        &["extend", clip.to_str().unwrap(), "--prompt", "a green square moving right", "--frames", "16", "--seed", "6", "--steps", "4"],
+    );
+    assert_eq!(want.len(), 33);
+
+    let inst = host.instance(EXTEND, FILTER, Some(source_of(&src)));
+    set_common(&inst, "a green square moving right", 6, 4);
+    inst.set("duration", Value::Double(2.0));
+    inst.set("start", Value::Int(17));
+    inst.set("fit", Value::Int(0));
+    let got = render_all(&inst, 0..33, None);
+    for (i, g) in got.iter().enumerate() {
+        assert_eq!((g.width, g.height), (64, 64), "frame {i}: the project's pixels, not its canonical width");
+        let g = as_rgb(g);
+        if i < 17 {
+            assert!(g == wide[i], "source frame {i} passes through untouched");
+        } else {
+            let placed = want[i].fitted_pixels(64, 64, fit, PixelAspect::SQUARE, par);
+            assert!(g == placed, "frame {i} is kino extend's, shown square in the 2:1 pixels");
+        }
+    }
+    // The model's square frame shown in 2:1 pixels is 32 pixels wide: pillarbox bars of 16.
+    let g = as_rgb(&got[20]);
+    let column_black = |x: usize| (0..64).all(|y| g.data[3 * (y * 64 + x)..3 * (y * 64 + x) + 3].iter().all(|&v| v == 0));
+    assert!((0..16).chain(48..64).all(column_black), "bars beside the square picture");
+    assert!(!(16..48).all(column_black), "the picture between them");
+    drop(inst);
+    host.unload();
+}

@@ -180,6 +180,29 @@ fn ofx_pixel_depths_row_layouts_and_render_scale_agree() {
 }
 
 #[test]
+fn ofx_generate_in_an_anamorphic_project_keeps_the_picture_square_as_shown() {
+    use kino::frame::{Fit, PixelAspect};
+    let _t = turn();
+    let d = tmpdir("generate-anamorphic");
+    let want = kino_frames(&d.join("ref"), &["generate", "a cyan circle moving down", "--seed", "12", "--steps", "4"]);
+    // 64x48 pixels of shape 4:3 (an HDV-like project): shown 4:3 wide, 85.33 units across.
+    let mut host = Host::load(plugin_path());
+    host.par = 4.0 / 3.0;
+    host.project = (64.0 * 4.0 / 3.0, 48.0);
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a cyan circle moving down", 12, 4);
+    for (choice, fit) in [(0, Fit::Letterbox), (1, Fit::Crop)] {
+        inst.set("fit", Value::Int(choice));
+        let f = inst.render(6.0, RenderOpts::default()).unwrap();
+        assert_eq!((f.width, f.height), (64, 48), "{fit:?}: the project's pixels");
+        let placed = want[6].fitted_pixels(64, 48, fit, PixelAspect::SQUARE, PixelAspect::new(4, 3));
+        assert!(as_rgb(&f) == placed, "{fit:?}: kino generate's frame, square as shown in 4:3 pixels");
+    }
+    drop(inst);
+    host.unload();
+}
+
+#[test]
 fn ofx_animate_starts_from_the_chosen_frame() {
     let _t = turn();
     let d = tmpdir("animate");

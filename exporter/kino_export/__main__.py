@@ -9,6 +9,8 @@ DEMO = {
     "continue": ("kino_export.demo.train", "continue_main", "continue a training run"),
     "refine": ("kino_export.demo.train", "refine_main", "refine the decoder of a training run"),
     "refine-package": ("kino_export.demo.train", "refine_package_main", "refine the decoder of an exported package"),
+    "refine-context": ("kino_export.demo.refine_context", "main",
+                       "teach an exported package's DiT context anywhere (both ends, keyframes)"),
     "export": ("kino_export.demo.export", "main", "export a trained demo checkpoint to a package"),
     "eval": ("kino_export.demo.evaluate", "main", "score a package's adherence with the kino binary"),
     "conditioned": ("kino_export.demo.conditioned", "main", "score conditioning at the start, end, both ends and keyframes"),

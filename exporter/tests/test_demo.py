@@ -12,10 +12,11 @@ import torch
 from kino_export.demo import world
 from kino_export.demo.conditioned import layout, seam_ratio
 from kino_export.demo.evaluate import detect, score, stray_frames
-from kino_export.demo.export import export_decoder, export_package, load_autoencoder
+from kino_export.demo.export import (export_decoder, export_package, export_text_and_denoiser, load_autoencoder,
+                                     load_text_and_denoiser)
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
-from kino_export.demo.train import CONFIG, temporal_loss
+from kino_export.demo.train import CONFIG, context_mask, held_groups, temporal_loss
 from kino_export.onnx_export import io_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -230,6 +231,57 @@ def test_autoencoder_rebuilt_from_the_shipped_package_exports_identical_decoder_
     with torch.no_grad():
         got = ae.encode(frames).numpy()
     assert np.abs(got - want).max() < 1e-4
+
+
+def test_text_encoder_and_denoiser_rebuilt_from_the_shipped_package_match_its_graphs(tmp_path):
+    """`demo refine-context` starts from the weights inside the package's graphs (linear weights
+    stored transposed under generated names): rebuilt, they compute what the graphs compute,
+    and exported again they still do."""
+    te, dit = load_text_and_denoiser(SHIPPED)
+    gen = torch.Generator().manual_seed(5)
+    ids = torch.randint(3, 20, (2, 6), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, 4:] = 0
+    lat = torch.randn(2, 4, 3, 16, 16, generator=gen)
+    t = torch.rand(2, 3, generator=gen) * 1000
+    for folder in (SHIPPED, str(tmp_path)):
+        if folder == str(tmp_path):
+            export_text_and_denoiser(te, dit, folder)
+        (emb,) = run(os.path.join(folder, "text_encoder.onnx"), {"input_ids": ids, "attention_mask": mask})
+        (v,) = run(os.path.join(folder, "denoiser.onnx"),
+                   {"latents": lat, "timestep": t, "text_embeds": torch.from_numpy(emb), "text_mask": mask})
+        with torch.no_grad():
+            assert np.abs(te(ids, mask).numpy() - emb).max() < 1e-4
+            assert np.abs(dit(lat, t, torch.from_numpy(emb), mask).numpy() - v).max() < 1e-4
+
+
+def test_context_masks():
+    """The main stage's prefix/suffix masks draw exactly what they always drew (the shipped
+    recipe stays reproducible); context anywhere never gives every frame, and its keyframes are
+    given frames past the first."""
+    gen = torch.Generator().manual_seed(1)
+    mask, still = context_mask(gen, 64, 5, "prefix_suffix")
+    gen = torch.Generator().manual_seed(1)
+    r, k = torch.rand(64, generator=gen), torch.randint(1, 5, (64,), generator=gen)
+    idx = torch.arange(5)[None]
+    want = ((r < 0.3)[:, None] & (idx < k[:, None])) | (((r >= 0.3) & (r < 0.4))[:, None] & (idx >= (5 - k)[:, None]))
+    assert torch.equal(mask, want) and not still.any()
+    for f in (3, 4, 5):
+        mask, still = context_mask(torch.Generator().manual_seed(f), 4000, f, "anywhere")
+        assert not mask.all(dim=1).any(), "a sample with every frame given trains nothing"
+        assert (still <= mask).all() and not still[:, 0].any()
+        both = mask[:, 0] & mask[:, -1]
+        assert 0.1 < both.float().mean() < 0.3, "both ends given on about 15-20% of samples"
+        assert 0.4 < (~mask.any(dim=1)).float().mean() < 0.5, "text alone on about 45%"
+    x = torch.arange(9.0)[None, None, :, None, None]
+    assert held_groups(x).flatten().tolist() == [0, 4, 4, 4, 4, 8, 8, 8, 8]
+    # The stage encodes a clip and its held version in one pass: the same as encoding each.
+    ae = load_autoencoder(SHIPPED)
+    clip = torch.rand(2, 3, 9, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.no_grad():
+        z, z_held = ae.encode_with_held(clip)
+        assert torch.allclose(z, ae.encode(clip), atol=1e-6)
+        assert torch.allclose(z_held, ae.encode(held_groups(clip)), atol=1e-6)
 
 
 def test_temporal_loss_penalises_a_jump_at_a_chunk_boundary_more_than_inside():

@@ -5,6 +5,7 @@ frames are given as clean context and the rest are made, with the same sampler t
 (flow-match Euler, classifier-free guidance, per-frame timesteps with 0 on context frames, the
 context latents written back before every model call). Places (``conditioning.context_at``):
 
+- ``first``: frame 0 given, 1-16 made (animate a still);
 - ``start``: frames 0-8 given, 9-16 made (extend forwards);
 - ``end``: frames 5-16 given, 0-4 made (extend backwards);
 - ``both_ends``: frame 0 and frames 13-16 given, 1-12 made (bridge two clips);
@@ -36,7 +37,7 @@ from .evaluate import _circular_centre, _object_masks, score_clip, score_line, s
 from .tokenizer import build_tokenizer, encode_batch
 from .train import flow_sigmas
 
-PLACES = ("start", "end", "both_ends", "keyframes")
+PLACES = ("first", "start", "end", "both_ends", "keyframes")
 
 
 class OnnxDemo:
@@ -93,8 +94,9 @@ class OnnxDemo:
 
 def layout(place: str) -> tuple[np.ndarray, np.ndarray]:
     """Latent frames given and pixel frames given, for a 17-frame clip."""
-    lat = {"start": [0, 1, 2], "end": [2, 3, 4], "both_ends": [0, 4], "keyframes": [0, 4]}[place]
-    pix = {"start": range(0, 9), "end": range(5, 17), "both_ends": [0, 13, 14, 15, 16], "keyframes": [0, 16]}[place]
+    lat = {"first": [0], "start": [0, 1, 2], "end": [2, 3, 4], "both_ends": [0, 4], "keyframes": [0, 4]}[place]
+    pix = {"first": [0], "start": range(0, 9), "end": range(5, 17), "both_ends": [0, 13, 14, 15, 16],
+           "keyframes": [0, 16]}[place]
     given = np.zeros(5, bool)
     given[lat] = True
     frames = np.zeros(17, bool)

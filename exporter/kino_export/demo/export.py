@@ -103,6 +103,69 @@ def load_autoencoder(folder: str) -> CausalVideoAutoencoder:
     return ae.eval()
 
 
+def state_from_graph(module: nn.Module, path: str, prefix: str) -> dict:
+    """A module's weights read back from its exported graph. Most initializers keep their torch
+    names (``dit.blocks.0.ada.bias``); a linear layer's weight is stored transposed for MatMul
+    under a generated name: those are matched to the remaining weights by transposed shape, in
+    graph order (the order the layers run, which is the order the module lists them, shape by
+    shape). A count that does not match raises; the caller checks the result numerically."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = onnx.load(path).graph.initializer
+    named = {i.name[len(prefix):]: i for i in inits if i.name.startswith(prefix)}
+    anonymous = [i for i in inits if not i.name.startswith(prefix)]
+    state, wanted = {}, {}
+    for name, p in module.state_dict().items():
+        if name in named:
+            state[name] = torch.from_numpy(numpy_helper.to_array(named[name]).copy())
+        elif p.dim() == 2:
+            wanted.setdefault(tuple(p.shape[::-1]), []).append(name)
+        else:
+            raise ValueError(f"{path}: no initializer for {prefix}{name}")
+    for shape, names in wanted.items():
+        found = [i for i in anonymous if tuple(i.dims) == shape]
+        if len(found) != len(names):
+            raise ValueError(f"{path}: {len(names)} weights of shape {shape[::-1]} but {len(found)} candidates")
+        for name, init in zip(names, found):
+            state[name] = torch.from_numpy(numpy_helper.to_array(init).T.copy())
+    return state
+
+
+def load_text_and_denoiser(folder: str) -> tuple[TextEncoder, DiT]:
+    """The text encoder and DiT of an exported package, rebuilt from its graphs, so that a
+    refinement stage can start from the shipped weights."""
+    from .train import CONFIG
+
+    cfg = CONFIG
+    te = TextEncoder(len(world.SPECIAL) + len(world.WORDS), cfg["text_dim"])
+    te.load_state_dict(state_from_graph(te, os.path.join(folder, "text_encoder.onnx"), "te."))
+    dit = DiT(cfg["latent_channels"], cfg["patch"], cfg["dit_dim"], cfg["dit_layers"], cfg["dit_heads"], cfg["text_dim"])
+    dit.load_state_dict(state_from_graph(dit, os.path.join(folder, "denoiser.onnx"), "dit."))
+    return te.eval(), dit.eval()
+
+
+def export_text_and_denoiser(te: TextEncoder, dit: DiT, folder: str) -> None:
+    """Write the text encoder and denoiser graphs (the package contract's names) into ``folder``."""
+    from .train import CONFIG
+
+    c, p, text_dim = CONFIG["latent_channels"], CONFIG["patch"], CONFIG["text_dim"]
+    b, n = Dim("batch", min=1, max=64), Dim("text_len", min=1, max=world.MAX_TOKENS)
+    f = Dim("latent_frames", min=1, max=64)
+    gh, gw = Dim("patch_rows", min=1, max=64), Dim("patch_cols", min=1, max=64)
+    ids = torch.ones(2, 4, dtype=torch.int64)
+    onnx_export.export(TextEncoderGraph(te), (ids, torch.ones_like(ids)), os.path.join(folder, "text_encoder.onnx"),
+                       ["input_ids", "attention_mask"], ["text_embeds"],
+                       {"input_ids": {0: b, 1: n}, "attention_mask": {0: b, 1: n}})
+    lat = torch.randn(2, c, 2, 2 * p, 2 * p)
+    onnx_export.export(DenoiserGraph(dit), (lat, torch.rand(2, 2) * 1000, torch.randn(2, 4, text_dim),
+                                            torch.ones(2, 4, dtype=torch.int64)),
+                       os.path.join(folder, "denoiser.onnx"), ["latents", "timestep", "text_embeds", "text_mask"],
+                       ["velocity"],
+                       {"latents": {0: b, 2: f, 3: p * gh, 4: p * gw}, "timestep": {0: b, 1: f},
+                        "text_embeds": {0: b, 1: n}, "text_mask": {0: b, 1: n}})
+
+
 def export_decoder(ae: CausalVideoAutoencoder, folder: str) -> None:
     """Write the two decoder graphs (the package contract's ``vae_decoder``) into ``folder``."""
     b = Dim("batch", min=1, max=64)
@@ -121,22 +184,10 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     c, p = cfg["latent_channels"], cfg["patch"]
     with package_folder(out) as tmp:
         build_tokenizer().save(os.path.join(tmp, "tokenizer.json"))
-        b, n = Dim("batch", min=1, max=64), Dim("text_len", min=1, max=world.MAX_TOKENS)
-        f = Dim("latent_frames", min=1, max=64)
-        gh, gw = Dim("patch_rows", min=1, max=64), Dim("patch_cols", min=1, max=64)
+        export_text_and_denoiser(te, dit, tmp)
+        b = Dim("batch", min=1, max=64)
         lh, lw = Dim("latent_h", min=1, max=256), Dim("latent_w", min=1, max=256)
         k = Dim("groups", min=1, max=64)
-        ids = torch.ones(2, 4, dtype=torch.int64)
-        onnx_export.export(TextEncoderGraph(te), (ids, torch.ones_like(ids)), os.path.join(tmp, "text_encoder.onnx"),
-                           ["input_ids", "attention_mask"], ["text_embeds"],
-                           {"input_ids": {0: b, 1: n}, "attention_mask": {0: b, 1: n}})
-        lat = torch.randn(2, c, 2, 2 * p, 2 * p)
-        onnx_export.export(DenoiserGraph(dit), (lat, torch.rand(2, 2) * 1000, torch.randn(2, 4, cfg["text_dim"]),
-                                                torch.ones(2, 4, dtype=torch.int64)),
-                           os.path.join(tmp, "denoiser.onnx"), ["latents", "timestep", "text_embeds", "text_mask"],
-                           ["velocity"],
-                           {"latents": {0: b, 2: f, 3: p * gh, 4: p * gw}, "timestep": {0: b, 1: f},
-                            "text_embeds": {0: b, 1: n}, "text_mask": {0: b, 1: n}})
         export_decoder(ae, tmp)
         frames = torch.rand(2, 3, 9, 16, 16) * 2 - 1
         onnx_export.export(EncoderGraph(ae), (frames,), os.path.join(tmp, "vae_encoder.onnx"), ["frames"], ["latents"],

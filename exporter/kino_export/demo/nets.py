@@ -146,6 +146,22 @@ class CausalVideoAutoencoder(nn.Module):
         zg = self.enc_group(groups).reshape(b, k, self.c, hh, ww).permute(0, 2, 1, 3, 4)
         return torch.cat([z0, zg], dim=2)
 
+    def encode_with_held(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clip's latents, and the latents of the same clip with every group held still on
+        its last frame (``train.held_groups``: how a keyframe image is encoded), from one pass of
+        the frame encoder."""
+        b, _, f, h, w = frames.shape
+        k = (f - 1) // self.T
+        feats = self.frame_enc(frames.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w))
+        hh, ww = feats.shape[-2:]
+        feats = feats.reshape(b, f, self.ch, hh, ww)
+        z0 = self.enc_first(feats[:, 0])[:, :, None]
+        out = []
+        for rest in (feats[:, 1:], feats[:, self.T::self.T].repeat_interleave(self.T, dim=1)):
+            zg = self.enc_group(rest.reshape(b * k, self.T * self.ch, hh, ww)).reshape(b, k, self.c, hh, ww)
+            out.append(torch.cat([z0, zg.permute(0, 2, 1, 3, 4)], dim=2))
+        return out[0], out[1]
+
     # -- decoder, chunk by chunk
     def decode_first(self, z0: torch.Tensor) -> torch.Tensor:
         """[B,C,1,h,w] -> [B,3,1,H,W]."""

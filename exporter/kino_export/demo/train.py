@@ -148,6 +148,13 @@ def encode_dataset(ae, gen, n, device, chunk=64):
     return torch.cat(lat), torch.cat(labels), torch.cat(masks)
 
 
+def held_groups(x: torch.Tensor, t: int = 4) -> torch.Tensor:
+    """Pixel clips [B,3,1+t*k,H,W] with every group of t frames after the first replaced by its
+    last frame held t times: what a keyframe image becomes before it is encoded."""
+    last = x[:, :, t::t]
+    return torch.cat([x[:, :, :1], last.repeat_interleave(t, dim=2)], dim=2)
+
+
 def logit_normal(gen, n, mean=0.0):
     return torch.sigmoid(torch.randn(n, generator=gen) + mean)
 
@@ -163,10 +170,47 @@ def object_mask(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool3d(lat, (1, 3, 3), stride=1, padding=(0, 1, 1)) > 0
 
 
-def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0):
-    """Flow matching with CFG dropout and clean-context frames. ``high_noise``: the share of
-    samples whose sigma is drawn from a logit-normal shifted towards noise, where layout and
-    motion are decided."""
+def context_mask(gen: torch.Generator, batch: int, f: int, policy: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which latent frames of each sample are given clean (sigma 0, no loss), and which of those
+    are keyframes (an image held over its latent frame's group, as kino encodes a keyframe):
+    two bool [batch, f].
+
+    ``prefix_suffix`` (the main stage): a prefix (extend forward, animate) on 30% of samples, a
+    suffix (extend backward) on 10%. ``anywhere`` (the context refinement): a prefix on 20%, a
+    suffix on 10%, both ends (bridge, loop) on 15%, single frames anywhere (keyframes; frame 0
+    among them half the time) on 10%, text alone on the rest. At least one frame is always
+    left to make."""
+    r = torch.rand(batch, generator=gen)
+    k = torch.randint(1, f, (batch,), generator=gen)
+    idx = torch.arange(f)[None, :]
+    if policy == "prefix_suffix":
+        prefix = (r < 0.3)[:, None] & (idx < k[:, None])
+        suffix = ((r >= 0.3) & (r < 0.4))[:, None] & (idx >= (f - k)[:, None])
+        return prefix | suffix, torch.zeros(batch, f, dtype=torch.bool)
+    if policy != "anywhere":
+        raise ValueError(f"unknown context policy {policy!r}")
+    # Both ends: k1 frames at the start and k2 at the end, k1 + k2 <= f - 1.
+    k1 = torch.randint(1, max(f - 1, 2), (batch,), generator=gen).clamp(max=f - 2)
+    k2 = (torch.rand(batch, generator=gen) * (f - 1 - k1)).floor().long() + 1
+    picks = torch.rand(batch, f, generator=gen) < 0.25
+    with_first = torch.rand(batch, generator=gen) < 0.5
+    prefix = (r < 0.2)[:, None] & (idx < k[:, None])
+    suffix = ((r >= 0.2) & (r < 0.3))[:, None] & (idx >= (f - k)[:, None])
+    both = ((r >= 0.3) & (r < 0.45))[:, None] & ((idx < k1[:, None]) | (idx >= (f - k2)[:, None]))
+    keys = ((r >= 0.45) & (r < 0.55))[:, None] & (picks | (with_first[:, None] & (idx == 0)))
+    mask = prefix | suffix | both | keys
+    # Never every frame: the last frame of a fully given sample is made.
+    full = mask.all(dim=1)
+    mask[full, -1] = False
+    return mask, keys & mask & (idx > 0)
+
+
+def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0,
+              context_policy="prefix_suffix", held=None):
+    """Flow matching with CFG dropout and clean-context frames (``context_mask``). ``high_noise``:
+    the share of samples whose sigma is drawn from a logit-normal shifted towards noise, where
+    layout and motion are decided. ``held``: the clips' latents with each group held still on its
+    last frame (``held_groups``), given in place of keyframes."""
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_cosine(opt, steps, warm=warm)
@@ -193,14 +237,9 @@ def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, l
             pick = torch.rand(batch, generator=gen) < high_noise
             sigma = torch.where(pick, logit_normal(gen, batch, mean=1.0), sigma)
         sigma = sigma[:, None].expand(batch, f).clone()
-        # Clean context: a prefix (extend forward, animate) or a suffix (extend backward) of
-        # latent frames at sigma 0, so the model learns to continue given frames.
-        r = torch.rand(batch, generator=gen)
-        k = torch.randint(1, f, (batch,), generator=gen)
-        frame_idx = torch.arange(f)[None, :]
-        prefix = (r < 0.3)[:, None] & (frame_idx < k[:, None])
-        suffix = ((r >= 0.3) & (r < 0.4))[:, None] & (frame_idx >= (f - k)[:, None])
-        context = prefix | suffix
+        context, still = context_mask(gen, batch, f, context_policy)
+        if held is not None:
+            x0 = torch.where(still.to(device)[:, None, :, None, None], held[idx][:, :, :f].to(device), x0)
         sigma[context] = 0.0
         sigma = sigma.to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)

@@ -1,0 +1,91 @@
+"""Stage 6: context anywhere. The main stage teaches the DiT to continue a given prefix (extend
+forwards, animate) or suffix (extend backwards); bridges, loops and keyframes give frames at
+both ends or in the middle. This stage rebuilds the text encoder and DiT from an exported
+package's graphs and trains them further with clean context at the start, the end, both ends
+and single frames anywhere (``context_mask(policy="anywhere")``), text alone on 45% of samples
+so that generation from text is kept, at a lower rate; the package is rewritten with new text
+encoder and denoiser graphs (the autoencoder byte for byte) and its manifest lists the context
+it was trained for.
+
+    python -m kino_export demo refine-context --package models/kino-shapes
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+
+import torch
+
+from .. import manifest as kino_manifest
+from ..families.common import package_folder
+from .export import export_text_and_denoiser, load_autoencoder, load_text_and_denoiser
+from .tokenizer import build_tokenizer
+from .train import log, object_mask, random_clips, train_dit
+
+CONTEXT = ["start", "end", "both_ends", "keyframes"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="kino_export demo refine-context")
+    ap.add_argument("--package", default="models/kino-shapes", help="package to read")
+    ap.add_argument("--out", default=None, help="package to write (default: --package, replaced atomically)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--clips", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--high-noise", type=float, default=0.3)
+    ap.add_argument("--seed-offset", type=int, default=9, help="data seed = the package's training seed + this")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    with open(os.path.join(a.package, "kino.json")) as f:
+        manifest = json.load(f)
+    training = manifest.setdefault("training", {})
+    seed = int(training.get("seed", 20261125)) + a.seed_offset
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    t0 = time.time()
+    ae = load_autoencoder(a.package)
+    te, dit = load_text_and_denoiser(a.package)
+    lat = manifest["latent"]
+    mean, std = torch.tensor(lat["mean"]), torch.tensor(lat["std"])
+    norm = lambda z: (z - mean[None, :, None, None, None]) / std[None, :, None, None, None]  # noqa: E731
+    latents, held, labels, masks = [], [], [], []
+    with torch.no_grad():
+        for i in range(0, a.clips, 64):
+            x, lab = random_clips(gen, min(64, a.clips - i))
+            z, z_held = ae.encode_with_held(x)
+            latents.append(norm(z))
+            held.append(norm(z_held))
+            labels.append(torch.stack(lab, dim=1))
+            masks.append(object_mask(x))
+    latents, held, labels, masks = torch.cat(latents), torch.cat(held), torch.cat(labels), torch.cat(masks)
+    log(f"encoded {a.clips} clips ({time.time() - t0:.0f}s)")
+    dit.train()
+    te.train()
+    dit, te = train_dit(dit, te, build_tokenizer(), latents, labels, masks, gen, a.steps, a.batch, "cpu",
+                        lr=a.lr, warm=50, high_noise=a.high_noise, context_policy="anywhere", held=held)
+    seconds = time.time() - t0
+    out = a.out or a.package
+    with package_folder(out) as tmp:
+        for name in os.listdir(a.package):
+            src = os.path.join(a.package, name)
+            if os.path.isfile(src) and name not in ("kino.json", "denoiser.onnx", "text_encoder.onnx"):
+                shutil.copy2(src, os.path.join(tmp, name))
+        export_text_and_denoiser(te.eval(), dit.eval(), tmp)
+        cond = manifest.setdefault("conditioning", {})
+        cond["context_at"] = CONTEXT
+        cond["keyframe_latent"] = "still_group"
+        training["train_seconds"] = round(training.get("train_seconds", 0) + seconds)
+        training["context_refinements"] = training.get("context_refinements", []) + [
+            {"steps": a.steps, "clips": a.clips, "batch": a.batch, "lr": a.lr, "high_noise": a.high_noise,
+             "seed": seed, "seconds": round(seconds)}]
+        kino_manifest.write(tmp, manifest)
+    log(f"refined the DiT for context anywhere in {seconds:.0f}s -> {out}")
+
+
+if __name__ == "__main__":
+    main()

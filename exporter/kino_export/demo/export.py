@@ -181,7 +181,7 @@ def export_decoder(ae: CausalVideoAutoencoder, folder: str) -> None:
 def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     """Write the package into a temp folder beside ``out`` and move it into place at the end."""
     cfg = ck["config"]
-    c, p = cfg["latent_channels"], cfg["patch"]
+    c = cfg["latent_channels"]
     with package_folder(out) as tmp:
         build_tokenizer().save(os.path.join(tmp, "tokenizer.json"))
         export_text_and_denoiser(te, dit, tmp)

@@ -233,6 +233,45 @@ def test_autoencoder_rebuilt_from_the_shipped_package_exports_identical_decoder_
     assert np.abs(got - want).max() < 1e-4
 
 
+def test_shipped_decoder_draws_borders_and_corners_like_the_middle():
+    """The decoder pads with the border's own values: with zero padding its last layers saw a
+    dark frame around every picture and corners glowed once a sampler's latents were a little
+    off (1.7% of frames with stray pixels here, nearly all corners). Reconstructions under such
+    latent noise now keep the background clean."""
+    ae = load_autoencoder(SHIPPED)
+    assert ae.decoder_padding() == "replicate"
+    gen = torch.Generator().manual_seed(11)
+    c, s, m, start = world.random_scenes(gen, 48)
+    x = world.render(c, s, m, start, 17)
+    with torch.no_grad():
+        z = ae.encode(x)
+        rec = ae.decode(z + 0.25 * torch.randn(z.shape, generator=gen)).clamp(-1, 1)
+    frames = ((rec + 1) / 2).permute(0, 2, 3, 4, 1).reshape(-1, 64, 64, 3).numpy()
+    assert stray_frames(frames).mean() <= 0.005
+
+
+def test_a_replicate_padded_decoder_exports_what_torch_computes(tmp_path):
+    """Edge padding reaches the graphs (ONNX Pad, mode edge) and ONNX Runtime draws the border
+    as torch does; the package records the padding, so a rebuilt decoder pads the same way."""
+    torch.manual_seed(4)
+    ae = CausalVideoAutoencoder(CONFIG["latent_channels"]).eval()
+    ae.set_decoder_padding("replicate")
+    export_decoder(ae, str(tmp_path))
+    z = torch.randn(1, CONFIG["latent_channels"], 2, 5, 7)
+    with torch.no_grad():
+        want = ae.decode(z).numpy()
+    (first, cache) = run(str(tmp_path / "vae_decoder_first.onnx"), {"latents": z[:, :, :1]})
+    (step, _) = run(str(tmp_path / "vae_decoder_step.onnx"), {"latents": z[:, :, 1:], "cache_in_0": torch.from_numpy(cache)})
+    got = np.concatenate([first, step], axis=2)
+    assert np.abs(got - want).max() < 1e-4
+    zeros = CausalVideoAutoencoder(CONFIG["latent_channels"]).eval()
+    zeros.load_state_dict(ae.state_dict())
+    with torch.no_grad():
+        assert np.abs(zeros.decode(z).numpy() - want)[..., 0].max() > 1e-3, "the border differs from zero padding"
+    with pytest.raises(ValueError):
+        ae.set_decoder_padding("circular")
+
+
 def test_text_encoder_and_denoiser_rebuilt_from_the_shipped_package_match_its_graphs(tmp_path):
     """`demo refine-context` starts from the weights inside the package's graphs (linear weights
     stored transposed under generated names): rebuilt, they compute what the graphs compute,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 import torch
@@ -100,7 +101,15 @@ def load_autoencoder(folder: str) -> CausalVideoAutoencoder:
                 state[init.name[3:]] = torch.from_numpy(numpy_helper.to_array(init).copy())
     ae = CausalVideoAutoencoder(CONFIG["latent_channels"])
     ae.load_state_dict(state)
+    ae.set_decoder_padding(decoder_padding(folder))
     return ae.eval()
+
+
+def decoder_padding(folder: str) -> str:
+    """How the package's decoder pads its convolutions: the manifest's training record says
+    (packages from before the record pad with zeros)."""
+    with open(os.path.join(folder, "kino.json")) as f:
+        return json.load(f).get("training", {}).get("decoder_padding", "zeros")
 
 
 def state_from_graph(module: nn.Module, path: str, prefix: str) -> dict:

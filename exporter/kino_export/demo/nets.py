@@ -133,6 +133,27 @@ class CausalVideoAutoencoder(nn.Module):
                                       nn.Conv2d(ch * 2, ch * self.T, 3, padding=1))
         self.frame_dec = FrameDecoder(ch)
 
+    def decoder_modules(self) -> list[nn.Module]:
+        return [self.dec_first, self.dec_step, self.frame_dec]
+
+    def set_decoder_padding(self, mode: str) -> None:
+        """Pad the decoder's convolutions with ``zeros`` (as trained first) or ``replicate``
+        (the border's own values: a flat background continues past the edge, so the frame's
+        borders and corners are drawn by the same weights as its middle; with zeros the last
+        layers saw a dark frame around every picture and corners came out glowing). The weights
+        do not change; a decoder switched to ``replicate`` is refined before it is used."""
+        if mode not in ("zeros", "replicate"):
+            raise ValueError(f"decoder padding {mode!r}: zeros or replicate")
+        for m in self.decoder_modules():
+            for conv in m.modules():
+                if isinstance(conv, nn.Conv2d):
+                    conv.padding_mode = mode
+
+    def decoder_padding(self) -> str:
+        modes = {c.padding_mode for m in self.decoder_modules() for c in m.modules() if isinstance(c, nn.Conv2d)}
+        assert len(modes) == 1, modes
+        return modes.pop()
+
     # -- encoder
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         """[B,3,1+4k,H,W] -> [B,C,1+k,H/4,W/4]."""

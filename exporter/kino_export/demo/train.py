@@ -463,6 +463,9 @@ def refine_package_main(argv=None):
     ap.add_argument("--temporal", type=float, default=3.0, help="weight of the temporal-difference loss")
     ap.add_argument("--boundary", type=float, default=8.0, help="extra weight of steps across latent chunks")
     ap.add_argument("--seed-offset", type=int, default=7, help="data seed = the package's training seed + this")
+    ap.add_argument("--padding", choices=["zeros", "replicate"], default=None,
+                    help="switch the decoder's convolutions to this padding before refining "
+                         "(default: keep the package's)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -472,6 +475,8 @@ def refine_package_main(argv=None):
     seed = int(training.get("seed", 20261125))
     torch.manual_seed(seed + a.seed_offset)
     ae = load_autoencoder(a.package)
+    if a.padding:
+        ae.set_decoder_padding(a.padding)
     t0 = time.time()
     refine_decoder(ae, torch.Generator().manual_seed(seed + a.seed_offset), a.steps, a.batch, "cpu",
                    temporal=a.temporal, boundary=a.boundary)
@@ -490,8 +495,10 @@ def refine_package_main(argv=None):
         # The torch sampler's scores were measured with the old decoder: kept, but labelled so.
         if "sampled_adherence" in training:
             training["sampled_adherence_before_refinements"] = training.pop("sampled_adherence")
+        training["decoder_padding"] = ae.decoder_padding()
         training["decoder_refinements"] = training.get("decoder_refinements", []) + [
             {"steps": a.steps, "batch": a.batch, "temporal": a.temporal, "boundary": a.boundary,
+             "padding": ae.decoder_padding(),
              "seed": seed + a.seed_offset, "seconds": round(seconds), "reconstruction_adherence": recon}]
         kino_manifest.write(tmp, manifest)
     log(f"refined the decoder in {seconds:.0f}s -> {out}")

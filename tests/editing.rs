@@ -770,6 +770,38 @@ fn bridge_carries_both_clips_audio() {
         assert!(gap_rms < 0.005, "{ext}: the bridge is silent, read in a row");
         assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts, read in a row");
         assert!((s.len() as f64 / 8000.0 - 5.625).abs() < 0.1, "{ext}: the sound lasts as long as the video");
+
+        // The bridge alone carries A's audio stream too, silent over its 1.5 s.
+        let only = d.join(format!("only-snd.{ext}"));
+        assert_ok(&kino(&[
+            "bridge",
+            a_snd.to_str().unwrap(),
+            b_snd.to_str().unwrap(),
+            "--prompt",
+            "a red circle moving right",
+            "--frames",
+            "12",
+            "--seed",
+            "42",
+            "--threads",
+            "2",
+            "--only",
+            "-q",
+            "-o",
+            only.to_str().unwrap(),
+        ]));
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,channels", "-of", "csv=p=0"])
+            .arg(&only)
+            .output()
+            .unwrap();
+        let audio = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+        assert_eq!(audio, format!("{codec},2"), "{ext}: --only has A's audio stream");
+        let s = audio_samples_in_a_row(&only);
+        let (rms, _) = tone(&s, 0.0, 1.5);
+        eprintln!("{ext}, --only: rms {rms:.4}, {:.3} s", s.len() as f64 / 8000.0);
+        assert!(rms < 0.005, "{ext}: the bridge alone is silent");
+        assert!((s.len() as f64 / 8000.0 - 1.5).abs() < 0.1, "{ext}: its silence lasts as long as the bridge");
     }
 }
 

@@ -147,7 +147,8 @@ pub(crate) struct BridgeArgs {
     /// Output: .mp4, .mkv or a folder/ of PNG frames: the first clip, the bridge, the second clip.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
-    /// Write the bridge alone (to lay between the clips in an editor).
+    /// Write the bridge alone (to lay between the clips in an editor), with A's audio streams,
+    /// silent.
     #[arg(long)]
     pub(crate) only: bool,
     #[command(flatten)]

@@ -82,10 +82,17 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
     // A's and B's frames are kept near-losslessly in H.264 output, and their audio and
     // metadata come along: A's up to the bridge, B's from where B starts; the bridge is silent.
-    // (`--only` writes the bridge alone: nothing kept, no audio, no counting.)
+    // `--only` writes the bridge alone: nothing kept and no counting, but A's metadata and audio
+    // streams, silent over the bridge, so it sits on a timeline like the clips around it.
     let n_a = if args.only { None } else { Some(video::count_video_frames(&args.first)?) };
     let (kept_frames, audio) = match n_a {
-        None => (Vec::new(), Vec::new()),
+        None => (
+            Vec::new(),
+            vec![video::OwnedAudioSource {
+                until_seconds: Some(f64::NEG_INFINITY),
+                ..video::OwnedAudioSource::new(args.first.clone(), 0.0)
+            }],
+        ),
         Some(n_a) => {
             let n_b = video::count_video_frames(&args.second)?;
             let b_at = n_a + new_frames as u64;

@@ -35,6 +35,8 @@ pub(super) struct AudioCopy {
     segments: Vec<Segment>,
     /// Output audio streams.
     pub(super) streams: usize,
+    /// Their indices in the output.
+    outs: Vec<usize>,
     /// What has been written to each output stream (by stream index).
     written: std::collections::HashMap<usize, Written>,
 }
@@ -153,7 +155,7 @@ impl AudioCopy {
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, streams: outs.len(), written: Default::default() }))
+        Ok(Some(AudioCopy { segments, streams: outs.len(), outs, written: Default::default() }))
     }
 
     /// Writes every audio packet that starts before `until` seconds (all of them for infinity),
@@ -161,6 +163,31 @@ impl AudioCopy {
     pub(super) fn write_until(&mut self, octx: &mut ff::format::context::Output, until: f64) -> std::result::Result<(), String> {
         for seg in &mut self.segments {
             seg.write_until(octx, until, &mut self.written)?;
+        }
+        Ok(())
+    }
+}
+
+impl AudioCopy {
+    /// Gives an output audio stream that no source put sound into silence over the whole
+    /// video (`seconds` long): a bridge written alone carries the clips' audio streams with
+    /// none of their sound, and an empty stream is one that editors and muxers handle badly.
+    /// Streams with sound are left as they are; one in a codec kino has no silence for stays
+    /// empty, with a warning.
+    pub(super) fn fill_silent_streams(&mut self, octx: &mut ff::format::context::Output, seconds: f64) -> std::result::Result<(), String> {
+        for &out in &self.outs {
+            let state = self.written.entry(out).or_default();
+            if state.end.is_some() {
+                continue;
+            }
+            let Some(tb) = octx.stream(out).map(|s| s.time_base()) else { continue };
+            if silence_of(octx, out, &mut state.silence).is_none() {
+                let codec = octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default();
+                log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stream carries no sound");
+                continue;
+            }
+            let until = (seconds / f64::from(tb)).round() as i64;
+            fill_silence(octx, out, tb, state, until)?;
         }
         Ok(())
     }

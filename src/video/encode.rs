@@ -160,6 +160,8 @@ impl VideoEncoder {
             drain(s).map_err(|e| verr(&self.dest, e))?;
             if let Some(a) = &mut s.audio {
                 a.write_until(&mut s.octx, f64::INFINITY).map_err(|e| verr(&self.dest, e))?;
+                let seconds = self.frames as f64 * f64::from(s.encoder_tb);
+                a.fill_silent_streams(&mut s.octx, seconds).map_err(|e| verr(&self.dest, e))?;
             }
             s.octx.write_trailer().map_err(|e| verr(&self.dest, e.to_string()))?;
         }

@@ -690,6 +690,16 @@ fn decoded_audio(path: &Path, filter: &[&str]) -> Vec<f32> {
     out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
+/// A file's audio streams as ffprobe lists them, a line each: `codec,channels`.
+fn audio_streams(path: &Path) -> String {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,channels", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
 /// (RMS, frequency from zero crossings) of 8 kHz samples between `from` and `to` seconds.
 fn tone(s: &[f32], from: f64, to: f64) -> (f64, f64) {
     let part = &s[(from * 8000.0) as usize..((to * 8000.0) as usize).min(s.len())];
@@ -727,30 +737,20 @@ fn bridge_carries_both_clips_audio() {
             ]);
         }
         let before = file_bytes(&a_snd);
+        let bridge = |out: &Path, only: bool| {
+            let (a, b, o) = (a_snd.to_str().unwrap(), b_snd.to_str().unwrap(), out.to_str().unwrap());
+            let mut args =
+                vec!["bridge", a, b, "--prompt", "a red circle moving right", "--frames", "12", "--seed", "42", "--threads", "2"];
+            if only {
+                args.push("--only");
+            }
+            args.extend(["-q", "-o", o]);
+            assert_ok(&kino(&args));
+        };
         let out = d.join(format!("ab-snd.{ext}"));
-        assert_ok(&kino(&[
-            "bridge",
-            a_snd.to_str().unwrap(),
-            b_snd.to_str().unwrap(),
-            "--prompt",
-            "a red circle moving right",
-            "--frames",
-            "12",
-            "--seed",
-            "42",
-            "--threads",
-            "2",
-            "-q",
-            "-o",
-            out.to_str().unwrap(),
-        ]));
+        bridge(&out, false);
         assert_eq!(file_bytes(&a_snd), before);
-        let probe = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let audio = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+        let audio = audio_streams(&out);
         assert_eq!(audio.lines().count(), 1, "{ext}: one audio stream, not {audio:?}");
         // At 8 fps: A is frames 0-16 (0 to 2.125 s), the bridge 2.125 to 3.625 s, B 3.625 to 5.625 s.
         let s = audio_samples(&out);
@@ -773,30 +773,8 @@ fn bridge_carries_both_clips_audio() {
 
         // The bridge alone carries A's audio stream too, silent over its 1.5 s.
         let only = d.join(format!("only-snd.{ext}"));
-        assert_ok(&kino(&[
-            "bridge",
-            a_snd.to_str().unwrap(),
-            b_snd.to_str().unwrap(),
-            "--prompt",
-            "a red circle moving right",
-            "--frames",
-            "12",
-            "--seed",
-            "42",
-            "--threads",
-            "2",
-            "--only",
-            "-q",
-            "-o",
-            only.to_str().unwrap(),
-        ]));
-        let probe = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,channels", "-of", "csv=p=0"])
-            .arg(&only)
-            .output()
-            .unwrap();
-        let audio = String::from_utf8_lossy(&probe.stdout).trim().to_string();
-        assert_eq!(audio, format!("{codec},2"), "{ext}: --only has A's audio stream");
+        bridge(&only, true);
+        assert_eq!(audio_streams(&only), format!("{codec},2"), "{ext}: --only has A's audio stream");
         let s = audio_samples_in_a_row(&only);
         let (rms, _) = tone(&s, 0.0, 1.5);
         eprintln!("{ext}, --only: rms {rms:.4}, {:.3} s", s.len() as f64 / 8000.0);

@@ -33,9 +33,7 @@ struct Segment {
 /// streams, interleaved with the video by time as it is written, so nothing is buffered whole.
 pub(super) struct AudioCopy {
     segments: Vec<Segment>,
-    /// Output audio streams.
-    pub(super) streams: usize,
-    /// Their indices in the output.
+    /// The output's audio streams (their indices).
     outs: Vec<usize>,
     /// What has been written to each output stream (by stream index).
     written: std::collections::HashMap<usize, Written>,
@@ -155,7 +153,12 @@ impl AudioCopy {
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, streams: outs.len(), outs, written: Default::default() }))
+        Ok(Some(AudioCopy { segments, outs, written: Default::default() }))
+    }
+
+    /// How many audio streams the output has.
+    pub(super) fn streams(&self) -> usize {
+        self.outs.len()
     }
 
     /// Writes every audio packet that starts before `until` seconds (all of them for infinity),
@@ -166,9 +169,7 @@ impl AudioCopy {
         }
         Ok(())
     }
-}
 
-impl AudioCopy {
     /// Gives an output audio stream that no source put sound into silence over the whole
     /// video (`seconds` long): a bridge written alone carries the clips' audio streams with
     /// none of their sound, and an empty stream is one that editors and muxers handle badly.
@@ -182,7 +183,7 @@ impl AudioCopy {
             }
             let Some(tb) = octx.stream(out).map(|s| s.time_base()) else { continue };
             if silence_of(octx, out, &mut state.silence).is_none() {
-                let codec = octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default();
+                let codec = codec_name(octx, out);
                 log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stream carries no sound");
                 continue;
             }
@@ -261,6 +262,11 @@ impl Segment {
     }
 }
 
+/// Output stream `out`'s codec, for messages.
+fn codec_name(octx: &ff::format::context::Output, out: usize) -> String {
+    octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default()
+}
+
 /// Output stream `out`'s silence, made the first time it is asked for.
 fn silence_of<'a>(octx: &ff::format::context::Output, out: usize, slot: &'a mut Option<Option<Silence>>) -> Option<&'a Silence> {
     slot.get_or_insert_with(|| octx.stream(out).and_then(|s| Silence::for_stream(s.parameters()))).as_ref()
@@ -286,7 +292,7 @@ fn fill_silence(
     let Some(silence) = silence_of(octx, out, &mut state.silence) else {
         if !state.warned && (until - from) as f64 * f64::from(tb) > 0.05 {
             state.warned = true;
-            let codec = octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default();
+            let codec = codec_name(octx, out);
             log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
         }
         return Ok(());

@@ -139,7 +139,7 @@ impl VideoEncoder {
     /// Audio streams being copied into this video.
     pub fn audio_streams(&self) -> usize {
         match &self.sink {
-            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.streams),
+            Sink::Ffmpeg(s) => s.audio.as_ref().map_or(0, |a| a.streams()),
             Sink::Png { .. } => 0,
         }
     }

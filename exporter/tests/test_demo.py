@@ -12,7 +12,7 @@ import torch
 from kino_export.demo import world
 from kino_export.demo.conditioned import layout, seam_ratio
 from kino_export.demo.evaluate import detect, score, stray_frames
-from kino_export.demo.export import (export_decoder, export_package, export_text_and_denoiser, load_autoencoder,
+from kino_export.demo.export import (export_decoder, export_encoder, export_package, export_text_and_denoiser, load_autoencoder,
                                      load_text_and_denoiser)
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
@@ -219,10 +219,12 @@ def test_shipped_package_is_complete_and_small():
 
 def test_autoencoder_rebuilt_from_the_shipped_package_exports_identical_decoder_graphs(tmp_path):
     """`demo refine-package` starts from the weights inside the package's ONNX graphs: rebuilt,
-    they must give back the very same decoder graphs (and the same math as ONNX Runtime)."""
+    they must give back the very same decoder and encoder graphs (and the same math as ONNX
+    Runtime)."""
     ae = load_autoencoder(SHIPPED)
     export_decoder(ae, str(tmp_path))
-    for name in ("vae_decoder_first.onnx", "vae_decoder_step.onnx"):
+    export_encoder(ae, str(tmp_path))
+    for name in ("vae_decoder_first.onnx", "vae_decoder_step.onnx", "vae_encoder.onnx"):
         with open(os.path.join(SHIPPED, name), "rb") as a, open(tmp_path / name, "rb") as b:
             assert a.read() == b.read(), name
     gen = torch.Generator().manual_seed(3)

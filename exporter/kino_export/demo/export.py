@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 
 import torch
 import torch.nn as nn
@@ -105,11 +106,25 @@ def load_autoencoder(folder: str) -> CausalVideoAutoencoder:
     return ae.eval()
 
 
+def read_manifest(folder: str) -> dict:
+    """A package's ``kino.json``, as a dict."""
+    with open(os.path.join(folder, "kino.json")) as f:
+        return json.load(f)
+
+
+def copy_package_files(src: str, dst: str, replaced: tuple[str, ...]) -> None:
+    """Copy a package's files into ``dst`` byte for byte, except ``kino.json`` and the
+    ``replaced`` graphs that a refinement stage writes anew."""
+    for name in os.listdir(src):
+        path = os.path.join(src, name)
+        if os.path.isfile(path) and name != "kino.json" and name not in replaced:
+            shutil.copy2(path, os.path.join(dst, name))
+
+
 def decoder_padding(folder: str) -> str:
     """How the package's decoder pads its convolutions: the manifest's training record says
     (packages from before the record pad with zeros)."""
-    with open(os.path.join(folder, "kino.json")) as f:
-        return json.load(f).get("training", {}).get("decoder_padding", "zeros")
+    return read_manifest(folder).get("training", {}).get("decoder_padding", "zeros")
 
 
 def state_from_graph(module: nn.Module, path: str, prefix: str) -> dict:
@@ -187,6 +202,16 @@ def export_decoder(ae: CausalVideoAutoencoder, folder: str) -> None:
                        {"latents": {0: b, 3: lh, 4: lw}, "cache_in_0": {0: b, 3: lh, 4: lw}})
 
 
+def export_encoder(ae: CausalVideoAutoencoder, folder: str) -> None:
+    """Write the encoder graph (the package contract's ``vae_encoder``) into ``folder``."""
+    b = Dim("batch", min=1, max=64)
+    lh, lw = Dim("latent_h", min=1, max=256), Dim("latent_w", min=1, max=256)
+    k = Dim("groups", min=1, max=64)
+    frames = torch.rand(2, 3, 9, 16, 16) * 2 - 1
+    onnx_export.export(EncoderGraph(ae), (frames,), os.path.join(folder, "vae_encoder.onnx"), ["frames"], ["latents"],
+                       {"frames": {0: b, 2: 4 * k + 1, 3: 4 * lh, 4: 4 * lw}})
+
+
 def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     """Write the package into a temp folder beside ``out`` and move it into place at the end."""
     cfg = ck["config"]
@@ -194,13 +219,8 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
     with package_folder(out) as tmp:
         build_tokenizer().save(os.path.join(tmp, "tokenizer.json"))
         export_text_and_denoiser(te, dit, tmp)
-        b = Dim("batch", min=1, max=64)
-        lh, lw = Dim("latent_h", min=1, max=256), Dim("latent_w", min=1, max=256)
-        k = Dim("groups", min=1, max=64)
         export_decoder(ae, tmp)
-        frames = torch.rand(2, 3, 9, 16, 16) * 2 - 1
-        onnx_export.export(EncoderGraph(ae), (frames,), os.path.join(tmp, "vae_encoder.onnx"), ["frames"], ["latents"],
-                           {"frames": {0: b, 2: 4 * k + 1, 3: 4 * lh, 4: 4 * lw}})
+        export_encoder(ae, tmp)
 
         latent_dec = {"latents": tensor("latents", F32)}
         manifest = kino_manifest.manifest(

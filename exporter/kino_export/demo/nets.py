@@ -155,33 +155,36 @@ class CausalVideoAutoencoder(nn.Module):
         return modes.pop()
 
     # -- encoder
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """[B,3,1+4k,H,W] -> [B,C,1+k,H/4,W/4]."""
+    def _frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """[B,3,F,H,W] -> per-frame features [B,F,ch,H/4,W/4]."""
         b, _, f, h, w = frames.shape
-        k = (f - 1) // self.T
         feats = self.frame_enc(frames.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w))
         hh, ww = feats.shape[-2:]
-        feats = feats.reshape(b, f, self.ch, hh, ww)
-        z0 = self.enc_first(feats[:, 0])[:, :, None]
-        groups = feats[:, 1:].reshape(b * k, self.T * self.ch, hh, ww)
+        return feats.reshape(b, f, self.ch, hh, ww)
+
+    def _latents(self, z0: torch.Tensor, rest: torch.Tensor, k: int) -> torch.Tensor:
+        """The first latent frame and the features of the ``4k`` frames after it -> latents
+        [B,C,1+k,h,w]."""
+        b, _, _, hh, ww = rest.shape
+        groups = rest.reshape(b * k, self.T * self.ch, hh, ww)
         zg = self.enc_group(groups).reshape(b, k, self.c, hh, ww).permute(0, 2, 1, 3, 4)
         return torch.cat([z0, zg], dim=2)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """[B,3,1+4k,H,W] -> [B,C,1+k,H/4,W/4]."""
+        k = (frames.shape[2] - 1) // self.T
+        feats = self._frame_features(frames)
+        return self._latents(self.enc_first(feats[:, 0])[:, :, None], feats[:, 1:], k)
 
     def encode_with_held(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The clip's latents, and the latents of the same clip with every group held still on
         its last frame (``train.held_groups``: how a keyframe image is encoded), from one pass of
         the frame encoder."""
-        b, _, f, h, w = frames.shape
-        k = (f - 1) // self.T
-        feats = self.frame_enc(frames.permute(0, 2, 1, 3, 4).reshape(b * f, 3, h, w))
-        hh, ww = feats.shape[-2:]
-        feats = feats.reshape(b, f, self.ch, hh, ww)
+        k = (frames.shape[2] - 1) // self.T
+        feats = self._frame_features(frames)
         z0 = self.enc_first(feats[:, 0])[:, :, None]
-        out = []
-        for rest in (feats[:, 1:], feats[:, self.T::self.T].repeat_interleave(self.T, dim=1)):
-            zg = self.enc_group(rest.reshape(b * k, self.T * self.ch, hh, ww)).reshape(b, k, self.c, hh, ww)
-            out.append(torch.cat([z0, zg.permute(0, 2, 1, 3, 4)], dim=2))
-        return out[0], out[1]
+        held = feats[:, self.T::self.T].repeat_interleave(self.T, dim=1)
+        return self._latents(z0, feats[:, 1:], k), self._latents(z0, held, k)
 
     # -- decoder, chunk by chunk
     def decode_first(self, z0: torch.Tensor) -> torch.Tensor:

@@ -12,16 +12,14 @@ it was trained for.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import time
 
 import torch
 
 from .. import manifest as kino_manifest
 from ..families.common import package_folder
-from .export import export_text_and_denoiser, load_autoencoder, load_text_and_denoiser
+from .export import (copy_package_files, export_text_and_denoiser, load_autoencoder, load_text_and_denoiser,
+                     read_manifest)
 from .tokenizer import build_tokenizer
 from .train import log, object_mask, random_clips, train_dit
 
@@ -41,8 +39,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    with open(os.path.join(a.package, "kino.json")) as f:
-        manifest = json.load(f)
+    manifest = read_manifest(a.package)
     training = manifest.setdefault("training", {})
     seed = int(training.get("seed", 20261125)) + a.seed_offset
     torch.manual_seed(seed)
@@ -71,10 +68,7 @@ def main(argv=None):
     seconds = time.time() - t0
     out = a.out or a.package
     with package_folder(out) as tmp:
-        for name in os.listdir(a.package):
-            src = os.path.join(a.package, name)
-            if os.path.isfile(src) and name not in ("kino.json", "denoiser.onnx", "text_encoder.onnx"):
-                shutil.copy2(src, os.path.join(tmp, name))
+        copy_package_files(a.package, tmp, ("denoiser.onnx", "text_encoder.onnx"))
         export_text_and_denoiser(te.eval(), dit.eval(), tmp)
         cond = manifest.setdefault("conditioning", {})
         cond["context_at"] = CONTEXT

@@ -449,11 +449,9 @@ def refine_package_main(argv=None):
     """Refine the decoder of an exported package in place of its training run: the autoencoder
     is rebuilt from the package's ONNX graphs, the decoder trains with the temporal loss, and
     the package is rewritten with new decoder graphs (everything else byte for byte)."""
-    import shutil
-
     from .. import manifest as kino_manifest
     from ..families.common import package_folder
-    from .export import export_decoder, load_autoencoder
+    from .export import copy_package_files, export_decoder, load_autoencoder, read_manifest
 
     ap = argparse.ArgumentParser(prog="kino_export demo refine-package")
     ap.add_argument("--package", default="models/kino-shapes", help="package to read")
@@ -469,8 +467,7 @@ def refine_package_main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    with open(os.path.join(a.package, "kino.json")) as f:
-        manifest = json.load(f)
+    manifest = read_manifest(a.package)
     training = manifest.setdefault("training", {})
     seed = int(training.get("seed", 20261125))
     torch.manual_seed(seed + a.seed_offset)
@@ -486,19 +483,16 @@ def refine_package_main(argv=None):
     log(f"autoencoder reconstruction adherence after refinement: {recon}")
     out = a.out or a.package
     with package_folder(out) as tmp:
-        for name in os.listdir(a.package):
-            src = os.path.join(a.package, name)
-            if os.path.isfile(src) and name not in ("kino.json", "vae_decoder_first.onnx", "vae_decoder_step.onnx"):
-                shutil.copy2(src, os.path.join(tmp, name))
+        copy_package_files(a.package, tmp, ("vae_decoder_first.onnx", "vae_decoder_step.onnx"))
         export_decoder(ae, tmp)
         training["train_seconds"] = round(training.get("train_seconds", 0) + seconds)
         # The torch sampler's scores were measured with the old decoder: kept, but labelled so.
         if "sampled_adherence" in training:
             training["sampled_adherence_before_refinements"] = training.pop("sampled_adherence")
-        training["decoder_padding"] = ae.decoder_padding()
+        training["decoder_padding"] = padding = ae.decoder_padding()
         training["decoder_refinements"] = training.get("decoder_refinements", []) + [
             {"steps": a.steps, "batch": a.batch, "temporal": a.temporal, "boundary": a.boundary,
-             "padding": ae.decoder_padding(),
+             "padding": padding,
              "seed": seed + a.seed_offset, "seconds": round(seconds), "reconstruction_adherence": recon}]
         kino_manifest.write(tmp, manifest)
     log(f"refined the decoder in {seconds:.0f}s -> {out}")

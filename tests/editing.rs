@@ -709,14 +709,23 @@ fn tone(s: &[f32], from: f64, to: f64) -> (f64, f64) {
 }
 
 /// A bridge's output carries A's audio up to the bridge and B's from where B starts (the
-/// bridge is silent), in Matroska (PCM) and in MP4 (AAC); the clips' own files are untouched.
+/// bridge is silent, in the stream's own codec), in Matroska (PCM, Opus, MP3, AC-3, FLAC) and in
+/// MP4 (AAC); the clips' own files are untouched.
 #[test]
 fn bridge_carries_both_clips_audio() {
     let d = tmpdir("bridge-audio");
     let (a, b, _) = two_clips(&d);
-    for (ext, codec) in [("mkv", "pcm_s16le"), ("mp4", "aac")] {
+    // (container, FFmpeg's encoder, the codec's name)
+    for (ext, encoder, codec) in [
+        ("mkv", "pcm_s16le", "pcm_s16le"),
+        ("mp4", "aac", "aac"),
+        ("mkv", "libopus", "opus"),
+        ("mkv", "libmp3lame", "mp3"),
+        ("mkv", "ac3", "ac3"),
+        ("mkv", "flac", "flac"),
+    ] {
         let vcodec = if ext == "mkv" { "ffv1" } else { "libx264" };
-        let (a_snd, b_snd) = (d.join(format!("a-snd.{ext}")), d.join(format!("b-snd.{ext}")));
+        let (a_snd, b_snd) = (d.join(format!("a-{codec}.{ext}")), d.join(format!("b-{codec}.{ext}")));
         for (clip, hz, out) in [(&a, 440, &a_snd), (&b, 880, &b_snd)] {
             let sine = format!("sine=frequency={hz}:sample_rate=48000");
             ffmpeg(&[
@@ -732,7 +741,7 @@ fn bridge_carries_both_clips_audio() {
                 "-ac",
                 "2",
                 "-c:a",
-                codec,
+                encoder,
                 out.to_str().unwrap(),
             ]);
         }
@@ -747,39 +756,39 @@ fn bridge_carries_both_clips_audio() {
             args.extend(["-q", "-o", o]);
             assert_ok(&kino(&args));
         };
-        let out = d.join(format!("ab-snd.{ext}"));
+        let out = d.join(format!("ab-{codec}.{ext}"));
         bridge(&out, false);
         assert_eq!(file_bytes(&a_snd), before);
         let audio = audio_streams(&out);
-        assert_eq!(audio.lines().count(), 1, "{ext}: one audio stream, not {audio:?}");
+        assert_eq!(audio.lines().count(), 1, "{codec} in {ext}: one audio stream, not {audio:?}");
         // At 8 fps: A is frames 0-16 (0 to 2.125 s), the bridge 2.125 to 3.625 s, B 3.625 to 5.625 s.
         let s = audio_samples(&out);
         let (a_rms, a_hz) = tone(&s, 0.2, 1.9);
         let (gap_rms, _) = tone(&s, 2.35, 3.4);
         let (b_rms, b_hz) = tone(&s, 3.85, 5.4);
-        eprintln!("{ext}: A {a_hz:.0} Hz (rms {a_rms:.3}), bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3})");
-        assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{ext}: A's tone");
-        assert!(gap_rms < 0.005, "{ext}: the bridge is silent");
-        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts");
+        eprintln!("{codec} in {ext}: A {a_hz:.0} Hz (rms {a_rms:.3}), bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3})");
+        assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{codec} in {ext}: A's tone");
+        assert!(gap_rms < 0.005, "{codec} in {ext}: the bridge is silent");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{codec} in {ext}: B's tone where B starts");
         // The bridge's silence is real (silent packets in the stream's codec), not a jump in
         // the timestamps: read sample after sample, B's sound still starts with B.
         let s = audio_samples_in_a_row(&out);
         let (gap_rms, _) = tone(&s, 2.35, 3.4);
         let (b_rms, b_hz) = tone(&s, 3.85, 5.4);
-        eprintln!("{ext}, in a row: bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3}), {:.3} s", s.len() as f64 / 8000.0);
-        assert!(gap_rms < 0.005, "{ext}: the bridge is silent, read in a row");
-        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{ext}: B's tone where B starts, read in a row");
-        assert!((s.len() as f64 / 8000.0 - 5.625).abs() < 0.1, "{ext}: the sound lasts as long as the video");
+        eprintln!("{codec} in {ext}, in a row: bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3}), {:.3} s", s.len() as f64 / 8000.0);
+        assert!(gap_rms < 0.005, "{codec} in {ext}: the bridge is silent, read in a row");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{codec} in {ext}: B's tone where B starts, read in a row");
+        assert!((s.len() as f64 / 8000.0 - 5.625).abs() < 0.1, "{codec} in {ext}: the sound lasts as long as the video");
 
         // The bridge alone carries A's audio stream too, silent over its 1.5 s.
-        let only = d.join(format!("only-snd.{ext}"));
+        let only = d.join(format!("only-{codec}.{ext}"));
         bridge(&only, true);
-        assert_eq!(audio_streams(&only), format!("{codec},2"), "{ext}: --only has A's audio stream");
+        assert_eq!(audio_streams(&only), format!("{codec},2"), "{codec} in {ext}: --only has A's audio stream");
         let s = audio_samples_in_a_row(&only);
         let (rms, _) = tone(&s, 0.0, 1.5);
-        eprintln!("{ext}, --only: rms {rms:.4}, {:.3} s", s.len() as f64 / 8000.0);
-        assert!(rms < 0.005, "{ext}: the bridge alone is silent");
-        assert!((s.len() as f64 / 8000.0 - 1.5).abs() < 0.1, "{ext}: its silence lasts as long as the bridge");
+        eprintln!("{codec} in {ext}, --only: rms {rms:.4}, {:.3} s", s.len() as f64 / 8000.0);
+        assert!(rms < 0.005, "{codec} in {ext}: the bridge alone is silent");
+        assert!((s.len() as f64 / 8000.0 - 1.5).abs() < 0.1, "{codec} in {ext}: its silence lasts as long as the bridge");
     }
 }
 

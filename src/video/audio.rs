@@ -184,7 +184,7 @@ impl AudioCopy {
             let Some(tb) = octx.stream(out).map(|s| s.time_base()) else { continue };
             if silence_of(octx, out, &mut state.silence).is_none() {
                 let codec = codec_name(octx, out);
-                log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stream carries no sound");
+                log::warn!("audio stream {out} ({codec}): {NO_SILENCE}; the stream carries no sound");
                 continue;
             }
             let until = (seconds / f64::from(tb)).round() as i64;
@@ -262,6 +262,9 @@ impl Segment {
     }
 }
 
+/// Why a stream gets no silence, for both warnings.
+const NO_SILENCE: &str = "kino cannot write silence in this codec or channel layout (it writes PCM, and the codecs whose FFmpeg encoder makes frames this stream decodes: AAC-LC, Opus, MP3, AC-3, FLAC)";
+
 /// Output stream `out`'s codec, for messages.
 fn codec_name(octx: &ff::format::context::Output, out: usize) -> String {
     octx.stream(out).map(|s| format!("{:?}", s.parameters().id())).unwrap_or_default()
@@ -293,7 +296,7 @@ fn fill_silence(
         if !state.warned && (until - from) as f64 * f64::from(tb) > 0.05 {
             state.warned = true;
             let codec = codec_name(octx, out);
-            log::warn!("audio stream {out} ({codec}): kino cannot write silence in this codec or channel layout (it writes PCM and AAC-LC); the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
+            log::warn!("audio stream {out} ({codec}): {NO_SILENCE}; the stretch without sound is a jump in its timestamps (players keep it, some editors close it)");
         }
         return Ok(());
     };

@@ -35,9 +35,12 @@ fn pcm_format(id: ff::codec::Id) -> Option<(usize, u8)> {
 }
 
 impl Silence {
-    /// Silence for a stream of these parameters, or `None` where kino cannot make frames the
-    /// stream's decoder takes (a codec other than PCM or AAC-LC): such a gap stays a jump in
-    /// the timestamps.
+    /// Silence for a stream of these parameters, or `None` where kino cannot make packets the
+    /// stream's decoder takes: such a gap stays a jump in the timestamps. PCM is written as
+    /// zeros; a coded format (AAC-LC, Opus, MP3, AC-3, FLAC, ...) as the steady silent packet of
+    /// FFmpeg's encoder for the codec at the stream's rate and layout, kept only if the stream's
+    /// own decoder reads it back as silence (codecs whose packets depend on the stream's own
+    /// headers, such as Vorbis, fail that check and are left as they were).
     pub(super) fn for_stream(params: ff::codec::Parameters) -> Option<Silence> {
         let id = params.id();
         let decoder = ff::codec::context::Context::from_parameters(params.clone()).ok()?.decoder().audio().ok()?;
@@ -52,8 +55,8 @@ impl Silence {
         }
         // AAC's Low Complexity profile is what FFmpeg's own encoder writes (HE-AAC's frames
         // would not decode with the stream's configuration).
-        if id != ff::codec::Id::AAC
-            || !matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
+        if id == ff::codec::Id::AAC
+            && !matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
         {
             return None;
         }
@@ -63,7 +66,7 @@ impl Silence {
             l if l.channels() == i32::from(channels) => l,
             _ => ff::ChannelLayout::default(i32::from(channels)),
         };
-        let (data, samples) = aac_silence(rate, layout)?;
+        let (data, samples) = coded_silence(id, rate, layout)?;
         // Written only if the stream's own decoder reads it back as silence.
         decodes_to_silence(params, &data).then_some(Silence { data, samples, pcm_bytes: None, rate })
     }
@@ -97,17 +100,20 @@ impl Silence {
     }
 }
 
-/// One steady-state packet of silence from FFmpeg's AAC encoder (LC, at this rate and channel
-/// layout), and its frame size.
-fn aac_silence(rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
-    let codec = ff::encoder::find(ff::codec::Id::AAC)?;
+/// One steady-state packet of silence from FFmpeg's encoder for `id` at this rate and channel
+/// layout, and its frame size; `None` where FFmpeg has no such encoder or it does not take the
+/// stream's rate or layout.
+fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
+    let codec = ff::encoder::find(id)?;
+    // The encoder's first sample format that kino can fill with zeros.
+    let format = codec.audio().ok()?.formats()?.find(|f| zeros_are_silence(*f))?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio().ok()?;
-    let format = ff::format::Sample::F32(ff::format::sample::Type::Planar);
     enc.set_rate(rate as i32);
     enc.set_channel_layout(layout);
     enc.set_format(format);
     enc.set_time_base(ff::Rational::new(1, rate as i32));
-    enc.set_bit_rate(64_000);
+    // A lossy encoder's rate; lossless ones ignore it.
+    enc.set_bit_rate(64_000 * layout.channels().max(1) as usize);
     let mut enc = enc.open_as(codec).ok()?;
     let samples = enc.frame_size();
     if samples == 0 {
@@ -115,11 +121,7 @@ fn aac_silence(rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
     }
     let mut frame = ff::frame::Audio::new(format, samples as usize, layout);
     frame.set_rate(rate);
-    // Every channel's plane (planes after the first have no line size of their own, so they are
-    // reached by samples, not bytes).
-    for plane in 0..frame.planes() {
-        frame.plane_mut::<f32>(plane).fill(0.0);
-    }
+    fill_zeros(&mut frame);
     // The first packets carry the encoder's start-up; after a few frames of zeros every packet
     // is the same silent frame.
     let mut last = None;
@@ -134,8 +136,58 @@ fn aac_silence(rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
     last.filter(|d| !d.is_empty()).map(|d| (d, samples))
 }
 
+/// Sample formats whose all-zero bytes are silence (every signed and float format; not u8).
+fn zeros_are_silence(format: ff::format::Sample) -> bool {
+    use ff::format::Sample::*;
+    matches!(format, I16(_) | I32(_) | F32(_) | F64(_))
+}
+
+/// Zeros in every channel of `frame` (a format for which [`zeros_are_silence`]).
+fn fill_zeros(frame: &mut ff::frame::Audio) {
+    use ff::format::{sample::Type::Planar, Sample::*};
+    // A packed frame is one plane, every channel interleaved. Planes after the first of a planar
+    // frame have no line size of their own, so they are reached by samples, not bytes.
+    match frame.format() {
+        F32(Planar) => (0..frame.planes()).for_each(|p| frame.plane_mut::<f32>(p).fill(0.0)),
+        F64(Planar) => (0..frame.planes()).for_each(|p| frame.plane_mut::<f64>(p).fill(0.0)),
+        I16(Planar) => (0..frame.planes()).for_each(|p| frame.plane_mut::<i16>(p).fill(0)),
+        I32(Planar) => (0..frame.planes()).for_each(|p| frame.plane_mut::<i32>(p).fill(0)),
+        _ => frame.data_mut(0).fill(0),
+    }
+}
+
+/// The largest magnitude among a decoded frame's samples, as a fraction of full scale; `None`
+/// for a sample format kino does not read.
+fn peak(frame: &ff::frame::Audio) -> Option<f64> {
+    use ff::format::{sample::Type, Sample::*};
+    let n = frame.samples();
+    let per_plane = if frame.is_planar() { n } else { n * usize::from(frame.channels()) };
+    let planes = if frame.is_planar() { frame.planes() } else { 1 };
+    let mut peak = 0.0f64;
+    for p in 0..planes {
+        let v = match frame.format() {
+            F32(Type::Planar) => frame.plane::<f32>(p).iter().map(|x| f64::from(x.abs())).fold(0.0, f64::max),
+            I16(Type::Planar) => frame.plane::<i16>(p).iter().map(|x| f64::from(*x).abs() / 32768.0).fold(0.0, f64::max),
+            I32(Type::Planar) => frame.plane::<i32>(p).iter().map(|x| f64::from(*x).abs() / 2_147_483_648.0).fold(0.0, f64::max),
+            F64(Type::Planar) => frame.plane::<f64>(p).iter().map(|x| x.abs()).fold(0.0, f64::max),
+            F32(Type::Packed) => bytes_peak::<4>(frame.data(0), per_plane, |b| f64::from(f32::from_ne_bytes(b).abs())),
+            I16(Type::Packed) => bytes_peak::<2>(frame.data(0), per_plane, |b| f64::from(i16::from_ne_bytes(b)).abs() / 32768.0),
+            I32(Type::Packed) => bytes_peak::<4>(frame.data(0), per_plane, |b| f64::from(i32::from_ne_bytes(b)).abs() / 2_147_483_648.0),
+            F64(Type::Packed) => bytes_peak::<8>(frame.data(0), per_plane, |b| f64::from_ne_bytes(b).abs()),
+            _ => return Option::None,
+        };
+        peak = peak.max(v);
+    }
+    Some(peak)
+}
+
+/// The largest of `level` over the first `count` samples of `N` bytes each in `data`.
+fn bytes_peak<const N: usize>(data: &[u8], count: usize, level: impl Fn([u8; N]) -> f64) -> f64 {
+    data.chunks_exact(N).take(count).filter_map(|b| b.try_into().ok()).map(level).fold(0.0, f64::max)
+}
+
 /// Whether a decoder made from the stream's parameters decodes `data`, given a few times in a
-/// row as a gap would hold it, without error and to silence.
+/// row as a gap would hold it, without error and to silence (below -80 dBFS).
 fn decodes_to_silence(params: ff::codec::Parameters, data: &[u8]) -> bool {
     let Some(mut decoder) = ff::codec::context::Context::from_parameters(params).ok().and_then(|c| c.decoder().audio().ok()) else {
         return false;
@@ -147,16 +199,10 @@ fn decodes_to_silence(params: ff::codec::Parameters, data: &[u8]) -> bool {
             return false;
         }
         while decoder.receive_frame(&mut frame).is_ok() {
-            let loud = match frame.format() {
-                ff::format::Sample::F32(ff::format::sample::Type::Planar) => {
-                    (0..frame.planes()).any(|p| frame.plane::<f32>(p).iter().any(|v| v.abs() > 1e-4))
-                }
+            match peak(&frame) {
+                Some(p) if p <= 1e-4 => decoded += frame.samples(),
                 _ => return false,
-            };
-            if loud {
-                return false;
             }
-            decoded += frame.samples();
         }
     }
     decoded > 0
@@ -171,7 +217,8 @@ mod tests {
         super::super::init().unwrap();
         for rate in [22_050, 44_100, 48_000, 96_000] {
             for channels in [1, 2, 6] {
-                let (data, samples) = aac_silence(rate, ff::ChannelLayout::default(channels)).expect("FFmpeg's AAC encoder");
+                let (data, samples) =
+                    coded_silence(ff::codec::Id::AAC, rate, ff::ChannelLayout::default(channels)).expect("FFmpeg's AAC encoder");
                 assert_eq!(samples, 1024);
                 assert!(
                     !data.is_empty() && data.len() < 8 * channels as usize,

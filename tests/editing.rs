@@ -859,6 +859,47 @@ fn audio_stays_with_a_clip_that_starts_late() {
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
 }
 
+/// A file's audio packet count and each stream's start time (video first), as ffprobe reads them.
+fn audio_packets_and_starts(path: &Path) -> (usize, Vec<f64>) {
+    let probe = |args: &[&str]| {
+        let o = Command::new("ffprobe").args(["-v", "error"]).args(args).args(["-of", "csv=p=0"]).arg(path).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let packets = probe(&["-select_streams", "a", "-count_packets", "-show_entries", "stream=nb_read_packets"]);
+    let starts = probe(&["-show_entries", "stream=start_time"]);
+    (packets.parse().unwrap(), starts.lines().map(|l| l.trim_end_matches(',').parse().unwrap()).collect())
+}
+
+/// Matroska gives AAC packets no duration, and FFmpeg's AAC stream starts a frame (21 ms) before
+/// the video: that first packet is kept on append and remix (it plays under the first frame and
+/// primes the decoder), with the audio's lead over the video as in the clip.
+#[test]
+fn matroska_aac_keeps_its_first_packet() {
+    let d = tmpdir("mkv-aac");
+    let (a, _, _) = two_clips(&d);
+    let clip = d.join("a-aac.mkv");
+    let sine = "sine=frequency=440:sample_rate=48000";
+    let a = a.to_str().unwrap();
+    ffmpeg(&["-i", a, "-f", "lavfi", "-i", sine, "-shortest", "-c:v", "ffv1", "-c:a", "aac", clip.to_str().unwrap()]);
+    let (packets, starts) = audio_packets_and_starts(&clip);
+    assert!(starts[0] > starts[1], "the clip's audio starts before its video: {starts:?}");
+    for (what, args) in [
+        ("extend", vec!["extend", "--prompt", "x", "--seconds", "1"]),
+        ("remix", vec!["remix", "--prompt", "a blue circle moving left", "--strength", "0.3"]),
+    ] {
+        let out = d.join(format!("{what}.mkv"));
+        let mut args = args.clone();
+        args.insert(1, clip.to_str().unwrap());
+        args.extend(["--seed", "1", "-q", "-o", out.to_str().unwrap()]);
+        assert_ok(&kino(&args));
+        let (got, got_starts) = audio_packets_and_starts(&out);
+        eprintln!("{what}: {got} audio packets of {packets}, starts {got_starts:?} (clip {starts:?})");
+        assert_eq!(got, packets, "{what}: every audio packet of the clip is kept");
+        let lead = |s: &[f64]| s[0] - s[1];
+        assert!((lead(&got_starts) - lead(&starts)).abs() < 0.002, "{what}: the audio leads the video as in the clip");
+    }
+}
+
 /// A still image has no frame rate of its own: extended, remixed or bridged, it is shown at the
 /// model's, and a still after the gap is held for the frames a bridge reads there.
 #[test]

@@ -21,12 +21,33 @@ pub struct AudioSource<'a> {
 /// One source's audio packets, copied into the output's audio streams.
 struct Segment {
     input: ff::format::context::Input,
-    /// (input stream index, output stream index, input time base)
-    map: Vec<(usize, usize, ff::Rational)>,
+    /// Where each copied input stream goes.
+    map: Vec<Route>,
     offset_seconds: f64,
     until_seconds: f64,
     next: Option<ff::Packet>,
     done: bool,
+}
+
+/// One input audio stream's way into the output.
+#[derive(Clone, Copy)]
+struct Route {
+    input: usize,
+    output: usize,
+    time_base: ff::Rational,
+    /// How long one of its packets lasts (the codec's frame), for packets that do not say
+    /// (Matroska's); 0 where the codec's frames vary or it is not known.
+    frame_seconds: f64,
+}
+
+impl Route {
+    fn new(ist: &ff::format::stream::Stream<'_>, output: usize) -> Route {
+        let frame = ff::codec::context::Context::from_parameters(ist.parameters())
+            .ok()
+            .and_then(|c| c.decoder().audio().ok())
+            .map_or(0.0, |a| if a.rate() > 0 { f64::from(a.frame_size()) / f64::from(a.rate()) } else { 0.0 });
+        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame }
+    }
 }
 
 /// Audio packets copied (not re-encoded) from other files, one after another in the same output
@@ -125,7 +146,7 @@ impl AudioCopy {
                     ost.set_time_base(ist.time_base());
                     outs.push(ost.index());
                     shapes.push(stream_shape(ist.parameters()));
-                    map.push((ist.index(), ost.index(), ist.time_base()));
+                    map.push(Route::new(ist, ost.index()));
                 }
             } else {
                 let fits = audio.len() == outs.len()
@@ -137,7 +158,7 @@ impl AudioCopy {
                     );
                     continue;
                 }
-                map = audio.iter().zip(&outs).map(|(ist, &out)| (ist.index(), out, ist.time_base())).collect();
+                map = audio.iter().zip(&outs).map(|(ist, &out)| Route::new(ist, out)).collect();
             }
             drop(audio);
             let origin = video_origin(&input);
@@ -206,7 +227,7 @@ impl Segment {
                 let mut p = ff::Packet::empty();
                 match p.read(&mut self.input) {
                     Ok(()) => {
-                        if self.map.iter().any(|m| m.0 == p.stream()) {
+                        if self.map.iter().any(|m| m.input == p.stream()) {
                             self.next = Some(p);
                         }
                         continue;
@@ -217,15 +238,22 @@ impl Segment {
                 }
             }
             let Some(mut p) = self.next.take() else { return Ok(()) };
-            let &(_, out, in_tb) = self.map.iter().find(|m| m.0 == p.stream()).expect("mapped stream");
+            let route = *self.map.iter().find(|m| m.input == p.stream()).expect("mapped stream");
+            let (out, in_tb) = (route.output, route.time_base);
             let t = p.pts().or(p.dts()).unwrap_or(0) as f64 * f64::from(in_tb) + self.offset_seconds;
             if t >= self.until_seconds {
                 // Other footage follows from here: the rest of this source is left out.
                 self.done = true;
                 return Ok(());
             }
-            if t + p.duration() as f64 * f64::from(in_tb) < -1e-4 {
-                // Sound from before the clip's first frame (a cut whose audio starts early).
+            let lasts = match p.duration() {
+                d if d > 0 => d as f64 * f64::from(in_tb),
+                _ => route.frame_seconds,
+            };
+            if t + lasts < -1e-4 {
+                // Sound from before the clip's first frame (a cut whose audio starts early). A
+                // packet that reaches into the clip stays: its sound plays under the first frame
+                // (and an AAC stream's first packet primes the decoder for the next).
                 continue;
             }
             if t > until {

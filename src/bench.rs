@@ -73,6 +73,8 @@ pub struct BenchReport {
     pub frames: u32,
     pub steps: usize,
     pub guidance: f32,
+    /// Noise levels `[low, high]` at which guidance ran (`None`: every step).
+    pub guidance_interval: Option<[f32; 2]>,
     pub runs: usize,
     /// Each generation ran under low memory (`--low-memory`): components loaded when needed and
     /// released, the load times below measured inside the first generation of each pipeline.
@@ -210,6 +212,7 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
         frames: req.frames,
         steps: req.steps,
         guidance: req.guidance,
+        guidance_interval: req.guidance_interval.map(|g| [g.low, g.high]),
         runs: walls.len(),
         low_memory,
         load_cold_s,
@@ -248,7 +251,10 @@ impl BenchReport {
             self.height,
             self.frames,
             self.steps,
-            self.guidance,
+            crate::pipeline::GuidanceInterval::describe(
+                self.guidance,
+                self.guidance_interval.and_then(|[l, h]| crate::pipeline::GuidanceInterval::new(l, h).ok())
+            ),
             self.runs
         );
         s += &format!(

@@ -291,3 +291,35 @@ fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Guidance only inside a noise interval: `0,1` is every step (the default's frames), an
+/// interval no step reaches is the prompt alone (`--guidance 1`'s frames), one in between
+/// differs from both; a bad interval fails naming the flag, with no output.
+#[test]
+fn guidance_interval_guides_only_the_steps_inside_it() {
+    let d = tmpdir("guidance-interval");
+    let run = |name: &str, extra: &[&str]| {
+        let p = d.join(name);
+        let mut args = vec!["generate", "a green square moving up", "-o", p.to_str().unwrap(), "--seed", "3", "-q"];
+        args.extend_from_slice(extra);
+        assert_ok(&kino(&args));
+        decode_video(&p).unwrap().frames
+    };
+    let every = run("every.mkv", &[]);
+    assert!(every == run("all.mkv", &["--guidance-interval", "0,1"]), "0,1 guides every step");
+    let alone = run("alone.mkv", &["--guidance", "1"]);
+    assert!(alone == run("none.mkv", &["--guidance-interval", "0,0.0001"]), "no step guided: the prompt alone");
+    let high = run("high.mkv", &["--guidance-interval", "0.5,1"]);
+    assert!(high != every && high != alone, "guided at high noise only: neither");
+    for (bad, needle) in [("1,0.5", "0 <= LOW < HIGH <= 1"), ("0.5", "LOW,HIGH"), ("a,1", "not a number")] {
+        let out = d.join(format!("bad-{bad}.mkv"));
+        let r = kino(&["generate", "x", "--guidance-interval", bad, "-q", "-o", out.to_str().unwrap()]);
+        assert_clean_failure(&r, &out, needle);
+        assert!(String::from_utf8_lossy(&r.stderr).contains("--guidance-interval"), "the flag is named");
+    }
+    let b = kino(&["bench", "--runs", "1", "--steps", "2", "--threads", "1", "--json", "--guidance-interval", "0.5,1"]);
+    assert_ok(&b);
+    let r: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
+    assert_eq!(r["guidance_interval"], serde_json::json!([0.5, 1.0]));
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -134,6 +134,7 @@ fn request(c: &Case) -> GenerateRequest {
         frames: c.frames,
         steps: c.steps,
         guidance: c.guidance,
+        guidance_interval: None,
         seed: 0,
         context_mode: None,
         storyboard: Vec::new(),

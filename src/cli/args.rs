@@ -275,6 +275,9 @@ pub(crate) struct BenchArgs {
     /// Guidance scale (default: the model's; above 1 runs the model twice per step or as a batch of 2).
     #[arg(long)]
     pub(crate) guidance: Option<f32>,
+    /// Guide only the steps whose noise level is within LOW,HIGH (default: the model's).
+    #[arg(long, value_name = "LOW,HIGH")]
+    pub(crate) guidance_interval: Option<String>,
     /// Timed generations after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub(crate) runs: usize,
@@ -307,6 +310,11 @@ pub(crate) struct SamplingArgs {
     /// Classifier-free guidance scale (default: the model's; 1 disables).
     #[arg(long)]
     pub(crate) guidance: Option<f32>,
+    /// Guide only the steps whose noise level is within LOW,HIGH (0 clean, 1 pure noise), e.g.
+    /// 0.5,1: the others run the prompt alone, one model run instead of two (default: the
+    /// model's; `0,1` guides every step).
+    #[arg(long, value_name = "LOW,HIGH")]
+    pub(crate) guidance_interval: Option<String>,
     /// What the clip should not show (default: the model's).
     #[arg(long)]
     pub(crate) negative_prompt: Option<String>,
@@ -384,6 +392,9 @@ impl SamplingArgs {
         }
         if let Some(g) = self.guidance {
             req.guidance = g;
+        }
+        if let Some(g) = &self.guidance_interval {
+            req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);
         }
         req.negative_prompt = self.negative_prompt.clone();
         req.seed = self.seed.unwrap_or_else(random_seed);

@@ -110,6 +110,9 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     req.frames = args.frames.unwrap_or(req.frames);
     req.steps = args.steps.unwrap_or(req.steps);
     req.guidance = args.guidance.unwrap_or(req.guidance);
+    if let Some(g) = &args.guidance_interval {
+        req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);
+    }
     req.seed = 1;
     req.validate(&pkg)?;
     let json = args.json;

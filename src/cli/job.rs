@@ -132,7 +132,7 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
             req.height,
             rate(fps),
             req.steps,
-            req.guidance,
+            kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
             req.seed,
             opts.threads.unwrap_or(1),
             pipeline.device,

@@ -243,6 +243,10 @@ pub enum VaeSpec {
 pub struct Defaults {
     pub steps: usize,
     pub guidance: f32,
+    /// Noise levels `[low, high]` (0 clean, 1 pure noise) at which guidance runs; the steps
+    /// outside run the prompt alone, one model run instead of two. Absent: every step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance_interval: Option<[f32; 2]>,
     #[serde(default)]
     pub negative_prompt: String,
 }

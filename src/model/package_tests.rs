@@ -89,6 +89,15 @@ fn numbers_out_of_range_name_field_and_range() {
         let e = load_err(&pkg);
         assert!(e.contains(&format!("kino.json: {want}")), "{pointer} = {value}: {e}");
     }
+    // An optional field, absent from the package: a guidance interval must rise within [0, 1].
+    let mut m = original.clone();
+    m["defaults"]["guidance_interval"] = serde_json::json!([0.8, 0.2]);
+    std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = load_err(&pkg);
+    assert!(
+        e.contains("kino.json: field `defaults.guidance_interval`: noise levels 0.8,0.2: give LOW,HIGH with 0 <= LOW < HIGH <= 1"),
+        "{e}"
+    );
     // The largest latent the limits allow is bounded too, not only each number.
     let mut m = original.clone();
     m["video"]["max_size"] = 8192.into();

@@ -141,6 +141,9 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     m.scheduler.validate()?;
     range("defaults.steps", m.defaults.steps, STEPS)?;
     range("defaults.guidance", m.defaults.guidance, GUIDANCE)?;
+    if let Some([low, high]) = m.defaults.guidance_interval {
+        crate::pipeline::GuidanceInterval::new(low, high).map_err(|e| format!("field `defaults.guidance_interval`: {e}"))?;
+    }
     let chars = m.defaults.negative_prompt.chars().count();
     range("defaults.negative_prompt (characters)", chars, 0..=NEGATIVE_PROMPT_CHARS)?;
 

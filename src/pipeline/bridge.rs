@@ -338,6 +338,7 @@ mod tests {
             frames: 9,
             steps: 2,
             guidance: 3.0,
+            guidance_interval: None,
             seed: 3,
             context_mode: None,
             storyboard: Vec::new(),

@@ -171,6 +171,7 @@ mod tests {
             frames,
             steps: 2,
             guidance: 3.0,
+            guidance_interval: None,
             seed: 1,
             context_mode: None,
             storyboard: Vec::new(),

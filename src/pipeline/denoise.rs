@@ -110,22 +110,26 @@ impl Pipeline {
             .collect();
 
         let denoiser = self.denoiser()?;
+        // Guided steps: all of them, or those whose noise level lies in the request's interval.
+        let guided: Vec<bool> =
+            (0..timesteps.len()).map(|i| prompt.guided && req.guidance_interval.is_none_or(|g| g.contains(sigmas[i]))).collect();
         let batched = prompt.guided && denoiser.spec.max_batch >= 2;
         let tokens = (extra + f) * h * w;
         let positions = layout.positions.as_deref();
         // The text goes into the denoiser's bound inputs once per window; each step writes only
         // the latents and timesteps. Guidance: one batch of 2 where the graph allows, else a
-        // conditional and an unconditional window.
-        let mut windows = if batched {
-            vec![denoiser.window([2, c, extra + f, h, w], tokens, prompt.embeds.view(), prompt.mask.view(), positions)?]
-        } else {
-            let runs = if prompt.guided { 2 } else { 1 };
-            (0..runs)
-                .map(|k| {
-                    denoiser.window(full, tokens, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..]), positions)
-                })
-                .collect::<Result<Vec<_>>>()?
+        // conditional and an unconditional window; steps outside the guidance interval run the
+        // conditional window alone.
+        let one = |k: usize| {
+            denoiser.window(full, tokens, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..]), positions)
         };
+        let mut pair = if batched {
+            Some(denoiser.window([2, c, extra + f, h, w], tokens, prompt.embeds.view(), prompt.mask.view(), positions)?)
+        } else {
+            None
+        };
+        let mut cond = if !batched || guided[first_step..].contains(&false) { Some(one(0)?) } else { None };
+        let mut uncond = if prompt.guided && !batched { Some(one(1)?) } else { None };
         let mut velocity = Array5::<f32>::zeros(full);
         let mut ts_buf: Vec<f32> = Vec::new();
         for (i, &t) in timesteps.iter().enumerate().skip(first_step) {
@@ -167,29 +171,36 @@ impl Pipeline {
             // ONNX Runtime's buffer into `velocity` (guidance combined on the way): no allocation
             // per step.
             let g = req.guidance;
-            if batched {
-                fill_timesteps(2, &mut ts_buf);
-                // The batch: the latents twice; the velocity's halves are the conditional and the
-                // unconditional prediction. (Half by half: each is one contiguous copy, where a
-                // broadcast assign walks the batch axis element by element.)
-                windows[0].run(
-                    &ts_buf,
-                    |mut x: ArrayViewMut5<'_, f32>| x.outer_iter_mut().for_each(|mut half| half.assign(&latents.index_axis(Axis(0), 0))),
-                    |v| combine_guidance_into(v.slice(s![0..1, .., .., .., ..]), v.slice(s![1..2, .., .., .., ..]), g, &mut velocity),
-                )?;
-            } else {
-                fill_timesteps(1, &mut ts_buf);
-                windows[0].run(&ts_buf, |mut x| x.assign(&latents), |v| velocity.assign(&v))?;
-                if prompt.guided {
-                    // `velocity` holds the conditional prediction; the unconditional one comes in.
-                    windows[1].run(
+            match (&mut pair, &mut cond) {
+                (Some(pair), _) if guided[i] => {
+                    fill_timesteps(2, &mut ts_buf);
+                    // The batch: the latents twice; the velocity's halves are the conditional and
+                    // the unconditional prediction. (Half by half: each is one contiguous copy,
+                    // where a broadcast assign walks the batch axis element by element.)
+                    pair.run(
                         &ts_buf,
-                        |mut x| x.assign(&latents),
-                        |u| {
-                            Zip::from(&mut velocity).and(&u).for_each(|c, &u| *c = u + g * (*c - u));
+                        |mut x: ArrayViewMut5<'_, f32>| {
+                            x.outer_iter_mut().for_each(|mut half| half.assign(&latents.index_axis(Axis(0), 0)))
                         },
+                        |v| combine_guidance_into(v.slice(s![0..1, .., .., .., ..]), v.slice(s![1..2, .., .., .., ..]), g, &mut velocity),
                     )?;
                 }
+                (_, Some(cond)) => {
+                    fill_timesteps(1, &mut ts_buf);
+                    cond.run(&ts_buf, |mut x| x.assign(&latents), |v| velocity.assign(&v))?;
+                    if let (Some(uncond), true) = (&mut uncond, guided[i]) {
+                        // `velocity` holds the conditional prediction; the unconditional one comes in.
+                        uncond.run(
+                            &ts_buf,
+                            |mut x| x.assign(&latents),
+                            |u| {
+                                Zip::from(&mut velocity).and(&u).for_each(|c, &u| *c = u + g * (*c - u));
+                            },
+                        )?;
+                    }
+                }
+                // Not reached: `cond` exists whenever a step runs without the batch.
+                (_, None) => return Err(Error::InvalidRequest("no denoiser window for an unguided step".into())),
             }
             scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;
             if mode == ContextMode::Native {

@@ -38,6 +38,9 @@ struct Route {
     /// How long one of its packets lasts (the codec's frame), for packets that do not say
     /// (Matroska's); 0 where the codec's frames vary or it is not known.
     frame_seconds: f64,
+    /// A lossy codec whose encoders pad the last frame and let the container trim it: every
+    /// packet decodes to a whole frame, whatever it declares.
+    whole_frames: bool,
 }
 
 impl Route {
@@ -46,7 +49,9 @@ impl Route {
             .ok()
             .and_then(|c| c.decoder().audio().ok())
             .map_or(0.0, |a| if a.rate() > 0 { f64::from(a.frame_size()) / f64::from(a.rate()) } else { 0.0 });
-        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame }
+        use ff::codec::Id::*;
+        let whole_frames = matches!(ist.parameters().id(), AAC | MP2 | MP3 | AC3 | EAC3 | OPUS);
+        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame, whole_frames }
     }
 }
 
@@ -81,6 +86,8 @@ struct Written {
     silence: Option<Option<Silence>>,
     /// A gap without silence has been reported.
     warned: bool,
+    /// The last packet's own duration (in the stream's time base): a whole-frame codec's frame.
+    frame: i64,
 }
 
 /// A stream copied into another container must not keep the source container's codec tag
@@ -96,6 +103,17 @@ fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
         if !(*st).codecpar.is_null() {
             (*(*st).codecpar).codec_tag = 0;
         }
+    }
+}
+
+/// Marks an output stream as its source marks it (default, forced, comment, ...): ffmpeg-next
+/// has no setter for it.
+#[allow(unsafe_code)]
+fn set_disposition(stream: &mut ff::format::stream::StreamMut<'_>, disposition: ff::format::stream::Disposition) {
+    // SAFETY: `as_mut_ptr` points at the stream this `StreamMut` borrows mutably, owned by the
+    // output context that outlives the borrow; `disposition` is a plain integer field.
+    unsafe {
+        (*stream.as_mut_ptr()).disposition = disposition.bits();
     }
 }
 
@@ -143,6 +161,9 @@ impl AudioCopy {
                     let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
                     ost.set_parameters(ist.parameters());
                     clear_codec_tag(&mut ost);
+                    // The track's language, title and default / forced flags.
+                    ost.set_metadata(ist.metadata().to_owned());
+                    set_disposition(&mut ost, ist.disposition());
                     ost.set_time_base(ist.time_base());
                     outs.push(ost.index());
                     shapes.push(stream_shape(ist.parameters()));
@@ -277,11 +298,23 @@ impl Segment {
                 // Sound missing before this packet (a bridge's new footage, the new footage
                 // before a clip extended backwards) becomes real silence.
                 fill_silence(octx, out, out_tb, state, pts)?;
-                // A packet without a duration (Matroska's PCM) is measured by its size.
-                let duration = match p.duration() {
+                // A packet without a duration (Matroska's PCM) is measured by its size. A lossy
+                // codec's frame decodes whole whatever its packet declares (an encoder's trimmed
+                // last frame), and readers that take sound sample after sample play all of it,
+                // so silence after it starts where its frame ends.
+                // The frame is the one before's (the codec's own frame size is not always known:
+                // Opus frames vary).
+                let frame = state.frame.max((route.frame_seconds / f64::from(out_tb)).round() as i64);
+                let declared = match p.duration() {
                     d if d > 0 => Some(d),
                     _ => silence_of(octx, out, &mut state.silence).and_then(|s| s.pcm_duration(p.size(), out_tb)),
                 };
+                let duration = match declared {
+                    Some(d) if route.whole_frames => Some(d.max(frame)),
+                    Some(d) => Some(d),
+                    None => (frame > 0).then_some(frame),
+                };
+                state.frame = declared.unwrap_or(state.frame);
                 state.end = Some(duration.map_or(End::Unknown, |d| End::At(pts + d)));
             }
             state.last_dts = p.dts().or(p.pts()).or(state.last_dts);
@@ -291,7 +324,7 @@ impl Segment {
 }
 
 /// Why a stream gets no silence, for both warnings.
-const NO_SILENCE: &str = "kino cannot write silence in this codec or channel layout (it writes PCM, and the codecs whose FFmpeg encoder makes frames this stream decodes: AAC-LC, Opus, MP3, AC-3, FLAC)";
+const NO_SILENCE: &str = "kino cannot write silence in this codec or channel layout (it writes PCM, and the codecs whose FFmpeg encoder makes frames this stream decodes: AAC-LC, Opus, MP3, MP2, AC-3, E-AC-3, FLAC, ALAC)";
 
 /// Output stream `out`'s codec, for messages.
 fn codec_name(octx: &ff::format::context::Output, out: usize) -> String {

@@ -66,7 +66,7 @@ impl Silence {
             l if l.channels() == i32::from(channels) => l,
             _ => ff::ChannelLayout::default(i32::from(channels)),
         };
-        let (data, samples) = coded_silence(id, rate, layout)?;
+        let (data, samples) = coded_silence(id, rate, layout, decoder.format())?;
         // Written only if the stream's own decoder reads it back as silence.
         decodes_to_silence(params, &data).then_some(Silence { data, samples, pcm_bytes: None, rate })
     }
@@ -102,11 +102,13 @@ impl Silence {
 
 /// One steady-state packet of silence from FFmpeg's encoder for `id` at this rate and channel
 /// layout, and its frame size; `None` where FFmpeg has no such encoder or it does not take the
-/// stream's rate or layout.
-fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout) -> Option<(Vec<u8>, u32)> {
+/// stream's rate or layout. `stream_format` is the stream's decoded sample format: where the
+/// encoder takes it, it codes at the stream's depth (a 24-bit FLAC stream's frames must say 24
+/// bits; FFmpeg codes 32-bit samples as 24-bit FLAC).
+fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream_format: ff::format::Sample) -> Option<(Vec<u8>, u32)> {
     let codec = ff::encoder::find(id)?;
-    // The encoder's first sample format that kino can fill with zeros.
-    let format = codec.audio().ok()?.formats()?.find(|f| zeros_are_silence(*f))?;
+    let formats: Vec<ff::format::Sample> = codec.audio().ok()?.formats()?.filter(|f| zeros_are_silence(*f)).collect();
+    let format = formats.iter().copied().find(|&f| f == stream_format).or_else(|| formats.first().copied())?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio().ok()?;
     enc.set_rate(rate as i32);
     enc.set_channel_layout(layout);
@@ -217,8 +219,13 @@ mod tests {
         super::super::init().unwrap();
         for rate in [22_050, 44_100, 48_000, 96_000] {
             for channels in [1, 2, 6] {
-                let (data, samples) =
-                    coded_silence(ff::codec::Id::AAC, rate, ff::ChannelLayout::default(channels)).expect("FFmpeg's AAC encoder");
+                let (data, samples) = coded_silence(
+                    ff::codec::Id::AAC,
+                    rate,
+                    ff::ChannelLayout::default(channels),
+                    ff::format::Sample::F32(ff::format::sample::Type::Planar),
+                )
+                .expect("FFmpeg's AAC encoder");
                 assert_eq!(samples, 1024);
                 assert!(
                     !data.is_empty() && data.len() < 8 * channels as usize,

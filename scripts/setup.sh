@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up on Debian 12, sourced by run.sh and test.sh:
-# - system packages (FFmpeg's libraries and headers, clang for the bindings, melt for the tests);
+# - system packages (FFmpeg's libraries and headers, clang for the bindings, melt and GStreamer for the tests);
 # - ONNX Runtime: the pinned `onnxruntime` wheel alone (no Python dependencies) unpacked into a
 #   pip-less venv under ~/.cache/kino/ort-<version>, whose libonnxruntime.so kino loads at run time;
 # - with KINO_SETUP_EXPORTER=1 (test.sh), the exporter's full Python environment (PyTorch,
@@ -9,7 +9,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
-  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev frei0r-plugins-dev melt python3-venv)
+  libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev frei0r-plugins-dev melt python3-venv
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-bad python3-gi gir1.2-gstreamer-1.0)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,8 +47,34 @@ fn kind() -> Kind {
 
 /// Whether MLT's library is loaded into this process (then MLT is the host).
 pub(crate) fn process_has_symbol_mlt() -> bool {
+    process_has_symbol(c"mlt_factory_init")
+}
+
+/// Whether GStreamer's library is loaded into this process (then its frei0r wrapper is the host).
+pub(crate) fn process_has_symbol_gstreamer() -> bool {
+    process_has_symbol(c"gst_init")
+}
+
+fn process_has_symbol(name: &std::ffi::CStr) -> bool {
     // SAFETY: dlsym with RTLD_DEFAULT only looks a name up; the pointer is never called.
-    unsafe { !libc::dlsym(libc::RTLD_DEFAULT, c"mlt_factory_init".as_ptr()).is_null() }
+    unsafe { !libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()).is_null() }
+}
+
+/// Whether `addr` can be a pointer this process reads: canonical user space past the first page,
+/// and in a mapped page (mincore fails with ENOMEM on a page that is not).
+fn mapped(addr: usize) -> bool {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => 4096,
+    };
+    if addr < page || addr > 0x0000_7fff_ffff_ffff {
+        return false;
+    }
+    let mut vec = 0u8;
+    // SAFETY: mincore only asks the kernel about the page holding `addr` (aligned down, one page)
+    // and writes one byte into `vec`; it never touches the memory itself.
+    unsafe { libc::mincore((addr & !(page - 1)) as *mut c_void, 1, &mut vec) == 0 }
 }
 
 fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
@@ -139,16 +165,24 @@ pub unsafe extern "C" fn f0r_destruct(instance: *mut c_void) {
 
 /// # Safety
 /// `instance` from `f0r_construct`; `param` points to a `char*` (f0r_param_string) that is null
-/// or NUL-terminated.
+/// or NUL-terminated, or (GStreamer's frei0r wrapper, on an element that is running) is that
+/// `char*` itself.
 #[no_mangle]
 pub unsafe extern "C" fn f0r_set_param_value(instance: *mut c_void, param: *mut c_void, index: c_int) {
     if instance.is_null() || param.is_null() {
         return;
     }
     guard("f0r_set_param_value", (), || {
-        // SAFETY: the host passes its instance and a pointer to a string pointer (frei0r.h).
+        // SAFETY: the host passes its instance and a pointer to a string pointer (frei0r.h),
+        // which is at least 8 readable bytes; so is a string GStreamer passes directly (it
+        // comes from g_value_dup_string, at least 8 bytes with malloc's smallest chunk).
         let inst = unsafe { &mut *(instance as *mut Instance) };
-        let s = unsafe { *(param as *const *const c_char) };
+        let mut s = unsafe { *(param as *const *const c_char) };
+        if !s.is_null() && crate::host_is_gstreamer() && !mapped(s as usize) {
+            // GStreamer (1.22 at least) passes a running element's new string itself, not a
+            // pointer to it: its first bytes are text, not an address this process maps.
+            s = param as *const c_char;
+        }
         let value = if s.is_null() { String::new() } else { unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned() };
         if let Some(slot) = inst.param(index) {
             *slot = value;

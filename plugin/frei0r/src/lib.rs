@@ -100,7 +100,7 @@ impl Instance {
 
     fn render_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
         words::install();
-        let seconds = time * self.settings.time_scale(host_is_mlt())?;
+        let seconds = host_seconds(time, self.settings.time_scale(host_counts_seconds())?)?;
         let p = jobs::pipeline(&self.settings)?;
         let req = self.settings.request(&p)?;
         let fit = self.settings.fit()?;
@@ -140,10 +140,7 @@ impl Instance {
     }
 
     fn render(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) -> Result<(), String> {
-        let seconds = time * self.settings.time_scale(host_is_mlt())?;
-        if !seconds.is_finite() {
-            return Err(format!("host time {time} is not a number"));
-        }
+        let seconds = host_seconds(time, self.settings.time_scale(host_counts_seconds())?)?;
         match self.kind {
             Kind::Bridge => Err("kino_bridge is a transition: it needs two inputs (an MLT transition)".into()),
             Kind::Generate => {
@@ -340,11 +337,36 @@ fn first_time(msg: &str) -> bool {
     SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string())
 }
 
-/// MLT passes frame times in seconds, ffmpeg in milliseconds; MLT's library is in the process
-/// when MLT is the host.
-fn host_is_mlt() -> bool {
-    static MLT: OnceLock<bool> = OnceLock::new();
-    *MLT.get_or_init(ffi::process_has_symbol_mlt)
+/// MLT and GStreamer pass frame times in seconds, ffmpeg in milliseconds; MLT's or GStreamer's
+/// library is in the process when it is the host.
+fn host_counts_seconds() -> bool {
+    static SECONDS: OnceLock<bool> = OnceLock::new();
+    *SECONDS.get_or_init(|| ffi::process_has_symbol_mlt() || host_is_gstreamer())
+}
+
+/// GStreamer's frei0r wrapper is the host.
+pub(crate) fn host_is_gstreamer() -> bool {
+    static GST: OnceLock<bool> = OnceLock::new();
+    *GST.get_or_init(ffi::process_has_symbol_gstreamer)
+}
+
+/// Seconds of footage a host may ask for: kino makes at most an hour of footage in one run
+/// (`MAX_LONG_FRAMES` at 30 fps). A later time (GStreamer's "no time", 1.8e10 s, for a stream
+/// without a frame rate) is an error, not hours of generation.
+const MAX_HOST_SECONDS: f64 = MAX_LONG_FRAMES as f64 / 30.0;
+
+/// The host's frame time in seconds, when it is one kino can serve.
+fn host_seconds(time: f64, scale: f64) -> Result<f64, String> {
+    let seconds = time * scale;
+    if !seconds.is_finite() {
+        return Err(format!("host time {time} is not a number"));
+    }
+    if seconds > MAX_HOST_SECONDS {
+        return Err(format!(
+            "host time {seconds:.0} s is past the longest footage kino makes ({MAX_HOST_SECONDS:.0} s); does the stream have a frame rate?"
+        ));
+    }
+    Ok(seconds)
 }
 
 #[cfg(test)]

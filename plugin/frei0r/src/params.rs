@@ -88,7 +88,7 @@ pub static PARAMS: [ParamInfo; 11] = [
     ParamInfo { name: c"model", explanation: c"Model package folder or name (empty: the shipped kino-shapes)", default: "" },
     ParamInfo { name: c"device", explanation: c"cpu, cuda[:N], tensorrt[:N] or auto", default: "cpu" },
     ParamInfo { name: c"negative_prompt", explanation: c"What the video should not show (empty: the model's default)", default: "" },
-    ParamInfo { name: c"time_unit", explanation: c"Unit of the host's frame times: auto (MLT seconds, ffmpeg milliseconds), s or ms", default: "auto" },
+    ParamInfo { name: c"time_unit", explanation: c"Unit of the host's frame times: auto (MLT and GStreamer seconds, ffmpeg milliseconds), s or ms", default: "auto" },
     ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: the first repeated frame)", default: "" },
     ParamInfo {
         name: c"fit",
@@ -197,10 +197,11 @@ impl Settings {
         Ok(req)
     }
 
-    /// Seconds per unit of the host's time argument.
-    pub fn time_scale(&self, host_is_mlt: bool) -> Result<f64, String> {
+    /// Seconds per unit of the host's time argument; `host_seconds`: the host counts in seconds
+    /// (MLT, GStreamer), else in milliseconds (ffmpeg).
+    pub fn time_scale(&self, host_seconds: bool) -> Result<f64, String> {
         match self.time_unit.trim() {
-            "" | "auto" => Ok(if host_is_mlt { 1.0 } else { 0.001 }),
+            "" | "auto" => Ok(if host_seconds { 1.0 } else { 0.001 }),
             "s" | "seconds" => Ok(1.0),
             "ms" | "milliseconds" => Ok(0.001),
             other => Err(format!("time_unit {}: use auto, s or ms", kino::error::quoted(other))),

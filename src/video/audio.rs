@@ -41,9 +41,39 @@ struct Route {
     /// A lossy codec whose encoders pad the last frame and let the container trim it: every
     /// packet decodes to a whole frame, whatever it declares.
     whole_frames: bool,
+    opus: bool,
+}
+
+/// Samples at 48 kHz in an Opus packet, from its table of contents (RFC 6716, 3.1): the frame
+/// size by the configuration number, times the frame count. `None` for a malformed packet.
+fn opus_packet_samples(data: &[u8]) -> Option<u32> {
+    let toc = *data.first()?;
+    let config = toc >> 3;
+    // Frame size in 1/400 s (2.5 ms) units, by configuration: SILK 10/20/40/60 ms, hybrid
+    // 10/20 ms, CELT 2.5/5/10/20 ms.
+    let units: u32 = match config {
+        0..=11 => [4, 8, 16, 24][usize::from(config % 4)],
+        12..=15 => [4, 8][usize::from(config % 2)],
+        _ => [1, 2, 4, 8][usize::from(config % 4)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*data.get(1)? & 0x3f),
+    };
+    (frames > 0).then_some(units * 120 * frames)
 }
 
 impl Route {
+    /// How long a packet that does not say lasts: an Opus packet by its own table of contents
+    /// (Opus frames vary), else the codec's frame.
+    fn seconds_of(&self, p: &ff::Packet) -> f64 {
+        match (self.opus, p.data().and_then(opus_packet_samples)) {
+            (true, Some(samples)) => f64::from(samples) / 48_000.0,
+            _ => self.frame_seconds,
+        }
+    }
+
     fn new(ist: &ff::format::stream::Stream<'_>, output: usize) -> Route {
         let frame = ff::codec::context::Context::from_parameters(ist.parameters())
             .ok()
@@ -51,7 +81,8 @@ impl Route {
             .map_or(0.0, |a| if a.rate() > 0 { f64::from(a.frame_size()) / f64::from(a.rate()) } else { 0.0 });
         use ff::codec::Id::*;
         let whole_frames = matches!(ist.parameters().id(), AAC | MP2 | MP3 | AC3 | EAC3 | OPUS);
-        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame, whole_frames }
+        let opus = ist.parameters().id() == OPUS;
+        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame, whole_frames, opus }
     }
 }
 
@@ -269,7 +300,7 @@ impl Segment {
             }
             let lasts = match p.duration() {
                 d if d > 0 => d as f64 * f64::from(in_tb),
-                _ => route.frame_seconds,
+                _ => route.seconds_of(&p),
             };
             if t + lasts < -1e-4 {
                 // Sound from before the clip's first frame (a cut whose audio starts early). A
@@ -312,7 +343,10 @@ impl Segment {
                 let duration = match declared {
                     Some(d) if route.whole_frames => Some(d.max(frame)),
                     Some(d) => Some(d),
-                    None => (frame > 0).then_some(frame),
+                    None => match (route.seconds_of(&p) / f64::from(out_tb)).round() as i64 {
+                        0 => (frame > 0).then_some(frame),
+                        own => Some(own),
+                    },
                 };
                 state.frame = declared.unwrap_or(state.frame);
                 state.end = Some(duration.map_or(End::Unknown, |d| End::At(pts + d)));
@@ -389,4 +423,20 @@ fn fill_silence(
         log::debug!("audio stream {out}: silence from {from} to {until} (time base {tb})");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::opus_packet_samples;
+
+    #[test]
+    fn opus_packets_last_as_their_table_of_contents_says() {
+        assert_eq!(opus_packet_samples(&[0xF8, 0]), Some(960), "CELT 20 ms, one frame");
+        assert_eq!(opus_packet_samples(&[0x18, 0]), Some(2880), "SILK 60 ms");
+        assert_eq!(opus_packet_samples(&[0x60, 0]), Some(480), "hybrid 10 ms");
+        assert_eq!(opus_packet_samples(&[0x81]), Some(240), "CELT 2.5 ms, two frames");
+        assert_eq!(opus_packet_samples(&[0xFB, 0x03]), Some(2880), "CELT 20 ms, three frames (code 3)");
+        assert_eq!(opus_packet_samples(&[0xFB]), None, "code 3 without its count byte");
+        assert_eq!(opus_packet_samples(&[]), None);
+    }
 }

@@ -41,6 +41,7 @@ struct Route {
     /// A lossy codec whose encoders pad the last frame and let the container trim it: every
     /// packet decodes to a whole frame, whatever it declares.
     whole_frames: bool,
+    /// Opus, whose packets say how long they are (their table of contents).
     opus: bool,
 }
 
@@ -75,14 +76,20 @@ impl Route {
     }
 
     fn new(ist: &ff::format::stream::Stream<'_>, output: usize) -> Route {
-        let frame = ff::codec::context::Context::from_parameters(ist.parameters())
+        use ff::codec::Id::*;
+        let id = ist.parameters().id();
+        let frame_seconds = ff::codec::context::Context::from_parameters(ist.parameters())
             .ok()
             .and_then(|c| c.decoder().audio().ok())
             .map_or(0.0, |a| if a.rate() > 0 { f64::from(a.frame_size()) / f64::from(a.rate()) } else { 0.0 });
-        use ff::codec::Id::*;
-        let whole_frames = matches!(ist.parameters().id(), AAC | MP2 | MP3 | AC3 | EAC3 | OPUS);
-        let opus = ist.parameters().id() == OPUS;
-        Route { input: ist.index(), output, time_base: ist.time_base(), frame_seconds: frame, whole_frames, opus }
+        Route {
+            input: ist.index(),
+            output,
+            time_base: ist.time_base(),
+            frame_seconds,
+            whole_frames: matches!(id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
+            opus: id == OPUS,
+        }
     }
 }
 

@@ -74,7 +74,7 @@ pub struct BenchReport {
     pub steps: usize,
     pub guidance: f32,
     /// Noise levels `[low, high]` at which guidance ran (`None`: every step).
-    pub guidance_interval: Option<[f32; 2]>,
+    pub guidance_interval: Option<crate::pipeline::GuidanceInterval>,
     pub runs: usize,
     /// Each generation ran under low memory (`--low-memory`): components loaded when needed and
     /// released, the load times below measured inside the first generation of each pipeline.
@@ -212,7 +212,7 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
         frames: req.frames,
         steps: req.steps,
         guidance: req.guidance,
-        guidance_interval: req.guidance_interval.map(|g| [g.low, g.high]),
+        guidance_interval: req.guidance_interval,
         runs: walls.len(),
         low_memory,
         load_cold_s,
@@ -251,10 +251,7 @@ impl BenchReport {
             self.height,
             self.frames,
             self.steps,
-            crate::pipeline::GuidanceInterval::describe(
-                self.guidance,
-                self.guidance_interval.and_then(|[l, h]| crate::pipeline::GuidanceInterval::new(l, h).ok())
-            ),
+            crate::pipeline::GuidanceInterval::describe(self.guidance, self.guidance_interval),
             self.runs
         );
         s += &format!(

@@ -690,14 +690,15 @@ fn decoded_audio(path: &Path, filter: &[&str]) -> Vec<f32> {
     out.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
+/// What ffprobe prints for a file with these arguments, as CSV without section names.
+fn probe_csv(path: &Path, args: &[&str]) -> String {
+    let probe = Command::new("ffprobe").args(["-v", "error"]).args(args).args(["-of", "csv=p=0"]).arg(path).output().unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
 /// A file's audio streams as ffprobe lists them, a line each: `codec,channels`.
 fn audio_streams(path: &Path) -> String {
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name,channels", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+    probe_csv(path, &["-select_streams", "a", "-show_entries", "stream=codec_name,channels"])
 }
 
 /// (RMS, frequency from zero crossings) of 8 kHz samples between `from` and `to` seconds.
@@ -870,12 +871,8 @@ fn audio_stays_with_a_clip_that_starts_late() {
 
 /// A file's audio packet count and each stream's start time (video first), as ffprobe reads them.
 fn audio_packets_and_starts(path: &Path) -> (usize, Vec<f64>) {
-    let probe = |args: &[&str]| {
-        let o = Command::new("ffprobe").args(["-v", "error"]).args(args).args(["-of", "csv=p=0"]).arg(path).output().unwrap();
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    };
-    let packets = probe(&["-select_streams", "a", "-count_packets", "-show_entries", "stream=nb_read_packets"]);
-    let starts = probe(&["-show_entries", "stream=start_time"]);
+    let packets = probe_csv(path, &["-select_streams", "a", "-count_packets", "-show_entries", "stream=nb_read_packets"]);
+    let starts = probe_csv(path, &["-show_entries", "stream=start_time"]);
     (packets.parse().unwrap(), starts.lines().map(|l| l.trim_end_matches(',').parse().unwrap()).collect())
 }
 
@@ -916,13 +913,7 @@ fn audio_tracks_keep_their_language_title_and_flags() {
     let d = tmpdir("tracks");
     let (a, b, _) = two_clips(&d);
     let tracks = |path: &Path| {
-        let o = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream_tags=language,title:stream_disposition=default,comment"])
-            .args(["-of", "csv=p=0"])
-            .arg(path)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
+        probe_csv(path, &["-select_streams", "a", "-show_entries", "stream_tags=language,title:stream_disposition=default,comment"])
     };
     for (ext, vcodec) in [("mkv", "ffv1"), ("mp4", "libx264")] {
         let with_tracks = |clip: &Path, name: &str| {

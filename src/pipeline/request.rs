@@ -39,10 +39,18 @@ pub struct GenerateRequest {
 /// runs. Guidance decides layout and motion at high noise; at low noise it mostly sharpens, and
 /// there the prompt alone (one model run per step instead of two) is cheaper and can draw fewer
 /// artefacts ("Applying Guidance in a Limited Interval", Kynkäänniemi et al. 2024).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(into = "[f32; 2]")]
 pub struct GuidanceInterval {
     pub low: f32,
     pub high: f32,
+}
+
+/// `[low, high]`, as a package's `defaults.guidance_interval` and `kino bench --json` write it.
+impl From<GuidanceInterval> for [f32; 2] {
+    fn from(g: GuidanceInterval) -> Self {
+        [g.low, g.high]
+    }
 }
 
 impl GuidanceInterval {

@@ -4,8 +4,8 @@
 //! frei0r hosts load one plugin per file and find it by file name:
 //! * `kino.so`: source; generates from the prompt;
 //! * `kino_extend.so`: filter; passes the clip through and replaces the frames after its end
-//!   (the first frame identical to the one before, as `tpad=stop_mode=clone` makes, or `start`)
-//!   with footage that continues it;
+//!   (`start`, or the freeze it ends on, as `tpad=stop_mode=clone` makes: [`extend`]) with
+//!   footage that continues it;
 //! * `kino_animate.so`: filter; generates a clip that starts from the first input frame;
 //! * `kino_bridge.so`: mixer2 (MLT's transitions); leads from the first input's frame at the
 //!   transition's start to the second's at its end ([`bridge`]).
@@ -15,9 +15,11 @@
 //! error frame; no panic crosses the C ABI.
 
 mod bridge;
+mod extend;
 mod ffi;
 mod jobs;
 mod params;
+mod threads;
 mod words;
 
 use std::collections::{HashSet, VecDeque};
@@ -43,16 +45,25 @@ pub struct Instance {
     /// C copies of the string parameters, one per parameter, for `f0r_get_param_value`.
     pub c_values: Vec<std::ffi::CString>,
     history: VecDeque<(f64, RgbFrame)>,
+    /// Extend: the newest input frame remembered, at host size, and where the clip's freeze is.
     previous_input: Option<Vec<u8>>,
+    freeze: extend::FreezeFinder,
+    /// Extend: the settings the remembered frames were read with (model, fit, time unit).
+    read_with: Option<[String; 3]>,
     /// Extend: where the new footage starts and what it is.
     seam: Option<Seam>,
-    /// Animate: the first frame's time and the footage that starts from it.
-    still: Option<(f64, JobKey)>,
+    /// Animate: the first frame's time, the footage that starts from it, and the footage's hash.
+    still: Option<(f64, JobKey, u64)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
     job: Option<(JobKey, Arc<Job>)>,
     /// Bridge: the transition being played.
     transition: bridge::Transition,
+    /// Extend and bridge: whether the host deals this filter's frames to several instances.
+    sharing: threads::Sharing,
 }
+
+/// Why the extend filter and the bridge pass their input through under parallel rendering.
+const PARALLEL: &str = "the host renders this clip's frames on several threads, one instance each (MLT's parallel processing), so no instance sees all of them: the clip passes through unchanged. Turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
 
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
@@ -65,10 +76,13 @@ impl Instance {
             c_values,
             history: VecDeque::new(),
             previous_input: None,
+            freeze: extend::FreezeFinder::new(HISTORY),
+            read_with: None,
             seam: None,
             still: None,
             job: None,
             transition: if kind == Kind::Bridge { bridge::Transition::in_cache_folder() } else { Default::default() },
+            sharing: threads::Sharing::default(),
         }
     }
 
@@ -101,6 +115,9 @@ impl Instance {
     fn render_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
         words::install();
         let seconds = host_seconds(time, self.settings.time_scale(host_counts_seconds())?)?;
+        if self.frames_shared(seconds) {
+            return Err(format!("kino_bridge: {PARALLEL}"));
+        }
         let p = jobs::pipeline(&self.settings)?;
         let req = self.settings.request(&p)?;
         let fit = self.settings.fit()?;
@@ -149,50 +166,148 @@ impl Instance {
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
-                if self.still.as_ref().is_none_or(|(_, k)| k.settings != self.settings.footage()) {
+                // A frame before the first one seen (the host sought back to the clip's start):
+                // the clip starts there, from that frame.
+                let restart =
+                    self.still.as_ref().is_none_or(|(t0, k, _)| k.settings != self.settings.footage() || seconds < t0 - extend::SAME_TIME);
+                if restart {
                     let p = jobs::pipeline(&self.settings)?;
                     let req = self.settings.request(&p)?;
                     // Read through the window the footage is shown in (the inverse of fit).
                     let fit = self.settings.fit()?.inverse();
                     let still =
                         from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
-                    self.still = Some((seconds, JobKey { settings: self.settings.footage(), start: Start::Still(still) }));
+                    let key = JobKey { settings: self.settings.footage(), start: Start::Still(still) };
+                    let hash = {
+                        use std::hash::{Hash, Hasher};
+                        let mut h = std::collections::hash_map::DefaultHasher::new();
+                        key.hash(&mut h);
+                        h.finish()
+                    };
+                    self.still = Some((seconds, key, hash));
                 }
-                let (t0, key) = self.still.clone().expect("set above");
-                self.show(&key, seconds - t0, None, out)
+                let (t0, key, hash) = self.still.clone().expect("set above");
+                self.show(&key, seconds - shared_start(hash, t0), None, out)
             }
             Kind::Extend => {
                 let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
-                if self.seam.is_none() {
-                    let repeated = self.previous_input.as_deref() == Some(input);
-                    let at_start = match self.settings.start_seconds()? {
-                        Some(s) => seconds >= s - 1e-6,
-                        None => repeated,
-                    };
-                    if !at_start || self.history.is_empty() {
-                        // Still inside the clip: pass it through untouched, and remember it.
+                self.extend(seconds, input, out)
+            }
+        }
+    }
+
+    /// The extend filter: passes the clip through, and from its end (`start`, or the freeze it
+    /// ends on) shows footage that continues it. Times before the end always show the clip,
+    /// however the host seeks.
+    fn extend(&mut self, seconds: f64, input: &[u8], out: &mut [u8]) -> Result<(), String> {
+        if self.frames_shared(seconds) {
+            return Err(format!("kino_extend: {PARALLEL}"));
+        }
+        let start = self.settings.start_seconds()?;
+        // Frames read with another model, fit or time unit are not this clip's context any more.
+        let read_with = [self.settings.model.clone(), self.settings.fit.clone(), self.settings.time_unit.clone()];
+        if self.read_with.as_ref() != Some(&read_with) {
+            self.read_with = Some(read_with);
+            self.history.clear();
+            self.previous_input = None;
+            self.freeze = extend::FreezeFinder::new(HISTORY);
+            self.seam = None;
+        }
+        if self.seam.as_ref().is_some_and(|s| s.start != start) {
+            self.seam = None;
+        }
+        if self.seam.is_none() {
+            let seam = match start {
+                Some(s) if seconds >= s - 1e-6 => {
+                    if self.history.is_empty() {
+                        // A seek straight past `start`: nothing of the clip seen to continue.
                         out.copy_from_slice(input);
-                        self.remember(seconds, input)?;
                         return Ok(());
                     }
-                    self.seam = Some(self.make_seam(seconds)?);
-                }
-                let seam = self.seam.as_mut().expect("set above");
-                let since = seconds - seam.time;
-                if !seam.measured && since > 1e-9 {
-                    // The host's own step between new frames (ffmpeg's padding frames step by
-                    // whole milliseconds, not quite the clip's), when it is one frame's.
-                    seam.measured = true;
-                    if (since * seam.clip_fps - 1.0).abs() < 0.1 {
-                        seam.host_step = since;
+                    // The first frame at or after `start`; after a seek past it, `start` itself.
+                    let contiguous = self.freeze.last_time().is_some_and(|t| seconds - t <= 1.5 * self.clip_step(seconds - t));
+                    if contiguous {
+                        seconds
+                    } else {
+                        s
                     }
                 }
-                // New frame i (counted in the host's steps) shows the model frame `kino extend`
-                // shows as its frame i at the clip's rate.
-                let i = (since / seam.host_step).round().max(0.0);
-                let (key, clip_fps) = (seam.key.clone(), seam.clip_fps);
-                self.show(&key, i / clip_fps, Some(clip_fps), out)
+                Some(_) => {
+                    if self.freeze.see(seconds, false) != extend::Verdict::Again {
+                        self.remember(seconds, input)?;
+                    }
+                    out.copy_from_slice(input);
+                    return Ok(());
+                }
+                None => {
+                    let same = self.previous_input.as_deref().is_some_and(|p| extend::same_picture(p, input));
+                    match self.freeze.see(seconds, same) {
+                        extend::Verdict::Again => {
+                            out.copy_from_slice(input);
+                            return Ok(());
+                        }
+                        extend::Verdict::Clip => {
+                            self.remember(seconds, input)?;
+                            out.copy_from_slice(input);
+                            return Ok(());
+                        }
+                        extend::Verdict::Ended { seam } => {
+                            // The clip's frames are those before the seam (not the copies of
+                            // its last frame shown since).
+                            self.history.retain(|(t, _)| *t < seam - extend::SAME_TIME);
+                            if self.history.is_empty() {
+                                out.copy_from_slice(input);
+                                return Ok(());
+                            }
+                            warn_once(&format!(
+                                "kino_extend: the clip ends on a freeze at {seam:.3} s (host time); new footage starts there (set start to choose another time)"
+                            ));
+                            seam
+                        }
+                    }
+                }
+            };
+            self.seam = Some(self.make_seam(seam, start)?);
+        }
+        let footage = self.settings.footage();
+        let seam = self.seam.as_mut().expect("set above");
+        if seconds < seam.time - extend::SAME_TIME {
+            // Before the end (a seek back): the clip itself.
+            out.copy_from_slice(input);
+            return Ok(());
+        }
+        if seam.key.settings != footage {
+            // A new prompt, seed, ...: new footage from the same clip frames.
+            seam.key.settings = footage;
+        }
+        let since = seconds - seam.time;
+        if !seam.measured && since > 1e-9 {
+            // The host's own step between new frames (ffmpeg's padding frames step by
+            // whole milliseconds, not quite the clip's), when it is one frame's.
+            seam.measured = true;
+            if (since * seam.clip_fps - 1.0).abs() < 0.1 {
+                seam.host_step = since;
             }
+        }
+        // New frame i (counted in the host's steps) shows the model frame `kino extend`
+        // shows as its frame i at the clip's rate.
+        let i = (since / seam.host_step).round().max(0.0);
+        let (key, clip_fps) = (seam.key.clone(), seam.clip_fps);
+        self.show(&key, i / clip_fps, Some(clip_fps), out)
+    }
+
+    /// Whether the host deals this filter's frames out to several instances ([`threads`]).
+    fn frames_shared(&mut self, seconds: f64) -> bool {
+        let group = threads::group_of(&(self.kind, &self.settings, self.width, self.height));
+        self.sharing.frames_shared(group, seconds)
+    }
+
+    /// The clip's frame step as the remembered frames space it (`fallback` when they are too
+    /// few to tell).
+    fn clip_step(&self, fallback: f64) -> f64 {
+        match (self.history.front(), self.history.back()) {
+            (Some(a), Some(b)) if self.history.len() > 1 => (b.0 - a.0) / (self.history.len() - 1) as f64,
+            _ => fallback,
         }
     }
 
@@ -229,7 +344,9 @@ impl Instance {
         Ok(())
     }
 
+    /// Keeps the clip frame at `seconds` (after a seek back, in place of those it rewinds).
     fn remember(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
+        self.history.retain(|(t, _)| *t < seconds - extend::SAME_TIME);
         let p = jobs::pipeline(&self.settings)?;
         let req = self.settings.request(&p)?;
         let fit = self.settings.fit()?.inverse();
@@ -245,7 +362,7 @@ impl Instance {
     /// The seam at `t_seam` (the first new frame's time): the clip's frame rate, and the footage
     /// that continues the remembered frames, picked as `kino extend` picks them (the clip frames
     /// nearest the model's frame times, ending at the last real frame).
-    fn make_seam(&self, t_seam: f64) -> Result<Seam, String> {
+    fn make_seam(&self, t_seam: f64, start: Option<f64>) -> Result<Seam, String> {
         let p = jobs::pipeline(&self.settings)?;
         let model_fps = p.package.manifest.video.fps;
         let (&(t_first, _), &(t_last, _)) = self.history.front().zip(self.history.back()).ok_or("no frames before the extension")?;
@@ -266,6 +383,7 @@ impl Instance {
             })
             .collect();
         Ok(Seam {
+            start,
             time: t_seam,
             clip_fps,
             host_step: 1.0 / clip_fps,
@@ -275,8 +393,27 @@ impl Instance {
     }
 }
 
+/// When an animated clip starts: the earliest start, within half a second before `t0`, of the
+/// same footage (the same still and settings) in any instance. MLT's parallel rendering gives
+/// each render thread an instance of its own, and those first see the clip a frame or two after
+/// its start; without this each would start the footage at its own first frame (a stutter).
+fn shared_start(hash: u64, t0: f64) -> f64 {
+    static STARTS: OnceLock<Mutex<std::collections::HashMap<u64, Vec<f64>>>> = OnceLock::new();
+    let mut starts = STARTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let seen = starts.entry(hash).or_default();
+    if !seen.iter().any(|t| (t - t0).abs() <= extend::SAME_TIME) {
+        seen.push(t0);
+        if seen.len() > 64 {
+            seen.remove(0);
+        }
+    }
+    seen.iter().copied().filter(|t| *t <= t0 && t0 - t <= 0.5).fold(t0, f64::min)
+}
+
 /// Where the extend filter's new footage starts.
 struct Seam {
+    /// The `start` setting it was found with (none: the clip's freeze).
+    start: Option<f64>,
     /// The first new frame's time, in seconds.
     time: f64,
     /// The clip's frame rate, from the clip's frames.

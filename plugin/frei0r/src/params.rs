@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use kino::{GenerateRequest, Pipeline};
 
 /// Which plugin this library is, chosen by the name it is installed under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `kino`: a source that generates from the prompt.
     Generate,

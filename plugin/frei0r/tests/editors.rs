@@ -306,3 +306,86 @@ fn melt_bridges_a_transition_from_its_second_pass() {
     let (h, log) = render_with_cache(&plugins, &once, &d.join("empty-cache"));
     assert!((4..=16).all(|t| h[t] == a[t]) && log.contains("first pass over the transition"), "{log}");
 }
+
+/// A 25 fps MLT project of `clip` with Kino Extend on it (switched off with `disable`), its
+/// playlist showing `entries` (in, out) of the clip in turn.
+fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> String {
+    let playlist: String = entries.iter().map(|(i, o)| format!("<entry producer=\"clip\" in=\"{i}\" out=\"{o}\"/>")).collect();
+    format!(
+        r#"<?xml version="1.0"?>
+<mlt LC_NUMERIC="C">
+  <profile width="128" height="128" progressive="1" sample_aspect_num="1" sample_aspect_den="1" display_aspect_num="1" display_aspect_den="1" frame_rate_num="25" frame_rate_den="1" colorspace="709"/>
+  <producer id="clip"><property name="resource">{}</property><property name="mlt_service">avformat</property>
+    <filter><property name="mlt_service">frei0r.kino_extend</property><property name="prompt">a green square moving right</property><property name="seed">6</property><property name="disable">{}</property></filter>
+  </producer>
+  <playlist id="main">{playlist}</playlist>
+</mlt>"#,
+        clip.display(),
+        u8::from(disable)
+    )
+}
+
+/// melt's render of an MLT project into lossless frames, with extra consumer settings; and its log.
+fn render_with(plugins: &Path, project: &Path, extra: &[&str]) -> (Vec<RgbFrame>, String) {
+    let out = project.with_extension("mkv");
+    let r = melt_render(
+        host("melt", plugins)
+            .arg("-silent")
+            .arg(project)
+            .arg("-consumer")
+            .arg(format!("avformat:{}", out.display()))
+            .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"])
+            .args(extra),
+        &out,
+    );
+    (decode_video(&out).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
+}
+
+/// What an editor's user does: kino's own 8 fps footage, put in a 25 fps project (every frame
+/// shown 3 or 4 times), encoded in H.264 (a frozen frame is never repeated bit for bit), ending
+/// on a 2 s freeze, with Kino Extend and no start. The clip is kept up to its end however the
+/// editor shows it: played in order; with a frame shown twice (a paused or refreshed preview);
+/// rendered in parallel (not supported: the clip passes through, with a message).
+#[test]
+fn extend_keeps_the_clip_however_an_editor_shows_it() {
+    let plugins = install("editor-extend");
+    let d = plugins.parent().unwrap();
+    let base = d.join("base.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
+    let clip = d.join("clip.mp4");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&base)
+        .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
+        .arg(&clip));
+    let n = decode_video(&clip).unwrap().frames.len();
+    let real = n - 50;
+    assert!(real > 40, "about 2 s of footage and 2 s of freeze at 25 fps: {n} frames");
+
+    let project = |name: &str, entries: &[(usize, usize)], disable: bool| {
+        let p = d.join(name);
+        std::fs::write(&p, extend_project(&clip, entries, disable)).unwrap();
+        p
+    };
+    // In order: the clip up to its freeze, then new footage.
+    let whole = [(0, n - 1)];
+    let (with, log) = render_with(&plugins, &project("with.mlt", &whole, false), &[]);
+    let (without, _) = render_with(&plugins, &project("without.mlt", &whole, true), &[]);
+    assert!(!log.contains("kino frei0r: error"), "{log}");
+    let first_new = with.iter().zip(&without).position(|(a, b)| a != b).expect("new footage replaces the freeze");
+    // The clip's last real frame is shown 3 or 4 times before the freeze begins.
+    assert!((real - 2..=real + 6).contains(&first_new), "the new footage starts at the freeze ({real}), not at frame {first_new}");
+    assert!(with[first_new..].iter().all(|f| bright_pixels(f) > 20), "the new footage shows a shape");
+    assert!(with[first_new..].windows(2).filter(|w| w[0] != w[1]).count() > 10, "the new footage moves");
+
+    // Frame 0 shown twice (an editor's preview refreshing it): still the clip's own frames.
+    let again = [(0, 0), (0, n - 1)];
+    let (with2, log2) = render_with(&plugins, &project("again.mlt", &again, false), &[]);
+    assert!(!log2.contains("kino frei0r: error"), "{log2}");
+    assert!(with2[0] == without[0] && with2[1..] == with[..], "a frame shown again is not the clip's end");
+
+    // Parallel rendering: each render thread has its own instance and sees only some frames.
+    let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &["real_time=-2"]);
+    assert!(log3.contains("parallel processing"), "the user is told why: {log3}");
+    assert!(par == without, "the clip passes through untouched, never a guessed end");
+}

@@ -173,6 +173,11 @@ impl Settings {
 
     /// The request these settings stand for, on the pipeline's defaults.
     pub fn request(&self, p: &Pipeline) -> Result<GenerateRequest, String> {
+        // Hosts show a frame before the user has typed anything (Kdenlive's generator dialog
+        // does): an empty prompt is one not set yet, not a request for whatever the model likes.
+        if self.prompt.trim().is_empty() && self.storyboard.trim().is_empty() {
+            return Err("the prompt is empty: set the prompt parameter to what the video should show".into());
+        }
         let mut req = GenerateRequest::defaults_for(&p.package, self.prompt.clone());
         req.seed = parse(&self.seed, "seed")?.unwrap_or(0);
         if let Some(s) = parse::<usize>(&self.steps, "steps")? {

@@ -72,6 +72,18 @@ fn ffmpeg_storyboard_matches_kino_generate_storyboard() {
 }
 
 #[test]
+fn an_empty_prompt_is_an_error_not_a_generation() {
+    // Hosts show a frame before the user has typed a prompt (Kdenlive's generator dialog).
+    let plugins = install("empty-prompt");
+    let d = plugins.parent().unwrap();
+    let out_file = d.join("empty.mkv");
+    let out = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params= |3", "1", &out_file);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("the prompt is empty: set the prompt parameter"), "{log}");
+    assert!(frames(&out_file).iter().all(is_error_frame), "error frames, no footage");
+}
+
+#[test]
 fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     let plugins = install("extend");
     let d = plugins.parent().unwrap();

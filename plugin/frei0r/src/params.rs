@@ -54,7 +54,7 @@ impl Kind {
 
     /// This plugin's parameters, in the order hosts number them: the common ones, then
     /// (extend) `start`, then `fit`, then (generate) `storyboard` (appended, so positional
-    /// settings from before stay valid).
+    /// settings from before stay valid), then `guidance_interval`.
     pub fn params(self) -> Vec<&'static ParamInfo> {
         self.param_slots().iter().map(|&i| &PARAMS[i]).collect()
     }
@@ -62,9 +62,9 @@ impl Kind {
     /// For each of this plugin's parameters, its place in [`PARAMS`] (and [`Settings::slot`]).
     pub fn param_slots(self) -> &'static [usize] {
         match self {
-            Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT],
-            Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD],
-            Kind::Animate | Kind::Bridge => &[0, 1, 2, 3, 4, 5, 6, 7, FIT],
+            Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT, GUIDANCE_INTERVAL],
+            Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD, GUIDANCE_INTERVAL],
+            Kind::Animate | Kind::Bridge => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, GUIDANCE_INTERVAL],
         }
     }
 }
@@ -78,9 +78,10 @@ pub struct ParamInfo {
 const START: usize = 8;
 const FIT: usize = 9;
 const STORYBOARD: usize = 10;
+const GUIDANCE_INTERVAL: usize = 11;
 
 /// Every parameter of the three plugins; [`Kind::params`] says which each has.
-pub static PARAMS: [ParamInfo; 11] = [
+pub static PARAMS: [ParamInfo; 12] = [
     ParamInfo { name: c"prompt", explanation: c"What the video shows, e.g. a red circle moving left", default: "" },
     ParamInfo { name: c"seed", explanation: c"Random seed (a whole number); the same seed gives the same frames", default: "0" },
     ParamInfo { name: c"steps", explanation: c"Denoising steps (empty: the model's default)", default: "" },
@@ -89,7 +90,7 @@ pub static PARAMS: [ParamInfo; 11] = [
     ParamInfo { name: c"device", explanation: c"cpu, cuda[:N], tensorrt[:N] or auto", default: "cpu" },
     ParamInfo { name: c"negative_prompt", explanation: c"What the video should not show (empty: the model's default)", default: "" },
     ParamInfo { name: c"time_unit", explanation: c"Unit of the host's frame times: auto (MLT and GStreamer seconds, ffmpeg milliseconds), s or ms", default: "auto" },
-    ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: the first repeated frame)", default: "" },
+    ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: where the clip ends on a freeze)", default: "" },
     ParamInfo {
         name: c"fit",
         explanation: c"How the model's frames fit a frame of another shape, never stretched: letterbox (black bars) or crop (fills, cuts the overflow); filters read their input through the same window",
@@ -98,6 +99,11 @@ pub static PARAMS: [ParamInfo; 11] = [
     ParamInfo {
         name: c"storyboard",
         explanation: c"Prompts on a timeline, replacing prompt: TIME PROMPT entries separated by ; or new lines, the first at 0s (0s a red circle moving left; 4s a red circle moving up); a prompt starting with [cut] starts a new shot",
+        default: "",
+    },
+    ParamInfo {
+        name: c"guidance_interval",
+        explanation: c"LOW,HIGH: guide only the steps whose noise level lies between them (0..1), the others run once, faster (empty: the model's default, usually every step)",
         default: "",
     },
 ];
@@ -116,6 +122,7 @@ pub struct Settings {
     pub start: String,
     pub fit: String,
     pub storyboard: String,
+    pub guidance_interval: String,
 }
 
 impl Default for Settings {
@@ -133,6 +140,7 @@ impl Default for Settings {
             start: d(START),
             fit: d(FIT),
             storyboard: d(STORYBOARD),
+            guidance_interval: d(GUIDANCE_INTERVAL),
         }
     }
 }
@@ -152,6 +160,7 @@ impl Settings {
             START => &mut self.start,
             FIT => &mut self.fit,
             STORYBOARD => &mut self.storyboard,
+            GUIDANCE_INTERVAL => &mut self.guidance_interval,
             _ => return None,
         })
     }
@@ -188,6 +197,10 @@ impl Settings {
         }
         if !self.negative_prompt.is_empty() {
             req.negative_prompt = Some(self.negative_prompt.clone());
+        }
+        if !self.guidance_interval.trim().is_empty() {
+            let interval = kino::pipeline::GuidanceInterval::parse(self.guidance_interval.trim(), "the guidance_interval parameter");
+            req.guidance_interval = Some(interval.map_err(|e| e.to_string())?);
         }
         if !self.storyboard.trim().is_empty() {
             // One line per entry in a file; hosts' text fields are one line, so `;` separates too.
@@ -242,11 +255,14 @@ mod tests {
         assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
         assert_eq!(Kind::from_file_stem("kino_bridge"), Kind::Bridge);
         let names = |k: Kind| k.params().iter().map(|p| p.name.to_str().unwrap()).collect::<Vec<_>>();
-        assert_eq!(names(Kind::Generate).len(), 10);
-        assert_eq!(names(Kind::Animate)[..], names(Kind::Generate)[..9]);
+        assert_eq!(names(Kind::Generate).len(), 11);
+        assert_eq!(names(Kind::Animate)[..9], names(Kind::Generate)[..9]);
         assert_eq!(names(Kind::Generate)[9], "storyboard");
-        // Extend's start keeps its place (ffmpeg sets parameters by position); fit comes last.
-        assert_eq!(names(Kind::Extend)[8..], ["start", "fit"]);
+        // Extend's start keeps its place (ffmpeg sets parameters by position); new ones come last.
+        assert_eq!(names(Kind::Extend)[8..], ["start", "fit", "guidance_interval"]);
+        for k in [Kind::Generate, Kind::Animate, Kind::Bridge] {
+            assert_eq!(names(k).last(), Some(&"guidance_interval"));
+        }
         assert_eq!(names(Kind::Generate)[8], "fit");
         for k in [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge] {
             assert!(k.params().iter().zip(k.param_slots()).all(|(p, &i)| std::ptr::eq(*p, &PARAMS[i])));
@@ -266,7 +282,7 @@ mod tests {
         assert_eq!(s.time_scale(false), Ok(1.0));
         s.time_unit = "hours".into();
         assert!(s.time_scale(false).is_err());
-        assert!(s.slot(11).is_none());
+        assert!(s.slot(12).is_none());
         assert_eq!(s.fit(), Ok(kino::Fit::Letterbox));
         *s.slot(FIT).unwrap() = "crop".into();
         assert_eq!(s.fit(), Ok(kino::Fit::Crop));

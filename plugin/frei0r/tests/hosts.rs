@@ -72,6 +72,27 @@ fn ffmpeg_storyboard_matches_kino_generate_storyboard() {
 }
 
 #[test]
+fn the_guidance_interval_is_kino_generates() {
+    let plugins = install("interval");
+    let d = plugins.parent().unwrap();
+    // The eleventh parameter; `\,` keeps the comma from ffmpeg's filtergraph parser.
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox||0.5\\,1";
+    let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
+    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--guidance-interval", "0.5,1"]].concat());
+    assert!(a[..] == b[..16], "the plugin's frames are kino generate --guidance-interval's");
+    let every = d.join("every.mkv");
+    kino(&[&args[..], &["-o", every.to_str().unwrap()]].concat());
+    assert!(a[..] != frames(&every)[..16], "and not the frames guided at every step");
+    // A bad interval: error frames, the parameter named.
+    let bad = d.join("bad.mkv");
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle|3|||||||letterbox||1\\,0.5";
+    let out = ffmpeg_source(&plugins, graph, "1", &bad);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("guidance_interval parameter"), "{log}");
+    assert!(frames(&bad).iter().all(is_error_frame));
+}
+
+#[test]
 fn an_empty_prompt_is_an_error_not_a_generation() {
     // Hosts show a frame before the user has typed a prompt (Kdenlive's generator dialog).
     let plugins = install("empty-prompt");

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::path::PathBuf;
 
 use kino::model::ModelSearch;
+use kino::pipeline::GuidanceInterval;
 use kino::{Error, GenerateRequest, Pipeline, Placement, Progress, RgbFrame};
 
 use crate::params::Settings;
@@ -161,6 +162,9 @@ pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateReques
     if !s.negative_prompt.is_empty() {
         req.negative_prompt = Some(s.negative_prompt.clone());
     }
+    if !s.guidance_interval.is_empty() {
+        req.guidance_interval = Some(GuidanceInterval::parse(&s.guidance_interval, "Guidance interval").map_err(|e| e.to_string())?);
+    }
     if !s.storyboard.trim().is_empty() {
         let board = kino::pipeline::parse_storyboard(&s.storyboard.replace(';', "\n"), p.package.manifest.video.fps)
             .map_err(|e| format!("Storyboard: {e}"))?;
@@ -251,6 +255,7 @@ mod tests {
             seed,
             steps: 1,
             guidance_bits: 1f32.to_bits(),
+            guidance_interval: String::new(),
             duration_ms: 1000,
             model: String::new(),
             device: "cpu".into(),

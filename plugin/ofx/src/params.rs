@@ -14,6 +14,8 @@ pub const SEED: &CStr = c"seed";
 pub const NEW_SEED: &CStr = c"newSeed";
 pub const STEPS: &CStr = c"steps";
 pub const GUIDANCE: &CStr = c"guidance";
+/// Noise levels (`LOW,HIGH`) of the steps that are guided; empty: the package's default.
+pub const GUIDANCE_INTERVAL: &CStr = c"guidanceInterval";
 pub const DURATION: &CStr = c"duration";
 pub const MODEL: &CStr = c"model";
 pub const DEVICE: &CStr = c"device";
@@ -58,6 +60,8 @@ pub struct Settings {
     pub steps: usize,
     /// Guidance as bits (f32), so settings can be hashed.
     pub guidance_bits: u32,
+    /// `LOW,HIGH` as typed (empty: the package's default).
+    pub guidance_interval: String,
     /// Duration in milliseconds (rounded), the generated length.
     pub duration_ms: u64,
     pub model: String,
@@ -157,6 +161,16 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     double_range(&p, 0.0, 50.0, (0.0, 15.0), d.guidance)?;
     p.set_double(kOfxParamPropIncrement, 0, 0.5)?;
     p.set_int(kOfxParamPropDigits, 0, 2)?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+
+    let p = effect.define_param(kOfxParamTypeString, GUIDANCE_INTERVAL)?;
+    common(
+        &p,
+        "Guidance interval",
+        "LOW,HIGH, e.g. 0.5,1: guide only the steps whose noise level (0 clean, 1 pure noise) lies between them; the others run once, faster. Empty: the model's default (usually every step)",
+    )?;
+    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsSingleLine)?;
+    p.set_string(kOfxParamPropDefault, 0, "")?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
     let p = effect.define_param(kOfxParamTypeDouble, DURATION)?;
@@ -297,7 +311,7 @@ fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
 
 /// The panel's label for a parameter (messages name what the user sees).
 pub fn label(name: &CStr) -> &'static str {
-    const LABELS: [(&CStr, &str); 20] = [
+    const LABELS: [(&CStr, &str); 21] = [
         (STRENGTH, "Strength"),
         (LOOP, "Loop"),
         (KEYFRAMES, "Keyframes"),
@@ -309,6 +323,7 @@ pub fn label(name: &CStr) -> &'static str {
         (SEED, "Seed"),
         (STEPS, "Steps"),
         (GUIDANCE, "Guidance"),
+        (GUIDANCE_INTERVAL, "Guidance interval"),
         (DURATION, "Duration (s)"),
         (MODEL, "Model package"),
         (DEVICE, "Device"),
@@ -352,6 +367,7 @@ pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
         seed: seed as u64,
         steps: steps as usize,
         guidance_bits: (guidance as f32).to_bits(),
+        guidance_interval: s(GUIDANCE_INTERVAL)?.trim().to_string(),
         duration_ms: (duration * 1000.0).round() as u64,
         model: s(MODEL)?.trim().to_string(),
         device: device.to_string(),

@@ -16,6 +16,7 @@ Item {
         seedSpin.value = parseInt(filter.get('seed')) || 0;
         stepsSpin.value = parseInt(filter.get('steps')) || 20;
         guidanceSpin.value = parseFloat(filter.get('guidance')) || 4;
+        intervalText.text = filter.get('guidance_interval');
         negativeText.text = filter.get('negative_prompt');
         modelText.text = filter.get('model');
         var d = devices.indexOf(filter.get('device'));
@@ -25,7 +26,7 @@ Item {
     }
 
     width: 350
-    height: 390
+    height: 420
     Component.onCompleted: {
         if (filter.isNew) {
             // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
@@ -102,6 +103,24 @@ Item {
             stepSize: 0.5
             decimals: 1
             onValueModified: filter.set('guidance', value.toFixed(1))
+        }
+
+        Label {
+            text: qsTr('Guidance interval')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        TextField {
+            id: intervalText
+
+            Layout.fillWidth: true
+            selectByMouse: true
+            placeholderText: qsTr("LOW,HIGH noise levels to guide, e.g. 0.5,1; empty: the model's default")
+            // Empty or two numbers: as Start, a validator that accepts the empty field.
+            validator: RegularExpressionValidator {
+                regularExpression: /^\s*([0-9.]+\s*,\s*[0-9.]+)?\s*$/
+            }
+            onEditingFinished: filter.set('guidance_interval', text.trim())
         }
 
         Label {

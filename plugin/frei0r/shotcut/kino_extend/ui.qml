@@ -16,6 +16,7 @@ Item {
         seedSpin.value = parseInt(filter.get('seed')) || 0;
         stepsSpin.value = parseInt(filter.get('steps')) || 20;
         guidanceSpin.value = parseFloat(filter.get('guidance')) || 4;
+        intervalText.text = filter.get('guidance_interval');
         negativeText.text = filter.get('negative_prompt');
         modelText.text = filter.get('model');
         var d = devices.indexOf(filter.get('device'));
@@ -26,7 +27,7 @@ Item {
     }
 
     width: 350
-    height: 390
+    height: 420
     Component.onCompleted: {
         if (filter.isNew) {
             // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
@@ -106,6 +107,24 @@ Item {
         }
 
         Label {
+            text: qsTr('Guidance interval')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        TextField {
+            id: intervalText
+
+            Layout.fillWidth: true
+            selectByMouse: true
+            placeholderText: qsTr("LOW,HIGH noise levels to guide, e.g. 0.5,1; empty: the model's default")
+            // Empty or two numbers: as Start, a validator that accepts the empty field.
+            validator: RegularExpressionValidator {
+                regularExpression: /^\s*([0-9.]+\s*,\s*[0-9.]+)?\s*$/
+            }
+            onEditingFinished: filter.set('guidance_interval', text.trim())
+        }
+
+        Label {
             text: qsTr('Negative prompt')
             Layout.alignment: Qt.AlignRight
         }
@@ -169,8 +188,8 @@ Item {
 
             Layout.fillWidth: true
             selectByMouse: true
-            placeholderText: qsTr('seconds from the clip\'s start; empty: at the first repeated frame')
-            // Seconds, or empty (the first repeated frame). Not DoubleValidator: an empty field
+            placeholderText: qsTr('seconds from the clip\'s start; empty: where the clip ends on a freeze')
+            // Seconds, or empty (where the clip ends on a freeze). Not DoubleValidator: an empty field
             // is not acceptable to it, and a TextField emits editingFinished only for acceptable
             // text, so Start could never be cleared again.
             validator: RegularExpressionValidator {

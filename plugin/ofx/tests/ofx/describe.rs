@@ -47,6 +47,7 @@ fn ofx_bundle_loads_and_describes_five_effects() {
         ("newSeed", "OfxParamTypePushButton"),
         ("steps", "OfxParamTypeInteger"),
         ("guidance", "OfxParamTypeDouble"),
+        ("guidanceInterval", "OfxParamTypeString"),
         ("duration", "OfxParamTypeDouble"),
         ("model", "OfxParamTypeString"),
         ("device", "OfxParamTypeChoice"),

@@ -56,6 +56,35 @@ fn ofx_generate_matches_kino_generate() {
 }
 
 #[test]
+fn ofx_guidance_interval_matches_kino_generate() {
+    let _t = turn();
+    let d = tmpdir("interval");
+    let args = ["generate", "a red circle moving left", "--seed", "3", "--steps", "4"];
+    let want = kino_frames(&d.join("ref"), &[&args[..], &["--guidance-interval", "0.5,1"]].concat());
+    let every = kino_frames(&d.join("every"), &args);
+    assert!(want != every, "the interval changes the frames");
+    let host = Host::load(plugin_path());
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a red circle moving left", 3, 4);
+    inst.set("guidanceInterval", Value::Str(" 0.5, 1 ".into()));
+    inst.set_output_range(0.0, 16.0);
+    let got = render_all(&inst, 0..17, None);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --guidance-interval's");
+    }
+    // Falling: an error frame and the field named in the status.
+    inst.set("guidanceInterval", Value::Str("1,0.5".into()));
+    assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+    inst.press("generate");
+    match inst.param("status") {
+        Value::Str(s) => assert!(s.contains("Guidance interval"), "{s}"),
+        other => panic!("status {other:?}"),
+    }
+    drop(inst);
+    host.unload();
+}
+
+#[test]
 fn ofx_storyboard_matches_kino_generate_storyboard() {
     let _t = turn();
     let d = tmpdir("storyboard");

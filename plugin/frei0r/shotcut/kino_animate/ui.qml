@@ -1,6 +1,6 @@
 // The panel of kino's frei0r filter in Shotcut. Every kino parameter is a frei0r string, so
 // every value is written with filter.set(name, string); empty means the plugin's default.
-import QtQuick 2.12
+import QtQuick 2.15
 import QtQuick.Controls 2.12
 import QtQuick.Layouts 1.12
 import Shotcut.Controls 1.0 as Shotcut

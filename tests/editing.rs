@@ -710,8 +710,8 @@ fn tone(s: &[f32], from: f64, to: f64) -> (f64, f64) {
 }
 
 /// A bridge's output carries A's audio up to the bridge and B's from where B starts (the
-/// bridge is silent, in the stream's own codec), in Matroska (PCM, Opus, MP3, AC-3, FLAC) and in
-/// MP4 (AAC); the clips' own files are untouched.
+/// bridge is silent, in the stream's own codec), in Matroska (PCM, Opus, MP3, AC-3, FLAC), in
+/// MP4 (AAC, Opus) and in WebM (VP9 and Opus, written as WebM); the clips' own files are untouched.
 #[test]
 fn bridge_carries_both_clips_audio() {
     let d = tmpdir("bridge-audio");
@@ -725,8 +725,13 @@ fn bridge_carries_both_clips_audio() {
         ("mkv", "libmp3lame", "fltp", "mp3"),
         ("mkv", "ac3", "fltp", "ac3"),
         ("mkv", "flac", "s32", "flac"),
+        ("webm", "libopus", "flt", "opus"),
     ] {
-        let vcodec = if ext == "mkv" { "ffv1" } else { "libx264" };
+        let vcodec = match ext {
+            "mkv" => "ffv1",
+            "webm" => "libvpx-vp9",
+            _ => "libx264",
+        };
         let (a_snd, b_snd) = (d.join(format!("a-{codec}-{ext}.{ext}")), d.join(format!("b-{codec}-{ext}.{ext}")));
         for (clip, hz, out) in [(&a, 440, &a_snd), (&b, 880, &b_snd)] {
             let sine = format!("sine=frequency={hz}:sample_rate=48000");
@@ -943,6 +948,22 @@ fn audio_tracks_keep_their_language_title_and_flags() {
             assert_eq!(got, want, "{}: the tracks keep their language, title and flags", out.display());
         }
     }
+}
+
+/// WebM holds VP9 and Opus or Vorbis only: a clip with AAC sound extended into .webm fails,
+/// naming the way out, and leaves nothing; into .mkv it works.
+#[test]
+fn webm_refuses_sound_it_cannot_hold() {
+    let d = tmpdir("webm-aac");
+    let (a, _, _) = two_clips(&d);
+    let with_aac = d.join("aac.mp4");
+    let (c, o) = (a.to_str().unwrap(), with_aac.to_str().unwrap());
+    ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440", "-shortest", "-c:v", "libx264", "-c:a", "aac", o]);
+    let webm = d.join("out.webm");
+    let out = kino(&["extend", o, "--prompt", "x", "--frames", "8", "-q", "-o", webm.to_str().unwrap()]);
+    assert_clean_failure(&out, &webm, "WebM holds only Opus or Vorbis sound; write .mkv or .mp4");
+    let mkv = d.join("out.mkv");
+    assert_ok(&kino(&["extend", o, "--prompt", "x", "--frames", "8", "-q", "-o", mkv.to_str().unwrap()]));
 }
 
 /// A still image has no frame rate of its own: extended, remixed or bridged, it is shown at the

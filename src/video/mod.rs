@@ -142,6 +142,35 @@ mod tests {
     }
 
     #[test]
+    fn webm_is_vp9_with_all_frames_close_to_the_input() {
+        let d = tmpdir("webm");
+        let path = d.join("clip.webm");
+        // Smooth pictures, as footage is (the other tests' frames are noise on purpose).
+        let frames: Vec<RgbFrame> = (0..9)
+            .map(|i| RgbFrame {
+                width: 64,
+                height: 32,
+                data: (0..64 * 32).flat_map(|p| [(p % 64 * 4) as u8, (p / 64 * 8) as u8, (i * 20) as u8]).collect(),
+            })
+            .collect();
+        let worst = |path: &Path| {
+            let mut enc = VideoEncoder::create(path, 64, 32, 8.0).unwrap();
+            for f in &frames {
+                enc.push(f).unwrap();
+            }
+            enc.finish().unwrap();
+            let back = decode_video(path).unwrap();
+            assert_eq!((back.frames.len(), back.width, back.height), (9, 64, 32));
+            back.frames.iter().zip(&frames).map(|(a, b)| a.psnr(b)).fold(f64::INFINITY, f64::min)
+        };
+        let (vp9, h264) = (worst(&path), worst(&d.join("clip.mp4")));
+        assert!(vp9 > 30.0 && vp9 > h264 - 1.0, "VP9 {vp9:.1} dB, about H.264's {h264:.1} (4:2:0 bounds both)");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "no temporary files");
+        assert!(VideoEncoder::create(&d.join("odd.webm"), 9, 8, 8.0).is_err(), "4:2:0 needs even sizes");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn abandoned_output_leaves_nothing() {
         let d = tmpdir("abandon");
         let path = d.join("clip.mp4");

@@ -29,6 +29,9 @@ pub enum OutputFormat {
     Mp4H264,
     /// `.mkv`: FFV1 on 8-bit RGB (bgr0), bit-exact.
     MkvFfv1,
+    /// `.webm`: VP9, yuv420p, constant quality (browsers' other format; sound must be Opus or
+    /// Vorbis).
+    WebmVp9,
     /// A folder (path ending in `/`, or an existing folder) or a `%05d.png`-style pattern.
     PngSequence,
 }
@@ -51,14 +54,20 @@ impl OutputFormat {
         match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
             Some("mp4" | "mov" | "m4v") => Ok(OutputFormat::Mp4H264),
             Some("mkv") => Ok(OutputFormat::MkvFfv1),
-            _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .mkv (lossless FFV1) or a folder/ for PNG frames")),
+            Some("webm") => Ok(OutputFormat::WebmVp9),
+            _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .webm (VP9), .mkv (lossless FFV1) or a folder/ for PNG frames")),
         }
     }
 
     /// Whether frames lose detail on the way in (H.264): only then are given frames worth
     /// encoding apart from made ones (`VideoEncoder::create_keeping`).
     pub fn is_lossy(self) -> bool {
-        self == OutputFormat::Mp4H264
+        matches!(self, OutputFormat::Mp4H264 | OutputFormat::WebmVp9)
+    }
+
+    /// Whether frames are stored as Y'CbCr 4:2:0 (tagged and converted with the clip's colour).
+    pub(crate) fn is_yuv420(self) -> bool {
+        self.is_lossy()
     }
 }
 

@@ -19,6 +19,9 @@ const SAME_MAX_LEVELS: u8 = 32;
 /// Largest mean difference per colour channel still counted as the same picture (H.264 at its
 /// default quality: under 0.01 on a freeze, 4-6 on moving footage).
 const SAME_MEAN_LEVELS: f64 = 0.25;
+/// Frame steps shorter than this (above 20 fps) are rates footage is converted to by
+/// repeating frames.
+const FAST_STEP: f64 = 1.0 / 20.0;
 /// Times closer than this are the same time (hosts round times to milliseconds).
 pub const SAME_TIME: f64 = 1e-4;
 
@@ -119,7 +122,12 @@ impl FreezeFinder {
             return None;
         }
         let longest = finished.iter().map(|r| r.1).max().unwrap_or(1);
-        let is_freeze = if longest <= 1 { len >= 2 } else { len as f64 > 1.5 * longest as f64 };
+        // Above 20 fps a single copy may be a rate conversion's (24 fps footage in a 25 fps
+        // project repeats a frame each second, 23.976 in 29.97 every fifth): the freeze starts
+        // on its second copy there, the first staying on screen (1/25 s); below, on the first.
+        let step = self.seen[start + 1].0 - self.seen[start].0;
+        let first_copies = if step < FAST_STEP { 3 } else { 2 };
+        let is_freeze = if longest <= 1 { len >= first_copies } else { len as f64 > 1.5 * longest as f64 };
         if !is_freeze {
             return None;
         }
@@ -179,9 +187,35 @@ mod tests {
     fn a_clip_that_shows_each_frame_once_ends_at_its_first_copy() {
         // tpad's clones: frames 0..9, then frame 9 again and again.
         let ids: Vec<u32> = (0..10).chain([9; 5]).collect();
-        let v = feed(&ids, 25.0);
-        assert_eq!(first_end(&v), Some((10, 10.0 / 25.0)));
+        let v = feed(&ids, 8.0);
+        assert_eq!(first_end(&v), Some((10, 10.0 / 8.0)));
         assert!(v[..10].iter().all(|v| *v == Verdict::Clip));
+        // Above 20 fps on the second copy, the seam still at the first.
+        let v = feed(&ids, 25.0);
+        assert_eq!(first_end(&v), Some((11, 10.0 / 25.0)));
+    }
+
+    #[test]
+    fn rate_conversion_copies_are_not_the_end() {
+        // 23.976 fps footage in a 29.97 fps project: every fifth frame a copy; then a freeze.
+        let mut ids: Vec<u32> = Vec::new();
+        for k in 0..40u32 {
+            ids.push(k);
+            if k % 4 == 3 {
+                ids.push(k);
+            }
+        }
+        let real = ids.len();
+        ids.extend([39; 10]);
+        let v = feed(&ids, 29.97);
+        let (at, _) = first_end(&v).expect("the freeze is found");
+        assert!(v[..real].iter().all(|v| *v == Verdict::Clip), "no end at a conversion's copy");
+        assert!(at <= real + 3, "found {} frames into the freeze", at - real);
+        // 24 fps in 25: one copy a second.
+        let mut ids: Vec<u32> = (0..24).collect();
+        ids.insert(12, 11);
+        ids.extend([23; 10]);
+        assert!(first_end(&feed(&ids, 25.0)).is_some_and(|(at, _)| at > 24));
     }
 
     #[test]
@@ -189,14 +223,14 @@ mod tests {
         let mut f = FreezeFinder::new(128);
         assert_eq!(f.see(0.0, false), Verdict::Clip);
         assert_eq!(f.see(0.0, true), Verdict::Again, "a refresh");
-        assert_eq!(f.see(0.04, false), Verdict::Clip);
-        assert_eq!(f.see(0.08, false), Verdict::Clip);
+        assert_eq!(f.see(0.125, false), Verdict::Clip);
+        assert_eq!(f.see(0.25, false), Verdict::Clip);
         // A seek back to the start, which shows frame 0 after frame 2: not a copy.
         assert_eq!(f.see(0.0, true), Verdict::Clip);
-        assert_eq!(f.see(0.04, false), Verdict::Clip);
-        assert_eq!(f.last_time(), Some(0.04));
+        assert_eq!(f.see(0.125, false), Verdict::Clip);
+        assert_eq!(f.last_time(), Some(0.125));
         // Played on from there, a real copy is the end again.
-        assert_eq!(f.see(0.08, true), Verdict::Ended { seam: 0.08 });
+        assert_eq!(f.see(0.25, true), Verdict::Ended { seam: 0.25 });
     }
 
     #[test]

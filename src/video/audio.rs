@@ -18,6 +18,10 @@ pub struct AudioSource<'a> {
     pub until_seconds: Option<f64>,
 }
 
+/// Sound ending at most this long before a clip's first frame is still the clip's (encoders'
+/// priming and muxers' timestamp shifts put a few tens of ms there); earlier sound is left out.
+const LEAD_KEPT: f64 = 0.05;
+
 /// One source's audio packets, copied into the output's audio streams.
 struct Segment {
     input: ff::format::context::Input,
@@ -309,10 +313,11 @@ impl Segment {
                 d if d > 0 => d as f64 * f64::from(in_tb),
                 _ => route.seconds_of(&p),
             };
-            if t + lasts < -1e-4 {
-                // Sound from before the clip's first frame (a cut whose audio starts early). A
-                // packet that reaches into the clip stays: its sound plays under the first frame
-                // (and an AAC stream's first packet primes the decoder for the next).
+            if t + lasts < -LEAD_KEPT {
+                // Sound from well before the clip's first frame (a cut whose audio starts
+                // early). A packet that reaches into the clip, or nearly, stays: its sound plays
+                // under the first frame (an AAC stream's first packet primes the decoder for the
+                // next; Matroska's Opus starts a pre-skip, 6.5 ms, earlier on each copy).
                 continue;
             }
             if t > until {

@@ -155,6 +155,10 @@ pub fn frames_for(p: &Pipeline, seconds: f64) -> u32 {
 
 /// The request the settings stand for, for `frames` model frames.
 pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateRequest, String> {
+    // A new effect renders before its prompt is typed: an empty prompt is not set yet.
+    if s.prompt.trim().is_empty() && s.storyboard.trim().is_empty() {
+        return Err("Prompt is empty: type what the video should show".into());
+    }
     let mut req = GenerateRequest::defaults_for(&p.package, s.prompt.clone());
     req.seed = s.seed;
     req.steps = s.steps;

@@ -56,7 +56,7 @@ fn ofx_generate_matches_kino_generate() {
 }
 
 #[test]
-fn ofx_guidance_interval_matches_kino_generate() {
+fn ofx_guidance_interval_matches_kino_generate_and_an_empty_prompt_is_refused() {
     let _t = turn();
     let d = tmpdir("interval");
     let args = ["generate", "a red circle moving left", "--seed", "3", "--steps", "4"];
@@ -72,6 +72,16 @@ fn ofx_guidance_interval_matches_kino_generate() {
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --guidance-interval's");
     }
+    // No prompt yet (a new effect renders before one is typed): an error frame, no generation.
+    inst.set("guidanceInterval", Value::Str(String::new()));
+    inst.set("prompt", Value::Str("  ".into()));
+    assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+    inst.press("generate");
+    match inst.param("status") {
+        Value::Str(s) => assert!(s.contains("Prompt is empty"), "{s}"),
+        other => panic!("status {other:?}"),
+    }
+    inst.set("prompt", Value::Str("a red circle moving left".into()));
     // Falling: an error frame and the field named in the status.
     inst.set("guidanceInterval", Value::Str("1,0.5".into()));
     assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());

@@ -52,8 +52,10 @@ pub struct Instance {
     read_with: Option<[String; 3]>,
     /// Extend: where the new footage starts and what it is.
     seam: Option<Seam>,
-    /// Animate: the first frame's time, the footage that starts from it, and the footage's hash.
-    still: Option<(f64, JobKey, u64)>,
+    /// Animate: the clip's first frame (host size) and its time.
+    first: Option<(f64, RgbFrame)>,
+    /// Animate: the footage that starts from the first frame, its hash, and the fit it was read with.
+    still: Option<(JobKey, u64, String)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
     job: Option<(JobKey, Arc<Job>)>,
     /// Bridge: the transition being played.
@@ -79,6 +81,7 @@ impl Instance {
             freeze: extend::FreezeFinder::new(HISTORY),
             read_with: None,
             seam: None,
+            first: None,
             still: None,
             job: None,
             transition: if kind == Kind::Bridge { bridge::Transition::in_cache_folder() } else { Default::default() },
@@ -166,27 +169,33 @@ impl Instance {
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
-                // A frame before the first one seen (the host sought back to the clip's start):
-                // the clip starts there, from that frame.
-                let restart =
-                    self.still.as_ref().is_none_or(|(t0, k, _)| k.settings != self.settings.footage() || seconds < t0 - extend::SAME_TIME);
-                if restart {
+                // The clip's first frame and its time. A frame before it (the host sought back
+                // to the clip's start) starts the clip there, from that frame.
+                if self.first.as_ref().is_none_or(|(t0, _)| seconds < t0 - extend::SAME_TIME) {
+                    self.first = Some((seconds, from_rgba(input, self.width, self.height)));
+                    self.still = None;
+                }
+                // New settings animate the same first frame, from the same time (a change
+                // made mid-clip in an editor does not restart the clip where the playhead is).
+                let (fit_now, footage) = (self.settings.fit.clone(), self.settings.footage());
+                if self.still.as_ref().is_none_or(|(k, _, fit)| k.settings != footage || *fit != fit_now) {
                     let p = jobs::pipeline(&self.settings)?;
                     let req = self.settings.request(&p)?;
                     // Read through the window the footage is shown in (the inverse of fit).
                     let fit = self.settings.fit()?.inverse();
-                    let still =
-                        from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
-                    let key = JobKey { settings: self.settings.footage(), start: Start::Still(still) };
+                    let first = &self.first.as_ref().expect("set above").1;
+                    let still = first.try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
+                    let key = JobKey { settings: footage, start: Start::Still(still) };
                     let hash = {
                         use std::hash::{Hash, Hasher};
                         let mut h = std::collections::hash_map::DefaultHasher::new();
                         key.hash(&mut h);
                         h.finish()
                     };
-                    self.still = Some((seconds, key, hash));
+                    self.still = Some((key, hash, fit_now));
                 }
-                let (t0, key, hash) = self.still.clone().expect("set above");
+                let t0 = self.first.as_ref().expect("set above").0;
+                let (key, hash, _) = self.still.clone().expect("set above");
                 self.show(&key, seconds - shared_start(hash, t0), None, out)
             }
             Kind::Extend => {
@@ -259,8 +268,12 @@ impl Instance {
                                 out.copy_from_slice(input);
                                 return Ok(());
                             }
+                            // Found on a later copy (a clip whose frames repeat), the new
+                            // footage shows from the frame it is found at.
+                            let from =
+                                if seconds - seam > extend::SAME_TIME { format!(", shown from {seconds:.3} s") } else { String::new() };
                             warn_once(&format!(
-                                "kino_extend: the clip ends on a freeze at {seam:.3} s (host time); new footage starts there (set start to choose another time)"
+                                "kino_extend: the clip ends on a freeze at {seam:.3} s (host time); new footage starts there{from} (set start to choose another time)"
                             ));
                             seam
                         }
@@ -531,6 +544,48 @@ mod tests {
         let mut out = vec![0; 16 * 16 * 4];
         inst.update(0.0, None, &mut out);
         assert_eq!(&out[..4], &[200, 20, 20, 255]);
+    }
+
+    /// A setting changed in the middle of an animated clip (an editor's panel) animates the same
+    /// first frame from the same start: the frames are those of the new settings played from the
+    /// clip's start, not a new animation from the frame under the playhead.
+    #[test]
+    fn animate_keeps_its_start_when_a_setting_changes() {
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-shapes");
+        let input: Vec<u8> = (0..64 * 64)
+            .flat_map(|i| {
+                let (x, y) = (i % 64, i / 64);
+                if (20..40).contains(&x) && (20..40).contains(&y) {
+                    [230, 230, 230, 255]
+                } else {
+                    [20, 20, 25, 255]
+                }
+            })
+            .collect();
+        let instance = |seed: &str| {
+            let mut inst = Instance::new(Kind::Animate, 64, 64);
+            inst.settings.model = model.to_string_lossy().into_owned();
+            inst.settings.time_unit = "s".into();
+            inst.settings.prompt = "a white square moving right".into();
+            inst.settings.seed = seed.into();
+            inst
+        };
+        let frame = |inst: &mut Instance, t: f64| {
+            let mut out = vec![0; input.len()];
+            inst.update(t, Some(&input), &mut out);
+            out
+        };
+        let mut changed = instance("1");
+        for i in 0..4 {
+            frame(&mut changed, i as f64 / 8.0);
+        }
+        changed.settings.seed = "2".into();
+        let after: Vec<Vec<u8>> = (8..11).map(|i| frame(&mut changed, i as f64 / 8.0)).collect();
+        let mut fresh = instance("2");
+        frame(&mut fresh, 0.0);
+        let want: Vec<Vec<u8>> = (8..11).map(|i| frame(&mut fresh, i as f64 / 8.0)).collect();
+        assert!(want.iter().all(|f| f[..4] != [200, 20, 20, 255]), "frames, not errors");
+        assert!(after == want, "the new seed's frames at the clip's own times");
     }
 
     #[test]

@@ -52,10 +52,10 @@ pub struct Instance {
     read_with: Option<[String; 3]>,
     /// Extend: where the new footage starts and what it is.
     seam: Option<Seam>,
-    /// Animate: the clip's first frame (host size) and its time.
-    first: Option<(f64, RgbFrame)>,
-    /// Animate: the footage that starts from the first frame, its hash, and the fit it was read with.
-    still: Option<(JobKey, u64, String)>,
+    /// Animate: the clip's start, its first frame (host size), and the clip's hash.
+    first: Option<(f64, RgbFrame, u64)>,
+    /// Animate: the footage that starts from the first frame, and the fit it was read with.
+    still: Option<(JobKey, String)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
     job: Option<(JobKey, Arc<Job>)>,
     /// Bridge: the transition being played.
@@ -171,14 +171,18 @@ impl Instance {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
                 // The clip's first frame and its time. A frame before it (the host sought back
                 // to the clip's start) starts the clip there, from that frame.
-                if self.first.as_ref().is_none_or(|(t0, _)| seconds < t0 - extend::SAME_TIME) {
-                    self.first = Some((seconds, from_rgba(input, self.width, self.height)));
+                if self.first.as_ref().is_none_or(|(t0, _, _)| seconds < t0 - extend::SAME_TIME) {
+                    let first = from_rgba(input, self.width, self.height);
+                    let clip = threads::group_of(&(&first, self.settings.footage(), &self.settings.fit));
+                    // Agreed with the other instances before any slow work (see shared_start).
+                    let t0 = shared_start(clip, seconds);
+                    self.first = Some((t0, first, clip));
                     self.still = None;
                 }
                 // New settings animate the same first frame, from the same time (a change
                 // made mid-clip in an editor does not restart the clip where the playhead is).
                 let (fit_now, footage) = (self.settings.fit.clone(), self.settings.footage());
-                if self.still.as_ref().is_none_or(|(k, _, fit)| k.settings != footage || *fit != fit_now) {
+                if self.still.as_ref().is_none_or(|(k, fit)| k.settings != footage || *fit != fit_now) {
                     let p = jobs::pipeline(&self.settings)?;
                     let req = self.settings.request(&p)?;
                     // Read through the window the footage is shown in (the inverse of fit).
@@ -186,17 +190,11 @@ impl Instance {
                     let first = &self.first.as_ref().expect("set above").1;
                     let still = first.try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
                     let key = JobKey { settings: footage, start: Start::Still(still) };
-                    let hash = {
-                        use std::hash::{Hash, Hasher};
-                        let mut h = std::collections::hash_map::DefaultHasher::new();
-                        key.hash(&mut h);
-                        h.finish()
-                    };
-                    self.still = Some((key, hash, fit_now));
+                    self.still = Some((key, fit_now));
                 }
-                let t0 = self.first.as_ref().expect("set above").0;
-                let (key, hash, _) = self.still.clone().expect("set above");
-                self.show(&key, seconds - shared_start(hash, t0), None, out)
+                let (t0, clip) = self.first.as_ref().map(|f| (f.0, f.2)).expect("set above");
+                let key = self.still.as_ref().expect("set above").0.clone();
+                self.show(&key, seconds - shared_start(clip, t0), None, out)
             }
             Kind::Extend => {
                 let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
@@ -407,20 +405,32 @@ impl Instance {
 }
 
 /// When an animated clip starts: the earliest start, within half a second before `t0`, of the
-/// same footage (the same still and settings) in any instance. MLT's parallel rendering gives
+/// same clip (the same first frame and settings) in any instance. MLT's parallel rendering gives
 /// each render thread an instance of its own, and those first see the clip a frame or two after
 /// its start; without this each would start the footage at its own first frame (a stutter).
-fn shared_start(hash: u64, t0: f64) -> f64 {
+fn shared_start(clip: u64, t0: f64) -> f64 {
     static STARTS: OnceLock<Mutex<std::collections::HashMap<u64, Vec<f64>>>> = OnceLock::new();
-    let mut starts = STARTS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    let seen = starts.entry(hash).or_default();
-    if !seen.iter().any(|t| (t - t0).abs() <= extend::SAME_TIME) {
-        seen.push(t0);
-        if seen.len() > 64 {
-            seen.remove(0);
+    let starts = STARTS.get_or_init(Default::default);
+    let earliest = |register: bool| {
+        let mut starts = starts.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = starts.entry(clip).or_default();
+        let new = !seen.iter().any(|t| (t - t0).abs() <= extend::SAME_TIME);
+        if register && new {
+            seen.push(t0);
+            if seen.len() > 64 {
+                seen.remove(0);
+            }
         }
+        (new, seen.iter().copied().filter(|t| *t <= t0 && t0 - t <= 0.5).fold(t0, f64::min))
+    };
+    let (new, first) = earliest(true);
+    if new && first == t0 && ffi::process_has_symbol_mlt() {
+        // The instance that renders the clip's first frame may not have got here yet (its
+        // thread was started a moment later): give it that moment, once per clip start.
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        return earliest(false).1;
     }
-    seen.iter().copied().filter(|t| *t <= t0 && t0 - t <= 0.5).fold(t0, f64::min)
+    first
 }
 
 /// Where the extend filter's new footage starts.

@@ -48,21 +48,64 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Runs a melt render into `out`. melt can exit 0 having written nothing (its avformat
-/// consumer thread ending before the first frame; seen once on a loaded machine, with the same
-/// project rendering at once on the next run): that render is run once more, and a second empty
-/// output fails with both logs.
+/// Runs `cmd` to its end, or kills it after `limit`: (its output, whether it finished).
+fn run_within(cmd: &mut Command, limit: std::time::Duration) -> (Output, bool) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("host binary installed (scripts/setup.sh)");
+    // Read both pipes as the host writes, so a chatty host never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let start = std::time::Instant::now();
+    let (status, finished) = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break (status, true);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break (child.wait().unwrap(), false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    (Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }, finished)
+}
+
+/// Runs a melt render into `out`. melt can end its avformat consumer thread before the first
+/// frame on a loaded machine and then exit 0 having written nothing, or wait forever (its main
+/// thread sleeping, no consumer left): such a render is run once more, and a second failure
+/// fails with both logs. The project rendering at once on the next run is what was seen.
 pub fn melt_render(cmd: &mut Command, out: &Path) -> Output {
-    let _ = std::fs::remove_file(out);
-    let first = run(cmd);
-    if out.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+    let attempt = |cmd: &mut Command| {
+        let _ = std::fs::remove_file(out);
+        let (o, finished) = run_within(cmd, LIMIT);
+        if finished {
+            assert!(o.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));
+        }
+        let wrote = finished && out.metadata().map(|m| m.len() > 0).unwrap_or(false);
+        (o, finished, wrote)
+    };
+    let (first, finished, wrote) = attempt(cmd);
+    if wrote {
         return first;
     }
-    eprintln!("melt exited 0 without writing {}; rendering again. Its log: {}", out.display(), String::from_utf8_lossy(&first.stderr));
-    let _ = std::fs::remove_file(out);
-    let second = run(cmd);
+    let what = if finished { "exited 0 without writing" } else { "had written nothing after 300 s (killed)" };
+    eprintln!("melt {what} {}; rendering again. Its log: {}", out.display(), String::from_utf8_lossy(&first.stderr));
+    let (second, _, wrote) = attempt(cmd);
     assert!(
-        out.metadata().map(|m| m.len() > 0).unwrap_or(false),
+        wrote,
         "melt wrote nothing to {} twice: {:?}\nfirst log: {}\nsecond log: {}",
         out.display(),
         cmd,

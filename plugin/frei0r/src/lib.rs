@@ -224,59 +224,10 @@ impl Instance {
             self.seam = None;
         }
         if self.seam.is_none() {
-            let seam = match start {
-                Some(s) if seconds >= s - 1e-6 => {
-                    if self.history.is_empty() {
-                        // A seek straight past `start`: nothing of the clip seen to continue.
-                        out.copy_from_slice(input);
-                        return Ok(());
-                    }
-                    // The first frame at or after `start`; after a seek past it, `start` itself.
-                    let contiguous = self.freeze.last_time().is_some_and(|t| seconds - t <= 1.5 * self.clip_step(seconds - t));
-                    if contiguous {
-                        seconds
-                    } else {
-                        s
-                    }
-                }
-                Some(_) => {
-                    if self.freeze.see(seconds, false) != extend::Verdict::Again {
-                        self.remember(seconds, input)?;
-                    }
-                    out.copy_from_slice(input);
-                    return Ok(());
-                }
-                None => {
-                    let same = self.previous_input.as_deref().is_some_and(|p| extend::same_picture(p, input));
-                    match self.freeze.see(seconds, same) {
-                        extend::Verdict::Again => {
-                            out.copy_from_slice(input);
-                            return Ok(());
-                        }
-                        extend::Verdict::Clip => {
-                            self.remember(seconds, input)?;
-                            out.copy_from_slice(input);
-                            return Ok(());
-                        }
-                        extend::Verdict::Ended { seam } => {
-                            // The clip's frames are those before the seam (not the copies of
-                            // its last frame shown since).
-                            self.history.retain(|(t, _)| *t < seam - extend::SAME_TIME);
-                            if self.history.is_empty() {
-                                out.copy_from_slice(input);
-                                return Ok(());
-                            }
-                            // Found on a later copy (a clip whose frames repeat), the new
-                            // footage shows from the frame it is found at.
-                            let from =
-                                if seconds - seam > extend::SAME_TIME { format!(", shown from {seconds:.3} s") } else { String::new() };
-                            warn_once(&format!(
-                                "kino_extend: the clip ends on a freeze at {seam:.3} s (host time); new footage starts there{from} (set start to choose another time)"
-                            ));
-                            seam
-                        }
-                    }
-                }
+            let Some(seam) = self.clip_end(seconds, input, start)? else {
+                // Still the clip: it passes through untouched.
+                out.copy_from_slice(input);
+                return Ok(());
             };
             self.seam = Some(self.make_seam(seam, start)?);
         }
@@ -287,10 +238,8 @@ impl Instance {
             out.copy_from_slice(input);
             return Ok(());
         }
-        if seam.key.settings != footage {
-            // A new prompt, seed, ...: new footage from the same clip frames.
-            seam.key.settings = footage;
-        }
+        // A new prompt, seed, ...: new footage from the same clip frames.
+        seam.key.settings = footage;
         let since = seconds - seam.time;
         if !seam.measured && since > 1e-9 {
             // The host's own step between new frames (ffmpeg's padding frames step by
@@ -305,6 +254,52 @@ impl Instance {
         let i = (since / seam.host_step).round().max(0.0);
         let (key, clip_fps) = (seam.key.clone(), seam.clip_fps);
         self.show(&key, i / clip_fps, Some(clip_fps), out)
+    }
+
+    /// Where the new footage starts, once the frame at `seconds` is at or past the clip's end
+    /// (`start`, or the freeze the clip ends on); `None` while it is still the clip's own
+    /// frame, which is remembered as the continuation's context.
+    fn clip_end(&mut self, seconds: f64, input: &[u8], start: Option<f64>) -> Result<Option<f64>, String> {
+        match start {
+            // A seek straight past `start`: nothing of the clip seen to continue.
+            Some(s) if seconds >= s - 1e-6 && self.history.is_empty() => Ok(None),
+            Some(s) if seconds >= s - 1e-6 => {
+                // The first frame at or after `start`; after a seek past it, `start` itself.
+                let contiguous = self.freeze.last_time().is_some_and(|t| seconds - t <= 1.5 * self.clip_step(seconds - t));
+                Ok(Some(if contiguous { seconds } else { s }))
+            }
+            Some(_) => {
+                if self.freeze.see(seconds, false) != extend::Verdict::Again {
+                    self.remember(seconds, input)?;
+                }
+                Ok(None)
+            }
+            None => {
+                let same = self.previous_input.as_deref().is_some_and(|p| extend::same_picture(p, input));
+                match self.freeze.see(seconds, same) {
+                    extend::Verdict::Again => Ok(None),
+                    extend::Verdict::Clip => {
+                        self.remember(seconds, input)?;
+                        Ok(None)
+                    }
+                    extend::Verdict::Ended { seam } => {
+                        // The clip's frames are those before the seam (not the copies of its
+                        // last frame shown since).
+                        self.history.retain(|(t, _)| *t < seam - extend::SAME_TIME);
+                        if self.history.is_empty() {
+                            return Ok(None);
+                        }
+                        // Found on a later copy (a clip whose frames repeat), the new footage
+                        // shows from the frame it is found at.
+                        let from = if seconds - seam > extend::SAME_TIME { format!(", shown from {seconds:.3} s") } else { String::new() };
+                        warn_once(&format!(
+                            "kino_extend: the clip ends on a freeze at {seam:.3} s (host time); new footage starts there{from} (set start to choose another time)"
+                        ));
+                        Ok(Some(seam))
+                    }
+                }
+            }
+        }
     }
 
     /// Whether the host deals this filter's frames out to several instances ([`threads`]).

@@ -57,22 +57,14 @@ impl Sharing {
             self.group = Some(group);
         }
         let g = groups.entry(group).or_default();
-        let mine = g.members.entry(self.id).or_default().clone();
-        if let Some(&last) = mine.back() {
-            let (lo, hi) = (last.min(time), last.max(time));
-            let between = |t: &f64| *t > lo + SAME_TIME && *t < hi - SAME_TIME;
-            if hi - lo <= NEIGHBOURS && g.members.iter().any(|(id, ts)| *id != self.id && ts.iter().any(between)) {
-                g.shared = true;
-            }
-        }
-        // And this frame between two neighbouring frames of another instance's.
-        let inside = |ts: &VecDeque<f64>| {
-            ts.iter().zip(ts.iter().skip(1)).any(|(a, b)| {
-                let (lo, hi) = (a.min(*b), a.max(*b));
-                hi - lo <= NEIGHBOURS && time > lo + SAME_TIME && time < hi - SAME_TIME
-            })
+        let last = g.members.get(&self.id).and_then(|ts| ts.back().copied());
+        // Another instance's frame between this one's last and this, or this frame between two
+        // neighbouring frames of another instance's.
+        let taken_between = |ts: &VecDeque<f64>| {
+            last.is_some_and(|l| ts.iter().any(|&t| between(t, l, time)))
+                || ts.iter().zip(ts.iter().skip(1)).any(|(&a, &b)| between(time, a, b))
         };
-        if g.members.iter().any(|(id, ts)| *id != self.id && inside(ts)) {
+        if g.members.iter().any(|(id, ts)| *id != self.id && taken_between(ts)) {
             g.shared = true;
         }
         let ts = g.members.entry(self.id).or_default();
@@ -100,6 +92,12 @@ impl Drop for Sharing {
         let mut groups = groups().lock().unwrap_or_else(|e| e.into_inner());
         self.leave(&mut groups);
     }
+}
+
+/// Whether `t` lies strictly between the neighbouring frame times `a` and `b` (not a seek apart).
+fn between(t: f64, a: f64, b: f64) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    hi - lo <= NEIGHBOURS && t > lo + SAME_TIME && t < hi - SAME_TIME
 }
 
 /// The group of an instance: its kind, settings and frame size.

@@ -14,22 +14,13 @@ mod common;
 
 use common::{frames, host, install, kino, melt_render, repo, run};
 
-/// Renders an MLT XML project with melt into lossless RGB frames.
+/// Renders an MLT XML project with melt into lossless RGB frames; every service loads and kino
+/// logs no error.
 fn render(plugins: &Path, project: &Path) -> Vec<RgbFrame> {
-    let out = project.with_extension("mkv");
-    let r = melt_render(
-        host("melt", plugins).arg("-silent").arg(project).arg("-consumer").arg(format!("avformat:{}", out.display())).args([
-            "vcodec=ffv1",
-            "pix_fmt=bgra",
-            "mlt_image_format=rgba",
-            "an=1",
-        ]),
-        &out,
-    );
-    let log = String::from_utf8_lossy(&r.stderr);
+    let (frames, log) = render_with(plugins, project, &[]);
     assert!(!log.contains("kino frei0r: error"), "{log}");
     assert!(!log.contains("failed to load"), "every service in the project loads: {log}");
-    decode_video(&out).unwrap().frames
+    frames
 }
 
 fn is_error_frame(f: &RgbFrame) -> bool {
@@ -216,17 +207,22 @@ fn bridge_project(a: &Path, b: &Path, passes: usize) -> String {
 
 /// Renders `project` with melt into lossless frames, with kino's cache folder at `cache`; the log too.
 fn render_with_cache(plugins: &Path, project: &Path, cache: &Path) -> (Vec<RgbFrame>, String) {
+    let mut melt = host("melt", plugins);
+    melt.env("KINO_CACHE_DIR", cache);
+    render_by(melt, project, &[])
+}
+
+/// melt's render of an MLT project into lossless frames, with extra consumer settings; and its log.
+fn render_with(plugins: &Path, project: &Path, extra: &[&str]) -> (Vec<RgbFrame>, String) {
+    render_by(host("melt", plugins), project, extra)
+}
+
+/// `project` rendered by `melt` (a host command) into lossless frames beside it; and the log.
+fn render_by(mut melt: Command, project: &Path, extra: &[&str]) -> (Vec<RgbFrame>, String) {
     let out = project.with_extension("mkv");
-    let r = melt_render(
-        host("melt", plugins)
-            .env("KINO_CACHE_DIR", cache)
-            .arg("-silent")
-            .arg(project)
-            .arg("-consumer")
-            .arg(format!("avformat:{}", out.display()))
-            .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]),
-        &out,
-    );
+    let consumer = format!("avformat:{}", out.display());
+    melt.arg("-silent").arg(project).arg("-consumer").arg(consumer);
+    let r = melt_render(melt.args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"]).args(extra), &out);
     (decode_video(&out).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
 }
 
@@ -323,22 +319,6 @@ fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> Str
         clip.display(),
         u8::from(disable)
     )
-}
-
-/// melt's render of an MLT project into lossless frames, with extra consumer settings; and its log.
-fn render_with(plugins: &Path, project: &Path, extra: &[&str]) -> (Vec<RgbFrame>, String) {
-    let out = project.with_extension("mkv");
-    let r = melt_render(
-        host("melt", plugins)
-            .arg("-silent")
-            .arg(project)
-            .arg("-consumer")
-            .arg(format!("avformat:{}", out.display()))
-            .args(["vcodec=ffv1", "pix_fmt=bgra", "mlt_image_format=rgba", "an=1"])
-            .args(extra),
-        &out,
-    );
-    (decode_video(&out).unwrap().frames, String::from_utf8_lossy(&r.stderr).into_owned())
 }
 
 /// What an editor's user does: kino's own 8 fps footage, put in a 25 fps project (every frame

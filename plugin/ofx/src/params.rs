@@ -112,6 +112,15 @@ fn common(p: &Props, label: &str, hint: &str) -> Result<(), OfxStatus> {
     p.set_string(kOfxParamPropHint, 0, hint)
 }
 
+/// A text parameter, empty by default, that does not animate.
+fn text_param(effect: &Effect, name: &CStr, mode: &CStr, label: &str, hint: &str) -> Result<(), OfxStatus> {
+    let p = effect.define_param(kOfxParamTypeString, name)?;
+    common(&p, label, hint)?;
+    p.set_cstr(kOfxParamPropStringMode, 0, mode)?;
+    p.set_string(kOfxParamPropDefault, 0, "")?;
+    p.set_int(kOfxParamPropAnimates, 0, 0)
+}
+
 fn int_range(p: &Props, min: i32, max: i32, default: i32) -> Result<(), OfxStatus> {
     p.set_int(kOfxParamPropDefault, 0, default)?;
     p.set_int(kOfxParamPropMin, 0, min)?;
@@ -131,11 +140,7 @@ fn double_range(p: &Props, min: f64, max: f64, display: (f64, f64), default: f64
 /// Describes the panel on a descriptor (describe-in-context). `extra` adds the effect's own params.
 pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     let d = defaults();
-    let p = effect.define_param(kOfxParamTypeString, PROMPT)?;
-    common(&p, "Prompt", "What the video shows, e.g. \"a red circle moving left\"")?;
-    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
-    p.set_string(kOfxParamPropDefault, 0, "")?;
-    p.set_int(kOfxParamPropAnimates, 0, 0)?;
+    text_param(effect, PROMPT, kOfxParamStringIsMultiLine, "Prompt", "What the video shows, e.g. \"a red circle moving left\"")?;
 
     let p = effect.define_param(kOfxParamTypeString, NEGATIVE)?;
     common(&p, "Negative prompt", "What the video should not show (empty: the model's default)")?;
@@ -163,15 +168,13 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     p.set_int(kOfxParamPropDigits, 0, 2)?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
-    let p = effect.define_param(kOfxParamTypeString, GUIDANCE_INTERVAL)?;
-    common(
-        &p,
+    text_param(
+        effect,
+        GUIDANCE_INTERVAL,
+        kOfxParamStringIsSingleLine,
         "Guidance interval",
         "LOW,HIGH, e.g. 0.5,1: guide only the steps whose noise level (0 clean, 1 pure noise) lies between them; the others run once, faster. Empty: the model's default (usually every step)",
     )?;
-    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsSingleLine)?;
-    p.set_string(kOfxParamPropDefault, 0, "")?;
-    p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
     let p = effect.define_param(kOfxParamTypeDouble, DURATION)?;
     let what = match kind {
@@ -261,25 +264,21 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
             p.set_int(kOfxParamPropAnimates, 0, 0)?;
         }
         crate::Kind::Generate => {
-            let p = effect.define_param(kOfxParamTypeString, STORYBOARD)?;
-            common(
-                &p,
+            text_param(
+                effect,
+                STORYBOARD,
+                kOfxParamStringIsMultiLine,
                 "Storyboard",
                 "Prompts on a timeline, replacing Prompt: one TIME PROMPT line each (or ; between), the first at 0s, e.g. 0s a red circle moving left / 4s a red circle moving up. Each window follows the prompt in effect at its start, continuing the frames before it; a prompt starting with [cut] starts a new shot",
             )?;
-            p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
-            p.set_string(kOfxParamPropDefault, 0, "")?;
-            p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
-            let p = effect.define_param(kOfxParamTypeString, KEYFRAMES)?;
-            common(
-                &p,
+            text_param(
+                effect,
+                KEYFRAMES,
+                kOfxParamStringIsMultiLine,
                 "Keyframes",
                 "Images the clip passes through, exactly: one TIME=IMAGE (or TIME IMAGE) line each (or ; between), e.g. 0s=/path/start.png / 2s=/path/end.png. Footage is made backwards into the first, between each two, and on after the last",
             )?;
-            p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsMultiLine)?;
-            p.set_string(kOfxParamPropDefault, 0, "")?;
-            p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
             let p = effect.define_param(kOfxParamTypeBoolean, LOOP)?;
             common(&p, "Loop", "Make the clip loop: its last frame leads into its first without a seam")?;

@@ -131,6 +131,15 @@ pub fn set_common(inst: &Instance, prompt: &str, seed: i32, steps: i32) {
     inst.set("steps", Value::Int(steps));
 }
 
+/// What Status says once Generate is pressed.
+pub fn status_after_generate(inst: &Instance) -> String {
+    inst.press("generate");
+    match inst.param("status") {
+        Value::Str(s) => s,
+        other => panic!("status {other:?}"),
+    }
+}
+
 pub fn render_all(inst: &Instance, times: impl IntoIterator<Item = i32>, dir: Option<&Path>) -> Vec<Frame> {
     times
         .into_iter()

@@ -76,20 +76,14 @@ fn ofx_guidance_interval_matches_kino_generate_and_an_empty_prompt_is_refused() 
     inst.set("guidanceInterval", Value::Str(String::new()));
     inst.set("prompt", Value::Str("  ".into()));
     assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-    inst.press("generate");
-    match inst.param("status") {
-        Value::Str(s) => assert!(s.contains("Prompt is empty"), "{s}"),
-        other => panic!("status {other:?}"),
-    }
+    let s = status_after_generate(&inst);
+    assert!(s.contains("Prompt is empty"), "{s}");
     inst.set("prompt", Value::Str("a red circle moving left".into()));
     // Falling: an error frame and the field named in the status.
     inst.set("guidanceInterval", Value::Str("1,0.5".into()));
     assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-    inst.press("generate");
-    match inst.param("status") {
-        Value::Str(s) => assert!(s.contains("Guidance interval"), "{s}"),
-        other => panic!("status {other:?}"),
-    }
+    let s = status_after_generate(&inst);
+    assert!(s.contains("Guidance interval"), "{s}");
     drop(inst);
     host.unload();
 }
@@ -116,11 +110,8 @@ fn ofx_storyboard_matches_kino_generate_storyboard() {
     // Out of order: an error frame and the line named in the status, never a crash.
     inst.set("storyboard", Value::Str("0s a red circle; 0s a blue circle".into()));
     assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-    inst.press("generate");
-    match inst.param("status") {
-        Value::Str(s) => assert!(s.contains("Storyboard") && s.contains("line 2"), "{s}"),
-        other => panic!("status {other:?}"),
-    }
+    let s = status_after_generate(&inst);
+    assert!(s.contains("Storyboard") && s.contains("line 2"), "{s}");
     drop(inst);
     host.unload();
 }
@@ -182,11 +173,8 @@ fn ofx_loop_and_keyframes_match_kino_generate() {
         inst.set("keyframes", Value::Str(keys));
         inst.set("loop", Value::Int(looped));
         assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-        inst.press("generate");
-        match inst.param("status") {
-            Value::Str(s) => assert!(s.starts_with("error") && s.contains(says), "{s}"),
-            other => panic!("status {other:?}"),
-        }
+        let s = status_after_generate(&inst);
+        assert!(s.starts_with("error") && s.contains(says), "{s}");
     }
     drop(inst);
     host.unload();

@@ -25,7 +25,6 @@ fn generate_with_defaults_writes_a_browser_playable_mp4() {
     assert_eq!(s["avg_frame_rate"], "8/1");
     let img = image::open(&sheet).unwrap();
     assert!(img.width() > 64 * 8);
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -46,7 +45,6 @@ fn same_seed_same_frames_other_seed_or_prompt_other_frames() {
     assert_ne!(a, e, "another prompt must give other frames");
     // Frames of one clip differ from each other (it moves).
     assert_ne!(a[0], a[16]);
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -64,7 +62,6 @@ fn io_binding_and_plain_runs_give_the_same_frames_across_windows() {
     let plain = run("plain.mkv", &["--unbound-runs"]);
     assert_eq!(bound.len(), 40);
     assert!(bound == plain, "IoBinding changed the frames");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -107,7 +104,6 @@ fn length_size_and_png_sequence_options() {
     let out = d.join("one.mp4");
     assert_ok(&kino(&["generate", "a green circle moving down", "-o", out.to_str().unwrap(), "--seconds", "1", "--steps", "4", "--quiet"]));
     assert_eq!(ffprobe(&out)["nb_read_frames"], "9");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -151,7 +147,6 @@ fn bad_input_fails_cleanly_with_one_line() {
     if !r.status.success() {
         assert_clean_failure(&r, &out, "cuda");
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -207,7 +202,6 @@ fn broken_packages_name_the_field_and_file() {
 
     // The shipped package itself was not touched by any of this.
     assert!(shipped.join("denoiser.onnx").metadata().unwrap().len() > 1000);
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -289,7 +283,6 @@ fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
     assert_eq!(entries, 1, "one prompt, one cache entry");
     let both = kino(&["generate", "x", "-o", d.join("both.mkv").to_str().unwrap(), "--keep-loaded", "--low-memory"]);
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Guidance only inside a noise interval: `0,1` is every step (the default's frames), an
@@ -321,5 +314,4 @@ fn guidance_interval_guides_only_the_steps_inside_it() {
     assert_ok(&b);
     let r: serde_json::Value = serde_json::from_slice(&b.stdout).unwrap();
     assert_eq!(r["guidance_interval"], serde_json::json!([0.5, 1.0]));
-    std::fs::remove_dir_all(&d).unwrap();
 }

@@ -148,7 +148,6 @@ fn every_corpus_file_is_read_or_refused_cleanly() {
             eprintln!("{name} | {command} | {outcome}");
         }
     }
-    std::fs::remove_dir_all(&work).unwrap();
 }
 
 #[test]
@@ -190,7 +189,6 @@ fn truncated_mp4s_fail_cleanly_instead_of_aborting() {
         check("animate", &cut, animate, &work);
         check("extend", &cut, extend, &work);
     }
-    std::fs::remove_dir_all(&work).unwrap();
 }
 
 #[test]
@@ -222,5 +220,4 @@ fn paths_that_are_not_files_are_named_for_what_they_are() {
     if std::fs::File::open(&locked).is_err() {
         check("animate", &locked, Fail("permission denied"), &work);
     }
-    std::fs::remove_dir_all(&work).unwrap();
 }

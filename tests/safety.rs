@@ -5,11 +5,11 @@
 mod common;
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_clean_failure, assert_ok, kino, tmpdir};
+use common::{assert_clean_failure, assert_ok, kino, tmpdir, Scratch};
 
 fn kino_in(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kino")).current_dir(dir).args(args).output().expect("run kino")
@@ -68,7 +68,6 @@ fn an_output_folder_never_deletes_the_users_files() {
     std::fs::create_dir(d.join("empty")).unwrap();
     assert_ok(&generate(&d, "empty", &[]));
     assert!(d.join("empty/00000.png").is_file());
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -94,7 +93,6 @@ fn a_frame_pattern_adds_frames_beside_other_files_and_never_overwrites() {
         let out = generate(&d, bad, &[]);
         assert!(one_error_line(&out).contains("%d"), "{bad}");
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -125,7 +123,6 @@ fn outputs_never_replace_an_input() {
     assert_eq!(std::fs::read(d.join("clip.mkv")).unwrap(), clip_bytes);
     assert_eq!(std::fs::read(&still).unwrap(), still_bytes);
     assert!(!d.join("a.mp4").exists());
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -171,12 +168,11 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
     for (i, p) in parts.iter().enumerate() {
         assert!(!parts[i + 1..].contains(p), "{p:?} repeated in {line}");
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// A tmpfs of `kb` KiB: the only honest full disk. CI runs as root, where mounting works; a
 /// developer's unprivileged run says why it cannot check this.
-fn small_disk(kb: usize) -> Option<PathBuf> {
+fn small_disk(kb: usize) -> Option<Scratch> {
     let d = tmpdir("safety-full");
     let ok = Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
@@ -258,7 +254,6 @@ fn signals_stop_the_job_and_remove_the_partial_output() {
     assert_eq!(names(&d).len(), 1, "the killed run's partial");
     assert_ok(&generate(&d, "k.mkv", &[]));
     assert_eq!(names(&d), ["k.mkv"]);
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -287,5 +282,4 @@ fn a_job_larger_than_memory_is_refused_before_it_starts() {
     let out = d.join("c.mp4");
     let r = kino(&["generate", "x", "-o", out.to_str().unwrap(), "--model", pkg.to_str().unwrap(), "--quiet"]);
     assert_clean_failure(&r, &out, "GiB of memory");
-    std::fs::remove_dir_all(&d).unwrap();
 }

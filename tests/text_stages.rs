@@ -58,7 +58,6 @@ fn staged_encoder_frames_match_the_one_graph_package_kept_or_streamed() {
             assert!(g == w, "{tag} frame {i}: mean abs diff {} levels", g.mean_abs_diff(w));
         }
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -73,7 +72,6 @@ fn a_missing_stage_file_is_named_before_anything_loads() {
     assert_clean_failure(&r, &out, "field `text_encoder.stages[0].file`");
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains(&stage) && err.contains("missing"), "{err}");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -96,5 +94,4 @@ fn bench_low_memory_times_the_streamed_encoder_and_each_step() {
     // No session outlives its use: no per-component runs, no time inside ONNX Runtime claimed.
     assert_eq!(r["components"].as_array().unwrap().len(), 0);
     assert!(r["ort_s"].is_null() && r["outside_ort_pct"].is_null(), "{r}");
-    std::fs::remove_dir_all(&d).unwrap();
 }

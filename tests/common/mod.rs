@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests that drive the `kino` binary.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 pub fn kino(args: &[&str]) -> Output {
@@ -16,11 +16,11 @@ pub fn kino_command() -> Command {
     c
 }
 
-pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kino-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+mod scratch;
+pub use scratch::Scratch;
+
+pub fn tmpdir(tag: &str) -> Scratch {
+    Scratch::new(&format!("kino-cli-{tag}"))
 }
 
 pub fn assert_ok(out: &Output) {

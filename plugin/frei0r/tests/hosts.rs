@@ -12,7 +12,8 @@ use common::{ffmpeg, ffmpeg_filter, ffmpeg_source, frames, host, install, kino, 
 
 #[test]
 fn the_plugin_holds_no_build_folder_path() {
-    let lib = install("paths").join("kino.so");
+    let plugins = install("paths");
+    let lib = plugins.join("kino.so");
     let bytes = std::fs::read(&lib).unwrap();
     let build = format!("{}/models", repo().display());
     assert!(!bytes.windows(build.len()).any(|w| w == build.as_bytes()), "{} names {build}", lib.display());

@@ -145,9 +145,7 @@ fn mlt_never_draws_over_a_source() {
     let src = source_of(&frames);
     let times = shuffled(6, 3);
     // A hostile package: a tokenizer length that once meant a 64 GiB allocation inside the host.
-    let hostile = std::env::temp_dir().join(format!("kino-ofx-hostile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&hostile);
-    std::fs::create_dir_all(&hostile).unwrap();
+    let hostile = tmpdir("hostile");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/kino-shapes");
     for e in std::fs::read_dir(&shipped).unwrap().flatten() {
         std::fs::copy(e.path(), hostile.join(e.file_name())).unwrap();
@@ -197,7 +195,7 @@ fn mlt_never_draws_over_a_source() {
     assert!(msgs.iter().any(|(k, m)| k == "OfxMessageError" && m.contains("Model package") && m.contains("/nowhere/")), "{msgs:?}");
     assert!(msgs.iter().any(|(_, m)| m.contains("Steps 0")), "{msgs:?}");
     assert!(msgs.iter().any(|(_, m)| m.contains("tokenizer.max_length") && m.contains("4294967295")), "{msgs:?}");
-    let _ = std::fs::remove_dir_all(&hostile);
+
     assert!(msgs.iter().any(|(_, m)| m.contains("have not been rendered yet") && m.contains("Play from frame")), "{msgs:?}");
     assert_panel_words(&msgs);
     assert!(host.log.violations.lock().unwrap().is_empty(), "{:?}", host.log.violations.lock().unwrap());

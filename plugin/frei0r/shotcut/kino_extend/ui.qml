@@ -11,6 +11,13 @@ Item {
     property var devices: ['cpu', 'auto', 'cuda', 'cuda:1', 'tensorrt']
     property var fits: ['letterbox', 'crop']
 
+    // The field's pattern allows any two numbers; the plugin refuses an interval whose low end is
+    // not below its high end (its clip passes through), so the field never hands one over.
+    function intervalRises(text) {
+        var p = text.split(',');
+        return p.length !== 2 || parseFloat(p[0]) < parseFloat(p[1]);
+    }
+
     function load() {
         promptText.text = filter.get('prompt');
         seedSpin.value = parseInt(filter.get('seed')) || 0;
@@ -121,7 +128,11 @@ Item {
             validator: RegularExpressionValidator {
                 regularExpression: /^\s*([0-9.]+\s*,\s*[0-9.]+)?\s*$/
             }
-            onEditingFinished: filter.set('guidance_interval', text.trim())
+            color: kino.intervalRises(text) ? palette.text : 'red'
+            onEditingFinished: {
+                if (kino.intervalRises(text))
+                    filter.set('guidance_interval', text.trim());
+            }
         }
 
         Label {

@@ -14,15 +14,14 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Installs the plugin under its four names, as `make frei0r` does, into a fresh folder.
-pub fn install(tag: &str) -> PathBuf {
+pub fn install(tag: &str) -> Scratch {
     // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
     let lib = [target_dir().join("libkino_frei0r.so"), target_dir().join("deps/libkino_frei0r.so")]
         .into_iter()
         .filter(|p| p.is_file())
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .expect("libkino_frei0r.so not built: cargo build --release --workspace");
-    let dir = tmpdir(tag).join("frei0r-1");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir(tag).sub("frei0r-1");
     for name in ["kino", "kino_extend", "kino_animate", "kino_bridge"] {
         std::fs::copy(&lib, dir.join(format!("{name}.so"))).unwrap();
     }
@@ -35,11 +34,12 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kino-frei0r-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+#[path = "../../../../tests/common/scratch.rs"]
+mod scratch;
+pub use scratch::Scratch;
+
+pub fn tmpdir(tag: &str) -> Scratch {
+    Scratch::new(&format!("kino-frei0r-{tag}"))
 }
 
 pub fn run(cmd: &mut Command) -> Output {

@@ -25,24 +25,33 @@ pub fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-pub fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kino-ofx-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+#[path = "../../../../tests/common/scratch.rs"]
+mod scratch;
+pub use scratch::Scratch;
+
+pub fn tmpdir(tag: &str) -> Scratch {
+    Scratch::new(&format!("kino-ofx-{tag}"))
 }
 
 /// The bundle, laid out as `make ofx` installs it, in a folder for OFX_PLUGIN_PATH; once per
-/// process (hosts load a binary once).
+/// process (hosts load a binary once), so its folders outlive every test (and the process).
 pub fn plugin_path() -> &'static str {
-    static P: OnceLock<String> = OnceLock::new();
-    P.get_or_init(|| {
+    static P: OnceLock<(Scratch, Scratch, String)> = OnceLock::new();
+    &P.get_or_init(|| {
         // `cargo test` rebuilds the library in deps/ without copying it up; take the newer one.
         let lib = [target_dir().join("libkino_ofx.so"), target_dir().join("deps/libkino_ofx.so")]
             .into_iter()
             .filter(|p| p.is_file())
             .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
             .expect("libkino_ofx.so not built: cargo build --release -p kino-ofx");
+        // A static is never dropped: remove the folders of earlier runs whose process is gone.
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("kino-ofx-plugins-").map(|r| r.trim_start_matches("empty-"));
+            if pid.is_some_and(|p| p.parse::<u32>().is_ok() && !Path::new("/proc").join(p).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
         let root = tmpdir("plugins");
         let dir = root.join("Kino.ofx.bundle/Contents").join(host::arch_dir());
         std::fs::create_dir_all(&dir).unwrap();
@@ -60,8 +69,10 @@ pub fn plugin_path() -> &'static str {
         std::fs::copy(&lib, disabled.join("@Disabled.ofx")).unwrap();
         // Another folder on the path, empty, as OFX_PLUGIN_PATH often has.
         let empty = tmpdir("plugins-empty");
-        std::env::join_paths([empty, root]).unwrap().to_string_lossy().into_owned()
+        let list = std::env::join_paths([&*empty, &*root]).unwrap().to_string_lossy().into_owned();
+        (empty, root, list)
     })
+    .2
 }
 
 /// One test at a time: they share the loaded plugin and its host.

@@ -123,3 +123,16 @@ def test_command_line_subcommands(capsys):
     with pytest.raises(SystemExit) as e:
         cli(["wan", "--tiny", "--out", "x", "--bogus"])
     assert e.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+def test_stochastic_sampling_is_carried_where_kino_implements_it():
+    """diffusers' ``stochastic_sampling`` on FlowMatchEulerDiscreteScheduler (LTX-Video's distilled
+    configs) goes into the manifest; UniPC has no such option, and a config claiming it is refused."""
+    euler = {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 1.0, "stochastic_sampling": True}
+    assert ltx.kino_scheduler(euler)["stochastic_sampling"] is True
+    assert wan.kino_scheduler(euler)["stochastic_sampling"] is True
+    assert "stochastic_sampling" not in ltx.kino_scheduler(dict(euler, stochastic_sampling=False))
+    unipc = {"_class_name": "UniPCMultistepScheduler", "prediction_type": "flow_prediction", "use_flow_sigmas": True,
+             "predict_x0": True, "stochastic_sampling": True}
+    with pytest.raises(ValueError, match="stochastic_sampling"):
+        wan.kino_scheduler(unipc)

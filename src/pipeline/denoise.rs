@@ -109,6 +109,10 @@ impl Pipeline {
             .map(|j| ctx.iter().zip(ranges).find(|(_, r)| r.contains(&j)).map(|(x, _)| (1.0 - x.strength.min(1.0)) * num_train))
             .collect();
 
+        // Stochastic steps where the scheduler takes them, unless the manifest keeps windows
+        // with given frames or given latents deterministic.
+        let stochastic = scheduler.wants_noise()
+            && (m.scheduler.stochastic_given_frames || (ctx.is_empty() && !matches!(start, WindowStart::Renoised { .. })));
         let denoiser = self.denoiser()?;
         // Guided steps: all of them, or those whose noise level lies in the request's interval.
         let guided: Vec<bool> =
@@ -202,7 +206,9 @@ impl Pipeline {
                 // Not reached: `cond` exists whenever a step runs without the batch.
                 (_, None) => return Err(Error::InvalidRequest("no denoiser window for an unguided step".into())),
             }
-            scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i)?;
+            // A stochastic scheduler's fresh noise: its own stream per window and step.
+            let fresh = if stochastic { Some(gaussian_noise(step_noise_seed(seed, i), latents.len())) } else { None };
+            scheduler.step(flat(&velocity)?, flat_mut(&mut latents)?, i, fresh.as_deref())?;
             if mode == ContextMode::Native {
                 // Context stays as held until the noise level falls below its own (never, when
                 // clean): LTXConditionPipeline's tokens_to_denoise_mask.
@@ -288,6 +294,11 @@ fn token_noise_seed(seed: u64, part: usize) -> u64 {
 /// Part 0 keeps the stream it always had.
 fn context_noise_seed(seed: u64, i: usize, part: usize) -> u64 {
     (seed ^ 0x6A09_E667_F3BC_C909).wrapping_add(i as u64).wrapping_add((part as u64).wrapping_mul(0xBB67_AE85_84CA_A73B))
+}
+
+/// The seed of the fresh noise step `i` of a stochastic scheduler mixes in.
+fn step_noise_seed(seed: u64, i: usize) -> u64 {
+    (seed ^ 0x510E_527F_ADE6_82D1).wrapping_add((i as u64 + 1).wrapping_mul(0x9B05_688C_2B3E_6C1F))
 }
 
 /// `v = v_uncond + g * (v_cond - v_uncond)`, into `out` (all of one shape).

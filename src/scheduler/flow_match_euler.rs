@@ -1,12 +1,13 @@
 //! Flow-matching Euler: `x_{i+1} = x_i + (sigma_{i+1} - sigma_i) * v`.
 
 use super::{check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// diffusers' `FlowMatchEulerDiscreteScheduler` (deterministic sampling).
+/// diffusers' `FlowMatchEulerDiscreteScheduler`, deterministic or with `stochastic_sampling`.
 pub struct FlowMatchEuler {
     sigmas: Vec<f32>,
     timesteps: Vec<f32>,
+    stochastic: bool,
 }
 
 impl FlowMatchEuler {
@@ -42,7 +43,7 @@ impl FlowMatchEuler {
         };
         let timesteps = given_timesteps.unwrap_or_else(|| sigmas.iter().map(|s| s * n_train_f32).collect());
         sigmas.push(0.0);
-        FlowMatchEuler { sigmas, timesteps }
+        FlowMatchEuler { sigmas, timesteps, stochastic: cfg.stochastic_sampling }
     }
 }
 
@@ -72,12 +73,32 @@ impl Scheduler for FlowMatchEuler {
         &self.sigmas
     }
 
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()> {
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize, noise: Option<&[f32]>) -> Result<()> {
         check_step(model_output, sample, step_index, self.timesteps.len().min(self.sigmas.len().saturating_sub(1)))?;
-        let dt = self.sigmas[step_index + 1] - self.sigmas[step_index];
-        for (x, v) in sample.iter_mut().zip(model_output) {
-            *x += dt * v;
+        let (sigma, next) = (self.sigmas[step_index], self.sigmas[step_index + 1]);
+        if let Some(noise) = noise.filter(|_| self.stochastic) {
+            if noise.len() != sample.len() {
+                return Err(Error::InvalidRequest(format!(
+                    "a stochastic scheduler step got {} values of fresh noise for a sample of {}",
+                    noise.len(),
+                    sample.len()
+                )));
+            }
+            // The clean estimate, noised afresh to the next level.
+            for ((x, v), e) in sample.iter_mut().zip(model_output).zip(noise) {
+                let x0 = *x - sigma * v;
+                *x = (1.0 - next) * x0 + next * e;
+            }
+        } else {
+            let dt = next - sigma;
+            for (x, v) in sample.iter_mut().zip(model_output) {
+                *x += dt * v;
+            }
         }
         Ok(())
+    }
+
+    fn wants_noise(&self) -> bool {
+        self.stochastic
     }
 }

@@ -151,6 +151,19 @@ pub struct SchedulerConfig {
     /// UniPC only.
     #[serde(default)]
     pub final_sigmas_type: FinalSigmasType,
+    /// flow_match_euler only: each step predicts the clean sample and noises it afresh to the
+    /// next level (`x' = (1 - sigma') x0 + sigma' noise`, diffusers' `stochastic_sampling`)
+    /// instead of following the velocity. The fresh noise re-decides what a deterministic step
+    /// carries along, such as a faint second copy of an object the model hesitated over.
+    #[serde(default)]
+    pub stochastic_sampling: bool,
+    /// With `stochastic_sampling`: whether windows that hold given frames (extend, animate,
+    /// bridge, keyframes, a long clip's later windows) or start from given latents (remix) step
+    /// stochastically too (kino's field; true, the default, is diffusers' behaviour). False
+    /// keeps their steps deterministic: fresh noise at every step lets the frames beside given
+    /// ones drift from them (seams) and a remix drift from its clip's layout.
+    #[serde(default = "default_true")]
+    pub stochastic_given_frames: bool,
     /// UniPC only: steps whose prediction is left uncorrected (the correction at step k is skipped
     /// when k - 1 is listed), as diffusers' `disable_corrector`.
     #[serde(default)]
@@ -231,6 +244,9 @@ impl SchedulerConfig {
             ));
         }
         if self.kind == SchedulerKind::UnipcFlow {
+            if self.stochastic_sampling {
+                return Err("field `scheduler.stochastic_sampling`: true goes with kind \"flow_match_euler\" only".into());
+            }
             if self.sigma_schedule == SigmaSchedule::LinearQuadratic {
                 return Err(
                     "field `scheduler.sigma_schedule`: \"linear_quadratic\" goes with kind \"flow_match_euler\" (LTXConditionPipeline)"
@@ -258,7 +274,16 @@ pub trait Scheduler: Send {
     /// for that step. Steps are taken in order; a multistep solver that is handed a step other
     /// than the one after its last starts its history afresh there (diffusers' `begin_index`).
     /// An error if `step_index >= steps` or the slices differ in length.
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()>;
+    ///
+    /// `noise` is the fresh standard normal noise a stochastic step mixes in (one value per
+    /// sample value); see [`Scheduler::wants_noise`]. Without it a stochastic scheduler takes the
+    /// deterministic step; deterministic schedulers ignore it.
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize, noise: Option<&[f32]>) -> Result<()>;
+    /// Whether [`Scheduler::step`] takes fresh noise (diffusers' `stochastic_sampling`); the
+    /// caller draws it from the generation's seed.
+    fn wants_noise(&self) -> bool {
+        false
+    }
 }
 
 /// The inputs of one [`Scheduler::step`] checked: a step within the schedule, and a model output

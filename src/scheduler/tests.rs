@@ -83,7 +83,7 @@ fn matches_diffusers_fixtures() {
         let mut x = f.x0.clone();
         for (k, want) in f.trajectory.iter().enumerate() {
             let v = fake_model(&x, k);
-            s.step(&v, &mut x, k).unwrap();
+            s.step(&v, &mut x, k, None).unwrap();
             let scale = want.iter().flatten().fold(1.0f32, |m, w| m.max(w.abs()));
             for (a, b) in x.iter().zip(want) {
                 if let Some(b) = b {
@@ -147,7 +147,7 @@ fn wan_unipc_sigmas_match_research_notes() {
 fn euler_step_moves_by_sigma_difference() {
     let mut s = FlowMatchEuler::new(&euler(1.0), 2, 0);
     let mut x = vec![1.0f32, 2.0];
-    s.step(&[1.0, -1.0], &mut x, 0).unwrap();
+    s.step(&[1.0, -1.0], &mut x, 0, None).unwrap();
     let dt = s.sigmas()[1] - s.sigmas()[0];
     assert_close(&x, &[1.0 + dt, 2.0 - dt], 1e-7);
 }
@@ -178,12 +178,12 @@ fn unipc_bh1_last_step_is_the_clean_estimate() {
     let mut x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
     for k in 0..9 {
         let v = fake_model(&x, k);
-        s.step(&v, &mut x, k).unwrap();
+        s.step(&v, &mut x, k, None).unwrap();
     }
     let v = fake_model(&x, 9);
     let sigma = s.sigmas()[9];
     let want: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x - sigma * v).collect();
-    s.step(&v, &mut x, 9).unwrap();
+    s.step(&v, &mut x, 9, None).unwrap();
     assert_eq!(x, want);
 }
 
@@ -195,7 +195,7 @@ fn unipc_restarts_when_stepping_from_the_start_again() {
         let mut x: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7 + 0.2).sin()).collect();
         for k in 0..12 {
             let v = fake_model(&x, k);
-            s.step(&v, &mut x, k).unwrap();
+            s.step(&v, &mut x, k, None).unwrap();
         }
         x
     };
@@ -270,8 +270,34 @@ fn steps_outside_the_schedule_are_errors() {
         let cfg = config(serde_json::json!({ "kind": kind }));
         let mut s = build_scheduler(&cfg, 4, 256).unwrap();
         let mut x = vec![0.5f32; 3];
-        assert!(s.step(&[0.1; 3], &mut x, 4).is_err(), "{kind}: step 4 of 4");
-        assert!(s.step(&[0.1; 2], &mut x, 0).is_err(), "{kind}: short model output");
-        assert!(s.step(&[0.1; 3], &mut x, 0).is_ok(), "{kind}: a good step");
+        assert!(s.step(&[0.1; 3], &mut x, 4, None).is_err(), "{kind}: step 4 of 4");
+        assert!(s.step(&[0.1; 2], &mut x, 0, None).is_err(), "{kind}: short model output");
+        assert!(s.step(&[0.1; 3], &mut x, 0, None).is_ok(), "{kind}: a good step");
     }
+}
+
+/// `stochastic_sampling`: the clean estimate `x - sigma v`, noised afresh to the next sigma with
+/// the noise handed in (diffusers' step with its `randn_tensor` draw given); noise of the wrong
+/// length is an error, and the last step (next sigma 0) lands on the clean estimate.
+#[test]
+fn stochastic_euler_renoises_the_clean_estimate() {
+    let c = config(serde_json::json!({"kind": "flow_match_euler", "shift": 3.0, "stochastic_sampling": true}));
+    let mut s = build_scheduler(&c, 4, 0).unwrap();
+    assert!(s.wants_noise() && !build_scheduler(&euler(3.0), 4, 0).unwrap().wants_noise());
+    let sig = s.sigmas().to_vec();
+    let (mut x, v, e) = (vec![0.3f32, -1.2, 2.0], [0.5f32, 0.1, -0.7], [1.5f32, -0.2, 0.0]);
+    assert!(s.step(&v, &mut x.clone(), 0, Some(&e[..2])).is_err());
+    // No noise: the deterministic step (windows with given frames, stochastic_given_frames false).
+    let mut y = x.clone();
+    s.step(&v, &mut y, 0, None).unwrap();
+    let euler_step: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x + (sig[1] - sig[0]) * v).collect();
+    assert_eq!(y, euler_step);
+    let want: Vec<f32> = x.iter().zip(&v).zip(&e).map(|((x, v), e)| (1.0 - sig[1]) * (x - sig[0] * v) + sig[1] * e).collect();
+    s.step(&v, &mut x, 0, Some(&e)).unwrap();
+    assert_eq!(x, want);
+    let clean: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x - sig[3] * v).collect();
+    s.step(&v, &mut x, 3, Some(&e)).unwrap();
+    assert_close(&x, &clean, 1e-7);
+    let unipc = config(serde_json::json!({"kind": "unipc_flow", "stochastic_sampling": true}));
+    assert!(build_scheduler(&unipc, 4, 0).is_err());
 }

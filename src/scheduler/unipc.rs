@@ -232,7 +232,7 @@ impl Scheduler for UniPc {
         &self.sigmas
     }
 
-    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize) -> Result<()> {
+    fn step(&mut self, model_output: &[f32], sample: &mut [f32], step_index: usize, _noise: Option<&[f32]>) -> Result<()> {
         let steps = self.timesteps.len();
         check_step(model_output, sample, step_index, steps.min(self.sigmas.len().saturating_sub(1)))?;
         if step_index != self.next_step || self.last_sample.as_ref().is_some_and(|x| x.len() != sample.len()) {

@@ -2,8 +2,9 @@
 
 For every scene a 17-frame ground-truth clip (5 latent frames) is rendered; some of its latent
 frames are given as clean context and the rest are made, with the same sampler the engine runs
-(flow-match Euler, classifier-free guidance, per-frame timesteps with 0 on context frames, the
-context latents written back before every model call). Places (``conditioning.context_at``):
+(flow-match Euler, stochastic where the manifest says so, classifier-free guidance, per-frame
+timesteps with 0 on context frames, the context latents written back before every model call).
+Places (``conditioning.context_at``):
 
 - ``first``: frame 0 given, 1-16 made (animate a still);
 - ``start``: frames 0-8 given, 9-16 made (extend forwards);
@@ -79,8 +80,11 @@ class OnnxDemo:
         b = len(prompts)
         ids, mask = encode_batch(self.tok, prompts + [""] * b)
         emb = self.te.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
-        x = np.random.default_rng(seed).standard_normal(given.shape).astype(np.float32)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(given.shape).astype(np.float32)
         sig = flow_sigmas(d["steps"], self.manifest["scheduler"]["shift"]).numpy()
+        sched = self.manifest["scheduler"]  # every place gives frames: stochastic only if the manifest says so
+        stochastic = sched.get("stochastic_sampling", False) and sched.get("stochastic_given_frames", True)
         ctx = context[None, None, :, None, None]
         for i in range(d["steps"]):
             x = np.where(ctx, given, x)
@@ -88,7 +92,11 @@ class OnnxDemo:
             v = self.dit.run(None, {"latents": np.concatenate([x, x]), "timestep": np.tile(t, (2 * b, 1)),
                                     "text_embeds": emb, "text_mask": mask.numpy()})[0]
             v = v[b:] + d["guidance"] * (v[:b] - v[b:])
-            x = x + (sig[i + 1] - sig[i]) * v
+            if stochastic:  # the clean estimate, noised afresh to the next level
+                e = rng.standard_normal(x.shape).astype(np.float32)
+                x = (1 - sig[i + 1]) * (x - sig[i] * v) + sig[i + 1] * e
+            else:
+                x = x + (sig[i + 1] - sig[i]) * v
         return np.where(ctx, given, x)
 
 

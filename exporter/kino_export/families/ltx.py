@@ -137,8 +137,7 @@ def kino_scheduler(cfg: dict) -> dict:
     cls = cfg.get("_class_name", "FlowMatchEulerDiscreteScheduler")
     if cls != "FlowMatchEulerDiscreteScheduler":
         raise ValueError(f"scheduler {cls}: only FlowMatchEulerDiscreteScheduler is supported for LTX-Video")
-    for flag in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas",
-                 "stochastic_sampling"):
+    for flag in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas"):
         if cfg.get(flag):
             raise ValueError(f"scheduler_config.json sets {flag}, which kino does not implement")
     out = {"kind": "flow_match_euler",
@@ -154,6 +153,8 @@ def kino_scheduler(cfg: dict) -> dict:
            "sigma_schedule": "linspace_1_to_1_over_n"}
     if cfg.get("shift_terminal"):
         out["shift_terminal"] = float(cfg["shift_terminal"])
+    if cfg.get("stochastic_sampling"):
+        out["stochastic_sampling"] = True
     return out
 
 

@@ -102,7 +102,7 @@ def kino_scheduler(cfg: dict) -> dict:
     """
     cls = cfg.get("_class_name", "UniPCMultistepScheduler")
     for flag in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "thresholding",
-                 "invert_sigmas", "stochastic_sampling"):
+                 "invert_sigmas"):
         if cfg.get(flag):
             raise ValueError(f"scheduler_config.json sets {flag}, which kino does not implement")
     common = {"num_train_timesteps": int(cfg.get("num_train_timesteps", 1000)),
@@ -112,6 +112,8 @@ def kino_scheduler(cfg: dict) -> dict:
     if cfg.get("shift_terminal"):
         common["shift_terminal"] = float(cfg["shift_terminal"])
     if cls == "UniPCMultistepScheduler":
+        if cfg.get("stochastic_sampling"):
+            raise ValueError("scheduler_config.json sets stochastic_sampling on UniPC, which has no such option")
         want = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "predict_x0": True}
         for k, v in want.items():
             if cfg.get(k) != v:
@@ -122,7 +124,8 @@ def kino_scheduler(cfg: dict) -> dict:
                 "final_sigmas_type": cfg.get("final_sigmas_type", "zero"),
                 "disable_corrector": list(cfg.get("disable_corrector") or [])}
     if cls == "FlowMatchEulerDiscreteScheduler":
-        return {"kind": "flow_match_euler", "shift": float(cfg.get("shift", 1.0)), **common}
+        return {"kind": "flow_match_euler", "shift": float(cfg.get("shift", 1.0)), **common,
+                **({"stochastic_sampling": True} if cfg.get("stochastic_sampling") else {})}
     raise ValueError(f"scheduler {cls}: kino implements UniPCMultistepScheduler and FlowMatchEulerDiscreteScheduler")
 
 

@@ -136,6 +136,7 @@ fn request(c: &Case) -> GenerateRequest {
         guidance: c.guidance,
         guidance_interval: None,
         seed: 0,
+        sampler: None,
         context_mode: None,
         storyboard: Vec::new(),
     }

@@ -340,6 +340,7 @@ mod tests {
             guidance: 3.0,
             guidance_interval: None,
             seed: 3,
+            sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
         };

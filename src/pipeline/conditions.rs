@@ -173,6 +173,7 @@ mod tests {
             guidance: 3.0,
             guidance_interval: None,
             seed: 1,
+            sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
         }

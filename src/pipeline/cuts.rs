@@ -106,6 +106,7 @@ mod tests {
             guidance: 4.0,
             guidance_interval: None,
             seed: 10,
+            sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
         };

@@ -58,7 +58,8 @@ impl Pipeline {
         // The schedule's shift follows the window's own tokens (extra context tokens aside, as
         // LTXConditionPipeline counts them).
         let seq_len = f * h * w;
-        let mut scheduler = build_scheduler(&m.scheduler, req.steps, seq_len)?;
+        let scheduler_config = crate::pipeline::Sampler::apply(req.sampler, &m.scheduler);
+        let mut scheduler = build_scheduler(&scheduler_config, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
         let sigmas = scheduler.sigmas().to_vec();
         if first_step > 0 {

@@ -38,7 +38,7 @@ pub use conditions::Condition;
 pub use context::{ContextMode, Placement};
 pub use keyframes::Keyframe;
 pub use noise::gaussian_noise;
-pub use request::{parse_size, GenerateRequest, GuidanceInterval, PromptAt, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
+pub use request::{parse_size, GenerateRequest, GuidanceInterval, PromptAt, Sampler, ABSOLUTE_MAX_SIZE, MAX_LONG_FRAMES};
 pub use residency::{ComponentLoad, ComponentSessions};
 pub use timeline::{parse_keyframe, parse_keyframe_list, parse_storyboard, parse_time};
 

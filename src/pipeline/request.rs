@@ -28,11 +28,44 @@ pub struct GenerateRequest {
     /// The noise levels at which guidance runs; `None`: every step.
     pub guidance_interval: Option<GuidanceInterval>,
     pub seed: u64,
+    /// How the scheduler's steps move; `None`: as the model's manifest says.
+    pub sampler: Option<Sampler>,
     /// How context frames steer generation; `None` picks the model's best.
     pub context_mode: Option<ContextMode>,
     /// Prompts on a timeline: from each entry's frame on, windows follow its prompt instead
     /// (`prompt` holds until the first). Frames strictly increasing, within the clip.
     pub storyboard: Vec<PromptAt>,
+}
+
+/// How each denoising step moves (flow-match Euler models): along the model's velocity, or to
+/// the model's clean estimate noised afresh to the next level (`scheduler.stochastic_sampling`).
+/// Windows that hold given frames follow the manifest's `stochastic_given_frames` either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    Deterministic,
+    Stochastic,
+}
+
+impl std::str::FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "deterministic" => Ok(Sampler::Deterministic),
+            "stochastic" => Ok(Sampler::Stochastic),
+            _ => Err(format!("unknown sampler {s:?}: use deterministic or stochastic")),
+        }
+    }
+}
+
+impl Sampler {
+    /// The package's scheduler with this sampler applied (`None`: as it is).
+    pub fn apply(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> crate::scheduler::SchedulerConfig {
+        let mut cfg = cfg.clone();
+        if let Some(s) = sampler {
+            cfg.stochastic_sampling = s == Sampler::Stochastic;
+        }
+        cfg
+    }
 }
 
 /// The noise levels, `low..=high` (0 clean, 1 pure noise), at which classifier-free guidance
@@ -117,6 +150,7 @@ impl GenerateRequest {
             guidance: m.defaults.guidance,
             guidance_interval: m.defaults.guidance_interval.and_then(|[low, high]| GuidanceInterval::new(low, high).ok()),
             seed: 0,
+            sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
         }
@@ -216,6 +250,12 @@ impl GenerateRequest {
         }
         if self.steps == 0 || self.steps > 1000 {
             return Err(Error::InvalidRequest(format!("steps must be between 1 and 1000, got {}", self.steps)));
+        }
+        if self.sampler == Some(Sampler::Stochastic) && m.scheduler.kind != crate::scheduler::SchedulerKind::FlowMatchEuler {
+            return Err(Error::InvalidRequest(format!(
+                "the stochastic sampler needs a flow-match Euler scheduler; model {} uses UniPC: leave the sampler at the model's",
+                m.name
+            )));
         }
         if !self.guidance.is_finite() || !(0.0..=50.0).contains(&self.guidance) {
             return Err(Error::InvalidRequest(format!("guidance must be a number between 0 and 50, got {}", self.guidance)));

@@ -40,7 +40,7 @@ pub struct GenerateRequest {
 /// How each denoising step moves (flow-match Euler models): along the model's velocity, or to
 /// the model's clean estimate noised afresh to the next level (`scheduler.stochastic_sampling`).
 /// Windows that hold given frames follow the manifest's `stochastic_given_frames` either way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sampler {
     Deterministic,
     Stochastic,

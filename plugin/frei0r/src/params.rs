@@ -54,7 +54,7 @@ impl Kind {
 
     /// This plugin's parameters, in the order hosts number them: the common ones, then
     /// (extend) `start`, then `fit`, then (generate) `storyboard` (appended, so positional
-    /// settings from before stay valid), then `guidance_interval`.
+    /// settings from before stay valid), then `guidance_interval`, then `sampler`.
     pub fn params(self) -> Vec<&'static ParamInfo> {
         self.param_slots().iter().map(|&i| &PARAMS[i]).collect()
     }
@@ -62,9 +62,9 @@ impl Kind {
     /// For each of this plugin's parameters, its place in [`PARAMS`] (and [`Settings::slot`]).
     pub fn param_slots(self) -> &'static [usize] {
         match self {
-            Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT, GUIDANCE_INTERVAL],
-            Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD, GUIDANCE_INTERVAL],
-            Kind::Animate | Kind::Bridge => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, GUIDANCE_INTERVAL],
+            Kind::Extend => &[0, 1, 2, 3, 4, 5, 6, 7, START, FIT, GUIDANCE_INTERVAL, SAMPLER],
+            Kind::Generate => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, STORYBOARD, GUIDANCE_INTERVAL, SAMPLER],
+            Kind::Animate | Kind::Bridge => &[0, 1, 2, 3, 4, 5, 6, 7, FIT, GUIDANCE_INTERVAL, SAMPLER],
         }
     }
 }
@@ -79,9 +79,10 @@ const START: usize = 8;
 const FIT: usize = 9;
 const STORYBOARD: usize = 10;
 const GUIDANCE_INTERVAL: usize = 11;
+const SAMPLER: usize = 12;
 
 /// Every parameter of the three plugins; [`Kind::params`] says which each has.
-pub static PARAMS: [ParamInfo; 12] = [
+pub static PARAMS: [ParamInfo; 13] = [
     ParamInfo { name: c"prompt", explanation: c"What the video shows, e.g. a red circle moving left", default: "" },
     ParamInfo { name: c"seed", explanation: c"Random seed (a whole number); the same seed gives the same frames", default: "0" },
     ParamInfo { name: c"steps", explanation: c"Denoising steps (empty: the model's default)", default: "" },
@@ -106,6 +107,11 @@ pub static PARAMS: [ParamInfo; 12] = [
         explanation: c"LOW,HIGH: guide only the steps whose noise level lies between them (0..1), the others run once, faster (empty: the model's default, usually every step)",
         default: "",
     },
+    ParamInfo {
+        name: c"sampler",
+        explanation: c"deterministic or stochastic: how each denoising step moves (stochastic: the model's clean estimate noised afresh at every step, flow-match Euler models; empty or default: the model's)",
+        default: "",
+    },
 ];
 
 /// Every parameter's current value, as set by the host.
@@ -123,6 +129,7 @@ pub struct Settings {
     pub fit: String,
     pub storyboard: String,
     pub guidance_interval: String,
+    pub sampler: String,
 }
 
 impl Default for Settings {
@@ -141,6 +148,7 @@ impl Default for Settings {
             fit: d(FIT),
             storyboard: d(STORYBOARD),
             guidance_interval: d(GUIDANCE_INTERVAL),
+            sampler: d(SAMPLER),
         }
     }
 }
@@ -161,6 +169,7 @@ impl Settings {
             FIT => &mut self.fit,
             STORYBOARD => &mut self.storyboard,
             GUIDANCE_INTERVAL => &mut self.guidance_interval,
+            SAMPLER => &mut self.sampler,
             _ => return None,
         })
     }
@@ -177,6 +186,14 @@ impl Settings {
         match self.fit.trim() {
             "" => Ok(kino::Fit::Letterbox),
             f => f.parse().map_err(|e: kino::Error| e.to_string()),
+        }
+    }
+
+    /// The sampler asked for (empty or `default`: the model's).
+    pub fn sampler(&self) -> Result<Option<kino::pipeline::Sampler>, String> {
+        match self.sampler.trim() {
+            "" | "default" => Ok(None),
+            s => s.parse().map(Some).map_err(|e: String| format!("the sampler parameter: {e}")),
         }
     }
 
@@ -202,6 +219,7 @@ impl Settings {
             let interval = kino::pipeline::GuidanceInterval::parse(self.guidance_interval.trim(), "the guidance_interval parameter");
             req.guidance_interval = Some(interval.map_err(|e| e.to_string())?);
         }
+        req.sampler = self.sampler()?;
         if !self.storyboard.trim().is_empty() {
             // One line per entry in a file; hosts' text fields are one line, so `;` separates too.
             let text = self.storyboard.replace(';', "\n");
@@ -255,13 +273,13 @@ mod tests {
         assert_eq!(Kind::from_file_stem("kino_animate"), Kind::Animate);
         assert_eq!(Kind::from_file_stem("kino_bridge"), Kind::Bridge);
         let names = |k: Kind| k.params().iter().map(|p| p.name.to_str().unwrap()).collect::<Vec<_>>();
-        assert_eq!(names(Kind::Generate).len(), 11);
+        assert_eq!(names(Kind::Generate).len(), 12);
         assert_eq!(names(Kind::Animate)[..9], names(Kind::Generate)[..9]);
         assert_eq!(names(Kind::Generate)[9], "storyboard");
         // Extend's start keeps its place (ffmpeg sets parameters by position); new ones come last.
-        assert_eq!(names(Kind::Extend)[8..], ["start", "fit", "guidance_interval"]);
+        assert_eq!(names(Kind::Extend)[8..], ["start", "fit", "guidance_interval", "sampler"]);
         for k in [Kind::Generate, Kind::Animate, Kind::Bridge] {
-            assert_eq!(names(k).last(), Some(&"guidance_interval"));
+            assert_eq!(names(k)[names(k).len() - 2..], ["guidance_interval", "sampler"]);
         }
         assert_eq!(names(Kind::Generate)[8], "fit");
         for k in [Kind::Generate, Kind::Extend, Kind::Animate, Kind::Bridge] {
@@ -282,7 +300,14 @@ mod tests {
         assert_eq!(s.time_scale(false), Ok(1.0));
         s.time_unit = "hours".into();
         assert!(s.time_scale(false).is_err());
-        assert!(s.slot(12).is_none());
+        assert!(s.slot(PARAMS.len()).is_none());
+        assert_eq!(s.sampler(), Ok(None));
+        *s.slot(SAMPLER).unwrap() = "stochastic".into();
+        assert_eq!(s.sampler(), Ok(Some(kino::pipeline::Sampler::Stochastic)));
+        s.sampler = "default".into();
+        assert_eq!(s.sampler(), Ok(None));
+        s.sampler = "ancestral".into();
+        assert!(s.sampler().unwrap_err().contains("sampler parameter"));
         assert_eq!(s.fit(), Ok(kino::Fit::Letterbox));
         *s.slot(FIT).unwrap() = "crop".into();
         assert_eq!(s.fit(), Ok(kino::Fit::Crop));

@@ -136,6 +136,7 @@ fn kdenlive_descriptions_name_the_plugin_parameters() {
                 "start" => assert!(s.start_seconds().is_ok(), "{file}: start default {default:?}"),
                 "device" => assert_eq!(ty, "list", "{file}: device is a list"),
                 "fit" => assert!(ty == "list" && s.fit().is_ok(), "{file}: fit is a list whose default the plugin takes"),
+                "sampler" => assert!(ty == "list" && s.sampler().is_ok(), "{file}: sampler is a list whose default the plugin takes"),
                 _ => assert_eq!(ty, "keywords", "{file}: {name} is a text field"),
             }
         }
@@ -166,6 +167,7 @@ fn shotcut_filters_name_the_plugin_parameters() {
                     || value.starts_with("text")
                     || value.starts_with("devices[")
                     || value.starts_with("fits[")
+                    || value.starts_with("samplers[")
                     || value.contains("toFixed("),
                 "{name}/ui.qml: {line}"
             );

@@ -94,6 +94,26 @@ fn the_guidance_interval_is_kino_generates() {
 }
 
 #[test]
+fn the_sampler_is_kino_generates() {
+    let plugins = install("sampler");
+    // The twelfth parameter, after the guidance interval.
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox|||stochastic";
+    let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
+    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--sampler", "stochastic"]].concat());
+    assert!(a[..] == b[..16], "the plugin's frames are kino generate --sampler stochastic's");
+    let d = plugins.parent().unwrap();
+    let plain = d.join("plain.mkv");
+    kino(&[&args[..], &["-o", plain.to_str().unwrap()]].concat());
+    assert!(a[..] != frames(&plain)[..16], "and not the deterministic frames");
+    let bad = d.join("bad.mkv");
+    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle|3|||||||letterbox|||ancestral";
+    let out = ffmpeg_source(&plugins, graph, "1", &bad);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("sampler parameter") && log.contains("deterministic or stochastic"), "{log}");
+    assert!(frames(&bad).iter().all(is_error_frame));
+}
+
+#[test]
 fn an_empty_prompt_is_an_error_not_a_generation() {
     // Hosts show a frame before the user has typed a prompt (Kdenlive's generator dialog).
     let plugins = install("empty-prompt");

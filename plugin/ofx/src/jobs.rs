@@ -169,6 +169,7 @@ pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateReques
     if !s.guidance_interval.is_empty() {
         req.guidance_interval = Some(GuidanceInterval::parse(&s.guidance_interval, "Guidance interval").map_err(|e| e.to_string())?);
     }
+    req.sampler = s.sampler;
     if !s.storyboard.trim().is_empty() {
         let board = kino::pipeline::parse_storyboard(&s.storyboard.replace(';', "\n"), p.package.manifest.video.fps)
             .map_err(|e| format!("Storyboard: {e}"))?;
@@ -260,6 +261,7 @@ mod tests {
             steps: 1,
             guidance_bits: 1f32.to_bits(),
             guidance_interval: String::new(),
+            sampler: None,
             duration_ms: 1000,
             model: String::new(),
             device: "cpu".into(),

@@ -10,6 +10,7 @@ Item {
 
     property var devices: ['cpu', 'auto', 'cuda', 'cuda:1', 'tensorrt']
     property var fits: ['letterbox', 'crop']
+    property var samplers: ['', 'deterministic', 'stochastic']
 
     // The field's pattern allows any two numbers; the plugin refuses an interval whose low end is
     // not below its high end (its clip passes through), so the field never hands one over.
@@ -30,11 +31,13 @@ Item {
         deviceCombo.currentIndex = d < 0 ? 0 : d;
         var f = fits.indexOf(filter.get('fit'));
         fitCombo.currentIndex = f < 0 ? 0 : f;
+        var s = samplers.indexOf(filter.get('sampler'));
+        samplerCombo.currentIndex = s < 0 ? 0 : s;
         startText.text = filter.get('start');
     }
 
     width: 350
-    height: 420
+    height: 460
     Component.onCompleted: {
         if (filter.isNew) {
             // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
@@ -187,6 +190,19 @@ Item {
             Layout.fillWidth: true
             model: [qsTr('Letterbox (black bars)'), qsTr('Crop (fill the frame)')]
             onActivated: filter.set('fit', fits[index])
+        }
+
+        Label {
+            text: qsTr('Sampler')
+            Layout.alignment: Qt.AlignRight
+        }
+
+        Shotcut.ComboBox {
+            id: samplerCombo
+
+            Layout.fillWidth: true
+            model: [qsTr("The model's default"), qsTr('Deterministic'), qsTr('Stochastic (follows the prompt more often)')]
+            onActivated: filter.set('sampler', samplers[index])
         }
 
         Label {

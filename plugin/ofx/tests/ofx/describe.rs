@@ -48,6 +48,7 @@ fn ofx_bundle_loads_and_describes_five_effects() {
         ("steps", "OfxParamTypeInteger"),
         ("guidance", "OfxParamTypeDouble"),
         ("guidanceInterval", "OfxParamTypeString"),
+        ("sampler", "OfxParamTypeChoice"),
         ("duration", "OfxParamTypeDouble"),
         ("model", "OfxParamTypeString"),
         ("device", "OfxParamTypeChoice"),
@@ -70,6 +71,7 @@ fn ofx_bundle_loads_and_describes_five_effects() {
     assert_eq!(inst.param_props("model").str(kOfxParamPropStringMode), "OfxParamStringIsDirectoryPath");
     assert_eq!(inst.param_props("status").str(kOfxParamPropStringMode), "OfxParamStringIsLabel");
     assert_eq!(inst.param_props("device").strs(kOfxParamPropChoiceOption), ["cpu", "cuda", "tensorrt"]);
+    assert_eq!(inst.param_props("sampler").strs(kOfxParamPropChoiceOption), ["The model's default", "Deterministic", "Stochastic"]);
     drop(inst);
     // Unloading one effect leaves the others working (they share the host's suites).
     let mut host = host;

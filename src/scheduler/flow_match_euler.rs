@@ -1,4 +1,6 @@
-//! Flow-matching Euler: `x_{i+1} = x_i + (sigma_{i+1} - sigma_i) * v`.
+//! Flow-matching Euler: `x_{i+1} = x_i + (sigma_{i+1} - sigma_i) * v`, or with
+//! `stochastic_sampling` `x_{i+1} = (1 - sigma_{i+1}) (x_i - sigma_i v) + sigma_{i+1} e` with fresh
+//! noise `e` at each step.
 
 use super::{check_step, linear_quadratic_sigmas, np_linspace, shift_sigmas, Real, Scheduler, SchedulerConfig, SigmaSchedule};
 use crate::error::{Error, Result};

@@ -76,3 +76,19 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
     xs[xs.len() / 2]
 }
+
+/// Seeds for checks measured over several clips: a seam's size depends on the clip the model
+/// drew, so one seed is one sample. `base` first, then two more at a fixed stride.
+pub fn seeds(base: u64) -> [u64; 3] {
+    [base, base + 1000, base + 2000]
+}
+
+/// A floor that holds for the typical clip: at most `floor` for the median of `ratios` (one per
+/// clip), all of them printed. The editing toolkit's seam floors are checked this way; the
+/// share of clips at or under the floor is what docs/demo-model.md reports.
+pub fn assert_median_at_most(what: &str, ratios: &[f64], floor: f64) {
+    let m = median(ratios.to_vec());
+    let under = ratios.iter().filter(|r| **r <= floor).count();
+    eprintln!("{what}: {ratios:.2?}, median {m:.2}, {under} of {} at or under {floor}", ratios.len());
+    assert!(m <= floor, "{what}: median {m:.2} over {floor} ({ratios:.2?})");
+}

@@ -126,17 +126,13 @@ pub(crate) fn rate(fps: f64) -> String {
 pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
     if !quiet {
         eprintln!(
-            "kino: {what} with {} ({}x{}, {frames} frames at {} fps, {} {}steps, guidance {}, seed {} with {} threads) on {}{}",
+            "kino: {what} with {} ({}x{}, {frames} frames at {} fps, {} steps{}, guidance {}, seed {} with {} threads) on {}{}",
             pipeline.package.manifest.name,
             req.width,
             req.height,
             rate(fps),
             req.steps,
-            if kino::pipeline::Sampler::apply(req.sampler, &pipeline.package.manifest.scheduler).stochastic_sampling {
-                "stochastic "
-            } else {
-                ""
-            },
+            kino::pipeline::Sampler::describe(req.sampler, &pipeline.package.manifest.scheduler),
             kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
             req.seed,
             opts.threads.unwrap_or(1),

@@ -61,10 +61,24 @@ impl Sampler {
     /// The package's scheduler with this sampler applied (`None`: as it is).
     pub fn apply(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> crate::scheduler::SchedulerConfig {
         let mut cfg = cfg.clone();
-        if let Some(s) = sampler {
-            cfg.stochastic_sampling = s == Sampler::Stochastic;
-        }
+        cfg.stochastic_sampling = Self::is_stochastic(sampler, &cfg);
         cfg
+    }
+
+    /// Whether steps are stochastic with this sampler on this package's scheduler (where the
+    /// package allows: `stochastic_given_frames` decides for windows with given frames).
+    pub fn is_stochastic(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
+        sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
+    }
+
+    /// How the steps move, for a job's start line: "" (deterministic), " (stochastic)", or
+    /// " (stochastic from text alone)" where windows with given frames stay deterministic.
+    pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
+        match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames) {
+            (false, _) => "",
+            (true, true) => " (stochastic)",
+            (true, false) => " (stochastic from text alone)",
+        }
     }
 }
 
@@ -322,5 +336,32 @@ impl GenerateRequest {
         // Float planes (4 bytes) for the decoded window and its context, RGB copies, the queue.
         let frames = window * pixels * 3 * (4 * 2 + 2) + (96 << 20);
         weights + weights / 3 + frames + extra + (64 << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sampler;
+    use crate::scheduler::SchedulerConfig;
+
+    fn euler(extra: &str) -> SchedulerConfig {
+        serde_json::from_str(&format!(r#"{{"kind": "flow_match_euler"{extra}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn the_sampler_overrides_the_package_and_the_start_line_says_where_it_applies() {
+        let (plain, sto, text_only) = (
+            euler(""),
+            euler(r#", "stochastic_sampling": true"#),
+            euler(r#", "stochastic_sampling": true, "stochastic_given_frames": false"#),
+        );
+        assert!(!Sampler::is_stochastic(None, &plain) && Sampler::is_stochastic(None, &sto));
+        assert!(Sampler::is_stochastic(Some(Sampler::Stochastic), &plain));
+        assert!(!Sampler::is_stochastic(Some(Sampler::Deterministic), &sto));
+        assert!(!Sampler::apply(Some(Sampler::Deterministic), &sto).stochastic_sampling);
+        assert_eq!(Sampler::describe(None, &plain), "");
+        assert_eq!(Sampler::describe(None, &sto), " (stochastic)");
+        assert_eq!(Sampler::describe(None, &text_only), " (stochastic from text alone)");
+        assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
     }
 }

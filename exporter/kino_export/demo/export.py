@@ -257,10 +257,10 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
             vae_encoder={"kind": "whole_clip", "file": "vae_encoder.onnx",
                          "inputs": {"frames": tensor("frames", F32)},
                          "outputs": {"latents": tensor("latents", F32)}},
-            # `--sampler stochastic` steps stochastically from text only: beside given frames
-            # fresh noise roughened the seams (docs/demo-model.md).
+            # Stochastic steps from text alone (direction 96.0% against 86.5% over four seeds);
+            # beside given frames fresh noise roughened the seams (docs/demo-model.md).
             scheduler={"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0,
-                       "stochastic_given_frames": False},
+                       "stochastic_sampling": True, "stochastic_given_frames": False},
             defaults={"steps": 20, "guidance": 4.0, "negative_prompt": ""},
             conditioning={"clean_context": True, "text": True, "context_frames": 9},
             training={"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),

@@ -97,14 +97,16 @@ fn the_guidance_interval_is_kino_generates() {
 fn the_sampler_is_kino_generates() {
     let plugins = install("sampler");
     // The twelfth parameter, after the guidance interval.
-    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox|||stochastic";
+    // kino-shapes steps stochastically by default: the other choice is deterministic.
+    let graph =
+        "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox|||deterministic";
     let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
-    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--sampler", "stochastic"]].concat());
-    assert!(a[..] == b[..16], "the plugin's frames are kino generate --sampler stochastic's");
+    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--sampler", "deterministic"]].concat());
+    assert!(a[..] == b[..16], "the plugin's frames are kino generate --sampler deterministic's");
     let d = plugins.parent().unwrap();
     let plain = d.join("plain.mkv");
     kino(&[&args[..], &["-o", plain.to_str().unwrap()]].concat());
-    assert!(a[..] != frames(&plain)[..16], "and not the deterministic frames");
+    assert!(a[..] != frames(&plain)[..16], "and not the default (stochastic) frames");
     let bad = d.join("bad.mkv");
     let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle|3|||||||letterbox|||ancestral";
     let out = ffmpeg_source(&plugins, graph, "1", &bad);

@@ -93,19 +93,20 @@ fn ofx_sampler_matches_kino_generate() {
     let _t = turn();
     let d = tmpdir("sampler");
     let args = ["generate", "a red circle moving left", "--seed", "3", "--steps", "4"];
-    let want = kino_frames(&d.join("ref"), &[&args[..], &["--sampler", "stochastic"]].concat());
+    // kino-shapes steps stochastically by default: the other choice is deterministic.
+    let want = kino_frames(&d.join("ref"), &[&args[..], &["--sampler", "deterministic"]].concat());
     let plain = kino_frames(&d.join("plain"), &args);
-    assert!(want != plain, "stochastic steps change the frames");
+    assert!(want != plain, "deterministic steps change the frames");
     let host = Host::load(plugin_path());
     let inst = host.instance(GENERATE, GENERATOR, None);
     set_common(&inst, "a red circle moving left", 3, 4);
-    inst.set("sampler", Value::Int(2));
+    inst.set("sampler", Value::Int(1));
     inst.set_output_range(0.0, 16.0);
     let got = render_all(&inst, 0..17, None);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --sampler stochastic's");
+        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --sampler deterministic's");
     }
-    // The model's default (choice 0) is the shipped model's deterministic sampler.
+    // The model's default (choice 0) is the shipped model's (stochastic from text).
     inst.set("sampler", Value::Int(0));
     let got = render_all(&inst, 0..17, None);
     assert!(got.iter().zip(&plain).all(|(g, w)| as_rgb(g) == *w), "the model's default gives kino generate's frames");

@@ -416,7 +416,7 @@ fn fill_silence(
     }
     let mut wrote = false;
     for (at, n, data) in silence.packets(start, stop - start) {
-        let mut p = ff::Packet::copy(data);
+        let mut p = ff::Packet::copy(&data);
         let t = ff::rescale::Rescale::rescale(&at, samples, tb);
         p.set_pts(Some(t));
         p.set_dts(Some(t));

@@ -6,6 +6,8 @@
 //! `ffmpeg -i out.mp4 out.wav`) close it, which moves all later sound early. Real silence keeps
 //! every sample at its time.
 
+use std::borrow::Cow;
+
 use ffmpeg_next as ff;
 
 /// One silent frame of a stream's codec, written again and again.
@@ -18,6 +20,16 @@ pub(super) struct Silence {
     /// `None` for a coded format, whose packets are whole frames.
     pcm_bytes: Option<usize>,
     pub(super) rate: u32,
+    /// For a lossless codec whose frames say their own length (FLAC, ALAC): what a shorter
+    /// frame is encoded for, so that a gap ends to the sample, not at the nearest whole frame.
+    short: Option<ShortFrames>,
+}
+
+/// What [`short_silence`] needs to encode, and check, a frame of fewer samples.
+struct ShortFrames {
+    params: ff::codec::Parameters,
+    layout: ff::ChannelLayout,
+    format: ff::format::Sample,
 }
 
 /// Bytes per sample of one channel and the byte of silence, for the PCM codecs kino fills.
@@ -51,7 +63,7 @@ impl Silence {
         if let Some((bytes, zero)) = pcm_format(id) {
             let samples = 1024;
             let frame = bytes * channels as usize;
-            return Some(Silence { data: vec![zero; frame * samples as usize], samples, pcm_bytes: Some(frame), rate });
+            return Some(Silence { data: vec![zero; frame * samples as usize], samples, pcm_bytes: Some(frame), rate, short: None });
         }
         // AAC's Low Complexity profile is what FFmpeg's own encoder writes (HE-AAC's frames
         // would not decode with the stream's configuration).
@@ -68,7 +80,12 @@ impl Silence {
         };
         let (data, samples) = coded_silence(id, rate, layout, decoder.format())?;
         // Written only if the stream's own decoder reads it back as silence.
-        decodes_to_silence(params, &data).then_some(Silence { data, samples, pcm_bytes: None, rate })
+        if !decodes_to_silence(params.clone(), &data) {
+            return None;
+        }
+        let short =
+            matches!(id, ff::codec::Id::FLAC | ff::codec::Id::ALAC).then(|| ShortFrames { params, layout, format: decoder.format() });
+        Some(Silence { data, samples, pcm_bytes: None, rate, short })
     }
 
     /// Samples in one packet of silence (a PCM gap's last packet may be shorter).
@@ -83,29 +100,37 @@ impl Silence {
     }
 
     /// Packets of silence covering `samples` samples from `start` (samples at the stream's
-    /// rate), as (start sample, sample count, data): whole frames for a coded format, as many as
-    /// come nearest (within half a frame, ~11 ms at 48 kHz).
-    pub(super) fn packets(&self, start: i64, samples: i64) -> impl Iterator<Item = (i64, i64, &[u8])> + '_ {
+    /// rate), as (start sample, sample count, data): PCM and FLAC / ALAC to the sample (the last
+    /// packet shorter), other coded formats in whole frames, as many as come nearest (within
+    /// half a frame, ~11 ms for AAC at 48 kHz).
+    pub(super) fn packets(&self, start: i64, samples: i64) -> impl Iterator<Item = (i64, i64, Cow<'_, [u8]>)> + '_ {
         let frame = i64::from(self.samples);
-        // PCM to the sample; coded frames to the nearest whole frame (each decodes to a frame,
-        // whatever the timestamps say).
-        let (whole, rest) = match self.pcm_bytes {
-            Some(_) => (samples / frame, samples % frame),
-            None => ((samples + frame / 2) / frame, 0),
+        let short = (samples % frame > 0).then(|| self.short.as_ref().and_then(|s| short_silence(s, (samples % frame) as usize))).flatten();
+        // Coded frames without a shorter one to the nearest whole frame (each decodes to a
+        // frame, whatever the timestamps say).
+        let (whole, rest) = match (self.pcm_bytes, &short) {
+            (Some(_), _) | (None, Some(_)) => (samples / frame, samples % frame),
+            (None, None) => ((samples + frame / 2) / frame, 0),
         };
-        (0..whole).map(move |k| (start + k * frame, frame, &self.data[..])).chain((rest > 0).then(move || {
-            let bytes = self.pcm_bytes.unwrap_or(0) * rest as usize;
-            (start + whole * frame, rest, &self.data[..bytes])
+        (0..whole).map(move |k| (start + k * frame, frame, Cow::Borrowed(&self.data[..]))).chain((rest > 0).then(move || {
+            let data = match short {
+                Some(packet) => Cow::Owned(packet),
+                None => Cow::Borrowed(&self.data[..self.pcm_bytes.unwrap_or(0) * rest as usize]),
+            };
+            (start + whole * frame, rest, data)
         }))
     }
 }
 
-/// One steady-state packet of silence from FFmpeg's encoder for `id` at this rate and channel
-/// layout, and its frame size; `None` where FFmpeg has no such encoder or it does not take the
-/// stream's rate or layout. `stream_format` is the stream's decoded sample format: where the
-/// encoder takes it, it codes at the stream's depth (a 24-bit FLAC stream's frames must say 24
-/// bits; FFmpeg codes 32-bit samples as 24-bit FLAC).
-fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream_format: ff::format::Sample) -> Option<(Vec<u8>, u32)> {
+/// The codec's encoder opened for silence at this rate and layout, in a sample format whose
+/// zeros are silence (the stream's own where the encoder takes it: a 24-bit FLAC stream's
+/// frames must say 24 bits; FFmpeg codes 32-bit samples as 24-bit FLAC), and its frame size.
+fn open_encoder(
+    id: ff::codec::Id,
+    rate: u32,
+    layout: ff::ChannelLayout,
+    stream_format: ff::format::Sample,
+) -> Option<(ff::encoder::Audio, ff::format::Sample, u32)> {
     let codec = ff::encoder::find(id)?;
     let formats: Vec<ff::format::Sample> = codec.audio().ok()?.formats()?.filter(|f| zeros_are_silence(*f)).collect();
     let format = formats.iter().copied().find(|&f| f == stream_format).or_else(|| formats.first().copied())?;
@@ -116,11 +141,43 @@ fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream
     enc.set_time_base(ff::Rational::new(1, rate as i32));
     // A lossy encoder's rate; lossless ones ignore it.
     enc.set_bit_rate(64_000 * layout.channels().max(1) as usize);
-    let mut enc = enc.open_as(codec).ok()?;
+    let enc = enc.open_as(codec).ok()?;
     let samples = enc.frame_size();
-    if samples == 0 {
+    (samples > 0).then_some((enc, format, samples))
+}
+
+/// One packet of `n` silent samples, fewer than a frame, from a FLAC or ALAC encoder (both
+/// code a frame's length in the frame): kept only if the stream's own decoder reads it back as
+/// exactly `n` samples of silence.
+fn short_silence(s: &ShortFrames, n: usize) -> Option<Vec<u8>> {
+    let id = s.params.id();
+    let rate = ff::codec::context::Context::from_parameters(s.params.clone()).ok()?.decoder().audio().ok()?.rate();
+    let (mut enc, format, frame_size) = open_encoder(id, rate, s.layout, s.format)?;
+    if n == 0 || n >= frame_size as usize {
         return None;
     }
+    let mut frame = ff::frame::Audio::new(format, n, s.layout);
+    frame.set_rate(rate);
+    fill_zeros(&mut frame);
+    frame.set_pts(Some(0));
+    enc.send_frame(&frame).ok()?;
+    enc.send_eof().ok()?;
+    let mut packets = Vec::new();
+    let mut packet = ff::Packet::empty();
+    while enc.receive_packet(&mut packet).is_ok() {
+        packets.extend(packet.data().map(<[u8]>::to_vec));
+    }
+    let [data] = <[Vec<u8>; 1]>::try_from(packets).ok()?;
+    (decoded_silence(s.params.clone(), &data, 1) == Some(n)).then_some(data)
+}
+
+/// One steady-state packet of silence from FFmpeg's encoder for `id` at this rate and channel
+/// layout, and its frame size; `None` where FFmpeg has no such encoder or it does not take the
+/// stream's rate or layout. `stream_format` is the stream's decoded sample format: where the
+/// encoder takes it, it codes at the stream's depth (a 24-bit FLAC stream's frames must say 24
+/// bits; FFmpeg codes 32-bit samples as 24-bit FLAC).
+fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream_format: ff::format::Sample) -> Option<(Vec<u8>, u32)> {
+    let (mut enc, format, samples) = open_encoder(id, rate, layout, stream_format)?;
     let mut frame = ff::frame::Audio::new(format, samples as usize, layout);
     frame.set_rate(rate);
     fill_zeros(&mut frame);
@@ -191,23 +248,27 @@ fn bytes_peak<const N: usize>(data: &[u8], count: usize, level: impl Fn([u8; N])
 /// Whether a decoder made from the stream's parameters decodes `data`, given a few times in a
 /// row as a gap would hold it, without error and to silence (below -80 dBFS).
 fn decodes_to_silence(params: ff::codec::Parameters, data: &[u8]) -> bool {
-    let Some(mut decoder) = ff::codec::context::Context::from_parameters(params).ok().and_then(|c| c.decoder().audio().ok()) else {
-        return false;
-    };
+    decoded_silence(params, data, 4).is_some_and(|n| n > 0)
+}
+
+/// The samples a decoder made from the stream's parameters decodes from `data` given `times`
+/// times in a row (and flushed), if it decodes them without error and to silence (below -80
+/// dBFS).
+fn decoded_silence(params: ff::codec::Parameters, data: &[u8], times: usize) -> Option<usize> {
+    let mut decoder = ff::codec::context::Context::from_parameters(params).ok()?.decoder().audio().ok()?;
     let mut frame = ff::frame::Audio::empty();
     let mut decoded = 0;
-    for _ in 0..4 {
-        if decoder.send_packet(&ff::Packet::copy(data)).is_err() {
-            return false;
-        }
+    for k in 0..=times {
+        let sent = if k < times { decoder.send_packet(&ff::Packet::copy(data)) } else { decoder.send_eof() };
+        sent.ok()?;
         while decoder.receive_frame(&mut frame).is_ok() {
             match peak(&frame) {
                 Some(p) if p <= 1e-4 => decoded += frame.samples(),
-                _ => return false,
+                _ => return None,
             }
         }
     }
-    decoded > 0
+    Some(decoded)
 }
 
 #[cfg(test)]
@@ -238,11 +299,47 @@ mod tests {
 
     #[test]
     fn pcm_gaps_are_filled_to_the_sample_and_coded_ones_by_the_nearest_whole_frames() {
-        let pcm = Silence { data: vec![0; 4 * 1024], samples: 1024, pcm_bytes: Some(4), rate: 48_000 };
+        let pcm = Silence { data: vec![0; 4 * 1024], samples: 1024, pcm_bytes: Some(4), rate: 48_000, short: None };
         let parts: Vec<(i64, i64, usize)> = pcm.packets(100, 2500).map(|(s, n, d)| (s, n, d.len())).collect();
         assert_eq!(parts, vec![(100, 1024, 4096), (1124, 1024, 4096), (2148, 452, 1808)]);
-        let aac = Silence { data: vec![1; 6], samples: 1024, pcm_bytes: None, rate: 48_000 };
+        let aac = Silence { data: vec![1; 6], samples: 1024, pcm_bytes: None, rate: 48_000, short: None };
         assert_eq!(aac.packets(0, 2500).map(|(s, n, _)| (s, n)).collect::<Vec<_>>(), vec![(0, 1024), (1024, 1024)]);
         assert_eq!(aac.packets(0, 2600).count(), 3, "the nearest whole number of frames");
+    }
+
+    /// FLAC and ALAC frames say their own length: a gap is filled to the sample (whole frames,
+    /// then one shorter frame), and the stream's decoder reads exactly that many samples back.
+    #[test]
+    fn flac_and_alac_gaps_are_filled_to_the_sample() {
+        use ff::format::{sample::Type, Sample};
+        super::super::init().unwrap();
+        let stereo = ff::ChannelLayout::default(2);
+        for (id, format, frame) in
+            [(ff::codec::Id::FLAC, Sample::I32(Type::Packed), 4608), (ff::codec::Id::ALAC, Sample::I16(Type::Planar), 4096)]
+        {
+            let (enc, _, samples) = open_encoder(id, 48_000, stereo, format).expect("FFmpeg's encoder");
+            assert_eq!(samples, frame, "{id:?}");
+            let params = ff::codec::Parameters::from(&*enc);
+            let silence = Silence::for_stream(params.clone()).expect("silence for the stream");
+            let gap = 2 * i64::from(frame) + 700;
+            let parts: Vec<(i64, i64, Cow<'_, [u8]>)> = silence.packets(1000, gap).collect();
+            let starts: Vec<(i64, i64)> = parts.iter().map(|(s, n, _)| (*s, *n)).collect();
+            let f = i64::from(frame);
+            assert_eq!(starts, vec![(1000, f), (1000 + f, f), (1000 + 2 * f, 700)], "{id:?}");
+            let mut decoder = ff::codec::context::Context::from_parameters(params).unwrap().decoder().audio().unwrap();
+            let (mut decoded, mut out) = (0, ff::frame::Audio::empty());
+            for (_, _, data) in &parts {
+                decoder.send_packet(&ff::Packet::copy(data)).unwrap();
+                while decoder.receive_frame(&mut out).is_ok() {
+                    assert!(peak(&out).unwrap() <= 1e-4, "{id:?}: silence");
+                    decoded += out.samples() as i64;
+                }
+            }
+            decoder.send_eof().unwrap();
+            while decoder.receive_frame(&mut out).is_ok() {
+                decoded += out.samples() as i64;
+            }
+            assert_eq!(decoded, gap, "{id:?}: the decoder reads the gap's length back");
+        }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) fn check_outputs(output: &Path, preview: &Option<PathBuf>, inputs: &[
         let mut taken = inputs.to_vec();
         taken.push(output);
         video::check_png_output(p, &taken).context("--preview (a .png contact sheet)")?;
+        video::check_apart_from_output(p, output).context("--preview (a .png contact sheet)")?;
     }
     Ok(())
 }
@@ -55,8 +56,54 @@ pub(crate) fn output_fps(flag: Option<f64>, pkg: &ModelPackage) -> Result<f64> {
 /// Where a job's frames go: the encoder, and the frames kept for --preview.
 pub(crate) struct Sink {
     pub(crate) encoder: video::EncoderThread,
-    preview: Option<Vec<RgbFrame>>,
+    preview: Option<PreviewFrames>,
     t0: Instant,
+}
+
+/// The frames a contact sheet shows, in memory that does not grow with the clip: every frame
+/// up to [`PreviewFrames::MOST`], then every second, fourth, ... frame (evenly over the clip so
+/// far), each scaled to fit [`PreviewFrames::SIDE`] pixels.
+#[derive(Default)]
+struct PreviewFrames {
+    frames: Vec<RgbFrame>,
+    /// Every `stride`-th frame is kept (0 before the first frame).
+    stride: usize,
+    seen: usize,
+}
+
+impl PreviewFrames {
+    const MOST: usize = 64;
+    const SIDE: u32 = 256;
+
+    fn push(&mut self, frame: &RgbFrame) {
+        self.stride = self.stride.max(1);
+        if self.seen % self.stride == 0 {
+            self.frames.push(thumbnail(frame, Self::SIDE));
+            if self.frames.len() > Self::MOST {
+                // Keep frames 0, 2s, 4s, ...: then every 2s-th frame from here on.
+                self.frames = std::mem::take(&mut self.frames).into_iter().step_by(2).collect();
+                self.stride *= 2;
+            }
+        }
+        self.seen += 1;
+    }
+}
+
+/// `frame` scaled down to fit `side` x `side` pixels (as it is when it fits).
+fn thumbnail(frame: &RgbFrame, side: u32) -> RgbFrame {
+    let (w, h) = (frame.width, frame.height);
+    if w <= side && h <= side {
+        return frame.clone();
+    }
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let (tw, th) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+    match image::RgbImage::from_raw(w, h, frame.data.clone()) {
+        Some(img) => {
+            let small = image::imageops::resize(&img, tw, th, image::imageops::FilterType::Triangle);
+            RgbFrame { width: tw, height: th, data: small.into_raw() }
+        }
+        None => frame.clone(),
+    }
 }
 
 impl Sink {
@@ -81,7 +128,7 @@ impl Sink {
         // holds up to 64 frames or about 96 MB, whichever is fewer.
         let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
         let encoder = video::EncoderThread::spawn_keeping(output, width, height, fps, audio, queue.clamp(2, 64), kept, presentation)?;
-        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| Vec::new()), t0: Instant::now() })
+        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| PreviewFrames::default()), t0: Instant::now() })
     }
 
     pub(crate) fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
@@ -89,7 +136,7 @@ impl Sink {
             return Err(kino::Error::Cancelled);
         }
         if let Some(p) = &mut self.preview {
-            p.push(frame.clone());
+            p.push(&frame);
         }
         self.encoder.push(frame)
     }
@@ -100,7 +147,7 @@ impl Sink {
         // preview leaves neither behind.
         let done = self.encoder.finish_pending()?;
         if let (Some(p), Some(frames)) = (&sampling.preview, &self.preview) {
-            let sheet = video::contact_sheet(frames, 8).context("no frames for the preview")?;
+            let sheet = video::contact_sheet(&frames.frames, 8).context("no frames for the preview")?;
             video::save_png(&sheet, p).context("--preview")?;
         }
         let n = done.commit()?;
@@ -139,5 +186,31 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
             pipeline.device,
             super::memory::residency_note(opts)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(i: usize, w: u32, h: u32) -> RgbFrame {
+        RgbFrame { width: w, height: h, data: vec![(i % 256) as u8; (w * h * 3) as usize] }
+    }
+
+    #[test]
+    fn the_preview_keeps_at_most_64_frames_evenly_and_small() {
+        let mut p = PreviewFrames::default();
+        for i in 0..17 {
+            p.push(&frame(i, 64, 64));
+        }
+        assert_eq!(p.frames.len(), 17, "a short clip: every frame, as made");
+        assert!(p.frames.iter().enumerate().all(|(i, f)| *f == frame(i, 64, 64)));
+        let mut p = PreviewFrames::default();
+        for i in 0..1000 {
+            p.push(&frame(i, 1920, 1080));
+        }
+        // 1000 frames: every 16th (0, 16, ..., 992), 63 of them, 256x144 each.
+        assert_eq!(p.frames.len(), 63);
+        assert!(p.frames.iter().enumerate().all(|(k, f)| (f.width, f.height, f.data[0]) == (256, 144, ((16 * k) % 256) as u8)));
     }
 }

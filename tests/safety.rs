@@ -108,6 +108,9 @@ fn outputs_never_replace_an_input() {
         vec!["animate", "still/00000.png", "--prompt", "x", "-o", "a.mp4", "--preview", "still/00000.png"],
         vec!["animate", "still/00000.png", "--prompt", "x", "-o", "a.mp4", "--preview", "./still/../still/00000.png"],
         vec!["generate", "x", "-o", "a.mp4", "--preview", "a.mp4"],
+        // --preview named like the frames -o writes (refused before anything is made).
+        vec!["generate", "x", "-o", "f_%05d.png", "--preview", "f_00003.png"],
+        vec!["generate", "x", "-o", "still/", "--preview", "still/p.png"],
         // -o naming the input, or a folder (kino's own) that holds it.
         vec!["extend", "clip.mkv", "--prompt", "x", "-o", "clip.mkv"],
         vec!["extend", "clip.mkv", "--prompt", "x", "-o", "./clip.mkv"],
@@ -123,6 +126,7 @@ fn outputs_never_replace_an_input() {
     assert_eq!(std::fs::read(d.join("clip.mkv")).unwrap(), clip_bytes);
     assert_eq!(std::fs::read(&still).unwrap(), still_bytes);
     assert!(!d.join("a.mp4").exists());
+    assert!(!d.join("f_00003.png").exists() && !d.join("still/p.png").exists(), "no contact sheet left");
 }
 
 #[test]
@@ -142,6 +146,9 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
         (&["--fps", "NaN"], "--fps"),
         (&["--preview", "nowhere/p.png"], "nowhere does not exist"),
         (&["--preview", "p.jpg"], ".png"),
+        // --frames is held to the hour --seconds is (100000 frames at 8 fps: 3.5 hours).
+        (&["--frames", "100000"], "at most an hour"),
+        (&["--frames", "28801"], "at most an hour"),
     ];
     for (extra, needle) in cases {
         let r = generate(&d, o, extra);

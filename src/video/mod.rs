@@ -32,7 +32,7 @@ pub use audio::AudioSource;
 pub use colour::Colour;
 pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Orientation, VideoReader};
 pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder, KEPT_QP};
-pub use output::{check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
+pub use output::{check_apart_from_output, check_output, check_png_output, save_png, OutputFormat, FRAMES_MARKER};
 pub use pending::remove_partial_outputs;
 
 /// How a video's frames are shown: the shape of its pixels and the colours its samples stand

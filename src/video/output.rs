@@ -291,6 +291,16 @@ pub fn check_png_output(path: &Path, inputs: &[&Path]) -> Result<()> {
     Destination::File(path.to_path_buf()).check(path, inputs)
 }
 
+/// Checks that writing `output` (a folder of frames, or frames named by a pattern) cannot take
+/// `png` for one of its frames: the contact sheet is written first, and would be left behind
+/// when the frames are then refused as already there.
+pub fn check_apart_from_output(png: &Path, output: &Path) -> Result<()> {
+    if Destination::checked(output, &[])?.covers(png) {
+        return Err(verr(png, format!("would be taken for a frame of {}; choose a name outside it", shown(output))));
+    }
+    Ok(())
+}
+
 /// Saves a PNG atomically.
 pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
     let pending = PendingPath::new(Destination::File(path.to_path_buf()))?;

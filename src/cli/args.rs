@@ -420,6 +420,7 @@ impl LengthArgs {
     /// rule when it fits one window), else `default`.
     pub(crate) fn frames(&self, pkg: &ModelPackage, fps: f64, default: u32) -> Result<u32> {
         if let Some(f) = self.frames {
+            check_frames_within_an_hour(f as usize, fps)?;
             return Ok(f);
         }
         let Some(raw) = self.seconds_as_frames(fps)? else { return Ok(default) };
@@ -432,7 +433,7 @@ impl LengthArgs {
     /// the model's windows (`default_frames` at the model's rate) at the clip's rate.
     pub(crate) fn new_frames(&self, pkg: &ModelPackage, fps: f64) -> Result<usize> {
         Ok(match (self.frames, self.seconds_as_frames(fps)?) {
-            (Some(f), _) => f as usize,
+            (Some(f), _) => check_frames_within_an_hour(f as usize, fps).map(|()| f as usize)?,
             (None, Some(raw)) => raw.round().max(1.0) as usize,
             (None, None) => (pkg.manifest.video.default_frames as f64 * fps / pkg.manifest.video.fps).round() as usize,
         })
@@ -449,6 +450,19 @@ impl LengthArgs {
         }
         Ok(Some(s * fps))
     }
+}
+
+/// --frames at `fps` lasts at most an hour, as --seconds must.
+fn check_frames_within_an_hour(frames: usize, fps: f64) -> Result<()> {
+    let seconds = frames as f64 / fps;
+    if seconds > 3600.0 {
+        bail!(
+            "--frames {frames} at {} fps lasts {:.1} hours: kino makes at most an hour (3600 s) in one run",
+            super::job::rate(fps),
+            seconds / 3600.0
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn random_seed() -> u64 {

@@ -328,6 +328,22 @@ fn bad_clips_and_stills_fail_cleanly_and_leave_inputs_alone() {
         &out,
         "at least one frame",
     );
+    // Too short to extend backwards, counted at the clip's own rate (12 model frames at 8 fps
+    // reach 42 frames at 30 fps); 42 are enough.
+    for (n, ok) in [(40, false), (42, true)] {
+        let fast = d.join(format!("fast{n}.mkv"));
+        let src = format!("testsrc=size=64x64:rate=30:duration={}", n as f64 / 30.0);
+        let made = Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", &src, "-c:v", "ffv1"]).arg(&fast).status();
+        assert!(made.unwrap().success());
+        let r =
+            kino(&["extend", fast.to_str().unwrap(), "--at", "start", "--prompt", "x", "--steps", "1", "-q", "-o", out.to_str().unwrap()]);
+        if ok {
+            assert_ok(&r);
+            std::fs::remove_file(&out).unwrap();
+        } else {
+            assert_clean_failure(&r, &out, "it has 40 frames (1.33s at 30 fps); kino needs at least 42 (1.40s)");
+        }
+    }
     assert_clean_failure(
         &kino(&["extend", base.to_str().unwrap(), "--prompt", "x", "--seconds=-2", "-o", out.to_str().unwrap()]),
         &out,

@@ -143,6 +143,17 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                     None => break,
                 }
             }
+            // Extending backwards holds whole latent frames of context: `span` clip frames (the
+            // engine's own message would count model frames, at the model's rate).
+            if head.len() < span {
+                bail!(
+                    "the clip is too short to extend backwards: it has {} frames ({:.2}s at {} fps); kino needs at least {span} ({:.2}s)",
+                    head.len(),
+                    head.len() as f64 / fps,
+                    super::job::rate(fps),
+                    span as f64 / fps
+                );
+            }
             // Only the head's length matters for indices counted from the clip's start.
             let context = context_of(&head, 0, head.len());
             // Each keyframe's model frame: the one its output frame shows (the new footage is

@@ -251,7 +251,17 @@ impl Pipeline {
                 self.package.manifest.name
             )));
         }
-        let body = GenerateRequest { frames: (total - bridge) as u32, ..req.clone() };
+        // The body's frames before the bridge. Where that count is not one the model makes in
+        // one window (1 + 4k for kino-shapes), the body is made one valid count longer and the
+        // extra frames are left out: the bridge leads on from the last frame shown.
+        let shown = total - bridge;
+        let v = &self.package.manifest.video;
+        let made = if shown as u32 <= v.max_frames && !v.frames_valid(l, shown as u32) {
+            (shown as u32..=v.max_frames).find(|&n| v.frames_valid(l, n)).unwrap_or(shown as u32)
+        } else {
+            shown as u32
+        };
+        let body = GenerateRequest { frames: made, ..req.clone() };
         body.validate(&self.package)?;
         let (keep, _) = self.bridge_context_wanted();
         let mut head: Vec<RgbFrame> = Vec::new();
@@ -273,7 +283,12 @@ impl Pipeline {
                 };
                 on_progress(p)
             };
+            let mut seen = 0usize;
             self.generate(&body, &mut progress, &mut |f| {
+                seen += 1;
+                if seen > shown {
+                    return Ok(());
+                }
                 if head.len() < t * AFTER_LATENTS {
                     head.push(f.clone());
                 }

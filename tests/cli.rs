@@ -348,3 +348,19 @@ fn stochastic_sampler_is_seeded_and_leaves_given_frames_deterministic() {
     assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("deterministic or stochastic"));
     assert!(!out.exists());
 }
+
+#[test]
+fn words_the_model_does_not_know_are_named_in_a_warning() {
+    let d = tmpdir("unknown-words");
+    let out = d.join("o.mkv");
+    let run = |prompt: &str| {
+        let o = kino(&["generate", prompt, "--frames", "1", "--steps", "1", "-q", "-o", out.to_str().unwrap()]);
+        assert_ok(&o);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let none = run("zorblax quuxing flibber");
+    assert!(none.contains("knows none of the words") && none.contains("\"zorblax\", \"quuxing\", \"flibber\""), "{none}");
+    let some = run("a red zorblax circle moving left");
+    assert!(some.contains("does not know \"zorblax\"") && !some.contains("knows none"), "{some}");
+    assert!(!run("a red circle moving left").contains("warning"), "every word known: no warning");
+}

@@ -164,6 +164,24 @@ pub(crate) fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOption
     Ok((pkg, opts))
 }
 
+/// Warns (on stderr, as for an empty prompt) where the model's vocabulary lacks words of
+/// `prompt`: the demo model reads only its world's words, and draws whatever it likes when it
+/// knows none of them.
+fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
+    let unknown = pipeline.unknown_words(prompt);
+    if unknown.is_empty() {
+        return;
+    }
+    let name = &pipeline.package.manifest.name;
+    let list = unknown.iter().take(8).map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
+    let more = if unknown.len() > 8 { format!(" and {} more", unknown.len() - 8) } else { String::new() };
+    if unknown.len() == prompt.split_whitespace().count() {
+        eprintln!("kino: warning: model {name} knows none of the words of {prompt:?} ({list}{more}); it will draw whatever it likes");
+    } else {
+        eprintln!("kino: warning: model {name} does not know {list}{more}; it reads the prompt without them");
+    }
+}
+
 /// A frame rate for people: `24`, `23.976`, `29.97`.
 pub(crate) fn rate(fps: f64) -> String {
     let s = format!("{fps:.3}");
@@ -171,6 +189,9 @@ pub(crate) fn rate(fps: f64) -> String {
 }
 
 pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
+    for prompt in std::iter::once(&req.prompt).chain(req.storyboard.iter().map(|p| &p.prompt)) {
+        warn_unknown_words(pipeline, prompt);
+    }
     if !quiet {
         eprintln!(
             "kino: {what} with {} ({}x{}, {frames} frames at {} fps, {} steps{}, guidance {}, seed {} with {} threads) on {}{}",

@@ -164,6 +164,12 @@ impl Pipeline {
     }
 
     /// The window layout used to chain and extend: (context pixel frames, window latent frames).
+    /// The words of `prompt` the model's tokenizer does not know (see
+    /// [`PromptTokenizer::unknown_words`]).
+    pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
+        self.tokenizer.unknown_words(prompt)
+    }
+
     pub fn window_layout(&self) -> (usize, usize) {
         let m = &self.package.manifest;
         let t = m.latent.temporal_compression.max(1);

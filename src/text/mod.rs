@@ -77,6 +77,23 @@ impl PromptTokenizer {
         }
     }
 
+    /// The words of `prompt` this tokenizer reads as its unknown token (`[UNK]`, `<unk>`), in
+    /// order: a word-level vocabulary, as the demo model's, draws nothing from them.
+    pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
+        let Some(unk) = ["[UNK]", "<unk>"].iter().find_map(|t| self.tokenizer.token_to_id(t)) else {
+            return Vec::new();
+        };
+        let text = self.clean(prompt);
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(text.as_str(), false)));
+        let Ok(Ok(enc)) = encoded else { return Vec::new() };
+        enc.get_ids()
+            .iter()
+            .zip(enc.get_offsets())
+            .filter(|(id, _)| **id == unk)
+            .filter_map(|(_, &(a, b))| text.get(a..b).map(str::to_string))
+            .collect()
+    }
+
     /// Tokenizes a batch of prompts with the package's padding rule.
     pub fn encode(&self, prompts: &[&str]) -> Result<TokenBatch> {
         let mut rows = Vec::with_capacity(prompts.len());

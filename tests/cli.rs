@@ -339,6 +339,11 @@ fn stochastic_sampler_is_seeded_and_leaves_given_frames_deterministic() {
     let ext = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "2"];
     assert!(run("ext.mkv", &ext, &[]) == run("ext-det.mkv", &ext, &["--sampler", "deterministic"]));
     assert!(run("ext-sto.mkv", &ext, &[]) == run("ext-sto2.mkv", &ext, &["--sampler", "stochastic"]));
+    // Guidance: 2 from text (one window of 17 frames), 4 beside given frames (every window of
+    // an extend); an explicit --guidance applies everywhere.
+    assert!(plain == run("g2.mkv", &gen, &["--guidance", "2"]), "kino-shapes guides 2 from text");
+    assert!(run("ext-g4.mkv", &ext, &["--guidance", "4"]) == run("ext.mkv", &ext, &[]), "and 4 beside given frames");
+    assert!(run("ext-g2.mkv", &ext, &["--guidance", "2"]) != run("ext.mkv", &ext, &[]), "an explicit 2 applies there too");
     // UniPC has no stochastic steps; a sampler nobody knows is refused by name.
     let wan = concat!(env!("CARGO_MANIFEST_DIR"), "/models/fixtures/wan-tiny");
     let out = d.join("wan.mkv");

@@ -56,9 +56,12 @@ fn extend_forward_keeps_the_clip_and_continues_without_a_seam() {
 fn extend_backward_puts_new_footage_before_the_clip() {
     let d = tmpdir("extend-back");
     let prompt = "a cyan square moving up";
+    // The clips to extend are made at guidance 4 (as the extension itself is guided): the
+    // seams measured are the extension's, whatever the package's guidance from text.
     let extend_before = |seed: u64| {
         let base = d.join(format!("base{seed}.mkv"));
-        assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", &seed.to_string(), "-q"]));
+        let s = seed.to_string();
+        assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", &s, "--guidance", "4", "-q"]));
         let out = d.join(format!("pre{seed}.mkv"));
         assert_ok(&kino(&[
             "extend",

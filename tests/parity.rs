@@ -134,6 +134,7 @@ fn request(c: &Case) -> GenerateRequest {
         frames: c.frames,
         steps: c.steps,
         guidance: c.guidance,
+        guidance_given_frames: None,
         guidance_interval: None,
         seed: 0,
         sampler: None,

@@ -398,7 +398,7 @@ impl SamplingArgs {
             req.steps = s;
         }
         if let Some(g) = self.guidance {
-            req.guidance = g;
+            req.set_guidance(g);
         }
         if let Some(g) = &self.guidance_interval {
             req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);

@@ -109,7 +109,9 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
     }
     req.frames = args.frames.unwrap_or(req.frames);
     req.steps = args.steps.unwrap_or(req.steps);
-    req.guidance = args.guidance.unwrap_or(req.guidance);
+    if let Some(g) = args.guidance {
+        req.set_guidance(g);
+    }
     if let Some(g) = &args.guidance_interval {
         req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);
     }

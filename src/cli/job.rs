@@ -201,7 +201,11 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
             rate(fps),
             req.steps,
             kino::pipeline::Sampler::describe(req.sampler, &pipeline.package.manifest.scheduler),
-            kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
+            match req.guidance_given_frames {
+                Some(g) if g != req.guidance =>
+                    format!("{} ({g} beside given frames)", kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval)),
+                _ => kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
+            },
             req.seed,
             opts.threads.unwrap_or(1),
             pipeline.device,

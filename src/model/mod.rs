@@ -206,7 +206,7 @@ impl ModelPackage {
         let lw = pw.map(|x| x / s);
         let frames_px = [l.nearest_valid_frames(1.0) as usize, v.default_frames as usize, v.max_frames as usize];
         let lf = frames_px.map(|f| l.latent_frames(f as u32));
-        let guided = m.defaults.guidance > 1.0;
+        let guided = m.defaults.guidance > 1.0 || m.defaults.guidance_given_frames.is_some_and(|g| g > 1.0);
         let b_max = m.denoiser.max_batch.clamp(1, 2);
         let batch = [1, if guided { b_max } else { 1 }, b_max];
         let text_len = match m.tokenizer.padding {

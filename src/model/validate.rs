@@ -141,6 +141,9 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     m.scheduler.validate()?;
     range("defaults.steps", m.defaults.steps, STEPS)?;
     range("defaults.guidance", m.defaults.guidance, GUIDANCE)?;
+    if let Some(g) = m.defaults.guidance_given_frames {
+        range("defaults.guidance_given_frames", g, GUIDANCE)?;
+    }
     if let Some([low, high]) = m.defaults.guidance_interval {
         crate::pipeline::GuidanceInterval::new(low, high).map_err(|e| format!("field `defaults.guidance_interval`: {e}"))?;
     }

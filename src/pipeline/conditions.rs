@@ -171,6 +171,7 @@ mod tests {
             frames,
             steps: 2,
             guidance: 3.0,
+            guidance_given_frames: None,
             guidance_interval: None,
             seed: 1,
             sampler: None,

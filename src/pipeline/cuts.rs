@@ -104,6 +104,7 @@ mod tests {
             frames: 48,
             steps: 4,
             guidance: 4.0,
+            guidance_given_frames: None,
             guidance_interval: None,
             seed: 10,
             sampler: None,

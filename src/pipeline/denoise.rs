@@ -112,8 +112,9 @@ impl Pipeline {
 
         // Stochastic steps where the scheduler takes them, unless the manifest keeps windows
         // with given frames or given latents deterministic.
-        let stochastic = scheduler.wants_noise()
-            && (m.scheduler.stochastic_given_frames || (ctx.is_empty() && !matches!(start, WindowStart::Renoised { .. })));
+        let given = !ctx.is_empty() || matches!(start, WindowStart::Renoised { .. });
+        let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !given);
+        let g = req.guidance_for(given);
         let denoiser = self.denoiser()?;
         // Guided steps: all of them, or those whose noise level lies in the request's interval.
         let guided: Vec<bool> =
@@ -175,7 +176,6 @@ impl Pipeline {
             // The latents go straight into the bound input and the model's output straight from
             // ONNX Runtime's buffer into `velocity` (guidance combined on the way): no allocation
             // per step.
-            let g = req.guidance;
             match (&mut pair, &mut cond) {
                 (Some(pair), _) if guided[i] => {
                     fill_timesteps(2, &mut ts_buf);

@@ -12,7 +12,7 @@ impl Pipeline {
     pub(super) fn encode_prompt(&self, req: &GenerateRequest, job: &JobScope<'_>) -> Result<EncodedPrompt> {
         let m = &self.package.manifest;
         // The prompt and the negative prompt (when guidance is on) in one batch.
-        let guided = req.guidance > 1.0;
+        let guided = req.guided();
         let negative = req.negative_prompt.clone().unwrap_or_else(|| m.defaults.negative_prompt.clone());
         let prompts: Vec<&str> = if guided { vec![&req.prompt, &negative] } else { vec![&req.prompt] };
         let tokens = self.tokenizer.encode(&prompts)?;

@@ -25,6 +25,10 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
+    /// Guidance for windows that hold given frames or start from a clip's latents; `None`:
+    /// `guidance` there too. From the package's `defaults.guidance_given_frames`;
+    /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
+    pub guidance_given_frames: Option<f32>,
     /// The noise levels at which guidance runs; `None`: every step.
     pub guidance_interval: Option<GuidanceInterval>,
     pub seed: u64,
@@ -162,12 +166,32 @@ impl GenerateRequest {
             frames: m.video.default_frames,
             steps: m.defaults.steps,
             guidance: m.defaults.guidance,
+            guidance_given_frames: m.defaults.guidance_given_frames,
             guidance_interval: m.defaults.guidance_interval.and_then(|[low, high]| GuidanceInterval::new(low, high).ok()),
             seed: 0,
             sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
         }
+    }
+
+    /// Guidance `g` for every window, as a user's explicit setting is.
+    pub fn set_guidance(&mut self, g: f32) {
+        self.guidance = g;
+        self.guidance_given_frames = None;
+    }
+
+    /// Guidance for a window: `given` when it holds given frames or starts from a clip's latents.
+    pub fn guidance_for(&self, given: bool) -> f32 {
+        match self.guidance_given_frames {
+            Some(g) if given => g,
+            _ => self.guidance,
+        }
+    }
+
+    /// Whether any window runs classifier-free guidance (the negative prompt is encoded).
+    pub fn guided(&self) -> bool {
+        self.guidance > 1.0 || self.guidance_given_frames.is_some_and(|g| g > 1.0)
     }
 
     /// Checks the request for `generate` against the package, with messages that name the valid values.
@@ -363,5 +387,17 @@ mod tests {
         assert_eq!(Sampler::describe(None, &sto), " (stochastic)");
         assert_eq!(Sampler::describe(None, &text_only), " (stochastic from text alone)");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
+    }
+
+    #[test]
+    fn guidance_beside_given_frames_holds_until_the_user_sets_guidance() {
+        let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
+        let mut req = super::GenerateRequest::defaults_for(&pkg, "a red circle");
+        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 beside given frames");
+        assert!(req.guided());
+        req.set_guidance(3.0);
+        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (3.0, 3.0), "an explicit guidance applies everywhere");
+        req.set_guidance(1.0);
+        assert!(!req.guided(), "guidance 1 everywhere: no negative prompt to encode");
     }
 }

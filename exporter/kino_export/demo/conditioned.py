@@ -86,12 +86,13 @@ class OnnxDemo:
         sched = self.manifest["scheduler"]  # every place gives frames: stochastic only if the manifest says so
         stochastic = sched.get("stochastic_sampling", False) and sched.get("stochastic_given_frames", True)
         ctx = context[None, None, :, None, None]
+        guidance = d.get("guidance_given_frames", d["guidance"])  # as kino guides beside given frames
         for i in range(d["steps"]):
             x = np.where(ctx, given, x)
             t = np.where(context, 0.0, sig[i] * 1000.0).astype(np.float32)
             v = self.dit.run(None, {"latents": np.concatenate([x, x]), "timestep": np.tile(t, (2 * b, 1)),
                                     "text_embeds": emb, "text_mask": mask.numpy()})[0]
-            v = v[b:] + d["guidance"] * (v[:b] - v[b:])
+            v = v[b:] + guidance * (v[:b] - v[b:])
             if stochastic:  # the clean estimate, noised afresh to the next level
                 e = rng.standard_normal(x.shape).astype(np.float32)
                 x = (1 - sig[i + 1]) * (x - sig[i] * v) + sig[i + 1] * e

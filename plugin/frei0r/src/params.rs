@@ -210,7 +210,7 @@ impl Settings {
             req.steps = s;
         }
         if let Some(g) = parse::<f32>(&self.guidance, "guidance")? {
-            req.guidance = g;
+            req.set_guidance(g);
         }
         if !self.negative_prompt.is_empty() {
             req.negative_prompt = Some(self.negative_prompt.clone());

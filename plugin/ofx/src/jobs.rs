@@ -162,7 +162,11 @@ pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateReques
     let mut req = GenerateRequest::defaults_for(&p.package, s.prompt.clone());
     req.seed = s.seed;
     req.steps = s.steps;
-    req.guidance = s.guidance();
+    // The panel always holds a value: the model's own default (its guidance beside given frames
+    // included) unless it was changed.
+    if s.guidance() != p.package.manifest.defaults.guidance {
+        req.set_guidance(s.guidance());
+    }
     if !s.negative_prompt.is_empty() {
         req.negative_prompt = Some(s.negative_prompt.clone());
     }

@@ -23,7 +23,7 @@ Item {
         promptText.text = filter.get('prompt');
         seedSpin.value = parseInt(filter.get('seed')) || 0;
         stepsSpin.value = parseInt(filter.get('steps')) || 20;
-        guidanceSpin.value = parseFloat(filter.get('guidance')) || 4;
+        guidanceSpin.value = parseFloat(filter.get('guidance')) || 2;
         intervalText.text = filter.get('guidance_interval');
         negativeText.text = filter.get('negative_prompt');
         modelText.text = filter.get('model');
@@ -39,11 +39,11 @@ Item {
     height: 460
     Component.onCompleted: {
         if (filter.isNew) {
-            // The shipped model's defaults (kino-shapes: 20 steps, guidance 4).
+            // The shipped model's defaults (kino-shapes: 20 steps, guidance 2).
             filter.set('prompt', '');
             filter.set('seed', '0');
             filter.set('steps', '20');
-            filter.set('guidance', '4');
+            filter.set('guidance', '2');
             filter.set('device', 'cpu');
             filter.set('fit', 'letterbox');
         }

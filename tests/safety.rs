@@ -154,6 +154,10 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
         let r = generate(&d, o, extra);
         assert_clean_failure(&r, &out, needle);
     }
+    // One .png for a clip: the message says how to write PNG frames.
+    let png = d.join("x.png");
+    let r = generate(&d, png.to_str().unwrap(), &["--frames", "1"]);
+    assert_clean_failure(&r, &png, "use a frame pattern (-o frame_%05d.png");
     let huge = "a".repeat(100_000);
     let r = generate(&d, o, &["--negative-prompt", &huge]);
     assert_clean_failure(&r, &out, "the negative prompt is 100000 characters");

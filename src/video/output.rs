@@ -55,7 +55,14 @@ impl OutputFormat {
             Some("mp4" | "mov" | "m4v") => Ok(OutputFormat::Mp4H264),
             Some("mkv") => Ok(OutputFormat::MkvFfv1),
             Some("webm") => Ok(OutputFormat::WebmVp9),
-            _ => Err(verr(path, "unknown output type; use .mp4 (H.264), .webm (VP9), .mkv (lossless FFV1) or a folder/ for PNG frames")),
+            Some("png") => Err(verr(
+                path,
+                "is one PNG, and kino writes clips: use a frame pattern (-o frame_%05d.png, one PNG per frame, also for one frame) or a folder/ for PNG frames",
+            )),
+            _ => Err(verr(
+                path,
+                "unknown output type; use .mp4 (H.264), .webm (VP9), .mkv (lossless FFV1), a folder/ or a pattern (frame_%05d.png) for PNG frames",
+            )),
         }
     }
 

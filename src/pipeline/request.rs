@@ -75,13 +75,13 @@ impl Sampler {
         sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
     }
 
-    /// How the steps move, for a job's start line: "" (deterministic), " (stochastic)", or
-    /// " (stochastic from text alone)" where windows with given frames stay deterministic.
+    /// How the steps move, for a job's start line: "" (deterministic), ", stochastic", or
+    /// ", stochastic from text alone" where windows with given frames stay deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
         match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames) {
             (false, _) => "",
-            (true, true) => " (stochastic)",
-            (true, false) => " (stochastic from text alone)",
+            (true, true) => ", stochastic",
+            (true, false) => ", stochastic from text alone",
         }
     }
 }
@@ -384,8 +384,8 @@ mod tests {
         assert!(!Sampler::is_stochastic(Some(Sampler::Deterministic), &sto));
         assert!(!Sampler::apply(Some(Sampler::Deterministic), &sto).stochastic_sampling);
         assert_eq!(Sampler::describe(None, &plain), "");
-        assert_eq!(Sampler::describe(None, &sto), " (stochastic)");
-        assert_eq!(Sampler::describe(None, &text_only), " (stochastic from text alone)");
+        assert_eq!(Sampler::describe(None, &sto), ", stochastic");
+        assert_eq!(Sampler::describe(None, &text_only), ", stochastic from text alone");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
     }
 

@@ -58,26 +58,17 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     let prompt = "a cyan square moving up";
     // The clips to extend are made at guidance 4 (as the extension itself is guided): the
     // seams measured are the extension's, whatever the package's guidance from text.
+    // `kino extend` 2 s before `base`, with `seed`, into `out`.
+    let extend_args = |base: &Path, seed: u64, out: &Path| {
+        let (b, o, s) = (base.to_str().unwrap(), out.to_str().unwrap(), seed.to_string());
+        ["extend", b, "--prompt", prompt, "--at", "start", "--seconds", "2", "--seed", &s, "-o", o, "-q"].map(String::from)
+    };
     let extend_before = |seed: u64| {
         let base = d.join(format!("base{seed}.mkv"));
         let s = seed.to_string();
         assert_ok(&kino(&["generate", prompt, "-o", base.to_str().unwrap(), "--seed", &s, "--guidance", "4", "-q"]));
         let out = d.join(format!("pre{seed}.mkv"));
-        assert_ok(&kino(&[
-            "extend",
-            base.to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--at",
-            "start",
-            "--seconds",
-            "2",
-            "--seed",
-            &(seed + 1).to_string(),
-            "-o",
-            out.to_str().unwrap(),
-            "-q",
-        ]));
+        assert_ok(&common::kino_command().args(extend_args(&base, seed + 1, &out)).output().unwrap());
         let (a, b) = (frames(&base), frames(&out));
         assert_eq!(b.len(), a.len() + 16);
         assert!(a.iter().zip(&b[16..]).all(|(x, y)| x == y), "the clip's frames must end the output unchanged");
@@ -91,25 +82,7 @@ fn extend_backward_puts_new_footage_before_the_clip() {
     let (base, b) = &runs[0];
     // Frames made backwards wait in a spool; held on disk instead of in memory, they are the same.
     let spooled = d.join("pre-spooled.mkv");
-    let r = common::kino_command()
-        .args([
-            "extend",
-            base.to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--at",
-            "start",
-            "--seconds",
-            "2",
-            "--seed",
-            "22",
-            "-o",
-            spooled.to_str().unwrap(),
-            "-q",
-        ])
-        .env("KINO_SPOOL_MB", "0")
-        .output()
-        .unwrap();
+    let r = common::kino_command().args(extend_args(base, 22, &spooled)).env("KINO_SPOOL_MB", "0").output().unwrap();
     assert_ok(&r);
     assert!(frames(&spooled) == *b, "spooling to disk changed the frames");
 }

@@ -63,10 +63,9 @@ pub(crate) struct Sink {
 /// The frames a contact sheet shows, in memory that does not grow with the clip: every frame
 /// up to [`PreviewFrames::MOST`], then every second, fourth, ... frame (evenly over the clip so
 /// far), each scaled to fit [`PreviewFrames::SIDE`] pixels.
-#[derive(Default)]
 struct PreviewFrames {
     frames: Vec<RgbFrame>,
-    /// Every `stride`-th frame is kept (0 before the first frame).
+    /// Every `stride`-th frame is kept.
     stride: usize,
     seen: usize,
 }
@@ -75,8 +74,11 @@ impl PreviewFrames {
     const MOST: usize = 64;
     const SIDE: u32 = 256;
 
+    fn new() -> Self {
+        PreviewFrames { frames: Vec::new(), stride: 1, seen: 0 }
+    }
+
     fn push(&mut self, frame: &RgbFrame) {
-        self.stride = self.stride.max(1);
         if self.seen % self.stride == 0 {
             self.frames.push(thumbnail(frame, Self::SIDE));
             if self.frames.len() > Self::MOST {
@@ -128,7 +130,7 @@ impl Sink {
         // holds up to 64 frames or about 96 MB, whichever is fewer.
         let queue = (96 << 20) / (width as usize * height as usize * 3).max(1);
         let encoder = video::EncoderThread::spawn_keeping(output, width, height, fps, audio, queue.clamp(2, 64), kept, presentation)?;
-        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| PreviewFrames::default()), t0: Instant::now() })
+        Ok(Sink { encoder, preview: sampling.preview.as_ref().map(|_| PreviewFrames::new()), t0: Instant::now() })
     }
 
     pub(crate) fn push(&mut self, frame: RgbFrame) -> kino::Result<()> {
@@ -224,13 +226,13 @@ mod tests {
 
     #[test]
     fn the_preview_keeps_at_most_64_frames_evenly_and_small() {
-        let mut p = PreviewFrames::default();
+        let mut p = PreviewFrames::new();
         for i in 0..17 {
             p.push(&frame(i, 64, 64));
         }
         assert_eq!(p.frames.len(), 17, "a short clip: every frame, as made");
         assert!(p.frames.iter().enumerate().all(|(i, f)| *f == frame(i, 64, 64)));
-        let mut p = PreviewFrames::default();
+        let mut p = PreviewFrames::new();
         for i in 0..1000 {
             p.push(&frame(i, 1920, 1080));
         }

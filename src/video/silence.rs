@@ -105,7 +105,9 @@ impl Silence {
     /// half a frame, ~11 ms for AAC at 48 kHz).
     pub(super) fn packets(&self, start: i64, samples: i64) -> impl Iterator<Item = (i64, i64, Cow<'_, [u8]>)> + '_ {
         let frame = i64::from(self.samples);
-        let short = (samples % frame > 0).then(|| self.short.as_ref().and_then(|s| short_silence(s, (samples % frame) as usize))).flatten();
+        let short = (samples % frame > 0)
+            .then(|| self.short.as_ref().and_then(|s| short_silence(s, self.rate, (samples % frame) as usize)))
+            .flatten();
         // Coded frames without a shorter one to the nearest whole frame (each decodes to a
         // frame, whatever the timestamps say).
         let (whole, rest) = match (self.pcm_bytes, &short) {
@@ -149,10 +151,8 @@ fn open_encoder(
 /// One packet of `n` silent samples, fewer than a frame, from a FLAC or ALAC encoder (both
 /// code a frame's length in the frame): kept only if the stream's own decoder reads it back as
 /// exactly `n` samples of silence.
-fn short_silence(s: &ShortFrames, n: usize) -> Option<Vec<u8>> {
-    let id = s.params.id();
-    let rate = ff::codec::context::Context::from_parameters(s.params.clone()).ok()?.decoder().audio().ok()?.rate();
-    let (mut enc, format, frame_size) = open_encoder(id, rate, s.layout, s.format)?;
+fn short_silence(s: &ShortFrames, rate: u32, n: usize) -> Option<Vec<u8>> {
+    let (mut enc, format, frame_size) = open_encoder(s.params.id(), rate, s.layout, s.format)?;
     if n == 0 || n >= frame_size as usize {
         return None;
     }

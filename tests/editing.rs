@@ -451,7 +451,11 @@ fn storyboard_spans_follow_their_prompts() {
     };
     assert_clean_failure(&run("0s a red circle\n4s a blue circle\n2s a green circle\n"), &bad, "line 3");
     assert_clean_failure(&run("0s a red circle\nlater a blue circle\n"), &bad, "line 2");
-    assert_clean_failure(&run("0s a red circle\n9s a blue circle\n"), &bad, "past the clip");
+    assert_clean_failure(
+        &run("0s a red circle\n\n9s a blue circle\n"),
+        &bad,
+        "storyboard line 3: its time (frame 72) is past the clip's end",
+    );
     // Not a storyboard at all: a device that never ends, a file far too large. Refused after a
     // bounded read.
     let o = kino(&["generate", "--storyboard", "/dev/zero", "--seconds", "8", "-q", "-o", bad.to_str().unwrap()]);
@@ -461,6 +465,19 @@ fn storyboard_spans_follow_their_prompts() {
     assert_clean_failure(&o, &bad, "--prompt-at");
     let o = kino(&["generate", "a red circle", "--prompt-at", "1s=a blue circle", "--frames", "17", "-q", "-o", bad.to_str().unwrap()]);
     assert_clean_failure(&o, &bad, "storyboard");
+    let o = kino(&[
+        "generate",
+        "--prompt",
+        "a red circle",
+        "--prompt-at",
+        "9s=a blue circle",
+        "--seconds",
+        "8",
+        "-q",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&o, &bad, "--prompt-at \"9s=a blue circle\": its time (frame 72) is past the clip's end");
 }
 
 #[test]
@@ -574,9 +591,13 @@ fn keyframes_are_shown_at_their_times() {
 
     // Bad keyframes: a clear error naming the flag or keyframe, no output.
     let bad = d.join("bad.mkv");
-    assert_clean_failure(&run(&["--keyframe", &b, "--keyframe", &a], &bad), &bad, "keyframe 2");
-    assert_clean_failure(&run(&["--keyframe", &a, "--keyframe", &key("8f", &k24)], &bad), &bad, "keyframe 2");
+    let o = run(&["--keyframe", &b, "--keyframe", &a], &bad);
+    assert_clean_failure(&o, &bad, &format!("--keyframe {a:?} (frame 8) comes before --keyframe {b:?} (frame 32)"));
+    let o = run(&["--keyframe", &a, "--keyframe", &key("8f", &k24)], &bad);
+    assert_clean_failure(&o, &bad, "are both at frame 8");
     assert_clean_failure(&run(&["--keyframe", &key("9s", &k0)], &bad), &bad, "past the clip");
+    // A video where an image belongs: refused, not cut to its first frame.
+    assert_clean_failure(&run(&["--keyframe", &key("1s", &again)], &bad), &bad, "is a video; a keyframe is one image");
     let junk = d.join("junk.png");
     std::fs::write(&junk, b"not an image").unwrap();
     assert_clean_failure(&run(&["--keyframe", &key("1s", &junk)], &bad), &bad, "--keyframe");
@@ -699,6 +720,15 @@ fn extend_follows_keyframes_in_the_new_footage() {
     assert_clean_failure(&run(&["--keyframe", &format!("1s={}", key.display())]), &bad, "inside the clip");
     assert_clean_failure(&run(&["--keyframe", &format!("9s={}", key.display())]), &bad, "past the output's end");
     assert_clean_failure(&run(&["--keyframe", &format!("3s={}", key.display()), "--at", "start"]), &bad, "inside the clip");
+    let (k3, k4) = (format!("3s={}", key.display()), format!("4s={}", key.display()));
+    assert_clean_failure(&run(&["--keyframe", &k4, "--keyframe", &k3]), &bad, "list keyframes in time order");
+    // At 24 fps two keyframes a frame apart show one frame of the model's 8 fps footage.
+    let fast = d.join("fast.mkv");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=64x64:rate=24:duration=2", "-c:v", "ffv1", fast.to_str().unwrap()]);
+    let (k50, k51) = (format!("50f={}", key.display()), format!("51f={}", key.display()));
+    let args = ["extend", fast.to_str().unwrap(), "--prompt", prompt, "--frames", "24", "--keyframe", &k50, "--keyframe", &k51];
+    let o = kino(&[&args[..], &["-q", "-o", bad.to_str().unwrap()]].concat());
+    assert_clean_failure(&o, &bad, "fall on the same frame of the new footage, which the model makes at 8 fps");
 }
 
 /// `ffmpeg` with these arguments succeeds.
@@ -890,12 +920,16 @@ fn audio_stays_with_a_clip_that_starts_late() {
         out.to_str().unwrap(),
     ]);
     assert_ok(&o);
-    // The clip is 0 to 2.125 s of the output, the new footage after it silent.
-    let s = audio_samples(&out);
+    // The clip is 0 to 2.125 s of the output, the new second after it silent: read sample after
+    // sample, the audio lasts as long as the video (3.125 s), not the recording's 10 s.
+    let s = audio_samples_in_a_row(&out);
     let (rms, hz) = tone(&s, 0.1, 2.0);
-    eprintln!("late clip extended: {hz:.0} Hz (rms {rms:.3}) under the clip, {} s of audio", s.len() as f64 / 8000.0);
+    let (after, _) = tone(&s, 2.2, 3.1);
+    let seconds = s.len() as f64 / 8000.0;
+    eprintln!("late clip extended: {hz:.0} Hz (rms {rms:.3}) under the clip, rms {after:.4} after it, {seconds} s of audio");
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
-    assert!((s.len() as f64 / 8000.0) < 2.3, "the audio ends with the clip, not 10 s later");
+    assert!(after < 0.005, "the new footage is silent");
+    assert!((seconds - 3.125).abs() < 0.05, "the audio ends with the video, not the recording: {seconds} s");
     // Extended backwards, the new second before the clip is real silence: read sample after
     // sample (as editors read it), the clip's sound still starts with the clip.
     let before = d.join("before.mp4");
@@ -918,6 +952,23 @@ fn audio_stays_with_a_clip_that_starts_late() {
     eprintln!("late clip extended backwards, in a row: rms {silent:.4} before the clip, {hz:.0} Hz (rms {rms:.3}) under it");
     assert!(silent < 0.005, "the new footage is silent");
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
+}
+
+/// The sizes of a file's audio packets, in order, as ffprobe reads them.
+fn audio_packet_sizes(path: &Path) -> Vec<usize> {
+    let csv = probe_csv(path, &["-select_streams", "a", "-show_entries", "packet=size"]);
+    // Opus packets' side data print as extra (empty) fields and lines.
+    csv.lines().map(|l| l.trim_end_matches(',')).filter(|l| !l.is_empty()).map(|l| l.parse().unwrap()).collect()
+}
+
+/// The clip's audio packets open `out`'s, in order and size; after them, silence padding
+/// (packets of one size) up to the video's end. Returns how many packets were added.
+fn assert_clip_audio_then_silence(what: &str, clip: &Path, out: &Path) -> usize {
+    let (kept, got) = (audio_packet_sizes(clip), audio_packet_sizes(out));
+    assert!(got.len() >= kept.len() && got[..kept.len()] == kept[..], "{what}: every audio packet of the clip is kept, in order");
+    let added = &got[kept.len()..];
+    assert!(added.windows(2).all(|w| w[0] == w[1]), "{what}: the added packets are one silent frame repeated: {added:?}");
+    added.len()
 }
 
 /// A file's audio packet count and each stream's start time (video first), as ffprobe reads them.
@@ -951,7 +1002,10 @@ fn matroska_aac_keeps_its_first_packet() {
         assert_ok(&kino(&args));
         let (got, got_starts) = audio_packets_and_starts(&out);
         eprintln!("{what}: {got} audio packets of {packets}, starts {got_starts:?} (clip {starts:?})");
-        assert_eq!(got, packets, "{what}: every audio packet of the clip is kept");
+        let added = assert_clip_audio_then_silence(what, &clip, &out);
+        // A second of AAC at 48 kHz is 47 frames of 1024 samples; remix keeps the clip's length.
+        let expected = if what == "extend" { 46..=48 } else { 0..=0 };
+        assert!(expected.contains(&added), "{what}: {added} silent packets after the clip's");
         let lead = |s: &[f64]| s[0] - s[1];
         assert!((lead(&got_starts) - lead(&starts)).abs() < 0.002, "{what}: the audio leads the video as in the clip");
     }
@@ -974,8 +1028,10 @@ fn matroska_opus_keeps_every_packet_pass_after_pass() {
         let args = ["extend", input.to_str().unwrap(), "--prompt", "x", "--frames", "8", "--seed", "1", "-q", "-o", out.to_str().unwrap()];
         assert_ok(&kino(&args));
         let (got, starts) = audio_packets_and_starts(&out);
-        eprintln!("pass {pass}: {got} audio packets of {packets}, starts {starts:?}");
-        assert_eq!(got, packets, "pass {pass}: every audio packet of the clip is kept");
+        eprintln!("pass {pass}: {got} audio packets (the first clip had {packets}), starts {starts:?}");
+        // 8 frames at 8 fps: a second of silence, 50 Opus frames of 20 ms.
+        let added = assert_clip_audio_then_silence(&format!("pass {pass}"), &input, &out);
+        assert!((49..=51).contains(&added), "pass {pass}: {added} silent packets after the clip's");
         input = out;
     }
 }
@@ -1033,6 +1089,29 @@ fn webm_refuses_sound_it_cannot_hold() {
     assert_clean_failure(&out, &webm, "WebM holds only Opus or Vorbis sound; write .mkv or .mp4");
     let mkv = d.join("out.mkv");
     assert_ok(&kino(&["extend", o, "--prompt", "x", "--frames", "8", "-q", "-o", mkv.to_str().unwrap()]));
+}
+
+/// MP4 holds neither PCM nor (in FFmpeg 5) FLAC: the error names the codec and the containers
+/// that keep it (MOV for PCM, Matroska for any), and the suggestion works.
+#[test]
+fn mp4_refuses_sound_it_cannot_hold_and_names_the_way_out() {
+    let d = tmpdir("mp4-pcm");
+    let (a, _, _) = two_clips(&d);
+    for (codec, way_out, works) in
+        [("pcm_s16le", "write .mov or .mkv", "out.mov"), ("flac", "write .mkv, which holds any audio", "out.mkv")]
+    {
+        let with = d.join(format!("{codec}.mkv"));
+        let (c, w) = (a.to_str().unwrap(), with.to_str().unwrap());
+        ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440", "-shortest", "-c:v", "copy", "-c:a", codec, w]);
+        let mp4 = d.join("out.mp4");
+        let out = kino(&["extend", w, "--prompt", "x", "--frames", "8", "-q", "-o", mp4.to_str().unwrap()]);
+        assert_clean_failure(&out, &mp4, &format!("MP4 cannot hold the input's {codec} audio"));
+        assert_clean_failure(&out, &mp4, way_out);
+        let good = d.join(works);
+        assert_ok(&kino(&["extend", w, "--prompt", "x", "--frames", "8", "-q", "-o", good.to_str().unwrap()]));
+        assert!(audio_streams(&good).contains(codec), "{codec} kept: {}", audio_streams(&good));
+        std::fs::remove_file(&good).unwrap();
+    }
 }
 
 /// A still image has no frame rate of its own: extended, remixed or bridged, it is shown at the

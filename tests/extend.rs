@@ -331,3 +331,35 @@ fn bad_clips_and_stills_fail_cleanly_and_leave_inputs_alone() {
         "trained at 64x64 only",
     );
 }
+
+/// Deeper footage than kino writes (10-bit H.264, a 16-bit PNG) works, with a warning that names
+/// the file and the depth; 8-bit footage gets none.
+#[test]
+fn deeper_footage_is_read_with_a_warning_about_its_depth() {
+    let d = tmpdir("depth");
+    let (deep, plain, png) = (d.join("deep.mp4"), d.join("plain.mp4"), d.join("deep.png"));
+    for (path, pix, extra) in [(&deep, "yuv420p10le", "libx264"), (&plain, "yuv420p", "libx264")] {
+        let src = "testsrc=size=64x64:rate=8:duration=2";
+        let ok =
+            Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", src, "-c:v", extra, "-pix_fmt", pix]).arg(path).status();
+        assert!(ok.unwrap().success());
+    }
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=red:s=64x64", "-frames:v", "1", "-pix_fmt", "rgb48be"])
+        .arg(&png)
+        .status();
+    assert!(ok.unwrap().success());
+    let warning = |args: &[&str]| {
+        let o = kino(args);
+        assert_ok(&o);
+        String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.contains("bits per sample")).map(String::from).collect::<Vec<_>>()
+    };
+    let out = d.join("out.mkv");
+    let o = out.to_str().unwrap();
+    let w = warning(&["extend", deep.to_str().unwrap(), "--prompt", "x", "--frames", "8", "--steps", "2", "-q", "-o", o]);
+    assert!(w.len() == 1 && w[0].contains("deep.mp4 has 10-bit samples"), "{w:?}");
+    let w = warning(&["extend", plain.to_str().unwrap(), "--prompt", "x", "--frames", "8", "--steps", "2", "-q", "-o", o]);
+    assert!(w.is_empty(), "{w:?}");
+    let w = warning(&["animate", png.to_str().unwrap(), "--prompt", "x", "--steps", "2", "-q", "-o", o]);
+    assert!(w.len() == 1 && w[0].contains("deep.png has 16-bit samples"), "{w:?}");
+}

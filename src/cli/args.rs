@@ -65,8 +65,11 @@ pub(crate) struct RuntimeArgs {
 #[derive(Args)]
 pub(crate) struct GenerateArgs {
     /// What the clip shows, e.g. "a red circle moving left" (not with --storyboard).
-    #[arg(required_unless_present = "storyboard", conflicts_with = "storyboard")]
+    #[arg(required_unless_present_any = ["storyboard", "prompt_flag"], conflicts_with_all = ["storyboard", "prompt_flag"])]
     pub(crate) prompt: Option<String>,
+    /// The prompt as a flag, as `kino extend` and `kino animate` take it.
+    #[arg(long = "prompt", value_name = "PROMPT", conflicts_with = "storyboard")]
+    pub(crate) prompt_flag: Option<String>,
     /// From TIME on, follow TEXT instead: TIME=TEXT, TIME in seconds (2, 2.5s) or frames (16f).
     /// Repeatable; changes take effect at the next window (each window continues the last).
     #[arg(long = "prompt-at", value_name = "TIME=TEXT")]

@@ -54,10 +54,45 @@ fn keyframes(items: &[String], fit: kino::Fit, fps: f64, req: &GenerateRequest) 
     let mut keys = Vec::new();
     for item in items {
         let (frame, path) = kino::pipeline::parse_keyframe(item, fps, "--keyframe")?;
-        let image = video::decode_image(&path).with_context(|| format!("--keyframe {item:?}"))?;
+        let image = keyframe_image(item, &path)?;
         keys.push(kino::Keyframe { frame, image: image.fitted(req.width, req.height, fit) });
     }
+    check_keyframe_order(items.iter().map(String::as_str).zip(keys.iter().map(|k| k.frame as usize)))?;
     Ok(keys)
+}
+
+/// A --keyframe's image: one picture. A video is refused rather than cut to its first frame
+/// without a word.
+pub(crate) fn keyframe_image(item: &str, path: &Path) -> Result<kino::RgbFrame> {
+    let mut reader = video::VideoReader::open(path).with_context(|| format!("--keyframe {item:?}"))?;
+    let image = reader
+        .next_frame()
+        .with_context(|| format!("--keyframe {item:?}"))?
+        .with_context(|| format!("--keyframe {item:?}: {} contains no decodable picture", path.display()))?;
+    if !reader.is_still && matches!(reader.next_frame(), Ok(Some(_))) {
+        bail!(
+            "--keyframe {item:?}: {} is a video; a keyframe is one image (save the frame you want, e.g. ffmpeg -ss 2 -i {} -frames:v 1 key.png)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(image)
+}
+
+/// Keyframes in the order typed, each at a later output frame than the one before (messages
+/// name the entries as typed, in the output's frames).
+pub(crate) fn check_keyframe_order<'a>(keys: impl IntoIterator<Item = (&'a str, usize)>) -> Result<()> {
+    let mut before: Option<(&str, usize)> = None;
+    for (item, frame) in keys {
+        if let Some((prev, at)) = before.filter(|&(_, at)| frame <= at) {
+            if frame == at {
+                bail!("--keyframe {item:?} and --keyframe {prev:?} are both at frame {frame}: give each keyframe its own time");
+            }
+            bail!("--keyframe {item:?} (frame {frame}) comes before --keyframe {prev:?} (frame {at}): list keyframes in time order");
+        }
+        before = Some((item, frame));
+    }
+    Ok(())
 }
 
 /// The largest storyboard file read: far more than any timeline of prompts needs.
@@ -82,7 +117,8 @@ fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
         let text = read_storyboard(path).with_context(|| format!("--storyboard {}", path.display()))?;
         return Ok(kino::pipeline::parse_storyboard(&text, fps)?);
     }
-    let mut board = vec![kino::PromptAt::typed(0, args.prompt.as_deref().unwrap_or_default())];
+    let prompt = args.prompt.as_deref().or(args.prompt_flag.as_deref()).unwrap_or_default();
+    let mut board = vec![kino::PromptAt::typed(0, prompt, "the prompt")];
     for (i, item) in args.prompt_at.iter().enumerate() {
         let (time, text) =
             item.split_once('=').with_context(|| format!("--prompt-at {item:?}: write TIME=TEXT, e.g. 4s=a red circle moving up"))?;
@@ -90,7 +126,7 @@ fn storyboard(args: &GenerateArgs, fps: f64) -> Result<Vec<kino::PromptAt>> {
         if frame <= board[board.len() - 1].frame {
             bail!("--prompt-at {item:?} (number {}): times must rise, each after the one before it (and after 0)", i + 1);
         }
-        board.push(kino::PromptAt::typed(frame, text));
+        board.push(kino::PromptAt::typed(frame, text, format!("--prompt-at {item:?}")));
     }
     Ok(board)
 }
@@ -136,6 +172,7 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     inputs.push(&args.image);
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     let mut reader = video::VideoReader::open(&args.image)?;
+    warn_depth(&reader, &args.image);
     // An anamorphic image keeps its pixel shape; its frames are made anew, in BT.709.
     let shown = video::Presentation { pixel_aspect: reader.pixel_aspect, ..Default::default() };
     let par = shown.pixel_aspect;

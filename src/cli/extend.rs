@@ -1,7 +1,7 @@
 //! `kino extend`: the clip streams through; the new footage continues it after its end or
 //! before its start, retimed and fitted to the clip.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use kino::footage::Retime;
 use kino::video;
@@ -17,6 +17,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     // The clip streams through: only the frames the model continues from are kept in memory.
     let mut reader = video::VideoReader::open(&args.input)?;
+    warn_depth(&reader, &args.input);
     let fps = reader.fps;
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {} is not usable (kino extends clips of 1 to 240 fps)", args.input.display(), rate(fps));
@@ -37,9 +38,10 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let mut keyed = Vec::new();
     for item in &args.keyframes {
         let (frame, path) = kino::pipeline::parse_keyframe(item, fps, "--keyframe")?;
-        let image = video::decode_image(&path).with_context(|| format!("--keyframe {item:?}"))?;
+        let image = super::commands::keyframe_image(item, &path)?;
         keyed.push((item.as_str(), frame as usize, image.fitted(req.width, req.height, args.fit.fit()?.inverse())));
     }
+    super::commands::check_keyframe_order(keyed.iter().map(|(item, frame, _)| (*item, *frame)))?;
     // New frames are placed in the clip without distortion; the context is read through the
     // window they are shown in, so the footage continues what is seen.
     let fit = args.fit.fit()?;
@@ -128,9 +130,9 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                 if j >= new_frames {
                     bail!("--keyframe {item}: frame {frame} is past the output's end ({} frames with the new footage)", total + new_frames);
                 }
-                keys.push(kino::Keyframe { frame: retime.placed_model_index(j, new_frames, model_new, placement) as u32, image });
+                keys.push((item, kino::Keyframe { frame: retime.placed_model_index(j, new_frames, model_new, placement) as u32, image }));
             }
-            let keys = (!keys.is_empty()).then_some(keys);
+            let keys = model_keyframes(keys, model_fps)?;
             let (_, bars) = new_footage(&mut sink, &context, keys.as_deref())?;
             sink.finish(&args.output, &args.sampling, bars)
         }
@@ -147,8 +149,8 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             // engine's own message would count model frames, at the model's rate).
             if head.len() < span {
                 bail!(
-                    "the clip is too short to extend backwards: it has {} frames ({:.2}s at {} fps); kino needs at least {span} ({:.2}s)",
-                    head.len(),
+                    "the clip is too short to extend backwards: it has {} ({:.2}s at {} fps); kino needs at least {span} ({:.2}s)",
+                    count(head.len() as u64, "frame"),
                     head.len() as f64 / fps,
                     super::job::rate(fps),
                     span as f64 / fps
@@ -166,9 +168,12 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
                         new_frames as f64 / fps
                     );
                 }
-                keys.push(kino::Keyframe { frame: retime.placed_model_index(frame, new_frames, model_new, placement) as u32, image });
+                keys.push((
+                    item,
+                    kino::Keyframe { frame: retime.placed_model_index(frame, new_frames, model_new, placement) as u32, image },
+                ));
             }
-            let keys = (!keys.is_empty()).then_some(keys);
+            let keys = model_keyframes(keys, model_fps)?;
             let (out, bars) = new_footage(&mut sink, &context, keys.as_deref())?;
             if out != new_frames {
                 bail!("internal: {out} of {new_frames} prepended frames were written");
@@ -182,4 +187,19 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
             sink.finish(&args.output, &args.sampling, bars)
         }
     }
+}
+
+/// The keyframes at the model's frames, or none; two that land on one model frame (a clip's
+/// rate above the model's) are refused, naming both.
+fn model_keyframes(keys: Vec<(&str, kino::Keyframe)>, model_fps: f64) -> Result<Option<Vec<kino::Keyframe>>> {
+    if let Some(pair) = keys.windows(2).find(|w| w[0].1.frame == w[1].1.frame) {
+        bail!(
+            "--keyframe {:?} and --keyframe {:?} fall on the same frame of the new footage, which the model makes at {} fps: put keyframes at least {:.3}s apart",
+            pair[0].0,
+            pair[1].0,
+            rate(model_fps),
+            1.0 / model_fps
+        );
+    }
+    Ok((!keys.is_empty()).then(|| keys.into_iter().map(|(_, k)| k).collect()))
 }

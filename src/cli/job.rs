@@ -154,7 +154,7 @@ impl Sink {
         }
         let n = done.commit()?;
         if !sampling.quiet {
-            eprintln!("kino: wrote {} ({n} frames) in {:.1}s", output.display(), self.t0.elapsed().as_secs_f64());
+            eprintln!("kino: wrote {} ({}) in {:.1}s", output.display(), count(n as u64, "frame"), self.t0.elapsed().as_secs_f64());
         }
         Ok(())
     }
@@ -184,6 +184,27 @@ fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
     }
 }
 
+/// Warns (on stderr) when `reader`'s frames are deeper than the 8 bits per sample kino
+/// writes: the output keeps the clip's pictures, not their depth.
+pub(crate) fn warn_depth(reader: &kino::video::VideoReader, path: &std::path::Path) {
+    if reader.bits > 8 {
+        eprintln!(
+            "kino: warning: {} has {}-bit samples; kino reads and writes 8-bit video, so its frames in the output have 8 bits per sample",
+            path.display(),
+            reader.bits
+        );
+    }
+}
+
+/// `n` things for people: `1 frame`, `17 frames`.
+pub(crate) fn count(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// A frame rate for people: `24`, `23.976`, `29.97`.
 pub(crate) fn rate(fps: f64) -> String {
     let s = format!("{fps:.3}");
@@ -196,12 +217,13 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
     }
     if !quiet {
         eprintln!(
-            "kino: {what} with {} ({}x{}, {frames} frames at {} fps, {} steps{}, guidance {}, seed {} with {} threads) on {}{}",
+            "kino: {what} with {} ({}x{}, {} at {} fps, {}{}, guidance {}, seed {} with {}) on {}{}",
             pipeline.package.manifest.name,
             req.width,
             req.height,
+            count(frames.into(), "frame"),
             rate(fps),
-            req.steps,
+            count(req.steps as u64, "step"),
             kino::pipeline::Sampler::describe(req.sampler, &pipeline.package.manifest.scheduler),
             match req.guidance_given_frames {
                 Some(g) if g != req.guidance =>
@@ -209,7 +231,7 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
                 _ => kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
             },
             req.seed,
-            opts.threads.unwrap_or(1),
+            count(opts.threads.unwrap_or(1) as u64, "thread"),
             pipeline.device,
             super::memory::residency_note(opts)
         );

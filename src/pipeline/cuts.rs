@@ -25,7 +25,7 @@ pub(super) fn shots(req: &GenerateRequest) -> Vec<(Shot, u32)> {
         if p.cut {
             starts.push((p.frame, p.prompt.clone(), Vec::new()));
         } else if let Some((start, _, board)) = starts.last_mut() {
-            board.push(PromptAt { frame: p.frame - *start, prompt: p.prompt.clone(), cut: false });
+            board.push(PromptAt { frame: p.frame - *start, cut: false, ..p.clone() });
         }
     }
     let n = starts.len();
@@ -112,16 +112,19 @@ mod tests {
             storyboard: Vec::new(),
         };
         req.storyboard = vec![
-            PromptAt { frame: 8, prompt: "a red circle moving up".into(), cut: false },
-            PromptAt { frame: 24, prompt: "a blue square".into(), cut: true },
-            PromptAt { frame: 40, prompt: "a blue square moving up".into(), cut: false },
+            PromptAt { frame: 8, prompt: "a red circle moving up".into(), cut: false, place: String::new() },
+            PromptAt { frame: 24, prompt: "a blue square".into(), cut: true, place: String::new() },
+            PromptAt { frame: 40, prompt: "a blue square moving up".into(), cut: false, place: String::new() },
         ];
         let s = shots(&req);
         assert_eq!(s.len(), 2);
         let (a, b) = (&s[0], &s[1]);
         assert_eq!((a.0.start, a.1, a.0.req.seed, a.0.req.prompt.as_str()), (0, 24, 10, "a red circle"));
-        assert_eq!(a.0.req.storyboard, [PromptAt { frame: 8, prompt: "a red circle moving up".into(), cut: false }]);
+        assert_eq!(a.0.req.storyboard, [PromptAt { frame: 8, prompt: "a red circle moving up".into(), cut: false, place: String::new() }]);
         assert_eq!((b.0.start, b.1, b.0.req.seed, b.0.req.prompt.as_str()), (24, 24, 11, "a blue square"));
-        assert_eq!(b.0.req.storyboard, [PromptAt { frame: 16, prompt: "a blue square moving up".into(), cut: false }]);
+        assert_eq!(
+            b.0.req.storyboard,
+            [PromptAt { frame: 16, prompt: "a blue square moving up".into(), cut: false, place: String::new() }]
+        );
     }
 }

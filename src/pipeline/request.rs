@@ -142,15 +142,28 @@ pub struct PromptAt {
     pub frame: u32,
     pub prompt: String,
     pub cut: bool,
+    /// Where it was typed, for messages (`storyboard line 3`, `--prompt-at 2`); empty: its
+    /// place in the storyboard names it.
+    pub place: String,
 }
 
 impl PromptAt {
-    /// A storyboard entry as typed: a prompt starting with `[cut]` starts a new shot.
-    pub fn typed(frame: u32, text: &str) -> PromptAt {
+    /// A storyboard entry as typed at `place` (a line, a flag): a prompt starting with `[cut]`
+    /// starts a new shot.
+    pub fn typed(frame: u32, text: &str, place: impl Into<String>) -> PromptAt {
         let text = text.trim();
         let cut = text.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("[cut]"));
         let prompt = if cut { text[5..].trim() } else { text };
-        PromptAt { frame, prompt: prompt.to_string(), cut }
+        PromptAt { frame, prompt: prompt.to_string(), cut, place: place.into() }
+    }
+
+    /// How messages name this entry: where it was typed, else its `number` in the storyboard.
+    fn named(&self, number: usize) -> String {
+        if self.place.is_empty() {
+            format!("storyboard entry {number}")
+        } else {
+            self.place.clone()
+        }
     }
 }
 
@@ -229,26 +242,23 @@ impl GenerateRequest {
     pub fn validate_storyboard(&self) -> Result<()> {
         let mut last: Option<u32> = None;
         for (i, p) in self.storyboard.iter().enumerate() {
+            // The clip's first prompt is entry 1; the changes follow it.
+            let name = p.named(i + 2);
             if p.frame >= self.frames {
                 return Err(Error::InvalidRequest(format!(
-                    "the prompt change at frame {} (storyboard entry {}) is past the clip's end: it has {} frames",
-                    p.frame,
-                    i + 1,
-                    self.frames
+                    "{name}: its time (frame {}) is past the clip's end: the clip has {} frames",
+                    p.frame, self.frames
                 )));
             }
-            if last.is_some_and(|l| p.frame <= l) {
+            if let Some(l) = last.filter(|&l| p.frame <= l) {
                 return Err(Error::InvalidRequest(format!(
-                    "the prompt change at frame {} (storyboard entry {}) is not after the one before it (frame {}): list prompts in time order",
-                    p.frame,
-                    i + 1,
-                    last.unwrap_or(0)
+                    "{name}: its time (frame {}) is not after the prompt before it (frame {l}): list prompts in time order",
+                    p.frame
                 )));
             }
             if p.prompt.chars().count() > crate::text::MAX_PROMPT_CHARS {
                 return Err(Error::InvalidRequest(format!(
-                    "storyboard entry {} is longer than {} characters",
-                    i + 1,
+                    "{name}: the prompt is longer than {} characters",
                     crate::text::MAX_PROMPT_CHARS
                 )));
             }
@@ -365,7 +375,7 @@ impl GenerateRequest {
 
 #[cfg(test)]
 mod tests {
-    use super::Sampler;
+    use super::{PromptAt, Sampler};
     use crate::scheduler::SchedulerConfig;
 
     fn euler(extra: &str) -> SchedulerConfig {
@@ -399,5 +409,23 @@ mod tests {
         assert_eq!((req.guidance_for(false), req.guidance_for(true)), (3.0, 3.0), "an explicit guidance applies everywhere");
         req.set_guidance(1.0);
         assert!(!req.guided(), "guidance 1 everywhere: no negative prompt to encode");
+    }
+
+    #[test]
+    fn storyboard_errors_name_where_the_entry_was_typed() {
+        let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
+        let mut req = super::GenerateRequest::defaults_for(&pkg, "a red circle");
+        req.frames = 64;
+        let board = super::super::parse_storyboard("0s a red circle\n\n# later\n9s a blue circle\n", 8.0).unwrap();
+        req.storyboard = board[1..].to_vec();
+        let e = req.validate_storyboard().unwrap_err().to_string();
+        assert!(e.starts_with("storyboard line 4: its time (frame 72) is past the clip's end"), "{e}");
+        req.storyboard = vec![PromptAt::typed(40, "a", "--prompt-at \"5s=a\""), PromptAt::typed(32, "b", "--prompt-at \"4s=b\"")];
+        let e = req.validate_storyboard().unwrap_err().to_string();
+        assert!(e.starts_with("--prompt-at \"4s=b\": its time (frame 32) is not after the prompt before it (frame 40)"), "{e}");
+        // Built by a program: its number in the storyboard, the clip's prompt being the first.
+        req.storyboard = vec![PromptAt::typed(8, &"x".repeat(crate::text::MAX_PROMPT_CHARS + 1), "")];
+        let e = req.validate_storyboard().unwrap_err().to_string();
+        assert!(e.starts_with("storyboard entry 2: the prompt is longer than"), "{e}");
     }
 }

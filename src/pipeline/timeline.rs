@@ -57,7 +57,7 @@ pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
             }
             _ => {}
         }
-        out.push(PromptAt::typed(frame, prompt));
+        out.push(PromptAt::typed(frame, prompt, what));
     }
     if out.is_empty() {
         return Err(Error::InvalidRequest("the storyboard has no lines: write one TIME PROMPT per line".into()));
@@ -144,8 +144,8 @@ mod tests {
         assert_eq!(
             board,
             vec![
-                PromptAt { frame: 0, prompt: "a red circle moving left".into(), cut: false },
-                PromptAt { frame: 32, prompt: "a red circle moving up".into(), cut: false },
+                PromptAt::typed(0, "a red circle moving left", "storyboard line 2"),
+                PromptAt::typed(32, "a red circle moving up", "storyboard line 4"),
             ]
         );
         let err = |text: &str| parse_storyboard(text, 8.0).unwrap_err().to_string();
@@ -157,6 +157,8 @@ mod tests {
         assert!(err("\n# nothing\n").contains("no lines"));
         // Windows editors: a byte-order mark and CRLF line ends.
         let crlf = parse_storyboard("\u{feff}0s a red circle moving left\r\n4s a red circle moving up\r\n", 8.0).unwrap();
-        assert_eq!(crlf, board);
+        let timed = |b: &[PromptAt]| b.iter().map(|p| (p.frame, p.prompt.clone())).collect::<Vec<_>>();
+        assert_eq!(timed(&crlf), timed(&board));
+        assert_eq!(crlf[1].place, "storyboard line 2");
     }
 }

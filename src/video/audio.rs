@@ -254,21 +254,21 @@ impl AudioCopy {
         Ok(())
     }
 
-    /// Gives an output audio stream that no source put sound into silence over the whole
-    /// video (`seconds` long): a bridge written alone carries the clips' audio streams with
-    /// none of their sound, and an empty stream is one that editors and muxers handle badly.
-    /// Streams with sound are left as they are; one in a codec kino has no silence for stays
-    /// empty, with a warning.
-    pub(super) fn fill_silent_streams(&mut self, octx: &mut ff::format::context::Output, seconds: f64) -> std::result::Result<(), String> {
+    /// Pads every output audio stream with silence up to the video's end (`seconds`): after an
+    /// append the new footage is silent, and a stream that no source put sound into (a bridge
+    /// written alone carries the clips' audio streams with none of their sound) is silent over
+    /// the whole video; an empty or short stream is one that editors and muxers handle badly.
+    /// A stream in a codec kino has no silence for ends where its sound does (an empty one
+    /// with a warning).
+    pub(super) fn pad_with_silence(&mut self, octx: &mut ff::format::context::Output, seconds: f64) -> std::result::Result<(), String> {
         for &out in &self.outs {
             let state = self.written.entry(out).or_default();
-            if state.end.is_some() {
-                continue;
-            }
             let Some(tb) = octx.stream(out).map(|s| s.time_base()) else { continue };
             if silence_of(octx, out, &mut state.silence).is_none() {
-                let codec = codec_name(octx, out);
-                log::warn!("audio stream {out} ({codec}): {NO_SILENCE}; the stream carries no sound");
+                if state.end.is_none() {
+                    let codec = codec_name(octx, out);
+                    log::warn!("audio stream {out} ({codec}): {NO_SILENCE}; the stream carries no sound");
+                }
                 continue;
             }
             let until = (seconds / f64::from(tb)).round() as i64;

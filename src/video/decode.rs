@@ -81,6 +81,9 @@ pub struct VideoReader {
     /// The colours its samples stand for (from the first frame): outputs that keep its frames
     /// are written with the same description.
     pub colour: Colour,
+    /// Bits per sample of the stored frames (8 for most video, 10 for HDR and some cameras'
+    /// footage, 16 for some PNGs), from the first frame. Frames come out 8-bit whatever it is.
+    pub bits: u8,
     /// The decoder's frame size, as stored.
     coded: (u32, u32),
     /// The frames' size as shown (after the orientation).
@@ -202,6 +205,18 @@ fn stream_pixel_aspect(stream: &ff::format::stream::Stream<'_>, path: &Path) -> 
     pixel_aspect(sar.num, sar.den, path)
 }
 
+/// Bits per sample of a pixel format (its first component's depth; 8 when unknown).
+/// ffmpeg-next has no safe getter for the depth.
+#[allow(unsafe_code)]
+fn sample_bits(format: Pixel) -> u8 {
+    match format.descriptor() {
+        // SAFETY: a descriptor points into FFmpeg's static table of pixel formats, valid for the
+        // life of the process; `comp` holds up to four components and every format has one.
+        Some(d) => unsafe { (*d.as_ptr()).comp[0].depth }.clamp(1, 32) as u8,
+        None => 8,
+    }
+}
+
 /// A declared sample aspect ratio as a pixel shape (`None` when unknown); one beyond what
 /// players show (1:100 to 100:1) is read as square, with a warning.
 fn pixel_aspect(num: i32, den: i32, path: &Path) -> Option<PixelAspect> {
@@ -288,6 +303,7 @@ impl VideoReader {
             pixel_aspect: stream_pixels.unwrap_or_default(),
             stream_pixels: stream_pixels.is_some(),
             colour: Colour::default(),
+            bits: 8,
             coded: (0, 0),
             width: 0,
             height: 0,
@@ -438,6 +454,7 @@ impl VideoReader {
             }
             (self.width, self.height) = if self.orientation.is_sideways() { (h, w) } else { (w, h) };
             self.colour = Colour::of_frame(decoded);
+            self.bits = sample_bits(format);
             let sar = decoded.aspect_ratio();
             let stored = match self.stream_pixels {
                 true => self.pixel_aspect,

@@ -164,7 +164,7 @@ impl VideoEncoder {
             if let Some(a) = &mut s.audio {
                 a.write_until(&mut s.octx, f64::INFINITY).map_err(|e| verr(&self.dest, e))?;
                 let seconds = self.frames as f64 * f64::from(s.encoder_tb);
-                a.fill_silent_streams(&mut s.octx, seconds).map_err(|e| verr(&self.dest, e))?;
+                a.pad_with_silence(&mut s.octx, seconds).map_err(|e| verr(&self.dest, e))?;
             }
             s.octx.write_trailer().map_err(|e| verr(&self.dest, e.to_string()))?;
         }
@@ -274,11 +274,21 @@ fn open_ffmpeg(
     if format == OutputFormat::Mp4H264 {
         header.set("movflags", "+faststart");
     }
-    octx.write_header_with(header).map_err(|e| match &audio {
+    let written = octx.write_header_with(header).map(drop);
+    written.map_err(|e| match &audio {
         Some(_) if format == OutputFormat::WebmVp9 => {
             format!("cannot write the input's audio into WebM ({e}): WebM holds only Opus or Vorbis sound; write .mkv or .mp4")
         }
-        Some(_) => format!("cannot write the header with the input's audio ({e}); its audio codec may not fit this container: use .mkv"),
+        Some(_) => {
+            // Name the codec and the containers that hold it (PCM fits MOV; Matroska holds any).
+            let codecs: Vec<&str> = octx.streams().skip(1).map(|s| s.parameters().id().name()).collect();
+            let muxer = octx.format().name().to_uppercase();
+            let other = match codecs.iter().all(|c| c.starts_with("pcm_")) {
+                true if muxer == "MP4" => ".mov or .mkv, which keep it as it is",
+                _ => ".mkv, which holds any audio",
+            };
+            format!("{muxer} cannot hold the input's {} audio ({e}): write {other}", codecs.join(" and "))
+        }
         None => format!("cannot write the header: {e}"),
     })?;
     let stream_tb = octx.stream(0).map(|s| s.time_base()).unwrap_or(tb);

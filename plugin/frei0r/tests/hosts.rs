@@ -72,47 +72,39 @@ fn ffmpeg_storyboard_matches_kino_generate_storyboard() {
     assert!(frames(&bad).iter().all(is_error_frame), "a bad storyboard shows error frames");
 }
 
+/// A Kino source whose parameters after `fit` are `tail` (`|` first) renders the frames of
+/// `kino generate` with `flags`, not the default's; with `bad_tail`, error frames and a log
+/// holding each of `needles`.
+fn panel_value_is_kino_flag(tag: &str, tail: &str, flags: &[&str], bad_tail: &str, needles: &[&str]) {
+    let plugins = install(tag);
+    let d = plugins.parent().unwrap();
+    let source = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox";
+    let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
+    let (a, b) = source_and_kino(&plugins, &format!("{source}{tail}"), "2", &[&args[..], flags].concat());
+    assert!(a[..] == b[..16], "the plugin's frames are kino generate {flags:?}'s");
+    let plain = d.join("plain.mkv");
+    kino(&[&args[..], &["-o", plain.to_str().unwrap()]].concat());
+    assert!(a[..] != frames(&plain)[..16], "and not the default's frames");
+    let bad = d.join("bad.mkv");
+    let out = ffmpeg_source(&plugins, &format!("{source}{bad_tail}"), "1", &bad);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(needles.iter().all(|n| log.contains(n)), "{needles:?} not all in {log}");
+    assert!(frames(&bad).iter().all(is_error_frame), "a bad value shows error frames");
+}
+
 #[test]
 fn the_guidance_interval_is_kino_generates() {
-    let plugins = install("interval");
-    let d = plugins.parent().unwrap();
-    // The eleventh parameter; `\,` keeps the comma from ffmpeg's filtergraph parser.
-    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox||0.5\\,1";
-    let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
-    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--guidance-interval", "0.5,1"]].concat());
-    assert!(a[..] == b[..16], "the plugin's frames are kino generate --guidance-interval's");
-    let every = d.join("every.mkv");
-    kino(&[&args[..], &["-o", every.to_str().unwrap()]].concat());
-    assert!(a[..] != frames(&every)[..16], "and not the frames guided at every step");
-    // A bad interval: error frames, the parameter named.
-    let bad = d.join("bad.mkv");
-    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle|3|||||||letterbox||1\\,0.5";
-    let out = ffmpeg_source(&plugins, graph, "1", &bad);
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("guidance_interval parameter"), "{log}");
-    assert!(frames(&bad).iter().all(is_error_frame));
+    // The eleventh parameter; `\,` keeps the comma from ffmpeg's filtergraph parser. A falling
+    // interval is refused.
+    panel_value_is_kino_flag("interval", "||0.5\\,1", &["--guidance-interval", "0.5,1"], "||1\\,0.5", &["guidance_interval parameter"]);
 }
 
 #[test]
 fn the_sampler_is_kino_generates() {
-    let plugins = install("sampler");
-    // The twelfth parameter, after the guidance interval.
-    // kino-shapes steps stochastically by default: the other choice is deterministic.
-    let graph =
-        "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle moving left|3|||||||letterbox|||deterministic";
-    let args = ["generate", "a red circle moving left", "--seed", "3", "--frames", "48"];
-    let (a, b) = source_and_kino(&plugins, graph, "2", &[&args[..], &["--sampler", "deterministic"]].concat());
-    assert!(a[..] == b[..16], "the plugin's frames are kino generate --sampler deterministic's");
-    let d = plugins.parent().unwrap();
-    let plain = d.join("plain.mkv");
-    kino(&[&args[..], &["-o", plain.to_str().unwrap()]].concat());
-    assert!(a[..] != frames(&plain)[..16], "and not the default (stochastic) frames");
-    let bad = d.join("bad.mkv");
-    let graph = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red circle|3|||||||letterbox|||ancestral";
-    let out = ffmpeg_source(&plugins, graph, "1", &bad);
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("sampler parameter") && log.contains("deterministic or stochastic"), "{log}");
-    assert!(frames(&bad).iter().all(is_error_frame));
+    // The twelfth parameter, after the guidance interval. kino-shapes steps stochastically by
+    // default: the other choice is deterministic.
+    let needles = ["sampler parameter", "deterministic or stochastic"];
+    panel_value_is_kino_flag("sampler", "|||deterministic", &["--sampler", "deterministic"], "|||ancestral", &needles);
 }
 
 #[test]

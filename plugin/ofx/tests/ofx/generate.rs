@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use crate::common::*;
-use crate::host::{Host, RenderOpts, Value};
+use crate::host::{Host, Instance, RenderOpts, Value};
+use kino::RgbFrame;
 use kino_ofx::abi::*;
 
 #[test]
@@ -55,63 +56,58 @@ fn ofx_generate_matches_kino_generate() {
     host.unload();
 }
 
-#[test]
-fn ofx_guidance_interval_matches_kino_generate_and_an_empty_prompt_is_refused() {
+/// A Generate instance with panel field `name` at `value` renders the frames of `kino generate
+/// FLAGS`, which differ from the default's; then `more` checks the instance further, given the
+/// default's frames.
+fn panel_value_is_kino_flag(tag: &str, name: &str, value: Value, flags: &[&str], more: impl FnOnce(&Instance, &[RgbFrame])) {
     let _t = turn();
-    let d = tmpdir("interval");
+    let d = tmpdir(tag);
     let args = ["generate", "a red circle moving left", "--seed", "3", "--steps", "4"];
-    let want = kino_frames(&d.join("ref"), &[&args[..], &["--guidance-interval", "0.5,1"]].concat());
-    let every = kino_frames(&d.join("every"), &args);
-    assert!(want != every, "the interval changes the frames");
+    let want = kino_frames(&d.join("ref"), &[&args[..], flags].concat());
+    let plain = kino_frames(&d.join("plain"), &args);
+    assert!(want != plain, "{flags:?} changes the frames");
     let host = Host::load(plugin_path());
     let inst = host.instance(GENERATE, GENERATOR, None);
     set_common(&inst, "a red circle moving left", 3, 4);
-    inst.set("guidanceInterval", Value::Str(" 0.5, 1 ".into()));
+    inst.set(name, value);
     inst.set_output_range(0.0, 16.0);
     let got = render_all(&inst, 0..17, None);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --guidance-interval's");
+        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate {flags:?}'s");
     }
-    // No prompt yet (a new effect renders before one is typed): an error frame, no generation.
-    inst.set("guidanceInterval", Value::Str(String::new()));
-    inst.set("prompt", Value::Str("  ".into()));
-    assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-    let s = status_after_generate(&inst);
-    assert!(s.contains("Prompt is empty"), "{s}");
-    inst.set("prompt", Value::Str("a red circle moving left".into()));
-    // Falling: an error frame and the field named in the status.
-    inst.set("guidanceInterval", Value::Str("1,0.5".into()));
-    assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
-    let s = status_after_generate(&inst);
-    assert!(s.contains("Guidance interval"), "{s}");
+    more(&inst, &plain);
     drop(inst);
     host.unload();
 }
 
 #[test]
+fn ofx_guidance_interval_matches_kino_generate_and_an_empty_prompt_is_refused() {
+    let value = Value::Str(" 0.5, 1 ".into());
+    panel_value_is_kino_flag("interval", "guidanceInterval", value, &["--guidance-interval", "0.5,1"], |inst, _| {
+        // No prompt yet (a new effect renders before one is typed): an error frame, no generation.
+        inst.set("guidanceInterval", Value::Str(String::new()));
+        inst.set("prompt", Value::Str("  ".into()));
+        assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+        let s = status_after_generate(inst);
+        assert!(s.contains("Prompt is empty"), "{s}");
+        inst.set("prompt", Value::Str("a red circle moving left".into()));
+        // Falling: an error frame and the field named in the status.
+        inst.set("guidanceInterval", Value::Str("1,0.5".into()));
+        assert!(inst.render(0.0, RenderOpts::default()).unwrap().is_error_frame());
+        let s = status_after_generate(inst);
+        assert!(s.contains("Guidance interval"), "{s}");
+    });
+}
+
+#[test]
 fn ofx_sampler_matches_kino_generate() {
-    let _t = turn();
-    let d = tmpdir("sampler");
-    let args = ["generate", "a red circle moving left", "--seed", "3", "--steps", "4"];
-    // kino-shapes steps stochastically by default: the other choice is deterministic.
-    let want = kino_frames(&d.join("ref"), &[&args[..], &["--sampler", "deterministic"]].concat());
-    let plain = kino_frames(&d.join("plain"), &args);
-    assert!(want != plain, "deterministic steps change the frames");
-    let host = Host::load(plugin_path());
-    let inst = host.instance(GENERATE, GENERATOR, None);
-    set_common(&inst, "a red circle moving left", 3, 4);
-    inst.set("sampler", Value::Int(1));
-    inst.set_output_range(0.0, 16.0);
-    let got = render_all(&inst, 0..17, None);
-    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!(as_rgb(g) == *w, "frame {i} differs from kino generate --sampler deterministic's");
-    }
-    // The model's default (choice 0) is the shipped model's (stochastic from text).
-    inst.set("sampler", Value::Int(0));
-    let got = render_all(&inst, 0..17, None);
-    assert!(got.iter().zip(&plain).all(|(g, w)| as_rgb(g) == *w), "the model's default gives kino generate's frames");
-    drop(inst);
-    host.unload();
+    // kino-shapes steps stochastically by default: the other choice (1) is deterministic.
+    panel_value_is_kino_flag("sampler", "sampler", Value::Int(1), &["--sampler", "deterministic"], |inst, plain| {
+        // The model's default (choice 0) is the shipped model's (stochastic from text).
+        inst.set("sampler", Value::Int(0));
+        let got = render_all(inst, 0..17, None);
+        assert!(got.iter().zip(plain).all(|(g, w)| as_rgb(g) == *w), "the model's default gives kino generate's frames");
+    });
 }
 
 #[test]

@@ -233,6 +233,18 @@ fn long_generation_is_windowed_and_deterministic() {
     let worst = steps.iter().cloned().fold(0.0, f64::max);
     eprintln!("long clip: median step {med:.2}, worst {worst:.2}");
     assert!(worst <= 3.0 * med.max(0.5), "a jump of {worst:.2} against a median step of {med:.2}");
+    // The later windows continue the job's own frames and are made as windows from text are:
+    // stochastic steps, guidance 2 (kino-shapes), the same as asking for both in every window;
+    // deterministic steps at guidance 4 there (beside the user's frames) give other frames.
+    let run = |name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let args = ["generate", "an orange circle moving left", "--seconds", "7", "--seed", "5", "-q", "-o", out.to_str().unwrap()];
+        assert_ok(&kino(&[&args[..], extra].concat()));
+        frames(&out)
+    };
+    assert!(run("text.mkv", &["--guidance", "2", "--sampler", "stochastic"]) == fa, "later windows as from text");
+    let beside = run("beside.mkv", &["--guidance", "4", "--sampler", "deterministic"]);
+    assert!(beside[..8] != fa[..8] && beside[40..] != fa[40..], "another sampler and guidance give other frames");
 }
 
 #[test]

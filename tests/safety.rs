@@ -207,7 +207,8 @@ fn a_full_disk_is_an_error_and_leaves_nothing() {
         ("frames/", vec!["--seconds", "8"]),
         ("f_%03d.png", vec!["--seconds", "8"]),
         ("c.mkv", vec!["--seconds", "8"]),
-        ("c.mp4", vec!["--seconds", "30"]),
+        // About 120 KiB of H.264 (30 s made about 43 KiB: too close to the disk's size).
+        ("c.mp4", vec!["--seconds", "90"]),
     ] {
         let r = generate(&d, output, &extra);
         assert!(!r.status.success(), "{output} fit on a 48 KiB disk?");

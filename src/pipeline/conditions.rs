@@ -90,12 +90,14 @@ impl Pipeline {
                     frames: n,
                     slot: Slot::At(c.frame_index / t + PREFIX_LATENT_FRAMES),
                     strength: c.strength,
+                    own: false,
                 });
                 x = LatentContext {
                     latents: latent_frames(x.latents.view(), 0, PREFIX_LATENT_FRAMES),
                     frames: PREFIX_LATENT_FRAMES,
                     slot: x.slot,
                     strength: x.strength,
+                    own: x.own,
                 };
             }
             parts.push(x.at(Slot::Tokens { frame_index: c.frame_index }));

@@ -64,6 +64,10 @@ pub(crate) struct LatentContext {
     /// window's noise by `strength` and held only until the noise level falls below
     /// `1 - strength`, then denoised with the rest.
     pub strength: f32,
+    /// Frames this job made itself (a long clip's earlier window), not frames the user gave:
+    /// the window is guided and steps as a window from text is (`guidance_given_frames` and
+    /// `stochastic_given_frames` are about the user's frames, which a seam must meet exactly).
+    pub own: bool,
 }
 
 impl LatentContext {
@@ -75,12 +79,17 @@ impl LatentContext {
             Placement::After => Slot::Start,
             Placement::Before => Slot::End,
         };
-        LatentContext { latents, frames, slot, strength: 1.0 }
+        LatentContext { latents, frames, slot, strength: 1.0, own: false }
     }
 
     /// The same latents in another slot.
     pub fn at(self, slot: Slot) -> Self {
         LatentContext { slot, ..self }
+    }
+
+    /// The same latents, marked as frames this job made itself.
+    pub fn made_by_this_job(self) -> Self {
+        LatentContext { own: true, ..self }
     }
 
     /// The latent frames from `from` on only.

@@ -22,6 +22,13 @@ pub(super) enum WindowStart<'a> {
     Renoised { clean: ArrayView5<'a, f32>, step: usize },
 }
 
+/// Whether a window holds the user's frames (a clip's, a still's, a keyframe's) or starts from
+/// a clip's latents (remix): not when it is made from text or continues only frames the job
+/// made itself.
+fn holds_users_frames(ctx: &[LatentContext], renoised: bool) -> bool {
+    ctx.iter().any(|x| !x.own) || renoised
+}
+
 impl Pipeline {
     /// One window: noise from `seed` (or latents to start from, see [`WindowStart`]), context latents held in
     /// place (one part at the window's start, one at its end, or both: a bridge), the scheduler's
@@ -110,9 +117,10 @@ impl Pipeline {
             .map(|j| ctx.iter().zip(ranges).find(|(_, r)| r.contains(&j)).map(|(x, _)| (1.0 - x.strength.min(1.0)) * num_train))
             .collect();
 
-        // Stochastic steps where the scheduler takes them, unless the manifest keeps windows
-        // with given frames or given latents deterministic.
-        let given = !ctx.is_empty() || matches!(start, WindowStart::Renoised { .. });
+        // Beside the user's frames or latents: the manifest's guidance for given frames, and
+        // stochastic steps only where it allows them. A long clip's later windows continue the
+        // job's own frames and are made as windows from text are.
+        let given = holds_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
         let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !given);
         let g = req.guidance_for(given);
         let denoiser = self.denoiser()?;
@@ -319,5 +327,16 @@ mod tests {
         assert_eq!(out, a([1.0, 2.0]));
         combine_guidance_into(a([1.0, 0.0]).view(), a([0.0, 0.0]).view(), 3.0, &mut out);
         assert_eq!(out, a([3.0, 0.0]));
+    }
+
+    #[test]
+    fn only_the_users_frames_count_as_given() {
+        use crate::pipeline::Placement;
+        let ctx = || LatentContext::new(Array5::zeros((1, 4, 2, 4, 4)), 0, Placement::After);
+        assert!(!holds_users_frames(&[], false), "from text");
+        assert!(!holds_users_frames(&[ctx().made_by_this_job()], false), "a long clip's later window");
+        assert!(holds_users_frames(&[ctx()], false), "beside a clip's frames");
+        assert!(holds_users_frames(&[ctx(), ctx().made_by_this_job()], false), "any of the user's");
+        assert!(holds_users_frames(&[], true), "a remix's latents");
     }
 }

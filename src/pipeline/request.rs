@@ -76,12 +76,13 @@ impl Sampler {
     }
 
     /// How the steps move, for a job's start line: "" (deterministic), ", stochastic", or
-    /// ", stochastic from text alone" where windows with given frames stay deterministic.
+    /// ", stochastic except beside given frames" where windows with the user's frames stay
+    /// deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
         match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames) {
             (false, _) => "",
             (true, true) => ", stochastic",
-            (true, false) => ", stochastic from text alone",
+            (true, false) => ", stochastic except beside given frames",
         }
     }
 }
@@ -395,7 +396,7 @@ mod tests {
         assert!(!Sampler::apply(Some(Sampler::Deterministic), &sto).stochastic_sampling);
         assert_eq!(Sampler::describe(None, &plain), "");
         assert_eq!(Sampler::describe(None, &sto), ", stochastic");
-        assert_eq!(Sampler::describe(None, &text_only), ", stochastic from text alone");
+        assert_eq!(Sampler::describe(None, &text_only), ", stochastic except beside given frames");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
     }
 

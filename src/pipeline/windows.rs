@@ -152,6 +152,8 @@ impl Pipeline {
         let mut w = first_window;
         while emitted < count {
             let ctx = self.encode_context(&tail, Placement::After, tracker)?;
+            // Blended windows continue this job's own footage (a long clip's earlier window).
+            let ctx = if blend { ctx.made_by_this_job() } else { ctx };
             let shape = self.window_shape(req, k + m);
             let seed = window_seed(req.seed, w);
             // The prompt in effect at the window's first new frame (a storyboard changes it).

@@ -157,11 +157,12 @@ pub struct SchedulerConfig {
     /// carries along, such as a faint second copy of an object the model hesitated over.
     #[serde(default)]
     pub stochastic_sampling: bool,
-    /// With `stochastic_sampling`: whether windows that hold given frames (extend, animate,
-    /// bridge, keyframes, a long clip's later windows) or start from given latents (remix) step
-    /// stochastically too (kino's field; true, the default, is diffusers' behaviour). False
-    /// keeps their steps deterministic: fresh noise at every step lets the frames beside given
-    /// ones drift from them (seams) and a remix drift from its clip's layout.
+    /// With `stochastic_sampling`: whether windows that hold the user's frames (extend, animate,
+    /// bridge, keyframes) or start from a clip's latents (remix) step stochastically too (kino's
+    /// field; true, the default, is diffusers' behaviour). False keeps their steps
+    /// deterministic: fresh noise at every step lets the frames beside given ones drift from
+    /// them (seams) and a remix drift from its clip's layout. A long clip's later windows
+    /// continue the job's own frames and step as windows from text do either way.
     #[serde(default = "default_true")]
     pub stochastic_given_frames: bool,
     /// UniPC only: steps whose prediction is left uncorrected (the correction at step k is skipped

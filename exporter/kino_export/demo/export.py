@@ -257,8 +257,9 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
             vae_encoder={"kind": "whole_clip", "file": "vae_encoder.onnx",
                          "inputs": {"frames": tensor("frames", F32)},
                          "outputs": {"latents": tensor("latents", F32)}},
-            # Stochastic steps from text alone (direction 96.0% against 86.5% over four seeds);
-            # beside given frames fresh noise roughened the seams (docs/demo-model.md).
+            # Stochastic steps from text and in a long clip's later windows (direction 96.0%
+            # against 86.5% over four seeds); beside the user's frames fresh noise roughened the
+            # seams (docs/demo-model.md).
             scheduler={"kind": "flow_match_euler", "num_train_timesteps": 1000, "shift": 1.0,
                        "stochastic_sampling": True, "stochastic_given_frames": False},
             # Guidance 2 from text: with stochastic steps, clean frames and the prompt followed

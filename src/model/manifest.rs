@@ -243,9 +243,9 @@ pub enum VaeSpec {
 pub struct Defaults {
     pub steps: usize,
     pub guidance: f32,
-    /// Guidance for windows that hold given frames (extend, animate, bridge, keyframes, a long
-    /// clip's later windows, remix) where the request leaves guidance to the model; absent:
-    /// `guidance` everywhere.
+    /// Guidance for windows that hold the user's frames (extend, animate, bridge, keyframes) or
+    /// a clip's latents (remix) where the request leaves guidance to the model; absent:
+    /// `guidance` everywhere. A long clip's later windows (the job's own frames) take `guidance`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance_given_frames: Option<f32>,
     /// Noise levels `[low, high]` (0 clean, 1 pure noise) at which guidance runs; the steps

@@ -25,7 +25,7 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
-    /// Guidance for windows that hold given frames or start from a clip's latents; `None`:
+    /// Guidance for windows that hold the user's frames or start from a clip's latents; `None`:
     /// `guidance` there too. From the package's `defaults.guidance_given_frames`;
     /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
     pub guidance_given_frames: Option<f32>,
@@ -195,7 +195,7 @@ impl GenerateRequest {
         self.guidance_given_frames = None;
     }
 
-    /// Guidance for a window: `given` when it holds given frames or starts from a clip's latents.
+    /// Guidance for a window: `given` when it holds the user's frames or starts from a clip's latents.
     pub fn guidance_for(&self, given: bool) -> f32 {
         match self.guidance_given_frames {
             Some(g) if given => g,

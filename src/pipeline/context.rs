@@ -64,7 +64,8 @@ pub(crate) struct LatentContext {
     /// window's noise by `strength` and held only until the noise level falls below
     /// `1 - strength`, then denoised with the rest.
     pub strength: f32,
-    /// Frames this job made itself (a long clip's earlier window), not frames the user gave:
+    /// Frames this job made itself (a long clip's earlier window, a long extension's footage
+    /// once it has replaced the clip's frames in the context), not frames the user gave:
     /// the window is guided and steps as a window from text is (`guidance_given_frames` and
     /// `stochastic_given_frames` are about the user's frames, which a seam must meet exactly).
     pub own: bool,

@@ -70,6 +70,8 @@ impl Pipeline {
                 // disk) and are emitted oldest first.
                 let mut made = FrameSpool::new(self.spool_memory);
                 let mut head: Vec<RgbFrame> = context[..need].to_vec();
+                // The clip's frames among them (the latest ones), until new footage replaces them.
+                let mut users = need;
                 let tokens = causal && self.uses_context_tokens(req)?;
                 for w in 0..windows {
                     let ctx = if tokens {
@@ -81,6 +83,7 @@ impl Pipeline {
                     } else {
                         self.encode_context(&head, Placement::Before, &mut tracker)?
                     };
+                    let ctx = if users == 0 { ctx.made_by_this_job() } else { ctx };
                     let shape = self.window_shape(req, m + k);
                     let seed = window_seed(req.seed, w);
                     let latents =
@@ -101,6 +104,7 @@ impl Pipeline {
                     // The next context: the earliest `need` frames so far (a window may make
                     // fewer, then the context reaches into what came after, up to the clip).
                     head = frames.iter().chain(&head).take(need).cloned().collect();
+                    users = users.min(need.saturating_sub(frames.len()));
                     made.push_earlier(frames)?;
                 }
                 let skip = made.len() - count;
@@ -150,10 +154,12 @@ impl Pipeline {
         let m = window - k;
         let mut emitted = 0usize;
         let mut w = first_window;
+        // How many of the context frames are the user's (the oldest ones): none when blending
+        // (a long clip's earlier window), else the clip's until new footage has replaced them.
+        let mut users = if blend { 0 } else { n };
         while emitted < count {
             let ctx = self.encode_context(&tail, Placement::After, tracker)?;
-            // Blended windows continue this job's own footage (a long clip's earlier window).
-            let ctx = if blend { ctx.made_by_this_job() } else { ctx };
+            let ctx = if users == 0 { ctx.made_by_this_job() } else { ctx };
             let shape = self.window_shape(req, k + m);
             let seed = window_seed(req.seed, w);
             // The prompt in effect at the window's first new frame (a storyboard changes it).
@@ -188,6 +194,7 @@ impl Pipeline {
                 }
             }
             // The next context: the last `n` frames so far (a window may make fewer than `n`).
+            users = users.saturating_sub(new.len());
             let mut joined = std::mem::take(&mut tail);
             joined.extend(new);
             tail = joined.split_off(joined.len() - n);

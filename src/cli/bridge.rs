@@ -16,10 +16,8 @@ use super::progress::*;
 
 pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[&args.first, &args.second])?;
-    let mut a = video::VideoReader::open(&args.first)?;
-    let mut b = video::VideoReader::open(&args.second)?;
-    warn_depth(&a, &args.first);
-    warn_depth(&b, &args.second);
+    let mut a = open_footage(&args.first)?;
+    let mut b = open_footage(&args.second)?;
     // A still (an image has no rate of its own) takes the other clip's rate (both stills: the
     // model's, below).
     let clip_fps = match (a.is_still, b.is_still) {

@@ -171,8 +171,7 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let mut inputs = keyframe_images(&args.keyframes);
     inputs.push(&args.image);
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
-    let mut reader = video::VideoReader::open(&args.image)?;
-    warn_depth(&reader, &args.image);
+    let mut reader = open_footage(&args.image)?;
     // An anamorphic image keeps its pixel shape; its frames are made anew, in BT.709.
     let shown = video::Presentation { pixel_aspect: reader.pixel_aspect, ..Default::default() };
     let par = shown.pixel_aspect;

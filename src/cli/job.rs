@@ -184,9 +184,10 @@ fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
     }
 }
 
-/// Warns (on stderr) when `reader`'s frames are deeper than the 8 bits per sample kino
-/// writes: the output keeps the clip's pictures, not their depth.
-pub(crate) fn warn_depth(reader: &kino::video::VideoReader, path: &std::path::Path) {
+/// Opens a clip or still the job reads footage from, warning (on stderr) when its frames are
+/// deeper than the 8 bits per sample kino writes: the output keeps its pictures, not their depth.
+pub(crate) fn open_footage(path: &Path) -> Result<video::VideoReader> {
+    let reader = video::VideoReader::open(path)?;
     if reader.bits > 8 {
         eprintln!(
             "kino: warning: {} has {}-bit samples; kino reads and writes 8-bit video, so its frames in the output have 8 bits per sample",
@@ -194,6 +195,7 @@ pub(crate) fn warn_depth(reader: &kino::video::VideoReader, path: &std::path::Pa
             reader.bits
         );
     }
+    Ok(reader)
 }
 
 /// `n` things for people: `1 frame`, `17 frames`.

@@ -313,7 +313,8 @@ def test_context_masks():
         assert (still <= mask).all() and not still[:, 0].any()
         both = mask[:, 0] & mask[:, -1]
         assert 0.1 < both.float().mean() < 0.3, "both ends given on about 15-20% of samples"
-        assert 0.4 < (~mask.any(dim=1)).float().mean() < 0.5, "text alone on about 45%"
+        assert 0.3 < (~mask.any(dim=1)).float().mean() < 0.4, "text alone on about 35%"
+        assert 0.15 < (mask[:, -1] & ~mask[:, 0]).float().mean() < 0.3, "a suffix alone on about 20%"
     x = torch.arange(9.0)[None, None, :, None, None]
     assert held_groups(x).flatten().tolist() == [0, 4, 4, 4, 4, 8, 8, 8, 8]
     # The stage encodes a clip and its held version in one pass: the same as encoding each.

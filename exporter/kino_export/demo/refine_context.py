@@ -1,8 +1,8 @@
-"""Stage 6: context anywhere. The main stage teaches the DiT to continue a given prefix (extend
+"""Stage 7: context anywhere. The main stage teaches the DiT to continue a given prefix (extend
 forwards, animate) or suffix (extend backwards); bridges, loops and keyframes give frames at
 both ends or in the middle. This stage rebuilds the text encoder and DiT from an exported
 package's graphs and trains them further with clean context at the start, the end, both ends
-and single frames anywhere (``context_mask(policy="anywhere")``), text alone on 45% of samples
+and single frames anywhere (``context_mask(policy="anywhere")``), text alone on 35% of samples
 so that generation from text is kept, at a lower rate; the package is rewritten with new text
 encoder and denoiser graphs (the autoencoder byte for byte) and its manifest lists the context
 it was trained for.
@@ -30,10 +30,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="kino_export demo refine-context")
     ap.add_argument("--package", default="models/kino-shapes", help="package to read")
     ap.add_argument("--out", default=None, help="package to write (default: --package, replaced atomically)")
-    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--high-noise", type=float, default=0.3)
     ap.add_argument("--seed-offset", type=int, default=9, help="data seed = the package's training seed + this")
     ap.add_argument("--threads", type=int, default=2)

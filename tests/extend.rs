@@ -248,6 +248,36 @@ fn long_generation_is_windowed_and_deterministic() {
 }
 
 #[test]
+fn long_extensions_continue_their_own_frames_as_from_text() {
+    // The windows whose context still holds the clip's frames are made as beside the user's
+    // frames (deterministic steps, guidance 4 for kino-shapes); once new footage has replaced
+    // them, the windows continue the job's own frames and are made as from text (stochastic,
+    // guidance 2). So asking for deterministic steps at 4 everywhere changes only the far end.
+    let d = tmpdir("extend-own");
+    let prompt = "a yellow triangle moving right";
+    let base = d.join("base.mkv");
+    assert_ok(&kino(&["generate", prompt, "--seed", "8", "-q", "-o", base.to_str().unwrap()]));
+    let clip = frames(&base);
+    let run = |name: &str, at: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let (b, o) = (base.to_str().unwrap(), out.to_str().unwrap());
+        let args = ["extend", b, "--prompt", prompt, "--at", at, "--seconds", "4", "--seed", "9", "-q", "-o", o];
+        assert_ok(&kino(&[&args[..], extra].concat()));
+        frames(&out)
+    };
+    let beside = ["--sampler", "deterministic", "--guidance", "4"];
+    let (plain, det) = (run("fwd.mkv", "end", &[]), run("fwd-det.mkv", "end", &beside));
+    let n = clip.len();
+    assert_eq!(plain.len(), n + 32);
+    assert!(plain[..n + 8] == det[..n + 8], "forwards: the first new window is made beside the clip's frames");
+    assert!(plain[n + 24..] != det[n + 24..], "forwards: the last window continues the job's own frames");
+    let (plain, det) = (run("back.mkv", "start", &[]), run("back-det.mkv", "start", &beside));
+    assert_eq!(plain.len(), 32 + n);
+    assert!(plain[24..] == det[24..], "backwards: the new frames next to the clip are made beside its frames");
+    assert!(plain[..8] != det[..8], "backwards: the earliest frames continue the job's own frames");
+}
+
+#[test]
 fn replace_context_mode_also_extends() {
     let d = tmpdir("replace");
     let base = d.join("base.mkv");

@@ -104,7 +104,7 @@ impl Pipeline {
                     // The next context: the earliest `need` frames so far (a window may make
                     // fewer, then the context reaches into what came after, up to the clip).
                     head = frames.iter().chain(&head).take(need).cloned().collect();
-                    users = users.min(need.saturating_sub(frames.len()));
+                    users = users.saturating_sub(frames.len());
                     made.push_earlier(frames)?;
                 }
                 let skip = made.len() - count;

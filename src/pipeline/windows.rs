@@ -91,11 +91,14 @@ impl Pipeline {
                     let mut frames = self.decode(&latents, seed)?;
                     if frames.len() > per_window {
                         // As after a clip: the new frames nearest the seam take over the
-                        // difference between the first given frame and its re-decode.
+                        // difference between the first given frame and its re-decode, faded out
+                        // within the window: the earliest frame made is the next window's
+                        // context, and a difference left in it (a second outline where the
+                        // re-decode had the object elsewhere) was carried on and piled up.
                         let (orig, again) = (head[0].clone(), frames[per_window].clone());
                         frames.truncate(per_window);
                         frames.reverse();
-                        carry_residual(&mut frames, &orig, &again, ctx_frames);
+                        carry_residual(&mut frames, &orig, &again, per_window.min(ctx_frames));
                         frames.reverse();
                     }
                     if frames.len() != per_window {

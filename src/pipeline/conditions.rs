@@ -90,15 +90,10 @@ impl Pipeline {
                     frames: n,
                     slot: Slot::At(c.frame_index / t + PREFIX_LATENT_FRAMES),
                     strength: c.strength,
-                    own: false,
-                });
-                x = LatentContext {
-                    latents: latent_frames(x.latents.view(), 0, PREFIX_LATENT_FRAMES),
-                    frames: PREFIX_LATENT_FRAMES,
-                    slot: x.slot,
-                    strength: x.strength,
                     own: x.own,
-                };
+                });
+                // Its first latent frames go ahead as tokens, with its slot, strength and origin.
+                x = LatentContext { latents: latent_frames(x.latents.view(), 0, PREFIX_LATENT_FRAMES), frames: PREFIX_LATENT_FRAMES, ..x };
             }
             parts.push(x.at(Slot::Tokens { frame_index: c.frame_index }));
         }

@@ -15,8 +15,10 @@ from kino_export.demo.evaluate import detect, score, stray_frames
 from kino_export.demo.export import (export_decoder, export_encoder, export_package, export_text_and_denoiser, load_autoencoder,
                                      load_text_and_denoiser)
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
+from kino_export.demo.refine_context import user_clips
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
-from kino_export.demo.train import CONFIG, context_mask, held_groups, temporal_loss
+from kino_export.demo.train import (CONFIG, context_mask, held_groups, object_mask, prefix_where_needed,
+                                    temporal_loss)
 from kino_export.onnx_export import io_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -324,6 +326,35 @@ def test_context_masks():
         z, z_held = ae.encode_with_held(clip)
         assert torch.allclose(z, ae.encode(clip), atol=1e-6)
         assert torch.allclose(z_held, ae.encode(held_groups(clip)), atol=1e-6)
+
+
+def test_context_refinement_shows_clips_from_outside_the_world():
+    """Stage 7's clips: about the asked share from outside the world (other sizes and
+    backgrounds), about the asked share shown through codec losses, the rest as the world draws
+    them; the object mask follows each clip's own background."""
+    gen = torch.Generator().manual_seed(3)
+    x, shown, background, _, outside = user_clips(gen, 400, 0.2, 0.3)
+    assert x.shape == shown.shape == (400, 3, world.FRAMES, world.SIZE, world.SIZE)
+    assert 0.12 < outside.float().mean() < 0.28
+    lossy = (shown != x).flatten(1).any(dim=1)
+    assert 0.22 < lossy.float().mean() < 0.38
+    world_bg = torch.tensor(world.BACKGROUND)
+    assert torch.equal(background[~outside], world_bg.expand(int((~outside).sum()), 3))
+    assert (background[outside] - world_bg).abs().amax(dim=1).gt(0).all()
+    # Those clips never learn from text alone: a sample that drew no context gets a prefix.
+    context = torch.zeros(6, 5, dtype=torch.bool)
+    context[0, :2] = True
+    needs = torch.tensor([True, True, True, False, False, True])
+    got = prefix_where_needed(context, needs, torch.Generator().manual_seed(4))
+    assert torch.equal(got[0], context[0]) and not got[3:5].any()
+    assert got[[1, 2, 5]].any(dim=1).all() and not got[[1, 2, 5], -1].any()
+    assert all(torch.equal(r, torch.arange(5) < r.sum()) for r in got[[1, 2, 5]])
+    # The mask finds the object on a shifted background and nothing else.
+    j = int(outside.nonzero()[0])
+    mask = object_mask(x[j:j + 1], background[j:j + 1])
+    assert 0 < mask.float().mean() < 0.5
+    assert object_mask(x[j:j + 1] * 0 + background[j:j + 1, :, None, None, None] * 2 - 1,
+                       background[j:j + 1]).sum() == 0
 
 
 def test_temporal_loss_penalises_a_jump_at_a_chunk_boundary_more_than_inside():

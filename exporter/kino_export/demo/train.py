@@ -159,11 +159,13 @@ def logit_normal(gen, n, mean=0.0):
     return torch.sigmoid(torch.randn(n, generator=gen) + mean)
 
 
-def object_mask(x: torch.Tensor) -> torch.Tensor:
+def object_mask(x: torch.Tensor, background: torch.Tensor | None = None) -> torch.Tensor:
     """Pixel clips [B,3,F,H,W] -> bool [B,1,f,H/4,W/4]: latent pixels whose 4x4 area (over the
-    causal frame group: frame 0 alone, then groups of 4) shows the object, grown by one pixel."""
-    bg = torch.tensor(world.BACKGROUND, device=x.device) * 2 - 1
-    obj = ((x - bg[None, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
+    causal frame group: frame 0 alone, then groups of 4) shows the object, grown by one pixel.
+    ``background`` [B,3] (0..1): each clip's own, where it is not the world's."""
+    bg = torch.tensor(world.BACKGROUND)[None].expand(len(x), 3) if background is None else background
+    bg = bg.to(x.device) * 2 - 1
+    obj = ((x - bg[:, :, None, None, None]).abs().amax(1, keepdim=True) > 0.05).float()
     first = F.max_pool3d(obj[:, :, :1], (1, 4, 4))
     rest = F.max_pool3d(obj[:, :, 1:], (4, 4, 4))
     lat = torch.cat([first, rest], dim=2)
@@ -206,12 +208,24 @@ def context_mask(gen: torch.Generator, batch: int, f: int, policy: str) -> tuple
     return mask, keys & mask & (idx > 0)
 
 
+def prefix_where_needed(context: torch.Tensor, needs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Context masks [batch, f] where the samples that ``needs`` [batch] some context and drew
+    none get a prefix of 1..f-1 frames instead."""
+    batch, f = context.shape
+    k = torch.randint(1, f, (batch,), generator=gen)
+    alone = needs & ~context.any(dim=1)
+    return torch.where(alone[:, None], torch.arange(f)[None, :] < k[:, None], context)
+
+
 def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0,
-              context_policy="prefix_suffix", held=None):
+              context_policy="prefix_suffix", held=None, given=None, needs_context=None):
     """Flow matching with CFG dropout and clean-context frames (``context_mask``). ``high_noise``:
     the share of samples whose sigma is drawn from a logit-normal shifted towards noise, where
     layout and motion are decided. ``held``: the clips' latents with each group held still on its
-    last frame (``held_groups``), given in place of keyframes."""
+    last frame (``held_groups``), given in place of keyframes. ``given``: the latents shown as
+    context (codec losses on the frames a user gives), the loss still on the clean clip's frames.
+    ``needs_context`` [n] bool: clips never learnt from text alone (looks from outside the world,
+    which the text does not say); where their sample drew text alone they get a prefix."""
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_cosine(opt, steps, warm=warm)
@@ -239,6 +253,10 @@ def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, l
             sigma = torch.where(pick, logit_normal(gen, batch, mean=1.0), sigma)
         sigma = sigma[:, None].expand(batch, f).clone()
         context, still = context_mask(gen, batch, f, context_policy)
+        if needs_context is not None:
+            context = prefix_where_needed(context, needs_context[idx], gen)
+        if given is not None:
+            x0 = torch.where(context.to(device)[:, None, :, None, None], given[idx][:, :, :f].to(device), x0)
         if held is not None:
             x0 = torch.where(still.to(device)[:, None, :, None, None], held[idx][:, :, :f].to(device), x0)
         sigma[context] = 0.0

@@ -333,10 +333,10 @@ def test_context_refinement_shows_clips_from_outside_the_world():
     backgrounds), about the asked share shown through codec losses, the rest as the world draws
     them; the object mask follows each clip's own background."""
     gen = torch.Generator().manual_seed(3)
-    x, shown, background, _, outside = user_clips(gen, 400, 0.2, 0.3)
+    x, shown, background, _, outside, lossy = user_clips(gen, 400, 0.2, 0.3)
     assert x.shape == shown.shape == (400, 3, world.FRAMES, world.SIZE, world.SIZE)
     assert 0.12 < outside.float().mean() < 0.28
-    lossy = (shown != x).flatten(1).any(dim=1)
+    assert torch.equal(lossy, (shown != x).flatten(1).any(dim=1)), "exactly the lossy clips differ as shown"
     assert 0.22 < lossy.float().mean() < 0.38
     world_bg = torch.tensor(world.BACKGROUND)
     assert torch.equal(background[~outside], world_bg.expand(int((~outside).sum()), 3))

@@ -3,11 +3,11 @@ forwards, animate) or suffix (extend backwards); bridges, loops and keyframes gi
 both ends or in the middle. This stage rebuilds the text encoder and DiT from an exported
 package's graphs and trains them further with clean context at the start, the end, both ends
 and single frames anywhere (``context_mask(policy="anywhere")``), text alone on 35% of samples
-so that generation from text is kept, at a lower rate. Some clips are from outside the world
-(``--other-looks``: objects of other sizes on other backgrounds, always given some context, as the
-text does not say their look) and some are shown as context through codec-like losses
-(``--degraded``, ``world.degrade``), the loss on the clean clip: a user's stills and clips. The package is rewritten with new text
-encoder and denoiser graphs (the autoencoder byte for byte) and its manifest lists the context
+(28% with the default share of other looks) so that generation from text is kept, at a lower
+rate. Some clips are from outside the world (``--other-looks``: objects of other sizes on other
+backgrounds, always given some context, as the text does not say their look) and some are shown
+as context through codec-like losses (``--degraded``, ``world.degrade``), the loss on the clean
+clip: a user's stills and clips. The package is rewritten with new text encoder and denoiser graphs (the autoencoder byte for byte) and its manifest lists the context
 it was trained for.
 
     python -m kino_export demo refine-context --package models/kino-shapes
@@ -59,10 +59,10 @@ def main(argv=None):
     latents, given, held, labels, masks, other = [], [], [], [], [], []
     with torch.no_grad():
         for i in range(0, a.clips, 64):
-            x, shown, background, lab, outside = user_clips(gen, min(64, a.clips - i), a.other_looks, a.degraded)
+            x, shown, background, lab, outside, lossy = user_clips(gen, min(64, a.clips - i), a.other_looks,
+                                                                    a.degraded)
             z, z_held = ae.encode_with_held(x)
             # Only the clips shown through losses are encoded again, as shown.
-            lossy = (shown != x).flatten(1).any(dim=1)
             z_shown = z.clone()
             if lossy.any():
                 z_shown[lossy], z_held[lossy] = ae.encode_with_held(shown[lossy])
@@ -98,7 +98,7 @@ def main(argv=None):
 
 def user_clips(gen: torch.Generator, n: int, other_looks: float, degraded: float):
     """``n`` training clips: (clean [n,3,F,H,W], as shown for context, backgrounds [n,3], labels,
-    bool [n] outside the world's look). Each clip is from outside the world with probability
+    bool [n] outside the world's look, bool [n] shown through losses). Each clip is from outside the world with probability
     ``other_looks`` (``world.random_looks``) and shown through codec losses with ``degraded``."""
     c, s, m, start = world.random_scenes(gen, n)
     radius, background = world.random_looks(gen, n)
@@ -108,7 +108,7 @@ def user_clips(gen: torch.Generator, n: int, other_looks: float, degraded: float
     x = world.render(c, s, m, start, radius=radius, background=background)
     lossy = torch.rand(n, generator=gen) < degraded
     shown = torch.where(lossy[:, None, None, None, None], world.degrade(x, gen), x)
-    return x, shown, background, (c, s, m), outside
+    return x, shown, background, (c, s, m), outside, lossy
 
 
 if __name__ == "__main__":

@@ -981,6 +981,54 @@ fn audio_packets_and_starts(path: &Path) -> (usize, Vec<f64>) {
     (packets.parse().unwrap(), starts.lines().map(|l| l.trim_end_matches(',').parse().unwrap()).collect())
 }
 
+/// MPEG-TS carries AAC with an ADTS header on every packet (no configuration in the stream):
+/// extended forwards or backwards into MP4 and Matroska, and bridged, its sound is kept and the
+/// new footage is real silence in the same form (a camera's clip, or `ffmpeg -f mpegts`).
+#[test]
+fn mpeg_ts_aac_is_extended_and_bridged_with_silence() {
+    let d = tmpdir("ts-aac");
+    let (a, _, _) = two_clips(&d);
+    let ts = d.join("clip.ts");
+    let (c, t) = (a.to_str().unwrap(), ts.to_str().unwrap());
+    ffmpeg(&[
+        "-i",
+        c,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        t,
+    ]);
+    let before = file_bytes(&ts);
+    for (what, args, clip_at) in [
+        ("extend into mp4", vec!["extend", t, "--frames", "16"], 0.0),
+        ("extend into mkv", vec!["extend", t, "--frames", "16"], 0.0),
+        ("extend --at start into mp4", vec!["extend", t, "--frames", "16", "--at", "start"], 2.0),
+        ("bridge into mp4", vec!["bridge", t, t, "--frames", "16"], 0.0),
+    ] {
+        let out = d.join(format!("{}.{}", what.replace(' ', "-"), if what.contains("mkv") { "mkv" } else { "mp4" }));
+        let mut args = args.clone();
+        let o = out.to_str().unwrap().to_string();
+        args.extend(["--prompt", "a red circle moving right", "--seed", "5", "-q", "-o", &o]);
+        assert_ok(&kino(&args));
+        let s = audio_samples_in_a_row(&out);
+        let (clip_rms, clip_hz) = tone(&s, clip_at + 0.2, clip_at + 1.8);
+        let new_at = if clip_at > 0.0 { 0.2 } else { 2.4 };
+        let (new_rms, _) = tone(&s, new_at, new_at + 1.4);
+        eprintln!("{what}: clip {clip_hz:.0} Hz (rms {clip_rms:.3}), new footage rms {new_rms:.4}, {:.3} s", s.len() as f64 / 8000.0);
+        assert!((clip_hz - 440.0).abs() < 15.0 && clip_rms > 0.05, "{what}: the clip's tone under its frames");
+        assert!(new_rms < 0.005, "{what}: the new footage is silent");
+    }
+    assert_eq!(file_bytes(&ts), before, "the clip is untouched");
+}
+
 /// Matroska gives AAC packets no duration, and FFmpeg's AAC stream starts a frame (21 ms) before
 /// the video: that first packet is kept on append and remix (it plays under the first frame and
 /// primes the decoder), with the audio's lead over the video as in the clip.

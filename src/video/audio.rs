@@ -25,6 +25,8 @@ const LEAD_KEPT: f64 = 0.05;
 /// One source's audio packets, copied into the output's audio streams.
 struct Segment {
     input: ff::format::context::Input,
+    /// Keeps the path FFmpeg opened valid (dropped after `input`).
+    _at: super::ffpath::FfmpegPath,
     /// Where each copied input stream goes.
     map: Vec<Route>,
     offset_seconds: f64,
@@ -130,6 +132,9 @@ struct Written {
     warned: bool,
     /// The last packet's own duration (in the stream's time base): a whole-frame codec's frame.
     frame: i64,
+    /// The stream's AAC packets carry ADTS headers (MPEG-TS, raw `.aac`): its silence must too,
+    /// as the muxer strips them from every packet.
+    adts: bool,
 }
 
 /// A stream copied into another container must not keep the source container's codec tag
@@ -146,6 +151,19 @@ fn clear_codec_tag(stream: &mut ff::format::stream::StreamMut<'_>) {
             (*(*st).codecpar).codec_tag = 0;
         }
     }
+}
+
+/// AAC whose configuration comes in each packet's ADTS header, not in the stream's extradata
+/// (MPEG-TS, a raw `.aac`): MP4 and Matroska muxers take such packets through
+/// `aac_adtstoasc`, which refuses packets without the header. ffmpeg-next has no getter for it.
+#[allow(unsafe_code)]
+fn is_adts(params: &ff::codec::Parameters) -> bool {
+    if params.id() != ff::codec::Id::AAC {
+        return false;
+    }
+    // SAFETY: `as_ptr` points at the AVCodecParameters this `Parameters` owns or borrows, alive
+    // for the borrow of `params`; `extradata_size` is a plain integer field.
+    unsafe { (*params.as_ptr()).extradata_size == 0 }
 }
 
 /// Marks an output stream as its source marks it (default, forced, comment, ...): ffmpeg-next
@@ -187,8 +205,11 @@ impl AudioCopy {
         let mut segments: Vec<Segment> = Vec::new();
         let mut shapes: Vec<Option<(ff::codec::Id, u32, u16)>> = Vec::new();
         let mut outs: Vec<usize> = Vec::new();
+        let mut written: std::collections::HashMap<usize, Written> = Default::default();
         for (k, src) in sources.iter().enumerate() {
-            let input = ff::format::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+            let at =
+                super::ffpath::FfmpegPath::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+            let input = ff::format::input(at.as_path()).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
             if k == 0 {
                 octx.set_metadata(input.metadata().to_owned());
             }
@@ -207,6 +228,7 @@ impl AudioCopy {
                     ost.set_metadata(ist.metadata().to_owned());
                     set_disposition(&mut ost, ist.disposition());
                     ost.set_time_base(ist.time_base());
+                    written.entry(ost.index()).or_default().adts = is_adts(&ist.parameters());
                     outs.push(ost.index());
                     shapes.push(stream_shape(ist.parameters()));
                     map.push(Route::new(ist, ost.index()));
@@ -227,6 +249,7 @@ impl AudioCopy {
             let origin = video_origin(&input);
             segments.push(Segment {
                 input,
+                _at: at,
                 map,
                 offset_seconds: src.offset_seconds - origin,
                 until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
@@ -237,7 +260,7 @@ impl AudioCopy {
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, outs, written: Default::default() }))
+        Ok(Some(AudioCopy { segments, outs, written }))
     }
 
     /// How many audio streams the output has.
@@ -264,7 +287,7 @@ impl AudioCopy {
         for &out in &self.outs {
             let state = self.written.entry(out).or_default();
             let Some(tb) = octx.stream(out).map(|s| s.time_base()) else { continue };
-            if silence_of(octx, out, &mut state.silence).is_none() {
+            if silence_of(octx, out, state.adts, &mut state.silence).is_none() {
                 if state.end.is_none() {
                     let codec = codec_name(octx, out);
                     log::warn!("audio stream {out} ({codec}): {NO_SILENCE}; the stream carries no sound");
@@ -350,7 +373,7 @@ impl Segment {
                 let frame = state.frame.max((route.frame_seconds / f64::from(out_tb)).round() as i64);
                 let declared = match p.duration() {
                     d if d > 0 => Some(d),
-                    _ => silence_of(octx, out, &mut state.silence).and_then(|s| s.pcm_duration(p.size(), out_tb)),
+                    _ => silence_of(octx, out, state.adts, &mut state.silence).and_then(|s| s.pcm_duration(p.size(), out_tb)),
                 };
                 let duration = match declared {
                     Some(d) if route.whole_frames => Some(d.max(frame)),
@@ -378,8 +401,13 @@ fn codec_name(octx: &ff::format::context::Output, out: usize) -> String {
 }
 
 /// Output stream `out`'s silence, made the first time it is asked for.
-fn silence_of<'a>(octx: &ff::format::context::Output, out: usize, slot: &'a mut Option<Option<Silence>>) -> Option<&'a Silence> {
-    slot.get_or_insert_with(|| octx.stream(out).and_then(|s| Silence::for_stream(s.parameters()))).as_ref()
+fn silence_of<'a>(
+    octx: &ff::format::context::Output,
+    out: usize,
+    adts: bool,
+    slot: &'a mut Option<Option<Silence>>,
+) -> Option<&'a Silence> {
+    slot.get_or_insert_with(|| octx.stream(out).and_then(|s| Silence::for_stream(s.parameters(), adts))).as_ref()
 }
 
 /// Writes silence into output stream `out` from where its sound ends (0 before any) up to
@@ -399,7 +427,7 @@ fn fill_silence(
     if until <= from {
         return Ok(());
     }
-    let Some(silence) = silence_of(octx, out, &mut state.silence) else {
+    let Some(silence) = silence_of(octx, out, state.adts, &mut state.silence) else {
         if !state.warned && (until - from) as f64 * f64::from(tb) > 0.05 {
             state.warned = true;
             let codec = codec_name(octx, out);

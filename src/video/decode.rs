@@ -14,6 +14,7 @@ use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
 
 use super::colour::{is_yuv, set_scaler_colour, Colour};
+use super::ffpath::FfmpegPath;
 use super::{init, verr};
 use crate::error::{Error, Result};
 use crate::frame::{PixelAspect, RgbFrame};
@@ -44,6 +45,8 @@ pub struct DecodedVideo {
 pub struct VideoReader {
     path: std::path::PathBuf,
     ictx: ff::format::context::Input,
+    /// Keeps the path FFmpeg opened valid (dropped after `ictx`).
+    _at: FfmpegPath,
     decoder: ff::decoder::Video,
     /// Made from the first frame, and again if a later frame's pixel format differs.
     scaler: Option<Scaler>,
@@ -248,8 +251,7 @@ impl VideoReader {
     pub fn open(path: &Path) -> Result<Self> {
         init()?;
         check_input(path)?;
-        let ictx =
-            ff::format::input(path).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
+        let (ictx, at) = open_input(path)?;
         let stream = ictx
             .streams()
             .best(ff::media::Type::Video)
@@ -284,6 +286,7 @@ impl VideoReader {
         let mut reader = VideoReader {
             path: path.to_path_buf(),
             ictx,
+            _at: at,
             decoder,
             scaler: None,
             stream: index,
@@ -520,6 +523,15 @@ impl VideoReader {
 
 /// Refuses what is not a readable regular file before FFmpeg opens it (a FIFO would block it
 /// forever, a device never ends), and a still whose header declares a frame over the caps.
+/// FFmpeg's demuxer on `path` (any file name: see [`FfmpegPath`]), with what keeps the path
+/// valid: held as long as the demuxer, which may open it again.
+fn open_input(path: &Path) -> Result<(ff::format::context::Input, FfmpegPath)> {
+    let at = FfmpegPath::input(path).map_err(|e| verr(path, describe_io(&e)))?;
+    let input =
+        ff::format::input(at.as_path()).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
+    Ok((input, at))
+}
+
 fn check_input(path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| verr(path, describe_io(&e)))?;
     if meta.is_dir() {
@@ -561,8 +573,7 @@ fn describe_io(e: &std::io::Error) -> String {
 pub fn count_video_frames(path: &Path) -> Result<u64> {
     init()?;
     check_input(path)?;
-    let mut ictx =
-        ff::format::input(path).map_err(|e| verr(path, format!("cannot be read: not a video or image file, or corrupt ({e})")))?;
+    let (mut ictx, _at) = open_input(path)?;
     let index = ictx
         .streams()
         .best(ff::media::Type::Video)

@@ -26,6 +26,9 @@ struct FfmpegSink {
     encoder_tb: ff::Rational,
     stream_tb: ff::Rational,
     audio: Option<AudioCopy>,
+    /// What keeps the output's path valid while the muxer may reopen it (MP4's faststart pass);
+    /// dropped after `octx`, fields drop in order.
+    _path: super::ffpath::FfmpegPath,
 }
 
 enum Sink {
@@ -215,7 +218,8 @@ fn open_ffmpeg(
     presentation: Presentation,
 ) -> std::result::Result<FfmpegSink, String> {
     let pixel_aspect = presentation.pixel_aspect;
-    let mut octx = ff::format::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
+    let at = super::ffpath::FfmpegPath::output(tmp).map_err(|e| format!("cannot create: {e}"))?;
+    let mut octx = ff::format::output(at.as_path()).map_err(|e| format!("cannot create: {e}"))?;
     let (codec_id, pix) = match format {
         OutputFormat::Mp4H264 => (ff::codec::Id::H264, Pixel::YUV420P),
         OutputFormat::WebmVp9 => (ff::codec::Id::VP9, Pixel::YUV420P),
@@ -309,6 +313,7 @@ fn open_ffmpeg(
         encoder_tb: tb,
         stream_tb,
         audio,
+        _path: at,
     })
 }
 

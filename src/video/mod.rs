@@ -24,6 +24,7 @@ mod colour;
 mod decode;
 mod encode;
 mod exif;
+mod ffpath;
 mod output;
 mod pending;
 mod silence;

@@ -19,6 +19,9 @@ fn verr(path: &Path, message: impl Into<String>) -> Error {
     Error::Output { path: path.to_path_buf(), message: message.into() }
 }
 
+/// The longest file name (in bytes) that Linux's usual file systems take.
+const MAX_NAME_BYTES: usize = 255;
+
 /// Marks a folder of frames as kino's, so a later run may replace it.
 pub const FRAMES_MARKER: &str = ".kino-frames";
 
@@ -48,7 +51,18 @@ impl OutputFormat {
         if is_pattern(path) {
             return Ok(OutputFormat::PngSequence);
         }
-        if s.ends_with('/') || path.is_dir() {
+        if s.ends_with('/') {
+            return Ok(OutputFormat::PngSequence);
+        }
+        let video_name = matches!(
+            path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref(),
+            Some("mp4" | "mov" | "m4v" | "mkv" | "webm")
+        );
+        if path.is_dir() {
+            if video_name {
+                // A folder named like a video is far more likely a slip than a wish for PNGs.
+                return Err(verr(path, "is a folder; name a video file, or end the path with / to write PNG frames into the folder"));
+            }
             return Ok(OutputFormat::PngSequence);
         }
         match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
@@ -99,12 +113,23 @@ impl Destination {
     /// earlier output of the same kind, and it is none of `inputs`.
     pub(crate) fn checked(path: &Path, inputs: &[&Path]) -> Result<Self> {
         let format = OutputFormat::from_path(path)?;
+        if let Some(name) = path.file_name().filter(|n| n.len() > MAX_NAME_BYTES) {
+            return Err(verr(
+                path,
+                format!("its name is {} bytes long; file systems take at most {MAX_NAME_BYTES}: choose a shorter name", name.len()),
+            ));
+        }
         let dest = if format != OutputFormat::PngSequence {
             Destination::File(path.to_path_buf())
         } else if is_pattern(path) {
             let pattern = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             check_pattern(path, &pattern)?;
             Destination::Pattern { dir: parent_of(path), pattern }
+        } else if std::fs::symlink_metadata(path.components().collect::<PathBuf>()).is_ok_and(|m| m.file_type().is_symlink())
+            && path.is_dir()
+        {
+            // A link to a folder: the frames go into the folder it points to (the link stays).
+            Destination::Folder(path.canonicalize().map_err(|e| verr(path, e.to_string()))?)
         } else {
             Destination::Folder(path.to_path_buf())
         };
@@ -142,7 +167,10 @@ impl Destination {
                 _ => Ok(()),
             },
             Destination::Folder(p) => match std::fs::symlink_metadata(p) {
-                Err(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                // `file/` where `file` is not a folder.
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(verr(named, "exists and is not a folder; name a new folder for the PNG frames")),
+                Err(e) => Err(verr(named, e.to_string())),
                 Ok(m) if !m.is_dir() => Err(verr(named, "exists and is not a folder; name a new folder for the PNG frames")),
                 Ok(_) if replaceable_folder(p) => Ok(()),
                 Ok(_) => Err(verr(named, "folder exists and holds other files; kino writes PNG frames only into a new or empty folder (or one it wrote before): name a new folder")),

@@ -53,7 +53,8 @@ impl Silence {
     /// FFmpeg's encoder for the codec at the stream's rate and layout, kept only if the stream's
     /// own decoder reads it back as silence (codecs whose packets depend on the stream's own
     /// headers, such as Vorbis, fail that check and are left as they were).
-    pub(super) fn for_stream(params: ff::codec::Parameters) -> Option<Silence> {
+    /// `adts`: the stream's packets carry ADTS headers, so each silent one gets one too.
+    pub(super) fn for_stream(params: ff::codec::Parameters, adts: bool) -> Option<Silence> {
         let id = params.id();
         let decoder = ff::codec::context::Context::from_parameters(params.clone()).ok()?.decoder().audio().ok()?;
         let (rate, channels) = (decoder.rate(), decoder.channels());
@@ -79,6 +80,7 @@ impl Silence {
             _ => ff::ChannelLayout::default(i32::from(channels)),
         };
         let (data, samples) = coded_silence(id, rate, layout, decoder.format())?;
+        let data = if adts { with_adts_header(&data, rate, channels)? } else { data };
         // Written only if the stream's own decoder reads it back as silence.
         if !decodes_to_silence(params.clone(), &data) {
             return None;
@@ -193,6 +195,34 @@ fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream
         }
     }
     last.filter(|d| !d.is_empty()).map(|d| (d, samples))
+}
+
+/// An AAC-LC frame behind the 7-byte ADTS header (no CRC) that MPEG-TS and raw `.aac` streams
+/// carry on every packet (ISO/IEC 13818-7, 6.2): `None` for a rate or channel count ADTS cannot say.
+fn with_adts_header(frame: &[u8], rate: u32, channels: u16) -> Option<Vec<u8>> {
+    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+    let rate_index = RATES.iter().position(|&r| r == rate)? as u8;
+    let config: u8 = match channels {
+        1..=6 => channels as u8,
+        8 => 7,
+        _ => return None,
+    };
+    let len = frame.len() + 7;
+    if len >= 1 << 13 {
+        return None;
+    }
+    let profile = 1u8; // AAC LC: audio object type 2, minus one
+    let mut out = vec![
+        0xFF,
+        0xF1, // MPEG-4, layer 0, no CRC
+        (profile << 6) | (rate_index << 2) | (config >> 2),
+        ((config & 3) << 6) | (len >> 11) as u8,
+        (len >> 3) as u8,
+        (((len & 7) as u8) << 5) | 0x1F, // buffer fullness 0x7FF: variable rate
+        0xFC,
+    ];
+    out.extend_from_slice(frame);
+    Some(out)
 }
 
 /// Sample formats whose all-zero bytes are silence (every signed and float format; not u8).
@@ -320,7 +350,7 @@ mod tests {
             let (enc, _, samples) = open_encoder(id, 48_000, stereo, format).expect("FFmpeg's encoder");
             assert_eq!(samples, frame, "{id:?}");
             let params = ff::codec::Parameters::from(&*enc);
-            let silence = Silence::for_stream(params.clone()).expect("silence for the stream");
+            let silence = Silence::for_stream(params.clone(), false).expect("silence for the stream");
             let gap = 2 * i64::from(frame) + 700;
             let parts: Vec<(i64, i64, Cow<'_, [u8]>)> = silence.packets(1000, gap).collect();
             let starts: Vec<(i64, i64)> = parts.iter().map(|(s, n, _)| (*s, *n)).collect();

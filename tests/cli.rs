@@ -369,3 +369,79 @@ fn words_the_model_does_not_know_are_named_in_a_warning() {
     assert!(some.contains("does not know \"zorblax\"") && !some.contains("knows none"), "{some}");
     assert!(!run("a red circle moving left").contains("warning"), "every word known: no warning");
 }
+
+/// File and folder names are bytes, not always UTF-8 (an old camera card, another locale): a
+/// still, a clip and an output folder named so are read and written like any other.
+#[test]
+fn names_that_are_not_utf8_are_read_and_written() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let d = tmpdir("not-utf8");
+    let frames = d.join("frames");
+    let f = format!("{}/", frames.display());
+    assert_ok(&kino(&["generate", "a red circle moving left", "--seed", "2", "-q", "-o", &f]));
+    let still = d.join(OsStr::from_bytes(b"still\xff.png"));
+    std::fs::copy(frames.join("00000.png"), &still).unwrap();
+    let folder = d.join(OsStr::from_bytes(b"out\xfe"));
+    std::fs::create_dir(&folder).unwrap();
+    let animated = folder.join(OsStr::from_bytes(b"anim\xfd.mkv"));
+    let r = kino_command()
+        .args(["animate", "--prompt", "a red circle moving left", "--seed", "2", "-q", "-o"])
+        .arg(&animated)
+        .arg(&still)
+        .output()
+        .unwrap();
+    assert_ok(&r);
+    let made = decode_video(&animated).unwrap().frames;
+    assert_eq!(made.len(), 17);
+    assert_eq!(made[0], decode_video(&frames.join("00000.png")).unwrap().frames[0], "the still opens the clip");
+    for ext in ["mp4", "mkv"] {
+        let extended = folder.join(format!("more.{ext}"));
+        let r = kino_command()
+            .args(["extend", "--prompt", "a red circle moving left", "--frames", "8", "-q", "-o"])
+            .arg(&extended)
+            .arg(&animated)
+            .output()
+            .unwrap();
+        assert_ok(&r);
+        assert_eq!(decode_video(&extended).unwrap().frames.len(), 25, "{ext}");
+    }
+}
+
+/// `--fps` is the output's rate, not a speed-up: the model makes its frames at its own rate and
+/// each output frame shows the one nearest in time (as `extend` and the plugins retime), so two
+/// seconds at 24 or 25 fps show the same motion as two seconds at the model's 8.
+#[test]
+fn another_output_rate_keeps_the_motion_pace() {
+    let d = tmpdir("fps");
+    let at = |fps: &str, cmd: &[&str]| {
+        let out = d.join(format!("{}-{fps}.mkv", cmd[0]));
+        let mut args = cmd.to_vec();
+        args.extend(["--seconds", "2", "--fps", fps, "--seed", "4", "-q", "-o", out.to_str().unwrap()]);
+        assert_ok(&kino(&args));
+        decode_video(&out).unwrap().frames
+    };
+    let prompt = "a red circle moving left";
+    let native = at("8", &["generate", prompt]);
+    assert_eq!(native.len(), 17);
+    for (fps, n) in [("24", 48), ("25", 50), ("5", 10)] {
+        let f = at(fps, &["generate", prompt]);
+        assert_eq!(f.len(), n, "{fps} fps: two seconds");
+        let rate: f64 = fps.parse().unwrap();
+        for (i, frame) in f.iter().enumerate() {
+            let j = ((i as f64 * 8.0 / rate).round() as usize).min(16);
+            assert!(*frame == native[j], "{fps} fps: frame {i} shows the model's frame {j}");
+        }
+    }
+    // animate: the still stays first, for as long as its model frame lasts.
+    let still = d.join("still.png");
+    let first = &native[0];
+    image::RgbImage::from_raw(first.width, first.height, first.data.clone()).unwrap().save(&still).unwrap();
+    let s = still.to_str().unwrap();
+    let anim8 = at("8", &["animate", s, "--prompt", prompt]);
+    let anim24 = at("24", &["animate", s, "--prompt", prompt]);
+    assert_eq!(anim24.len(), 48);
+    assert!(anim24[..2].iter().all(|f| *f == *first), "the still, bit for bit, in the first output frames");
+    assert!(anim24[2] == anim8[1] && anim24[47] == anim8[16]);
+}

@@ -129,6 +129,43 @@ fn outputs_never_replace_an_input() {
     assert!(!d.join("f_00003.png").exists() && !d.join("still/p.png").exists(), "no contact sheet left");
 }
 
+/// Outputs that cannot be written are refused before any work (a full model run takes seconds to
+/// minutes): a name too long for the file system, `file/` where `file` is a file, a folder named
+/// like a video. A storyboard file is an input like any other. A link to a folder takes frames.
+#[test]
+fn unwritable_outputs_are_refused_before_the_work() {
+    let d = tmpdir("safety-early");
+    std::fs::write(d.join("file"), b"mine").unwrap();
+    std::fs::create_dir(d.join("shot.mp4")).unwrap();
+    let board = "0s a red circle moving left\n1s a red circle moving up\n";
+    std::fs::write(d.join("board.mp4"), board).unwrap();
+    let too_long = format!("{}.mp4", "n".repeat(256));
+    let cases: &[(&[&str], &str)] = &[
+        (&["generate", "x", "-o", &too_long], "bytes long"),
+        (&["generate", "x", "-o", "file/"], "exists and is not a folder"),
+        (&["generate", "x", "-o", "shot.mp4"], "is a folder; name a video file"),
+        (&["generate", "--storyboard", "board.mp4", "--seconds", "2", "-o", "board.mp4"], "would overwrite the input"),
+    ];
+    for (args, needle) in cases {
+        // With a model that does not exist: only a check made before loading it can answer.
+        let mut args = args.to_vec();
+        args.extend(["--model", "/nonexistent/pkg", "--quiet"]);
+        let out = kino_in(&d, &args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let line = one_error_line(&out);
+        assert!(line.contains(needle), "{args:?}: {line}");
+    }
+    assert_eq!(std::fs::read(d.join("file")).unwrap(), b"mine");
+    assert_eq!(std::fs::read_to_string(d.join("board.mp4")).unwrap(), board);
+    assert!(names(&d.join("shot.mp4")).is_empty());
+
+    std::fs::create_dir(d.join("real")).unwrap();
+    std::os::unix::fs::symlink("real", d.join("link")).unwrap();
+    assert_ok(&generate(&d, "link/", &["--frames", "5"]));
+    assert!(std::fs::symlink_metadata(d.join("link")).unwrap().file_type().is_symlink(), "the link stays");
+    assert!(names(&d.join("real")).contains(&"00004.png".to_string()), "{:?}", names(&d.join("real")));
+}
+
 #[test]
 fn long_names_work_and_bad_flags_get_one_clear_line() {
     let d = tmpdir("safety-flags");

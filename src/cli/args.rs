@@ -398,9 +398,15 @@ impl SamplingArgs {
             (req.width, req.height) = parse_size(size)?;
         }
         if let Some(s) = self.steps {
+            if s == 0 || s > 1000 {
+                bail!("--steps {s}: use 1 to 1000 denoising steps");
+            }
             req.steps = s;
         }
         if let Some(g) = self.guidance {
+            if !g.is_finite() || !(0.0..=50.0).contains(&g) {
+                bail!("--guidance {g}: use a number from 0 to 50 (1 disables guidance)");
+            }
             req.set_guidance(g);
         }
         if let Some(g) = &self.guidance_interval {

@@ -13,14 +13,28 @@ use super::job::*;
 use super::progress::*;
 
 pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
-    check_outputs(&args.output, &args.sampling.preview, &keyframe_images(&args.keyframes))?;
+    // Inputs the output must not replace: keyframe images and the storyboard file.
+    let mut inputs = keyframe_images(&args.keyframes);
+    inputs.extend(args.storyboard.as_deref());
+    check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
-    let board = storyboard(&args, fps)?;
+    let timing = OutputTiming::new(&pkg, fps);
+    // Times are typed in the output's seconds or frames; the model counts its own frames.
+    let mut board = storyboard(&args, fps)?;
+    for p in &mut board {
+        p.frame = timing.model_frame(p.frame);
+    }
     let mut req = args.sampling.request(&pkg, &board[0].prompt, &args.size)?;
     req.storyboard = board[1..].to_vec();
-    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
-    let keys = keyframes(&args.keyframes, args.fit.fit()?, fps, &req)?;
+    let out_frames = if timing.retimed() {
+        args.length.new_frames(&pkg, fps)?
+    } else {
+        args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)? as usize
+    };
+    req.frames = timing.model_frames(&pkg, out_frames);
+    let mut keys = keyframes(&args.keyframes, args.fit.fit()?, fps, &req)?;
+    retime_keyframes(&timing, &args.keyframes, &mut keys, out_frames, fps)?;
     if keys.is_empty() {
         req.validate(&pkg)?;
     } else if args.looped {
@@ -29,19 +43,37 @@ pub(crate) fn generate(args: GenerateArgs) -> Result<()> {
     args.memory.plan(&mut opts, &req, &pkg, 0, !keys.is_empty())?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "generating", &pipeline, &req, req.frames, fps, &opts);
+    announce(args.sampling.quiet, "generating", &pipeline, &req, out_frames as u32, fps, &opts);
     // Keyframes are the user's images, as given: kept near-losslessly in H.264.
-    let kept = keys.iter().map(|k| u64::from(k.frame)..u64::from(k.frame) + 1).collect();
+    let kept = keys.iter().map(|k| timing.output_range(k.frame, out_frames)).collect();
     let mut sink = Sink::create(&args.output, req.width, req.height, fps, &args.sampling, kept)?;
     let bars = Bars::new(args.sampling.quiet);
+    let mut push = timing.emitter(out_frames, |f| sink.push(f));
     if !keys.is_empty() {
-        pipeline.generate_keyframes(&req, &keys, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+        pipeline.generate_keyframes(&req, &keys, &mut |p| bars.update(p), &mut push)?;
     } else if args.looped {
-        pipeline.generate_loop(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+        pipeline.generate_loop(&req, &mut |p| bars.update(p), &mut push)?;
     } else {
-        pipeline.generate(&req, &mut |p| bars.update(p), &mut |f| sink.push(f))?;
+        pipeline.generate(&req, &mut |p| bars.update(p), &mut push)?;
     }
+    drop(push);
     sink.finish(&args.output, &args.sampling, bars)
+}
+
+/// Keyframes placed at the model frames their output frames show (an output rate other than
+/// the model's); two that land on one model frame are refused as two at one time.
+fn retime_keyframes(timing: &OutputTiming, items: &[String], keys: &mut [kino::Keyframe], out_frames: usize, fps: f64) -> Result<()> {
+    for (k, item) in keys.iter_mut().zip(items) {
+        if k.frame as usize >= out_frames {
+            bail!(
+                "--keyframe {item:?} is at frame {}, past the clip's end: it has {out_frames} frames ({:.2} s at {fps} fps)",
+                k.frame,
+                out_frames as f64 / fps
+            );
+        }
+        k.frame = timing.model_frame(k.frame);
+    }
+    check_keyframe_order(items.iter().map(String::as_str).zip(keys.iter().map(|k| k.frame as usize)))
 }
 
 /// The image files --keyframe entries name (inputs the output must not overwrite).
@@ -179,9 +211,16 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     drop(reader);
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;
+    let timing = OutputTiming::new(&pkg, fps);
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
-    req.frames = args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)?;
-    let keys = keyframes(&args.keyframes, args.fit.fit()?.inverse(), fps, &req)?;
+    let out_frames = if timing.retimed() {
+        args.length.new_frames(&pkg, fps)?
+    } else {
+        args.length.frames(&pkg, fps, pkg.manifest.video.default_frames)? as usize
+    };
+    req.frames = timing.model_frames(&pkg, out_frames);
+    let mut keys = keyframes(&args.keyframes, args.fit.fit()?.inverse(), fps, &req)?;
+    retime_keyframes(&timing, &args.keyframes, &mut keys, out_frames, fps)?;
     if let Some(i) = keys.iter().position(|k| k.frame == 0) {
         bail!("--keyframe {:?}: frame 0 of an animation is the image itself; give keyframes after it", args.keyframes[i]);
     }
@@ -192,17 +231,18 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     args.memory.plan(&mut opts, &req, &pkg, 4 * still.data.len() as u64, true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
-    announce(args.sampling.quiet, "animating", &pipeline, &req, req.frames, fps, &opts);
+    announce(args.sampling.quiet, "animating", &pipeline, &req, out_frames as u32, fps, &opts);
     // The model works at its size; the clip comes back at the image's, placed without
     // distortion, and the still (and any keyframe) goes in through the same window.
     let fit = args.fit.fit()?;
     let (w, h) = (still.width, still.height);
     // The still (frame 0) and any keyframe are the user's images.
-    let kept = std::iter::once(0..1).chain(keys.iter().map(|k| u64::from(k.frame)..u64::from(k.frame) + 1)).collect();
+    let kept = std::iter::once(0).chain(keys.iter().map(|k| k.frame)).map(|j| timing.output_range(j, out_frames)).collect();
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, Vec::new(), kept, shown)?;
     let bars = Bars::new(args.sampling.quiet);
     let first = still.fitted_pixels(req.width, req.height, fit.inverse(), par, kino::PixelAspect::SQUARE);
-    let mut push = |f: kino::RgbFrame| sink.push(f.fitted_pixels(w, h, fit, kino::PixelAspect::SQUARE, par));
+    let mut emit = timing.emitter(out_frames, |f| sink.push(f));
+    let mut push = |f: kino::RgbFrame| emit(f.fitted_pixels(w, h, fit, kino::PixelAspect::SQUARE, par));
     if keys.is_empty() {
         pipeline.animate(&req, &first, &mut |p| bars.update(p), &mut push)?;
     } else {
@@ -210,15 +250,25 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
         let all: Vec<kino::Keyframe> = std::iter::once(kino::Keyframe { frame: 0, image: first }).chain(keys).collect();
         pipeline.generate_keyframes(&req, &all, &mut |p| bars.update(p), &mut push)?;
     }
+    drop(emit);
     sink.finish(&args.output, &args.sampling, bars)
 }
 
 pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
-    let mut dirs = paths;
-    dirs.extend(model::ModelSearch::from_env().dirs());
+    for p in paths.iter().filter(|p| !p.is_dir()) {
+        eprintln!("warning: --path {}: no such folder", p.display());
+    }
+    let search = model::ModelSearch::from_env();
+    let mut dirs = paths.clone();
+    dirs.extend(search.dirs());
     let found = model::find_packages(&dirs);
     if found.is_empty() {
-        println!("no model packages found (searched: {})", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        // Every folder looked in, those that do not exist too: where to put a package.
+        let mut tried = paths;
+        tried.extend(search.candidates());
+        let shown: Vec<String> =
+            tried.iter().map(|d| if d.is_dir() { d.display().to_string() } else { format!("{} (no such folder)", d.display()) }).collect();
+        println!("no model packages found; searched, in order (KINO_MODELS_PATH first): {}", shown.join(", "));
         return Ok(());
     }
     for p in found {

@@ -240,6 +240,73 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
     }
 }
 
+/// A clip made at the model's rate and written at another (`--fps`): each output frame shows
+/// the model frame nearest in time ([`Retime`], as `extend` and the plugins do), so motion
+/// keeps the model's pace at any output rate. At the model's own rate it changes nothing.
+pub(crate) struct OutputTiming {
+    retime: kino::footage::Retime,
+}
+
+impl OutputTiming {
+    pub(crate) fn new(pkg: &ModelPackage, fps: f64) -> Self {
+        OutputTiming { retime: kino::footage::Retime::new(fps, pkg.manifest.video.fps) }
+    }
+
+    pub(crate) fn retimed(&self) -> bool {
+        (self.retime.clip_fps - self.retime.model_fps).abs() > 1e-9
+    }
+
+    /// The model frames that cover `out_frames` output frames: a count the model makes in one
+    /// window where it fits one (the next valid count up), any count past that.
+    pub(crate) fn model_frames(&self, pkg: &ModelPackage, out_frames: usize) -> u32 {
+        if !self.retimed() {
+            return out_frames as u32;
+        }
+        let need = self.retime.model_frames_for(out_frames) as u32;
+        let v = &pkg.manifest.video;
+        if need > v.max_frames {
+            return need;
+        }
+        (need..=v.max_frames).find(|&n| v.frames_valid(&pkg.manifest.latent, n)).unwrap_or(need)
+    }
+
+    /// The model frame output frame `i` shows.
+    pub(crate) fn model_frame(&self, i: u32) -> u32 {
+        if !self.retimed() {
+            return i;
+        }
+        self.retime.model_index(i as usize, usize::MAX) as u32
+    }
+
+    /// The output frames that show model frame `j`, of `out_frames`.
+    pub(crate) fn output_range(&self, j: u32, out_frames: usize) -> Range<u64> {
+        if !self.retimed() {
+            return u64::from(j)..u64::from(j) + 1;
+        }
+        let shows = |i: usize| self.retime.model_index(i, usize::MAX) as u32;
+        let start = (0..out_frames).find(|&i| shows(i) >= j).unwrap_or(out_frames);
+        let end = (start..out_frames).find(|&i| shows(i) > j).unwrap_or(out_frames);
+        start as u64..end as u64
+    }
+
+    /// Hands each model frame, as it comes, to `push` once per output frame that shows it.
+    pub(crate) fn emitter<'a>(
+        &'a self,
+        out_frames: usize,
+        mut push: impl FnMut(RgbFrame) -> kino::Result<()> + 'a,
+    ) -> impl FnMut(RgbFrame) -> kino::Result<()> + 'a {
+        let (mut out, mut model) = (0usize, 0usize);
+        move |frame| {
+            while out < out_frames && self.retime.model_index(out, usize::MAX) == model {
+                push(frame.clone())?;
+                out += 1;
+            }
+            model += 1;
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

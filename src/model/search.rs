@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use super::{ModelPackage, DEFAULT_MODEL};
 use crate::error::Result;
 
-/// Model folders relative to an anchor (the folder holding a binary), in order:
-/// `target/release/kino` in a checkout -> `<repo>/models`; `<prefix>/bin/kino` ->
+/// Model folders relative to an anchor (the folder holding a binary), in order: `models` beside
+/// it (an unpacked archive); `target/release/kino` in a checkout -> `<repo>/models`; `<prefix>/bin/kino` ->
 /// `<prefix>/share/kino/models`; `<prefix>/lib/frei0r-1/kino.so` ->
 /// `<prefix>/share/kino/models`; an OpenFX bundle's `Contents/Linux-x86-64/Kino.ofx` ->
 /// `Contents/Resources/models`.
-pub const ANCHORED: [&str; 5] = ["../../models", "../models", "../share/kino/models", "../../share/kino/models", "../Resources/models"];
+pub const ANCHORED: [&str; 6] =
+    ["models", "../../models", "../models", "../share/kino/models", "../../share/kino/models", "../Resources/models"];
 
 /// Where model packages are looked for. The front doors fill it ([`ModelSearch::from_env`]); the
 /// library reads no environment variables.
@@ -47,15 +48,20 @@ impl ModelSearch {
         self
     }
 
-    /// Folders searched for packages by `kino models` and name lookups, in order, canonical.
-    pub fn dirs(&self) -> Vec<PathBuf> {
+    /// Every folder the search looks in, in order, as named (existing or not): for messages.
+    pub fn candidates(&self) -> Vec<PathBuf> {
         let mut dirs = self.paths.clone();
         for anchor in &self.anchors {
             dirs.extend(ANCHORED.iter().map(|up| anchor.join(up)));
         }
+        dirs
+    }
+
+    /// Folders searched for packages by `kino models` and name lookups, in order, canonical.
+    pub fn dirs(&self) -> Vec<PathBuf> {
         // Canonical (no `..` left from the anchors), existing, each once.
         let mut seen: Vec<PathBuf> = Vec::new();
-        for c in dirs.iter().filter_map(|d| d.canonicalize().ok()) {
+        for c in self.candidates().iter().filter_map(|d| d.canonicalize().ok()) {
             if c.is_dir() && !seen.contains(&c) {
                 seen.push(c);
             }
@@ -116,6 +122,7 @@ mod tests {
             ("checkout/target/release", "checkout/models"),
             ("prefix/lib/frei0r-1", "prefix/share/kino/models"),
             ("Kino.ofx.bundle/Contents/Linux-x86-64", "Kino.ofx.bundle/Contents/Resources/models"),
+            ("unpacked", "unpacked/models"),
         ] {
             std::fs::create_dir_all(d.join(lib)).unwrap();
             std::fs::create_dir_all(d.join(models).join("some-model")).unwrap();

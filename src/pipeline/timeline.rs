@@ -11,8 +11,8 @@ pub fn parse_time(s: &str, fps: f64, what: &str) -> Result<u32> {
     let t = s.trim().to_ascii_lowercase();
     let bad =
         |why: &str| Error::InvalidRequest(format!("{what}: {} {why}; use seconds (2, 2.5 or 2s) or frames (16f)", crate::error::quoted(s)));
-    if let Some(n) = t.strip_suffix('f') {
-        let n = n.trim();
+    // Frames: digits and an `f` (`inf` is a word, read below as a time).
+    if let Some(n) = t.strip_suffix('f').map(str::trim).filter(|n| n.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')) {
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("is not a whole number of frames"));
         }
@@ -136,6 +136,8 @@ mod tests {
             let e = parse_time(bad, 8.0, "--prompt-at").unwrap_err().to_string();
             assert!(e.contains("--prompt-at"), "{bad}: {e}");
         }
+        let e = parse_time("inf", 8.0, "t").unwrap_err().to_string();
+        assert!(e.contains("not a time"), "a word ending in f is not frames: {e}");
     }
 
     #[test]

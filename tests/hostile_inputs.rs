@@ -29,6 +29,8 @@ use Expect::{Fail, Ok};
 /// Every corpus file with what `animate` and `extend` must do with it.
 const CORPUS: &[(&str, Expect, Expect)] = &[
     ("anim.gif", Ok, Ok),
+    // FFmpeg decodes WebP stills only: named for what it is, not as corrupt.
+    ("anim.webp", Fail("is an animated WebP"), Fail("is an animated WebP")),
     ("audio-only.mp4", Fail("has no video stream"), Fail("has no video stream")),
     ("bomb-16000x16000.png", Fail("16000x16000 pixels, larger than kino reads (at most 8192x8192)"), Fail("16000x16000 pixels")),
     ("clip.mkv", Ok, Ok),

@@ -262,8 +262,10 @@ impl VideoReader {
         let stream_oriented = stream_orientation(&stream);
         let stream_pixels = stream_pixel_aspect(&stream, path);
         let time_base = f64::from(stream.time_base());
-        let rate = stream.avg_frame_rate();
-        let fps = if rate.denominator() != 0 && rate.numerator() > 0 { rate.numerator() as f64 / rate.denominator() as f64 } else { 0.0 };
+        // The average rate; where the file gives none (Matroska of a rate its millisecond
+        // timestamps cannot hold), the stream's base rate.
+        let as_fps = |r: ff::Rational| (r.denominator() > 0 && r.numerator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()));
+        let fps = as_fps(stream.avg_frame_rate()).or_else(|| as_fps(stream.rate())).unwrap_or(0.0);
         let context = || {
             ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")))
         };
@@ -545,6 +547,10 @@ fn check_input(path: &Path) -> Result<()> {
     }
     let mut head = Vec::new();
     std::fs::File::open(path).and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head)).map_err(|e| verr(path, describe_io(&e)))?;
+    // FFmpeg's WebP decoder reads stills only: an animation would fail as if corrupt.
+    if head.len() > 20 && &head[..4] == b"RIFF" && &head[8..16] == b"WEBPVP8X" && head[20] & 0x02 != 0 {
+        return Err(verr(path, "is an animated WebP, which FFmpeg cannot decode; convert it to a video or to PNG frames first"));
+    }
     if let Some((w, h)) = declared_image_size(&head) {
         if w == 0 || h == 0 {
             return Err(verr(path, format!("cannot be decoded: its header declares a {w}x{h} image (corrupt)")));

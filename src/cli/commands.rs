@@ -134,6 +134,14 @@ const MAX_STORYBOARD_BYTES: u64 = 1 << 20;
 /// `<(...)` or /dev/stdin is fine; a device that never ends is refused at the cap).
 fn read_storyboard(path: &std::path::Path) -> Result<String> {
     use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    // Opening a named pipe waits for a writer, as `cat` does: say so rather than seem to hang
+    // (a shell's `<(...)` comes as /dev/fd/N, its writer already there).
+    let named_pipe =
+        std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) && !path.starts_with("/dev") && !path.starts_with("/proc");
+    if named_pipe {
+        eprintln!("kino: --storyboard {} is a named pipe: waiting for something to write to it (Ctrl-C stops)", path.display());
+    }
     let file = std::fs::File::open(path).context("cannot be opened")?;
     let mut bytes = Vec::new();
     file.take(MAX_STORYBOARD_BYTES + 1).read_to_end(&mut bytes).context("cannot be read")?;

@@ -264,7 +264,8 @@ impl VideoReader {
         let time_base = f64::from(stream.time_base());
         // The average rate; where the file gives none (Matroska of a rate its millisecond
         // timestamps cannot hold), the stream's base rate.
-        let as_fps = |r: ff::Rational| (r.denominator() > 0 && r.numerator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()));
+        let as_fps =
+            |r: ff::Rational| (r.denominator() > 0 && r.numerator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()));
         let fps = as_fps(stream.avg_frame_rate()).or_else(|| as_fps(stream.rate())).unwrap_or(0.0);
         let context = || {
             ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")))

@@ -184,6 +184,11 @@ fn broken_packages_name_the_field_and_file() {
     edit(&p, &|v| v["latent"]["mean"] = serde_json::json!([0.0]));
     assert_clean_failure(&gen(&p), &out, "latent.mean");
 
+    // A compression the graphs do not do: the field is named, not the output that fails later.
+    let p = copy("wrong-compression");
+    edit(&p, &|v| v["latent"]["spatial_compression"] = 8.into());
+    assert_clean_failure(&gen(&p), &out, "latent.spatial_compression is 8, but the VAE decoder makes 32x32 frames");
+
     let p = copy("future-schema");
     edit(&p, &|v| v["schema_version"] = 99.into());
     assert_clean_failure(&gen(&p), &out, "schema_version 99");

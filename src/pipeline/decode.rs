@@ -30,6 +30,8 @@ impl Pipeline {
     /// Normalised latents -> frames, through the (chunked) decoder.
     pub(super) fn decode(&self, latents: &Array5<f32>, seed: u64) -> Result<Vec<RgbFrame>> {
         let mut out = Vec::new();
+        let (_, _, _, h, w) = latents.dim();
+        let sc = self.package.manifest.latent.spatial_compression as usize;
         self.decode_chunks(latents, seed, &mut |chunk| {
             let (b, c, _, hh, ww) = chunk.dim();
             if (b, c) != (1, 3) {
@@ -37,6 +39,16 @@ impl Pipeline {
                     "the VAE decoder returned a {:?} output; expected [1, 3, F, H, W]",
                     chunk.shape()
                 )));
+            }
+            // A manifest that says another compression than its decoder's would size every
+            // later step wrong: name the field, not the output file that fails at the end.
+            if (hh, ww) != (h * sc, w * sc) {
+                return Err(Error::package(
+                    &self.package.dir,
+                    format!(
+                        "kino.json: latent.spatial_compression is {sc}, but the VAE decoder makes {ww}x{hh} frames from {w}x{h} latents; set it to what the graphs do"
+                    ),
+                ));
             }
             // [1, 3, n, H, W] -> frame k's three planes, in order (each plane one contiguous run).
             for frame in chunk.index_axis(Axis(0), 0).axis_iter(Axis(1)) {

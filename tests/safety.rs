@@ -64,6 +64,12 @@ fn an_output_folder_never_deletes_the_users_files() {
     let out = generate(&d, "frames/", &[]);
     assert!(one_error_line(&out).contains("holds other files"));
     assert!(d.join("frames/edit.txt").is_file() && d.join("frames/00004.png").is_file());
+    // ... or a picture named like a frame past those kino wrote (its marker counts them).
+    std::fs::remove_file(d.join("frames/edit.txt")).unwrap();
+    std::fs::write(d.join("frames/00050.png"), std::fs::read(d.join("frames/00004.png")).unwrap()).unwrap();
+    let out = generate(&d, "frames/", &[]);
+    assert!(one_error_line(&out).contains("holds other files"));
+    assert!(d.join("frames/00050.png").is_file());
     // An empty folder is fine.
     std::fs::create_dir(d.join("empty")).unwrap();
     assert_ok(&generate(&d, "empty", &[]));

@@ -25,6 +25,9 @@ const MAX_NAME_BYTES: usize = 255;
 /// Marks a folder of frames as kino's, so a later run may replace it.
 pub const FRAMES_MARKER: &str = ".kino-frames";
 
+/// The marker's first line; a finished folder's marker adds `frames N`, the frames kino wrote.
+pub(crate) const MARKER_TEXT: &str = "written by kino; a later kino run may replace this folder\n";
+
 /// What to write, chosen from the output path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -256,22 +259,37 @@ fn existing_frames(dir: &Path, pattern: &str) -> Vec<String> {
     names
 }
 
-/// An empty folder, or one kino wrote: the marker and frames (`<digits>.png`), nothing else.
+/// An empty folder, or one kino wrote: the marker and frames (`<digits>.png`), nothing else;
+/// where the marker counts the frames kino wrote, none numbered past them.
 fn replaceable_folder(dir: &Path) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else { return false };
     let mut marked = false;
     let mut empty = true;
+    let mut highest: Option<u64> = None;
     for e in rd.flatten() {
         empty = false;
         let name = e.file_name().to_string_lossy().into_owned();
         let regular = e.file_type().map(|t| t.is_file()).unwrap_or(false);
         if name == FRAMES_MARKER && regular {
             marked = true;
-        } else if !(regular && matches_pattern(&name, "%d.png")) {
+        } else if regular && matches_pattern(&name, "%d.png") {
+            let index = name.trim_end_matches(".png").parse().unwrap_or(u64::MAX);
+            highest = highest.max(Some(index));
+        } else {
             return false;
         }
     }
-    empty || marked
+    if empty {
+        return true;
+    }
+    let written = std::fs::read_to_string(dir.join(FRAMES_MARKER))
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("frames ").and_then(|n| n.trim().parse::<u64>().ok())));
+    marked
+        && match (written, highest) {
+            (Some(n), Some(h)) => h < n,
+            _ => true,
+        }
 }
 
 pub(super) fn parent_of(p: &Path) -> PathBuf {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::output::{parent_of, Destination, FRAMES_MARKER};
+use super::output::{parent_of, Destination, FRAMES_MARKER, MARKER_TEXT};
 use crate::error::{Error, Result};
 
 /// Temporary outputs of this process not yet committed, removed by [`remove_partial_outputs`].
@@ -101,8 +101,7 @@ impl PendingPath {
         if !matches!(pending.dest, Destination::File(_)) {
             std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
             if matches!(pending.dest, Destination::Folder(_)) {
-                std::fs::write(pending.tmp.join(FRAMES_MARKER), b"written by kino; a later kino run may replace this folder\n")
-                    .map_err(|e| Error::io(&pending.tmp, e))?;
+                std::fs::write(pending.tmp.join(FRAMES_MARKER), MARKER_TEXT).map_err(|e| Error::io(&pending.tmp, e))?;
             }
         }
         Ok(pending)
@@ -119,6 +118,11 @@ impl PendingPath {
             }
             Destination::Folder(dest) => {
                 Destination::Folder(dest.clone()).check_replaceable(dest)?;
+                // The marker says how many frames kino wrote, so a later run sees a frame the
+                // user added (`00050.png` beside 17 frames) as the user's and keeps it.
+                let frames = std::fs::read_dir(&self.tmp).map_err(|e| Error::io(&self.tmp, e))?.flatten().count().saturating_sub(1);
+                std::fs::write(self.tmp.join(FRAMES_MARKER), format!("{MARKER_TEXT}frames {frames}\n"))
+                    .map_err(|e| Error::io(&self.tmp, e))?;
                 if dest.is_dir() && std::fs::read_dir(dest).map(|mut r| r.next().is_some()).unwrap_or(true) {
                     // An earlier run's frames: set them aside, move the new ones in, then delete.
                     let old = self.tmp.with_extension("old");

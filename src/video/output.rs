@@ -125,7 +125,13 @@ impl Destination {
         let dest = if format != OutputFormat::PngSequence {
             Destination::File(path.to_path_buf())
         } else if is_pattern(path) {
-            let pattern = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            // Frame names are made from the pattern as text: bytes that are not UTF-8 would be
+            // written as U+FFFD, another name than the one typed.
+            let pattern = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .ok_or_else(|| verr(path, "a frame pattern's name must be UTF-8 text (its folder may be named in any bytes)"))?;
             check_pattern(path, &pattern)?;
             Destination::Pattern { dir: parent_of(path), pattern }
         } else if std::fs::symlink_metadata(path.components().collect::<PathBuf>()).is_ok_and(|m| m.file_type().is_symlink())

@@ -97,11 +97,16 @@ impl PendingPath {
         };
         let tmp = dir.join(format!(".kino-{tag}.{}.partial{ext}", std::process::id()));
         LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(tmp.clone());
+        // Messages name the output as typed, not its temporary name.
+        let named = match &dest {
+            Destination::File(p) | Destination::Folder(p) => p.clone(),
+            Destination::Pattern { dir, pattern } => dir.join(pattern),
+        };
         let pending = PendingPath { tmp, dest, committed: false };
         if !matches!(pending.dest, Destination::File(_)) {
-            std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&pending.tmp, e))?;
+            std::fs::create_dir(&pending.tmp).map_err(|e| Error::io(&named, e))?;
             if matches!(pending.dest, Destination::Folder(_)) {
-                std::fs::write(pending.tmp.join(FRAMES_MARKER), MARKER_TEXT).map_err(|e| Error::io(&pending.tmp, e))?;
+                std::fs::write(pending.tmp.join(FRAMES_MARKER), MARKER_TEXT).map_err(|e| Error::io(&named, e))?;
             }
         }
         Ok(pending)

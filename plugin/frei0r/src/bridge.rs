@@ -107,6 +107,12 @@ impl Transition {
         let frames = (rec.end_ms as f64 / 1000.0 / step).round() as usize + 1;
         let k = ((seconds / step).round() as usize).min(frames - 1);
         let b_from = frames.saturating_sub(rec.tail.len()).max(1);
+        if b_from <= 2 {
+            crate::log_once(&format!(
+                "kino_bridge: the transition is {frames} frames, and its last {} are the second clip's own: too short to bridge, it cuts; lengthen it",
+                rec.tail.len()
+            ));
+        }
         if k >= b_from {
             return Ok((Show::B, rec));
         }
@@ -153,9 +159,23 @@ impl Transition {
     }
 }
 
-const MAGIC: &[u8; 8] = b"KINOBR2\n";
+const MAGIC: &[u8; 8] = b"KINOBR3\n";
+
+/// A record's check: a file damaged on disk (a flipped byte, a torn write) reads as no record,
+/// so the next first pass writes it anew instead of bridging from junk.
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
 
 fn encode(r: &Record) -> Vec<u8> {
+    let mut v = encode_body(r);
+    v.extend(checksum(&v).to_le_bytes());
+    v
+}
+
+fn encode_body(r: &Record) -> Vec<u8> {
     let mut v = MAGIC.to_vec();
     v.extend(r.end_ms.to_le_bytes());
     v.extend(r.step.unwrap_or(0.0).to_le_bytes());
@@ -169,7 +189,11 @@ fn encode(r: &Record) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Option<Record> {
-    let rest = bytes.strip_prefix(MAGIC)?;
+    let (body, sum) = bytes.split_at_checked(bytes.len().checked_sub(8)?)?;
+    if checksum(body).to_le_bytes() != sum {
+        return None;
+    }
+    let rest = body.strip_prefix(MAGIC)?;
     let (end, rest) = rest.split_at_checked(8)?;
     let (step, rest) = rest.split_at_checked(8)?;
     let (n, mut rest) = rest.split_at_checked(4)?;
@@ -207,8 +231,14 @@ mod tests {
         let bytes = encode(&r);
         assert_eq!(decode(&bytes[..bytes.len() - 1]), None, "truncated");
         assert_eq!(decode(&[bytes.as_slice(), &[0]].concat()), None, "trailing bytes");
-        assert_eq!(decode(b"KINOBR2\nshort"), None);
+        assert_eq!(decode(b"KINOBR3\nshort"), None);
         assert_eq!(decode(b"something else entirely"), None);
+        // Any byte changed on disk: no record, so the transition is recorded anew.
+        for at in [9, 20, bytes.len() - 3] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            assert_eq!(decode(&bad), None, "byte {at} flipped");
+        }
     }
 
     #[test]

@@ -286,6 +286,29 @@ fn melt_lists_the_params_and_renders_the_source() {
     let p = frames(&xml_out);
     assert_eq!((p.len(), p[0].width), (64, 256));
     assert!(!p.iter().any(is_error_frame));
+    // The second clip starts its own footage (MLT's playlist position would give it seconds 4-8).
+    let blue = d.join("blue.mkv");
+    kino(&["generate", "a blue square moving down", "--seed", "7", "--frames", "64", "-o", blue.to_str().unwrap()]);
+    let b = frames(&blue);
+    let shrunk = |f: &RgbFrame| -> Vec<f64> {
+        // 256 -> 64 by 4x4 means: the host's upscale, undone closely enough to compare.
+        (0..64 * 64 * 3)
+            .map(|i| {
+                let (y, x, c) = (i / (64 * 3), i / 3 % 64, i % 3);
+                (0..16).map(|k| f64::from(f.data[((y * 4 + k / 4) * 256 + x * 4 + k % 4) * 3 + c])).sum::<f64>() / 16.0
+            })
+            .collect()
+    };
+    let distance = |from: usize| -> f64 {
+        (0..32)
+            .map(|i| {
+                shrunk(&p[32 + i]).iter().zip(&b[from + i].data).map(|(a, &v)| (a - f64::from(v)).abs()).sum::<f64>() / (64.0 * 64.0 * 3.0)
+            })
+            .sum::<f64>()
+            / 32.0
+    };
+    let (own, later) = (distance(0), distance(32));
+    assert!(own * 3.0 < later, "the second clip shows its first seconds: {own:.2} against {later:.2} for seconds 4-8");
 }
 
 #[test]

@@ -262,8 +262,8 @@ impl Instance {
     fn clip_end(&mut self, seconds: f64, input: &[u8], start: Option<f64>) -> Result<Option<f64>, String> {
         match start {
             // A seek straight past `start`: nothing of the clip seen to continue.
-            Some(s) if seconds >= s - 1e-6 && self.history.is_empty() => Ok(None),
-            Some(s) if seconds >= s - 1e-6 => {
+            Some(s) if seconds >= s - START_SLACK && self.history.is_empty() => Ok(None),
+            Some(s) if seconds >= s - START_SLACK => {
                 // The first frame at or after `start`; after a seek past it, `start` itself.
                 let contiguous = self.freeze.last_time().is_some_and(|t| seconds - t <= 1.5 * self.clip_step(seconds - t));
                 Ok(Some(if contiguous { seconds } else { s }))
@@ -474,6 +474,11 @@ pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
 }
 
 /// Each distinct error once per process: hosts call every frame.
+/// How much earlier than `start` a frame may come and still be the first new one: hosts round
+/// times to whole milliseconds (ffmpeg's Matroska clones of a 24 fps clip's end land at 1.999 s
+/// for a `start` of 2), far under the 4 ms between frames at 240 fps.
+const START_SLACK: f64 = 0.0015;
+
 pub fn log_once(msg: &str) {
     if first_time(msg) {
         eprintln!("kino frei0r: error: {msg}");

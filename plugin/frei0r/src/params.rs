@@ -46,7 +46,7 @@ impl Kind {
     pub fn explanation(self) -> &'static CStr {
         match self {
             Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit|storyboard)",
-            Kind::Extend => c"Continues a clip with generated footage: frames from `start` (default: the first frame identical to the one before it, as tpad's clones are) are replaced",
+            Kind::Extend => c"Continues a clip with generated footage: frames from `start` (empty: where the clip ends on a freeze, as tpad's clones or a clip held past its end make) are replaced",
             Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
             Kind::Bridge => c"A transition that fills its length with footage from the first clip's frame at its start to the second clip's at its end (bridged from the second time it is played; the first time shows the first clip)",
         }
@@ -246,7 +246,11 @@ impl Settings {
 
     /// The extend filter's start time in seconds, if given.
     pub fn start_seconds(&self) -> Result<Option<f64>, String> {
-        let v: Option<f64> = parse(&self.start, "start")?;
+        // `2s` as the storyboard writes times, or a bare number of seconds.
+        let trimmed = self.start.trim();
+        let bare = trimmed.strip_suffix(['s', 'S']).filter(|n| !n.trim().is_empty()).unwrap_or(trimmed);
+        let v: Option<f64> =
+            parse(bare, "start").map_err(|_| format!("start {:?}: use a time in seconds (2.5 or 2.5s), 0 or more", self.start))?;
         match v {
             Some(x) if !(x.is_finite() && x >= 0.0) => Err(format!("start {x}: use a time in seconds, 0 or more")),
             v => Ok(v),
@@ -292,6 +296,8 @@ mod tests {
         let mut s = Settings::default();
         *s.slot(8).unwrap() = "2.5".into();
         assert_eq!(s.start_seconds(), Ok(Some(2.5)));
+        s.start = " 2.5s ".into();
+        assert_eq!(s.start_seconds(), Ok(Some(2.5)), "seconds as the storyboard writes them");
         s.start = "soon".into();
         assert!(s.start_seconds().unwrap_err().contains("start \"soon\""));
         assert_eq!(s.time_scale(true), Ok(1.0));

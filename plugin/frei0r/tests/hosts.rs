@@ -161,6 +161,23 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     assert!(c[..12] == a[..12], "frames before start pass through");
     assert!(!c.iter().any(is_error_frame), "no error frames");
     assert!(c[12..].iter().zip(&a[12..]).any(|(x, y)| x != y));
+
+    // `start` at a 24 fps Matroska clip's end, written `2s`: ffmpeg's clones of its last frame
+    // land at 1.999 s (whole milliseconds), and the first of them is still where the new
+    // footage starts, as `kino extend` makes it.
+    let clip24 = d.join("clip24.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "--frames", "48", "--fps", "24", "-o", clip24.to_str().unwrap()]);
+    let out3 = d.join("start24.mkv");
+    ffmpeg_filter(
+        &plugins,
+        &clip24,
+        "tpad=stop_duration=1:stop_mode=clone,frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||2s",
+        &out3,
+    );
+    let cli24 = d.join("cli24.mkv");
+    let args = ["--prompt", "a green square moving right", "--seconds", "1", "--seed", "6", "-o", cli24.to_str().unwrap()];
+    kino(&[&["extend", clip24.to_str().unwrap()][..], &args[..]].concat());
+    assert!(frames(&cli24)[..] == frames(&out3)[..], "start=2s at the clip's end: kino extend's frames");
 }
 
 #[test]

@@ -17,7 +17,7 @@ from kino_export.demo.export import (export_decoder, export_encoder, export_pack
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
 from kino_export.demo.refine_context import user_clips
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
-from kino_export.demo.train import (CONFIG, context_mask, held_groups, object_mask, prefix_where_needed,
+from kino_export.demo.train import (CONFIG, context_mask, edge_loss, held_groups, object_mask, prefix_where_needed,
                                     temporal_loss)
 from kino_export.onnx_export import io_spec
 
@@ -365,3 +365,15 @@ def test_temporal_loss_penalises_a_jump_at_a_chunk_boundary_more_than_inside():
     across[:, :, 5:] += 0.5   # a jump into frame 5 (the first frame of the next chunk)
     assert temporal_loss(x, x, w, boundary=8.0) == 0
     assert temporal_loss(across, x, w, boundary=8.0) == pytest.approx(8 * temporal_loss(inside, x, w, boundary=8.0))
+
+
+def test_edge_loss_asks_for_the_real_edge_and_ignores_flat_offsets():
+    sharp = torch.zeros(1, 3, 1, 8, 8)
+    sharp[..., 4:] = 1.0                      # a vertical edge, one step
+    soft = sharp.clone()
+    soft[..., 3] = 0.25                       # the same edge spread over a pixel more
+    soft[..., 4] = 0.75
+    w = torch.ones(1, 1, 1, 8, 8)
+    assert edge_loss(sharp, sharp, w) == 0
+    assert edge_loss(soft, sharp, w) > 0
+    assert edge_loss(sharp + 0.1, sharp, w) == pytest.approx(0.0, abs=1e-7), "a flat offset is not an edge"

@@ -59,8 +59,20 @@ fn four_seconds_from_the_extend_filter_are_kino_extends_four_seconds() {
 
     // A 24 fps clip: the model's 8 fps footage retimed as kino extend retimes it, though the
     // padding's times step by 42 ms, not 41.67 (two denoising steps, for time).
+    // (17 frames, each different, stamped 24 fps: `kino generate --fps 24` would show each of
+    // the model's frames three times.)
+    let base8 = d.join("base8.mkv");
+    kino(&["generate", "a green square moving right", "--seed", "5", "-o", base8.to_str().unwrap()]);
     let base24 = d.join("base24.mkv");
-    kino(&["generate", "a green square moving right", "--seed", "5", "--fps", "24", "-o", base24.to_str().unwrap()]);
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&base8)
+        .args(["-vf", "setpts=N/(24*TB)", "-r", "24", "-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(&base24)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
     let out24 = d.join("ext24.mkv");
     ffmpeg_filter(
         &plugins,

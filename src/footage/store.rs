@@ -65,17 +65,28 @@ impl FrameStore {
             let old = self.memory.pop_front().expect("more than one frame");
             let slots = self.slots();
             if slots > 0 {
-                let (file, path) = match &mut self.file {
-                    Some(f) => f,
-                    None => self.file.insert(crate::pipeline::spool::open_unlinked("footage", "generated frames")?),
-                };
-                let offset = (self.on_disk % slots) as u64 * old.data.len() as u64;
-                file.seek(SeekFrom::Start(offset)).and_then(|_| file.write_all(&old.data)).map_err(|e| Error::io(path.clone(), e))?;
+                if let Err(e) = self.write_to_disk(&old, slots) {
+                    // A temporary folder that cannot take the frames (unwritable, full) costs
+                    // only the seeks back: the footage goes on keeping nothing on disk, and a
+                    // frame asked for again is made again, as past the disk cap.
+                    log::warn!("{e}; frames made earlier than the last few are no longer kept (a seek back makes them again)");
+                    self.file = None;
+                    self.disk_cap = 0;
+                }
             }
             self.memory_bytes -= old.data.len();
             self.on_disk += 1;
         }
         Ok(())
+    }
+
+    fn write_to_disk(&mut self, frame: &RgbFrame, slots: usize) -> Result<()> {
+        let (file, path) = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(crate::pipeline::spool::open_unlinked("footage", "generated frames")?),
+        };
+        let offset = (self.on_disk % slots) as u64 * frame.data.len() as u64;
+        file.seek(SeekFrom::Start(offset)).and_then(|_| file.write_all(&frame.data)).map_err(|e| Error::io(path.clone(), e))
     }
 
     pub(super) fn get(&mut self, i: usize) -> Result<RgbFrame> {
@@ -155,5 +166,21 @@ mod tests {
         }
         assert!(s.file.is_none());
         assert_eq!((s.first_kept(), s.get(3).unwrap()), (3, frame(3)));
+    }
+
+    /// A temporary file that stops taking frames (a full or unwritable TMPDIR) is not an error:
+    /// the store keeps nothing on disk from then on, like a cap of 0.
+    #[test]
+    fn a_disk_that_fails_only_stops_keeping_old_frames() {
+        let mut s = FrameStore::new(0, u64::MAX);
+        s.push(frame(0)).unwrap();
+        s.file = Some((File::open("/dev/null").unwrap(), PathBuf::from("/dev/null"))); // read-only
+        for i in 1..6 {
+            s.push(frame(i)).expect("frames keep coming");
+        }
+        assert!(s.file.is_none());
+        assert_eq!((s.len(), s.first_kept()), (6, 5));
+        assert_eq!(s.get(5).unwrap(), frame(5));
+        assert!(s.get(1).unwrap_err().to_string().contains("not kept"), "made again when asked, not read from junk");
     }
 }

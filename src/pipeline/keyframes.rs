@@ -79,7 +79,9 @@ impl Pipeline {
             return Err(Error::InvalidRequest(format!("make 1 to {MAX_LONG_FRAMES} frames, not {total}")));
         }
         if !req.storyboard.is_empty() {
-            return Err(Error::InvalidRequest("keyframes and prompts at later times (a storyboard) do not combine: give one or the other".into()));
+            return Err(Error::InvalidRequest(
+                "keyframes and prompts at later times (a storyboard) do not combine: give one or the other".into(),
+            ));
         }
         let Some(first) = keys.first() else {
             return self.generate(req, on_progress, on_frame);

@@ -108,7 +108,7 @@ impl Transition {
         let k = ((seconds / step).round() as usize).min(frames - 1);
         let b_from = frames.saturating_sub(rec.tail.len()).max(1);
         if b_from <= 2 {
-            crate::log_once(&format!(
+            crate::warn_once(&format!(
                 "kino_bridge: the transition is {frames} frames, and its last {} are the second clip's own: too short to bridge, it cuts; lengthen it",
                 rec.tail.len()
             ));

@@ -261,8 +261,14 @@ impl Instance {
     /// frame, which is remembered as the continuation's context.
     fn clip_end(&mut self, seconds: f64, input: &[u8], start: Option<f64>) -> Result<Option<f64>, String> {
         match start {
-            // A seek straight past `start`: nothing of the clip seen to continue.
-            Some(s) if seconds >= s - START_SLACK && self.history.is_empty() => Ok(None),
+            // A seek straight past `start` (or `start` at the clip's first frame): nothing of
+            // the clip seen to continue, so it passes through; said once.
+            Some(s) if seconds >= s - START_SLACK && self.history.is_empty() => {
+                crate::warn_once(&format!(
+                    "kino_extend: no frame of the clip before start ({s} s) was seen, so there is nothing to continue and the clip passes through; set start after the clip's first frames, or play from before it"
+                ));
+                Ok(None)
+            }
             Some(s) if seconds >= s - START_SLACK => {
                 // The first frame at or after `start`; after a seek past it, `start` itself.
                 let contiguous = self.freeze.last_time().is_some_and(|t| seconds - t <= 1.5 * self.clip_step(seconds - t));

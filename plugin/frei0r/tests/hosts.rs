@@ -161,6 +161,11 @@ fn ffmpeg_extend_passes_the_clip_through_and_continues_it() {
     assert!(c[..12] == a[..12], "frames before start pass through");
     assert!(!c.iter().any(is_error_frame), "no error frames");
     assert!(c[12..].iter().zip(&a[12..]).any(|(x, y)| x != y));
+    // `start` at the first frame: nothing before it to continue; the clip passes, and it is said.
+    let out0 = d.join("start0.mkv");
+    let r = ffmpeg_filter(&plugins, &base, "frei0r=filter_name=kino_extend:filter_params=a green square moving right|6|||||||0", &out0);
+    assert!(frames(&out0)[..] == a[..], "the clip passes through");
+    assert!(String::from_utf8_lossy(&r.stderr).contains("nothing to continue"), "{}", String::from_utf8_lossy(&r.stderr));
 
     // `start` at a 24 fps Matroska clip's end, written `2s`: ffmpeg's clones of its last frame
     // land at 1.999 s (whole milliseconds), and the first of them is still where the new

@@ -170,17 +170,8 @@ pub(crate) fn load(runtime: &RuntimeArgs) -> Result<(ModelPackage, RuntimeOption
 /// `prompt`: the demo model reads only its world's words, and draws whatever it likes when it
 /// knows none of them.
 fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
-    let unknown = pipeline.unknown_words(prompt);
-    if unknown.is_empty() {
-        return;
-    }
-    let name = &pipeline.package.manifest.name;
-    let list = unknown.iter().take(8).map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
-    let more = if unknown.len() > 8 { format!(" and {} more", unknown.len() - 8) } else { String::new() };
-    if unknown.len() == prompt.split_whitespace().count() {
-        eprintln!("kino: warning: model {name} knows none of the words of {prompt:?} ({list}{more}); it will draw whatever it likes");
-    } else {
-        eprintln!("kino: warning: model {name} does not know {list}{more}; it reads the prompt without them");
+    if let Some(warning) = pipeline.unknown_words_warning(prompt) {
+        eprintln!("kino: warning: {warning}");
     }
 }
 
@@ -297,11 +288,14 @@ impl OutputTiming {
     ) -> impl FnMut(RgbFrame) -> kino::Result<()> + 'a {
         let (mut out, mut model) = (0usize, 0usize);
         move |frame| {
-            while out < out_frames && self.retime.model_index(out, usize::MAX) == model {
+            let shows = (out..out_frames).take_while(|&i| self.retime.model_index(i, usize::MAX) == model).count();
+            for _ in 1..shows {
                 push(frame.clone())?;
-                out += 1;
             }
-            model += 1;
+            if shows > 0 {
+                push(frame)?;
+            }
+            (out, model) = (out + shows, model + 1);
             Ok(())
         }
     }

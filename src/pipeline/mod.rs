@@ -170,6 +170,23 @@ impl Pipeline {
         self.tokenizer.unknown_words(prompt)
     }
 
+    /// What to tell a user about the words of `prompt` the model does not know (`None`: it
+    /// knows them all), worded once for every front door.
+    pub fn unknown_words_warning(&self, prompt: &str) -> Option<String> {
+        let unknown = self.unknown_words(prompt);
+        if unknown.is_empty() {
+            return None;
+        }
+        let name = &self.package.manifest.name;
+        let list = unknown.iter().take(8).map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
+        let more = if unknown.len() > 8 { format!(" and {} more", unknown.len() - 8) } else { String::new() };
+        Some(if unknown.len() == prompt.split_whitespace().count() {
+            format!("model {name} knows none of the words of {prompt:?} ({list}{more}); it will draw whatever it likes")
+        } else {
+            format!("model {name} does not know {list}{more}; it reads the prompt without them")
+        })
+    }
+
     pub fn window_layout(&self) -> (usize, usize) {
         let m = &self.package.manifest;
         let t = m.latent.temporal_compression.max(1);

@@ -106,8 +106,10 @@ pub fn job(key: &JobKey) -> Result<Arc<Job>, String> {
 fn make(key: &JobKey) -> Result<Arc<Job>, String> {
     let pipeline = pipeline(&key.settings)?;
     let request = key.settings.request(&pipeline)?;
-    for prompt in std::iter::once(&request.prompt).chain(request.storyboard.iter().map(|p| &p.prompt)) {
-        warn_unknown_words(&pipeline, prompt);
+    // Said once per prompt, as the `kino` command says it (a host's user sees only the log).
+    let prompts = std::iter::once(&request.prompt).chain(request.storyboard.iter().map(|p| &p.prompt));
+    for warning in prompts.filter_map(|p| pipeline.unknown_words_warning(p)) {
+        crate::warn_once(&warning);
     }
     let footage = Footage::start(pipeline, request, key.start.clone(), kino_plugin_common::footage_config()).map_err(|e| e.to_string())?;
     stop_at_exit();
@@ -137,17 +139,4 @@ fn stop_at_exit() {
         // SAFETY: registers a plain function; it runs once, at exit or when this library is unloaded.
         unsafe { libc::atexit(stop_all) };
     });
-}
-
-/// Words of `prompt` the model's tokenizer does not know, said once per prompt as the `kino`
-/// command says them (a host user sees only the log).
-fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
-    let unknown = pipeline.unknown_words(prompt);
-    if unknown.is_empty() {
-        return;
-    }
-    let name = &pipeline.package.manifest.name;
-    let list = unknown.iter().take(8).map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
-    let more = if unknown.len() > 8 { format!(" and {} more", unknown.len() - 8) } else { String::new() };
-    crate::warn_once(&format!("model {name} does not know {list}{more} (prompt {prompt:?}); it reads the prompt without them"));
 }

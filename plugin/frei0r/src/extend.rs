@@ -61,11 +61,14 @@ pub enum Verdict {
 pub struct FreezeFinder {
     seen: VecDeque<(f64, bool)>,
     capacity: usize,
+    /// Whether the oldest run seen may have begun before its first frame seen: the host started
+    /// after the clip's first frame (time 0), or older frames were forgotten.
+    cut_front: bool,
 }
 
 impl FreezeFinder {
     pub fn new(capacity: usize) -> Self {
-        FreezeFinder { seen: VecDeque::new(), capacity: capacity.max(2) }
+        FreezeFinder { seen: VecDeque::new(), capacity: capacity.max(2), cut_front: false }
     }
 
     /// The time of the newest frame seen.
@@ -85,9 +88,13 @@ impl FreezeFinder {
             }
             _ => {}
         }
+        if self.seen.is_empty() {
+            self.cut_front = time > SAME_TIME;
+        }
         self.seen.push_back((time, same));
         if self.seen.len() > self.capacity {
             self.seen.pop_front();
+            self.cut_front = true;
         }
         match self.freeze() {
             Some(seam) => Verdict::Ended { seam },
@@ -109,7 +116,12 @@ impl FreezeFinder {
     /// is where the frame would have given way at the clip's usual pace (its commonest run).
     fn freeze(&self) -> Option<f64> {
         let runs = self.runs();
-        let (&(start, len), finished) = runs.split_last()?;
+        let (&(start, len), mut finished) = runs.split_last()?;
+        // A run cut at the front (a render thread or preview joining mid-clip) is not measured:
+        // it would make the clip's usual run look short and the next one a freeze.
+        if self.cut_front {
+            finished = finished.get(1..).unwrap_or_default();
+        }
         if finished.is_empty() || len < 2 {
             return None;
         }
@@ -133,6 +145,13 @@ impl FreezeFinder {
         }
         let usual = commonest(finished.iter().map(|r| r.1));
         Some(self.seen[start + usual.min(len - 1)].0)
+    }
+
+    /// For how long (seconds) one picture has been shown since the clip's first frame, when
+    /// every frame seen has shown it (a still, or a one-frame clip held: no end to find).
+    pub fn one_picture_from_start(&self) -> Option<f64> {
+        let (first, last) = (self.seen.front()?, self.seen.back()?);
+        (!self.cut_front && self.runs().len() == 1).then_some(last.0 - first.0)
     }
 
     /// (index of the first frame, length) of each run, oldest first.
@@ -193,6 +212,31 @@ mod tests {
         // Above 20 fps on the second copy, the seam still at the first.
         let v = feed(&ids, 25.0);
         assert_eq!(first_end(&v), Some((11, 10.0 / 25.0)));
+    }
+
+    /// Seen from the middle of a run (a preview started mid-clip, a render thread joining): the
+    /// cut run is not the clip's usual run, so the next whole run is not taken for a freeze.
+    #[test]
+    fn a_run_cut_at_the_front_is_not_measured() {
+        // 8 fps footage in a 25 fps project (runs of 3 and 4), seen from its third frame on.
+        let ids: Vec<u32> = [0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4].into();
+        let mut f = FreezeFinder::new(128);
+        let mut prev = None;
+        let v: Vec<Verdict> = (2..ids.len())
+            .map(|i| {
+                let v = f.see(i as f64 / 25.0, prev == Some(ids[i]));
+                prev = Some(ids[i]);
+                v
+            })
+            .collect();
+        assert!(v.iter().all(|v| *v == Verdict::Clip), "{v:?}");
+        // One picture from the clip's first frame on: a still, said by one_picture_from_start.
+        let mut still = FreezeFinder::new(128);
+        for i in 0..20 {
+            still.see(i as f64 / 8.0, i > 0);
+        }
+        assert_eq!(still.one_picture_from_start(), Some(19.0 / 8.0));
+        assert_eq!(f.one_picture_from_start(), None);
     }
 
     #[test]

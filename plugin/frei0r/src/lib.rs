@@ -52,8 +52,8 @@ pub struct Instance {
     read_with: Option<[String; 3]>,
     /// Extend: where the new footage starts and what it is.
     seam: Option<Seam>,
-    /// Animate: the clip's start, its first frame (host size), and the clip's hash.
-    first: Option<(f64, RgbFrame, u64)>,
+    /// Animate: the clip's start and its first frame (host size).
+    first: Option<(f64, Arc<RgbFrame>)>,
     /// Animate: the footage that starts from the first frame, and the fit it was read with.
     still: Option<(JobKey, String)>,
     /// The footage this instance shows now; held so that it keeps running while shown.
@@ -62,10 +62,12 @@ pub struct Instance {
     transition: bridge::Transition,
     /// Extend and bridge: whether the host deals this filter's frames to several instances.
     sharing: threads::Sharing,
+    /// Extend, when it does: the state this instance shares with the others, and its group.
+    together: Option<(u64, Arc<threads::InOrder<Instance>>)>,
 }
 
-/// Why the extend filter and the bridge pass their input through under parallel rendering.
-const PARALLEL: &str = "the host renders this clip's frames on several threads, one instance each (MLT's parallel processing), so no instance sees all of them: the clip passes through unchanged. Turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
+/// Why the bridge passes its input through under parallel rendering.
+const PARALLEL: &str = "the host renders this transition's frames on several threads, one instance each (MLT's parallel processing), so no instance sees all of them: the first clip passes through unchanged. Turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
 
 impl Instance {
     pub fn new(kind: Kind, width: u32, height: u32) -> Self {
@@ -86,6 +88,7 @@ impl Instance {
             job: None,
             transition: if kind == Kind::Bridge { bridge::Transition::in_cache_folder() } else { Default::default() },
             sharing: threads::Sharing::default(),
+            together: None,
         }
     }
 
@@ -117,7 +120,7 @@ impl Instance {
 
     fn render_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
         words::install();
-        let seconds = host_seconds(time, self.settings.time_scale(host_counts_seconds())?)?;
+        let seconds = host_seconds(time, self.time_scale()?, self.width)?;
         if self.frames_shared(seconds) {
             return Err(format!("kino_bridge: {PARALLEL}"));
         }
@@ -160,7 +163,7 @@ impl Instance {
     }
 
     fn render(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) -> Result<(), String> {
-        let seconds = host_seconds(time, self.settings.time_scale(host_counts_seconds())?)?;
+        let seconds = host_seconds(time, self.time_scale()?, self.width)?;
         match self.kind {
             Kind::Bridge => Err("kino_bridge is a transition: it needs two inputs (an MLT transition)".into()),
             Kind::Generate => {
@@ -169,16 +172,19 @@ impl Instance {
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
+                let group = threads::group_of(&(self.settings.footage(), &self.settings.fit, self.width, self.height));
                 // The clip's first frame and its time. A frame before it (the host sought back
                 // to the clip's start) starts the clip there, from that frame.
-                if self.first.as_ref().is_none_or(|(t0, _, _)| seconds < t0 - extend::SAME_TIME) {
-                    let first = from_rgba(input, self.width, self.height);
-                    let clip = threads::group_of(&(&first, self.settings.footage(), &self.settings.fit));
-                    // Agreed with the other instances before any slow work (see shared_start).
-                    let t0 = shared_start(clip, seconds);
-                    self.first = Some((t0, first, clip));
+                let (t0, first) = match &self.first {
+                    Some((t0, first)) if seconds >= t0 - extend::SAME_TIME => (*t0, first.clone()),
+                    _ => (seconds, Arc::new(from_rgba(input, self.width, self.height))),
+                };
+                // Agreed with the other instances (see shared_start), before any slow work.
+                let (t0, first) = shared_start(group, t0, first);
+                if self.first.as_ref().is_none_or(|(t, f)| *t != t0 || !Arc::ptr_eq(f, &first)) {
                     self.still = None;
                 }
+                self.first = Some((t0, first));
                 // New settings animate the same first frame, from the same time (a change
                 // made mid-clip in an editor does not restart the clip where the playhead is).
                 let (fit_now, footage) = (self.settings.fit.clone(), self.settings.footage());
@@ -192,9 +198,8 @@ impl Instance {
                     let key = JobKey { settings: footage, start: Start::Still(still) };
                     self.still = Some((key, fit_now));
                 }
-                let (t0, clip) = self.first.as_ref().map(|f| (f.0, f.2)).expect("set above");
                 let key = self.still.as_ref().expect("set above").0.clone();
-                self.show(&key, seconds - shared_start(clip, t0), None, out)
+                self.show(&key, seconds - t0, None, out)
             }
             Kind::Extend => {
                 let input = input.ok_or("kino_extend is a filter: it needs an input clip")?;
@@ -207,9 +212,37 @@ impl Instance {
     /// ends on) shows footage that continues it. Times before the end always show the clip,
     /// however the host seeks.
     fn extend(&mut self, seconds: f64, input: &[u8], out: &mut [u8]) -> Result<(), String> {
-        if self.frames_shared(seconds) {
-            return Err(format!("kino_extend: {PARALLEL}"));
+        let group = threads::group_of(&(self.kind, &self.settings, self.width, self.height));
+        if !self.sharing.frames_shared(group, seconds) {
+            self.sharing.keep_early(group, seconds, input);
+            return self.extend_frame(seconds, input, out, false);
         }
+        // The host deals the clip's frames out to several instances (MLT's parallel rendering):
+        // they act as one, which takes the frames in time order, starting with those the
+        // instances rendered on their own before they noticed.
+        if self.together.as_ref().is_none_or(|(g, _)| *g != group) {
+            let (kind, width, height) = (self.kind, self.width, self.height);
+            self.together = Some((group, threads::in_order(group, move || Instance::new(kind, width, height))));
+            warn_once("kino_extend: the host renders this clip's frames on several threads (MLT's parallel processing); they are taken in time order");
+        }
+        let settings = self.settings.clone();
+        let together = self.together.as_ref().expect("set above").1.clone();
+        let mut scratch = Vec::new();
+        together.run(seconds, threads::take_early(group), |one, frame| {
+            one.settings = settings.clone();
+            match frame.replay {
+                Some(early) => {
+                    scratch.resize(early.len(), 0);
+                    one.extend_frame(frame.time, early, &mut scratch, frame.late)
+                }
+                None => one.extend_frame(frame.time, input, out, frame.late),
+            }
+        })
+    }
+
+    /// The extend filter's frame at `seconds`, the frames before it seen (`late`: a later frame
+    /// has been seen already; it is not remembered as the clip's).
+    fn extend_frame(&mut self, seconds: f64, input: &[u8], out: &mut [u8], late: bool) -> Result<(), String> {
         let start = self.settings.start_seconds()?;
         // Frames read with another model, fit or time unit are not this clip's context any more.
         let read_with = [self.settings.model.clone(), self.settings.fit.clone(), self.settings.time_unit.clone()];
@@ -222,6 +255,10 @@ impl Instance {
         }
         if self.seam.as_ref().is_some_and(|s| s.start != start) {
             self.seam = None;
+        }
+        if self.seam.is_none() && late {
+            out.copy_from_slice(input);
+            return Ok(());
         }
         if self.seam.is_none() {
             let Some(seam) = self.clip_end(seconds, input, start)? else {
@@ -286,6 +323,9 @@ impl Instance {
                     extend::Verdict::Again => Ok(None),
                     extend::Verdict::Clip => {
                         self.remember(seconds, input)?;
+                        if self.freeze.one_picture_from_start().is_some_and(|span| span >= STILL_SECONDS) {
+                            warn_once("kino_extend: the clip has shown one picture since its first frame (a still, or a one-frame clip held), so it has no end to find and passes through; set start to where new footage should begin, or use kino_animate on a still");
+                        }
                         Ok(None)
                     }
                     extend::Verdict::Ended { seam } => {
@@ -308,7 +348,28 @@ impl Instance {
         }
     }
 
-    /// Whether the host deals this filter's frames out to several instances ([`threads`]).
+    /// Seconds per unit of the host's frame times. A `time_unit` that is not the one the host
+    /// is known to use (ffmpeg's milliseconds, MLT's and GStreamer's seconds) is followed, and
+    /// said once: every frame would be from another time than the host's.
+    fn time_scale(&self) -> Result<f64, String> {
+        let known = self.settings.time_scale(host_counts_seconds())?;
+        let auto = Settings::default().time_scale(host_counts_seconds())?;
+        if known != auto {
+            let host = if host_counts_seconds() {
+                "MLT or GStreamer, which count seconds"
+            } else {
+                "not MLT or GStreamer (ffmpeg counts milliseconds)"
+            };
+            warn_once(&format!(
+                "time_unit {} is not the unit this host uses (it is {host}): every frame is taken from 1000 times {} in the footage; leave time_unit at auto unless the host is another one",
+                self.settings.time_unit.trim(),
+                if known > auto { "later" } else { "earlier" },
+            ));
+        }
+        Ok(known)
+    }
+
+    /// Whether the host deals the bridge's frames out to several instances ([`threads`]).
     fn frames_shared(&mut self, seconds: f64) -> bool {
         let group = threads::group_of(&(self.kind, &self.settings, self.width, self.height));
         self.sharing.frames_shared(group, seconds)
@@ -405,33 +466,58 @@ impl Instance {
     }
 }
 
-/// When an animated clip starts: the earliest start, within half a second before `t0`, of the
-/// same clip (the same first frame and settings) in any instance. MLT's parallel rendering gives
-/// each render thread an instance of its own, and those first see the clip a frame or two after
-/// its start; without this each would start the footage at its own first frame (a stutter).
-fn shared_start(clip: u64, t0: f64) -> f64 {
-    static STARTS: OnceLock<Mutex<std::collections::HashMap<u64, Vec<f64>>>> = OnceLock::new();
+/// When an animated clip starts, and from which frame: the earliest start, within half a second
+/// before `t0`, of the same clip in any instance with the same settings (`group`). MLT's parallel
+/// rendering gives each render thread an instance of its own, and those first see the clip a
+/// frame or two after its start; without this each would start the footage at its own first
+/// frame (a stutter, and on a moving clip footage animated from different frames). A start is
+/// the same clip's when its frame is the same picture as `first` or close to it, as a clip's
+/// neighbouring frames are; a start at the same time with another picture is another clip's.
+fn shared_start(group: u64, t0: f64, first: Arc<RgbFrame>) -> (f64, Arc<RgbFrame>) {
+    type Starts = Mutex<std::collections::HashMap<u64, Vec<(f64, std::sync::Weak<RgbFrame>)>>>;
+    static STARTS: OnceLock<Starts> = OnceLock::new();
     let starts = STARTS.get_or_init(Default::default);
     let earliest = |register: bool| {
         let mut starts = starts.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = starts.entry(clip).or_default();
-        let new = !seen.iter().any(|t| (t - t0).abs() <= extend::SAME_TIME);
+        // Starts whose instances have all gone are forgotten (their frames with them).
+        starts.retain(|_, seen| {
+            seen.retain(|(_, f)| f.strong_count() > 0);
+            !seen.is_empty()
+        });
+        let seen = starts.entry(group).or_default();
+        let same_clip = |t: f64, f: &Arc<RgbFrame>| {
+            Arc::ptr_eq(f, &first) || (t < t0 - extend::SAME_TIME && t0 - t <= 0.5 && neighbouring_pictures(f, &first))
+        };
+        let new = !seen.iter().any(|(t, f)| (t - t0).abs() <= extend::SAME_TIME && f.upgrade().is_some_and(|f| Arc::ptr_eq(&f, &first)));
         if register && new {
-            seen.push(t0);
-            if seen.len() > 64 {
-                seen.remove(0);
-            }
+            seen.push((t0, Arc::downgrade(&first)));
         }
-        (new, seen.iter().copied().filter(|t| *t <= t0 && t0 - t <= 0.5).fold(t0, f64::min))
+        let found = seen
+            .iter()
+            .filter_map(|(t, f)| Some((*t, f.upgrade()?)))
+            .filter(|(t, f)| same_clip(*t, f))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or((t0, first.clone()));
+        (new, found)
     };
-    let (new, first) = earliest(true);
-    if new && first == t0 && ffi::process_has_symbol_mlt() {
+    let (new, found) = earliest(true);
+    if new && ffi::process_has_symbol_mlt() {
         // The instance that renders the clip's first frame may not have got here yet (its
         // thread was started a moment later): give it that moment, once per clip start.
         std::thread::sleep(std::time::Duration::from_millis(150));
         return earliest(false).1;
     }
-    first
+    found
+}
+
+/// Whether two frames are one picture or a clip's neighbouring frames: the mean difference of
+/// a sample of their samples is under 12 levels (different shots differ by far more).
+fn neighbouring_pictures(a: &RgbFrame, b: &RgbFrame) -> bool {
+    if (a.width, a.height) != (b.width, b.height) || a.data.len() != b.data.len() {
+        return false;
+    }
+    let (sum, n) = a.data.iter().zip(&b.data).step_by(7).fold((0u64, 0u64), |(s, n), (x, y)| (s + x.abs_diff(*y) as u64, n + 1));
+    n > 0 && sum < 12 * n
 }
 
 /// Where the extend filter's new footage starts.
@@ -480,6 +566,9 @@ pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
 }
 
 /// Each distinct error once per process: hosts call every frame.
+/// Seconds of one picture from a clip's start after which the extend filter says it finds no end.
+const STILL_SECONDS: f64 = 2.0;
+
 /// How much earlier than `start` a frame may come and still be the first new one: hosts round
 /// times to whole milliseconds (ffmpeg's Matroska clones of a 24 fps clip's end land at 1.999 s
 /// for a `start` of 2), far under the 4 ms between frames at 240 fps.
@@ -522,10 +611,19 @@ pub(crate) fn host_is_gstreamer() -> bool {
 const MAX_HOST_SECONDS: f64 = MAX_LONG_FRAMES as f64 / 30.0;
 
 /// The host's frame time in seconds, when it is one kino can serve.
-fn host_seconds(time: f64, scale: f64) -> Result<f64, String> {
+fn host_seconds(time: f64, scale: f64, width: u32) -> Result<f64, String> {
     let seconds = time * scale;
     if !seconds.is_finite() {
         return Err(format!("host time {time} is not a number"));
+    }
+    if seconds < -MAX_HOST_SECONDS {
+        // ffmpeg's "no time stamp" (INT64_MIN) scaled. ffmpeg's frei0r filter loses a frame's
+        // time when it copies the frame into a buffer with unpadded rows, which it does (ffmpeg
+        // 5.1) for widths that are not a multiple of 64 pixels.
+        return Err(format!(
+            "the host passed no frame time, so kino cannot tell which frame is which. ffmpeg's frei0r filter drops the time of frames whose width is not a multiple of 64 pixels (here {width}): pad or scale to such a width before the filter (e.g. pad={}:ih), or use the kino command",
+            width.div_ceil(64) * 64
+        ));
     }
     if seconds > MAX_HOST_SECONDS {
         return Err(format!(

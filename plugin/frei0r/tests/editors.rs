@@ -327,7 +327,7 @@ fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> Str
 /// shown 3 or 4 times), encoded in H.264 (a frozen frame is never repeated bit for bit), ending
 /// on a 2 s freeze, with Kino Extend and no start. The clip is kept up to its end however the
 /// editor shows it: played in order; with a frame shown twice (a paused or refreshed preview);
-/// rendered in parallel (not supported: the clip passes through, with a message).
+/// rendered in parallel (each thread with an instance of its own), as Kino Animate is too.
 #[test]
 fn extend_keeps_the_clip_however_an_editor_shows_it() {
     let plugins = install("editor-extend");
@@ -366,8 +366,26 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
     assert!(!log2.contains("kino frei0r: error"), "{log2}");
     assert!(with2[0] == without[0] && with2[1..] == with[..], "a frame shown again is not the clip's end");
 
-    // Parallel rendering: each render thread has its own instance and sees only some frames.
-    let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &["real_time=-2"]);
-    assert!(log3.contains("parallel processing"), "the user is told why: {log3}");
-    assert!(par == without, "the clip passes through untouched, never a guessed end");
+    // Parallel rendering: each render thread has its own instance and sees only some frames;
+    // they take the frames in order together, and the render is the one-thread render's.
+    for threads in ["-2", "-4"] {
+        let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &[&format!("real_time={threads}")]);
+        assert!(!log3.contains("kino frei0r: error"), "{log3}");
+        let differ: Vec<usize> = (0..par.len().min(with.len())).filter(|&i| par[i] != with[i]).collect();
+        assert!(par.len() == with.len() && differ.is_empty(), "real_time={threads}: frames {differ:?} differ from the one-thread render");
+    }
+    // Kino Animate on the same moving clip: the render threads' instances animate one first frame.
+    let animate = d.join("animate.mlt");
+    std::fs::write(&animate, extend_project(&clip, &whole, false).replace("kino_extend", "kino_animate")).unwrap();
+    let (one, _) = render_with(&plugins, &animate, &[]);
+    assert!(one.windows(2).filter(|w| w[0] != w[1]).count() > 10, "the animation moves");
+    for threads in ["-2", "-4"] {
+        let (par, log4) = render_with(&plugins, &animate, &[&format!("real_time={threads}")]);
+        assert!(!log4.contains("kino frei0r: error"), "{log4}");
+        let differ: Vec<usize> = (0..par.len().min(one.len())).filter(|&i| par[i] != one[i]).collect();
+        assert!(
+            par.len() == one.len() && differ.is_empty(),
+            "animate, real_time={threads}: frames {differ:?} differ from the one-thread render"
+        );
+    }
 }

@@ -253,6 +253,19 @@ fn two_instances_at_once_and_bad_params() {
     assert!(log.contains("/nowhere/model"), "{log}");
     // The fix names the plugin's parameter, never the command line's flag.
     assert!(log.contains("set the model parameter to") && !log.contains("--model") && !log.contains("kino models"), "{log}");
+    // A time unit ffmpeg does not use is followed (frame 0 is at 0 in any unit), and said once.
+    let r = ffmpeg_source(&plugins, "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=a red square|1||||||s", "0.1", &bad);
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(log.matches("time_unit s is not the unit this host uses").count(), 1, "{log}");
+    assert!(log.contains("ffmpeg counts milliseconds") && !frames(&bad).iter().any(is_error_frame), "{log}");
+    // ffmpeg's frei0r filter drops the frame times at some widths: said, and the clip kept.
+    let out = run(ffmpeg(&plugins)
+        .args(["-f", "lavfi", "-i", "color=c=0x204060:s=96x64:r=8:d=1", "-vf", "frei0r=kino_extend:a red square|1", "-c:v", "ffv1"])
+        .arg(&bad));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("passed no frame time") && log.contains("(here 96): pad or scale"), "{log}");
+    let near = |p: &[u8]| p.iter().zip([0x20u8, 0x40, 0x60]).all(|(a, b)| a.abs_diff(b) <= 4);
+    assert!(frames(&bad).iter().all(|f| f.data.chunks(3).all(near)), "the clip passes through");
 }
 
 #[test]

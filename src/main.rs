@@ -14,7 +14,7 @@ fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
-            eprintln!("error: an argument is not valid UTF-8; kino takes prompts and paths as UTF-8 text");
+            eprintln!("error: {}", not_utf8_argument(std::env::args_os().collect()));
             std::process::exit(2);
         }
         Err(e) => e.exit(),
@@ -43,6 +43,29 @@ fn main() {
         eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// Which argument is not UTF-8 text (the argument parser only says that one is): the flag it
+/// belongs to, and the argument as far as it reads. Input and output clips may have any name;
+/// the other paths (model, keyframe images, storyboard) and prompts are text.
+fn not_utf8_argument(args: Vec<std::ffi::OsString>) -> String {
+    let Some(i) = args.iter().position(|a| a.to_str().is_none()) else {
+        return "an argument is not valid UTF-8; kino takes prompts and paths as UTF-8 text".into();
+    };
+    let shown = args[i].to_string_lossy().into_owned();
+    let flag = args[..i].last().and_then(|a| a.to_str()).filter(|a| a.starts_with("--"));
+    let (name, value) = match (flag, shown.split_once('=')) {
+        (Some(flag), _) => (flag.to_string(), shown),
+        (None, Some((f, v))) if f.starts_with("--") => (f.to_string(), v.to_string()),
+        (None, _) => (format!("argument {i}"), shown),
+    };
+    let file = flag.is_some_and(|f| !f.contains("prompt")) || name.starts_with("--");
+    let advice = if file {
+        "kino reads model folders, keyframe images and storyboards by UTF-8 names: rename the file or make a link with a UTF-8 name"
+    } else {
+        "kino reads prompts as UTF-8 text"
+    };
+    format!("{name} {value:?} is not valid UTF-8 text (unreadable bytes shown as \u{FFFD}); {advice}")
 }
 
 /// The engine's advice in the command line's words.

@@ -412,6 +412,24 @@ fn names_that_are_not_utf8_are_read_and_written() {
         assert_ok(&r);
         assert_eq!(decode_video(&extended).unwrap().frames.len(), 25, "{ext}");
     }
+    // Paths kino reads as text (a keyframe image, a model folder) and prompts: refused before
+    // any work, naming the flag.
+    let mut key = std::ffi::OsString::from("1=");
+    key.push(&still);
+    for (args, want) in [
+        (vec![OsStr::new("--keyframe"), key.as_os_str()], "--keyframe \"1="),
+        (vec![OsStr::new("--model"), OsStr::from_bytes(b"m\xff")], "--model \"m\u{FFFD}\" is not valid UTF-8 text"),
+        (vec![OsStr::from_bytes(b"--model=m\xff")], "--model \"m\u{FFFD}\" is not valid UTF-8 text"),
+    ] {
+        let out = d.join("refused.mp4");
+        let r = kino_command().args(["generate", "a red circle moving left", "-o"]).arg(&out).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(want) && err.contains("rename the file"), "{err}");
+        assert!(!out.exists());
+    }
+    let r = kino_command().arg("generate").arg(OsStr::from_bytes(b"a red \xff")).output().unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success() && err.contains("is not valid UTF-8 text") && err.contains("reads prompts as UTF-8 text"), "{err}");
 }
 
 /// `--fps` is the output's rate, not a speed-up: the model makes its frames at its own rate and

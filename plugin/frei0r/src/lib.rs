@@ -172,7 +172,7 @@ impl Instance {
             }
             Kind::Animate => {
                 let input = input.ok_or("kino_animate is a filter: it needs an input clip")?;
-                let group = threads::group_of(&(self.settings.footage(), &self.settings.fit, self.width, self.height));
+                let group = threads::group_of(&(&self.settings.model, &self.settings.fit, self.width, self.height));
                 // The clip's first frame and its time. A frame before it (the host sought back
                 // to the clip's start) starts the clip there, from that frame.
                 let (t0, first) = match &self.first {
@@ -212,23 +212,23 @@ impl Instance {
     /// ends on) shows footage that continues it. Times before the end always show the clip,
     /// however the host seeks.
     fn extend(&mut self, seconds: f64, input: &[u8], out: &mut [u8]) -> Result<(), String> {
-        let group = threads::group_of(&(self.kind, &self.settings, self.width, self.height));
-        if !self.sharing.frames_shared(group, seconds) {
-            self.sharing.keep_early(group, seconds, input);
+        let group = self.sharing_group();
+        let Some(cohort) = self.sharing.turns(group, seconds, Some(input)) else {
             return self.extend_frame(seconds, input, out, false);
-        }
+        };
         // The host deals the clip's frames out to several instances (MLT's parallel rendering):
-        // they act as one, which takes the frames in time order, starting with those the
-        // instances rendered on their own before they noticed.
-        if self.together.as_ref().is_none_or(|(g, _)| *g != group) {
-            let (kind, width, height) = (self.kind, self.width, self.height);
-            self.together = Some((group, threads::in_order(group, move || Instance::new(kind, width, height))));
+        // the instances taking turns act as one, which takes the frames in time order, starting
+        // with those they rendered on their own before they noticed.
+        let early = threads::take_early(group, cohort.id);
+        if self.together.as_ref().is_none_or(|(c, _)| *c != cohort.id) {
+            let seed = self.cohort_seed(&early);
+            self.together = Some((cohort.id, threads::in_order(cohort.id, move || seed)));
             warn_once("kino_extend: the host renders this clip's frames on several threads (MLT's parallel processing); they are taken in time order");
         }
         let settings = self.settings.clone();
         let together = self.together.as_ref().expect("set above").1.clone();
         let mut scratch = Vec::new();
-        together.run(seconds, threads::take_early(group), |one, frame| {
+        together.run(seconds, cohort.members, early, |one, frame| {
             one.settings = settings.clone();
             match frame.replay {
                 Some(early) => {
@@ -238,6 +238,30 @@ impl Instance {
                 None => one.extend_frame(frame.time, input, out, frame.late),
             }
         })
+    }
+
+    /// What a new cohort's shared state starts from: this instance's own, when it has taken the
+    /// clip's frames one after another so far (a thread that had the clip to itself while the
+    /// others were busy: evenly spaced, none of the others' `early` frames between), with its
+    /// latest frame's time and the step; else nothing yet (the instances' first frames are
+    /// replayed into it in order).
+    fn cohort_seed(&mut self, early: &[threads::Early]) -> (Instance, Option<(f64, f64)>) {
+        let mut one = Instance::new(self.kind, self.width, self.height);
+        let steps: Vec<f64> = self.history.iter().zip(self.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).collect();
+        let (lo, hi) = steps.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
+        let (first, last) = (self.history.front().map(|h| h.0), self.history.back().map(|h| h.0));
+        let between = |t: f64| first.zip(last).is_some_and(|(a, b)| t > a + extend::SAME_TIME && t < b - extend::SAME_TIME);
+        let alone = !early.iter().any(|(t, _)| between(*t));
+        match last {
+            Some(last) if alone && steps.len() >= 3 && self.seam.is_none() && lo > extend::SAME_TIME && hi <= 1.5 * lo => {
+                one.history = std::mem::take(&mut self.history);
+                one.previous_input = self.previous_input.take();
+                one.freeze = std::mem::replace(&mut self.freeze, extend::FreezeFinder::new(HISTORY));
+                one.read_with = self.read_with.take();
+                (one, Some((last, lo)))
+            }
+            _ => (one, None),
+        }
     }
 
     /// The extend filter's frame at `seconds`, the frames before it seen (`late`: a later frame
@@ -257,8 +281,9 @@ impl Instance {
             self.seam = None;
         }
         if self.seam.is_none() && late {
+            // A clip frame that came after later ones: shown, and put in its place among them.
             out.copy_from_slice(input);
-            return Ok(());
+            return self.remember_late(seconds, input);
         }
         if self.seam.is_none() {
             let Some(seam) = self.clip_end(seconds, input, start)? else {
@@ -371,8 +396,16 @@ impl Instance {
 
     /// Whether the host deals the bridge's frames out to several instances ([`threads`]).
     fn frames_shared(&mut self, seconds: f64) -> bool {
-        let group = threads::group_of(&(self.kind, &self.settings, self.width, self.height));
-        self.sharing.frames_shared(group, seconds)
+        let group = self.sharing_group();
+        self.sharing.turns(group, seconds, None).is_some()
+    }
+
+    /// The instances that may take turns with this one: the same kind and frame size, and the
+    /// settings that decide what a frame is taken as (a new prompt or seed mid-render is new
+    /// footage from the same frames).
+    fn sharing_group(&self) -> u64 {
+        let s = &self.settings;
+        threads::group_of(&(self.kind, self.width, self.height, &s.model, &s.fit, &s.time_unit, &s.start))
     }
 
     /// The clip's frame step as the remembered frames space it (`fallback` when they are too
@@ -414,6 +447,24 @@ impl Instance {
         // `kino extend --fit` places them; the filters read their input through the same window.
         let placed = frame.try_fitted(self.width, self.height, self.settings.fit()?).map_err(|e| e.to_string())?;
         to_rgba(&placed, out);
+        Ok(())
+    }
+
+    /// Keeps the clip frame at `seconds` that came after later ones, in its place among them
+    /// (the freeze finder, which compares neighbours as they come, does not see it).
+    fn remember_late(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
+        if self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
+            return Ok(());
+        }
+        let p = jobs::pipeline(&self.settings)?;
+        let req = self.settings.request(&p)?;
+        let fit = self.settings.fit()?.inverse();
+        let frame = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
+        let at = self.history.iter().position(|(t, _)| *t > seconds).unwrap_or(self.history.len());
+        self.history.insert(at, (seconds, frame));
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
         Ok(())
     }
 
@@ -466,38 +517,46 @@ impl Instance {
     }
 }
 
-/// When an animated clip starts, and from which frame: the earliest start, within half a second
-/// before `t0`, of the same clip in any instance with the same settings (`group`). MLT's parallel
-/// rendering gives each render thread an instance of its own, and those first see the clip a
-/// frame or two after its start; without this each would start the footage at its own first
-/// frame (a stutter, and on a moving clip footage animated from different frames). A start is
-/// the same clip's when its frame is the same picture as `first` or close to it, as a clip's
-/// neighbouring frames are; a start at the same time with another picture is another clip's.
+/// When an animated clip starts, and from which frame: the earliest start, within a second
+/// before `t0`, of the same clip in any instance of the same `group` (model, fit, frame size).
+/// MLT's parallel rendering gives each render thread an instance of its own, and those first see
+/// the clip a frame or more after its start; without this each would start the footage at its
+/// own first frame (a stutter, and on a moving clip footage animated from different frames). A
+/// start is the same clip's when it was seen within the last two seconds (the render threads
+/// start together; an earlier clip's start is older) and its frame is the same picture as
+/// `first` or a neighbouring frame of it; among equally early ones, the closest picture.
 fn shared_start(group: u64, t0: f64, first: Arc<RgbFrame>) -> (f64, Arc<RgbFrame>) {
-    type Starts = Mutex<std::collections::HashMap<u64, Vec<(f64, std::sync::Weak<RgbFrame>)>>>;
+    type Starts = Mutex<std::collections::HashMap<u64, Vec<(f64, std::sync::Weak<RgbFrame>, std::time::Instant)>>>;
     static STARTS: OnceLock<Starts> = OnceLock::new();
+    const RECENT: std::time::Duration = std::time::Duration::from_secs(2);
     let starts = STARTS.get_or_init(Default::default);
     let earliest = |register: bool| {
         let mut starts = starts.lock().unwrap_or_else(|e| e.into_inner());
         // Starts whose instances have all gone are forgotten (their frames with them).
         starts.retain(|_, seen| {
-            seen.retain(|(_, f)| f.strong_count() > 0);
+            seen.retain(|(_, f, _)| f.strong_count() > 0);
             !seen.is_empty()
         });
         let seen = starts.entry(group).or_default();
-        let same_clip = |t: f64, f: &Arc<RgbFrame>| {
-            Arc::ptr_eq(f, &first) || (t < t0 - extend::SAME_TIME && t0 - t <= 0.5 && neighbouring_pictures(f, &first))
-        };
-        let new = !seen.iter().any(|(t, f)| (t - t0).abs() <= extend::SAME_TIME && f.upgrade().is_some_and(|f| Arc::ptr_eq(&f, &first)));
+        let new = !seen.iter().any(|(t, f, _)| (t - t0).abs() <= extend::SAME_TIME && f.upgrade().is_some_and(|f| Arc::ptr_eq(&f, &first)));
         if register && new {
-            seen.push((t0, Arc::downgrade(&first)));
+            seen.push((t0, Arc::downgrade(&first), std::time::Instant::now()));
         }
         let found = seen
             .iter()
-            .filter_map(|(t, f)| Some((*t, f.upgrade()?)))
-            .filter(|(t, f)| same_clip(*t, f))
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap_or((t0, first.clone()));
+            .filter_map(|(t, f, when)| {
+                let f = f.upgrade()?;
+                if Arc::ptr_eq(&f, &first) {
+                    return Some((*t, 0, f));
+                }
+                if !(*t < t0 - extend::SAME_TIME && t0 - t <= 1.0 && when.elapsed() < RECENT) {
+                    return None;
+                }
+                let difference = picture_difference(&f, &first).filter(|d| *d < NEIGHBOURING_LEVELS)?;
+                Some((*t, difference, f))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map_or((t0, first.clone()), |(t, _, f)| (t, f));
         (new, found)
     };
     let (new, found) = earliest(true);
@@ -510,14 +569,18 @@ fn shared_start(group: u64, t0: f64, first: Arc<RgbFrame>) -> (f64, Arc<RgbFrame
     found
 }
 
-/// Whether two frames are one picture or a clip's neighbouring frames: the mean difference of
-/// a sample of their samples is under 12 levels (different shots differ by far more).
-fn neighbouring_pictures(a: &RgbFrame, b: &RgbFrame) -> bool {
+/// A clip's neighbouring frames differ by less than this mean (levels, of a sample of samples);
+/// different shots by far more.
+const NEIGHBOURING_LEVELS: u64 = 12;
+
+/// The mean difference of a sample of two frames' samples, in levels (none for frames of
+/// different sizes).
+fn picture_difference(a: &RgbFrame, b: &RgbFrame) -> Option<u64> {
     if (a.width, a.height) != (b.width, b.height) || a.data.len() != b.data.len() {
-        return false;
+        return None;
     }
     let (sum, n) = a.data.iter().zip(&b.data).step_by(7).fold((0u64, 0u64), |(s, n), (x, y)| (s + x.abs_diff(*y) as u64, n + 1));
-    n > 0 && sum < 12 * n
+    Some(sum / n.max(1))
 }
 
 /// Where the extend filter's new footage starts.
@@ -565,7 +628,6 @@ pub fn error_frame(width: u32, height: u32, out: &mut [u8]) {
     let _ = height;
 }
 
-/// Each distinct error once per process: hosts call every frame.
 /// Seconds of one picture from a clip's start after which the extend filter says it finds no end.
 const STILL_SECONDS: f64 = 2.0;
 
@@ -574,6 +636,7 @@ const STILL_SECONDS: f64 = 2.0;
 /// for a `start` of 2), far under the 4 ms between frames at 240 fps.
 const START_SLACK: f64 = 0.0015;
 
+/// Each distinct error once per process: hosts call every frame.
 pub fn log_once(msg: &str) {
     if first_time(msg) {
         eprintln!("kino frei0r: error: {msg}");

@@ -374,6 +374,37 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
         let differ: Vec<usize> = (0..par.len().min(with.len())).filter(|&i| par[i] != with[i]).collect();
         assert!(par.len() == with.len() && differ.is_empty(), "real_time={threads}: frames {differ:?} differ from the one-thread render");
     }
+    // Two clips one after the other with the same settings (a razor cut, a copied effect): the
+    // second clip's instances take turns among themselves, not with the first clip's.
+    let base2 = d.join("base2.mkv");
+    kino(&["generate", "a red circle moving left", "--seed", "8", "-o", base2.to_str().unwrap()]);
+    let clip2 = d.join("clip2.mp4");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&base2)
+        .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
+        .arg(&clip2));
+    let one_clip = extend_project(&clip, &whole, false);
+    let filter_start = one_clip.find("<producer id=\"clip\">").unwrap();
+    let producer_end = one_clip.find("</producer>").unwrap() + "</producer>".len();
+    let second = one_clip[filter_start..producer_end]
+        .replace("id=\"clip\"", "id=\"clip2\"")
+        .replace(&clip.display().to_string(), &clip2.display().to_string());
+    let two = one_clip
+        .replacen("</producer>", &format!("</producer>\n  {second}"), 1)
+        .replace("</playlist>", &format!("<entry producer=\"clip2\" in=\"0\" out=\"{}\"/></playlist>", n - 1));
+    let two_clips = d.join("two.mlt");
+    std::fs::write(&two_clips, two).unwrap();
+    let (serial, _) = render_with(&plugins, &two_clips, &[]);
+    assert_eq!(serial.len(), 2 * n);
+    assert!(serial[..n] == with[..], "the first clip as alone");
+    assert!(serial[2 * n - 10..].iter().all(|f| !with.contains(f)), "the second clip's new footage is its own");
+    for threads in ["-2", "-4"] {
+        let (par, log5) = render_with(&plugins, &two_clips, &[&format!("real_time={threads}")]);
+        assert!(!log5.contains("kino frei0r: error"), "{log5}");
+        let differ: Vec<usize> = (0..par.len().min(serial.len())).filter(|&i| par[i] != serial[i]).collect();
+        assert!(par.len() == serial.len() && differ.is_empty(), "two clips, real_time={threads}: frames {differ:?} differ");
+    }
     // Kino Animate on the same moving clip: the render threads' instances animate one first frame.
     let animate = d.join("animate.mlt");
     std::fs::write(&animate, extend_project(&clip, &whole, false).replace("kino_extend", "kino_animate")).unwrap();

@@ -66,6 +66,9 @@ pub struct Instance {
     together: Option<(u64, Arc<threads::InOrder<Instance>>)>,
 }
 
+/// Why the extend filter without `start` passes its input through under parallel rendering.
+const PARALLEL_EXTEND: &str = "the host renders this clip's frames on several threads (MLT's parallel processing), and without start the clip's end (its freeze) is not found safely across threads: the clip passes through unchanged. Set start to where new footage should begin (then parallel rendering gives the one-thread frames), or turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
+
 /// Why the bridge passes its input through under parallel rendering.
 const PARALLEL: &str = "the host renders this transition's frames on several threads, one instance each (MLT's parallel processing), so no instance sees all of them: the first clip passes through unchanged. Turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
 
@@ -219,17 +222,29 @@ impl Instance {
         // The host deals the clip's frames out to several instances (MLT's parallel rendering):
         // the instances taking turns act as one, which takes the frames in time order, starting
         // with those they rendered on their own before they noticed.
-        let early = threads::take_early(group, cohort.id);
+        // Where the clip ends is found from its frames one after another (a freeze): dealt out
+        // to threads that fall behind under load, that is not safe enough to replace a user's
+        // footage on. With `start` the end is given.
+        if self.settings.start_seconds()?.is_none() {
+            return Err(format!("kino_extend: {PARALLEL_EXTEND}"));
+        }
+        // The clip frames this instance kept on its own go to the shared state (a thread may
+        // have had the clip to itself for a while, others being busy), in their places.
+        let mut handover = None;
         if self.together.as_ref().is_none_or(|(c, _)| *c != cohort.id) {
-            let seed = self.cohort_seed(&early);
-            self.together = Some((cohort.id, threads::in_order(cohort.id, move || seed)));
+            let (kind, width, height) = (self.kind, self.width, self.height);
+            self.together = Some((cohort.id, threads::in_order(cohort.id, move || Instance::new(kind, width, height))));
+            handover = Some(std::mem::take(&mut self.history));
             warn_once("kino_extend: the host renders this clip's frames on several threads (MLT's parallel processing); they are taken in time order");
         }
         let settings = self.settings.clone();
         let together = self.together.as_ref().expect("set above").1.clone();
         let mut scratch = Vec::new();
-        together.run(seconds, cohort.members, early, |one, frame| {
+        together.run(seconds, cohort.members, threads::take_early(group, cohort.id), |one, frame| {
             one.settings = settings.clone();
+            if let Some(frames) = handover.take() {
+                one.take_history(frames);
+            }
             match frame.replay {
                 Some(early) => {
                     scratch.resize(early.len(), 0);
@@ -238,30 +253,6 @@ impl Instance {
                 None => one.extend_frame(frame.time, input, out, frame.late),
             }
         })
-    }
-
-    /// What a new cohort's shared state starts from: this instance's own, when it has taken the
-    /// clip's frames one after another so far (a thread that had the clip to itself while the
-    /// others were busy: evenly spaced, none of the others' `early` frames between), with its
-    /// latest frame's time and the step; else nothing yet (the instances' first frames are
-    /// replayed into it in order).
-    fn cohort_seed(&mut self, early: &[threads::Early]) -> (Instance, Option<(f64, f64)>) {
-        let mut one = Instance::new(self.kind, self.width, self.height);
-        let steps: Vec<f64> = self.history.iter().zip(self.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).collect();
-        let (lo, hi) = steps.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(*s), hi.max(*s)));
-        let (first, last) = (self.history.front().map(|h| h.0), self.history.back().map(|h| h.0));
-        let between = |t: f64| first.zip(last).is_some_and(|(a, b)| t > a + extend::SAME_TIME && t < b - extend::SAME_TIME);
-        let alone = !early.iter().any(|(t, _)| between(*t));
-        match last {
-            Some(last) if alone && steps.len() >= 3 && self.seam.is_none() && lo > extend::SAME_TIME && hi <= 1.5 * lo => {
-                one.history = std::mem::take(&mut self.history);
-                one.previous_input = self.previous_input.take();
-                one.freeze = std::mem::replace(&mut self.freeze, extend::FreezeFinder::new(HISTORY));
-                one.read_with = self.read_with.take();
-                (one, Some((last, lo)))
-            }
-            _ => (one, None),
-        }
     }
 
     /// The extend filter's frame at `seconds`, the frames before it seen (`late`: a later frame
@@ -448,6 +439,23 @@ impl Instance {
         let placed = frame.try_fitted(self.width, self.height, self.settings.fit()?).map_err(|e| e.to_string())?;
         to_rgba(&placed, out);
         Ok(())
+    }
+
+    /// Takes clip frames another instance kept (model size), each in its place among these, as
+    /// long as the clip has not ended.
+    fn take_history(&mut self, frames: VecDeque<(f64, RgbFrame)>) {
+        if self.seam.is_some() {
+            return;
+        }
+        for (t, frame) in frames {
+            if !self.history.iter().any(|(h, _)| (h - t).abs() <= extend::SAME_TIME) {
+                let at = self.history.iter().position(|(h, _)| *h > t).unwrap_or(self.history.len());
+                self.history.insert(at, (t, frame));
+            }
+        }
+        while self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
     }
 
     /// Keeps the clip frame at `seconds` that came after later ones, in its place among them

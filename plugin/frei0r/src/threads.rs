@@ -328,8 +328,7 @@ pub struct Frame<'a> {
 
 /// The shared state of `group`, made by `make` for the group's first instance to ask; it lives
 /// as long as an instance holds it.
-/// `make` may give the frames the state has taken already: the latest one's time and the step.
-pub fn in_order<T: Send + 'static>(group: u64, make: impl FnOnce() -> (T, Option<(f64, f64)>)) -> Arc<InOrder<T>> {
+pub fn in_order<T: Send + 'static>(group: u64, make: impl FnOnce() -> T) -> Arc<InOrder<T>> {
     type Registry = Mutex<HashMap<u64, Weak<dyn std::any::Any + Send + Sync>>>;
     static STATES: OnceLock<Registry> = OnceLock::new();
     let mut states = STATES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
@@ -337,12 +336,7 @@ pub fn in_order<T: Send + 'static>(group: u64, make: impl FnOnce() -> (T, Option
     if let Some(found) = states.get(&group).and_then(Weak::upgrade).and_then(|a| a.downcast::<InOrder<T>>().ok()) {
         return found;
     }
-    let (value, taken) = make();
-    let state = Arc::new(InOrder::new(value));
-    if let Some((last, step)) = taken {
-        let mut s = state.state.lock().unwrap_or_else(|e| e.into_inner());
-        (s.last, s.step) = (Some(last), Some(step));
-    }
+    let state = Arc::new(InOrder::new(make()));
     let any: Arc<dyn std::any::Any + Send + Sync> = state.clone();
     states.insert(group, Arc::downgrade(&any));
     state

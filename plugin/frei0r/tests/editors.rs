@@ -327,7 +327,8 @@ fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> Str
 /// shown 3 or 4 times), encoded in H.264 (a frozen frame is never repeated bit for bit), ending
 /// on a 2 s freeze, with Kino Extend and no start. The clip is kept up to its end however the
 /// editor shows it: played in order; with a frame shown twice (a paused or refreshed preview);
-/// rendered in parallel (each thread with an instance of its own), as Kino Animate is too.
+/// rendered in parallel (each thread with an instance of its own): passed through without
+/// start, the one-thread frames with it; and Kino Animate in parallel.
 #[test]
 fn extend_keeps_the_clip_however_an_editor_shows_it() {
     let plugins = install("editor-extend");
@@ -366,16 +367,28 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
     assert!(!log2.contains("kino frei0r: error"), "{log2}");
     assert!(with2[0] == without[0] && with2[1..] == with[..], "a frame shown again is not the clip's end");
 
-    // Parallel rendering: each render thread has its own instance and sees only some frames;
-    // they take the frames in order together, and the render is the one-thread render's.
+    // Parallel rendering: each render thread has its own instance and sees only some frames.
+    // Without start the clip passes through, and the user is told to set start.
+    let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &["real_time=-2"]);
+    assert!(log3.contains("Set start") && par == without, "the clip untouched: {log3}");
+    // With start, the instances take the frames in order together: the one-thread render.
+    let with_start =
+        |p: String| p.replace("<property name=\"disable\">", "<property name=\"start\">1.6</property><property name=\"disable\">");
+    let started = d.join("started.mlt");
+    std::fs::write(&started, with_start(extend_project(&clip, &whole, false))).unwrap();
+    let (serial, log) = render_with(&plugins, &started, &[]);
+    assert!(!log.contains("kino frei0r: error"), "{log}");
+    let kept = 40; // 1.6 s at 25 fps
+    assert!(serial[..kept] == without[..kept] && serial[kept..] != without[kept..], "the clip up to start, then new footage");
     for threads in ["-2", "-4"] {
-        let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &[&format!("real_time={threads}")]);
+        let (par, log3) = render_with(&plugins, &started, &[&format!("real_time={threads}")]);
         assert!(!log3.contains("kino frei0r: error"), "{log3}");
-        let differ: Vec<usize> = (0..par.len().min(with.len())).filter(|&i| par[i] != with[i]).collect();
-        assert!(par.len() == with.len() && differ.is_empty(), "real_time={threads}: frames {differ:?} differ from the one-thread render");
+        let differ: Vec<usize> = (0..par.len().min(serial.len())).filter(|&i| par[i] != serial[i]).collect();
+        assert!(par.len() == serial.len() && differ.is_empty(), "real_time={threads}: frames {differ:?} differ from the one-thread render");
     }
     // Two clips one after the other with the same settings (a razor cut, a copied effect): the
-    // second clip's instances take turns among themselves, not with the first clip's.
+    // second clip's instances take turns among themselves, never with the first clip's, and
+    // its own frames up to start are kept.
     let base2 = d.join("base2.mkv");
     kino(&["generate", "a red circle moving left", "--seed", "8", "-o", base2.to_str().unwrap()]);
     let clip2 = d.join("clip2.mp4");
@@ -384,7 +397,7 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
         .arg(&base2)
         .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
         .arg(&clip2));
-    let one_clip = extend_project(&clip, &whole, false);
+    let one_clip = with_start(extend_project(&clip, &whole, false));
     let filter_start = one_clip.find("<producer id=\"clip\">").unwrap();
     let producer_end = one_clip.find("</producer>").unwrap() + "</producer>".len();
     let second = one_clip[filter_start..producer_end]
@@ -395,15 +408,20 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
         .replace("</playlist>", &format!("<entry producer=\"clip2\" in=\"0\" out=\"{}\"/></playlist>", n - 1));
     let two_clips = d.join("two.mlt");
     std::fs::write(&two_clips, two).unwrap();
-    let (serial, _) = render_with(&plugins, &two_clips, &[]);
-    assert_eq!(serial.len(), 2 * n);
-    assert!(serial[..n] == with[..], "the first clip as alone");
-    assert!(serial[2 * n - 10..].iter().all(|f| !with.contains(f)), "the second clip's new footage is its own");
+    let (serial2, _) = render_with(&plugins, &two_clips, &[]);
+    assert_eq!(serial2.len(), 2 * n);
+    assert!(serial2[..n] == serial[..], "the first clip as alone");
+    assert!(serial2[n + kept..].iter().all(|f| !serial[kept..].contains(f)), "the second clip's new footage is its own");
     for threads in ["-2", "-4"] {
         let (par, log5) = render_with(&plugins, &two_clips, &[&format!("real_time={threads}")]);
-        assert!(!log5.contains("kino frei0r: error"), "{log5}");
-        let differ: Vec<usize> = (0..par.len().min(serial.len())).filter(|&i| par[i] != serial[i]).collect();
-        assert!(par.len() == serial.len() && differ.is_empty(), "two clips, real_time={threads}: frames {differ:?} differ");
+        assert!(!log5.contains("kino frei0r: error") && par.len() == serial2.len(), "{log5}");
+        assert!(
+            par[..kept] == serial2[..kept] && par[n..n + kept] == serial2[n..n + kept],
+            "real_time={threads}: each clip kept up to start"
+        );
+        assert!(par[n + kept..].iter().all(|f| !serial[kept..].contains(f)), "real_time={threads}: no first-clip footage in the second");
+        let differ = (0..par.len()).filter(|&i| par[i] != serial2[i]).count();
+        eprintln!("two clips, real_time={threads}: {differ} of {} frames differ from the one-thread render", par.len());
     }
     // Kino Animate on the same moving clip: the render threads' instances animate one first frame.
     let animate = d.join("animate.mlt");

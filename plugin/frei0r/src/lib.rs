@@ -216,16 +216,17 @@ impl Instance {
     /// however the host seeks.
     fn extend(&mut self, seconds: f64, input: &[u8], out: &mut [u8]) -> Result<(), String> {
         let group = self.sharing_group();
-        let Some(cohort) = self.sharing.turns(group, seconds, Some(input)) else {
+        // Frames are kept for the instances to act as one, which they do only with `start`.
+        let start = self.settings.start_seconds()?;
+        let Some(cohort) = self.sharing.turns(group, seconds, start.map(|_| input)) else {
             return self.extend_frame(seconds, input, out, false);
         };
-        // The host deals the clip's frames out to several instances (MLT's parallel rendering):
-        // the instances taking turns act as one, which takes the frames in time order, starting
-        // with those they rendered on their own before they noticed.
-        // Where the clip ends is found from its frames one after another (a freeze): dealt out
-        // to threads that fall behind under load, that is not safe enough to replace a user's
-        // footage on. With `start` the end is given.
-        if self.settings.start_seconds()?.is_none() {
+        // The host deals the clip's frames out to several instances (MLT's parallel rendering).
+        // Without `start` the clip's end is a freeze found from its frames one after another:
+        // dealt out to threads that fall behind under load, not safe enough to replace a user's
+        // footage on. With it, the instances taking turns act as one, which takes the frames in
+        // time order, starting with those they rendered on their own before they noticed.
+        if start.is_none() {
             return Err(format!("kino_extend: {PARALLEL_EXTEND}"));
         }
         // The clip frames this instance kept on its own go to the shared state (a thread may
@@ -444,45 +445,48 @@ impl Instance {
     /// Takes clip frames another instance kept (model size), each in its place among these, as
     /// long as the clip has not ended.
     fn take_history(&mut self, frames: VecDeque<(f64, RgbFrame)>) {
-        if self.seam.is_some() {
-            return;
-        }
-        for (t, frame) in frames {
-            if !self.history.iter().any(|(h, _)| (h - t).abs() <= extend::SAME_TIME) {
-                let at = self.history.iter().position(|(h, _)| *h > t).unwrap_or(self.history.len());
-                self.history.insert(at, (t, frame));
+        if self.seam.is_none() {
+            for (t, frame) in frames {
+                self.keep_in_place(t, frame);
             }
-        }
-        while self.history.len() > HISTORY {
-            self.history.pop_front();
         }
     }
 
     /// Keeps the clip frame at `seconds` that came after later ones, in its place among them
     /// (the freeze finder, which compares neighbours as they come, does not see it).
     fn remember_late(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
-        if self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
-            return Ok(());
+        if !self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
+            let frame = self.model_frame(input)?;
+            self.keep_in_place(seconds, frame);
         }
-        let p = jobs::pipeline(&self.settings)?;
-        let req = self.settings.request(&p)?;
-        let fit = self.settings.fit()?.inverse();
-        let frame = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Puts a clip frame among the remembered ones by its time, unless one is at that time.
+    fn keep_in_place(&mut self, seconds: f64, frame: RgbFrame) {
+        if self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
+            return;
+        }
         let at = self.history.iter().position(|(t, _)| *t > seconds).unwrap_or(self.history.len());
         self.history.insert(at, (seconds, frame));
         if self.history.len() > HISTORY {
             self.history.pop_front();
         }
-        Ok(())
+    }
+
+    /// A clip frame (host size, RGBA) at the model's size, read through the window the
+    /// footage is shown in (the inverse of fit).
+    fn model_frame(&self, input: &[u8]) -> Result<RgbFrame, String> {
+        let p = jobs::pipeline(&self.settings)?;
+        let req = self.settings.request(&p)?;
+        let fit = self.settings.fit()?.inverse();
+        from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())
     }
 
     /// Keeps the clip frame at `seconds` (after a seek back, in place of those it rewinds).
     fn remember(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
         self.history.retain(|(t, _)| *t < seconds - extend::SAME_TIME);
-        let p = jobs::pipeline(&self.settings)?;
-        let req = self.settings.request(&p)?;
-        let fit = self.settings.fit()?.inverse();
-        let frame = from_rgba(input, self.width, self.height).try_fitted(req.width, req.height, fit).map_err(|e| e.to_string())?;
+        let frame = self.model_frame(input)?;
         self.history.push_back((seconds, frame));
         if self.history.len() > HISTORY {
             self.history.pop_front();

@@ -52,14 +52,19 @@ pub struct Cohort {
 struct Member {
     /// Its latest frame times, and when it rendered them.
     times: VecDeque<(f64, Instant)>,
-    /// When it last rendered a frame: instances that have not for a while are another clip's.
-    seen: Instant,
     thread: ThreadId,
     cohort: Option<u64>,
     /// Frames rendered in the group.
     count: usize,
     /// Its first frames rendered on its own, while other instances were about.
     early: Vec<Early>,
+}
+
+impl Member {
+    /// Whether it has rendered a frame lately: instances that have not for a while are not.
+    fn rendering_now(&self) -> bool {
+        self.times.back().is_some_and(|(_, when)| when.elapsed() < STALE)
+    }
 }
 
 /// The instances of one group.
@@ -150,14 +155,12 @@ impl Sharing {
         }
         let m = g.members.entry(self.id).or_insert_with(|| Member {
             times: VecDeque::new(),
-            seen: Instant::now(),
             thread,
             cohort: None,
             count: 0,
             early: Vec::new(),
         });
         m.thread = thread;
-        m.seen = Instant::now();
         m.cohort = cohort;
         m.count += 1;
         m.times.push_back((time, Instant::now()));
@@ -171,7 +174,7 @@ impl Sharing {
         }
         // Members: the group's instances rendering now (those of the cohort, and threads that
         // have not noticed yet), for how many frames may be in flight.
-        cohort.map(|id| Cohort { id, members: g.members.values().filter(|m| m.seen.elapsed() < STALE).count() })
+        cohort.map(|id| Cohort { id, members: g.members.values().filter(|m| m.rendering_now()).count() })
     }
 
     fn leave(&self, groups: &mut HashMap<u64, Group>) {
@@ -198,7 +201,7 @@ impl Drop for Sharing {
 /// threads' instances), in time order, each time once. They are given up.
 pub fn take_early(group: u64, cohort: u64) -> Vec<Early> {
     let mut groups = groups().lock().unwrap_or_else(|e| e.into_inner());
-    let ours = |m: &Member| m.cohort == Some(cohort) || (m.cohort.is_none() && m.seen.elapsed() < STALE);
+    let ours = |m: &Member| m.cohort == Some(cohort) || (m.cohort.is_none() && m.rendering_now());
     let mut early: Vec<Early> = groups
         .get_mut(&group)
         .map(|g| g.members.values_mut().filter(|m| ours(m)).flat_map(|m| std::mem::take(&mut m.early)).collect())
@@ -270,11 +273,7 @@ impl<T> InOrder<T> {
             s = self.turn.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
         // Kept frames before this one whose predecessors never came: in order, before it.
-        while s.pending.first().is_some_and(|p| p.0 < time) {
-            let (t, input) = s.pending.remove(0);
-            let late = s.take(t);
-            f(&mut s.value, Frame { time: t, late, replay: Some(&input) });
-        }
+        s.replay_while(&mut f, |_, t| t < time);
         let late = s.take(time);
         let result = f(&mut s.value, Frame { time, late, replay: None });
         s.replay_next(&mut f);
@@ -288,12 +287,16 @@ impl<T> Ordered<T> {
     /// Runs `f` on the kept frames that are next in order (no frame missing before them),
     /// leaving out those that have become late.
     fn replay_next<R>(&mut self, f: &mut impl FnMut(&mut T, Frame) -> R) {
+        self.replay_while(f, |s, t| match (s.last, s.step) {
+            (Some(last), Some(step)) => t - last <= 1.5 * step,
+            _ => true,
+        });
+    }
+
+    /// Runs `f` on the kept frames, oldest first, while `ready` says the oldest may go.
+    fn replay_while<R>(&mut self, f: &mut impl FnMut(&mut T, Frame) -> R, ready: impl Fn(&Self, f64) -> bool) {
         while let Some(&(t, _)) = self.pending.first() {
-            let next = match (self.last, self.step) {
-                (Some(last), Some(step)) => t - last <= 1.5 * step,
-                _ => true,
-            };
-            if !next {
+            if !ready(self, t) {
                 break;
             }
             let (t, input) = self.pending.remove(0);
@@ -301,9 +304,7 @@ impl<T> Ordered<T> {
             f(&mut self.value, Frame { time: t, late, replay: Some(&input) });
         }
     }
-}
 
-impl<T> Ordered<T> {
     /// Notes that the frame at `time` is taken; whether it is late (a later one was taken
     /// before it, not a seek apart).
     fn take(&mut self, time: f64) -> bool {

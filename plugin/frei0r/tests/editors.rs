@@ -323,6 +323,20 @@ fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> Str
     )
 }
 
+/// `kino generate`'s footage for `prompt` and `seed` as an editor holds it: at 25 fps (each
+/// frame shown 3 or 4 times), in H.264, ending on a 2 s freeze; `<name>.mp4` in `d`.
+fn editor_clip(d: &Path, name: &str, prompt: &str, seed: &str) -> std::path::PathBuf {
+    let base = d.join(format!("{name}-base.mkv"));
+    kino(&["generate", prompt, "--seed", seed, "-o", base.to_str().unwrap()]);
+    let clip = d.join(format!("{name}.mp4"));
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&base)
+        .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
+        .arg(&clip));
+    clip
+}
+
 /// What an editor's user does: kino's own 8 fps footage, put in a 25 fps project (every frame
 /// shown 3 or 4 times), encoded in H.264 (a frozen frame is never repeated bit for bit), ending
 /// on a 2 s freeze, with Kino Extend and no start. The clip is kept up to its end however the
@@ -333,14 +347,7 @@ fn extend_project(clip: &Path, entries: &[(usize, usize)], disable: bool) -> Str
 fn extend_keeps_the_clip_however_an_editor_shows_it() {
     let plugins = install("editor-extend");
     let d = plugins.parent().unwrap();
-    let base = d.join("base.mkv");
-    kino(&["generate", "a green square moving right", "--seed", "5", "-o", base.to_str().unwrap()]);
-    let clip = d.join("clip.mp4");
-    run(Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&base)
-        .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
-        .arg(&clip));
+    let clip = editor_clip(d, "clip", "a green square moving right", "5");
     let n = decode_video(&clip).unwrap().frames.len();
     let real = n - 50;
     assert!(real > 40, "about 2 s of footage and 2 s of freeze at 25 fps: {n} frames");
@@ -389,14 +396,7 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
     // Two clips one after the other with the same settings (a razor cut, a copied effect): the
     // second clip's instances take turns among themselves, never with the first clip's, and
     // its own frames up to start are kept.
-    let base2 = d.join("base2.mkv");
-    kino(&["generate", "a red circle moving left", "--seed", "8", "-o", base2.to_str().unwrap()]);
-    let clip2 = d.join("clip2.mp4");
-    run(Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(&base2)
-        .args(["-vf", "fps=25,tpad=stop_duration=2:stop_mode=clone", "-c:v", "libx264", "-crf", "23", "-pix_fmt", "yuv420p"])
-        .arg(&clip2));
+    let clip2 = editor_clip(d, "clip2", "a red circle moving left", "8");
     let one_clip = with_start(extend_project(&clip, &whole, false));
     let filter_start = one_clip.find("<producer id=\"clip\">").unwrap();
     let producer_end = one_clip.find("</producer>").unwrap() + "</producer>".len();

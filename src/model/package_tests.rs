@@ -70,7 +70,7 @@ fn numbers_out_of_range_name_field_and_range() {
         ("/video/max_size", 100000.into(), "field `video.max_size`: 100000 must be within [1, 8192]"),
         ("/video/min_size", 512.into(), "field `video.max_size`: 64 must be within [512, 8192]"),
         ("/video/max_frames", 4000.into(), "field `video.max_frames`: 4000 must be within [1, 1025]"),
-        ("/video/default_frames", 37.into(), "field `video.default_frames`: 37 must be within [1, 33]"),
+        ("/video/default_frames", 37.into(), "field `video.default_frames`: 37 must be within [1, 17]"),
         ("/video/fps", 0.into(), "field `video.fps`: 0 must be within (0, 240]"),
         ("/video/fps", 1000.into(), "field `video.fps`: 1000 must be within (0, 240]"),
         ("/defaults/steps", 0.into(), "field `defaults.steps`: 0 must be within [1, 1000]"),

@@ -322,7 +322,7 @@ fn guidance_interval_guides_only_the_steps_inside_it() {
 }
 
 #[test]
-fn stochastic_sampler_is_seeded_and_leaves_given_frames_deterministic() {
+fn stochastic_sampler_is_seeded_and_leaves_footage_into_given_frames_deterministic() {
     let d = tmpdir("sampler");
     let run = |name: &str, cmd: &[&str], extra: &[&str]| {
         let p = d.join(name);
@@ -338,17 +338,23 @@ fn stochastic_sampler_is_seeded_and_leaves_given_frames_deterministic() {
     assert!(plain == run("sto2.mkv", &gen, &[]), "the same seed, the same stochastic frames");
     let det = run("det.mkv", &gen, &["--sampler", "deterministic"]);
     assert!(det != plain, "deterministic steps make other frames");
-    // Extending, every window holds given frames: kino-shapes keeps their steps deterministic
-    // (scheduler.stochastic_given_frames false), so the sampler changes nothing.
+    // Extending backwards by 1 s, every window leads into the clip's frames: kino-shapes keeps
+    // their steps deterministic (scheduler.stochastic_given_frames false), so the sampler changes
+    // nothing. (Further back, windows continue the job's own frames: tests/extend.rs.)
     let clip = d.join("plain.mkv");
-    let ext = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "2"];
-    assert!(run("ext.mkv", &ext, &[]) == run("ext-det.mkv", &ext, &["--sampler", "deterministic"]));
-    assert!(run("ext-sto.mkv", &ext, &[]) == run("ext-sto2.mkv", &ext, &["--sampler", "stochastic"]));
-    // Guidance: 2 from text (one window of 17 frames), 4 beside given frames (every window of
-    // an extend); an explicit --guidance applies everywhere.
+    let back = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "1", "--at", "start"];
+    assert!(run("back.mkv", &back, &[]) == run("back-det.mkv", &back, &["--sampler", "deterministic"]));
+    assert!(run("back-sto.mkv", &back, &[]) == run("back-sto2.mkv", &back, &["--sampler", "stochastic"]));
+    // Guidance: 2 from text (one window of 17 frames), 4 where footage leads into given frames
+    // (both windows of that backward extension); an explicit --guidance applies everywhere.
     assert!(plain == run("g2.mkv", &gen, &["--guidance", "2"]), "kino-shapes guides 2 from text");
-    assert!(run("ext-g4.mkv", &ext, &["--guidance", "4"]) == run("ext.mkv", &ext, &[]), "and 4 beside given frames");
-    assert!(run("ext-g2.mkv", &ext, &["--guidance", "2"]) != run("ext.mkv", &ext, &[]), "an explicit 2 applies there too");
+    assert!(run("back-g4.mkv", &back, &["--guidance", "4"]) == run("back.mkv", &back, &[]), "and 4 leading into given frames");
+    assert!(run("back-g2.mkv", &back, &["--guidance", "2"]) != run("back.mkv", &back, &[]), "an explicit 2 applies there too");
+    // Extending forwards only continues the clip: made as from text (guidance 2, stochastic steps).
+    let fwd = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "2"];
+    let ahead = run("fwd.mkv", &fwd, &[]);
+    assert!(ahead == run("fwd-g2.mkv", &fwd, &["--guidance", "2"]), "guidance 2 as from text");
+    assert!(ahead != run("fwd-det.mkv", &fwd, &["--sampler", "deterministic"]), "stochastic steps as from text");
     // UniPC has no stochastic steps; a sampler nobody knows is refused by name.
     let wan = concat!(env!("CARGO_MANIFEST_DIR"), "/models/fixtures/wan-tiny");
     let out = d.join("wan.mkv");

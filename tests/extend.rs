@@ -248,11 +248,12 @@ fn long_generation_is_windowed_and_deterministic() {
 }
 
 #[test]
-fn long_extensions_continue_their_own_frames_as_from_text() {
-    // The windows whose context still holds the clip's frames are made as beside the user's
-    // frames (deterministic steps, guidance 4 for kino-shapes); once new footage has replaced
-    // them, the windows continue the job's own frames and are made as from text (stochastic,
-    // guidance 2). So asking for deterministic steps at 4 everywhere changes only the far end.
+fn extensions_lead_into_the_clip_as_beside_it_and_continue_frames_as_from_text() {
+    // Windows whose footage leads into the clip's frames (extending backwards) are made beside
+    // them (deterministic steps, guidance 4 for kino-shapes) while their context holds the
+    // clip's frames; windows that only continue frames (extending forwards, and backwards once
+    // new footage has replaced the clip's frames in the context) are made as from text
+    // (stochastic, guidance 2).
     let d = tmpdir("extend-own");
     let prompt = "a yellow triangle moving right";
     let base = d.join("base.mkv");
@@ -269,8 +270,10 @@ fn long_extensions_continue_their_own_frames_as_from_text() {
     let (plain, det) = (run("fwd.mkv", "end", &[]), run("fwd-det.mkv", "end", &beside));
     let n = clip.len();
     assert_eq!(plain.len(), n + 32);
-    assert!(plain[..n + 8] == det[..n + 8], "forwards: the first new window is made beside the clip's frames");
-    assert!(plain[n + 24..] != det[n + 24..], "forwards: the last window continues the job's own frames");
+    assert!(plain[..n] == det[..n], "the clip's frames kept either way");
+    assert!(plain[n..n + 8] != det[n..n + 8], "forwards: the first new window is not made as beside given frames");
+    let text = run("fwd-text.mkv", "end", &["--sampler", "stochastic", "--guidance", "2"]);
+    assert!(plain == text, "forwards: every window continues frames, as from text");
     let (plain, det) = (run("back.mkv", "start", &[]), run("back-det.mkv", "start", &beside));
     assert_eq!(plain.len(), 32 + n);
     assert!(plain[24..] == det[24..], "backwards: the new frames next to the clip are made beside its frames");

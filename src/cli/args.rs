@@ -330,7 +330,8 @@ pub(crate) struct SamplingArgs {
     /// (the model's clean estimate noised afresh, from the seed, at each step; flow-match Euler
     /// models). On the shipped model stochastic steps from text raised direction from 86.5% to
     /// 96.0% of clips (docs/demo-model.md). Default: the model's (kino-shapes: stochastic from
-    /// text and in a long clip's later windows, deterministic beside given frames).
+    /// text, after given frames and in a long clip's later windows, deterministic where footage
+    /// leads into given frames: extending backwards, bridges, loops, keyframes).
     #[arg(long)]
     pub(crate) sampler: Option<kino::pipeline::Sampler>,
     /// How given frames steer the model: native (models trained with clean context frames) or

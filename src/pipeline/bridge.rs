@@ -262,7 +262,7 @@ impl Pipeline {
             shown as u32
         };
         // A loop's footage is made to arrive at its own start: its body is guided as footage
-        // beside given frames is (`guidance_given_frames`), which held its wrap closer than the
+        // leading into given frames is (`guidance_given_frames`), which held its wrap closer than the
         // package's guidance from text (kino-shapes, 12 loops: 7 at or under 1.5x the median
         // step with guidance 4, 6 with 2).
         let body = GenerateRequest { frames: made, guidance: req.guidance_for(true), ..req.clone() };

@@ -93,6 +93,12 @@ impl LatentContext {
         LatentContext { own: true, ..self }
     }
 
+    /// Whether these frames come before every frame the window makes (at its start, or as
+    /// tokens at frame 0): a window with only such frames continues them.
+    pub fn precedes_the_made_frames(&self) -> bool {
+        matches!(self.slot, Slot::Start | Slot::At(0) | Slot::Tokens { frame_index: 0 })
+    }
+
     /// The latent frames from `from` on only.
     pub fn frames_from(&self, from: usize) -> Array5<f32> {
         latent_frames(self.latents.view(), from.min(self.frames), self.frames.saturating_sub(from))

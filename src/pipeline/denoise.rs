@@ -22,11 +22,16 @@ pub(super) enum WindowStart<'a> {
     Renoised { clean: ArrayView5<'a, f32>, step: usize },
 }
 
-/// Whether a window holds the user's frames (a clip's, a still's, a keyframe's) or starts from
-/// a clip's latents (remix): not when it is made from text or continues only frames the job
-/// made itself.
-fn holds_users_frames(ctx: &[LatentContext], renoised: bool) -> bool {
-    ctx.iter().any(|x| !x.own) || renoised
+/// Whether a window's footage leads into the user's frames (given frames after its first made
+/// one: a backward extension, a bridge's end, a loop's wrap, a keyframe) or starts from a clip's
+/// latents (remix). Those windows take the manifest's settings for given frames
+/// (`guidance_given_frames`, `stochastic_given_frames`): their footage has to arrive at what the
+/// user gave. A window that only continues from the user's frames (animate, extend forwards)
+/// or from the job's own is made as a window from text is, and the residual hides its seam: on
+/// kino-shapes, `animate`'s first window had stray pixels in 12.6% of frames and shape 80%
+/// with guidance 4 and deterministic steps, 2.1% and 96.7% made as from text.
+fn leads_into_users_frames(ctx: &[LatentContext], renoised: bool) -> bool {
+    renoised || ctx.iter().any(|x| !x.own && !x.precedes_the_made_frames())
 }
 
 impl Pipeline {
@@ -120,7 +125,7 @@ impl Pipeline {
         // Beside the user's frames or latents: the manifest's guidance for given frames, and
         // stochastic steps only where it allows them. A long clip's later windows continue the
         // job's own frames and are made as windows from text are.
-        let given = holds_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
+        let given = leads_into_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
         let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !given);
         let g = req.guidance_for(given);
         let denoiser = self.denoiser()?;
@@ -330,13 +335,21 @@ mod tests {
     }
 
     #[test]
-    fn only_the_users_frames_count_as_given() {
+    fn only_the_users_frames_after_made_ones_count_as_given() {
+        use crate::pipeline::context::Slot;
         use crate::pipeline::Placement;
-        let ctx = || LatentContext::new(Array5::zeros((1, 4, 2, 4, 4)), 0, Placement::After);
-        assert!(!holds_users_frames(&[], false), "from text");
-        assert!(!holds_users_frames(&[ctx().made_by_this_job()], false), "a long clip's later window");
-        assert!(holds_users_frames(&[ctx()], false), "beside a clip's frames");
-        assert!(holds_users_frames(&[ctx(), ctx().made_by_this_job()], false), "any of the user's");
-        assert!(holds_users_frames(&[], true), "a remix's latents");
+        let ctx = |placement| LatentContext::new(Array5::zeros((1, 4, 2, 4, 4)), 0, placement);
+        let (after, before) = (ctx(Placement::After), ctx(Placement::Before));
+        assert!(!leads_into_users_frames(&[], false), "from text");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After).made_by_this_job()], false), "a long clip's later window");
+        assert!(!leads_into_users_frames(&[after], false), "animate, extend forwards: continues the user's frames");
+        assert!(leads_into_users_frames(&[before], false), "extend backwards: arrives at the clip");
+        let bridge = [ctx(Placement::After), ctx(Placement::Before)];
+        assert!(leads_into_users_frames(&bridge, false), "a bridge arrives at its second clip");
+        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::At(3))], false), "a keyframe");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 0 })], false), "LTX's first frame");
+        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 9 })], false), "an LTX condition later");
+        assert!(leads_into_users_frames(&[ctx(Placement::Before).made_by_this_job(), ctx(Placement::Before)], false), "any of the user's");
+        assert!(leads_into_users_frames(&[], true), "a remix's latents");
     }
 }

@@ -48,7 +48,7 @@ use crate::model::manifest::TimestepShape;
 use crate::model::ModelPackage;
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::text::PromptTokenizer;
-use blend::carry_residual;
+use blend::carry_residual_where_unmoved;
 use denoise::WindowStart;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -308,7 +308,7 @@ impl Pipeline {
             // The clip starts on the user's image itself, not the model's re-decode of it; the
             // frames after it take over the difference, fading out, as after an extended clip.
             let again = std::mem::replace(&mut frames[0], s.clone());
-            carry_residual(&mut frames[1..], s, &again, ctx_frames.max(1));
+            carry_residual_where_unmoved(&mut frames[1..], s, &again, ctx_frames.max(1));
         }
         if single {
             for f in frames {

@@ -76,13 +76,13 @@ impl Sampler {
     }
 
     /// How the steps move, for a job's start line: "" (deterministic), ", stochastic", or
-    /// ", stochastic except beside given frames" where windows with the user's frames stay
-    /// deterministic.
+    /// ", stochastic except into given frames" where windows whose footage leads into the
+    /// user's frames stay deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
         match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames) {
             (false, _) => "",
             (true, true) => ", stochastic",
-            (true, false) => ", stochastic except beside given frames",
+            (true, false) => ", stochastic except into given frames",
         }
     }
 }
@@ -396,7 +396,7 @@ mod tests {
         assert!(!Sampler::apply(Some(Sampler::Deterministic), &sto).stochastic_sampling);
         assert_eq!(Sampler::describe(None, &plain), "");
         assert_eq!(Sampler::describe(None, &sto), ", stochastic");
-        assert_eq!(Sampler::describe(None, &text_only), ", stochastic except beside given frames");
+        assert_eq!(Sampler::describe(None, &text_only), ", stochastic except into given frames");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
     }
 
@@ -404,7 +404,7 @@ mod tests {
     fn guidance_beside_given_frames_holds_until_the_user_sets_guidance() {
         let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
         let mut req = super::GenerateRequest::defaults_for(&pkg, "a red circle");
-        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 beside given frames");
+        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 into given frames");
         assert!(req.guided());
         req.set_guidance(3.0);
         assert_eq!((req.guidance_for(false), req.guidance_for(true)), (3.0, 3.0), "an explicit guidance applies everywhere");

@@ -1,7 +1,7 @@
 //! Windows after windows: extending a clip forwards or backwards, and chaining windows into
 //! clips longer than one, each window continuing from the last frames made so far.
 
-use super::blend::{carry_residual, crossfade};
+use super::blend::{carry_residual, carry_residual_where_unmoved, crossfade};
 use super::context::Slot;
 use super::denoise::WindowStart;
 use super::spool::FrameSpool;
@@ -180,7 +180,7 @@ impl Pipeline {
             if !blend {
                 // The given frames stay as they are; the new footage takes over the difference
                 // between the last given frame and the model's re-decode of it, fading out.
-                carry_residual(&mut new, &tail[n - 1], &recon[n - 1], n);
+                carry_residual_where_unmoved(&mut new, &tail[n - 1], &recon[n - 1], n);
             }
             if blend {
                 for (i, (old, again)) in tail.iter().zip(&recon).enumerate() {

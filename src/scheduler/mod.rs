@@ -157,12 +157,13 @@ pub struct SchedulerConfig {
     /// carries along, such as a faint second copy of an object the model hesitated over.
     #[serde(default)]
     pub stochastic_sampling: bool,
-    /// With `stochastic_sampling`: whether windows that hold the user's frames (extend, animate,
-    /// bridge, keyframes) or start from a clip's latents (remix) step stochastically too (kino's
-    /// field; true, the default, is diffusers' behaviour). False keeps their steps
-    /// deterministic: fresh noise at every step lets the frames beside given ones drift from
-    /// them (seams) and a remix drift from its clip's layout. A long clip's later windows
-    /// continue the job's own frames and step as windows from text do either way.
+    /// With `stochastic_sampling`: whether windows whose footage leads into the user's frames
+    /// (extend backwards, bridge, loop, keyframes) or starts from a clip's latents (remix) step
+    /// stochastically too (kino's field; true, the default, is diffusers' behaviour). False
+    /// keeps their steps deterministic: fresh noise at every step lets the frames beside given
+    /// ones drift from them (seams) and a remix drift from its clip's layout. Windows that only
+    /// continue from the user's frames (animate, extend forwards) or the job's own (a long
+    /// clip's later windows) step as windows from text do either way.
     #[serde(default = "default_true")]
     pub stochastic_given_frames: bool,
     /// UniPC only: steps whose prediction is left uncorrected (the correction at step k is skipped

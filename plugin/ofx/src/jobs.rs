@@ -162,7 +162,7 @@ pub fn request(p: &Pipeline, s: &Settings, frames: u32) -> Result<GenerateReques
     let mut req = GenerateRequest::defaults_for(&p.package, s.prompt.clone());
     req.seed = s.seed;
     req.steps = s.steps;
-    // The panel always holds a value: the model's own default (its guidance beside given frames
+    // The panel always holds a value: the model's own default (its guidance into given frames
     // included) unless it was changed.
     if s.guidance() != p.package.manifest.defaults.guidance {
         req.set_guidance(s.guidance());

@@ -83,10 +83,13 @@ class OnnxDemo:
         rng = np.random.default_rng(seed)
         x = rng.standard_normal(given.shape).astype(np.float32)
         sig = flow_sigmas(d["steps"], self.manifest["scheduler"]["shift"]).numpy()
-        sched = self.manifest["scheduler"]  # every place gives frames: stochastic only if the manifest says so
-        stochastic = sched.get("stochastic_sampling", False) and sched.get("stochastic_given_frames", True)
+        sched = self.manifest["scheduler"]
+        # As kino: footage that leads into given frames (one after the first made frame) takes the
+        # manifest's settings for given frames; footage that only continues them is made as from text.
+        leads_in = bool(context[int(np.argmax(~context)):].any())
+        stochastic = sched.get("stochastic_sampling", False) and (sched.get("stochastic_given_frames", True) or not leads_in)
         ctx = context[None, None, :, None, None]
-        guidance = d.get("guidance_given_frames", d["guidance"])  # as kino guides beside given frames
+        guidance = d.get("guidance_given_frames", d["guidance"]) if leads_in else d["guidance"]
         for i in range(d["steps"]):
             x = np.where(ctx, given, x)
             t = np.where(context, 0.0, sig[i] * 1000.0).astype(np.float32)

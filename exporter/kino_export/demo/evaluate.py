@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,9 @@ def detect(frames: np.ndarray) -> Detection:
         s = classify_shape(_fill_ratio(mask, cy, cx))
         if s:
             shapes.append(s)
-    vote = lambda xs: max(set(xs), key=xs.count) if xs else None  # noqa: E731
+    # A tie goes to the label seen first (a set's order changes with Python's string hashing,
+    # which moved a clip's shape between runs).
+    vote = lambda xs: Counter(xs).most_common(1)[0][0] if xs else None  # noqa: E731
     motion = _direction(np.array(centres), frames.shape[1], frames.shape[2])
     return Detection(vote(colours), vote(shapes), motion)
 

@@ -11,15 +11,10 @@ const RESIDUAL_MATCH_LEVELS: f32 = 40.0;
 /// Adds `given - redecoded` to `frames` (ordered from the seam outwards), fully at the seam and
 /// fading to nothing over `span` frames, so a clip's untouched frames and the model's footage
 /// meet without a jump in colour or rendering. For footage that arrives at a given frame (a
-/// bridge's end, a loop's wrap, a backward extension): the frames there are meant to become it.
+/// backward extension, a loop's wrap, both ends of a bridge): the frames there are meant to
+/// become it.
 pub(super) fn carry_residual(frames: &mut [RgbFrame], given: &RgbFrame, redecoded: &RgbFrame, span: usize) {
-    let diff: Vec<i16> = given.data.iter().zip(&redecoded.data).map(|(&a, &b)| a as i16 - b as i16).collect();
-    for (i, f) in frames.iter_mut().take(span).enumerate() {
-        let w = 1.0 - i as f32 / span as f32;
-        for (x, d) in f.data.iter_mut().zip(&diff) {
-            *x = (*x as f32 + w * *d as f32).round().clamp(0.0, 255.0) as u8;
-        }
-    }
+    carry(frames, given, redecoded, span, None);
 }
 
 /// [`carry_residual`] for footage that leaves a given frame (animate's still, the end of a clip
@@ -31,12 +26,23 @@ pub(super) fn carry_residual(frames: &mut [RgbFrame], given: &RgbFrame, redecode
 /// given frame keeps the whole residual: there the masked one left the seam (a loop's wrap,
 /// median 0.94 -> 2.81 the median step).
 pub(super) fn carry_residual_where_unmoved(frames: &mut [RgbFrame], given: &RgbFrame, redecoded: &RgbFrame, span: usize) {
+    carry(frames, given, redecoded, span, Some(RESIDUAL_MATCH_LEVELS));
+}
+
+/// The residual at each pixel, times the frame's fade and, with `match_levels`, times how close
+/// the pixel still is to the re-decoded frame's.
+fn carry(frames: &mut [RgbFrame], given: &RgbFrame, redecoded: &RgbFrame, span: usize, match_levels: Option<f32>) {
     let diff: Vec<i16> = given.data.iter().zip(&redecoded.data).map(|(&a, &b)| a as i16 - b as i16).collect();
     for (i, f) in frames.iter_mut().take(span).enumerate() {
         let w = 1.0 - i as f32 / span as f32;
         for ((px, d), again) in f.data.chunks_exact_mut(3).zip(diff.chunks_exact(3)).zip(redecoded.data.chunks_exact(3)) {
-            let apart = px.iter().zip(again).map(|(&a, &b)| (a as f32 - b as f32).abs()).fold(0.0, f32::max);
-            let share = w * (1.0 - apart / RESIDUAL_MATCH_LEVELS).max(0.0);
+            let share = match match_levels {
+                None => w,
+                Some(levels) => {
+                    let apart = px.iter().zip(again).map(|(&a, &b)| (a as f32 - b as f32).abs()).fold(0.0, f32::max);
+                    w * (1.0 - apart / levels).max(0.0)
+                }
+            };
             for (x, &d) in px.iter_mut().zip(d) {
                 *x = (*x as f32 + share * d as f32).round().clamp(0.0, 255.0) as u8;
             }

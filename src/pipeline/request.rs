@@ -25,7 +25,8 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
-    /// Guidance for windows that hold the user's frames or start from a clip's latents; `None`:
+    /// Guidance for windows whose footage leads into the user's frames or starts from a clip's
+    /// latents; `None`:
     /// `guidance` there too. From the package's `defaults.guidance_given_frames`;
     /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
     pub guidance_given_frames: Option<f32>,
@@ -70,7 +71,7 @@ impl Sampler {
     }
 
     /// Whether steps are stochastic with this sampler on this package's scheduler (where the
-    /// package allows: `stochastic_given_frames` decides for windows with given frames).
+    /// package allows: `stochastic_given_frames` decides for windows leading into given frames).
     pub fn is_stochastic(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
         sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
     }
@@ -195,7 +196,8 @@ impl GenerateRequest {
         self.guidance_given_frames = None;
     }
 
-    /// Guidance for a window: `given` when it holds the user's frames or starts from a clip's latents.
+    /// Guidance for a window: `given` when its footage leads into the user's frames or starts
+    /// from a clip's latents.
     pub fn guidance_for(&self, given: bool) -> f32 {
         match self.guidance_given_frames {
             Some(g) if given => g,

@@ -287,7 +287,7 @@ fn stochastic_euler_renoises_the_clean_estimate() {
     let sig = s.sigmas().to_vec();
     let (mut x, v, e) = (vec![0.3f32, -1.2, 2.0], [0.5f32, 0.1, -0.7], [1.5f32, -0.2, 0.0]);
     assert!(s.step(&v, &mut x.clone(), 0, Some(&e[..2])).is_err());
-    // No noise: the deterministic step (windows with given frames, stochastic_given_frames false).
+    // No noise: the deterministic step (windows leading into given frames, stochastic_given_frames false).
     let mut y = x.clone();
     s.step(&v, &mut y, 0, None).unwrap();
     let euler_step: Vec<f32> = x.iter().zip(&v).map(|(x, v)| x + (sig[1] - sig[0]) * v).collect();

@@ -48,16 +48,7 @@ fn animate_starts_from_the_still() {
 
     // A still from outside the model's world (another size of circle, another background): the
     // clip still starts exactly on it, and its first step is no larger than the model's own.
-    let mut data = Vec::with_capacity(64 * 64 * 3);
-    for y in 0..64i32 {
-        for x in 0..64i32 {
-            let inside = (x - 20) * (x - 20) + (y - 40) * (y - 40) <= 64;
-            data.extend_from_slice(if inside { &[230, 40, 40] } else { &[20, 20, 25] });
-        }
-    }
-    let foreign = kino::RgbFrame::new(64, 64, data).unwrap();
-    let foreign_png = d.join("foreign.png");
-    image::RgbImage::from_raw(64, 64, foreign.data.clone()).unwrap().save(&foreign_png).unwrap();
+    let (foreign, foreign_png) = foreign_still(&d);
     let out = d.join("foreign.mkv");
     assert_ok(&kino(&[
         "animate",
@@ -105,4 +96,40 @@ fn animate_starts_from_the_still() {
     let mp4 = d.join("odd.mp4");
     let r = kino(&["animate", odd.to_str().unwrap(), "--prompt", "x", "-o", mp4.to_str().unwrap(), "-q"]);
     assert_clean_failure(&r, &mp4, "even width and height");
+}
+
+/// A red circle of radius 8 at (20, 40) on (20, 20, 25): the demo world draws radius 12 on
+/// (15, 15, 20). Returns the still and its PNG in `dir`.
+fn foreign_still(dir: &std::path::Path) -> (RgbFrame, std::path::PathBuf) {
+    let mut data = Vec::with_capacity(64 * 64 * 3);
+    for y in 0..64i32 {
+        for x in 0..64i32 {
+            let inside = (x - 20) * (x - 20) + (y - 40) * (y - 40) <= 64;
+            data.extend_from_slice(if inside { &[230, 40, 40] } else { &[20, 20, 25] });
+        }
+    }
+    let still = RgbFrame::new(64, 64, data).unwrap();
+    let png = dir.join("foreign.png");
+    image::RgbImage::from_raw(64, 64, still.data.clone()).unwrap().save(&png).unwrap();
+    (still, png)
+}
+
+#[test]
+fn animate_keeps_moving_past_one_window() {
+    // 33 frames are two windows of the shipped model (it was trained on windows of up to 17
+    // frames; one window of 33 lost its motion after frame 17). The still's object moves up in
+    // both halves.
+    let d = tmpdir("animate-long");
+    let (_, png) = foreign_still(&d);
+    let out = d.join("up.mkv");
+    let args = ["animate", png.to_str().unwrap(), "--prompt", "a red circle moving up", "--frames", "33", "--seed", "33"];
+    assert_ok(&kino(&[&args[..], &["-q", "-o", out.to_str().unwrap()]].concat()));
+    let f = frames(&out);
+    assert_eq!(f.len(), 33);
+    let ys: Vec<f64> = f.iter().map(|fr| centre(fr).expect("an object in every frame").1).collect();
+    // Wrapped steps summed per half (the world is 64 px around): about -20 px at 1.25 px a frame.
+    let moved = |r: std::ops::Range<usize>| -> f64 { r.map(|i| (ys[i + 1] - ys[i] + 32.0).rem_euclid(64.0) - 32.0).sum() };
+    let (first, second) = (moved(0..15), moved(16..31));
+    eprintln!("moved up {:.1} px in frames 0-15, {:.1} in frames 16-31", -first, -second);
+    assert!(first < -8.0 && second < -8.0, "the object moves up in both halves: {first:.1}, {second:.1} px");
 }

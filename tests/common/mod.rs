@@ -92,3 +92,31 @@ pub fn assert_median_at_most(what: &str, ratios: &[f64], floor: f64) {
     eprintln!("{what}: {ratios:.2?}, median {m:.2}, {under} of {} at or under {floor}", ratios.len());
     assert!(m <= floor, "{what}: median {m:.2} over {floor} ({ratios:.2?})");
 }
+
+/// The frame's median colour per channel: its background (the object covers far less than half).
+pub fn median_colour(f: &kino::RgbFrame) -> [u8; 3] {
+    [0, 1, 2].map(|c| {
+        let mut v: Vec<u8> = f.data.iter().skip(c).step_by(3).copied().collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    })
+}
+
+/// The object's centre per frame: pixels far from the frame's median colour, averaged around
+/// the wrap (the demo world is a torus).
+pub fn centre(f: &kino::RgbFrame) -> Option<(f64, f64)> {
+    let bg = median_colour(f);
+    let (w, h) = (f.width as usize, f.height as usize);
+    let (mut sx, mut cx, mut sy, mut cy, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            let p = &f.data[3 * (y * w + x)..3 * (y * w + x) + 3];
+            if (0..3).any(|c| (p[c] as i32 - bg[c] as i32).abs() > 60) {
+                let (ax, ay) = (std::f64::consts::TAU * x as f64 / w as f64, std::f64::consts::TAU * y as f64 / h as f64);
+                (sx, cx, sy, cy, n) = (sx + ax.sin(), cx + ax.cos(), sy + ay.sin(), cy + ay.cos(), n + 1);
+            }
+        }
+    }
+    let wrap = |s: f64, c: f64, size: usize| (s.atan2(c).rem_euclid(std::f64::consts::TAU)) * size as f64 / std::f64::consts::TAU;
+    (n > 0).then(|| (wrap(sx, cx, w), wrap(sy, cy, h)))
+}

@@ -122,12 +122,12 @@ impl Pipeline {
             .map(|j| ctx.iter().zip(ranges).find(|(_, r)| r.contains(&j)).map(|(x, _)| (1.0 - x.strength.min(1.0)) * num_train))
             .collect();
 
-        // Beside the user's frames or latents: the manifest's guidance for given frames, and
-        // stochastic steps only where it allows them. A long clip's later windows continue the
-        // job's own frames and are made as windows from text are.
-        let given = leads_into_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
-        let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !given);
-        let g = req.guidance_for(given);
+        // Footage leading into the user's frames, or from a clip's latents: the manifest's
+        // guidance for given frames, and stochastic steps only where it allows them. Footage
+        // that only continues frames is made as from text.
+        let into_given = leads_into_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
+        let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !into_given);
+        let g = req.guidance_for(into_given);
         let denoiser = self.denoiser()?;
         // Guided steps: all of them, or those whose noise level lies in the request's interval.
         let guided: Vec<bool> =
@@ -339,11 +339,10 @@ mod tests {
         use crate::pipeline::context::Slot;
         use crate::pipeline::Placement;
         let ctx = |placement| LatentContext::new(Array5::zeros((1, 4, 2, 4, 4)), 0, placement);
-        let (after, before) = (ctx(Placement::After), ctx(Placement::Before));
         assert!(!leads_into_users_frames(&[], false), "from text");
         assert!(!leads_into_users_frames(&[ctx(Placement::After).made_by_this_job()], false), "a long clip's later window");
-        assert!(!leads_into_users_frames(&[after], false), "animate, extend forwards: continues the user's frames");
-        assert!(leads_into_users_frames(&[before], false), "extend backwards: arrives at the clip");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After)], false), "animate, extend forwards: continues the user's frames");
+        assert!(leads_into_users_frames(&[ctx(Placement::Before)], false), "extend backwards: arrives at the clip");
         let bridge = [ctx(Placement::After), ctx(Placement::Before)];
         assert!(leads_into_users_frames(&bridge, false), "a bridge arrives at its second clip");
         assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::At(3))], false), "a keyframe");

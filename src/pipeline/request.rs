@@ -26,8 +26,7 @@ pub struct GenerateRequest {
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
     /// Guidance for windows whose footage leads into the user's frames or starts from a clip's
-    /// latents; `None`:
-    /// `guidance` there too. From the package's `defaults.guidance_given_frames`;
+    /// latents; `None`: `guidance` there too. From the package's `defaults.guidance_given_frames`;
     /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
     pub guidance_given_frames: Option<f32>,
     /// The noise levels at which guidance runs; `None`: every step.
@@ -196,11 +195,11 @@ impl GenerateRequest {
         self.guidance_given_frames = None;
     }
 
-    /// Guidance for a window: `given` when its footage leads into the user's frames or starts
-    /// from a clip's latents.
-    pub fn guidance_for(&self, given: bool) -> f32 {
+    /// Guidance for a window: `into_given` when its footage leads into the user's frames or
+    /// starts from a clip's latents.
+    pub fn guidance_for(&self, into_given: bool) -> f32 {
         match self.guidance_given_frames {
-            Some(g) if given => g,
+            Some(g) if into_given => g,
             _ => self.guidance,
         }
     }

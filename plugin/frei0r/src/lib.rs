@@ -455,7 +455,7 @@ impl Instance {
     /// Keeps the clip frame at `seconds` that came after later ones, in its place among them
     /// (the freeze finder, which compares neighbours as they come, does not see it).
     fn remember_late(&mut self, seconds: f64, input: &[u8]) -> Result<(), String> {
-        if !self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
+        if !self.remembers(seconds) {
             let frame = self.model_frame(input)?;
             self.keep_in_place(seconds, frame);
         }
@@ -464,7 +464,7 @@ impl Instance {
 
     /// Puts a clip frame among the remembered ones by its time, unless one is at that time.
     fn keep_in_place(&mut self, seconds: f64, frame: RgbFrame) {
-        if self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME) {
+        if self.remembers(seconds) {
             return;
         }
         let at = self.history.iter().position(|(t, _)| *t > seconds).unwrap_or(self.history.len());
@@ -472,6 +472,11 @@ impl Instance {
         if self.history.len() > HISTORY {
             self.history.pop_front();
         }
+    }
+
+    /// Whether a clip frame at `seconds` is among the remembered ones.
+    fn remembers(&self, seconds: f64) -> bool {
+        self.history.iter().any(|(t, _)| (t - seconds).abs() <= extend::SAME_TIME)
     }
 
     /// A clip frame (host size, RGBA) at the model's size, read through the window the

@@ -177,6 +177,18 @@ impl Sharing {
         cohort.map(|id| Cohort { id, members: g.members.values().filter(|m| m.rendering_now()).count() })
     }
 
+    /// Whether an instance of this one's group on another thread is rendering now: the host
+    /// deals the frames out, though the two may not have taken turns yet.
+    pub fn others_rendering(&self) -> bool {
+        self.others_rendering_on(std::thread::current().id())
+    }
+
+    fn others_rendering_on(&self, thread: ThreadId) -> bool {
+        let groups = groups().lock().unwrap_or_else(|e| e.into_inner());
+        let group = self.group.and_then(|g| groups.get(&g));
+        group.is_some_and(|g| g.members.iter().any(|(id, m)| *id != self.id && m.thread != thread && m.rendering_now()))
+    }
+
     fn leave(&self, groups: &mut HashMap<u64, Group>) {
         if let Some(id) = self.group {
             if let Some(g) = groups.get_mut(&id) {
@@ -449,6 +461,25 @@ mod tests {
     /// Frames handed to the shared state out of order (as render threads finish them) are
     /// taken in time order, the early ones first; a frame that never comes is waited for only
     /// a while.
+    #[test]
+    fn an_instance_knows_when_others_render_its_group_on_other_threads() {
+        let (t1, t2) = (a_thread(), a_thread());
+        let g = group_of(&("others", 1));
+        let (mut a, mut b, mut c) = (Sharing::default(), Sharing::default(), Sharing::default());
+        assert!(!a.others_rendering_on(t1), "not in a group yet");
+        a.turns_on(g, 0.0, None, t1);
+        assert!(!a.others_rendering_on(t1), "alone");
+        c.turns_on(g, 0.0, None, t1);
+        assert!(!a.others_rendering_on(t1), "another instance on the same thread is not a share");
+        // Another thread's first frame, far from this one's (not yet seen taking turns).
+        b.turns_on(g, 0.5, None, t2);
+        assert!(a.others_rendering_on(t1) && b.others_rendering_on(t2));
+        let mut d = Sharing::default();
+        d.turns_on(group_of(&("others", 2)), 0.0, None, t2);
+        drop(b);
+        assert!(!a.others_rendering_on(t1), "another group's instances do not count, nor one that has gone");
+    }
+
     #[test]
     fn frames_are_taken_in_time_order() {
         let order = std::sync::Arc::new(InOrder::new(Vec::<(f64, bool)>::new()));

@@ -378,6 +378,30 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
     // Without start the clip passes through, and the user is told to set start.
     let (par, log3) = render_with(&plugins, &project("parallel.mlt", &whole, false), &["real_time=-2"]);
     assert!(log3.contains("Set start") && par == without, "the clip untouched: {log3}");
+    // The same with a clip at the project's own rate (each frame shown once, then copies): a
+    // thread that had not seen the other take turns yet used to find the freeze from its share
+    // of the frames and replace one copy (3 renders in 10), passing the rest through.
+    let own_rate = d.join("own-rate.mkv");
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(d.join("clip-base.mkv"))
+        .args(["-vf", "tpad=stop_duration=3:stop_mode=clone", "-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(&own_rate));
+    let m = decode_video(&own_rate).unwrap().frames.len();
+    let at_8fps = |disable: bool| {
+        extend_project(&own_rate, &[(0, m - 1)], disable)
+            .replace("frame_rate_num=\"25\"", "frame_rate_num=\"8\"")
+            .replace("width=\"128\" height=\"128\"", "width=\"64\" height=\"64\"")
+    };
+    let (own, own_off) = (d.join("own.mlt"), d.join("own-off.mlt"));
+    std::fs::write(&own, at_8fps(false)).unwrap();
+    std::fs::write(&own_off, at_8fps(true)).unwrap();
+    let (untouched, _) = render_with(&plugins, &own_off, &[]);
+    for i in 0..4 {
+        let (par, log) = render_with(&plugins, &own, &["real_time=-2"]);
+        let differ: Vec<usize> = (0..par.len()).filter(|&j| untouched.get(j) != Some(&par[j])).collect();
+        assert!(differ.is_empty() && par.len() == m && log.contains("Set start"), "render {i}: frames {differ:?} changed: {log}");
+    }
     // With start, the instances take the frames in order together: the one-thread render.
     let with_start =
         |p: String| p.replace("<property name=\"disable\">", "<property name=\"start\">1.6</property><property name=\"disable\">");

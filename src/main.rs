@@ -2,7 +2,7 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::args::{Cli, Command};
 use cli::bridge::bridge;
@@ -11,7 +11,11 @@ use cli::extend::extend;
 use cli::remix::remix;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    // A negative number is a value (`--seconds -1`, refused with the flag's own message), not
+    // an unknown flag whose hint (`-- -1`) would make it the prompt.
+    let command = Cli::command()
+        .mut_subcommands(|sub| sub.mut_args(|a| if a.get_action().takes_values() { a.allow_negative_numbers(true) } else { a }));
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::InvalidUtf8 => {
             eprintln!("error: {}", not_utf8_argument(std::env::args_os().collect()));

@@ -140,6 +140,13 @@ fn bad_input_fails_cleanly_with_one_line() {
         &out,
         "cannot go with --unbound-runs",
     );
+    // A negative number is the flag's value, refused in its own words (not an unknown flag
+    // whose hint, `-- -1`, would make it the prompt).
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--seconds", "-1"]), &out, "--seconds -1: use a positive length");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--guidance", "-5"]), &out, "--guidance -5");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--seed", "-1"]), &out, "'-1' for '--seed");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--keyframe", "-1s=x.png"]), &out, "--keyframe: \"-1s\" is not a time");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--prompt-at", "-2=a blue circle"]), &out, "--prompt-at");
     let huge = "a ".repeat(20_000);
     assert_clean_failure(&kino(&["generate", &huge, "-o", o]), &out, "characters");
     // CUDA on a CPU-only ONNX Runtime: a clear error, not a silent fallback.
@@ -339,12 +346,13 @@ fn stochastic_sampler_is_seeded_and_leaves_footage_into_given_frames_determinist
     let det = run("det.mkv", &gen, &["--sampler", "deterministic"]);
     assert!(det != plain, "deterministic steps make other frames");
     // Extending backwards by 1 s, every window leads into the clip's frames: kino-shapes keeps
-    // their steps deterministic (scheduler.stochastic_given_frames false), so the sampler changes
-    // nothing. (Further back, windows continue the job's own frames: tests/extend.rs.)
+    // their steps deterministic (scheduler.stochastic_given_frames false); an explicit sampler
+    // applies there too, as an explicit guidance does. (Further back, windows continue the
+    // job's own frames: tests/extend.rs.)
     let clip = d.join("plain.mkv");
     let back = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "1", "--at", "start"];
     assert!(run("back.mkv", &back, &[]) == run("back-det.mkv", &back, &["--sampler", "deterministic"]));
-    assert!(run("back-sto.mkv", &back, &[]) == run("back-sto2.mkv", &back, &["--sampler", "stochastic"]));
+    assert!(run("back-sto.mkv", &back, &[]) != run("back-sto2.mkv", &back, &["--sampler", "stochastic"]), "an explicit sampler applies");
     // Guidance: 2 from text (one window of 17 frames), 4 where footage leads into given frames
     // (both windows of that backward extension); an explicit --guidance applies everywhere.
     assert!(plain == run("g2.mkv", &gen, &["--guidance", "2"]), "kino-shapes guides 2 from text");

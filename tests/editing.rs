@@ -361,6 +361,15 @@ fn remix_keeps_layout_at_low_strength_and_follows_the_prompt_at_high() {
         .count();
     eprintln!("remix 0.9: {blue} of {} frames blue", src.len());
     assert!(blue as f64 >= 0.9 * src.len() as f64);
+    // Strength 1 redraws from the seed's noise alone, as `kino generate` does from that seed
+    // (the clip's latents must not stand in for the noise, which made every seed's remix one
+    // blank clip): the first window's frames are generate's.
+    let full = d.join("full.mkv");
+    assert_ok(&remix("1", "a blue triangle moving right", &full));
+    let generated = d.join("generated.mkv");
+    let g = ["generate", "a blue triangle moving right", "--frames", "33", "--seed", "8", "--threads", "2", "-q", "-o"];
+    assert_ok(&kino(&[&g[..], &[generated.to_str().unwrap()]].concat()));
+    assert!(frames(&full)[..8] == frames(&generated)[..8], "strength 1 is generate's noise");
     assert_eq!(file_bytes(&clip), before, "the input is not modified");
     // Strength outside 0..1: a clear error naming the flag, no output.
     let bad = d.join("bad.mkv");

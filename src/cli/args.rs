@@ -72,7 +72,7 @@ pub(crate) struct GenerateArgs {
     pub(crate) prompt_flag: Option<String>,
     /// From TIME on, follow TEXT instead: TIME=TEXT, TIME in seconds (2, 2.5s) or frames (16f).
     /// Repeatable; changes take effect at the next window (each window continues the last).
-    #[arg(long = "prompt-at", value_name = "TIME=TEXT")]
+    #[arg(long = "prompt-at", value_name = "TIME=TEXT", allow_hyphen_values = true)]
     pub(crate) prompt_at: Vec<String>,
     /// Prompts on a timeline, one `TIME PROMPT` line each (first at 0s, times rising).
     #[arg(long, value_name = "FILE", conflicts_with = "prompt_at")]
@@ -97,7 +97,7 @@ pub(crate) struct GenerateArgs {
     pub(crate) looped: bool,
     /// Show IMAGE at TIME and generate around it: TIME=IMAGE, TIME in seconds (2, 2.5s) or
     /// frames (16f). Repeatable. An image of another shape is fitted, never stretched (--fit).
-    #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
+    #[arg(long = "keyframe", value_name = "TIME=IMAGE", allow_hyphen_values = true)]
     pub(crate) keyframes: Vec<String>,
     #[command(flatten)]
     pub(crate) fit: FitArgs,
@@ -130,7 +130,7 @@ pub(crate) struct ExtendArgs {
     /// Also show IMAGE at TIME in the new footage: TIME=IMAGE, TIME on the output's timeline
     /// (with --at end the clip starts at 0; with --at start the new footage does) in seconds (5,
     /// 5.5s) or frames (40f). Repeatable.
-    #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
+    #[arg(long = "keyframe", value_name = "TIME=IMAGE", allow_hyphen_values = true)]
     pub(crate) keyframes: Vec<String>,
     #[command(flatten)]
     pub(crate) fit: FitArgs,
@@ -219,7 +219,7 @@ pub(crate) struct AnimateArgs {
     pub(crate) size: Option<String>,
     /// Also show IMAGE at TIME (after the start): TIME=IMAGE, TIME in seconds (2, 2.5s) or
     /// frames (16f). Repeatable; fitted like the still.
-    #[arg(long = "keyframe", value_name = "TIME=IMAGE")]
+    #[arg(long = "keyframe", value_name = "TIME=IMAGE", allow_hyphen_values = true)]
     pub(crate) keyframes: Vec<String>,
     #[command(flatten)]
     pub(crate) fit: FitArgs,
@@ -330,8 +330,9 @@ pub(crate) struct SamplingArgs {
     /// (the model's clean estimate noised afresh, from the seed, at each step; flow-match Euler
     /// models). On the shipped model stochastic steps from text raised direction from 86.5% to
     /// 96.0% of clips (docs/demo-model.md). Default: the model's (kino-shapes: stochastic from
-    /// text, after given frames and in a long clip's later windows, deterministic where footage
-    /// leads into given frames: extending backwards, bridges, loops, keyframes).
+    /// text, after given frames, in a long clip's later windows and in remix above strength 0.5,
+    /// deterministic where footage leads into given frames: extending backwards, bridges, loops,
+    /// keyframes; and in remix up to 0.5). Chosen, it applies to every window.
     #[arg(long)]
     pub(crate) sampler: Option<kino::pipeline::Sampler>,
     /// How given frames steer the model: native (models trained with clean context frames) or

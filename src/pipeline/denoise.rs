@@ -23,15 +23,14 @@ pub(super) enum WindowStart<'a> {
 }
 
 /// Whether a window's footage leads into the user's frames (given frames after its first made
-/// one: a backward extension, a bridge's end, a loop's wrap, a keyframe) or starts from a clip's
-/// latents (remix). Those windows take the manifest's settings for given frames
-/// (`guidance_given_frames`, `stochastic_given_frames`): their footage has to arrive at what the
-/// user gave. A window that only continues from the user's frames (animate, extend forwards)
-/// or from the job's own is made as a window from text is, and the residual hides its seam: on
-/// kino-shapes, `animate`'s first window had stray pixels in 12.6% of frames and shape 80%
-/// with guidance 4 and deterministic steps, 2.1% and 96.7% made as from text.
-fn leads_into_users_frames(ctx: &[LatentContext], renoised: bool) -> bool {
-    renoised || ctx.iter().any(|x| !x.own && !x.precedes_the_made_frames())
+/// one: a backward extension, a bridge's end, a loop's wrap, a keyframe). Those windows take the
+/// manifest's settings for given frames (`guidance_given_frames`, `stochastic_given_frames`):
+/// their footage has to arrive at what the user gave. A window that only continues from the
+/// user's frames (animate, extend forwards) or from the job's own is made as a window from
+/// text is: on kino-shapes, `animate`'s first window had stray pixels in 12.6% of frames and
+/// shape 80% with guidance 4 and deterministic steps, 2.1% and 96.7% made as from text.
+fn leads_into_users_frames(ctx: &[LatentContext]) -> bool {
+    ctx.iter().any(|x| !x.own && !x.precedes_the_made_frames())
 }
 
 impl Pipeline {
@@ -74,8 +73,9 @@ impl Pipeline {
         let mut scheduler = build_scheduler(&scheduler_config, req.steps, seq_len)?;
         let timesteps = scheduler.timesteps().to_vec();
         let sigmas = scheduler.sigmas().to_vec();
-        if first_step > 0 {
-            // Flow matching's forward process: x = (1 - sigma) * clean + sigma * noise.
+        if let WindowStart::Renoised { .. } = start {
+            // Flow matching's forward process: x = (1 - sigma) * clean + sigma * noise. From the
+            // first step (strength 1) that is the noise alone: the clip must not stand in for it.
             let s = sigmas[first_step];
             Zip::from(&mut latents).and(&noise()?).for_each(|x, &e| *x = (1.0 - s) * *x + s * e);
         }
@@ -122,11 +122,17 @@ impl Pipeline {
             .map(|j| ctx.iter().zip(ranges).find(|(_, r)| r.contains(&j)).map(|(x, _)| (1.0 - x.strength.min(1.0)) * num_train))
             .collect();
 
-        // Footage leading into the user's frames, or from a clip's latents: the manifest's
-        // guidance for given frames, and stochastic steps only where it allows them. Footage
-        // that only continues frames is made as from text.
-        let into_given = leads_into_users_frames(ctx, matches!(start, WindowStart::Renoised { .. }));
-        let stochastic = scheduler.wants_noise() && (m.scheduler.stochastic_given_frames || !into_given);
+        // Footage leading into the user's frames: the manifest's guidance for given frames, and
+        // stochastic steps only where it allows them. So is a remix from half way down the
+        // schedule or later (strength 0.5 or less), which keeps the clip's layout and motion
+        // (kino-shapes, strength 0.3: the object within 2.4 px of the clip's, 5.4 px with
+        // stochastic steps). A remix from higher up redraws the clip and is made as from text:
+        // into another colour at 0.6 it kept its object in 94% of frames over 16 clips (a red
+        // circle made blue, seed 1: in none), 100% made as from text.
+        let keeps_layout = matches!(start, WindowStart::Renoised { step, .. } if 2 * step >= req.steps);
+        let into_given = keeps_layout || leads_into_users_frames(ctx);
+        // An explicit sampler applies everywhere, as an explicit guidance does.
+        let stochastic = scheduler.wants_noise() && (req.sampler.is_some() || m.scheduler.stochastic_given_frames || !into_given);
         let g = req.guidance_for(into_given);
         let denoiser = self.denoiser()?;
         // Guided steps: all of them, or those whose noise level lies in the request's interval.
@@ -339,16 +345,15 @@ mod tests {
         use crate::pipeline::context::Slot;
         use crate::pipeline::Placement;
         let ctx = |placement| LatentContext::new(Array5::zeros((1, 4, 2, 4, 4)), 0, placement);
-        assert!(!leads_into_users_frames(&[], false), "from text");
-        assert!(!leads_into_users_frames(&[ctx(Placement::After).made_by_this_job()], false), "a long clip's later window");
-        assert!(!leads_into_users_frames(&[ctx(Placement::After)], false), "animate, extend forwards: continues the user's frames");
-        assert!(leads_into_users_frames(&[ctx(Placement::Before)], false), "extend backwards: arrives at the clip");
+        assert!(!leads_into_users_frames(&[]), "from text");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After).made_by_this_job()]), "a long clip's later window");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After)]), "animate, extend forwards: continues the user's frames");
+        assert!(leads_into_users_frames(&[ctx(Placement::Before)]), "extend backwards: arrives at the clip");
         let bridge = [ctx(Placement::After), ctx(Placement::Before)];
-        assert!(leads_into_users_frames(&bridge, false), "a bridge arrives at its second clip");
-        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::At(3))], false), "a keyframe");
-        assert!(!leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 0 })], false), "LTX's first frame");
-        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 9 })], false), "an LTX condition later");
-        assert!(leads_into_users_frames(&[ctx(Placement::Before).made_by_this_job(), ctx(Placement::Before)], false), "any of the user's");
-        assert!(leads_into_users_frames(&[], true), "a remix's latents");
+        assert!(leads_into_users_frames(&bridge), "a bridge arrives at its second clip");
+        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::At(3))]), "a keyframe");
+        assert!(!leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 0 })]), "LTX's first frame");
+        assert!(leads_into_users_frames(&[ctx(Placement::After).at(Slot::Tokens { frame_index: 9 })]), "an LTX condition later");
+        assert!(leads_into_users_frames(&[ctx(Placement::Before).made_by_this_job(), ctx(Placement::Before)]), "any of the user's");
     }
 }

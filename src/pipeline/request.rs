@@ -43,7 +43,8 @@ pub struct GenerateRequest {
 
 /// How each denoising step moves (flow-match Euler models): along the model's velocity, or to
 /// the model's clean estimate noised afresh to the next level (`scheduler.stochastic_sampling`).
-/// Windows that hold given frames follow the manifest's `stochastic_given_frames` either way.
+/// Chosen, it applies to every window; left to the package, windows leading into given frames
+/// follow the manifest's `stochastic_given_frames`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sampler {
     Deterministic,
@@ -69,8 +70,8 @@ impl Sampler {
         cfg
     }
 
-    /// Whether steps are stochastic with this sampler on this package's scheduler (where the
-    /// package allows: `stochastic_given_frames` decides for windows leading into given frames).
+    /// Whether steps are stochastic with this sampler on this package's scheduler (`None`: where
+    /// the package allows; `stochastic_given_frames` decides for windows leading into given frames).
     pub fn is_stochastic(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
         sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
     }
@@ -79,7 +80,7 @@ impl Sampler {
     /// ", stochastic except into given frames" where windows whose footage leads into the
     /// user's frames stay deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
-        match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames) {
+        match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames || sampler.is_some()) {
             (false, _) => "",
             (true, true) => ", stochastic",
             (true, false) => ", stochastic except into given frames",

@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use kino::video::decode_video;
 use kino::RgbFrame;
 
 mod common;
@@ -96,6 +97,26 @@ fn animate_starts_from_the_still() {
     let mp4 = d.join("odd.mp4");
     let r = kino(&["animate", odd.to_str().unwrap(), "--prompt", "x", "-o", mp4.to_str().unwrap(), "-q"]);
     assert_clean_failure(&r, &mp4, "even width and height");
+
+    // A portrait still (its object near the top) in a square model: by default the clip starts
+    // on the whole still, bit for bit; letterboxed, bars covered its top and bottom (and the
+    // object) from the first frame on.
+    let portrait = d.join("portrait.png");
+    assert!(Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i", "color=c=0x101015:s=32x64,drawbox=x=8:y=4:w=12:h=14:c=red:t=fill"])
+        .args(["-frames:v", "1", "-pix_fmt", "rgb24"])
+        .arg(&portrait)
+        .status()
+        .unwrap()
+        .success());
+    let still = decode_video(&portrait).unwrap().frames.remove(0);
+    let out = d.join("portrait.mkv");
+    let args = ["animate", portrait.to_str().unwrap(), "--prompt", "a red square moving down", "-q", "-o", out.to_str().unwrap()];
+    assert_ok(&kino(&args));
+    assert!(frames(&out)[0] == still, "the first frame is the whole still");
+    let boxed = d.join("portrait-boxed.mkv");
+    assert_ok(&kino(&[&args[..6], &[boxed.to_str().unwrap(), "--fit", "letterbox"]].concat()));
+    assert!(frames(&boxed)[0] != still, "letterboxed, the model's square shows with bars");
 }
 
 /// A red circle of radius 8 at (20, 40) on (20, 20, 25): the demo world draws radius 12 on

@@ -27,7 +27,8 @@ ffmpeg -y -loop 1 -framerate 8 -i still.png -t 2 \
   || echo "(make a still.png first, e.g. kino generate ... -o frames/ and use frames/00000.png)"
 
 # Escaping: inside a filtergraph, quote the value and escape , and : with \ ; a | inside the
-# prompt needs \\| (one level for the graph, one for frei0r's own | splitting).
+# prompt needs \\| in the graph (one level for the graph, one for frei0r's own | splitting),
+# written \\\\| inside the shell's double quotes.
 ffmpeg -y -f lavfi \
-  -i "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params='a blue circle\, moving\: left \\| fast|2'" \
+  -i "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params='a blue circle\, moving\: left \\\\| fast|2'" \
   -t 1 escaped.mkv

@@ -190,7 +190,7 @@ pub(crate) struct RemixArgs {
     #[arg(long)]
     pub(crate) size: Option<String>,
     #[command(flatten)]
-    pub(crate) fit: RemixFitArgs,
+    pub(crate) fit: CropFitArgs,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }
@@ -222,7 +222,7 @@ pub(crate) struct AnimateArgs {
     #[arg(long = "keyframe", value_name = "TIME=IMAGE", allow_hyphen_values = true)]
     pub(crate) keyframes: Vec<String>,
     #[command(flatten)]
-    pub(crate) fit: FitArgs,
+    pub(crate) fit: CropFitArgs,
     #[command(flatten)]
     pub(crate) sampling: SamplingArgs,
 }
@@ -242,18 +242,19 @@ impl FitArgs {
     }
 }
 
-/// `--fit` for remix, where the frames redrawn are the user's own: crop by default, so the
-/// whole picture is remixed (letterbox would put black bars over the sides of their clip).
+/// `--fit` for remix and animate, whose frames start from the user's own picture: crop by
+/// default, so the whole picture is kept in view and continued (letterbox would put black bars
+/// over the sides of their clip, or their still's first frame).
 #[derive(Args)]
-pub(crate) struct RemixFitArgs {
-    /// How the model's frames fit a clip of another shape, never stretched: crop fills the clip
-    /// (the whole clip is read, letterboxed into the model's shape, and remixed); letterbox
-    /// remixes the clip's middle and shows it with black bars.
+pub(crate) struct CropFitArgs {
+    /// How the model's frames fit a clip or still of another shape, never stretched: crop fills
+    /// it (the whole picture is read, letterboxed into the model's shape, and continued or
+    /// redrawn); letterbox uses its middle only and shows the model's frames with black bars.
     #[arg(long, value_parser = ["letterbox", "crop"], default_value = "crop")]
     pub(crate) fit: String,
 }
 
-impl RemixFitArgs {
+impl CropFitArgs {
     pub(crate) fn fit(&self) -> Result<Fit> {
         Ok(self.fit.parse()?)
     }

@@ -79,7 +79,7 @@ impl Instance {
             kind,
             width,
             height,
-            settings: Settings::default(),
+            settings: Settings::for_kind(kind),
             c_values,
             history: VecDeque::new(),
             previous_input: None,
@@ -124,7 +124,10 @@ impl Instance {
     fn render_mixer(&mut self, time: f64, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
         words::install();
         let seconds = host_seconds(time, self.time_scale()?, self.width)?;
-        if self.frames_shared(seconds) {
+        // Shared out to threads, or another thread's instance renders it too (not yet seen
+        // taking turns: its first frame is not the transition's first, which would be taken for
+        // a transition never played from its start).
+        if self.frames_shared(seconds) || (host_counts_seconds() && self.sharing.others_rendering()) {
             return Err(format!("kino_bridge: {PARALLEL}"));
         }
         let p = jobs::pipeline(&self.settings)?;

@@ -45,7 +45,7 @@ impl Kind {
 
     pub fn explanation(self) -> &'static CStr {
         match self {
-            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit|storyboard)",
+            Kind::Generate => c"Text-to-video generation with kino (params: prompt|seed|steps|guidance|model|device|negative_prompt|time_unit|fit|storyboard|guidance_interval|sampler)",
             Kind::Extend => c"Continues a clip with generated footage: frames from `start` (empty: where the clip ends on a freeze, as tpad's clones or a clip held past its end make) are replaced",
             Kind::Animate => c"Animates the first input frame with kino: every output frame is generated, starting from it",
             Kind::Bridge => c"A transition that fills its length with footage from the first clip's frame at its start to the second clip's at its end (bridged from the second time it is played; the first time shows the first clip)",
@@ -94,7 +94,7 @@ pub static PARAMS: [ParamInfo; 13] = [
     ParamInfo { name: c"start", explanation: c"Extend: time in seconds where generated footage begins (empty: where the clip ends on a freeze)", default: "" },
     ParamInfo {
         name: c"fit",
-        explanation: c"How the model's frames fit a frame of another shape, never stretched: letterbox (black bars) or crop (fills, cuts the overflow); filters read their input through the same window",
+        explanation: c"How the model's frames fit a frame of another shape, never stretched: letterbox (black bars; the default) or crop (fills, cuts the overflow; kino_animate's default); filters read their input through the same window",
         default: "letterbox",
     },
     ParamInfo {
@@ -154,6 +154,16 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The settings a new instance of `kind` starts with. kino_animate crops: its first frame
+    /// is the user's still, whole (letterboxed, bars would cover its sides), as `kino animate`.
+    pub fn for_kind(kind: Kind) -> Self {
+        let mut s = Settings::default();
+        if kind == Kind::Animate {
+            s.fit = "crop".into();
+        }
+        s
+    }
+
     /// Parameter `index` of [`PARAMS`].
     pub fn slot(&mut self, index: usize) -> Option<&mut String> {
         Some(match index {

@@ -303,6 +303,14 @@ fn melt_bridges_a_transition_from_its_second_pass() {
     // Without that memory, one pass shows A and says so; never an error frame.
     let (h, log) = render_with_cache(&plugins, &once, &d.join("empty-cache"));
     assert!((4..=16).all(|t| h[t] == a[t]) && log.contains("first pass over the transition"), "{log}");
+    // Rendered on two threads (MLT's parallel processing), recorded as it is: the first clip
+    // passes through, and the log says why (not that the transition was never played from its
+    // first frame, which a thread that starts inside it used to add).
+    let mut melt = host("melt", &plugins);
+    melt.env("KINO_CACHE_DIR", &cache);
+    let (p, log) = render_by(melt, &once, &["real_time=-2"]);
+    assert!((4..=16).all(|t| p[t] == a[t]), "the first clip passes through");
+    assert!(log.contains("several threads") && !log.contains("from its first frame once"), "{log}");
 }
 
 /// A 25 fps MLT project of `clip` with Kino Extend on it (switched off with `disable`), its

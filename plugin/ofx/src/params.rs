@@ -226,9 +226,10 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
     for (i, name) in FITS.iter().enumerate() {
         p.set_string(kOfxParamPropChoiceOption, i, name)?;
     }
-    // Remix redraws the user's own frames: Crop keeps the whole picture (Letterbox would put
-    // black bars over the sides of their clip), as `kino remix` does.
-    p.set_int(kOfxParamPropDefault, 0, if kind == crate::Kind::Remix { 1 } else { 0 })?;
+    // Remix redraws the user's own frames and Animate starts on the user's still: Crop keeps
+    // the whole picture (Letterbox would put black bars over the sides of their clip or still),
+    // as `kino remix` and `kino animate` do.
+    p.set_int(kOfxParamPropDefault, 0, if matches!(kind, crate::Kind::Remix | crate::Kind::Animate) { 1 } else { 0 })?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
 
     let p = effect.define_param(kOfxParamTypeDouble, FRAME_RATE)?;

@@ -30,7 +30,7 @@ Item {
         var d = devices.indexOf(filter.get('device'));
         deviceCombo.currentIndex = d < 0 ? 0 : d;
         var f = fits.indexOf(filter.get('fit'));
-        fitCombo.currentIndex = f < 0 ? 0 : f;
+        fitCombo.currentIndex = f < 0 ? 1 : f;
         var s = samplers.indexOf(filter.get('sampler'));
         samplerCombo.currentIndex = s < 0 ? 0 : s;
     }
@@ -45,7 +45,7 @@ Item {
             filter.set('steps', '20');
             filter.set('guidance', '2');
             filter.set('device', 'cpu');
-            filter.set('fit', 'letterbox');
+            filter.set('fit', 'crop');
         }
         load();
     }

@@ -230,8 +230,7 @@ fn open_ffmpeg(
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let mut stream = octx.add_stream(codec).map_err(|e| e.to_string())?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
-    // Rational frame rate: exact for integer fps, 1/1000 precision otherwise.
-    let rate = if fps.fract() == 0.0 { ff::Rational::new(fps as i32, 1) } else { ff::Rational::new((fps * 1000.0).round() as i32, 1000) };
+    let rate = frame_rate(fps);
     let tb = rate.invert();
     enc.set_width(width);
     enc.set_height(height);
@@ -487,6 +486,20 @@ impl Drop for EncoderThread {
     }
 }
 
+/// The rational frame rate for `fps`: exact for whole rates, NTSC's `N*1000/1001` for rates
+/// within a millionth of one (29.97 and 30000/1001 both give 30000/1001, as cameras and
+/// editors write it; 29.97 is 30 / 1.001 to 1e-6), 1/1000 precision otherwise.
+fn frame_rate(fps: f64) -> ff::Rational {
+    let ntsc = fps * 1.001;
+    if fps.fract() == 0.0 {
+        ff::Rational::new(fps as i32, 1)
+    } else if ntsc.round() >= 1.0 && (ntsc - ntsc.round()).abs() < 2e-6 * ntsc.round() {
+        ff::Rational::new(ntsc.round() as i32 * 1000, 1001)
+    } else {
+        ff::Rational::new((fps * 1000.0).round() as i32, 1000)
+    }
+}
+
 #[cfg(test)]
 mod zone_tests {
     use super::*;
@@ -497,5 +510,20 @@ mod zone_tests {
         assert_eq!(kept_zones(&[Range { start: 3, end: 3 }]), None);
         assert_eq!(kept_zones(&[Range { start: 0, end: 1 }]).as_deref(), Some("zones=0,0,q=8"));
         assert_eq!(kept_zones(&[0..17, 29..45]).as_deref(), Some("zones=0,16,q=8/29,44,q=8:bframes=0"));
+    }
+
+    #[test]
+    fn frame_rates_are_whole_ntsc_or_thousandths() {
+        let r = |fps: f64| {
+            let q = frame_rate(fps);
+            (q.numerator(), q.denominator())
+        };
+        assert_eq!(r(8.0), (8, 1));
+        assert_eq!(r(29.97), (30000, 1001));
+        assert_eq!(r(30000.0 / 1001.0), (30000, 1001));
+        assert_eq!(r(23.976), (24000, 1001));
+        assert_eq!(r(59.94), (60000, 1001));
+        assert_eq!(r(12.5), (12500, 1000));
+        assert_eq!(r(29.9), (29900, 1000));
     }
 }

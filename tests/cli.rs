@@ -41,6 +41,7 @@ fn same_seed_same_frames_other_seed_or_prompt_other_frames() {
     let e = run("e.mkv", "a yellow triangle moving right", "11");
     assert_eq!(a.len(), 17);
     assert_eq!(a, b, "same seed must give identical frames");
+    assert_eq!(file_bytes(&d.join("a.mkv")), file_bytes(&d.join("b.mkv")), "and the same file, byte for byte");
     assert_ne!(a, c, "another seed must give other frames");
     assert_ne!(a, e, "another prompt must give other frames");
     // Frames of one clip differ from each other (it moves).

@@ -944,6 +944,13 @@ fn audio_stays_with_a_clip_that_starts_late() {
     eprintln!("late clip extended backwards, in a row: rms {silent:.4} before the clip, {hz:.0} Hz (rms {rms:.3}) under it");
     assert!(silent < 0.005, "the new footage is silent");
     assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "the clip's tone under the clip's frames");
+    // Into a folder of PNG frames, which hold no sound: written, and the user is told.
+    let folder = d.join("frames/");
+    let o = kino(&["extend", late.to_str().unwrap(), "--prompt", "x", "--seconds", "1", "-o", folder.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("audio is left out"), "{}", String::from_utf8_lossy(&o.stderr));
+    let pngs = std::fs::read_dir(&folder).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "png")).count();
+    assert_eq!(pngs, frames(&out).len(), "the clip's frames and the new second's");
 }
 
 /// The sizes of a file's audio packets, in order, as ffprobe reads them.

@@ -85,6 +85,9 @@ impl VideoEncoder {
         }
         let dest = Destination::checked(path, &[])?;
         if format == OutputFormat::PngSequence {
+            if !audio.is_empty() {
+                log::warn!("PNG frames hold no sound: the input's audio is left out (write .mkv or .mp4 to keep it)");
+            }
             let pattern = match &dest {
                 Destination::Pattern { pattern, .. } => pattern.clone(),
                 _ => "%05d.png".to_string(),
@@ -274,6 +277,8 @@ fn open_ffmpeg(
     stream.set_avg_frame_rate(rate);
     let audio = if audio.is_empty() { None } else { AudioCopy::add_streams(&mut octx, audio)? };
     let mut header = ff::Dictionary::new();
+    // The same frames give the same file: Matroska otherwise writes a random segment UID.
+    header.set("fflags", "+bitexact");
     if format == OutputFormat::Mp4H264 {
         header.set("movflags", "+faststart");
     }

@@ -189,7 +189,8 @@ fn non_square_clips_are_fitted_never_stretched() {
         assert!(*f == rows(g, 16, 32), "frame {i}: the middle rows of the masked run's frame");
     }
 
-    // Animate a pillarboxed still: the same bars, and the square still's animation inside.
+    // Animate a pillarboxed still, letterboxed (animate crops by default): the same bars, and
+    // the square still's animation inside.
     let still = d.join("still.png");
     let wide_still = d.join("wide.png");
     assert!(Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&base).args(["-frames:v", "1"]).arg(&still).status().unwrap().success());
@@ -203,7 +204,7 @@ fn non_square_clips_are_fitted_never_stretched() {
         .success());
     let (sa, wa) = (d.join("sq-anim.mkv"), d.join("wide-anim.mkv"));
     for (img, out) in [(&still, &sa), (&wide_still, &wa)] {
-        assert_ok(&kino(&["animate", &s(img), "--prompt", prompt, "--seed", "53", "-o", &s(out), "-q"]));
+        assert_ok(&kino(&["animate", &s(img), "--prompt", prompt, "--seed", "53", "--fit", "letterbox", "-o", &s(out), "-q"]));
     }
     let (fsa, fwa) = (frames(&sa), frames(&wa));
     assert_eq!((fwa.len(), fwa[0].width), (fsa.len(), 128));

@@ -23,6 +23,10 @@ pub struct JobKey {
     pub start: Start,
 }
 
+/// Footage further ahead of what is made than this is a seek worth saying (about two windows of
+/// the demo model).
+const FAR_AHEAD_SECONDS: f64 = 4.0;
+
 /// Footage for one key.
 pub struct Job {
     footage: Footage,
@@ -37,6 +41,15 @@ impl Job {
     /// Model frame `index` (at the model's size), generating up to it first. Instances asking
     /// for the same footage meanwhile wait for it instead of making it again.
     pub fn frame(&self, index: usize) -> Result<kino::RgbFrame, String> {
+        // A seek far ahead waits while every frame before it is made (frei0r cannot show
+        // progress or be interrupted): said, so the host does not look hung.
+        let ahead = index.saturating_sub(self.footage.made());
+        if ahead as f64 > FAR_AHEAD_SECONDS * self.fps() {
+            crate::warn_once(&format!(
+                "a frame {:.1} s into the footage: the {ahead} frames before it are made first, which takes as long as generating them; the host waits meanwhile",
+                index as f64 / self.fps()
+            ));
+        }
         self.footage.frame(index).map_err(|e| e.to_string())
     }
 

@@ -309,6 +309,18 @@ fn melt_lists_the_params_and_renders_the_source() {
     let reference = d.join("ref.mkv");
     kino(&["generate", "a yellow circle moving right", "--seed", "4", "--frames", "48", "-o", reference.to_str().unwrap()]);
     assert!(f[..] == frames(&reference)[..16], "MLT's seconds are read as seconds");
+    // A clip that starts 5 s into its footage (after 5 s of blank at 25 fps): the 40 frames
+    // before it are made first, and the log says why the host waits.
+    let far = d.join("far.mkv");
+    let r = melt_render(
+        host("melt", &plugins)
+            .args(["-silent", "-blank", "124", "frei0r.kino", "prompt=a yellow circle moving right", "seed=4", "out=0", "-consumer"])
+            .arg(format!("avformat:{}", far.display()))
+            .args(["vcodec=ffv1", "an=1"]),
+        &far,
+    );
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(log.contains("the 40 frames before it are made first"), "{log}");
 
     // The shipped MLT project renders: two generated clips of 32 frames each.
     let project = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mlt/generate.mlt");

@@ -37,7 +37,16 @@ impl Pipeline {
             Some(State::Failed(msg, was)) if *was == now => return Err(msg.clone()),
             _ => {}
         }
-        let result = Pipeline::load(dir, opts).map(Arc::new).map_err(|e| format!("model {}: {e}", dir.display()));
+        // Package errors name the folder already; others (the runtime's) get it in front.
+        let named = |e: crate::Error| {
+            let (msg, dir) = (e.to_string(), dir.display().to_string());
+            if msg.contains(&dir) {
+                msg
+            } else {
+                format!("model {dir}: {msg}")
+            }
+        };
+        let result = Pipeline::load(dir, opts).map(Arc::new).map_err(named);
         *state = Some(match &result {
             Ok(p) => State::Loaded(p.clone()),
             Err(msg) => State::Failed(msg.clone(), now),
@@ -82,6 +91,7 @@ mod tests {
         std::fs::remove_file(dir.join("kino.json")).unwrap();
         let opts = RuntimeOptions { threads: Some(1), ..RuntimeOptions::from_env() };
         let first = Pipeline::shared(&dir, &opts).err().expect("no kino.json: an error");
+        assert_eq!(first.matches(&dir.display().to_string()).count(), 1, "the folder named once: {first}");
         let again = Pipeline::shared(&dir, &opts).err().expect("still broken: the same error");
         assert_eq!(first, again);
         std::fs::write(dir.join("kino.json"), manifest).unwrap();

@@ -184,8 +184,9 @@ pub fn shown(
         // The same words for every frame that waits (MLT logs each new message): the frame
         // rendered is not named.
         let msg = format!(
-            "{}: the footage is made from source frames {}, and {} not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
+            "{}: the footage is made from source {} {}, and {} not been rendered yet. Play from frame {} once (until then the clip passes through untouched).",
             inst.kind.label(),
+            if times.len() == 1 { "frame" } else { "frames" },
             spans(&times),
             if missing.len() == 1 { format!("frame {} has", missing[0]) } else { format!("frames {} have", spans(&missing)) },
             missing[0]

@@ -47,7 +47,7 @@ pub enum Error {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
-    #[error("video {}: {message}", shown(path))]
+    #[error("{} {}: {message}", media_word(path), shown(path))]
     Video { path: PathBuf, message: String },
 
     #[error("output {}: {message}", shown(path))]
@@ -113,6 +113,17 @@ pub fn quoted(s: &str) -> String {
 }
 
 /// A path for a one-line message: control characters (a newline in a file name) escaped.
+/// "image" for a path named like a still, else "video": what a message calls the user's file.
+fn media_word(path: &std::path::Path) -> &'static str {
+    const STILLS: [&str; 9] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "exr"];
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    if ext.is_some_and(|e| STILLS.contains(&e.as_str())) {
+        "image"
+    } else {
+        "video"
+    }
+}
+
 pub fn shown(path: &std::path::Path) -> String {
     let s = path.display().to_string();
     if s.chars().any(char::is_control) {
@@ -195,5 +206,14 @@ mod tests {
         let lib = Error::RuntimeNotFound { searched: "/usr/lib".into() };
         assert!(lib.worded(flags).ends_with("onnxruntime==1.32.0`; pass --ort-lib"), "{}", lib.worded(flags));
         assert!(!Hint::ChooseModel.neutral().contains("--"));
+    }
+
+    #[test]
+    fn a_still_is_called_an_image() {
+        let e = |p: &str| Error::Video { path: p.into(), message: "no such file".into() }.to_string();
+        assert_eq!(e("/a/key.PNG"), "image /a/key.PNG: no such file");
+        assert_eq!(e("photo.jpeg"), "image photo.jpeg: no such file");
+        assert_eq!(e("clip.mp4"), "video clip.mp4: no such file");
+        assert_eq!(e("noext"), "video noext: no such file");
     }
 }

@@ -348,13 +348,12 @@ impl Instance {
                         }
                         Ok(None)
                     }
-                    extend::Verdict::Ended { seam } if host_counts_seconds() && self.sharing.others_rendering() => {
+                    extend::Verdict::Ended { .. } if host_counts_seconds() && self.sharing.others_rendering() => {
                         // In MLT (or GStreamer) another thread renders this clip too, though the
                         // two have not been seen taking turns yet: an end found from this
                         // thread's share of the frames is not safe (melt, 2 threads: one frame of
                         // the clip replaced, the rest passed through). ffmpeg's threads are
                         // filter graphs of their own (two outputs of one clip), never a share.
-                        let _ = seam;
                         Err(format!("kino_extend: {PARALLEL_EXTEND}"))
                     }
                     extend::Verdict::Ended { seam } => {

@@ -458,9 +458,6 @@ mod tests {
         assert_ne!(ca.id, cb.id);
     }
 
-    /// Frames handed to the shared state out of order (as render threads finish them) are
-    /// taken in time order, the early ones first; a frame that never comes is waited for only
-    /// a while.
     #[test]
     fn an_instance_knows_when_others_render_its_group_on_other_threads() {
         let (t1, t2) = (a_thread(), a_thread());
@@ -480,6 +477,9 @@ mod tests {
         assert!(!a.others_rendering_on(t1), "another group's instances do not count, nor one that has gone");
     }
 
+    /// Frames handed to the shared state out of order (as render threads finish them) are
+    /// taken in time order, the early ones first; a frame that never comes is waited for only
+    /// a while.
     #[test]
     fn frames_are_taken_in_time_order() {
         let order = std::sync::Arc::new(InOrder::new(Vec::<(f64, bool)>::new()));

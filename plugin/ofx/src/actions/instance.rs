@@ -71,7 +71,7 @@ impl Instance {
             .source()?
             .props
             .doubles::<2>(kOfxImageEffectPropFrameRange)
-            .map_err(|e| format!("the host does not say where the source clip starts and ends (status {e})"))?;
+            .map_err(|_| "the host does not say where the source clip starts and ends".to_string())?;
         Ok((r[0], r[1]))
     }
 

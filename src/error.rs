@@ -112,7 +112,6 @@ pub fn quoted(s: &str) -> String {
     }
 }
 
-/// A path for a one-line message: control characters (a newline in a file name) escaped.
 /// "image" for a path named like a still, else "video": what a message calls the user's file.
 fn media_word(path: &std::path::Path) -> &'static str {
     const STILLS: [&str; 9] = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "exr"];
@@ -124,6 +123,7 @@ fn media_word(path: &std::path::Path) -> &'static str {
     }
 }
 
+/// A path for a one-line message: control characters (a newline in a file name) escaped.
 pub fn shown(path: &std::path::Path) -> String {
     let s = path.display().to_string();
     if s.chars().any(char::is_control) {

@@ -131,8 +131,8 @@ impl Pipeline {
         // circle made blue, seed 1: in none), 100% made as from text.
         let keeps_layout = matches!(start, WindowStart::Renoised { step, .. } if 2 * step >= req.steps);
         let into_given = keeps_layout || leads_into_users_frames(ctx);
-        // An explicit sampler applies everywhere, as an explicit guidance does.
-        let stochastic = scheduler.wants_noise() && (req.sampler.is_some() || m.scheduler.stochastic_given_frames || !into_given);
+        let stochastic =
+            scheduler.wants_noise() && (!into_given || crate::pipeline::Sampler::applies_into_given(req.sampler, &m.scheduler));
         let g = req.guidance_for(into_given);
         let denoiser = self.denoiser()?;
         // Guided steps: all of them, or those whose noise level lies in the request's interval.

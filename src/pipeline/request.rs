@@ -25,8 +25,8 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
-    /// Guidance for windows whose footage leads into the user's frames or starts from a clip's
-    /// latents; `None`: `guidance` there too. From the package's `defaults.guidance_given_frames`;
+    /// Guidance for windows whose footage leads into the user's frames or remixes a clip at
+    /// strength 0.5 or less; `None`: `guidance` there too. From the package's `defaults.guidance_given_frames`;
     /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
     pub guidance_given_frames: Option<f32>,
     /// The noise levels at which guidance runs; `None`: every step.
@@ -76,11 +76,17 @@ impl Sampler {
         sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
     }
 
+    /// Whether windows whose footage leads into given frames step as the others do: a chosen
+    /// sampler applies everywhere; left to the package, its `stochastic_given_frames` decides.
+    pub fn applies_into_given(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
+        sampler.is_some() || cfg.stochastic_given_frames
+    }
+
     /// How the steps move, for a job's start line: "" (deterministic), ", stochastic", or
     /// ", stochastic except into given frames" where windows whose footage leads into the
     /// user's frames stay deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
-        match (Self::is_stochastic(sampler, cfg), cfg.stochastic_given_frames || sampler.is_some()) {
+        match (Self::is_stochastic(sampler, cfg), Self::applies_into_given(sampler, cfg)) {
             (false, _) => "",
             (true, true) => ", stochastic",
             (true, false) => ", stochastic except into given frames",
@@ -197,7 +203,7 @@ impl GenerateRequest {
     }
 
     /// Guidance for a window: `into_given` when its footage leads into the user's frames or
-    /// starts from a clip's latents.
+    /// remixes a clip at strength 0.5 or less.
     pub fn guidance_for(&self, into_given: bool) -> f32 {
         match self.guidance_given_frames {
             Some(g) if into_given => g,
@@ -400,6 +406,7 @@ mod tests {
         assert_eq!(Sampler::describe(None, &sto), ", stochastic");
         assert_eq!(Sampler::describe(None, &text_only), ", stochastic except into given frames");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
+        assert_eq!(Sampler::describe(Some(Sampler::Stochastic), &text_only), ", stochastic", "a chosen sampler applies everywhere");
     }
 
     #[test]

@@ -158,12 +158,13 @@ pub struct SchedulerConfig {
     #[serde(default)]
     pub stochastic_sampling: bool,
     /// With `stochastic_sampling`: whether windows whose footage leads into the user's frames
-    /// (extend backwards, bridge, loop, keyframes) or starts from a clip's latents (remix) step
-    /// stochastically too (kino's field; true, the default, is diffusers' behaviour). False
+    /// (extend backwards, bridge, loop, keyframes) or remixes a clip at strength 0.5 or less
+    /// step stochastically too (kino's field; true, the default, is diffusers' behaviour). False
     /// keeps their steps deterministic: fresh noise at every step lets the frames beside given
     /// ones drift from them (seams) and a remix drift from its clip's layout. Windows that only
     /// continue from the user's frames (animate, extend forwards) or the job's own (a long
-    /// clip's later windows) step as windows from text do either way.
+    /// clip's later windows), and remix above 0.5, step as windows from text do either way; a
+    /// sampler the user chooses applies everywhere.
     #[serde(default = "default_true")]
     pub stochastic_given_frames: bool,
     /// UniPC only: steps whose prediction is left uncorrected (the correction at step k is skipped

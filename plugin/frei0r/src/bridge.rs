@@ -67,6 +67,11 @@ impl Transition {
         Transition { current: None, folder: kino::RuntimeOptions::from_env().cache_root.map(|r| r.join("bridges")) }
     }
 
+    /// Whether this instance has seen the transition's first frame (it knows which one it plays).
+    pub fn knows_start(&self) -> bool {
+        self.current.is_some()
+    }
+
     /// Notes the frame at `seconds` (A's and B's at the model's size; `start_id` gives the
     /// transition's id from its first frames) and says what it shows, with the record as known
     /// now. `tail(step)` is how many of B's last frames the bridge reads at a frame step.

@@ -127,7 +127,7 @@ impl Instance {
         // Shared out to threads, or another thread's instance renders it too (not yet seen
         // taking turns: its first frame is not the transition's first, which would be taken for
         // a transition never played from its start).
-        if self.frames_shared(seconds) || (host_counts_seconds() && self.sharing.others_rendering()) {
+        if self.frames_shared(seconds) || self.another_thread_renders() {
             return Err(format!("kino_bridge: {PARALLEL}"));
         }
         let p = jobs::pipeline(&self.settings)?;
@@ -140,7 +140,18 @@ impl Instance {
         let model_fps = p.package.manifest.video.fps;
         let want_b = p.bridge_context_wanted().1;
         let tail = |step: f64| Retime::new(1.0 / step, model_fps).context_span(want_b);
-        let (show, rec) = self.transition.step(seconds, || bridge::fingerprint(settings, w, h, a, b), &a_small, &b_small, tail)?;
+        let stepped = self.transition.step(seconds, || bridge::fingerprint(settings, w, h, a, b), &a_small, &b_small, tail);
+        let (show, rec) = match stepped {
+            Ok(s) => s,
+            // A first frame inside the transition: under parallel rendering, the thread with its
+            // first frame may not have called yet (they start together). Given a moment, it is
+            // the parallel rendering that is said, not a transition never played from its start.
+            Err(e) if !self.transition.knows_start() => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return Err(if self.another_thread_renders() { format!("kino_bridge: {PARALLEL}") } else { e });
+            }
+            Err(e) => return Err(e),
+        };
         match show {
             bridge::Show::A if rec.end_ms > 0 && seconds > 0.0 => {
                 warn_once("kino_bridge: first pass over the transition: it shows the first clip and is bridged from the next time it is played (or rendered, in any process)");
@@ -222,6 +233,13 @@ impl Instance {
         // Frames are kept for the instances to act as one, which they do only with `start`.
         let start = self.settings.start_seconds()?;
         let Some(cohort) = self.sharing.turns(group, seconds, start.map(|_| input)) else {
+            // Another thread renders this clip too, though the two have not been seen taking
+            // turns yet: without `start`, an end found from this thread's share of the frames
+            // is not safe (melt, 2 threads: one frame of the clip replaced, the rest passed
+            // through), so the clip passes through from the first sign of another thread.
+            if start.is_none() && self.another_thread_renders() {
+                return Err(format!("kino_extend: {PARALLEL_EXTEND}"));
+            }
             return self.extend_frame(seconds, input, out, false);
         };
         // The host deals the clip's frames out to several instances (MLT's parallel rendering).
@@ -348,14 +366,6 @@ impl Instance {
                         }
                         Ok(None)
                     }
-                    extend::Verdict::Ended { .. } if host_counts_seconds() && self.sharing.others_rendering() => {
-                        // In MLT (or GStreamer) another thread renders this clip too, though the
-                        // two have not been seen taking turns yet: an end found from this
-                        // thread's share of the frames is not safe (melt, 2 threads: one frame of
-                        // the clip replaced, the rest passed through). ffmpeg's threads are
-                        // filter graphs of their own (two outputs of one clip), never a share.
-                        Err(format!("kino_extend: {PARALLEL_EXTEND}"))
-                    }
                     extend::Verdict::Ended { seam } => {
                         // The clip's frames are those before the seam (not the copies of its
                         // last frame shown since).
@@ -401,6 +411,13 @@ impl Instance {
     fn frames_shared(&mut self, seconds: f64) -> bool {
         let group = self.sharing_group();
         self.sharing.turns(group, seconds, None).is_some()
+    }
+
+    /// Whether, in MLT or GStreamer, an instance of this one's group renders on another thread
+    /// now (dealt frames out, not yet seen taking turns). ffmpeg's threads are filter graphs of
+    /// their own (two outputs of one clip), never a share.
+    fn another_thread_renders(&self) -> bool {
+        host_counts_seconds() && self.sharing.others_rendering()
     }
 
     /// The instances that may take turns with this one: the same kind and frame size, and the

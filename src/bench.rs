@@ -108,6 +108,25 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One generation of `req`: from text, or, for a model that makes video only from given frames
+/// (`conditioning.context_channels`, Wan2.1 I2V / FLF2V), what it was made for: animating a
+/// mid-grey still, or bridging it to itself (as many new frames as one window makes, at most
+/// `req.frames`).
+fn make(pipe: &Pipeline, req: &GenerateRequest, on_progress: &mut dyn FnMut(crate::pipeline::Progress) -> bool) -> Result<()> {
+    let c = &pipe.package.manifest.conditioning;
+    if !c.context_channels {
+        return pipe.generate(req, on_progress, &mut |_| Ok(()));
+    }
+    let still = crate::RgbFrame { width: req.width, height: req.height, data: vec![128; (req.width * req.height * 3) as usize] };
+    if c.image_frames.contains(&crate::model::manifest::ImageFrame::Last) {
+        let clip = [still.clone()];
+        let count = (req.frames as usize).min(pipe.bridge_in_one_window());
+        pipe.bridge(req, &clip, &clip, count, on_progress, &mut |_| Ok(()))
+    } else {
+        pipe.animate(req, &still, on_progress, &mut |_| Ok(()))
+    }
+}
+
 /// Benchmarks `runs` generations of `req` (after one warm-up) with the package in `model_dir`.
 pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs: usize, note: &mut dyn FnMut(&str)) -> Result<BenchReport> {
     // Cold and warm loads share a fresh cache folder, so "cold" includes graph optimisation; it
@@ -129,7 +148,7 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
         let t = Instant::now();
         let pipe = Pipeline::load(model_dir, &opts)?;
         if low_memory {
-            pipe.generate(req, &mut |_| true, &mut |_| Ok(()))?;
+            make(&pipe, req, &mut |_| true)?;
             let loads: f64 = pipe.loads().iter().map(|l| l.last_load_s).sum();
             let made = t.elapsed().as_secs_f64() - loads;
             note(&format!("{what}: one generation {made:.2} s besides loading components"));
@@ -168,7 +187,7 @@ pub fn run(model_dir: &Path, opts: &RuntimeOptions, req: &GenerateRequest, runs:
             }
             true
         };
-        pipe.generate(req, &mut on_progress, &mut |_| Ok(()))?;
+        make(&pipe, req, &mut on_progress)?;
         Ok(started.elapsed().as_secs_f64())
     };
     // Warm-up: first-run allocations and thread pools are not the steady state (under low

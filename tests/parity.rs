@@ -38,6 +38,9 @@ struct Case {
     /// LTXConditionPipeline's conditions (`condition<i>.u8`: RGB24, `[n, H, W, 3]`).
     #[serde(default)]
     conditions: Vec<ConditionSpec>,
+    /// WanImageToVideoPipeline's images (`images.u8`: RGB24, `[n, H, W, 3]`), at these frames.
+    #[serde(default)]
+    image_frames: Vec<usize>,
     noise_shape: Vec<usize>,
     frames_shape: Vec<usize>,
 }
@@ -259,6 +262,53 @@ fn parity_ltx_tiny_conditions_anywhere_match_diffusers_ltx_condition_pipeline() 
         }
     }
     assert!(away && several && clip_away && weak, "cases: an image away from frame 0, several, a clip away from 0, strength < 1");
+}
+
+/// Wan2.1 image-to-video (an image at frame 0) and first-last-frame (images at the first and last
+/// frames): the given frames as the denoiser's condition channels and image tokens
+/// (`conditioning.context_channels`), against diffusers' WanImageToVideoPipeline.
+#[test]
+fn parity_wan_i2v_and_flf2v_tiny_match_diffusers_wan_image_to_video_pipeline() {
+    for package in ["wan-i2v-tiny", "wan-flf2v-tiny"] {
+        let all = cases(package);
+        assert!(!all.is_empty(), "{package}: no case");
+        for (name, case, noise, want, _) in &all {
+            let dir = root().join("tests/fixtures/parity").join(package).join(name);
+            let images = read_frames(&dir.join("images.u8"), case.image_frames.len(), case.width, case.height);
+            let conditions: Vec<Condition> = images
+                .iter()
+                .zip(&case.image_frames)
+                .map(|(f, &at)| Condition { frames: vec![f.clone()], frame_index: at, strength: 1.0 })
+                .collect();
+            let req = request(case);
+            for unbound_runs in [false, true] {
+                let pkg = ModelPackage::load(root().join("models/fixtures").join(package)).unwrap();
+                let opts = RuntimeOptions { threads: Some(2), unbound_runs, ..RuntimeOptions::from_env() };
+                let pipe = Pipeline::from_package(pkg, &opts).unwrap();
+                let got = pipe.generate_conditioned(&req, Some(latents(noise, case)), &conditions).unwrap();
+                assert_eq!(got.shape(), case.frames_shape, "{name}: frame shape");
+                let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                eprintln!("{package}/{name}: images at {:?}, unbound runs {unbound_runs}, max abs error {err:.3e}", case.image_frames);
+                assert!(err <= TOLERANCE, "{package}/{name}: max abs error {err} > {TOLERANCE}");
+            }
+            // The images matter: another first image gives other frames.
+            let pipe = load(package, case, |_| {});
+            let mut other = conditions.clone();
+            other[0].frames[0].data.iter_mut().for_each(|v| *v = 255 - *v);
+            let apart = pipe.generate_conditioned(&req, Some(latents(noise, case)), &other).unwrap();
+            let apart = apart.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(apart > 100.0 * TOLERANCE, "{package}/{name}: the image changed nothing ({apart})");
+            // Every window needs the frames whose images the model sees.
+            let err = pipe.generate_conditioned(&req, Some(latents(noise, case)), &[]).unwrap_err().to_string();
+            assert!(err.contains("makes video from given frames") && err.contains("kino animate"), "{err}");
+            if conditions.len() > 1 {
+                let err = pipe.generate_conditioned(&req, Some(latents(noise, case)), &conditions[1..]).unwrap_err().to_string();
+                assert!(err.contains("first frame of every window given"), "{err}");
+                let err = pipe.generate_conditioned(&req, Some(latents(noise, case)), &conditions[..1]).unwrap_err().to_string();
+                assert!(err.contains("last frame of every window given"), "{err}");
+            }
+        }
+    }
 }
 
 /// IoBinding (the default) and plain runs give bit-identical frames: guidance batched (Wan) and

@@ -29,12 +29,13 @@ def _forward(sub, name: str, target: tuple) -> None:
 def parser() -> argparse.ArgumentParser:
     from .families.ltx import LTX
     from .families.wan import WAN
+    from .families.wan_i2v import WAN_I2V
     ap = argparse.ArgumentParser(prog="python -m kino_export",
                                  description="Export diffusers checkpoints and kino's demo model to kino model "
                                              "packages; train the demo model. Run a command with --help for its "
                                              "options.")
     sub = ap.add_subparsers(dest="command", required=True)
-    for family in (WAN, LTX):
+    for family in (WAN, WAN_I2V, LTX):
         p = sub.add_parser(family.name, help=f"{family.title} (diffusers folder, or --tiny) -> kino package",
                            description=f"{family.title} (diffusers) -> kino model package")
         family.add_arguments(p)

@@ -25,11 +25,35 @@ pub struct Denoiser {
     text_embeds: String,
     text_mask: Option<String>,
     video_coords: Option<String>,
+    condition: Option<String>,
+    image_embeds: Option<String>,
     velocity: String,
 }
 
-/// The shapes a binding was made for: (latents, timestep, text).
-type WindowKey = ([usize; 5], Vec<usize>, [usize; 3]);
+/// The shapes a binding was made for: (latents, timestep, text, condition and image tokens).
+type WindowKey = ([usize; 5], Vec<usize>, [usize; 3], Vec<usize>);
+
+/// A window's given frames as the denoiser's extra inputs (`conditioning.context_channels`), for
+/// one sample: the condition `[1, t + C, f, h, w]` and the image tokens `[1, n, D]`. Every sample
+/// of a batch (the guided pair) gets the same.
+pub struct ChannelInputs<'a> {
+    pub condition: ArrayView5<'a, f32>,
+    pub image_embeds: Option<ArrayView3<'a, f32>>,
+}
+
+impl ChannelInputs<'_> {
+    fn shapes(&self) -> Vec<usize> {
+        let mut v = self.condition.shape().to_vec();
+        v.extend(self.image_embeds.iter().flat_map(|e| e.shape().to_vec()));
+        v
+    }
+}
+
+/// `x` (batch 1) repeated `b` times along the batch axis, in standard layout.
+fn repeated<D: ndarray::Dimension + ndarray::RemoveAxis>(x: ndarray::ArrayView<'_, f32, D>, b: usize) -> ndarray::Array<f32, D> {
+    let views: Vec<_> = (0..b).map(|_| x.view()).collect();
+    ndarray::concatenate(ndarray::Axis(0), &views).unwrap_or_else(|_| x.to_owned())
+}
 
 /// At most this many bindings are kept (each holds a window's tensors).
 const KEPT_BINDINGS: usize = 4;
@@ -44,6 +68,10 @@ pub struct DenoiserInputs<'a> {
     /// Time positions (pixel frames) of the latent frames, for `video_coords` models; `None`:
     /// the window's own, from frame 0.
     pub positions: Option<&'a [f32]>,
+    /// `conditioning.context_channels` models: the condition `[B, t + C, f, h, w]`.
+    pub condition: Option<ArrayView5<'a, f32>>,
+    /// Models with `conditioning.image_frames`: the image tokens `[B, n, D]`.
+    pub image_embeds: Option<ArrayView3<'a, f32>>,
 }
 
 impl Denoiser {
@@ -70,6 +98,28 @@ impl Denoiser {
                     ))
                 }
             },
+            condition: match (role(g, true, "condition"), pkg.manifest.conditioning.context_channels) {
+                (Some(name), true) => Some(name.to_string()),
+                (None, false) => None,
+                _ => {
+                    return Err(Error::package_file(
+                        &pkg.dir,
+                        "kino.json",
+                        "field `denoiser`: the input role `condition` and `conditioning.context_channels` come together (one is missing)",
+                    ))
+                }
+            },
+            image_embeds: match (role(g, true, "image_embeds"), pkg.manifest.conditioning.image_frames.is_empty()) {
+                (Some(name), false) => Some(name.to_string()),
+                (None, true) => None,
+                _ => {
+                    return Err(Error::package_file(
+                        &pkg.dir,
+                        "kino.json",
+                        "field `denoiser`: the input role `image_embeds` and `conditioning.image_frames` come together (one is missing)",
+                    ))
+                }
+            },
             velocity: required(pkg, f, g, false, "velocity")?.to_string(),
             session: pkg.open_graph(f, g, device, opts)?,
             spec,
@@ -89,12 +139,29 @@ impl Denoiser {
         text_embeds: ArrayView3<'_, f32>,
         text_mask: ArrayView2<'_, i64>,
         positions: Option<&[f32]>,
+        channels: Option<&ChannelInputs<'_>>,
     ) -> Result<DenoiserWindow<'_>> {
+        if self.condition.is_some() != channels.is_some()
+            || (self.image_embeds.is_some() != channels.is_some_and(|c| c.image_embeds.is_some()))
+        {
+            return Err(self.bound_error(ort::Error::new("the window's condition and image tokens do not match the graph's inputs")));
+        }
+        let b = latent_shape[0];
+        if let Some(c) = channels {
+            let [_, _, f, h, w] = latent_shape;
+            let (cb, _, cf, ch, cw) = c.condition.dim();
+            if (cb, cf, ch, cw) != (1, f, h, w) || c.image_embeds.is_some_and(|e| e.dim().0 != 1) {
+                return Err(self.bound_error(ort::Error::new(format!(
+                    "condition of shape {:?} for latents of shape {latent_shape:?}",
+                    c.condition.shape()
+                ))));
+            }
+        }
         if let Some(p) = positions.filter(|p| p.len() != latent_shape[2]) {
             return Err(self.bound_error(ort::Error::new(format!("{} positions for {} latent frames", p.len(), latent_shape[2]))));
         }
-        let (b, l, d) = text_embeds.dim();
-        if text_mask.dim() != (b, l) {
+        let (tb, l, d) = text_embeds.dim();
+        if tb != b || text_mask.dim() != (b, l) {
             return Err(self.bound_error(ort::Error::new(format!(
                 "text mask of shape {:?} for text of shape {:?}",
                 text_mask.shape(),
@@ -108,19 +175,21 @@ impl Denoiser {
             latent_shape,
             tokens,
             t_shape,
-            runs: Runs::Unbound(Unbound {
+            runs: Runs::Unbound(Box::new(Unbound {
                 latents: Array5::zeros(latent_shape),
                 text_embeds: text_embeds.to_owned(),
                 text_mask: text_mask.to_owned(),
                 positions: positions.map(<[f32]>::to_vec),
-            }),
+                condition: channels.map(|c| repeated(c.condition, b)),
+                image_embeds: channels.and_then(|c| c.image_embeds).map(|e| repeated(e, b)),
+            })),
         };
         use std::sync::atomic::Ordering;
         let Some(cache) = self.bindings.as_ref().filter(|_| !self.binding_refused.load(Ordering::Relaxed)) else {
             return Ok(unbound(t_shape));
         };
-        let key: WindowKey = (latent_shape, t_shape.clone(), text_shape);
-        match self.bind_window(cache, &key, text_embeds, text_mask, positions) {
+        let key: WindowKey = (latent_shape, t_shape.clone(), text_shape, channels.map(ChannelInputs::shapes).unwrap_or_default());
+        match self.bind_window(cache, &key, text_embeds, text_mask, positions, channels) {
             Ok(bound) => Ok(DenoiserWindow { denoiser: self, latent_shape, tokens, t_shape, runs: Runs::Bound(key, Box::new(bound)) }),
             // The GPU side of IoBinding (pinned and device allocators) is the part of this path
             // that could not be tried here: if a provider refuses it, run unbound rather than fail
@@ -148,9 +217,10 @@ impl Denoiser {
         text_embeds: ArrayView3<'_, f32>,
         text_mask: ArrayView2<'_, i64>,
         positions: Option<&[f32]>,
+        channels: Option<&ChannelInputs<'_>>,
     ) -> Result<BoundRun> {
         let fail = |e| self.bound_error(e);
-        let (latent_shape, _, text_shape) = key;
+        let (latent_shape, _, text_shape, _) = key;
         let reused = {
             let mut kept = cache.lock().map_err(|_| fail(ort::Error::new("binding cache poisoned by an earlier panic")))?;
             kept.iter().position(|(k, _)| k == key).map(|i| kept.remove(i).1)
@@ -175,6 +245,26 @@ impl Denoiser {
                 None => vc.for_shape(b, f, h, w),
             };
             bound.write_f32(name, &[b, 3, f * h * w], |buf| buf.copy_from_slice(&coords)).map_err(fail)?;
+        }
+        // The condition and image tokens, the same for every sample of the batch.
+        if let (Some(name), Some(c)) = (&self.condition, channels) {
+            let mut shape = c.condition.shape().to_vec();
+            shape[0] = b;
+            let one = c.condition.len();
+            bound
+                .write_f32(name, &shape, |buf| {
+                    buf.chunks_mut(one).for_each(|s| s.iter_mut().zip(c.condition.iter()).for_each(|(to, from)| *to = *from))
+                })
+                .map_err(fail)?;
+        }
+        if let (Some(name), Some(e)) = (&self.image_embeds, channels.and_then(|c| c.image_embeds)) {
+            let shape = [b, e.dim().1, e.dim().2];
+            let one = e.len();
+            bound
+                .write_f32(name, &shape, |buf| {
+                    buf.chunks_mut(one).for_each(|s| s.iter_mut().zip(e.iter()).for_each(|(to, from)| *to = *from))
+                })
+                .map_err(fail)?;
         }
         bound.bind_output(&self.velocity, latent_shape).map_err(fail)?;
         Ok(bound)
@@ -225,6 +315,12 @@ impl Denoiser {
         if let (Some(name), Some(c)) = (&self.video_coords, &coords) {
             inputs.push((name.as_str(), Input::f32(c.view())));
         }
+        if let (Some(name), Some(c)) = (&self.condition, &x.condition) {
+            inputs.push((name.as_str(), Input::f32(c.view())));
+        }
+        if let (Some(name), Some(e)) = (&self.image_embeds, &x.image_embeds) {
+            inputs.push((name.as_str(), Input::f32(e.view())));
+        }
         self.session.run_view("denoiser", &inputs, &[&self.velocity], |out| {
             let v = out[0].view().into_dimensionality::<Ix5>().ok().filter(|v| v.dim() == x.latents.dim());
             let v =
@@ -242,6 +338,8 @@ struct Unbound {
     text_embeds: Array3<f32>,
     text_mask: Array2<i64>,
     positions: Option<Vec<f32>>,
+    condition: Option<Array5<f32>>,
+    image_embeds: Option<Array3<f32>>,
 }
 
 /// One window's denoiser runs (see [`Denoiser::window`]).
@@ -256,7 +354,7 @@ pub struct DenoiserWindow<'a> {
 enum Runs {
     // Boxed: a binding is large beside the unbound inputs' handles.
     Bound(WindowKey, Box<BoundRun>),
-    Unbound(Unbound),
+    Unbound(Box<Unbound>),
 }
 
 impl DenoiserWindow<'_> {
@@ -279,6 +377,8 @@ impl DenoiserWindow<'_> {
                     text_embeds: u.text_embeds.view(),
                     text_mask: u.text_mask.view(),
                     positions: u.positions.as_deref(),
+                    condition: u.condition.as_ref().map(|c| c.view()),
+                    image_embeds: u.image_embeds.as_ref().map(|e| e.view()),
                 };
                 let mut read = Some(read);
                 return d.predict_with(&x, self.tokens, &mut |v| {
@@ -319,7 +419,7 @@ impl Drop for DenoiserWindow<'_> {
     fn drop(&mut self) {
         // The binding goes back for the next window of the same shapes.
         if let (Runs::Bound(key, bound), Some(cache)) =
-            (std::mem::replace(&mut self.runs, Runs::Unbound(Unbound::default())), &self.denoiser.bindings)
+            (std::mem::replace(&mut self.runs, Runs::Unbound(Box::default())), &self.denoiser.bindings)
         {
             if let Ok(mut kept) = cache.lock() {
                 if kept.len() >= KEPT_BINDINGS {

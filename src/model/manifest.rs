@@ -25,6 +25,10 @@ pub struct Manifest {
     pub vae_decoder: VaeSpec,
     #[serde(default)]
     pub vae_encoder: Option<VaeSpec>,
+    /// Image tokens for models conditioned on images besides the text (Wan2.1 I2V / FLF2V's CLIP
+    /// vision tower); used with `conditioning.image_frames`.
+    #[serde(default)]
+    pub image_encoder: Option<ImageEncoderSpec>,
     pub scheduler: SchedulerConfig,
     pub defaults: Defaults,
     #[serde(default)]
@@ -137,6 +141,18 @@ impl TextEncoderSpec {
         let stages = self.stages.iter().enumerate().map(|(i, g)| (format!("text_encoder.stages[{i}]"), g));
         std::iter::once(("text_encoder".to_string(), &self.graph)).chain(stages).collect()
     }
+}
+
+/// The image encoder: a square image `[N, 3, S, S]` in [-1, 1] (the centre square of a frame, at
+/// any side: the graph resizes it) -> image tokens `[N, tokens, dim]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ImageEncoderSpec {
+    #[serde(flatten)]
+    pub graph: GraphSpec,
+    /// Tokens per image.
+    pub tokens: usize,
+    /// Width of a token.
+    pub dim: usize,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -288,6 +304,26 @@ pub struct Conditioning {
     /// and `keyframes` places of a `clean_context` model. Needs `denoiser.video_coords`.
     #[serde(default)]
     pub context_tokens: bool,
+    /// Given frames go in as extra input channels of the denoiser (Wan2.1 I2V / FLF2V): its
+    /// `condition` input is `[B, t + C, f, h, w]`, `t = temporal_compression` mask channels (for
+    /// each latent frame, which of its pixel frames are given; the causal first frame's one
+    /// repeated) and the normalised VAE latents of the window's frames with the given ones in
+    /// place and zeros (mid-grey) elsewhere. The noisy latents themselves hold no context.
+    #[serde(default)]
+    pub context_channels: bool,
+    /// Frames of the window whose image tokens (`image_encoder`) the denoiser takes as its
+    /// `image_embeds` input, one image after another: `[first]` (I2V) or `[first, last]` (FLF2V).
+    /// These frames must be given in every window.
+    #[serde(default)]
+    pub image_frames: Vec<ImageFrame>,
+}
+
+/// A frame of a window whose image the denoiser sees (`conditioning.image_frames`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFrame {
+    First,
+    Last,
 }
 
 /// A place clean context can take in a window (`conditioning.context_at`).
@@ -329,6 +365,7 @@ impl Conditioning {
     pub fn context_places(&self) -> Vec<ContextAt> {
         match (&self.context_at, self.clean_context) {
             (Some(at), _) => at.clone(),
+            (None, _) if self.context_channels => vec![ContextAt::Start],
             (None, true) if self.context_tokens => vec![ContextAt::Start, ContextAt::End, ContextAt::BothEnds, ContextAt::Keyframes],
             (None, true) => vec![ContextAt::Start, ContextAt::End],
             (None, false) => Vec::new(),

@@ -2,6 +2,7 @@
 
 pub mod components;
 mod denoiser;
+mod image_encoder;
 pub mod manifest;
 pub mod sandbox;
 mod search;
@@ -14,7 +15,8 @@ pub use search::{find_packages, ModelSearch, ANCHORED};
 
 use std::path::{Path, PathBuf};
 
-pub use denoiser::{Denoiser, DenoiserInputs, DenoiserWindow};
+pub use denoiser::{ChannelInputs, Denoiser, DenoiserInputs, DenoiserWindow};
+pub use image_encoder::{join_images, ImageEncoder};
 pub use manifest::{ContextAt, KeyframeLatent, Manifest};
 use manifest::{GraphSpec, Padding, TimestepShape, VaeSpec, SCHEMA_VERSION};
 pub use text_encoder::TextEncoder;
@@ -121,6 +123,9 @@ impl ModelPackage {
         ];
         for (i, stage) in m.text_encoder.stages.iter().enumerate() {
             files.push((format!("text_encoder.stages[{i}].file"), stage.file.clone()));
+        }
+        if let Some(e) = &m.image_encoder {
+            files.push(("image_encoder.file".to_string(), e.graph.file.clone()));
         }
         for (field, vae) in std::iter::once(("vae_decoder", &m.vae_decoder)).chain(m.vae_encoder.as_ref().map(|e| ("vae_encoder", e))) {
             match vae {
@@ -241,6 +246,19 @@ impl ModelPackage {
                 add("text_embeds", &|i| vec![batch[i], text_len[i], d]);
                 add("text_mask", &|i| vec![batch[i], text_len[i]]);
                 add("video_coords", &|i| vec![batch[i], 3, tokens(i)]);
+                let t = l.temporal_compression as usize;
+                add("condition", &|i| vec![batch[i], t + c, lf[i], lh[i], lw[i]]);
+                if let Some(e) = &m.image_encoder {
+                    let n = m.conditioning.image_frames.len().max(1);
+                    add("image_embeds", &|i| vec![batch[i], n * e.tokens, e.dim]);
+                }
+            }
+            "image_encoder" => {
+                // Each image's centre square, one image at a time.
+                add("image", &|i| {
+                    let side = px[i].min(pw[i]);
+                    vec![1, 3, side, side]
+                });
             }
             "vae_decoder" if matches!(m.vae_decoder, VaeSpec::WholeClip { .. }) => {
                 add("latents", &|i| vec![1, l.channels, lf[i], lh[i], lw[i]]);

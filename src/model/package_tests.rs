@@ -48,7 +48,13 @@ pub(crate) fn load_err(pkg: &Path) -> String {
 
 #[test]
 fn shipped_packages_load() {
-    for p in ["models/kino-shapes", "models/fixtures/wan-tiny", "models/fixtures/ltx-tiny"] {
+    for p in [
+        "models/kino-shapes",
+        "models/fixtures/wan-tiny",
+        "models/fixtures/ltx-tiny",
+        "models/fixtures/wan-i2v-tiny",
+        "models/fixtures/wan-flf2v-tiny",
+    ] {
         ModelPackage::load(repo(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
 }
@@ -149,6 +155,41 @@ fn context_places_are_declared_and_checked() {
     write(&bad);
     let e = load_err(&pkg);
     assert!(e.contains("`conditioning.context_tokens`") && e.contains("denoiser.video_coords"), "{e}");
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn context_channels_and_image_frames_come_with_their_inputs() {
+    let pkg = copy_package("context-channels", "models/fixtures/wan-flf2v-tiny");
+    let original = manifest(&pkg);
+    let write = |m: &serde_json::Value| std::fs::write(pkg.join("kino.json"), serde_json::to_vec(m).unwrap()).unwrap();
+    let p = ModelPackage::load(&pkg).unwrap();
+    assert!(p.manifest.conditioning.context_channels && p.manifest.image_encoder.is_some());
+    assert!(p.named_files().iter().any(|(field, f)| field == "image_encoder.file" && f == "image_encoder.onnx"));
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        ("/conditioning/clean_context", true.into(), "goes without `clean_context`"),
+        ("/vae_encoder", serde_json::Value::Null, "needs `vae_encoder` and the denoiser input role `condition`"),
+        ("/image_encoder", serde_json::Value::Null, "`conditioning.image_frames`: needs"),
+        ("/conditioning/image_frames", serde_json::json!(["first", "last", "first"]), "at most two"),
+        ("/image_encoder/tokens", 0.into(), "`image_encoder.tokens`"),
+    ];
+    for (pointer, value, want) in cases {
+        let mut bad = original.clone();
+        *bad.pointer_mut(pointer).unwrap() = value.clone();
+        write(&bad);
+        let e = load_err(&pkg);
+        assert!(e.contains(want), "{pointer} = {value}: {e}");
+    }
+    // Without image frames a denoiser that takes image tokens is refused when it opens.
+    let mut bad = original.clone();
+    bad["conditioning"]["image_frames"] = serde_json::json!([]);
+    write(&bad);
+    let p = ModelPackage::load(&pkg).unwrap();
+    let e = crate::model::Denoiser::load(&p, crate::runtime::Device::Cpu, &crate::runtime::RuntimeOptions::from_env())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("`image_embeds` and `conditioning.image_frames` come together"), "{e}");
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }
 

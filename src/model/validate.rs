@@ -153,8 +153,8 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     let cond = &m.conditioning;
     range("conditioning.context_noise_scale", cond.context_noise_scale, 0.0..=1.0)?;
     if let Some(at) = &cond.context_at {
-        if !at.is_empty() && !cond.clean_context {
-            return Err("field `conditioning.context_at`: places for clean context need `conditioning.clean_context: true`".into());
+        if !(at.is_empty() || cond.clean_context || cond.context_channels) {
+            return Err("field `conditioning.context_at`: places for clean context need `conditioning.clean_context: true` or `conditioning.context_channels: true`".into());
         }
         if at.contains(&ContextAt::Keyframes) && cond.keyframe_latent.is_none() && l.temporal_compression > 1 {
             return Err(
@@ -165,6 +165,26 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     }
     if cond.context_tokens && !(cond.clean_context && m.denoiser.video_coords.is_some()) {
         return Err("field `conditioning.context_tokens`: context as extra tokens needs `conditioning.clean_context: true` and `denoiser.video_coords` (their positions)".into());
+    }
+    if cond.context_channels {
+        if cond.clean_context || cond.context_tokens {
+            return Err(
+                "field `conditioning.context_channels`: context as input channels goes without `clean_context` and `context_tokens`".into(),
+            );
+        }
+        if m.vae_encoder.is_none() || !m.denoiser.graph.inputs.contains_key("condition") {
+            return Err("field `conditioning.context_channels`: needs `vae_encoder` and the denoiser input role `condition`".into());
+        }
+    }
+    if !cond.image_frames.is_empty() {
+        let ok = cond.context_channels && m.image_encoder.is_some() && m.denoiser.graph.inputs.contains_key("image_embeds");
+        if !ok || cond.image_frames.len() > 2 {
+            return Err("field `conditioning.image_frames`: needs `context_channels`, `image_encoder` and the denoiser input role `image_embeds`, and names at most two frames".into());
+        }
+    }
+    if let Some(e) = &m.image_encoder {
+        range("image_encoder.tokens", e.tokens, 1..=65536)?;
+        range("image_encoder.dim", e.dim, TEXT_DIM)?;
     }
     if let Some(ctx) = cond.context_frames {
         // The context must leave a window room for new frames (fewer latent frames than it).

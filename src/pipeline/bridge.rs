@@ -35,6 +35,12 @@ impl Pipeline {
         (ctx_frames.max(single), t * AFTER_LATENTS + t - 1)
     }
 
+    /// The most frames a bridge makes in one window.
+    pub fn bridge_in_one_window(&self) -> usize {
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        t * self.window_layout().1.saturating_sub(AFTER_LATENTS + 1)
+    }
+
     /// Generates `count` frames that continue `before` (frames up to the gap, at the request's
     /// size, in time order) and lead into `after` (frames from the gap on). Only the new frames
     /// are handed to `on_frame`, in time order; the given frames stay as they are, and the model's
@@ -104,6 +110,13 @@ impl Pipeline {
                 ContextMode::Native
             }
             Some(mode) => mode,
+            None if best == ContextMode::Channels && !conditioning.supports(at) => {
+                log::warn!(
+                    "model {} was not trained with given frames at {at} (conditioning.context_at); expect weaker continuity there",
+                    self.package.manifest.name
+                );
+                best
+            }
             None if best == ContextMode::Native && !conditioning.supports(at) => {
                 log::info!(
                     "model {} was not trained with context at {at} (conditioning.context_at); using latent replacement there",
@@ -127,12 +140,22 @@ impl Pipeline {
         let l = &self.package.manifest.latent;
         let t = l.temporal_compression.max(1) as usize;
         let (ctx_frames, window) = self.window_layout();
-        let max_single = t * window.saturating_sub(AFTER_LATENTS + 1);
+        let max_single = self.bridge_in_one_window();
         if max_single == 0 {
             return Err(self.layout_error(ctx_frames, window));
         }
         if count <= max_single {
             return Ok((0, count, 0));
+        }
+        let m = &self.package.manifest;
+        if m.conditioning.image_frames.contains(&crate::model::manifest::ImageFrame::Last) {
+            // Windows before the last would have no last frame to see.
+            return Err(Error::InvalidRequest(format!(
+                "model {} sees the last frame of every window, so it bridges in one window: at most {max_single} frames ({:.2} s at {} fps), not {count}",
+                m.name,
+                max_single as f64 / m.video.fps,
+                m.video.fps
+            )));
         }
         // The last window keeps room for two latent frames of new footage, and as much of the
         // forward context as fits besides.

@@ -65,6 +65,17 @@ impl Pipeline {
             req.check_frame_sizes(&c.frames, &format!("a frame of {which}"))?;
             let mut x = self.encode_context(&c.frames, Placement::After, tracker)?;
             x.strength = c.strength;
+            if m.conditioning.context_channels {
+                // The frames go in as they are, at their frame; the latents hold no context.
+                if c.strength < 1.0 {
+                    return Err(Error::InvalidRequest(format!(
+                        "{which}: model {} takes given frames as input channels, which hold them exactly: strength 1 only",
+                        m.name
+                    )));
+                }
+                parts.push(if c.frame_index == 0 { x } else { x.at(Slot::Frame(c.frame_index)) });
+                continue;
+            }
             if c.frame_index == 0 {
                 parts.push(x);
                 continue;
@@ -91,6 +102,7 @@ impl Pipeline {
                     slot: Slot::At(c.frame_index / t + PREFIX_LATENT_FRAMES),
                     strength: c.strength,
                     own: x.own,
+                    pixels: None,
                 });
                 // Its first latent frames go ahead as tokens, with its slot, strength and origin.
                 x = LatentContext { latents: latent_frames(x.latents.view(), 0, PREFIX_LATENT_FRAMES), frames: PREFIX_LATENT_FRAMES, ..x };

@@ -28,6 +28,10 @@ pub enum ContextMode {
     /// context noised to that step's sigma, with one fixed noise draw. Weaker continuity: the
     /// model never sees the context clean.
     Replace,
+    /// The given frames as extra input channels of the denoiser (`conditioning.context_channels`,
+    /// Wan2.1 I2V / FLF2V): a mask of the given frames and the VAE's latents of the window with
+    /// them in place; the noisy latents hold no context.
+    Channels,
 }
 
 impl std::str::FromStr for ContextMode {
@@ -36,7 +40,8 @@ impl std::str::FromStr for ContextMode {
         match s {
             "native" => Ok(ContextMode::Native),
             "replace" => Ok(ContextMode::Replace),
-            _ => Err(format!("unknown context mode {s:?}: use native or replace")),
+            "channels" => Ok(ContextMode::Channels),
+            _ => Err(format!("unknown context mode {s:?}: use native, replace or channels")),
         }
     }
 }
@@ -53,6 +58,9 @@ pub(crate) enum Slot {
     /// Ahead of the window's latents as extra tokens, positioned (by `video_coords`) at pixel
     /// frame `frame_index` of the window: `conditioning.context_tokens`, LTX-Video's conditions.
     Tokens { frame_index: usize },
+    /// At pixel frame `n` of the window, for models that take given frames as input channels
+    /// (`conditioning.context_channels`), where the latents hold no context.
+    Frame(usize),
 }
 
 /// Normalised context latents `[1, C, k, h, w]`, where they sit and how strongly they hold.
@@ -69,6 +77,9 @@ pub(crate) struct LatentContext {
     /// the window is guided and steps as a window from text is (`guidance_given_frames` and
     /// `stochastic_given_frames` are about the user's frames, which a seam must meet exactly).
     pub own: bool,
+    /// The pixel frames these latents were encoded from (`None` for latents made otherwise):
+    /// what a `context_channels` model takes.
+    pub pixels: Option<std::sync::Arc<Vec<RgbFrame>>>,
 }
 
 impl LatentContext {
@@ -80,7 +91,7 @@ impl LatentContext {
             Placement::After => Slot::Start,
             Placement::Before => Slot::End,
         };
-        LatentContext { latents, frames, slot, strength: 1.0, own: false }
+        LatentContext { latents, frames, slot, strength: 1.0, own: false, pixels: None }
     }
 
     /// The same latents in another slot.
@@ -96,7 +107,7 @@ impl LatentContext {
     /// Whether these frames come before every frame the window makes (at its start, or as
     /// tokens at frame 0): a window with only such frames continues them.
     pub fn precedes_the_made_frames(&self) -> bool {
-        matches!(self.slot, Slot::Start | Slot::At(0) | Slot::Tokens { frame_index: 0 })
+        matches!(self.slot, Slot::Start | Slot::At(0) | Slot::Tokens { frame_index: 0 } | Slot::Frame(0))
     }
 
     /// The latent frames from `from` on only.
@@ -111,7 +122,7 @@ impl LatentContext {
             Slot::Start => 0,
             Slot::End => f.saturating_sub(self.frames),
             Slot::At(j) => j,
-            Slot::Tokens { .. } => return Ok(None),
+            Slot::Tokens { .. } | Slot::Frame(_) => return Ok(None),
         };
         if self.frames > f || start + self.frames > f {
             return Err(Error::InvalidRequest(format!(
@@ -120,6 +131,20 @@ impl LatentContext {
             )));
         }
         Ok(Some(start..start + self.frames))
+    }
+}
+
+impl LatentContext {
+    /// The first pixel frame of these frames in a window of `pixel_frames` frames (`t` pixel
+    /// frames per latent frame, `causal`: the first latent frame is one pixel frame).
+    pub fn pixel_start(&self, pixel_frames: usize, given: usize, t: usize, causal: bool) -> usize {
+        match self.slot {
+            Slot::Start => 0,
+            Slot::End => pixel_frames.saturating_sub(given),
+            Slot::At(j) if causal && j > 0 => 1 + t * (j - 1),
+            Slot::At(j) => t * j,
+            Slot::Tokens { frame_index } | Slot::Frame(frame_index) => frame_index,
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! One window's denoising loop: noise, context held in place, guidance, the scheduler's steps.
 
-use ndarray::{s, Array5, ArrayView5, ArrayViewMut5, Axis, Zip};
+use ndarray::{s, Array3, Array5, ArrayView5, ArrayViewMut5, Axis, Zip};
 
 use super::context::{self, flat, flat_mut, LatentContext, Slot};
 use super::{gaussian_noise, ContextMode, EncodedPrompt, Pipeline, Stage, Tracker};
 use crate::error::{Error, Result};
 use crate::model::components::latent_frames;
+use crate::model::manifest::ImageFrame;
 use crate::model::manifest::TimestepShape;
+use crate::model::{join_images, ChannelInputs};
 use crate::pipeline::GenerateRequest;
 use crate::scheduler::build_scheduler;
 
@@ -80,6 +82,11 @@ impl Pipeline {
             Zip::from(&mut latents).and(&noise()?).for_each(|x, &e| *x = (1.0 - s) * *x + s * e);
         }
         let mode = self.context_mode(req)?;
+        // A model that takes given frames as input channels sees them there, not in its latents.
+        let channels = if mode == ContextMode::Channels { Some(self.channel_inputs(ctx, shape, tracker)?) } else { None };
+        let channel_inputs =
+            channels.as_ref().map(|(c, e)| ChannelInputs { condition: c.view(), image_embeds: e.as_ref().map(|e| e.view()) });
+        let (all_ctx, ctx) = (ctx, if channels.is_some() { &[][..] } else { ctx });
         let layout = ContextLayout::new(ctx, f, mode, m)?;
         let extra = layout.extra;
         let full = [1, c, extra + f, h, w];
@@ -130,7 +137,7 @@ impl Pipeline {
         // into another colour at 0.6 it kept its object in 94% of frames over 16 clips (a red
         // circle made blue, seed 1: in none), 100% made as from text.
         let keeps_layout = matches!(start, WindowStart::Renoised { step, .. } if 2 * step >= req.steps);
-        let into_given = keeps_layout || leads_into_users_frames(ctx);
+        let into_given = keeps_layout || leads_into_users_frames(all_ctx);
         let stochastic =
             scheduler.wants_noise() && (!into_given || crate::pipeline::Sampler::applies_into_given(req.sampler, &m.scheduler));
         let g = req.guidance_for(into_given);
@@ -146,10 +153,24 @@ impl Pipeline {
         // conditional and an unconditional window; steps outside the guidance interval run the
         // conditional window alone.
         let one = |k: usize| {
-            denoiser.window(full, tokens, prompt.embeds.slice(s![k..k + 1, .., ..]), prompt.mask.slice(s![k..k + 1, ..]), positions)
+            denoiser.window(
+                full,
+                tokens,
+                prompt.embeds.slice(s![k..k + 1, .., ..]),
+                prompt.mask.slice(s![k..k + 1, ..]),
+                positions,
+                channel_inputs.as_ref(),
+            )
         };
         let mut pair = if batched {
-            Some(denoiser.window([2, c, extra + f, h, w], tokens, prompt.embeds.view(), prompt.mask.view(), positions)?)
+            Some(denoiser.window(
+                [2, c, extra + f, h, w],
+                tokens,
+                prompt.embeds.view(),
+                prompt.mask.view(),
+                positions,
+                channel_inputs.as_ref(),
+            )?)
         } else {
             None
         };
@@ -176,7 +197,7 @@ impl Pipeline {
                         let noised = Zip::from(&x.latents).and(&eps).map_collect(|&c, &e| c + level * e);
                         context::write_frames(&mut latents, r.clone(), noised.view());
                     }
-                    ContextMode::Native => {}
+                    ContextMode::Native | ContextMode::Channels => {}
                 }
             }
             // Timesteps for a batch of `b`, written into a buffer reused across steps.
@@ -247,6 +268,116 @@ impl Pipeline {
             }
         }
         Ok(if extra == 0 { latents } else { latent_frames(latents.view(), extra, f) })
+    }
+}
+
+impl Pipeline {
+    /// The condition `[1, t + C, f, h, w]` and image tokens of a `context_channels` window of
+    /// `shape` (as `WanImageToVideoPipeline.prepare_latents` and `encode_image` make them): the
+    /// given pixel frames put in place in an otherwise zero (mid-grey) clip of the window's length,
+    /// encoded and normalised, after `t` mask channels saying which pixel frames are given.
+    fn channel_inputs(
+        &self,
+        ctx: &[LatentContext],
+        shape: [usize; 5],
+        tracker: &mut Tracker<'_>,
+    ) -> Result<(Array5<f32>, Option<Array3<f32>>)> {
+        let m = &self.package.manifest;
+        let l = &m.latent;
+        let [_, _, f, h, w] = shape;
+        let (t, s, causal) = (l.temporal_compression.max(1) as usize, l.spatial_compression as usize, l.causal_first_frame);
+        let pixel_frames = if causal { 1 + t * f.saturating_sub(1) } else { t * f };
+        let (height, width) = (h * s, w * s);
+        if ctx.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "model {} makes video from given frames (conditioning.context_channels): give it an image or a clip (kino animate, extend or bridge)",
+                m.name
+            )));
+        }
+        let mut video = Array5::<f32>::zeros((1, 3, pixel_frames, height, width));
+        let mut given: Vec<Option<&crate::frame::RgbFrame>> = vec![None; pixel_frames];
+        for x in ctx {
+            let Some(pixels) = x.pixels.as_deref() else {
+                return Err(Error::InvalidRequest("context without its frames for a model that takes them as input channels".into()));
+            };
+            let start = x.pixel_start(pixel_frames, pixels.len(), t, causal);
+            if start + pixels.len() > pixel_frames {
+                return Err(Error::InvalidRequest(format!(
+                    "{} given frames from frame {start} run past the window's {pixel_frames} frames",
+                    pixels.len()
+                )));
+            }
+            for (k, frame) in pixels.iter().enumerate() {
+                if (frame.width as usize, frame.height as usize) != (width, height) {
+                    return Err(Error::InvalidRequest(format!(
+                        "a given frame is {}x{}; the window is {width}x{height}",
+                        frame.width, frame.height
+                    )));
+                }
+                let planar = frame.to_planar();
+                let planes = ndarray::ArrayView3::from_shape((3, height, width), &planar)
+                    .map_err(|e| Error::InvalidRequest(format!("a given frame's pixels: {e}")))?;
+                video.slice_mut(s![0, .., start + k, .., ..]).assign(&planes);
+                given[start + k] = Some(frame);
+            }
+        }
+        let mut latents = self.vae_encoder("continuing from given frames")?.encode(video.view())?;
+        if latents.dim() != (1, l.channels, f, h, w) {
+            return Err(Error::Inference {
+                component: "VAE encoder".into(),
+                file: String::new(),
+                reason: format!(
+                    "latents of shape {:?} for the window's {pixel_frames} frames; expected {:?}",
+                    latents.shape(),
+                    [1, l.channels, f, h, w]
+                ),
+            });
+        }
+        context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);
+        // Mask channel `i` of latent frame `j`: whether its `i`-th pixel frame is given (the
+        // causal first latent frame is one pixel frame, repeated over the channels).
+        let mut mask = Array5::<f32>::zeros((1, t, f, h, w));
+        for j in 0..f {
+            for i in 0..t {
+                let p = match (causal, j) {
+                    (true, 0) => 0,
+                    (true, _) => 1 + t * (j - 1) + i,
+                    (false, _) => t * j + i,
+                };
+                if given.get(p).is_some_and(Option::is_some) {
+                    mask.slice_mut(s![0, i, j, .., ..]).fill(1.0);
+                }
+            }
+        }
+        let condition = ndarray::concatenate(Axis(1), &[mask.view(), latents.view()])
+            .map_err(|e| Error::InvalidRequest(format!("the window's condition: {e}")))?;
+        let image_embeds = if m.conditioning.image_frames.is_empty() {
+            None
+        } else {
+            let encoder = self.image_encoder()?;
+            let mut parts = Vec::new();
+            for which in &m.conditioning.image_frames {
+                let (name, at) = match which {
+                    ImageFrame::First => ("first", 0),
+                    ImageFrame::Last => ("last", pixel_frames - 1),
+                };
+                let Some(frame) = given[at] else {
+                    return Err(Error::InvalidRequest(format!(
+                        "model {} needs the {name} frame of every window given (conditioning.image_frames: {})",
+                        m.name,
+                        if m.conditioning.image_frames.len() == 2 {
+                            "the first and the last: bridge two clips, or loop"
+                        } else {
+                            "the first: animate an image or extend a clip forwards"
+                        }
+                    )));
+                };
+                parts.push(encoder.encode(frame)?);
+            }
+            Some(join_images(&parts)?)
+        };
+        tracker.report(Stage::Encode)?;
+        Ok((condition, image_embeds))
     }
 }
 

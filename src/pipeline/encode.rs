@@ -55,6 +55,8 @@ impl Pipeline {
         }
         context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);
         tracker.report(Stage::Encode)?;
-        Ok(LatentContext::new(latents, drop, placement))
+        let mut ctx = LatentContext::new(latents, drop, placement);
+        ctx.pixels = Some(std::sync::Arc::new(frames.to_vec()));
+        Ok(ctx)
     }
 }

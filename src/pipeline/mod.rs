@@ -207,9 +207,24 @@ impl Pipeline {
 
     fn context_mode(&self, req: &GenerateRequest) -> Result<ContextMode> {
         let m = &self.package.manifest;
+        if m.conditioning.context_channels {
+            // The denoiser's condition input is the only way such a model sees given frames.
+            return match req.context_mode {
+                None | Some(ContextMode::Channels) => Ok(ContextMode::Channels),
+                Some(other) => Err(Error::InvalidRequest(format!(
+                    "model {} takes given frames only as input channels (conditioning.context_channels), not by {} context; remix needs a model that takes context in its latents",
+                    m.name,
+                    if other == ContextMode::Native { "native" } else { "replace" },
+                ))),
+            };
+        }
         let native = m.conditioning.clean_context && m.denoiser.timestep_shape != TimestepShape::PerSample;
         match req.context_mode {
             None => Ok(if native { ContextMode::Native } else { ContextMode::Replace }),
+            Some(ContextMode::Channels) => Err(Error::InvalidRequest(format!(
+                "model {} does not take given frames as input channels (conditioning.context_channels)",
+                m.name
+            ))),
             Some(ContextMode::Native) if !native => Err(Error::InvalidRequest(format!(
                 "model {} was not trained with clean context frames (per-frame or per-token timesteps); use the replace context mode",
                 m.name

@@ -29,6 +29,12 @@ impl Pipeline {
     ) -> Result<()> {
         req.validate_settings(&self.package)?;
         self.require_encoder("remix")?;
+        if self.package.manifest.conditioning.context_channels {
+            return Err(Error::InvalidRequest(format!(
+                "model {} cannot remix: it sees given frames only as input channels (conditioning.context_channels, an image-to-video model); remix needs a model that denoises the clip's own latents",
+                self.package.manifest.name
+            )));
+        }
         self.context_mode(req)?;
         if !(0.0..=1.0).contains(&strength) {
             return Err(Error::InvalidRequest(format!("strength {strength}: use 0 (keep the clip) to 1 (redraw it from noise)")));

@@ -11,7 +11,7 @@ use ndarray::Array3;
 
 use super::{GenerateRequest, Pipeline};
 use crate::error::{Error, Result};
-use crate::model::{Denoiser, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
+use crate::model::{Denoiser, ImageEncoder, ModelPackage, TextEncoder, VaeDecoder, VaeEncoder};
 use crate::runtime::{loaded_library, EmbeddingCache, OnnxSession, Residency, RuntimeOptions};
 use crate::text::embed_cache::{EmbeddingStore, DEFAULT_BUDGET};
 use crate::text::TokenBatch;
@@ -98,7 +98,7 @@ macro_rules! component_sessions {
         }
     )*};
 }
-component_sessions!(TextEncoder, Denoiser, VaeDecoder, VaeEncoder);
+component_sessions!(TextEncoder, Denoiser, VaeDecoder, VaeEncoder, ImageEncoder);
 
 /// A pipeline's components and what decides their residency.
 pub(super) struct Components {
@@ -106,6 +106,7 @@ pub(super) struct Components {
     denoiser: Slot<Denoiser>,
     decoder: Slot<VaeDecoder>,
     encoder: Slot<VaeEncoder>,
+    image_encoder: Slot<ImageEncoder>,
     opts: RuntimeOptions,
     embeddings: Option<EmbeddingStore>,
 }
@@ -122,6 +123,7 @@ impl Components {
             denoiser: Slot::new("denoiser"),
             decoder: Slot::new("vae_decoder"),
             encoder: Slot::new("vae_encoder"),
+            image_encoder: Slot::new("image_encoder"),
             opts: opts.clone(),
             embeddings: dir.map(|d| EmbeddingStore::new(d, DEFAULT_BUDGET)),
         }
@@ -152,6 +154,7 @@ impl Drop for JobScope<'_> {
             c.denoiser.release();
             c.decoder.release();
             c.encoder.release();
+            c.image_encoder.release();
         }
     }
 }
@@ -199,6 +202,15 @@ impl Pipeline {
         })
     }
 
+    /// The image encoder (`conditioning.image_frames`), loaded on first use.
+    pub(super) fn image_encoder(&self) -> Result<Arc<ImageEncoder>> {
+        self.components.image_encoder.get(|| {
+            ImageEncoder::load(&self.package, self.device, &self.unbound())?.ok_or_else(|| {
+                Error::InvalidRequest(format!("model {} has no image encoder (image_encoder in kino.json)", self.package.manifest.name))
+            })
+        })
+    }
+
     /// The resident components' ONNX Runtime sessions, by name (for timing).
     pub fn sessions(&self) -> Vec<(&'static str, Arc<dyn ComponentSessions>)> {
         let c = &self.components;
@@ -207,6 +219,7 @@ impl Pipeline {
             (c.denoiser.name, c.denoiser.resident().map(|x| x as _)),
             (c.decoder.name, c.decoder.resident().map(|x| x as _)),
             (c.encoder.name, c.encoder.resident().map(|x| x as _)),
+            (c.image_encoder.name, c.image_encoder.resident().map(|x| x as _)),
         ];
         all.into_iter().filter_map(|(n, s)| s.map(|s| (n, s))).collect()
     }
@@ -214,7 +227,11 @@ impl Pipeline {
     /// Each component's loads so far and whether it is resident.
     pub fn loads(&self) -> Vec<ComponentLoad> {
         let c = &self.components;
-        vec![c.text_encoder.load_info(), c.denoiser.load_info(), c.decoder.load_info(), c.encoder.load_info()]
+        let mut all = vec![c.text_encoder.load_info(), c.denoiser.load_info(), c.decoder.load_info(), c.encoder.load_info()];
+        if self.package.manifest.image_encoder.is_some() {
+            all.push(c.image_encoder.load_info());
+        }
+        all
     }
 
     /// The policy a job of `req` runs under (Auto decided from its estimate and the memory the
@@ -278,7 +295,8 @@ impl GenerateRequest {
                 Some("text_encoder") => 0,
                 Some("denoiser") => 1,
                 Some("vae_decoder") => 2,
-                Some("vae_encoder") => 3,
+                // The image encoder runs beside the VAE encoder, on the given frames.
+                Some("vae_encoder") | Some("image_encoder") => 3,
                 _ => continue,
             };
             let bytes = size(&p) + size(&data);

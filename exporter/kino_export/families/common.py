@@ -20,8 +20,9 @@ class Components:
     export holds one part at a time."""
 
     def __init__(self, text_encoder, transformer, vae, scheduler_config: dict, tokenizer_src: str | None,
-                 name: str, description: str, tiny: bool):
-        self._sources = {"text_encoder": text_encoder, "transformer": transformer, "vae": vae}
+                 name: str, description: str, tiny: bool, extra_parts: dict | None = None):
+        # extra_parts: further parts by name (Wan image-to-video's ``image_encoder``), loaded the same way.
+        self._sources = {"text_encoder": text_encoder, "transformer": transformer, "vae": vae, **(extra_parts or {})}
         self._loaded = {p: m.eval() for p, m in self._sources.items() if isinstance(m, nn.Module)}
         self.facts = {}  # {part: what the graphs and the manifest need from it}, kept after release
         self.scheduler_config = scheduler_config
@@ -53,6 +54,7 @@ class Components:
     text_encoder = property(lambda self: self.get("text_encoder"))
     transformer = property(lambda self: self.get("transformer"))
     vae = property(lambda self: self.get("vae"))
+    image_encoder = property(lambda self: self.get("image_encoder"))
 
     def write_tokenizer(self, path: str) -> None:
         if self.tokenizer_src is None:

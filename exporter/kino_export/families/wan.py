@@ -162,7 +162,7 @@ class Wan(Family):
                              "only Wan2.1 T2V is supported")
         cfg = WanTransformer3DModel.load_config(os.path.join(folder, "transformer"))
         if cfg.get("image_dim") is not None or cfg.get("in_channels", 16) != cfg.get("out_channels", 16):
-            raise ValueError(f"{folder}: an image-to-video transformer; only Wan2.1 T2V is supported")
+            raise ValueError(f"{folder}: an image-to-video transformer: export it with `wan-i2v`")
         with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
             sched = json.load(f)
         kino_scheduler(sched)  # refuse an unsupported scheduler before any weights load

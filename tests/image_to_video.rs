@@ -83,13 +83,26 @@ fn first_last_frame_bridges_in_one_window() {
     let made: Vec<&RgbFrame> = f[fa.len()..fa.len() + 4].iter().collect();
     assert!(made.iter().all(|m| **m != fa[fa.len() - 1] && **m != fb[0]), "the bridge is made, not copied");
 
+    // Keyframes at the first and the last frame: the pipeline's first and last image.
+    let b_still = d.join("b.png");
+    let e = fb[0].clone();
+    image::RgbImage::from_raw(e.width, e.height, e.data.clone()).unwrap().save(&b_still).unwrap();
+    let keyed = d.join("keyed.mkv");
+    let k0 = format!("0f={}", still.display());
+    let k8 = format!("8f={}", b_still.display());
+    assert_ok(&run(&["generate", "x", "--keyframe", &k0, "--keyframe", &k8, "--frames", "9", "-o", keyed.to_str().unwrap()]));
+    let f = frames(&keyed);
+    assert_eq!(f.len(), 9);
+    assert!(f[0] == kino::video::decode_image(&still).unwrap() && f[8] == e, "both keyframes kept exactly");
+
     let no = d.join("no.mkv");
     let o = no.to_str().unwrap();
-    // A bridge longer than one window would need windows without their last frame.
+    // A bridge longer than one window (9 frames: one given at each end) would need windows
+    // without their last frame.
     assert_clean_failure(
         &run(&["bridge", a.to_str().unwrap(), b.to_str().unwrap(), "--prompt", "x", "--frames", "16", "-o", o]),
         &no,
-        "bridges in one window: at most 4 frames",
+        "bridges in one window: at most 7 frames",
     );
     assert_clean_failure(
         &run(&["animate", still.to_str().unwrap(), "--prompt", "x", "--frames", "9", "-o", o]),

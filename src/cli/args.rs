@@ -336,8 +336,10 @@ pub(crate) struct SamplingArgs {
     /// keyframes; and in remix up to 0.5). Chosen, it applies to every window.
     #[arg(long)]
     pub(crate) sampler: Option<kino::pipeline::Sampler>,
-    /// How given frames steer the model: native (models trained with clean context frames) or
-    /// replace (latent replacement, any model; lower quality). Default: the model's best.
+    /// How given frames steer the model: native (models trained with clean context frames),
+    /// replace (latent replacement, any model; lower quality) or channels (the model's own
+    /// condition input: Wan2.1 image-to-video packages, where it is the only one). Default: the
+    /// model's best.
     #[arg(long)]
     pub(crate) context_mode: Option<kino::ContextMode>,
     /// Also write a contact sheet of the frames to this PNG.

@@ -35,10 +35,17 @@ impl Pipeline {
         (ctx_frames.max(single), t * AFTER_LATENTS + t - 1)
     }
 
-    /// The most frames a bridge makes in one window.
+    /// The most frames a bridge makes in one window. A model that takes given frames as input
+    /// channels holds one given frame after the gap, at the window's last frame (as
+    /// `WanImageToVideoPipeline`'s last image); others hold a whole latent frame of it.
     pub fn bridge_in_one_window(&self) -> usize {
-        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
-        t * self.window_layout().1.saturating_sub(AFTER_LATENTS + 1)
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (ctx_frames, window) = self.window_layout();
+        if self.package.manifest.conditioning.context_channels {
+            return pixel_frames(l, window).saturating_sub(l.valid_frames_up_to(ctx_frames).max(1) + 1);
+        }
+        t * window.saturating_sub(AFTER_LATENTS + 1)
     }
 
     /// Generates `count` frames that continue `before` (frames up to the gap, at the request's
@@ -182,6 +189,9 @@ impl Pipeline {
         tracker: &mut Tracker<'_>,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
     ) -> Result<()> {
+        if self.package.manifest.conditioning.context_channels {
+            return self.bridge_window_channels(prompt, req, before, after, count, seed, tracker, on_frame);
+        }
         let l = &self.package.manifest.latent;
         let t = l.temporal_compression.max(1) as usize;
         let (_, window) = self.window_layout();
@@ -238,6 +248,71 @@ impl Pipeline {
         // Both seams: the given frame next to the gap against the model's version of it, the
         // difference carried into the bridge (full at the seam, fading over a latent frame's
         // span or half the bridge, so the two never pile up).
+        let span = t.min(count.div_ceil(2)).max(1);
+        carry_residual(&mut new, &given_before[n_a - 1], &frames[n_a - 1], span);
+        new.reverse();
+        carry_residual(&mut new, &after[0], &frames[n_a + count], span);
+        new.reverse();
+        for f in new {
+            emit(tracker, on_frame, f)?;
+        }
+        Ok(())
+    }
+
+    /// [`Pipeline::bridge_window`] for a model that takes given frames as input channels: the
+    /// clip before the gap's last frames at the window's start (as many as
+    /// `conditioning.context_frames`: one for Wan2.1 I2V / FLF2V), `count` new frames, then the
+    /// clip after the gap from its first frame on, of which the window's last frame alone is
+    /// given (FLF2V's last image; with `count + 1` a multiple of the temporal compression that
+    /// is the first frame after the gap, exactly as `WanImageToVideoPipeline` lays out a first
+    /// and a last frame).
+    #[allow(clippy::too_many_arguments)]
+    fn bridge_window_channels(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        before: &[RgbFrame],
+        after: &[RgbFrame],
+        count: usize,
+        seed: u64,
+        tracker: &mut Tracker<'_>,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let l = &self.package.manifest.latent;
+        let t = l.temporal_compression.max(1) as usize;
+        let (ctx_frames, window) = self.window_layout();
+        let n_a = l.valid_frames_up_to(before.len().min(ctx_frames));
+        if n_a == 0 {
+            return Err(Error::InvalidRequest("the clip before the gap has no frames to continue".into()));
+        }
+        let k_a = l.latent_frames(n_a as u32);
+        // The new frames and the arrival, in whole latent frames; the window's frames past the
+        // new ones are the model's version of the clip after the gap, up to the given one.
+        let m = (count + 1).div_ceil(t);
+        let over = t * m - (count + 1);
+        if k_a + m > window {
+            return Err(Error::InvalidRequest(format!(
+                "a bridge window makes at most {} frames, not {count}",
+                self.bridge_in_one_window()
+            )));
+        }
+        let arrival = after
+            .get(over)
+            .or(after.last())
+            .ok_or_else(|| Error::InvalidRequest("nothing to bridge to: the clip after the gap has no frames".into()))?;
+        let given_before = &before[before.len() - n_a..];
+        let total = n_a + t * m;
+        let parts = [
+            self.encode_context(given_before, Placement::After, tracker)?,
+            self.encode_context(std::slice::from_ref(arrival), Placement::After, tracker)?.at(Slot::Frame(total - 1)),
+        ];
+        let shape = self.window_shape(req, k_a + m);
+        let latents = self.denoise(prompt, req, shape, &parts, seed, WindowStart::Noise, tracker)?;
+        let frames = self.decode(&latents, seed)?;
+        if frames.len() != total {
+            return Err(frame_count_error(frames.len(), total));
+        }
+        let mut new: Vec<RgbFrame> = frames[n_a..n_a + count].to_vec();
         let span = t.min(count.div_ceil(2)).max(1);
         carry_residual(&mut new, &given_before[n_a - 1], &frames[n_a - 1], span);
         new.reverse();

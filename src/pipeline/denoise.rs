@@ -288,10 +288,16 @@ impl Pipeline {
         let (t, s, causal) = (l.temporal_compression.max(1) as usize, l.spatial_compression as usize, l.causal_first_frame);
         let pixel_frames = if causal { 1 + t * f.saturating_sub(1) } else { t * f };
         let (height, width) = (h * s, w * s);
+        let flf = m.conditioning.image_frames.contains(&ImageFrame::Last);
         if ctx.is_empty() {
             return Err(Error::InvalidRequest(format!(
-                "model {} makes video from given frames (conditioning.context_channels): give it an image or a clip (kino animate, extend or bridge)",
-                m.name
+                "model {} makes video from given frames (conditioning.context_channels), not text alone: {}",
+                m.name,
+                if flf {
+                    "give it a first and a last frame (bridge two clips or images, or keyframes at the first and the last frame)"
+                } else {
+                    "give it an image or a clip to continue (animate, extend forwards or bridge)"
+                }
             )));
         }
         let mut video = Array5::<f32>::zeros((1, 3, pixel_frames, height, width));
@@ -317,6 +323,12 @@ impl Pipeline {
                 let planar = frame.to_planar();
                 let planes = ndarray::ArrayView3::from_shape((3, height, width), &planar)
                     .map_err(|e| Error::InvalidRequest(format!("a given frame's pixels: {e}")))?;
+                if given[start + k].is_some() {
+                    return Err(Error::InvalidRequest(format!(
+                        "two given frames at frame {} of the window: give each its own time",
+                        start + k
+                    )));
+                }
                 video.slice_mut(s![0, .., start + k, .., ..]).assign(&planes);
                 given[start + k] = Some(frame);
             }
@@ -365,8 +377,8 @@ impl Pipeline {
                     return Err(Error::InvalidRequest(format!(
                         "model {} needs the {name} frame of every window given (conditioning.image_frames: {})",
                         m.name,
-                        if m.conditioning.image_frames.len() == 2 {
-                            "the first and the last: bridge two clips, or loop"
+                        if flf {
+                            "the first and the last: bridge two clips or images in one window, or keyframes at the first and the last frame"
                         } else {
                             "the first: animate an image or extend a clip forwards"
                         }

@@ -34,9 +34,23 @@ impl Pipeline {
     }
 
     /// Pixel frames -> normalised context latents (see [`context::encoder_input`] for the layout).
+    /// A model that takes given frames as input channels (`conditioning.context_channels`)
+    /// encodes them with the rest of its window instead: its context keeps the frames, and
+    /// latents of the right length that nothing reads.
     pub(super) fn encode_context(&self, frames: &[RgbFrame], placement: Placement, tracker: &mut Tracker<'_>) -> Result<LatentContext> {
+        let m = &self.package.manifest;
+        let l = &m.latent;
+        if m.conditioning.context_channels {
+            self.require_encoder("continuing from given frames")?;
+            if frames.is_empty() {
+                return Err(Error::InvalidRequest("no context frames to encode".into()));
+            }
+            let k = l.latent_frames(frames.len() as u32);
+            let mut ctx = LatentContext::new(ndarray::Array5::zeros((1, l.channels, k, 1, 1)), 0, placement);
+            ctx.pixels = Some(std::sync::Arc::new(frames.to_vec()));
+            return Ok(ctx);
+        }
         let encoder = self.vae_encoder("continuing from given frames")?;
-        let l = &self.package.manifest.latent;
         let (input, drop) = context::encoder_input(frames, l.causal_first_frame, placement)?;
         let mut latents = encoder.encode(input.view())?;
         let pixel_frames = input.dim().2;
@@ -55,8 +69,6 @@ impl Pipeline {
         }
         context::normalise(&mut latents, &l.mean, &l.std, l.scaling_factor);
         tracker.report(Stage::Encode)?;
-        let mut ctx = LatentContext::new(latents, drop, placement);
-        ctx.pixels = Some(std::sync::Arc::new(frames.to_vec()));
-        Ok(ctx)
+        Ok(LatentContext::new(latents, drop, placement))
     }
 }

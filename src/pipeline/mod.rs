@@ -212,7 +212,7 @@ impl Pipeline {
             return match req.context_mode {
                 None | Some(ContextMode::Channels) => Ok(ContextMode::Channels),
                 Some(other) => Err(Error::InvalidRequest(format!(
-                    "model {} takes given frames only as input channels (conditioning.context_channels), not by {} context; remix needs a model that takes context in its latents",
+                    "model {} takes given frames only as input channels (conditioning.context_channels), not by {} context: leave --context-mode out or use channels",
                     m.name,
                     if other == ContextMode::Native { "native" } else { "replace" },
                 ))),

@@ -40,7 +40,8 @@ from .wan import (REAL_SCHEDULER_CONFIG, TINY_SEED, TINY_TRANSFORMER, Wan, kino_
 from .wan_graphs import F32, _dims
 
 TEXT_LEN = 512  # diffusers' WanAttnProcessor: the text is the last 512 tokens of the cross-attention context
-# Wan2.1-I2V-14B-480P-Diffusers: 480p; 720p checkpoints default to 1280x720 (and flow_shift 5.0).
+# WanImageToVideoPipeline's default guidance; sizes and frames as for T2V (wan.py: 832x480, 81
+# frames, diffusers' own defaults; a 720p checkpoint is asked for 1280x720 with --width/--height).
 DEFAULT_GUIDANCE = 5.0
 # Wan2.1-I2V-14B-480P-Diffusers transformer/config.json (FLF2V-14B-720P adds pos_embed_seq_len 514)
 # and its image encoder, CLIP ViT-H/14 (for the real-size structure check).
@@ -118,10 +119,17 @@ class ImageEncoderGraph(nn.Module):
         self.register_buffer("mean", torch.tensor(processor["mean"]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(processor["std"]).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, image):
+    def pixels(self, image):
+        """The processor's ``pixel_values`` for a square image in [-1, 1]."""
         x = (image.float() + 1.0) * self.scale
-        x = F.interpolate(x, size=(self.size, self.size), mode="bicubic", align_corners=False).clamp(0.0, 1.0)
-        x = (x - self.mean) / self.std
+        # antialias: the processor's resize filters as it shrinks (a plain bicubic samples and
+        # aliases: pixel values off by 0.07 on average, 480x832 to 224).
+        x = F.interpolate(x, size=(self.size, self.size), mode="bicubic", align_corners=False,
+                          antialias=True).clamp(0.0, 1.0)
+        return (x - self.mean) / self.std
+
+    def forward(self, image):
+        x = self.pixels(image)
         dt = next(self.vision.parameters()).dtype
         out = self.vision(pixel_values=x.to(dt), output_hidden_states=True)
         return out.hidden_states[-2].float()
@@ -284,8 +292,9 @@ class WanI2V(Wan):
         images = ["first", "last"] if tr["images"] == 2 else ["first"]
         # I2V was trained with the first frame given; FLF2V with the first and the last. The
         # condition's mask can say any frames, but the image tokens must be those images.
-        m["conditioning"] = {"clean_context": False, "text": True, "context_channels": True, "image_frames": images,
-                             "context_at": ["both_ends"] if tr["images"] == 2 else ["start"]}
+        # context_frames 1: a window continues from one frame, as the model was trained.
+        m["conditioning"] = {"clean_context": False, "text": True, "context_frames": 1, "context_channels": True,
+                             "image_frames": images, "context_at": ["both_ends"] if tr["images"] == 2 else ["start"]}
         m["defaults"]["guidance"] = DEFAULT_GUIDANCE
         return m
 

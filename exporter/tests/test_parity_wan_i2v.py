@@ -191,3 +191,47 @@ def test_each_exporter_refuses_the_others_checkpoints(tmp_path):
     (tmp_path / "crop/image_processor/preprocessor_config.json").write_text(json.dumps({"crop_size": 224, "size": 256}))
     with pytest.raises(ValueError, match="square centre crop"):
         FAMILY.load_components(bad, {})
+
+
+def test_export_from_a_diffusers_folder_is_the_fixture(tmp_path):
+    """The path users run: the tiny first-last-frame pipeline saved by diffusers
+    (``save_pretrained``: image_encoder/, image_processor/, transformer/, ...), exported with
+    ``python -m kino_export wan-i2v --from``, gives the committed fixture's graphs (same outputs on
+    the same inputs) and manifest (apart from the real checkpoint's video defaults)."""
+    import subprocess
+    import sys
+
+    from diffusers import UniPCMultistepScheduler, WanImageToVideoPipeline
+    from transformers import CLIPImageProcessor
+
+    from kino_export.families import t5_tokenizer
+    comp = FAMILY.tiny_components(flf2v=True)
+    t5_tokenizer.save(str(tmp_path / "tokenizer.json"))
+    pipe = WanImageToVideoPipeline(
+        tokenizer=t5_tokenizer.hf_tokenizer(str(tmp_path / "tokenizer.json")), text_encoder=comp.text_encoder,
+        image_encoder=comp.image_encoder, image_processor=CLIPImageProcessor(**comp.processor_config),
+        transformer=comp.transformer, vae=comp.vae, scheduler=UniPCMultistepScheduler.from_config(comp.scheduler_config))
+    folder, out = tmp_path / "flf2v", tmp_path / "package"
+    pipe.save_pretrained(str(folder))
+    exporter = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = subprocess.run([sys.executable, "-m", "kino_export", "wan-i2v", "--from", str(folder), "--out", str(out)],
+                       cwd=exporter, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fixture = OnnxPackage(P.PACKAGES[True])
+    exported = OnnxPackage(str(out))
+    strip = ("name", "description", "video")
+    assert {k: v for k, v in exported.manifest.items() if k not in strip} == \
+        {k: v for k, v in fixture.manifest.items() if k not in strip}
+    g = torch.Generator().manual_seed(5)
+    image = (torch.rand(1, 3, 40, 40, generator=g) * 2 - 1).numpy()
+    a = exported.run(exported.manifest["image_encoder"], {"image": image})["image_embeds"]
+    b = fixture.run(fixture.manifest["image_encoder"], {"image": image})["image_embeds"]
+    assert _err(a, b) <= 1e-6
+    tokens = fixture.manifest["image_encoder"]["tokens"]
+    feed = {"latents": torch.randn(1, 16, 2, 4, 4, generator=g).numpy(), "timestep": np.array([500.0], np.float32),
+            "text_embeds": torch.randn(1, 512, 32, generator=g).numpy(),
+            "condition": torch.randn(1, 20, 2, 4, 4, generator=g).numpy(),
+            "image_embeds": torch.randn(1, 2 * tokens, 4, generator=g).numpy()}
+    a = exported.run(exported.manifest["denoiser"], feed)["velocity"]
+    b = fixture.run(fixture.manifest["denoiser"], feed)["velocity"]
+    assert _err(a, b) <= 1e-6

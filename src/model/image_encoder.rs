@@ -41,7 +41,7 @@ impl ImageEncoder {
     pub fn encode(&self, frame: &RgbFrame) -> Result<Array3<f32>> {
         let fail =
             |reason: String| Error::Inference { component: "image encoder".into(), file: self.session.file.display().to_string(), reason };
-        let input = centre_square(frame);
+        let input = centre_square(frame).map_err(fail)?;
         let out = self.session.run("image encoder", &[(self.image.as_str(), Input::f32(input.view().into_dyn()))], &[&self.embeds])?;
         let e = out[0].view().into_dimensionality::<Ix3>().map_err(|_| fail(format!("image tokens of shape {:?}", out[0].shape())))?;
         if e.dim() != (1, self.spec.tokens, self.spec.dim) {
@@ -57,13 +57,13 @@ impl ImageEncoder {
 }
 
 /// `[1, 3, S, S]` in [-1, 1]: the centre square of `frame`, `S` its shorter side.
-pub fn centre_square(frame: &RgbFrame) -> Array4<f32> {
+pub fn centre_square(frame: &RgbFrame) -> std::result::Result<Array4<f32>, String> {
     let (w, h) = (frame.width as usize, frame.height as usize);
     let side = w.min(h);
     let (x0, y0) = ((w - side) / 2, (h - side) / 2);
     let planar = frame.to_planar();
-    let planes = ArrayView3::from_shape((3, h, w), &planar).expect("a frame's planes fit its size");
-    planes.slice(s![.., y0..y0 + side, x0..x0 + side]).insert_axis(Axis(0)).as_standard_layout().into_owned()
+    let planes = ArrayView3::from_shape((3, h, w), &planar).map_err(|e| format!("a {w}x{h} frame's pixels: {e}"))?;
+    Ok(planes.slice(s![.., y0..y0 + side, x0..x0 + side]).insert_axis(Axis(0)).as_standard_layout().into_owned())
 }
 
 /// Image tokens of several images, one after another along the token axis: `[1, n * tokens, dim]`.
@@ -85,7 +85,7 @@ mod tests {
         // 4x2: columns 1..3 are the middle square; values by column.
         let data: Vec<u8> = (0..2).flat_map(|_| (0..4u8).flat_map(|x| [x * 60, 0, 255])).collect();
         let frame = RgbFrame { width: 4, height: 2, data };
-        let sq = centre_square(&frame);
+        let sq = centre_square(&frame).unwrap();
         assert_eq!(sq.shape(), &[1, 3, 2, 2]);
         assert_eq!(sq[[0, 0, 0, 0]], 60.0 / 127.5 - 1.0);
         assert_eq!(sq[[0, 0, 1, 1]], 120.0 / 127.5 - 1.0);

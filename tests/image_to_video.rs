@@ -69,6 +69,18 @@ fn image_to_video_animates_and_extends_and_refuses_what_needs_no_image() {
 }
 
 #[test]
+fn models_say_what_image_to_video_packages_make_from() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fixtures");
+    let out = kino_command().env("KINO_MODELS_PATH", &fixtures).arg("models").output().unwrap();
+    assert_ok(&out);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| listed.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not in {listed}")).to_string();
+    assert!(line("wan-i2v-tiny ").contains("fps, from a first frame "), "{listed}");
+    assert!(line("wan-flf2v-tiny ").contains("fps, from a first and a last frame "), "{listed}");
+    assert!(!line("wan-tiny ").contains("from a"), "{listed}");
+}
+
+#[test]
 fn first_last_frame_bridges_in_one_window() {
     let d = tmpdir("flf2v");
     let (still, a, b) = inputs(&d);

@@ -283,8 +283,15 @@ pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
         match p {
             Ok(p) => {
                 let v = &p.manifest.video;
+                // A model that makes video only from given frames says so: text alone is refused.
+                let c = &p.manifest.conditioning;
+                let from = match (c.context_channels, c.image_frames.len()) {
+                    (false, _) => "",
+                    (true, 2) => ", from a first and a last frame",
+                    (true, _) => ", from a first frame",
+                };
                 println!(
-                    "{:<16} {:<10} {}x{}, {} frames @ {} fps  {}",
+                    "{:<16} {:<10} {}x{}, {} frames @ {} fps{from}  {}",
                     p.manifest.name,
                     p.manifest.family,
                     v.default_width,

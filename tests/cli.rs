@@ -330,7 +330,7 @@ fn guidance_interval_guides_only_the_steps_inside_it() {
 }
 
 #[test]
-fn stochastic_sampler_is_seeded_and_leaves_footage_into_given_frames_deterministic() {
+fn stochastic_sampler_is_seeded_and_leaves_footage_between_given_frames_deterministic() {
     let d = tmpdir("sampler");
     let run = |name: &str, cmd: &[&str], extra: &[&str]| {
         let p = d.join(name);
@@ -346,19 +346,22 @@ fn stochastic_sampler_is_seeded_and_leaves_footage_into_given_frames_determinist
     assert!(plain == run("sto2.mkv", &gen, &[]), "the same seed, the same stochastic frames");
     let det = run("det.mkv", &gen, &["--sampler", "deterministic"]);
     assert!(det != plain, "deterministic steps make other frames");
-    // Extending backwards by 1 s, every window leads into the clip's frames: kino-shapes keeps
-    // their steps deterministic (scheduler.stochastic_given_frames false); an explicit sampler
-    // applies there too, as an explicit guidance does. (Further back, windows continue the
-    // job's own frames: tests/extend.rs.)
+    // A bridge goes from one clip into the other: kino-shapes keeps its steps deterministic
+    // (scheduler.stochastic_given_frames false); an explicit sampler applies there too, as an
+    // explicit guidance does.
     let clip = d.join("plain.mkv");
-    let back = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "1", "--at", "start"];
-    assert!(run("back.mkv", &back, &[]) == run("back-det.mkv", &back, &["--sampler", "deterministic"]));
-    assert!(run("back-sto.mkv", &back, &[]) != run("back-sto2.mkv", &back, &["--sampler", "stochastic"]), "an explicit sampler applies");
-    // Guidance: 2 from text (one window of 17 frames), 4 where footage leads into given frames
-    // (both windows of that backward extension); an explicit --guidance applies everywhere.
+    let c = clip.to_str().unwrap();
+    let bridge = ["bridge", c, c, "--prompt", "a green square moving up", "--frames", "8"];
+    assert!(run("br.mkv", &bridge, &[]) == run("br-det.mkv", &bridge, &["--sampler", "deterministic"]));
+    assert!(run("br-sto.mkv", &bridge, &[]) != run("br-sto2.mkv", &bridge, &["--sampler", "stochastic"]), "an explicit sampler applies");
+    // Guidance: 2 from text (one window of 17 frames), 4 where footage goes from given frames
+    // into the user's (the bridge); an explicit --guidance applies everywhere.
     assert!(plain == run("g2.mkv", &gen, &["--guidance", "2"]), "kino-shapes guides 2 from text");
-    assert!(run("back-g4.mkv", &back, &["--guidance", "4"]) == run("back.mkv", &back, &[]), "and 4 leading into given frames");
-    assert!(run("back-g2.mkv", &back, &["--guidance", "2"]) != run("back.mkv", &back, &[]), "an explicit 2 applies there too");
+    assert!(run("br-g4.mkv", &bridge, &["--guidance", "4"]) == run("br.mkv", &bridge, &[]), "and 4 between given frames");
+    assert!(run("br-g2.mkv", &bridge, &["--guidance", "2"]) != run("br.mkv", &bridge, &[]), "an explicit 2 applies there too");
+    // Extending backwards only arrives at the clip: made as from text.
+    let back = ["extend", c, "--prompt", "a green square moving up", "--seconds", "1", "--at", "start"];
+    assert!(run("back.mkv", &back, &[]) == run("back-text.mkv", &back, &["--sampler", "stochastic", "--guidance", "2"]));
     // Extending forwards only continues the clip: made as from text (guidance 2, stochastic steps).
     let fwd = ["extend", clip.to_str().unwrap(), "--prompt", "a green square moving up", "--seconds", "2"];
     let ahead = run("fwd.mkv", &fwd, &[]);

@@ -249,12 +249,10 @@ fn long_generation_is_windowed_and_deterministic() {
 }
 
 #[test]
-fn extensions_lead_into_the_clip_as_beside_it_and_continue_frames_as_from_text() {
-    // Windows whose footage leads into the clip's frames (extending backwards) are made beside
-    // them (deterministic steps, guidance 4 for kino-shapes) while their context holds the
-    // clip's frames; windows that only continue frames (extending forwards, and backwards once
-    // new footage has replaced the clip's frames in the context) are made as from text
-    // (stochastic, guidance 2).
+fn extensions_are_made_as_from_text_both_ways() {
+    // Windows that only continue the clip's frames (extending forwards) or only arrive at them
+    // (extending backwards) are made as from text (stochastic, guidance 2 for kino-shapes), not
+    // as footage between given frames is (deterministic, guidance 4: bridges, keyframes).
     let d = tmpdir("extend-own");
     let prompt = "a yellow triangle moving right";
     let base = d.join("base.mkv");
@@ -267,18 +265,18 @@ fn extensions_lead_into_the_clip_as_beside_it_and_continue_frames_as_from_text()
         assert_ok(&kino(&[&args[..], extra].concat()));
         frames(&out)
     };
-    let beside = ["--sampler", "deterministic", "--guidance", "4"];
-    let (plain, det) = (run("fwd.mkv", "end", &[]), run("fwd-det.mkv", "end", &beside));
+    let between = ["--sampler", "deterministic", "--guidance", "4"];
+    let as_text = ["--sampler", "stochastic", "--guidance", "2"];
     let n = clip.len();
-    assert_eq!(plain.len(), n + 32);
-    assert!(plain[..n] == det[..n], "the clip's frames kept either way");
-    assert!(plain[n..n + 8] != det[n..n + 8], "forwards: the first new window is not made as beside given frames");
-    let text = run("fwd-text.mkv", "end", &["--sampler", "stochastic", "--guidance", "2"]);
-    assert!(plain == text, "forwards: every window continues frames, as from text");
-    let (plain, det) = (run("back.mkv", "start", &[]), run("back-det.mkv", "start", &beside));
-    assert_eq!(plain.len(), 32 + n);
-    assert!(plain[24..] == det[24..], "backwards: the new frames next to the clip are made beside its frames");
-    assert!(plain[..8] != det[..8], "backwards: the earliest frames continue the job's own frames");
+    for (at, name) in [("end", "forwards"), ("start", "backwards")] {
+        let plain = run(&format!("{at}.mkv"), at, &[]);
+        assert_eq!(plain.len(), n + 32);
+        assert!(plain == run(&format!("{at}-text.mkv"), at, &as_text), "{name}: every window made as from text");
+        let det = run(&format!("{at}-det.mkv"), at, &between);
+        let (kept, new) = if at == "end" { (0..n, n..n + 32) } else { (32..32 + n, 0..32) };
+        assert!(plain[kept.clone()] == det[kept], "{name}: the clip's frames kept either way");
+        assert!(plain[new.clone()] != det[new], "{name}: not made as between given frames");
+    }
 }
 
 #[test]

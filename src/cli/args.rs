@@ -331,9 +331,9 @@ pub(crate) struct SamplingArgs {
     /// (the model's clean estimate noised afresh, from the seed, at each step; flow-match Euler
     /// models). On the shipped model stochastic steps from text raised direction from 86.5% to
     /// 96.0% of clips (docs/demo-model.md). Default: the model's (kino-shapes: stochastic from
-    /// text, after given frames, in a long clip's later windows and in remix above strength 0.5,
-    /// deterministic where footage leads into given frames: extending backwards, bridges, loops,
-    /// keyframes; and in remix up to 0.5). Chosen, it applies to every window.
+    /// text, after and before given frames, in a long clip's later windows and in remix above
+    /// strength 0.5, deterministic where footage goes from given frames into the user's:
+    /// bridges, loops, keyframes; and in remix up to 0.5). Chosen, it applies to every window.
     #[arg(long)]
     pub(crate) sampler: Option<kino::pipeline::Sampler>,
     /// How given frames steer the model: native (models trained with clean context frames),

@@ -259,11 +259,11 @@ pub enum VaeSpec {
 pub struct Defaults {
     pub steps: usize,
     pub guidance: f32,
-    /// Guidance for windows whose footage leads into the user's frames (extend backwards,
-    /// bridge, loop, keyframes) or remix a clip at strength 0.5 or less, where the request
-    /// leaves guidance to the model; absent: `guidance` everywhere. Windows that only continue
-    /// frames (animate, extend forwards, a long clip's later windows) and remix above 0.5 take
-    /// `guidance`.
+    /// Guidance for windows whose footage goes from given frames into the user's (bridge, loop,
+    /// keyframes) or remix a clip at strength 0.5 or less, where the request leaves guidance to
+    /// the model; absent: `guidance` everywhere. Windows that only continue frames (animate,
+    /// extend forwards, a long clip's later windows) or only arrive at them (extend backwards)
+    /// and remix above 0.5 take `guidance`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance_given_frames: Option<f32>,
     /// Noise levels `[low, high]` (0 clean, 1 pure noise) at which guidance runs; the steps

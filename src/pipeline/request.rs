@@ -25,8 +25,8 @@ pub struct GenerateRequest {
     pub steps: usize,
     /// Classifier-free guidance scale; 1.0 (or less) runs the prompt alone.
     pub guidance: f32,
-    /// Guidance for windows whose footage leads into the user's frames or remixes a clip at
-    /// strength 0.5 or less; `None`: `guidance` there too. From the package's `defaults.guidance_given_frames`;
+    /// Guidance for windows whose footage goes from given frames into the user's or remixes a
+    /// clip at strength 0.5 or less; `None`: `guidance` there too. From the package's `defaults.guidance_given_frames`;
     /// [`GenerateRequest::set_guidance`] (a user's explicit guidance) clears it.
     pub guidance_given_frames: Option<f32>,
     /// The noise levels at which guidance runs; `None`: every step.
@@ -43,8 +43,8 @@ pub struct GenerateRequest {
 
 /// How each denoising step moves (flow-match Euler models): along the model's velocity, or to
 /// the model's clean estimate noised afresh to the next level (`scheduler.stochastic_sampling`).
-/// Chosen, it applies to every window; left to the package, windows leading into given frames
-/// follow the manifest's `stochastic_given_frames`.
+/// Chosen, it applies to every window; left to the package, windows going from given frames into
+/// the user's follow the manifest's `stochastic_given_frames`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sampler {
     Deterministic,
@@ -71,25 +71,25 @@ impl Sampler {
     }
 
     /// Whether steps are stochastic with this sampler on this package's scheduler (`None`: where
-    /// the package allows; `stochastic_given_frames` decides for windows leading into given frames).
+    /// the package allows; `stochastic_given_frames` decides for windows between given frames).
     pub fn is_stochastic(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
         sampler.map_or(cfg.stochastic_sampling, |s| s == Sampler::Stochastic)
     }
 
-    /// Whether windows whose footage leads into given frames step as the others do: a chosen
+    /// Whether windows whose footage goes from given frames into the user's step as the others do: a chosen
     /// sampler applies everywhere; left to the package, its `stochastic_given_frames` decides.
     pub fn applies_into_given(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> bool {
         sampler.is_some() || cfg.stochastic_given_frames
     }
 
     /// How the steps move, for a job's start line: "" (deterministic), ", stochastic", or
-    /// ", stochastic except into given frames" where windows whose footage leads into the
-    /// user's frames stay deterministic.
+    /// ", stochastic except between given frames" where windows whose footage goes from given
+    /// frames into the user's stay deterministic.
     pub fn describe(sampler: Option<Sampler>, cfg: &crate::scheduler::SchedulerConfig) -> &'static str {
         match (Self::is_stochastic(sampler, cfg), Self::applies_into_given(sampler, cfg)) {
             (false, _) => "",
             (true, true) => ", stochastic",
-            (true, false) => ", stochastic except into given frames",
+            (true, false) => ", stochastic except between given frames",
         }
     }
 }
@@ -202,8 +202,8 @@ impl GenerateRequest {
         self.guidance_given_frames = None;
     }
 
-    /// Guidance for a window: `into_given` when its footage leads into the user's frames or
-    /// remixes a clip at strength 0.5 or less.
+    /// Guidance for a window: `into_given` when its footage goes from given frames into the
+    /// user's or remixes a clip at strength 0.5 or less.
     pub fn guidance_for(&self, into_given: bool) -> f32 {
         match self.guidance_given_frames {
             Some(g) if into_given => g,
@@ -404,7 +404,7 @@ mod tests {
         assert!(!Sampler::apply(Some(Sampler::Deterministic), &sto).stochastic_sampling);
         assert_eq!(Sampler::describe(None, &plain), "");
         assert_eq!(Sampler::describe(None, &sto), ", stochastic");
-        assert_eq!(Sampler::describe(None, &text_only), ", stochastic except into given frames");
+        assert_eq!(Sampler::describe(None, &text_only), ", stochastic except between given frames");
         assert_eq!(Sampler::describe(Some(Sampler::Deterministic), &text_only), "");
         assert_eq!(Sampler::describe(Some(Sampler::Stochastic), &text_only), ", stochastic", "a chosen sampler applies everywhere");
     }
@@ -413,7 +413,7 @@ mod tests {
     fn guidance_beside_given_frames_holds_until_the_user_sets_guidance() {
         let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
         let mut req = super::GenerateRequest::defaults_for(&pkg, "a red circle");
-        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 into given frames");
+        assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 between given frames");
         assert!(req.guided());
         req.set_guidance(3.0);
         assert_eq!((req.guidance_for(false), req.guidance_for(true)), (3.0, 3.0), "an explicit guidance applies everywhere");

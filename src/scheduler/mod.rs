@@ -157,8 +157,8 @@ pub struct SchedulerConfig {
     /// carries along, such as a faint second copy of an object the model hesitated over.
     #[serde(default)]
     pub stochastic_sampling: bool,
-    /// With `stochastic_sampling`: whether windows whose footage leads into the user's frames
-    /// (extend backwards, bridge, loop, keyframes) or remixes a clip at strength 0.5 or less
+    /// With `stochastic_sampling`: whether windows whose footage goes from given frames into the
+    /// user's (bridge, loop, keyframes) or remixes a clip at strength 0.5 or less
     /// step stochastically too (kino's field; true, the default, is diffusers' behaviour). False
     /// keeps their steps deterministic: fresh noise at every step lets the frames beside given
     /// ones drift from them (seams) and a remix drift from its clip's layout. Windows that only

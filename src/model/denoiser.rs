@@ -5,7 +5,7 @@ use ndarray::{Array2, Array3, Array5, ArrayView2, ArrayView3, ArrayView5, ArrayV
 
 use super::components::{required, role};
 use crate::error::{Error, Result};
-use crate::model::manifest::{DenoiserSpec, TimestepShape};
+use crate::model::manifest::{DenoiserSpec, GraphSpec, TimestepShape};
 use crate::model::ModelPackage;
 use crate::runtime::{BoundRun, Device, Input, OnnxSession, RuntimeOptions};
 
@@ -81,45 +81,16 @@ impl Denoiser {
         }
         let spec = pkg.manifest.denoiser.clone();
         let g = &spec.graph;
+        let c = &pkg.manifest.conditioning;
         let f = "denoiser";
         Ok(Denoiser {
             latents: required(pkg, f, g, true, "latents")?.to_string(),
             timestep: required(pkg, f, g, true, "timestep")?.to_string(),
             text_embeds: required(pkg, f, g, true, "text_embeds")?.to_string(),
             text_mask: role(g, true, "text_mask").map(str::to_string),
-            video_coords: match (role(g, true, "video_coords"), &spec.video_coords) {
-                (Some(name), Some(_)) => Some(name.to_string()),
-                (None, None) => None,
-                _ => {
-                    return Err(Error::package_file(
-                        &pkg.dir,
-                        "kino.json",
-                        "field `denoiser`: the input role `video_coords` and the `video_coords` block come together (one is missing)",
-                    ))
-                }
-            },
-            condition: match (role(g, true, "condition"), pkg.manifest.conditioning.context_channels) {
-                (Some(name), true) => Some(name.to_string()),
-                (None, false) => None,
-                _ => {
-                    return Err(Error::package_file(
-                        &pkg.dir,
-                        "kino.json",
-                        "field `denoiser`: the input role `condition` and `conditioning.context_channels` come together (one is missing)",
-                    ))
-                }
-            },
-            image_embeds: match (role(g, true, "image_embeds"), pkg.manifest.conditioning.image_frames.is_empty()) {
-                (Some(name), false) => Some(name.to_string()),
-                (None, true) => None,
-                _ => {
-                    return Err(Error::package_file(
-                        &pkg.dir,
-                        "kino.json",
-                        "field `denoiser`: the input role `image_embeds` and `conditioning.image_frames` come together (one is missing)",
-                    ))
-                }
-            },
+            video_coords: paired_role(pkg, g, "video_coords", spec.video_coords.is_some(), "the `video_coords` block")?,
+            condition: paired_role(pkg, g, "condition", c.context_channels, "`conditioning.context_channels`")?,
+            image_embeds: paired_role(pkg, g, "image_embeds", !c.image_frames.is_empty(), "`conditioning.image_frames`")?,
             velocity: required(pkg, f, g, false, "velocity")?.to_string(),
             session: pkg.open_graph(f, g, device, opts)?,
             spec,
@@ -328,6 +299,20 @@ impl Denoiser {
             read(v);
             Ok(())
         })
+    }
+}
+
+/// The graph name of an optional denoiser input `r` that comes with a manifest field (`declared`
+/// says whether the field asks for it, `field` names it): both or neither.
+fn paired_role(pkg: &ModelPackage, g: &GraphSpec, r: &str, declared: bool, field: &str) -> Result<Option<String>> {
+    match (role(g, true, r), declared) {
+        (Some(name), true) => Ok(Some(name.to_string())),
+        (None, false) => Ok(None),
+        _ => Err(Error::package_file(
+            &pkg.dir,
+            "kino.json",
+            format!("field `denoiser`: the input role `{r}` and {field} come together (one is missing)"),
+        )),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 
 use super::blend::carry_residual;
-use super::context::Slot;
+use super::context::{LatentContext, Slot};
 use super::denoise::WindowStart;
 use super::windows::window_seed;
 use super::{emit, frame_count_error, ContextMode, EncodedPrompt, Pipeline, Placement, Progress, Prompts, Stage, Tracker};
@@ -238,20 +238,41 @@ impl Pipeline {
             self.encode_context(&after[overshoot..overshoot + n_b], Placement::Before, tracker)?
         };
         let parts = [self.encode_context(given_before, Placement::After, tracker)?, arrival];
-        let shape = self.window_shape(req, k_a + m + AFTER_LATENTS);
-        let latents = self.denoise(prompt, req, shape, &parts, seed, WindowStart::Noise, tracker)?;
+        let window = BridgeWindow { latent_frames: k_a + m + AFTER_LATENTS, frames: n_a + t * m + n_b, given_before: n_a, count };
+        self.make_bridge_window(prompt, req, &parts, &window, (&given_before[n_a - 1], &after[0]), seed, tracker, on_frame)
+    }
+
+    /// Denoises and decodes a bridge window holding `parts`, and hands on its new frames, each
+    /// seam's difference from the model's version of the given frame there carried into them.
+    /// `seams`: the last given frame before the gap and the first after it.
+    #[allow(clippy::too_many_arguments)]
+    fn make_bridge_window(
+        &self,
+        prompt: &EncodedPrompt,
+        req: &GenerateRequest,
+        parts: &[LatentContext],
+        window: &BridgeWindow,
+        seams: (&RgbFrame, &RgbFrame),
+        seed: u64,
+        tracker: &mut Tracker<'_>,
+        on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
+    ) -> Result<()> {
+        let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
+        let BridgeWindow { latent_frames, frames: total, given_before: n_a, count } = *window;
+        let shape = self.window_shape(req, latent_frames);
+        let latents = self.denoise(prompt, req, shape, parts, seed, WindowStart::Noise, tracker)?;
         let frames = self.decode(&latents, seed)?;
-        if frames.len() != n_a + t * m + n_b {
-            return Err(frame_count_error(frames.len(), n_a + t * m + n_b));
+        if frames.len() != total {
+            return Err(frame_count_error(frames.len(), total));
         }
         let mut new: Vec<RgbFrame> = frames[n_a..n_a + count].to_vec();
         // Both seams: the given frame next to the gap against the model's version of it, the
         // difference carried into the bridge (full at the seam, fading over a latent frame's
         // span or half the bridge, so the two never pile up).
         let span = t.min(count.div_ceil(2)).max(1);
-        carry_residual(&mut new, &given_before[n_a - 1], &frames[n_a - 1], span);
+        carry_residual(&mut new, seams.0, &frames[n_a - 1], span);
         new.reverse();
-        carry_residual(&mut new, &after[0], &frames[n_a + count], span);
+        carry_residual(&mut new, seams.1, &frames[n_a + count], span);
         new.reverse();
         for f in new {
             emit(tracker, on_frame, f)?;
@@ -306,22 +327,8 @@ impl Pipeline {
             self.encode_context(given_before, Placement::After, tracker)?,
             self.encode_context(std::slice::from_ref(arrival), Placement::After, tracker)?.at(Slot::Frame(total - 1)),
         ];
-        let shape = self.window_shape(req, k_a + m);
-        let latents = self.denoise(prompt, req, shape, &parts, seed, WindowStart::Noise, tracker)?;
-        let frames = self.decode(&latents, seed)?;
-        if frames.len() != total {
-            return Err(frame_count_error(frames.len(), total));
-        }
-        let mut new: Vec<RgbFrame> = frames[n_a..n_a + count].to_vec();
-        let span = t.min(count.div_ceil(2)).max(1);
-        carry_residual(&mut new, &given_before[n_a - 1], &frames[n_a - 1], span);
-        new.reverse();
-        carry_residual(&mut new, &after[0], &frames[n_a + count], span);
-        new.reverse();
-        for f in new {
-            emit(tracker, on_frame, f)?;
-        }
-        Ok(())
+        let window = BridgeWindow { latent_frames: k_a + m, frames: total, given_before: n_a, count };
+        self.make_bridge_window(prompt, req, &parts, &window, (&given_before[n_a - 1], &after[0]), seed, tracker, on_frame)
     }
 
     /// Generates a clip of `req.frames` whose last frame leads into its first: the clip is made
@@ -409,6 +416,16 @@ impl Pipeline {
         let tail: Vec<RgbFrame> = tail.into();
         self.bridge_window(&prompt, &bridge_req, &tail, &head, bridge, window_seed(req.seed, windows), &mut tracker, on_frame)
     }
+}
+
+/// A bridge window's layout: its latent frames, the pixel frames they decode to, how many of
+/// those are the given frames before the gap (the window's first), and the new frames after them.
+#[derive(Clone, Copy)]
+struct BridgeWindow {
+    latent_frames: usize,
+    frames: usize,
+    given_before: usize,
+    count: usize,
 }
 
 /// Pixel frames of `k` latent frames.

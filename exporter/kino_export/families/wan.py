@@ -129,6 +129,23 @@ def kino_scheduler(cfg: dict) -> dict:
     raise ValueError(f"scheduler {cls}: kino implements UniPCMultistepScheduler and FlowMatchEulerDiscreteScheduler")
 
 
+def refuse_wan22(folder: str, supported: str) -> None:
+    """A Wan2.2 pipeline (two transformers, or timesteps per token) is refused from its
+    model_index.json."""
+    with open(os.path.join(folder, "model_index.json")) as f:
+        index = json.load(f)
+    if index.get("transformer_2") not in (None, [None, None]) or index.get("expand_timesteps"):
+        raise ValueError(f"{folder}: a Wan2.2 pipeline (transformer_2 / expand_timesteps); only {supported} is supported")
+
+
+def scheduler_config(folder: str) -> dict:
+    """The folder's scheduler_config.json, refused before any weights load if kino cannot run it."""
+    with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
+        sched = json.load(f)
+    kino_scheduler(sched)
+    return sched
+
+
 class Wan(Family):
     name, family, title = "wan", "wan2.1", "Wan2.1"
     PARTS = {"text_encoder": ("text_encoder",), "transformer": ("denoiser",),
@@ -155,17 +172,11 @@ class Wan(Family):
         check_layout(folder, ["model_index.json", "text_encoder/config.json", "transformer/config.json",
                               "vae/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json"],
                      "Wan2.1")
-        with open(os.path.join(folder, "model_index.json")) as f:
-            index = json.load(f)
-        if index.get("transformer_2") not in (None, [None, None]) or index.get("expand_timesteps"):
-            raise ValueError(f"{folder}: a Wan2.2 pipeline (transformer_2 / expand_timesteps); "
-                             "only Wan2.1 T2V is supported")
+        refuse_wan22(folder, "Wan2.1 T2V")
         cfg = WanTransformer3DModel.load_config(os.path.join(folder, "transformer"))
         if cfg.get("image_dim") is not None or cfg.get("in_channels", 16) != cfg.get("out_channels", 16):
             raise ValueError(f"{folder}: an image-to-video transformer: export it with `wan-i2v`")
-        with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
-            sched = json.load(f)
-        kino_scheduler(sched)  # refuse an unsupported scheduler before any weights load
+        sched = scheduler_config(folder)
         name = os.path.basename(folder.rstrip("/")) or "wan2.1"
         return Components(
             lambda only=None: load_transformers_model(UMT5EncoderModel, os.path.join(folder, "text_encoder"),

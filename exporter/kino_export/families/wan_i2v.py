@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from ..onnx_export import roles
 from .common import Components, check_layout
 from .loading import cast, load_diffusers_model, load_transformers_model
-from .wan import (REAL_SCHEDULER_CONFIG, TINY_SEED, TINY_TRANSFORMER, Wan, kino_scheduler, tiny_text_encoder,
-                  tiny_vae)
+from .wan import (REAL_SCHEDULER_CONFIG, TINY_SEED, TINY_TRANSFORMER, Wan, refuse_wan22, scheduler_config,
+                  tiny_text_encoder, tiny_vae)
 from .wan_graphs import F32, _dims
 
 TEXT_LEN = 512  # diffusers' WanAttnProcessor: the text is the last 512 tokens of the cross-attention context
@@ -196,18 +196,12 @@ class WanI2V(Wan):
                               "vae/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json",
                               "image_encoder/config.json", "image_processor/preprocessor_config.json"],
                      "Wan2.1 image-to-video")
-        with open(os.path.join(folder, "model_index.json")) as f:
-            index = json.load(f)
-        if index.get("transformer_2") not in (None, [None, None]) or index.get("expand_timesteps"):
-            raise ValueError(f"{folder}: a Wan2.2 pipeline (transformer_2 / expand_timesteps); "
-                             "only Wan2.1 image-to-video and first-last-frame are supported")
+        refuse_wan22(folder, "Wan2.1 image-to-video and first-last-frame")
         cfg = WanTransformer3DModel.load_config(os.path.join(folder, "transformer"))
         if cfg.get("image_dim") is None or cfg.get("in_channels") != 2 * cfg.get("out_channels", 16) + 4:
             raise ValueError(f"{folder}: not a Wan2.1 image-to-video transformer (image_dim {cfg.get('image_dim')}, "
                              f"in_channels {cfg.get('in_channels')}); export text-to-video with `wan`")
-        with open(os.path.join(folder, "scheduler", "scheduler_config.json")) as f:
-            sched = json.load(f)
-        kino_scheduler(sched)
+        sched = scheduler_config(folder)
         with open(os.path.join(folder, "image_processor", "preprocessor_config.json")) as f:
             processor = json.load(f)
         processor_facts(processor)  # refuse an unsupported processor before any weights load

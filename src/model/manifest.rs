@@ -405,6 +405,17 @@ impl LatentSpec {
         }
     }
 
+    /// Pixel frames of the first `k` latent frames, which is also the first pixel frame of latent
+    /// frame `k`: `1 + t*(k-1)` with a causal first frame (0 for none), `t*k` without.
+    pub fn pixel_frames(&self, k: usize) -> usize {
+        let t = self.temporal_compression.max(1) as usize;
+        match (k, self.causal_first_frame) {
+            (0, _) => 0,
+            (k, true) => 1 + t * (k - 1),
+            (k, false) => t * k,
+        }
+    }
+
     /// The largest valid frame count of at most `n` frames (0 when there is none): `1 + t*k`
     /// with a causal first frame, `t*k` without.
     pub fn valid_frames_up_to(&self, n: usize) -> usize {
@@ -459,5 +470,16 @@ mod tests {
         assert_eq!(latent(true).valid_frames_up_to(4), 1);
         assert_eq!(latent(true).valid_frames_up_to(0), 0);
         assert_eq!(latent(false).valid_frames_up_to(7), 4);
+    }
+
+    #[test]
+    fn pixel_frames_count_and_start_latent_frames() {
+        // t = 4: a causal first latent frame is one pixel frame, each later one four.
+        assert_eq!((0..4).map(|k| latent(true).pixel_frames(k)).collect::<Vec<_>>(), vec![0, 1, 5, 9]);
+        assert_eq!((0..4).map(|k| latent(false).pixel_frames(k)).collect::<Vec<_>>(), vec![0, 4, 8, 12]);
+        for k in 1..6 {
+            let l = latent(true);
+            assert_eq!(l.latent_frames(l.pixel_frames(k) as u32), k);
+        }
     }
 }

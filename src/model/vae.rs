@@ -245,24 +245,10 @@ impl VaeEncoder {
                 Ok(five_d("VAE encoder", &session.file, out[0].view())?.to_owned())
             }
             EncoderGraphs::CausalChunks(graphs) => {
-                let t = self.latent.temporal_compression.max(1) as usize;
-                let causal = self.latent.causal_first_frame;
                 let mut caches = Caches::new();
                 let mut parts: Vec<Array5<f32>> = Vec::new();
                 for (graph, start, n) in graphs.chunks(self.latent.latent_frames(shape[2] as u32)) {
-                    // The first pixel frame of latent frame `l`.
-                    let pixel = |l: usize| {
-                        if causal {
-                            if l == 0 {
-                                0
-                            } else {
-                                1 + t * (l - 1)
-                            }
-                        } else {
-                            t * l
-                        }
-                    };
-                    let (p0, p1) = (pixel(start), pixel(start + n).min(shape[2]));
+                    let (p0, p1) = (self.latent.pixel_frames(start), self.latent.pixel_frames(start + n).min(shape[2]));
                     let chunk = latent_frames(frames, p0, p1 - p0);
                     let out = graph.run("VAE encoder", chunk.view(), &mut caches)?;
                     parts.push(five_d("VAE encoder", &graph.session.file, out.view())?.to_owned());

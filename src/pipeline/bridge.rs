@@ -31,7 +31,7 @@ impl Pipeline {
         let l = &self.package.manifest.latent;
         let t = l.temporal_compression.max(1) as usize;
         let (ctx_frames, window) = self.window_layout();
-        let single = pixel_frames(l, window.saturating_sub(AFTER_LATENTS + 1));
+        let single = l.pixel_frames(window.saturating_sub(AFTER_LATENTS + 1));
         (ctx_frames.max(single), t * AFTER_LATENTS + t - 1)
     }
 
@@ -43,7 +43,7 @@ impl Pipeline {
         let t = l.temporal_compression.max(1) as usize;
         let (ctx_frames, window) = self.window_layout();
         if self.package.manifest.conditioning.context_channels {
-            return pixel_frames(l, window).saturating_sub(l.valid_frames_up_to(ctx_frames).max(1) + 1);
+            return l.pixel_frames(window).saturating_sub(l.valid_frames_up_to(ctx_frames).max(1) + 1);
         }
         t * window.saturating_sub(AFTER_LATENTS + 1)
     }
@@ -203,7 +203,7 @@ impl Pipeline {
                 t * window.saturating_sub(AFTER_LATENTS + 1)
             ))
         })?;
-        let n_a = l.valid_frames_up_to(before.len().min(pixel_frames(l, room)));
+        let n_a = l.valid_frames_up_to(before.len().min(l.pixel_frames(room)));
         if n_a == 0 {
             return Err(Error::InvalidRequest(format!("the clip before the gap is too short to continue: it needs at least {t} frames")));
         }
@@ -348,7 +348,7 @@ impl Pipeline {
         // The bridge back to the start: half the window's new footage, whole latent frames.
         let m = (window.saturating_sub(AFTER_LATENTS) / 2).max(1);
         let bridge = t * m;
-        let least = bridge + pixel_frames(l, window - AFTER_LATENTS - m).max(t * AFTER_LATENTS);
+        let least = bridge + l.pixel_frames(window - AFTER_LATENTS - m).max(t * AFTER_LATENTS);
         let total = req.frames as usize;
         if total < least {
             return Err(Error::InvalidRequest(format!(
@@ -426,16 +426,6 @@ struct BridgeWindow {
     frames: usize,
     given_before: usize,
     count: usize,
-}
-
-/// Pixel frames of `k` latent frames.
-fn pixel_frames(l: &crate::model::manifest::LatentSpec, k: usize) -> usize {
-    let t = l.temporal_compression.max(1) as usize;
-    match (k, l.causal_first_frame) {
-        (0, _) => 0,
-        (k, true) => 1 + t * (k - 1),
-        (k, false) => t * k,
-    }
 }
 
 #[cfg(test)]

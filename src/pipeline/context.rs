@@ -8,6 +8,7 @@ use ndarray::{s, Array5, ArrayView3, ArrayView5, Axis};
 use crate::error::{Error, Result};
 use crate::frame::RgbFrame;
 use crate::model::components::latent_frames;
+use crate::model::manifest::LatentSpec;
 
 /// Where generated footage goes relative to the frames it continues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,14 +136,12 @@ impl LatentContext {
 }
 
 impl LatentContext {
-    /// The first pixel frame of these frames in a window of `pixel_frames` frames (`t` pixel
-    /// frames per latent frame, `causal`: the first latent frame is one pixel frame).
-    pub fn pixel_start(&self, pixel_frames: usize, given: usize, t: usize, causal: bool) -> usize {
+    /// The first pixel frame of these `given` frames in a window of `pixel_frames` frames.
+    pub fn pixel_start(&self, pixel_frames: usize, given: usize, latent: &LatentSpec) -> usize {
         match self.slot {
             Slot::Start => 0,
             Slot::End => pixel_frames.saturating_sub(given),
-            Slot::At(j) if causal && j > 0 => 1 + t * (j - 1),
-            Slot::At(j) => t * j,
+            Slot::At(j) => latent.pixel_frames(j),
             Slot::Tokens { frame_index } | Slot::Frame(frame_index) => frame_index,
         }
     }

@@ -291,7 +291,7 @@ impl Pipeline {
         let l = &m.latent;
         let [_, _, f, h, w] = shape;
         let (t, s, causal) = (l.temporal_compression.max(1) as usize, l.spatial_compression as usize, l.causal_first_frame);
-        let pixel_frames = if causal { 1 + t * f.saturating_sub(1) } else { t * f };
+        let pixel_frames = l.pixel_frames(f);
         let (height, width) = (h * s, w * s);
         let flf = m.conditioning.image_frames.contains(&ImageFrame::Last);
         if ctx.is_empty() {
@@ -311,7 +311,7 @@ impl Pipeline {
             let Some(pixels) = x.pixels.as_deref() else {
                 return Err(Error::InvalidRequest("context without its frames for a model that takes them as input channels".into()));
             };
-            let start = x.pixel_start(pixel_frames, pixels.len(), t, causal);
+            let start = x.pixel_start(pixel_frames, pixels.len(), l);
             if start + pixels.len() > pixel_frames {
                 return Err(Error::InvalidRequest(format!(
                     "{} given frames from frame {start} run past the window's {pixel_frames} frames",
@@ -356,11 +356,7 @@ impl Pipeline {
         let mut mask = Array5::<f32>::zeros((1, t, f, h, w));
         for j in 0..f {
             for i in 0..t {
-                let p = match (causal, j) {
-                    (true, 0) => 0,
-                    (true, _) => 1 + t * (j - 1) + i,
-                    (false, _) => t * j + i,
-                };
+                let p = if causal && j == 0 { 0 } else { l.pixel_frames(j) + i };
                 if given.get(p).is_some_and(Option::is_some) {
                     mask.slice_mut(s![0, i, j, .., ..]).fill(1.0);
                 }

@@ -62,7 +62,7 @@ impl Pipeline {
                     )));
                 }
                 let m = window.checked_sub(k).filter(|m| *m >= 1).ok_or_else(|| self.layout_error(ctx_frames, window))?;
-                let per_window = if causal { 1 + t * (m - 1) } else { t * m };
+                let per_window = self.package.manifest.latent.pixel_frames(m);
                 let windows = count.div_ceil(per_window);
                 let mut tracker =
                     Tracker { callback: on_progress, steps_done: 0, steps_total: req.steps * windows, frames_done: 0, frames_total: count };

@@ -218,24 +218,21 @@ impl Denoiser {
             bound.write_f32(name, &[b, 3, f * h * w], |buf| buf.copy_from_slice(&coords)).map_err(fail)?;
         }
         // The condition and image tokens, the same for every sample of the batch.
-        if let (Some(name), Some(c)) = (&self.condition, channels) {
-            let mut shape = c.condition.shape().to_vec();
-            shape[0] = b;
-            let one = c.condition.len();
-            bound
-                .write_f32(name, &shape, |buf| {
-                    buf.chunks_mut(one).for_each(|s| s.iter_mut().zip(c.condition.iter()).for_each(|(to, from)| *to = *from))
-                })
-                .map_err(fail)?;
-        }
-        if let (Some(name), Some(e)) = (&self.image_embeds, channels.and_then(|c| c.image_embeds)) {
-            let shape = [b, e.dim().1, e.dim().2];
-            let one = e.len();
-            bound
-                .write_f32(name, &shape, |buf| {
-                    buf.chunks_mut(one).for_each(|s| s.iter_mut().zip(e.iter()).for_each(|(to, from)| *to = *from))
-                })
-                .map_err(fail)?;
+        let extra = [
+            (&self.condition, channels.map(|c| c.condition.into_dyn())),
+            (&self.image_embeds, channels.and_then(|c| c.image_embeds).map(|e| e.into_dyn())),
+        ];
+        for (name, x) in extra {
+            if let (Some(name), Some(x)) = (name, x) {
+                let mut shape = x.shape().to_vec();
+                shape[0] = b;
+                let one = x.len();
+                bound
+                    .write_f32(name, &shape, |buf| {
+                        buf.chunks_mut(one).for_each(|s| s.iter_mut().zip(x.iter()).for_each(|(to, from)| *to = *from))
+                    })
+                    .map_err(fail)?;
+            }
         }
         bound.bind_output(&self.velocity, latent_shape).map_err(fail)?;
         Ok(bound)

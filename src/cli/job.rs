@@ -220,7 +220,7 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
             kino::pipeline::Sampler::describe(req.sampler, &pipeline.package.manifest.scheduler),
             match req.guidance_given_frames {
                 Some(g) if g != req.guidance =>
-                    format!("{} ({g} into given frames)", kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval)),
+                    format!("{} ({g} between given frames)", kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval)),
                 _ => kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
             },
             req.seed,

@@ -219,8 +219,10 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
             count(req.steps as u64, "step"),
             kino::pipeline::Sampler::describe(req.sampler, &pipeline.package.manifest.scheduler),
             match req.guidance_given_frames {
-                Some(g) if g != req.guidance =>
-                    format!("{} ({g} between given frames)", kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval)),
+                Some(g) if g != req.guidance => format!(
+                    "{} ({g} between given frames)",
+                    kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval)
+                ),
                 _ => kino::pipeline::GuidanceInterval::describe(req.guidance, req.guidance_interval),
             },
             req.seed,

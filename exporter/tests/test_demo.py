@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from kino_export.demo import world
+from kino_export.demo import stills, world
 from kino_export.demo.conditioned import layout, seam_ratio
 from kino_export.demo.evaluate import detect, score, stray_frames
 from kino_export.demo.export import (export_decoder, export_encoder, export_package, export_text_and_denoiser, load_autoencoder,
@@ -377,3 +377,35 @@ def test_edge_loss_asks_for_the_real_edge_and_ignores_flat_offsets():
     assert edge_loss(sharp, sharp, w) == 0
     assert edge_loss(soft, sharp, w) > 0
     assert edge_loss(sharp + 0.1, sharp, w) == pytest.approx(0.0, abs=1e-7), "a flat offset is not an edge"
+
+
+def test_stills_size_ratios_on_ground_truth():
+    # A still's object kept at its size reads 1.0; drawn at the world's size instead, (12/8)^2.
+    one = torch.zeros(1, dtype=torch.int64)
+    bg = torch.tensor([[20 / 255, 20 / 255, 25 / 255]])
+    kept = world.render(one, one, one + 1, torch.full((1, 2), 32.0), frames=33, radius=torch.tensor([8.0]), background=bg)
+    grown = world.render(one, one, one + 1, torch.full((1, 2), 32.0), frames=33, background=bg)
+    grown[:, :, :1] = kept[:, :, :1]
+    frames = lambda x: ((x[0].permute(1, 2, 3, 0).numpy() + 1) / 2)  # noqa: E731
+    ratios = stills.size_ratios(stills.object_areas(frames(kept), bg[0].numpy()))
+    assert len(ratios) == 2 and all(abs(r - 1.0) < 0.05 for r in ratios), ratios
+    ratios = stills.size_ratios(stills.object_areas(frames(grown), bg[0].numpy()))
+    assert all(abs(r - 2.25) < 0.15 for r in ratios), ratios
+    # The rendered still is the scene's frame 0 with its look, in 8 bits.
+    radii, backgrounds, starts = stills.still_looks(4, seed=3, radius=8.0)
+    still = stills.render_still(world.Scene("red", "circle", "moving right"), radii[0], backgrounds[0], starts[0])
+    area = stills.object_areas(still[None].astype(np.float32) / 255, backgrounds[0].numpy())[0]
+    assert still.dtype == np.uint8 and abs(area - np.pi * 64) < 15, area
+
+
+def test_stills_command_runs_kino_animate(kino_bin, tmp_path):
+    # Through the real binary on the shipped model: three stills from outside the world, 2 s.
+    report = tmp_path / "stills.json"
+    assert stills.main(["--kino", kino_bin, "--model", os.path.join(ROOT, "models", "kino-shapes"), "--seconds", "2",
+                        "--every", "40", "--json", str(report)]) == 0
+    runs = json.loads(report.read_text())
+    assert list(runs) == ["frames 0-15"], runs
+    run = runs["frames 0-15"]
+    assert run["clips"] == 3 and run["colour"] == 1.0, run
+    # The objects keep about their size (drawn at the world's size they would be 0.5-2.3 times it).
+    assert 0.7 < run["size"] < 1.4, run

@@ -281,21 +281,13 @@ def test_fp16_export_keeps_the_contract_and_generates(family, exports):
     assert err <= FP16_TOLERANCE, err
 
 
-def kino_binary() -> str:
-    """The kino binary test.sh builds (KINO_BIN, else the cargo target folder's release build)."""
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    path = os.environ.get("KINO_BIN") or os.path.join(target, "release", "kino")
-    assert os.path.isfile(path), f"{path}: build kino first (cargo build --release) or set KINO_BIN"
-    return path
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_kino_accepts_and_runs_the_exported_package(family, exports, tmp_path):
+def test_kino_accepts_and_runs_the_exported_package(family, exports, tmp_path, kino_bin):
     out = exports.package(family, "fp32")
     m = manifest_of(out)
     v, t = m["video"], m["latent"]["temporal_compression"]
     assert (v["default_frames"] - 1) % t == 0 and v["default_frames"] <= v["max_frames"]
-    kino = kino_binary()
+    kino = kino_bin
     env = dict(os.environ, KINO_MODELS_PATH=os.path.dirname(out))
     listed = subprocess.run([kino, "models"], env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from . import world
-from .evaluate import largest_blob, score_clip
+from .evaluate import largest_blob, score_clip, score_line, summarise
 
 SEGMENT = 16
 
@@ -99,17 +99,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                        "radius": float(radii[i])})
     report = {}
     for k, rows in sorted(runs.items()):
-        mean = lambda key, rs=rows: float(np.mean([r[key] for r in rs])) if rs else float("nan")  # noqa: E731
-        small = [r for r in rows if r["radius"] < 10]
-        report[f"frames {k * SEGMENT}-{k * SEGMENT + SEGMENT - 1}"] = r = {
-            "colour": mean("colour"), "shape": mean("shape"), "direction": mean("direction"),
-            "stray": mean("stray"), "size": mean("size"), "size_radius_under_10": mean("size", small),
-            "size_off": float(np.mean([abs(np.log(max(r["size"], 1e-3))) for r in rows])),
-            "clips": len(rows), "clips_radius_under_10": len(small)}
-        print(f"frames {k * SEGMENT}-{k * SEGMENT + SEGMENT - 1}: colour {100 * r['colour']:.1f}%  shape "
-              f"{100 * r['shape']:.1f}%  direction {100 * r['direction']:.1f}%  stray {100 * r['stray']:.1f}%  "
-              f"size {r['size']:.2f} (radius under 10, {len(small)} clips: {r['size_radius_under_10']:.2f}; "
-              f"mean |ln size| {r['size_off']:.3f})")
+        sizes = np.array([r["size"] for r in rows])
+        small = sizes[[r["radius"] < 10 for r in rows]]
+        name = f"frames {k * SEGMENT}-{k * SEGMENT + SEGMENT - 1}"
+        report[name] = r = summarise(rows) | {
+            "size": float(sizes.mean()), "size_radius_under_10": float(small.mean()) if small.size else float("nan"),
+            "size_off": float(np.abs(np.log(np.maximum(sizes, 1e-3))).mean()), "clips_radius_under_10": len(small)}
+        print(f"{name}: {score_line(r)}  size {r['size']:.2f} (radius under 10, {len(small)} clips: "
+              f"{r['size_radius_under_10']:.2f}; mean |ln size| {r['size_off']:.3f})")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)

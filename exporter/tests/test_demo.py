@@ -409,3 +409,11 @@ def test_stills_command_runs_kino_animate(kino_bin, tmp_path):
     assert run["clips"] == 3 and run["colour"] == 1.0, run
     # The objects keep about their size (drawn at the world's size they would be 0.5-2.3 times it).
     assert 0.7 < run["size"] < 1.4, run
+
+
+@pytest.mark.parametrize("bad", [["--every", "0"], ["--seconds", "0"], ["--radius", "-3"], ["--radius", "nan"], []])
+def test_stills_refuses_bad_arguments(bad):
+    # The last case: no kino binary at --kino.
+    with pytest.raises(SystemExit) as e:
+        stills.main(["--kino", "/nonexistent/kino", *bad])
+    assert e.value.code == 2

@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=2, help="every Nth scene of the world")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
+    if a.every < 1 or not a.seconds > 0 or (a.radius is not None and not 1 <= a.radius <= world.SIZE / 2):
+        ap.error("--every must be at least 1, --seconds above 0 and --radius within 1..32 px")
+    if not os.path.isfile(a.kino):
+        ap.error(f"{a.kino}: no kino binary there (build it with cargo build --release, or pass --kino)")
     scenes = world.all_scenes()[::a.every]
     radii, backgrounds, starts = still_looks(len(scenes), a.looks_seed, a.radius)
     runs: dict[int, list[dict]] = {}

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from kino_export.demo import stills, world
+from kino_export.demo import extend, stills, world
 from kino_export.demo.conditioned import layout, seam_ratio
 from kino_export.demo.evaluate import detect, score, stray_frames
 from kino_export.demo.export import (export_decoder, export_encoder, export_package, export_text_and_denoiser, load_autoencoder,
@@ -416,4 +416,45 @@ def test_stills_refuses_bad_arguments(bad):
     # The last case: no kino binary at --kino.
     with pytest.raises(SystemExit) as e:
         stills.main(["--kino", "/nonexistent/kino", *bad])
+    assert e.value.code == 2
+
+
+def test_extend_seam_reads_one_on_smooth_footage_and_more_at_a_jump():
+    # A square moving right 1.25 px a frame: the seam changes as much as any step does.
+    one = torch.zeros(1, dtype=torch.int64)
+    clip = world.render(one, one + 1, one + 1, torch.full((1, 2), 32.0), frames=33)
+    video = ((clip[0].permute(1, 2, 3, 0).numpy() + 1) / 2).astype(np.float32)
+    for at in ("start", "end"):
+        seam, largest = extend.seam_steps(video, 16, at)
+        assert 0.7 < seam < 1.4 and 0.9 < largest < 1.6, (at, seam, largest)
+    # The clip's half moved 8 px further on: backwards, the new footage arrives from elsewhere.
+    jumped = np.concatenate([video[:16], np.roll(video[16:], 8, axis=2)])
+    seam, largest = extend.seam_steps(jumped, 16, "start")
+    assert seam > 3 and largest == seam, (seam, largest)
+
+
+def test_extend_runs_count_from_the_seam():
+    assert extend.runs_from_seam(40, "end") == [slice(0, 16), slice(16, 32), slice(32, 40)]
+    assert extend.runs_from_seam(40, "start") == [slice(24, 40), slice(8, 24), slice(0, 8)]
+    assert extend.runs_from_seam(16, "start") == [slice(0, 16)]
+
+
+@pytest.mark.parametrize("at", ["start", "end"])
+def test_extend_command_runs_kino_extend(kino_bin, tmp_path, at):
+    # Through the real binary on the shipped model: three clips from text, extended by 2 s.
+    report = tmp_path / "extend.json"
+    assert extend.main(["--kino", kino_bin, "--model", os.path.join(ROOT, "models", "kino-shapes"), "--at", at,
+                        "--seconds", "2", "--every", "40", "--json", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["clips"] == 3 and r["run 1 from the seam"]["clips"] == 3 and "run 2 from the seam" not in r, r
+    assert r["all runs"]["colour"] >= 2 / 3, r
+    # A seam is a change like the footage's own steps, not a cut to another picture.
+    assert 0.2 < r["seam_median"] < 3 and r["largest_median"] >= max(r["seam_median"], 1.0), r
+
+
+@pytest.mark.parametrize("bad", [["--every", "0"], ["--seconds", "0"], ["--seconds", "61"], ["--at", "middle"], []])
+def test_extend_refuses_bad_arguments(bad):
+    # The last case: no kino binary at --kino.
+    with pytest.raises(SystemExit) as e:
+        extend.main(["--kino", "/nonexistent/kino", *bad])
     assert e.value.code == 2

@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run([a.kino, "extend", clip, "--at", a.at, "--prompt", prompt, "--frames", str(new),
                             "--seed", str(a.seed), "-o", out, "-q", *model], check=True)
             video = read_video(out)
+            if len(video) != len(read_video(clip)) + new:
+                sys.exit(f"{out}: {len(video)} frames, expected the clip's and {new} new ones")
             footage = video[:new] if a.at == "start" else video[len(video) - new:]
             for j, run in enumerate(runs_from_seam(new, a.at)):
                 rows.setdefault(j, []).append(score_clip(scene, footage[run]))

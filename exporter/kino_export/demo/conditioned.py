@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from . import world
-from .evaluate import _circular_centre, _object_masks, score_clip, score_line, summarise
+from .evaluate import _circular_centre, _object_masks, score_clip, score_line, summarise, write_report
 from .tokenizer import build_tokenizer, encode_batch
 from .train import flow_sigmas
 
@@ -200,9 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{place:10} {score_line(r)}  made vs truth {r['psnr_made_db']:.1f} dB  seam {r['seam_ratio_mean']:.2f} "
               f"(max {r['seam_ratio_max']:.2f})"
               + (f"  keyframe centre {r['keyframe_centre_error_px']:.1f} px" if "keyframe_centre_error_px" in r else ""))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(report, f, indent=1)
+    write_report(a.json, report)
     return 0
 
 

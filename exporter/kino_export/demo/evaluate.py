@@ -230,6 +230,13 @@ def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, 
     return report
 
 
+def write_report(path: str | None, report: dict) -> None:
+    """The evaluators' ``--json``: ``report`` written to ``path``, when one was asked for."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+
+
 def score_line(s: dict) -> str:
     """A summary's scores on one line: colour, shape, direction and stray-pixel share."""
     return f"colour {s['colour']:.1%}  shape {s['shape']:.1%}  direction {s['direction']:.1%}  stray {s['stray']:.1%}"
@@ -261,9 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  frames {k * a.segment_frames}-{(k + 1) * a.segment_frames - 1}: {score_line(s)}")
     if "worst_segment" in report:
         print(f"worst window: {score_line(report['worst_segment'])}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(report, f, indent=1)
+    write_report(a.json, report)
     return 0
 
 

@@ -15,7 +15,6 @@ windows shows there).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import tempfile
 import numpy as np
 
 from . import world
-from .evaluate import read_video, score_clip, score_line, summarise
+from .evaluate import read_video, score_clip, score_line, summarise, write_report
 
 SEGMENT = 16
 FPS = 8
@@ -103,9 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seam over the median step: median {report['seam_median']:.2f}, at or under 1.5 in "
           f"{(seams_a <= 1.5).sum()} of {len(seams)} clips; largest step over the median: median "
           f"{report['largest_median']:.2f}, over 2 in {(largest_a > 2).sum()}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(report, f, indent=1)
+    write_report(a.json, report)
     return 0
 
 

@@ -15,7 +15,6 @@ the mean of |ln size| over the clips, counts both; a clip whose object vanished 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import torch
 from PIL import Image
 
 from . import world
-from .evaluate import largest_blob, score_clip, score_line, summarise
+from .evaluate import largest_blob, score_clip, score_line, summarise, write_report
 
 SEGMENT = 16
 
@@ -111,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             "size_off": float(np.abs(np.log(np.maximum(sizes, 1e-3))).mean()), "clips_radius_under_10": len(small)}
         print(f"{name}: {score_line(r)}  size {r['size']:.2f} (radius under 10, {len(small)} clips: "
               f"{r['size_radius_under_10']:.2f}; mean |ln size| {r['size_off']:.3f})")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(report, f, indent=1)
+    write_report(a.json, report)
     return 0
 
 

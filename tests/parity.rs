@@ -143,6 +143,7 @@ fn request(c: &Case) -> GenerateRequest {
         sampler: None,
         context_mode: None,
         storyboard: Vec::new(),
+        candidates: 1,
     }
 }
 

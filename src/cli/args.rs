@@ -342,6 +342,13 @@ pub(crate) struct SamplingArgs {
     /// model's best.
     #[arg(long)]
     pub(crate) context_mode: Option<kino::ContextMode>,
+    /// Draw each window whose new footage arrives at given frames (extend --at start, bridges,
+    /// loops, footage into a keyframe) N times, from different seeds, and keep the draw whose
+    /// decode of the given frames comes nearest to them; each draw costs a window's denoising.
+    /// 1 to 16 (default: the model's; kino-shapes: 8, which raised the direction of backward
+    /// extensions from 85% to 97.5% of clips, docs/demo-model.md; 1 where a package says nothing).
+    #[arg(long, value_name = "N")]
+    pub(crate) candidates: Option<usize>,
     /// Also write a contact sheet of the frames to this PNG.
     #[arg(long)]
     pub(crate) preview: Option<PathBuf>,
@@ -421,6 +428,12 @@ impl SamplingArgs {
         req.seed = self.seed.unwrap_or_else(random_seed);
         req.context_mode = self.context_mode;
         req.sampler = self.sampler;
+        if let Some(n) = self.candidates {
+            if !(1..=kino::pipeline::MAX_CANDIDATES).contains(&n) {
+                bail!("--candidates {n}: use 1 to {} draws of a window", kino::pipeline::MAX_CANDIDATES);
+            }
+            req.candidates = n;
+        }
         if prompt.trim().is_empty() {
             eprintln!("kino: warning: empty prompt; the model will draw whatever it likes");
         }

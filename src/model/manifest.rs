@@ -272,6 +272,11 @@ pub struct Defaults {
     pub guidance_interval: Option<[f32; 2]>,
     #[serde(default)]
     pub negative_prompt: String,
+    /// Draws of each window whose new footage arrives at given frames (extend backwards,
+    /// bridges, loops, footage into a keyframe): the draw whose decode of the given frames comes
+    /// nearest to them is kept. Absent: one draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, Default)]

@@ -144,6 +144,9 @@ pub fn check(m: &Manifest) -> Result<(), String> {
     if let Some(g) = m.defaults.guidance_given_frames {
         range("defaults.guidance_given_frames", g, GUIDANCE)?;
     }
+    if let Some(n) = m.defaults.candidates {
+        range("defaults.candidates", n, 1..=crate::pipeline::MAX_CANDIDATES)?;
+    }
     if let Some([low, high]) = m.defaults.guidance_interval {
         crate::pipeline::GuidanceInterval::new(low, high).map_err(|e| format!("field `defaults.guidance_interval`: {e}"))?;
     }

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 
 use super::blend::carry_residual;
+use super::candidates::{best_draw, distance};
 use super::context::{LatentContext, Slot};
 use super::denoise::WindowStart;
 use super::windows::window_seed;
@@ -78,7 +79,7 @@ impl Pipeline {
         let mut tracker = Tracker {
             callback: on_progress,
             steps_done: 0,
-            steps_total: req.steps * (pre_windows + 1),
+            steps_total: req.steps * (pre_windows + req.candidates),
             frames_done: 0,
             frames_total: count,
         };
@@ -239,12 +240,14 @@ impl Pipeline {
         };
         let parts = [self.encode_context(given_before, Placement::After, tracker)?, arrival];
         let window = BridgeWindow { latent_frames: k_a + m + AFTER_LATENTS, frames: n_a + t * m + n_b, given_before: n_a, count };
-        self.make_bridge_window(prompt, req, &parts, &window, (&given_before[n_a - 1], &after[0]), seed, tracker, on_frame)
+        self.make_bridge_window(prompt, req, &parts, &window, (given_before, after), seed, tracker, on_frame)
     }
 
-    /// Denoises and decodes a bridge window holding `parts`, and hands on its new frames, each
-    /// seam's difference from the model's version of the given frame there carried into them.
-    /// `seams`: the last given frame before the gap and the first after it.
+    /// Denoises and decodes a bridge window holding `parts` (drawn `req.candidates` times, the
+    /// draw whose decode of the given frames comes nearest to them kept), and hands on its new
+    /// frames, each seam's difference from the model's version of the given frame there carried
+    /// into them. `given`: the frames the window holds before the gap, and the clip after the gap
+    /// from its first frame on.
     #[allow(clippy::too_many_arguments)]
     fn make_bridge_window(
         &self,
@@ -252,7 +255,7 @@ impl Pipeline {
         req: &GenerateRequest,
         parts: &[LatentContext],
         window: &BridgeWindow,
-        seams: (&RgbFrame, &RgbFrame),
+        given: (&[RgbFrame], &[RgbFrame]),
         seed: u64,
         tracker: &mut Tracker<'_>,
         on_frame: &mut dyn FnMut(RgbFrame) -> Result<()>,
@@ -260,8 +263,14 @@ impl Pipeline {
         let t = self.package.manifest.latent.temporal_compression.max(1) as usize;
         let BridgeWindow { latent_frames, frames: total, given_before: n_a, count } = *window;
         let shape = self.window_shape(req, latent_frames);
-        let latents = self.denoise(prompt, req, shape, parts, seed, WindowStart::Noise, tracker)?;
-        let frames = self.decode(&latents, seed)?;
+        let mut draw = |seed: u64| {
+            let latents = self.denoise(prompt, req, shape, parts, seed, WindowStart::Noise, tracker)?;
+            self.decode(&latents, seed)
+        };
+        let misfit = |frames: &[RgbFrame]| {
+            distance(&frames[..n_a.min(frames.len())], given.0) + distance(frames.get(n_a + count..).unwrap_or_default(), given.1)
+        };
+        let frames = best_draw(req.candidates, seed, &mut draw, &misfit)?;
         if frames.len() != total {
             return Err(frame_count_error(frames.len(), total));
         }
@@ -270,9 +279,12 @@ impl Pipeline {
         // difference carried into the bridge (full at the seam, fading over a latent frame's
         // span or half the bridge, so the two never pile up).
         let span = t.min(count.div_ceil(2)).max(1);
-        carry_residual(&mut new, seams.0, &frames[n_a - 1], span);
+        let (Some(last_before), Some(first_after)) = (given.0.last(), given.1.first()) else {
+            return Err(Error::InvalidRequest("a bridge needs frames on both sides of the gap".into()));
+        };
+        carry_residual(&mut new, last_before, &frames[n_a - 1], span);
         new.reverse();
-        carry_residual(&mut new, seams.1, &frames[n_a + count], span);
+        carry_residual(&mut new, first_after, &frames[n_a + count], span);
         new.reverse();
         for f in new {
             emit(tracker, on_frame, f)?;
@@ -328,7 +340,7 @@ impl Pipeline {
             self.encode_context(std::slice::from_ref(arrival), Placement::After, tracker)?.at(Slot::Frame(total - 1)),
         ];
         let window = BridgeWindow { latent_frames: k_a + m, frames: total, given_before: n_a, count };
-        self.make_bridge_window(prompt, req, &parts, &window, (&given_before[n_a - 1], &after[0]), seed, tracker, on_frame)
+        self.make_bridge_window(prompt, req, &parts, &window, (given_before, after), seed, tracker, on_frame)
     }
 
     /// Generates a clip of `req.frames` whose last frame leads into its first: the clip is made
@@ -383,7 +395,7 @@ impl Pipeline {
                 let p = match p.stage {
                     Stage::Denoise => {
                         (steps_total, steps_done) = (p.total, p.done);
-                        Progress { total: p.total + req.steps, ..p }
+                        Progress { total: p.total + req.steps * req.candidates, ..p }
                     }
                     _ => {
                         frames_done = p.done;
@@ -408,8 +420,13 @@ impl Pipeline {
                 on_frame(f)
             })?;
         }
-        let mut tracker =
-            Tracker { callback: on_progress, steps_done, steps_total: steps_total + req.steps, frames_done, frames_total: total };
+        let mut tracker = Tracker {
+            callback: on_progress,
+            steps_done,
+            steps_total: steps_total + req.steps * req.candidates,
+            frames_done,
+            frames_total: total,
+        };
         let job = self.job(&bridge_req, true);
         let prompt = self.encode_prompt(&bridge_req, &job)?;
         let windows = steps_total / req.steps.max(1);
@@ -468,6 +485,7 @@ mod tests {
             sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
+            candidates: 1,
         };
         assert_eq!(pipe.with_context_mode(&req, ContextAt::BothEnds).unwrap().context_mode, Some(ContextMode::Native));
         let run = |req: &GenerateRequest, after: &[RgbFrame]| {

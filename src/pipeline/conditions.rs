@@ -186,6 +186,7 @@ mod tests {
             sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
+            candidates: 1,
         }
     }
 

@@ -110,6 +110,7 @@ mod tests {
             sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
+            candidates: 1,
         };
         req.storyboard = vec![
             PromptAt { frame: 8, prompt: "a red circle moving up".into(), cut: false, place: String::new() },

@@ -16,6 +16,7 @@
 
 mod blend;
 mod bridge;
+mod candidates;
 mod conditions;
 mod context;
 mod cuts;
@@ -34,6 +35,7 @@ mod windows;
 
 use std::path::Path;
 
+pub use candidates::MAX_CANDIDATES;
 pub use conditions::Condition;
 pub use context::{ContextMode, Placement};
 pub use keyframes::Keyframe;

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::model::ModelPackage;
 
+use super::candidates::MAX_CANDIDATES;
 use super::ContextMode;
 
 /// Largest width or height anyone may ask for, whatever the manifest says (guards allocation).
@@ -39,6 +40,11 @@ pub struct GenerateRequest {
     /// Prompts on a timeline: from each entry's frame on, windows follow its prompt instead
     /// (`prompt` holds until the first). Frames strictly increasing, within the clip.
     pub storyboard: Vec<PromptAt>,
+    /// Draws of each window whose new footage arrives at given frames (extend backwards,
+    /// bridges, loops, footage into a keyframe), 1 to [`MAX_CANDIDATES`]: the draw whose decode
+    /// of the given frames comes nearest to them is kept. From the package's
+    /// `defaults.candidates` (1 when absent).
+    pub candidates: usize,
 }
 
 /// How each denoising step moves (flow-match Euler models): along the model's velocity, or to
@@ -193,6 +199,7 @@ impl GenerateRequest {
             sampler: None,
             context_mode: None,
             storyboard: Vec::new(),
+            candidates: m.defaults.candidates.unwrap_or(1),
         }
     }
 
@@ -316,6 +323,12 @@ impl GenerateRequest {
         }
         if !self.guidance.is_finite() || !(0.0..=50.0).contains(&self.guidance) {
             return Err(Error::InvalidRequest(format!("guidance must be a number between 0 and 50, got {}", self.guidance)));
+        }
+        if !(1..=MAX_CANDIDATES).contains(&self.candidates) {
+            return Err(Error::InvalidRequest(format!(
+                "candidates must be between 1 and {MAX_CANDIDATES} draws of a window, got {}",
+                self.candidates
+            )));
         }
         Ok(())
     }

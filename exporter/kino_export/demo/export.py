@@ -267,7 +267,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
             # Guidance 2 from text: with stochastic steps, clean frames and the prompt followed
             # (4 drew a second copy of the object in a tenth of the frames); 4 beside given
             # frames, where 2 roughened the seam of extending backwards (docs/demo-model.md).
-            defaults={"steps": 20, "guidance": 2.0, "guidance_given_frames": 4.0, "negative_prompt": ""},
+            defaults={"steps": 20, "guidance": 2.0, "guidance_given_frames": 4.0, "negative_prompt": "", "candidates": 8},
             conditioning={"clean_context": True, "text": True, "context_frames": 9},
             training={"seed": ck["seed"], "train_seconds": round(ck["train_seconds"]),
                       "sampled_adherence": ck["scores"]},

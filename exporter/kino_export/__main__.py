@@ -16,6 +16,7 @@ DEMO = {
     "conditioned": ("kino_export.demo.conditioned", "main", "score conditioning at the start, end, both ends and keyframes"),
     "stills": ("kino_export.demo.stills", "main", "score kino animate on stills from outside the world"),
     "extend": ("kino_export.demo.extend", "main", "score kino extend forwards or backwards, and its seams"),
+    "joins": ("kino_export.demo.joins", "main", "score kino bridge and kino generate --loop, and their seams"),
 }
 BENCH = ("kino_export.bench", "main", "time kino vs diffusers vs onnxruntime-Python")
 REALSIZE = ("kino_export.realsize", "main", "random-weight diffusers folder at the real Wan2.1 / LTX-Video size")

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 
-from kino_export.demo import extend, stills, world
+from kino_export.demo import extend, joins, stills, world
 from kino_export.demo.conditioned import layout, seam_ratio
 from kino_export.demo.evaluate import detect, score, stray_frames
 from kino_export.demo.export import (export_decoder, export_encoder, export_package, export_text_and_denoiser, load_autoencoder,
@@ -452,9 +453,57 @@ def test_extend_command_runs_kino_extend(kino_bin, tmp_path, at):
     assert 0.2 < r["seam_median"] < 3 and r["largest_median"] >= max(r["seam_median"], 1.0), r
 
 
+def test_extend_passes_flags_after_the_dashes_to_kino_extend(kino_bin):
+    # An extension kino refuses (--candidates 0) fails the evaluator: the flag reached the binary.
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        extend.main(["--kino", kino_bin, "--model", os.path.join(ROOT, "models", "kino-shapes"), "--every", "120",
+                     "--", "--candidates", "0"])
+    assert "--candidates" in e.value.cmd and e.value.cmd[1] == "extend"
+
+
 @pytest.mark.parametrize("bad", [["--every", "0"], ["--seconds", "0"], ["--seconds", "61"], ["--at", "middle"], []])
 def test_extend_refuses_bad_arguments(bad):
     # The last case: no kino binary at --kino.
     with pytest.raises(SystemExit) as e:
         extend.main(["--kino", "/nonexistent/kino", *bad])
+    assert e.value.code == 2
+
+
+def test_joins_seams_read_one_on_smooth_footage_and_more_at_a_jump():
+    one = torch.zeros(1, dtype=torch.int64)
+    clip = world.render(one, one + 1, one + 1, torch.full((1, 2), 32.0), frames=32)
+    video = ((clip[0].permute(1, 2, 3, 0).numpy() + 1) / 2).astype(np.float32)
+    seams, largest = joins.seams_over_median(video, slice(13, 25), [(12, 13), (24, 25)])
+    assert all(0.7 < s < 1.4 for s in seams) and 0.9 < largest < 1.6, (seams, largest)
+    # The clip after the gap 8 px further on: the second seam jumps, the first does not.
+    jumped = np.concatenate([video[:25], np.roll(video[25:], 8, axis=2)])
+    seams, largest = joins.seams_over_median(jumped, slice(13, 25), [(12, 13), (24, 25)])
+    assert seams[0] < 1.4 and seams[1] > 3 and largest == pytest.approx(seams[1]), (seams, largest)
+
+
+def test_joins_scenes_move_and_repeat_for_a_seed():
+    scenes = joins.moving_scenes(30, 5)
+    assert len(scenes) == 30 and all(s.motion != "standing still" for s in scenes)
+    assert scenes == joins.moving_scenes(30, 5) and scenes != joins.moving_scenes(30, 6)
+
+
+@pytest.mark.parametrize("kind", ["bridge", "loop"])
+def test_joins_command_runs_kino(kino_bin, tmp_path, kind):
+    # Through the real binary on the shipped model, two scenes.
+    report = tmp_path / "joins.json"
+    assert joins.main(["--kino", kino_bin, "--model", os.path.join(ROOT, "models", "kino-shapes"), "--kind", kind,
+                       "--count", "2", "--json", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["clips"] == 2 and r["seams"] == (4 if kind == "bridge" else 2) and r["scores"]["colour"] >= 0.5, r
+    assert 0.1 < r["seam_median"] < 10 and r["largest_median"] >= 1.0, r
+    # Flags after -- reach the binary: one kino refuses fails the evaluator.
+    with pytest.raises(subprocess.CalledProcessError):
+        joins.main(["--kino", kino_bin, "--model", os.path.join(ROOT, "models", "kino-shapes"), "--kind", kind,
+                    "--count", "1", "--", "--candidates", "0"])
+
+
+@pytest.mark.parametrize("bad", [["--count", "0"], ["--kind", "wipe"], []])
+def test_joins_refuses_bad_arguments(bad):
+    with pytest.raises(SystemExit) as e:
+        joins.main(["--kino", "/nonexistent/kino", *bad])
     assert e.value.code == 2

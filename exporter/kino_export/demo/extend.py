@@ -11,6 +11,8 @@ change anywhere in the new footage or across the seam over that median (a jump a
 windows shows there).
 
     python -m kino_export demo extend --kino target/release/kino --at start --seconds 2
+
+Flags after ``--`` go to ``kino extend`` (``-- --candidates 1``).
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=["mkv", "mp4"], default="mkv",
                     help="container of the clips (mkv: lossless FFV1; mp4: H.264, as most users' clips)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("extra", nargs="*", help="extra flags for kino extend (after --), e.g. -- --candidates 1")
     a = ap.parse_args(argv)
     new = round(a.seconds * FPS)
     if a.every < 1 or not 1 <= new <= 60 * FPS:
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             prompt = scene.prompt()
             subprocess.run([a.kino, "generate", prompt, "--seed", str(a.clip_seed), "-o", clip, "-q", *model], check=True)
             subprocess.run([a.kino, "extend", clip, "--at", a.at, "--prompt", prompt, "--frames", str(new),
-                            "--seed", str(a.seed), "-o", out, "-q", *model], check=True)
+                            "--seed", str(a.seed), "-o", out, "-q", *model, *a.extra], check=True)
             video = read_video(out)
             if len(video) != len(read_video(clip)) + new:
                 sys.exit(f"{out}: {len(video)} frames, expected the clip's and {new} new ones")

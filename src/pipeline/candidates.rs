@@ -25,20 +25,14 @@ pub(super) fn candidate_seed(seed: u64, c: usize) -> u64 {
 }
 
 /// Mean absolute difference in levels (0-255) between decoded frames and the given frames they
-/// should show, pair by pair (as many pairs as the shorter list has).
+/// should show ([`RgbFrame::mean_abs_diff`] averaged over the pairs, as many as the shorter list
+/// has; the frames of a window all have one size).
 pub(super) fn distance(decoded: &[RgbFrame], given: &[RgbFrame]) -> f64 {
-    let (mut sum, mut n) = (0u64, 0u64);
-    for (a, b) in decoded.iter().zip(given) {
-        for (x, y) in a.data.iter().zip(&b.data) {
-            sum += u64::from(x.abs_diff(*y));
-            n += 1;
-        }
+    let pairs = decoded.len().min(given.len());
+    if pairs == 0 {
+        return 0.0;
     }
-    if n == 0 {
-        0.0
-    } else {
-        sum as f64 / n as f64
-    }
+    decoded.iter().zip(given).map(|(a, b)| a.mean_abs_diff(b)).sum::<f64>() / pairs as f64
 }
 
 /// Draws a window `n` times (at least once) with the seeds [`candidate_seed`] gives and keeps the
@@ -49,8 +43,12 @@ pub(super) fn best_draw(
     draw: &mut dyn FnMut(u64) -> Result<Vec<RgbFrame>>,
     misfit: &dyn Fn(&[RgbFrame]) -> f64,
 ) -> Result<Vec<RgbFrame>> {
+    if n <= 1 {
+        // One draw: nothing to choose between, so nothing to score.
+        return draw(seed);
+    }
     let mut best: Option<(f64, Vec<RgbFrame>)> = None;
-    for c in 0..n.max(1) {
+    for c in 0..n {
         let frames = draw(candidate_seed(seed, c))?;
         let score = misfit(&frames);
         log::debug!("window draw {} of {n}: decode {score:.2} levels from the given frames", c + 1);

@@ -25,7 +25,7 @@ import tempfile
 import numpy as np
 
 from . import world
-from .evaluate import read_video, score_clip, score_line, summarise, write_report
+from .evaluate import read_video, score_clip, score_line, seams_over_median, summarise, write_report
 
 SEGMENT = 16
 FPS = 8
@@ -35,13 +35,10 @@ def seam_steps(video: np.ndarray, new: int, at: str) -> tuple[float, float]:
     """(seam, largest) for ``video`` [F,H,W,3] in [0,1] whose ``new`` frames were added at ``at``
     (``start``: they come first; ``end``: last): the change across the seam and the largest change
     among the new frames and the seam, each over the median change between the new frames."""
-    x = video.astype(np.float64) * 255
-    lo = 0 if at == "start" else len(x) - new
-    steps = np.abs(np.diff(x[lo:lo + new], axis=0)).mean(axis=(1, 2, 3))
-    a, b = (new - 1, new) if at == "start" else (lo - 1, lo)
-    seam = float(np.abs(x[b] - x[a]).mean())
-    median = max(float(np.median(steps)), 1e-6) if steps.size else 1e-6
-    return seam / median, max([seam, *steps]) / median
+    lo = 0 if at == "start" else len(video) - new
+    seam = (new - 1, new) if at == "start" else (lo - 1, lo)
+    (ratio,), largest = seams_over_median(video, slice(lo, lo + new), [seam])
+    return ratio, largest
 
 
 def runs_from_seam(new: int, at: str) -> list[slice]:

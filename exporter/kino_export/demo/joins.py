@@ -28,22 +28,11 @@ import tempfile
 import numpy as np
 
 from . import world
-from .evaluate import read_video, score_clip, score_line, summarise, write_report
+from .evaluate import read_video, score_clip, score_line, seams_over_median, summarise, write_report
 
 # Bridges: the clip's frames kept before and after the gap, the gap, and the frames scored.
 BEFORE, GAP, AFTER = 13, 12, 7
 SCORED = slice(8, 24)
-
-
-def seams_over_median(video: np.ndarray, made: slice, seams: list[tuple[int, int]]) -> tuple[list[float], float]:
-    """([each seam's change over the median step], largest) for ``video`` [F,H,W,3] in [0,1]:
-    the median is over the steps between the ``made`` frames; a seam (a, b) is the change from
-    frame a to frame b; the largest is over those steps and the seams."""
-    x = video.astype(np.float64) * 255
-    steps = np.abs(np.diff(x[made], axis=0)).mean(axis=(1, 2, 3))
-    median = max(float(np.median(steps)), 1e-6) if steps.size else 1e-6
-    across = [float(np.abs(x[b] - x[a]).mean()) for a, b in seams]
-    return [s / median for s in across], max([*across, *steps]) / median
 
 
 def moving_scenes(count: int, seed: int) -> list[world.Scene]:

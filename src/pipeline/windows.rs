@@ -1,7 +1,7 @@
 //! Windows after windows: extending a clip forwards or backwards, and chaining windows into
 //! clips longer than one, each window continuing from the last frames made so far.
 
-use super::blend::{carry_rendering_residual, carry_residual, carry_residual_where_unmoved, crossfade};
+use super::blend::{carry_residual, carry_residual_where_unmoved, crossfade};
 use super::candidates::{best_draw, distance};
 use super::context::Slot;
 use super::denoise::WindowStart;
@@ -78,6 +78,9 @@ impl Pipeline {
                 let mut head: Vec<RgbFrame> = context[..need].to_vec();
                 // The clip's frames among them (the latest ones), until new footage replaces them.
                 let mut users = need;
+                // The earliest frames made so far, held back until the next window has
+                // re-decoded them (see below).
+                let mut held: Vec<RgbFrame> = Vec::new();
                 let tokens = causal && self.uses_context_tokens(req)?;
                 for w in 0..windows {
                     let ctx = if tokens {
@@ -100,44 +103,56 @@ impl Pipeline {
                     };
                     let misfit = |frames: &[RgbFrame]| distance(frames.get(per_window..).unwrap_or_default(), &head);
                     let mut frames = best_draw(req.candidates, window_seed(req.seed, w), &mut draw, &misfit)?;
-                    if frames.len() > per_window {
-                        // As after a clip: the new frames nearest the seam take over the
-                        // difference between the first given frame and its re-decode, faded out
-                        // within the window: the earliest frame made is the next window's
-                        // context, and a difference left in it (a second outline where the
-                        // re-decode had the object elsewhere) was carried on and piled up.
-                        // Faded over two frames, not the window's five: the difference stays
-                        // where the given frame had the object while the new frames' object
-                        // moves off it, and its outline showed beside the object in mid-window
-                        // (kino-shapes, 120 scenes, 2 s, eight draws: frames with stray pixels
-                        // 13.0% -> 6.4%, seams at or under 1.5x the median step 114 -> 115; over
-                        // one frame 2.3% on 40 scenes, but the jump it left read squares as
-                        // circles: shape 97.5% -> 92.5%). At the joins between new windows only
-                        // the rendering part of it (`carry_rendering_residual`): the whole
-                        // difference drew the outline there too, in the two frames before each
-                        // join (40 scenes: stray 4.5% -> 1.9%; none of it carried, 1.6% but a
-                        // jump over twice the median step in 18 clips, not 1; the small part,
-                        // in 6).
-                        let (orig, again) = (head[0].clone(), frames[per_window].clone());
-                        frames.truncate(per_window);
-                        frames.reverse();
-                        let span = per_window.min(ARRIVAL_FADE_FRAMES);
-                        if w == 0 {
-                            carry_residual(&mut frames, &orig, &again, span);
-                        } else {
-                            carry_rendering_residual(&mut frames, &orig, &again, span);
-                        }
-                        frames.reverse();
-                    }
+                    let redecoded = if frames.len() > per_window { frames.split_off(per_window) } else { Vec::new() };
                     if frames.len() != per_window {
                         return Err(frame_count_error(frames.len(), per_window));
+                    }
+                    let earlier = std::mem::take(&mut held);
+                    if earlier.is_empty() {
+                        // Next to the clip: as after a clip, the new frames nearest the seam
+                        // take over the difference between the first given frame and its
+                        // re-decode, faded out within the window over two frames, not the
+                        // window's five: the difference stays where the given frame had the
+                        // object while the new frames' object moves off it, and its outline
+                        // showed beside the object in mid-window (kino-shapes, 120 scenes, 2 s,
+                        // eight draws: frames with stray pixels 13.0% -> 6.4%, seams at or under
+                        // 1.5x the median step 114 -> 115; over one frame 2.3% on 40 scenes, but
+                        // the jump it left read squares as circles: shape 97.5% -> 92.5%).
+                        if let Some(again) = redecoded.first() {
+                            frames.reverse();
+                            carry_residual(&mut frames, &head[0], again, per_window.min(ARRIVAL_FADE_FRAMES));
+                            frames.reverse();
+                        }
+                    } else {
+                        // Between two new windows: the last window's earliest frames, held
+                        // back, fade from this window's re-decode of them (which its new frames
+                        // continue) at the join to what the last window made. The difference
+                        // carried instead, as at the clip, drew the outline of an edge the
+                        // re-decode put elsewhere beside the object in the two frames before
+                        // each join (120 scenes, 2 s: frames with stray pixels 6.4% -> 2.5%;
+                        // clips with a step over twice the median 11 -> 22: the two versions
+                        // of the frame now meet within two frames, where the outline hid it).
+                        let n = earlier.len();
+                        let faded: Vec<RgbFrame> = earlier
+                            .iter()
+                            .enumerate()
+                            .map(|(j, old)| match redecoded.get(j) {
+                                Some(again) => crossfade(again, old, (j + 1) as f32 / (n + 1) as f32),
+                                None => old.clone(),
+                            })
+                            .collect();
+                        head.splice(..n, faded.iter().cloned());
+                        made.push_earlier(faded)?;
                     }
                     // The next context: the earliest `need` frames so far (a window may make
                     // fewer, then the context reaches into what came after, up to the clip).
                     head = frames.iter().chain(&head).take(need).cloned().collect();
                     users = users.saturating_sub(frames.len());
-                    made.push_earlier(frames)?;
+                    let later = frames.split_off(JOIN_FADE_FRAMES.min(frames.len()));
+                    held = frames;
+                    made.push_earlier(later)?;
                 }
+                made.push_earlier(held)?;
                 let skip = made.len() - count;
                 made.drain(skip, &mut |f| emit(&mut tracker, on_frame, f))
             }
@@ -246,6 +261,11 @@ impl Pipeline {
 /// frame it holds and the model's re-decode of it (full at the seam, half on the next frame).
 const ARRIVAL_FADE_FRAMES: usize = 2;
 
+/// How many of a backward window's earliest frames fade into the next window's re-decode of
+/// them (40 scenes, stray / steps over 2x the median: one frame 1.6% / 4 clips, two 1.6% / 3,
+/// three 1.6% / 2 but shape 95.0%, four 1.1% / 6 and shape 92.5%).
+const JOIN_FADE_FRAMES: usize = 2;
+
 /// Window `w`'s seed: window 0 uses the request's seed, so a one-window clip is the same as ever.
 pub(super) fn window_seed(seed: u64, w: usize) -> u64 {
     seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -260,5 +280,47 @@ mod tests {
         assert_eq!(window_seed(42, 0), 42);
         assert_ne!(window_seed(42, 1), 42);
         assert_ne!(window_seed(42, 1), window_seed(42, 2));
+    }
+
+    /// The shipped model, backwards: every count of frames comes out whole, and at a join between
+    /// two new windows the earlier window's first frames are faded into the later one's re-decode
+    /// of them while the rest of it stays as it was made.
+    #[test]
+    fn backward_windows_fade_into_each_other_at_their_joins() {
+        use crate::model::ModelPackage;
+        use crate::pipeline::{GenerateRequest, Placement};
+        use crate::runtime::RuntimeOptions;
+
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
+        let pipe =
+            Pipeline::from_package(ModelPackage::load(&dir).unwrap(), &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() })
+                .unwrap();
+        let mut req = GenerateRequest::defaults_for(&pipe.package, "a yellow triangle moving down");
+        (req.steps, req.seed, req.candidates) = (3, 5, 1);
+        let mut clip = Vec::new();
+        pipe.generate(&req, &mut |_| true, &mut |f| {
+            clip.push(f);
+            Ok(())
+        })
+        .unwrap();
+        let before = |count: usize| {
+            let mut out = Vec::new();
+            pipe.extend(&req, &clip, Placement::Before, count, &mut |_| true, &mut |f| {
+                out.push(f);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(out.len(), count, "extend backwards by {count}");
+            out
+        };
+        for count in [1, 2, 4, 6, 11] {
+            before(count);
+        }
+        // Five frames a window: one window, then two (frames 5-9 are the first window's).
+        let (one, two) = (before(5), before(10));
+        assert!(two[5 + JOIN_FADE_FRAMES..] == one[JOIN_FADE_FRAMES..], "the first window's later frames are kept");
+        for j in 0..JOIN_FADE_FRAMES {
+            assert!(two[5 + j] != one[j], "frame {j} of the first window was not faded into the second's re-decode");
+        }
     }
 }

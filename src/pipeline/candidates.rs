@@ -123,23 +123,14 @@ mod tests {
     /// very window one draw with that draw's seed makes, and progress counts every draw.
     #[test]
     fn backward_windows_and_bridges_keep_one_of_their_draws_and_count_each() {
-        use crate::model::ModelPackage;
-        use crate::pipeline::{GenerateRequest, Pipeline, Placement, Stage};
-        use crate::runtime::RuntimeOptions;
+        use crate::pipeline::test_support::{frames_of, pipeline};
+        use crate::pipeline::{GenerateRequest, Placement, Stage};
 
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
-        let pipe =
-            Pipeline::from_package(ModelPackage::load(&dir).unwrap(), &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() })
-                .unwrap();
+        let pipe = pipeline("models/kino-shapes");
         let mut req = GenerateRequest::defaults_for(&pipe.package, "a green square moving right");
         assert_eq!(req.candidates, 8, "kino-shapes declares eight draws (defaults.candidates)");
         (req.steps, req.seed) = (4, 11);
-        let mut clip = Vec::new();
-        pipe.generate(&req, &mut |_| true, &mut |f| {
-            clip.push(f);
-            Ok(())
-        })
-        .unwrap();
+        let clip = frames_of(|f| pipe.generate(&req, &mut |_| true, f));
         // (frames, the last denoising progress) of a job.
         type Job<'a> =
             dyn Fn(&GenerateRequest, &mut dyn FnMut(Progress) -> bool, &mut dyn FnMut(RgbFrame) -> Result<()>) -> Result<()> + 'a;

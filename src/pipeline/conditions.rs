@@ -160,16 +160,8 @@ impl Pipeline {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::model::ModelPackage;
-    use crate::runtime::RuntimeOptions;
-
-    fn pipe(package: &str) -> Pipeline {
-        let pkg = ModelPackage::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(package)).unwrap();
-        Pipeline::from_package(pkg, &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() }).unwrap()
-    }
+    use crate::pipeline::test_support::pipeline as pipe;
 
     fn req(size: u32, frames: u32) -> GenerateRequest {
         GenerateRequest {

@@ -30,6 +30,8 @@ mod request;
 mod residency;
 mod shared;
 pub(crate) mod spool;
+#[cfg(test)]
+mod test_support;
 mod timeline;
 mod windows;
 

@@ -287,29 +287,15 @@ mod tests {
     /// of them while the rest of it stays as it was made.
     #[test]
     fn backward_windows_fade_into_each_other_at_their_joins() {
-        use crate::model::ModelPackage;
+        use crate::pipeline::test_support::{frames_of, pipeline};
         use crate::pipeline::{GenerateRequest, Placement};
-        use crate::runtime::RuntimeOptions;
 
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
-        let pipe =
-            Pipeline::from_package(ModelPackage::load(&dir).unwrap(), &RuntimeOptions { threads: Some(2), ..RuntimeOptions::from_env() })
-                .unwrap();
+        let pipe = pipeline("models/kino-shapes");
         let mut req = GenerateRequest::defaults_for(&pipe.package, "a yellow triangle moving down");
         (req.steps, req.seed, req.candidates) = (3, 5, 1);
-        let mut clip = Vec::new();
-        pipe.generate(&req, &mut |_| true, &mut |f| {
-            clip.push(f);
-            Ok(())
-        })
-        .unwrap();
+        let clip = frames_of(|f| pipe.generate(&req, &mut |_| true, f));
         let before = |count: usize| {
-            let mut out = Vec::new();
-            pipe.extend(&req, &clip, Placement::Before, count, &mut |_| true, &mut |f| {
-                out.push(f);
-                Ok(())
-            })
-            .unwrap();
+            let out = frames_of(|f| pipe.extend(&req, &clip, Placement::Before, count, &mut |_| true, f));
             assert_eq!(out.len(), count, "extend backwards by {count}");
             out
         };

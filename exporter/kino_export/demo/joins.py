@@ -6,9 +6,10 @@ its last 7. The bridged frames 8-23 are scored (colour / shape / direction / fra
 pixels, as ``demo eval``), with both seams: the change across each over the median change from
 frame to frame inside the bridge (about 1: as smooth as the footage itself).
 
-``--kind loop``: ``kino generate --loop --seconds 2`` (seed i + 1), the whole loop scored and its
-wrap (last frame to first) over its median step. A 2 s loop of a moving object cannot keep its
-direction on the 64 px world, so read its direction score with that in mind.
+``--kind loop``: ``kino generate --loop --frames N`` (``--loop-frames``, default 17: 2 s; seed
+i + 1), the whole loop scored and its wrap (last frame to first) over its median step. A moving
+object goes once around the 64 px world in 51 frames (1.25 px a frame): a shorter loop of a
+moving object cannot keep its direction, so read its direction score with that in mind.
 
 Both report the largest step: the largest change in the made footage or across a seam over that
 median (a jump shows there). The scenes are ``--count`` random moving scenes (``--scenes-seed``).
@@ -64,11 +65,11 @@ def bridge(kino: str, model: list[str], scene: world.Scene, seed: int, clip_seed
     return score_clip(scene, video[SCORED]), seams, largest
 
 
-def loop(kino: str, model: list[str], scene: world.Scene, seed: int, tmp: str, extra: list[str]):
+def loop(kino: str, model: list[str], scene: world.Scene, seed: int, frames: int, tmp: str, extra: list[str]):
     """(scores, [wrap], largest) of one loop."""
     out = os.path.join(tmp, "loop.mkv")
-    subprocess.run([kino, "generate", scene.prompt(), "--loop", "--seconds", "2", "--seed", str(seed), "-o", out, "-q",
-                    *model, *extra], check=True)
+    subprocess.run([kino, "generate", scene.prompt(), "--loop", "--frames", str(frames), "--seed", str(seed), "-o", out,
+                    "-q", *model, *extra], check=True)
     video = read_video(out)
     seams, largest = seams_over_median(video, slice(0, len(video)), [(len(video) - 1, 0)])
     return score_clip(scene, video), seams, largest
@@ -83,11 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=24, help="how many random moving scenes")
     ap.add_argument("--scenes-seed", type=int, default=5, help="seed of the scene draw")
     ap.add_argument("--seed", type=int, default=2, help="seed of the bridges (loops: scene i takes seed i + 1)")
+    ap.add_argument("--loop-frames", type=int, default=17, help="length of each loop in frames (51: once around)")
     ap.add_argument("--json", default=None)
     ap.add_argument("extra", nargs="*", help="extra flags for kino (after --), e.g. -- --candidates 1")
     a = ap.parse_args(argv)
     if not 1 <= a.count <= 1000:
         ap.error("--count must be 1 to 1000")
+    if not 2 <= a.loop_frames <= 10_000:
+        ap.error("--loop-frames must be 2 to 10000")
     if not os.path.isfile(a.kino):
         ap.error(f"{a.kino}: no kino binary there (build it with cargo build --release, or pass --kino)")
     model = ["--model", a.model] if a.model else []
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.kind == "bridge":
                 row, s, big = bridge(a.kino, model, scene, a.seed, i + 1, tmp, a.extra)
             else:
-                row, s, big = loop(a.kino, model, scene, i + 1, tmp, a.extra)
+                row, s, big = loop(a.kino, model, scene, i + 1, a.loop_frames, tmp, a.extra)
         rows.append(row)
         seams += s
         largest.append(big)

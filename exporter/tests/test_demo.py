@@ -18,7 +18,8 @@ from kino_export.demo.export import (export_decoder, export_encoder, export_pack
 from kino_export.demo.nets import DiT, CausalVideoAutoencoder, TextEncoder
 from kino_export.demo.refine_context import user_clips
 from kino_export.demo.tokenizer import build_tokenizer, encode_batch
-from kino_export.demo.train import (CONFIG, context_mask, edge_loss, held_groups, object_mask, prefix_where_needed,
+from kino_export.demo.train import (CONFIG, context_mask, edge_loss, held_groups, loss_weights, object_mask,
+                                    prefix_where_needed,
                                     temporal_loss)
 from kino_export.onnx_export import io_spec
 
@@ -350,12 +351,29 @@ def test_context_refinement_shows_clips_from_outside_the_world():
     assert torch.equal(got[0], context[0]) and not got[3:5].any()
     assert got[[1, 2, 5]].any(dim=1).all() and not got[[1, 2, 5], -1].any()
     assert all(torch.equal(r, torch.arange(5) < r.sum()) for r in got[[1, 2, 5]])
+    # As a still to animate: frame 0 alone, the same draws otherwise.
+    first = prefix_where_needed(context, needs, torch.Generator().manual_seed(4), first_only=True)
+    assert torch.equal(first[[0, 3, 4]], got[[0, 3, 4]])
+    assert all(torch.equal(r, torch.arange(5) == 0) for r in first[[1, 2, 5]])
     # The mask finds the object on a shifted background and nothing else.
     j = int(outside.nonzero()[0])
     mask = object_mask(x[j:j + 1], background[j:j + 1])
     assert 0 < mask.float().mean() < 0.5
     assert object_mask(x[j:j + 1] * 0 + background[j:j + 1, :, None, None, None] * 2 - 1,
                        background[j:j + 1]).sum() == 0
+
+
+def test_loss_weights_skip_given_frames_and_weigh_objects_and_marked_clips():
+    context = torch.tensor([[True, False, False], [False, False, True]])
+    obj = torch.zeros(2, 1, 3, 2, 2, dtype=torch.bool)
+    obj[:, :, :, 0, 0] = True
+    w = loss_weights(context, obj)
+    assert w.shape == (2, 1, 3, 2, 2)
+    assert (w[0, :, 0] == 0).all() and (w[1, :, 2] == 0).all(), "no loss on given frames"
+    assert w[0, 0, 1, 0, 0] == 4 and w[0, 0, 1, 1, 1] == 1, "the object weighs four times the background"
+    marked = loss_weights(context, obj, torch.tensor([False, True]), 3.0)
+    assert torch.equal(marked[0], w[0]) and torch.equal(marked[1], 3 * w[1])
+    assert torch.equal(loss_weights(context, obj, torch.tensor([False, True]), 1.0), w)
 
 
 def test_temporal_loss_penalises_a_jump_at_a_chunk_boundary_more_than_inside():

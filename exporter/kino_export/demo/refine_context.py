@@ -40,6 +40,10 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--high-noise", type=float, default=0.3)
     ap.add_argument("--other-looks", type=float, default=0.2, help="share of clips from outside the world")
+    ap.add_argument("--other-first", action="store_true",
+                    help="clips from outside the world that drew text alone get frame 0 alone (a still), not a prefix")
+    ap.add_argument("--other-weight", type=float, default=1.0,
+                    help="loss weight of the clips from outside the world against the world's")
     ap.add_argument("--degraded", type=float, default=0.3, help="share of clips given through codec losses")
     ap.add_argument("--seed-offset", type=int, default=9, help="data seed = the package's training seed + this")
     ap.add_argument("--threads", type=int, default=2)
@@ -79,7 +83,8 @@ def main(argv=None):
     te.train()
     dit, te = train_dit(dit, te, build_tokenizer(), latents, labels, masks, gen, a.steps, a.batch, "cpu",
                         lr=a.lr, warm=50, high_noise=a.high_noise, context_policy="anywhere", held=held,
-                        given=given, needs_context=other)
+                        given=given, needs_context=other,
+                        needs_first_only=a.other_first, needs_weight=a.other_weight)
     seconds = time.time() - t0
     out = a.out or a.package
     with package_folder(out) as tmp:
@@ -91,7 +96,8 @@ def main(argv=None):
         training["train_seconds"] = round(training.get("train_seconds", 0) + seconds)
         training["context_refinements"] = training.get("context_refinements", []) + [
             {"steps": a.steps, "clips": a.clips, "batch": a.batch, "lr": a.lr, "high_noise": a.high_noise,
-             "other_looks": a.other_looks, "degraded": a.degraded, "seed": seed, "seconds": round(seconds)}]
+             "other_looks": a.other_looks, "other_first": a.other_first, "other_weight": a.other_weight,
+             "degraded": a.degraded, "seed": seed, "seconds": round(seconds)}]
         kino_manifest.write(tmp, manifest)
     log(f"refined the DiT for context anywhere in {seconds:.0f}s -> {out}")
 

@@ -226,24 +226,42 @@ def context_mask(gen: torch.Generator, batch: int, f: int, policy: str) -> tuple
     return mask, keys & mask & (idx > 0)
 
 
-def prefix_where_needed(context: torch.Tensor, needs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def prefix_where_needed(context: torch.Tensor, needs: torch.Tensor, gen: torch.Generator,
+                        first_only: bool = False) -> torch.Tensor:
     """Context masks [batch, f] where the samples that ``needs`` [batch] some context and drew
-    none get a prefix of 1..f-1 frames instead."""
+    none get a prefix of 1..f-1 frames instead (``first_only``: frame 0 alone, as a still to
+    animate is given)."""
     batch, f = context.shape
     k = torch.randint(1, f, (batch,), generator=gen)
+    if first_only:
+        k = torch.ones_like(k)
     alone = needs & ~context.any(dim=1)
     return torch.where(alone[:, None], torch.arange(f)[None, :] < k[:, None], context)
 
 
+def loss_weights(context: torch.Tensor, obj: torch.Tensor, needs: torch.Tensor | None = None,
+                 needs_weight: float = 1.0) -> torch.Tensor:
+    """Per-latent-pixel loss weights [B,1,f,h,w] from the context mask [B,f] and the object mask
+    [B,1,f,h,w]: none on given frames; four times more on the object's pixels (most of a frame is
+    background, and the object's outline, a square's corners, is what decides its shape); and
+    ``needs_weight`` times more on the samples ``needs`` [B] marks (clips from outside the world)."""
+    w = (~context).float()[:, None, :, None, None] * (1.0 + 3.0 * obj.float())
+    if needs is not None and needs_weight != 1.0:
+        w = w * torch.where(needs, needs_weight, 1.0)[:, None, None, None, None]
+    return w
+
+
 def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, lr=8e-4, warm=200, high_noise=0.0,
-              context_policy="prefix_suffix", held=None, given=None, needs_context=None):
+              context_policy="prefix_suffix", held=None, given=None, needs_context=None,
+              needs_first_only=False, needs_weight=1.0):
     """Flow matching with CFG dropout and clean-context frames (``context_mask``). ``high_noise``:
     the share of samples whose sigma is drawn from a logit-normal shifted towards noise, where
     layout and motion are decided. ``held``: the clips' latents with each group held still on its
     last frame (``held_groups``), given in place of keyframes. ``given``: the latents shown as
     context (codec losses on the frames a user gives), the loss still on the clean clip's frames.
     ``needs_context`` [n] bool: clips never learnt from text alone (looks from outside the world,
-    which the text does not say); where their sample drew text alone they get a prefix."""
+    which the text does not say); where their sample drew text alone they get a prefix
+    (``needs_first_only``: frame 0 alone), and their loss weighs ``needs_weight`` times more."""
     params = list(dit.parameters()) + list(te.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     sched = warmup_cosine(opt, steps, warm=warm)
@@ -272,7 +290,7 @@ def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, l
         sigma = sigma[:, None].expand(batch, f).clone()
         context, still = context_mask(gen, batch, f, context_policy)
         if needs_context is not None:
-            context = prefix_where_needed(context, needs_context[idx], gen)
+            context = prefix_where_needed(context, needs_context[idx], gen, needs_first_only)
         if given is not None:
             x0 = torch.where(context.to(device)[:, None, :, None, None], given[idx][:, :, :f].to(device), x0)
         if held is not None:
@@ -285,9 +303,8 @@ def train_dit(dit, te, tok, latents, labels, masks, gen, steps, batch, device, l
         target = noise - x0
         emb = te(ids, mask)
         v = dit(xt, sigma * 1000.0, emb, mask)
-        # Half the latent pixels' weight goes to the object: most of a frame is background, and
-        # the object's outline (a square's corners) is what decides its shape.
-        w = (~context).float().to(device)[:, None, :, None, None] * (1.0 + 3.0 * obj.float())
+        needs = None if needs_context is None else needs_context[idx].to(device)
+        w = loss_weights(context.to(device), obj, needs, needs_weight)
         loss = (((v - target) ** 2) * w).sum() / (w.sum() * x0.shape[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()

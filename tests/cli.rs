@@ -393,6 +393,36 @@ fn words_the_model_does_not_know_are_named_in_a_warning() {
     assert!(!run("a red circle moving left").contains("warning"), "every word known: no warning");
 }
 
+/// People phrase a scene many ways: the demo model's tokenizer reads them as its world's words,
+/// so a paraphrase draws the very frames its plain wording draws, and kino says how it read it.
+#[test]
+fn a_paraphrase_draws_what_its_plain_wording_draws() {
+    let d = tmpdir("paraphrase");
+    let run = |prompt: &str, name: &str, quiet: bool| {
+        let out = d.join(name);
+        let mut args = vec!["generate", prompt, "--seed", "4", "--steps", "4", "-o", out.to_str().unwrap()];
+        if quiet {
+            args.push("-q");
+        }
+        let o = kino(&args);
+        assert_ok(&o);
+        (file_bytes(&out), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (plain, said) = run("a red circle moving left", "plain.mkv", false);
+    assert!(!said.contains(" reads \""), "the world's own words are read as they are: {said}");
+    let (para, said) = run("A crimson ball drifts to the left.", "para.mkv", false);
+    assert!(said.contains("reads \"A crimson ball drifts to the left.\" as \"a red circle moving left\""), "{said}");
+    assert!(!said.contains("warning"), "{said}");
+    assert!(plain == para, "a paraphrase of the same scene draws the same frames");
+    // Words it cannot draw are named and left out: the rest still draws that scene.
+    let (quick, said) = run("a red circle quickly moving left", "quick.mkv", true);
+    assert!(said.contains("does not know \"quickly\"; it reads the prompt without them"), "{said}");
+    assert!(!said.contains("reads \"a red"), "--quiet keeps the reading to itself: {said}");
+    assert!(quick == plain, "an unknown word left out is as if it were not there");
+    let (other, _) = run("a blue square standing still", "other.mkv", true);
+    assert!(other != plain, "another scene draws other frames");
+}
+
 /// File and folder names are bytes, not always UTF-8 (an old camera card, another locale): a
 /// still, a clip and an output folder named so are read and written like any other.
 #[test]

@@ -116,6 +116,47 @@ def test_prompt_parsing_and_tokenizer():
     assert (ids[0, 1:6] != world.SPECIAL.index("[UNK]")).all()
 
 
+def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    tok = build_tokenizer()
+    # Every prompt training writes keeps the ids a plain word-level reading gives it.
+    vocab = {w: i for i, w in enumerate(world.SPECIAL + world.WORDS)}
+    plain = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    plain.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    plain.pre_tokenizer = pre_tokenizers.Whitespace()
+    for c in range(len(world.COLOUR_NAMES)):
+        for s in range(len(world.SHAPES)):
+            for m in range(len(world.MOTION_NAMES)):
+                for v in range(6):
+                    p = world.prompt_for(c, s, m, v)
+                    assert tok.encode(p).ids[1:] == plain.encode(p).ids, p
+    for para, want in [
+        ("A red ball moves to the left.", "a red circle moving left"),
+        ("the blue box isn't moving", "the blue square standing still"),
+        ("It's a cherry red disc sliding from left to right!", "a red circle moving right"),
+        ("a turquoise triangular tile falling down", "a cyan triangle moving down"),
+        ("SQUARE: WHITE, NORTHBOUND", "square white moving up"),
+        ("a violet wedge, frozen in place", "a magenta triangle standing still"),
+        ("green block still travelling east", "green square moving right"),
+    ]:
+        assert " ".join(tok.encode(para).tokens[1:]) == want, para
+    # Speeds, sizes and other objects stay unknown (kino names them), and encode_batch drops
+    # them as the engine does for this package.
+    assert "[UNK]" in tok.encode("a small red circle quickly moving left").tokens
+    ids, mask = encode_batch(tok, ["a small red circle quickly moving left", "a red circle moving left"])
+    assert torch.equal(ids[0], ids[1]) and torch.equal(mask[0], mask[1])
+
+
+def test_prompt_sets_label_every_scene_twice():
+    from collections import Counter
+    from kino_export.demo.evaluate import load_prompts
+    folder = os.path.join(os.path.dirname(world.__file__), "prompt_sets")
+    for name in ("wordings-a.json", "wordings-b.json", "wordings-c.json"):
+        items = load_prompts(os.path.join(folder, name))
+        assert Counter(scene for _, scene in items) == Counter(world.all_scenes() * 2), name
+        assert len({p.lower() for p, _ in items}) == len(items), name
+
+
 @pytest.fixture(scope="module")
 def random_package(tmp_path_factory):
     """The real architecture with seeded random weights, exported through the real exporter."""

@@ -207,6 +207,9 @@ pub(crate) fn rate(fps: f64) -> String {
 pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
     for prompt in std::iter::once(&req.prompt).chain(req.storyboard.iter().map(|p| &p.prompt)) {
         warn_unknown_words(pipeline, prompt);
+        if let Some(reading) = pipeline.prompt_reading(prompt).filter(|_| !quiet) {
+            eprintln!("kino: {reading}");
+        }
     }
     if !quiet {
         eprintln!(

@@ -86,6 +86,19 @@ pub enum PromptCleaning {
     Whitespace,
 }
 
+/// What the text encoder is given for words the tokenizer reads as its unknown token.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownWords {
+    /// The unknown token, where the word was (subword tokenizers, which were trained with it).
+    #[default]
+    Keep,
+    /// Nothing: the prompt is read as if the words were not there. For word-level vocabularies
+    /// whose encoder never saw its unknown token in training (the demo model: an unknown word
+    /// in a prompt cost it a tenth of its adherence).
+    Drop,
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerSpec {
@@ -94,6 +107,8 @@ pub struct TokenizerSpec {
     pub padding: Padding,
     #[serde(default)]
     pub clean: PromptCleaning,
+    #[serde(default)]
+    pub unknown_words: UnknownWords,
 }
 
 /// A tensor of a graph, by role.

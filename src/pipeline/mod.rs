@@ -46,9 +46,9 @@ pub use request::{parse_size, GenerateRequest, GuidanceInterval, PromptAt, Sampl
 pub use residency::{ComponentLoad, ComponentSessions};
 pub use timeline::{parse_keyframe, parse_keyframe_list, parse_storyboard, parse_time};
 
-use crate::error::{Error, Result};
+use crate::error::{quoted, Error, Result};
 use crate::frame::RgbFrame;
-use crate::model::manifest::TimestepShape;
+use crate::model::manifest::{TimestepShape, UnknownWords};
 use crate::model::ModelPackage;
 use crate::runtime::{resolve_device, Device, RuntimeOptions};
 use crate::text::PromptTokenizer;
@@ -178,17 +178,26 @@ impl Pipeline {
     /// knows them all), worded once for every front door.
     pub fn unknown_words_warning(&self, prompt: &str) -> Option<String> {
         let unknown = self.unknown_words(prompt);
+        let name = &self.package.manifest.name;
+        if self.tokenizer.known_word_count(prompt) == 0 && !prompt.trim().is_empty() {
+            let which = if unknown.is_empty() { String::new() } else { format!(" ({})", quoted_list(&unknown)) };
+            return Some(format!("model {name} knows none of the words of {}{which}; it will draw whatever it likes", quoted(prompt)));
+        }
         if unknown.is_empty() {
             return None;
         }
-        let name = &self.package.manifest.name;
-        let list = unknown.iter().take(8).map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
-        let more = if unknown.len() > 8 { format!(" and {} more", unknown.len() - 8) } else { String::new() };
-        Some(if unknown.len() == prompt.split_whitespace().count() {
-            format!("model {name} knows none of the words of {prompt:?} ({list}{more}); it will draw whatever it likes")
-        } else {
-            format!("model {name} does not know {list}{more}; it reads the prompt without them")
-        })
+        let how = match self.tokenizer.unknown_word_rule() {
+            UnknownWords::Drop => "it reads the prompt without them",
+            UnknownWords::Keep => "it reads each as its unknown token, which asks for nothing in particular",
+        };
+        Some(format!("model {name} does not know {}; {how}", quoted_list(&unknown)))
+    }
+
+    /// How the model reads `prompt` where that is not its own words (see
+    /// [`PromptTokenizer::reading`]), worded once for every front door; `None` otherwise.
+    pub fn prompt_reading(&self, prompt: &str) -> Option<String> {
+        let reading = self.tokenizer.reading(prompt).filter(|r| !r.is_empty())?;
+        Some(format!("model {} reads {} as {}", self.package.manifest.name, quoted(prompt), quoted(&reading)))
     }
 
     pub fn window_layout(&self) -> (usize, usize) {
@@ -358,5 +367,15 @@ fn frame_count_error(got: usize, want: usize) -> Error {
         component: "VAE decoder".into(),
         file: String::new(),
         reason: format!("decoded {got} frames, expected {want}; the manifest's latent compression does not match the decoder"),
+    }
+}
+
+/// At most eight words, quoted, then how many more.
+fn quoted_list(words: &[String]) -> String {
+    let list = words.iter().take(8).map(|w| quoted(w)).collect::<Vec<_>>().join(", ");
+    if words.len() > 8 {
+        format!("{list} and {} more", words.len() - 8)
+    } else {
+        list
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use ndarray::{s, Array2, ArrayView1};
 
 use crate::error::{Error, Result};
-use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec};
+use crate::model::manifest::{Padding, PromptCleaning, TokenizerSpec, UnknownWords};
 use crate::model::sandbox::{read_bounded, MAX_TOKENIZER_BYTES};
 
 /// Longest prompt accepted, in characters: far beyond any tokenizer's max_length, small enough
@@ -29,6 +29,7 @@ pub struct PromptTokenizer {
     tokenizer: tokenizers::Tokenizer,
     spec: TokenizerSpec,
     pad_id: u32,
+    unk_id: Option<u32>,
 }
 
 impl PromptTokenizer {
@@ -67,7 +68,36 @@ impl PromptTokenizer {
                 spec.max_length
             ))
         })?;
-        Ok(PromptTokenizer { tokenizer, spec: spec.clone(), pad_id })
+        let unk_id = ["[UNK]", "<unk>"].iter().find_map(|t| tokenizer.token_to_id(t));
+        Ok(PromptTokenizer { tokenizer, spec: spec.clone(), pad_id, unk_id })
+    }
+
+    /// How a word-level tokenizer (the demo model's) reads `prompt`: its words after the
+    /// tokenizer's rules ("A red ball moves to the left." -> "a red circle moving left"), unknown
+    /// ones left out where the package drops them. `None` where the reading is the prompt's own
+    /// words, or the tokenizer's pieces are not words (subword tokenizers: T5, CLIP).
+    pub fn reading(&self, prompt: &str) -> Option<String> {
+        if !matches!(self.tokenizer.get_model(), tokenizers::ModelWrapper::WordLevel(_)) {
+            return None;
+        }
+        let text = self.clean(prompt);
+        let enc = self.encode_words(&text)?;
+        let drop = self.spec.unknown_words == UnknownWords::Drop;
+        let words: Vec<&str> = enc
+            .get_ids()
+            .iter()
+            .zip(enc.get_tokens())
+            .filter(|(id, _)| !(drop && Some(**id) == self.unk_id))
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let reading = words.join(" ");
+        let own = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+        (reading != own).then_some(reading)
+    }
+
+    /// What the package says to do with unknown words.
+    pub fn unknown_word_rule(&self) -> UnknownWords {
+        self.spec.unknown_words
     }
 
     pub fn clean(&self, prompt: &str) -> String {
@@ -80,18 +110,50 @@ impl PromptTokenizer {
     /// The words of `prompt` this tokenizer reads as its unknown token (`[UNK]`, `<unk>`), in
     /// order: a word-level vocabulary, as the demo model's, draws nothing from them.
     pub fn unknown_words(&self, prompt: &str) -> Vec<String> {
-        let Some(unk) = ["[UNK]", "<unk>"].iter().find_map(|t| self.tokenizer.token_to_id(t)) else {
+        let text = self.clean(prompt);
+        self.unknown_spans(&text).into_iter().filter_map(|(a, b)| text.get(a..b).map(str::to_string)).collect()
+    }
+
+    /// How many words of `prompt` the model reads (neither unknown nor dropped by the
+    /// tokenizer's own rules): 0 means the prompt asks for nothing the model knows.
+    pub fn known_word_count(&self, prompt: &str) -> usize {
+        let text = self.clean(prompt);
+        self.encode_words(&text).map_or(0, |enc| enc.get_ids().len()).saturating_sub(self.unknown_spans(&text).len())
+    }
+
+    /// The byte ranges of `text`'s words the tokenizer reads as its unknown token.
+    fn unknown_spans(&self, text: &str) -> Vec<(usize, usize)> {
+        let (Some(unk), Some(enc)) = (self.unk_id, self.encode_words(text)) else {
             return Vec::new();
         };
+        enc.get_ids().iter().zip(enc.get_offsets()).filter(|(id, _)| **id == unk).map(|(_, &span)| span).collect()
+    }
+
+    /// `text`'s words as tokens, without special tokens; `None` where the tokenizer fails.
+    fn encode_words(&self, text: &str) -> Option<tokenizers::Encoding> {
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(text, false)));
+        encoded.ok()?.ok()
+    }
+
+    /// The text the tokenizer is given for `prompt`: cleaned, and with
+    /// [`UnknownWords::Drop`] its unknown words cut out (before truncation, so they do not
+    /// crowd known words out of `max_length`).
+    fn text_to_encode(&self, prompt: &str) -> String {
         let text = self.clean(prompt);
-        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(text.as_str(), false)));
-        let Ok(Ok(enc)) = encoded else { return Vec::new() };
-        enc.get_ids()
-            .iter()
-            .zip(enc.get_offsets())
-            .filter(|(id, _)| **id == unk)
-            .filter_map(|(_, &(a, b))| text.get(a..b).map(str::to_string))
-            .collect()
+        if self.spec.unknown_words == UnknownWords::Keep {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (a, b) in self.unknown_spans(&text) {
+            if a >= at && text.is_char_boundary(a) && text.is_char_boundary(b) {
+                out.push_str(&text[at..a]);
+                out.push(' ');
+                at = b;
+            }
+        }
+        out.push_str(&text[at..]);
+        out
     }
 
     /// Tokenizes a batch of prompts with the package's padding rule.
@@ -108,10 +170,15 @@ impl PromptTokenizer {
             }
             // The tokenizers crate trusts its file in places (indexing by ids from it); a panic
             // there is an error here, never a crash of kino or its host.
-            let enc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(self.clean(p), true)))
+            let text = self.text_to_encode(p);
+            let enc = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tokenizer.encode(text.as_str(), true)))
                 .map_err(|_| Error::Tokenizer("the tokenizer failed on this prompt (its tokenizer.json is inconsistent)".into()))?
                 .map_err(|e| Error::Tokenizer(crate::model::one_line(&e.to_string())))?;
             let mut ids: Vec<i64> = enc.get_ids().iter().map(|&x| x as i64).collect();
+            if self.spec.unknown_words == UnknownWords::Drop {
+                // Cutting a word out can, rarely, leave another the tokenizer's rules read as unknown.
+                ids.retain(|&x| Some(x) != self.unk_id.map(i64::from));
+            }
             if !enc.get_overflowing().is_empty() || ids.len() > self.spec.max_length {
                 ids.truncate(self.spec.max_length);
                 truncated.push(i);
@@ -172,6 +239,53 @@ fn check_post_processor(p: &serde_json::Value, depth: usize) -> std::result::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shipped() -> PromptTokenizer {
+        let pkg = crate::model::ModelPackage::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes")).unwrap();
+        let spec = &pkg.manifest.tokenizer;
+        PromptTokenizer::load(&pkg.dir.join(&spec.file), spec).unwrap()
+    }
+
+    /// The demo tokenizer's rules read everyday wordings as the world's words.
+    #[test]
+    fn paraphrases_read_as_the_worlds_words() {
+        let tok = shipped();
+        let ids = |p: &str| tok.encode(&[p]).unwrap().ids;
+        for (para, plain) in [
+            ("A red ball moves to the left.", "a red circle moving left"),
+            ("the blue box isn't moving", "the blue square standing still"),
+            ("a cyan disc drifting from right to left", "a cyan circle moving left"),
+            ("one green triangle, falling", "green triangle moving down"),
+            ("a purple pyramid rising upwards", "a magenta triangle moving up"),
+            ("white square, still moving right", "white square moving right"),
+            ("orange circle left", "orange circle moving left"),
+        ] {
+            assert_eq!(ids(para), ids(plain), "{para:?} reads as {plain:?}");
+            assert_eq!(tok.reading(para).as_deref(), Some(plain));
+        }
+        assert_eq!(tok.reading("a red circle moving left"), None, "the world's own words are read as they are");
+        assert_ne!(ids("a red circle moving left"), ids("a red circle moving right"));
+    }
+
+    /// With `unknown_words: drop` an unknown word is cut out before truncation, so it neither
+    /// reaches the encoder nor crowds known words out; with `keep` it is the unknown token.
+    #[test]
+    fn unknown_words_are_dropped_or_kept_as_the_package_says() {
+        let tok = shipped();
+        assert_eq!(tok.spec.unknown_words, UnknownWords::Drop);
+        let ids = |t: &PromptTokenizer, p: &str| t.encode(&[p]).unwrap().ids;
+        let plain = ids(&tok, "a red circle moving left");
+        assert_eq!(ids(&tok, "a red circle quickly moving left"), plain);
+        let crowd = format!("{} a red circle moving left", "zorb ".repeat(30));
+        assert_eq!(ids(&tok, &crowd), plain, "thirty unknown words ahead do not push the prompt past max_length");
+        assert_eq!(tok.unknown_words("a red zorb circle"), vec!["zorb"]);
+        assert_eq!(tok.known_word_count("slowly zorb"), 0, "fillers and unknown words: nothing to draw");
+        assert_eq!(tok.known_word_count("a red zorb circle"), 3);
+        let keep = PromptTokenizer { spec: TokenizerSpec { unknown_words: UnknownWords::Keep, ..tok.spec.clone() }, ..tok };
+        let kept = ids(&keep, "a red circle quickly moving left");
+        assert_eq!(kept.len(), plain.len() + 1);
+        assert!(kept.iter().any(|&id| Some(id) == keep.unk_id.map(i64::from)));
+    }
 
     /// A batch is `[B, L]` with each prompt's tokens first, padding after, and the mask marking them.
     #[test]

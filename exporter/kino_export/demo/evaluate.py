@@ -11,6 +11,9 @@ object's blob: glowing corners and borders, smears at window joins, a second obj
 Command line: run the real ``kino`` binary on every scene of the world and score the videos::
 
     python -m kino_export demo eval --kino target/release/kino --model models/kino-shapes
+
+``--prompts demo/prompt_sets/wordings-c.json`` scores a set of prompts worded as people word
+them (each labelled with the scene it asks for) in place of the world's own wording.
 """
 from __future__ import annotations
 
@@ -195,33 +198,53 @@ def read_video(path: str) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3).astype(np.float32) / 255.0
 
 
+def load_prompts(path: str) -> list[tuple[str, Scene]]:
+    """A prompt set: a JSON list of {"prompt", "colour", "shape", "motion"}, each prompt with the
+    scene it asks for (however it is worded)."""
+    with open(path) as f:
+        items = json.load(f)
+    out = []
+    for i, it in enumerate(items):
+        scene = Scene(it["colour"], it["shape"], it["motion"])
+        if scene not in all_scenes() or not isinstance(it["prompt"], str):
+            raise ValueError(f"{path}: entry {i} is not a prompt and one of the world's scenes: {it}")
+        out.append((it["prompt"], scene))
+    return out
+
+
 def evaluate_kino(kino: str, model: str | None, seeds: list[int], out_dir: str, extra: list[str],
-                  segment_frames: int = 0, keep: bool = True, scenes: list[Scene] | None = None) -> dict:
+                  segment_frames: int = 0, keep: bool = True, scenes: list[Scene] | None = None,
+                  prompts: list[tuple[str, Scene]] | None = None) -> dict:
     """Scores every scene; with ``segment_frames``, also each consecutive segment of that many
-    frames on its own (long clips made window by window: does every window keep to the prompt?)."""
+    frames on its own (long clips made window by window: does every window keep to the prompt?).
+    With ``prompts`` (see :func:`load_prompts`) each prompt is made once, the i-th with the i-th
+    seed in turn, and scored against its scene."""
+    if prompts is not None:
+        jobs = [(p, scene, seeds[i % len(seeds)]) for i, (p, scene) in enumerate(prompts)]
+    else:
+        jobs = [(scene.prompt(), scene, seed) for scene in scenes or all_scenes() for seed in seeds]
     rows = []
     segments: list[list[dict]] = []
     failures = []
-    for scene in scenes or all_scenes():
-        for seed in seeds:
-            path = os.path.join(out_dir, f"{scene.colour}-{scene.shape}-{scene.motion.replace(' ', '-')}-{seed}.mp4")
-            cmd = [kino, "generate", scene.prompt(), "-o", path, "--seed", str(seed), "--quiet"] + extra
-            if model:
-                cmd += ["--model", model]
-            subprocess.run(cmd, check=True)
-            video = read_video(path)
-            det = detect(video)
-            r = score_clip(scene, video, det)
-            rows.append(r)
-            if segment_frames > 0:
-                for k in range(len(video) // segment_frames):
-                    if len(segments) <= k:
-                        segments.append([])
-                    segments[k].append(score_clip(scene, video[k * segment_frames:(k + 1) * segment_frames]))
-            if not all(r[k] for k in ("colour", "shape", "direction")) or r["stray"] > 0:
-                failures.append({"prompt": scene.prompt(), "seed": seed, "got": det.__dict__, "stray": r["stray"]})
-            if not keep:
-                os.remove(path)
+    for n, (prompt, scene, seed) in enumerate(jobs):
+        path = os.path.join(out_dir, f"{n:04d}-{scene.colour}-{scene.shape}-{scene.motion.replace(' ', '-')}-{seed}.mp4")
+        cmd = [kino, "generate", prompt, "-o", path, "--seed", str(seed), "--quiet"] + extra
+        if model:
+            cmd += ["--model", model]
+        subprocess.run(cmd, check=True)
+        video = read_video(path)
+        det = detect(video)
+        r = score_clip(scene, video, det)
+        rows.append(r)
+        if segment_frames > 0:
+            for k in range(len(video) // segment_frames):
+                if len(segments) <= k:
+                    segments.append([])
+                segments[k].append(score_clip(scene, video[k * segment_frames:(k + 1) * segment_frames]))
+        if not all(r[k] for k in ("colour", "shape", "direction")) or r["stray"] > 0:
+            failures.append({"prompt": prompt, "seed": seed, "got": det.__dict__, "stray": r["stray"]})
+        if not keep:
+            os.remove(path)
     report = {"summary": summarise(rows), "segments": [summarise(seg) for seg in segments], "failures": failures}
     if segments:
         # The floor holds only if it holds in every window: the worst window per measure.
@@ -264,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--segment-frames", type=int, default=0,
                     help="also score each run of this many frames on its own (for long clips)")
     ap.add_argument("--every", type=int, default=1, help="every Nth scene only (a quicker look)")
+    ap.add_argument("--prompts", default=None,
+                    help="a prompt set (JSON list of prompt, colour, shape, motion; e.g. demo/prompt_sets/*.json): "
+                         "each prompt made once, the i-th with the i-th of --seeds in turn")
     ap.add_argument("extra", nargs="*", help="extra flags for kino generate (after --)")
     a = ap.parse_args(argv)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -271,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         out = a.out or tmp
         os.makedirs(out, exist_ok=True)
         scenes = all_scenes()[::a.every]
+        prompts = load_prompts(a.prompts) if a.prompts else None
         report = evaluate_kino(a.kino, a.model, seeds, out, a.extra, a.segment_frames, keep=a.out is not None,
-                               scenes=scenes)
+                               scenes=scenes, prompts=prompts)
     s = report["summary"]
     print(f"clips {s['clips']}: {score_line(s)}")
     for k, s in enumerate(report["segments"]):

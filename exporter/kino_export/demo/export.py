@@ -237,7 +237,7 @@ def export_package(ck, ae, te, dit, out: str, name: str = "kino-shapes") -> str:
                                         mean=[round(x, 7) for x in ck["latent_mean"]],
                                         std=[round(x, 7) for x in ck["latent_std"]], scaling_factor=1.0),
             tokenizer={"file": "tokenizer.json", "max_length": world.MAX_TOKENS, "padding": "longest",
-                       "clean": "whitespace"},
+                       "clean": "whitespace", "unknown_words": "drop"},
             text_encoder={"file": "text_encoder.onnx", "text_dim": cfg["text_dim"], "zero_past_length": False,
                           "inputs": {"input_ids": tensor("input_ids", I64),
                                      "attention_mask": tensor("attention_mask", I64)},

@@ -2,21 +2,139 @@
 
 The engine reads the same ``tokenizer.json`` with the Rust `tokenizers` crate, so Python
 training and Rust inference see identical ids.
+
+The model knows 21 words. Its normalizer (regex replacements, saved in ``tokenizer.json`` and
+applied by the engine too) rewrites the ways people phrase the same scene into those words, so
+"A red ball moves to the left." reads as "a red circle moving left". Prompts the world's own
+grammar writes are left as they are: training sees the ids it always saw. Words the rules do not
+cover stay unknown; the package's manifest tells the engine to drop them (``unknown_words``:
+"drop") and kino names them in a warning.
 """
 from __future__ import annotations
 
 import torch
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from .world import MAX_TOKENS, SPECIAL, WORDS
 
 PAD_ID = 0
+UNK_ID = SPECIAL.index("[UNK]")
+
+
+def _any(words) -> str:
+    """A regex alternation of whole phrases, longest first (so "sits still" wins over "sits")."""
+    return r"\b(?:" + "|".join(sorted(words, key=len, reverse=True)) + r")\b"
+
+
+MOTION_VERBS = [
+    "moving", "moves", "move", "going", "goes", "go", "travelling", "traveling", "travels", "travel",
+    "sliding", "slides", "slide", "drifting", "drifts", "drift", "heading", "heads", "floating", "floats",
+    "float", "gliding", "glides", "glide", "rolling", "rolls", "roll", "running", "runs", "flying", "flies",
+    "fly", "shifting", "shifts", "scrolling", "scrolls", "crawling", "crawls", "walking", "walks", "speeding",
+    "racing", "races", "zooming", "zooms", "sailing", "sails", "coasting", "passing", "passes", "sweeping",
+    "sweeps", "making its way", "makes its way",
+]
+STILL = [
+    "standing still", "stands still", "staying still", "stays still", "sitting still", "sits still",
+    "keeping still", "keeps still", "holding still", "holds still", "remaining still", "remains still",
+    "resting", "rests", "at rest", "not moving", "is not moving", "does not move", "do not move",
+    "not in motion", "without moving", "stationary", "static", "motionless", "immobile", "unmoving", "idle",
+    "frozen", "hovering", "stays put", "staying put", "stays in place", "staying in place", "in place",
+    "holding its position", "holds its position", "standing", "stands", "sitting", "sits", "staying", "stays",
+    "remaining", "remains", "still", "non moving", "nonmoving", "no movement", "no motion", "movement none",
+    "motion none",
+]
+FALL = ["falling", "falls", "fall", "dropping", "drops", "drop", "sinking", "sinks", "sink", "descending",
+        "descends", "descend"]
+RISE = ["rising", "rises", "rise", "climbing", "climbs", "climb", "ascending", "ascends", "ascend"]
+DIRECTIONS = {
+    "left": ["to the left", "towards the left", "toward the left", "to left", "leftwards", "leftward",
+             "westwards", "westward", "westbound", "west"],
+    "right": ["to the right", "towards the right", "toward the right", "to right", "rightwards", "rightward",
+              "eastwards", "eastward", "eastbound", "east"],
+    "up": ["to the top", "towards the top", "toward the top", "upwards", "upward", "northwards", "northward",
+           "northbound", "north", "skywards", "skyward"],
+    "down": ["to the bottom", "towards the bottom", "toward the bottom", "downwards", "downward", "southwards",
+             "southward", "southbound", "south"],
+}
+# Across the frame: (from, to) -> the direction.
+CROSSINGS = {("right", "left"): "left", ("left", "right"): "right", ("top", "bottom"): "down",
+             ("bottom", "top"): "up"}
+SHAPE_WORDS = {
+    "circle": ["circles", "circular", "ball", "balls", "disc", "discs", "disk", "disks", "dot", "dots", "sphere",
+               "spheres", "orb", "orbs", "round blob", "round shape", "round thing", "round object", "round"],
+    "square": ["squares", "box", "boxes", "block", "blocks", "cube", "cubes", "tile", "tiles", "rectangle",
+               "rectangles", "rectangular", "four sided", "4 sided"],
+    "triangle": ["triangles", "triangular", "pyramid", "pyramids", "wedge", "wedges", "three sided", "3 sided",
+                 "three cornered", "3 cornered"],
+}
+# A shape word then a noun that also names a shape ("triangular tile"): the shape word says it.
+SHAPE_NOUNS = ["tile", "tiles", "piece", "pieces", "block", "blocks", "box", "boxes", "shape", "thing", "object",
+               "figure", "form"]
+SHAPE_ADJECTIVES = {
+    "circle": ["circular", "round"],
+    "square": ["square", "rectangular", "four sided", "4 sided"],
+    "triangle": ["triangular", "three sided", "3 sided", "three cornered", "3 cornered"],
+}
+# The nearest of the world's eight colours.
+COLOUR_WORDS = {
+    "red": ["crimson", "scarlet", "ruby", "cherry", "reddish"],
+    "green": ["lime", "emerald", "jade", "greenish"],
+    "blue": ["navy", "azure", "cobalt", "sapphire", "bluish"],
+    "yellow": ["gold", "golden", "lemon", "yellowish"],
+    "cyan": ["aqua", "aquamarine", "turquoise", "teal"],
+    "magenta": ["purple", "violet", "fuchsia", "pink", "purplish", "pinkish"],
+    "orange": ["amber", "tangerine", "orangish"],
+}
+# Words that ask for nothing the world could draw otherwise: dropped without a warning. Speeds,
+# sizes, backgrounds and other objects are not here: kino warns that the model does not know them.
+FILLER = [
+    "that", "which", "who", "is", "are", "it", "its", "one", "single", "lone", "just", "only", "simple", "plain",
+    "solid", "filled", "flat", "bright", "light", "dark", "vivid", "pale", "deep", "colored", "coloured", "shape",
+    "shaped", "object", "thing", "item", "figure", "piece", "form", "in", "on", "of", "at", "across", "along", "over", "through",
+    "screen", "frame", "picture", "image", "video", "scene", "clip", "animation", "view", "side", "edge",
+    "background", "backdrop", "with", "against", "colour", "color", "motion", "direction", "movement",
+    "perfectly", "completely", "totally", "entirely", "whole time", "all the time", "throughout",
+    # requests around the scene
+    "please", "make", "show", "render", "generate", "create", "draw", "animate", "can", "could", "would",
+    "you", "u", "i", "me", "like", "want", "need", "let", "see", "give", "produce", "where", "there", "here",
+    "this", "some",
+]
+
+
+def normalizer_rules() -> list[tuple[str, str]]:
+    """The normalizer's replacements in the order they run (after NFKC and lowercasing)."""
+    rules = [(r"n['’]t\b", " not"), (r"['’](?:s|d|ll|re|ve|m)\b", " "), (r"[^\w\s]|_", " "), (r"\s+", " ")]
+    # "still moving left": the adverb, not standing still.
+    rules.append((r"\bstill (?=" + _any(MOTION_VERBS)[2:] + ")", " "))
+    rules.append((_any(STILL), " standing still "))
+    for (a, b), d in CROSSINGS.items():
+        rules.append((rf"\b(?:from )?(?:the )?{a}(?: side| edge)? (?:to|towards|toward) (?:the )?{b}\b", f" moving {d} "))
+    rules.append((_any(FALL) + r"(?: down(?:wards?)?)?", " moving down "))
+    rules.append((_any(RISE) + r"(?: up(?:wards?)?)?", " moving up "))
+    rules.append((r"(?:\b(?:is|are) )?" + _any(MOTION_VERBS), " moving "))
+    for d, words in DIRECTIONS.items():
+        rules.append((_any(words), f" {d} "))
+    for canonical, words in SHAPE_ADJECTIVES.items():
+        rules.append((_any(words) + " " + _any(SHAPE_NOUNS)[2:], f" {canonical} "))
+    for canonical, words in (SHAPE_WORDS | COLOUR_WORDS).items():
+        rules.append((_any(words), f" {canonical} "))
+    rules.append((_any(FILLER), " "))
+    rules.append((r"\s+", " "))
+    # A word or a motion said twice ("cherry red", "floating up to the top") once.
+    rules.append((r"\b(standing still|moving \w+|\w+) (?=\1\b)", ""))
+    # A direction alone ("a red circle left") is a motion.
+    for d in ("left", "right", "up", "down"):
+        rules.append((rf"(?<!moving )\b{d}\b", f"moving {d}"))
+    return rules
 
 
 def build_tokenizer() -> Tokenizer:
     vocab = {w: i for i, w in enumerate(SPECIAL + WORDS)}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Lowercase()]
+        + [normalizers.Replace(Regex(pattern), to) for pattern, to in normalizer_rules()])
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     # Every prompt starts with [BOS], so the empty (unconditional) prompt is one real token.
     tok.post_processor = processors.TemplateProcessing(
@@ -25,11 +143,12 @@ def build_tokenizer() -> Tokenizer:
 
 
 def encode_batch(tok: Tokenizer, prompts: list[str], max_len: int = MAX_TOKENS):
-    """ids, mask as int64 [B, max_len], padded with [PAD] and truncated like the engine does."""
+    """ids, mask as int64 [B, max_len], padded with [PAD], unknown words dropped and truncated
+    like the engine does (the manifest's ``unknown_words``: "drop")."""
     ids = torch.zeros((len(prompts), max_len), dtype=torch.int64)
     mask = torch.zeros((len(prompts), max_len), dtype=torch.int64)
     for i, enc in enumerate(tok.encode_batch(prompts)):
-        row = enc.ids[:max_len]
-        ids[i, : len(row)] = torch.tensor(row)
+        row = [t for t in enc.ids if t != UNK_ID][:max_len]
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.int64)
         mask[i, : len(row)] = 1
     return ids, mask

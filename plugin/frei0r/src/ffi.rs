@@ -55,6 +55,11 @@ pub(crate) fn process_has_symbol_gstreamer() -> bool {
     process_has_symbol(c"gst_init")
 }
 
+/// Whether ffmpeg's libavfilter is loaded into this process (then its frei0r filters are the host).
+pub(crate) fn process_has_symbol_avfilter() -> bool {
+    process_has_symbol(c"avfilter_version")
+}
+
 fn process_has_symbol(name: &std::ffi::CStr) -> bool {
     // SAFETY: dlsym with RTLD_DEFAULT only looks a name up; the pointer is never called.
     unsafe { !libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()).is_null() }

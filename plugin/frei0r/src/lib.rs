@@ -105,6 +105,9 @@ impl Instance {
     /// When it cannot, a filter passes its input through untouched (never destroy footage) and
     /// the source draws the error frame.
     pub fn update(&mut self, time: f64, input: Option<&[u8]>, out: &mut [u8]) {
+        if input.is_none() && !self.width.is_multiple_of(16) && host_is_ffmpeg() {
+            warn_once(&ffmpeg_source_width_warning(self.width));
+        }
         let result = self.render(time, input, out);
         if let Err(msg) = result {
             log_once(&msg);
@@ -705,6 +708,24 @@ fn first_time(msg: &str) -> bool {
 fn host_counts_seconds() -> bool {
     static SECONDS: OnceLock<bool> = OnceLock::new();
     *SECONDS.get_or_init(|| ffi::process_has_symbol_mlt() || host_is_gstreamer())
+}
+
+/// ffmpeg (`frei0r_src`, `frei0r`) is the host: its libavfilter is in the process, MLT's and
+/// GStreamer's are not (MLT may link ffmpeg's libraries too).
+fn host_is_ffmpeg() -> bool {
+    static FFMPEG: OnceLock<bool> = OnceLock::new();
+    *FFMPEG.get_or_init(|| ffi::process_has_symbol_avfilter() && !host_counts_seconds())
+}
+
+/// ffmpeg's `frei0r_src` (5.1) hands the plugin its frame buffer, whose rows it pads to 64 bytes,
+/// as if the rows were packed: at a width that is not a multiple of 16 pixels every row after the
+/// first lands shifted and the picture shears (its own test pattern plugins shear the same way).
+/// kino cannot know the padding, so it says what to ask for instead.
+fn ffmpeg_source_width_warning(width: u32) -> String {
+    let w = width.div_ceil(16) * 16;
+    format!(
+        "ffmpeg's frei0r_src shears frames whose width is not a multiple of 16 pixels (here {width}): ask for size={w}x... and crop=w={width} after it, or use the kino command"
+    )
 }
 
 /// GStreamer's frei0r wrapper is the host.

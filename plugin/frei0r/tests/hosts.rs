@@ -444,3 +444,22 @@ fn ffmpeg_shows_a_library_warning_once() {
     assert_eq!(warnings("warn"), ["kino frei0r: warning: prompt longer than the model's 16 tokens; the rest is ignored"]);
     assert!(warnings("off").is_empty());
 }
+
+/// ffmpeg's frei0r_src shears a source's frames at widths that are not a multiple of 16 pixels
+/// (its buffer's rows are padded, the plugin is told nothing): kino says so, once, with the size
+/// to ask for; at 64 px it says nothing.
+#[test]
+fn ffmpeg_source_warns_of_widths_it_shears() {
+    let plugins = install("shear");
+    let d = plugins.parent().unwrap();
+    let warnings = |size: &str| {
+        let source = format!("frei0r_src=size={size}:framerate=8:filter_name=kino:filter_params=a red circle moving left|3");
+        let out = run(ffmpeg(&plugins).args(["-f", "lavfi", "-i", &source, "-t", "1", "-c:v", "ffv1"]).arg(d.join(format!("{size}.mkv"))));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr.lines().filter(|l| l.contains("shears")).map(String::from).collect::<Vec<_>>()
+    };
+    let w = warnings("100x64");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("(here 100)") && w[0].contains("size=112x"), "{w:?}");
+    assert!(warnings("64x64").is_empty());
+}

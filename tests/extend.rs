@@ -407,3 +407,40 @@ fn deeper_footage_is_read_with_a_warning_about_its_depth() {
     let w = warning(&["animate", png.to_str().unwrap(), "--prompt", "x", "--steps", "2", "-q", "-o", o]);
     assert!(w.len() == 1 && w[0].contains("deep.png has 16-bit samples"), "{w:?}");
 }
+
+/// kino writes video and copies audio: a clip's subtitle or timecode tracks are not in the output,
+/// and kino says so rather than dropping them unremarked.
+#[test]
+fn tracks_kino_does_not_carry_are_named_in_a_warning() {
+    let d = tmpdir("tracks");
+    let (srt, subbed, plain) = (d.join("s.srt"), d.join("subbed.mkv"), d.join("plain.mkv"));
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,500\nhello\n").unwrap();
+    let src = "testsrc=size=64x64:rate=8:duration=2";
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", src, "-f", "lavfi", "-i", "sine=d=2"])
+        .arg("-i")
+        .arg(&srt)
+        .args(["-map", "0", "-map", "1", "-map", "2", "-c:v", "ffv1", "-c:a", "flac", "-c:s", "srt"])
+        .arg(&subbed)
+        .status();
+    assert!(ok.unwrap().success());
+    let ok = Command::new("ffmpeg").args(["-v", "error", "-y", "-f", "lavfi", "-i", src, "-c:v", "ffv1"]).arg(&plain).status();
+    assert!(ok.unwrap().success());
+    let out = d.join("out.mkv");
+    let warning = |clip: &Path| {
+        let o =
+            kino(&["extend", clip.to_str().unwrap(), "--prompt", "x", "--frames", "8", "--steps", "2", "-q", "-o", out.to_str().unwrap()]);
+        assert_ok(&o);
+        String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.contains("video and audio only")).map(String::from).collect::<Vec<_>>()
+    };
+    let w = warning(&subbed);
+    assert!(w.len() == 1 && w[0].contains("subbed.mkv has 1 subtitle track;"), "{w:?}");
+    let probe =
+        Command::new("ffprobe").args(["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0"]).arg(&out).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).split_whitespace().collect::<Vec<_>>(),
+        ["video", "audio"],
+        "the audio is copied, the subtitles are not"
+    );
+    assert!(warning(&plain).is_empty());
+}

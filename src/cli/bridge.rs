@@ -18,6 +18,9 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &[&args.first, &args.second])?;
     let mut a = open_footage(&args.first)?;
     let mut b = open_footage(&args.second)?;
+    for clip in [&args.first, &args.second] {
+        super::job::warn_tracks_left_behind(clip);
+    }
     // A still (an image has no rate of its own) takes the other clip's rate (both stills: the
     // model's, below).
     let clip_fps = match (a.is_still, b.is_still) {

@@ -17,6 +17,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     check_outputs(&args.output, &args.sampling.preview, &inputs)?;
     // The clip streams through: only the frames the model continues from are kept in memory.
     let mut reader = open_footage(&args.input)?;
+    super::job::warn_tracks_left_behind(&args.input);
     let fps = reader.fps;
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {} is not usable (kino extends clips of 1 to 240 fps)", args.input.display(), rate(fps));

@@ -189,6 +189,19 @@ pub(crate) fn open_footage(path: &Path) -> Result<video::VideoReader> {
     Ok(reader)
 }
 
+/// Warns (on stderr) that the tracks of `path` kino does not carry (subtitles, timecode, other
+/// data) are not in the output, which keeps the clip's video and audio.
+pub(crate) fn warn_tracks_left_behind(path: &Path) {
+    let left = video::tracks_left_behind(path);
+    if !left.is_empty() {
+        eprintln!(
+            "kino: warning: {} has {}; kino keeps a clip's video and audio only, so the output has none of them",
+            path.display(),
+            left.join(" and ")
+        );
+    }
+}
+
 /// `n` things for people: `1 frame`, `17 frames`.
 pub(crate) fn count(n: u64, thing: &str) -> String {
     if n == 1 {

@@ -18,6 +18,7 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
         bail!("--strength {}: use 0 (keep the clip) to 1 (redraw it from noise)", args.strength);
     }
     let mut reader = open_footage(&args.input)?;
+    super::job::warn_tracks_left_behind(&args.input);
     let fps = reader.fps;
     if !(fps.is_finite() && (1.0..=240.0).contains(&fps)) {
         bail!("{}: frame rate {} is not usable (kino remixes clips of 1 to 240 fps)", args.input.display(), rate(fps));

@@ -465,6 +465,32 @@ fn fill_silence(
     Ok(())
 }
 
+/// The tracks of `path` that kino does not carry into its output (it writes video, and copies
+/// audio): subtitles, timecode and other data tracks, attachments, as "1 subtitle track". Empty
+/// when there are none or the file cannot be read (reading it for frames says why).
+pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
+    if super::init().is_err() {
+        return Vec::new();
+    }
+    let Ok(at) = super::ffpath::FfmpegPath::input(path) else { return Vec::new() };
+    let Ok(input) = ff::format::input(at.as_path()) else { return Vec::new() };
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in input.streams() {
+        let kind = match s.parameters().medium() {
+            ff::media::Type::Video | ff::media::Type::Audio => continue,
+            ff::media::Type::Subtitle => "subtitle",
+            ff::media::Type::Data => "data (timecode or metadata)",
+            ff::media::Type::Attachment => "attachment",
+            _ => "other",
+        };
+        match counts.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts.into_iter().map(|(k, n)| format!("{n} {k} track{}", if n == 1 { "" } else { "s" })).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::opus_packet_samples;

@@ -29,7 +29,7 @@ mod output;
 mod pending;
 mod silence;
 
-pub use audio::AudioSource;
+pub use audio::{tracks_left_behind, AudioSource};
 pub use colour::Colour;
 pub use decode::{count_video_frames, decode_image, decode_video, DecodedVideo, Orientation, VideoReader};
 pub use encode::{EncoderThread, FinishedVideo, OwnedAudioSource, VideoEncoder, KEPT_QP};

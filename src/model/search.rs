@@ -84,14 +84,34 @@ impl ModelSearch {
         if p.is_dir() || arg.contains('/') {
             return p;
         }
-        for d in self.dirs() {
+        let dirs = self.dirs();
+        for d in &dirs {
             let candidate = d.join(arg);
             if candidate.join("kino.json").is_file() {
                 return candidate;
             }
         }
+        // `kino models` lists packages by the name in their manifest, which need not be their
+        // folder's: a package copied or unpacked under another name is found by it too.
+        for d in &dirs {
+            let Ok(rd) = std::fs::read_dir(d) else { continue };
+            let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
+            subs.sort();
+            if let Some(found) = subs.into_iter().find(|p| manifest_name(p).as_deref() == Some(arg)) {
+                return found;
+            }
+        }
         p
     }
+}
+
+/// The `name` in `dir/kino.json`, read without loading the package (a kino.json is small: a
+/// larger file is not one, and its name is not looked for).
+fn manifest_name(dir: &Path) -> Option<String> {
+    let f = std::fs::File::open(dir.join("kino.json")).ok()?;
+    let bytes = super::sandbox::read_bounded(f, 1 << 20).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    json.get("name")?.as_str().map(str::to_string)
 }
 
 /// Packages found in `dirs` (each dir itself, or its immediate subfolders, holding a kino.json).
@@ -145,5 +165,28 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
         assert_eq!(resolved, want);
         assert_eq!(default, d.join("x"));
+    }
+
+    /// A package is found by the name `kino models` shows (its manifest's), whatever its folder
+    /// is called; a folder of that name still comes first.
+    #[test]
+    fn a_package_is_found_by_its_manifest_name() {
+        let d = std::env::temp_dir().join(format!("kino-search-name-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("renamed")).unwrap();
+        std::fs::write(d.join("renamed/kino.json"), br#"{"name": "shapes-copy"}"#).unwrap();
+        let search = ModelSearch { paths: vec![d.clone()], ..Default::default() };
+        let by_name = search.resolve("shapes-copy");
+        let by_folder = search.resolve("renamed");
+        std::fs::create_dir_all(d.join("shapes-copy")).unwrap();
+        std::fs::write(d.join("shapes-copy/kino.json"), br#"{"name": "other"}"#).unwrap();
+        let folder_first = search.resolve("shapes-copy");
+        let unknown = search.resolve("nothing-called-so");
+        let root = d.canonicalize().unwrap();
+        std::fs::remove_dir_all(&d).unwrap();
+        assert_eq!(by_name, root.join("renamed"));
+        assert_eq!(by_folder, root.join("renamed"));
+        assert_eq!(folder_first, root.join("shapes-copy"));
+        assert_eq!(unknown, PathBuf::from("nothing-called-so"));
     }
 }

@@ -298,6 +298,41 @@ fn memory_flags_give_the_same_frames_and_a_prompt_is_cached_once() {
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"), "{both:?}");
 }
 
+/// A damaged entry of the optimised-graph cache costs one run its speed, not every run after:
+/// it is removed and written again, and the frames never change.
+#[test]
+fn a_damaged_cached_graph_is_written_again() {
+    let d = tmpdir("graph-cache");
+    let cache = d.join("cache");
+    let run = |name: &str| {
+        let p = d.join(name);
+        let r = kino_command()
+            .env("KINO_CACHE_DIR", &cache)
+            .args(["generate", "a red circle moving up", "-o", p.to_str().unwrap(), "--frames", "5", "--steps", "2", "--seed", "3", "-q"])
+            .output()
+            .unwrap();
+        assert_ok(&r);
+        (file_bytes(&p), String::from_utf8_lossy(&r.stderr).into_owned())
+    };
+    let (first, _) = run("a.mkv");
+    let denoiser = std::fs::read_dir(cache.join("ort"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("denoiser")) && p.extension().is_some_and(|x| x == "onnx")
+        })
+        .max_by_key(|p| p.metadata().unwrap().len())
+        .expect("the denoiser's optimised graph is cached");
+    let bytes = std::fs::read(&denoiser).unwrap();
+    std::fs::write(&denoiser, &bytes[..bytes.len() / 2]).unwrap();
+    let (second, said) = run("b.mkv");
+    assert!(said.contains("cannot load the cached optimised graph") && said.contains("written again"), "{said}");
+    let (third, said) = run("c.mkv");
+    assert!(!said.contains("cached optimised graph"), "the entry was written again: {said}");
+    assert!(first == second && second == third, "the same frames, cached or not");
+}
+
 /// Guidance only inside a noise interval: `0,1` is every step (the default's frames), an
 /// interval no step reaches is the prompt alone (`--guidance 1`'s frames), one in between
 /// differs from both; a bad interval fails naming the flag, with no output.

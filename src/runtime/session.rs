@@ -82,7 +82,15 @@ impl OnnxSession {
             {
                 Ok(s) => (s, Some(path)),
                 Err(e) => {
-                    log::warn!("cannot load the cached optimised graph {} ({e}); optimising {} in memory", path.display(), file.display());
+                    // A damaged entry (a disk filled mid-write by another tool, a bad sector) is
+                    // removed, so the next run writes it again rather than failing on it forever.
+                    let removed = std::fs::remove_file(&path).is_ok();
+                    log::warn!(
+                        "cannot load the cached optimised graph {} ({e}); optimising {} in memory{}",
+                        path.display(),
+                        file.display(),
+                        if removed { "; the entry is removed and will be written again" } else { "" }
+                    );
                     (session_from(builder, file)?, None)
                 }
             },

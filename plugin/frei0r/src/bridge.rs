@@ -149,16 +149,19 @@ impl Transition {
     fn save(&self, id: u64, rec: &Record) {
         let changed = memory().lock().unwrap_or_else(|e| e.into_inner()).insert(id, rec.clone()).as_ref() != Some(rec);
         let Some(dir) = self.folder.as_ref().filter(|_| changed) else { return };
+        let (tmp, record) = (dir.join(format!(".{id:016x}.{}.tmp", std::process::id())), dir.join(format!("{id:016x}.kbr")));
         let written = (|| -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
-            let tmp = dir.join(format!(".{id:016x}.{}.tmp", std::process::id()));
             std::fs::write(&tmp, encode(rec))?;
-            std::fs::rename(&tmp, dir.join(format!("{id:016x}.kbr")))
+            std::fs::rename(&tmp, &record)
         })();
         if let Err(e) = written {
+            // A half-done write leaves nothing behind (the record's place may be taken by a
+            // folder, the disk may be full).
+            let _ = std::fs::remove_file(&tmp);
             crate::log_once(&format!(
-                "kino_bridge: cannot keep transitions in {} ({e}); a render in another process will show the first clip",
-                dir.display()
+                "kino_bridge: cannot keep a transition's record {} ({e}); a render in another process will show the first clip",
+                record.display()
             ));
         }
     }
@@ -267,5 +270,19 @@ mod tests {
         assert!(shows[6..].iter().all(|s| *s == Show::B));
         // A new instance starting mid-way does not know the transition.
         assert!(Transition::default().step(0.25, || id, &frame(10), &frame(20), |_| 3).is_err());
+    }
+
+    /// A record that cannot be written (its place taken by a folder) leaves no temporary file.
+    #[test]
+    fn a_failed_save_leaves_nothing_behind() {
+        let dir = std::env::temp_dir().join(format!("kino-bridge-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let id = 0x6b69_6e6f_0000_0002u64;
+        std::fs::create_dir_all(dir.join(format!("{id:016x}.kbr"))).unwrap();
+        let t = Transition { current: None, folder: Some(dir.clone()) };
+        t.save(id, &Record { end_ms: 750, step: Some(0.125), first: frame(1), tail: vec![frame(2)] });
+        let left: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left, [format!("{id:016x}.kbr")], "only the folder that was in the way");
     }
 }

@@ -94,6 +94,12 @@ fn first_last_frame_bridges_in_one_window() {
     assert!(f[..fa.len()] == fa[..] && f[fa.len() + 4..] == fb[..], "both clips kept exactly");
     let made: Vec<&RgbFrame> = f[fa.len()..fa.len() + 4].iter().collect();
     assert!(made.iter().all(|m| **m != fa[fa.len() - 1] && **m != fb[0]), "the bridge is made, not copied");
+    // Without a length: the longest bridge the model makes (7 frames), not the package's
+    // default length (a window of 9, which no bridge of it can fill).
+    let longest = d.join("longest.mkv");
+    let r = run(&["bridge", a.to_str().unwrap(), b.to_str().unwrap(), "--prompt", "x", "-o", longest.to_str().unwrap()]);
+    assert_ok(&r);
+    assert_eq!(frames(&longest).len(), fa.len() + 7 + fb.len());
 
     // Keyframes at the first and the last frame: the pipeline's first and last image.
     let b_still = d.join("b.png");

@@ -68,19 +68,34 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
     let model_fps = pkg.manifest.video.fps;
     let fps = clip_fps.unwrap_or(model_fps);
     let mut req = args.sampling.request(&pkg, &args.prompt, &args.size)?;
-    let new_frames = args.length.new_frames(&pkg, fps)?;
+    let mut new_frames = args.length.new_frames(&pkg, fps)?;
     if new_frames == 0 {
         bail!("--frames 0: a bridge has at least one frame");
     }
     let fit = args.fit.fit()?;
     let retime = Retime { clip_fps: fps, model_fps };
-    let model_new = retime.model_frames_for(new_frames);
+    let mut model_new = retime.model_frames_for(new_frames);
     req.frames = model_new as u32;
     let (w, h, shown) = (a.width, a.height, a.presentation());
     let par = shown.pixel_aspect;
     args.memory.plan(&mut opts, &req, &pkg, 64 * 3 * u64::from(w) * u64::from(h), true)?;
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
+    // A model that bridges in one window only: without a length given, the longest it makes
+    // (the package's default length can be longer than a bridge of it can be).
+    let defaulted = args.length.frames.is_none() && args.length.seconds.is_none();
+    if let Some(longest) = pipeline.longest_bridge().filter(|&l| defaulted && l > 0 && model_new > l) {
+        new_frames = ((longest as f64 * fps / model_fps).floor() as usize).max(1);
+        model_new = retime.model_frames_for(new_frames).min(longest);
+        req.frames = model_new as u32;
+        if !args.sampling.quiet {
+            eprintln!(
+                "kino: model {} bridges at most {longest} of its frames; making {} (--frames or --seconds to choose)",
+                pipeline.package.manifest.name,
+                count(new_frames as u64, "frame")
+            );
+        }
+    }
     let (want_a, want_b) = pipeline.bridge_context_wanted();
     let (span_a, span_b) = (retime.context_span(want_a), retime.context_span(want_b));
     // A's and B's frames are kept near-losslessly in H.264 output, and their audio and

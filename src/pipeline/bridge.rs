@@ -49,6 +49,14 @@ impl Pipeline {
         t * window.saturating_sub(AFTER_LATENTS + 1)
     }
 
+    /// The most frames a bridge of this model can have, where that is one window's worth (a
+    /// model that sees the last frame of every window: Wan2.1 FLF2V); `None` where longer
+    /// bridges are made window by window.
+    pub fn longest_bridge(&self) -> Option<usize> {
+        let image_frames = &self.package.manifest.conditioning.image_frames;
+        image_frames.contains(&crate::model::manifest::ImageFrame::Last).then(|| self.bridge_in_one_window())
+    }
+
     /// Generates `count` frames that continue `before` (frames up to the gap, at the request's
     /// size, in time order) and lead into `after` (frames from the gap on). Only the new frames
     /// are handed to `on_frame`, in time order; the given frames stay as they are, and the model's

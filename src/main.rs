@@ -63,7 +63,8 @@ fn not_utf8_argument(args: Vec<std::ffi::OsString>) -> String {
         (None, Some((f, v))) if f.starts_with("--") => (f.to_string(), v.to_string()),
         (None, _) => (format!("argument {i}"), shown),
     };
-    let file = flag.is_some_and(|f| !f.contains("prompt")) || name.starts_with("--");
+    // --prompt, --negative-prompt and --prompt-at take text; the other flags, names.
+    let file = !name.contains("prompt") && (flag.is_some() || name.starts_with("--"));
     let advice = if file {
         "kino reads model folders, keyframe images and storyboards by UTF-8 names: rename the file or make a link with a UTF-8 name"
     } else {

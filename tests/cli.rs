@@ -513,6 +513,15 @@ fn names_that_are_not_utf8_are_read_and_written() {
     let r = kino_command().arg("generate").arg(OsStr::from_bytes(b"a red \xff")).output().unwrap();
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(!r.status.success() && err.contains("is not valid UTF-8 text") && err.contains("reads prompts as UTF-8 text"), "{err}");
+    // A prompt given by flag is text too, not a file to rename.
+    for flag in ["--prompt", "--negative-prompt"] {
+        let r = kino_command().args(["generate", flag]).arg(OsStr::from_bytes(b"a red \xff")).output().unwrap();
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.contains(&format!("{flag} \"a red")) && err.contains("reads prompts as UTF-8 text") && !err.contains("rename"),
+            "{err}"
+        );
+    }
 }
 
 /// `--fps` is the output's rate, not a speed-up: the model makes its frames at its own rate and

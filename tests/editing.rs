@@ -506,6 +506,12 @@ fn storyboard_spans_follow_their_prompts() {
     assert_clean_failure(&o, &bad, "--prompt-at");
     let o = kino(&["generate", "a red circle", "--prompt-at", "1s=a blue circle", "--frames", "17", "-q", "-o", bad.to_str().unwrap()]);
     assert_clean_failure(&o, &bad, "storyboard");
+    // An empty prompt at a time is allowed (the model draws what it likes there), and said.
+    let empty = d.join("empty-shot.mkv");
+    let o =
+        kino(&["generate", "a red circle", "--prompt-at", "1s=", "--frames", "25", "--steps", "2", "-q", "-o", empty.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the prompt of --prompt-at \"1s=\" is empty"), "{o:?}");
     let o = kino(&[
         "generate",
         "--prompt",

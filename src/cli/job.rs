@@ -218,6 +218,10 @@ pub(crate) fn rate(fps: f64) -> String {
 }
 
 pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &GenerateRequest, frames: u32, fps: f64, opts: &RuntimeOptions) {
+    for shot in req.storyboard.iter().filter(|p| p.prompt.trim().is_empty()) {
+        let place = if shot.place.is_empty() { format!("from frame {}", shot.frame) } else { shot.place.clone() };
+        eprintln!("kino: warning: the prompt of {place} is empty; the model will draw whatever it likes there");
+    }
     for prompt in std::iter::once(&req.prompt).chain(req.storyboard.iter().map(|p| &p.prompt)) {
         warn_unknown_words(pipeline, prompt);
         if let Some(reading) = pipeline.prompt_reading(prompt).filter(|_| !quiet) {

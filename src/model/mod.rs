@@ -80,6 +80,15 @@ impl ModelPackage {
         let mut graphs = Vec::new();
         for (field, file) in &named {
             let path = sandbox::resolve(&self.dir, root, file, &format!("field `{field}`"))?;
+            // An empty protobuf parses as an empty graph: an empty file (a copy that failed, a
+            // full disk) is said here, not when the first session opens.
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                return Err(Error::package_file(
+                    &self.dir,
+                    file.as_str(),
+                    "is empty (0 bytes); the copy is incomplete or the file is corrupt, re-export it",
+                ));
+            }
             if field.ends_with(".file") && !field.starts_with("tokenizer") {
                 graphs.push((file, path));
             }

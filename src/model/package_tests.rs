@@ -256,5 +256,11 @@ fn external_data_is_checked_and_named() {
     // Not ONNX at all.
     std::fs::write(pkg.join("denoiser.onnx"), b"this is not onnx").unwrap();
     assert!(load_err(&pkg).contains("denoiser.onnx: not an ONNX graph"));
+    // Empty files parse as an empty graph or fail later: said at load, graph or tokenizer.
+    std::fs::write(pkg.join("denoiser.onnx"), b"").unwrap();
+    assert!(load_err(&pkg).contains("denoiser.onnx: is empty (0 bytes)"), "{}", load_err(&pkg));
+    std::fs::copy(repo("models/kino-shapes/denoiser.onnx"), pkg.join("denoiser.onnx")).unwrap();
+    std::fs::write(pkg.join("tokenizer.json"), b"").unwrap();
+    assert!(load_err(&pkg).contains("tokenizer.json: is empty (0 bytes)"), "{}", load_err(&pkg));
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }

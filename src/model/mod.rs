@@ -65,8 +65,13 @@ impl ModelPackage {
             }
             None => return Err(Error::package_file(&dir, "kino.json", "missing field `schema_version`")),
         }
-        let manifest: Manifest =
-            serde_json::from_value(raw).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&e.to_string())))?;
+        // The field's path in the message (`field `video.fps`: invalid type ...`), as the checks
+        // after parsing name theirs.
+        let manifest: Manifest = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let at = e.path().to_string();
+            let what = one_line(&e.into_inner().to_string());
+            Error::package_file(&dir, "kino.json", if at == "." { what } else { format!("field `{at}`: {what}") })
+        })?;
         let pkg = ModelPackage { dir, manifest };
         validate::check(&pkg.manifest).map_err(|msg| Error::package_file(&pkg.dir, "kino.json", one_line(&msg)))?;
         pkg.check_files(&root)?;

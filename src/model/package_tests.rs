@@ -46,6 +46,29 @@ pub(crate) fn load_err(pkg: &Path) -> String {
     e
 }
 
+/// A wrong field is named by its path, whatever part of parsing finds it, and a number too long
+/// to read is shown in exponent form.
+#[test]
+fn wrong_fields_are_named_by_their_path() {
+    let pkg = copy_package("field-paths", "models/kino-shapes");
+    let shipped = manifest(&pkg);
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut m = shipped.clone();
+        edit(&mut m);
+        std::fs::write(pkg.join("kino.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        load_err(&pkg)
+    };
+    let e = with(&|m| m["video"]["fps"] = "8".into());
+    assert!(e.contains("field `video.fps`: invalid type: string \"8\""), "{e}");
+    let e = with(&|m| m["scheduler"]["kind"] = "nonsense".into());
+    assert!(e.contains("field `scheduler.kind`: unknown variant `nonsense`"), "{e}");
+    let e = with(&|m| m["tokenizer"]["unknown_words"] = "forget".into());
+    assert!(e.contains("field `tokenizer.unknown_words`: unknown variant `forget`, expected `keep` or `drop`"), "{e}");
+    let e = with(&|m| m["video"]["fps"] = 1e300.into());
+    assert!(e.contains("field `video.fps`: 1e300 must be within"), "{e}");
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
 #[test]
 fn shipped_packages_load() {
     for p in [

@@ -29,11 +29,20 @@ pub const MAX_LATENT_ELEMENTS: u64 = 1 << 28;
 pub const NEGATIVE_PROMPT_CHARS: usize = crate::text::MAX_PROMPT_CHARS;
 
 /// `field `X`: V must be within [a, b]`, the one shape of every range error.
+/// A value as a message shows it: a number too long to read (1e300 written out) in exponent form.
+fn shown(v: &impl Display) -> String {
+    let s = v.to_string();
+    match s.parse::<f64>() {
+        Ok(f) if s.len() > 20 => format!("{f:e}"),
+        _ => s,
+    }
+}
+
 fn range<T: PartialOrd + Display>(field: &str, v: T, r: RangeInclusive<T>) -> Result<(), String> {
     if r.contains(&v) {
         Ok(())
     } else {
-        Err(format!("field `{field}`: {v} must be within [{}, {}]", r.start(), r.end()))
+        Err(format!("field `{field}`: {} must be within [{}, {}]", shown(&v), r.start(), r.end()))
     }
 }
 
@@ -41,7 +50,7 @@ fn finite(field: &str, v: f64) -> Result<(), String> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(format!("field `{field}`: {v} must be a finite number"))
+        Err(format!("field `{field}`: {} must be a finite number", shown(&v)))
     }
 }
 
@@ -49,7 +58,7 @@ fn positive(field: &str, v: f64) -> Result<(), String> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(format!("field `{field}`: {v} must be a finite number above 0"))
+        Err(format!("field `{field}`: {} must be a finite number above 0", shown(&v)))
     }
 }
 
@@ -75,7 +84,7 @@ pub fn check(m: &Manifest) -> Result<(), String> {
 
     let v = &m.video;
     if !(v.fps.is_finite() && v.fps > 0.0 && v.fps <= FPS_MAX) {
-        return Err(format!("field `video.fps`: {} must be within (0, {FPS_MAX}]", v.fps));
+        return Err(format!("field `video.fps`: {} must be within (0, {FPS_MAX}]", shown(&v.fps)));
     }
     for (field, size) in [("video.min_size", v.min_size), ("video.max_size", v.max_size), ("video.size_multiple", v.size_multiple)] {
         range(field, size, SIZE)?;

@@ -1569,3 +1569,58 @@ fn variable_rate_clips_keep_their_timing() {
         assert!(*frame == stored[shown], "output frame {k} is stored frame {shown}, the one on screen at {k}/8 s");
     }
 }
+
+/// A clip recorded at a variable rate as phones do (30 fps with 1 frame in 20 dropped), with a
+/// 12 s pause, in H.264 with its sound: read at its base rate, 30 fps, each output frame the
+/// stored frame on screen at its time (a repeat where a frame was dropped or paused), so the
+/// clip lasts as long in the output as in the file, to the frame, and its sound stays with it
+/// however long it is. Rounding each frame's duration on its own at the average rate (9.5
+/// fps here) made a phone's 20 s clip 1 s longer, and shortened pauses over 10 s.
+#[test]
+fn variable_rate_phone_clips_keep_their_length_to_the_frame() {
+    let d = tmpdir("vfr-phone");
+    let clip = d.join("phone.mp4");
+    let filter = "select='not(eq(mod(n\\,20)\\,19))',setpts='if(gte(N,100),PTS+12/TB,PTS)'";
+    let (src, sound) = ("testsrc=size=64x48:rate=30:duration=6", "sine=duration=18");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-f",
+        "lavfi",
+        "-i",
+        sound,
+        "-vf",
+        filter,
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let video = ["-select_streams", "v:0"];
+    let seconds: f64 = probe_csv(&clip, &[&video[..], &["-show_entries", "stream=duration"]].concat()).parse().unwrap();
+    let times: Vec<f64> = probe_csv(&clip, &[&video[..], &["-show_entries", "frame=pts_time"]].concat())
+        .lines()
+        .filter_map(|l| l.split(',').next().filter(|t| !t.is_empty()))
+        .map(|t| t.parse().unwrap())
+        .collect();
+    let stored = frames(&clip);
+    assert_eq!((stored.len(), times.len()), (171, 171), "6 s at 30 fps, 9 frames dropped");
+    let out = d.join("out.mkv");
+    assert_ok(&kino(&["extend", clip.to_str().unwrap(), "--prompt", "x", "--frames", "8", "-q", "-o", out.to_str().unwrap()]));
+    assert_eq!(probe_csv(&out, &[&video[..], &["-show_entries", "stream=r_frame_rate"]].concat()), "30/1", "its base rate");
+    let f = frames(&out);
+    let kept = f.len() - 8;
+    assert!((kept as f64 - seconds * 30.0).abs() <= 1.0, "{kept} frames at 30 fps for {seconds} s");
+    for (k, frame) in f[..kept].iter().enumerate() {
+        let at = times[0] + (k as f64 + 0.5) / 30.0;
+        let shown = times.iter().rposition(|&t| t < at).unwrap();
+        assert!(*frame == stored[shown], "output frame {k} is stored frame {shown}, the one on screen at {k}/30 s");
+    }
+}

@@ -24,8 +24,18 @@ use crate::limits::{check_frame_size, declared_image_size, MAX_DECODED_BYTES, MA
 /// large metadata segments).
 const HEAD_BYTES: u64 = 1 << 20;
 
-/// The longest a single frame of a clip is held by its timestamps (see `VideoReader::next_frame`).
-const MAX_GAP_SECONDS: f64 = 10.0;
+/// The longest a single frame of a clip is held by its timestamps (see `VideoReader::next_frame`):
+/// a pause in a recording is kept whole up to this; a longer one is taken for broken timestamps
+/// (it would turn into hours of copies) and refused, never shortened (which would put the sound
+/// out of sync).
+const MAX_GAP_SECONDS: f64 = 3600.0;
+
+/// The highest base rate a clip recorded at a variable rate is read at (kino reads clips of 1 to
+/// 240 fps); a stream's base rate above it is a timestamp unit (Matroska's 1000), not a rate.
+const MAX_BASE_RATE: f64 = 240.0;
+
+/// Frames whose timestamps decide the rate a variable-rate clip is read at (its first ones).
+const RATE_SCAN_FRAMES: usize = 1000;
 
 /// Times a demuxer may ask to be read again (EAGAIN) in a row before the file counts as
 /// unreadable; a local file should never need it, and retrying forever would hang.
@@ -58,8 +68,10 @@ pub struct VideoReader {
     /// The time of the last decoded frame (a frame without one, or out of order, follows it by
     /// a frame's duration).
     last_time: Option<f64>,
-    /// Constant-rate reading: the frame still to be shown `repeat` more times, and how many
-    /// copies were added and frames left out to keep the rate.
+    /// Constant-rate reading: where frames go (from the first frame's time), the frame still to
+    /// be shown `repeat` more times, and how many copies were added and frames left out to keep
+    /// the rate.
+    timeline: Option<Timeline>,
     shown: Option<RgbFrame>,
     repeat: u64,
     retimed: (u64, u64),
@@ -67,8 +79,12 @@ pub struct VideoReader {
     by_timestamps: bool,
     eof: bool,
     decoded: usize,
-    /// The stream's frame rate: FFmpeg's default (25) for a still image.
+    /// The rate its frames are read at: its average, or for a clip recorded at a variable rate
+    /// the base rate it was timed on (see `next_frame`); FFmpeg's default (25) for a still image.
     pub fps: f64,
+    /// Its average rate (frames over duration; else the stream's base rate): each stored frame
+    /// once at this rate lasts as long as the clip ([`decode_video`]).
+    average_fps: f64,
     /// Read by an image demuxer (a PNG, JPEG, ... file), not a video: it has no frame rate of
     /// its own. (A file of several concatenated images counts too.)
     pub is_still: bool,
@@ -262,11 +278,12 @@ impl VideoReader {
         let stream_oriented = stream_orientation(&stream);
         let stream_pixels = stream_pixel_aspect(&stream, path);
         let time_base = f64::from(stream.time_base());
-        // The average rate; where the file gives none (Matroska of a rate its millisecond
-        // timestamps cannot hold), the stream's base rate.
-        let as_fps =
-            |r: ff::Rational| (r.denominator() > 0 && r.numerator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()));
-        let fps = as_fps(stream.avg_frame_rate()).or_else(|| as_fps(stream.rate())).unwrap_or(0.0);
+        let (avg, base) = (as_fps(stream.avg_frame_rate()), as_fps(stream.rate()));
+        let fps = reading_rate(avg, base, || {
+            // The first frames' timestamps, read by a second demuxer (this one stays at the start).
+            let scanned = open_input(path).map(|(mut scan, _at)| packet_times(&mut scan, index, time_base, RATE_SCAN_FRAMES));
+            presentation_times(&scanned.unwrap_or_default())
+        });
         let context = || {
             ff::codec::context::Context::from_parameters(stream.parameters()).map_err(|e| verr(path, format!("cannot be decoded ({e})")))
         };
@@ -296,6 +313,7 @@ impl VideoReader {
             pending: Default::default(),
             time_base,
             last_time: None,
+            timeline: None,
             shown: None,
             repeat: 0,
             by_timestamps: true,
@@ -303,6 +321,7 @@ impl VideoReader {
             eof: false,
             decoded: 0,
             fps,
+            average_fps: avg.or(base).unwrap_or(0.0),
             is_still,
             orientation: stream_oriented.unwrap_or_default(),
             stream_oriented: stream_oriented.is_some(),
@@ -322,11 +341,15 @@ impl VideoReader {
     }
 
     /// The next frame at the clip's constant rate `fps`, `None` at the end. Frames are read by
-    /// their timestamps where they leave the rate, as players show them: a frame that lasts
-    /// about k frame times (k >= 2, to the nearest) is shown k times, and one that lasts under
-    /// half a frame time is left out. A clip recorded at a variable rate (phones do) keeps its
-    /// length and its audio sync; small jitter and drift (timestamps rounded to milliseconds)
-    /// change nothing, so a constant-rate clip comes out frame for frame.
+    /// their timestamps, as players show them: each goes in the slot of the output frame nearest
+    /// its time from the first frame's (round((t - t0) * fps)) and fills the slots up to the next
+    /// one's (a pause repeats it); where several land in one slot, the one nearest its time is
+    /// shown and the others are left out.
+    /// Placed by their time from the start, never by their durations one by one, the frames of a
+    /// clip recorded at a variable rate (phones do) fill as many slots as the clip lasts, so it
+    /// keeps its length and its audio sync however long it is; small jitter (timestamps rounded
+    /// to milliseconds) changes nothing, so a constant-rate clip comes out frame for frame. A
+    /// frame held over [`MAX_GAP_SECONDS`] is an error (broken timestamps).
     pub fn next_frame(&mut self) -> Result<Option<RgbFrame>> {
         if !self.by_timestamps || self.is_still || !(self.fps.is_finite() && self.fps > 0.0) {
             return Ok(self.next_decoded()?.map(|(_, f)| f));
@@ -335,40 +358,42 @@ impl VideoReader {
             self.repeat -= 1;
             return Ok(self.shown.clone());
         }
-        while let Some((t, frame)) = self.next_decoded()? {
-            let slots = match self.peek_time()? {
-                Some(next) => {
-                    let frames = (next - t) * self.fps;
-                    // Up to MAX_GAP_SECONDS of one frame (a broken timestamp must not turn
-                    // into hours of copies).
-                    if (frames - 1.0).abs() > 0.5 {
-                        frames.round().clamp(0.0, MAX_GAP_SECONDS * self.fps) as u64
-                    } else {
-                        1
-                    }
-                }
-                None => 1,
-            };
-            if slots == 0 {
-                self.retimed.1 += 1;
-                continue;
+        let Some((mut t, mut frame)) = self.next_decoded()? else {
+            if self.retimed != (0, 0) {
+                log::warn!(
+                    "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
+                    self.path.display(),
+                    self.fps,
+                    self.retimed.0,
+                    self.retimed.1
+                );
+                self.retimed = (0, 0);
             }
-            self.retimed.0 += slots - 1;
-            self.repeat = slots - 1;
-            self.shown = (slots > 1).then(|| frame.clone());
-            return Ok(Some(frame));
-        }
-        if self.retimed != (0, 0) {
-            log::warn!(
-                "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
-                self.path.display(),
-                self.fps,
-                self.retimed.0,
-                self.retimed.1
-            );
-            self.retimed = (0, 0);
-        }
-        Ok(None)
+            return Ok(None);
+        };
+        // Every frame read is in its own slot: the frame before it filled the slots up to it.
+        let timeline = *self.timeline.get_or_insert(Timeline { fps: self.fps, start: t });
+        let (slot, mut off) = timeline.place(t);
+        // Of the frames after it that land in its slot, the one nearest the slot's time is shown
+        // (never the first frame: it is on time), the others are left out; the next one's slot
+        // says how many slots it fills.
+        let slots = loop {
+            let Some(next) = self.peek_time()? else { break 1 };
+            let (next_slot, next_off) = timeline.place(next);
+            if next_slot > slot {
+                break timeline.held(slot, next_slot).map_err(|held| verr(&self.path, held_message(t - timeline.start, held)))?;
+            }
+            if let Some((next_t, next_frame)) = self.pending.pop_front() {
+                if next_off < off {
+                    (t, frame, off) = (next_t, next_frame, next_off);
+                }
+            }
+            self.retimed.1 += 1;
+        };
+        self.retimed.0 += slots - 1;
+        self.repeat = slots - 1;
+        self.shown = (slots > 1).then(|| frame.clone());
+        Ok(Some(frame))
     }
 
     /// Decodes until a frame is pending or the stream has ended.
@@ -581,12 +606,153 @@ pub fn count_video_frames(path: &Path) -> Result<u64> {
     init()?;
     check_input(path)?;
     let (mut ictx, _at) = open_input(path)?;
-    let index = ictx
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?
-        .index();
-    Ok(ictx.packets().filter(|(s, _)| s.index() == index).count() as u64)
+    let stream =
+        ictx.streams().best(ff::media::Type::Video).ok_or_else(|| verr(path, "has no video stream; kino reads video and image files"))?;
+    let (index, time_base) = (stream.index(), f64::from(stream.time_base()));
+    let (avg, base) = (as_fps(stream.avg_frame_rate()), as_fps(stream.rate()));
+    let still = ictx.format().name() == "image2" || ictx.format().name().ends_with("_pipe");
+    let times = packet_times(&mut ictx, index, time_base, usize::MAX);
+    // As [`VideoReader::next_frame`] reads it: by its timestamps, at the rate it reads it at
+    // (every packet once where one has none).
+    let fps = reading_rate(avg, base, || presentation_times(&times[..times.len().min(RATE_SCAN_FRAMES)]));
+    if still || !(fps.is_finite() && fps > 0.0) || times.iter().any(Option::is_none) {
+        return Ok(times.len() as u64);
+    }
+    let mut sorted: Vec<f64> = times.into_iter().flatten().collect();
+    sorted.sort_by(f64::total_cmp);
+    // Equal times follow each other by a frame time, as decoded frames' do.
+    for k in 1..sorted.len() {
+        if sorted[k] <= sorted[k - 1] {
+            sorted[k] = sorted[k - 1] + 1.0 / fps;
+        }
+    }
+    let slots = slots_filled(&sorted, fps).map_err(|(k, held)| verr(path, held_message(sorted[k] - sorted[0], held)))?;
+    Ok(slots.iter().sum())
+}
+
+/// A stream's rate as a number (`None` when unknown).
+fn as_fps(r: ff::Rational) -> Option<f64> {
+    (r.denominator() > 0 && r.numerator() > 0).then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
+}
+
+/// The rate a clip is read at: its average rate (`avg`, frames over duration) where the file
+/// gives one, else its base rate (`base`: Matroska of a rate its millisecond timestamps cannot
+/// hold). A clip recorded at a variable rate (a phone's 30 fps clip with frames dropped, a
+/// recording with a pause) is read at its base rate instead, as it was timed, where its frames'
+/// timestamps (`times`, asked for only then) fit that rate's frame times better than the
+/// average's: its frames come out one by one, repeated only where the recording left frames out
+/// (at the average, 28.5 fps for 30 fps with 1 frame in 20 dropped, they would be repeated and
+/// left out all along). A constant-rate clip keeps its average, also where its base rate is
+/// twice it (interlaced video: its frames fit both).
+fn reading_rate(avg: Option<f64>, base: Option<f64>, times: impl FnOnce() -> Vec<f64>) -> f64 {
+    match (avg, base) {
+        (Some(a), Some(b)) if b > a * 1.001 && b <= MAX_BASE_RATE => {
+            let times = times();
+            if misfit(&times, b) + 0.01 < misfit(&times, a) {
+                b
+            } else {
+                a
+            }
+        }
+        (Some(a), _) => a,
+        (None, b) => b.unwrap_or(0.0),
+    }
+}
+
+/// How far the steps between `times` (increasing) are from whole frame times at `fps`, on
+/// average, in frame times (0 for a single frame). A step under half a frame time is a frame
+/// left out: it counts as far as it is from one frame time (at a rate far too low, every step
+/// would otherwise round to none and fit).
+fn misfit(times: &[f64], fps: f64) -> f64 {
+    let steps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) * fps).collect();
+    if steps.is_empty() {
+        return 0.0;
+    }
+    steps.iter().map(|s| (s - s.round().max(1.0)).abs()).sum::<f64>() / steps.len() as f64
+}
+
+/// Up to `limit` of the video stream `index`'s packets' times in seconds (presentation time,
+/// else decoding time; `None` for a packet with neither), in the order they are stored.
+fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize) -> Vec<Option<f64>> {
+    ictx.packets().filter(|(s, _)| s.index() == index).take(limit).map(|(_, p)| p.pts().or(p.dts()).map(|t| t as f64 * time_base)).collect()
+}
+
+/// The known ones of `times`, in presentation order.
+fn presentation_times(times: &[Option<f64>]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = times.iter().flatten().copied().filter(|t| t.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
+/// Where frames go when a clip is read at a constant rate: the output frame (slot) nearest
+/// each frame's time from the first frame's.
+#[derive(Clone, Copy, Debug)]
+struct Timeline {
+    fps: f64,
+    /// The first frame's time, in seconds.
+    start: f64,
+}
+
+impl Timeline {
+    /// The slot of a frame at `t` seconds (at or after `start`), as a whole number, and how far
+    /// the frame is from the slot's time, in frame times (0 to 0.5).
+    fn place(&self, t: f64) -> (f64, f64) {
+        let at = (t - self.start) * self.fps;
+        (at.round(), (at - at.round()).abs())
+    }
+
+    /// How many slots a frame in `slot` fills when the next frame shown is in `next` (later):
+    /// `Err` with the seconds it would be held when that is over [`MAX_GAP_SECONDS`].
+    fn held(&self, slot: f64, next: f64) -> std::result::Result<u64, f64> {
+        let slots = next - slot;
+        if slots / self.fps > MAX_GAP_SECONDS {
+            return Err(slots / self.fps);
+        }
+        Ok(slots as u64)
+    }
+}
+
+/// How many output frames each of the frames at `times` (seconds, increasing) fills when read
+/// at `fps`, as [`VideoReader::next_frame`] reads them: 0 for one left out (another frame is
+/// nearer its slot's time), 2 or more where it is repeated; the counts add up to the clip's
+/// length at `fps`.
+/// `Err` with the frame and the seconds it would be held where that is over [`MAX_GAP_SECONDS`].
+fn slots_filled(times: &[f64], fps: f64) -> std::result::Result<Vec<u64>, (usize, f64)> {
+    let mut filled = vec![0; times.len()];
+    let Some(&start) = times.first() else { return Ok(filled) };
+    let timeline = Timeline { fps, start };
+    // The frame shown last, its slot, and how far it is from the slot's time.
+    let mut shown = (0, 0.0, 0.0);
+    for (k, &t) in times.iter().enumerate().skip(1) {
+        let (slot, off) = timeline.place(t);
+        if slot > shown.1 {
+            filled[shown.0] = timeline.held(shown.1, slot).map_err(|held| (shown.0, held))?;
+            shown = (k, slot, off);
+        } else if off < shown.2 {
+            shown = (k, slot, off);
+        }
+    }
+    filled[shown.0] = 1;
+    Ok(filled)
+}
+
+/// `seconds` for people: `40 s`, `90 min`, `1 hour`, `10 hours`.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if (s - 3600.0).abs() < 30.0 => "1 hour".into(),
+        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s => format!("{:.0} hours", s / 3600.0),
+    }
+}
+
+/// What is wrong with a clip whose timestamps hold the frame at `at` seconds for `held` seconds.
+fn held_message(at: f64, held: f64) -> String {
+    format!(
+        "its timestamps hold the frame at {at:.3} s for {} (at most {} is kept as a pause: broken timestamps?); re-time the clip first, e.g. with ffmpeg's setpts filter",
+        duration(held),
+        duration(MAX_GAP_SECONDS)
+    )
 }
 
 /// Decodes every frame stored in a video file (or a single image) to RGB, in order, each once
@@ -614,7 +780,7 @@ pub fn decode_video(path: &Path) -> Result<DecodedVideo> {
         }
         frames.push(f);
     }
-    Ok(DecodedVideo { frames, fps: reader.fps, width: reader.width, height: reader.height })
+    Ok(DecodedVideo { frames, fps: reader.average_fps, width: reader.width, height: reader.height })
 }
 
 /// Decodes a still image (PNG, JPEG, ... anything ffmpeg reads): its first frame, the only one
@@ -694,6 +860,145 @@ mod tests {
         assert!(message(&dir.join("missing.png")).ends_with("no such file"));
         std::fs::write(dir.join("empty.png"), b"").unwrap();
         assert!(message(&dir.join("empty.png")).contains("is empty"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Frame times at 30 fps with every 20th frame dropped, as phones record: `n` frames kept.
+    fn phone_times(n: usize) -> Vec<f64> {
+        (0..).filter(|k| k % 20 != 19).take(n).map(|k| f64::from(k) / 30.0).collect()
+    }
+
+    /// The slots a clip fills at `fps`: its frames placed from the first one's time.
+    fn length(times: &[f64], fps: f64) -> u64 {
+        slots_filled(times, fps).unwrap().iter().sum()
+    }
+
+    /// Each frame goes in the slot nearest its time from the first frame's: a constant-rate clip
+    /// fills one slot a frame, timestamps rounded to milliseconds included; a frame dropped is a
+    /// repeat; a clip at twice the rate loses every other frame, the ones between slots' times
+    /// (the last frame has a slot of its own).
+    #[test]
+    fn frames_fill_the_slots_nearest_their_times() {
+        let cfr: Vec<f64> = (0..1000).map(|k| f64::from(k) / 24.0).collect();
+        assert!(slots_filled(&cfr, 24.0).unwrap().iter().all(|&n| n == 1));
+        let ntsc = 30000.0 / 1001.0;
+        let ms: Vec<f64> = (0..5000).map(|k| (f64::from(k) / ntsc * 1000.0).round() / 1000.0 + 7.0).collect();
+        assert!(slots_filled(&ms, ntsc).unwrap().iter().all(|&n| n == 1), "millisecond timestamps change nothing");
+        let phone = slots_filled(&phone_times(570), 30.0).unwrap();
+        assert_eq!(phone.iter().filter(|&&n| n == 2).count(), 29, "the frame before each dropped one shows twice");
+        assert!(phone.iter().all(|&n| n == 1 || n == 2));
+        assert_eq!(phone.iter().sum::<u64>(), 599);
+        let double: Vec<f64> = (0..60).map(|k| f64::from(k) / 60.0).collect();
+        assert_eq!(slots_filled(&double, 30.0).unwrap(), (0..60).map(|k| u64::from(k % 2 == 0 || k == 59)).collect::<Vec<u64>>());
+        let quadruple: Vec<f64> = (0..12).map(|k| f64::from(k) / 120.0).collect();
+        assert_eq!(slots_filled(&quadruple, 30.0).unwrap(), [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1]);
+        // A pause of 3 s after 4 s at 30 fps: the last frame before it fills 91 slots.
+        let paused: Vec<f64> = (0..300).map(|k| f64::from(k) / 30.0 + if k >= 120 { 3.0 } else { 0.0 }).collect();
+        let filled = slots_filled(&paused, 30.0).unwrap();
+        assert_eq!((filled[119], filled.iter().sum::<u64>()), (91, 390));
+        assert_eq!(slots_filled(&[], 30.0).unwrap(), Vec::<u64>::new());
+        assert_eq!(slots_filled(&[5.0], 30.0).unwrap(), vec![1]);
+    }
+
+    /// Placed by their time from the start, frames fill as many slots as the clip lasts at any
+    /// rate, however long it is: rounding each frame's duration on its own would drift (the
+    /// phone clip at its average rate, 28.548 fps, used to come out 1 s long per 20 s).
+    #[test]
+    fn a_variable_rate_clip_keeps_its_length_at_any_rate() {
+        for n in [570, 5700, 57000] {
+            let times = phone_times(n);
+            let last = times[times.len() - 1] - times[0];
+            for fps in [30.0, n as f64 / (last + 1.0 / 30.0), 24.0, 25.0, 29.97, 59.94, 8.0] {
+                let slots = length(&times, fps) as f64;
+                assert!((slots - (last * fps).round() - 1.0).abs() < 0.5, "{n} frames at {fps}: {slots} slots for {last} s");
+            }
+        }
+        // Timestamps a little late or early (jitter up to a third of a frame) change nothing.
+        let jittered: Vec<f64> = (0..3000).map(|k| (f64::from(k) + [0.0, 0.3, -0.3, 0.1][k as usize % 4]) / 30.0).collect();
+        assert!(slots_filled(&jittered, 30.0).unwrap().iter().all(|&n| n == 1));
+    }
+
+    /// A frame held over an hour is broken timestamps, refused by where and how long; an hour is
+    /// kept whole.
+    #[test]
+    fn a_frame_held_over_an_hour_is_refused() {
+        let hour = [0.0, 0.125, 0.125 + MAX_GAP_SECONDS, 0.25 + MAX_GAP_SECONDS];
+        assert_eq!(length(&hour, 8.0), 3 + 8 * 3600);
+        let broken = [0.0, 0.125, 0.25 + 36000.0, 0.375 + 36000.0];
+        let (k, held) = slots_filled(&broken, 8.0).unwrap_err();
+        assert_eq!((k, held), (1, 36000.125));
+        let message = held_message(broken[k], held);
+        assert_eq!([duration(40.0), duration(5400.0), duration(3600.0)], ["40 s", "90 min", "1 hour"]);
+        assert!(message.contains("frame at 0.125 s for 10 hours") && message.contains("at most 1 hour"), "{message}");
+    }
+
+    /// The rate a clip is read at: its average, except a clip recorded at a variable rate whose
+    /// frames fit its base rate better (a phone's 30 fps with frames dropped, a clip with a
+    /// pause); interlaced video (base rate twice the average) and a base rate that is a
+    /// timestamp unit keep the average, and the timestamps are not read where both agree.
+    #[test]
+    fn a_variable_rate_clip_is_read_at_its_base_rate() {
+        let phone = phone_times(570);
+        assert_eq!(reading_rate(Some(17100.0 / 599.0), Some(30.0), || phone.clone()), 30.0);
+        let paused: Vec<f64> = (0..64).map(|k| f64::from(k) / 8.0 + if k >= 16 { 30.0 } else { 0.0 }).collect();
+        assert_eq!(reading_rate(Some(32.0 / 19.0), Some(8.0), || paused.clone()), 8.0);
+        // A jump of 10 hours makes the average 0.003 fps, where every other step rounds to none.
+        let jump: Vec<f64> = (0..120).map(|k| f64::from(k) / 30.0 + if k >= 60 { 36000.0 } else { 0.0 }).collect();
+        assert_eq!(reading_rate(Some(30.0 / 9001.0), Some(30.0), || jump.clone()), 30.0);
+        let interlaced: Vec<f64> = (0..100).map(|k| f64::from(k) / 25.0).collect();
+        assert_eq!(reading_rate(Some(25.0), Some(50.0), || interlaced.clone()), 25.0);
+        let ntsc: Vec<f64> = (0..100).map(|k| f64::from(k) * 1001.0 / 30000.0).collect();
+        assert_eq!(reading_rate(Some(30000.0 / 1001.0), Some(30.0), || ntsc.clone()), 30000.0 / 1001.0);
+        assert_eq!(reading_rate(Some(28.5), Some(1000.0), || phone.clone()), 28.5);
+        assert_eq!(reading_rate(Some(24.0), Some(24.0), || unreachable!()), 24.0);
+        assert_eq!(reading_rate(None, Some(30.0), || unreachable!()), 30.0);
+        assert_eq!(reading_rate(None, None, || unreachable!()), 0.0);
+    }
+
+    /// A real clip recorded at a variable rate (H.264 in mp4, 30 fps with every 20th frame
+    /// dropped, then a 2 s pause) is read at 30 fps for as long as it lasts, and counted as read;
+    /// one whose timestamps jump 10 hours is refused.
+    #[test]
+    fn a_variable_rate_clip_is_read_for_as_long_as_it_lasts() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-vfr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |name: &str, filter: &str| {
+            let path = dir.join(name);
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=s=64x48:r=30:d=4", "-vf", filter])
+                .args(["-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg is installed (scripts/setup.sh)")
+                .success();
+            assert!(ok, "ffmpeg {filter}");
+            path
+        };
+        // 120 frames, 114 kept (the last is frame 118), from the 101st (frame 105) 2 s later:
+        // 118 + 60 slots after the first.
+        let vfr = make("vfr.mp4", "select='not(eq(mod(n\\,20)\\,19))',setpts='if(gte(N,100),PTS+2/TB,PTS)'");
+        let mut reader = VideoReader::open(&vfr).unwrap();
+        assert_eq!(reader.fps, 30.0);
+        let mut read = 0u64;
+        while reader.next_frame().unwrap().is_some() {
+            read += 1;
+        }
+        assert_eq!(read, 179);
+        assert_eq!(count_video_frames(&vfr).unwrap(), 179);
+        let stored = decode_video(&vfr).unwrap();
+        assert_eq!(stored.frames.len(), 114, "decode_video reads each stored frame once");
+        assert!((stored.fps - 114.0 / (179.0 / 30.0)).abs() < 0.01, "at its average rate, {}", stored.fps);
+        let broken = make("broken.mp4", "setpts='if(gte(N,60),PTS+36000/TB,PTS)'");
+        let mut reader = VideoReader::open(&broken).unwrap();
+        let error = loop {
+            match reader.next_frame() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a 10-hour jump read whole"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(error.contains("broken.mp4") && error.contains("for 10 hours") && !error.contains('\n'), "{error}");
+        assert!(count_video_frames(&broken).unwrap_err().to_string().contains("for 10 hours"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -147,6 +147,12 @@ def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
     assert torch.equal(ids[0], ids[1]) and torch.equal(mask[0], mask[1])
 
 
+def test_the_shipped_tokenizer_is_the_one_the_recipe_writes():
+    shipped = os.path.join(os.path.dirname(__file__), "..", "..", "models", "kino-shapes", "tokenizer.json")
+    with open(shipped) as f:
+        assert json.loads(build_tokenizer().to_str()) == json.load(f)
+
+
 def test_prompt_sets_label_every_scene_twice():
     from collections import Counter
     from kino_export.demo.evaluate import load_prompts

@@ -77,7 +77,7 @@ pub(crate) struct GenerateArgs {
     /// Prompts on a timeline, one `TIME PROMPT` line each (first at 0s, times rising).
     #[arg(long, value_name = "FILE", conflicts_with = "prompt_at")]
     pub(crate) storyboard: Option<PathBuf>,
-    /// Output: .mp4 (H.264), .webm (VP9), .mkv (lossless FFV1) or a folder/ of PNG frames.
+    /// Output: .mp4, .mov or .m4v (H.264), .webm (VP9), .mkv (lossless FFV1) or a folder/ of PNG frames.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     #[command(flatten)]
@@ -112,7 +112,7 @@ pub(crate) struct ExtendArgs {
     /// What the new footage shows.
     #[arg(long)]
     pub(crate) prompt: String,
-    /// Output: .mp4, .webm, .mkv or a folder/ of PNG frames: the clip with the new footage.
+    /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames: the clip with the new footage.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     /// Append the new footage after the clip's end, or prepend it before its start.
@@ -147,7 +147,7 @@ pub(crate) struct BridgeArgs {
     /// What the bridge shows.
     #[arg(long)]
     pub(crate) prompt: String,
-    /// Output: .mp4, .webm, .mkv or a folder/ of PNG frames: the first clip, the bridge, the second clip.
+    /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames: the first clip, the bridge, the second clip.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     /// Write the bridge alone (to lay between the clips in an editor), with A's audio streams,
@@ -179,7 +179,7 @@ pub(crate) struct RemixArgs {
     /// 0 keeps the clip, 1 redraws it from noise; between, the share of the denoising redone.
     #[arg(long, default_value_t = 0.6, allow_hyphen_values = true)]
     pub(crate) strength: f32,
-    /// Output: .mp4, .webm, .mkv or a folder/ of PNG frames, at the clip's size and frame rate.
+    /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames, at the clip's size and frame rate.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     #[command(flatten)]
@@ -202,7 +202,7 @@ pub(crate) struct AnimateArgs {
     /// What happens in the clip.
     #[arg(long)]
     pub(crate) prompt: String,
-    /// Output: .mp4, .webm, .mkv or a folder/ of PNG frames.
+    /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames.
     #[arg(short, long)]
     pub(crate) output: PathBuf,
     #[command(flatten)]
@@ -270,7 +270,7 @@ pub(crate) struct BenchArgs {
     /// WIDTHxHEIGHT (default: the model's).
     #[arg(long)]
     pub(crate) size: Option<String>,
-    /// Frames (one window; default: the model's).
+    /// Frames (default: one window of the model's length; a longer clip is timed window by window).
     #[arg(long)]
     pub(crate) frames: Option<u32>,
     /// Denoising steps (default: the model's).

@@ -64,7 +64,9 @@ impl RuntimeOptions {
         if let Some(ld) = var("LD_LIBRARY_PATH") {
             ort_search.extend(std::env::split_paths(&ld));
         }
-        let spool_mb = std::env::var("KINO_SPOOL_MB").ok().and_then(|v| v.trim().parse::<usize>().ok());
+        let spool_mb = std::env::var("KINO_SPOOL_MB").ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).and_then(|v| {
+            v.parse::<usize>().map_err(|_| log::warn!("KINO_SPOOL_MB: {v:?} is not a whole number of MiB; using the default (32)")).ok()
+        });
         let (optimized_models, optimized_budget) = graph_cache(std::env::var("KINO_GRAPH_CACHE_MB").ok().as_deref());
         RuntimeOptions {
             ort_library: var("ORT_DYLIB_PATH").map(PathBuf::from),

@@ -78,7 +78,7 @@ impl OutputFormat {
             )),
             _ => Err(verr(
                 path,
-                "unknown output type; use .mp4 (H.264), .webm (VP9), .mkv (lossless FFV1), a folder/ or a pattern (frame_%05d.png) for PNG frames",
+                "unknown output type; use .mp4, .mov or .m4v (H.264), .webm (VP9), .mkv (lossless FFV1), a folder/ or a pattern (frame_%05d.png) for PNG frames",
             )),
         }
     }

@@ -67,7 +67,11 @@ pub fn install(prefix: &'static str) {
     ONCE.call_once(|| {
         let logger = Box::leak(Box::new(PluginLogger { prefix, seen: Mutex::new(HashSet::new()) }));
         if log::set_logger(logger).is_ok() {
-            log::set_max_level(level_from(std::env::var("KINO_LOG").ok().as_deref()));
+            let value = std::env::var("KINO_LOG").ok();
+            log::set_max_level(level_from(value.as_deref()));
+            if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty() && v.parse::<LevelFilter>().is_err()) {
+                log::warn!("KINO_LOG: {v:?} is not a level (off, error, warn, info, debug, trace); showing warnings");
+            }
         }
     });
 }

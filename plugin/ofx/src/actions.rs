@@ -363,8 +363,19 @@ fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
         match result {
             Ok(Some((f, key))) => {
                 let first = &f.frames[0];
+                // How the model read the prompt, as the `kino` command says it.
+                let notes: String = jobs::pipeline(&key.settings)
+                    .map(|p| {
+                        let prompt = &key.settings.prompt;
+                        [p.prompt_reading(prompt), p.unknown_words_warning(prompt)]
+                            .into_iter()
+                            .flatten()
+                            .map(|n| format!("; {n}"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 set_status(&format!(
-                    "ready: {} frames {}x{} at {} fps (model {} on {}), {:.1} s",
+                    "ready: {} frames {}x{} at {} fps (model {} on {}), {:.1} s{notes}",
                     f.frames.len(),
                     first.width,
                     first.height,

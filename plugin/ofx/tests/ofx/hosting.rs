@@ -119,6 +119,16 @@ fn ofx_buttons_new_seed_and_generate_update_the_panel() {
     // Rendering afterwards uses the footage the button made.
     inst.render(3.0, RenderOpts::default()).unwrap();
     assert_eq!(host.log.progress.lock().unwrap().len(), before);
+    // The Status says how the model read a prompt in other words, and what it does not know.
+    set_common(&inst, "A cyan ball drifting down quickly.", 0, 4);
+    inst.press("generate");
+    match inst.param("status") {
+        Value::Str(s) => {
+            assert!(s.starts_with("ready: 17 frames 64x64"), "{s}");
+            assert!(s.contains("as \"a cyan circle moving down\"") && s.contains("does not know \"quickly\""), "{s}");
+        }
+        v => panic!("{v:?}"),
+    }
     drop(inst);
     host.unload();
     host::offer_progress_v2(true);

@@ -95,6 +95,11 @@ FILLER = [
     "screen", "frame", "picture", "image", "video", "scene", "clip", "animation", "view", "side", "edge",
     "background", "backdrop", "with", "against", "colour", "color", "motion", "direction", "movement",
     "perfectly", "completely", "totally", "entirely", "whole time", "all the time", "throughout",
+    # style words of prompts written for video generators: the world has one style
+    "minimal", "minimalist", "clean", "2d", "geometric", "animated", "cartoon", "style", "vector", "abstract",
+    "aesthetic", "crisp", "sharp", "smooth", "looping", "seamless", "loop", "high quality", "hd", "4k",
+    "elegant", "matte", "glossy", "shiny", "canvas", "centered", "centred",
+    "(?:black|dark|plain|empty|solid|uniform) (?:background|backdrop|canvas|void)",
     # requests around the scene
     "please", "make", "show", "render", "generate", "create", "draw", "animate", "can", "could", "would",
     "you", "u", "i", "me", "like", "want", "need", "let", "see", "give", "produce", "where", "there", "here",

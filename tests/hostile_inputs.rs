@@ -71,7 +71,7 @@ fn corpus_dir() -> PathBuf {
 /// Runs kino with a deadline; stdout and stderr go to files so a chatty child never blocks.
 fn run_kino(args: &[&str], logs: &Path) -> (ExitStatus, String) {
     let (out, err) = (logs.join("stdout"), logs.join("stderr"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kino"))
+    let mut child = common::kino_command()
         .args(args)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out).unwrap())

@@ -443,4 +443,18 @@ fn tracks_kino_does_not_carry_are_named_in_a_warning() {
         "the audio is copied, the subtitles are not"
     );
     assert!(warning(&plain).is_empty());
+    // A second video track (another angle) stays behind too, and is said.
+    let two = d.join("two.mkv");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .arg("-i")
+        .arg(&plain)
+        .arg("-i")
+        .arg(&plain)
+        .args(["-map", "0:v", "-map", "1:v", "-c", "copy"])
+        .arg(&two)
+        .status();
+    assert!(ok.unwrap().success());
+    let w = warning(&two);
+    assert!(w.len() == 1 && w[0].contains("two.mkv has 1 other video track;"), "{w:?}");
 }

@@ -222,7 +222,8 @@ pub(crate) fn announce(quiet: bool, what: &str, pipeline: &Pipeline, req: &Gener
         let place = if shot.place.is_empty() { format!("from frame {}", shot.frame) } else { shot.place.clone() };
         eprintln!("kino: warning: the prompt of {place} is empty; the model will draw whatever it likes there");
     }
-    for prompt in std::iter::once(&req.prompt).chain(req.storyboard.iter().map(|p| &p.prompt)) {
+    let prompts = std::iter::once(&req.prompt).chain(req.storyboard.iter().map(|p| &p.prompt)).chain(&req.negative_prompt);
+    for prompt in prompts {
         warn_unknown_words(pipeline, prompt);
         if let Some(reading) = pipeline.prompt_reading(prompt).filter(|_| !quiet) {
             eprintln!("kino: {reading}");

@@ -197,7 +197,8 @@ impl Pipeline {
     /// [`PromptTokenizer::reading`]), worded once for every front door; `None` otherwise.
     pub fn prompt_reading(&self, prompt: &str) -> Option<String> {
         let reading = self.tokenizer.reading(prompt).filter(|r| !r.is_empty())?;
-        Some(format!("model {} reads {} as {}", self.package.manifest.name, quoted(prompt), quoted(&reading)))
+        // The reading in full (at most max_length words): it is what the message is for.
+        Some(format!("model {} reads {} as {reading:?}", self.package.manifest.name, quoted(prompt)))
     }
 
     pub fn window_layout(&self) -> (usize, usize) {

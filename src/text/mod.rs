@@ -80,8 +80,9 @@ impl PromptTokenizer {
         if !matches!(self.tokenizer.get_model(), tokenizers::ModelWrapper::WordLevel(_)) {
             return None;
         }
-        let text = self.clean(prompt);
-        let enc = self.encode_words(&text)?;
+        // The text the model is given (unknown words cut out where the package drops them), read
+        // as it is encoded, to the words that fit.
+        let enc = self.encode_words(&self.text_to_encode(prompt))?;
         let drop = self.spec.unknown_words == UnknownWords::Drop;
         let words: Vec<&str> = enc
             .get_ids()
@@ -89,9 +90,10 @@ impl PromptTokenizer {
             .zip(enc.get_tokens())
             .filter(|(id, _)| !(drop && Some(**id) == self.unk_id))
             .map(|(_, t)| t.as_str())
+            .take(self.spec.max_length)
             .collect();
         let reading = words.join(" ");
-        let own = text.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+        let own = self.clean(prompt).to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
         (reading != own).then_some(reading)
     }
 
@@ -126,7 +128,11 @@ impl PromptTokenizer {
         let (Some(unk), Some(enc)) = (self.unk_id, self.encode_words(text)) else {
             return Vec::new();
         };
-        enc.get_ids().iter().zip(enc.get_offsets()).filter(|(id, _)| **id == unk).map(|(_, &span)| span).collect()
+        let mut spans: Vec<(usize, usize)> =
+            enc.get_ids().iter().zip(enc.get_offsets()).filter(|(id, _)| **id == unk).map(|(_, &span)| span).collect();
+        // One character the normalizer splits ("½" -> "1⁄2") is one unknown word, not three.
+        spans.dedup();
+        spans
     }
 
     /// `text`'s words as tokens, without special tokens; `None` where the tokenizer fails.
@@ -264,6 +270,11 @@ mod tests {
             assert_eq!(tok.reading(para).as_deref(), Some(plain));
         }
         assert_eq!(tok.reading("a red circle moving left"), None, "the world's own words are read as they are");
+        // The reading is of what the model is given: unknown words cut out first.
+        assert_eq!(tok.reading("a red circle standing very still").as_deref(), Some("a red circle standing still"));
+        assert_eq!(tok.reading("a red circle moving quickly to the left").as_deref(), Some("a red circle moving left"));
+        // One character the normalizer splits is one unknown word.
+        assert_eq!(tok.unknown_words("a red circle moving left ½"), vec!["½"]);
         assert_ne!(ids("a red circle moving left"), ids("a red circle moving right"));
     }
 

@@ -465,8 +465,9 @@ fn fill_silence(
     Ok(())
 }
 
-/// The tracks of `path` that kino does not carry into its output (it writes video, and copies
-/// audio): subtitles, timecode and other data tracks, attachments, as "1 subtitle track". Empty
+/// The tracks of `path` that kino does not carry into its output (it writes one video track,
+/// and copies audio): other video tracks, subtitles, timecode and other data tracks, attachments,
+/// as "1 subtitle track". Empty
 /// when there are none or the file cannot be read (reading it for frames says why).
 pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
     if super::init().is_err() {
@@ -475,8 +476,11 @@ pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
     let Ok(at) = super::ffpath::FfmpegPath::input(path) else { return Vec::new() };
     let Ok(input) = ff::format::input(at.as_path()) else { return Vec::new() };
     let mut counts: Vec<(&str, usize)> = Vec::new();
+    let best_video = input.streams().best(ff::media::Type::Video).map(|s| s.index());
     for s in input.streams() {
         let kind = match s.parameters().medium() {
+            // kino reads the file's main video stream; another (a second angle, a cover picture) stays behind.
+            ff::media::Type::Video if Some(s.index()) != best_video => "other video",
             ff::media::Type::Video | ff::media::Type::Audio => continue,
             ff::media::Type::Subtitle => "subtitle",
             ff::media::Type::Data => "data (timecode or metadata)",

@@ -34,6 +34,10 @@ const MAX_GAP_SECONDS: f64 = 3600.0;
 /// 240 fps); a stream's base rate above it is a timestamp unit (Matroska's 1000), not a rate.
 const MAX_BASE_RATE: f64 = 240.0;
 
+/// A base rate up to this is taken as a variable-rate clip's recording rate whatever its average
+/// (a long pause drags the average far below it); above it, only within 1.5x the average.
+const BASE_RATE_ALWAYS_FITS: f64 = 60.0;
+
 /// Frames whose timestamps decide the rate a variable-rate clip is read at (its first ones).
 const RATE_SCAN_FRAMES: usize = 1000;
 
@@ -646,7 +650,9 @@ fn as_fps(r: ff::Rational) -> Option<f64> {
 /// twice it (interlaced video: its frames fit both).
 fn reading_rate(avg: Option<f64>, base: Option<f64>, times: impl FnOnce() -> Vec<f64>) -> f64 {
     match (avg, base) {
-        (Some(a), Some(b)) if b > a * 1.001 && b <= MAX_BASE_RATE => {
+        // A base rate far above the average is the least common multiple of several rates (a
+        // clip joined from 24 and 30 fps footage: 120), not the rate it was recorded at.
+        (Some(a), Some(b)) if b > a * 1.001 && b <= MAX_BASE_RATE && b <= (a * 1.5).max(BASE_RATE_ALWAYS_FITS) => {
             let times = times();
             if misfit(&times, b) + 0.01 < misfit(&times, a) {
                 b
@@ -736,12 +742,11 @@ fn slots_filled(times: &[f64], fps: f64) -> std::result::Result<Vec<u64>, (usize
     Ok(filled)
 }
 
-/// `seconds` for people: `40 s`, `90 min`, `1 hour`, `10 hours`.
+/// `seconds` for people: `40 s`, `3601 s`, `10 hours` (exact near the one-hour limit, so a
+/// pause just over it does not read as the limit itself).
 fn duration(seconds: f64) -> String {
     match seconds {
-        s if s < 120.0 => format!("{s:.0} s"),
-        s if (s - 3600.0).abs() < 30.0 => "1 hour".into(),
-        s if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        s if s < 7200.0 => format!("{s:.0} s"),
         s => format!("{:.0} hours", s / 3600.0),
     }
 }
@@ -749,9 +754,8 @@ fn duration(seconds: f64) -> String {
 /// What is wrong with a clip whose timestamps hold the frame at `at` seconds for `held` seconds.
 fn held_message(at: f64, held: f64) -> String {
     format!(
-        "its timestamps hold the frame at {at:.3} s for {} (at most {} is kept as a pause: broken timestamps?); re-time the clip first, e.g. with ffmpeg's setpts filter",
-        duration(held),
-        duration(MAX_GAP_SECONDS)
+        "its timestamps hold the frame at {at:.3} s for {} (at most an hour, {MAX_GAP_SECONDS:.0} s, is kept as a pause: broken timestamps?); re-time the clip first, e.g. with ffmpeg's setpts filter",
+        duration(held)
     )
 }
 
@@ -928,8 +932,8 @@ mod tests {
         let (k, held) = slots_filled(&broken, 8.0).unwrap_err();
         assert_eq!((k, held), (1, 36000.125));
         let message = held_message(broken[k], held);
-        assert_eq!([duration(40.0), duration(5400.0), duration(3600.0)], ["40 s", "90 min", "1 hour"]);
-        assert!(message.contains("frame at 0.125 s for 10 hours") && message.contains("at most 1 hour"), "{message}");
+        assert_eq!([duration(40.0), duration(3601.0), duration(36000.0)], ["40 s", "3601 s", "10 hours"]);
+        assert!(message.contains("frame at 0.125 s for 10 hours") && message.contains("at most an hour, 3600 s,"), "{message}");
     }
 
     /// The rate a clip is read at: its average, except a clip recorded at a variable rate whose
@@ -950,6 +954,9 @@ mod tests {
         let ntsc: Vec<f64> = (0..100).map(|k| f64::from(k) * 1001.0 / 30000.0).collect();
         assert_eq!(reading_rate(Some(30000.0 / 1001.0), Some(30.0), || ntsc.clone()), 30000.0 / 1001.0);
         assert_eq!(reading_rate(Some(28.5), Some(1000.0), || phone.clone()), 28.5);
+        // 24 fps footage joined to 30 fps footage: a base rate of 120 (both fit), read at the average.
+        let joined: Vec<f64> = (0..48).map(|k| f64::from(k) / 24.0).chain((0..60).map(|k| 2.0 + f64::from(k) / 30.0)).collect();
+        assert_eq!(reading_rate(Some(27.0), Some(120.0), || joined.clone()), 27.0);
         assert_eq!(reading_rate(Some(24.0), Some(24.0), || unreachable!()), 24.0);
         assert_eq!(reading_rate(None, Some(30.0), || unreachable!()), 30.0);
         assert_eq!(reading_rate(None, None, || unreachable!()), 0.0);

@@ -42,7 +42,23 @@ STILL = [
     "frozen", "hovering", "stays put", "staying put", "stays in place", "staying in place", "in place",
     "holding its position", "holds its position", "standing", "stands", "sitting", "sits", "staying", "stays",
     "remaining", "remains", "still", "non moving", "nonmoving", "no movement", "no motion", "movement none",
-    "motion none",
+    "motion none", "not move", "not moves", "never moves", "never move", "never moving", "standing up", "stands up",
+    "sitting up",
+]
+# Phrases whose direction word is not a motion: said as nothing.
+IDIOMS = [
+    "speeding up", "speeds up", "slowing down", "slows down", "upside down", "right now", "right away",
+    "left behind", "left handed", "right handed", "left over", "leftover", "all right", "alright",
+    "(?:pointing|points|pointed|facing|faces|turned|turning) (?:up|down|left|right)(?:wards?)?",
+]
+# Where the object is, not where it goes ("on the left side", "in the upper right corner"), and
+# backgrounds (the world has one): said as nothing.
+PLACES = [
+    r"(?:in|on|at|near) (?:the )?(?:(?:upper|lower|top|bottom|far) )?(?:left|right|top|bottom|middle|center|centre)"
+    r"(?: (?:left|right))?(?: (?:side|corner|half|edge|part))?(?: of the (?:screen|frame|picture|image|video))?",
+    r"(?:upper|lower|top|bottom) (?:left|right)(?: corner)?",
+    r"(?:on|against|over|with|in front of) (?:a |an |the )?(?:\w+ ){0,2}(?:background|backdrop|canvas)",
+    r"(?:the )?(?:background|backdrop)(?: colou?r)? (?:is|being) \w+",
 ]
 FALL = ["falling", "falls", "fall", "dropping", "drops", "drop", "sinking", "sinks", "sink", "descending",
         "descends", "descend"]
@@ -103,13 +119,16 @@ FILLER = [
     # requests around the scene
     "please", "make", "show", "render", "generate", "create", "draw", "animate", "can", "could", "would",
     "you", "u", "i", "me", "like", "want", "need", "let", "see", "give", "produce", "where", "there", "here",
-    "this", "some",
+    "this", "some", "will", "shall", "should", "did", "does", "do", "was", "were", "has", "have", "been", "be",
 ]
 
 
 def normalizer_rules() -> list[tuple[str, str]]:
     """The normalizer's replacements in the order they run (after NFKC and lowercasing)."""
-    rules = [(r"n['’]t\b", " not"), (r"['’](?:s|d|ll|re|ve|m)\b", " "), (r"[^\w\s]|_", " "), (r"\s+", " ")]
+    rules = [(r"\bwon['’]t\b", " will not"), (r"\bcan['’]t\b", " can not"), (r"n['’]t\b", " not"),
+             (r"['’](?:s|d|ll|re|ve|m)\b", " "), (r"[^\w\s]|_", " "), (r"\s+", " ")]
+    rules.append((_any(IDIOMS), " "))
+    rules.append((_any(PLACES), " "))
     # "still moving left": the adverb, not standing still.
     rules.append((r"\bstill (?=" + _any(MOTION_VERBS)[2:] + ")", " "))
     rules.append((_any(STILL), " standing still "))

@@ -138,6 +138,10 @@ def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
         ("SQUARE: WHITE, NORTHBOUND", "square white moving up"),
         ("a violet wedge, frozen in place", "a magenta triangle standing still"),
         ("green block still travelling east", "green square moving right"),
+        # negations, idioms, places and backgrounds are not motions
+        ("a red circle that won't move", "a red circle standing still"),
+        ("a red circle speeding up on a blue background", "a red circle"),
+        ("an upside down triangle standing on the left side", "an triangle standing still"),
     ]:
         assert " ".join(tok.encode(para).tokens[1:]) == want, para
     # Speeds, sizes and other objects stay unknown (kino names them), and encode_batch drops

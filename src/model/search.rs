@@ -93,16 +93,25 @@ impl ModelSearch {
         }
         // `kino models` lists packages by the name in their manifest, which need not be their
         // folder's: a package copied or unpacked under another name is found by it too.
-        for d in &dirs {
-            let Ok(rd) = std::fs::read_dir(d) else { continue };
-            let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
-            subs.sort();
-            if let Some(found) = subs.into_iter().find(|p| manifest_name(p).as_deref() == Some(arg)) {
-                return found;
-            }
-        }
-        p
+        package_folders(&dirs).into_iter().find(|d| manifest_name(d).as_deref() == Some(arg)).unwrap_or(p)
     }
+}
+
+/// The package folders in `dirs`, in order: each dir itself where it holds a kino.json, else
+/// its immediate subfolders that do, sorted.
+fn package_folders(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in dirs {
+        if d.join("kino.json").is_file() {
+            out.push(d.clone());
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(d) else { continue };
+        let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
+        subs.sort();
+        out.extend(subs);
+    }
+    out
 }
 
 /// The `name` in `dir/kino.json`, read without loading the package (a kino.json is small: a
@@ -116,18 +125,7 @@ fn manifest_name(dir: &Path) -> Option<String> {
 
 /// Packages found in `dirs` (each dir itself, or its immediate subfolders, holding a kino.json).
 pub fn find_packages(dirs: &[PathBuf]) -> Vec<Result<ModelPackage>> {
-    let mut out = Vec::new();
-    for d in dirs {
-        if d.join("kino.json").is_file() {
-            out.push(ModelPackage::load(d));
-            continue;
-        }
-        let Ok(rd) = std::fs::read_dir(d) else { continue };
-        let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.join("kino.json").is_file()).collect();
-        subs.sort();
-        out.extend(subs.into_iter().map(ModelPackage::load));
-    }
-    out
+    package_folders(dirs).into_iter().map(ModelPackage::load).collect()
 }
 
 #[cfg(test)]
@@ -182,11 +180,14 @@ mod tests {
         std::fs::write(d.join("shapes-copy/kino.json"), br#"{"name": "other"}"#).unwrap();
         let folder_first = search.resolve("shapes-copy");
         let unknown = search.resolve("nothing-called-so");
+        // A search path that is itself a package (as `kino models` lists it) is found by name too.
+        let itself = ModelSearch { paths: vec![d.join("renamed")], ..Default::default() }.resolve("shapes-copy");
         let root = d.canonicalize().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
         assert_eq!(by_name, root.join("renamed"));
         assert_eq!(by_folder, root.join("renamed"));
         assert_eq!(folder_first, root.join("shapes-copy"));
         assert_eq!(unknown, PathBuf::from("nothing-called-so"));
+        assert_eq!(itself, root.join("renamed"));
     }
 }

@@ -164,7 +164,7 @@ impl Pipeline {
             return Ok((0, count, 0));
         }
         let m = &self.package.manifest;
-        if m.conditioning.image_frames.contains(&crate::model::manifest::ImageFrame::Last) {
+        if self.longest_bridge().is_some() {
             // Windows before the last would have no last frame to see.
             return Err(Error::InvalidRequest(format!(
                 "model {} sees the last frame of every window, so it bridges in one window: at most {max_single} frames ({:.2} s at {} fps), not {count}",

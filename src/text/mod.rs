@@ -119,8 +119,7 @@ impl PromptTokenizer {
     /// How many words of `prompt` the model reads (neither unknown nor dropped by the
     /// tokenizer's own rules): 0 means the prompt asks for nothing the model knows.
     pub fn known_word_count(&self, prompt: &str) -> usize {
-        let text = self.clean(prompt);
-        self.encode_words(&text).map_or(0, |enc| enc.get_ids().len()).saturating_sub(self.unknown_spans(&text).len())
+        self.encode_words(&self.clean(prompt)).map_or(0, |enc| enc.get_ids().iter().filter(|&&id| Some(id) != self.unk_id).count())
     }
 
     /// The byte ranges of `text`'s words the tokenizer reads as its unknown token.

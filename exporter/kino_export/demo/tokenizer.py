@@ -130,7 +130,7 @@ def normalizer_rules() -> list[tuple[str, str]]:
     rules.append((_any(IDIOMS), " "))
     rules.append((_any(PLACES), " "))
     # "still moving left": the adverb, not standing still.
-    rules.append((r"\bstill (?=" + _any(MOTION_VERBS)[2:] + ")", " "))
+    rules.append((r"\bstill (?=" + _any(MOTION_VERBS) + ")", " "))
     rules.append((_any(STILL), " standing still "))
     for (a, b), d in CROSSINGS.items():
         rules.append((rf"\b(?:from )?(?:the )?{a}(?: side| edge)? (?:to|towards|toward) (?:the )?{b}\b", f" moving {d} "))
@@ -140,7 +140,7 @@ def normalizer_rules() -> list[tuple[str, str]]:
     for d, words in DIRECTIONS.items():
         rules.append((_any(words), f" {d} "))
     for canonical, words in SHAPE_ADJECTIVES.items():
-        rules.append((_any(words) + " " + _any(SHAPE_NOUNS)[2:], f" {canonical} "))
+        rules.append((_any(words) + " " + _any(SHAPE_NOUNS), f" {canonical} "))
     for canonical, words in (SHAPE_WORDS | COLOUR_WORDS).items():
         rules.append((_any(words), f" {canonical} "))
     rules.append((_any(FILLER), " "))

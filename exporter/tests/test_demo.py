@@ -142,6 +142,14 @@ def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
         ("a red circle that won't move", "a red circle standing still"),
         ("a red circle speeding up on a blue background", "a red circle"),
         ("an upside down triangle standing on the left side", "an triangle standing still"),
+        # what the scene is not is not handed to the model ("not moving" alone is stillness)
+        ("a red circle that is not moving left", "a red circle"),
+        ("a red circle, not a square", "a red circle"),
+        ("the ball isn't moving to the left but to the right", "the circle moving right"),
+        ("not a red circle but a blue square moving down", "a blue square moving down"),
+        ("a green triangle rather than falling, rising", "a green triangle moving up"),
+        ("a yellow circle with no squares, moving up", "a yellow circle moving up"),
+        ("a red circle that is not moving", "a red circle standing still"),
     ]:
         assert " ".join(tok.encode(para).tokens[1:]) == want, para
     # Speeds, sizes and other objects stay unknown (kino names them), and encode_batch drops

@@ -264,6 +264,9 @@ mod tests {
             ("a purple pyramid rising upwards", "a magenta triangle moving up"),
             ("white square, still moving right", "white square moving right"),
             ("orange circle left", "orange circle moving left"),
+            // What the scene is not is left out, not handed to the model.
+            ("a red circle, not a square, that isn't moving left", "a red circle"),
+            ("a blue square moving up rather than down", "a blue square moving up"),
         ] {
             assert_eq!(ids(para), ids(plain), "{para:?} reads as {plain:?}");
             assert_eq!(tok.reading(para).as_deref(), Some(plain));

@@ -120,13 +120,28 @@ FILLER = [
     "please", "make", "show", "render", "generate", "create", "draw", "animate", "can", "could", "would",
     "you", "u", "i", "me", "like", "want", "need", "let", "see", "give", "produce", "where", "there", "here",
     "this", "some", "will", "shall", "should", "did", "does", "do", "was", "were", "has", "have", "been", "be",
+    "but", "rather", "instead",
 ]
+
+
+def negated_rules() -> list[tuple[str, str]]:
+    """What a prompt says the scene is not ("not a square", "not red", "not moving left", "rather
+    than falling"): said as nothing, so the model is not handed the very word it was told to
+    avoid. "Not moving" alone is stillness and stays (STILL)."""
+    neg = r"\b(?:not|never|no longer|rather than|instead of)"
+    direction = "|".join([r"left|right|up|down"] + [w for ws in DIRECTIONS.values() for w in ws])
+    motion = rf"(?:(?:be |being )?{_any(MOTION_VERBS)} )?(?:{_any([direction])}|{_any(FALL)}(?: down)?|{_any(RISE)}(?: up)?)"
+    colour = _any(list(COLOUR_WORDS) + ["white"] + [w for ws in COLOUR_WORDS.values() for w in ws])
+    shape = _any(list(SHAPE_WORDS) + [w for ws in SHAPE_WORDS.values() for w in ws])
+    looks = rf"(?:(?:a|an|the|any) )?(?:{colour}(?: {shape})?|{shape})"
+    return [(rf"{neg} {motion}", " "), (rf"(?:{neg}|\bno) {looks}", " ")]
 
 
 def normalizer_rules() -> list[tuple[str, str]]:
     """The normalizer's replacements in the order they run (after NFKC and lowercasing)."""
     rules = [(r"\bwon['’]t\b", " will not"), (r"\bcan['’]t\b", " can not"), (r"n['’]t\b", " not"),
              (r"['’](?:s|d|ll|re|ve|m)\b", " "), (r"[^\w\s]|_", " "), (r"\s+", " ")]
+    rules.extend(negated_rules())
     rules.append((_any(IDIOMS), " "))
     rules.append((_any(PLACES), " "))
     # "still moving left": the adverb, not standing still.

@@ -64,15 +64,13 @@ impl RuntimeOptions {
         if let Some(ld) = var("LD_LIBRARY_PATH") {
             ort_search.extend(std::env::split_paths(&ld));
         }
-        let spool_mb = std::env::var("KINO_SPOOL_MB").ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).and_then(|v| {
-            v.parse::<usize>().map_err(|_| log::warn!("KINO_SPOOL_MB: {v:?} is not a whole number of MiB; using the default (32)")).ok()
-        });
+        let spool_mb = mebibytes("KINO_SPOOL_MB", std::env::var("KINO_SPOOL_MB").ok().as_deref(), "the default (32)");
         let (optimized_models, optimized_budget) = graph_cache(std::env::var("KINO_GRAPH_CACHE_MB").ok().as_deref());
         RuntimeOptions {
             ort_library: var("ORT_DYLIB_PATH").map(PathBuf::from),
             ort_search,
             cache_root: var("KINO_CACHE_DIR").map(PathBuf::from).or(user_cache).or_else(|| Some(std::env::temp_dir().join(".cache/kino"))),
-            spool_memory: spool_mb.map(|mb| mb.saturating_mul(1 << 20)),
+            spool_memory: spool_mb.map(|mb| usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)),
             optimized_models,
             optimized_budget,
             ..Default::default()
@@ -83,14 +81,25 @@ impl RuntimeOptions {
 /// The optimised-graph cache from `KINO_GRAPH_CACHE_MB`: a budget in MiB, 0 for no cache (every
 /// load optimises in memory); unset, empty or not a whole number: the default.
 fn graph_cache(mb: Option<&str>) -> (OptimizedModels, Option<u64>) {
-    match mb.map(str::trim).filter(|v| !v.is_empty()).map(str::parse::<u64>) {
-        Some(Ok(0)) => (OptimizedModels::Off, None),
-        Some(Ok(mb)) => (OptimizedModels::DefaultDir, Some(mb.saturating_mul(1 << 20))),
-        Some(Err(_)) => {
-            log::warn!("KINO_GRAPH_CACHE_MB: {:?} is not a whole number of MiB; using the default budget", mb.unwrap_or_default());
-            (OptimizedModels::DefaultDir, None)
-        }
+    match mebibytes("KINO_GRAPH_CACHE_MB", mb, "the default budget") {
+        Some(0) => (OptimizedModels::Off, None),
+        Some(mb) => (OptimizedModels::DefaultDir, Some(mb.saturating_mul(1 << 20))),
         None => (OptimizedModels::DefaultDir, None),
+    }
+}
+
+/// A size in MiB from the environment variable `name`: unset or empty is None; a number too
+/// large for any machine is as large as can be (no limit); anything else that is not a whole
+/// number is None, with a warning saying what is used instead.
+fn mebibytes(name: &str, value: Option<&str>, instead: &str) -> Option<u64> {
+    let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+    match v.parse::<u64>() {
+        Ok(mb) => Some(mb),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
+        Err(_) => {
+            log::warn!("{name}: {v:?} is not a whole number of MiB; using {instead}");
+            None
+        }
     }
 }
 
@@ -144,5 +153,14 @@ mod tests {
         assert_eq!(graph_cache(Some("-5")), (OptimizedModels::DefaultDir, None), "not a size: the default");
         assert_eq!(graph_cache(Some("lots")), (OptimizedModels::DefaultDir, None));
         assert_eq!(graph_cache(Some("18446744073709551615")).1, Some(u64::MAX), "saturates");
+        assert_eq!(graph_cache(Some("99999999999999999999999")).1, Some(u64::MAX), "too large for u64: no limit, not an error");
+    }
+
+    #[test]
+    fn spool_size_from_the_environment() {
+        assert_eq!(mebibytes("KINO_SPOOL_MB", Some(" 0 "), "-"), Some(0), "0: spool every frame to disk");
+        assert_eq!(mebibytes("KINO_SPOOL_MB", Some("99999999999999999999999"), "-"), Some(u64::MAX));
+        assert_eq!(mebibytes("KINO_SPOOL_MB", Some("1.5"), "-"), None);
+        assert_eq!(mebibytes("KINO_SPOOL_MB", None, "-"), None);
     }
 }

@@ -48,6 +48,13 @@ pub fn parse_storyboard(text: &str, fps: f64) -> Result<Vec<PromptAt>> {
             ))
         })?;
         let frame = parse_time(time, fps, &what)?;
+        let chars = prompt.trim().chars().count();
+        if chars > crate::text::MAX_PROMPT_CHARS {
+            return Err(Error::InvalidRequest(format!(
+                "{what}: its prompt is {chars} characters long; the limit is {}",
+                crate::text::MAX_PROMPT_CHARS
+            )));
+        }
         match out.last() {
             None if frame != 0 => {
                 return Err(Error::InvalidRequest(format!("{what}: the first prompt starts the clip, so its time is 0s, not {time}")));
@@ -157,6 +164,10 @@ mod tests {
         assert!(err("0s a\n4s").contains("line 2"));
         assert!(err("0s a\nsoon b").contains("line 2"));
         assert!(err("\n# nothing\n").contains("no lines"));
+        // A prompt over the limit is named by its line, the first line (the clip's prompt) too.
+        let long = "x".repeat(crate::text::MAX_PROMPT_CHARS + 1);
+        assert!(err(&format!("0s {long}\n4s b")).starts_with("storyboard line 1: its prompt is 20001 characters"));
+        assert!(err(&format!("0s a\n\n4s {long}")).starts_with("storyboard line 3"));
         // Windows editors: a byte-order mark and CRLF line ends.
         let crlf = parse_storyboard("\u{feff}0s a red circle moving left\r\n4s a red circle moving up\r\n", 8.0).unwrap();
         let timed = |b: &[PromptAt]| b.iter().map(|p| (p.frame, p.prompt.clone())).collect::<Vec<_>>();

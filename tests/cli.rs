@@ -217,6 +217,39 @@ fn broken_packages_name_the_field_and_file() {
     assert!(shipped.join("denoiser.onnx").metadata().unwrap().len() > 1000);
 }
 
+/// Two packages with one manifest name: `--model NAME` takes the first in the search order, as
+/// a shell takes the first command on PATH, and says which it took and which it did not.
+#[test]
+fn a_name_two_packages_share_is_never_chosen_silently() {
+    let d = tmpdir("twins");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/kino-shapes");
+    for place in ["first/one", "second/two"] {
+        let p = d.join(place);
+        std::fs::create_dir_all(&p).unwrap();
+        for e in std::fs::read_dir(&shipped).unwrap().flatten() {
+            std::fs::copy(e.path(), p.join(e.file_name())).unwrap();
+        }
+        let manifest = std::fs::read_to_string(p.join("kino.json")).unwrap();
+        std::fs::write(p.join("kino.json"), manifest.replacen("\"kino-shapes\"", "\"twin\"", 1)).unwrap();
+    }
+    let out = d.join("clip.mp4");
+    let search = std::env::join_paths([d.join("first"), d.join("second")]).unwrap();
+    let r = common::kino_command()
+        .args(["generate", "a red circle moving left", "-o", out.to_str().unwrap(), "--model", "twin", "--steps", "1", "-q"])
+        .env("KINO_MODELS_PATH", search)
+        .output()
+        .unwrap();
+    assert_ok(&r);
+    let err = String::from_utf8_lossy(&r.stderr);
+    let root = d.canonicalize().unwrap();
+    let want = format!(
+        "2 packages are named \"twin\": using {} (first in the search order), not {}",
+        root.join("first/one").display(),
+        root.join("second/two").display()
+    );
+    assert!(err.contains(&want), "{err}");
+}
+
 #[test]
 fn models_lists_the_shipped_package() {
     let r = kino(&["models"]);

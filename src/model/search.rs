@@ -93,7 +93,21 @@ impl ModelSearch {
         }
         // `kino models` lists packages by the name in their manifest, which need not be their
         // folder's: a package copied or unpacked under another name is found by it too.
-        package_folders(&dirs).into_iter().find(|d| manifest_name(d).as_deref() == Some(arg)).unwrap_or(p)
+        let named: Vec<PathBuf> = package_folders(&dirs).into_iter().filter(|d| manifest_name(d).as_deref() == Some(arg)).collect();
+        if let [first, others @ ..] = named.as_slice() {
+            if !others.is_empty() {
+                // Like a command on PATH: the first in search order, but never chosen silently.
+                let others: Vec<String> = others.iter().map(|d| d.display().to_string()).collect();
+                log::warn!(
+                    "{} packages are named {arg:?}: using {} (first in the search order), not {}; pass a folder to choose",
+                    named.len(),
+                    first.display(),
+                    others.join(", ")
+                );
+            }
+            return first.clone();
+        }
+        p
     }
 }
 

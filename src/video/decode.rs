@@ -38,6 +38,11 @@ const MAX_BASE_RATE: f64 = 240.0;
 /// (a long pause drags the average far below it); above it, only within 1.5x the average.
 const BASE_RATE_ALWAYS_FITS: f64 = 60.0;
 
+/// A step back in a clip's timestamps longer than this (or than 16 frame times, where that is
+/// longer: packets stored out of order are never that far apart) is its clock starting again:
+/// clips joined end to end (`cat a.ts b.ts`, a camcorder's segments). See [`Restarts`].
+const RESTART_SECONDS: f64 = 1.0;
+
 /// Frames whose timestamps decide the rate a variable-rate clip is read at (its first ones).
 const RATE_SCAN_FRAMES: usize = 1000;
 
@@ -72,6 +77,8 @@ pub struct VideoReader {
     /// The time of the last decoded frame (a frame without one, or out of order, follows it by
     /// a frame's duration).
     last_time: Option<f64>,
+    /// Where the clip's clock started again, the times after it made to follow on.
+    restarts: Restarts,
     /// Constant-rate reading: where frames go (from the first frame's time), the frame still to
     /// be shown `repeat` more times, and how many copies were added and frames left out to keep
     /// the rate.
@@ -283,9 +290,10 @@ impl VideoReader {
         let stream_pixels = stream_pixel_aspect(&stream, path);
         let time_base = f64::from(stream.time_base());
         let (avg, base) = (as_fps(stream.avg_frame_rate()), as_fps(stream.rate()));
+        let declared_fps = avg.or(base).unwrap_or(0.0);
         let fps = reading_rate(avg, base, || {
             // The first frames' timestamps, read by a second demuxer (this one stays at the start).
-            let scanned = open_input(path).map(|(mut scan, _at)| packet_times(&mut scan, index, time_base, RATE_SCAN_FRAMES));
+            let scanned = open_input(path).map(|(mut scan, _at)| packet_times(&mut scan, index, time_base, RATE_SCAN_FRAMES, declared_fps));
             presentation_times(&scanned.unwrap_or_default())
         });
         let context = || {
@@ -317,6 +325,7 @@ impl VideoReader {
             pending: Default::default(),
             time_base,
             last_time: None,
+            restarts: Restarts::at(declared_fps),
             timeline: None,
             shown: None,
             repeat: 0,
@@ -363,6 +372,14 @@ impl VideoReader {
             return Ok(self.shown.clone());
         }
         let Some((mut t, mut frame)) = self.next_decoded()? else {
+            if self.restarts.count > 0 {
+                log::warn!(
+                    "{}: its timestamps start again {} time(s) (clips joined end to end?): each part is read after the one before, at its own pace",
+                    self.path.display(),
+                    self.restarts.count
+                );
+                self.restarts.count = 0;
+            }
             if self.retimed != (0, 0) {
                 log::warn!(
                     "{}: variable frame rate: read at a constant {:.3} fps ({} frame(s) repeated, {} left out), as players show it",
@@ -454,7 +471,8 @@ impl VideoReader {
                     let frame = self.convert(&decoded)?;
                     self.decoded += 1;
                     let step = if self.fps > 0.0 { 1.0 / self.fps } else { 0.0 };
-                    let stamped = decoded.timestamp().or(decoded.pts()).map(|t| t as f64 * self.time_base);
+                    let stamped =
+                        decoded.timestamp().or(decoded.pts()).map(|t| self.restarts.follow_on(t as f64 * self.time_base, decoded.is_key()));
                     let time = match (stamped, self.last_time) {
                         (Some(t), Some(last)) if t > last => t,
                         (Some(t), None) => t,
@@ -615,7 +633,7 @@ pub fn count_video_frames(path: &Path) -> Result<u64> {
     let (index, time_base) = (stream.index(), f64::from(stream.time_base()));
     let (avg, base) = (as_fps(stream.avg_frame_rate()), as_fps(stream.rate()));
     let still = ictx.format().name() == "image2" || ictx.format().name().ends_with("_pipe");
-    let times = packet_times(&mut ictx, index, time_base, usize::MAX);
+    let times = packet_times(&mut ictx, index, time_base, usize::MAX, avg.or(base).unwrap_or(0.0));
     // As [`VideoReader::next_frame`] reads it: by its timestamps, at the rate it reads it at
     // (every packet once where one has none).
     let fps = reading_rate(avg, base, || presentation_times(&times[..times.len().min(RATE_SCAN_FRAMES)]));
@@ -678,9 +696,56 @@ fn misfit(times: &[f64], fps: f64) -> f64 {
 }
 
 /// Up to `limit` of the video stream `index`'s packets' times in seconds (presentation time,
-/// else decoding time; `None` for a packet with neither), in the order they are stored.
-fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize) -> Vec<Option<f64>> {
-    ictx.packets().filter(|(s, _)| s.index() == index).take(limit).map(|(_, p)| p.pts().or(p.dts()).map(|t| t as f64 * time_base)).collect()
+/// else decoding time; `None` for a packet with neither), in the order they are stored, made to
+/// follow on where the clock starts again ([`Restarts`]; `fps` is the rate the clip declares, 0
+/// if none).
+fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize, fps: f64) -> Vec<Option<f64>> {
+    let mut restarts = Restarts::at(fps);
+    ictx.packets()
+        .filter(|(s, _)| s.index() == index)
+        .take(limit)
+        .map(|(_, p)| p.pts().or(p.dts()).map(|t| restarts.follow_on(t as f64 * time_base, p.is_key())))
+        .collect()
+}
+
+/// A clip's timestamps made to run on where its clock starts again. A player shows clips joined
+/// end to end (`cat a.ts b.ts`) one after the other, each at its own pace, though the second's
+/// timestamps go back to its own start; read by time from the first frame, it would land on
+/// top of the first. A key frame (each joined clip starts with one) stamped over
+/// [`RESTART_SECONDS`] (and 16 frame times) before the latest time is such a restart: the times
+/// after it keep their spacing and follow the latest time before it by a frame time at the rate
+/// the clip declares. Other steps back (frames stored ahead of their time, more than a second
+/// ahead across a pause; stamps repeated) are left as they are.
+#[derive(Clone, Copy, Debug)]
+struct Restarts {
+    /// A frame time at the clip's declared rate (0 if it declares none), in seconds.
+    step: f64,
+    /// Seconds added to the stamps since the last restart.
+    shift: f64,
+    /// Restarts so far.
+    count: u64,
+    /// The latest time so far.
+    latest: f64,
+}
+
+impl Restarts {
+    /// For a clip declaring `fps` (its average rate, else its base rate; 0 for none).
+    fn at(fps: f64) -> Self {
+        let step = if fps.is_finite() && fps > 0.0 { 1.0 / fps } else { 0.0 };
+        Restarts { step, shift: 0.0, count: 0, latest: f64::NEG_INFINITY }
+    }
+
+    /// The time of a frame stamped `t` seconds, the next in the stream (`key`: a key frame).
+    fn follow_on(&mut self, t: f64, key: bool) -> f64 {
+        let mut t = t + self.shift;
+        if key && t < self.latest - RESTART_SECONDS.max(16.0 * self.step) {
+            self.shift += self.latest + self.step - t;
+            self.count += 1;
+            t = self.latest + self.step;
+        }
+        self.latest = self.latest.max(t);
+        t
+    }
 }
 
 /// The known ones of `times`, in presentation order.
@@ -1006,6 +1071,70 @@ mod tests {
         };
         assert!(error.contains("broken.mp4") && error.contains("for 10 hours") && !error.contains('\n'), "{error}");
         assert!(count_video_frames(&broken).unwrap_err().to_string().contains("for 10 hours"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Timestamps that go back over a second are a clock starting again: what follows keeps its
+    /// spacing, a frame after the latest time; packets stored out of order are left as they are.
+    #[test]
+    fn a_clock_that_starts_again_runs_on() {
+        let mut r = Restarts::at(8.0);
+        let joined: Vec<f64> = [(10.0, true), (10.125, false), (10.25, false), (1.4, true), (1.525, false)]
+            .iter()
+            .map(|&(t, key)| r.follow_on(t, key))
+            .collect();
+        assert_eq!(joined, [10.0, 10.125, 10.25, 10.375, 10.5]);
+        assert_eq!(r.count, 1);
+        // A frame stored ahead of its time across a 2 s pause is not a key frame: left as it is.
+        let mut r = Restarts::at(24.0);
+        let reordered = [(0.0, true), (3.0, false), (1.0 / 24.0, false), (2.0 / 24.0, false), (3.0 + 1.0 / 24.0, false)];
+        assert_eq!(reordered.map(|(t, key)| r.follow_on(t, key)), reordered.map(|(t, _)| t), "frames stored ahead of their time");
+        assert_eq!(r.count, 0);
+    }
+
+    /// Two MPEG-TS clips joined with `cat` (8 fps for 3 s, then 24 fps for 2 s, each stamped
+    /// from its own start) are read one after the other, each at its pace: 5 s, not the second
+    /// on top of the first nor played at the first's rate.
+    #[test]
+    fn clips_joined_end_to_end_are_read_one_after_the_other() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-joined-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |name: &str, src: &str| {
+            let path = dir.join(name);
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", src, "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+                .arg(&path)
+                .status()
+                .expect("ffmpeg is installed (scripts/setup.sh)")
+                .success();
+            assert!(ok, "ffmpeg {src}");
+            std::fs::read(path).unwrap()
+        };
+        let a = make("a.ts", "testsrc=s=64x48:r=8:d=3");
+        let b = make("b.ts", "testsrc2=s=64x48:r=24:d=2");
+        let read = |parts: &[&[u8]]| {
+            let path = dir.join("joined.ts");
+            std::fs::write(&path, parts.concat()).unwrap();
+            let mut reader = VideoReader::open(&path).unwrap();
+            let mut frames = Vec::new();
+            while let Some(f) = reader.next_frame().unwrap() {
+                frames.push(f);
+            }
+            (reader.fps, frames, count_video_frames(&path).unwrap())
+        };
+        let (fps, frames, counted) = read(&[&a, &b]);
+        assert_eq!(fps, 8.0);
+        // 24 frames of the first, then 2 s of the second at 8 fps (its frames at 3 + k/24 s
+        // land in slots 24 to 40).
+        assert_eq!((frames.len(), counted), (41, 41));
+        let first = decode_video(&dir.join("a.ts")).unwrap().frames;
+        let second = decode_video(&dir.join("b.ts")).unwrap().frames;
+        assert!(frames[..24].iter().zip(&first).all(|(x, y)| x.data == y.data), "the first clip whole, in order");
+        assert_eq!(frames[24].data, second[0].data, "the second from its start");
+        assert_eq!(frames[32].data, second[24].data, "one second in, at its own pace");
+        // Joined at one rate: every frame once.
+        let (fps, frames, counted) = read(&[&a, &a]);
+        assert_eq!((fps, frames.len(), counted), (8.0, 48, 48));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -696,16 +696,27 @@ fn misfit(times: &[f64], fps: f64) -> f64 {
 }
 
 /// Up to `limit` of the video stream `index`'s packets' times in seconds (presentation time,
-/// else decoding time; `None` for a packet with neither), in the order they are stored, made to
+/// else decoding time; `None` for a packet with neither), in the order they are stored, but for
+/// those an edit list leaves out ([`edit_start`]), made to
 /// follow on where the clock starts again ([`Restarts`]; `fps` is the rate the clip declares, 0
 /// if none).
 fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize, fps: f64) -> Vec<Option<f64>> {
     let mut restarts = Restarts::at(fps);
+    let before_edit = edit_start(ictx, index, time_base);
     ictx.packets()
-        .filter(|(s, _)| s.index() == index)
+        .filter(|(s, p)| s.index() == index && !before_edit.is_some_and(|start| p.pts().is_some_and(|t| (t as f64) * time_base < start)))
         .take(limit)
         .map(|(_, p)| p.pts().or(p.dts()).map(|t| restarts.follow_on(t as f64 * time_base, p.is_key())))
         .collect()
+}
+
+/// Where an MP4/MOV clip's edit list starts it, in seconds: a clip cut without re-encoding
+/// (`ffmpeg -ss 2 -c copy`) keeps the frames from the key frame before the cut, stamped before
+/// the start, and the decoder shows none of them. `None` for other containers (a clip joined
+/// end to end may start again below its first start: [`Restarts`]).
+fn edit_start(ictx: &ff::format::context::Input, index: usize, time_base: f64) -> Option<f64> {
+    let start = ictx.stream(index)?.start_time();
+    (ictx.format().name().starts_with("mov,") && start != ff::ffi::AV_NOPTS_VALUE).then_some(start as f64 * time_base)
 }
 
 /// A clip's timestamps made to run on where its clock starts again. A player shows clips joined
@@ -1136,6 +1147,32 @@ mod tests {
         let (fps, frames, counted) = read(&[&a, &a]);
         assert_eq!((fps, frames.len(), counted), (8.0, 48, 48));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An MP4 cut without re-encoding (`-ss 2.3 -c copy`) stores the key frame before the cut and
+    /// the frames after it, stamped before the start; they are not shown, nor counted (the sound
+    /// of a bridge's second clip is placed by the count).
+    #[test]
+    fn frames_an_edit_list_leaves_out_are_not_counted() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-edit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ffmpeg = |args: &[&str]| {
+            let ok = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).current_dir(&dir).status().unwrap();
+            assert!(ok.success(), "ffmpeg {args:?}");
+        };
+        ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:r=8:d=6", "-c:v", "libx264", "-g", "48", "-pix_fmt", "yuv420p", "long.mp4"]);
+        ffmpeg(&["-ss", "2.3", "-i", "long.mp4", "-c", "copy", "cut.mp4"]);
+        let cut = dir.join("cut.mp4");
+        let mut reader = VideoReader::open(&cut).unwrap();
+        let mut shown = 0u64;
+        while reader.next_frame().unwrap().is_some() {
+            shown += 1;
+        }
+        let stored = ff::format::input(&cut).unwrap().packets().count() as u64;
+        let counted = count_video_frames(&cut).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(shown < stored && (28..=30).contains(&shown), "{shown} of {stored} stored frames shown");
+        assert_eq!(counted, shown);
     }
 
     /// A transparent still is laid over black: the colours stored under fully transparent

@@ -108,14 +108,18 @@ impl Instance {
     /// The footage for `key`, made now with the host's progress bar if needed; `None` when the
     /// host aborted.
     pub(super) fn footage(&self, key: &JobKey) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
-        let mut started = false;
+        let (mut started, mut accepted) = (false, false);
         let fx = self.fx;
         let outcome = jobs::footage(key, &mut |fraction| {
             if !started {
                 started = true;
                 fx.progress_start(&format!("{}: generating", self.kind.label()));
             }
-            fx.progress_update(fraction) && !fx.aborted()
+            // A progress bar that has not yet taken an update is not a cancel: Natron starts a
+            // render thread's bar later, on its main thread, and answers "no" until then.
+            let go_on = fx.progress_update(fraction);
+            accepted |= go_on;
+            (go_on || !accepted) && !fx.aborted()
         });
         if started {
             fx.progress_end();

@@ -31,6 +31,12 @@ pub struct Log {
     pub abort_after: AtomicUsize,
     pub updates: AtomicUsize,
     pub aborted: AtomicBool,
+    /// Progress updates answered "no" (kOfxStatReplyNo) before the bar is shown: a render
+    /// thread's bar that Natron has not yet started on its main thread.
+    pub progress_pending: AtomicUsize,
+    /// Once this many updates have been seen, the user presses the bar's Cancel: later updates
+    /// are answered "no" (0: never).
+    pub cancel_after: AtomicUsize,
     /// MLT-like host: every source fetch returns the frame being rendered, whatever the time.
     pub mlt: AtomicBool,
 }

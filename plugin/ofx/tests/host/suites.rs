@@ -190,7 +190,16 @@ pub(super) unsafe extern "C" fn progress_start_v2(h: *mut c_void, label: *const 
 pub(super) unsafe extern "C" fn progress_update(h: *mut c_void, f: c_double) -> OfxStatus {
     let s = progress_log(h, format!("update {f:.3}"));
     if let Some(log) = effect_log(h) {
-        log.updates.fetch_add(1, Ordering::SeqCst);
+        let seen = log.updates.fetch_add(1, Ordering::SeqCst) + 1;
+        let pending = log.progress_pending.load(Ordering::SeqCst);
+        if pending > 0 {
+            log.progress_pending.store(pending - 1, Ordering::SeqCst);
+            return kOfxStatReplyNo;
+        }
+        let cancel = log.cancel_after.load(Ordering::SeqCst);
+        if cancel > 0 && seen >= cancel {
+            return kOfxStatReplyNo;
+        }
     }
     s
 }

@@ -134,6 +134,29 @@ fn ofx_buttons_new_seed_and_generate_update_the_panel() {
     host::offer_progress_v2(true);
 }
 
+/// A progress bar that answers "no" before it has taken any update is not yet shown (Natron
+/// starts a render thread's bar later, on its main thread): the render goes on. Once it has
+/// taken one, "no" is the user's Cancel.
+#[test]
+fn ofx_progress_cancels_only_once_the_bar_is_shown() {
+    let _t = turn();
+    let host = Host::load(plugin_path());
+    let inst = host.instance(GENERATE, GENERATOR, None);
+    set_common(&inst, "a cyan circle moving up", 78, 4);
+    host.log.progress_pending.store(2, Ordering::SeqCst);
+    let f = inst.render(2.0, RenderOpts::default()).expect("a bar not yet shown does not cancel");
+    assert!(!f.is_error_frame());
+    assert!(host.log.progress_pending.load(Ordering::SeqCst) == 0, "the plugin reported progress through it");
+    // New footage (another seed), and the user cancels after the second update.
+    set_common(&inst, "a cyan circle moving up", 79, 4);
+    let seen = host.log.updates.load(Ordering::SeqCst);
+    host.log.cancel_after.store(seen + 2, Ordering::SeqCst);
+    assert_eq!(inst.render(2.0, RenderOpts::default()).err(), Some(kOfxStatFailed), "Cancel on the bar stops the render");
+    host.log.cancel_after.store(0, Ordering::SeqCst);
+    drop(inst);
+    host.unload();
+}
+
 #[test]
 fn ofx_abort_cancels_and_the_next_render_recovers() {
     let _t = turn();

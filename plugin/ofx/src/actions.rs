@@ -94,7 +94,9 @@ fn describe(inst: &Instance) -> Result<(), OfxStatus> {
         }
     }
     p.set_string(kOfxPropLabel, 0, inst.kind.label())?;
-    p.set_string(kOfxPropPluginDescription, 0, inst.kind.description())?;
+    // Descriptive only: Resolve has been seen without the property (openfx-misc's host notes),
+    // and failing Describe over it would hide every Kino effect.
+    let _ = p.set_string(kOfxPropPluginDescription, 0, inst.kind.description());
     p.set_string(kOfxImageEffectPluginPropGrouping, 0, "Kino")?;
     let contexts: &[&CStr] = match inst.kind {
         // Filter too: hosts without a generator context (MLT) list filters only; the input
@@ -156,7 +158,9 @@ fn describe_in_context(inst: &Instance, inp: &Props) -> Result<(), OfxStatus> {
 fn clip_preferences(inst: &Instance, out: &Props) -> Result<(), OfxStatus> {
     // Generated frames change with time even where the source does not.
     out.set_int(kOfxImageEffectFrameVarying, 0, 1)?;
-    out.set_cstr(kOfxImageEffectPropPreMultiplication, 0, kOfxImageOpaque)?;
+    // Letterbox bars and what lies outside the picture are transparent black (0,0,0,0), the
+    // footage opaque: premultiplied, not opaque, so a host composites the bars as clear.
+    out.set_cstr(kOfxImageEffectPropPreMultiplication, 0, kOfxImagePreMultiplied)?;
     let _ = inst;
     Ok(())
 }
@@ -169,8 +173,14 @@ fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
     match inst.kind {
         Kind::Generate if !from_source => {
             let p = inst.fx.props().map_err(|e| format!("effect properties: host status {e}"))?;
-            let size = p.doubles::<2>(kOfxImageEffectPropProjectExtent).map_err(|e| format!("project extent: host status {e}"))?;
-            let offset = p.doubles::<2>(kOfxImageEffectPropProjectOffset).unwrap_or([0.0, 0.0]);
+            // The project's picture is its size from its offset (ofxImageEffect.h: the extent is
+            // rooted at (0,0) and includes the offset); hosts without a size give the extent.
+            let (offset, size) = match (p.doubles::<2>(kOfxImageEffectPropProjectOffset), p.doubles::<2>(kOfxImageEffectPropProjectSize)) {
+                (Ok(offset), Ok(size)) => (offset, size),
+                _ => {
+                    ([0.0, 0.0], p.doubles::<2>(kOfxImageEffectPropProjectExtent).map_err(|e| format!("project extent: host status {e}"))?)
+                }
+            };
             Ok(OfxRectD { x1: offset[0], y1: offset[1], x2: offset[0] + size[0], y2: offset[1] + size[1] })
         }
         _ => {
@@ -184,6 +194,15 @@ fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
 
 fn region_of_definition(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
     let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
+    // The effects that read frames make footage from them: at another render scale (Natron's
+    // viewer zoomed out, a proxy) the frames differ, so would the footage, made again per zoom
+    // level and unlike the full render. Failing here at a scale other than 1 is how a plugin
+    // says it does not render scaled (Natron asks so when it creates the effect, then renders
+    // it at full scale and scales the result). Generate reads nothing: its frames just scale.
+    let scale = inp.doubles::<2>(kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
+    if inst.kind != Kind::Generate && scale != [1.0, 1.0] {
+        return kOfxStatFailed;
+    }
     match picture(inst, t) {
         Ok(r) => status(out.set_doubles(kOfxImageEffectPropRegionOfDefinition, &[r.x1, r.y1, r.x2, r.y2])),
         Err(_) => kOfxStatReplyDefault,
@@ -207,9 +226,9 @@ fn frames_needed(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
         let flat: Vec<f64> = ranges.iter().filter(|(c, _)| *c == clip).flat_map(|(_, (a, b))| [*a, *b]).collect();
         // ofxImageEffect.h: "OfxImageClipPropFrameRange_" with the clip's name appended.
         let Ok(name) = std::ffi::CString::new([b"OfxImageClipPropFrameRange_", clip.to_bytes()].concat()) else { continue };
-        if let Err(e) = out.set_doubles(&name, &flat) {
-            return e;
-        }
+        // A host may leave out the property of a clip that is not connected (Resolve, per the
+        // openfx Support library): the other clips' ranges still count.
+        let _ = out.set_doubles(&name, &flat);
     }
     kOfxStatOK
 }

@@ -195,19 +195,50 @@ pub enum Outcome {
 /// The footage for `key`, made now if nobody has made it yet. `on_progress` is called while
 /// this call generates (fraction done, 0..1) and cancels generation by returning `false`.
 pub fn footage(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> Result<Outcome, String> {
+    // A host may run its event loop inside a progress update (Natron does, on its main thread),
+    // so a second press of Generate arrives while this thread is still generating: waiting for
+    // the slot this thread holds would never return.
+    if GENERATING.with(std::cell::Cell::get) {
+        return Err("already generating: wait for the footage being made to finish".into());
+    }
     let slot = slot(key);
     // Held while generating: other renders of the same footage wait instead of making it again.
     let mut made = slot.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(done) = made.as_ref() {
         return done.clone().map(Outcome::Ready);
     }
-    match make(key, on_progress) {
+    let made_now = {
+        let _busy = Generating::start();
+        make(key, on_progress)
+    };
+    match made_now {
         Err(Error::Cancelled) => Ok(Outcome::Cancelled),
         result => {
             let result = result.map(Arc::new).map_err(|e| e.to_string());
             *made = Some(result.clone());
             result.map(Outcome::Ready)
         }
+    }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`make`].
+    static GENERATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as generating until dropped (a panic included).
+struct Generating;
+
+impl Generating {
+    fn start() -> Self {
+        GENERATING.with(|g| g.set(true));
+        Generating
+    }
+}
+
+impl Drop for Generating {
+    fn drop(&mut self) {
+        GENERATING.with(|g| g.set(false));
     }
 }
 
@@ -286,5 +317,16 @@ mod tests {
         assert!(!Arc::ptr_eq(&first, &slot(&key(1_000_000))), "the oldest was forgotten");
         purge();
         assert!(jobs().lock().unwrap().slots.is_empty());
+    }
+
+    /// Footage asked for again on a thread that is generating (a host running its event loop
+    /// inside a progress update) is refused at once, never waited for: that wait would not end.
+    #[test]
+    fn a_nested_request_on_a_generating_thread_is_refused() {
+        let busy = Generating::start();
+        let nested = footage(&key(3_000_000), &mut |_| true);
+        assert!(matches!(nested, Err(ref e) if e.starts_with("already generating")));
+        drop(busy);
+        assert!(!GENERATING.with(std::cell::Cell::get), "cleared when the generation ends");
     }
 }

@@ -115,7 +115,10 @@ pub fn defaults() -> &'static Defaults {
 
 fn common(p: &Props, label: &str, hint: &str) -> Result<(), OfxStatus> {
     p.set_string(kOfxPropLabel, 0, label)?;
-    p.set_string(kOfxParamPropHint, 0, hint)
+    // A tooltip only: some hosts lack the property (openfx-misc's host notes), and a parameter
+    // without its tooltip is better than no effect.
+    let _ = p.set_string(kOfxParamPropHint, 0, hint);
+    Ok(())
 }
 
 /// A text parameter, empty by default, that does not animate.
@@ -311,12 +314,22 @@ pub fn describe(effect: &Effect, kind: crate::Kind) -> Result<(), OfxStatus> {
 
     let p = effect.define_param(kOfxParamTypeString, STATUS)?;
     common(&p, "Status", "Model, progress and the last error")?;
-    p.set_cstr(kOfxParamPropStringMode, 0, kOfxParamStringIsLabel)?;
+    let host = crate::suites::host_props().and_then(|h| h.string(kOfxPropName, 0).ok());
+    p.set_cstr(kOfxParamPropStringMode, 0, status_mode(host.as_deref()))?;
     p.set_int(kOfxParamPropEnabled, 0, 0)?;
     p.set_int(kOfxParamPropPersistant, 0, 0)?;
     p.set_int(kOfxParamPropEvaluateOnChange, 0, 0)?;
     p.set_int(kOfxParamPropAnimates, 0, 0)?;
     Ok(())
+}
+
+/// How Status is shown: a label, but in Nuke, whose labels keep the value they had when the
+/// effect was created (openfx-misc's host notes), a one-line text field (disabled: not typed in).
+fn status_mode(host_name: Option<&str>) -> &'static CStr {
+    match host_name {
+        Some(name) if name.starts_with("uk.co.thefoundry.nuke") => kOfxParamStringIsSingleLine,
+        _ => kOfxParamStringIsLabel,
+    }
 }
 
 fn start(effect: &Effect, hint: &str) -> Result<(), OfxStatus> {
@@ -402,4 +415,16 @@ pub fn read(effect: &Effect, time: f64) -> Result<Settings, String> {
         looped: effect.param(LOOP).and_then(|p| p.int_at(time)).is_ok_and(|v| v != 0),
         keyframes: effect.param(KEYFRAMES).and_then(|p| p.string_at(time)).unwrap_or_default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_a_label_but_in_nuke() {
+        assert_eq!(status_mode(Some("uk.co.thefoundry.nuke")), kOfxParamStringIsSingleLine);
+        assert_eq!(status_mode(Some("fr.inria.Natron")), kOfxParamStringIsLabel);
+        assert_eq!(status_mode(None), kOfxParamStringIsLabel);
+    }
 }

@@ -175,6 +175,11 @@ impl Instance<'_> {
         let inp = action_args("rod in").double(kOfxPropTime, 1, &[time]).double(kOfxImageEffectPropRenderScale, 2, &scale);
         let out = action_args("rod out").double(kOfxImageEffectPropRegionOfDefinition, 4, &[0.0; 4]);
         let s = call(self.plugin, kOfxImageEffectActionGetRegionOfDefinition, self.handle(), Some(&inp), Some(&out));
+        // A plugin that fails here at a scale other than 1 does not render scaled (Natron's
+        // reading): the caller renders at full scale instead.
+        if s == kOfxStatFailed && opts.scale != 1.0 {
+            return Err(s);
+        }
         ok_or_default(s, "GetRegionOfDefinition");
         let rod = if s == kOfxStatOK {
             out.doubles(kOfxImageEffectPropRegionOfDefinition)

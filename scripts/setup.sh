@@ -5,7 +5,24 @@
 #   pip-less venv under ~/.cache/kino/ort-<version>, whose libonnxruntime.so kino loads at run time;
 # - with KINO_SETUP_EXPORTER=1 (test.sh), the exporter's full Python environment (PyTorch,
 #   diffusers, ...) too, keyed by the hash of exporter/requirements.txt.
+# Sourced into an interactive shell (`KINO_SETUP_EXPORTER=1 source scripts/setup.sh`, as the docs
+# say), it sets ORT_DYLIB_PATH (and KINO_VENV, KINO_PYTHON) there and leaves the shell's options
+# as they were: the work runs in a child shell, whose errexit cannot close the user's terminal.
+if [[ "${BASH_SOURCE[0]}" != "$0" && $- == *i* ]]; then
+  if _kino_env="$(KINO_SETUP_PRINT_ENV=1 bash "${BASH_SOURCE[0]}")"; then
+    eval "$_kino_env"
+    unset _kino_env
+    return 0
+  fi
+  unset _kino_env
+  echo "kino setup: failed (see above); nothing was set in this shell" >&2
+  return 1
+fi
 set -euo pipefail
+if [ "${KINO_SETUP_PRINT_ENV:-0}" = 1 ]; then
+  # Only the variables go to stdout (the caller evals them); everything else to stderr.
+  exec 3>&1 1>&2
+fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 APT_PACKAGES=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
@@ -71,4 +88,9 @@ fi
 if ! command -v cargo >/dev/null; then
   echo "kino setup: cargo not found; install Rust from https://rustup.rs and re-run" >&2
   exit 1
+fi
+if [ "${KINO_SETUP_PRINT_ENV:-0}" = 1 ]; then
+  for v in ORT_DYLIB_PATH KINO_VENV KINO_PYTHON; do
+    if [ -n "${!v:-}" ]; then printf 'export %s=%q\n' "$v" "${!v}" >&3; fi
+  done
 fi

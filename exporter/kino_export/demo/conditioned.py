@@ -33,7 +33,7 @@ import sys
 import numpy as np
 import torch
 
-from . import world
+from . import paths, world
 from .evaluate import _circular_centre, _object_masks, score_clip, score_line, summarise, write_report
 from .tokenizer import build_tokenizer, encode_batch
 from .train import flow_sigmas
@@ -184,7 +184,7 @@ def centre_error(made: np.ndarray, truth_made: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo conditioned", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="models/kino-shapes")
+    ap.add_argument("--model", default=paths.PACKAGE, type=paths.package_dir, help="model package folder (default: the shipped kino-shapes)")
     ap.add_argument("--places", default=",".join(PLACES))
     ap.add_argument("--looks", choices=["world", "other"], default="world")
     ap.add_argument("--degrade", action="store_true")

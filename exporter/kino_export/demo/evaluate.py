@@ -10,7 +10,7 @@ object's blob: glowing corners and borders, smears at window joins, a second obj
 
 Command line: run the real ``kino`` binary on every scene of the world and score the videos::
 
-    python -m kino_export demo eval --kino target/release/kino --model models/kino-shapes
+    python -m kino_export demo eval
 
 ``--prompts demo/prompt_sets/wordings-c.json`` scores a set of prompts worded as people word
 them (each labelled with the scene it asks for) in place of the world's own wording.
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import paths
 from .world import BACKGROUND, COLOURS, Scene, all_scenes
 
 _PALETTE = np.array(list(COLOURS.values()), dtype=np.float32)
@@ -279,8 +280,8 @@ def score_line(s: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo eval", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kino", default="target/release/kino", help="the kino binary")
-    ap.add_argument("--model", default=None, help="model package (default: kino's default)")
+    ap.add_argument("--kino", default=paths.KINO, type=paths.kino_binary, help="the kino binary (default: the checkout's target/release/kino)")
+    ap.add_argument("--model", default=None, type=paths.package_dir, help="model package folder (default: kino's default)")
     ap.add_argument("--seeds", default="1,2", help="comma-separated seeds per scene")
     ap.add_argument("--out", default=None, help="keep the clips here (default: a temp dir)")
     ap.add_argument("--json", default=None, help="write the report here")

@@ -10,7 +10,7 @@ frame to frame within the new footage (about 1: as smooth as the footage itself)
 change anywhere in the new footage or across the seam over that median (a jump at a join between
 windows shows there).
 
-    python -m kino_export demo extend --kino target/release/kino --at start --seconds 2
+    python -m kino_export demo extend --at start --seconds 2
 
 Flags after ``--`` go to ``kino extend`` (``-- --candidates 1``).
 """
@@ -24,7 +24,7 @@ import tempfile
 
 import numpy as np
 
-from . import world
+from . import paths, world
 from .evaluate import read_video, score_clip, score_line, seams_over_median, summarise, write_report
 
 SEGMENT = 16
@@ -53,8 +53,8 @@ def runs_from_seam(new: int, at: str) -> list[slice]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo extend", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kino", default="target/release/kino", help="the kino binary")
-    ap.add_argument("--model", default=None, help="model package (default: kino's default)")
+    ap.add_argument("--kino", default=paths.KINO, type=paths.kino_binary, help="the kino binary (default: the checkout's target/release/kino)")
+    ap.add_argument("--model", default=None, type=paths.package_dir, help="model package folder (default: kino's default)")
     ap.add_argument("--at", choices=["start", "end"], default="start", help="extend backwards (start) or forwards (end)")
     ap.add_argument("--seconds", type=float, default=2.0, help="how much footage to add")
     ap.add_argument("--clip-seed", type=int, default=1, help="seed of the clips made from text")
@@ -68,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     new = round(a.seconds * FPS)
     if a.every < 1 or not 1 <= new <= 60 * FPS:
         ap.error("--every must be at least 1 and --seconds add 1 to 480 frames (1/8 s to 60 s)")
-    if not os.path.isfile(a.kino):
-        ap.error(f"{a.kino}: no kino binary there (build it with cargo build --release, or pass --kino)")
     model = ["--model", a.model] if a.model else []
     rows: dict[int, list[dict]] = {}
     seams, largest = [], []

@@ -14,7 +14,7 @@ moving object cannot keep its direction, so read its direction score with that i
 Both report the largest step: the largest change in the made footage or across a seam over that
 median (a jump shows there). The scenes are ``--count`` random moving scenes (``--scenes-seed``).
 
-    python -m kino_export demo joins --kino target/release/kino --kind bridge
+    python -m kino_export demo joins --kind bridge
 
 Flags after ``--`` go to ``kino bridge`` or ``kino generate --loop`` (``-- --candidates 1``).
 """
@@ -28,7 +28,7 @@ import tempfile
 
 import numpy as np
 
-from . import world
+from . import paths, world
 from .evaluate import read_video, score_clip, score_line, seams_over_median, summarise, write_report
 
 # Bridges: the clip's frames kept before and after the gap, the gap, and the frames scored.
@@ -78,8 +78,8 @@ def loop(kino: str, model: list[str], scene: world.Scene, seed: int, frames: int
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo joins", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kino", default="target/release/kino", help="the kino binary")
-    ap.add_argument("--model", default=None, help="model package (default: kino's default)")
+    ap.add_argument("--kino", default=paths.KINO, type=paths.kino_binary, help="the kino binary (default: the checkout's target/release/kino)")
+    ap.add_argument("--model", default=None, type=paths.package_dir, help="model package folder (default: kino's default)")
     ap.add_argument("--kind", choices=["bridge", "loop"], default="bridge")
     ap.add_argument("--count", type=int, default=24, help="how many random moving scenes")
     ap.add_argument("--scenes-seed", type=int, default=5, help="seed of the scene draw")
@@ -92,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--count must be 1 to 1000")
     if not 2 <= a.loop_frames <= 10_000:
         ap.error("--loop-frames must be 2 to 10000")
-    if not os.path.isfile(a.kino):
-        ap.error(f"{a.kino}: no kino binary there (build it with cargo build --release, or pass --kino)")
     model = ["--model", a.model] if a.model else []
     rows, seams, largest = [], [], []
     for i, scene in enumerate(moving_scenes(a.count, a.scenes_seed)):

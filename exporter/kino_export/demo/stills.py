@@ -10,7 +10,7 @@ median area in each run (the still itself left out) over the still's. 1.0 keeps 
 a model that draws its own size instead grows small objects and shrinks large ones (``size_off``,
 the mean of |ln size| over the clips, counts both; a clip whose object vanished counts as ln 1000).
 
-    python -m kino_export demo stills --kino target/release/kino --model models/kino-shapes
+    python -m kino_export demo stills
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import world
+from . import paths, world
 from .evaluate import largest_blob, score_clip, score_line, summarise, write_report
 
 SEGMENT = 16
@@ -69,8 +69,8 @@ def read_frames(folder: str) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="kino_export demo stills", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kino", default="target/release/kino", help="the kino binary")
-    ap.add_argument("--model", default=None, help="model package (default: kino's default)")
+    ap.add_argument("--kino", default=paths.KINO, type=paths.kino_binary, help="the kino binary (default: the checkout's target/release/kino)")
+    ap.add_argument("--model", default=None, type=paths.package_dir, help="model package folder (default: kino's default)")
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=1, help="kino's seed")
     ap.add_argument("--looks-seed", type=int, default=11, help="seed of the stills' looks and places")
@@ -80,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.every < 1 or not a.seconds > 0 or (a.radius is not None and not 1 <= a.radius <= world.SIZE / 2):
         ap.error("--every must be at least 1, --seconds above 0 and --radius within 1..32 px")
-    if not os.path.isfile(a.kino):
-        ap.error(f"{a.kino}: no kino binary there (build it with cargo build --release, or pass --kino)")
     scenes = world.all_scenes()[::a.every]
     radii, backgrounds, starts = still_looks(len(scenes), a.looks_seed, a.radius)
     runs: dict[int, list[dict]] = {}

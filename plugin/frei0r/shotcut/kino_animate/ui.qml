@@ -39,11 +39,11 @@ Item {
     height: 460
     Component.onCompleted: {
         if (filter.isNew) {
-            // The shipped model's defaults (kino-shapes: 20 steps, guidance 2).
+            // The shipped model's steps (20); guidance stays unset, the model's defaults (kino-shapes: 2
+            // from text, 4 next to given frames), until it is changed.
             filter.set('prompt', '');
             filter.set('seed', '0');
             filter.set('steps', '20');
-            filter.set('guidance', '2');
             filter.set('device', 'cpu');
             filter.set('fit', 'crop');
         }

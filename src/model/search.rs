@@ -78,22 +78,28 @@ impl ModelSearch {
         }
     }
 
-    /// A `--model` argument: a folder path, or the name of a package in the search dirs.
+    /// A `--model` argument: a folder path, or the name of a package in the search dirs: the
+    /// first package in search order whose folder or manifest is called so (`kino models`
+    /// lists packages by their manifest's name, which need not be their folder's); in one dir a
+    /// folder of that name comes first. Where several packages answer to the name, a warning
+    /// says which is used.
     pub fn resolve(&self, arg: &str) -> PathBuf {
         let p = PathBuf::from(arg);
         if p.is_dir() || arg.contains('/') {
             return p;
         }
-        let dirs = self.dirs();
-        for d in &dirs {
-            let candidate = d.join(arg);
-            if candidate.join("kino.json").is_file() {
-                return candidate;
+        let mut named: Vec<PathBuf> = Vec::new();
+        for d in self.dirs() {
+            let folder = d.join(arg);
+            let in_dir = package_folders(std::slice::from_ref(&d));
+            let by_folder = in_dir.iter().filter(|f| **f == folder || (**f == d && d.file_name() == Some(arg.as_ref())));
+            let by_manifest = in_dir.iter().filter(|f| manifest_name(f).as_deref() == Some(arg));
+            for f in by_folder.chain(by_manifest) {
+                if !named.contains(f) {
+                    named.push(f.clone());
+                }
             }
         }
-        // `kino models` lists packages by the name in their manifest, which need not be their
-        // folder's: a package copied or unpacked under another name is found by it too.
-        let named: Vec<PathBuf> = package_folders(&dirs).into_iter().filter(|d| manifest_name(d).as_deref() == Some(arg)).collect();
         if let [first, others @ ..] = named.as_slice() {
             if !others.is_empty() {
                 // Like a command on PATH: the first in search order, but never chosen silently.
@@ -180,7 +186,7 @@ mod tests {
     }
 
     /// A package is found by the name `kino models` shows (its manifest's), whatever its folder
-    /// is called; a folder of that name still comes first.
+    /// is called; in one search path a folder of that name comes first.
     #[test]
     fn a_package_is_found_by_its_manifest_name() {
         let d = std::env::temp_dir().join(format!("kino-search-name-{}", std::process::id()));
@@ -196,6 +202,13 @@ mod tests {
         let unknown = search.resolve("nothing-called-so");
         // A search path that is itself a package (as `kino models` lists it) is found by name too.
         let itself = ModelSearch { paths: vec![d.join("renamed")], ..Default::default() }.resolve("shapes-copy");
+        // Across search paths the order decides, as `kino models` lists them: a package named
+        // so by its manifest in an earlier path wins over a folder of that name in a later one.
+        std::fs::create_dir_all(d.join("early/other")).unwrap();
+        std::fs::write(d.join("early/other/kino.json"), br#"{"name": "twin"}"#).unwrap();
+        std::fs::create_dir_all(d.join("late/twin")).unwrap();
+        std::fs::write(d.join("late/twin/kino.json"), br#"{"name": "twin"}"#).unwrap();
+        let in_order = ModelSearch { paths: vec![d.join("early"), d.join("late")], ..Default::default() }.resolve("twin");
         let root = d.canonicalize().unwrap();
         std::fs::remove_dir_all(&d).unwrap();
         assert_eq!(by_name, root.join("renamed"));
@@ -203,5 +216,6 @@ mod tests {
         assert_eq!(folder_first, root.join("shapes-copy"));
         assert_eq!(unknown, PathBuf::from("nothing-called-so"));
         assert_eq!(itself, root.join("renamed"));
+        assert_eq!(in_order, root.join("early/other"));
     }
 }

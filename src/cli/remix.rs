@@ -80,11 +80,18 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new(), shown)?;
+    // At low strength every window keeps the clip's layout and runs as footage into given
+    // frames does: say the guidance and sampler it runs with.
+    let run = if req.keeps_layout(req.remix_first_step(args.strength)) {
+        req.as_run_into_given(&pipeline.package.manifest.scheduler)
+    } else {
+        req.clone()
+    };
     announce(
         args.sampling.quiet,
         &format!("remixing (strength {})", args.strength),
         &pipeline,
-        &req,
+        &run,
         model_frames as u32,
         retime.model_fps,
         &opts,

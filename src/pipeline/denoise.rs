@@ -141,7 +141,7 @@ impl Pipeline {
         // stochastic steps). A remix from higher up redraws the clip and is made as from text:
         // into another colour at 0.6 it kept its object in 94% of frames over 16 clips (a red
         // circle made blue, seed 1: in none), 100% made as from text.
-        let keeps_layout = matches!(start, WindowStart::Renoised { step, .. } if 2 * step >= req.steps);
+        let keeps_layout = matches!(start, WindowStart::Renoised { step, .. } if req.keeps_layout(step));
         let into_given = keeps_layout || between_given_frames(all_ctx);
         let stochastic =
             scheduler.wants_noise() && (!into_given || crate::pipeline::Sampler::applies_into_given(req.sampler, &m.scheduler));

@@ -43,8 +43,7 @@ impl Pipeline {
             return Err(Error::InvalidRequest(format!("remix 1 to {MAX_LONG_FRAMES} frames, not {}", clip.len())));
         }
         req.check_frame_sizes(clip, "a frame")?;
-        // diffusers' img2img: the last round(steps * strength) steps of the schedule are run.
-        let run = ((req.steps as f32 * strength).round() as usize).min(req.steps);
+        let run = req.steps - req.remix_first_step(strength);
         let m = &self.package.manifest;
         let l = &m.latent;
         let t = l.temporal_compression.max(1) as usize;
@@ -67,7 +66,7 @@ impl Pipeline {
         }
         let job = self.job(req, true);
         let prompt = self.encode_prompt(req, &job)?;
-        let first_step = req.steps - run;
+        let first_step = req.remix_first_step(strength);
         // Above FOLLOW_THE_CLIP, later windows hold the remixed frames before them by latent
         // replacement: noised to each step's level like the rest of the window, so the whole
         // window is redrawn from one level of noise, as SDEdit does, and still continues what came

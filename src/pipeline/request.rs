@@ -209,6 +209,29 @@ impl GenerateRequest {
         self.guidance_given_frames = None;
     }
 
+    /// The step a remix at `strength` starts from (diffusers' img2img: the last
+    /// round(steps x strength) steps of the schedule are run).
+    pub fn remix_first_step(&self, strength: f32) -> usize {
+        self.steps - ((self.steps as f32 * strength).round() as usize).min(self.steps)
+    }
+
+    /// Whether a window renoised to `first_step` keeps its clip's layout and motion (half the
+    /// schedule or less redone): it is then made as footage into given frames is, with their
+    /// guidance and sampler.
+    pub fn keeps_layout(&self, first_step: usize) -> bool {
+        2 * first_step >= self.steps
+    }
+
+    /// This request as every window of it runs when each goes into given frames (a remix that
+    /// keeps the layout): the guidance and sampler those windows use, for saying what was run.
+    pub fn as_run_into_given(&self, cfg: &crate::scheduler::SchedulerConfig) -> GenerateRequest {
+        let stochastic = Sampler::is_stochastic(self.sampler, cfg) && Sampler::applies_into_given(self.sampler, cfg);
+        let mut run = self.clone();
+        run.set_guidance(self.guidance_for(true));
+        run.sampler = Some(if stochastic { Sampler::Stochastic } else { Sampler::Deterministic });
+        run
+    }
+
     /// Guidance for a window: `into_given` when its footage goes from given frames into the
     /// user's or remixes a clip at strength 0.5 or less.
     pub fn guidance_for(&self, into_given: bool) -> f32 {
@@ -428,6 +451,12 @@ mod tests {
         let mut req = super::GenerateRequest::defaults_for(&pkg, "a red circle");
         assert_eq!((req.guidance_for(false), req.guidance_for(true)), (2.0, 4.0), "kino-shapes: 2 from text, 4 between given frames");
         assert!(req.guided());
+        // A remix at 0.5 or less runs every window as footage into given frames: guidance 4,
+        // deterministic steps (kino-shapes keeps stochastic steps for footage from text).
+        assert!(req.keeps_layout(req.remix_first_step(0.4)) && req.keeps_layout(req.remix_first_step(0.5)));
+        assert!(!req.keeps_layout(req.remix_first_step(0.6)));
+        let run = req.as_run_into_given(&pkg.manifest.scheduler);
+        assert_eq!((run.guidance_for(false), run.sampler), (4.0, Some(Sampler::Deterministic)));
         req.set_guidance(3.0);
         assert_eq!((req.guidance_for(false), req.guidance_for(true)), (3.0, 3.0), "an explicit guidance applies everywhere");
         req.set_guidance(1.0);

@@ -684,10 +684,12 @@ const STILL_SECONDS: f64 = 2.0;
 /// for a `start` of 2), far under the 4 ms between frames at 240 fps.
 const START_SLACK: f64 = 0.0015;
 
-/// Each distinct error once per process: hosts call every frame.
+/// Each distinct error once per process: hosts call every frame. Through the plugin's logger
+/// (`kino frei0r: error: ...`), so `KINO_LOG=off` silences it as it does the rest.
 pub fn log_once(msg: &str) {
     if first_time(msg) {
-        eprintln!("kino frei0r: error: {msg}");
+        words::install();
+        log::error!("{msg}");
     }
 }
 

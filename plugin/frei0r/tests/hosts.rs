@@ -443,6 +443,19 @@ fn ffmpeg_shows_a_library_warning_once() {
     };
     assert_eq!(warnings("warn"), ["kino frei0r: warning: prompt longer than the model's 16 tokens; the rest is ignored"]);
     assert!(warnings("off").is_empty());
+    // Errors too: an empty prompt is an error once by default, nothing with KINO_LOG=off.
+    let errors = |log: &str| {
+        let source = "frei0r_src=size=64x64:framerate=8:filter_name=kino:filter_params=|3";
+        let out = ffmpeg(&plugins)
+            .env("KINO_LOG", log)
+            .args(["-f", "lavfi", "-i", source, "-t", "1", "-c:v", "ffv1"])
+            .arg(d.join(format!("empty-{log}.mkv")))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("kino frei0r: error:")).count()
+    };
+    assert_eq!(errors("warn"), 1);
+    assert_eq!(errors("off"), 0);
 }
 
 /// ffmpeg's frei0r_src shears a source's frames at widths that are not a multiple of 16 pixels

@@ -138,7 +138,8 @@ impl Instance {
         static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
         let first = SEEN.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner()).insert(msg.to_string());
         if first {
-            eprintln!("kino ofx: error: {msg}");
+            crate::words::install();
+            log::error!("{msg}");
             self.fx.message(kOfxMessageError, &format!("{}: {msg}", self.kind.label()));
         }
     }

@@ -292,6 +292,21 @@ impl Footage {
         }
     }
 
+    /// [`Footage::stop`] for an exit hook, which may run on a thread that already holds the
+    /// footage's lock (a signal handler calling `exit` while that thread waits for a frame):
+    /// where the lock is busy the generator is told to stop but not waited for.
+    pub fn stop_without_waiting(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let generator = match self.state.try_lock() {
+            Ok(mut state) => state.generator.take(),
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().generator.take(),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(g) = generator {
+            g.close();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

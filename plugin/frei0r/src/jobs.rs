@@ -53,8 +53,8 @@ impl Job {
         self.footage.frame(index).map_err(|e| e.to_string())
     }
 
-    fn stop(&self) {
-        self.footage.stop();
+    fn stop_at_exit(&self) {
+        self.footage.stop_without_waiting();
     }
 }
 
@@ -135,16 +135,21 @@ fn make(key: &JobKey) -> Result<Arc<Job>, String> {
 fn stop_at_exit() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
+        // Never waits for a lock: ffmpeg calls exit from its signal handler (Ctrl-C pressed
+        // again and again while kino generates), on whichever thread the signal landed, which
+        // may hold any of them; a lock that is busy is skipped.
         extern "C" fn stop_all() {
             let _ = std::panic::catch_unwind(|| {
-                let slots: Vec<_> = jobs().lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                let Ok(jobs) = jobs().try_lock() else { return };
+                let slots: Vec<_> = jobs.values().cloned().collect();
+                drop(jobs);
                 for s in slots {
-                    let running = match &*s.lock().unwrap_or_else(|e| e.into_inner()) {
-                        Slot::Running(w) => w.upgrade(),
+                    let running = match s.try_lock().as_deref() {
+                        Ok(Slot::Running(w)) => w.upgrade(),
                         _ => None,
                     };
                     if let Some(j) = running {
-                        j.stop();
+                        j.stop_at_exit();
                     }
                 }
             });

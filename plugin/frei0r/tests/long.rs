@@ -226,3 +226,23 @@ fn footage_seeks_back_from_disk_and_stops_when_dropped() {
     assert_eq!(capped.frame(29).unwrap(), made[29]);
     assert_eq!(capped.restarts(), 1, "forward again without another restart");
 }
+
+/// The exit hook's stop never waits for the footage's lock, which a thread waiting for a frame
+/// holds (ffmpeg calls exit from its signal handler, on any thread): the generator is told to
+/// stop, and the waiting thread gets an error instead of its frame.
+#[test]
+fn stopping_at_exit_never_waits_for_a_busy_footage() {
+    let p = pipeline();
+    let mut req = GenerateRequest::defaults_for(&p.package, "a green square moving up");
+    (req.seed, req.steps) = (12, 2);
+    let footage = std::sync::Arc::new(Footage::start(p, req, Start::Text, FootageConfig::default()).unwrap());
+    let waiting = {
+        let footage = footage.clone();
+        std::thread::spawn(move || footage.frame(5000))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    footage.stop_without_waiting();
+    assert!(t.elapsed().as_secs() < 5, "stopping waited {:?}", t.elapsed());
+    assert!(waiting.join().unwrap().is_err(), "the frame far ahead is never made");
+}

@@ -60,6 +60,9 @@ pub struct Instance {
     job: Option<(JobKey, Arc<Job>)>,
     /// Bridge: the transition being played.
     transition: bridge::Transition,
+    /// Bridge: whether this instance has already given another thread's instance a moment to
+    /// show the transition's first frame (once: each frame entered mid-way would wait again).
+    waited_for_start: bool,
     /// Extend and bridge: whether the host deals this filter's frames to several instances.
     sharing: threads::Sharing,
     /// Extend, when it does: the state this instance shares with the others, and its group.
@@ -90,6 +93,7 @@ impl Instance {
             still: None,
             job: None,
             transition: if kind == Kind::Bridge { bridge::Transition::in_cache_folder() } else { Default::default() },
+            waited_for_start: false,
             sharing: threads::Sharing::default(),
             together: None,
         }
@@ -150,7 +154,9 @@ impl Instance {
             // first frame may not have called yet (they start together). Given a moment, it is
             // the parallel rendering that is said, not a transition never played from its start.
             Err(e) if !self.transition.knows_start() => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                if !std::mem::replace(&mut self.waited_for_start, true) {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
                 return Err(if self.another_thread_renders() { format!("kino_bridge: {PARALLEL}") } else { e });
             }
             Err(e) => return Err(e),
@@ -187,6 +193,11 @@ impl Instance {
         match self.kind {
             Kind::Bridge => Err("kino_bridge is a transition: it needs two inputs (an MLT transition)".into()),
             Kind::Generate => {
+                if seconds > MAX_HOST_SECONDS {
+                    return Err(format!(
+                        "host time {seconds:.0} s is past the longest footage kino makes ({MAX_HOST_SECONDS:.0} s); does the stream have a frame rate?"
+                    ));
+                }
                 let key = JobKey { settings: self.settings.footage(), start: Start::Text };
                 self.show(&key, seconds, None, out)
             }
@@ -733,13 +744,19 @@ fn ffmpeg_source_width_warning(width: u32) -> String {
 /// GStreamer's frei0r wrapper is the host.
 pub(crate) fn host_is_gstreamer() -> bool {
     static GST: OnceLock<bool> = OnceLock::new();
-    *GST.get_or_init(ffi::process_has_symbol_gstreamer)
+    // Never in an MLT host: GStreamer's way of passing strings must not apply there.
+    *GST.get_or_init(|| ffi::process_has_symbol_gstreamer() && !ffi::process_has_symbol_mlt())
 }
 
-/// Seconds of footage a host may ask for: kino makes at most an hour of footage in one run
-/// (`MAX_LONG_FRAMES` at 30 fps). A later time (GStreamer's "no time", 1.8e10 s, for a stream
-/// without a frame rate) is an error, not hours of generation.
+/// Seconds of footage the source may be asked for: kino makes at most an hour of footage in one
+/// run (`MAX_LONG_FRAMES` at 30 fps). The source's time is its footage's; the filters' and the
+/// transition's footage starts where the clip or the transition does, so their host time may be
+/// later (a clip an hour into a long recording, a live stream).
 const MAX_HOST_SECONDS: f64 = MAX_LONG_FRAMES as f64 / 30.0;
+
+/// A host time past this is no time at all (GStreamer's "no time", 1.8e10 s, for a stream
+/// without a frame rate; ffmpeg's, scaled), never a frame's: about 32 years.
+const NO_TIME_SECONDS: f64 = 1e9;
 
 /// The host's frame time in seconds, when it is one kino can serve.
 fn host_seconds(time: f64, scale: f64, width: u32) -> Result<f64, String> {
@@ -747,7 +764,7 @@ fn host_seconds(time: f64, scale: f64, width: u32) -> Result<f64, String> {
     if !seconds.is_finite() {
         return Err(format!("host time {time} is not a number"));
     }
-    if seconds < -MAX_HOST_SECONDS {
+    if seconds < -NO_TIME_SECONDS {
         // ffmpeg's "no time stamp" (INT64_MIN) scaled. ffmpeg's frei0r filter loses a frame's
         // time when it copies the frame into a buffer with unpadded rows, which it does (ffmpeg
         // 5.1) for widths that are not a multiple of 64 pixels.
@@ -756,10 +773,8 @@ fn host_seconds(time: f64, scale: f64, width: u32) -> Result<f64, String> {
             width.div_ceil(64) * 64
         ));
     }
-    if seconds > MAX_HOST_SECONDS {
-        return Err(format!(
-            "host time {seconds:.0} s is past the longest footage kino makes ({MAX_HOST_SECONDS:.0} s); does the stream have a frame rate?"
-        ));
+    if seconds > NO_TIME_SECONDS {
+        return Err(format!("host time {seconds:.0} s is not a frame's time (no time stamp); does the stream have a frame rate?"));
     }
     Ok(seconds)
 }
@@ -780,6 +795,22 @@ mod tests {
         error_frame(16, 16, &mut e);
         assert_eq!(&e[..4], &[200, 20, 20, 255]);
         assert_eq!(&e[8 * 4..8 * 4 + 4], &[30, 30, 30, 255]);
+    }
+
+    /// A filter's clip may lie hours into the host's timeline (a long recording, a live stream):
+    /// only "no time" is refused; the source's own footage is limited to what kino makes.
+    #[test]
+    fn host_times_past_an_hour_are_frame_times() {
+        assert_eq!(host_seconds(4000.0, 1.0, 64), Ok(4000.0));
+        assert_eq!(host_seconds(4_000_000.0, 0.001, 64), Ok(4000.0), "ffmpeg's milliseconds");
+        assert!(host_seconds(1.8e10, 1.0, 64).unwrap_err().contains("no time stamp"), "GStreamer's no time");
+        assert!(host_seconds(i64::MIN as f64, 0.001, 64).unwrap_err().contains("no frame time"), "ffmpeg's no time");
+        let mut source = Instance::new(Kind::Generate, 16, 16);
+        source.settings.prompt = "a red circle moving left".into();
+        source.settings.time_unit = "s".into();
+        let mut out = vec![0; 16 * 16 * 4];
+        let err = source.render(4000.0, None, &mut out).unwrap_err();
+        assert!(err.contains("past the longest footage"), "{err}");
     }
 
     #[test]

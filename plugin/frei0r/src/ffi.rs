@@ -47,12 +47,23 @@ fn kind() -> Kind {
 
 /// Whether MLT's library is loaded into this process (then MLT is the host).
 pub(crate) fn process_has_symbol_mlt() -> bool {
-    process_has_symbol(c"mlt_factory_init")
+    process_has_symbol(c"mlt_factory_init") || process_has_library(&["libmlt-7.so", "libmlt.so"])
 }
 
 /// Whether GStreamer's library is loaded into this process (then its frei0r wrapper is the host).
 pub(crate) fn process_has_symbol_gstreamer() -> bool {
+    // By symbol only: an MLT editor built on Qt may map GStreamer's library for its own media
+    // playback without GStreamer being the host; GStreamer's own hosts load it globally.
     process_has_symbol(c"gst_init")
+}
+
+/// Whether a shared library whose file name starts with one of `names` is mapped into this
+/// process. A host loaded without RTLD_GLOBAL (MLT through its Python bindings: Flowblade, MLT
+/// scripts) keeps its symbols out of `dlsym(RTLD_DEFAULT)`, but not its file out of the maps.
+/// (Not for ffmpeg's libraries: kino links some of them itself.)
+fn process_has_library(names: &[&str]) -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
+    maps.lines().filter_map(|l| l.rsplit('/').next().filter(|_| l.contains('/'))).any(|file| names.iter().any(|n| file.starts_with(n)))
 }
 
 /// Whether ffmpeg's libavfilter is loaded into this process (then its frei0r filters are the host).
@@ -151,7 +162,7 @@ pub extern "C" fn f0r_construct(width: c_uint, height: c_uint) -> *mut c_void {
             log_once(&format!("frame size {width}x{height} is not usable"));
             return std::ptr::null_mut();
         }
-        Box::into_raw(Box::new(Instance::new(kind(), width, height))) as *mut c_void
+        Box::into_raw(Box::new(Handle::new(Instance::new(kind(), width, height)))) as *mut c_void
     })
 }
 
@@ -164,7 +175,7 @@ pub unsafe extern "C" fn f0r_destruct(instance: *mut c_void) {
     }
     guard("f0r_destruct", (), || {
         // SAFETY: made by Box::into_raw in f0r_construct; the host destroys each instance once.
-        drop(unsafe { Box::from_raw(instance as *mut Instance) });
+        drop(unsafe { Box::from_raw(instance as *mut Handle) });
     })
 }
 
@@ -181,12 +192,18 @@ pub unsafe extern "C" fn f0r_set_param_value(instance: *mut c_void, param: *mut 
         // SAFETY: the host passes its instance and a pointer to a string pointer (frei0r.h),
         // which is at least 8 readable bytes; so is a string GStreamer passes directly (it
         // comes from g_value_dup_string, at least 8 bytes with malloc's smallest chunk).
-        let inst = unsafe { &mut *(instance as *mut Instance) };
+        let handle = unsafe { &*(instance as *const Handle) };
+        let inst = unsafe { &mut *handle.inst.get() };
         let mut s = unsafe { *(param as *const *const c_char) };
-        if !s.is_null() && crate::host_is_gstreamer() && !mapped(s as usize) {
-            // GStreamer (1.22 at least) passes a running element's new string itself, not a
-            // pointer to it: its first bytes are text, not an address this process maps.
-            s = param as *const c_char;
+        if crate::host_is_gstreamer() {
+            // GStreamer (1.22 to today's) sets every parameter once, in order, as frei0r.h says
+            // (a pointer to the string) when it makes an instance, and passes a running
+            // element's new string itself afterwards. Told apart by that order, not by the
+            // bytes: a short string's bytes after its NUL may read as a mapped address.
+            let constructing = handle.gst_sets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < inst.kind.param_slots().len();
+            if !constructing || (!s.is_null() && !mapped(s as usize)) {
+                s = param as *const c_char;
+            }
         }
         let value = if s.is_null() { String::new() } else { unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned() };
         if let Some(slot) = inst.param(index) {
@@ -205,7 +222,7 @@ pub unsafe extern "C" fn f0r_get_param_value(instance: *mut c_void, param: *mut 
     guard("f0r_get_param_value", (), || {
         // SAFETY: as in f0r_set_param_value; the returned pointer stays valid until the next get
         // of the same parameter on this instance (the plugin keeps the copy, as frei0r.h asks).
-        let inst = unsafe { &mut *(instance as *mut Instance) };
+        let inst = unsafe { &mut *(*(instance as *const Handle)).inst.get() };
         let Some(value) = inst.param(index).cloned() else { return };
         let c = CString::new(value.replace('\0', "")).unwrap_or_default();
         let i = index as usize; // in range: param() accepted it
@@ -222,16 +239,69 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
     if instance.is_null() || outframe.is_null() {
         return;
     }
-    // SAFETY: the host's instance; buffers of width*height pixels as frei0r.h specifies.
-    let inst = unsafe { &mut *(instance as *mut Instance) };
-    let n = inst.width as usize * inst.height as usize * 4;
+    // SAFETY: the host's instance (a Handle: its size and flag are read here, its Instance is
+    // reached only through the busy flag below).
+    let handle = unsafe { &*(instance as *const Handle) };
+    let n = handle.width as usize * handle.height as usize * 4;
+    // A host that renders in place (outframe == inframe) gets its input read from a copy, so
+    // the input and the output never alias.
+    // SAFETY: buffers of width*height pixels as frei0r.h specifies.
+    let owned: Option<Vec<u8>> = (!inframe.is_null() && std::ptr::eq(inframe, outframe))
+        .then(|| unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }.to_vec());
+    // SAFETY: as above; the output is the only view of its buffer from here on.
     let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
-    let input = if inframe.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }) };
-    let (w, h) = (inst.width, inst.height);
+    let input = match &owned {
+        Some(copy) => Some(copy.as_slice()),
+        None if inframe.is_null() => None,
+        // SAFETY: as above, a buffer apart from the output.
+        None => Some(unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }),
+    };
+    let (w, h) = (handle.width, handle.height);
+    let Some(_busy) = Busy::enter(handle) else {
+        log_once("the host renders one instance on several threads at once (MLT's threads property): the input passes through; remove that property from the kino filter");
+        return fallback(w, h, input, out);
+    };
+    // SAFETY: this thread alone is inside the instance (the busy flag).
+    let inst = unsafe { &mut *handle.inst.get() };
     let ok = catch_unwind(AssertUnwindSafe(|| inst.update(time, input, out))).is_ok();
     if !ok {
         log_once("internal error while rendering; please report it");
         fallback(w, h, input, out);
+    }
+}
+
+/// What `f0r_construct` gives the host: the instance, its size, and whether a thread is
+/// rendering with it. A host that calls one instance from several threads at once (MLT's
+/// `threads` property slices a frame so) gets the input back from the calls that find it busy,
+/// never two renders in one state.
+struct Handle {
+    width: u32,
+    height: u32,
+    busy: std::sync::atomic::AtomicBool,
+    /// Parameters GStreamer has set on this instance (see `f0r_set_param_value`).
+    gst_sets: std::sync::atomic::AtomicUsize,
+    inst: std::cell::UnsafeCell<Instance>,
+}
+
+impl Handle {
+    fn new(inst: Instance) -> Self {
+        Handle { width: inst.width, height: inst.height, busy: Default::default(), gst_sets: Default::default(), inst: inst.into() }
+    }
+}
+
+/// An instance's busy flag, held while one thread renders with it.
+struct Busy<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Busy<'a> {
+    fn enter(handle: &'a Handle) -> Option<Busy<'a>> {
+        use std::sync::atomic::Ordering;
+        handle.busy.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).ok().map(|_| Busy(&handle.busy))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -250,21 +320,72 @@ pub unsafe extern "C" fn f0r_update2(
     if instance.is_null() || outframe.is_null() {
         return;
     }
-    // SAFETY: the host's instance (only read here, to pick the path).
-    let bridge = unsafe { &*(instance as *const Instance) }.kind == Kind::Bridge;
+    // SAFETY: the host's instance; its kind is set at construction and never written.
+    let bridge = unsafe { &*(*(instance as *const Handle)).inst.get() }.kind == Kind::Bridge;
     if !bridge || in1.is_null() || in2.is_null() {
         // SAFETY: same contract as f0r_update.
         return unsafe { f0r_update(instance, time, in1, outframe) };
     }
-    // SAFETY: the host's instance; three buffers of width*height pixels (frei0r.h).
-    let inst = unsafe { &mut *(instance as *mut Instance) };
-    let n = inst.width as usize * inst.height as usize * 4;
+    // SAFETY: the host's instance (see f0r_update).
+    let handle = unsafe { &*(instance as *const Handle) };
+    let n = handle.width as usize * handle.height as usize * 4;
+    // Inputs that are the output buffer (rendering in place) are read from copies.
+    // SAFETY: three buffers of width*height pixels (frei0r.h).
+    let copy_if_output =
+        |p: *const u32| std::ptr::eq(p, outframe).then(|| unsafe { std::slice::from_raw_parts(p as *const u8, n) }.to_vec());
+    let (a_owned, b_owned) = (copy_if_output(in1), copy_if_output(in2));
+    // SAFETY: as above; the output is the only view of its buffer from here on.
     let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
-    let (a, b) = unsafe { (std::slice::from_raw_parts(in1 as *const u8, n), std::slice::from_raw_parts(in2 as *const u8, n)) };
-    let (w, h) = (inst.width, inst.height);
+    // SAFETY: as above, buffers apart from the output (or their copies).
+    let a = a_owned.as_deref().unwrap_or_else(|| unsafe { std::slice::from_raw_parts(in1 as *const u8, n) });
+    let b = b_owned.as_deref().unwrap_or_else(|| unsafe { std::slice::from_raw_parts(in2 as *const u8, n) });
+    let (w, h) = (handle.width, handle.height);
+    let Some(_busy) = Busy::enter(handle) else {
+        log_once("the host renders one instance on several threads at once (MLT's threads property): the first clip passes through; remove that property from the kino transition");
+        return fallback(w, h, Some(a), out);
+    };
+    // SAFETY: this thread alone is inside the instance (the busy flag).
+    let inst = unsafe { &mut *handle.inst.get() };
     let ok = catch_unwind(AssertUnwindSafe(|| inst.update_mixer(time, a, b, out))).is_ok();
     if !ok {
         log_once("internal error while rendering; please report it");
         fallback(w, h, Some(a), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Libraries are found by file name in the process's maps: this test binary maps libc, and
+    /// no MLT.
+    #[test]
+    fn loaded_libraries_are_found_by_file_name() {
+        assert!(process_has_library(&["libc.so", "libc-"]));
+        assert!(!process_has_library(&["libmlt-7.so", "libmlt.so"]));
+    }
+
+    /// A call that finds its instance busy on another thread gets its input back, untouched by
+    /// a second render in the same state; in place (output == input), the input is read from a
+    /// copy.
+    #[test]
+    fn a_busy_instance_passes_its_input_through() {
+        let h = f0r_construct(16, 16);
+        assert!(!h.is_null());
+        // SAFETY: the handle f0r_construct made.
+        let handle = unsafe { &*(h as *const Handle) };
+        handle.busy.store(true, std::sync::atomic::Ordering::SeqCst);
+        let input: Vec<u32> = (0..256u32).map(|i| i * 0x0101_0101).collect();
+        let mut out = vec![0u32; 256];
+        // SAFETY: buffers of 16x16 pixels.
+        unsafe { f0r_update(h, 0.0, input.as_ptr(), out.as_mut_ptr()) };
+        assert_eq!(out, input, "busy: the input passes through");
+        let mut in_place = input.clone();
+        // SAFETY: one buffer of 16x16 pixels as both input and output.
+        unsafe { f0r_update(h, 0.0, in_place.as_ptr(), in_place.as_mut_ptr()) };
+        assert_eq!(in_place, input, "in place and busy: the frame is left as it was");
+        handle.busy.store(false, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: made by f0r_construct, destroyed once.
+        unsafe { f0r_destruct(h) };
     }
 }

@@ -194,13 +194,15 @@ fn picture(inst: &Instance, t: f64) -> Result<OfxRectD, String> {
 
 fn region_of_definition(inst: &Instance, inp: &Props, out: &Props) -> OfxStatus {
     let Ok(t) = inp.double(kOfxPropTime, 0) else { return kOfxStatErrValue };
-    // The effects that read frames make footage from them: at another render scale (Natron's
-    // viewer zoomed out, a proxy) the frames differ, so would the footage, made again per zoom
-    // level and unlike the full render. Failing here at a scale other than 1 is how a plugin
-    // says it does not render scaled (Natron asks so when it creates the effect, then renders
-    // it at full scale and scales the result). Generate reads nothing: its frames just scale.
+    // The effects that read frames make footage from them: at another render scale the frames
+    // differ, so would the footage. Natron's viewer renders at a lower scale whenever it is
+    // zoomed out, which would make footage again per zoom level, unlike the full render; failing
+    // here at a scale other than 1 is how Natron learns that an effect does not render scaled
+    // (it asks when it creates the effect, then renders it at full scale and scales the result).
+    // Other hosts scale only for a proxy render, and may not take a failure so: there the
+    // footage comes from the scaled frames. Generate reads nothing: its frames just scale.
     let scale = inp.doubles::<2>(kOfxImageEffectPropRenderScale).unwrap_or([1.0, 1.0]);
-    if inst.kind != Kind::Generate && scale != [1.0, 1.0] {
+    if inst.kind != Kind::Generate && scale != [1.0, 1.0] && crate::caps::host_is_natron() {
         return kOfxStatFailed;
     }
     match picture(inst, t) {

@@ -38,6 +38,11 @@ fn strings(p: &Props, name: &CStr) -> Option<Vec<String>> {
     (!v.is_empty()).then_some(v)
 }
 
+/// Whether the host is Natron (its kOfxPropName, ofxNatron.h).
+pub fn host_is_natron() -> bool {
+    suites::host_props().and_then(|p| p.string(kOfxPropName, 0).ok()).is_some_and(|n| n == "fr.inria.Natron")
+}
+
 /// Whether the host gives source frames at other times than the one rendered.
 pub fn host_temporal() -> bool {
     suites::host_props().is_some_and(|p| p.int(kOfxImageEffectPropTemporalClipAccess, 0) == Ok(1))

@@ -197,6 +197,12 @@ impl Host {
     /// Loads as MLT's OpenFX module (>= 7.38) does: the filter context only (plugins without it
     /// are not listed), no temporal clip access (every source fetch returns the frame being
     /// rendered), no source frame range, no kOfxPluginPropFilePath, parameters set without
+    /// Names this host as another (its kOfxPropName, e.g. Natron's "fr.inria.Natron"), for
+    /// behaviour a plugin keeps for one host.
+    pub fn name_as(&self, name: &str) {
+        self.host_props.set_strs(kOfxPropName, &[name]);
+    }
+
     /// InstanceChanged and in any action; [`Host::render_mlt`] renders as MLT does.
     pub fn load_mlt(path_list: &str) -> Host {
         Host::load_as(path_list, true)

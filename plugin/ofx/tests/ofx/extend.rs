@@ -72,10 +72,14 @@ fn ofx_extend_passes_source_through_and_matches_kino_extend() {
     for (i, (g, w)) in got.iter().zip(&want_after).enumerate() {
         assert!(as_rgb(g) == *w, "appended output frame {i} differs from kino extend's");
     }
-    // At a render scale other than 1 (Natron's zoomed-out viewer) Extend declines in
-    // GetRegionOfDefinition, so the host renders it at full scale: footage is never made from
-    // scaled frames.
+    // In Natron, at a render scale other than 1 (its zoomed-out viewer) Extend declines in
+    // GetRegionOfDefinition, so Natron renders it at full scale: footage is never made from
+    // scaled frames. Other hosts (a proxy render) get footage from the scaled frames.
+    assert!(inst.render(20.0, RenderOpts { scale: 0.5, ..Default::default() }).is_ok());
+    host.name_as("fr.inria.Natron");
     assert_eq!(inst.render(20.0, RenderOpts { scale: 0.5, ..Default::default() }).err(), Some(kOfxStatFailed));
+    assert!(inst.render(20.0, RenderOpts::default()).is_ok());
+    host.name_as("org.kino.testhost");
     assert!(host.log.violations.lock().unwrap().is_empty(), "{:?}", host.log.violations.lock().unwrap());
 
     // Prepend: the new footage comes before the clip (negative times), as `kino extend --at start`.

@@ -196,10 +196,13 @@ pub unsafe extern "C" fn f0r_set_param_value(instance: *mut c_void, param: *mut 
         let inst = unsafe { &mut *handle.inst.get() };
         let mut s = unsafe { *(param as *const *const c_char) };
         if crate::host_is_gstreamer() {
-            // GStreamer (1.22 to today's) sets every parameter once, in order, as frei0r.h says
-            // (a pointer to the string) when it makes an instance, and passes a running
-            // element's new string itself afterwards. Told apart by that order, not by the
-            // bytes: a short string's bytes after its NUL may read as a mapped address.
+            // GStreamer sets every parameter once, in order, when it makes an instance, and
+            // passes a running element's new string itself afterwards (not a pointer to it, as
+            // frei0r.h says): every call after those is the string itself, told apart by that
+            // order, not by its bytes (a short string's bytes after its NUL may read as a mapped
+            // address). The construction calls pass a pointer to the string in some versions and
+            // the string itself in others: there a value whose first bytes are no address this
+            // process maps is the string itself.
             let constructing = handle.gst_sets.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < inst.kind.param_slots().len();
             if !constructing || (!s.is_null() && !mapped(s as usize)) {
                 s = param as *const c_char;

@@ -263,6 +263,7 @@ pub const kOfxImageEffectPropFrameRate: &CStr = c"OfxImageEffectPropFrameRate";
 pub const kOfxImageEffectPropFrameRange: &CStr = c"OfxImageEffectPropFrameRange";
 pub const kOfxImageEffectFrameVarying: &CStr = c"OfxImageEffectFrameVarying";
 pub const kOfxImageEffectPropRenderScale: &CStr = c"OfxImageEffectPropRenderScale";
+pub const kOfxImageEffectPropInteractiveRenderStatus: &CStr = c"OfxImageEffectPropInteractiveRenderStatus";
 pub const kOfxImageEffectPropProjectExtent: &CStr = c"OfxImageEffectPropProjectExtent";
 pub const kOfxImageEffectPropProjectSize: &CStr = c"OfxImageEffectPropProjectSize";
 pub const kOfxImageEffectPropProjectOffset: &CStr = c"OfxImageEffectPropProjectOffset";

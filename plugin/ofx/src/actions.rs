@@ -314,7 +314,12 @@ fn render_action(inst: &Instance, inp: &Props) -> OfxStatus {
                 Ok(true)
             }
             Shown::Generated { key, pick } => {
-                let Some(footage) = inst.footage(&key)? else { return Ok(false) };
+                // Natron aborts a viewer's render as soon as another is asked for (scrubbing):
+                // honoured there, a generation the viewer started would start over at every
+                // move. Its footage is made whole instead; the progress bar's Cancel stops it.
+                let interactive = inp.int(kOfxImageEffectPropInteractiveRenderStatus, 0) == Ok(1);
+                let honour_abort = !(interactive && crate::caps::host_is_natron());
+                let Some(footage) = inst.footage(&key, honour_abort)? else { return Ok(false) };
                 let frame = &footage.frames[pick.index(footage.frames.len())];
                 render::write_frame(frame, pic, inst.fit(), par, &mut dst, window);
                 Ok(true)
@@ -378,7 +383,7 @@ fn instance_changed(inst: &Instance, inp: &Props) -> OfxStatus {
             Kind::Remix => remix::first_time(inst),
         };
         let result = at.and_then(|at| match inst.shown(at)? {
-            Shown::Generated { key, .. } => inst.footage(&key).map(|f| f.map(|f| (f, *key))),
+            Shown::Generated { key, .. } => inst.footage(&key, true).map(|f| f.map(|f| (f, *key))),
             Shown::Source(_) | Shown::Clip(..) => Err("nothing to generate at this time".into()),
         });
         match result {

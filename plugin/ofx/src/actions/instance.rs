@@ -106,8 +106,8 @@ impl Instance {
     }
 
     /// The footage for `key`, made now with the host's progress bar if needed; `None` when the
-    /// host aborted.
-    pub(super) fn footage(&self, key: &JobKey) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
+    /// user cancelled or, with `honour_abort`, the host aborted.
+    pub(super) fn footage(&self, key: &JobKey, honour_abort: bool) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
         let (mut started, mut accepted) = (false, false);
         let fx = self.fx;
         let outcome = jobs::footage(key, &mut |fraction| {
@@ -119,7 +119,7 @@ impl Instance {
             // render thread's bar later, on its main thread, and answers "no" until then.
             let go_on = fx.progress_update(fraction);
             accepted |= go_on;
-            (go_on || !accepted) && !fx.aborted()
+            (go_on || !accepted) && !(honour_abort && fx.aborted())
         });
         if started {
             fx.progress_end();

@@ -9,11 +9,13 @@ pub struct RenderOpts {
     pub negative_rows: bool,
     /// Ask IsIdentity first and copy the source when the effect says so (as hosts do).
     pub use_identity: bool,
+    /// A render in response to the user (kOfxImageEffectPropInteractiveRenderStatus: a viewer's).
+    pub interactive: bool,
 }
 
 impl Default for RenderOpts {
     fn default() -> Self {
-        RenderOpts { depth: kOfxBitDepthByte, scale: 1.0, negative_rows: false, use_identity: false }
+        RenderOpts { depth: kOfxBitDepthByte, scale: 1.0, negative_rows: false, use_identity: false, interactive: false }
     }
 }
 
@@ -265,7 +267,7 @@ impl Instance<'_> {
                 .int(kOfxImageEffectPropRenderWindow, 4, &[rect.x1, rect.y1, rect.x2, rect.y2])
                 .double(kOfxImageEffectPropRenderScale, 2, &scale)
                 .int(c"OfxImageEffectPropSequentialRenderStatus", 1, &[0])
-                .int(c"OfxImageEffectPropInteractiveRenderStatus", 1, &[0])
+                .int(c"OfxImageEffectPropInteractiveRenderStatus", 1, &[opts.interactive as i32])
                 .int(c"OfxImageEffectPropRenderQualityDraft", 1, &[0]);
             let s = call(self.plugin, kOfxImageEffectActionRender, self.handle(), Some(&inp), None);
             if s != kOfxStatOK {

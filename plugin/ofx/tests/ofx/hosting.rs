@@ -171,6 +171,22 @@ fn ofx_abort_cancels_and_the_next_render_recovers() {
     host.log.abort_after.store(0, Ordering::SeqCst);
     let f = inst.render(2.0, RenderOpts::default()).expect("cancellation is not remembered");
     assert!(!f.is_error_frame());
+    // Natron aborts a viewer's render whenever another is asked for (scrubbing): there an
+    // interactive render makes its footage whole, so the next one finds it made; its final
+    // renders still stop on abort.
+    let interactive = RenderOpts { interactive: true, ..Default::default() };
+    let abort_soon = || host.log.abort_after.store(host.log.updates.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+    set_common(&inst, "a magenta triangle moving left", 78, 4);
+    abort_soon();
+    assert_eq!(inst.render(2.0, interactive).err(), Some(kOfxStatFailed), "elsewhere a viewer's render stops too");
+    host.name_as("fr.inria.Natron");
+    abort_soon();
+    assert_eq!(inst.render(2.0, RenderOpts::default()).err(), Some(kOfxStatFailed), "a final render stops");
+    abort_soon();
+    let f = inst.render(2.0, interactive).expect("a viewer's render in Natron is not cut short");
+    assert!(!f.is_error_frame());
+    host.log.abort_after.store(0, Ordering::SeqCst);
+    host.name_as("org.kino.testhost");
     drop(inst);
     host.unload();
 }

@@ -696,10 +696,9 @@ fn misfit(times: &[f64], fps: f64) -> f64 {
 }
 
 /// Up to `limit` of the video stream `index`'s packets' times in seconds (presentation time,
-/// else decoding time; `None` for a packet with neither), in the order they are stored, but for
-/// those an edit list leaves out ([`edit_start`]), made to
-/// follow on where the clock starts again ([`Restarts`]; `fps` is the rate the clip declares, 0
-/// if none).
+/// else decoding time; `None` for a packet with neither), in the order they are stored, leaving
+/// out those an edit list never shows ([`edit_start`]), made to follow on where the clock starts
+/// again ([`Restarts`]; `fps` is the rate the clip declares, 0 if none).
 fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize, fps: f64) -> Vec<Option<f64>> {
     let mut restarts = Restarts::at(fps);
     let before_edit = edit_start(ictx, index, time_base);

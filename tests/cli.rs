@@ -248,6 +248,16 @@ fn a_name_two_packages_share_is_never_chosen_silently() {
         root.join("second/two").display()
     );
     assert!(err.contains(&want), "{err}");
+    // `kino models` lists both and says which one the name does not reach.
+    let r = common::kino_command()
+        .arg("models")
+        .env("KINO_MODELS_PATH", std::env::join_paths([d.join("first"), d.join("second")]).unwrap())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&r.stdout);
+    let lines: Vec<&str> = listed.lines().filter(|l| l.starts_with("twin")).collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(!lines[0].contains("a package above") && lines[1].contains("a package above has this name"), "{listed}");
 }
 
 #[test]

@@ -279,9 +279,17 @@ pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
         println!("no model packages found; searched, in order (KINO_MODELS_PATH first): {}", shown.join(", "));
         return Ok(());
     }
+    let mut names = std::collections::HashSet::new();
     for p in found {
         match p {
             Ok(p) => {
+                // `--model NAME` takes the first package of a name, as a shell takes the first
+                // command on PATH: say which ones it does not reach.
+                let shadowed = if names.insert(p.manifest.name.clone()) {
+                    ""
+                } else {
+                    "  (a package above has this name: pass this folder to use it)"
+                };
                 let v = &p.manifest.video;
                 // A model that makes video only from given frames says so: text alone is refused.
                 let c = &p.manifest.conditioning;
@@ -291,7 +299,7 @@ pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
                     (true, _) => ", from a first frame",
                 };
                 println!(
-                    "{:<16} {:<10} {}x{}, {} frames @ {} fps{from}  {}",
+                    "{:<16} {:<10} {}x{}, {} frames @ {} fps{from}  {}{shadowed}",
                     p.manifest.name,
                     p.manifest.family,
                     v.default_width,

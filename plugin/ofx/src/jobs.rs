@@ -193,8 +193,10 @@ pub enum Outcome {
 }
 
 /// The footage for `key`, made now if nobody has made it yet. `on_progress` is called while
-/// this call generates (fraction done, 0..1) and cancels generation by returning `false`.
-pub fn footage(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> Result<Outcome, String> {
+/// this call generates (fraction done, 0..1) and cancels generation by returning `false`;
+/// `wanted` is asked while this call waits for another thread making the same footage, and
+/// stops the wait (`Cancelled`) by returning `false` (the host aborted this render).
+pub fn footage(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool, wanted: &dyn Fn() -> bool) -> Result<Outcome, String> {
     // A host may run its event loop inside a progress update (Natron does, on its main thread),
     // so a second press of Generate arrives while this thread is still generating: waiting for
     // the slot this thread holds would never return.
@@ -202,8 +204,16 @@ pub fn footage(key: &JobKey, on_progress: &mut dyn FnMut(f64) -> bool) -> Result
         return Err("already generating: wait for the footage being made to finish".into());
     }
     let slot = slot(key);
-    // Held while generating: other renders of the same footage wait instead of making it again.
-    let mut made = slot.lock().unwrap_or_else(|e| e.into_inner());
+    // Held while generating: other renders of the same footage wait instead of making it again,
+    // as long as the host still wants them.
+    let mut made = loop {
+        match slot.try_lock() {
+            Ok(made) => break made,
+            Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if !wanted() => return Ok(Outcome::Cancelled),
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
     if let Some(done) = made.as_ref() {
         return done.clone().map(Outcome::Ready);
     }
@@ -324,9 +334,33 @@ mod tests {
     #[test]
     fn a_nested_request_on_a_generating_thread_is_refused() {
         let busy = Generating::start();
-        let nested = footage(&key(3_000_000), &mut |_| true);
+        let nested = footage(&key(3_000_000), &mut |_| true, &|| true);
         assert!(matches!(nested, Err(ref e) if e.starts_with("already generating")));
         drop(busy);
         assert!(!GENERATING.with(std::cell::Cell::get), "cleared when the generation ends");
+    }
+
+    /// A render waiting for footage another thread is making stops waiting when the host no
+    /// longer wants it (aborted), and waits on while it does.
+    #[test]
+    fn a_wait_for_footage_ends_when_the_host_aborts() {
+        let k = key(4_000_000);
+        let busy = slot(&k);
+        let (held, release) = (std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
+        let maker = std::thread::spawn(move || {
+            let _made = busy.lock().unwrap();
+            held.0.send(()).unwrap();
+            release.1.recv().unwrap();
+        });
+        held.1.recv().unwrap();
+        let t = std::time::Instant::now();
+        assert!(matches!(footage(&k, &mut |_| true, &|| false), Ok(Outcome::Cancelled)));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "stopped at once");
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let wanted = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3;
+        assert!(matches!(footage(&k, &mut |_| true, &wanted), Ok(Outcome::Cancelled)));
+        assert!(asked.load(std::sync::atomic::Ordering::SeqCst) > 3, "asked while it waited");
+        release.0.send(()).unwrap();
+        maker.join().unwrap();
     }
 }

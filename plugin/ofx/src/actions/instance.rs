@@ -110,17 +110,21 @@ impl Instance {
     pub(super) fn footage(&self, key: &JobKey, honour_abort: bool) -> Result<Option<std::sync::Arc<jobs::Footage>>, String> {
         let (mut started, mut accepted) = (false, false);
         let fx = self.fx;
-        let outcome = jobs::footage(key, &mut |fraction| {
-            if !started {
-                started = true;
-                fx.progress_start(&format!("{}: generating", self.kind.label()));
-            }
-            // A progress bar that has not yet taken an update is not a cancel: Natron starts a
-            // render thread's bar later, on its main thread, and answers "no" until then.
-            let go_on = fx.progress_update(fraction);
-            accepted |= go_on;
-            (go_on || !accepted) && !(honour_abort && fx.aborted())
-        });
+        let outcome = jobs::footage(
+            key,
+            &mut |fraction| {
+                if !started {
+                    started = true;
+                    fx.progress_start(&format!("{}: generating", self.kind.label()));
+                }
+                // A progress bar that has not yet taken an update is not a cancel: Natron starts a
+                // render thread's bar later, on its main thread, and answers "no" until then.
+                let go_on = fx.progress_update(fraction);
+                accepted |= go_on;
+                (go_on || !accepted) && !(honour_abort && fx.aborted())
+            },
+            &|| !(honour_abort && fx.aborted()),
+        );
         if started {
             fx.progress_end();
         }

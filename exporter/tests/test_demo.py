@@ -150,6 +150,13 @@ def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
         ("a green triangle rather than falling, rising", "a green triangle moving up"),
         ("a yellow circle with no squares, moving up", "a yellow circle moving up"),
         ("a red circle that is not moving", "a red circle standing still"),
+        ("a blue square moving neither left nor right", "a blue square moving"),
+        ("a green triangle without any squares", "a green triangle"),
+        # ways to stop, and to keep going
+        ("a red circle that is no longer moving", "a red circle standing still"),
+        ("a yellow triangle, not going anywhere", "a yellow triangle standing still"),
+        ("an orange circle that never stops moving left", "an orange circle moving left"),
+        ("a white square keeps moving right", "a white square moving right"),
     ]:
         assert " ".join(tok.encode(para).tokens[1:]) == want, para
     # Speeds, sizes and other objects stay unknown (kino names them), and encode_batch drops

@@ -43,10 +43,12 @@ STILL = [
     "holding its position", "holds its position", "standing", "stands", "sitting", "sits", "staying", "stays",
     "remaining", "remains", "still", "non moving", "nonmoving", "no movement", "no motion", "movement none",
     "motion none", "not move", "not moves", "never moves", "never move", "never moving", "standing up", "stands up",
-    "sitting up",
+    "sitting up", "no longer moving", "no longer moves", "not going anywhere", "going nowhere", "goes nowhere",
+    "stopped moving", "stops moving", "has stopped", "stopped",
 ]
 # Phrases whose direction word is not a motion: said as nothing.
 IDIOMS = [
+    "never stops", "never stopping", "keeps on", "keeps", "keeping", "continues", "continuing",
     "speeding up", "speeds up", "slowing down", "slows down", "upside down", "right now", "right away",
     "left behind", "left handed", "right handed", "left over", "leftover", "all right", "alright",
     "(?:pointing|points|pointed|facing|faces|turned|turning) (?:up|down|left|right)(?:wards?)?",
@@ -120,21 +122,23 @@ FILLER = [
     "please", "make", "show", "render", "generate", "create", "draw", "animate", "can", "could", "would",
     "you", "u", "i", "me", "like", "want", "need", "let", "see", "give", "produce", "where", "there", "here",
     "this", "some", "will", "shall", "should", "did", "does", "do", "was", "were", "has", "have", "been", "be",
-    "but", "rather", "instead",
+    "but", "rather", "instead", "at all",
 ]
 
 
 def negated_rules() -> list[tuple[str, str]]:
     """What a prompt says the scene is not ("not a square", "not red", "not moving left", "rather
-    than falling"): said as nothing, so the model is not handed the very word it was told to
-    avoid. "Not moving" alone is stillness and stays (STILL)."""
+    than falling", "neither left nor right", "without squares"): said as nothing, so the model is
+    not handed the very word it was told to avoid. "Not moving" alone is stillness and stays
+    (STILL)."""
     neg = r"\b(?:not|never|no longer|rather than|instead of)"
     direction = "|".join([r"left|right|up|down"] + [w for ws in DIRECTIONS.values() for w in ws])
     motion = rf"(?:(?:be |being )?{_any(MOTION_VERBS)} )?(?:{_any([direction])}|{_any(FALL)}(?: down)?|{_any(RISE)}(?: up)?)"
     colour = _any(list(COLOUR_WORDS) + ["white"] + [w for ws in COLOUR_WORDS.values() for w in ws])
     shape = _any(list(SHAPE_WORDS) + [w for ws in SHAPE_WORDS.values() for w in ws])
     looks = rf"(?:(?:a|an|the|any) )?(?:{colour}(?: {shape})?|{shape})"
-    return [(rf"{neg} {motion}", " "), (rf"(?:{neg}|\bno) {looks}", " ")]
+    either = rf"\bneither (?:{_any([direction])}) (?:n?or) (?:{_any([direction])})"
+    return [(either, " "), (rf"{neg} {motion}", " "), (rf"(?:{neg}|\bno|\bwithout) {looks}", " ")]
 
 
 def normalizer_rules() -> list[tuple[str, str]]:

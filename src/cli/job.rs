@@ -175,8 +175,9 @@ fn warn_unknown_words(pipeline: &Pipeline, prompt: &str) {
     }
 }
 
-/// Opens a clip or still the job reads footage from, warning (on stderr) when its frames are
-/// deeper than the 8 bits per sample kino writes: the output keeps its pictures, not their depth.
+/// Opens a clip or still the job reads footage from, warning (on stderr) about what of its
+/// frames the output does not keep: samples deeper than the 8 bits kino writes, interlacing
+/// (fields are read woven, as progressive frames), transparency (laid over black).
 pub(crate) fn open_footage(path: &Path) -> Result<video::VideoReader> {
     let reader = video::VideoReader::open(path)?;
     if reader.bits > 8 {
@@ -185,6 +186,15 @@ pub(crate) fn open_footage(path: &Path) -> Result<video::VideoReader> {
             path.display(),
             reader.bits
         );
+    }
+    if reader.interlaced && !reader.is_still {
+        eprintln!(
+            "kino: warning: {} is interlaced; kino reads its fields woven into progressive frames (combing where things move) and writes progressive video: deinterlace it first for clean frames, e.g. ffmpeg -i IN -vf bwdif=mode=send_frame OUT",
+            path.display()
+        );
+    }
+    if reader.transparent && !reader.is_still {
+        eprintln!("kino: warning: {} has transparency; kino lays its frames over black and writes opaque video", path.display());
     }
     Ok(reader)
 }

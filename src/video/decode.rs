@@ -114,6 +114,11 @@ pub struct VideoReader {
     /// Bits per sample of the stored frames (8 for most video, 10 for HDR and some cameras'
     /// footage, 16 for some PNGs), from the first frame. Frames come out 8-bit whatever it is.
     pub bits: u8,
+    /// Whether the first frame is interlaced (two fields woven into one frame): it is read as a
+    /// progressive frame, fields and all.
+    pub interlaced: bool,
+    /// Whether the frames carry transparency (an alpha channel): it is laid over black.
+    pub transparent: bool,
     /// The decoder's frame size, as stored.
     coded: (u32, u32),
     /// The frames' size as shown (after the orientation).
@@ -342,6 +347,8 @@ impl VideoReader {
             stream_pixels: stream_pixels.is_some(),
             colour: Colour::default(),
             bits: 8,
+            interlaced: false,
+            transparent: false,
             coded: (0, 0),
             width: 0,
             height: 0,
@@ -508,6 +515,8 @@ impl VideoReader {
             (self.width, self.height) = if self.orientation.is_sideways() { (h, w) } else { (w, h) };
             self.colour = Colour::of_frame(decoded);
             self.bits = sample_bits(format);
+            self.interlaced = decoded.is_interlaced();
+            self.transparent = matches!(format.descriptor().map(|d| d.nb_components()), Some(2 | 4));
             let sar = decoded.aspect_ratio();
             let stored = match self.stream_pixels {
                 true => self.pixel_aspect,
@@ -1172,6 +1181,34 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(shown < stored && (28..=30).contains(&shown), "{shown} of {stored} stored frames shown");
         assert_eq!(counted, shown);
+    }
+
+    /// Interlaced and transparent clips say so (the CLI warns: fields are read woven, alpha is
+    /// laid over black); a plain clip does not.
+    #[test]
+    fn interlaced_and_transparent_clips_say_so() {
+        let dir = std::env::temp_dir().join(format!("kino-decode-fields-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |name: &str, args: &[&str]| {
+            let path = dir.join(name);
+            let ok = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=1"])
+                .args(args)
+                .arg(&path)
+                .status()
+                .expect("ffmpeg is installed (scripts/setup.sh)")
+                .success();
+            assert!(ok, "ffmpeg {args:?}");
+            VideoReader::open(&path).unwrap()
+        };
+        let interlaced =
+            make("tff.mkv", &["-vf", "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-flags", "+ildct+ilme", "-pix_fmt", "yuv420p"]);
+        let transparent = make("alpha.mkv", &["-vf", "format=yuva420p", "-c:v", "ffv1"]);
+        let plain = make("plain.mkv", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(interlaced.interlaced && !interlaced.transparent);
+        assert!(transparent.transparent && !transparent.interlaced);
+        assert!(!plain.interlaced && !plain.transparent);
     }
 
     /// A transparent still is laid over black: the colours stored under fully transparent

@@ -951,6 +951,20 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Runs ffmpeg (quiet, overwriting) in `dir` with `args`, whose last is the output's name;
+    /// the output's path.
+    fn ffmpeg(dir: &Path, args: &[&str]) -> std::path::PathBuf {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .expect("ffmpeg is installed (scripts/setup.sh)")
+            .success();
+        assert!(ok, "ffmpeg {args:?}");
+        dir.join(args.last().expect("an output"))
+    }
+
     /// Frame times at 30 fps with every 20th frame dropped, as phones record: `n` frames kept.
     fn phone_times(n: usize) -> Vec<f64> {
         (0..).filter(|k| k % 20 != 19).take(n).map(|k| f64::from(k) / 30.0).collect()
@@ -1054,16 +1068,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kino-decode-vfr-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let make = |name: &str, filter: &str| {
-            let path = dir.join(name);
-            let ok = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=s=64x48:r=30:d=4", "-vf", filter])
-                .args(["-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
-                .arg(&path)
-                .status()
-                .expect("ffmpeg is installed (scripts/setup.sh)")
-                .success();
-            assert!(ok, "ffmpeg {filter}");
-            path
+            let input = ["-f", "lavfi", "-i", "testsrc=s=64x48:r=30:d=4", "-vf", filter];
+            ffmpeg(&dir, &[&input[..], &["-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", name]].concat())
         };
         // 120 frames, 114 kept (the last is frame 118), from the 101st (frame 105) 2 s later:
         // 118 + 60 slots after the first.
@@ -1119,15 +1125,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kino-decode-joined-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let make = |name: &str, src: &str| {
-            let path = dir.join(name);
-            let ok = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "lavfi", "-i", src, "-c:v", "libx264", "-pix_fmt", "yuv420p"])
-                .arg(&path)
-                .status()
-                .expect("ffmpeg is installed (scripts/setup.sh)")
-                .success();
-            assert!(ok, "ffmpeg {src}");
-            std::fs::read(path).unwrap()
+            std::fs::read(ffmpeg(&dir, &["-f", "lavfi", "-i", src, "-c:v", "libx264", "-pix_fmt", "yuv420p", name])).unwrap()
         };
         let a = make("a.ts", "testsrc=s=64x48:r=8:d=3");
         let b = make("b.ts", "testsrc2=s=64x48:r=24:d=2");
@@ -1164,13 +1162,8 @@ mod tests {
     fn frames_an_edit_list_leaves_out_are_not_counted() {
         let dir = std::env::temp_dir().join(format!("kino-decode-edit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ffmpeg = |args: &[&str]| {
-            let ok = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).current_dir(&dir).status().unwrap();
-            assert!(ok.success(), "ffmpeg {args:?}");
-        };
-        ffmpeg(&["-f", "lavfi", "-i", "testsrc=s=64x48:r=8:d=6", "-c:v", "libx264", "-g", "48", "-pix_fmt", "yuv420p", "long.mp4"]);
-        ffmpeg(&["-ss", "2.3", "-i", "long.mp4", "-c", "copy", "cut.mp4"]);
-        let cut = dir.join("cut.mp4");
+        ffmpeg(&dir, &["-f", "lavfi", "-i", "testsrc=s=64x48:r=8:d=6", "-c:v", "libx264", "-g", "48", "-pix_fmt", "yuv420p", "long.mp4"]);
+        let cut = ffmpeg(&dir, &["-ss", "2.3", "-i", "long.mp4", "-c", "copy", "cut.mp4"]);
         let mut reader = VideoReader::open(&cut).unwrap();
         let mut shown = 0u64;
         while reader.next_frame().unwrap().is_some() {
@@ -1190,16 +1183,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kino-decode-fields-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let make = |name: &str, args: &[&str]| {
-            let path = dir.join(name);
-            let ok = std::process::Command::new("ffmpeg")
-                .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=1"])
-                .args(args)
-                .arg(&path)
-                .status()
-                .expect("ffmpeg is installed (scripts/setup.sh)")
-                .success();
-            assert!(ok, "ffmpeg {args:?}");
-            VideoReader::open(&path).unwrap()
+            let input = ["-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=1"];
+            VideoReader::open(&ffmpeg(&dir, &[&input[..], args, &[name]].concat())).unwrap()
         };
         let interlaced =
             make("tff.mkv", &["-vf", "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-flags", "+ildct+ilme", "-pix_fmt", "yuv420p"]);

@@ -246,11 +246,8 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
     // reached only through the busy flag below).
     let handle = unsafe { &*(instance as *const Handle) };
     let n = handle.width as usize * handle.height as usize * 4;
-    // A host that renders in place (outframe == inframe) gets its input read from a copy, so
-    // the input and the output never alias.
     // SAFETY: buffers of width*height pixels as frei0r.h specifies.
-    let owned: Option<Vec<u8>> = (!inframe.is_null() && std::ptr::eq(inframe, outframe))
-        .then(|| unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }.to_vec());
+    let owned = unsafe { copy_if_output(inframe, outframe, n) };
     // SAFETY: as above; the output is the only view of its buffer from here on.
     let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
     let input = match &owned {
@@ -271,6 +268,16 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
         log_once("internal error while rendering; please report it");
         fallback(w, h, input, out);
     }
+}
+
+/// A copy of the `n` bytes at `input` when it is the output buffer (a host rendering in place),
+/// so the input read and the output written never alias; `None` otherwise (null included).
+///
+/// # Safety
+/// `input`, when it is `output`, points to `n` readable bytes.
+unsafe fn copy_if_output(input: *const u32, output: *mut u32, n: usize) -> Option<Vec<u8>> {
+    // SAFETY: the caller's contract; read before any mutable view of the buffer exists.
+    std::ptr::eq(input, output).then(|| unsafe { std::slice::from_raw_parts(input as *const u8, n) }.to_vec())
 }
 
 /// What `f0r_construct` gives the host: the instance, its size, and whether a thread is
@@ -334,9 +341,7 @@ pub unsafe extern "C" fn f0r_update2(
     let n = handle.width as usize * handle.height as usize * 4;
     // Inputs that are the output buffer (rendering in place) are read from copies.
     // SAFETY: three buffers of width*height pixels (frei0r.h).
-    let copy_if_output =
-        |p: *const u32| std::ptr::eq(p, outframe).then(|| unsafe { std::slice::from_raw_parts(p as *const u8, n) }.to_vec());
-    let (a_owned, b_owned) = (copy_if_output(in1), copy_if_output(in2));
+    let (a_owned, b_owned) = unsafe { (copy_if_output(in1, outframe, n), copy_if_output(in2, outframe, n)) };
     // SAFETY: as above; the output is the only view of its buffer from here on.
     let out = unsafe { std::slice::from_raw_parts_mut(outframe as *mut u8, n) };
     // SAFETY: as above, buffers apart from the output (or their copies).

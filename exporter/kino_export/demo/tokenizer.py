@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
 
-from .world import MAX_TOKENS, SPECIAL, WORDS
+from .world import COLOUR_NAMES, MAX_TOKENS, SHAPES, SPECIAL, WORDS
 
 PAD_ID = 0
 UNK_ID = SPECIAL.index("[UNK]")
@@ -132,12 +132,12 @@ def negated_rules() -> list[tuple[str, str]]:
     not handed the very word it was told to avoid. "Not moving" alone is stillness and stays
     (STILL)."""
     neg = r"\b(?:not|never|no longer|rather than|instead of)"
-    direction = "|".join([r"left|right|up|down"] + [w for ws in DIRECTIONS.values() for w in ws])
-    motion = rf"(?:(?:be |being )?{_any(MOTION_VERBS)} )?(?:{_any([direction])}|{_any(FALL)}(?: down)?|{_any(RISE)}(?: up)?)"
-    colour = _any(list(COLOUR_WORDS) + ["white"] + [w for ws in COLOUR_WORDS.values() for w in ws])
-    shape = _any(list(SHAPE_WORDS) + [w for ws in SHAPE_WORDS.values() for w in ws])
+    direction = _any(list(DIRECTIONS) + [w for ws in DIRECTIONS.values() for w in ws])
+    motion = rf"(?:(?:be |being )?{_any(MOTION_VERBS)} )?(?:{direction}|{_any(FALL)}(?: down)?|{_any(RISE)}(?: up)?)"
+    colour = _any(COLOUR_NAMES + [w for ws in COLOUR_WORDS.values() for w in ws])
+    shape = _any(SHAPES + [w for ws in SHAPE_WORDS.values() for w in ws])
     looks = rf"(?:(?:a|an|the|any) )?(?:{colour}(?: {shape})?|{shape})"
-    either = rf"\bneither (?:{_any([direction])}) (?:n?or) (?:{_any([direction])})"
+    either = rf"\bneither {direction} n?or {direction}"
     return [(either, " "), (rf"{neg} {motion}", " "), (rf"(?:{neg}|\bno|\bwithout) {looks}", " ")]
 
 

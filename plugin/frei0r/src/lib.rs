@@ -619,7 +619,7 @@ fn shared_start(group: u64, t0: f64, first: Arc<RgbFrame>) -> (f64, Arc<RgbFrame
         (new, found)
     };
     let (new, found) = earliest(true);
-    if new && ffi::process_has_symbol_mlt() {
+    if new && host_is_mlt() {
         // The instance that renders the clip's first frame may not have got here yet (its
         // thread was started a moment later): give it that moment, once per clip start.
         std::thread::sleep(std::time::Duration::from_millis(150));
@@ -720,7 +720,14 @@ fn first_time(msg: &str) -> bool {
 /// library is in the process when it is the host.
 fn host_counts_seconds() -> bool {
     static SECONDS: OnceLock<bool> = OnceLock::new();
-    *SECONDS.get_or_init(|| ffi::process_has_symbol_mlt() || host_is_gstreamer())
+    *SECONDS.get_or_init(|| host_is_mlt() || host_is_gstreamer())
+}
+
+/// MLT is the host (its library is in the process); looked up once, since finding it may read
+/// the process's maps.
+fn host_is_mlt() -> bool {
+    static MLT: OnceLock<bool> = OnceLock::new();
+    *MLT.get_or_init(ffi::process_has_symbol_mlt)
 }
 
 /// ffmpeg (`frei0r_src`, `frei0r`) is the host: its libavfilter is in the process, MLT's and
@@ -745,7 +752,7 @@ fn ffmpeg_source_width_warning(width: u32) -> String {
 pub(crate) fn host_is_gstreamer() -> bool {
     static GST: OnceLock<bool> = OnceLock::new();
     // Never in an MLT host: GStreamer's way of passing strings must not apply there.
-    *GST.get_or_init(|| ffi::process_has_symbol_gstreamer() && !ffi::process_has_symbol_mlt())
+    *GST.get_or_init(|| ffi::process_has_symbol_gstreamer() && !host_is_mlt())
 }
 
 /// Seconds of footage the source may be asked for: kino makes at most an hour of footage in one

@@ -1177,42 +1177,99 @@ fn audio_tracks_keep_their_language_title_and_flags() {
     }
 }
 
-/// WebM holds VP9 and Opus or Vorbis only: a clip with AAC sound extended into .webm fails,
-/// naming the way out, and leaves nothing; into .mkv it works.
+/// A container that cannot hold the clip's sound gets it re-encoded, with a warning naming
+/// the container that keeps it as it is: AAC in WebM as Opus, PCM and FLAC (FFmpeg 5's MP4
+/// holds FLAC only experimentally) in MP4 as AAC. The sound stays at its time, silent after the
+/// clip, and the clip's own file is untouched.
 #[test]
-fn webm_refuses_sound_it_cannot_hold() {
-    let d = tmpdir("webm-aac");
+fn sound_a_container_cannot_hold_is_re_encoded() {
+    let d = tmpdir("re-encoded");
     let (a, _, _) = two_clips(&d);
-    let with_aac = d.join("aac.mp4");
-    let (c, o) = (a.to_str().unwrap(), with_aac.to_str().unwrap());
-    ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440", "-shortest", "-c:v", "libx264", "-c:a", "aac", o]);
-    let webm = d.join("out.webm");
-    let out = kino(&["extend", o, "--prompt", "x", "--frames", "8", "-q", "-o", webm.to_str().unwrap()]);
-    assert_clean_failure(&out, &webm, "WebM holds only Opus or Vorbis sound; write .mkv or .mp4");
-    let mkv = d.join("out.mkv");
-    assert_ok(&kino(&["extend", o, "--prompt", "x", "--frames", "8", "-q", "-o", mkv.to_str().unwrap()]));
+    for (source, codec, ext, becomes, way_out) in [
+        ("aac.mp4", "aac", "webm", "opus", "write .mkv or .mp4 to keep it as it is"),
+        ("pcm.mkv", "pcm_s16le", "mp4", "aac", "write .mov or .mkv to keep it as it is"),
+        ("flac.mkv", "flac", "mp4", "aac", "write .mkv to keep it as it is"),
+    ] {
+        let with = d.join(source);
+        let (c, w) = (a.to_str().unwrap(), with.to_str().unwrap());
+        let vcodec = if source.ends_with("mp4") { "libx264" } else { "copy" };
+        ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-shortest", "-c:v", vcodec, "-c:a", codec, w]);
+        let before = file_bytes(&with);
+        let out = d.join(format!("{codec}-out.{ext}"));
+        let run = kino(&["extend", w, "--prompt", "x", "--frames", "8", "-o", out.to_str().unwrap()]);
+        assert_ok(&run);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        eprintln!("{codec} into .{ext}: {stderr}");
+        assert!(stderr.contains(&format!("is re-encoded as {becomes}")) && stderr.contains(way_out), "{codec} into .{ext}: {stderr}");
+        assert_eq!(file_bytes(&with), before);
+        assert_eq!(audio_streams(&out), format!("{becomes},1"), "{codec} into .{ext}");
+        // The clip is 17 frames at 8 fps (2.125 s), then 8 new ones (1 s).
+        let s = audio_samples_in_a_row(&out);
+        let (rms, hz) = tone(&s, 0.1, 2.0);
+        let (after, _) = tone(&s, 2.3, 3.0);
+        eprintln!("{codec} into .{ext}: {hz:.0} Hz (rms {rms:.3}), then rms {after:.4}, {:.3} s", s.len() as f64 / 8000.0);
+        assert!((hz - 440.0).abs() < 15.0 && rms > 0.05, "{codec} into .{ext}: the clip's tone");
+        assert!(after < 0.005, "{codec} into .{ext}: the new footage is silent");
+        let onset = s.iter().position(|x| x.abs() > 0.05).unwrap_or(s.len()) as f64 / 8000.0;
+        assert!(onset < 0.03, "{codec} into .{ext}: the sound starts with the clip, not at {onset:.3} s");
+        assert!((s.len() as f64 / 8000.0 - 3.125).abs() < 0.1, "{codec} into .{ext}: the sound lasts as long as the video");
+    }
 }
 
-/// MP4 holds neither PCM nor (in FFmpeg 5) FLAC: the error names the codec and the containers
-/// that keep it (MOV for PCM, Matroska for any), and the suggestion works.
+/// A bridge's B whose sound differs from A's (rate, channels or codec) is re-encoded into A's
+/// stream, with a warning, and plays from where B starts; one in a codec kino cannot encode
+/// into (A in Vorbis) is left out with a warning, and the bridge is still written.
 #[test]
-fn mp4_refuses_sound_it_cannot_hold_and_names_the_way_out() {
-    let d = tmpdir("mp4-pcm");
-    let (a, _, _) = two_clips(&d);
-    for (codec, way_out, works) in
-        [("pcm_s16le", "write .mov or .mkv", "out.mov"), ("flac", "write .mkv, which holds any audio", "out.mkv")]
-    {
-        let with = d.join(format!("{codec}.mkv"));
-        let (c, w) = (a.to_str().unwrap(), with.to_str().unwrap());
-        ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440", "-shortest", "-c:v", "copy", "-c:a", codec, w]);
-        let mp4 = d.join("out.mp4");
-        let out = kino(&["extend", w, "--prompt", "x", "--frames", "8", "-q", "-o", mp4.to_str().unwrap()]);
-        assert_clean_failure(&out, &mp4, &format!("MP4 cannot hold the input's {codec} audio"));
-        assert_clean_failure(&out, &mp4, way_out);
-        let good = d.join(works);
-        assert_ok(&kino(&["extend", w, "--prompt", "x", "--frames", "8", "-q", "-o", good.to_str().unwrap()]));
-        assert!(audio_streams(&good).contains(codec), "{codec} kept: {}", audio_streams(&good));
-        std::fs::remove_file(&good).unwrap();
+fn bridge_re_encodes_a_second_clip_whose_sound_differs() {
+    let d = tmpdir("bridge-re-encoded");
+    let (a, b, _) = two_clips(&d);
+    let with = |clip: &Path, name: &str, hz: u32, rate: u32, channels: &str, codec: &str| {
+        let out = d.join(name);
+        let sine = format!("sine=frequency={hz}:sample_rate={rate}");
+        let (c, o) = (clip.to_str().unwrap(), out.to_str().unwrap());
+        ffmpeg(&["-i", c, "-f", "lavfi", "-i", &sine, "-shortest", "-c:v", "copy", "-ac", channels, "-c:a", codec, o]);
+        out
+    };
+    let a_aac = with(&a, "a-aac.mkv", 440, 48000, "1", "aac");
+    let a_vorbis = with(&a, "a-vorbis.mkv", 440, 48000, "2", "libvorbis");
+    for (a_snd, b_snd, ext, codec) in [
+        (&a_aac, with(&b, "b-aac-44k.mkv", 880, 44100, "2", "aac"), "mp4", "aac,1"),
+        (&a_aac, with(&b, "b-opus.mkv", 880, 48000, "2", "libopus"), "mkv", "aac,1"),
+        (&a_aac, with(&b, "b-pcm-22k.mkv", 880, 22050, "1", "pcm_s16le"), "webm", "opus,1"),
+        (&a_vorbis, with(&b, "b-flac.mkv", 880, 48000, "2", "flac"), "mkv", "vorbis,2"),
+    ] {
+        let out =
+            d.join(format!("{}-{}.{ext}", a_snd.file_stem().unwrap().to_str().unwrap(), b_snd.file_stem().unwrap().to_str().unwrap()));
+        let (x, y, o) = (a_snd.to_str().unwrap(), b_snd.to_str().unwrap(), out.to_str().unwrap());
+        let run = kino(&["bridge", x, y, "--prompt", "a red circle moving right", "--frames", "12", "--seed", "42", "-o", o]);
+        assert_ok(&run);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let what = format!("{} then {} into .{ext}", a_snd.display(), b_snd.display());
+        eprintln!("{what}: {stderr}");
+        assert_eq!(audio_streams(&out), codec, "{what}: one stream, A's coding");
+        if codec.starts_with("vorbis") {
+            // No silence in Vorbis either: the sound is A's alone.
+            assert!(stderr.contains("which kino cannot encode: it is not copied"), "{what}: {stderr}");
+            let s = audio_samples(&out);
+            assert!((s.len() as f64 / 8000.0 - 2.125).abs() < 0.05, "{what}: A's sound alone, {} s", s.len() as f64 / 8000.0);
+            continue;
+        }
+        // A is 0 to 2.125 s, the bridge 2.125 to 3.625 s, B 3.625 to 5.625 s.
+        let s = audio_samples_in_a_row(&out);
+        let (a_rms, a_hz) = tone(&s, 0.2, 1.9);
+        let (gap_rms, _) = tone(&s, 2.35, 3.4);
+        let (b_rms, b_hz) = tone(&s, 3.85, 5.4);
+        eprintln!("{what}: A {a_hz:.0} Hz (rms {a_rms:.3}), bridge rms {gap_rms:.4}, B {b_hz:.0} Hz (rms {b_rms:.3})");
+        assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{what}: A's tone");
+        assert!(gap_rms < 0.005, "{what}: the bridge is silent");
+        let b_name = b_snd.display().to_string();
+        assert!(stderr.lines().any(|l| l.contains(&b_name) && l.contains("is re-encoded as")), "{what}: {stderr}");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{what}: B's tone, at its own pitch");
+        let from = (2.6 * 8000.0) as usize;
+        let onset = (from + s[from..].iter().position(|x| x.abs() > 0.05).unwrap_or(s.len())) as f64 / 8000.0;
+        eprintln!("{what}: B's sound starts at {onset:.4} s (its first frame at 3.625 s)");
+        assert!((onset - 3.625).abs() < 0.03, "{what}: B's sound starts at {onset:.4} s, not with B's first frame");
+        assert!((s.len() as f64 / 8000.0 - 5.625).abs() < 0.1, "{what}: the sound lasts as long as the video");
     }
 }
 

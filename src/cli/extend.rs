@@ -72,7 +72,7 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     let kept = std::iter::once(clip).chain(keyed.iter().map(|(_, f, _)| *f as u64..*f as u64 + 1)).collect();
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, shown)?;
     if sink.encoder.audio_streams() > 0 && !args.sampling.quiet {
-        eprintln!("kino: copying {} audio stream(s) from {}", sink.encoder.audio_streams(), args.input.display());
+        eprintln!("kino: keeping {} audio stream(s) of {}", sink.encoder.audio_streams(), args.input.display());
     }
     // The clip's frames nearest the model's frame times, counted from the seam, at the model's size.
     let context_of = |kept: &std::collections::VecDeque<RgbFrame>, first_kept: usize, total: usize| -> Vec<RgbFrame> {

@@ -1,9 +1,12 @@
-//! The input's audio copied (not re-encoded) into a written video, interleaved by time.
+//! The input's audio copied into a written video, interleaved by time; re-encoded
+//! ([`super::convert`]) only where a copy would leave it out.
 
+use std::collections::VecDeque;
 use std::path::Path;
 
 use ffmpeg_next as ff;
 
+use super::convert::{Converter, Target};
 use super::silence::Silence;
 
 /// Where to take audio (and container metadata) from when writing a video.
@@ -29,6 +32,11 @@ struct Segment {
     _at: super::ffpath::FfmpegPath,
     /// Where each copied input stream goes.
     map: Vec<Route>,
+    /// For each route, the converter re-encoding it and the input stream's time base (`None`:
+    /// copied).
+    converters: Vec<Option<(Converter, ff::Rational)>>,
+    /// Packets the converters made, not yet written (their routes' time bases).
+    converted: VecDeque<ff::Packet>,
     offset_seconds: f64,
     until_seconds: f64,
     next: Option<ff::Packet>,
@@ -95,6 +103,20 @@ impl Route {
             frame_seconds,
             whole_frames: matches!(id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
             opus: id == OPUS,
+        }
+    }
+
+    /// The route of a stream re-encoded for `target`: its packets come from the converter,
+    /// timed in samples at the target's rate.
+    fn converted(ist: &ff::format::stream::Stream<'_>, output: usize, target: &Target, converter: &Converter) -> Route {
+        use ff::codec::Id::*;
+        Route {
+            input: ist.index(),
+            output,
+            time_base: ff::Rational::new(1, target.rate as i32),
+            frame_seconds: converter.frame_samples() as f64 / f64::from(target.rate),
+            whole_frames: matches!(target.id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
+            opus: target.id == OPUS,
         }
     }
 }
@@ -194,16 +216,43 @@ fn stream_shape(p: ff::codec::Parameters) -> Option<(ff::codec::Id, u32, u16)> {
     Some((p.id(), audio.rate(), audio.channels()))
 }
 
+/// A stream's coding for messages: "aac, 44100 Hz, 1 channel".
+fn describe(p: &ff::codec::Parameters) -> String {
+    match stream_shape(p.clone()) {
+        Some((id, rate, channels)) => format!("{}, {rate} Hz, {channels} channel{}", id.name(), if channels == 1 { "" } else { "s" }),
+        None => p.id().name().to_string(),
+    }
+}
+
+/// Whether the output's muxer takes a stream coded as `params`: its header is written, for a
+/// stream of that coding alone, to nowhere (muxers refuse codecs they cannot hold there, and
+/// some they hold only experimentally, as FFmpeg 5's MP4 does FLAC).
+fn container_takes(octx: &ff::format::context::Output, params: &ff::codec::Parameters) -> bool {
+    let Ok(mut probe) = ff::format::output_as(Path::new("/dev/null"), octx.format().name()) else { return true };
+    let Ok(mut st) = probe.add_stream(ff::encoder::find(ff::codec::Id::None)) else { return true };
+    st.set_parameters(params.clone());
+    clear_codec_tag(&mut st);
+    probe.write_header().is_ok()
+}
+
 impl AudioCopy {
     /// Opens the sources and adds one output stream per audio stream of the first that has any
-    /// (container metadata from the first source). A later source whose audio streams differ
-    /// (count, codec, rate or channels) is left out, with a warning. `None`: no audio at all.
+    /// (container metadata from the first source). Sound is copied where it can be, else
+    /// re-encoded, with a warning: a first source's codec the container cannot hold (AAC in
+    /// WebM, PCM in MP4) as one it holds (Opus, AAC), and a later source whose stream differs
+    /// from the output's (codec, rate or channels) into the output's. A later source's streams
+    /// beyond the output's count are left out. `None`: no audio at all.
     pub(super) fn add_streams(
         octx: &mut ff::format::context::Output,
         sources: &[AudioSource<'_>],
     ) -> std::result::Result<Option<Self>, String> {
+        let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+        let webm = octx.format().name() == "webm";
         let mut segments: Vec<Segment> = Vec::new();
+        // Per output stream: its shape when copied from the first source, or the coding kino
+        // encodes it in (every source's sound is then re-encoded into it).
         let mut shapes: Vec<Option<(ff::codec::Id, u32, u16)>> = Vec::new();
+        let mut encoded: Vec<Option<Target>> = Vec::new();
         let mut outs: Vec<usize> = Vec::new();
         let mut written: std::collections::HashMap<usize, Written> = Default::default();
         for (k, src) in sources.iter().enumerate() {
@@ -219,31 +268,122 @@ impl AudioCopy {
                 continue;
             }
             let mut map = Vec::new();
+            let mut converters = Vec::new();
+            // `adts`: the output stream's packets carry ADTS headers (copied from MPEG-TS), so
+            // the converted ones must too.
+            let convert = |ist: &ff::format::stream::Stream<'_>,
+                           out: usize,
+                           target: &Target,
+                           adts: bool,
+                           map: &mut Vec<Route>,
+                           converters: &mut Vec<_>| {
+                let converter = Converter::new(ist.parameters(), target, adts)?;
+                map.push(Route::converted(ist, out, target, &converter));
+                converters.push(Some((converter, ist.time_base())));
+                Ok::<(), String>(())
+            };
             if outs.is_empty() {
                 for ist in &audio {
-                    let mut ost = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?;
-                    ost.set_parameters(ist.parameters());
-                    clear_codec_tag(&mut ost);
+                    let out = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?.index();
+                    let params = ist.parameters();
+                    if container_takes(octx, &params) {
+                        let mut ost = octx.stream_mut(out).expect("the stream just added");
+                        ost.set_parameters(params.clone());
+                        clear_codec_tag(&mut ost);
+                        ost.set_time_base(ist.time_base());
+                        written.entry(out).or_default().adts = is_adts(&params);
+                        shapes.push(stream_shape(params));
+                        encoded.push(None);
+                        map.push(Route::new(ist, out));
+                        converters.push(None);
+                    } else {
+                        let rate_channels = stream_shape(params.clone()).map_or((48_000, 2), |(_, r, c)| (r, c));
+                        let target = Target::for_container(webm, rate_channels.0, rate_channels.1, global_header);
+                        let muxer = octx.format().name().to_uppercase();
+                        let way_out = match params.id().name().starts_with("pcm_") {
+                            _ if webm => ".mkv or .mp4",
+                            true => ".mov or .mkv",
+                            false => ".mkv",
+                        };
+                        convert(ist, out, &target, false, &mut map, &mut converters).map_err(|e| {
+                            format!(
+                                "{muxer} cannot hold the input's {} audio, and it cannot be re-encoded ({e}): write {way_out}",
+                                params.id().name()
+                            )
+                        })?;
+                        let (converter, _) = converters.last().and_then(Option::as_ref).expect("the converter just made");
+                        let mut ost = octx.stream_mut(out).expect("the stream just added");
+                        ost.set_parameters(converter.encoder());
+                        ost.set_time_base(ff::Rational::new(1, target.rate as i32));
+                        log::warn!(
+                            "{}: its sound ({}) is re-encoded as {} for {muxer}, which cannot hold it (write {way_out} to keep it as it is)",
+                            src.path.display(),
+                            describe(&params),
+                            target.id.name(),
+                        );
+                        shapes.push(None);
+                        encoded.push(Some(target));
+                    }
+                    let mut ost = octx.stream_mut(out).expect("the stream just added");
                     // The track's language, title and default / forced flags.
                     ost.set_metadata(ist.metadata().to_owned());
                     set_disposition(&mut ost, ist.disposition());
-                    ost.set_time_base(ist.time_base());
-                    written.entry(ost.index()).or_default().adts = is_adts(&ist.parameters());
-                    outs.push(ost.index());
-                    shapes.push(stream_shape(ist.parameters()));
-                    map.push(Route::new(ist, ost.index()));
+                    outs.push(out);
                 }
             } else {
-                let fits = audio.len() == outs.len()
-                    && audio.iter().zip(&shapes).all(|(ist, shape)| shape.is_some() && stream_shape(ist.parameters()) == *shape);
-                if !fits {
+                if audio.len() > outs.len() {
                     log::warn!(
-                        "{}: its audio differs from the first clip's (streams, codec, rate or channels); it is not copied",
-                        src.path.display()
+                        "{}: its audio has {} tracks where the first clip's has {}: the others are left out",
+                        src.path.display(),
+                        audio.len(),
+                        outs.len()
                     );
+                }
+                for (i, ist) in audio.iter().take(outs.len()).enumerate() {
+                    let out = outs[i];
+                    let params = ist.parameters();
+                    let target = match encoded[i] {
+                        Some(target) => {
+                            log::warn!(
+                                "{}: its audio track {i} ({}) is re-encoded as {} too",
+                                src.path.display(),
+                                describe(&params),
+                                target.id.name()
+                            );
+                            target
+                        }
+                        None if shapes[i].is_some() && stream_shape(params.clone()) == shapes[i] => {
+                            map.push(Route::new(ist, out));
+                            converters.push(None);
+                            continue;
+                        }
+                        None => {
+                            let Some(target) = octx.stream(out).and_then(|s| Target::of_stream(&s.parameters(), global_header)) else {
+                                log::warn!(
+                                    "{}: its audio track {i} ({}) differs from the first clip's ({}), which kino cannot encode: it is not copied",
+                                    src.path.display(),
+                                    describe(&params),
+                                    octx.stream(out).map(|s| describe(&s.parameters())).unwrap_or_default()
+                                );
+                                continue;
+                            };
+                            log::warn!(
+                                "{}: its audio track {i} ({}) is re-encoded as the first clip's ({}) to follow it in one track",
+                                src.path.display(),
+                                describe(&params),
+                                octx.stream(out).map(|s| describe(&s.parameters())).unwrap_or_default()
+                            );
+                            target
+                        }
+                    };
+                    let adts = written.get(&out).is_some_and(|w| w.adts);
+                    if let Err(e) = convert(ist, out, &target, adts, &mut map, &mut converters) {
+                        log::warn!("{}: its audio track {i} ({}) is not copied: {e}", src.path.display(), describe(&params));
+                    }
+                }
+                if map.is_empty() {
                     continue;
                 }
-                map = audio.iter().zip(&outs).map(|(ist, &out)| Route::new(ist, out)).collect();
             }
             drop(audio);
             let origin = video_origin(&input);
@@ -251,6 +391,8 @@ impl AudioCopy {
                 input,
                 _at: at,
                 map,
+                converters,
+                converted: VecDeque::new(),
                 offset_seconds: src.offset_seconds - origin,
                 until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
                 next: None,
@@ -302,6 +444,14 @@ impl AudioCopy {
 }
 
 impl Segment {
+    /// Moves a converter's packets to the queue, as packets of input stream `input`.
+    fn take_converted(converter: &mut Converter, input: usize, queue: &mut VecDeque<ff::Packet>) {
+        while let Some(mut p) = converter.pop() {
+            p.set_stream(input);
+            queue.push_back(p);
+        }
+    }
+
     fn write_until(
         &mut self,
         octx: &mut ff::format::context::Output,
@@ -309,18 +459,36 @@ impl Segment {
         written: &mut std::collections::HashMap<usize, Written>,
     ) -> std::result::Result<(), String> {
         loop {
-            if self.next.is_none() && !self.done {
-                let mut p = ff::Packet::empty();
-                match p.read(&mut self.input) {
-                    Ok(()) => {
-                        if self.map.iter().any(|m| m.input == p.stream()) {
-                            self.next = Some(p);
+            if self.next.is_none() {
+                if let Some(p) = self.converted.pop_front() {
+                    self.next = Some(p);
+                } else if !self.done {
+                    let mut p = ff::Packet::empty();
+                    match p.read(&mut self.input) {
+                        Ok(()) => {
+                            if let Some(k) = self.map.iter().position(|m| m.input == p.stream()) {
+                                match &mut self.converters[k] {
+                                    Some((converter, tb)) => {
+                                        converter.push(&p, *tb);
+                                        Self::take_converted(converter, self.map[k].input, &mut self.converted);
+                                    }
+                                    None => self.next = Some(p),
+                                }
+                            }
                         }
-                        continue;
+                        // The end, or a damaged tail of the source's audio: it ends the copy,
+                        // not the video.
+                        Err(_) => {
+                            self.done = true;
+                            for (k, c) in self.converters.iter_mut().enumerate() {
+                                if let Some((converter, tb)) = c {
+                                    converter.finish(*tb);
+                                    Self::take_converted(converter, self.map[k].input, &mut self.converted);
+                                }
+                            }
+                        }
                     }
-                    Err(ff::Error::Eof) => self.done = true,
-                    // A damaged tail of the source's audio ends the copy, not the video.
-                    Err(_) => self.done = true,
+                    continue;
                 }
             }
             let Some(mut p) = self.next.take() else { return Ok(()) };
@@ -330,6 +498,7 @@ impl Segment {
             if t >= self.until_seconds {
                 // Other footage follows from here: the rest of this source is left out.
                 self.done = true;
+                self.converted.clear();
                 return Ok(());
             }
             let lasts = match p.duration() {

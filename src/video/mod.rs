@@ -21,6 +21,7 @@ fn init() -> Result<()> {
 
 mod audio;
 mod colour;
+mod convert;
 mod decode;
 mod encode;
 mod exif;

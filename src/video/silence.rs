@@ -199,7 +199,7 @@ fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream
 
 /// An AAC-LC frame behind the 7-byte ADTS header (no CRC) that MPEG-TS and raw `.aac` streams
 /// carry on every packet (ISO/IEC 13818-7, 6.2): `None` for a rate or channel count ADTS cannot say.
-fn with_adts_header(frame: &[u8], rate: u32, channels: u16) -> Option<Vec<u8>> {
+pub(super) fn with_adts_header(frame: &[u8], rate: u32, channels: u16) -> Option<Vec<u8>> {
     const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
     let rate_index = RATES.iter().position(|&r| r == rate)? as u8;
     let config: u8 = match channels {

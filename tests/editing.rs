@@ -1216,6 +1216,29 @@ fn sound_a_container_cannot_hold_is_re_encoded() {
     }
 }
 
+/// Sound that starts well before a clip's first picture is left out up to the picture (the
+/// output starts there, in sync), and the user is told how much.
+#[test]
+fn sound_before_the_first_picture_is_cut_with_a_warning() {
+    let d = tmpdir("early-sound");
+    let (a, _, _) = two_clips(&d);
+    let early = d.join("early.mkv");
+    let (c, e) = (a.to_str().unwrap(), early.to_str().unwrap());
+    // The picture starts 1 s into the sound: a 1 s tone, then 1 s of another.
+    let sine =
+        "sine=frequency=440:sample_rate=48000:duration=1[x];sine=frequency=880:sample_rate=48000:duration=2.2[y];[x][y]concat=v=0:a=1";
+    ffmpeg(&["-itsoffset", "1", "-i", c, "-f", "lavfi", "-i", sine, "-c:v", "copy", "-c:a", "aac", e]);
+    let out = d.join("out.mkv");
+    let run = kino(&["extend", e, "--prompt", "x", "--frames", "8", "-o", out.to_str().unwrap()]);
+    assert_ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("early.mkv: its sound starts 1.0") && stderr.contains("before its first picture"), "{stderr}");
+    let s = audio_samples_in_a_row(&out);
+    let (rms, hz) = tone(&s, 0.05, 2.0);
+    eprintln!("after the cut: {hz:.0} Hz (rms {rms:.3}), {:.3} s", s.len() as f64 / 8000.0);
+    assert!((hz - 880.0).abs() < 15.0 && rms > 0.05, "the sound under the pictures, not the 440 Hz before them");
+}
+
 /// A bridge's B whose sound differs from A's (rate, channels or codec) is re-encoded into A's
 /// stream, with a warning, and plays from where B starts; one in a codec kino cannot encode
 /// into (A in Vorbis) is left out with a warning, and the bridge is still written.

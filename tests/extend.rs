@@ -457,4 +457,21 @@ fn tracks_kino_does_not_carry_are_named_in_a_warning() {
     assert!(ok.unwrap().success());
     let w = warning(&two);
     assert!(w.len() == 1 && w[0].contains("two.mkv has 1 other video track;"), "{w:?}");
+    // A cover picture (a Matroska attachment FFmpeg shows as a video stream) is named as one.
+    let (cover, covered) = (d.join("cover.jpg"), d.join("covered.mkv"));
+    let made = |args: &[&str]| assert!(Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().unwrap().success());
+    made(&["-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1", cover.to_str().unwrap()]);
+    made(&[
+        "-i",
+        plain.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-attach",
+        cover.to_str().unwrap(),
+        "-metadata:s:t",
+        "mimetype=image/jpeg",
+        covered.to_str().unwrap(),
+    ]);
+    let w = warning(&covered);
+    assert!(w.len() == 1 && w[0].contains("covered.mkv has 1 cover picture track;"), "{w:?}");
 }

@@ -41,6 +41,9 @@ struct Segment {
     until_seconds: f64,
     next: Option<ff::Packet>,
     done: bool,
+    /// The source's name, for the message when sound before its first frame is left out
+    /// (`None` once said).
+    lead_unsaid: Option<String>,
 }
 
 /// One input audio stream's way into the output.
@@ -397,6 +400,7 @@ impl AudioCopy {
                 until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
                 next: None,
                 done: false,
+                lead_unsaid: Some(src.path.display().to_string()),
             });
         }
         if segments.is_empty() {
@@ -510,6 +514,12 @@ impl Segment {
                 // early). A packet that reaches into the clip, or nearly, stays: its sound plays
                 // under the first frame (an AAC stream's first packet primes the decoder for the
                 // next; Matroska's Opus starts a pre-skip, 6.5 ms, earlier on each copy).
+                if let Some(name) = self.lead_unsaid.take() {
+                    log::warn!(
+                        "{name}: its sound starts {:.2} s before its first picture; that part is left out (the output starts with the picture, in sync)",
+                        -t
+                    );
+                }
                 continue;
             }
             if t > until {
@@ -649,6 +659,7 @@ pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
     for s in input.streams() {
         let kind = match s.parameters().medium() {
             // kino reads the file's main video stream; another (a second angle, a cover picture) stays behind.
+            ff::media::Type::Video if s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC) => "cover picture",
             ff::media::Type::Video if Some(s.index()) != best_video => "other video",
             ff::media::Type::Video | ff::media::Type::Audio => continue,
             ff::media::Type::Subtitle => "subtitle",

@@ -1622,6 +1622,32 @@ fn clips_keep_their_colours() {
     let made = d.join("made.mp4");
     assert_ok(&kino(&["generate", "a red circle moving left", "--frames", "9", "-q", "-o", made.to_str().unwrap()]));
     assert_eq!(tags(&made), "tv,bt709,bt709,bt709");
+    // An HDR clip's primaries and transfer (BT.2020, PQ) stay said in every output: FFV1's RGB
+    // (no matrix, full range) and, read back from it, H.264's (BT.709 matrix: the one kino
+    // converts RGB with).
+    let hdr = d.join("hdr.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=8:duration=1",
+        "-vf",
+        "scale=out_color_matrix=bt2020:out_range=tv,format=yuv420p",
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+        "-c:v",
+        "libx264",
+        hdr.to_str().unwrap(),
+    ]);
+    let (hdr_mkv, hdr_mp4) = (d.join("hdr-out.mkv"), d.join("hdr-out.mp4"));
+    assert_ok(&kino(&["extend", hdr.to_str().unwrap(), "--prompt", "x", "--frames", "8", "-q", "-o", hdr_mkv.to_str().unwrap()]));
+    assert_eq!(tags(&hdr_mkv), "pc,gbr,smpte2084,bt2020", "range, matrix, transfer, primaries");
+    assert_ok(&kino(&["extend", hdr_mkv.to_str().unwrap(), "--prompt", "x", "--frames", "8", "-q", "-o", hdr_mp4.to_str().unwrap()]));
+    assert_eq!(tags(&hdr_mp4), "tv,bt709,smpte2084,bt2020");
 }
 
 /// A clip recorded at a variable rate (phones do) is read by its timestamps, at a constant rate,

@@ -28,9 +28,19 @@ impl Colour {
     /// BT.709 matrix for HD sizes (720 lines or 1280 columns and up), BT.601 below, limited
     /// range (full for the JPEG formats FFmpeg marks `yuvj`).
     pub(super) fn of_frame(frame: &ff::frame::Video) -> Colour {
-        // RGB and gray frames have no matrix of their own: what is written from them is BT.709.
+        // RGB and gray frames have no matrix of their own: what is written from them is BT.709,
+        // with the primaries and transfer they say (an HDR clip kino wrote as FFV1 RGB).
         if !is_yuv(frame.format()) {
-            return Colour::default();
+            let d = Colour::default();
+            let primaries = match frame.color_primaries() {
+                Primaries::Unspecified | Primaries::Reserved | Primaries::Reserved0 => d.primaries,
+                p => p,
+            };
+            let transfer = match frame.color_transfer_characteristic() {
+                TransferCharacteristic::Unspecified | TransferCharacteristic::Reserved | TransferCharacteristic::Reserved0 => d.transfer,
+                t => t,
+            };
+            return Colour { primaries, transfer, ..d };
         }
         let hd = frame.height() >= 720 || frame.width() >= 1280;
         let matrix = match frame.color_space() {

@@ -249,6 +249,11 @@ fn open_ffmpeg(
     let mut opts = ff::Dictionary::new();
     if format.is_yuv420() {
         tag_encoder(&mut enc, presentation.colour);
+    } else {
+        // RGB has no matrix and is full range; its primaries and transfer are the clip's
+        // (an HDR clip's PQ and BT.2020 stay said).
+        let c = presentation.colour;
+        tag_encoder(&mut enc, super::Colour { matrix: ff::color::Space::RGB, range: ff::color::Range::JPEG, ..c });
     }
     if format == OutputFormat::Mp4H264 {
         opts.set("crf", "18");

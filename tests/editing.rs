@@ -1177,6 +1177,36 @@ fn audio_tracks_keep_their_language_title_and_flags() {
     }
 }
 
+/// AAC from MPEG-TS carries a header on every packet (ADTS) that AAC from MP4 or Matroska does
+/// not: a bridge between the two copies each clip's sound into one stream either way.
+#[test]
+fn bridge_copies_aac_between_mpeg_ts_and_mp4() {
+    let d = tmpdir("bridge-ts");
+    let (a, b, _) = two_clips(&d);
+    let with = |clip: &Path, name: &str, hz: u32| {
+        let out = d.join(name);
+        let sine = format!("sine=frequency={hz}:sample_rate=48000");
+        let (c, o) = (clip.to_str().unwrap(), out.to_str().unwrap());
+        ffmpeg(&["-i", c, "-f", "lavfi", "-i", &sine, "-shortest", "-c:v", "libx264", "-ac", "2", "-c:a", "aac", o]);
+        out
+    };
+    let (a_ts, a_mp4, b_ts, b_mp4) = (with(&a, "a.ts", 440), with(&a, "a.mp4", 440), with(&b, "b.ts", 880), with(&b, "b.mp4", 880));
+    for (x, y, ext) in [(&a_ts, &b_mp4, "mp4"), (&a_ts, &b_mp4, "mkv"), (&a_mp4, &b_ts, "mp4"), (&a_mp4, &b_ts, "mkv")] {
+        let what = format!("{} then {} into .{ext}", x.display(), y.display());
+        let out = d.join(format!("{}-{}.{ext}", x.extension().unwrap().to_str().unwrap(), y.extension().unwrap().to_str().unwrap()));
+        let run =
+            kino(&["bridge", x.to_str().unwrap(), y.to_str().unwrap(), "--prompt", "x", "--frames", "12", "-o", out.to_str().unwrap()]);
+        assert_ok(&run);
+        assert!(!String::from_utf8_lossy(&run.stderr).contains("re-encoded"), "{what}: copied as it is");
+        assert_eq!(audio_streams(&out), "aac,2", "{what}");
+        let s = audio_samples_in_a_row(&out);
+        let ((a_rms, a_hz), (b_rms, b_hz)) = (tone(&s, 0.2, 1.9), tone(&s, 3.85, 5.4));
+        eprintln!("{what}: A {a_hz:.0} Hz (rms {a_rms:.3}), B {b_hz:.0} Hz (rms {b_rms:.3})");
+        assert!((a_hz - 440.0).abs() < 15.0 && a_rms > 0.05, "{what}: A's tone");
+        assert!((b_hz - 880.0).abs() < 15.0 && b_rms > 0.05, "{what}: B's tone");
+    }
+}
+
 /// A container that cannot hold the clip's sound gets it re-encoded, with a warning naming
 /// the container that keeps it as it is: AAC in WebM as Opus, PCM and FLAC (FFmpeg 5's MP4
 /// holds FLAC only experimentally) in MP4 as AAC. The sound stays at its time, silent after the
@@ -1237,6 +1267,57 @@ fn sound_before_the_first_picture_is_cut_with_a_warning() {
     let (rms, hz) = tone(&s, 0.05, 2.0);
     eprintln!("after the cut: {hz:.0} Hz (rms {rms:.3}), {:.3} s", s.len() as f64 / 8000.0);
     assert!((hz - 880.0).abs() < 15.0 && rms > 0.05, "the sound under the pictures, not the 440 Hz before them");
+    // Where other footage comes first (new footage before the clip, a bridge before B), that
+    // sound is left out too: the footage before it stays silent.
+    let before = d.join("before.mkv");
+    let run = kino(&["extend", e, "--at", "start", "--prompt", "x", "--frames", "8", "-o", before.to_str().unwrap()]);
+    assert_ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("before its first picture"));
+    let s = audio_samples_in_a_row(&before);
+    let ((gap, _), (rms, hz)) = (tone(&s, 0.0, 0.95), tone(&s, 1.05, 3.0));
+    eprintln!("before the clip: rms {gap:.4}; then {hz:.0} Hz (rms {rms:.3})");
+    assert!(gap < 0.005 && (hz - 880.0).abs() < 15.0 && rms > 0.05, "silence before the clip, then the sound under its pictures");
+    let bridged = d.join("bridged.mkv");
+    let run = kino(&["bridge", c, e, "--prompt", "x", "--frames", "12", "-o", bridged.to_str().unwrap()]);
+    assert_ok(&run);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("early.mkv: its sound starts 1.0"));
+    let s = audio_samples(&bridged);
+    let ((gap, _), (rms, hz)) = (tone(&s, 2.2, 3.55), tone(&s, 3.7, 5.5));
+    eprintln!("bridge: rms {gap:.4}; then {hz:.0} Hz (rms {rms:.3})");
+    assert!(gap < 0.005 && (hz - 880.0).abs() < 15.0 && rms > 0.05, "a silent bridge, then B's sound under its pictures");
+}
+
+/// Sound that runs on past a clip's last picture is left out there, with a warning: new
+/// footage after it stays silent, and no output's sound outlasts its pictures.
+#[test]
+fn sound_past_the_last_picture_is_cut_with_a_warning() {
+    let d = tmpdir("late-sound");
+    let (a, b, _) = two_clips(&d);
+    let long = d.join("long.mkv");
+    let (c, l) = (a.to_str().unwrap(), long.to_str().unwrap());
+    // 17 frames at 8 fps (2.125 s) with 5 s of sound.
+    ffmpeg(&["-i", c, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=5", "-c:v", "copy", "-c:a", "aac", l]);
+    for (what, args, silent, seconds) in [
+        ("extend", vec!["extend", l, "--frames", "8"], Some((2.3, 3.0)), 3.125),
+        ("extend --at start", vec!["extend", l, "--at", "start", "--frames", "8"], None, 3.125),
+        ("remix", vec!["remix", l, "--strength", "0.3"], None, 2.125),
+        ("bridge", vec!["bridge", b.to_str().unwrap(), l, "--frames", "12"], None, 5.625),
+    ] {
+        let out = d.join(format!("{}.mkv", what.replace(' ', "")));
+        let mut args = args.clone();
+        args.extend(["--prompt", "x", "-o", out.to_str().unwrap()]);
+        let run = kino(&args);
+        assert_ok(&run);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains("long.mkv: its sound runs on 2.8") && stderr.contains("past its last picture"), "{what}: {stderr}");
+        let s = audio_samples(&out);
+        eprintln!("{what}: {:.3} s of sound, {seconds} s of pictures", s.len() as f64 / 8000.0);
+        // Within a packet that starts up to 50 ms after the last picture.
+        assert!(s.len() as f64 / 8000.0 < seconds + 0.08, "{what}: the sound ends with the pictures");
+        if let Some((from, to)) = silent {
+            assert!(tone(&s, from, to).0 < 0.005, "{what}: the new footage is silent");
+        }
+    }
 }
 
 /// A bridge's B whose sound differs from A's (rate, channels or codec) is re-encoded into A's
@@ -1260,6 +1341,8 @@ fn bridge_re_encodes_a_second_clip_whose_sound_differs() {
         (&a_aac, with(&b, "b-opus.mkv", 880, 48000, "2", "libopus"), "mkv", "aac,1"),
         (&a_aac, with(&b, "b-pcm-22k.mkv", 880, 22050, "1", "pcm_s16le"), "webm", "opus,1"),
         (&a_vorbis, with(&b, "b-flac.mkv", 880, 48000, "2", "flac"), "mkv", "vorbis,2"),
+        // FLAC's encoder rewrites its stream header at the end: not the output stream's.
+        (&with(&a, "a-flac.mkv", 440, 44100, "2", "flac"), with(&b, "b-aac-48k.mkv", 880, 48000, "2", "aac"), "mkv", "flac,2"),
     ] {
         let out =
             d.join(format!("{}-{}.{ext}", a_snd.file_stem().unwrap().to_str().unwrap(), b_snd.file_stem().unwrap().to_str().unwrap()));

@@ -116,7 +116,10 @@ pub(crate) fn bridge(args: BridgeArgs) -> Result<()> {
             let b_at = n_a + new_frames as u64;
             let a_audio =
                 video::OwnedAudioSource { until_seconds: Some(n_a as f64 / fps), ..video::OwnedAudioSource::new(args.first.clone(), 0.0) };
-            let b_audio = video::OwnedAudioSource::new(args.second.clone(), b_at as f64 / fps);
+            let b_audio = video::OwnedAudioSource {
+                until_seconds: Some((b_at + n_b) as f64 / fps),
+                ..video::OwnedAudioSource::new(args.second.clone(), b_at as f64 / fps)
+            };
             (vec![0..n_a, b_at..b_at + n_b], vec![a_audio, b_audio])
         }
     };

@@ -61,10 +61,14 @@ pub(crate) fn extend(args: ExtendArgs) -> Result<()> {
     // The clip's audio and metadata come along: in place after an append, shifted by the new
     // footage's length before a prepend; the new footage itself is silent.
     let offset_seconds = if placement == Placement::Before { new_frames as f64 / fps } else { 0.0 };
-    let audio = video::OwnedAudioSource::new(args.input.clone(), offset_seconds);
     // The clip's own frames (and keyframes) are kept near-losslessly in H.264 output (the other
-    // outputs keep every frame exactly: no need to count the clip's).
-    let clip_frames = if video::OutputFormat::from_path(&args.output)?.is_lossy() { video::count_video_frames(&args.input)? } else { 0 };
+    // outputs keep every frame exactly), and its sound ends with its last picture: counted.
+    let counted = video::count_video_frames(&args.input);
+    let audio = video::OwnedAudioSource {
+        until_seconds: counted.as_ref().ok().map(|&n| offset_seconds + n as f64 / fps),
+        ..video::OwnedAudioSource::new(args.input.clone(), offset_seconds)
+    };
+    let clip_frames = if video::OutputFormat::from_path(&args.output)?.is_lossy() { counted? } else { 0 };
     let clip = match placement {
         Placement::After => 0..clip_frames,
         Placement::Before => new_frames as u64..new_frames as u64 + clip_frames,

@@ -40,6 +40,9 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
         } else {
             Vec::new()
         };
+        // Its sound ends with its last picture.
+        let until_seconds = video::count_video_frames(&args.input).ok().map(|n| n as f64 / fps);
+        let audio = video::OwnedAudioSource { until_seconds, ..audio };
         let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], kept, shown)?;
         let bars = Bars::new(args.sampling.quiet);
         let mut total = 0usize;
@@ -79,6 +82,8 @@ pub(crate) fn remix(args: RemixArgs) -> Result<()> {
 
     let pipeline = Pipeline::from_package(pkg, &opts)?;
     let (w, h) = (reader.width, reader.height);
+    // Its sound ends with its last picture.
+    let audio = video::OwnedAudioSource { until_seconds: Some(total as f64 / fps), ..audio };
     let mut sink = Sink::create_with_audio(&args.output, w, h, fps, &args.sampling, vec![audio], Vec::new(), shown)?;
     // At low strength every window keeps the clip's layout and runs as footage into given
     // frames does: say the guidance and sampler it runs with.

@@ -16,13 +16,15 @@ pub struct AudioSource<'a> {
     /// Seconds added to the source's timestamps, counted from its video's first frame (the
     /// length of footage put before it).
     pub offset_seconds: f64,
-    /// Output time (seconds) from which the source's packets are left out: where other footage
-    /// follows it (a bridge's A before the bridge). `None`: all of it.
+    /// Output time (seconds) from which the source's packets are left out: where its own
+    /// pictures end, or other footage follows it (a bridge's A before the bridge). `None`: all
+    /// of it. Sound cut there that runs on past it (by its stream's declared length) is said.
     pub until_seconds: Option<f64>,
 }
 
-/// Sound ending at most this long before a clip's first frame is still the clip's (encoders'
-/// priming and muxers' timestamp shifts put a few tens of ms there); earlier sound is left out.
+/// Sound ending at most this long before a clip's first frame, or starting at most this long
+/// after its last, is still the clip's (encoders' priming, muxers' timestamp shifts and their
+/// streams' ends put a few tens of ms there); sound further out is left out.
 const LEAD_KEPT: f64 = 0.05;
 
 /// One source's audio packets, copied into the output's audio streams.
@@ -38,6 +40,9 @@ struct Segment {
     /// Packets the converters made, not yet written (their routes' time bases).
     converted: VecDeque<ff::Packet>,
     offset_seconds: f64,
+    /// Where the source's first picture is in the output (seconds): its sound before that is
+    /// left out.
+    start_seconds: f64,
     until_seconds: f64,
     next: Option<ff::Packet>,
     done: bool,
@@ -60,6 +65,54 @@ struct Route {
     whole_frames: bool,
     /// Opus, whose packets say how long they are (their table of contents).
     opus: bool,
+    /// How its AAC packets' ADTS headers meet the output stream's.
+    adts: AdtsFix,
+}
+
+/// AAC packets copied between a stream whose packets carry ADTS headers (MPEG-TS, raw `.aac`)
+/// and one whose do not (MP4, Matroska): the muxer takes one kind per stream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AdtsFix {
+    Keep,
+    /// The output stream's packets carry headers (its first source's came from MPEG-TS).
+    Add {
+        rate: u32,
+        channels: u16,
+    },
+    Strip,
+}
+
+impl AdtsFix {
+    fn between(source: &ff::codec::Parameters, output_adts: bool) -> AdtsFix {
+        match (is_adts(source), output_adts, stream_shape(source.clone())) {
+            (false, true, Some((_, rate, channels))) => AdtsFix::Add { rate, channels },
+            (true, false, _) => AdtsFix::Strip,
+            _ => AdtsFix::Keep,
+        }
+    }
+
+    /// The packet with its data as the output stream takes it (`None`: a malformed one).
+    fn apply(self, p: ff::Packet) -> Option<ff::Packet> {
+        let data = p.data()?;
+        let fixed = match self {
+            AdtsFix::Keep => return Some(p),
+            AdtsFix::Add { rate, channels } => super::silence::with_adts_header(data, rate, channels)?,
+            // Seven bytes, or nine with a CRC (protection_absent = 0).
+            AdtsFix::Strip => data.get(if data.get(1)? & 1 == 1 { 7 } else { 9 }..)?.to_vec(),
+        };
+        Some(with_data(&p, &fixed))
+    }
+}
+
+/// A packet of `data` with `p`'s timing and flags (and none of its side data).
+pub(super) fn with_data(p: &ff::Packet, data: &[u8]) -> ff::Packet {
+    let mut out = ff::Packet::copy(data);
+    out.set_pts(p.pts());
+    out.set_dts(p.dts());
+    out.set_duration(p.duration());
+    out.set_flags(p.flags());
+    out.set_stream(p.stream());
+    out
 }
 
 /// Samples at 48 kHz in an Opus packet, from its table of contents (RFC 6716, 3.1): the frame
@@ -106,6 +159,7 @@ impl Route {
             frame_seconds,
             whole_frames: matches!(id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
             opus: id == OPUS,
+            adts: AdtsFix::Keep,
         }
     }
 
@@ -120,6 +174,7 @@ impl Route {
             frame_seconds: converter.frame_samples() as f64 / f64::from(target.rate),
             whole_frames: matches!(target.id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
             opus: target.id == OPUS,
+            adts: AdtsFix::Keep,
         }
     }
 }
@@ -227,10 +282,25 @@ fn describe(p: &ff::codec::Parameters) -> String {
     }
 }
 
-/// Whether the output's muxer takes a stream coded as `params`: its header is written, for a
-/// stream of that coding alone, to nowhere (muxers refuse codecs they cannot hold there, and
+/// The output's container as people call it ("MP4", "WebM", "Matroska"), for messages.
+fn container_name(octx: &ff::format::context::Output) -> String {
+    match octx.format().name() {
+        "webm" => "WebM".into(),
+        "matroska" => "Matroska".into(),
+        "ipod" => "M4V".into(),
+        "mov" => "MOV".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// Whether the output's container holds a stream coded as `params`: its header is written, for
+/// a stream of that coding alone, to nowhere (muxers refuse codecs they cannot hold there, and
 /// some they hold only experimentally, as FFmpeg 5's MP4 does FLAC).
 fn container_takes(octx: &ff::format::context::Output, params: &ff::codec::Parameters) -> bool {
+    // FFmpeg writes Vorbis into MP4 and MOV, which no standard provides and players do not play.
+    if params.id() == ff::codec::Id::VORBIS && matches!(octx.format().name(), "mp4" | "mov" | "ipod") {
+        return false;
+    }
     let Ok(mut probe) = ff::format::output_as(Path::new("/dev/null"), octx.format().name()) else { return true };
     let Ok(mut st) = probe.add_stream(ff::encoder::find(ff::codec::Id::None)) else { return true };
     st.set_parameters(params.clone());
@@ -302,7 +372,7 @@ impl AudioCopy {
                     } else {
                         let rate_channels = stream_shape(params.clone()).map_or((48_000, 2), |(_, r, c)| (r, c));
                         let target = Target::for_container(webm, rate_channels.0, rate_channels.1, global_header);
-                        let muxer = octx.format().name().to_uppercase();
+                        let muxer = container_name(octx);
                         let way_out = match params.id().name().starts_with("pcm_") {
                             _ if webm => ".mkv or .mp4",
                             true => ".mov or .mkv",
@@ -318,8 +388,9 @@ impl AudioCopy {
                         let mut ost = octx.stream_mut(out).expect("the stream just added");
                         ost.set_parameters(converter.encoder());
                         ost.set_time_base(ff::Rational::new(1, target.rate as i32));
+                        let track = if audio.len() > 1 { format!("audio track {}", map.len() - 1) } else { "sound".to_string() };
                         log::warn!(
-                            "{}: its sound ({}) is re-encoded as {} for {muxer}, which cannot hold it (write {way_out} to keep it as it is)",
+                            "{}: its {track} ({}) is re-encoded as {} for {muxer}, which cannot hold it (write {way_out} to keep it as it is)",
                             src.path.display(),
                             describe(&params),
                             target.id.name(),
@@ -334,6 +405,15 @@ impl AudioCopy {
                     outs.push(out);
                 }
             } else {
+                if audio.len() < outs.len() {
+                    log::warn!(
+                        "{}: its audio has {} track{} where the first clip's has {}: the others are silent under it",
+                        src.path.display(),
+                        audio.len(),
+                        if audio.len() == 1 { "" } else { "s" },
+                        outs.len()
+                    );
+                }
                 if audio.len() > outs.len() {
                     log::warn!(
                         "{}: its audio has {} tracks where the first clip's has {}: the others are left out",
@@ -356,7 +436,8 @@ impl AudioCopy {
                             target
                         }
                         None if shapes[i].is_some() && stream_shape(params.clone()) == shapes[i] => {
-                            map.push(Route::new(ist, out));
+                            let output_adts = written.get(&out).is_some_and(|w| w.adts);
+                            map.push(Route { adts: AdtsFix::between(&params, output_adts), ..Route::new(ist, out) });
                             converters.push(None);
                             continue;
                         }
@@ -388,6 +469,38 @@ impl AudioCopy {
                     continue;
                 }
             }
+            let until = src.until_seconds.unwrap_or(f64::INFINITY);
+            if until.is_finite() {
+                // Sound past the source's last picture (or where other footage follows) is left
+                // out: said when its streams declare that they run on.
+                let end = audio
+                    .iter()
+                    .filter_map(|s| {
+                        let (start, duration, tb) = (s.start_time(), s.duration(), s.time_base());
+                        let start = if start == ff::ffi::AV_NOPTS_VALUE { 0 } else { start };
+                        (duration > 0 && tb.denominator() != 0).then(|| (start + duration) as f64 * f64::from(tb))
+                    })
+                    .fold(f64::NEG_INFINITY, f64::max);
+                // Matroska declares no stream's length: the file's then.
+                let end = match end {
+                    e if e.is_finite() => e,
+                    _ if input.duration() > 0 => {
+                        // It counts from its earliest stream's start.
+                        let start = input
+                            .streams()
+                            .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
+                            .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
+                            .fold(f64::INFINITY, f64::min);
+                        let start = if start.is_finite() { start } else { 0.0 };
+                        start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+                    }
+                    _ => f64::NEG_INFINITY,
+                };
+                let over = end - video_origin(&input) + src.offset_seconds - until;
+                if over > 0.1 {
+                    log::warn!("{}: its sound runs on {over:.2} s past its last picture; that part is left out", src.path.display());
+                }
+            }
             drop(audio);
             let origin = video_origin(&input);
             segments.push(Segment {
@@ -397,7 +510,8 @@ impl AudioCopy {
                 converters,
                 converted: VecDeque::new(),
                 offset_seconds: src.offset_seconds - origin,
-                until_seconds: src.until_seconds.unwrap_or(f64::INFINITY),
+                start_seconds: src.offset_seconds,
+                until_seconds: until,
                 next: None,
                 done: false,
                 lead_unsaid: Some(src.path.display().to_string()),
@@ -495,11 +609,13 @@ impl Segment {
                     continue;
                 }
             }
-            let Some(mut p) = self.next.take() else { return Ok(()) };
+            let Some(p) = self.next.take() else { return Ok(()) };
             let route = *self.map.iter().find(|m| m.input == p.stream()).expect("mapped stream");
             let (out, in_tb) = (route.output, route.time_base);
             let t = p.pts().or(p.dts()).unwrap_or(0) as f64 * f64::from(in_tb) + self.offset_seconds;
-            if t >= self.until_seconds {
+            // As before the first picture, sound starting within a few tens of ms after the
+            // last picture (where a mux ends its streams) is still the clip's.
+            if t >= self.until_seconds + LEAD_KEPT {
                 // Other footage follows from here: the rest of this source is left out.
                 self.done = true;
                 self.converted.clear();
@@ -509,7 +625,7 @@ impl Segment {
                 d if d > 0 => d as f64 * f64::from(in_tb),
                 _ => route.seconds_of(&p),
             };
-            if t + lasts < -LEAD_KEPT {
+            if t - self.start_seconds + lasts < -LEAD_KEPT {
                 // Sound from well before the clip's first frame (a cut whose audio starts
                 // early). A packet that reaches into the clip, or nearly, stays: its sound plays
                 // under the first frame (an AAC stream's first packet primes the decoder for the
@@ -517,7 +633,7 @@ impl Segment {
                 if let Some(name) = self.lead_unsaid.take() {
                     log::warn!(
                         "{name}: its sound starts {:.2} s before its first picture; that part is left out (the output starts with the picture, in sync)",
-                        -t
+                        self.start_seconds - t
                     );
                 }
                 continue;
@@ -526,6 +642,7 @@ impl Segment {
                 self.next = Some(p);
                 return Ok(());
             }
+            let Some(mut p) = route.adts.apply(p) else { continue };
             let out_tb = octx.stream(out).map(|s| s.time_base()).unwrap_or(in_tb);
             p.rescale_ts(in_tb, out_tb);
             let shift = (self.offset_seconds / f64::from(out_tb)).round() as i64;

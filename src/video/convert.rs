@@ -275,16 +275,16 @@ impl Converter {
     fn collect(&mut self) {
         let mut packet = ff::Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
-            let mut p = std::mem::replace(&mut packet, ff::Packet::empty());
-            if let Some((rate, channels)) = self.adts {
-                let Some(data) = p.data().and_then(|d| super::silence::with_adts_header(d, rate, channels)) else { continue };
-                let mut framed = ff::Packet::copy(&data);
-                framed.set_pts(p.pts());
-                framed.set_dts(p.dts());
-                framed.set_duration(p.duration());
-                framed.set_flags(p.flags());
-                p = framed;
-            }
+            let Some(data) = packet.data() else { continue };
+            // A fresh packet: an encoder's side data (FLAC's rewritten stream header at the
+            // end) is about its own stream, not the output's.
+            let p = match self.adts {
+                Some((rate, channels)) => match super::silence::with_adts_header(data, rate, channels) {
+                    Some(framed) => super::audio::with_data(&packet, &framed),
+                    None => continue,
+                },
+                None => super::audio::with_data(&packet, data),
+            };
             self.out.push_back(p);
         }
     }

@@ -68,7 +68,7 @@ pub(crate) struct GenerateArgs {
     #[arg(required_unless_present_any = ["storyboard", "prompt_flag"], conflicts_with_all = ["storyboard", "prompt_flag"])]
     pub(crate) prompt: Option<String>,
     /// The prompt as a flag, as `kino extend` and `kino animate` take it.
-    #[arg(long = "prompt", value_name = "PROMPT", conflicts_with = "storyboard")]
+    #[arg(short = 'p', long = "prompt", value_name = "PROMPT", conflicts_with = "storyboard")]
     pub(crate) prompt_flag: Option<String>,
     /// From TIME on, follow TEXT instead: TIME=TEXT, TIME in seconds (2, 2.5s) or frames (16f).
     /// Repeatable; changes take effect at the next window (each window continues the last).
@@ -110,7 +110,7 @@ pub(crate) struct ExtendArgs {
     /// The clip to continue (any format ffmpeg reads). It is not modified.
     pub(crate) input: PathBuf,
     /// What the new footage shows.
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) prompt: String,
     /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames: the clip with the new footage.
     #[arg(short, long)]
@@ -145,7 +145,7 @@ pub(crate) struct BridgeArgs {
     /// The clip the bridge arrives at (its start): same size and frame rate. It is not modified.
     pub(crate) second: PathBuf,
     /// What the bridge shows.
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) prompt: String,
     /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames: the first clip, the bridge, the second clip.
     #[arg(short, long)]
@@ -174,7 +174,7 @@ pub(crate) struct RemixArgs {
     /// The clip to redo (any format ffmpeg reads). It is not modified.
     pub(crate) input: PathBuf,
     /// What the remixed clip shows.
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) prompt: String,
     /// 0 keeps the clip, 1 redraws it from noise; between, the share of the denoising redone.
     #[arg(long, default_value_t = 0.6, allow_hyphen_values = true)]
@@ -200,7 +200,7 @@ pub(crate) struct AnimateArgs {
     /// The still image (PNG, JPEG, ... anything ffmpeg reads). It is not modified.
     pub(crate) image: PathBuf,
     /// What happens in the clip.
-    #[arg(long)]
+    #[arg(short, long)]
     pub(crate) prompt: String,
     /// Output: .mp4 (or .mov, .m4v), .webm, .mkv or a folder/ of PNG frames.
     #[arg(short, long)]
@@ -265,7 +265,7 @@ pub(crate) struct BenchArgs {
     #[command(flatten)]
     pub(crate) runtime: RuntimeArgs,
     /// The prompt generated in every run.
-    #[arg(long, default_value = "a red circle moving left")]
+    #[arg(short, long, default_value = "a red circle moving left")]
     pub(crate) prompt: String,
     /// WIDTHxHEIGHT (default: the model's).
     #[arg(long)]

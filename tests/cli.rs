@@ -46,6 +46,30 @@ fn same_seed_same_frames_other_seed_or_prompt_other_frames() {
     assert_ne!(a, e, "another prompt must give other frames");
     // Frames of one clip differ from each other (it moves).
     assert_ne!(a[0], a[16]);
+    // -p is --prompt, on generate (the flag form) and the commands that take a clip.
+    let p = d.join("p.mkv");
+    assert_ok(&kino(&["generate", "-p", "a blue square moving up", "-o", p.to_str().unwrap(), "--seed", "11", "-q"]));
+    assert_eq!(decode_video(&p).unwrap().frames, a, "generate -p is generate's prompt");
+    let (x, y) = (d.join("x.mkv"), d.join("y.mkv"));
+    let extend = |flag: &str, out: &Path| {
+        let c = d.join("a.mkv");
+        assert_ok(&kino(&[
+            "extend",
+            c.to_str().unwrap(),
+            flag,
+            "a blue square moving up",
+            "--frames",
+            "8",
+            "--seed",
+            "3",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ]));
+    };
+    extend("-p", &x);
+    extend("--prompt", &y);
+    assert_eq!(file_bytes(&x), file_bytes(&y), "extend -p is --prompt");
 }
 
 #[test]

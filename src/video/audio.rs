@@ -308,30 +308,176 @@ fn container_takes(octx: &ff::format::context::Output, params: &ff::codec::Param
     probe.write_header().is_ok()
 }
 
+/// How a source stream's packets reach an output stream: copied (`None`), or through a
+/// converter reading the input stream's time base.
+type Conversion = Option<(Converter, ff::Rational)>;
+
+/// One output audio stream, as the first source with audio set it up.
+struct OutStream {
+    index: usize,
+    /// Its codec, rate and channels when copied from that source: later sources of the same
+    /// are copied too.
+    shape: Option<(ff::codec::Id, u32, u16)>,
+    /// The coding kino encodes it in (the container could not hold the source's): every
+    /// source's sound is re-encoded into it.
+    encoded: Option<Target>,
+}
+
+/// What the output is, for the choices below.
+struct Container {
+    name: String,
+    webm: bool,
+    global_header: bool,
+}
+
+/// The converter for `ist` into `target`, and the route of its packets.
+fn converted_route(ist: &ff::format::stream::Stream<'_>, out: usize, target: &Target, adts: bool) -> Result<(Route, Conversion), String> {
+    let converter = Converter::new(ist.parameters(), target, adts)?;
+    Ok((Route::converted(ist, out, target, &converter), Some((converter, ist.time_base()))))
+}
+
+/// Adds the output stream for the first source's stream `ist` (track `track` of `tracks`):
+/// a copy of it, or, where the container cannot hold its codec, one kino encodes (said).
+fn start_stream(
+    octx: &mut ff::format::context::Output,
+    container: &Container,
+    ist: &ff::format::stream::Stream<'_>,
+    (track, tracks): (usize, usize),
+    name: &str,
+    written: &mut std::collections::HashMap<usize, Written>,
+) -> Result<(OutStream, Route, Conversion), String> {
+    let out = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?.index();
+    let params = ist.parameters();
+    let made = if container_takes(octx, &params) {
+        let mut ost = octx.stream_mut(out).expect("the stream just added");
+        ost.set_parameters(params.clone());
+        clear_codec_tag(&mut ost);
+        ost.set_time_base(ist.time_base());
+        written.entry(out).or_default().adts = is_adts(&params);
+        (OutStream { index: out, shape: stream_shape(params), encoded: None }, Route::new(ist, out), None)
+    } else {
+        let (rate, channels) = stream_shape(params.clone()).map_or((48_000, 2), |(_, r, c)| (r, c));
+        let target = Target::for_container(container.webm, rate, channels, container.global_header);
+        let way_out = match params.id().name().starts_with("pcm_") {
+            _ if container.webm => ".mkv or .mp4",
+            true => ".mov or .mkv",
+            false => ".mkv",
+        };
+        let muxer = &container.name;
+        let (route, conversion) = converted_route(ist, out, &target, false).map_err(|e| {
+            format!("{muxer} cannot hold the input's {} audio, and it cannot be re-encoded ({e}): write {way_out}", params.id().name())
+        })?;
+        let (converter, _) = conversion.as_ref().expect("a converted route");
+        let mut ost = octx.stream_mut(out).expect("the stream just added");
+        ost.set_parameters(converter.encoder());
+        ost.set_time_base(ff::Rational::new(1, target.rate as i32));
+        let what = if tracks > 1 { format!("audio track {track}") } else { "sound".to_string() };
+        log::warn!(
+            "{name}: its {what} ({}) is re-encoded as {} for {muxer}, which cannot hold it (write {way_out} to keep it as it is)",
+            describe(&params),
+            target.id.name(),
+        );
+        (OutStream { index: out, shape: None, encoded: Some(target) }, route, conversion)
+    };
+    let mut ost = octx.stream_mut(out).expect("the stream just added");
+    // The track's language, title and default / forced flags.
+    ost.set_metadata(ist.metadata().to_owned());
+    set_disposition(&mut ost, ist.disposition());
+    Ok(made)
+}
+
+/// The way a later source's track `track` joins output stream `out`: copied where it is coded
+/// as the output's, else re-encoded into it (said); `None` where kino cannot encode the
+/// output's codec (said).
+fn join_stream(
+    octx: &ff::format::context::Output,
+    container: &Container,
+    ist: &ff::format::stream::Stream<'_>,
+    track: usize,
+    out: &OutStream,
+    name: &str,
+    written: &std::collections::HashMap<usize, Written>,
+) -> Option<(Route, Conversion)> {
+    let params = ist.parameters();
+    let output_adts = written.get(&out.index).is_some_and(|w| w.adts);
+    let theirs = || octx.stream(out.index).map(|s| describe(&s.parameters())).unwrap_or_default();
+    let target = match out.encoded {
+        Some(target) => {
+            log::warn!("{name}: its audio track {track} ({}) is re-encoded as {} too", describe(&params), target.id.name());
+            target
+        }
+        None if out.shape.is_some() && stream_shape(params.clone()) == out.shape => {
+            return Some((Route { adts: AdtsFix::between(&params, output_adts), ..Route::new(ist, out.index) }, None));
+        }
+        None => {
+            let Some(target) = octx.stream(out.index).and_then(|s| Target::of_stream(&s.parameters(), container.global_header)) else {
+                log::warn!(
+                    "{name}: its audio track {track} ({}) differs from the first clip's ({}), which kino cannot encode: it is not copied",
+                    describe(&params),
+                    theirs()
+                );
+                return None;
+            };
+            log::warn!(
+                "{name}: its audio track {track} ({}) is re-encoded as the first clip's ({}) to follow it in one track",
+                describe(&params),
+                theirs()
+            );
+            target
+        }
+    };
+    converted_route(ist, out.index, &target, output_adts)
+        .map_err(|e| log::warn!("{name}: its audio track {track} ({}) is not copied: {e}", describe(&params)))
+        .ok()
+}
+
+/// Where a source's sound ends, in its own time (seconds), as its streams declare it, or
+/// the file (Matroska declares no stream's length); `None` where neither says.
+fn declared_sound_end(input: &ff::format::context::Input, audio: &[ff::format::stream::Stream<'_>]) -> Option<f64> {
+    let end = audio
+        .iter()
+        .filter_map(|s| {
+            let (start, duration, tb) = (s.start_time(), s.duration(), s.time_base());
+            let start = if start == ff::ffi::AV_NOPTS_VALUE { 0 } else { start };
+            (duration > 0 && tb.denominator() != 0).then(|| (start + duration) as f64 * f64::from(tb))
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    if end.is_finite() {
+        return Some(end);
+    }
+    // The file's length counts from its earliest stream's start.
+    let start = input
+        .streams()
+        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
+        .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
+        .fold(f64::INFINITY, f64::min);
+    let start = if start.is_finite() { start } else { 0.0 };
+    (input.duration() > 0).then(|| start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+}
+
 impl AudioCopy {
     /// Opens the sources and adds one output stream per audio stream of the first that has any
     /// (container metadata from the first source). Sound is copied where it can be, else
     /// re-encoded, with a warning: a first source's codec the container cannot hold (AAC in
-    /// WebM, PCM in MP4) as one it holds (Opus, AAC), and a later source whose stream differs
+    /// WebM, PCM in MP4) as one it holds (Opus, AAC), and a later source's stream that differs
     /// from the output's (codec, rate or channels) into the output's. A later source's streams
     /// beyond the output's count are left out. `None`: no audio at all.
     pub(super) fn add_streams(
         octx: &mut ff::format::context::Output,
         sources: &[AudioSource<'_>],
     ) -> std::result::Result<Option<Self>, String> {
-        let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
-        let webm = octx.format().name() == "webm";
+        let container = Container {
+            name: container_name(octx),
+            webm: octx.format().name() == "webm",
+            global_header: octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER),
+        };
         let mut segments: Vec<Segment> = Vec::new();
-        // Per output stream: its shape when copied from the first source, or the coding kino
-        // encodes it in (every source's sound is then re-encoded into it).
-        let mut shapes: Vec<Option<(ff::codec::Id, u32, u16)>> = Vec::new();
-        let mut encoded: Vec<Option<Target>> = Vec::new();
-        let mut outs: Vec<usize> = Vec::new();
+        let mut outs: Vec<OutStream> = Vec::new();
         let mut written: std::collections::HashMap<usize, Written> = Default::default();
         for (k, src) in sources.iter().enumerate() {
-            let at =
-                super::ffpath::FfmpegPath::input(src.path).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
-            let input = ff::format::input(at.as_path()).map_err(|e| format!("cannot read {} for its audio: {e}", src.path.display()))?;
+            let name = src.path.display().to_string();
+            let at = super::ffpath::FfmpegPath::input(src.path).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
+            let input = ff::format::input(at.as_path()).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
             if k == 0 {
                 octx.set_metadata(input.metadata().to_owned());
             }
@@ -340,169 +486,39 @@ impl AudioCopy {
             if audio.is_empty() {
                 continue;
             }
-            let mut map = Vec::new();
-            let mut converters = Vec::new();
-            // `adts`: the output stream's packets carry ADTS headers (copied from MPEG-TS), so
-            // the converted ones must too.
-            let convert = |ist: &ff::format::stream::Stream<'_>,
-                           out: usize,
-                           target: &Target,
-                           adts: bool,
-                           map: &mut Vec<Route>,
-                           converters: &mut Vec<_>| {
-                let converter = Converter::new(ist.parameters(), target, adts)?;
-                map.push(Route::converted(ist, out, target, &converter));
-                converters.push(Some((converter, ist.time_base())));
-                Ok::<(), String>(())
-            };
+            let (mut map, mut converters) = (Vec::new(), Vec::new());
             if outs.is_empty() {
-                for ist in &audio {
-                    let out = octx.add_stream(ff::encoder::find(ff::codec::Id::None)).map_err(|e| e.to_string())?.index();
-                    let params = ist.parameters();
-                    if container_takes(octx, &params) {
-                        let mut ost = octx.stream_mut(out).expect("the stream just added");
-                        ost.set_parameters(params.clone());
-                        clear_codec_tag(&mut ost);
-                        ost.set_time_base(ist.time_base());
-                        written.entry(out).or_default().adts = is_adts(&params);
-                        shapes.push(stream_shape(params));
-                        encoded.push(None);
-                        map.push(Route::new(ist, out));
-                        converters.push(None);
-                    } else {
-                        let rate_channels = stream_shape(params.clone()).map_or((48_000, 2), |(_, r, c)| (r, c));
-                        let target = Target::for_container(webm, rate_channels.0, rate_channels.1, global_header);
-                        let muxer = container_name(octx);
-                        let way_out = match params.id().name().starts_with("pcm_") {
-                            _ if webm => ".mkv or .mp4",
-                            true => ".mov or .mkv",
-                            false => ".mkv",
-                        };
-                        convert(ist, out, &target, false, &mut map, &mut converters).map_err(|e| {
-                            format!(
-                                "{muxer} cannot hold the input's {} audio, and it cannot be re-encoded ({e}): write {way_out}",
-                                params.id().name()
-                            )
-                        })?;
-                        let (converter, _) = converters.last().and_then(Option::as_ref).expect("the converter just made");
-                        let mut ost = octx.stream_mut(out).expect("the stream just added");
-                        ost.set_parameters(converter.encoder());
-                        ost.set_time_base(ff::Rational::new(1, target.rate as i32));
-                        let track = if audio.len() > 1 { format!("audio track {}", map.len() - 1) } else { "sound".to_string() };
-                        log::warn!(
-                            "{}: its {track} ({}) is re-encoded as {} for {muxer}, which cannot hold it (write {way_out} to keep it as it is)",
-                            src.path.display(),
-                            describe(&params),
-                            target.id.name(),
-                        );
-                        shapes.push(None);
-                        encoded.push(Some(target));
-                    }
-                    let mut ost = octx.stream_mut(out).expect("the stream just added");
-                    // The track's language, title and default / forced flags.
-                    ost.set_metadata(ist.metadata().to_owned());
-                    set_disposition(&mut ost, ist.disposition());
+                for (track, ist) in audio.iter().enumerate() {
+                    let (out, route, conversion) = start_stream(octx, &container, ist, (track, audio.len()), &name, &mut written)?;
                     outs.push(out);
+                    map.push(route);
+                    converters.push(conversion);
                 }
             } else {
-                if audio.len() < outs.len() {
-                    log::warn!(
-                        "{}: its audio has {} track{} where the first clip's has {}: the others are silent under it",
-                        src.path.display(),
-                        audio.len(),
-                        if audio.len() == 1 { "" } else { "s" },
-                        outs.len()
-                    );
+                let count = |n: usize| format!("{n} track{}", if n == 1 { "" } else { "s" });
+                if audio.len() != outs.len() {
+                    let others = if audio.len() < outs.len() { "the others are silent under it" } else { "the others are left out" };
+                    log::warn!("{name}: its audio has {} where the first clip's has {}: {others}", count(audio.len()), outs.len());
                 }
-                if audio.len() > outs.len() {
-                    log::warn!(
-                        "{}: its audio has {} tracks where the first clip's has {}: the others are left out",
-                        src.path.display(),
-                        audio.len(),
-                        outs.len()
-                    );
-                }
-                for (i, ist) in audio.iter().take(outs.len()).enumerate() {
-                    let out = outs[i];
-                    let params = ist.parameters();
-                    let target = match encoded[i] {
-                        Some(target) => {
-                            log::warn!(
-                                "{}: its audio track {i} ({}) is re-encoded as {} too",
-                                src.path.display(),
-                                describe(&params),
-                                target.id.name()
-                            );
-                            target
-                        }
-                        None if shapes[i].is_some() && stream_shape(params.clone()) == shapes[i] => {
-                            let output_adts = written.get(&out).is_some_and(|w| w.adts);
-                            map.push(Route { adts: AdtsFix::between(&params, output_adts), ..Route::new(ist, out) });
-                            converters.push(None);
-                            continue;
-                        }
-                        None => {
-                            let Some(target) = octx.stream(out).and_then(|s| Target::of_stream(&s.parameters(), global_header)) else {
-                                log::warn!(
-                                    "{}: its audio track {i} ({}) differs from the first clip's ({}), which kino cannot encode: it is not copied",
-                                    src.path.display(),
-                                    describe(&params),
-                                    octx.stream(out).map(|s| describe(&s.parameters())).unwrap_or_default()
-                                );
-                                continue;
-                            };
-                            log::warn!(
-                                "{}: its audio track {i} ({}) is re-encoded as the first clip's ({}) to follow it in one track",
-                                src.path.display(),
-                                describe(&params),
-                                octx.stream(out).map(|s| describe(&s.parameters())).unwrap_or_default()
-                            );
-                            target
-                        }
-                    };
-                    let adts = written.get(&out).is_some_and(|w| w.adts);
-                    if let Err(e) = convert(ist, out, &target, adts, &mut map, &mut converters) {
-                        log::warn!("{}: its audio track {i} ({}) is not copied: {e}", src.path.display(), describe(&params));
+                for (track, (ist, out)) in audio.iter().zip(&outs).enumerate() {
+                    if let Some((route, conversion)) = join_stream(octx, &container, ist, track, out, &name, &written) {
+                        map.push(route);
+                        converters.push(conversion);
                     }
                 }
                 if map.is_empty() {
                     continue;
                 }
             }
+            let origin = video_origin(&input);
             let until = src.until_seconds.unwrap_or(f64::INFINITY);
-            if until.is_finite() {
-                // Sound past the source's last picture (or where other footage follows) is left
-                // out: said when its streams declare that they run on.
-                let end = audio
-                    .iter()
-                    .filter_map(|s| {
-                        let (start, duration, tb) = (s.start_time(), s.duration(), s.time_base());
-                        let start = if start == ff::ffi::AV_NOPTS_VALUE { 0 } else { start };
-                        (duration > 0 && tb.denominator() != 0).then(|| (start + duration) as f64 * f64::from(tb))
-                    })
-                    .fold(f64::NEG_INFINITY, f64::max);
-                // Matroska declares no stream's length: the file's then.
-                let end = match end {
-                    e if e.is_finite() => e,
-                    _ if input.duration() > 0 => {
-                        // It counts from its earliest stream's start.
-                        let start = input
-                            .streams()
-                            .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
-                            .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
-                            .fold(f64::INFINITY, f64::min);
-                        let start = if start.is_finite() { start } else { 0.0 };
-                        start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
-                    }
-                    _ => f64::NEG_INFINITY,
-                };
-                let over = end - video_origin(&input) + src.offset_seconds - until;
-                if over > 0.1 {
-                    log::warn!("{}: its sound runs on {over:.2} s past its last picture; that part is left out", src.path.display());
-                }
+            // Sound past the source's last picture (or where other footage follows) is left
+            // out: said where the source declares that it runs on.
+            let over = declared_sound_end(&input, &audio).map_or(0.0, |end| end - origin + src.offset_seconds - until);
+            if until.is_finite() && over > 0.1 {
+                log::warn!("{name}: its sound runs on {over:.2} s past its last picture; that part is left out");
             }
             drop(audio);
-            let origin = video_origin(&input);
             segments.push(Segment {
                 input,
                 _at: at,
@@ -514,13 +530,13 @@ impl AudioCopy {
                 until_seconds: until,
                 next: None,
                 done: false,
-                lead_unsaid: Some(src.path.display().to_string()),
+                lead_unsaid: Some(name),
             });
         }
         if segments.is_empty() {
             return Ok(None);
         }
-        Ok(Some(AudioCopy { segments, outs, written }))
+        Ok(Some(AudioCopy { segments, outs: outs.iter().map(|o| o.index).collect(), written }))
     }
 
     /// How many audio streams the output has.

@@ -123,16 +123,44 @@ fn outputs_never_replace_an_input() {
         vec!["animate", "still/00000.png", "--prompt", "x", "-o", "still/"],
         vec!["animate", "still/00000.png", "--prompt", "x", "-o", "still/%05d.png"],
     ];
+    // Another name for the same file or folder (a hard link; a bind mount works the same way):
+    // the file is compared, not the path.
+    std::fs::hard_link(d.join("clip.mkv"), d.join("same.mkv")).unwrap();
+    let cases = cases.into_iter().chain([
+        vec!["extend", "clip.mkv", "--prompt", "x", "-o", "same.mkv"],
+        vec!["extend", "same.mkv", "--prompt", "x", "-o", "clip.mkv"],
+    ]);
     for mut args in cases {
         args.extend_from_slice(FAST);
         let out = kino_in(&d, &args);
         assert!(!out.status.success(), "{args:?} succeeded");
-        one_error_line(&out);
+        assert!(one_error_line(&out).contains("would overwrite the input") || !args.contains(&"same.mkv"), "{args:?}");
     }
     assert_eq!(std::fs::read(d.join("clip.mkv")).unwrap(), clip_bytes);
     assert_eq!(std::fs::read(&still).unwrap(), still_bytes);
     assert!(!d.join("a.mp4").exists());
     assert!(!d.join("f_00003.png").exists() && !d.join("still/p.png").exists(), "no contact sheet left");
+}
+
+/// A replaced output keeps who may read it (its permissions: a private clip stays private),
+/// and a file its owner made read-only is not replaced.
+#[test]
+fn a_replaced_output_keeps_its_permissions_and_a_read_only_one_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmpdir("safety-modes");
+    let mode = |name: &str| std::fs::metadata(d.join(name)).unwrap().permissions().mode() & 0o777;
+    std::fs::write(d.join("private.mp4"), b"old").unwrap();
+    std::fs::set_permissions(d.join("private.mp4"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_ok(&generate(&d, "private.mp4", &["--frames", "5"]));
+    assert_ne!(std::fs::read(d.join("private.mp4")).unwrap(), b"old", "replaced");
+    assert_eq!(mode("private.mp4"), 0o600, "still private");
+    std::fs::write(d.join("kept.mp4"), b"mine").unwrap();
+    std::fs::set_permissions(d.join("kept.mp4"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = generate(&d, "kept.mp4", &["--frames", "5"]);
+    assert!(!out.status.success());
+    assert!(one_error_line(&out).contains("is read-only; kino does not replace it"));
+    assert_eq!(std::fs::read(d.join("kept.mp4")).unwrap(), b"mine");
+    assert_eq!(mode("kept.mp4"), 0o444);
 }
 
 /// Outputs that cannot be written are refused before any work (a full model run takes seconds to

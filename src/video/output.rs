@@ -173,6 +173,10 @@ impl Destination {
             Destination::File(p) => match std::fs::symlink_metadata(p) {
                 Ok(m) if m.is_dir() => Err(verr(named, "is a folder; name a file (-o clip.mp4), or end the path with / for a folder of PNG frames")),
                 Ok(m) if !m.is_file() && !m.file_type().is_symlink() => Err(verr(named, "exists and is not a regular file (a device, pipe or socket); name a new file")),
+                // A file its owner made read-only is kept (`rename` would replace it anyway).
+                Ok(m) if m.is_file() && m.permissions().readonly() => {
+                    Err(verr(named, "exists and is read-only; kino does not replace it: make it writable, or name another file"))
+                }
                 _ => Ok(()),
             },
             Destination::Folder(p) => match std::fs::symlink_metadata(p) {
@@ -206,14 +210,35 @@ impl Destination {
     /// Whether writing this destination could replace or delete `input`.
     fn covers(&self, input: &Path) -> bool {
         let Some(input) = absolute(input) else { return false };
+        // By path, and by the file itself: another path to it (a bind mount, a hard link) is
+        // the same file.
         match self {
-            Destination::File(p) => absolute(p).is_some_and(|p| p == input),
-            Destination::Folder(p) => absolute(p).is_some_and(|p| input.starts_with(p)),
+            Destination::File(p) => absolute(p).is_some_and(|p| p == input) || same_file(p, &input),
+            Destination::Folder(p) => {
+                absolute(p).is_some_and(|p| input.starts_with(p)) || input.ancestors().skip(1).any(|a| same_file(p, a))
+            }
             Destination::Pattern { dir, pattern } => {
-                absolute(dir).is_some_and(|d| input.parent() == Some(d.as_path()))
+                (absolute(dir).is_some_and(|d| input.parent() == Some(d.as_path())) || input.parent().is_some_and(|a| same_file(dir, a)))
                     && input.file_name().is_some_and(|n| matches_pattern(&n.to_string_lossy(), pattern))
             }
         }
+    }
+}
+
+/// Whether two paths reach one file or folder (its device and inode), as far as both exist.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
     }
 }
 

@@ -119,6 +119,7 @@ impl PendingPath {
                 Destination::File(dest.clone()).check_replaceable(dest)?;
                 // Data on disk before the name points at it: a crash never leaves an empty file.
                 std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.tmp, e))?;
+                keep_access(dest, &self.tmp);
                 std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
             }
             Destination::Folder(dest) => {
@@ -175,6 +176,23 @@ impl Drop for PendingPath {
     }
 }
 
+/// A file that replaces `dest` keeps who may read it: its permissions, and its owner and group
+/// where this process may give them (a private clip stays private). Best effort: a new file
+/// keeps the defaults it was made with.
+fn keep_access(dest: &Path, tmp: &Path) {
+    let Ok(old) = std::fs::metadata(dest) else { return };
+    if !old.is_file() {
+        return;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(tmp, Some(old.uid()), Some(old.gid()));
+    }
+    // After the owner: changing it may clear set-id bits.
+    let _ = std::fs::set_permissions(tmp, old.permissions());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,3 +214,4 @@ mod tests {
         assert!(!process_alive(child.id()), "a reaped process is gone");
     }
 }
+

@@ -1006,6 +1006,11 @@ fn audio_stays_with_a_clip_that_starts_late() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("audio is left out"), "{}", String::from_utf8_lossy(&o.stderr));
     let pngs = std::fs::read_dir(&folder).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "png")).count();
     assert_eq!(pngs, frames(&out).len(), "the clip's frames and the new second's");
+    // A clip without sound loses none: nothing is said.
+    let folder = d.join("silent-frames/");
+    let o = kino(&["extend", a.to_str().unwrap(), "--prompt", "x", "--seconds", "1", "-o", folder.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("audio is left out"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// The sizes of a file's audio packets, in order, as ffprobe reads them.

@@ -777,6 +777,14 @@ fn fill_silence(
     Ok(())
 }
 
+/// Whether `path` has an audio stream (false where it cannot be read).
+pub(super) fn has_audio(path: &Path) -> bool {
+    let Ok(at) = super::ffpath::FfmpegPath::input(path) else { return false };
+    let Ok(input) = ff::format::input(at.as_path()) else { return false };
+    let found = input.streams().any(|s| s.parameters().medium() == ff::media::Type::Audio);
+    found
+}
+
 /// The tracks of `path` that kino does not carry into its output (it writes one video track,
 /// and copies audio): other video tracks, subtitles, timecode and other data tracks, attachments,
 /// as "1 subtitle track". Empty

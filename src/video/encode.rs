@@ -85,7 +85,7 @@ impl VideoEncoder {
         }
         let dest = Destination::checked(path, &[])?;
         if format == OutputFormat::PngSequence {
-            if !audio.is_empty() {
+            if audio.iter().any(|a| super::audio::has_audio(a.path)) {
                 log::warn!("PNG frames hold no sound: the input's audio is left out (write .mkv or .mp4 to keep it)");
             }
             let pattern = match &dest {

@@ -214,4 +214,3 @@ mod tests {
         assert!(!process_alive(child.id()), "a reaped process is gone");
     }
 }
-

@@ -146,6 +146,8 @@ fn bad_input_fails_cleanly_with_one_line() {
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "0"]), &out, "nearest");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--frames", "10"]), &out, "nearest: 9");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--steps", "0"]), &out, "steps");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--seconds", "inf"]), &out, "--seconds inf: kino makes at most an hour");
+    assert_clean_failure(&kino(&["generate", "x", "-o", o, "--seconds", "-1"]), &out, "use a positive length");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--guidance", "NaN"]), &out, "guidance");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--device", "gpu"]), &out, "unknown device");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--model", d.join("nope").to_str().unwrap()]), &out, "no such folder");

@@ -469,6 +469,9 @@ impl LengthArgs {
     /// --seconds times `fps` (not rounded), checked.
     pub(crate) fn seconds_as_frames(&self, fps: f64) -> Result<Option<f64>> {
         let Some(s) = self.seconds else { return Ok(None) };
+        if s.is_infinite() && s > 0.0 {
+            bail!("--seconds {s}: kino makes at most an hour (3600 s) in one run");
+        }
         if !(s.is_finite() && s > 0.0) {
             bail!("--seconds {s}: use a positive length");
         }

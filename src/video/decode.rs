@@ -77,6 +77,11 @@ pub struct VideoReader {
     /// The time of the last decoded frame (a frame without one, or out of order, follows it by
     /// a frame's duration).
     last_time: Option<f64>,
+    /// Where the file says it ends (its start plus its declared duration, seconds), and where
+    /// the packets read so far end: a file that stops well short of it was cut (a partial
+    /// download or copy), which the demuxer reads as a clean end.
+    declared_end: Option<f64>,
+    read_until: f64,
     /// Where the clip's clock started again, the times after it made to follow on.
     restarts: Restarts,
     /// Constant-rate reading: where frames go (from the first frame's time), the frame still to
@@ -330,6 +335,8 @@ impl VideoReader {
             pending: Default::default(),
             time_base,
             last_time: None,
+            declared_end: None,
+            read_until: f64::NEG_INFINITY,
             restarts: Restarts::at(declared_fps),
             timeline: None,
             shown: None,
@@ -353,6 +360,19 @@ impl VideoReader {
             width: 0,
             height: 0,
         };
+        // Containers that write their duration in their header (not an estimate from the bit
+        // rate, as raw streams and MPEG-TS may give).
+        let name = reader.ictx.format().name().to_owned();
+        if (name.contains("matroska") || name.contains("mp4")) && reader.ictx.duration() > 0 {
+            let start = reader
+                .ictx
+                .streams()
+                .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
+                .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
+                .fold(f64::INFINITY, f64::min);
+            let start = if start.is_finite() { start } else { 0.0 };
+            reader.declared_end = Some(start + reader.ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        }
         reader.fill()?;
         if reader.pending.is_empty() {
             return Err(verr(path, "contains no decodable video frames (corrupt, truncated or empty)"));
@@ -372,13 +392,18 @@ impl VideoReader {
     /// frame held over [`MAX_GAP_SECONDS`] is an error (broken timestamps).
     pub fn next_frame(&mut self) -> Result<Option<RgbFrame>> {
         if !self.by_timestamps || self.is_still || !(self.fps.is_finite() && self.fps > 0.0) {
-            return Ok(self.next_decoded()?.map(|(_, f)| f));
+            let next = self.next_decoded()?.map(|(_, f)| f);
+            if next.is_none() {
+                self.say_if_cut_short();
+            }
+            return Ok(next);
         }
         if self.repeat > 0 {
             self.repeat -= 1;
             return Ok(self.shown.clone());
         }
         let Some((mut t, mut frame)) = self.next_decoded()? else {
+            self.say_if_cut_short();
             if self.restarts.count > 0 {
                 log::warn!(
                     "{}: its timestamps start again {} time(s) (clips joined end to end?): each part is read after the one before, at its own pace",
@@ -424,6 +449,30 @@ impl VideoReader {
         Ok(Some(frame))
     }
 
+    /// Where a packet of any stream ends, for [`Self::say_if_cut_short`].
+    fn note_read(&mut self, packet: &ff::Packet) {
+        let Some(tb) = self.ictx.stream(packet.stream()).map(|s| f64::from(s.time_base())) else { return };
+        if let Some(t) = packet.pts().or(packet.dts()) {
+            self.read_until = self.read_until.max((t + packet.duration().max(0)) as f64 * tb);
+        }
+    }
+
+    /// At the end: a file whose packets (of every stream) stop well before the end it declares
+    /// was cut short; its frames are all there is, and the user is told (once).
+    fn say_if_cut_short(&mut self) {
+        let Some(end) = self.declared_end.take() else { return };
+        let missing = end - self.read_until;
+        if self.read_until.is_finite() && missing > 1.0 && missing > 0.05 * end {
+            log::warn!(
+                "{}: its data ends at {:.1} s of the {:.1} s it declares: the file is cut short (a partial download or copy?); kino reads the {} frame(s) there",
+                self.path.display(),
+                self.read_until,
+                end,
+                self.decoded
+            );
+        }
+    }
+
     /// Decodes until a frame is pending or the stream has ended.
     fn fill(&mut self) -> Result<()> {
         while self.pending.is_empty() && !self.eof {
@@ -452,10 +501,14 @@ impl VideoReader {
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.ictx) {
                 Ok(()) if packet.stream() == self.stream => {
+                    self.note_read(&packet);
                     self.decoder.send_packet(&packet).map_err(|e| self.corrupt(e))?;
                     break;
                 }
-                Ok(()) => retries = 0,
+                Ok(()) => {
+                    self.note_read(&packet);
+                    retries = 0
+                }
                 Err(ff::Error::Eof) => {
                     self.decoder.send_eof().map_err(|e| self.corrupt(e))?;
                     self.eof = true;

@@ -115,6 +115,13 @@ pub(super) fn with_data(p: &ff::Packet, data: &[u8]) -> ff::Packet {
     out
 }
 
+/// A lossy codec whose encoders pad the last frame and let the container trim it (see
+/// [`Route::whole_frames`]).
+fn whole_frames(id: ff::codec::Id) -> bool {
+    use ff::codec::Id::*;
+    matches!(id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS)
+}
+
 /// Samples at 48 kHz in an Opus packet, from its table of contents (RFC 6716, 3.1): the frame
 /// size by the configuration number, times the frame count. `None` for a malformed packet.
 fn opus_packet_samples(data: &[u8]) -> Option<u32> {
@@ -146,7 +153,6 @@ impl Route {
     }
 
     fn new(ist: &ff::format::stream::Stream<'_>, output: usize) -> Route {
-        use ff::codec::Id::*;
         let id = ist.parameters().id();
         let frame_seconds = ff::codec::context::Context::from_parameters(ist.parameters())
             .ok()
@@ -157,8 +163,8 @@ impl Route {
             output,
             time_base: ist.time_base(),
             frame_seconds,
-            whole_frames: matches!(id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
-            opus: id == OPUS,
+            whole_frames: whole_frames(id),
+            opus: id == ff::codec::Id::OPUS,
             adts: AdtsFix::Keep,
         }
     }
@@ -166,14 +172,13 @@ impl Route {
     /// The route of a stream re-encoded for `target`: its packets come from the converter,
     /// timed in samples at the target's rate.
     fn converted(ist: &ff::format::stream::Stream<'_>, output: usize, target: &Target, converter: &Converter) -> Route {
-        use ff::codec::Id::*;
         Route {
             input: ist.index(),
             output,
             time_base: ff::Rational::new(1, target.rate as i32),
             frame_seconds: converter.frame_samples() as f64 / f64::from(target.rate),
-            whole_frames: matches!(target.id, AAC | MP2 | MP3 | AC3 | EAC3 | OPUS),
-            opus: target.id == OPUS,
+            whole_frames: whole_frames(target.id),
+            opus: target.id == ff::codec::Id::OPUS,
             adts: AdtsFix::Keep,
         }
     }
@@ -358,7 +363,7 @@ fn start_stream(
     } else {
         let (rate, channels) = stream_shape(params.clone()).map_or((48_000, 2), |(_, r, c)| (r, c));
         let target = Target::for_container(container.webm, rate, channels, container.global_header);
-        let way_out = match params.id().name().starts_with("pcm_") {
+        let way_out = match super::convert::pcm_codec(params.id()) {
             _ if container.webm => ".mkv or .mp4",
             true => ".mov or .mkv",
             false => ".mkv",
@@ -445,14 +450,7 @@ fn declared_sound_end(input: &ff::format::context::Input, audio: &[ff::format::s
     if end.is_finite() {
         return Some(end);
     }
-    // The file's length counts from its earliest stream's start.
-    let start = input
-        .streams()
-        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
-        .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
-        .fold(f64::INFINITY, f64::min);
-    let start = if start.is_finite() { start } else { 0.0 };
-    (input.duration() > 0).then(|| start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+    super::decode::declared_end(input)
 }
 
 impl AudioCopy {

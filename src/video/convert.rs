@@ -32,7 +32,7 @@ fn encoder_frames_fit_other_streams(id: ff::codec::Id) -> bool {
     matches!(id, AAC | OPUS | MP3 | MP2 | AC3 | EAC3 | FLAC | ALAC) || pcm_codec(id)
 }
 
-fn pcm_codec(id: ff::codec::Id) -> bool {
+pub(super) fn pcm_codec(id: ff::codec::Id) -> bool {
     id.name().starts_with("pcm_")
 }
 
@@ -54,9 +54,7 @@ impl Target {
             return None;
         }
         let decoder = ff::codec::context::Context::from_parameters(params.clone()).ok()?.decoder().audio().ok()?;
-        if id == ff::codec::Id::AAC
-            && !matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
-        {
+        if id == ff::codec::Id::AAC && !super::silence::is_aac_lc(&decoder) {
             return None;
         }
         let (rate, channels) = (decoder.rate(), decoder.channels());
@@ -75,8 +73,8 @@ impl Target {
         let (id, rate, per_channel) = if webm {
             (ff::codec::Id::OPUS, 48_000, 48_000)
         } else {
-            const AAC_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
-            (ff::codec::Id::AAC, if AAC_RATES.contains(&source_rate) { source_rate } else { 48_000 }, 64_000)
+            let rate = if super::silence::AAC_RATES.contains(&source_rate) { source_rate } else { 48_000 };
+            (ff::codec::Id::AAC, rate, 64_000)
         };
         Target { id, rate, channels, bit_rate: per_channel * usize::from(channels), format: None, global_header }
     }

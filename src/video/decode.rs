@@ -363,15 +363,8 @@ impl VideoReader {
         // Containers that write their duration in their header (not an estimate from the bit
         // rate, as raw streams and MPEG-TS may give).
         let name = reader.ictx.format().name().to_owned();
-        if (name.contains("matroska") || name.contains("mp4")) && reader.ictx.duration() > 0 {
-            let start = reader
-                .ictx
-                .streams()
-                .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
-                .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
-                .fold(f64::INFINITY, f64::min);
-            let start = if start.is_finite() { start } else { 0.0 };
-            reader.declared_end = Some(start + reader.ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        if name.contains("matroska") || name.contains("mp4") {
+            reader.declared_end = declared_end(&reader.ictx);
         }
         reader.fill()?;
         if reader.pending.is_empty() {
@@ -681,6 +674,18 @@ fn describe_io(e: &std::io::Error) -> String {
             text.to_lowercase()
         }
     }
+}
+
+/// Where a file says it ends, in seconds: its earliest stream's start plus the duration it
+/// declares (`None` where it declares none).
+pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
+    let start = input
+        .streams()
+        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
+        .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
+        .fold(f64::INFINITY, f64::min);
+    let start = if start.is_finite() { start } else { 0.0 };
+    (input.duration() > 0).then(|| start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
 }
 
 /// The packets of `path`'s video stream, counted without decoding: its frame count for the

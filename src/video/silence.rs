@@ -66,11 +66,7 @@ impl Silence {
             let frame = bytes * channels as usize;
             return Some(Silence { data: vec![zero; frame * samples as usize], samples, pcm_bytes: Some(frame), rate, short: None });
         }
-        // AAC's Low Complexity profile is what FFmpeg's own encoder writes (HE-AAC's frames
-        // would not decode with the stream's configuration).
-        if id == ff::codec::Id::AAC
-            && !matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
-        {
+        if id == ff::codec::Id::AAC && !is_aac_lc(&decoder) {
             return None;
         }
         // The stream's own channel layout: its channel elements must be the ones the stream's
@@ -197,11 +193,20 @@ fn coded_silence(id: ff::codec::Id, rate: u32, layout: ff::ChannelLayout, stream
     last.filter(|d| !d.is_empty()).map(|d| (d, samples))
 }
 
+/// AAC's sampling rates, in the order of their index in its headers (ISO/IEC 14496-3,
+/// 1.6.3.4): the rates FFmpeg's AAC encoder takes.
+pub(super) const AAC_RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+
+/// An AAC stream in the Low Complexity profile, the one FFmpeg's own encoder writes (HE-AAC's
+/// frames would not decode with the stream's configuration).
+pub(super) fn is_aac_lc(decoder: &ff::decoder::Audio) -> bool {
+    matches!(decoder.profile(), ff::codec::Profile::AAC(ff::codec::profile::AAC::Low | ff::codec::profile::AAC::MPEG2Low))
+}
+
 /// An AAC-LC frame behind the 7-byte ADTS header (no CRC) that MPEG-TS and raw `.aac` streams
 /// carry on every packet (ISO/IEC 13818-7, 6.2): `None` for a rate or channel count ADTS cannot say.
 pub(super) fn with_adts_header(frame: &[u8], rate: u32, channels: u16) -> Option<Vec<u8>> {
-    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
-    let rate_index = RATES.iter().position(|&r| r == rate)? as u8;
+    let rate_index = AAC_RATES.iter().position(|&r| r == rate)? as u8;
     let config: u8 = match channels {
         1..=6 => channels as u8,
         8 => 7,

@@ -10,6 +10,11 @@
 //! initializers file inside the cache, so an entry loads whatever the source's data is named.
 //! The folder has a size budget; entries are touched on use and the least recently used are
 //! removed once a save takes it past the budget.
+//!
+//! An entry is used only while it holds what was saved: the hash of its graph and data is written
+//! beside it (`<stem>-<key>.sum`) before the graph takes its name, and checked at each load
+//! through the same index (so only an entry written since is hashed again). A graph changed in
+//! place but still loadable would otherwise give other frames for the same seed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,6 +72,62 @@ pub fn entry(dir: &Path, file: &Path, device: Device, library: Option<&Path>) ->
     })
 }
 
+impl Entry {
+    /// The file holding the hash of what was saved as this entry.
+    pub fn sum_file(&self) -> PathBuf {
+        self.graph.with_extension("sum")
+    }
+
+    /// This entry's files: its graph and the external data it names.
+    fn files(&self) -> Result<Vec<PathBuf>, String> {
+        let dir = self.graph.parent().unwrap_or(Path::new(""));
+        let mut files = vec![self.graph.clone()];
+        files.extend(external_data_files(&self.graph)?.into_iter().map(|n| dir.join(n)));
+        Ok(files)
+    }
+
+    /// Records the hash of `graph` (the entry's graph under a temporary name) and its data, as
+    /// they will be once `graph` is renamed to the entry's name.
+    pub fn record(&self, graph: &Path) -> Result<(), String> {
+        let dir = self.graph.parent().unwrap_or(Path::new(""));
+        let mut files = vec![(self.graph.clone(), graph.to_path_buf())];
+        files.extend(external_data_files(graph)?.into_iter().map(|n| (dir.join(&n), dir.join(n))));
+        let mut h = blake3::Hasher::new();
+        for (named, at) in &files {
+            hash_file(&mut h, named, at)?;
+        }
+        let name = self.sum_file().file_name().unwrap_or_default().to_string_lossy().into_owned();
+        write_atomic(dir, &name, h.finalize().to_hex().as_bytes()).map_err(|e| format!("{}: {e}", self.sum_file().display()))
+    }
+
+    /// Whether the entry's graph and data are what was saved: `Err` says how they are not.
+    pub fn check(&self, dir: &Path) -> Result<(), String> {
+        let saved = std::fs::read_to_string(self.sum_file()).map_err(|_| "no record of what was saved".to_string())?;
+        let now = content_hash(dir, &self.files()?)?;
+        if now.to_hex().as_str() != saved.trim() {
+            return Err("it was changed after it was saved".into());
+        }
+        Ok(())
+    }
+
+    /// Removes the entry's files (graph, data, record); whether the graph is gone.
+    pub fn remove(&self) -> bool {
+        for f in self.files().unwrap_or_default().iter().skip(1).chain([&self.sum_file()]) {
+            let _ = std::fs::remove_file(f);
+        }
+        std::fs::remove_file(&self.graph).is_ok() || !self.graph.exists()
+    }
+}
+
+/// Adds a file's name (as `named`), length and bytes (read from `at`) to `h`.
+fn hash_file(h: &mut blake3::Hasher, named: &Path, at: &Path) -> Result<(), String> {
+    h.update(named.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+    let file = std::fs::File::open(at).map_err(|e| format!("{}: {e}", at.display()))?;
+    h.update(&file.metadata().map(|m| m.len()).unwrap_or(0).to_le_bytes());
+    h.update_reader(file).map_err(|e| format!("{}: {e}", at.display()))?;
+    Ok(())
+}
+
 /// A file's identity: what changes whenever its content may have (ctime moves on every write).
 fn identity(path: &Path) -> Result<String, String> {
     use std::os::unix::fs::MetadataExt;
@@ -100,10 +161,7 @@ fn content_hash(dir: &Path, files: &[PathBuf]) -> Result<blake3::Hash, String> {
     }
     let mut h = blake3::Hasher::new();
     for f in files {
-        h.update(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
-        let file = std::fs::File::open(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        h.update(&std::fs::metadata(f).map(|m| m.len()).unwrap_or(0).to_le_bytes());
-        h.update_reader(file).map_err(|e| format!("{}: {e}", f.display()))?;
+        hash_file(&mut h, f, f)?;
     }
     let hash = h.finalize();
     let mut lines: Vec<(String, String)> = index.into_iter().filter(|(k, _)| *k != id).collect();
@@ -151,10 +209,10 @@ pub fn touch(entry: &Path) {
     }
 }
 
-/// The entry a cache file belongs to: `<stem>-<key>` for `<stem>-<key>.onnx` and its
+/// The entry a cache file belongs to: `<stem>-<key>` for `<stem>-<key>.onnx`, its `.sum` and its
 /// `<stem>-<key>.<pid>-<n>.data`; `None` for other files.
 fn entry_name(file: &str) -> Option<&str> {
-    if let Some(name) = file.strip_suffix(".onnx") {
+    if let Some(name) = file.strip_suffix(".onnx").or_else(|| file.strip_suffix(".sum")) {
         return Some(name);
     }
     file.strip_suffix(".data").and_then(|f| f.rsplit_once('.')).map(|(name, _)| name)

@@ -155,3 +155,50 @@ fn graphs_with_external_data_of_any_name_load_from_the_cache() {
     assert_eq!(run(&cached, &x), want);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// An entry changed after it was saved (in place, still a loadable graph) is not used: the
+/// graph is optimised again, so the same seed keeps giving the same frames. So is an entry
+/// without its record (saved by an older kino, or its record lost).
+#[test]
+fn an_entry_changed_after_it_was_saved_is_made_again() {
+    let d = tmp("changed");
+    let cache = d.join("cache");
+    let graph = d.join("scale.onnx");
+    std::fs::copy(fixture("scale.onnx"), &graph).unwrap();
+    let o = opts(&cache, None);
+    let first = OnnxSession::open(&graph, Device::Cpu, &o, None).unwrap();
+    let entry = first.optimized_file.clone().expect("cached");
+    drop(first);
+    let saved = std::fs::read(&entry).unwrap();
+    assert!(entry.with_extension("sum").is_file(), "the record of what was saved");
+
+    // 1.25 becomes 1.75 inside the cached graph: it still loads, and would scale by 1.75.
+    let at = saved.windows(4).position(|w| w == 1.25f32.to_le_bytes()).expect("the scale in the optimised graph");
+    let mut changed = saved.clone();
+    changed[at..at + 4].copy_from_slice(&1.75f32.to_le_bytes());
+    std::fs::write(&entry, &changed).unwrap();
+    let plain = RuntimeOptions { optimized_models: OptimizedModels::Off, threads: Some(1), ..RuntimeOptions::from_env() };
+    assert_eq!(run(&OnnxSession::open(&entry, Device::Cpu, &plain, None).unwrap(), &[1.0; 4]), [1.75; 4], "the change loads");
+    let second = OnnxSession::open(&graph, Device::Cpu, &o, None).unwrap();
+    assert_eq!(run(&second, &[1.0, 2.0, 3.0, 4.0]), [1.25, 2.5, 3.75, 5.0], "the source graph's outputs");
+    assert_eq!(second.optimized_file.as_ref(), Some(&entry), "the entry is written again");
+    assert_eq!(std::fs::read(&entry).unwrap(), saved);
+    drop(second);
+
+    // Without its record: made again, with one.
+    std::fs::remove_file(entry.with_extension("sum")).unwrap();
+    std::fs::write(&entry, &changed).unwrap();
+    let third = OnnxSession::open(&graph, Device::Cpu, &o, None).unwrap();
+    assert_eq!(run(&third, &[1.0; 4]), [1.25; 4]);
+    assert!(entry.with_extension("sum").is_file());
+    assert_eq!(std::fs::read(&entry).unwrap(), saved);
+
+    // Unchanged, it is used as it is (not written again).
+    let before = std::fs::metadata(&entry).unwrap();
+    drop(third);
+    let fourth = OnnxSession::open(&graph, Device::Cpu, &o, None).unwrap();
+    assert_eq!(run(&fourth, &[1.0; 4]), [1.25; 4]);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&entry).unwrap().ino(), before.ino(), "the same file");
+    std::fs::remove_dir_all(&d).unwrap();
+}

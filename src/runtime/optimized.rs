@@ -27,6 +27,9 @@ pub(super) fn cached_graph(
     opts: &RuntimeOptions,
 ) -> Option<PathBuf> {
     let dir = optimized_dir(device, opts)?;
+    if FULL.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let entry = match cache::entry(&dir, file, device, loaded_library().as_deref()) {
         Ok(e) => e,
         Err(e) => {
@@ -35,8 +38,24 @@ pub(super) fn cached_graph(
         }
     };
     if entry.graph.is_file() {
-        cache::touch(&entry.graph);
-        return Some(entry.graph);
+        match entry.check(&dir) {
+            Ok(()) => {
+                cache::touch(&entry.graph);
+                return Some(entry.graph);
+            }
+            Err(why) => {
+                // Made again: the same seed must give the same frames.
+                let removed = entry.remove();
+                log::warn!(
+                    "the cached optimised graph {} is not used ({why}); {}",
+                    entry.graph.display(),
+                    if removed { "it is optimised again" } else { "optimising in memory" }
+                );
+                if !removed {
+                    return None;
+                }
+            }
+        }
     }
     // An entry that could never fit would only push everything else out.
     if entry.source_bytes > opts.optimized_budget.unwrap_or(cache::DEFAULT_BUDGET) {
@@ -46,10 +65,33 @@ pub(super) fn cached_graph(
     match save_optimized(builder, file, &entry) {
         Ok(()) => Some(entry.graph),
         Err(e) => {
-            log::warn!("cannot cache the optimised graph of {} ({e}); optimising in memory", file.display());
+            // ONNX Runtime reports a full disk as "Protobuf serialization failed".
+            let e = if disk_full(&dir) {
+                // Said once: the next graphs would fail the same way.
+                FULL.store(true, std::sync::atomic::Ordering::Relaxed);
+                format!("no space left on its disk: {e}; the other graphs are not cached either")
+            } else {
+                e
+            };
+            log::warn!("cannot cache the optimised graph of {} in {} ({e}); optimising in memory", file.display(), dir.display());
             None
         }
     }
+}
+
+/// Set once the cache's disk was found full: this process caches no more graphs.
+static FULL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `dir`'s disk is full: a 1 MiB probe file cannot be written there.
+fn disk_full(dir: &Path) -> bool {
+    let probe = dir.join(cache::temp_name("space"));
+    let result = std::fs::File::create(&probe).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(&vec![0u8; 1 << 20])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    matches!(result, Err(e) if e.kind() == std::io::ErrorKind::StorageFull || e.kind() == std::io::ErrorKind::QuotaExceeded)
 }
 
 /// Optimises `file` with `builder`'s settings and saves the result as `entry` atomically (a
@@ -81,6 +123,9 @@ fn save_optimized(builder: ort::session::builder::SessionBuilder, file: &Path, e
         .with_optimized_model_path(&tmp)
         .map_err(|e| e.to_string())
         .and_then(|mut b| b.commit_from_file(file).map(drop).map_err(|e| e.to_string()))
+        // What was saved is recorded before the entry takes its name: an entry is never seen
+        // without its record.
+        .and_then(|()| entry.record(&tmp))
         .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| e.to_string()));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -198,6 +198,14 @@ fn unwritable_outputs_are_refused_before_the_work() {
     assert_ok(&generate(&d, "link/", &["--frames", "5"]));
     assert!(std::fs::symlink_metadata(d.join("link")).unwrap().file_type().is_symlink(), "the link stays");
     assert!(names(&d.join("real")).contains(&"00004.png".to_string()), "{:?}", names(&d.join("real")));
+    // A link whose folder is gone is said before any frame is made, naming -o.
+    std::os::unix::fs::symlink("gone", d.join("dangling")).unwrap();
+    let out = generate(&d, "dangling/", &["--frames", "5"]);
+    assert!(!out.status.success());
+    let line = one_error_line(&out);
+    assert!(line.starts_with("error: -o:") && line.contains("is a link to gone, which does not exist"), "{line}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("generating"), "refused before generating");
+    assert!(!d.join("gone").exists());
 }
 
 #[test]
@@ -254,8 +262,8 @@ fn long_names_work_and_bad_flags_get_one_clear_line() {
 
 /// A tmpfs of `kb` KiB: the only honest full disk. CI runs as root, where mounting works; a
 /// developer's unprivileged run says why it cannot check this.
-fn small_disk(kb: usize) -> Option<Scratch> {
-    let d = tmpdir("safety-full");
+fn small_disk(tag: &str, kb: usize) -> Option<Scratch> {
+    let d = tmpdir(tag);
     let ok = Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
         .arg(&d)
@@ -271,9 +279,30 @@ fn small_disk(kb: usize) -> Option<Scratch> {
     Some(d)
 }
 
+/// A cache on a full disk costs only speed, and the warning says why.
+#[test]
+fn a_cache_on_a_full_disk_is_said_and_the_job_goes_on() {
+    let Some(cache) = small_disk("safety-full-cache-disk", 48) else { return };
+    let d = tmpdir("safety-full-cache");
+    let r = Command::new(env!("CARGO_BIN_EXE_kino"))
+        .current_dir(&d)
+        .env("KINO_CACHE_DIR", &cache)
+        .args(["generate", "a red circle moving left", "-o", "c.mp4", "--steps", "1"])
+        .output()
+        .unwrap();
+    assert_ok(&r);
+    assert!(d.join("c.mp4").is_file());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("cannot cache the optimised graph")).collect();
+    assert_eq!(said.len(), 1, "said once, not per graph: {stderr}");
+    assert!(said[0].contains("no space left on its disk"), "{stderr}");
+    let _ = Command::new("umount").arg(&cache).status();
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 #[test]
 fn a_full_disk_is_an_error_and_leaves_nothing() {
-    let Some(d) = small_disk(48) else { return };
+    let Some(d) = small_disk("safety-full", 48) else { return };
     for (output, extra) in [
         ("frames/", vec!["--seconds", "8"]),
         ("f_%03d.png", vec!["--seconds", "8"]),
@@ -337,6 +366,29 @@ fn signals_stop_the_job_and_remove_the_partial_output() {
     assert_eq!(names(&d).len(), 1, "the killed run's partial");
     assert_ok(&generate(&d, "k.mkv", &[]));
     assert_eq!(names(&d), ["k.mkv"]);
+    // A killed run's partial of another output is removed by any run writing into the folder
+    // once it is an hour old (a young one may be another machine's, writing).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kino"))
+        .current_dir(&d)
+        .args(["generate", "x", "-o", "gone.mkv", "--seconds", "300", "--quiet"])
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let partial = loop {
+        if let Some(n) = names(&d).into_iter().find(|n| n.contains("partial")) {
+            break d.join(n);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ok(&generate(&d, "k.mkv", &[]));
+    assert!(partial.exists(), "a young partial of another output is left");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&partial).unwrap().set_modified(two_hours_ago).unwrap();
+    assert_ok(&generate(&d, "k.mkv", &[]));
+    assert_eq!(names(&d), ["k.mkv"], "an old partial of another output is removed");
 }
 
 #[test]

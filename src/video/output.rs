@@ -180,7 +180,15 @@ impl Destination {
                 _ => Ok(()),
             },
             Destination::Folder(p) => match std::fs::symlink_metadata(p) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                // `link/` where the link's folder is gone: creating the folder would fail only
+                // after the frames are made.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::read_link(p.components().collect::<PathBuf>()) {
+                    Ok(target) => Err(verr(
+                        named,
+                        format!("is a link to {}, which does not exist; create that folder, or name a new one", shown(&target)),
+                    )),
+                    Err(_) => Ok(()),
+                },
                 // `file/` where `file` is not a folder.
                 Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(verr(named, "exists and is not a folder; name a new folder for the PNG frames")),
                 Err(e) => Err(verr(named, e.to_string())),

@@ -19,7 +19,8 @@ pub fn remove_partial_outputs() {
     }
 }
 
-fn remove_any(p: &Path) {
+/// Removes a file or folder; whether it is gone.
+fn remove_any(p: &Path) -> bool {
     for _ in 0..5 {
         let gone = match std::fs::symlink_metadata(p) {
             Err(_) => true,
@@ -27,9 +28,10 @@ fn remove_any(p: &Path) {
             Ok(_) => std::fs::remove_file(p).is_ok(),
         };
         if gone {
-            return;
+            return true;
         }
     }
+    false
 }
 
 /// A short, stable tag for a destination name: temporary names stay short whatever the
@@ -42,21 +44,31 @@ fn name_tag(name: &str) -> String {
     format!("{h:016x}")
 }
 
-/// Removes partials left in `dir` for the same destination by processes that no longer run
-/// (killed with SIGKILL, or a power cut).
+/// Partials of other destinations are removed once this old: a process with that number on
+/// another machine sharing the folder may still be writing a young one.
+const OTHERS_STALE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes partials (and earlier frames set aside) left in `dir` by processes that no longer run
+/// (killed with SIGKILL, or a power cut): those for the same destination, and those for others
+/// that are over an hour old, so a killed run's hidden file does not stay in the user's folder.
 fn remove_stale_partials(dir: &Path, tag: &str) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let prefix = format!(".kino-{tag}.");
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some((their_tag, rest)) = name.strip_prefix(".kino-").and_then(|r| r.split_once('.')) else { continue };
         let Some((pid, tail)) = rest.split_once('.') else { continue };
         let Ok(pid) = pid.parse::<u32>() else { continue };
-        if !tail.starts_with("partial") || pid == std::process::id() || process_alive(pid) {
+        let ours = their_tag.len() == 16 && their_tag.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ours || !(tail.starts_with("partial") || tail == "old") || pid == std::process::id() || process_alive(pid) {
             continue;
         }
-        log::info!("removing {} left by an earlier run that did not finish", e.path().display());
-        remove_any(&e.path());
+        let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|m| m.elapsed().ok()).is_some_and(|age| age > OTHERS_STALE);
+        if their_tag != tag && !old {
+            continue;
+        }
+        if remove_any(&e.path()) {
+            log::info!("removed {} left by an earlier run that did not finish", e.path().display());
+        }
     }
 }
 
@@ -137,7 +149,13 @@ impl PendingPath {
                         let _ = std::fs::rename(&old, dest);
                         return Err(Error::io(dest, e));
                     }
-                    remove_any(&old);
+                    if !remove_any(&old) {
+                        log::warn!(
+                            "the earlier frames of {} could not be removed: they are in {}; remove that folder by hand",
+                            dest.display(),
+                            old.display()
+                        );
+                    }
                 } else {
                     std::fs::rename(&self.tmp, dest).map_err(|e| Error::io(dest, e))?;
                 }

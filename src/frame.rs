@@ -123,6 +123,19 @@ impl RgbFrame {
         } else {
             ((swe * h / sh).round().clamp(1.0, u32::MAX as f64) as u32, height)
         };
+        // A crop of an extreme shape (a 1x8192 still into 64x64) would scale the whole frame to
+        // a huge one (64x524288) to keep its middle: cut the source to about the part that is
+        // kept first (one pixel more each side for the filter), then fit that.
+        if fit == Fit::Crop && iw as u64 * ih as u64 > 4 * width as u64 * height as u64 {
+            let (cw, ch) = if by_width {
+                (self.width, ((sh * height as f64 / ih as f64).ceil() as u32 + 2).min(self.height))
+            } else {
+                (((self.width as f64 * width as f64 / iw as f64).ceil() as u32 + 2).min(self.width), self.height)
+            };
+            if (cw, ch) != (self.width, self.height) {
+                return self.centre(cw, ch).try_fitted_pixels(width, height, fit, from, to);
+            }
+        }
         let scaled = self.try_resized(iw, ih)?;
         let mut out = RgbFrame {
             width,
@@ -144,6 +157,17 @@ impl RgbFrame {
             out.data[to..to + n].copy_from_slice(&scaled.data[from..from + n]);
         }
         Ok(out)
+    }
+
+    /// The middle `width` x `height` of this (consistent) frame, at most its size.
+    fn centre(&self, width: u32, height: u32) -> RgbFrame {
+        let (x0, y0) = ((self.width - width) / 2, (self.height - height) / 2);
+        let mut data = Vec::with_capacity(width as usize * height as usize * 3);
+        for y in y0..y0 + height {
+            let at = (y as usize * self.width as usize + x0 as usize) * 3;
+            data.extend_from_slice(&self.data[at..at + width as usize * 3]);
+        }
+        RgbFrame { width, height, data }
     }
 
     /// [`RgbFrame::try_fitted`] for a frame known to be consistent and sizes above 0.
@@ -413,6 +437,29 @@ mod tests {
         let f = wide.fitted(48, 48, Fit::Crop);
         let (x0, x1, y0, y1) = lit_box(&f);
         assert!((x1 - x0).abs_diff(y1 - y0) <= 1 && x0 + x1 == 48 && y0 + y1 == 48, "{:?}", (x0, x1, y0, y1));
+    }
+
+    /// A crop of an extreme shape cuts the source first (a 1x8192 still into 64x64 took 45 s
+    /// scaling it to 64x524288); the picture is the same as scaling the whole and cutting.
+    #[test]
+    fn cropping_an_extreme_shape_matches_scaling_the_whole() {
+        for (w, h) in [(2, 3000), (3000, 2), (1, 999)] {
+            // Smooth in both directions, so the cut's edges are where filters would differ.
+            let data = (0..w * h).flat_map(|i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                [(y * 255.0 / h as f64) as u8, (x * 255.0 / w as f64) as u8, ((x + y) % 256.0) as u8]
+            });
+            let f = RgbFrame::new(w as u32, h as u32, data.collect()).unwrap();
+            let fast = f.fitted(16, 16, Fit::Crop);
+            // The whole frame scaled, then its middle 16x16.
+            let (iw, ih) =
+                if w < h { (16, (h as f64 * 16.0 / w as f64).round() as u32) } else { ((w as f64 * 16.0 / h as f64).round() as u32, 16) };
+            let whole = f.try_resized(iw, ih).unwrap();
+            let slow = whole.centre(16, 16);
+            assert_eq!((fast.width, fast.height), (16, 16));
+            let worst = fast.data.iter().zip(&slow.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+            assert!(worst <= 2, "{w}x{h}: up to {worst} levels from scaling the whole");
+        }
     }
 
     #[test]

@@ -201,6 +201,19 @@ fn truncated_mp4s_fail_cleanly_instead_of_aborting() {
     }
 }
 
+/// Stills of the most extreme shapes kino reads: one pixel by 8192. FFV1's sliced bitstream
+/// cannot take a picture one pixel wide (the encoder would not open); fitting the still into the
+/// model's frame must not scale it to 64x524288 first.
+#[test]
+fn stills_one_pixel_wide_or_high_animate_into_mkv() {
+    let work = tmpdir("extreme-shapes");
+    for (w, h) in [(1u32, 8192u32), (8192, 1), (1, 300)] {
+        let still = work.join(format!("still-{w}x{h}.png"));
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([200, ((x + y) % 256) as u8, 30])).save(&still).unwrap();
+        assert_eq!(check("animate", &still, Ok, &work), "ok");
+    }
+}
+
 #[test]
 fn paths_that_are_not_files_are_named_for_what_they_are() {
     let work = tmpdir("special");

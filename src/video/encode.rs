@@ -232,29 +232,33 @@ fn open_ffmpeg(
         .ok_or_else(|| format!("this FFmpeg has no {codec_id:?} encoder (install libavcodec with libx264 and libvpx)"))?;
     let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
     let mut stream = octx.add_stream(codec).map_err(|e| e.to_string())?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
     let rate = frame_rate(fps);
     let tb = rate.invert();
-    enc.set_width(width);
-    enc.set_height(height);
-    enc.set_format(pix);
-    if !pixel_aspect.is_square() {
-        enc.set_aspect_ratio(ff::Rational::new(pixel_aspect.num as i32, pixel_aspect.den as i32));
-    }
-    enc.set_time_base(tb);
-    enc.set_frame_rate(Some(rate));
-    if global_header {
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-    }
+    let new_encoder = || -> std::result::Result<ff::encoder::video::Video, String> {
+        let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| e.to_string())?;
+        enc.set_width(width);
+        enc.set_height(height);
+        enc.set_format(pix);
+        if !pixel_aspect.is_square() {
+            enc.set_aspect_ratio(ff::Rational::new(pixel_aspect.num as i32, pixel_aspect.den as i32));
+        }
+        enc.set_time_base(tb);
+        enc.set_frame_rate(Some(rate));
+        if global_header {
+            enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        }
+        if format.is_yuv420() {
+            tag_encoder(&mut enc, presentation.colour);
+        } else {
+            // RGB has no matrix and is full range; its primaries and transfer are the clip's
+            // (an HDR clip's PQ and BT.2020 stay said).
+            let c = presentation.colour;
+            tag_encoder(&mut enc, super::Colour { matrix: ff::color::Space::RGB, range: ff::color::Range::JPEG, ..c });
+        }
+        Ok(enc)
+    };
+    let mut enc = new_encoder()?;
     let mut opts = ff::Dictionary::new();
-    if format.is_yuv420() {
-        tag_encoder(&mut enc, presentation.colour);
-    } else {
-        // RGB has no matrix and is full range; its primaries and transfer are the clip's
-        // (an HDR clip's PQ and BT.2020 stay said).
-        let c = presentation.colour;
-        tag_encoder(&mut enc, super::Colour { matrix: ff::color::Space::RGB, range: ff::color::Range::JPEG, ..c });
-    }
     if format == OutputFormat::Mp4H264 {
         opts.set("crf", "18");
         opts.set("preset", "medium");
@@ -273,7 +277,17 @@ fn open_ffmpeg(
         // FFV1 version 3: the standardised, non-experimental bitstream (needed with global headers).
         opts.set("level", "3");
     }
-    let encoder = enc.open_with(opts).map_err(|e| format!("cannot open the encoder: {e}"))?;
+    let encoder = match enc.open_with(opts) {
+        Ok(e) => e,
+        // FFV1 version 3 cuts each picture into slices, which some shapes cannot take (a picture
+        // one pixel wide and thousands tall); version 1, as standard and as lossless, has none.
+        Err(_) if format == OutputFormat::MkvFfv1 => {
+            let mut v1 = ff::Dictionary::new();
+            v1.set("level", "1");
+            new_encoder()?.open_with(v1).map_err(|e| format!("cannot open the encoder: {e}"))?
+        }
+        Err(e) => return Err(format!("cannot open the encoder: {e}")),
+    };
     stream.set_parameters(&encoder);
     if !pixel_aspect.is_square() {
         set_stream_pixel_aspect(&mut stream, pixel_aspect);

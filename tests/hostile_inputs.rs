@@ -201,6 +201,51 @@ fn truncated_mp4s_fail_cleanly_instead_of_aborting() {
     }
 }
 
+/// Whole clips whose timestamps start late (cut from a longer recording, a camera's clock):
+/// their length counts from the timeline's zero in Matroska, from their start in MP4 tracks.
+/// Neither is a file cut short, nor sound running past the pictures.
+#[test]
+fn clips_whose_time_starts_late_are_not_called_cut_short() {
+    let work = tmpdir("late-start");
+    for (name, offset, sound) in [
+        ("late.mkv", "10", &["-c:a", "libopus"][..]),
+        ("late.mp4", "10", &[]),
+        ("late.mov", "3600", &[]),
+        ("late.webm", "10", &["-c:v", "libvpx-vp9", "-c:a", "libopus"]),
+    ] {
+        let clip = work.join(name);
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=2", "-f", "lavfi", "-i", "sine=f=440:d=2"])
+            .args(["-pix_fmt", "yuv420p", "-output_ts_offset", offset])
+            .args(sound)
+            .arg(&clip)
+            .status()
+            .expect("ffmpeg is installed (scripts/setup.sh)");
+        assert!(made.success());
+        let out = work.join(format!("out-{name}.mp4"));
+        let logs = work.join(format!("logs-{name}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        let args = ["extend", clip.to_str().unwrap(), "-p", "a red ball", "--steps", "1", "-o", out.to_str().unwrap()];
+        let (status, stderr) = run_kino(&args, &logs);
+        assert!(status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("cut short") && !stderr.contains("runs on"), "{name}: {stderr}");
+        assert!(decode_video(&out).unwrap().frames.len() > 16, "{name}: the clip and new footage");
+    }
+    // Cut in half, a Matroska clip that starts late is said to be.
+    let whole = work.join("late-6s.mkv");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=6", "-f", "lavfi", "-i", "sine=f=440:d=6"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "libopus", "-output_ts_offset", "10"])
+        .arg(&whole)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = work.join("late-cut.mkv");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    check("extend", &cut, Warned("the file is cut short"), &work);
+}
+
 /// Stills of the most extreme shapes kino reads: one pixel by 8192. FFV1's sliced bitstream
 /// cannot take a picture one pixel wide (the encoder would not open); fitting the still into the
 /// model's frame must not scale it to 64x524288 first.

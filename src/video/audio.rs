@@ -49,6 +49,9 @@ struct Segment {
     /// The source's name, for the message when sound before its first frame is left out
     /// (`None` once said).
     lead_unsaid: Option<String>,
+    /// The source's name and how far its sound declares it runs past `until_seconds`, for the
+    /// message when sound there is met (`None` once said).
+    runs_on: Option<(String, f64)>,
 }
 
 /// One input audio stream's way into the output.
@@ -512,10 +515,11 @@ impl AudioCopy {
             let until = src.until_seconds.unwrap_or(f64::INFINITY);
             // Sound past the source's last picture (or where other footage follows) is left
             // out: said where the source declares that it runs on.
-            let over = declared_sound_end(&input, &audio).map_or(0.0, |end| end - origin + src.offset_seconds - until);
-            if until.is_finite() && over > 0.1 {
-                log::warn!("{name}: its sound runs on {over:.2} s past its last picture; that part is left out");
-            }
+            // Said once sound past it is met (a file cut short declares more than it holds).
+            let runs_on = until.is_finite().then(|| {
+                let declared = declared_sound_end(&input, &audio).map_or(0.0, |end| end - origin + src.offset_seconds - until);
+                (name.clone(), declared)
+            });
             drop(audio);
             segments.push(Segment {
                 input,
@@ -529,6 +533,7 @@ impl AudioCopy {
                 next: None,
                 done: false,
                 lead_unsaid: Some(name),
+                runs_on,
             });
         }
         if segments.is_empty() {
@@ -631,6 +636,10 @@ impl Segment {
             // last picture (where a mux ends its streams) is still the clip's.
             if t >= self.until_seconds + LEAD_KEPT {
                 // Other footage follows from here: the rest of this source is left out.
+                if let Some((name, declared)) = self.runs_on.take() {
+                    let over = declared.max(t - self.until_seconds);
+                    log::warn!("{name}: its sound runs on {over:.2} s past its last picture; that part is left out");
+                }
                 self.done = true;
                 self.converted.clear();
                 return Ok(());

@@ -676,16 +676,35 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
-/// Where a file says it ends, in seconds: its earliest stream's start plus the duration it
-/// declares (`None` where it declares none).
+/// Where a file says it ends, in seconds on its own timeline (`None` where it declares nothing).
+/// Streams that declare their length (MP4 and MOV tracks, MPEG-TS as FFmpeg measures it) end
+/// at their start plus that length. Otherwise it is the file's length, which Matroska and WebM
+/// count from the timeline's zero: a clip whose timestamps start at 10 s declares 12 s for its
+/// 2 s of pictures. A file length shorter than the start can only count from the start.
 pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
+    let known = |t: i64, tb: ff::Rational| t != ff::ffi::AV_NOPTS_VALUE && tb.denominator() != 0;
+    let streams = input
+        .streams()
+        .filter(|s| s.duration() > 0 && known(s.duration(), s.time_base()))
+        .map(|s| {
+            let start = if known(s.start_time(), s.time_base()) { s.start_time() } else { 0 };
+            (start + s.duration()) as f64 * f64::from(s.time_base())
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    if streams.is_finite() {
+        return Some(streams);
+    }
+    if input.duration() <= 0 {
+        return None;
+    }
+    let length = input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
     let start = input
         .streams()
-        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
+        .filter(|s| known(s.start_time(), s.time_base()))
         .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
         .fold(f64::INFINITY, f64::min);
     let start = if start.is_finite() { start } else { 0.0 };
-    (input.duration() > 0).then(|| start + input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE))
+    Some(if length > start { length } else { start + length })
 }
 
 /// The packets of `path`'s video stream, counted without decoding: its frame count for the

@@ -100,14 +100,14 @@ impl Entry {
         write_atomic(dir, &name, h.finalize().to_hex().as_bytes()).map_err(|e| format!("{}: {e}", self.sum_file().display()))
     }
 
-    /// Whether the entry's graph and data are what was saved: `Err` says how they are not.
-    pub fn check(&self, dir: &Path) -> Result<(), String> {
-        let saved = std::fs::read_to_string(self.sum_file()).map_err(|_| "no record of what was saved".to_string())?;
-        let now = content_hash(dir, &self.files()?)?;
-        if now.to_hex().as_str() != saved.trim() {
-            return Err("it was changed after it was saved".into());
+    /// Whether the entry's graph and data are what was saved.
+    pub fn check(&self, dir: &Path) -> Saved {
+        let Ok(saved) = std::fs::read_to_string(self.sum_file()) else { return Saved::Unrecorded };
+        match self.files().and_then(|files| content_hash(dir, &files)) {
+            Ok(now) if now.to_hex().as_str() == saved.trim() => Saved::Intact,
+            Ok(_) => Saved::Changed("it was changed after it was saved".into()),
+            Err(e) => Saved::Changed(e),
         }
-        Ok(())
     }
 
     /// Removes the entry's files (graph, data, record); whether the graph is gone.
@@ -117,6 +117,17 @@ impl Entry {
         }
         std::fs::remove_file(&self.graph).is_ok() || !self.graph.exists()
     }
+}
+
+/// What [`Entry::check`] finds.
+#[derive(Debug, PartialEq)]
+pub enum Saved {
+    /// As it was saved.
+    Intact,
+    /// Saved without a record of its content (by an earlier kino, or the record was lost).
+    Unrecorded,
+    /// Not what was saved, or unreadable: why.
+    Changed(String),
 }
 
 /// Adds a file's name (as `named`), length and bytes (read from `at`) to `h`.

@@ -38,23 +38,24 @@ pub(super) fn cached_graph(
         }
     };
     if entry.graph.is_file() {
-        match entry.check(&dir) {
-            Ok(()) => {
+        let why = match entry.check(&dir) {
+            cache::Saved::Intact => {
                 cache::touch(&entry.graph);
                 return Some(entry.graph);
             }
-            Err(why) => {
-                // Made again: the same seed must give the same frames.
-                let removed = entry.remove();
-                log::warn!(
-                    "the cached optimised graph {} is not used ({why}); {}",
-                    entry.graph.display(),
-                    if removed { "it is optimised again" } else { "optimising in memory" }
-                );
-                if !removed {
-                    return None;
-                }
-            }
+            // An entry of an earlier kino: made again once, with its record, without a word.
+            cache::Saved::Unrecorded => None,
+            cache::Saved::Changed(why) => Some(why),
+        };
+        // Made again: the same seed must give the same frames.
+        let removed = entry.remove();
+        let then = if removed { "it is optimised again" } else { "optimising in memory" };
+        match why {
+            Some(why) => log::warn!("the cached optimised graph {} is not used ({why}); {then}", entry.graph.display()),
+            None => log::debug!("the cached optimised graph {} has no record of its content; {then}", entry.graph.display()),
+        }
+        if !removed {
+            return None;
         }
     }
     // An entry that could never fit would only push everything else out.

@@ -154,3 +154,23 @@ fn animate_keeps_moving_past_one_window() {
     eprintln!("moved up {:.1} px in frames 0-15, {:.1} in frames 16-31", -first, -second);
     assert!(first < -8.0 && second < -8.0, "the object moves up in both halves: {first:.1}, {second:.1} px");
 }
+
+/// A still with transparent pixels is laid over black, and said; an opaque one with an alpha
+/// channel is not said to be transparent.
+#[test]
+fn a_transparent_still_is_said_to_be_laid_over_black() {
+    let d = tmpdir("animate-alpha");
+    for (name, alpha, said) in [("see-through.png", 0u8, true), ("opaque-rgba.png", 255, false)] {
+        let still = d.join(name);
+        image::RgbaImage::from_fn(64, 64, |x, _| image::Rgba([200, 40, 40, if x < 32 { 255 } else { alpha }])).save(&still).unwrap();
+        let out = d.join(format!("{name}.mkv"));
+        let r = kino(&["animate", still.to_str().unwrap(), "-p", "a red circle", "--steps", "1", "-o", out.to_str().unwrap()]);
+        assert_ok(&r);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(stderr.contains("has transparency; kino lays it over black"), said, "{name}: {stderr}");
+        // The clip's first frame is the still as shown: black where it is transparent.
+        let first = &frames(&out)[0];
+        let right = &first.data[3 * 48..3 * 48 + 3];
+        assert_eq!(right[0] < 30, said, "{name}: {right:?}");
+    }
+}

@@ -193,8 +193,9 @@ pub(crate) fn open_footage(path: &Path) -> Result<video::VideoReader> {
             path.display()
         );
     }
-    if reader.transparent && !reader.is_still {
-        eprintln!("kino: warning: {} has transparency; kino lays its frames over black and writes opaque video", path.display());
+    if reader.transparent {
+        let what = if reader.is_still { "it" } else { "its frames" };
+        eprintln!("kino: warning: {} has transparency; kino lays {what} over black and writes opaque video", path.display());
     }
     Ok(reader)
 }

@@ -122,7 +122,8 @@ pub struct VideoReader {
     /// Whether the first frame is interlaced (two fields woven into one frame): it is read as a
     /// progressive frame, fields and all.
     pub interlaced: bool,
-    /// Whether the frames carry transparency (an alpha channel): it is laid over black.
+    /// Whether a frame read so far is transparent anywhere (an alpha channel below opaque, not
+    /// just a format that could hold one): it is laid over black.
     pub transparent: bool,
     /// The decoder's frame size, as stored.
     coded: (u32, u32),
@@ -301,7 +302,7 @@ impl VideoReader {
         let time_base = f64::from(stream.time_base());
         let (avg, base) = (as_fps(stream.avg_frame_rate()), as_fps(stream.rate()));
         let declared_fps = avg.or(base).unwrap_or(0.0);
-        let fps = reading_rate(avg, base, || {
+        let fps = reading_rate(avg, base, time_base, || {
             // The first frames' timestamps, read by a second demuxer (this one stays at the start).
             let scanned = open_input(path).map(|(mut scan, _at)| packet_times(&mut scan, index, time_base, RATE_SCAN_FRAMES, declared_fps));
             presentation_times(&scanned.unwrap_or_default())
@@ -315,7 +316,19 @@ impl VideoReader {
         let declared = context()?.encoder().video().map_err(|e| verr(path, format!("cannot be decoded ({e})")))?;
         check_frame_size(declared.width(), declared.height()).map_err(|m| verr(path, m))?;
         let ctx = context()?;
-        let codec = ff::decoder::find(ctx.id())
+        // VP8 and VP9 carry transparency beside the picture (WebM's `alpha_mode`), which only
+        // libvpx's decoders read: FFmpeg's own would drop it and show the hidden colours.
+        let alpha_mode = stream.metadata().iter().any(|(k, v)| k.eq_ignore_ascii_case("alpha_mode") && v == "1");
+        let libvpx = match ctx.id() {
+            ff::codec::Id::VP9 if alpha_mode => ff::decoder::find_by_name("libvpx-vp9"),
+            ff::codec::Id::VP8 if alpha_mode => ff::decoder::find_by_name("libvpx"),
+            _ => None,
+        };
+        if alpha_mode && libvpx.is_none() {
+            log::warn!("{}: its transparency is not read (this FFmpeg has no libvpx decoder); its hidden colours show", path.display());
+        }
+        let codec = libvpx
+            .or_else(|| ff::decoder::find(ctx.id()))
             .ok_or_else(|| verr(path, format!("cannot be decoded: FFmpeg has no decoder for its {:?} video", ctx.id())))?;
         // FFmpeg refuses a larger frame before allocating it.
         let mut options = ff::Dictionary::new();
@@ -562,7 +575,6 @@ impl VideoReader {
             self.colour = Colour::of_frame(decoded);
             self.bits = sample_bits(format);
             self.interlaced = decoded.is_interlaced();
-            self.transparent = matches!(format.descriptor().map(|d| d.nb_components()), Some(2 | 4));
             let sar = decoded.aspect_ratio();
             let stored = match self.stream_pixels {
                 true => self.pixel_aspect,
@@ -602,6 +614,7 @@ impl VideoReader {
         let (stride, row) = (rgb.stride(0), w as usize * px);
         let plane = rgb.data(0);
         let mut data = Vec::with_capacity(w as usize * 3 * h as usize);
+        let mut see_through = false;
         for y in 0..h as usize {
             let line = plane
                 .get(y * stride..y * stride + row)
@@ -609,11 +622,23 @@ impl VideoReader {
             if alpha {
                 for p in line.chunks_exact(4) {
                     let a = u16::from(p[3]);
+                    see_through |= a < 255;
                     data.extend(p[..3].iter().map(|&c| ((u16::from(c) * a + 127) / 255) as u8));
                 }
             } else {
                 data.extend_from_slice(line);
             }
+        }
+        if see_through && !self.transparent {
+            // The first frame's is said by whoever opened the clip; a later one's here.
+            if self.decoded > 0 {
+                log::warn!(
+                    "{}: its frames have transparency from frame {} on; kino lays them over black and writes opaque video",
+                    self.path.display(),
+                    self.decoded + 1
+                );
+            }
+            self.transparent = true;
         }
         Ok(self.orientation.apply(RgbFrame::new(w, h, data)?))
     }
@@ -722,7 +747,7 @@ pub fn count_video_frames(path: &Path) -> Result<u64> {
     let times = packet_times(&mut ictx, index, time_base, usize::MAX, avg.or(base).unwrap_or(0.0));
     // As [`VideoReader::next_frame`] reads it: by its timestamps, at the rate it reads it at
     // (every packet once where one has none).
-    let fps = reading_rate(avg, base, || presentation_times(&times[..times.len().min(RATE_SCAN_FRAMES)]));
+    let fps = reading_rate(avg, base, time_base, || presentation_times(&times[..times.len().min(RATE_SCAN_FRAMES)]));
     if still || !(fps.is_finite() && fps > 0.0) || times.iter().any(Option::is_none) {
         return Ok(times.len() as u64);
     }
@@ -752,12 +777,20 @@ fn as_fps(r: ff::Rational) -> Option<f64> {
 /// (at the average, 28.5 fps for 30 fps with 1 frame in 20 dropped, they would be repeated and
 /// left out all along). A constant-rate clip keeps its average, also where its base rate is
 /// twice it (interlaced video: its frames fit both).
-fn reading_rate(avg: Option<f64>, base: Option<f64>, times: impl FnOnce() -> Vec<f64>) -> f64 {
+///
+/// Timestamps in a coarse unit (`tick` seconds: a GIF's centiseconds, 8 fps as delays of 13 and
+/// 12) put the average off by the last frame's rounding (95/12 for 8 fps): such a clip is read at
+/// its base rate where its frames span whole frame times of it to within one unit.
+fn reading_rate(avg: Option<f64>, base: Option<f64>, tick: f64, times: impl FnOnce() -> Vec<f64>) -> f64 {
     match (avg, base) {
         // A base rate far above the average is the least common multiple of several rates (a
         // clip joined from 24 and 30 fps footage: 120), not the rate it was recorded at.
         (Some(a), Some(b)) if b > a * 1.001 && b <= MAX_BASE_RATE && b <= (a * 1.5).max(BASE_RATE_ALWAYS_FITS) => {
             let times = times();
+            let whole = |span: f64| (span - (times.len() - 1) as f64 / b).abs() <= tick * 1.001;
+            if b < a * 1.02 && times.len() >= 3 && whole(times[times.len() - 1] - times[0]) {
+                return b;
+            }
             if misfit(&times, b) + 0.01 < misfit(&times, a) {
                 b
             } else {
@@ -1118,23 +1151,29 @@ mod tests {
     #[test]
     fn a_variable_rate_clip_is_read_at_its_base_rate() {
         let phone = phone_times(570);
-        assert_eq!(reading_rate(Some(17100.0 / 599.0), Some(30.0), || phone.clone()), 30.0);
+        assert_eq!(reading_rate(Some(17100.0 / 599.0), Some(30.0), 1e-5, || phone.clone()), 30.0);
         let paused: Vec<f64> = (0..64).map(|k| f64::from(k) / 8.0 + if k >= 16 { 30.0 } else { 0.0 }).collect();
-        assert_eq!(reading_rate(Some(32.0 / 19.0), Some(8.0), || paused.clone()), 8.0);
+        assert_eq!(reading_rate(Some(32.0 / 19.0), Some(8.0), 1e-5, || paused.clone()), 8.0);
         // A jump of 10 hours makes the average 0.003 fps, where every other step rounds to none.
         let jump: Vec<f64> = (0..120).map(|k| f64::from(k) / 30.0 + if k >= 60 { 36000.0 } else { 0.0 }).collect();
-        assert_eq!(reading_rate(Some(30.0 / 9001.0), Some(30.0), || jump.clone()), 30.0);
+        assert_eq!(reading_rate(Some(30.0 / 9001.0), Some(30.0), 1e-5, || jump.clone()), 30.0);
         let interlaced: Vec<f64> = (0..100).map(|k| f64::from(k) / 25.0).collect();
-        assert_eq!(reading_rate(Some(25.0), Some(50.0), || interlaced.clone()), 25.0);
+        assert_eq!(reading_rate(Some(25.0), Some(50.0), 1e-5, || interlaced.clone()), 25.0);
         let ntsc: Vec<f64> = (0..100).map(|k| f64::from(k) * 1001.0 / 30000.0).collect();
-        assert_eq!(reading_rate(Some(30000.0 / 1001.0), Some(30.0), || ntsc.clone()), 30000.0 / 1001.0);
-        assert_eq!(reading_rate(Some(28.5), Some(1000.0), || phone.clone()), 28.5);
+        assert_eq!(reading_rate(Some(30000.0 / 1001.0), Some(30.0), 1e-5, || ntsc.clone()), 30000.0 / 1001.0);
+        assert_eq!(reading_rate(Some(28.5), Some(1000.0), 1e-5, || phone.clone()), 28.5);
         // 24 fps footage joined to 30 fps footage: a base rate of 120 (both fit), read at the average.
         let joined: Vec<f64> = (0..48).map(|k| f64::from(k) / 24.0).chain((0..60).map(|k| 2.0 + f64::from(k) / 30.0)).collect();
-        assert_eq!(reading_rate(Some(27.0), Some(120.0), || joined.clone()), 27.0);
-        assert_eq!(reading_rate(Some(24.0), Some(24.0), || unreachable!()), 24.0);
-        assert_eq!(reading_rate(None, Some(30.0), || unreachable!()), 30.0);
-        assert_eq!(reading_rate(None, None, || unreachable!()), 0.0);
+        assert_eq!(reading_rate(Some(27.0), Some(120.0), 1e-5, || joined.clone()), 27.0);
+        assert_eq!(reading_rate(Some(24.0), Some(24.0), 1e-5, || unreachable!()), 24.0);
+        assert_eq!(reading_rate(None, Some(30.0), 1e-5, || unreachable!()), 30.0);
+        assert_eq!(reading_rate(None, None, 1e-5, || unreachable!()), 0.0);
+        // A GIF at 8 fps: delays of 13 and 12 centiseconds, an average of 95/12 (16 frames over
+        // 2.01 s); its base rate, as its frames span 15 frame times of 8 fps to within 1 cs.
+        let gif: Vec<f64> = (0..16).map(|k| f64::from(k * 25 / 2 + k % 2) / 100.0).collect();
+        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 0.01, || gif.clone()), 8.0);
+        // The same times at a fine time base are not rounded: the average stays.
+        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 1e-5, || gif.clone()), 95.0 / 12.0);
     }
 
     /// A real clip recorded at a variable rate (H.264 in mp4, 30 fps with every 20th frame
@@ -1254,7 +1293,10 @@ mod tests {
     }
 
     /// Interlaced and transparent clips say so (the CLI warns: fields are read woven, alpha is
-    /// laid over black); a plain clip does not.
+    /// laid over black); a plain clip does not, nor one whose format could hold transparency but
+    /// whose pixels are all opaque (every GIF decodes with an alpha channel). VP9 in WebM keeps
+    /// its transparency beside the picture, read by libvpx's decoder: the pixels are laid over
+    /// black as any other's, not shown with the colours under them.
     #[test]
     fn interlaced_and_transparent_clips_say_so() {
         let dir = std::env::temp_dir().join(format!("kino-decode-fields-{}", std::process::id()));
@@ -1265,12 +1307,30 @@ mod tests {
         };
         let interlaced =
             make("tff.mkv", &["-vf", "interlace=scan=tff,setfield=tff", "-c:v", "libx264", "-flags", "+ildct+ilme", "-pix_fmt", "yuv420p"]);
-        let transparent = make("alpha.mkv", &["-vf", "format=yuva420p", "-c:v", "ffv1"]);
+        // The left half opaque, the right half at 60 of 255.
+        let see_through = "format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,32),255,60)'";
+        let transparent = make("alpha.mkv", &["-vf", see_through, "-c:v", "ffv1"]);
+        let opaque_alpha = make("opaque-alpha.mkv", &["-vf", "format=yuva420p", "-c:v", "ffv1"]);
+        let gif = make("opaque.gif", &[]);
+        let mut vp9 = make("alpha.webm", &["-vf", see_through, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"]);
         let plain = make("plain.mkv", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+        // A GIF at 8 fps (delays of 13 and 12 cs) is read at 8 fps, not its 95/12 average.
+        let gif8 = VideoReader::open(&ffmpeg(&dir, &["-f", "lavfi", "-i", "testsrc2=s=64x48:r=8:d=2", "eight.gif"])).unwrap();
+        assert_eq!(gif8.fps, 8.0);
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(interlaced.interlaced && !interlaced.transparent);
         assert!(transparent.transparent && !transparent.interlaced);
-        assert!(!plain.interlaced && !plain.transparent);
+        assert!(!opaque_alpha.transparent && !gif.transparent && !plain.transparent);
+        assert!(!plain.interlaced);
+        assert!(vp9.transparent, "VP9's transparency is read");
+        let f = vp9.next_frame().unwrap().unwrap();
+        let mean = |x0: usize, x1: usize| {
+            let px: Vec<u32> =
+                (0..48).flat_map(|y| (x0..x1).map(move |x| (y, x))).map(|(y, x)| u32::from(f.data[3 * (y * 64 + x)])).collect();
+            px.iter().sum::<u32>() as f64 / px.len() as f64
+        };
+        // Red at 60/255 is about a quarter of the opaque half's.
+        assert!(mean(32, 64) < 0.4 * mean(0, 32), "the see-through half is laid over black: {} vs {}", mean(32, 64), mean(0, 32));
     }
 
     /// A transparent still is laid over black: the colours stored under fully transparent

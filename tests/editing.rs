@@ -1818,3 +1818,93 @@ fn variable_rate_phone_clips_keep_their_length_to_the_frame() {
         assert!(*frame == stored[shown], "output frame {k} is stored frame {shown}, the one on screen at {k}/30 s");
     }
 }
+
+/// A clip's timecode and chapters come with it: extended backwards, its first frame keeps its
+/// timecode (the output's starts as many frames earlier as were put before it) and its chapters
+/// move with it; a bridge's B brings its chapters to where B starts. A timecode track is carried,
+/// not called a track left behind.
+#[test]
+fn timecode_and_chapters_move_with_the_clip() {
+    let d = tmpdir("timecode-chapters");
+    let meta = d.join("meta.txt");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\ntitle=Holiday\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Intro\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=Beach\n",
+    )
+    .unwrap();
+    let (mkv, mp4) = (d.join("tc.mkv"), d.join("tc.mp4"));
+    for clip in [&mkv, &mp4] {
+        let (src, m, c) = ("testsrc2=s=64x64:r=8:d=2", meta.to_str().unwrap(), clip.to_str().unwrap());
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-i",
+            m,
+            "-map",
+            "0",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-timecode",
+            "01:00:00:00",
+            c,
+        ]);
+    }
+    let chapters = |p: &Path| probe_csv(p, &["-show_chapters"]);
+    for (clip, out) in [(&mkv, d.join("back.mov")), (&mp4, d.join("back.mkv"))] {
+        let o = kino(&[
+            "extend",
+            clip.to_str().unwrap(),
+            "-p",
+            "x",
+            "--frames",
+            "16",
+            "--at",
+            "start",
+            "--steps",
+            "1",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_ok(&o);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("track"), "nothing left behind: {stderr}");
+        // 16 frames at 8 fps before 01:00:00:00.
+        let tc = probe_csv(&out, &["-show_entries", "format_tags=timecode:stream_tags=timecode"]);
+        assert!(tc.lines().any(|l| l.trim_matches(',') == "00:59:58:00" || l.trim_matches(',') == "00:59:58:0"), "{}: {tc}", out.display());
+        let ch = chapters(&out);
+        assert_eq!(ch.lines().count(), 2, "{ch}");
+        assert!(ch.contains("2.000000,") && ch.contains("3.000000,") && ch.contains("4.000000,"), "moved by 2 s: {ch}");
+        assert!(ch.contains("Intro") && ch.contains("Beach"), "{ch}");
+        assert_eq!(probe_csv(&out, &["-show_entries", "format_tags=title"]), "Holiday");
+    }
+    // Extended forwards: timecode and chapters where they were.
+    let fwd = d.join("fwd.mkv");
+    assert_ok(&kino(&["extend", mkv.to_str().unwrap(), "-p", "x", "--frames", "16", "--steps", "1", "-o", fwd.to_str().unwrap()]));
+    assert!(probe_csv(&fwd, &["-show_entries", "format_tags=timecode"]).contains("01:00:00:0"));
+    assert!(chapters(&fwd).contains("0.000000,"), "{}", chapters(&fwd));
+    // A bridge: A's chapters at 0, B's from where B starts (after A's 2 s and the bridge's).
+    let bridged = d.join("bridged.mkv");
+    let o = kino(&[
+        "bridge",
+        mkv.to_str().unwrap(),
+        mkv.to_str().unwrap(),
+        "-p",
+        "x",
+        "--frames",
+        "8",
+        "--steps",
+        "1",
+        "-o",
+        bridged.to_str().unwrap(),
+    ]);
+    assert_ok(&o);
+    let ch = chapters(&bridged);
+    assert_eq!(ch.lines().count(), 4, "{ch}");
+    assert!(ch.contains(",0.000000,") && ch.contains(",3.000000,") && ch.contains(",5.000000,"), "B's at 3 s: {ch}");
+}

@@ -9,7 +9,7 @@ use ffmpeg_next as ff;
 use super::convert::{Converter, Target};
 use super::silence::Silence;
 
-/// Where to take audio (and container metadata) from when writing a video.
+/// Where to take audio (and container tags, timecode and chapters) from when writing a video.
 #[derive(Clone, Copy, Debug)]
 pub struct AudioSource<'a> {
     pub path: &'a Path,
@@ -268,7 +268,7 @@ fn set_disposition(stream: &mut ff::format::stream::StreamMut<'_>, disposition: 
 /// The source time of the video's first frame, which written videos put at 0: the video
 /// stream's start time (0 where the file does not say). A camera's MPEG-TS clip, or one cut out of a
 /// longer recording, starts well after 0, and its audio must move with its video.
-fn video_origin(input: &ff::format::context::Input) -> f64 {
+pub(super) fn video_origin(input: &ff::format::context::Input) -> f64 {
     let video = input.streams().best(ff::media::Type::Video);
     match video.map(|s| (s.start_time(), s.time_base())) {
         Some((t, tb)) if t != ff::ffi::AV_NOPTS_VALUE && tb.denominator() != 0 => t as f64 * f64::from(tb),
@@ -475,13 +475,10 @@ impl AudioCopy {
         let mut segments: Vec<Segment> = Vec::new();
         let mut outs: Vec<OutStream> = Vec::new();
         let mut written: std::collections::HashMap<usize, Written> = Default::default();
-        for (k, src) in sources.iter().enumerate() {
+        for src in sources {
             let name = src.path.display().to_string();
             let at = super::ffpath::FfmpegPath::input(src.path).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
             let input = ff::format::input(at.as_path()).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
-            if k == 0 {
-                octx.set_metadata(input.metadata().to_owned());
-            }
             let audio: Vec<ff::format::stream::Stream<'_>> =
                 input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).collect();
             if audio.is_empty() {
@@ -793,7 +790,8 @@ pub(super) fn has_audio(path: &Path) -> bool {
 }
 
 /// The tracks of `path` that kino does not carry into its output (it writes one video track,
-/// and copies audio): other video tracks, subtitles, timecode and other data tracks, attachments,
+/// copies audio, and carries a timecode track's timecode): other video tracks, subtitles, data
+/// tracks, attachments,
 /// as "1 subtitle track". Empty
 /// when there are none or the file cannot be read (reading it for frames says why).
 pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
@@ -810,8 +808,19 @@ pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
             ff::media::Type::Video if s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC) => "cover picture",
             ff::media::Type::Video if Some(s.index()) != best_video => "other video",
             ff::media::Type::Video | ff::media::Type::Audio => continue,
+            // MP4 and MOV keep chapters' titles in a text track as well, a sample per chapter:
+            // the chapters are carried.
+            ff::media::Type::Subtitle
+                if matches!(s.parameters().id(), ff::codec::Id::MOV_TEXT | ff::codec::Id::TEXT)
+                    && input.nb_chapters() > 0
+                    && s.frames() == i64::from(input.nb_chapters()) =>
+            {
+                continue
+            }
             ff::media::Type::Subtitle => "subtitle",
-            ff::media::Type::Data => "data (timecode or metadata)",
+            // A timecode track: its timecode is the output's (moved to its first frame).
+            ff::media::Type::Data if s.metadata().iter().any(|(k, _)| k.eq_ignore_ascii_case("timecode")) => continue,
+            ff::media::Type::Data => "data",
             ff::media::Type::Attachment => "attachment",
             _ => "other",
         };

@@ -294,6 +294,7 @@ fn open_ffmpeg(
     }
     stream.set_time_base(tb);
     stream.set_avg_frame_rate(rate);
+    super::carried::carry_tags_and_chapters(&mut octx, audio, fps);
     let audio = if audio.is_empty() { None } else { AudioCopy::add_streams(&mut octx, audio)? };
     let mut header = ff::Dictionary::new();
     // The same frames give the same file: Matroska otherwise writes a random segment UID.

@@ -20,6 +20,7 @@ fn init() -> Result<()> {
 }
 
 mod audio;
+mod carried;
 mod colour;
 mod convert;
 mod decode;

@@ -1,0 +1,152 @@
+//! What a written video carries over from the clips it is made of besides pictures and sound:
+//! the first clip's container tags (title, comment, ...), its timecode moved to the output's first
+//! frame, and every clip's chapters at the clip's place in the output.
+
+use ffmpeg_next as ff;
+
+use super::audio::{video_origin, AudioSource};
+
+/// Sets `octx`'s tags and chapters from `sources` (the output's video runs at `fps`); what cannot
+/// be read is left out (reading the clips for frames says why).
+pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, sources: &[AudioSource<'_>], fps: f64) {
+    let mut next_id = 1;
+    for (k, src) in sources.iter().enumerate() {
+        let Ok(at) = super::ffpath::FfmpegPath::input(src.path) else { continue };
+        let Ok(input) = ff::format::input(at.as_path()) else { continue };
+        if k == 0 {
+            octx.set_metadata(tags(&input, src.offset_seconds, fps, src.path));
+        }
+        let origin = video_origin(&input);
+        let until = src.until_seconds.unwrap_or(f64::INFINITY);
+        for chapter in input.chapters() {
+            let tb = f64::from(chapter.time_base());
+            // In output seconds: the clip's first frame is at its offset.
+            let start = (chapter.start() as f64 * tb - origin + src.offset_seconds).max(src.offset_seconds);
+            let end = (chapter.end() as f64 * tb - origin + src.offset_seconds).min(until);
+            if end <= start {
+                continue;
+            }
+            let title = chapter.metadata().get("title").unwrap_or_default().to_string();
+            let ms = |t: f64| (t * 1000.0).round() as i64;
+            if octx.add_chapter(next_id, (1, 1000), ms(start), ms(end), &title).is_ok() {
+                next_id += 1;
+            }
+        }
+    }
+}
+
+/// The clip's container tags, its timecode (from the container, else its video or timecode
+/// track) set for the output's first frame: `shift` seconds of footage come before the clip's.
+fn tags(input: &ff::format::context::Input, shift: f64, fps: f64, path: &std::path::Path) -> ff::Dictionary<'static> {
+    let is_timecode = |k: &str| k.eq_ignore_ascii_case("timecode");
+    let mut out = ff::Dictionary::new();
+    for (k, v) in input.metadata().iter().filter(|(k, _)| !is_timecode(k)) {
+        out.set(k, v);
+    }
+    let own = |d: ff::DictionaryRef<'_>| d.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let timecode = own(input.metadata())
+        .into_iter()
+        .chain(input.streams().flat_map(|s| own(s.metadata())))
+        .find(|(k, _)| is_timecode(k))
+        .map(|(_, v)| v);
+    if let Some(tc) = timecode {
+        let frames = (shift * fps).round() as i64;
+        match Timecode::parse(&tc, fps) {
+            Some(t) => out.set("timecode", &t.plus(-frames).to_string()),
+            None if frames == 0 => out.set("timecode", &tc),
+            None => {
+                log::warn!("{}: its timecode {tc:?} is not one kino can move to the output's first frame; it is left out", path.display())
+            }
+        }
+    }
+    out
+}
+
+/// A SMPTE timecode at a frame rate: `HH:MM:SS:FF`, or `HH:MM:SS;FF` counted drop-frame (29.97
+/// and 59.94 fps leave out frame numbers 0 and 1 (0 to 3) of each minute but every tenth).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Timecode {
+    /// Frames since 00:00:00:00.
+    frame: i64,
+    /// Frame numbers per second (30 for 29.97 fps).
+    rate: i64,
+    drop: bool,
+}
+
+impl Timecode {
+    /// `text` at `fps`; `None` where it is not a timecode of that rate.
+    pub(super) fn parse(text: &str, fps: f64) -> Option<Timecode> {
+        let rate = fps.round() as i64;
+        let drop = text.contains(';') || text.matches('.').count() == 1;
+        let fields: Vec<i64> = text.split([':', ';', '.']).map(|f| f.trim().parse().ok()).collect::<Option<_>>()?;
+        let &[h, m, s, f] = fields.as_slice() else { return None };
+        if rate < 1
+            || drop && rate % 30 != 0
+            || !(0..24).contains(&h)
+            || !(0..60).contains(&m)
+            || !(0..60).contains(&s)
+            || !(0..rate).contains(&f)
+        {
+            return None;
+        }
+        let minutes = h * 60 + m;
+        let dropped = if drop { rate / 15 * (minutes - minutes / 10) } else { 0 };
+        Some(Timecode { frame: (minutes * 60 + s) * rate + f - dropped, rate, drop })
+    }
+
+    /// This timecode `frames` later (earlier where negative), round the clock as timecode is.
+    pub(super) fn plus(self, frames: i64) -> Timecode {
+        let day = if self.drop { 24 * 6 * self.per_ten_minutes() } else { 24 * 3600 * self.rate };
+        Timecode { frame: (self.frame + frames).rem_euclid(day), ..self }
+    }
+
+    /// Frames in ten minutes (drop-frame: nine of its minutes lose `rate / 15` numbers).
+    fn per_ten_minutes(self) -> i64 {
+        600 * self.rate - if self.drop { 9 * (self.rate / 15) } else { 0 }
+    }
+}
+
+impl std::fmt::Display for Timecode {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut n = self.frame;
+        if self.drop {
+            // Put back the numbers left out before this frame.
+            let d = self.rate / 15;
+            let (tens, rest) = (n / self.per_ten_minutes(), n % self.per_ten_minutes());
+            n += 9 * d * tens + if rest > d { d * ((rest - d) / (60 * self.rate - d)) } else { 0 };
+        }
+        let (f, s) = (n % self.rate, n / self.rate);
+        let sep = if self.drop { ';' } else { ':' };
+        write!(out, "{:02}:{:02}:{:02}{sep}{:02}", s / 3600, s / 60 % 60, s % 60, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Timecode;
+
+    fn moved(tc: &str, fps: f64, frames: i64) -> String {
+        Timecode::parse(tc, fps).unwrap().plus(frames).to_string()
+    }
+
+    #[test]
+    fn timecode_moves_by_frames_at_its_rate() {
+        assert_eq!(moved("01:00:00:00", 8.0, -17), "00:59:57:07");
+        assert_eq!(moved("01:00:00:0", 8.0, 0), "01:00:00:00", "FFmpeg writes one digit under 10 fps");
+        assert_eq!(moved("10:00:00:00", 25.0, 25 * 3600), "11:00:00:00");
+        assert_eq!(moved("00:00:01:00", 24.0, -48), "23:59:59:00", "round the clock");
+        assert_eq!(moved("23:59:59:23", 24.0, 1), "00:00:00:00");
+        // Drop-frame: 00:01:00;00 and ;01 do not exist; the frame before 00:01:00;02 is 00:00:59;29.
+        assert_eq!(moved("00:01:00;02", 30000.0 / 1001.0, -1), "00:00:59;29");
+        assert_eq!(moved("00:00:59;29", 30000.0 / 1001.0, 1), "00:01:00;02");
+        // Every tenth minute keeps its numbers.
+        assert_eq!(moved("00:09:59;29", 30000.0 / 1001.0, 1), "00:10:00;00");
+        assert_eq!(moved("00:10:00;00", 30000.0 / 1001.0, -1), "00:09:59;29");
+        // An hour of 29.97 fps is 107892 frames.
+        assert_eq!(moved("01:00:00;00", 30000.0 / 1001.0, -107_892), "00:00:00;00");
+        assert_eq!(moved("00:00:00;00", 60000.0 / 1001.0, 60 * 60), "00:01:00;04");
+        for bad in ["1:2:3", "aa:00:00:00", "00:61:00:00", "00:00:00:30", "00:00:00;00"] {
+            assert_eq!(Timecode::parse(bad, if bad.contains(';') { 25.0 } else { 30.0 }), None, "{bad}");
+        }
+    }
+}

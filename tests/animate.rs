@@ -174,3 +174,25 @@ fn a_transparent_still_is_said_to_be_laid_over_black() {
         assert_eq!(right[0] < 30, said, "{name}: {right:?}");
     }
 }
+
+/// A clip given to animate is started from its first frame, and said (extend continues it).
+#[test]
+fn a_clip_given_to_animate_is_said_to_start_from_its_first_frame() {
+    let d = tmpdir("animate-clip");
+    let (gif, png) = (d.join("moving.gif"), d.join("one.png"));
+    for (out, frames) in [(&gif, "4"), (&png, "1")] {
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=8", "-frames:v", frames])
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    for (input, said) in [(&gif, true), (&png, false)] {
+        let out = d.join("out.mkv");
+        let r = kino(&["animate", input.to_str().unwrap(), "-p", "a red circle", "--steps", "1", "-o", out.to_str().unwrap()]);
+        assert_ok(&r);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(stderr.contains("is a clip of several frames: animate starts from its first"), said, "{stderr}");
+    }
+}

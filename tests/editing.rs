@@ -1606,6 +1606,11 @@ fn anamorphic_clips_keep_their_pixel_shape() {
     let mp4 = d.join("remix.mp4");
     assert_ok(&kino(&["remix", clip.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-q", "-o", mp4.to_str().unwrap()]));
     assert_eq!(stream_pixel_aspect(&mp4), "4:3");
+    // PNG frames keep no pixel shape (readers disagree on PNG's): said.
+    let pngs = d.join("frames/");
+    let o = kino(&["remix", clip.to_str().unwrap(), "--prompt", "x", "--strength", "0", "-o", pngs.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("PNG frames keep no pixel shape: the clip's pixels are 4:3"));
     // An anamorphic image animated keeps its pixel shape.
     let still = d.join("still.png");
     ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=1", "-frames:v", "1", "-vf", "setsar=4/3", still.to_str().unwrap()]);

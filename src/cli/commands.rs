@@ -216,6 +216,12 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     let shown = video::Presentation { pixel_aspect: reader.pixel_aspect, ..Default::default() };
     let par = shown.pixel_aspect;
     let still = reader.next_frame()?.with_context(|| format!("{} contains no decodable video frames", args.image.display()))?;
+    if !args.sampling.quiet && !reader.is_still && matches!(reader.next_frame(), Ok(Some(_))) {
+        eprintln!(
+            "kino: {} is a clip of several frames: animate starts from its first (kino extend continues the whole clip)",
+            args.image.display()
+        );
+    }
     drop(reader);
     let (pkg, mut opts) = load(&args.runtime)?;
     let fps = output_fps(args.fps, &pkg)?;

@@ -88,6 +88,16 @@ impl VideoEncoder {
             if audio.iter().any(|a| super::audio::has_audio(a.path)) {
                 log::warn!("PNG frames hold no sound: the input's audio is left out (write .mkv or .mp4 to keep it)");
             }
+            // PNG's pixel shape (pHYs) is read one way by FFmpeg and the other by the PNG
+            // specification's readers: said rather than written.
+            let par = presentation.pixel_aspect;
+            if !par.is_square() {
+                log::warn!(
+                    "PNG frames keep no pixel shape: the clip's pixels are {}:{} (not square), and the frames will show squeezed unless the shape is set again (write .mkv or .mp4 to keep it)",
+                    par.num,
+                    par.den
+                );
+            }
             let pattern = match &dest {
                 Destination::Pattern { pattern, .. } => pattern.clone(),
                 _ => "%05d.png".to_string(),

@@ -106,7 +106,7 @@ impl Entry {
         match self.files().and_then(|files| content_hash(dir, &files)) {
             Ok(now) if now.to_hex().as_str() == saved.trim() => Saved::Intact,
             Ok(_) => Saved::Changed("it was changed after it was saved".into()),
-            Err(e) => Saved::Changed(e),
+            Err(e) => Saved::Changed(format!("it is damaged: {e}")),
         }
     }
 
@@ -213,10 +213,12 @@ pub fn unique() -> String {
     format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
-/// Marks `entry` as just used (eviction removes the least recently used first).
-pub fn touch(entry: &Path) {
-    if let Err(e) = std::fs::File::options().write(true).open(entry).and_then(|f| f.set_modified(SystemTime::now())) {
-        log::debug!("cannot mark {} as used ({e})", entry.display());
+/// Marks `file` as just used (eviction removes the least recently used first). An entry is
+/// marked through its record ([`Entry::sum_file`]): touching its graph would change the graph's
+/// identity, and the next load would hash it again to check it.
+pub fn touch(file: &Path) {
+    if let Err(e) = std::fs::File::options().write(true).open(file).and_then(|f| f.set_modified(SystemTime::now())) {
+        log::debug!("cannot mark {} as used ({e})", file.display());
     }
 }
 
@@ -229,10 +231,11 @@ fn entry_name(file: &str) -> Option<&str> {
     file.strip_suffix(".data").and_then(|f| f.rsplit_once('.')).map(|(name, _)| name)
 }
 
-/// One entry's files: its graph's modification time (last use; the epoch when the graph is
-/// absent), their bytes, the files.
+/// One entry's files: when it was last used (its record's or graph's modification time, the
+/// later), whether its graph is there, their bytes, the files.
 struct Group {
     used: SystemTime,
+    graph: bool,
     bytes: u64,
     files: Vec<PathBuf>,
 }
@@ -254,22 +257,24 @@ pub fn evict(dir: &Path, budget: u64, keep: &Path) {
             continue;
         }
         let Some(entry) = entry_name(&name) else { continue };
-        let slot = entries.entry(entry.to_string()).or_insert(Group { used: SystemTime::UNIX_EPOCH, bytes: 0, files: Vec::new() });
+        let slot =
+            entries.entry(entry.to_string()).or_insert(Group { used: SystemTime::UNIX_EPOCH, graph: false, bytes: 0, files: Vec::new() });
         slot.bytes += meta.len();
         slot.files.push(path);
-        if name.ends_with(".onnx") {
-            slot.used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        slot.graph |= name.ends_with(".onnx");
+        if name.ends_with(".onnx") || name.ends_with(".sum") {
+            slot.used = slot.used.max(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
         }
     }
     let keep = keep.file_name().and_then(|n| entry_name(&n.to_string_lossy()).map(str::to_string));
     let mut total: u64 = entries.values().map(|e| e.bytes).sum();
     let mut order: Vec<(String, Group)> = entries.into_iter().collect();
     order.sort_by_key(|(_, e)| e.used);
-    for (name, Group { used, bytes, files }) in order {
+    for (name, Group { graph, bytes, files, .. }) in order {
         if Some(&name) == keep.as_ref() {
             continue;
         }
-        if used == SystemTime::UNIX_EPOCH {
+        if !graph {
             // Data without its graph: a save in progress, or one that died (then stale).
             let stale = files
                 .iter()

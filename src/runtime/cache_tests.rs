@@ -200,5 +200,15 @@ fn an_entry_changed_after_it_was_saved_is_made_again() {
     assert_eq!(run(&fourth, &[1.0; 4]), [1.25; 4]);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&entry).unwrap().ino(), before.ino(), "the same file");
+    // Using an entry leaves its graph as it is (its record marks the use), so checking it again
+    // needs no new hash: the index stays as long.
+    drop(fourth);
+    let lines = || std::fs::read_to_string(cache.join("index.tsv")).unwrap().lines().count();
+    let (indexed, ctime) = (lines(), std::fs::metadata(&entry).unwrap().ctime_nsec());
+    for _ in 0..3 {
+        drop(OnnxSession::open(&graph, Device::Cpu, &o, None).unwrap());
+    }
+    assert_eq!(lines(), indexed, "no entry hashed again");
+    assert_eq!(std::fs::metadata(&entry).unwrap().ctime_nsec(), ctime, "the graph untouched");
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -40,7 +40,7 @@ pub(super) fn cached_graph(
     if entry.graph.is_file() {
         let why = match entry.check(&dir) {
             cache::Saved::Intact => {
-                cache::touch(&entry.graph);
+                cache::touch(&entry.sum_file());
                 return Some(entry.graph);
             }
             // An entry of an earlier kino: made again once, with its record, without a word.
@@ -70,7 +70,7 @@ pub(super) fn cached_graph(
             let e = if disk_full(&dir) {
                 // Said once: the next graphs would fail the same way.
                 FULL.store(true, std::sync::atomic::Ordering::Relaxed);
-                format!("no space left on its disk: {e}; the other graphs are not cached either")
+                format!("no space left on its disk: {}; the other graphs are not cached either", e.trim_end_matches('.'))
             } else {
                 e
             };

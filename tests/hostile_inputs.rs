@@ -231,19 +231,21 @@ fn clips_whose_time_starts_late_are_not_called_cut_short() {
         assert!(!stderr.contains("cut short") && !stderr.contains("runs on"), "{name}: {stderr}");
         assert!(decode_video(&out).unwrap().frames.len() > 16, "{name}: the clip and new footage");
     }
-    // Cut in half, a Matroska clip that starts late is said to be.
-    let whole = work.join("late-6s.mkv");
-    let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=6", "-f", "lavfi", "-i", "sine=f=440:d=6"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "libopus", "-output_ts_offset", "10"])
-        .arg(&whole)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let bytes = std::fs::read(&whole).unwrap();
-    let cut = work.join("late-cut.mkv");
-    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    check("extend", &cut, Warned("the file is cut short"), &work);
+    // Cut in half, a Matroska clip that starts late is said to be, in its own time.
+    for offset in ["10", "100"] {
+        let whole = work.join(format!("late-{offset}-6s.mkv"));
+        let made = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=6", "-f", "lavfi", "-i", "sine=f=440:d=6"])
+            .args(["-pix_fmt", "yuv420p", "-c:a", "libopus", "-output_ts_offset", offset])
+            .arg(&whole)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let bytes = std::fs::read(&whole).unwrap();
+        let cut = work.join(format!("late-{offset}-cut.mkv"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        check("extend", &cut, Warned("s of the 6.0 s it declares: the file is cut short"), &work);
+    }
 }
 
 /// Stills of the most extreme shapes kino reads: one pixel by 8192. FFV1's sliced bitstream

@@ -80,7 +80,8 @@ pub struct VideoReader {
     /// Where the file says it ends (its start plus its declared duration, seconds), and where
     /// the packets read so far end: a file that stops well short of it was cut (a partial
     /// download or copy), which the demuxer reads as a clean end.
-    declared_end: Option<f64>,
+    /// Where the file's timeline starts and where it says it ends (seconds), for the check.
+    declared_end: Option<(f64, f64)>,
     read_until: f64,
     /// Where the clip's clock started again, the times after it made to follow on.
     restarts: Restarts,
@@ -377,7 +378,7 @@ impl VideoReader {
         // rate, as raw streams and MPEG-TS may give).
         let name = reader.ictx.format().name().to_owned();
         if name.contains("matroska") || name.contains("mp4") {
-            reader.declared_end = declared_end(&reader.ictx);
+            reader.declared_end = declared_end(&reader.ictx).map(|end| (declared_start(&reader.ictx), end));
         }
         reader.fill()?;
         if reader.pending.is_empty() {
@@ -466,14 +467,16 @@ impl VideoReader {
     /// At the end: a file whose packets (of every stream) stop well before the end it declares
     /// was cut short; its frames are all there is, and the user is told (once).
     fn say_if_cut_short(&mut self) {
-        let Some(end) = self.declared_end.take() else { return };
-        let missing = end - self.read_until;
-        if self.read_until.is_finite() && missing > 1.0 && missing > 0.05 * end {
+        let Some((start, end)) = self.declared_end.take() else { return };
+        // In the clip's own time (a clip whose timestamps start at 100 s is 3 s long, not 103).
+        let (read, length) = (self.read_until - start, end - start);
+        let missing = length - read;
+        if read.is_finite() && missing > 1.0 && missing > 0.05 * length {
             log::warn!(
                 "{}: its data ends at {:.1} s of the {:.1} s it declares: the file is cut short (a partial download or copy?); kino reads the {} frame(s) there",
                 self.path.display(),
-                self.read_until,
-                end,
+                read,
+                length,
                 self.decoded
             );
         }
@@ -723,13 +726,22 @@ pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
         return None;
     }
     let length = input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE);
+    let start = declared_start(input);
+    Some(if length > start { length } else { start + length })
+}
+
+/// Where a file's timeline starts, in seconds: its earliest stream's start (0 where none says).
+pub(super) fn declared_start(input: &ff::format::context::Input) -> f64 {
     let start = input
         .streams()
-        .filter(|s| known(s.start_time(), s.time_base()))
+        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
         .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
         .fold(f64::INFINITY, f64::min);
-    let start = if start.is_finite() { start } else { 0.0 };
-    Some(if length > start { length } else { start + length })
+    if start.is_finite() {
+        start
+    } else {
+        0.0
+    }
 }
 
 /// The packets of `path`'s video stream, counted without decoding: its frame count for the

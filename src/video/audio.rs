@@ -802,16 +802,19 @@ pub fn tracks_left_behind(path: &std::path::Path) -> Vec<String> {
     let Ok(input) = ff::format::input(at.as_path()) else { return Vec::new() };
     let mut counts: Vec<(&str, usize)> = Vec::new();
     let best_video = input.streams().best(ff::media::Type::Video).map(|s| s.index());
+    let is_mov = input.format().name().starts_with("mov");
     for s in input.streams() {
         let kind = match s.parameters().medium() {
             // kino reads the file's main video stream; another (a second angle, a cover picture) stays behind.
             ff::media::Type::Video if s.disposition().contains(ff::format::stream::Disposition::ATTACHED_PIC) => "cover picture",
             ff::media::Type::Video if Some(s.index()) != best_video => "other video",
             ff::media::Type::Video | ff::media::Type::Audio => continue,
-            // MP4 and MOV keep chapters' titles in a text track as well, a sample per chapter:
-            // the chapters are carried.
-            ff::media::Type::Subtitle
-                if matches!(s.parameters().id(), ff::codec::Id::MOV_TEXT | ff::codec::Id::TEXT)
+            // MP4 and MOV keep chapters' titles in a text track as well, a sample per chapter
+            // (FFmpeg shows it as text, or as data once it has read the chapters from it): the
+            // chapters are carried.
+            ff::media::Type::Subtitle | ff::media::Type::Data
+                if is_mov
+                    && matches!(s.parameters().id(), ff::codec::Id::MOV_TEXT | ff::codec::Id::TEXT | ff::codec::Id::BIN_DATA)
                     && input.nb_chapters() > 0
                     && s.frames() == i64::from(input.nb_chapters()) =>
             {

@@ -9,12 +9,20 @@ use super::audio::{video_origin, AudioSource};
 /// Sets `octx`'s tags and chapters from `sources` (the output's video runs at `fps`); what cannot
 /// be read is left out (reading the clips for frames says why).
 pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, sources: &[AudioSource<'_>], fps: f64) {
-    let mut next_id = 1;
+    let mut chapters: Vec<(f64, f64, String)> = Vec::new();
+    let mut tags = ff::Dictionary::new();
+    let mut timecode = None;
     for (k, src) in sources.iter().enumerate() {
         let Ok(at) = super::ffpath::FfmpegPath::input(src.path) else { continue };
         let Ok(input) = ff::format::input(at.as_path()) else { continue };
         if k == 0 {
-            octx.set_metadata(tags(&input, src.offset_seconds, fps, src.path));
+            for (key, value) in input.metadata().iter().filter(|(key, _)| !is_timecode(key)) {
+                tags.set(key, value);
+            }
+        }
+        // The first clip that has a timecode gives the output's (a bridge's B where A has none).
+        if timecode.is_none() {
+            timecode = clip_timecode(&input).map(|tc| moved(&tc, src.offset_seconds, fps, src.path));
         }
         let origin = video_origin(&input);
         let until = src.until_seconds.unwrap_or(f64::INFINITY);
@@ -26,40 +34,50 @@ pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, so
             if end <= start {
                 continue;
             }
-            let title = chapter.metadata().get("title").unwrap_or_default().to_string();
-            let ms = |t: f64| (t * 1000.0).round() as i64;
-            if octx.add_chapter(next_id, (1, 1000), ms(start), ms(end), &title).is_ok() {
-                next_id += 1;
-            }
+            chapters.push((start, end, chapter.metadata().get("title").unwrap_or_default().to_string()));
+        }
+    }
+    if let Some(Some(tc)) = timecode {
+        tags.set("timecode", &tc);
+    }
+    octx.set_metadata(tags);
+    // MP4 and MOV keep chapters as a track of titles that runs from 0 s: a first chapter that
+    // starts later would be read back as starting at 0, so the footage before it is a chapter
+    // without a title.
+    let mov = matches!(octx.format().name(), "mp4" | "mov" | "ipod");
+    if mov && chapters.first().is_some_and(|c| c.0 >= 0.001) {
+        chapters.insert(0, (0.0, chapters[0].0, String::new()));
+    }
+    let ms = |t: f64| (t * 1000.0).round() as i64;
+    for (id, (start, end, title)) in chapters.iter().enumerate() {
+        if octx.add_chapter(id as i64 + 1, (1, 1000), ms(*start), ms(*end), title).is_err() {
+            log::debug!("chapter {title:?} ({start:.3} to {end:.3} s) is not written");
         }
     }
 }
 
-/// The clip's container tags, its timecode (from the container, else its video or timecode
-/// track) set for the output's first frame: `shift` seconds of footage come before the clip's.
-fn tags(input: &ff::format::context::Input, shift: f64, fps: f64, path: &std::path::Path) -> ff::Dictionary<'static> {
-    let is_timecode = |k: &str| k.eq_ignore_ascii_case("timecode");
-    let mut out = ff::Dictionary::new();
-    for (k, v) in input.metadata().iter().filter(|(k, _)| !is_timecode(k)) {
-        out.set(k, v);
-    }
+fn is_timecode(key: &str) -> bool {
+    key.eq_ignore_ascii_case("timecode")
+}
+
+/// A clip's timecode: its container's, else its video or timecode track's.
+fn clip_timecode(input: &ff::format::context::Input) -> Option<String> {
     let own = |d: ff::DictionaryRef<'_>| d.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-    let timecode = own(input.metadata())
-        .into_iter()
-        .chain(input.streams().flat_map(|s| own(s.metadata())))
-        .find(|(k, _)| is_timecode(k))
-        .map(|(_, v)| v);
-    if let Some(tc) = timecode {
-        let frames = (shift * fps).round() as i64;
-        match Timecode::parse(&tc, fps) {
-            Some(t) => out.set("timecode", &t.plus(-frames).to_string()),
-            None if frames == 0 => out.set("timecode", &tc),
-            None => {
-                log::warn!("{}: its timecode {tc:?} is not one kino can move to the output's first frame; it is left out", path.display())
-            }
+    own(input.metadata()).into_iter().chain(input.streams().flat_map(|s| own(s.metadata()))).find(|(k, _)| is_timecode(k)).map(|(_, v)| v)
+}
+
+/// Timecode `tc` of a clip whose first frame is `shift` seconds into the output, moved to the
+/// output's first frame; `None` (said) where it cannot be.
+fn moved(tc: &str, shift: f64, fps: f64, path: &std::path::Path) -> Option<String> {
+    let frames = (shift * fps).round() as i64;
+    match Timecode::parse(tc, fps) {
+        Some(t) => Some(t.plus(-frames).to_string()),
+        None if frames == 0 => Some(tc.to_string()),
+        None => {
+            log::warn!("{}: its timecode {tc:?} is not one kino can move to the output's first frame; it is left out", path.display());
+            None
         }
     }
-    out
 }
 
 /// A SMPTE timecode at a frame rate: `HH:MM:SS:FF`, or `HH:MM:SS;FF` counted drop-frame (29.97
@@ -78,7 +96,8 @@ impl Timecode {
     pub(super) fn parse(text: &str, fps: f64) -> Option<Timecode> {
         let rate = fps.round() as i64;
         let drop = text.contains(';') || text.matches('.').count() == 1;
-        let fields: Vec<i64> = text.split([':', ';', '.']).map(|f| f.trim().parse().ok()).collect::<Option<_>>()?;
+        let digits = |f: &str| (!f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())).then(|| f.parse::<i64>().ok()).flatten();
+        let fields: Vec<i64> = text.trim().split([':', ';', '.']).map(digits).collect::<Option<_>>()?;
         let &[h, m, s, f] = fields.as_slice() else { return None };
         if rate < 1
             || drop && rate % 30 != 0
@@ -145,7 +164,7 @@ mod tests {
         // An hour of 29.97 fps is 107892 frames.
         assert_eq!(moved("01:00:00;00", 30000.0 / 1001.0, -107_892), "00:00:00;00");
         assert_eq!(moved("00:00:00;00", 60000.0 / 1001.0, 60 * 60), "00:01:00;04");
-        for bad in ["1:2:3", "aa:00:00:00", "00:61:00:00", "00:00:00:30", "00:00:00;00"] {
+        for bad in ["1:2:3", "aa:00:00:00", "00:61:00:00", "00:00:00:30", "00:00:00;00", "-00:00:01:00", "+01:00:00:00"] {
             assert_eq!(Timecode::parse(bad, if bad.contains(';') { 25.0 } else { 30.0 }), None, "{bad}");
         }
     }

@@ -790,20 +790,26 @@ fn as_fps(r: ff::Rational) -> Option<f64> {
 /// left out all along). A constant-rate clip keeps its average, also where its base rate is
 /// twice it (interlaced video: its frames fit both).
 ///
-/// Timestamps in a coarse unit (`tick` seconds: a GIF's centiseconds, 8 fps as delays of 13 and
-/// 12) put the average off by the last frame's rounding (95/12 for 8 fps): such a clip is read at
-/// its base rate where its frames span whole frame times of it to within one unit.
+/// Timestamps in a coarse unit (`tick` seconds, a millisecond or more: a GIF's centiseconds, 15
+/// fps as delays of 7, 6 and 7) put the average off by the rounding (15.08 fps): such a clip is
+/// read at the common rate within 2% of its average whose frame times its frames' timestamps
+/// are, each to within one unit.
 fn reading_rate(avg: Option<f64>, base: Option<f64>, tick: f64, times: impl FnOnce() -> Vec<f64>) -> f64 {
+    // The timestamps are read only when a rule needs them, once.
+    let (times, read) = (std::cell::Cell::new(Some(times)), std::cell::OnceCell::new());
+    let times = || read.get_or_init(|| times.take().map(|f| f()).unwrap_or_default());
+    // A whole or half average needs no check; an NTSC one may be a GIF's 24 fps (FFmpeg gives
+    // its 4, 4 and 5 cs delays 24000/1001).
+    if let Some(a) = avg.filter(|&a| tick >= 0.001 && (2.0 * a).fract() != 0.0) {
+        if let Some(rate) = common_rate_fitting(times(), a, tick) {
+            return rate;
+        }
+    }
     match (avg, base) {
         // A base rate far above the average is the least common multiple of several rates (a
         // clip joined from 24 and 30 fps footage: 120), not the rate it was recorded at.
         (Some(a), Some(b)) if b > a * 1.001 && b <= MAX_BASE_RATE && b <= (a * 1.5).max(BASE_RATE_ALWAYS_FITS) => {
-            let times = times();
-            let whole = |span: f64| (span - (times.len() - 1) as f64 / b).abs() <= tick * 1.001;
-            if b < a * 1.02 && times.len() >= 3 && whole(times[times.len() - 1] - times[0]) {
-                return b;
-            }
-            if misfit(&times, b) + 0.01 < misfit(&times, a) {
+            if misfit(times(), b) + 0.01 < misfit(times(), a) {
                 b
             } else {
                 a
@@ -812,6 +818,40 @@ fn reading_rate(avg: Option<f64>, base: Option<f64>, tick: f64, times: impl FnOn
         (Some(a), _) => a,
         (None, b) => b.unwrap_or(0.0),
     }
+}
+
+/// Frame rates people record and make at (numerator, denominator): whole rates to 240, halves
+/// to 30 (7.5, 12.5), and the NTSC family.
+static COMMON_RATES: std::sync::LazyLock<Vec<(f64, f64)>> = std::sync::LazyLock::new(|| {
+    let whole = (1..=240).map(|n| (f64::from(n), 1.0));
+    let halves = (1..=30).map(|n| (f64::from(2 * n - 1), 2.0));
+    let ntsc = [24, 30, 48, 60, 120, 240].map(|n| (f64::from(n) * 1000.0, 1001.0));
+    whole.chain(halves).chain(ntsc).collect()
+});
+
+/// The common rate within 2% of `avg` at which every one of `times` (at least three,
+/// increasing, one per frame) is its frame's time to within `tick`; where several are (24 and
+/// 23.976 over a short clip), the one whose frame times, rounded to `tick` as a muxer rounds
+/// them, are the most of `times` exactly, the simplest of those.
+fn common_rate_fitting(times: &[f64], avg: f64, tick: f64) -> Option<f64> {
+    if times.len() < 3 {
+        return None;
+    }
+    let at = |i: usize, r: f64| times[i] - times[0] - i as f64 / r;
+    let per_second = (1.0 / tick).round();
+    let rounded = |i: usize, r: f64| (i as f64 * per_second / r).round() / per_second;
+    let exact = |r: f64| (0..times.len()).filter(|&i| (times[i] - times[0] - rounded(i, r)).abs() < tick * 0.01).count();
+    COMMON_RATES
+        .iter()
+        .map(|&(n, d)| n / d)
+        .filter(|&r| (r - avg).abs() <= 0.02 * avg && (0..times.len()).all(|i| at(i, r).abs() <= tick * 1.001))
+        // The first of the best: a whole rate before a half, before an NTSC one (too few frames
+        // to tell 24 from 23.976 are more likely 24).
+        .fold(None, |best: Option<(usize, f64)>, r| match best {
+            Some((n, _)) if n >= exact(r) => best,
+            _ => Some((exact(r), r)),
+        })
+        .map(|(_, r)| r)
 }
 
 /// How far the steps between `times` (increasing) are from whole frame times at `fps`, on
@@ -1180,12 +1220,21 @@ mod tests {
         assert_eq!(reading_rate(Some(24.0), Some(24.0), 1e-5, || unreachable!()), 24.0);
         assert_eq!(reading_rate(None, Some(30.0), 1e-5, || unreachable!()), 30.0);
         assert_eq!(reading_rate(None, None, 1e-5, || unreachable!()), 0.0);
-        // A GIF at 8 fps: delays of 13 and 12 centiseconds, an average of 95/12 (16 frames over
-        // 2.01 s); its base rate, as its frames span 15 frame times of 8 fps to within 1 cs.
-        let gif: Vec<f64> = (0..16).map(|k| f64::from(k * 25 / 2 + k % 2) / 100.0).collect();
-        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 0.01, || gif.clone()), 8.0);
-        // The same times at a fine time base are not rounded: the average stays.
-        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 1e-5, || gif.clone()), 95.0 / 12.0);
+        // GIFs: delays in centiseconds, 13 and 12 for 8 fps (an average of 95/12: 16 frames over
+        // 2.01 s), 7, 6 and 7 for 15 fps (15.08), 4, 4 and 5 for 24 fps (23.9): every frame within
+        // 1 cs of its time at the common rate.
+        let cs = |fps: f64| (0..30).map(move |k| (f64::from(k) * 100.0 / fps).round() / 100.0).collect::<Vec<_>>();
+        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 0.01, || cs(8.0)), 8.0);
+        assert_eq!(reading_rate(Some(15.083), Some(100.0 / 6.0), 0.01, || cs(15.0)), 15.0);
+        assert_eq!(reading_rate(Some(23.9), None, 0.01, || cs(24.0)), 24.0);
+        assert_eq!(reading_rate(Some(24000.0 / 1001.0), None, 0.01, || cs(24.0)), 24.0);
+        assert_eq!(reading_rate(Some(11.98), Some(12.5), 0.01, || cs(12.0)), 12.0);
+        // 59.94 fps in Matroska's milliseconds (an average of 19001/317) is 60000/1001.
+        let ms: Vec<f64> = (0..200).map(|k| (f64::from(k) * 1001.0 / 60.0).round() / 1000.0).collect();
+        assert_eq!(reading_rate(Some(19001.0 / 317.0), None, 0.001, || ms.clone()), 60000.0 / 1001.0);
+        // A rate that fits no common one keeps its average; so do times at a fine time base.
+        assert_eq!(reading_rate(Some(7.9), None, 0.01, || cs(7.9)), 7.9);
+        assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 1e-5, || cs(8.0)), 95.0 / 12.0);
     }
 
     /// A real clip recorded at a variable rate (H.264 in mp4, 30 fps with every 20th frame
@@ -1326,9 +1375,12 @@ mod tests {
         let gif = make("opaque.gif", &[]);
         let mut vp9 = make("alpha.webm", &["-vf", see_through, "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p"]);
         let plain = make("plain.mkv", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
-        // A GIF at 8 fps (delays of 13 and 12 cs) is read at 8 fps, not its 95/12 average.
-        let gif8 = VideoReader::open(&ffmpeg(&dir, &["-f", "lavfi", "-i", "testsrc2=s=64x48:r=8:d=2", "eight.gif"])).unwrap();
-        assert_eq!(gif8.fps, 8.0);
+        // GIFs at 8, 15 and 24 fps (delays of 13 and 12 cs; 7, 6 and 7; 4, 4 and 5) are read at
+        // their rates, not at FFmpeg's averages (95/12, 15.08, 24000/1001).
+        for rate in [8.0, 15.0, 24.0] {
+            let gif = ffmpeg(&dir, &["-f", "lavfi", "-i", &format!("testsrc2=s=64x48:r={rate}:d=2"), &format!("at-{rate}.gif")]);
+            assert_eq!(VideoReader::open(&gif).unwrap().fps, rate);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(interlaced.interlaced && !interlaced.transparent);
         assert!(transparent.transparent && !transparent.interlaced);

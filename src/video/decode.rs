@@ -845,11 +845,16 @@ fn common_rate_fitting(times: &[f64], avg: f64, tick: f64) -> Option<f64> {
         .iter()
         .map(|&(n, d)| n / d)
         .filter(|&r| (r - avg).abs() <= 0.02 * avg && (0..times.len()).all(|i| at(i, r).abs() <= tick * 1.001))
-        // The first of the best: a whole rate before a half, before an NTSC one (too few frames
-        // to tell 24 from 23.976 are more likely 24).
-        .fold(None, |best: Option<(usize, f64)>, r| match best {
-            Some((n, _)) if n >= exact(r) => best,
-            _ => Some((exact(r), r)),
+        // The first of the best: a whole rate before a half, before an NTSC one (a GIF too short
+        // to tell 24 from 23.976 is more likely 24); but an average that is itself common wins
+        // a tie at millisecond timestamps (Matroska's is its track's frame duration: a 29.97 fps
+        // clip of 10 frames fits 30 as well).
+        .fold(None, |best: Option<(usize, f64)>, r| {
+            let own = tick < 0.005 && (r - avg).abs() < 1e-9;
+            match best {
+                Some((n, _)) if n > exact(r) || n == exact(r) && !own => best,
+                _ => Some((exact(r), r)),
+            }
         })
         .map(|(_, r)| r)
 }
@@ -1232,6 +1237,9 @@ mod tests {
         // 59.94 fps in Matroska's milliseconds (an average of 19001/317) is 60000/1001.
         let ms: Vec<f64> = (0..200).map(|k| (f64::from(k) * 1001.0 / 60.0).round() / 1000.0).collect();
         assert_eq!(reading_rate(Some(19001.0 / 317.0), None, 0.001, || ms.clone()), 60000.0 / 1001.0);
+        // Ten frames of 29.97 fps in milliseconds fit 30 as well: the average, itself common, stays.
+        let short: Vec<f64> = (0..10).map(|k| (f64::from(k) * 1001.0 / 30.0).round() / 1000.0).collect();
+        assert_eq!(reading_rate(Some(30000.0 / 1001.0), None, 0.001, || short.clone()), 30000.0 / 1001.0);
         // A rate that fits no common one keeps its average; so do times at a fine time base.
         assert_eq!(reading_rate(Some(7.9), None, 0.01, || cs(7.9)), 7.9);
         assert_eq!(reading_rate(Some(95.0 / 12.0), Some(8.0), 1e-5, || cs(8.0)), 95.0 / 12.0);

@@ -84,7 +84,8 @@ fn hint_words(h: kino::error::Hint) -> String {
     .into()
 }
 
-/// The library's warnings, on stderr as the CLI's other notes are.
+/// The library's warnings, on stderr as the CLI's own are (`kino: warning: ...`), so a script
+/// can tell them from its progress notes.
 struct StderrLog;
 
 static STDERR_LOG: StderrLog = StderrLog;
@@ -95,7 +96,8 @@ impl log::Log for StderrLog {
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
-            eprintln!("kino: {}", r.args());
+            let level = if r.level() == log::Level::Error { "error" } else { "warning" };
+            eprintln!("kino: {level}: {}", r.args());
         }
     }
     fn flush(&self) {}

@@ -18,14 +18,15 @@ pub(super) fn optimized_dir(device: Device, opts: &RuntimeOptions) -> Option<Pat
     }
 }
 
-/// The cached optimised graph of `file` on `device`, made now if it is not there yet; `None`
-/// where caching does not apply or fails (a read-only or full cache only costs speed).
+/// The cache entry holding the optimised graph of `file` on `device`, made now if it is not
+/// there yet; `None` where caching does not apply or fails (a read-only or full cache only costs
+/// speed).
 pub(super) fn cached_graph(
     builder: ort::session::builder::SessionBuilder,
     file: &Path,
     device: Device,
     opts: &RuntimeOptions,
-) -> Option<PathBuf> {
+) -> Option<cache::Entry> {
     let dir = optimized_dir(device, opts)?;
     if FULL.load(std::sync::atomic::Ordering::Relaxed) {
         return None;
@@ -41,7 +42,7 @@ pub(super) fn cached_graph(
         let why = match entry.check(&dir) {
             cache::Saved::Intact => {
                 cache::touch(&entry.sum_file());
-                return Some(entry.graph);
+                return Some(entry);
             }
             // An entry of an earlier kino: made again once, with its record, without a word.
             cache::Saved::Unrecorded => None,
@@ -64,7 +65,7 @@ pub(super) fn cached_graph(
         return None;
     }
     match save_optimized(builder, file, &entry) {
-        Ok(()) => Some(entry.graph),
+        Ok(()) => Some(entry),
         Err(e) => {
             // ONNX Runtime reports a full disk as "Protobuf serialization failed".
             let e = if disk_full(&dir) {

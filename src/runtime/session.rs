@@ -74,20 +74,20 @@ impl OnnxSession {
         let (session, source) = match cached_graph(builder.clone(), file, device, opts) {
             // Already optimised: loading skips the optimisation passes. An entry removed by
             // another process's eviction since is optimised again in memory.
-            Some(path) => match builder
+            Some(entry) => match builder
                 .clone()
                 .with_optimization_level(GraphOptimizationLevel::Disable)
                 .map_err(|e| fail(e.to_string()))
-                .and_then(|b| session_from(b, &path))
+                .and_then(|b| session_from(b, &entry.graph))
             {
-                Ok(s) => (s, Some(path)),
+                Ok(s) => (s, Some(entry.graph)),
                 Err(e) => {
                     // A damaged entry (a disk filled mid-write by another tool, a bad sector) is
                     // removed, so the next run writes it again rather than failing on it forever.
-                    let removed = std::fs::remove_file(&path).is_ok();
+                    let removed = entry.remove();
                     log::warn!(
                         "cannot load the cached optimised graph {} ({e}); optimising {} in memory{}",
-                        path.display(),
+                        entry.graph.display(),
                         file.display(),
                         if removed { "; the entry is removed and will be written again" } else { "" }
                     );

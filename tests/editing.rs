@@ -1895,6 +1895,15 @@ fn timecode_and_chapters_move_with_the_clip() {
     assert_ok(&kino(&["extend", mkv.to_str().unwrap(), "-p", "x", "--frames", "16", "--steps", "1", "-o", fwd.to_str().unwrap()]));
     assert!(probe_csv(&fwd, &["-show_entries", "format_tags=timecode"]).contains("01:00:00:0"));
     assert!(chapters(&fwd).contains("0.000000,"), "{}", chapters(&fwd));
+    // A chapter of no length (a marker) moves with the clip and keeps no length.
+    let (marks, marked, moved) = (d.join("marks.txt"), d.join("marked.mkv"), d.join("marked-back.mkv"));
+    std::fs::write(&marks, ";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=1000\ntitle=Mark\n").unwrap();
+    let (m, c) = (marks.to_str().unwrap(), marked.to_str().unwrap());
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=2", "-i", m, "-map", "0", "-map_chapters", "1", "-c:v", "ffv1", c]);
+    let o = kino(&["extend", c, "-p", "x", "--frames", "16", "--at", "start", "--steps", "1", "-o", moved.to_str().unwrap()]);
+    assert_ok(&o);
+    let ch = chapters(&moved);
+    assert!(ch.ends_with(",3.000000,3000000000,3.000000,Mark"), "a marker at 3 s: {ch}");
     // A bridge: A's chapters at 0, B's from where B starts (after A's 2 s and the bridge's).
     let bridged = d.join("bridged.mkv");
     let o = kino(&[

@@ -7,6 +7,7 @@ use std::path::Path;
 use ffmpeg_next as ff;
 
 use super::convert::{Converter, Target};
+use super::decode::seconds;
 use super::silence::Silence;
 
 /// Where to take audio (and container tags, timecode and chapters) from when writing a video.
@@ -20,6 +21,23 @@ pub struct AudioSource<'a> {
     /// pictures end, or other footage follows it (a bridge's A before the bridge). `None`: all
     /// of it. Sound cut there that runs on past it (by its stream's declared length) is said.
     pub until_seconds: Option<f64>,
+}
+
+/// A source opened once for all that the output takes from it (sound, tags, chapters).
+pub(super) struct OpenedSource<'a> {
+    pub(super) source: AudioSource<'a>,
+    pub(super) input: ff::format::context::Input,
+    /// Keeps the path FFmpeg opened valid (dropped after `input`).
+    at: super::ffpath::FfmpegPath,
+}
+
+impl<'a> OpenedSource<'a> {
+    pub(super) fn open(source: AudioSource<'a>) -> std::result::Result<Self, String> {
+        let fail = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", source.path.display());
+        let at = super::ffpath::FfmpegPath::input(source.path).map_err(|e| fail(&e))?;
+        let input = ff::format::input(at.as_path()).map_err(|e| fail(&e))?;
+        Ok(OpenedSource { source, input, at })
+    }
 }
 
 /// Sound ending at most this long before a clip's first frame, or starting at most this long
@@ -270,10 +288,7 @@ fn set_disposition(stream: &mut ff::format::stream::StreamMut<'_>, disposition: 
 /// longer recording, starts well after 0, and its audio must move with its video.
 pub(super) fn video_origin(input: &ff::format::context::Input) -> f64 {
     let video = input.streams().best(ff::media::Type::Video);
-    match video.map(|s| (s.start_time(), s.time_base())) {
-        Some((t, tb)) if t != ff::ffi::AV_NOPTS_VALUE && tb.denominator() != 0 => t as f64 * f64::from(tb),
-        _ => 0.0,
-    }
+    video.and_then(|s| seconds(s.start_time(), s.time_base())).unwrap_or(0.0)
 }
 
 /// What must agree for two sources' audio to share one output stream.
@@ -444,11 +459,8 @@ fn join_stream(
 fn declared_sound_end(input: &ff::format::context::Input, audio: &[ff::format::stream::Stream<'_>]) -> Option<f64> {
     let end = audio
         .iter()
-        .filter_map(|s| {
-            let (start, duration, tb) = (s.start_time(), s.duration(), s.time_base());
-            let start = if start == ff::ffi::AV_NOPTS_VALUE { 0 } else { start };
-            (duration > 0 && tb.denominator() != 0).then(|| (start + duration) as f64 * f64::from(tb))
-        })
+        .filter(|s| s.duration() > 0)
+        .filter_map(|s| Some(seconds(s.start_time(), s.time_base()).unwrap_or(0.0) + seconds(s.duration(), s.time_base())?))
         .fold(f64::NEG_INFINITY, f64::max);
     if end.is_finite() {
         return Some(end);
@@ -465,7 +477,7 @@ impl AudioCopy {
     /// beyond the output's count are left out. `None`: no audio at all.
     pub(super) fn add_streams(
         octx: &mut ff::format::context::Output,
-        sources: &[AudioSource<'_>],
+        sources: Vec<OpenedSource<'_>>,
     ) -> std::result::Result<Option<Self>, String> {
         let container = Container {
             name: container_name(octx),
@@ -475,10 +487,8 @@ impl AudioCopy {
         let mut segments: Vec<Segment> = Vec::new();
         let mut outs: Vec<OutStream> = Vec::new();
         let mut written: std::collections::HashMap<usize, Written> = Default::default();
-        for src in sources {
+        for OpenedSource { source: src, input, at } in sources {
             let name = src.path.display().to_string();
-            let at = super::ffpath::FfmpegPath::input(src.path).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
-            let input = ff::format::input(at.as_path()).map_err(|e| format!("cannot read {name} for its audio: {e}"))?;
             let audio: Vec<ff::format::stream::Stream<'_>> =
                 input.streams().filter(|s| s.parameters().medium() == ff::media::Type::Audio).collect();
             if audio.is_empty() {

@@ -4,40 +4,41 @@
 
 use ffmpeg_next as ff;
 
-use super::audio::{video_origin, AudioSource};
+use super::audio::{video_origin, OpenedSource};
 
 /// Sets `octx`'s tags and chapters from `sources` (the output's video runs at `fps`); what cannot
 /// be read is left out (reading the clips for frames says why).
-pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, sources: &[AudioSource<'_>], fps: f64) {
+pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, sources: &[OpenedSource<'_>], fps: f64) {
     let mut chapters: Vec<(f64, f64, String)> = Vec::new();
     let mut tags = ff::Dictionary::new();
-    let mut timecode = None;
-    for (k, src) in sources.iter().enumerate() {
-        let Ok(at) = super::ffpath::FfmpegPath::input(src.path) else { continue };
-        let Ok(input) = ff::format::input(at.as_path()) else { continue };
+    let mut timecode = Carried::NotFound;
+    for (k, OpenedSource { source: src, input, .. }) in sources.iter().enumerate() {
         if k == 0 {
             for (key, value) in input.metadata().iter().filter(|(key, _)| !is_timecode(key)) {
                 tags.set(key, value);
             }
         }
         // The first clip that has a timecode gives the output's (a bridge's B where A has none).
-        if timecode.is_none() {
-            timecode = clip_timecode(&input).map(|tc| moved(&tc, src.offset_seconds, fps, src.path));
+        if let (Carried::NotFound, Some(tc)) = (&timecode, clip_timecode(input)) {
+            timecode = moved(&tc, src.offset_seconds, fps, src.path).map_or(Carried::Unmovable, Carried::Moved);
         }
-        let origin = video_origin(&input);
+        let origin = video_origin(input);
         let until = src.until_seconds.unwrap_or(f64::INFINITY);
         for chapter in input.chapters() {
             let tb = f64::from(chapter.time_base());
             // In output seconds: the clip's first frame is at its offset.
             let start = (chapter.start() as f64 * tb - origin + src.offset_seconds).max(src.offset_seconds);
             let end = (chapter.end() as f64 * tb - origin + src.offset_seconds).min(until);
-            if end <= start {
+            // A chapter of no length is a marker, kept where it falls inside the clip; one of
+            // some length is kept where any of it does.
+            let marker = chapter.end() == chapter.start();
+            if end < start || end == start && !marker {
                 continue;
             }
             chapters.push((start, end, chapter.metadata().get("title").unwrap_or_default().to_string()));
         }
     }
-    if let Some(Some(tc)) = timecode {
+    if let Carried::Moved(tc) = timecode {
         tags.set("timecode", &tc);
     }
     octx.set_metadata(tags);
@@ -54,6 +55,16 @@ pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, so
             log::debug!("chapter {title:?} ({start:.3} to {end:.3} s) is not written");
         }
     }
+}
+
+/// The output's timecode as the clips give it.
+enum Carried {
+    /// No clip has been found with one yet.
+    NotFound,
+    /// The first clip that has one, moved to the output's first frame.
+    Moved(String),
+    /// The first clip that has one has one that cannot be moved (said): the output has none.
+    Unmovable,
 }
 
 fn is_timecode(key: &str) -> bool {

@@ -710,14 +710,10 @@ fn describe_io(e: &std::io::Error) -> String {
 /// count from the timeline's zero: a clip whose timestamps start at 10 s declares 12 s for its
 /// 2 s of pictures. A file length shorter than the start can only count from the start.
 pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
-    let known = |t: i64, tb: ff::Rational| t != ff::ffi::AV_NOPTS_VALUE && tb.denominator() != 0;
     let streams = input
         .streams()
-        .filter(|s| s.duration() > 0 && known(s.duration(), s.time_base()))
-        .map(|s| {
-            let start = if known(s.start_time(), s.time_base()) { s.start_time() } else { 0 };
-            (start + s.duration()) as f64 * f64::from(s.time_base())
-        })
+        .filter(|s| s.duration() > 0)
+        .filter_map(|s| Some(seconds(s.start_time(), s.time_base()).unwrap_or(0.0) + seconds(s.duration(), s.time_base())?))
         .fold(f64::NEG_INFINITY, f64::max);
     if streams.is_finite() {
         return Some(streams);
@@ -732,16 +728,17 @@ pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
 
 /// Where a file's timeline starts, in seconds: its earliest stream's start (0 where none says).
 pub(super) fn declared_start(input: &ff::format::context::Input) -> f64 {
-    let start = input
-        .streams()
-        .filter(|s| s.start_time() != ff::ffi::AV_NOPTS_VALUE && s.time_base().denominator() != 0)
-        .map(|s| s.start_time() as f64 * f64::from(s.time_base()))
-        .fold(f64::INFINITY, f64::min);
+    let start = input.streams().filter_map(|s| seconds(s.start_time(), s.time_base())).fold(f64::INFINITY, f64::min);
     if start.is_finite() {
         start
     } else {
         0.0
     }
+}
+
+/// A stream's time `t` in seconds; `None` where it is not said (no value, or no time base).
+pub(super) fn seconds(t: i64, time_base: ff::Rational) -> Option<f64> {
+    (t != ff::ffi::AV_NOPTS_VALUE && time_base.denominator() != 0).then(|| t as f64 * f64::from(time_base))
 }
 
 /// The packets of `path`'s video stream, counted without decoding: its frame count for the

@@ -8,7 +8,7 @@ use ff::format::Pixel;
 use ff::software::scaling::{Context as Scaler, Flags};
 use ffmpeg_next as ff;
 
-use super::audio::{AudioCopy, AudioSource};
+use super::audio::{AudioCopy, AudioSource, OpenedSource};
 use super::colour::{set_scaler_colour, tag_encoder};
 use super::output::{format_pattern, write_png_file, Destination, OutputFormat};
 use super::pending::PendingPath;
@@ -304,8 +304,9 @@ fn open_ffmpeg(
     }
     stream.set_time_base(tb);
     stream.set_avg_frame_rate(rate);
-    super::carried::carry_tags_and_chapters(&mut octx, audio, fps);
-    let audio = if audio.is_empty() { None } else { AudioCopy::add_streams(&mut octx, audio)? };
+    let sources = audio.iter().map(|&src| OpenedSource::open(src)).collect::<std::result::Result<Vec<_>, _>>()?;
+    super::carried::carry_tags_and_chapters(&mut octx, &sources, fps);
+    let audio = if sources.is_empty() { None } else { AudioCopy::add_streams(&mut octx, sources)? };
     let mut header = ff::Dictionary::new();
     // The same frames give the same file: Matroska otherwise writes a random segment UID.
     header.set("fflags", "+bitexact");

@@ -649,7 +649,12 @@ impl VideoReader {
     fn corrupt(&self, e: ff::Error) -> Error {
         match self.decoded {
             0 => verr(&self.path, format!("is corrupt or truncated: no frame decodes ({e})")),
-            n => verr(&self.path, format!("is corrupt or truncated: decoding stops after {n} frames ({e})")),
+            n => verr(
+                &self.path,
+                format!(
+                    "is corrupt or truncated: decoding stops after {n} frames ({e}); to work from the frames that decode, write them to a new file first, e.g. ffmpeg -i IN -frames:v {n} OUT.mkv"
+                ),
+            ),
         }
     }
 }

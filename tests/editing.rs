@@ -1292,6 +1292,30 @@ fn sound_before_the_first_picture_is_cut_with_a_warning() {
     assert!(gap < 0.005 && (hz - 880.0).abs() < 15.0 && rms > 0.05, "a silent bridge, then B's sound under its pictures");
 }
 
+/// The silence before a clip extended backwards covers the samples its decoder drops at the
+/// stream's start (Opus's pre-skip in Matroska and WebM): the clip's sound stays under its
+/// pictures (it played 20 ms early: a 20 ms Opus frame of silence too few).
+#[test]
+fn opus_sound_keeps_its_place_after_silence_put_before_it() {
+    let d = tmpdir("opus-lead");
+    let click = "aevalsrc='if(between(t,0.5,0.505),0.9,0)':s=48000:d=2";
+    let peak =
+        |s: &[f32]| s.iter().enumerate().fold((0, 0.0f32), |b, (i, &v)| if v.abs() > b.1 { (i, v.abs()) } else { b }).0 as f64 / 8000.0;
+    for (name, video) in [("clip.mkv", "ffv1"), ("clip.webm", "libvpx-vp9")] {
+        let clip = d.join(name);
+        let c = clip.to_str().unwrap();
+        ffmpeg(&["-f", "lavfi", "-i", "testsrc2=s=64x64:r=8:d=2", "-f", "lavfi", "-i", click, "-c:v", video, "-c:a", "libopus", c]);
+        let heard = peak(&audio_samples_in_a_row(&clip));
+        for ext in ["mkv", "mp4"] {
+            let out = d.join(format!("{name}-before.{ext}"));
+            assert_ok(&kino(&["extend", c, "--at", "start", "-p", "x", "--frames", "8", "--steps", "1", "-o", out.to_str().unwrap()]));
+            let at = peak(&audio_samples_in_a_row(&out));
+            // 8 frames at 8 fps put before it; within half an Opus frame (silence is whole frames).
+            assert!((at - (heard + 1.0)).abs() <= 0.010, "{name} into .{ext}: the click at {at:.4} s, {heard:.4} s in the clip");
+        }
+    }
+}
+
 /// Sound that runs on past a clip's last picture is left out there, with a warning: new
 /// footage after it stays silent, and no output's sound outlasts its pictures.
 #[test]

@@ -272,6 +272,14 @@ fn is_adts(params: &ff::codec::Parameters) -> bool {
     unsafe { (*params.as_ptr()).extradata_size == 0 }
 }
 
+/// Samples a decoder drops at the start of a stream of these parameters (Opus's pre-skip,
+/// Matroska's CodecDelay): 0 where none is said. ffmpeg-next has no getter for it.
+#[allow(unsafe_code)]
+fn initial_padding(params: &ff::codec::Parameters) -> i64 {
+    // SAFETY: as in `is_adts`; `initial_padding` is a plain integer field.
+    i64::from(unsafe { (*params.as_ptr()).initial_padding }.max(0))
+}
+
 /// Marks an output stream as its source marks it (default, forced, comment, ...): ffmpeg-next
 /// has no setter for it.
 #[allow(unsafe_code)]
@@ -745,9 +753,16 @@ fn fill_silence(
     state: &mut Written,
     until: i64,
 ) -> std::result::Result<(), String> {
-    let from = match state.end {
-        None => 0,
-        Some(End::At(t)) => t,
+    let (from, until) = match state.end {
+        // The decoder drops the stream's first samples (Opus's pre-skip): silence that starts
+        // the stream covers them too, or all the sound after it would play that much early.
+        None => {
+            let padding = octx.stream(out).map_or(0, |s| initial_padding(&s.parameters()));
+            let rate = silence_of(octx, out, state.adts, &mut state.silence).map_or(0, |s| s.rate);
+            let ahead = if rate > 0 { ff::rescale::Rescale::rescale(&padding, ff::Rational::new(1, rate as i32), tb) } else { 0 };
+            (0, until + ahead)
+        }
+        Some(End::At(t)) => (t, until),
         Some(End::Unknown) => return Ok(()),
     };
     if until <= from {

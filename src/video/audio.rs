@@ -7,7 +7,7 @@ use std::path::Path;
 use ffmpeg_next as ff;
 
 use super::convert::{Converter, Target};
-use super::decode::seconds;
+use super::decode::{seconds, stream_end};
 use super::silence::Silence;
 
 /// Where to take audio (and container tags, timecode and chapters) from when writing a video.
@@ -465,11 +465,7 @@ fn join_stream(
 /// Where a source's sound ends, in its own time (seconds), as its streams declare it, or
 /// the file (Matroska declares no stream's length); `None` where neither says.
 fn declared_sound_end(input: &ff::format::context::Input, audio: &[ff::format::stream::Stream<'_>]) -> Option<f64> {
-    let end = audio
-        .iter()
-        .filter(|s| s.duration() > 0)
-        .filter_map(|s| Some(seconds(s.start_time(), s.time_base()).unwrap_or(0.0) + seconds(s.duration(), s.time_base())?))
-        .fold(f64::NEG_INFINITY, f64::max);
+    let end = audio.iter().filter_map(stream_end).fold(f64::NEG_INFINITY, f64::max);
     if end.is_finite() {
         return Some(end);
     }

@@ -19,8 +19,10 @@ pub(super) fn carry_tags_and_chapters(octx: &mut ff::format::context::Output, so
             }
         }
         // The first clip that has a timecode gives the output's (a bridge's B where A has none).
-        if let (Carried::NotFound, Some(tc)) = (&timecode, clip_timecode(input)) {
-            timecode = moved(&tc, src.offset_seconds, fps, src.path).map_or(Carried::Unmovable, Carried::Moved);
+        if matches!(timecode, Carried::NotFound) {
+            if let Some(tc) = clip_timecode(input) {
+                timecode = moved(&tc, src.offset_seconds, fps, src.path).map_or(Carried::Unmovable, Carried::Moved);
+            }
         }
         let origin = video_origin(input);
         let until = src.until_seconds.unwrap_or(f64::INFINITY);

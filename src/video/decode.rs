@@ -720,11 +720,7 @@ fn describe_io(e: &std::io::Error) -> String {
 /// count from the timeline's zero: a clip whose timestamps start at 10 s declares 12 s for its
 /// 2 s of pictures. A file length shorter than the start can only count from the start.
 pub(super) fn declared_end(input: &ff::format::context::Input) -> Option<f64> {
-    let streams = input
-        .streams()
-        .filter(|s| s.duration() > 0)
-        .filter_map(|s| Some(seconds(s.start_time(), s.time_base()).unwrap_or(0.0) + seconds(s.duration(), s.time_base())?))
-        .fold(f64::NEG_INFINITY, f64::max);
+    let streams = input.streams().filter_map(|s| stream_end(&s)).fold(f64::NEG_INFINITY, f64::max);
     if streams.is_finite() {
         return Some(streams);
     }
@@ -744,6 +740,15 @@ pub(super) fn declared_start(input: &ff::format::context::Input) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Where a stream ends as it declares (its start, 0 where unsaid, plus its duration), in
+/// seconds; `None` where it declares no duration.
+pub(super) fn stream_end(s: &ff::format::stream::Stream<'_>) -> Option<f64> {
+    if s.duration() <= 0 {
+        return None;
+    }
+    Some(seconds(s.start_time(), s.time_base()).unwrap_or(0.0) + seconds(s.duration(), s.time_base())?)
 }
 
 /// A stream's time `t` in seconds; `None` where it is not said (no value, or no time base).
@@ -884,7 +889,7 @@ fn misfit(times: &[f64], fps: f64) -> f64 {
 /// again ([`Restarts`]; `fps` is the rate the clip declares, 0 if none).
 fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: f64, limit: usize, fps: f64) -> Vec<Option<f64>> {
     let mut restarts = Restarts::at(fps);
-    let before_edit = edit_start(ictx, index, time_base);
+    let before_edit = edit_start(ictx, index);
     ictx.packets()
         .filter(|(s, p)| s.index() == index && !before_edit.is_some_and(|start| p.pts().is_some_and(|t| (t as f64) * time_base < start)))
         .take(limit)
@@ -896,9 +901,9 @@ fn packet_times(ictx: &mut ff::format::context::Input, index: usize, time_base: 
 /// (`ffmpeg -ss 2 -c copy`) keeps the frames from the key frame before the cut, stamped before
 /// the start, and the decoder shows none of them. `None` for other containers (a clip joined
 /// end to end may start again below its first start: [`Restarts`]).
-fn edit_start(ictx: &ff::format::context::Input, index: usize, time_base: f64) -> Option<f64> {
-    let start = ictx.stream(index)?.start_time();
-    (ictx.format().name().starts_with("mov,") && start != ff::ffi::AV_NOPTS_VALUE).then_some(start as f64 * time_base)
+fn edit_start(ictx: &ff::format::context::Input, index: usize) -> Option<f64> {
+    let stream = ictx.stream(index)?;
+    ictx.format().name().starts_with("mov,").then(|| seconds(stream.start_time(), stream.time_base())).flatten()
 }
 
 /// A clip's timestamps made to run on where its clock starts again. A player shows clips joined

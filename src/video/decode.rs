@@ -1439,6 +1439,14 @@ mod tests {
             let off = ours.data.iter().zip(&theirs).filter(|(a, b)| a.abs_diff(**b) > 2).count();
             assert!(off * 1000 < theirs.len(), "{w}x{h}: {off} of {} samples more than 2 levels from FFmpeg's", theirs.len());
         }
+        // Stills with less than one whole chroma sample take the interpolating scaler too.
+        for (w, h) in [(1, 1), (1, 9), (9, 1)] {
+            let crop = format!("format=yuvj420p,crop={w}:{h}:0:0:exact=1");
+            let name = format!("{w}x{h}.jpg");
+            let still = ffmpeg(&dir, &["-f", "lavfi", "-i", "testsrc2=s=66x50", "-vf", &crop, "-frames:v", "1", &name]);
+            let f = decode_image(&still).unwrap();
+            assert_eq!((f.width, f.height, f.data.len()), (w, h, 3 * (w * h) as usize));
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

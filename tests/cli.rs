@@ -521,6 +521,10 @@ fn a_paraphrase_draws_what_its_plain_wording_draws() {
     assert!(said.contains("reads \"A crimson ball drifts to the left.\" as \"a red circle moving left\""), "{said}");
     assert!(!said.contains("warning"), "{said}");
     assert!(plain == para, "a paraphrase of the same scene draws the same frames");
+    // Articles whose noun the rules took away, and a direction said twice, are left out.
+    let (across, said) = run("In the video, a red ball glides slowly across the screen to the left.", "across.mkv", false);
+    assert!(said.contains("as \"a red circle moving left\""), "{said}");
+    assert!(across == plain, "{said}");
     // Words it cannot draw are named and left out: the rest still draws that scene.
     let (quick, said) = run("a red circle quickly moving left", "quick.mkv", true);
     assert!(said.contains("does not know \"quickly\"; it reads the prompt without them"), "{said}");

@@ -157,6 +157,14 @@ def test_tokenizer_keeps_the_worlds_prompts_and_reads_paraphrases_as_them():
         ("a yellow triangle, not going anywhere", "a yellow triangle standing still"),
         ("an orange circle that never stops moving left", "an orange circle moving left"),
         ("a white square keeps moving right", "a white square moving right"),
+        # articles whose noun was taken away, and a direction said again, are left out
+        ("a red circle moving across the screen to the left", "a red circle moving left"),
+        ("in the video a blue square moves up", "a blue square moving up"),
+        ("yellow circle moving from left to right across the screen", "yellow circle moving right"),
+        ("the green triangle goes up the frame", "the green triangle moving up"),
+        ("Heading towards the bottom of the frame, a teal tile.", "moving down a cyan square"),
+        ("A gold-coloured circle glides slowly to the right.", "a yellow circle [UNK] moving right"),
+        ("a left-moving green triangle", "moving left green triangle"),
     ]:
         assert " ".join(tok.encode(para).tokens[1:]) == want, para
     # Speeds, sizes and other objects stay unknown (kino names them), and encode_batch drops

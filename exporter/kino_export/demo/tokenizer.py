@@ -102,7 +102,7 @@ COLOUR_WORDS = {
     "yellow": ["gold", "golden", "lemon", "yellowish"],
     "cyan": ["aqua", "aquamarine", "turquoise", "teal"],
     "magenta": ["purple", "violet", "fuchsia", "pink", "purplish", "pinkish"],
-    "orange": ["amber", "tangerine", "orangish"],
+    "orange": ["amber", "tangerine", "orangish", "orangey", "orangy"],
 }
 # Words that ask for nothing the world could draw otherwise: dropped without a warning. Speeds,
 # sizes, backgrounds and other objects are not here: kino warns that the model does not know them.
@@ -158,17 +158,28 @@ def normalizer_rules() -> list[tuple[str, str]]:
     rules.append((r"(?:\b(?:is|are) )?" + _any(MOTION_VERBS), " moving "))
     for d, words in DIRECTIONS.items():
         rules.append((_any(words), f" {d} "))
+    # A direction before the motion ("a left-moving triangle").
+    for d in DIRECTIONS:
+        rules.append((rf"\b{d}\s+moving\b", f" moving {d} "))
     for canonical, words in SHAPE_ADJECTIVES.items():
         rules.append((_any(words) + " " + _any(SHAPE_NOUNS), f" {canonical} "))
     for canonical, words in (SHAPE_WORDS | COLOUR_WORDS).items():
         rules.append((_any(words), f" {canonical} "))
     rules.append((_any(FILLER), " "))
     rules.append((r"\s+", " "))
+    # Words the model does not know, which the engine drops after these rules.
+    unknown = rf"(?!{_any(WORDS)})\w+ "
+    # An article whose next known word is not a colour or shape lost its noun to the rules above
+    # ("down the screen", "in the video a blue square"): said as nothing.
+    rules.append((rf"\b(?:a|an|the)\b(?! (?:{unknown})*{_any(COLOUR_NAMES + SHAPES)})\s?", ""))
     # A word or a motion said twice ("cherry red", "floating up to the top") once.
     rules.append((r"\b(standing still|moving \w+|\w+) (?=\1\b)", ""))
     # A direction alone ("a red circle left") is a motion.
     for d in ("left", "right", "up", "down"):
         rules.append((rf"(?<!moving )\b{d}\b", f"moving {d}"))
+    # A direction said again after words the model does not know ("glides slowly to the right",
+    # "falling steadily from top to bottom"): the last one.
+    rules.append((rf"\bmoving (?:(?:left|right|up|down) )?(?=(?:{unknown})*moving (?:left|right|up|down)\b)", ""))
     return rules
 
 

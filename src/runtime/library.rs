@@ -108,15 +108,38 @@ fn load(opts: &RuntimeOptions) -> Result<Loaded> {
     if let Some(explicit) = opts.ort_library.as_ref().filter(|p| !p.exists()) {
         return Err(Error::RuntimeLoad { path: explicit.clone(), reason: "no such file".into() });
     }
-    let candidates = library_candidates(opts.ort_library.as_deref(), &opts.ort_search);
+    if let Some(dir) = opts.ort_library.as_ref().filter(|p| p.is_dir()) {
+        return Err(Error::RuntimeLoad { path: dir.clone(), reason: "is a folder; name the libonnxruntime.so file in it".into() });
+    }
+    // Relative to the working folder, as the user meant it: dlopen would look a bare name up in
+    // the system's library path, and ort reads other relative paths from the executable's folder.
+    let explicit = opts.ort_library.as_deref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let candidates = library_candidates(explicit.as_deref(), &opts.ort_search);
     let Some(library) = candidates.into_iter().find(|p| p.exists()) else {
         let mut searched: Vec<String> = opts.ort_search.iter().map(|p| p.display().to_string()).collect();
         searched.extend(SYSTEM_DIRS.iter().map(|d| d.to_string()));
         return Err(Error::RuntimeNotFound { searched: searched.join(", ") });
     };
     let builder = ort::init_from(&library).map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
-    let env = builder.with_name("kino").build().map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
+    let env = builder
+        .with_name("kino")
+        .with_logger(std::sync::Arc::new(onnxruntime_log))
+        .build()
+        .map_err(|e| Error::RuntimeLoad { path: library.clone(), reason: e.to_string() })?;
     Ok(Loaded { env, library })
+}
+
+/// ONNX Runtime's own log, into the `log` crate rather than straight onto stderr (its default):
+/// a library stays quiet, and a host's console (an editor, ffmpeg) gets no raw lines. Its errors
+/// come back to kino as the failed call's status too, which kino reports in its own words, so
+/// they are kept for `debug` level; its notes for `trace`.
+fn onnxruntime_log(level: ort::logging::LogLevel, category: &str, _id: &str, location: &str, message: &str) {
+    use ort::logging::LogLevel;
+    let level = match level {
+        LogLevel::Fatal | LogLevel::Error | LogLevel::Warning => log::Level::Debug,
+        LogLevel::Info | LogLevel::Verbose => log::Level::Trace,
+    };
+    log::log!(target: "onnxruntime", level, "[{category}] {location}: {message}");
 }
 
 #[cfg(test)]

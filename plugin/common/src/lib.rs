@@ -19,8 +19,31 @@ use std::sync::OnceLock;
 /// (`prefix`: `kino frei0r`, `kino ofx`). Idempotent and cheap: call it on every entry that may
 /// come first.
 pub fn install(prefix: &'static str, words: &'static words::Words) {
+    stay_loaded();
     words::install(words);
     logger::install(prefix);
+}
+
+/// Keeps this library mapped until the process exits, whatever the host's `dlclose` says.
+///
+/// Code of this library runs on the host's threads (MLT's slice and render threads), and the
+/// Rust runtime and ONNX Runtime leave per-thread clean-up there that points into the library.
+/// MLT unloads a frei0r plugin when its filter closes while those threads live on: each then
+/// jumped into unmapped memory when it exited (melt crashed at the end of a render that used
+/// the filter's `threads` property). Pinned, the library's clean-up is there when they run it.
+pub fn stay_loaded() {
+    static PINNED: std::sync::Once = std::sync::Once::new();
+    PINNED.call_once(|| {
+        let Some(file) = library_file() else { return };
+        let Ok(name) = std::ffi::CString::new(file.as_os_str().as_bytes()) else { return };
+        // SAFETY: dlopen with RTLD_NOLOAD only looks up an object already loaded (this one: its
+        // name from dladdr) and, with RTLD_NODELETE, marks it never to be unmapped; the handle
+        // it returns is kept forever (never passed to dlclose) and runs no constructors.
+        let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE) };
+        if handle.is_null() {
+            log::debug!("could not pin {} in memory", file.display());
+        }
+    });
 }
 
 /// The shared library this code was loaded from, as the loader names it (not resolved: the

@@ -257,8 +257,10 @@ pub unsafe extern "C" fn f0r_update(instance: *mut c_void, time: c_double, infra
         None => Some(unsafe { std::slice::from_raw_parts(inframe as *const u8, n) }),
     };
     let (w, h) = (handle.width, handle.height);
-    let Some(_busy) = Busy::enter(handle) else {
-        log_once("the host renders one instance on several threads at once (MLT's threads property): the input passes through; remove that property from the kino filter");
+    let busy = Busy::enter(handle);
+    let sliced = handle.sliced(time, outframe as usize, busy.is_none());
+    let (Some(_busy), false) = (busy, sliced) else {
+        log_once(SLICED);
         return fallback(w, h, input, out);
     };
     // SAFETY: this thread alone is inside the instance (the busy flag).
@@ -280,6 +282,9 @@ unsafe fn copy_if_output(input: *const u32, output: *mut u32, n: usize) -> Optio
     std::ptr::eq(input, output).then(|| unsafe { std::slice::from_raw_parts(input as *const u8, n) }.to_vec())
 }
 
+const SLICED: &str = "the host renders this filter a slice of each frame at a time (MLT's threads property): its input passes through (a source shows this error's stripes); remove that property from the kino filter";
+const SLICED_MIXER: &str = "the host renders this transition a slice of each frame at a time (MLT's threads property): the first clip passes through; remove that property from the kino transition";
+
 /// What `f0r_construct` gives the host: the instance, its size, and whether a thread is
 /// rendering with it. A host that calls one instance from several threads at once (MLT's
 /// `threads` property slices a frame so) gets the input back from the calls that find it busy,
@@ -288,6 +293,10 @@ struct Handle {
     width: u32,
     height: u32,
     busy: std::sync::atomic::AtomicBool,
+    /// The host renders this instance a slice of a frame at a time (see [`Handle::sliced`]).
+    slices: std::sync::atomic::AtomicBool,
+    /// The last call's time and output address, to tell slices of one frame.
+    last_call: std::sync::Mutex<Option<(f64, usize)>>,
     /// Parameters GStreamer has set on this instance (see `f0r_set_param_value`).
     gst_sets: std::sync::atomic::AtomicUsize,
     inst: std::cell::UnsafeCell<Instance>,
@@ -295,7 +304,39 @@ struct Handle {
 
 impl Handle {
     fn new(inst: Instance) -> Self {
-        Handle { width: inst.width, height: inst.height, busy: Default::default(), gst_sets: Default::default(), inst: inst.into() }
+        Handle {
+            width: inst.width,
+            height: inst.height,
+            busy: Default::default(),
+            slices: Default::default(),
+            last_call: Default::default(),
+            gst_sets: Default::default(),
+            inst: inst.into(),
+        }
+    }
+
+    /// Whether the host renders this instance a slice of each frame at a time: MLT's `threads`
+    /// property constructs one instance at the frame's width and a slice's height, then calls it
+    /// for each slice of a frame, at one time, with buffers one slice apart (frei0r_helper.c).
+    /// kino's footage is a whole picture, so it cannot be made a band at a time. Told by two
+    /// calls at one time whose outputs lie exactly one instance's frame apart, or by calls at
+    /// once (`busy`); from then on, for good.
+    fn sliced(&self, time: f64, out: usize, busy: bool) -> bool {
+        use std::sync::atomic::Ordering;
+        if busy {
+            self.slices.store(true, Ordering::Relaxed);
+        }
+        if self.slices.load(Ordering::Relaxed) {
+            return true;
+        }
+        let n = self.width as usize * self.height as usize * 4;
+        let mut last = self.last_call.lock().unwrap_or_else(|e| e.into_inner());
+        let next_slice = last.is_some_and(|(t, prev)| t == time && prev.abs_diff(out) == n);
+        *last = Some((time, out));
+        if next_slice {
+            self.slices.store(true, Ordering::Relaxed);
+        }
+        next_slice
     }
 }
 
@@ -348,8 +389,10 @@ pub unsafe extern "C" fn f0r_update2(
     let a = a_owned.as_deref().unwrap_or_else(|| unsafe { std::slice::from_raw_parts(in1 as *const u8, n) });
     let b = b_owned.as_deref().unwrap_or_else(|| unsafe { std::slice::from_raw_parts(in2 as *const u8, n) });
     let (w, h) = (handle.width, handle.height);
-    let Some(_busy) = Busy::enter(handle) else {
-        log_once("the host renders one instance on several threads at once (MLT's threads property): the first clip passes through; remove that property from the kino transition");
+    let busy = Busy::enter(handle);
+    let sliced = handle.sliced(time, outframe as usize, busy.is_none());
+    let (Some(_busy), false) = (busy, sliced) else {
+        log_once(SLICED_MIXER);
         return fallback(w, h, Some(a), out);
     };
     // SAFETY: this thread alone is inside the instance (the busy flag).
@@ -371,6 +414,31 @@ mod tests {
     fn loaded_libraries_are_found_by_file_name() {
         assert!(process_has_library(&["libc.so", "libc-"]));
         assert!(!process_has_library(&["libmlt-7.so", "libmlt.so"]));
+    }
+
+    /// Slices of one frame (one time, outputs one instance's frame apart) mark the instance as
+    /// rendered in slices, for good; a frame shown again or the next frame's buffer do not.
+    #[test]
+    fn slices_of_one_frame_are_told_from_frames() {
+        let h = f0r_construct(16, 8);
+        // SAFETY: the handle f0r_construct made.
+        let handle = unsafe { &*(h as *const Handle) };
+        let n = 16 * 8 * 4;
+        assert!(!handle.sliced(0.0, 4096, false));
+        assert!(!handle.sliced(0.0, 4096, false), "the same frame again");
+        assert!(!handle.sliced(0.125, 4096 + n, false), "the next frame in the next buffer");
+        assert!(!handle.sliced(0.25, 4096, false));
+        assert!(handle.sliced(0.25, 4096 + n, false), "the frame's second slice");
+        assert!(handle.sliced(0.375, 8192, false), "and from then on");
+        // SAFETY: made by f0r_construct, destroyed once.
+        unsafe { f0r_destruct(h) };
+        let h = f0r_construct(16, 8);
+        // SAFETY: as above.
+        let handle = unsafe { &*(h as *const Handle) };
+        assert!(handle.sliced(0.0, 4096, true), "two threads in one instance at once");
+        assert!(handle.sliced(0.125, 4096, false));
+        // SAFETY: as above.
+        unsafe { f0r_destruct(h) };
     }
 
     /// A call that finds its instance busy on another thread gets its input back, untouched by

@@ -427,6 +427,18 @@ fn extend_keeps_the_clip_however_an_editor_shows_it() {
         let differ: Vec<usize> = (0..par.len().min(serial.len())).filter(|&i| par[i] != serial[i]).collect();
         assert!(par.len() == serial.len() && differ.is_empty(), "real_time={threads}: frames {differ:?} differ from the one-thread render");
     }
+    // The filter's `threads` property: MLT renders each frame a slice at a time through one
+    // instance made at a slice's height. Footage cannot be made a band at a time: the clip
+    // passes through, said once, and melt ends cleanly (it crashed as it exited: the library
+    // was unloaded under MLT's slice threads).
+    let sliced = d.join("sliced.mlt");
+    let threads_property = "<property name=\"threads\">2</property><property name=\"disable\">";
+    std::fs::write(&sliced, with_start(extend_project(&clip, &whole, false)).replace("<property name=\"disable\">", threads_property))
+        .unwrap();
+    let mut melt = host("melt", &plugins);
+    melt.env("MLT_SLICES_COUNT", "2");
+    let (par, log) = render_by(melt, &sliced, &[]);
+    assert!(log.matches("a slice of each frame at a time").count() == 1 && par == without, "the clip untouched: {log}");
     // Two clips one after the other with the same settings (a razor cut, a copied effect): the
     // second clip's instances take turns among themselves, never with the first clip's, and
     // its own frames up to start are kept.

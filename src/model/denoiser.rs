@@ -3,7 +3,7 @@
 
 use ndarray::{Array2, Array3, Array5, ArrayView2, ArrayView3, ArrayView5, ArrayViewD, ArrayViewMut5, Ix5};
 
-use super::components::{required, role};
+use super::components::{finite, required, role};
 use crate::error::{Error, Result};
 use crate::model::manifest::{DenoiserSpec, GraphSpec, TimestepShape};
 use crate::model::ModelPackage;
@@ -293,7 +293,7 @@ impl Denoiser {
             let v = out[0].view().into_dimensionality::<Ix5>().ok().filter(|v| v.dim() == x.latents.dim());
             let v =
                 v.ok_or_else(|| fail(format!("velocity shape {:?} differs from the latents' {:?}", out[0].shape(), x.latents.shape())))?;
-            read(v);
+            read(finite("denoiser", &self.session.file, v)?);
             Ok(())
         })
     }
@@ -392,7 +392,7 @@ impl DenoiserWindow<'_> {
         let got = v.shape().to_vec();
         let v = v.into_dimensionality::<Ix5>().ok().filter(|v| v.shape() == shape);
         let v = v.ok_or_else(|| fail(ort::Error::new(format!("velocity shape {got:?} differs from the latents' {shape:?}"))))?;
-        read(v);
+        read(finite("denoiser", &d.session.file, v)?);
         Ok(())
     }
 }

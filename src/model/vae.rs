@@ -3,7 +3,7 @@
 
 use ndarray::{Array1, Array5, ArrayD, ArrayView5};
 
-use super::components::{concat_frames, five_d, latent_frames, required};
+use super::components::{concat_frames, finite, five_d, latent_frames, required};
 use crate::error::{Error, Result};
 use crate::model::manifest::{GraphSpec, LatentSpec, VaeSpec};
 use crate::model::ModelPackage;
@@ -37,6 +37,24 @@ impl ChunkGraph {
         let names = |side_inputs: bool, prefix: &str| -> Result<Vec<String>> {
             (0..caches).map(|i| required(pkg, field, g, side_inputs, &format!("{prefix}{i}")).map(str::to_string)).collect()
         };
+        // Every input the manifest names is one kino feeds: a cache role past the `caches` list
+        // (or on the first graph, which starts a clip) would reach the graph unfed.
+        let fed = |r: &str| {
+            r == roles.0 || (takes_cache && r.strip_prefix("cache_in_").and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i < caches))
+        };
+        if let Some(role) = g.inputs.keys().find(|r| !fed(r)) {
+            let vae = field.rsplit_once('.').map_or(field, |(v, _)| v);
+            let why = if takes_cache {
+                format!("`{vae}.caches` lists {caches} cache(s), one name per cache_in_<i> / cache_out_<i> pair")
+            } else {
+                "the first chunk of a clip takes no caches".to_string()
+            };
+            return Err(Error::package_file(
+                &pkg.dir,
+                "kino.json",
+                format!("field `{field}.inputs` names the role `{role}`, which kino does not feed: {why}"),
+            ));
+        }
         Ok(ChunkGraph {
             input: required(pkg, field, g, true, roles.0)?.to_string(),
             output: required(pkg, field, g, false, roles.1)?.to_string(),
@@ -182,14 +200,15 @@ impl VaeDecoder {
                     inputs.push((name.as_str(), Input::f32(t.view())));
                 }
                 let out = session.run("VAE decoder", &inputs, &[frames])?;
-                on_chunk(five_d("VAE decoder", &session.file, out[0].view())?)
+                on_chunk(finite("VAE decoder", &session.file, five_d("VAE decoder", &session.file, out[0].view())?)?)
             }
             DecoderGraphs::CausalChunks(graphs) => {
                 let mut caches = Caches::new();
                 for (graph, start, n) in graphs.chunks(latents.dim().2) {
                     let chunk = latent_frames(latents, start, n);
                     let frames = graph.run("VAE decoder", chunk.view(), &mut caches)?;
-                    on_chunk(five_d("VAE decoder", &graph.session.file, frames.view())?)?;
+                    let file = &graph.session.file;
+                    on_chunk(finite("VAE decoder", file, five_d("VAE decoder", file, frames.view())?)?)?;
                 }
                 Ok(())
             }

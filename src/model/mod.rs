@@ -55,9 +55,11 @@ impl ModelPackage {
         })?;
         let bytes = sandbox::read_capped(&dir, "kino.json", &path, sandbox::MAX_MANIFEST_BYTES)?;
         let text = String::from_utf8(bytes).map_err(|e| Error::package_file(&dir, "kino.json", format!("not UTF-8 text ({e})")))?;
+        // A byte-order mark (editors on Windows write one) is not JSON, and says nothing.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         // Check the version before the full parse so an old/new schema gets the right message.
         let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&format!("not valid JSON: {e}"))))?;
+            serde_json::from_str(text).map_err(|e| Error::package_file(&dir, "kino.json", one_line(&format!("not valid JSON: {e}"))))?;
         match raw.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == SCHEMA_VERSION as u64 => {}
             Some(v) => {
@@ -194,6 +196,9 @@ impl ModelPackage {
                         format!("field `{field}.{side}.{role}` says {} but the graph's {:?} is {}", t.dtype, t.name, info.dtype.name()),
                     ));
                 }
+                if side == "inputs" {
+                    self.check_fixed_size(field, &spec.file, role, info)?;
+                }
             }
             // A graph input the manifest does not know would be left unfed.
             if side == "inputs" {
@@ -211,6 +216,33 @@ impl ModelPackage {
 }
 
 impl ModelPackage {
+    /// An input's sizes that the manifest states too (latent channels, the text embedding's
+    /// width), where the graph fixes them: a graph from another model is refused at load rather
+    /// than failing after the denoising with ONNX Runtime's words.
+    fn check_fixed_size(&self, field: &str, file: &str, role: &str, info: &crate::runtime::TensorInfo) -> Result<()> {
+        let m = &self.manifest;
+        let stated: &[(&str, usize, usize, &str)] = match field {
+            "denoiser" => {
+                &[("latents", 1, m.latent.channels, "latent.channels"), ("text_embeds", 2, m.denoiser.text_dim, "denoiser.text_dim")]
+            }
+            f if f.starts_with("vae_decoder") => &[("latents", 1, m.latent.channels, "latent.channels")],
+            _ => &[],
+        };
+        for &(r, axis, want, source) in stated {
+            if r != role {
+                continue;
+            }
+            if let Some(got) = info.dims.get(axis).copied().flatten().filter(|&got| got != want) {
+                return Err(Error::package_file(
+                    &self.dir,
+                    file,
+                    format!("the graph's {:?} ({field}'s `{role}`) has {got} at axis {axis}, but `{source}` says {want}: the graph is from another model, or the field is wrong", info.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The TensorRT shape profile of a graph, from the manifest's size and frame ranges: smallest
     /// and largest sizes and frame counts, the defaults as the typical shape, batch 1 to the
     /// denoiser's `max_batch` (2 at most: guidance). `None` for graphs whose inputs kino cannot

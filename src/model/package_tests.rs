@@ -184,6 +184,69 @@ fn context_places_are_declared_and_checked() {
     std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
 }
 
+/// A graph that disagrees with the manifest on what kino feeds it is refused when it opens,
+/// naming the field, not after the denoising with ONNX Runtime's words.
+#[test]
+fn graphs_that_disagree_with_the_manifest_are_refused_when_they_open() {
+    use crate::model::{Denoiser, VaeDecoder};
+    use crate::runtime::{Device, RuntimeOptions};
+    let pkg = copy_package("graph-agree", "models/kino-shapes");
+    let original = manifest(&pkg);
+    let write = |m: &serde_json::Value| std::fs::write(pkg.join("kino.json"), serde_json::to_vec(m).unwrap()).unwrap();
+    let opts = RuntimeOptions { threads: Some(1), ..RuntimeOptions::from_env() };
+    let decoder_err = || VaeDecoder::load(&ModelPackage::load(&pkg).unwrap(), Device::Cpu, &opts).err().map(|e| e.to_string());
+    assert_eq!(decoder_err(), None, "the shipped package opens");
+    // No caches listed: the step graph's cache input would go unfed.
+    let mut bad = original.clone();
+    bad["vae_decoder"]["caches"] = serde_json::json!([]);
+    write(&bad);
+    let e = decoder_err().unwrap();
+    assert!(e.contains("`vae_decoder.step.inputs` names the role `cache_in_0`, which kino does not feed") && e.contains("lists 0"), "{e}");
+    // A cache role on the first graph, which starts a clip.
+    let mut bad = original.clone();
+    bad["vae_decoder"]["first"]["inputs"]["cache_in_0"] = bad["vae_decoder"]["step"]["inputs"]["cache_in_0"].clone();
+    write(&bad);
+    let e = decoder_err().unwrap();
+    assert!(e.contains("`vae_decoder.first.inputs` names the role `cache_in_0`") && e.contains("takes no caches"), "{e}");
+    // Another model's decoder (16 latent channels, where this package has 4).
+    write(&original);
+    std::fs::copy(repo("models/fixtures/wan-tiny/vae_decoder_first.onnx"), pkg.join("vae_decoder_first.onnx")).unwrap();
+    let e = decoder_err().unwrap();
+    assert!(e.contains("has 16 at axis 1, but `latent.channels` says 4"), "{e}");
+    // A denoiser of 4 latent channels in a package that says 8.
+    let mut bad = original.clone();
+    bad["latent"]["channels"] = 8.into();
+    bad["latent"]["mean"] = serde_json::json!(vec![0.0; 8]);
+    bad["latent"]["std"] = serde_json::json!(vec![1.0; 8]);
+    write(&bad);
+    let e = Denoiser::load(&ModelPackage::load(&pkg).unwrap(), Device::Cpu, &opts).err().unwrap().to_string();
+    assert!(e.contains("has 4 at axis 1, but `latent.channels` says 8"), "{e}");
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
+/// A manifest saved with a byte-order mark loads; a name that would break a listing or a
+/// terminal line does not.
+#[test]
+fn byte_order_marks_load_and_names_are_one_readable_line() {
+    let pkg = copy_package("bom-name", "models/kino-shapes");
+    let original = std::fs::read(pkg.join("kino.json")).unwrap();
+    std::fs::write(pkg.join("kino.json"), [b"\xef\xbb\xbf".as_slice(), &original].concat()).unwrap();
+    let tok = std::fs::read(pkg.join("tokenizer.json")).unwrap();
+    std::fs::write(pkg.join("tokenizer.json"), [b"\xef\xbb\xbf".as_slice(), &tok].concat()).unwrap();
+    let p = ModelPackage::load(&pkg).unwrap();
+    assert_eq!(p.manifest.name, "kino-shapes");
+    let t = crate::text::PromptTokenizer::load(&pkg.join("tokenizer.json"), &p.manifest.tokenizer).unwrap();
+    assert!(t.encode(&["a red circle"]).is_ok());
+    for name in ["evil\n\u{1b}[31mred", "", "   ", &"x".repeat(101)] {
+        let mut m: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        m["name"] = name.into();
+        std::fs::write(pkg.join("kino.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        let e = load_err(&pkg);
+        assert!(e.contains("field `name`") && e.contains("1 to 100 characters on one line") && !e.contains('\u{1b}'), "{e}");
+    }
+    std::fs::remove_dir_all(pkg.parent().unwrap()).unwrap();
+}
+
 #[test]
 fn context_channels_and_image_frames_come_with_their_inputs() {
     let pkg = copy_package("context-channels", "models/fixtures/wan-flf2v-tiny");

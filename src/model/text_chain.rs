@@ -86,7 +86,15 @@ pub(super) fn run_graph(session: &OnnxSession, field: &str, graph: &GraphSpec, v
         inputs.push((t.name.as_str(), input));
     }
     let names: Vec<&str> = graph.outputs.values().map(|t| t.name.as_str()).collect();
-    let outputs = session.run("text encoder", &inputs, &names)?;
+    let outputs = session.run("text encoder", &inputs, &names).map_err(|e| match e {
+        // An id past the embedding table: the package's tokenizer is not this encoder's.
+        Error::Inference { component, file, reason } if reason.contains("indices element out of data bounds") => Error::Inference {
+            component,
+            file,
+            reason: format!("the tokenizer gives token ids this text encoder has no embedding for: the package's tokenizer.json is not the one the text encoder was exported with ({})", reason.trim()),
+        },
+        other => other,
+    })?;
     drop(inputs);
     for (role, out) in graph.outputs.keys().zip(outputs) {
         values.insert(role.clone(), Value::F32(out));

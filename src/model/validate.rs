@@ -21,6 +21,8 @@ pub const MAX_BATCH: RangeInclusive<usize> = 1..=64;
 pub const STEPS: RangeInclusive<usize> = 1..=1000;
 pub const GUIDANCE: RangeInclusive<f32> = 0.0..=50.0;
 pub const CACHES_MAX: usize = 256;
+/// Longest package name or family, in characters.
+pub const NAME_MAX: usize = 100;
 pub const CHUNK_LATENT_FRAMES: RangeInclusive<usize> = 1..=64;
 /// The largest latent the manifest's limits allow (channels x latent frames x height x width at
 /// `max_size` and `max_frames`), in elements: 2^28 floats are 1 GiB.
@@ -64,6 +66,16 @@ fn positive(field: &str, v: f64) -> Result<(), String> {
 
 /// Checks every number in `m`; the error is one line, `field `X`: ...`.
 pub fn check(m: &Manifest) -> Result<(), String> {
+    // Printed in listings, progress and errors: one readable line.
+    for (field, text) in [("name", &m.name), ("family", &m.family)] {
+        let n = text.chars().count();
+        if text.trim().is_empty() || n > NAME_MAX || text.chars().any(char::is_control) {
+            return Err(format!(
+                "field `{field}`: {:?} must be 1 to {NAME_MAX} characters on one line, without control characters",
+                text.chars().take(NAME_MAX).collect::<String>()
+            ));
+        }
+    }
     let l = &m.latent;
     range("latent.channels", l.channels, CHANNELS)?;
     range("latent.spatial_compression", l.spatial_compression, COMPRESSION)?;

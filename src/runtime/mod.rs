@@ -103,6 +103,8 @@ pub struct TensorInfo {
     pub name: String,
     pub dtype: DType,
     pub rank: usize,
+    /// Each axis's size where the graph fixes it, `None` where it is dynamic.
+    pub dims: Vec<Option<usize>>,
 }
 
 /// One input to [`OnnxSession::run`], borrowed: no copy on the way in (the array must be in

@@ -30,7 +30,7 @@ pub struct OnnxSession {
 }
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
-    let (dtype, rank) = match ty {
+    let (dtype, dims) = match ty {
         ValueType::Tensor { ty, shape, .. } => (
             match ty {
                 TensorElementType::Float32 => DType::F32,
@@ -38,11 +38,11 @@ fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
                 TensorElementType::Int64 => DType::I64,
                 _ => DType::Other,
             },
-            shape.len(),
+            shape.iter().map(|&d| usize::try_from(d).ok().filter(|&d| d > 0)).collect(),
         ),
-        _ => (DType::Other, 0),
+        _ => (DType::Other, Vec::new()),
     };
-    TensorInfo { name: name.to_string(), dtype, rank }
+    TensorInfo { name: name.to_string(), dtype, rank: dims.len(), dims }
 }
 
 impl OnnxSession {

@@ -45,7 +45,11 @@ impl PromptTokenizer {
             return Err(fail("not a regular file".into()));
         }
         let f = std::fs::File::open(file).map_err(|e| fail(e.to_string()))?;
-        let bytes = read_bounded(f, MAX_TOKENIZER_BYTES).map_err(fail)?;
+        let mut bytes = read_bounded(f, MAX_TOKENIZER_BYTES).map_err(fail)?;
+        // A byte-order mark (editors on Windows write one) is not JSON, and says nothing.
+        if bytes.starts_with(b"\xef\xbb\xbf") {
+            bytes.drain(..3);
+        }
         let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("not valid JSON: {e}")))?;
         if let Some(p) = json.get("post_processor").filter(|p| !p.is_null()) {
             check_post_processor(p, 0).map_err(|e| fail(format!("post_processor: {e}")))?;

@@ -1,7 +1,7 @@
 //! The `kino` binary end to end: real model package, real ONNX Runtime, real FFmpeg encode,
 //! checked with ffprobe and by decoding the files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kino::video::decode_video;
 
@@ -161,6 +161,11 @@ fn bad_input_fails_cleanly_with_one_line() {
     let missing = d.join("no/such/dir/clip.mp4");
     assert_clean_failure(&kino(&["generate", "x", "-o", missing.to_str().unwrap()]), &missing, "does not exist");
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--ort-lib", "/nonexistent/libonnxruntime.so"]), &out, "onnx runtime");
+    assert_clean_failure(
+        &kino(&["generate", "x", "-o", o, "--ort-lib", d.to_str().unwrap()]),
+        &out,
+        "is a folder; name the libonnxruntime.so file in it",
+    );
     assert_clean_failure(&kino(&["generate", "x", "-o", o, "--cuda-graph"]), &out, "--cuda-graph needs --device cuda");
     assert_clean_failure(
         &kino(&["generate", "x", "-o", o, "--device", "auto", "--cuda-graph", "--unbound-runs"]),
@@ -239,8 +244,38 @@ fn broken_packages_name_the_field_and_file() {
     std::fs::write(p.join("kino.json"), b"{ nope").unwrap();
     assert_clean_failure(&gen(&p), &out, "not valid JSON");
 
+    // Graphs that fail inside ONNX Runtime: kino's one line, and none of ONNX Runtime's own log
+    // (it wrote its errors, coloured, straight onto stderr).
+    let p = copy("other-tokenizer");
+    let wan = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fixtures/wan-tiny");
+    std::fs::copy(wan.join("tokenizer.json"), p.join("tokenizer.json")).unwrap();
+    let o = gen(&p);
+    assert_clean_failure(&o, &out, "tokenizer.json is not the one the text encoder was exported with");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("onnxruntime") && !stderr.contains('\u{1b}'), "{stderr}");
+    let p = copy("no-caches");
+    edit(&p, &|v| v["vae_decoder"]["caches"] = serde_json::json!([]));
+    assert_clean_failure(&gen(&p), &out, "`vae_decoder.step.inputs` names the role `cache_in_0`, which kino does not feed");
+
     // The shipped package itself was not touched by any of this.
     assert!(shipped.join("denoiser.onnx").metadata().unwrap().len() > 1000);
+}
+
+/// `--ort-lib` with a bare file name is the file in the working folder, as for every other path
+/// (the system's loader would look a bare name up in its library path instead).
+#[test]
+fn a_relative_ort_library_is_read_from_the_working_folder() {
+    let lib = PathBuf::from(std::env::var_os("ORT_DYLIB_PATH").expect("the tests run with ORT_DYLIB_PATH set (test.sh sets it)"));
+    let d = tmpdir("ort-relative");
+    let out = d.join("clip.mkv");
+    let o = kino_command()
+        .current_dir(lib.parent().unwrap())
+        .args(["generate", "a red circle", "--steps", "1", "-o", out.to_str().unwrap(), "--ort-lib"])
+        .arg(lib.file_name().unwrap())
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(out.exists());
 }
 
 /// Two packages with one manifest name: `--model NAME` takes the first in the search order, as

@@ -402,6 +402,22 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// `--steps`, checked with the flag named (the request's own check cannot name it).
+pub(crate) fn checked_steps(s: usize) -> Result<usize> {
+    if s == 0 || s > 1000 {
+        bail!("--steps {s}: use 1 to 1000 denoising steps");
+    }
+    Ok(s)
+}
+
+/// `--guidance`, checked with the flag named.
+pub(crate) fn checked_guidance(g: f32) -> Result<f32> {
+    if !g.is_finite() || !(0.0..=50.0).contains(&g) {
+        bail!("--guidance {g}: use a number from 0 to 50 (1 disables guidance)");
+    }
+    Ok(g)
+}
+
 impl SamplingArgs {
     /// The package's defaults with these options applied.
     pub(crate) fn request(&self, pkg: &ModelPackage, prompt: &str, size: &Option<String>) -> Result<GenerateRequest> {
@@ -410,16 +426,10 @@ impl SamplingArgs {
             (req.width, req.height) = parse_size(size)?;
         }
         if let Some(s) = self.steps {
-            if s == 0 || s > 1000 {
-                bail!("--steps {s}: use 1 to 1000 denoising steps");
-            }
-            req.steps = s;
+            req.steps = checked_steps(s)?;
         }
         if let Some(g) = self.guidance {
-            if !g.is_finite() || !(0.0..=50.0).contains(&g) {
-                bail!("--guidance {g}: use a number from 0 to 50 (1 disables guidance)");
-            }
-            req.set_guidance(g);
+            req.set_guidance(checked_guidance(g)?);
         }
         if let Some(g) = &self.guidance_interval {
             req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);

@@ -184,9 +184,11 @@ pub(crate) fn bench(args: BenchArgs) -> Result<()> {
         (req.width, req.height) = parse_size(size)?;
     }
     req.frames = args.frames.unwrap_or(req.frames);
-    req.steps = args.steps.unwrap_or(req.steps);
+    if let Some(s) = args.steps {
+        req.steps = checked_steps(s)?;
+    }
     if let Some(g) = args.guidance {
-        req.set_guidance(g);
+        req.set_guidance(checked_guidance(g)?);
     }
     if let Some(g) = &args.guidance_interval {
         req.guidance_interval = Some(kino::pipeline::GuidanceInterval::parse(g, "--guidance-interval")?);
@@ -270,7 +272,8 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
 
 pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
     for p in paths.iter().filter(|p| !p.is_dir()) {
-        eprintln!("warning: --path {}: no such folder", p.display());
+        let what = if p.exists() { "not a folder" } else { "no such folder" };
+        eprintln!("kino: warning: --path {}: {what}", p.display());
     }
     let search = model::ModelSearch::from_env();
     let mut dirs = paths.clone();
@@ -280,8 +283,18 @@ pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
         // Every folder looked in, those that do not exist too: where to put a package.
         let mut tried = paths;
         tried.extend(search.candidates());
-        let shown: Vec<String> =
-            tried.iter().map(|d| if d.is_dir() { d.display().to_string() } else { format!("{} (no such folder)", d.display()) }).collect();
+        let shown: Vec<String> = tried
+            .iter()
+            .map(|d| {
+                if d.is_dir() {
+                    d.display().to_string()
+                } else if d.exists() {
+                    format!("{} (not a folder)", d.display())
+                } else {
+                    format!("{} (no such folder)", d.display())
+                }
+            })
+            .collect();
         println!("no model packages found; searched, in order (KINO_MODELS_PATH first): {}", shown.join(", "));
         return Ok(());
     }

@@ -36,7 +36,10 @@ impl ModelSearch {
     /// `KINO_MODELS_PATH`, `KINO_MODEL`, and the running executable's folder as the anchor.
     pub fn from_env() -> Self {
         ModelSearch {
-            paths: std::env::var_os("KINO_MODELS_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default(),
+            // An empty entry (`KINO_MODELS_PATH=`, `a::b`) names no folder.
+            paths: std::env::var_os("KINO_MODELS_PATH")
+                .map(|p| std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()).collect())
+                .unwrap_or_default(),
             default_model: std::env::var_os("KINO_MODEL").filter(|v| !v.is_empty()).map(PathBuf::from),
             anchors: std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)).into_iter().collect(),
         }

@@ -72,6 +72,10 @@ pub struct Instance {
 /// Why the extend filter without `start` passes its input through under parallel rendering.
 const PARALLEL_EXTEND: &str = "the host renders this clip's frames on several threads (MLT's parallel processing), and without start the clip's end (its freeze) is not found safely across threads: the clip passes through unchanged. Set start to where new footage should begin (then parallel rendering gives the one-thread frames), or turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
 
+/// Why the extend filter passes its input through from `start` when its instances have not
+/// found one another (too many threads for the clip's frames before `start`).
+const PARALLEL_UNMET: &str = "the host renders this clip's frames on more threads than it has frames before start to share out (MLT's parallel processing): the render threads could not agree on the clip's last frames, so the clip passes through from start rather than continue other frames. Render with fewer threads, or turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
+
 /// Why the bridge passes its input through under parallel rendering.
 const PARALLEL: &str = "the host renders this transition's frames on several threads, one instance each (MLT's parallel processing), so no instance sees all of them: the first clip passes through unchanged. Turn parallel processing off for this render (Kdenlive: render dialog, Shotcut: Export > Advanced > Parallel processing; melt: real_time=-1)";
 
@@ -253,6 +257,12 @@ impl Instance {
             // through), so the clip passes through from the first sign of another thread.
             if start.is_none() && self.another_thread_renders() {
                 return Err(format!("kino_extend: {PARALLEL_EXTEND}"));
+            }
+            // New footage from this instance's own share of the clip's frames would continue
+            // other frames than the one-thread render's (with many threads and a short clip,
+            // instances render a frame or two each and never notice one another taking turns).
+            if start.is_some_and(|s| seconds >= s - extend::SAME_TIME) && self.another_thread_renders() {
+                return Err(format!("kino_extend: {PARALLEL_UNMET}"));
             }
             return self.extend_frame(seconds, input, out, false);
         };

@@ -76,8 +76,16 @@ pub fn library_dir() -> Option<PathBuf> {
 
 /// How generated footage is kept for seeks back ([`kino::footage::FootageConfig`]): its defaults,
 /// or as the host's environment says: `KINO_FOOTAGE_MB` (memory) and `KINO_FOOTAGE_DISK_MB` (the
-/// temporary file's cap), in MiB. A value that is not a whole number is ignored.
+/// temporary file's cap), in MiB. A value that is not a whole number is ignored, and said once.
 pub fn footage_config() -> kino::footage::FootageConfig {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        for name in ["KINO_FOOTAGE_MB", "KINO_FOOTAGE_DISK_MB"] {
+            if let Some(v) = std::env::var(name).ok().filter(|v| v.trim().parse::<u64>().is_err()) {
+                log::warn!("{name}={v:?} is not a whole number of MiB; the default is used");
+            }
+        }
+    });
     footage_config_from(|name| std::env::var(name).ok())
 }
 

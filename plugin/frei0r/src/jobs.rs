@@ -30,6 +30,9 @@ const FAR_AHEAD_SECONDS: f64 = 4.0;
 /// Footage for one key.
 pub struct Job {
     footage: Footage,
+    /// Whether the wait for frames far ahead has been said (once per footage: a host at a low
+    /// frame rate asks far ahead at every frame).
+    said_far_ahead: std::sync::atomic::AtomicBool,
 }
 
 impl Job {
@@ -44,7 +47,7 @@ impl Job {
         // A seek far ahead waits while every frame before it is made (frei0r cannot show
         // progress or be interrupted): said, so the host does not look hung.
         let ahead = index.saturating_sub(self.footage.made());
-        if ahead as f64 > FAR_AHEAD_SECONDS * self.fps() {
+        if ahead as f64 > FAR_AHEAD_SECONDS * self.fps() && !self.said_far_ahead.swap(true, std::sync::atomic::Ordering::Relaxed) {
             crate::warn_once(&format!(
                 "a frame {:.1} s into the footage: the {ahead} frames before it are made first, which takes as long as generating them; the host waits meanwhile",
                 index as f64 / self.fps()
@@ -126,7 +129,7 @@ fn make(key: &JobKey) -> Result<Arc<Job>, String> {
     }
     let footage = Footage::start(pipeline, request, key.start.clone(), kino_plugin_common::footage_config()).map_err(|e| e.to_string())?;
     stop_at_exit();
-    Ok(Arc::new(Job { footage }))
+    Ok(Arc::new(Job { footage, said_far_ahead: Default::default() }))
 }
 
 /// Stops every generator when the process exits (or this library is unloaded), so none is

@@ -215,11 +215,15 @@ impl Settings {
             return Err("the prompt is empty: set the prompt parameter to what the video should show".into());
         }
         let mut req = GenerateRequest::defaults_for(&p.package, self.prompt.clone());
-        req.seed = parse(&self.seed, "seed")?.unwrap_or(0);
-        if let Some(s) = parse::<usize>(&self.steps, "steps")? {
+        req.seed = parse(&self.seed, "seed").map_err(|e| format!("{e}: set the seed parameter to a whole number, 0 or more"))?.unwrap_or(0);
+        if let Some(s) =
+            parse::<usize>(&self.steps, "steps").map_err(|e| format!("{e}: set the steps parameter to a whole number from 1 to 1000"))?
+        {
             req.steps = s;
         }
-        if let Some(g) = parse::<f32>(&self.guidance, "guidance")? {
+        if let Some(g) =
+            parse::<f32>(&self.guidance, "guidance").map_err(|e| format!("{e}: set the guidance parameter to a number from 0 to 50"))?
+        {
             req.set_guidance(g);
         }
         if !self.negative_prompt.is_empty() {

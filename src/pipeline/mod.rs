@@ -300,7 +300,7 @@ impl Pipeline {
         let single = req.frames <= m.video.max_frames && (req.storyboard.is_empty() || req.frames <= m.video.default_frames);
         if !req.storyboard.is_empty() && single {
             return Err(Error::InvalidRequest(format!(
-                "prompts that change over time change between windows: make the clip longer than one window ({} frames) of model {}",
+                "prompts on a timeline (a storyboard, or prompts given from a time on) change between windows: make the clip longer than one window ({} frames) of model {}",
                 m.video.default_frames, m.name
             )));
         }

@@ -111,8 +111,8 @@ impl Transition {
         let step = rec.step.ok_or("kino_bridge: the transition's frame step is unknown")?;
         let frames = (rec.end_ms as f64 / 1000.0 / step).round() as usize + 1;
         let k = ((seconds / step).round() as usize).min(frames - 1);
-        let b_from = frames.saturating_sub(rec.tail.len()).max(1);
-        if b_from <= 2 {
+        let b_from = first_of_b(frames, rec.tail.len());
+        if b_from < 2 {
             crate::warn_once(&format!(
                 "kino_bridge: the transition is {frames} frames, and its last {} are the second clip's own: too short to bridge, it cuts; lengthen it",
                 rec.tail.len()
@@ -127,6 +127,13 @@ impl Transition {
         }
         Ok((Show::Bridged { index: k - 1, count, step }, rec))
     }
+}
+
+/// The first frame of a transition of `frames` that shows B's own frames (the `tail` the bridge
+/// arrives at). Frame 0 is A's: with B's from frame 1 nothing is left to bridge, a cut; from
+/// frame 2 one frame is bridged.
+fn first_of_b(frames: usize, tail: usize) -> usize {
+    frames.saturating_sub(tail).max(1)
 }
 
 fn memory() -> &'static Mutex<HashMap<u64, Record>> {
@@ -270,6 +277,23 @@ mod tests {
         assert!(shows[6..].iter().all(|s| *s == Show::B));
         // A new instance starting mid-way does not know the transition.
         assert!(Transition::default().step(0.25, || id, &frame(10), &frame(20), |_| 3).is_err());
+    }
+
+    /// With B's last 7 frames: 9 frames bridge one (no cut said), 8 cut.
+    #[test]
+    fn a_transition_cuts_only_when_nothing_is_left_between() {
+        assert_eq!(first_of_b(9, 7), 2);
+        assert_eq!(first_of_b(8, 7), 1);
+        assert_eq!(first_of_b(3, 7), 1);
+        let mut t = Transition::default();
+        let id = 0x6b69_6e6f_0000_0003;
+        let times: Vec<f64> = (0..9).map(|i| i as f64 * 0.125).collect();
+        for (i, &s) in times.iter().enumerate() {
+            t.step(s, || id, &frame(10), &frame(20 + i as u8), |_| 7).unwrap();
+        }
+        let shows: Vec<Show> = times.iter().map(|&s| t.step(s, || id, &frame(10), &frame(99), |_| 7).unwrap().0).collect();
+        assert_eq!(shows[..2], [Show::A, Show::Bridged { index: 0, count: 1, step: 0.125 }]);
+        assert!(shows[2..].iter().all(|s| *s == Show::B));
     }
 
     /// A record that cannot be written (its place taken by a folder) leaves no temporary file.

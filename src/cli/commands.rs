@@ -270,9 +270,19 @@ pub(crate) fn animate(args: AnimateArgs) -> Result<()> {
     sink.finish(&args.output, &args.sampling, bars)
 }
 
+/// Why `p` is not a folder to look in: `None` when it is one.
+fn not_a_folder(p: &Path) -> Option<&'static str> {
+    if p.is_dir() {
+        None
+    } else if p.exists() {
+        Some("not a folder")
+    } else {
+        Some("no such folder")
+    }
+}
+
 pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
-    for p in paths.iter().filter(|p| !p.is_dir()) {
-        let what = if p.exists() { "not a folder" } else { "no such folder" };
+    for (p, what) in paths.iter().filter_map(|p| not_a_folder(p).map(|w| (p, w))) {
         eprintln!("kino: warning: --path {}: {what}", p.display());
     }
     let search = model::ModelSearch::from_env();
@@ -285,14 +295,9 @@ pub(crate) fn list_models(paths: Vec<PathBuf>) -> Result<()> {
         tried.extend(search.candidates());
         let shown: Vec<String> = tried
             .iter()
-            .map(|d| {
-                if d.is_dir() {
-                    d.display().to_string()
-                } else if d.exists() {
-                    format!("{} (not a folder)", d.display())
-                } else {
-                    format!("{} (no such folder)", d.display())
-                }
+            .map(|d| match not_a_folder(d) {
+                None => d.display().to_string(),
+                Some(what) => format!("{} ({what})", d.display()),
             })
             .collect();
         println!("no model packages found; searched, in order (KINO_MODELS_PATH first): {}", shown.join(", "));

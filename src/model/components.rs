@@ -39,14 +39,14 @@ pub(crate) fn five_d<'a>(component: &str, file: &std::path::Path, a: ArrayViewD<
 /// weights or a float16 graph that overflowed would otherwise come out as black frames, or as
 /// footage that ignores its context, with nothing said.
 pub(crate) fn finite<'a>(component: &str, file: &std::path::Path, output: ArrayView5<'a, f32>) -> Result<ArrayView5<'a, f32>> {
-    match output.iter().position(|v| !v.is_finite()) {
-        None => Ok(output),
-        Some(_) => Err(Error::Inference {
-            component: component.into(),
-            file: file.display().to_string(),
-            reason: "its output holds values that are not numbers (NaN or infinite): the graph's weights are damaged, or it overflowed in float16; re-export the package (as float32 where float16 overflows)".into(),
-        }),
+    if output.iter().all(|v| v.is_finite()) {
+        return Ok(output);
     }
+    Err(Error::Inference {
+        component: component.into(),
+        file: file.display().to_string(),
+        reason: "its output holds values that are not numbers (NaN or infinite): the graph's weights are damaged, or it overflowed in float16; re-export the package (as float32 where float16 overflows)".into(),
+    })
 }
 
 /// Concatenates `[1, C, n_i, h, w]` chunks from `component` along frames.

@@ -81,7 +81,7 @@ pub fn footage_config() -> kino::footage::FootageConfig {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
         for name in ["KINO_FOOTAGE_MB", "KINO_FOOTAGE_DISK_MB"] {
-            if let Some(v) = std::env::var(name).ok().filter(|v| v.trim().parse::<u64>().is_err()) {
+            if let Some(v) = std::env::var(name).ok().filter(|v| whole_mib(v).is_none()) {
                 log::warn!("{name}={v:?} is not a whole number of MiB; the default is used");
             }
         }
@@ -89,8 +89,13 @@ pub fn footage_config() -> kino::footage::FootageConfig {
     footage_config_from(|name| std::env::var(name).ok())
 }
 
+/// A footage setting's value, a whole number of MiB (spaces around it allowed).
+fn whole_mib(v: &str) -> Option<u64> {
+    v.trim().parse().ok()
+}
+
 fn footage_config_from(var: impl Fn(&str) -> Option<String>) -> kino::footage::FootageConfig {
-    let mib = |name| var(name).and_then(|v| v.trim().parse::<u64>().ok()).map(|mb| mb.saturating_mul(1 << 20));
+    let mib = |name| var(name).as_deref().and_then(whole_mib).map(|mb| mb.saturating_mul(1 << 20));
     let d = kino::footage::FootageConfig::default();
     kino::footage::FootageConfig {
         memory: mib("KINO_FOOTAGE_MB").map_or(d.memory, |b| usize::try_from(b).unwrap_or(usize::MAX)),
